@@ -1,0 +1,645 @@
+//! The shared, lock-free form of the breaker.
+
+use core::fmt;
+
+use super::config::Config;
+use super::error::{ConfigError, Rejected};
+use super::machine::{
+    self, Admit, Counters, Ctrl, OPEN, OPENING, admit, admit_needs_clock, is_slow, open_until,
+    records_window, restored, settle,
+};
+use super::window::{NoWindow, Sample, Window, WindowStats};
+use super::{Events, Metrics, Outcome, Snapshot, State, Transition};
+use crate::sync::{AtomicU64, Ordering};
+use crate::time::{Clock, Instant};
+
+/// A circuit breaker shared by many tasks, threads or interrupt handlers: `&self`, `Sync`,
+/// lock-free, no allocation.
+///
+/// `C` is the [`Clock`], `W` the [`Window`] kind and `E` the [`Events`] hooks. Generic over
+/// `&C`/`&E` too, so a breaker can borrow a clock or hooks that live elsewhere.
+///
+/// # Memory ordering
+///
+/// The control state is one `AtomicU64` packing state, generation, probe counts and
+/// consecutive failures; every change is a CAS (`AcqRel` on success, `Acquire` on failure)
+/// around the same pure transition functions the [`Machine`](super::Machine) uses, so every
+/// decision is taken on a consistent snapshot. The end of the open time is a second word: the
+/// thread that trips the breaker first moves it to an internal *opening* state, then writes
+/// the instant (`Release`), then publishes *open* by CAS; a reader that sees *open* with
+/// `Acquire` therefore sees the instant. Readers that see *opening* reject with an estimate.
+/// The window's counters are separate atomics; a sample racing a state change may land in
+/// the window of the state being left or entered (at most one per racing caller). Counters
+/// for metrics are `Relaxed`: they are statistics, not synchronization.
+///
+/// # Examples
+///
+/// ```
+/// use bulwark::circuit_breaker::{CircuitBreaker, Config, CountWindow, State};
+/// use bulwark::{Instant, MockClock};
+/// use core::time::Duration;
+///
+/// let clock = MockClock::new();
+/// let breaker = CircuitBreaker::with_window(
+///     Config::new().failure_rate(50).minimum_calls(4).open_for(Duration::from_secs(5)),
+///     CountWindow::<10>,
+///     &clock,
+/// )
+/// .unwrap();
+///
+/// for ok in [true, false, true, false] {
+///     let permit = breaker.try_acquire().unwrap();
+///     if ok { permit.success() } else { permit.failure() }
+/// }
+/// assert_eq!(breaker.state(), State::Open);
+/// assert_eq!(breaker.try_acquire().unwrap_err().retry_at, Some(Instant::from_secs(5)));
+/// ```
+pub struct CircuitBreaker<C, W: Window = NoWindow, E = ()> {
+    cfg: Config,
+    param: u64,
+    clock: C,
+    events: E,
+    /// The packed [`Ctrl`].
+    ctrl: AtomicU64,
+    /// End of the open time, in nanoseconds (valid while the state is `OPEN`).
+    until: AtomicU64,
+    window: W::Shared,
+    successes: AtomicU64,
+    failures: AtomicU64,
+    slow: AtomicU64,
+    ignored: AtomicU64,
+    rejected: AtomicU64,
+}
+
+impl<C: Clock> CircuitBreaker<C> {
+    /// A closed breaker without a window (consecutive failures only), reading time from
+    /// `clock`. See [`with_window`](CircuitBreaker::with_window) for rate policies.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] for a configuration the breaker cannot run with.
+    ///
+    /// ```
+    /// use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, ConfigError}};
+    /// let clock = MockClock::new();
+    /// assert!(CircuitBreaker::new(Config::new().consecutive_failures(5), &clock).is_ok());
+    /// assert_eq!(CircuitBreaker::new(Config::new(), &clock).unwrap_err(), ConfigError::NoTripPolicy);
+    /// ```
+    pub fn new(cfg: Config, clock: C) -> Result<Self, ConfigError> {
+        Self::with_window(cfg, NoWindow, clock)
+    }
+}
+
+impl<C: Clock, W: Window> CircuitBreaker<C, W> {
+    /// A closed breaker measuring rates over `window` ([`CountWindow`](super::CountWindow)
+    /// or [`TimeWindow`](super::TimeWindow)).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] for a configuration the breaker cannot run with.
+    ///
+    /// ```
+    /// use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, CountWindow}};
+    /// let clock = MockClock::new();
+    /// let b = CircuitBreaker::with_window(Config::new().failure_rate(50), CountWindow::<100>, &clock);
+    /// assert!(b.is_ok());
+    /// ```
+    pub fn with_window(cfg: Config, window: W, clock: C) -> Result<Self, ConfigError> {
+        let _ = window;
+        let param = machine::validate::<W>(&cfg)?;
+        Ok(CircuitBreaker {
+            cfg,
+            param,
+            clock,
+            events: (),
+            ctrl: AtomicU64::new(Ctrl::default().pack()),
+            until: AtomicU64::new(0),
+            window: W::new_shared(),
+            successes: AtomicU64::new(0),
+            failures: AtomicU64::new(0),
+            slow: AtomicU64::new(0),
+            ignored: AtomicU64::new(0),
+            rejected: AtomicU64::new(0),
+        })
+    }
+}
+
+impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
+    /// The same breaker, reporting to `events`.
+    ///
+    /// ```
+    /// use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, Events}};
+    /// struct Log;
+    /// impl Events for Log {}
+    /// let clock = MockClock::new();
+    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap().with_events(Log);
+    /// # let _ = b;
+    /// ```
+    pub fn with_events<E2: Events>(self, events: E2) -> CircuitBreaker<C, W, E2> {
+        CircuitBreaker {
+            cfg: self.cfg,
+            param: self.param,
+            clock: self.clock,
+            events,
+            ctrl: self.ctrl,
+            until: self.until,
+            window: self.window,
+            successes: self.successes,
+            failures: self.failures,
+            slow: self.slow,
+            ignored: self.ignored,
+            rejected: self.rejected,
+        }
+    }
+
+    /// The configuration.
+    ///
+    /// ```
+    /// # use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, NoWindow}};
+    /// # let clock = MockClock::new();
+    /// let cfg = Config::new().consecutive_failures(3);
+    /// let b = CircuitBreaker::new(cfg, &clock).unwrap();
+    /// assert_eq!(b.config(), &cfg);
+    /// ```
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// The clock.
+    ///
+    /// ```
+    /// # use bulwark::{Clock, Instant, MockClock, circuit_breaker::{CircuitBreaker, Config, NoWindow}};
+    /// # let clock = MockClock::new();
+    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(3), &clock).unwrap();
+    /// assert_eq!(b.clock().now(), Instant::ZERO);
+    /// ```
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    fn load(&self) -> u64 {
+        // Acquire: pairs with the AcqRel CAS of whoever changed the state last, so the
+        // decision below sees that change and (for OPEN) the `until` written before it.
+        self.ctrl.load(Ordering::Acquire)
+    }
+
+    fn cas(&self, cur: u64, next: u64) -> Result<(), u64> {
+        // AcqRel on success: publishes our change and acquires the previous one. Acquire on
+        // failure: the fresh value we retry with must be as good as a `load`.
+        self.ctrl
+            .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire)
+            .map(|_| ())
+    }
+
+    /// The state. An open breaker whose time is up stays [`State::Open`] until a call
+    /// arrives (no timer runs).
+    ///
+    /// ```
+    /// # use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, NoWindow, State}};
+    /// # let clock = MockClock::new();
+    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(3), &clock).unwrap();
+    /// assert_eq!(b.state(), State::Closed);
+    /// ```
+    pub fn state(&self) -> State {
+        Ctrl::unpack(self.load()).public_state()
+    }
+
+    /// Asks to make a call. Never waits.
+    ///
+    /// # Errors
+    ///
+    /// [`Rejected`] when the breaker is open (with the instant it could pass), forced open, or
+    /// half-open with every probe slot taken.
+    ///
+    /// ```
+    /// # use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, NoWindow}};
+    /// # let clock = MockClock::new();
+    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap();
+    /// b.try_acquire().unwrap().failure();
+    /// assert!(b.try_acquire().is_err());
+    /// ```
+    pub fn try_acquire(&self) -> Result<Permit<'_, C, W, E>, Rejected> {
+        let mut now = LazyNow::new(&self.clock);
+        let mut decision = Admit::Pass;
+        let mut generation = 0;
+        let changed = self.update(|c| {
+            let t = if admit_needs_clock(c.state) {
+                now.get()
+            } else {
+                Instant::ZERO
+            };
+            // Acquire: pairs with the Release store in `publish_open`; only read when the
+            // state says the value is meaningful.
+            let until = if c.state == OPEN {
+                self.until.load(Ordering::Acquire)
+            } else {
+                0
+            };
+            let (d, next) = admit(c, &self.cfg, t, Instant::from_nanos(until));
+            decision = d;
+            generation = next.generation;
+            next
+        });
+        if let Some((from, to)) = changed {
+            self.notify(from, to, &mut now);
+        }
+        match decision {
+            Admit::Pass | Admit::Probe => Ok(Permit {
+                breaker: self,
+                generation,
+                probe: decision == Admit::Probe,
+                started: if self.cfg.slow_rate.is_some() {
+                    now.get()
+                } else {
+                    Instant::ZERO
+                },
+                settled: false,
+            }),
+            Admit::Reject(r) => {
+                // Relaxed: a statistic.
+                self.rejected.fetch_add(1, Ordering::Relaxed);
+                self.events.on_rejected(r, now.get());
+                Err(r)
+            }
+        }
+    }
+
+    /// The CAS loop every change goes through: applies `f` to the current control word until
+    /// the result sticks. Returns (before, after) when `f` changed anything.
+    fn update(&self, mut f: impl FnMut(Ctrl) -> Ctrl) -> Option<(Ctrl, Ctrl)> {
+        let mut cur = self.load();
+        loop {
+            let c = Ctrl::unpack(cur);
+            let next = f(c);
+            if next == c {
+                return None;
+            }
+            match self.cas(cur, next.pack()) {
+                Ok(()) => return Some((c, next)),
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    fn settle(&self, generation: u16, probe: bool, started: Instant, outcome: Outcome) {
+        let mut now = LazyNow::new(&self.clock);
+        let slow = self.cfg.slow_rate.is_some() && is_slow(&self.cfg, started, now.get());
+        let first = Ctrl::unpack(self.load());
+        if first.state != machine::DISABLED {
+            self.count(outcome, slow);
+        }
+        let stats = if first.generation == generation
+            && records_window(first.state)
+            && outcome != Outcome::Ignored
+        {
+            let sample = Sample {
+                failure: outcome == Outcome::Failure,
+                slow,
+            };
+            W::record_shared(&self.window, self.param, now.get(), sample)
+        } else {
+            WindowStats::default()
+        };
+        let changed = self.update(|c| {
+            let next = settle(c, &self.cfg, generation, probe, outcome, slow, stats);
+            // A trip goes through *opening* until `until` is written (see `publish_open`).
+            if next.state == OPEN {
+                Ctrl {
+                    state: OPENING,
+                    ..next
+                }
+            } else {
+                next
+            }
+        });
+        if let Some((from, to)) = changed {
+            self.entered(from, to, None, &mut now);
+        }
+    }
+
+    /// After a successful CAS from `from` to `to`: finish an opening (writing `until`, or the
+    /// trip's own open time), empty the window on closing, and report the change.
+    fn entered(&self, from: Ctrl, to: Ctrl, until: Option<Instant>, now: &mut LazyNow<'_, C>) {
+        if to.state == OPENING {
+            let until = until.unwrap_or_else(|| open_until(to, &self.cfg, now.get()));
+            // Release: pairs with the Acquire load in `try_acquire`, made only after seeing
+            // OPEN, which the CAS below publishes after this store.
+            self.until.store(until.as_nanos(), Ordering::Release);
+            let open = Ctrl { state: OPEN, ..to };
+            // A strong CAS: a spurious failure would leave the breaker *opening* for good. It
+            // fails only if someone changed the state meanwhile (a reset, a forced mode).
+            let _ = self.ctrl.compare_exchange(
+                to.pack(),
+                open.pack(),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+        } else if to.state == machine::CLOSED && to.generation != from.generation {
+            // Entering closed (from another state, or a reset): measure afresh.
+            W::reset_shared(&self.window);
+        }
+        self.notify(from, to, now);
+    }
+
+    fn notify(&self, from: Ctrl, to: Ctrl, now: &mut LazyNow<'_, C>) {
+        let (from, to) = (from.public_state(), to.public_state());
+        if from != to {
+            self.events.on_state_change(Transition {
+                from,
+                to,
+                at: now.get(),
+            });
+        }
+    }
+
+    fn count(&self, outcome: Outcome, slow: bool) {
+        // Relaxed throughout: statistics, read only by `metrics`.
+        let counter = match outcome {
+            Outcome::Success => &self.successes,
+            Outcome::Failure => &self.failures,
+            Outcome::Ignored => &self.ignored,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        if slow && outcome != Outcome::Ignored {
+            self.slow.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Moves to the state `make` builds, whatever the current state.
+    fn force(&self, make: impl Fn(Ctrl) -> Ctrl) {
+        if let Some((from, to)) = self.update(make) {
+            self.entered(from, to, None, &mut LazyNow::new(&self.clock));
+        }
+    }
+
+    /// Forces the breaker open until another mode is chosen; calls are rejected with no retry
+    /// instant.
+    ///
+    /// ```
+    /// # use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, NoWindow, State}};
+    /// # let clock = MockClock::new();
+    /// # let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap();
+    /// b.force_open();
+    /// assert_eq!(b.try_acquire().unwrap_err().retry_at, None);
+    /// ```
+    pub fn force_open(&self) {
+        self.force(|c| c.enter(machine::FORCED_OPEN));
+    }
+
+    /// Forces the breaker closed: every call passes, nothing is measured.
+    ///
+    /// ```
+    /// # use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, NoWindow, State}};
+    /// # let clock = MockClock::new();
+    /// # let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap();
+    /// b.disable();
+    /// b.try_acquire().unwrap().failure();
+    /// assert_eq!(b.state(), State::Disabled);
+    /// ```
+    pub fn disable(&self) {
+        self.force(|c| c.enter(machine::DISABLED));
+    }
+
+    /// Lets every call pass while still measuring; never opens.
+    ///
+    /// ```
+    /// # use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, NoWindow, State}};
+    /// # let clock = MockClock::new();
+    /// # let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap();
+    /// b.metrics_only();
+    /// b.try_acquire().unwrap().failure();
+    /// assert_eq!((b.state(), b.metrics().failures), (State::MetricsOnly, 1));
+    /// ```
+    pub fn metrics_only(&self) {
+        self.force(|c| c.enter(machine::METRICS_ONLY));
+    }
+
+    /// Back to a fresh closed breaker (window emptied, open-time growth reset). Totals are
+    /// kept. Outcomes of calls admitted before the reset are dropped.
+    ///
+    /// ```
+    /// # use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, NoWindow, State}};
+    /// # let clock = MockClock::new();
+    /// # let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap();
+    /// b.try_acquire().unwrap().failure();
+    /// b.reset();
+    /// assert_eq!(b.state(), State::Closed);
+    /// ```
+    pub fn reset(&self) {
+        self.force(Ctrl::close);
+    }
+
+    /// The counters and the window now.
+    ///
+    /// ```
+    /// # use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, NoWindow, State}};
+    /// # let clock = MockClock::new();
+    /// # let b = CircuitBreaker::new(Config::new().consecutive_failures(2), &clock).unwrap();
+    /// b.try_acquire().unwrap().success();
+    /// assert_eq!(b.metrics().successes, 1);
+    /// ```
+    pub fn metrics(&self) -> Metrics {
+        let now = self.clock.now();
+        let counters = Counters {
+            successes: self.successes.load(Ordering::Relaxed),
+            failures: self.failures.load(Ordering::Relaxed),
+            slow: self.slow.load(Ordering::Relaxed),
+            ignored: self.ignored.load(Ordering::Relaxed),
+            rejected: self.rejected.load(Ordering::Relaxed),
+        };
+        machine::metrics(
+            Ctrl::unpack(self.load()),
+            counters,
+            W::stats_shared(&self.window, self.param, now),
+        )
+    }
+
+    /// The durable state now (see [`Snapshot`]).
+    ///
+    /// ```
+    /// # use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, NoWindow, State}};
+    /// # let clock = MockClock::new();
+    /// # let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap();
+    /// b.try_acquire().unwrap().failure();
+    /// assert_eq!(b.snapshot().state, State::Open);
+    /// ```
+    pub fn snapshot(&self) -> Snapshot {
+        let c = Ctrl::unpack(self.load());
+        // Acquire: pairs with `publish_open`; only meaningful when the state is OPEN.
+        let until = Instant::from_nanos(self.until.load(Ordering::Acquire));
+        machine::snapshot(c, until, self.clock.now())
+    }
+
+    /// Restores a [`Snapshot`] taken earlier, perhaps by another process or before a reboot.
+    /// The window starts empty.
+    ///
+    /// ```
+    /// # use bulwark::{Instant, MockClock, circuit_breaker::{CircuitBreaker, Config, NoWindow, Snapshot, State}};
+    /// # use core::time::Duration;
+    /// # let clock = MockClock::new();
+    /// # let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap();
+    /// let s = Snapshot { state: State::Open, consecutive_failures: 0, openings: 1, open_remaining: Duration::from_secs(9) };
+    /// b.restore(s);
+    /// assert_eq!(b.try_acquire().unwrap_err().retry_at, Some(Instant::from_secs(9)));
+    /// ```
+    pub fn restore(&self, s: Snapshot) {
+        let mut now = LazyNow::new(&self.clock);
+        let t = now.get();
+        let mut until = t;
+        let changed = self.update(|c| {
+            let (next, u) = restored(c, s, t);
+            until = u;
+            if next.state == OPEN {
+                Ctrl {
+                    state: OPENING,
+                    ..next
+                }
+            } else {
+                next
+            }
+        });
+        W::reset_shared(&self.window);
+        if let Some((from, to)) = changed {
+            self.entered(from, to, Some(until), &mut now);
+        }
+    }
+}
+
+/// Reads the clock at most once, and only when needed.
+struct LazyNow<'a, C> {
+    clock: &'a C,
+    now: Option<Instant>,
+}
+
+impl<'a, C: Clock> LazyNow<'a, C> {
+    fn new(clock: &'a C) -> Self {
+        LazyNow { clock, now: None }
+    }
+    fn get(&mut self) -> Instant {
+        *self.now.get_or_insert_with(|| self.clock.now())
+    }
+}
+
+impl<C, W: Window, E> fmt::Debug for CircuitBreaker<C, W, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CircuitBreaker")
+            .field("ctrl", &Ctrl::unpack(self.ctrl.load(Ordering::Relaxed)))
+            .field("config", &self.cfg)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Permission to make one call, from [`CircuitBreaker::try_acquire`]. Record the outcome
+/// with [`success`](Permit::success), [`failure`](Permit::failure) or
+/// [`record`](Permit::record).
+///
+/// # Cancellation
+///
+/// Dropping a permit without recording abandons the call: nothing is recorded, and a
+/// half-open probe slot is given back at once.
+///
+/// ```
+/// use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, NoWindow, State}};
+/// use core::time::Duration;
+/// let clock = MockClock::new();
+/// let b: CircuitBreaker<_, NoWindow> =
+///     CircuitBreaker::new(Config::new().consecutive_failures(1).open_for(Duration::ZERO), &clock).unwrap();
+/// b.try_acquire().unwrap().failure();
+/// let probe = b.try_acquire().unwrap();
+/// assert!(probe.is_probe());
+/// assert!(b.try_acquire().is_err()); // the only probe slot is taken
+/// drop(probe);
+/// assert!(b.try_acquire().unwrap().is_probe()); // and given back
+/// ```
+#[must_use = "dropping a permit abandons the call; record its outcome"]
+pub struct Permit<'a, C: Clock, W: Window, E: Events> {
+    breaker: &'a CircuitBreaker<C, W, E>,
+    generation: u16,
+    probe: bool,
+    started: Instant,
+    settled: bool,
+}
+
+impl<C: Clock, W: Window, E: Events> Permit<'_, C, W, E> {
+    /// `true` if this call is a half-open probe.
+    ///
+    /// ```
+    /// # use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, NoWindow}};
+    /// # let clock = MockClock::new();
+    /// # let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap();
+    /// assert!(!b.try_acquire().unwrap().is_probe());
+    /// ```
+    pub fn is_probe(&self) -> bool {
+        self.probe
+    }
+
+    /// The call succeeded.
+    ///
+    /// ```
+    /// # use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, NoWindow}};
+    /// # let clock = MockClock::new();
+    /// # let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap();
+    /// b.try_acquire().unwrap().success();
+    /// ```
+    pub fn success(self) {
+        self.record(Outcome::Success)
+    }
+
+    /// The call failed.
+    ///
+    /// ```
+    /// # use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, NoWindow}};
+    /// # let clock = MockClock::new();
+    /// # let b = CircuitBreaker::new(Config::new().consecutive_failures(2), &clock).unwrap();
+    /// b.try_acquire().unwrap().failure();
+    /// assert_eq!(b.metrics().consecutive_failures, 1);
+    /// ```
+    pub fn failure(self) {
+        self.record(Outcome::Failure)
+    }
+
+    /// The call ended with `outcome`.
+    ///
+    /// ```
+    /// # use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, NoWindow, Outcome}};
+    /// # let clock = MockClock::new();
+    /// # let b = CircuitBreaker::new(Config::new().consecutive_failures(2), &clock).unwrap();
+    /// b.try_acquire().unwrap().record(Outcome::Ignored);
+    /// assert_eq!(b.metrics().ignored, 1);
+    /// ```
+    pub fn record(mut self, outcome: Outcome) {
+        self.settled = true;
+        self.breaker
+            .settle(self.generation, self.probe, self.started, outcome);
+    }
+}
+
+impl<C: Clock, W: Window, E: Events> Drop for Permit<'_, C, W, E> {
+    fn drop(&mut self) {
+        if !self.settled && self.probe {
+            // Give the probe slot back; nothing is recorded (the call never finished).
+            let (b, generation) = (self.breaker, self.generation);
+            b.update(|c| {
+                settle(
+                    c,
+                    &b.cfg,
+                    generation,
+                    true,
+                    Outcome::Ignored,
+                    false,
+                    WindowStats::default(),
+                )
+            });
+        }
+    }
+}
+
+impl<C: Clock, W: Window, E: Events> fmt::Debug for Permit<'_, C, W, E> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Permit")
+            .field("generation", &self.generation)
+            .field("probe", &self.probe)
+            .field("started", &self.started)
+            .finish()
+    }
+}

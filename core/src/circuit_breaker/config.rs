@@ -1,0 +1,438 @@
+//! Configuration of the circuit breaker, validated when the breaker is built.
+
+use core::time::Duration;
+
+use super::error::ConfigError;
+use crate::time::duration_to_nanos;
+
+/// How half-open probes decide between closing and re-opening.
+///
+/// # Examples
+///
+/// ```
+/// use bulwark::circuit_breaker::{Config, HalfOpenVerdict};
+/// let c = Config::new().failure_rate(50).half_open(4, 4).half_open_verdict(HalfOpenVerdict::Rate);
+/// # let _ = c;
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub enum HalfOpenVerdict {
+    /// The first failed (or slow) probe re-opens; `successes_to_close` successes close.
+    #[default]
+    FirstFailure,
+    /// Admit exactly `probes` probes, wait for all of them, then judge their failure and slow
+    /// rates against the breaker's thresholds (resilience4j's way).
+    Rate,
+}
+
+/// Circuit breaker configuration: a `const` builder, checked by the breaker's constructor.
+///
+/// Policies combine: the breaker opens when *any* enabled policy says so.
+///
+/// | setting | default |
+/// |---|---|
+/// | [`consecutive_failures`](Config::consecutive_failures) | off |
+/// | [`failure_rate`](Config::failure_rate) (window) | off |
+/// | [`slow_calls`](Config::slow_calls) (window) | off |
+/// | [`minimum_calls`](Config::minimum_calls) | 1 |
+/// | [`time_window`](Config::time_window) (time windows only) | 60 s |
+/// | [`open_for`](Config::open_for) | 30 s, fixed |
+/// | [`half_open`](Config::half_open) | 1 probe, 1 success closes |
+///
+/// At least one policy must be on; a rate policy needs a window type.
+///
+/// # Examples
+///
+/// ```
+/// use bulwark::circuit_breaker::{Config, CountWindow, Machine};
+/// use core::time::Duration;
+///
+/// // 5 failures in a row, or 50 % of the last 20 calls once 10 were made, or 80 % of them
+/// // slower than 2 s: open for 10 s, doubling up to 5 min with ±10 % jitter.
+/// let config = Config::new()
+///     .consecutive_failures(5)
+///     .failure_rate(50)
+///     .slow_calls(Duration::from_secs(2), 80)
+///     .minimum_calls(10)
+///     .open_for(Duration::from_secs(10))
+///     .open_growth(2, Duration::from_secs(300))
+///     .open_jitter(10)
+///     .half_open(3, 2);
+/// assert!(Machine::<CountWindow<20>>::new(config).is_ok());
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    pub(crate) consecutive_failures: Option<u32>,
+    pub(crate) failure_rate: Option<u8>,
+    pub(crate) slow_rate: Option<u8>,
+    pub(crate) slow_threshold: Duration,
+    pub(crate) minimum_calls: u32,
+    pub(crate) time_window: Duration,
+    pub(crate) open_base: Duration,
+    pub(crate) open_multiplier: u32,
+    pub(crate) open_max: Duration,
+    pub(crate) open_jitter: u8,
+    pub(crate) probes: u32,
+    pub(crate) successes_to_close: u32,
+    pub(crate) verdict: HalfOpenVerdict,
+    pub(crate) seed: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Config {
+    /// The defaults in the table above (no trip policy yet).
+    ///
+    /// ```
+    /// let c = bulwark::circuit_breaker::Config::new();
+    /// assert_eq!(c, Default::default());
+    /// ```
+    pub const fn new() -> Self {
+        Config {
+            consecutive_failures: None,
+            failure_rate: None,
+            slow_rate: None,
+            slow_threshold: Duration::MAX,
+            minimum_calls: 1,
+            time_window: Duration::from_secs(60),
+            open_base: Duration::from_secs(30),
+            open_multiplier: 1,
+            open_max: Duration::from_secs(30),
+            open_jitter: 0,
+            probes: 1,
+            successes_to_close: 1,
+            verdict: HalfOpenVerdict::FirstFailure,
+            seed: 0x9E37_79B9_7F4A_7C15,
+        }
+    }
+
+    /// Open after `n` failures in a row (on the `n`-th). 1 ..= 65 535.
+    ///
+    /// ```
+    /// # use bulwark::circuit_breaker::Config;
+    /// let c = Config::new().consecutive_failures(3);
+    /// # let _ = c;
+    /// ```
+    pub const fn consecutive_failures(mut self, n: u32) -> Self {
+        self.consecutive_failures = Some(n);
+        self
+    }
+
+    /// Open when at least `percent` % of the calls in the window failed (`>=`), once the
+    /// window holds [`minimum_calls`](Config::minimum_calls). 1 ..= 100. Needs a window.
+    ///
+    /// ```
+    /// # use bulwark::circuit_breaker::Config;
+    /// let c = Config::new().failure_rate(50);
+    /// # let _ = c;
+    /// ```
+    pub const fn failure_rate(mut self, percent: u8) -> Self {
+        self.failure_rate = Some(percent);
+        self
+    }
+
+    /// A call that takes `threshold` or longer is slow; open when at least `percent` % of the
+    /// calls in the window were slow. A slow half-open probe counts as failed. Needs a window.
+    ///
+    /// ```
+    /// # use bulwark::circuit_breaker::Config;
+    /// use core::time::Duration;
+    /// let c = Config::new().slow_calls(Duration::from_millis(500), 60);
+    /// # let _ = c;
+    /// ```
+    pub const fn slow_calls(mut self, threshold: Duration, percent: u8) -> Self {
+        self.slow_threshold = threshold;
+        self.slow_rate = Some(percent);
+        self
+    }
+
+    /// The window must hold at least `n` calls before a rate is judged; below that the rate is
+    /// "not yet known" and never opens the breaker.
+    ///
+    /// ```
+    /// # use bulwark::circuit_breaker::Config;
+    /// let c = Config::new().failure_rate(50).minimum_calls(20);
+    /// # let _ = c;
+    /// ```
+    pub const fn minimum_calls(mut self, n: u32) -> Self {
+        self.minimum_calls = n;
+        self
+    }
+
+    /// The span of a [`TimeWindow`](super::TimeWindow), split into its `N` buckets.
+    ///
+    /// ```
+    /// # use bulwark::circuit_breaker::Config;
+    /// use core::time::Duration;
+    /// let c = Config::new().failure_rate(50).time_window(Duration::from_secs(10));
+    /// # let _ = c;
+    /// ```
+    pub const fn time_window(mut self, span: Duration) -> Self {
+        self.time_window = span;
+        self
+    }
+
+    /// Stay open for `d` (fixed unless [`open_growth`](Config::open_growth) is set).
+    ///
+    /// ```
+    /// # use bulwark::circuit_breaker::Config;
+    /// use core::time::Duration;
+    /// let c = Config::new().consecutive_failures(3).open_for(Duration::from_secs(5));
+    /// # let _ = c;
+    /// ```
+    pub const fn open_for(mut self, d: Duration) -> Self {
+        self.open_base = d;
+        if self.open_multiplier == 1 {
+            self.open_max = d;
+        }
+        self
+    }
+
+    /// Multiply the open time by `multiplier` for each consecutive opening, up to `max`. The
+    /// count resets when the breaker closes and saturates at the cap.
+    ///
+    /// ```
+    /// # use bulwark::circuit_breaker::Config;
+    /// use core::time::Duration;
+    /// let c = Config::new()
+    ///     .consecutive_failures(3)
+    ///     .open_for(Duration::from_secs(1))
+    ///     .open_growth(2, Duration::from_secs(60));
+    /// # let _ = c;
+    /// ```
+    pub const fn open_growth(mut self, multiplier: u32, max: Duration) -> Self {
+        self.open_multiplier = multiplier;
+        self.open_max = max;
+        self
+    }
+
+    /// Spread each open time uniformly by ±`percent` % (0 ..= 100), so that many breakers do
+    /// not probe together. Deterministic for a given [`seed`](Config::seed).
+    ///
+    /// ```
+    /// # use bulwark::circuit_breaker::Config;
+    /// let c = Config::new().consecutive_failures(3).open_jitter(20);
+    /// # let _ = c;
+    /// ```
+    pub const fn open_jitter(mut self, percent: u8) -> Self {
+        self.open_jitter = percent;
+        self
+    }
+
+    /// In half-open, admit up to `probes` calls at once (1 ..= 255); `successes_to_close`
+    /// successful probes close the breaker (1 ..= 255).
+    ///
+    /// ```
+    /// # use bulwark::circuit_breaker::Config;
+    /// let c = Config::new().consecutive_failures(3).half_open(2, 3);
+    /// # let _ = c;
+    /// ```
+    pub const fn half_open(mut self, probes: u32, successes_to_close: u32) -> Self {
+        self.probes = probes;
+        self.successes_to_close = successes_to_close;
+        self
+    }
+
+    /// How the half-open probes are judged (default [`HalfOpenVerdict::FirstFailure`]).
+    ///
+    /// ```
+    /// # use bulwark::circuit_breaker::{Config, HalfOpenVerdict};
+    /// let c = Config::new().failure_rate(50).half_open_verdict(HalfOpenVerdict::Rate);
+    /// # let _ = c;
+    /// ```
+    pub const fn half_open_verdict(mut self, verdict: HalfOpenVerdict) -> Self {
+        self.verdict = verdict;
+        self
+    }
+
+    /// Seed of the open-time jitter (the same seed gives the same open times).
+    ///
+    /// ```
+    /// # use bulwark::circuit_breaker::Config;
+    /// let c = Config::new().consecutive_failures(3).open_jitter(20).seed(42);
+    /// # let _ = c;
+    /// ```
+    pub const fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Checks the settings that do not depend on the window type.
+    pub(crate) const fn validate(&self, has_window: bool) -> Result<(), ConfigError> {
+        if let Some(n) = self.consecutive_failures {
+            if n == 0 {
+                return Err(ConfigError::ZeroThreshold);
+            }
+            if n > u16::MAX as u32 {
+                return Err(ConfigError::TooLarge);
+            }
+        }
+        let rate = self.failure_rate.is_some() || self.slow_rate.is_some();
+        if let Some(p) = self.failure_rate {
+            if p == 0 || p > 100 {
+                return Err(ConfigError::PercentOutOfRange);
+            }
+        }
+        if let Some(p) = self.slow_rate {
+            if p == 0 || p > 100 {
+                return Err(ConfigError::PercentOutOfRange);
+            }
+        }
+        if self.open_jitter > 100 {
+            return Err(ConfigError::PercentOutOfRange);
+        }
+        if rate && !has_window {
+            return Err(ConfigError::NoWindow);
+        }
+        if !rate && self.consecutive_failures.is_none() {
+            return Err(ConfigError::NoTripPolicy);
+        }
+        if self.minimum_calls == 0 || self.probes == 0 || self.successes_to_close == 0 {
+            return Err(ConfigError::ZeroThreshold);
+        }
+        if self.probes > u8::MAX as u32 || self.successes_to_close > u8::MAX as u32 {
+            return Err(ConfigError::TooLarge);
+        }
+        if matches!(self.verdict, HalfOpenVerdict::Rate) && self.successes_to_close > self.probes {
+            return Err(ConfigError::SuccessesAboveProbes);
+        }
+        if self.open_multiplier == 0
+            || duration_to_nanos(self.open_max) < duration_to_nanos(self.open_base)
+        {
+            return Err(ConfigError::BadOpenBackoff);
+        }
+        Ok(())
+    }
+
+    /// The open time for the `openings`-th consecutive opening (1-based), before jitter,
+    /// saturating at the cap; then jittered by a hash of the seed and `salt`.
+    pub(crate) fn open_duration(&self, openings: u8, salt: u64) -> u64 {
+        let max = duration_to_nanos(self.open_max);
+        let mut d = duration_to_nanos(self.open_base).min(max);
+        let mut i = 1;
+        while i < openings && d < max {
+            d = d.saturating_mul(self.open_multiplier as u64).min(max);
+            i += 1;
+        }
+        if self.open_jitter == 0 || d == 0 {
+            return d;
+        }
+        let span = (d as u128 * self.open_jitter as u128 / 100) as u64;
+        let r = splitmix64(self.seed ^ salt.rotate_left(17) ^ openings as u64);
+        // Uniform in [d - span, d + span] (the tiny modulo bias is irrelevant here).
+        let offset = (r as u128 % (2 * span as u128 + 1)) as u64;
+        (d - span).saturating_add(offset)
+    }
+}
+
+/// The splitmix64 finaliser: a cheap, well-mixed hash for deterministic jitter.
+pub(crate) const fn splitmix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn open_time_grows_and_saturates_at_the_cap() {
+        let c = Config::new()
+            .consecutive_failures(1)
+            .open_for(Duration::from_secs(1))
+            .open_growth(2, Duration::from_secs(10));
+        let secs: [u64; 6] =
+            core::array::from_fn(|i| c.open_duration(i as u8 + 1, 0) / 1_000_000_000);
+        assert_eq!(secs, [1, 2, 4, 8, 10, 10]);
+        assert_eq!(c.open_duration(u8::MAX, 0), 10_000_000_000);
+    }
+
+    #[test]
+    fn huge_open_times_saturate() {
+        let c = Config::new()
+            .consecutive_failures(1)
+            .open_for(Duration::MAX)
+            .open_growth(u32::MAX, Duration::MAX);
+        assert_eq!(c.open_duration(31, 0), u64::MAX);
+        let j = c.open_jitter(100);
+        let _ = j.open_duration(31, 7); // no overflow, no panic
+    }
+
+    #[test]
+    fn jitter_stays_within_bounds_and_is_deterministic() {
+        let c = Config::new()
+            .consecutive_failures(1)
+            .open_for(Duration::from_secs(10))
+            .open_jitter(20);
+        let (mut lo, mut hi) = (u64::MAX, 0);
+        for salt in 0..2_000 {
+            let d = c.open_duration(1, salt);
+            assert!((8_000_000_000..=12_000_000_000).contains(&d), "{d}");
+            assert_eq!(d, c.open_duration(1, salt));
+            lo = lo.min(d);
+            hi = hi.max(d);
+        }
+        // The draws really spread over the band.
+        assert!(lo < 8_400_000_000 && hi > 11_600_000_000, "{lo} {hi}");
+    }
+
+    #[test]
+    fn validation_rejects_bad_configs() {
+        let ok = Config::new().consecutive_failures(3);
+        assert_eq!(ok.validate(false), Ok(()));
+        assert_eq!(Config::new().validate(true), Err(ConfigError::NoTripPolicy));
+        assert_eq!(
+            ok.consecutive_failures(70_000).validate(false),
+            Err(ConfigError::TooLarge)
+        );
+        assert_eq!(
+            ok.failure_rate(101).validate(true),
+            Err(ConfigError::PercentOutOfRange)
+        );
+        assert_eq!(
+            ok.failure_rate(0).validate(true),
+            Err(ConfigError::PercentOutOfRange)
+        );
+        assert_eq!(
+            ok.failure_rate(50).validate(false),
+            Err(ConfigError::NoWindow)
+        );
+        assert_eq!(
+            ok.half_open(0, 1).validate(false),
+            Err(ConfigError::ZeroThreshold)
+        );
+        assert_eq!(
+            ok.half_open(256, 1).validate(false),
+            Err(ConfigError::TooLarge)
+        );
+        assert_eq!(
+            ok.minimum_calls(0).validate(false),
+            Err(ConfigError::ZeroThreshold)
+        );
+        assert_eq!(
+            ok.open_jitter(101).validate(false),
+            Err(ConfigError::PercentOutOfRange)
+        );
+        assert_eq!(
+            ok.open_growth(0, Duration::from_secs(60)).validate(false),
+            Err(ConfigError::BadOpenBackoff)
+        );
+        assert_eq!(
+            ok.open_for(Duration::from_secs(9))
+                .open_growth(2, Duration::from_secs(1))
+                .validate(false),
+            Err(ConfigError::BadOpenBackoff)
+        );
+        assert_eq!(
+            ok.half_open(2, 3)
+                .half_open_verdict(HalfOpenVerdict::Rate)
+                .validate(false),
+            Err(ConfigError::SuccessesAboveProbes)
+        );
+    }
+}

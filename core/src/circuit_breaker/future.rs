@@ -1,0 +1,154 @@
+//! The async wrapper: [`CircuitBreaker::call`].
+
+use core::fmt;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
+
+use super::atomic::{CircuitBreaker, Permit};
+use super::error::Error;
+use super::window::Window;
+use super::{Classify, ErrorsAreFailures, Events};
+use crate::time::Clock;
+
+impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
+    /// Runs `op` through the breaker: `Err` results are failures. See
+    /// [`call_with`](CircuitBreaker::call_with) to classify results yourself.
+    ///
+    /// The permit is asked for when the returned future is first polled; `op` is not called
+    /// at all when the breaker rejects.
+    ///
+    /// # Cancellation
+    ///
+    /// Dropping the future drops `op`'s future and its permit: nothing is recorded and a
+    /// half-open probe slot is given back.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Rejected`] when the breaker did not let the call through, or
+    /// [`Error::Inner`] with `op`'s own error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bulwark::{MockClock, mock, circuit_breaker::{CircuitBreaker, Config, Error, NoWindow}};
+    /// let clock = MockClock::new();
+    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap();
+    /// let out = mock::run(&clock, b.call(|| async { Err::<(), _>(500) })).unwrap();
+    /// assert_eq!(out, Err(Error::Inner(500)));
+    /// let out = mock::run(&clock, b.call(|| async { Ok::<_, u16>(()) })).unwrap();
+    /// assert!(out.unwrap_err().is_rejected());
+    /// ```
+    pub fn call<F, Fut, T, Er>(&self, op: F) -> Call<'_, C, W, E, F, Fut, ErrorsAreFailures>
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, Er>>,
+    {
+        self.call_with(ErrorsAreFailures, op)
+    }
+
+    /// Runs `op` through the breaker, with `classify` deciding what each result means.
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](CircuitBreaker::call).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bulwark::{MockClock, mock, circuit_breaker::{CircuitBreaker, Config, NoWindow, Outcome, State}};
+    /// let clock = MockClock::new();
+    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap();
+    /// // 404s are the caller's fault: ignored, the breaker stays closed.
+    /// let classify = |r: &Result<(), u16>| match r {
+    ///     Err(404) => Outcome::Ignored,
+    ///     Err(_) => Outcome::Failure,
+    ///     Ok(()) => Outcome::Success,
+    /// };
+    /// let _ = mock::run(&clock, b.call_with(classify, || async { Err::<(), u16>(404) })).unwrap();
+    /// assert_eq!(b.state(), State::Closed);
+    /// ```
+    pub fn call_with<K, F, Fut, T, Er>(&self, classify: K, op: F) -> Call<'_, C, W, E, F, Fut, K>
+    where
+        K: Classify<T, Er>,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<T, Er>>,
+    {
+        Call {
+            breaker: self,
+            classify,
+            op: Some(op),
+            permit: None,
+            fut: None,
+        }
+    }
+}
+
+pin_project! {
+    /// The future of [`CircuitBreaker::call`] and [`CircuitBreaker::call_with`].
+    ///
+    /// ```
+    /// use bulwark::{MockClock, mock, circuit_breaker::{Call, CircuitBreaker, Config, NoWindow}};
+    /// let clock = MockClock::new();
+    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap();
+    /// let call = b.call(|| async { Ok::<_, ()>(5) });
+    /// fn is_send<T: Send>(_: &T) {}
+    /// is_send(&call); // Send whenever its parts are
+    /// assert_eq!(mock::run(&clock, call).unwrap(), Ok(5));
+    /// ```
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Call<'a, C: Clock, W: Window, E: Events, F, Fut, K> {
+        breaker: &'a CircuitBreaker<C, W, E>,
+        classify: K,
+        op: Option<F>,
+        permit: Option<Permit<'a, C, W, E>>,
+        #[pin]
+        fut: Option<Fut>,
+    }
+}
+
+impl<'a, C, W, E, F, Fut, K, T, Er> Future for Call<'a, C, W, E, F, Fut, K>
+where
+    C: Clock,
+    W: Window,
+    E: Events,
+    F: FnOnce() -> Fut,
+    Fut: Future<Output = Result<T, Er>>,
+    K: Classify<T, Er>,
+{
+    type Output = Result<T, Error<Er>>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if let Some(op) = this.op.take() {
+            match this.breaker.try_acquire() {
+                Ok(permit) => {
+                    *this.permit = Some(permit);
+                    this.fut.set(Some(op()));
+                }
+                Err(rejected) => return Poll::Ready(Err(Error::Rejected(rejected))),
+            }
+        }
+        let Some(fut) = this.fut.as_mut().as_pin_mut() else {
+            // Polled after completion: the contract says this may do anything but be unsound.
+            return Poll::Pending;
+        };
+        let result = core::task::ready!(fut.poll(cx));
+        this.fut.set(None);
+        if let Some(permit) = this.permit.take() {
+            permit.record(this.classify.classify(&result));
+        }
+        Poll::Ready(result.map_err(Error::Inner))
+    }
+}
+
+impl<C: Clock, W: Window, E: Events, F, Fut, K> fmt::Debug for Call<'_, C, W, E, F, Fut, K> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Call")
+            .field("started", &self.op.is_none())
+            .field("permit", &self.permit)
+            .finish_non_exhaustive()
+    }
+}

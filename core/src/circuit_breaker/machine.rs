@@ -1,0 +1,1001 @@
+//! The pure state machine, and the transition functions the shared form reuses.
+
+use core::time::Duration;
+
+use super::config::{Config, HalfOpenVerdict};
+use super::error::{ConfigError, Rejected};
+use super::window::{Sample, Window, WindowStats, rate_trips};
+use super::{Metrics, Outcome, Snapshot, State};
+use crate::time::{Instant, duration_to_nanos};
+
+// ===== the control word =====
+//
+// The control state packs into one u64 so the shared form can CAS it whole:
+//
+// | bits   | field    | meaning                                                   |
+// |--------|----------|-----------------------------------------------------------|
+// | 0..3   | state    | a `code` below                                            |
+// | 3..8   | openings | consecutive openings, saturating at 31 (open-time growth) |
+// | 8..24  | gen      | generation: +1 on every state change (wrapping)           |
+// | 24..32 | probes   | half-open probes in flight                                |
+// | 32..40 | ho_ok    | half-open probes that succeeded                           |
+// | 40..48 | ho_bad   | half-open probes that failed (rate verdict)               |
+// | 48..64 | consec   | consecutive failures in closed state (saturating)         |
+
+pub(crate) const CLOSED: u8 = 0;
+pub(crate) const OPEN: u8 = 1;
+pub(crate) const HALF_OPEN: u8 = 2;
+pub(crate) const FORCED_OPEN: u8 = 3;
+pub(crate) const DISABLED: u8 = 4;
+pub(crate) const METRICS_ONLY: u8 = 5;
+/// Shared form only: the word says Open but the open-until instant is still being written
+/// by the thread that tripped the breaker. Read as Open.
+pub(crate) const OPENING: u8 = 6;
+
+pub(crate) const MAX_OPENINGS: u8 = 31;
+
+pub(crate) fn state_code(s: State) -> u8 {
+    match s {
+        State::Closed => CLOSED,
+        State::Open => OPEN,
+        State::HalfOpen => HALF_OPEN,
+        State::ForcedOpen => FORCED_OPEN,
+        State::Disabled => DISABLED,
+        State::MetricsOnly => METRICS_ONLY,
+    }
+}
+
+pub(crate) fn code_state(c: u8) -> Option<State> {
+    Some(match c {
+        CLOSED => State::Closed,
+        OPEN | OPENING => State::Open,
+        HALF_OPEN => State::HalfOpen,
+        FORCED_OPEN => State::ForcedOpen,
+        DISABLED => State::Disabled,
+        METRICS_ONLY => State::MetricsOnly,
+        _ => return None,
+    })
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+pub(crate) struct Ctrl {
+    pub(crate) state: u8,
+    pub(crate) openings: u8,
+    pub(crate) generation: u16,
+    pub(crate) probes: u8,
+    pub(crate) ho_ok: u8,
+    pub(crate) ho_bad: u8,
+    pub(crate) consec: u16,
+}
+
+impl Ctrl {
+    pub(crate) const fn pack(self) -> u64 {
+        (self.state as u64 & 0b111)
+            | (self.openings as u64 & 0b1_1111) << 3
+            | (self.generation as u64) << 8
+            | (self.probes as u64) << 24
+            | (self.ho_ok as u64) << 32
+            | (self.ho_bad as u64) << 40
+            | (self.consec as u64) << 48
+    }
+
+    pub(crate) const fn unpack(w: u64) -> Ctrl {
+        Ctrl {
+            state: (w & 0b111) as u8,
+            openings: (w >> 3 & 0b1_1111) as u8,
+            generation: (w >> 8) as u16,
+            probes: (w >> 24) as u8,
+            ho_ok: (w >> 32) as u8,
+            ho_bad: (w >> 40) as u8,
+            consec: (w >> 48) as u16,
+        }
+    }
+
+    pub(crate) fn public_state(self) -> State {
+        code_state(self.state).unwrap_or(State::Closed)
+    }
+
+    /// The same breaker in state `code`, one generation later, with the per-state counters
+    /// cleared.
+    pub(crate) fn enter(self, code: u8) -> Ctrl {
+        Ctrl {
+            state: code,
+            openings: self.openings,
+            generation: self.generation.wrapping_add(1),
+            ..Ctrl::default()
+        }
+    }
+
+    /// Opening: one more consecutive opening (saturating).
+    pub(crate) fn trip(self, code: u8) -> Ctrl {
+        Ctrl {
+            openings: (self.openings + 1).min(MAX_OPENINGS),
+            ..self.enter(code)
+        }
+    }
+
+    /// Closing: the open-time growth starts over.
+    pub(crate) fn close(self) -> Ctrl {
+        Ctrl {
+            openings: 0,
+            ..self.enter(CLOSED)
+        }
+    }
+}
+
+/// What an admission decided.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Admit {
+    /// A normal call (closed, disabled, metrics-only).
+    Pass,
+    /// A half-open probe.
+    Probe,
+    Reject(Rejected),
+}
+
+/// Does admitting in this state need the clock? (Only open and half-open look at time.)
+pub(crate) const fn admit_needs_clock(code: u8) -> bool {
+    matches!(code, OPEN | OPENING)
+}
+
+/// Admission: the decision and the next control word. `until` is the end of the open time;
+/// `opening_estimate` is used while another thread is still writing it (shared form only).
+pub(crate) fn admit(c: Ctrl, cfg: &Config, now: Instant, until: Instant) -> (Admit, Ctrl) {
+    match c.state {
+        CLOSED | DISABLED | METRICS_ONLY => (Admit::Pass, c),
+        OPEN if now >= until => (
+            Admit::Probe,
+            Ctrl {
+                probes: 1,
+                ..c.enter(HALF_OPEN)
+            },
+        ),
+        OPEN => (
+            Admit::Reject(Rejected {
+                retry_at: Some(until),
+            }),
+            c,
+        ),
+        OPENING => {
+            // The thread that tripped the breaker is writing `until` right now; it will be
+            // about `now + open time` (ours and its `now` differ by the race window).
+            let d = cfg.open_duration(c.openings, c.generation as u64);
+            (
+                Admit::Reject(Rejected {
+                    retry_at: Some(now.saturating_add(Duration::from_nanos(d))),
+                }),
+                c,
+            )
+        }
+        HALF_OPEN => {
+            let taken = match cfg.verdict {
+                HalfOpenVerdict::FirstFailure => c.probes,
+                HalfOpenVerdict::Rate => c.probes + c.ho_ok + c.ho_bad,
+            };
+            if (taken as u32) < cfg.probes {
+                (
+                    Admit::Probe,
+                    Ctrl {
+                        probes: c.probes + 1,
+                        ..c
+                    },
+                )
+            } else {
+                (Admit::Reject(Rejected { retry_at: None }), c)
+            }
+        }
+        _ => (Admit::Reject(Rejected { retry_at: None }), c), // forced open
+    }
+}
+
+/// Does a recorded outcome in this state go into the window?
+pub(crate) const fn records_window(code: u8) -> bool {
+    matches!(code, CLOSED | METRICS_ONLY)
+}
+
+/// Settling a call: the next control word after the call admitted in generation `generation`
+/// (as a probe or not) ended with `outcome`. `stats` is the window after recording it. The
+/// returned state is `OPEN` for a trip; the shared form substitutes `OPENING`.
+pub(crate) fn settle(
+    c: Ctrl,
+    cfg: &Config,
+    generation: u16,
+    probe: bool,
+    outcome: Outcome,
+    slow: bool,
+    stats: WindowStats,
+) -> Ctrl {
+    if c.generation != generation {
+        return c; // late: the breaker changed state since this call was admitted
+    }
+    match (c.state, probe) {
+        (CLOSED, false) => match outcome {
+            Outcome::Ignored => c,
+            Outcome::Success if c.consec == 0 && !rate_trips(cfg, stats) => c,
+            Outcome::Success if rate_trips(cfg, stats) => c.trip(OPEN),
+            Outcome::Success => Ctrl { consec: 0, ..c },
+            Outcome::Failure => {
+                let consec = c.consec.saturating_add(1);
+                let by_count = cfg.consecutive_failures.is_some_and(|n| consec as u32 >= n);
+                if by_count || rate_trips(cfg, stats) {
+                    c.trip(OPEN)
+                } else {
+                    Ctrl { consec, ..c }
+                }
+            }
+        },
+        (HALF_OPEN, true) => {
+            let released = Ctrl {
+                probes: c.probes.saturating_sub(1),
+                ..c
+            };
+            let failed = match outcome {
+                Outcome::Ignored => return released,
+                Outcome::Failure => true,
+                Outcome::Success => slow && cfg.slow_rate.is_some(),
+            };
+            match cfg.verdict {
+                HalfOpenVerdict::FirstFailure if failed => c.trip(OPEN),
+                HalfOpenVerdict::FirstFailure => {
+                    let ok = released.ho_ok.saturating_add(1);
+                    if ok as u32 >= cfg.successes_to_close {
+                        c.close()
+                    } else {
+                        Ctrl {
+                            ho_ok: ok,
+                            ..released
+                        }
+                    }
+                }
+                HalfOpenVerdict::Rate => {
+                    let next = if failed {
+                        Ctrl {
+                            ho_bad: released.ho_bad + 1,
+                            ..released
+                        }
+                    } else {
+                        Ctrl {
+                            ho_ok: released.ho_ok + 1,
+                            ..released
+                        }
+                    };
+                    let judged = (next.ho_ok + next.ho_bad) as u32;
+                    if judged < cfg.probes {
+                        next
+                    } else {
+                        let threshold = cfg.failure_rate.or(cfg.slow_rate).unwrap_or(100);
+                        if next.ho_bad as u32 * 100 >= threshold as u32 * judged
+                            || (next.ho_ok as u32) < cfg.successes_to_close
+                        {
+                            c.trip(OPEN)
+                        } else {
+                            c.close()
+                        }
+                    }
+                }
+            }
+        }
+        _ => c, // metrics-only, disabled, forced open: no transitions
+    }
+}
+
+/// The end of the open time for a trip into `c` at `now`.
+pub(crate) fn open_until(c: Ctrl, cfg: &Config, now: Instant) -> Instant {
+    now.saturating_add(Duration::from_nanos(
+        cfg.open_duration(c.openings, c.generation as u64),
+    ))
+}
+
+/// Is a call that started at `started` and ended at `now` slow?
+pub(crate) fn is_slow(cfg: &Config, started: Instant, now: Instant) -> bool {
+    cfg.slow_rate.is_some() && now.saturating_duration_since(started) >= cfg.slow_threshold
+}
+
+/// Counters kept by both forms (totals since construction, wrapping).
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Counters {
+    pub(crate) successes: u64,
+    pub(crate) failures: u64,
+    pub(crate) slow: u64,
+    pub(crate) ignored: u64,
+    pub(crate) rejected: u64,
+}
+
+// ===== Machine =====
+
+/// The pass a [`Machine`] gives an admitted call: hand it back with the outcome.
+///
+/// Not `Clone`: each admitted call is settled once. A ticket that is never handed back holds
+/// its half-open probe slot: use [`Machine::release`] for a call that was abandoned.
+///
+/// ```
+/// use bulwark::{Instant, circuit_breaker::{Config, Machine, NoWindow}};
+/// let mut m = Machine::<NoWindow>::new(Config::new().consecutive_failures(1)).unwrap();
+/// let ticket = m.try_acquire(Instant::ZERO).unwrap();
+/// assert!(!ticket.is_probe());
+/// m.on_success(ticket, Instant::ZERO);
+/// ```
+#[derive(Debug, PartialEq, Eq)]
+#[must_use = "hand the ticket back with on_success / on_failure / release"]
+pub struct Ticket {
+    pub(crate) generation: u16,
+    pub(crate) probe: bool,
+    pub(crate) started: Instant,
+}
+
+impl Ticket {
+    /// `true` if this call is a half-open probe.
+    ///
+    /// ```
+    /// # use bulwark::{Instant, circuit_breaker::{Config, Machine, NoWindow}};
+    /// # let mut m = Machine::<NoWindow>::new(Config::new().consecutive_failures(1)).unwrap();
+    /// let t = m.try_acquire(Instant::ZERO).unwrap();
+    /// assert!(!t.is_probe());
+    /// # m.release(t);
+    /// ```
+    pub fn is_probe(&self) -> bool {
+        self.probe
+    }
+}
+
+/// The pure circuit breaker: `&mut self`, no clock, no atomics. `now` is an argument of every
+/// call that needs time; an instant earlier than a previous one is read as "no time passed".
+///
+/// # Examples
+///
+/// ```
+/// use bulwark::{Instant, circuit_breaker::{Config, Machine, NoWindow, State}};
+/// use core::time::Duration;
+///
+/// let mut m = Machine::<NoWindow>::new(
+///     Config::new().consecutive_failures(2).open_for(Duration::from_secs(5)),
+/// )
+/// .unwrap();
+/// let t0 = Instant::from_secs(1);
+/// for _ in 0..2 {
+///     let ticket = m.try_acquire(t0).unwrap();
+///     m.on_failure(ticket, t0);
+/// }
+/// assert_eq!(m.state(), State::Open);
+/// assert_eq!(m.try_acquire(t0).unwrap_err().retry_at, Some(Instant::from_secs(6)));
+///
+/// let probe = m.try_acquire(Instant::from_secs(6)).unwrap();
+/// assert!(probe.is_probe());
+/// assert_eq!(m.state(), State::HalfOpen);
+/// m.on_success(probe, Instant::from_secs(6));
+/// assert_eq!(m.state(), State::Closed);
+/// ```
+#[derive(Debug)]
+pub struct Machine<W: Window = super::NoWindow> {
+    cfg: Config,
+    param: u64,
+    ctrl: Ctrl,
+    until: Instant,
+    window: W::State,
+    counters: Counters,
+}
+
+impl<W: Window> Machine<W> {
+    /// A closed breaker.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] for a configuration the breaker cannot run with.
+    ///
+    /// ```
+    /// use bulwark::circuit_breaker::{Config, ConfigError, Machine, NoWindow};
+    /// assert_eq!(Machine::<NoWindow>::new(Config::new().failure_rate(50)).unwrap_err(), ConfigError::NoWindow);
+    /// ```
+    pub fn new(cfg: Config) -> Result<Self, ConfigError> {
+        let param = validate::<W>(&cfg)?;
+        Ok(Machine {
+            cfg,
+            param,
+            ctrl: Ctrl::default(),
+            until: Instant::ZERO,
+            window: W::new_state(),
+            counters: Counters::default(),
+        })
+    }
+
+    /// The configuration.
+    ///
+    /// ```
+    /// # use bulwark::circuit_breaker::{Config, Machine, NoWindow};
+    /// let cfg = Config::new().consecutive_failures(2);
+    /// assert_eq!(Machine::<NoWindow>::new(cfg).unwrap().config(), &cfg);
+    /// ```
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// The state. An open breaker whose time is up stays [`State::Open`] until a call
+    /// arrives (the transition to half-open is lazy: no timer runs).
+    ///
+    /// ```
+    /// # use bulwark::circuit_breaker::{Config, Machine, NoWindow, State};
+    /// let m = Machine::<NoWindow>::new(Config::new().consecutive_failures(2)).unwrap();
+    /// assert_eq!(m.state(), State::Closed);
+    /// ```
+    pub fn state(&self) -> State {
+        self.ctrl.public_state()
+    }
+
+    /// Asks to make a call at `now`.
+    ///
+    /// # Errors
+    ///
+    /// [`Rejected`] when the breaker is open (with the instant it could pass), forced open, or
+    /// half-open with every probe slot taken.
+    ///
+    /// ```
+    /// # use bulwark::{Instant, circuit_breaker::{Config, Machine, NoWindow}};
+    /// let mut m = Machine::<NoWindow>::new(Config::new().consecutive_failures(1)).unwrap();
+    /// let t = m.try_acquire(Instant::ZERO).unwrap();
+    /// m.on_failure(t, Instant::ZERO);
+    /// assert!(m.try_acquire(Instant::ZERO).is_err());
+    /// ```
+    pub fn try_acquire(&mut self, now: Instant) -> Result<Ticket, Rejected> {
+        let (decision, next) = admit(self.ctrl, &self.cfg, now, self.until);
+        self.ctrl = next;
+        match decision {
+            Admit::Pass | Admit::Probe => Ok(Ticket {
+                generation: next.generation,
+                probe: decision == Admit::Probe,
+                started: now,
+            }),
+            Admit::Reject(r) => {
+                self.counters.rejected = self.counters.rejected.wrapping_add(1);
+                Err(r)
+            }
+        }
+    }
+
+    /// The call of `ticket` succeeded at `now`.
+    ///
+    /// ```
+    /// # use bulwark::{Instant, circuit_breaker::{Config, Machine, NoWindow}};
+    /// # let mut m = Machine::<NoWindow>::new(Config::new().consecutive_failures(1)).unwrap();
+    /// let t = m.try_acquire(Instant::ZERO).unwrap();
+    /// m.on_success(t, Instant::from_millis(3));
+    /// assert_eq!(m.metrics(Instant::ZERO).successes, 1);
+    /// ```
+    pub fn on_success(&mut self, ticket: Ticket, now: Instant) {
+        self.record(ticket, Outcome::Success, now)
+    }
+
+    /// The call of `ticket` failed at `now`.
+    ///
+    /// ```
+    /// # use bulwark::{Instant, circuit_breaker::{Config, Machine, NoWindow, State}};
+    /// # let mut m = Machine::<NoWindow>::new(Config::new().consecutive_failures(1)).unwrap();
+    /// let t = m.try_acquire(Instant::ZERO).unwrap();
+    /// m.on_failure(t, Instant::ZERO);
+    /// assert_eq!(m.state(), State::Open);
+    /// ```
+    pub fn on_failure(&mut self, ticket: Ticket, now: Instant) {
+        self.record(ticket, Outcome::Failure, now)
+    }
+
+    /// Abandons the call of `ticket` without an outcome (cancelled): a probe slot is given
+    /// back, nothing is recorded.
+    ///
+    /// ```
+    /// # use bulwark::{Instant, circuit_breaker::{Config, Machine, NoWindow}};
+    /// # let mut m = Machine::<NoWindow>::new(Config::new().consecutive_failures(1)).unwrap();
+    /// let t = m.try_acquire(Instant::ZERO).unwrap();
+    /// m.release(t);
+    /// assert_eq!(m.metrics(Instant::ZERO).ignored, 0);
+    /// ```
+    pub fn release(&mut self, ticket: Ticket) {
+        self.ctrl = settle(
+            self.ctrl,
+            &self.cfg,
+            ticket.generation,
+            ticket.probe,
+            Outcome::Ignored,
+            false,
+            WindowStats::default(),
+        );
+    }
+
+    /// Settles the call of `ticket` with `outcome` at `now`.
+    ///
+    /// ```
+    /// # use bulwark::{Instant, circuit_breaker::{Config, Machine, NoWindow, Outcome}};
+    /// # let mut m = Machine::<NoWindow>::new(Config::new().consecutive_failures(1)).unwrap();
+    /// let t = m.try_acquire(Instant::ZERO).unwrap();
+    /// m.record(t, Outcome::Ignored, Instant::ZERO);
+    /// assert_eq!(m.metrics(Instant::ZERO).ignored, 1);
+    /// ```
+    pub fn record(&mut self, ticket: Ticket, outcome: Outcome, now: Instant) {
+        let slow = is_slow(&self.cfg, ticket.started, now);
+        if self.ctrl.state != DISABLED {
+            count(&mut self.counters, outcome, slow);
+        }
+        let c = self.ctrl;
+        let stats = if c.generation == ticket.generation
+            && records_window(c.state)
+            && outcome != Outcome::Ignored
+        {
+            W::record(
+                &mut self.window,
+                self.param,
+                now,
+                Sample {
+                    failure: outcome == Outcome::Failure,
+                    slow,
+                },
+            )
+        } else {
+            WindowStats::default()
+        };
+        let next = settle(
+            c,
+            &self.cfg,
+            ticket.generation,
+            ticket.probe,
+            outcome,
+            slow,
+            stats,
+        );
+        if next.state == OPEN && c.state != OPEN {
+            self.until = open_until(next, &self.cfg, now);
+        }
+        if next.state == CLOSED && c.state != CLOSED {
+            W::reset(&mut self.window);
+        }
+        self.ctrl = next;
+    }
+
+    /// Forces the breaker open until another mode is chosen; calls are rejected with no
+    /// retry instant.
+    ///
+    /// ```
+    /// # use bulwark::{Instant, circuit_breaker::{Config, Machine, NoWindow, State}};
+    /// # let mut m = Machine::<NoWindow>::new(Config::new().consecutive_failures(1)).unwrap();
+    /// m.force_open();
+    /// assert_eq!(m.try_acquire(Instant::ZERO).unwrap_err().retry_at, None);
+    /// ```
+    pub fn force_open(&mut self) {
+        self.ctrl = self.ctrl.enter(FORCED_OPEN);
+    }
+
+    /// Forces the breaker closed: every call passes, nothing is measured.
+    ///
+    /// ```
+    /// # use bulwark::{Instant, circuit_breaker::{Config, Machine, NoWindow, State}};
+    /// # let mut m = Machine::<NoWindow>::new(Config::new().consecutive_failures(1)).unwrap();
+    /// m.disable();
+    /// let t = m.try_acquire(Instant::ZERO).unwrap();
+    /// m.on_failure(t, Instant::ZERO);
+    /// assert_eq!(m.state(), State::Disabled);
+    /// ```
+    pub fn disable(&mut self) {
+        self.ctrl = self.ctrl.enter(DISABLED);
+    }
+
+    /// Lets every call pass while still measuring; never opens.
+    ///
+    /// ```
+    /// # use bulwark::{Instant, circuit_breaker::{Config, Machine, NoWindow, State}};
+    /// # let mut m = Machine::<NoWindow>::new(Config::new().consecutive_failures(1)).unwrap();
+    /// m.metrics_only();
+    /// let t = m.try_acquire(Instant::ZERO).unwrap();
+    /// m.on_failure(t, Instant::ZERO);
+    /// assert_eq!((m.state(), m.metrics(Instant::ZERO).failures), (State::MetricsOnly, 1));
+    /// ```
+    pub fn metrics_only(&mut self) {
+        self.ctrl = self.ctrl.enter(METRICS_ONLY);
+    }
+
+    /// Back to a fresh closed breaker (window emptied, open-time growth reset). Totals are
+    /// kept.
+    ///
+    /// ```
+    /// # use bulwark::{Instant, circuit_breaker::{Config, Machine, NoWindow, State}};
+    /// # let mut m = Machine::<NoWindow>::new(Config::new().consecutive_failures(1)).unwrap();
+    /// m.force_open();
+    /// m.reset();
+    /// assert_eq!(m.state(), State::Closed);
+    /// ```
+    pub fn reset(&mut self) {
+        self.ctrl = self.ctrl.close();
+        W::reset(&mut self.window);
+    }
+
+    /// The counters and the window as of `now`.
+    ///
+    /// ```
+    /// # use bulwark::{Instant, circuit_breaker::{Config, Machine, NoWindow, State}};
+    /// # let mut m = Machine::<NoWindow>::new(Config::new().consecutive_failures(1)).unwrap();
+    /// m.force_open();
+    /// let _ = m.try_acquire(Instant::ZERO);
+    /// assert_eq!(m.metrics(Instant::ZERO).rejected, 1);
+    /// ```
+    pub fn metrics(&self, now: Instant) -> Metrics {
+        metrics(
+            self.ctrl,
+            self.counters,
+            W::stats(&self.window, self.param, now),
+        )
+    }
+
+    /// The durable state as of `now` (see [`Snapshot`]).
+    ///
+    /// ```
+    /// # use bulwark::{Instant, circuit_breaker::{Config, Machine, NoWindow, State}};
+    /// # let m = Machine::<NoWindow>::new(Config::new().consecutive_failures(1)).unwrap();
+    /// assert_eq!(m.snapshot(Instant::ZERO).state, State::Closed);
+    /// ```
+    pub fn snapshot(&self, now: Instant) -> Snapshot {
+        snapshot(self.ctrl, self.until, now)
+    }
+
+    /// Restores a [`Snapshot`] taken earlier (perhaps by another process), at `now` on this
+    /// machine's clock. The window starts empty.
+    ///
+    /// ```
+    /// # use bulwark::{Instant, circuit_breaker::{Config, Machine, NoWindow, Snapshot, State}};
+    /// # use core::time::Duration;
+    /// # let mut m = Machine::<NoWindow>::new(Config::new().consecutive_failures(1)).unwrap();
+    /// let s = Snapshot { state: State::ForcedOpen, consecutive_failures: 0, openings: 0, open_remaining: Duration::ZERO };
+    /// m.restore(s, Instant::ZERO);
+    /// assert_eq!(m.state(), State::ForcedOpen);
+    /// ```
+    pub fn restore(&mut self, s: Snapshot, now: Instant) {
+        let (ctrl, until) = restored(self.ctrl, s, now);
+        self.ctrl = ctrl;
+        self.until = until;
+        W::reset(&mut self.window);
+    }
+}
+
+/// Validates `cfg` for window `W`; the window's parameter (bucket length) on success.
+pub(crate) fn validate<W: Window>(cfg: &Config) -> Result<u64, ConfigError> {
+    cfg.validate(W::MEASURES)?;
+    W::params(cfg)
+}
+
+pub(crate) fn count(c: &mut Counters, outcome: Outcome, slow: bool) {
+    let n = match outcome {
+        Outcome::Success => &mut c.successes,
+        Outcome::Failure => &mut c.failures,
+        Outcome::Ignored => &mut c.ignored,
+    };
+    *n = n.wrapping_add(1);
+    if slow && outcome != Outcome::Ignored {
+        c.slow = c.slow.wrapping_add(1);
+    }
+}
+
+pub(crate) fn metrics(c: Ctrl, n: Counters, window: WindowStats) -> Metrics {
+    Metrics {
+        state: c.public_state(),
+        successes: n.successes,
+        failures: n.failures,
+        slow: n.slow,
+        ignored: n.ignored,
+        rejected: n.rejected,
+        consecutive_failures: c.consec as u32,
+        window,
+    }
+}
+
+pub(crate) fn snapshot(c: Ctrl, until: Instant, now: Instant) -> Snapshot {
+    let state = c.public_state();
+    Snapshot {
+        state,
+        consecutive_failures: c.consec,
+        openings: c.openings,
+        open_remaining: if state == State::Open {
+            until.saturating_duration_since(now)
+        } else {
+            Duration::ZERO
+        },
+    }
+}
+
+/// The control word and open-until instant that `s` restores to, from `c`.
+pub(crate) fn restored(c: Ctrl, s: Snapshot, now: Instant) -> (Ctrl, Instant) {
+    let code = match s.state {
+        State::HalfOpen => OPEN, // probes in flight are not carried over: probe again
+        other => state_code(other),
+    };
+    let mut next = c.enter(code);
+    next.openings = s.openings.min(MAX_OPENINGS);
+    next.consec = if code == CLOSED {
+        s.consecutive_failures
+    } else {
+        0
+    };
+    let remaining = if s.state == State::Open {
+        duration_to_nanos(s.open_remaining)
+    } else {
+        0
+    };
+    (next, now.saturating_add(Duration::from_nanos(remaining)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{CountWindow, NoWindow, TimeWindow};
+    use super::*;
+
+    fn at(ms: u64) -> Instant {
+        Instant::from_millis(ms)
+    }
+
+    fn fail<W: Window>(m: &mut Machine<W>, now: Instant) {
+        let t = m.try_acquire(now).unwrap();
+        m.on_failure(t, now);
+    }
+
+    fn succeed<W: Window>(m: &mut Machine<W>, now: Instant) {
+        let t = m.try_acquire(now).unwrap();
+        m.on_success(t, now);
+    }
+
+    #[test]
+    fn ctrl_packs_losslessly() {
+        let c = Ctrl {
+            state: OPENING,
+            openings: 31,
+            generation: 0xBEEF,
+            probes: 7,
+            ho_ok: 200,
+            ho_bad: 9,
+            consec: 65535,
+        };
+        assert_eq!(Ctrl::unpack(c.pack()), c);
+        assert_eq!(Ctrl::unpack(0), Ctrl::default());
+    }
+
+    #[test]
+    fn consecutive_failures_trip_on_the_nth_and_success_resets() {
+        let mut m = Machine::<NoWindow>::new(Config::new().consecutive_failures(3)).unwrap();
+        fail(&mut m, at(0));
+        fail(&mut m, at(1));
+        succeed(&mut m, at(2));
+        fail(&mut m, at(3));
+        fail(&mut m, at(4));
+        assert_eq!(m.state(), State::Closed);
+        fail(&mut m, at(5));
+        assert_eq!(m.state(), State::Open);
+        assert_eq!(
+            m.try_acquire(at(6)),
+            Err(Rejected {
+                retry_at: Some(at(30_005))
+            })
+        );
+    }
+
+    #[test]
+    fn count_window_rate_waits_for_minimum_calls() {
+        let cfg = Config::new().failure_rate(50).minimum_calls(4);
+        let mut m = Machine::<CountWindow<4>>::new(cfg).unwrap();
+        fail(&mut m, at(0));
+        fail(&mut m, at(0));
+        fail(&mut m, at(0)); // 100 % but only 3 calls: not known yet
+        assert_eq!(m.state(), State::Closed);
+        succeed(&mut m, at(0)); // 3 of 4 = 75 % >= 50 %
+        assert_eq!(m.state(), State::Open);
+    }
+
+    #[test]
+    fn rate_exactly_at_threshold_trips() {
+        let cfg = Config::new().failure_rate(50).minimum_calls(2);
+        let mut m = Machine::<CountWindow<2>>::new(cfg).unwrap();
+        succeed(&mut m, at(0));
+        fail(&mut m, at(0));
+        assert_eq!(m.state(), State::Open);
+    }
+
+    #[test]
+    fn slow_calls_trip_even_when_successful() {
+        let cfg = Config::new()
+            .slow_calls(Duration::from_millis(100), 100)
+            .minimum_calls(2);
+        let mut m = Machine::<CountWindow<10>>::new(cfg).unwrap();
+        let t = m.try_acquire(at(0)).unwrap();
+        m.on_success(t, at(100)); // exactly the threshold: slow
+        let t = m.try_acquire(at(100)).unwrap();
+        m.on_success(t, at(150)); // fast
+        assert_eq!(m.state(), State::Closed);
+        let t = m.try_acquire(at(150)).unwrap();
+        m.on_success(t, at(300));
+        assert_eq!(m.metrics(at(300)).slow, 2);
+        assert_eq!(m.state(), State::Closed); // 2 of 3 slow < 100 %
+        let cfg = Config::new()
+            .slow_calls(Duration::from_millis(100), 60)
+            .minimum_calls(3);
+        let mut m = Machine::<CountWindow<10>>::new(cfg).unwrap();
+        for i in 0..2u64 {
+            let t = m.try_acquire(at(i * 1000)).unwrap();
+            m.on_success(t, at(i * 1000 + 500));
+        }
+        succeed(&mut m, at(5000)); // 2 of 3 = 66 % >= 60 %
+        assert_eq!(m.state(), State::Open);
+    }
+
+    #[test]
+    fn time_window_forgets_old_failures() {
+        let cfg = Config::new()
+            .failure_rate(50)
+            .minimum_calls(3)
+            .time_window(Duration::from_secs(10));
+        let mut m = Machine::<TimeWindow<10>>::new(cfg).unwrap();
+        fail(&mut m, at(0));
+        fail(&mut m, at(500));
+        // 10 s later both failures have left the window.
+        succeed(&mut m, at(10_000));
+        succeed(&mut m, at(10_000));
+        fail(&mut m, at(10_001));
+        assert_eq!(m.state(), State::Closed); // 1 of 3: the two old failures are gone
+        fail(&mut m, at(10_002)); // 2 of 4 = 50 %
+        assert_eq!(m.state(), State::Open);
+    }
+
+    #[test]
+    fn half_open_admits_n_probes_and_needs_m_successes() {
+        let cfg = Config::new()
+            .consecutive_failures(1)
+            .open_for(Duration::from_secs(1))
+            .half_open(2, 3);
+        let mut m = Machine::<NoWindow>::new(cfg).unwrap();
+        fail(&mut m, at(0));
+        let p1 = m.try_acquire(at(1000)).unwrap();
+        let p2 = m.try_acquire(at(1000)).unwrap();
+        assert!(p1.is_probe() && p2.is_probe());
+        assert_eq!(m.try_acquire(at(1000)), Err(Rejected { retry_at: None }));
+        m.on_success(p1, at(1001));
+        let p3 = m.try_acquire(at(1001)).unwrap(); // the slot came back
+        m.on_success(p2, at(1002));
+        assert_eq!(m.state(), State::HalfOpen);
+        m.on_success(p3, at(1003));
+        assert_eq!(m.state(), State::Closed);
+    }
+
+    #[test]
+    fn failed_probe_reopens_with_growing_time() {
+        let cfg = Config::new()
+            .consecutive_failures(1)
+            .open_for(Duration::from_secs(1))
+            .open_growth(2, Duration::from_secs(3));
+        let mut m = Machine::<NoWindow>::new(cfg).unwrap();
+        fail(&mut m, at(0));
+        assert_eq!(m.try_acquire(at(0)).unwrap_err().retry_at, Some(at(1000)));
+        fail(&mut m, at(1000)); // probe fails: 2 s
+        assert_eq!(
+            m.try_acquire(at(1000)).unwrap_err().retry_at,
+            Some(at(3000))
+        );
+        fail(&mut m, at(3000)); // 4 s, capped at 3 s
+        assert_eq!(
+            m.try_acquire(at(3000)).unwrap_err().retry_at,
+            Some(at(6000))
+        );
+        succeed(&mut m, at(6000)); // closes: growth starts over
+        fail(&mut m, at(7000));
+        assert_eq!(
+            m.try_acquire(at(7000)).unwrap_err().retry_at,
+            Some(at(8000))
+        );
+    }
+
+    #[test]
+    fn released_probe_gives_its_slot_back() {
+        let cfg = Config::new()
+            .consecutive_failures(1)
+            .open_for(Duration::ZERO);
+        let mut m = Machine::<NoWindow>::new(cfg).unwrap();
+        fail(&mut m, at(0));
+        let p = m.try_acquire(at(0)).unwrap();
+        assert!(m.try_acquire(at(0)).is_err());
+        m.release(p);
+        let p = m.try_acquire(at(0)).unwrap();
+        let t = Ticket {
+            generation: p.generation,
+            probe: true,
+            started: at(0),
+        };
+        m.record(p, Outcome::Ignored, at(0));
+        assert_eq!(m.state(), State::HalfOpen);
+        m.on_success(t, at(0)); // hand-built duplicate: probes saturate, no underflow
+    }
+
+    #[test]
+    fn late_outcomes_are_dropped() {
+        let cfg = Config::new().consecutive_failures(1);
+        let mut m = Machine::<NoWindow>::new(cfg).unwrap();
+        let early = m.try_acquire(at(0)).unwrap();
+        fail(&mut m, at(1)); // opens
+        m.reset(); // closed again, new generation
+        m.on_failure(early, at(2)); // from the old generation: not counted against the new state
+        assert_eq!(m.state(), State::Closed);
+        assert_eq!(m.metrics(at(2)).consecutive_failures, 0);
+    }
+
+    #[test]
+    fn rate_verdict_judges_all_probes() {
+        let cfg = Config::new()
+            .failure_rate(50)
+            .minimum_calls(1)
+            .open_for(Duration::from_secs(1))
+            .half_open(4, 2)
+            .half_open_verdict(HalfOpenVerdict::Rate);
+        let mut m = Machine::<CountWindow<4>>::new(cfg).unwrap();
+        fail(&mut m, at(0));
+        let probes: [Ticket; 4] = core::array::from_fn(|_| m.try_acquire(at(1000)).unwrap());
+        assert!(m.try_acquire(at(1000)).is_err()); // exactly 4 in all
+        let [a, b, c, d] = probes;
+        m.on_failure(a, at(1000));
+        assert_eq!(m.state(), State::HalfOpen); // the first failure does not decide
+        m.on_success(b, at(1000));
+        m.on_success(c, at(1000));
+        m.on_success(d, at(1000));
+        assert_eq!(m.state(), State::Closed); // 1 of 4 < 50 %
+    }
+
+    #[test]
+    fn clock_backwards_never_wedges() {
+        let cfg = Config::new()
+            .consecutive_failures(1)
+            .open_for(Duration::from_secs(10));
+        let mut m = Machine::<NoWindow>::new(cfg).unwrap();
+        fail(&mut m, at(50_000));
+        // The clock steps back: still open, same retry instant, no panic.
+        assert_eq!(m.try_acquire(at(0)).unwrap_err().retry_at, Some(at(60_000)));
+        let p = m.try_acquire(at(60_000)).unwrap();
+        m.on_success(p, at(1)); // ends "before" it started: zero duration, not slow
+        assert_eq!(m.state(), State::Closed);
+    }
+
+    #[test]
+    fn huge_instants_saturate() {
+        let cfg = Config::new()
+            .consecutive_failures(1)
+            .open_for(Duration::MAX);
+        let mut m = Machine::<NoWindow>::new(cfg).unwrap();
+        fail(&mut m, Instant::MAX);
+        assert_eq!(m.try_acquire(Instant::MAX).map(|t| t.is_probe()), Ok(true));
+    }
+
+    #[test]
+    fn modes_and_reset() {
+        let mut m = Machine::<NoWindow>::new(Config::new().consecutive_failures(1)).unwrap();
+        m.metrics_only();
+        fail(&mut m, at(0));
+        fail(&mut m, at(0));
+        assert_eq!(m.state(), State::MetricsOnly);
+        m.force_open();
+        assert_eq!(m.try_acquire(at(0)), Err(Rejected { retry_at: None }));
+        m.disable();
+        fail(&mut m, at(0));
+        assert_eq!(m.metrics(at(0)).failures, 2); // disabled: not counted
+        m.reset();
+        fail(&mut m, at(0));
+        assert_eq!(m.state(), State::Open);
+    }
+
+    #[test]
+    fn snapshot_round_trip_keeps_growth_and_remaining_time() {
+        let cfg = Config::new()
+            .consecutive_failures(1)
+            .open_for(Duration::from_secs(1))
+            .open_growth(10, Duration::from_secs(1000));
+        let mut m = Machine::<NoWindow>::new(cfg).unwrap();
+        fail(&mut m, at(0));
+        fail(&mut m, at(1000)); // second opening: 10 s
+        let s = Snapshot::from_bytes(&m.snapshot(at(4000)).to_bytes()).unwrap();
+        assert_eq!((s.openings, s.open_remaining), (2, Duration::from_secs(7)));
+        let mut r = Machine::<NoWindow>::new(cfg).unwrap();
+        r.restore(s, at(100));
+        assert_eq!(r.try_acquire(at(100)).unwrap_err().retry_at, Some(at(7100)));
+        fail(&mut r, at(7100)); // the probe fails: third opening, 100 s
+        assert_eq!(
+            r.try_acquire(at(7100)).unwrap_err().retry_at,
+            Some(at(107_100))
+        );
+    }
+}

@@ -1,0 +1,366 @@
+//! Circuit breaker: stop calling a downstream that keeps failing, and probe it again later.
+//!
+//! ```text
+//!            failure policy trips               open time elapsed
+//!  Closed ─────────────────────────▶ Open ───────────────────────▶ HalfOpen
+//!    ▲                                 ▲      (next call is a probe)   │
+//!    │        enough probe successes   │        a probe fails          │
+//!    └─────────────────────────────────┼───────────────────────────────┘
+//!                                      └───────────────────────────────┘
+//! ```
+//!
+//! Three layers, each usable on its own:
+//!
+//! * [`Machine`]: the pure state machine. `&mut self`, every input (including `now`) is an
+//!   argument. What the model tests compare against.
+//! * [`CircuitBreaker`]: the shared form. `&self`, `Sync`, lock-free: the control state is
+//!   one atomic word updated by CAS around the machine's own transition functions.
+//! * [`CircuitBreaker::call`]: the async wrapper; a hand-written future, nothing boxed.
+//!
+//! # Policies and defaults
+//!
+//! Trip policies combine (any one opens): consecutive failures (opens on the `n`-th), failure
+//! rate and slow-call rate over a [`CountWindow`] or [`TimeWindow`] (opens at `>=` the
+//! threshold, never below [`Config::minimum_calls`]). The open time is fixed or grows with
+//! consecutive openings (capped, optionally jittered); growth resets when the breaker closes.
+//! Half-open admits a set number of probes; by default the first failed probe re-opens and a
+//! set number of successes closes ([`HalfOpenVerdict`]). A probe that is dropped, ignored or
+//! cancelled gives its slot back. An outcome the [`Classify`] calls ignored is not recorded at
+//! all. An outcome that arrives after the breaker changed state since its call was admitted
+//! is dropped. Rejections carry the instant a call could pass ([`Rejected`]).
+//!
+//! # Examples
+//!
+//! ```
+//! use bulwark::circuit_breaker::{CircuitBreaker, Config, State};
+//! use bulwark::{Clock, MockClock, mock};
+//! use core::time::Duration;
+//!
+//! let clock = MockClock::new();
+//! let breaker = CircuitBreaker::new(
+//!     Config::new().consecutive_failures(2).open_for(Duration::from_secs(10)),
+//!     &clock,
+//! )
+//! .unwrap();
+//!
+//! mock::run(&clock, async {
+//!     for _ in 0..2 {
+//!         let r: Result<(), _> = breaker.call(|| async { Err::<(), _>("down") }).await;
+//!         assert!(!r.unwrap_err().is_rejected());
+//!     }
+//!     // Open: the operation is not even started.
+//!     let r = breaker.call(|| async { Ok::<_, &str>(1) }).await;
+//!     assert_eq!(r.unwrap_err().is_rejected(), true);
+//!
+//!     clock.advance(Duration::from_secs(10));
+//!     // The next call is the half-open probe; its success closes the breaker.
+//!     assert_eq!(breaker.call(|| async { Ok::<_, &str>(2) }).await, Ok(2));
+//!     assert_eq!(breaker.state(), State::Closed);
+//! })
+//! .unwrap();
+//! ```
+
+mod atomic;
+mod config;
+mod error;
+mod future;
+mod machine;
+mod window;
+
+pub use atomic::{CircuitBreaker, Permit};
+pub use config::{Config, HalfOpenVerdict};
+pub use error::{ConfigError, Error, Rejected, SnapshotError};
+pub use future::Call;
+pub use machine::{Machine, Ticket};
+pub use window::{CountWindow, NoWindow, TimeWindow, Window, WindowStats};
+
+use core::time::Duration;
+
+use crate::time::Instant;
+
+/// The state of a breaker.
+///
+/// ```
+/// use bulwark::circuit_breaker::State;
+/// assert!(State::Closed.admits_all());
+/// assert!(!State::Open.admits_all());
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum State {
+    /// Calls pass and outcomes are measured.
+    Closed,
+    /// Calls are rejected until the open time has passed.
+    Open,
+    /// A limited number of probe calls pass; their outcomes decide.
+    HalfOpen,
+    /// Forced open by hand: every call is rejected until the mode is left.
+    ForcedOpen,
+    /// Forced closed by hand: every call passes, nothing is measured.
+    Disabled,
+    /// Every call passes; outcomes are measured and reported, but the breaker never opens.
+    MetricsOnly,
+}
+
+impl State {
+    /// `true` for the states that let every call through.
+    ///
+    /// ```
+    /// use bulwark::circuit_breaker::State;
+    /// assert!(State::MetricsOnly.admits_all() && State::Disabled.admits_all());
+    /// ```
+    pub const fn admits_all(self) -> bool {
+        matches!(self, State::Closed | State::Disabled | State::MetricsOnly)
+    }
+}
+
+/// What a call's result means to the breaker.
+///
+/// ```
+/// use bulwark::circuit_breaker::Outcome;
+/// assert_ne!(Outcome::Success, Outcome::Ignored);
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Outcome {
+    /// Counts as a success.
+    Success,
+    /// Counts as a failure.
+    Failure,
+    /// Not recorded at all (for example a caller error such as "not found"); a half-open
+    /// probe slot is given back.
+    Ignored,
+}
+
+/// Decides the [`Outcome`] of a call's result. Closures `Fn(&Result<T, E>) -> Outcome` are
+/// classifiers.
+///
+/// # Examples
+///
+/// ```
+/// use bulwark::circuit_breaker::{Classify, ErrorsAreFailures, Outcome};
+///
+/// #[derive(Debug)]
+/// enum HttpError { NotFound, Unavailable }
+/// // A 404 is the caller's problem, not the downstream's: ignore it.
+/// let classify = |r: &Result<u32, HttpError>| match r {
+///     Ok(_) => Outcome::Success,
+///     Err(HttpError::NotFound) => Outcome::Ignored,
+///     Err(HttpError::Unavailable) => Outcome::Failure,
+/// };
+/// assert_eq!(classify.classify(&Err(HttpError::NotFound)), Outcome::Ignored);
+/// assert_eq!(Classify::<u32, ()>::classify(&ErrorsAreFailures, &Err(())), Outcome::Failure);
+/// ```
+pub trait Classify<T, E> {
+    /// The outcome of `result`.
+    fn classify(&self, result: &Result<T, E>) -> Outcome;
+}
+
+/// The default classifier: `Ok` is a success, `Err` a failure.
+///
+/// ```
+/// use bulwark::circuit_breaker::{Classify, ErrorsAreFailures, Outcome};
+/// assert_eq!(Classify::<(), ()>::classify(&ErrorsAreFailures, &Ok(())), Outcome::Success);
+/// ```
+#[derive(Copy, Clone, Debug, Default)]
+pub struct ErrorsAreFailures;
+
+impl<T, E> Classify<T, E> for ErrorsAreFailures {
+    fn classify(&self, result: &Result<T, E>) -> Outcome {
+        if result.is_ok() {
+            Outcome::Success
+        } else {
+            Outcome::Failure
+        }
+    }
+}
+
+impl<T, E, F: Fn(&Result<T, E>) -> Outcome> Classify<T, E> for F {
+    fn classify(&self, result: &Result<T, E>) -> Outcome {
+        self(result)
+    }
+}
+
+/// A change of state, as reported to [`Events`].
+///
+/// ```
+/// use bulwark::{Instant, circuit_breaker::{State, Transition}};
+/// let t = Transition { from: State::Closed, to: State::Open, at: Instant::from_secs(1) };
+/// assert_eq!(t.to, State::Open);
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Transition {
+    /// The state left.
+    pub from: State,
+    /// The state entered.
+    pub to: State,
+    /// When (as read by the breaker's clock; [`Instant::ZERO`] for changes made by hand
+    /// through the machine, which has no clock).
+    pub at: Instant,
+}
+
+/// Hooks called by the breaker. Every method has an empty default, and `()` implements the
+/// trait, so a breaker without hooks pays nothing.
+///
+/// Hooks run inline on the calling task: keep them short and non-blocking.
+///
+/// # Examples
+///
+/// ```
+/// use bulwark::circuit_breaker::{CircuitBreaker, Config, Events, State, Transition};
+/// use bulwark::MockClock;
+/// use core::sync::atomic::{AtomicU32, Ordering};
+///
+/// #[derive(Default)]
+/// struct Opened(AtomicU32);
+/// impl Events for Opened {
+///     fn on_state_change(&self, t: Transition) {
+///         if t.to == State::Open { self.0.fetch_add(1, Ordering::Relaxed); }
+///     }
+/// }
+///
+/// let clock = MockClock::new();
+/// let events = Opened::default();
+/// let breaker = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap().with_events(&events);
+/// breaker.try_acquire().unwrap().failure();
+/// assert_eq!(events.0.load(Ordering::Relaxed), 1);
+/// ```
+pub trait Events {
+    /// The breaker changed state.
+    fn on_state_change(&self, transition: Transition) {
+        let _ = transition;
+    }
+    /// A call was rejected at `at`.
+    fn on_rejected(&self, rejected: Rejected, at: Instant) {
+        let _ = (rejected, at);
+    }
+}
+
+impl Events for () {}
+
+impl<E: Events + ?Sized> Events for &E {
+    fn on_state_change(&self, transition: Transition) {
+        (**self).on_state_change(transition)
+    }
+    fn on_rejected(&self, rejected: Rejected, at: Instant) {
+        (**self).on_rejected(rejected, at)
+    }
+}
+
+/// A point-in-time view of a breaker's counters.
+///
+/// Totals count since the breaker was built (wrapping), in every state but
+/// [`State::Disabled`]; `window` is what the current window holds.
+///
+/// ```
+/// use bulwark::{Instant, circuit_breaker::{Config, Machine, NoWindow, State}};
+/// let mut m = Machine::<NoWindow>::new(Config::new().consecutive_failures(3)).unwrap();
+/// let t = m.try_acquire(Instant::ZERO).unwrap();
+/// m.on_failure(t, Instant::ZERO);
+/// let metrics = m.metrics(Instant::ZERO);
+/// assert_eq!((metrics.state, metrics.failures, metrics.consecutive_failures), (State::Closed, 1, 1));
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Metrics {
+    /// The state now.
+    pub state: State,
+    /// Calls that succeeded.
+    pub successes: u64,
+    /// Calls that failed.
+    pub failures: u64,
+    /// Calls that were slow (also counted as a success or failure).
+    pub slow: u64,
+    /// Calls whose outcome was ignored (or whose permit was dropped unrecorded).
+    pub ignored: u64,
+    /// Calls rejected.
+    pub rejected: u64,
+    /// Failures in a row right now (closed state).
+    pub consecutive_failures: u32,
+    /// What the window holds now.
+    pub window: WindowStats,
+}
+
+/// The breaker's durable state in 16 bytes, to save and restore (for example across a
+/// reboot). The open period is stored as the time that remains, so it survives a clock whose
+/// origin changes. Windows and in-flight probes are not part of it: a restored breaker starts
+/// measuring afresh, and a half-open breaker is restored open with no time left (the next
+/// call probes).
+///
+/// # Examples
+///
+/// ```
+/// use bulwark::{Instant, circuit_breaker::{Config, Machine, NoWindow, Snapshot, State}};
+/// use core::time::Duration;
+///
+/// let cfg = Config::new().consecutive_failures(1).open_for(Duration::from_secs(60));
+/// let mut before = Machine::<NoWindow>::new(cfg).unwrap();
+/// let t = before.try_acquire(Instant::ZERO).unwrap();
+/// before.on_failure(t, Instant::ZERO);
+/// let bytes = before.snapshot(Instant::from_secs(20)).to_bytes();
+///
+/// // After a reboot the clock starts again at zero.
+/// let mut after = Machine::<NoWindow>::new(cfg).unwrap();
+/// after.restore(Snapshot::from_bytes(&bytes).unwrap(), Instant::ZERO);
+/// assert_eq!(after.state(), State::Open);
+/// assert_eq!(after.try_acquire(Instant::ZERO).unwrap_err().retry_at, Some(Instant::from_secs(40)));
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Snapshot {
+    /// The state.
+    pub state: State,
+    /// Failures in a row (closed state).
+    pub consecutive_failures: u16,
+    /// Consecutive openings (drives open-time growth).
+    pub openings: u8,
+    /// Time left in the open state.
+    pub open_remaining: Duration,
+}
+
+const SNAPSHOT_VERSION: u8 = 1;
+
+impl Snapshot {
+    /// Encodes the snapshot (little endian, versioned).
+    ///
+    /// ```
+    /// use bulwark::circuit_breaker::{Snapshot, State};
+    /// use core::time::Duration;
+    /// let s = Snapshot { state: State::Open, consecutive_failures: 0, openings: 2, open_remaining: Duration::from_secs(5) };
+    /// assert_eq!(Snapshot::from_bytes(&s.to_bytes()), Ok(s));
+    /// ```
+    pub fn to_bytes(&self) -> [u8; 16] {
+        let mut b = [0u8; 16];
+        b[0] = SNAPSHOT_VERSION;
+        b[1] = machine::state_code(self.state);
+        b[2] = self.openings;
+        b[4..6].copy_from_slice(&self.consecutive_failures.to_le_bytes());
+        b[8..16]
+            .copy_from_slice(&crate::time::duration_to_nanos(self.open_remaining).to_le_bytes());
+        b
+    }
+
+    /// Decodes bytes written by [`Snapshot::to_bytes`].
+    ///
+    /// # Errors
+    ///
+    /// [`SnapshotError`] for an unknown version or state.
+    ///
+    /// ```
+    /// use bulwark::circuit_breaker::{Snapshot, SnapshotError};
+    /// let mut b = [0u8; 16];
+    /// b[0] = 1;
+    /// b[1] = 200;
+    /// assert_eq!(Snapshot::from_bytes(&b), Err(SnapshotError::State));
+    /// ```
+    pub fn from_bytes(b: &[u8; 16]) -> Result<Snapshot, SnapshotError> {
+        if b[0] != SNAPSHOT_VERSION {
+            return Err(SnapshotError::Version);
+        }
+        let state = machine::code_state(b[1]).ok_or(SnapshotError::State)?;
+        let mut nanos = [0u8; 8];
+        nanos.copy_from_slice(&b[8..16]);
+        Ok(Snapshot {
+            state,
+            openings: b[2].min(machine::MAX_OPENINGS),
+            consecutive_failures: u16::from_le_bytes([b[4], b[5]]),
+            open_remaining: Duration::from_nanos(u64::from_le_bytes(nanos)),
+        })
+    }
+}

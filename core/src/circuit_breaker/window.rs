@@ -1,0 +1,596 @@
+//! Sliding windows of call outcomes: none, the last `N` calls, or `N` time buckets.
+//!
+//! The arithmetic lives in pure functions over plain words; the machine keeps the words in
+//! plain fields and the shared form in atomics, updated around the same functions.
+
+use core::fmt;
+
+use super::config::Config;
+use super::error::ConfigError;
+use crate::sync::{AtomicU8, AtomicU64, AtomicUsize, Ordering, atomic_array};
+use crate::time::{Instant, duration_to_nanos};
+
+/// Counts of the calls currently in a window.
+///
+/// # Examples
+///
+/// ```
+/// use bulwark::circuit_breaker::WindowStats;
+/// let s = WindowStats { calls: 10, failures: 5, slow: 1 };
+/// assert_eq!(s.failure_percent(), Some(50));
+/// assert_eq!(WindowStats::default().failure_percent(), None); // no calls: not known
+/// ```
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct WindowStats {
+    /// Calls recorded (successes and failures; ignored outcomes are not recorded).
+    pub calls: u32,
+    /// Of those, failures.
+    pub failures: u32,
+    /// Of those, slow calls (successful or not).
+    pub slow: u32,
+}
+
+impl WindowStats {
+    /// The failure rate in whole percent (rounded down), `None` with no calls.
+    ///
+    /// ```
+    /// use bulwark::circuit_breaker::WindowStats;
+    /// assert_eq!(WindowStats { calls: 3, failures: 1, slow: 0 }.failure_percent(), Some(33));
+    /// ```
+    pub fn failure_percent(&self) -> Option<u32> {
+        (self.calls > 0).then(|| (self.failures as u64 * 100 / self.calls as u64) as u32)
+    }
+}
+
+/// One recorded outcome (an implementation detail of [`Window`]).
+#[doc(hidden)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Sample {
+    pub(crate) failure: bool,
+    pub(crate) slow: bool,
+}
+
+/// Does `stats` open the breaker under `cfg`'s rate policies? `>=` the threshold, and only
+/// once the window holds `minimum_calls` (below that the rate is not yet known).
+pub(crate) fn rate_trips(cfg: &Config, s: WindowStats) -> bool {
+    if s.calls < cfg.minimum_calls {
+        return false;
+    }
+    let over = |count: u32, percent: Option<u8>| {
+        percent.is_some_and(|p| count as u64 * 100 >= p as u64 * s.calls as u64)
+    };
+    over(s.failures, cfg.failure_rate) || over(s.slow, cfg.slow_rate)
+}
+
+mod sealed {
+    pub trait Sealed {}
+}
+
+/// The kind of window a breaker measures rates over: [`NoWindow`], [`CountWindow`] or
+/// [`TimeWindow`]. Sealed; its items are implementation details.
+///
+/// # Examples
+///
+/// ```
+/// use bulwark::circuit_breaker::{CountWindow, NoWindow, TimeWindow, Window};
+/// assert!(!<NoWindow as Window>::MEASURES);
+/// assert!(<CountWindow<100> as Window>::MEASURES);
+/// assert!(<TimeWindow<10> as Window>::MEASURES);
+/// ```
+pub trait Window: sealed::Sealed {
+    /// `false` only for [`NoWindow`].
+    const MEASURES: bool;
+    #[doc(hidden)]
+    type State: fmt::Debug;
+    #[doc(hidden)]
+    type Shared: fmt::Debug + Send + Sync;
+    #[doc(hidden)]
+    fn params(cfg: &Config) -> Result<u64, ConfigError>;
+    #[doc(hidden)]
+    fn new_state() -> Self::State;
+    #[doc(hidden)]
+    fn new_shared() -> Self::Shared;
+    #[doc(hidden)]
+    fn record(w: &mut Self::State, param: u64, now: Instant, s: Sample) -> WindowStats;
+    #[doc(hidden)]
+    fn stats(w: &Self::State, param: u64, now: Instant) -> WindowStats;
+    #[doc(hidden)]
+    fn reset(w: &mut Self::State);
+    #[doc(hidden)]
+    fn record_shared(w: &Self::Shared, param: u64, now: Instant, s: Sample) -> WindowStats;
+    #[doc(hidden)]
+    fn stats_shared(w: &Self::Shared, param: u64, now: Instant) -> WindowStats;
+    #[doc(hidden)]
+    fn reset_shared(w: &Self::Shared);
+}
+
+/// No window: only consecutive failures can open the breaker. Costs nothing.
+///
+/// ```
+/// use bulwark::circuit_breaker::{Config, Machine, NoWindow};
+/// assert!(Machine::<NoWindow>::new(Config::new().consecutive_failures(3)).is_ok());
+/// ```
+#[derive(Copy, Clone, Debug, Default)]
+pub struct NoWindow;
+
+impl sealed::Sealed for NoWindow {}
+impl Window for NoWindow {
+    const MEASURES: bool = false;
+    type State = ();
+    type Shared = ();
+    fn params(_: &Config) -> Result<u64, ConfigError> {
+        Ok(0)
+    }
+    fn new_state() {}
+    fn new_shared() {}
+    fn record(_: &mut (), _: u64, _: Instant, _: Sample) -> WindowStats {
+        WindowStats::default()
+    }
+    fn stats(_: &(), _: u64, _: Instant) -> WindowStats {
+        WindowStats::default()
+    }
+    fn reset(_: &mut ()) {}
+    fn record_shared(_: &(), _: u64, _: Instant, _: Sample) -> WindowStats {
+        WindowStats::default()
+    }
+    fn stats_shared(_: &(), _: u64, _: Instant) -> WindowStats {
+        WindowStats::default()
+    }
+    fn reset_shared(_: &()) {}
+}
+
+// ===== count window =====
+
+/// The last `N` calls (1 ..= 2^20). Memory: `N` bytes plus two words.
+///
+/// ```
+/// use bulwark::circuit_breaker::{Config, CountWindow, Machine};
+/// use bulwark::Instant;
+/// let mut m = Machine::<CountWindow<4>>::new(Config::new().failure_rate(50).minimum_calls(4)).unwrap();
+/// for fail in [false, true, false] {
+///     let t = m.try_acquire(Instant::ZERO).unwrap();
+///     if fail { m.on_failure(t, Instant::ZERO) } else { m.on_success(t, Instant::ZERO) }
+/// }
+/// assert_eq!(m.metrics(Instant::ZERO).window.calls, 3);
+/// ```
+#[derive(Copy, Clone, Debug, Default)]
+pub struct CountWindow<const N: usize>;
+
+/// Per-slot code: bit 0 recorded, bit 1 failure, bit 2 slow.
+const fn slot_code(s: Sample) -> u8 {
+    1 | (s.failure as u8) << 1 | (s.slow as u8) << 2
+}
+
+/// Totals word: calls in bits 0..21, failures in 21..42, slow in 42..63.
+const FIELD: u32 = 21;
+const fn code_weight(code: u8) -> u64 {
+    (code & 1) as u64 | ((code >> 1 & 1) as u64) << FIELD | ((code >> 2 & 1) as u64) << (2 * FIELD)
+}
+/// Replaces one slot's contribution `old` by `new` in the totals. Exact per field: the totals
+/// always include `old` (it was added when it was written), so no field borrows.
+const fn totals_replace(totals: u64, old: u8, new: u8) -> u64 {
+    totals
+        .wrapping_add(code_weight(new))
+        .wrapping_sub(code_weight(old))
+}
+const fn unpack_totals(t: u64) -> WindowStats {
+    let mask = (1u64 << FIELD) - 1;
+    WindowStats {
+        calls: (t & mask) as u32,
+        failures: (t >> FIELD & mask) as u32,
+        slow: (t >> (2 * FIELD) & mask) as u32,
+    }
+}
+
+/// The machine state of a [`CountWindow`].
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct CountState<const N: usize> {
+    slots: [u8; N],
+    head: usize,
+    totals: u64,
+}
+
+/// The shared state of a [`CountWindow`].
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct CountShared<const N: usize> {
+    slots: [AtomicU8; N],
+    head: AtomicUsize,
+    totals: AtomicU64,
+}
+
+impl<const N: usize> sealed::Sealed for CountWindow<N> {}
+impl<const N: usize> Window for CountWindow<N> {
+    const MEASURES: bool = true;
+    type State = CountState<N>;
+    type Shared = CountShared<N>;
+
+    fn params(cfg: &Config) -> Result<u64, ConfigError> {
+        if N == 0 {
+            return Err(ConfigError::ZeroThreshold);
+        }
+        if N > 1 << 20 {
+            return Err(ConfigError::TooLarge);
+        }
+        if cfg.minimum_calls as usize > N {
+            return Err(ConfigError::MinimumCallsAboveWindow);
+        }
+        Ok(0)
+    }
+    fn new_state() -> CountState<N> {
+        CountState {
+            slots: [0; N],
+            head: 0,
+            totals: 0,
+        }
+    }
+    fn new_shared() -> CountShared<N> {
+        CountShared {
+            slots: atomic_array!(AtomicU8, 0, N),
+            head: AtomicUsize::new(0),
+            totals: AtomicU64::new(0),
+        }
+    }
+    fn record(w: &mut CountState<N>, _: u64, _: Instant, s: Sample) -> WindowStats {
+        let code = slot_code(s);
+        let old = core::mem::replace(&mut w.slots[w.head], code);
+        w.head = (w.head + 1) % N;
+        w.totals = totals_replace(w.totals, old, code);
+        unpack_totals(w.totals)
+    }
+    fn stats(w: &CountState<N>, _: u64, _: Instant) -> WindowStats {
+        unpack_totals(w.totals)
+    }
+    fn reset(w: &mut CountState<N>) {
+        *w = Self::new_state();
+    }
+    fn record_shared(w: &CountShared<N>, _: u64, _: Instant, s: Sample) -> WindowStats {
+        let code = slot_code(s);
+        // Relaxed: the index only spreads writers over the slots; each slot is then updated
+        // by an atomic swap, so two writers on one slot (after a wrap) still account exactly.
+        let i = w.head.fetch_add(1, Ordering::Relaxed) % N;
+        // AcqRel: the swap hands us exactly the code the previous writer of this slot left,
+        // whose weight that writer added to the totals.
+        let old = w.slots[i].swap(code, Ordering::AcqRel);
+        let prev = w
+            .totals
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
+                Some(totals_replace(t, old, code))
+            })
+            .unwrap_or_else(|t| t);
+        unpack_totals(totals_replace(prev, old, code))
+    }
+    fn stats_shared(w: &CountShared<N>, _: u64, _: Instant) -> WindowStats {
+        // Acquire: pairs with the AcqRel updates in `record_shared`.
+        unpack_totals(w.totals.load(Ordering::Acquire))
+    }
+    fn reset_shared(w: &CountShared<N>) {
+        for slot in &w.slots {
+            // Each emptied slot takes its own weight out of the totals: exact even when
+            // records race the reset (a racing record is simply kept or cleared whole).
+            let old = slot.swap(0, Ordering::AcqRel);
+            if old != 0 {
+                let _ = w
+                    .totals
+                    .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
+                        Some(totals_replace(t, old, 0))
+                    });
+            }
+        }
+    }
+}
+
+// ===== time window =====
+
+/// `N` buckets (1 ..= 4096) spanning [`Config::time_window`], aligned to the clock: a sample
+/// at `t` counts until the start of the bucket `N` buckets after its own, that is for one
+/// window length rounded to the bucket. Memory: `8 × N` bytes.
+///
+/// A bucket counts up to 65 535 calls; further calls in the same bucket are not sampled.
+///
+/// ```
+/// use bulwark::circuit_breaker::{Config, Machine, TimeWindow};
+/// use bulwark::Instant;
+/// use core::time::Duration;
+/// let cfg = Config::new().failure_rate(50).time_window(Duration::from_secs(10));
+/// let mut m = Machine::<TimeWindow<10>>::new(cfg).unwrap();
+/// let t = m.try_acquire(Instant::ZERO).unwrap();
+/// m.on_success(t, Instant::ZERO);
+/// assert_eq!(m.metrics(Instant::from_secs(9)).window.calls, 1);
+/// assert_eq!(m.metrics(Instant::from_secs(10)).window.calls, 0); // expired
+/// ```
+#[derive(Copy, Clone, Debug, Default)]
+pub struct TimeWindow<const N: usize>;
+
+/// Bucket word: epoch tag in bits 0..16, calls 16..32, failures 32..48, slow 48..64.
+const fn bucket_add(word: u64, epoch: u64, s: Sample) -> u64 {
+    let tag = epoch as u16;
+    let word_tag = word as u16;
+    // A bucket tagged with a later epoch than ours (the clock stepped back) is kept as is
+    // and counted into: "no time passed". An older tag means the bucket expired: restart it.
+    let ahead = (word_tag.wrapping_sub(tag) as i16) > 0;
+    let word = if word_tag == tag || ahead {
+        word
+    } else {
+        tag as u64
+    };
+    let calls = (word >> 16) as u16;
+    if calls == u16::MAX {
+        return word; // saturated bucket: further samples are dropped, rates stay in 0..=100 %
+    }
+    word + (1 << 16) + ((s.failure as u64) << 32) + ((s.slow as u64) << 48)
+}
+
+fn buckets_stats(words: impl Iterator<Item = u64>, epoch: u64, n: usize) -> WindowStats {
+    let tag = epoch as u16;
+    let mut s = WindowStats::default();
+    for w in words {
+        let age = tag.wrapping_sub(w as u16) as usize;
+        if age < n {
+            s.calls += (w >> 16) as u16 as u32;
+            s.failures += (w >> 32) as u16 as u32;
+            s.slow += (w >> 48) as u16 as u32;
+        }
+    }
+    s
+}
+
+/// The machine state of a [`TimeWindow`].
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct TimeState<const N: usize> {
+    buckets: [u64; N],
+}
+
+/// The shared state of a [`TimeWindow`].
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct TimeShared<const N: usize> {
+    buckets: [AtomicU64; N],
+}
+
+impl<const N: usize> sealed::Sealed for TimeWindow<N> {}
+impl<const N: usize> Window for TimeWindow<N> {
+    const MEASURES: bool = true;
+    type State = TimeState<N>;
+    type Shared = TimeShared<N>;
+
+    /// The bucket length in nanoseconds.
+    fn params(cfg: &Config) -> Result<u64, ConfigError> {
+        if N == 0 {
+            return Err(ConfigError::ZeroThreshold);
+        }
+        if N > 4096 {
+            return Err(ConfigError::TooLarge);
+        }
+        let bucket = duration_to_nanos(cfg.time_window) / N as u64;
+        if bucket == 0 {
+            Err(ConfigError::ZeroWindow)
+        } else {
+            Ok(bucket)
+        }
+    }
+    fn new_state() -> TimeState<N> {
+        TimeState { buckets: [0; N] }
+    }
+    fn new_shared() -> TimeShared<N> {
+        TimeShared {
+            buckets: atomic_array!(AtomicU64, 0, N),
+        }
+    }
+    fn record(w: &mut TimeState<N>, bucket: u64, now: Instant, s: Sample) -> WindowStats {
+        let epoch = now.as_nanos() / bucket;
+        let b = &mut w.buckets[(epoch % N as u64) as usize];
+        *b = bucket_add(*b, epoch, s);
+        Self::stats(w, bucket, now)
+    }
+    fn stats(w: &TimeState<N>, bucket: u64, now: Instant) -> WindowStats {
+        buckets_stats(w.buckets.iter().copied(), now.as_nanos() / bucket, N)
+    }
+    fn reset(w: &mut TimeState<N>) {
+        *w = Self::new_state();
+    }
+    fn record_shared(w: &TimeShared<N>, bucket: u64, now: Instant, s: Sample) -> WindowStats {
+        let epoch = now.as_nanos() / bucket;
+        // AcqRel CAS loop around the same `bucket_add` as the machine.
+        let _ = w.buckets[(epoch % N as u64) as usize].fetch_update(
+            Ordering::AcqRel,
+            Ordering::Acquire,
+            |b| Some(bucket_add(b, epoch, s)),
+        );
+        Self::stats_shared(w, bucket, now)
+    }
+    fn stats_shared(w: &TimeShared<N>, bucket: u64, now: Instant) -> WindowStats {
+        // Acquire: pairs with the AcqRel updates of `record_shared`.
+        let words = w.buckets.iter().map(|b| b.load(Ordering::Acquire));
+        buckets_stats(words, now.as_nanos() / bucket, N)
+    }
+    fn reset_shared(w: &TimeShared<N>) {
+        for b in &w.buckets {
+            b.store(0, Ordering::Release);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const OK: Sample = Sample {
+        failure: false,
+        slow: false,
+    };
+    const BAD: Sample = Sample {
+        failure: true,
+        slow: false,
+    };
+    const SLOW_BAD: Sample = Sample {
+        failure: true,
+        slow: true,
+    };
+
+    #[test]
+    fn count_window_keeps_exactly_the_last_n() {
+        let mut w = CountWindow::<3>::new_state();
+        let t = Instant::ZERO;
+        assert_eq!(
+            CountWindow::<3>::record(&mut w, 0, t, BAD),
+            WindowStats {
+                calls: 1,
+                failures: 1,
+                slow: 0
+            }
+        );
+        CountWindow::<3>::record(&mut w, 0, t, SLOW_BAD);
+        CountWindow::<3>::record(&mut w, 0, t, OK);
+        assert_eq!(
+            CountWindow::<3>::stats(&w, 0, t),
+            WindowStats {
+                calls: 3,
+                failures: 2,
+                slow: 1
+            }
+        );
+        // The 4th call evicts the 1st (a failure).
+        assert_eq!(
+            CountWindow::<3>::record(&mut w, 0, t, OK),
+            WindowStats {
+                calls: 3,
+                failures: 1,
+                slow: 1
+            }
+        );
+        CountWindow::<3>::reset(&mut w);
+        assert_eq!(CountWindow::<3>::stats(&w, 0, t), WindowStats::default());
+    }
+
+    #[test]
+    fn count_window_shared_matches_machine() {
+        let mut m = CountWindow::<5>::new_state();
+        let s = CountWindow::<5>::new_shared();
+        for i in 0..23u32 {
+            let sample = Sample {
+                failure: i % 3 == 0,
+                slow: i % 4 == 0,
+            };
+            let a = CountWindow::<5>::record(&mut m, 0, Instant::ZERO, sample);
+            let b = CountWindow::<5>::record_shared(&s, 0, Instant::ZERO, sample);
+            assert_eq!(a, b);
+        }
+        CountWindow::<5>::reset_shared(&s);
+        assert_eq!(
+            CountWindow::<5>::stats_shared(&s, 0, Instant::ZERO),
+            WindowStats::default()
+        );
+    }
+
+    #[test]
+    fn time_window_expires_per_bucket() {
+        // 4 buckets of 1 s.
+        let mut w = TimeWindow::<4>::new_state();
+        let b = 1_000_000_000;
+        TimeWindow::<4>::record(&mut w, b, Instant::from_millis(500), BAD);
+        TimeWindow::<4>::record(&mut w, b, Instant::from_millis(1500), OK);
+        assert_eq!(
+            TimeWindow::<4>::stats(&w, b, Instant::from_millis(3999)).calls,
+            2
+        );
+        // At 4 s the bucket [0 s, 1 s) leaves the window; at 5 s the next.
+        assert_eq!(
+            TimeWindow::<4>::stats(&w, b, Instant::from_secs(4)),
+            WindowStats {
+                calls: 1,
+                failures: 0,
+                slow: 0
+            }
+        );
+        assert_eq!(
+            TimeWindow::<4>::stats(&w, b, Instant::from_secs(5)).calls,
+            0
+        );
+        // A reused bucket restarts from zero.
+        TimeWindow::<4>::record(&mut w, b, Instant::from_millis(4100), OK);
+        assert_eq!(
+            TimeWindow::<4>::stats(&w, b, Instant::from_millis(4100)),
+            WindowStats {
+                calls: 2,
+                failures: 0,
+                slow: 0
+            }
+        );
+    }
+
+    #[test]
+    fn time_window_clock_backwards_counts_into_newer_bucket() {
+        let mut w = TimeWindow::<4>::new_state();
+        let b = 1_000_000_000;
+        TimeWindow::<4>::record(&mut w, b, Instant::from_secs(9), BAD);
+        // 8 s later is bucket 9 % 4 = 1 again, now 4 s back: the newer bucket is kept.
+        TimeWindow::<4>::record(&mut w, b, Instant::from_secs(5), OK);
+        assert_eq!(
+            TimeWindow::<4>::stats(&w, b, Instant::from_secs(9)),
+            WindowStats {
+                calls: 2,
+                failures: 1,
+                slow: 0
+            }
+        );
+    }
+
+    #[test]
+    fn time_bucket_saturates_without_skewing_rates() {
+        let mut word = 0;
+        for _ in 0..70_000 {
+            word = bucket_add(word, 0, BAD);
+        }
+        let s = buckets_stats([word].into_iter(), 0, 1);
+        assert_eq!((s.calls, s.failures), (65_535, 65_535));
+    }
+
+    #[test]
+    fn rate_trips_at_threshold_and_not_below_minimum() {
+        let cfg = Config::new().failure_rate(50).minimum_calls(4);
+        assert!(!rate_trips(
+            &cfg,
+            WindowStats {
+                calls: 3,
+                failures: 3,
+                slow: 0
+            }
+        ));
+        assert!(rate_trips(
+            &cfg,
+            WindowStats {
+                calls: 4,
+                failures: 2,
+                slow: 0
+            }
+        ));
+        assert!(!rate_trips(
+            &cfg,
+            WindowStats {
+                calls: 5,
+                failures: 2,
+                slow: 0
+            }
+        ));
+        let slow = Config::new().slow_calls(core::time::Duration::from_secs(1), 100);
+        assert!(rate_trips(
+            &slow,
+            WindowStats {
+                calls: 2,
+                failures: 0,
+                slow: 2
+            }
+        ));
+        assert!(!rate_trips(
+            &slow,
+            WindowStats {
+                calls: 2,
+                failures: 2,
+                slow: 1
+            }
+        ));
+    }
+}

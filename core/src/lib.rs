@@ -1,0 +1,13 @@
+#![doc = include_str!("../README.md")]
+#![no_std]
+#![cfg_attr(docsrs, feature(doc_cfg))]
+#![warn(missing_docs)]
+
+pub(crate) mod sync;
+
+pub mod circuit_breaker;
+pub mod mock;
+pub mod time;
+
+pub use mock::MockClock;
+pub use time::{Clock, Instant, Sleep};

@@ -1,0 +1,513 @@
+//! A deterministic, allocation-free clock for tests, and a runner that drives a future on it.
+//!
+//! [`MockClock`] only moves when told to ([`MockClock::advance`], [`MockClock::set`]). Its
+//! sleeps register their wakers in a fixed number of slots and are woken when time is moved
+//! past their deadline, so they work under any executor. [`run`] drives one future to
+//! completion and, whenever the future is pending and nothing woke it, jumps the clock to the
+//! earliest pending sleep deadline (what tokio's paused time does): a scenario with minutes of
+//! backoff finishes in microseconds and gives the same answer every time.
+//!
+//! # Examples
+//!
+//! ```
+//! use bulwark::{Clock, Instant, MockClock, Sleep, mock};
+//! use core::time::Duration;
+//!
+//! static CLOCK: MockClock = MockClock::new(); // usable from a `static`
+//! let ticks = mock::run(&CLOCK, async {
+//!     let mut ticks = [Instant::ZERO; 3];
+//!     for t in &mut ticks {
+//!         CLOCK.sleep(Duration::from_secs(90)).await;
+//!         *t = CLOCK.now();
+//!     }
+//!     ticks
+//! })
+//! .unwrap();
+//! assert_eq!(ticks, [Instant::from_secs(90), Instant::from_secs(180), Instant::from_secs(270)]);
+//! ```
+
+use core::fmt;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
+use core::time::Duration;
+
+use crate::sync::{AtomicU64, AtomicUsize, Ordering, SpinMutex, const_fn};
+use crate::time::{Clock, Instant, Sleep};
+
+/// The default number of waker slots of a [`MockClock`].
+pub const DEFAULT_SLOTS: usize = 32;
+
+/// A clock that moves only when told to. Allocation-free and usable from a `static`.
+///
+/// `N` is the number of sleeps that can wait with a registered waker at once (default
+/// [`DEFAULT_SLOTS`]). A sleep that finds every slot taken is still honoured by [`run`],
+/// which re-polls after each time jump, but a foreign executor would not be woken for it:
+/// give such tests a larger `N`.
+///
+/// # Examples
+///
+/// ```
+/// use bulwark::{Clock, Instant, MockClock};
+/// use core::time::Duration;
+///
+/// let clock = MockClock::new();
+/// assert_eq!(clock.now(), Instant::ZERO);
+/// clock.advance(Duration::from_secs(2));
+/// clock.set(Instant::from_secs(1)); // a clock may be stepped backwards in a test
+/// assert_eq!(clock.now(), Instant::from_secs(1));
+///
+/// let big: MockClock<128> = MockClock::with_slots();
+/// assert_eq!(big.now(), Instant::ZERO);
+/// ```
+pub struct MockClock<const N: usize = DEFAULT_SLOTS> {
+    now: AtomicU64,
+    /// The earliest deadline of a sleep that found no free slot (`u64::MAX`: none).
+    overflow: AtomicU64,
+    slots: SpinMutex<[Option<(Instant, Waker)>; N]>,
+}
+
+impl MockClock {
+    const_fn! {
+        /// A clock at [`Instant::ZERO`] with [`DEFAULT_SLOTS`] waker slots.
+        ///
+        /// ```
+        /// let clock = bulwark::MockClock::new();
+        /// # use bulwark::Clock;
+        /// assert_eq!(clock.now(), bulwark::Instant::ZERO);
+        /// ```
+        pub fn new() -> Self {
+            Self::with_slots()
+        }
+    }
+}
+
+impl Default for MockClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<const N: usize> MockClock<N> {
+    const_fn! {
+        /// A clock at [`Instant::ZERO`] with `N` waker slots.
+        ///
+        /// ```
+        /// let clock: bulwark::MockClock<4> = bulwark::MockClock::with_slots();
+        /// # use bulwark::Clock;
+        /// assert_eq!(clock.now(), bulwark::Instant::ZERO);
+        /// ```
+        pub fn with_slots() -> Self {
+            MockClock {
+                now: AtomicU64::new(0),
+                overflow: AtomicU64::new(u64::MAX),
+                slots: SpinMutex::new([const { None }; N]),
+            }
+        }
+    }
+
+    /// Moves the clock forward by `d` (saturating) and wakes every sleep that is now due.
+    ///
+    /// ```
+    /// use bulwark::{Clock, Instant, MockClock};
+    /// use core::time::Duration;
+    /// let clock = MockClock::new();
+    /// clock.advance(Duration::from_millis(3));
+    /// assert_eq!(clock.now(), Instant::from_millis(3));
+    /// ```
+    pub fn advance(&self, d: Duration) {
+        let d = crate::time::duration_to_nanos(d);
+        // Relaxed suffices for the value itself: `wake_due` takes the slot lock, which orders
+        // this store before any sleep that registers afterwards (see `MockSleep::poll`).
+        let _ = self
+            .now
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                Some(n.saturating_add(d))
+            });
+        self.wake_due();
+    }
+
+    /// Sets the clock to `t`, forwards or backwards, and wakes every sleep that is now due.
+    ///
+    /// ```
+    /// use bulwark::{Clock, Instant, MockClock};
+    /// let clock = MockClock::new();
+    /// clock.set(Instant::from_secs(5));
+    /// assert_eq!(clock.now(), Instant::from_secs(5));
+    /// ```
+    pub fn set(&self, t: Instant) {
+        // Release: pairs with the Acquire load in `now`, so a reader that sees `t` also sees
+        // everything the test did before moving the clock.
+        self.now.store(t.as_nanos(), Ordering::Release);
+        self.wake_due();
+    }
+
+    /// The earliest deadline among the sleeps waiting on this clock, if any.
+    ///
+    /// ```
+    /// use bulwark::{Instant, MockClock, Sleep};
+    /// use core::{future::Future, pin::pin, task::{Context, Waker}};
+    /// let clock = MockClock::new();
+    /// let mut sleep = pin!(clock.sleep_until(Instant::from_secs(3)));
+    /// assert!(sleep.as_mut().poll(&mut Context::from_waker(Waker::noop())).is_pending());
+    /// assert_eq!(clock.next_deadline(), Some(Instant::from_secs(3)));
+    /// ```
+    pub fn next_deadline(&self) -> Option<Instant> {
+        let registered = self
+            .slots
+            .lock(|slots| slots.iter().flatten().map(|(at, _)| *at).min());
+        // Acquire: pairs with the AcqRel `fetch_min` of an overflowing sleep.
+        let overflow = self.overflow.load(Ordering::Acquire);
+        let overflow = (overflow != u64::MAX).then_some(Instant::from_nanos(overflow));
+        registered.into_iter().chain(overflow).min()
+    }
+
+    /// Wakes the sleeps whose deadline has passed, one slot at a time so that no waker runs
+    /// while the slot lock is held.
+    fn wake_due(&self) {
+        let now = self.now();
+        // A sleep that overflowed the slots is re-polled by `run` after every jump; forget
+        // its deadline once reached (it records itself again if still pending).
+        let _ = self
+            .overflow
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |o| {
+                (o <= now.as_nanos()).then_some(u64::MAX)
+            });
+        for i in 0..N {
+            let due = self.slots.lock(|slots| match &slots[i] {
+                Some((at, _)) if *at <= now => slots[i].take(),
+                _ => None,
+            });
+            if let Some((_, waker)) = due {
+                waker.wake();
+            }
+        }
+    }
+}
+
+impl<const N: usize> Clock for MockClock<N> {
+    fn now(&self) -> Instant {
+        // Acquire: pairs with the Release store in `set` / the AcqRel update in `advance`.
+        Instant::from_nanos(self.now.load(Ordering::Acquire))
+    }
+}
+
+impl<const N: usize> Sleep for MockClock<N> {
+    type Sleep<'a> = MockSleep<'a, N>;
+
+    fn sleep_until(&self, deadline: Instant) -> MockSleep<'_, N> {
+        MockSleep {
+            clock: self,
+            deadline,
+            slot: None,
+        }
+    }
+}
+
+impl<const N: usize> fmt::Debug for MockClock<N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("MockClock")
+            .field("now", &self.now())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The future of [`MockClock`]'s [`Sleep::sleep_until`]. Dropping it frees its waker slot.
+///
+/// # Examples
+///
+/// ```
+/// use bulwark::{Instant, MockClock, Sleep};
+/// use core::{future::Future, pin::pin, task::{Context, Poll, Waker}};
+/// let clock = MockClock::new();
+/// let mut s = pin!(clock.sleep_until(Instant::from_nanos(10)));
+/// let mut cx = Context::from_waker(Waker::noop());
+/// assert_eq!(s.as_mut().poll(&mut cx), Poll::Pending);
+/// clock.set(Instant::from_nanos(10));
+/// assert_eq!(s.as_mut().poll(&mut cx), Poll::Ready(()));
+/// ```
+#[derive(Debug)]
+#[must_use = "futures do nothing unless polled"]
+pub struct MockSleep<'a, const N: usize> {
+    clock: &'a MockClock<N>,
+    deadline: Instant,
+    slot: Option<usize>,
+}
+
+impl<const N: usize> Future for MockSleep<'_, N> {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = &mut *self;
+        let clock = this.clock;
+        let deadline = this.deadline;
+        let mut slot = this.slot;
+        // The time check happens under the slot lock: a concurrent `set`/`advance` stores the
+        // new time *before* taking the lock to wake, so either we see the new time here, or
+        // we register first and its `wake_due` finds our waker. No wake-up is lost.
+        let ready = clock.slots.lock(|slots| {
+            if clock.now() >= deadline {
+                if let Some(i) = slot.take() {
+                    slots[i] = None;
+                }
+                return true;
+            }
+            match slot {
+                Some(i) => match &mut slots[i] {
+                    Some((_, w)) if w.will_wake(cx.waker()) => {}
+                    s => *s = Some((deadline, cx.waker().clone())),
+                },
+                None => match slots.iter().position(Option::is_none) {
+                    Some(i) => {
+                        slots[i] = Some((deadline, cx.waker().clone()));
+                        slot = Some(i);
+                    }
+                    None => {
+                        let _ = clock
+                            .overflow
+                            .fetch_min(deadline.as_nanos(), Ordering::AcqRel);
+                    }
+                },
+            }
+            false
+        });
+        this.slot = slot;
+        if ready {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+impl<const N: usize> Drop for MockSleep<'_, N> {
+    fn drop(&mut self) {
+        if let Some(i) = self.slot.take() {
+            self.clock.slots.lock(|slots| slots[i] = None);
+        }
+    }
+}
+
+/// [`run`] found the future pending with nothing left to wake it: no sleep is waiting on the
+/// clock and no waker was called. On a single-future runner that is a deadlock.
+///
+/// ```
+/// use bulwark::{MockClock, mock};
+/// let clock = MockClock::new();
+/// let err = mock::run(&clock, core::future::pending::<()>()).unwrap_err();
+/// assert_eq!(err, mock::Stalled);
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Stalled;
+
+impl fmt::Display for Stalled {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the future is pending and nothing can wake it (no sleep is waiting)")
+    }
+}
+
+impl core::error::Error for Stalled {}
+
+/// Counts every wake of a waker made by [`run`]. One counter for all runners: a wake from
+/// another thread's runner only costs this runner an extra poll, never a missed wake.
+static WAKES: AtomicUsize = AtomicUsize::new(0);
+
+fn counting_waker() -> Waker {
+    fn clone(_: *const ()) -> RawWaker {
+        RawWaker::new(core::ptr::null(), &VTABLE)
+    }
+    fn wake(_: *const ()) {
+        // Release: pairs with the Acquire loads in `run`, so a runner that sees the new count
+        // also sees what the waking side did before waking.
+        WAKES.fetch_add(1, Ordering::Release);
+    }
+    fn drop(_: *const ()) {}
+    static VTABLE: RawWakerVTable = RawWakerVTable::new(clone, wake, wake, drop);
+    // SAFETY: the vtable functions never read the data pointer (it is null), they are all
+    // thread-safe (an atomic increment or nothing), and `clone` returns a waker with the same
+    // vtable, so every contract of `RawWakerVTable` holds for any number of clones on any
+    // thread, for any lifetime.
+    unsafe { Waker::from_raw(RawWaker::new(core::ptr::null(), &VTABLE)) }
+}
+
+/// Drives `fut` to completion on `clock`: polls it, and whenever it is pending and nothing
+/// woke it, moves the clock to the earliest sleep deadline and polls again.
+///
+/// # Errors
+///
+/// [`Stalled`] when the future is pending, nothing woke it and no sleep waits on the clock.
+///
+/// # Examples
+///
+/// ```
+/// use bulwark::{Clock, Instant, MockClock, Sleep, mock};
+/// use core::time::Duration;
+///
+/// let clock = MockClock::new();
+/// let out = mock::run(&clock, async {
+///     clock.sleep(Duration::from_secs(3600)).await;
+///     "an hour later"
+/// });
+/// assert_eq!(out, Ok("an hour later"));
+/// assert_eq!(clock.now(), Instant::from_secs(3600));
+/// ```
+pub fn run<F: Future, const N: usize>(clock: &MockClock<N>, fut: F) -> Result<F::Output, Stalled> {
+    let waker = counting_waker();
+    let mut cx = Context::from_waker(&waker);
+    let mut fut = core::pin::pin!(fut);
+    loop {
+        // Acquire: pairs with the Release increment in `wake`.
+        let before = WAKES.load(Ordering::Acquire);
+        if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
+            return Ok(v);
+        }
+        if WAKES.load(Ordering::Acquire) != before {
+            continue; // woken while polling: poll again before moving time
+        }
+        match clock.next_deadline() {
+            Some(at) => clock.set(at.max(clock.now())),
+            None => return Err(Stalled),
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use core::pin::pin;
+
+    #[test]
+    fn sleeps_wake_in_deadline_order_under_run() {
+        let clock = MockClock::new();
+        let order = run(&clock, async {
+            let mut log = [0u64; 3];
+            let mut n = 0;
+            for secs in [5, 1, 3] {
+                clock.sleep(Duration::from_secs(secs)).await;
+                log[n] = clock.now().as_nanos() / 1_000_000_000;
+                n += 1;
+            }
+            log
+        })
+        .unwrap();
+        assert_eq!(order, [5, 6, 9]);
+    }
+
+    #[test]
+    fn dropped_sleep_frees_its_slot() {
+        let clock: MockClock<1> = MockClock::with_slots();
+        let cx = &mut Context::from_waker(Waker::noop());
+        {
+            let mut s = pin!(clock.sleep_until(Instant::from_secs(1)));
+            assert!(s.as_mut().poll(cx).is_pending());
+            assert_eq!(clock.next_deadline(), Some(Instant::from_secs(1)));
+        }
+        assert_eq!(clock.next_deadline(), None);
+        let mut s = pin!(clock.sleep_until(Instant::from_secs(2)));
+        assert!(s.as_mut().poll(cx).is_pending());
+        assert_eq!(clock.next_deadline(), Some(Instant::from_secs(2)));
+    }
+
+    #[test]
+    fn overflowing_sleeps_still_complete_under_run() {
+        // Two sleeps at once on a clock with one slot: the second overflows, and `run` still
+        // finishes both at their own instants.
+        let clock: MockClock<1> = MockClock::with_slots();
+        let a = async {
+            clock.sleep_until(Instant::from_secs(2)).await;
+            clock.now()
+        };
+        let b = async {
+            clock.sleep_until(Instant::from_secs(1)).await;
+            clock.now()
+        };
+        let both = Join {
+            a: Some(pin!(a)),
+            b: Some(pin!(b)),
+            ra: None,
+            rb: None,
+        };
+        let (ta, tb) = run(&clock, both).unwrap();
+        assert_eq!((ta, tb), (Instant::from_secs(2), Instant::from_secs(1)));
+    }
+
+    #[test]
+    fn set_backwards_then_forwards_wakes_once_due() {
+        let clock = MockClock::new();
+        clock.set(Instant::from_secs(10));
+        let cx = &mut Context::from_waker(Waker::noop());
+        let mut s = pin!(clock.sleep_until(Instant::from_secs(12)));
+        assert!(s.as_mut().poll(cx).is_pending());
+        clock.set(Instant::from_secs(3)); // backwards: still pending
+        assert!(s.as_mut().poll(cx).is_pending());
+        clock.set(Instant::from_secs(12));
+        assert!(s.as_mut().poll(cx).is_ready());
+        assert_eq!(clock.next_deadline(), None);
+    }
+
+    #[test]
+    fn advance_saturates() {
+        let clock = MockClock::new();
+        clock.set(Instant::MAX);
+        clock.advance(Duration::from_secs(1));
+        assert_eq!(clock.now(), Instant::MAX);
+    }
+
+    #[test]
+    fn stalled_is_reported_not_hung() {
+        let clock = MockClock::new();
+        assert_eq!(run(&clock, core::future::pending::<u8>()), Err(Stalled));
+    }
+
+    #[test]
+    fn waker_wakes_across_threads() {
+        extern crate std;
+        // A sleep registered on one thread is woken by `advance` on another.
+        let clock = MockClock::new();
+        let waker = counting_waker();
+        let cx = &mut Context::from_waker(&waker);
+        let mut s = pin!(clock.sleep_until(Instant::from_secs(1)));
+        assert!(s.as_mut().poll(cx).is_pending());
+        let before = WAKES.load(Ordering::Acquire);
+        std::thread::scope(|sc| {
+            sc.spawn(|| clock.advance(Duration::from_secs(1)));
+        });
+        assert!(WAKES.load(Ordering::Acquire) > before);
+        assert!(s.as_mut().poll(cx).is_ready());
+    }
+
+    /// A tiny join for the tests (no alloc, no extra crate).
+    struct Join<A: Future, B: Future> {
+        a: Option<A>,
+        b: Option<B>,
+        ra: Option<A::Output>,
+        rb: Option<B::Output>,
+    }
+    impl<A: Future + Unpin, B: Future + Unpin> Future for Join<A, B>
+    where
+        A::Output: Unpin,
+        B::Output: Unpin,
+    {
+        type Output = (A::Output, B::Output);
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+            let this = &mut *self;
+            if let Some(a) = this.a.as_mut() {
+                if let Poll::Ready(v) = Pin::new(a).poll(cx) {
+                    this.ra = Some(v);
+                    this.a = None;
+                }
+            }
+            if let Some(b) = this.b.as_mut() {
+                if let Poll::Ready(v) = Pin::new(b).poll(cx) {
+                    this.rb = Some(v);
+                    this.b = None;
+                }
+            }
+            if this.ra.is_some() && this.rb.is_some() {
+                Poll::Ready((this.ra.take().unwrap(), this.rb.take().unwrap()))
+            } else {
+                Poll::Pending
+            }
+        }
+    }
+}
