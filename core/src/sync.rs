@@ -10,6 +10,13 @@ pub(crate) use portable_atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, O
 #[cfg(all(not(loom), not(feature = "portable-atomic")))]
 pub(crate) use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
+#[cfg(not(feature = "portable-atomic"))]
+pub(crate) use core::sync::atomic::AtomicUsize as StaticAtomicUsize;
+/// An atomic that is never loom's, for `static`s outside the model (loom atomics have no
+/// const constructor), such as the mock runner's wake counter.
+#[cfg(feature = "portable-atomic")]
+pub(crate) use portable_atomic::AtomicUsize as StaticAtomicUsize;
+
 /// Declares a constructor that is `const` except under loom (whose atomics have no `const fn
 /// new`). One body serves both.
 macro_rules! const_fn {

@@ -165,6 +165,18 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
         &self.cfg
     }
 
+    /// The event hooks.
+    ///
+    /// ```
+    /// # use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config}};
+    /// # let clock = MockClock::new();
+    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(3), &clock).unwrap().with_events(());
+    /// assert_eq!(b.events(), &());
+    /// ```
+    pub fn events(&self) -> &E {
+        &self.events
+    }
+
     /// The clock.
     ///
     /// ```
@@ -302,8 +314,9 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
         };
         let changed = self.update(|c| {
             let next = settle(c, &self.cfg, generation, probe, outcome, slow, stats);
-            // A trip goes through *opening* until `until` is written (see `publish_open`).
-            if next.state == OPEN {
+            // A trip goes through *opening* until `until` is written (see `entered`). Only a
+            // trip: an outcome that leaves an open breaker as it is must not re-open it.
+            if next.state == OPEN && next.generation != c.generation {
                 Ctrl {
                     state: OPENING,
                     ..next

@@ -1,0 +1,114 @@
+//! Links and runs bulwark with no `std` and no allocator. Exit code 0 means every check
+//! inside passed; see Cargo.toml for what a failed build means.
+#![no_std]
+#![no_main]
+
+use bulwark::circuit_breaker::{CircuitBreaker, Config, CountWindow, Machine, State, TimeWindow};
+use bulwark::{Clock, Instant, MockClock, Sleep, mock};
+use core::time::Duration;
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    exit(101)
+}
+
+// The prebuilt x86_64 libcore is built with panic=unwind and its .eh_frame names this
+// symbol; with panic=abort it is never called.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[unsafe(no_mangle)]
+extern "C" fn rust_eh_personality() {}
+
+#[cfg(feature = "portable-atomic")]
+mod cs {
+    // A single-threaded program: a critical section needs no locking at all.
+    struct SingleThread;
+    critical_section::set_impl!(SingleThread);
+    // SAFETY: this binary runs on one thread with no interrupts, so "acquiring" a critical
+    // section needs no exclusion; restore state is a plain bool as the feature asks.
+    unsafe impl critical_section::Impl for SingleThread {
+        unsafe fn acquire() -> bool {
+            false
+        }
+        unsafe fn release(_: bool) {}
+    }
+}
+
+#[cfg(feature = "deliberate-alloc")]
+extern crate alloc;
+
+static CLOCK: MockClock = MockClock::new();
+
+fn check() -> i32 {
+    // The shared breaker, its async call on the mock clock, and both windows.
+    let cfg = Config::new().consecutive_failures(2).open_for(Duration::from_secs(5));
+    let Ok(breaker) = CircuitBreaker::new(cfg, &CLOCK) else { return 1 };
+    let outcome = mock::run(&CLOCK, async {
+        for _ in 0..2 {
+            let _ = breaker.call(|| async { Err::<(), u8>(1) }).await;
+        }
+        let rejected = breaker.call(|| async { Ok::<u8, u8>(0) }).await.is_err();
+        CLOCK.sleep(Duration::from_secs(5)).await;
+        let probed = breaker.call(|| async { Ok::<u8, u8>(7) }).await;
+        (rejected, probed, breaker.state())
+    });
+    if outcome != Ok((true, Ok(7), State::Closed)) || CLOCK.now() != Instant::from_secs(5) {
+        return 2;
+    }
+    let Ok(mut m) = Machine::<CountWindow<8>>::new(Config::new().failure_rate(50).minimum_calls(2)) else {
+        return 3;
+    };
+    for _ in 0..2 {
+        let Ok(t) = m.try_acquire(Instant::ZERO) else { return 4 };
+        m.on_failure(t, Instant::ZERO);
+    }
+    if m.state() != State::Open {
+        return 5;
+    }
+    let tw = Config::new().failure_rate(50).time_window(Duration::from_secs(10));
+    let Ok(timed) = CircuitBreaker::with_window(tw, TimeWindow::<10>, &CLOCK) else { return 6 };
+    if let Ok(p) = timed.try_acquire() {
+        p.success();
+    }
+    if timed.metrics().window.calls != 1 {
+        return 7;
+    }
+    #[cfg(feature = "deliberate-alloc")]
+    {
+        let v = alloc::vec![1u8, 2, 3];
+        return v.iter().map(|&x| x as i32).sum::<i32>() - 6;
+    }
+    #[allow(unreachable_code)]
+    0
+}
+
+fn exit(code: i32) -> ! {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    // SAFETY: the `exit` syscall (60) takes one integer argument and never returns.
+    unsafe {
+        core::arch::asm!("syscall", in("rax") 60, in("rdi") code as usize, options(noreturn))
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+    {
+        core::hint::black_box(code);
+        loop {}
+    }
+}
+
+extern "C" fn rust_main() -> ! {
+    exit(check())
+}
+
+// The kernel enters _start with a 16-byte aligned stack and no return address; realign as a
+// call would, or SSE stores on the stack fault.
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[unsafe(naked)]
+#[unsafe(no_mangle)]
+pub extern "C" fn _start() -> ! {
+    core::arch::naked_asm!("xor ebp, ebp", "and rsp, -16", "call {m}", "ud2", m = sym rust_main)
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+#[unsafe(no_mangle)]
+pub extern "C" fn _start() -> ! {
+    rust_main()
+}
