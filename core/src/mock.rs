@@ -372,6 +372,84 @@ pub fn run<F: Future, const N: usize>(clock: &MockClock<N>, fut: F) -> Result<F:
     }
 }
 
+pin_project_lite::pin_project! {
+    /// The future of [`join`].
+    ///
+    /// ```
+    /// use bulwark::{MockClock, mock};
+    /// let clock = MockClock::new();
+    /// let j: mock::Join<_, _> = mock::join(async { 1 }, async { 2 });
+    /// assert_eq!(mock::run(&clock, j), Ok((1, 2)));
+    /// ```
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Join<A: Future, B: Future> {
+        #[pin]
+        a: A,
+        #[pin]
+        b: B,
+        ra: Option<A::Output>,
+        rb: Option<B::Output>,
+    }
+}
+
+/// Runs two futures concurrently on one task and yields both outputs: enough to stage a
+/// race (two callers, a caller and a canceller) under [`run`] without an executor or alloc.
+///
+/// # Examples
+///
+/// ```
+/// use bulwark::{Clock, Instant, MockClock, Sleep, mock};
+/// use core::time::Duration;
+/// let clock = MockClock::new();
+/// let slow = async { clock.sleep(Duration::from_secs(2)).await; clock.now() };
+/// let fast = async { clock.sleep(Duration::from_secs(1)).await; clock.now() };
+/// let (a, b) = mock::run(&clock, mock::join(slow, fast)).unwrap();
+/// assert_eq!((a, b), (Instant::from_secs(2), Instant::from_secs(1)));
+/// ```
+pub fn join<A: Future, B: Future>(a: A, b: B) -> Join<A, B> {
+    Join {
+        a,
+        b,
+        ra: None,
+        rb: None,
+    }
+}
+
+impl<A: Future, B: Future> Future for Join<A, B> {
+    type Output = (A::Output, B::Output);
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if this.ra.is_none()
+            && let Poll::Ready(v) = this.a.poll(cx)
+        {
+            *this.ra = Some(v);
+        }
+        if this.rb.is_none()
+            && let Poll::Ready(v) = this.b.poll(cx)
+        {
+            *this.rb = Some(v);
+        }
+        match (this.ra.take(), this.rb.take()) {
+            (Some(a), Some(b)) => Poll::Ready((a, b)),
+            (a, b) => {
+                *this.ra = a;
+                *this.rb = b;
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl<A: Future, B: Future> fmt::Debug for Join<A, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Join")
+            .field("a_done", &self.ra.is_some())
+            .field("b_done", &self.rb.is_some())
+            .finish()
+    }
+}
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
@@ -382,11 +460,9 @@ mod tests {
         let clock = MockClock::new();
         let order = run(&clock, async {
             let mut log = [0u64; 3];
-            let mut n = 0;
-            for secs in [5, 1, 3] {
+            for (slot, secs) in log.iter_mut().zip([5, 1, 3]) {
                 clock.sleep(Duration::from_secs(secs)).await;
-                log[n] = clock.now().as_nanos() / 1_000_000_000;
-                n += 1;
+                *slot = clock.now().as_nanos() / 1_000_000_000;
             }
             log
         })
@@ -422,13 +498,7 @@ mod tests {
             clock.sleep_until(Instant::from_secs(1)).await;
             clock.now()
         };
-        let both = Join {
-            a: Some(pin!(a)),
-            b: Some(pin!(b)),
-            ra: None,
-            rb: None,
-        };
-        let (ta, tb) = run(&clock, both).unwrap();
+        let (ta, tb) = run(&clock, join(a, b)).unwrap();
         assert_eq!((ta, tb), (Instant::from_secs(2), Instant::from_secs(1)));
     }
 
@@ -475,40 +545,5 @@ mod tests {
         });
         assert!(WAKES.load(Ordering::Acquire) > before);
         assert!(s.as_mut().poll(cx).is_ready());
-    }
-
-    /// A tiny join for the tests (no alloc, no extra crate).
-    struct Join<A: Future, B: Future> {
-        a: Option<A>,
-        b: Option<B>,
-        ra: Option<A::Output>,
-        rb: Option<B::Output>,
-    }
-    impl<A: Future + Unpin, B: Future + Unpin> Future for Join<A, B>
-    where
-        A::Output: Unpin,
-        B::Output: Unpin,
-    {
-        type Output = (A::Output, B::Output);
-        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-            let this = &mut *self;
-            if let Some(a) = this.a.as_mut() {
-                if let Poll::Ready(v) = Pin::new(a).poll(cx) {
-                    this.ra = Some(v);
-                    this.a = None;
-                }
-            }
-            if let Some(b) = this.b.as_mut() {
-                if let Poll::Ready(v) = Pin::new(b).poll(cx) {
-                    this.rb = Some(v);
-                    this.b = None;
-                }
-            }
-            if this.ra.is_some() && this.rb.is_some() {
-                Poll::Ready((this.ra.take().unwrap(), this.rb.take().unwrap()))
-            } else {
-                Poll::Pending
-            }
-        }
     }
 }

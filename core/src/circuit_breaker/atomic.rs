@@ -278,15 +278,20 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
 
     /// The CAS loop every change goes through: applies `f` to the current control word until
     /// the result sticks. Returns (before, after) when `f` changed anything.
-    fn update(&self, mut f: impl FnMut(Ctrl) -> Ctrl) -> Option<(Ctrl, Ctrl)> {
-        let mut cur = self.load();
+    fn update(&self, f: impl FnMut(Ctrl) -> Ctrl) -> Option<(Ctrl, Ctrl)> {
+        self.update_from(self.load(), f)
+    }
+
+    /// [`update`](Self::update) starting from a value the caller just loaded.
+    fn update_from(&self, mut cur: u64, mut f: impl FnMut(Ctrl) -> Ctrl) -> Option<(Ctrl, Ctrl)> {
         loop {
             let c = Ctrl::unpack(cur);
             let next = f(c);
-            if next == c {
+            let packed = next.pack();
+            if packed == cur {
                 return None;
             }
-            match self.cas(cur, next.pack()) {
+            match self.cas(cur, packed) {
                 Ok(()) => return Some((c, next)),
                 Err(actual) => cur = actual,
             }
@@ -296,11 +301,13 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     fn settle(&self, generation: u16, probe: bool, started: Instant, outcome: Outcome) {
         let mut now = LazyNow::new(&self.clock);
         let slow = self.cfg.slow_rate.is_some() && is_slow(&self.cfg, started, now.get());
-        let first = Ctrl::unpack(self.load());
+        let cur = self.load();
+        let first = Ctrl::unpack(cur);
         if first.state != machine::DISABLED {
             self.count(outcome, slow);
         }
-        let stats = if first.generation == generation
+        let stats = if W::MEASURES
+            && first.generation == generation
             && records_window(first.state)
             && outcome != Outcome::Ignored
         {
@@ -308,11 +315,16 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
                 failure: outcome == Outcome::Failure,
                 slow,
             };
-            W::record_shared(&self.window, self.param, now.get(), sample)
+            let t = if W::NEEDS_TIME {
+                now.get()
+            } else {
+                Instant::ZERO
+            };
+            W::record_shared(&self.window, self.param, t, sample)
         } else {
             WindowStats::default()
         };
-        let changed = self.update(|c| {
+        let changed = self.update_from(cur, |c| {
             let next = settle(c, &self.cfg, generation, probe, outcome, slow, stats);
             // A trip goes through *opening* until `until` is written (see `entered`). Only a
             // trip: an outcome that leaves an open breaker as it is must not re-open it.

@@ -271,15 +271,15 @@ impl Config {
             }
         }
         let rate = self.failure_rate.is_some() || self.slow_rate.is_some();
-        if let Some(p) = self.failure_rate {
-            if p == 0 || p > 100 {
-                return Err(ConfigError::PercentOutOfRange);
-            }
+        if let Some(p) = self.failure_rate
+            && (p == 0 || p > 100)
+        {
+            return Err(ConfigError::PercentOutOfRange);
         }
-        if let Some(p) = self.slow_rate {
-            if p == 0 || p > 100 {
-                return Err(ConfigError::PercentOutOfRange);
-            }
+        if let Some(p) = self.slow_rate
+            && (p == 0 || p > 100)
+        {
+            return Err(ConfigError::PercentOutOfRange);
         }
         if self.open_jitter > 100 {
             return Err(ConfigError::PercentOutOfRange);

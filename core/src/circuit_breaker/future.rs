@@ -14,6 +14,57 @@ use super::{Classify, ErrorsAreFailures, Events};
 use crate::time::Clock;
 
 impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
+    /// Runs a synchronous `op` through the breaker: `Err` results are failures. `op` is not
+    /// called when the breaker rejects.
+    ///
+    /// # Errors
+    ///
+    /// [`Error::Rejected`] when the breaker did not let the call through, or
+    /// [`Error::Inner`] with `op`'s own error.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, Error}};
+    /// let clock = MockClock::new();
+    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap();
+    /// assert_eq!(b.call_sync(|| Err::<(), _>("refused")), Err(Error::Inner("refused")));
+    /// assert!(b.call_sync(|| Ok::<_, &str>(1)).unwrap_err().is_rejected());
+    /// ```
+    pub fn call_sync<T, Er>(&self, op: impl FnOnce() -> Result<T, Er>) -> Result<T, Error<Er>> {
+        self.call_sync_with(ErrorsAreFailures, op)
+    }
+
+    /// Runs a synchronous `op` through the breaker, with `classify` deciding what each result
+    /// means.
+    ///
+    /// # Errors
+    ///
+    /// As [`call_sync`](CircuitBreaker::call_sync).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, Outcome, State}};
+    /// let clock = MockClock::new();
+    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap();
+    /// let _ = b.call_sync_with(|_: &Result<(), u16>| Outcome::Ignored, || Err(404));
+    /// assert_eq!(b.state(), State::Closed);
+    /// ```
+    pub fn call_sync_with<K, T, Er>(
+        &self,
+        classify: K,
+        op: impl FnOnce() -> Result<T, Er>,
+    ) -> Result<T, Error<Er>>
+    where
+        K: Classify<T, Er>,
+    {
+        let permit = self.try_acquire().map_err(Error::Rejected)?;
+        let result = op();
+        permit.record(classify.classify(&result));
+        result.map_err(Error::Inner)
+    }
+
     /// Runs `op` through the breaker: `Err` results are failures. See
     /// [`call_with`](CircuitBreaker::call_with) to classify results yourself.
     ///

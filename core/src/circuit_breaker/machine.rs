@@ -69,6 +69,7 @@ pub(crate) struct Ctrl {
 }
 
 impl Ctrl {
+    #[inline]
     pub(crate) const fn pack(self) -> u64 {
         (self.state as u64 & 0b111)
             | (self.openings as u64 & 0b1_1111) << 3
@@ -79,6 +80,7 @@ impl Ctrl {
             | (self.consec as u64) << 48
     }
 
+    #[inline]
     pub(crate) const fn unpack(w: u64) -> Ctrl {
         Ctrl {
             state: (w & 0b111) as u8,
@@ -97,6 +99,7 @@ impl Ctrl {
 
     /// The same breaker in state `code`, one generation later, with the per-state counters
     /// cleared.
+    #[inline]
     pub(crate) fn enter(self, code: u8) -> Ctrl {
         Ctrl {
             state: code,
@@ -107,6 +110,7 @@ impl Ctrl {
     }
 
     /// Opening: one more consecutive opening (saturating).
+    #[inline]
     pub(crate) fn trip(self, code: u8) -> Ctrl {
         Ctrl {
             openings: (self.openings + 1).min(MAX_OPENINGS),
@@ -115,6 +119,7 @@ impl Ctrl {
     }
 
     /// Closing: the open-time growth starts over.
+    #[inline]
     pub(crate) fn close(self) -> Ctrl {
         Ctrl {
             openings: 0,
@@ -134,12 +139,14 @@ pub(crate) enum Admit {
 }
 
 /// Does admitting in this state need the clock? (Only open and half-open look at time.)
+#[inline]
 pub(crate) const fn admit_needs_clock(code: u8) -> bool {
     matches!(code, OPEN | OPENING)
 }
 
 /// Admission: the decision and the next control word. `until` is the end of the open time;
 /// `opening_estimate` is used while another thread is still writing it (shared form only).
+#[inline(always)]
 pub(crate) fn admit(c: Ctrl, cfg: &Config, now: Instant, until: Instant) -> (Admit, Ctrl) {
     match c.state {
         CLOSED | DISABLED | METRICS_ONLY => (Admit::Pass, c),
@@ -189,6 +196,7 @@ pub(crate) fn admit(c: Ctrl, cfg: &Config, now: Instant, until: Instant) -> (Adm
 }
 
 /// Does a recorded outcome in this state go into the window?
+#[inline]
 pub(crate) const fn records_window(code: u8) -> bool {
     matches!(code, CLOSED | METRICS_ONLY)
 }
@@ -196,6 +204,7 @@ pub(crate) const fn records_window(code: u8) -> bool {
 /// Settling a call: the next control word after the call admitted in generation `generation`
 /// (as a probe or not) ended with `outcome`. `stats` is the window after recording it. The
 /// returned state is `OPEN` for a trip; the shared form substitutes `OPENING`.
+#[inline(always)]
 pub(crate) fn settle(
     c: Ctrl,
     cfg: &Config,
@@ -287,6 +296,7 @@ pub(crate) fn open_until(c: Ctrl, cfg: &Config, now: Instant) -> Instant {
 }
 
 /// Is a call that started at `started` and ended at `now` slow?
+#[inline]
 pub(crate) fn is_slow(cfg: &Config, started: Instant, now: Instant) -> bool {
     cfg.slow_rate.is_some() && now.saturating_duration_since(started) >= cfg.slow_threshold
 }

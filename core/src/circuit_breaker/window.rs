@@ -52,6 +52,7 @@ pub struct Sample {
 
 /// Does `stats` open the breaker under `cfg`'s rate policies? `>=` the threshold, and only
 /// once the window holds `minimum_calls` (below that the rate is not yet known).
+#[inline]
 pub(crate) fn rate_trips(cfg: &Config, s: WindowStats) -> bool {
     if s.calls < cfg.minimum_calls {
         return false;
@@ -80,6 +81,8 @@ mod sealed {
 pub trait Window: sealed::Sealed {
     /// `false` only for [`NoWindow`].
     const MEASURES: bool;
+    /// `true` when samples are placed by time (only [`TimeWindow`]): the clock is read only then.
+    const NEEDS_TIME: bool;
     #[doc(hidden)]
     type State: fmt::Debug;
     #[doc(hidden)]
@@ -116,6 +119,7 @@ pub struct NoWindow;
 impl sealed::Sealed for NoWindow {}
 impl Window for NoWindow {
     const MEASURES: bool = false;
+    const NEEDS_TIME: bool = false;
     type State = ();
     type Shared = ();
     fn params(_: &Config) -> Result<u64, ConfigError> {
@@ -203,6 +207,7 @@ pub struct CountShared<const N: usize> {
 impl<const N: usize> sealed::Sealed for CountWindow<N> {}
 impl<const N: usize> Window for CountWindow<N> {
     const MEASURES: bool = true;
+    const NEEDS_TIME: bool = false;
     type State = CountState<N>;
     type Shared = CountShared<N>;
 
@@ -353,6 +358,7 @@ pub struct TimeShared<const N: usize> {
 impl<const N: usize> sealed::Sealed for TimeWindow<N> {}
 impl<const N: usize> Window for TimeWindow<N> {
     const MEASURES: bool = true;
+    const NEEDS_TIME: bool = true;
     type State = TimeState<N>;
     type Shared = TimeShared<N>;
 
