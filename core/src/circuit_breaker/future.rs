@@ -203,3 +203,107 @@ impl<C: Clock, W: Window, E: Events, F, Fut, K> fmt::Debug for Call<'_, C, W, E,
             .finish_non_exhaustive()
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use core::future::Future;
+    use core::pin::pin;
+    use core::task::{Context, Poll, Waker};
+    use core::time::Duration;
+
+    use crate::circuit_breaker::{CircuitBreaker, Config, State};
+    use crate::{Instant, MockClock, Sleep, mock};
+
+    #[test]
+    fn dropping_a_probe_call_mid_flight_gives_the_slot_back() {
+        let clock = MockClock::new();
+        let cfg = Config::new()
+            .consecutive_failures(1)
+            .open_for(Duration::from_secs(1));
+        let b = CircuitBreaker::new(cfg, &clock).unwrap();
+        let _ = b.call_sync(|| Err::<(), _>(()));
+        clock.advance(Duration::from_secs(1));
+        let cx = &mut Context::from_waker(Waker::noop());
+        {
+            let mut probe = pin!(b.call(|| async {
+                clock.sleep(Duration::from_secs(60)).await;
+                Ok::<_, ()>(())
+            }));
+            assert_eq!(probe.as_mut().poll(cx), Poll::Pending);
+            assert_eq!(b.state(), State::HalfOpen);
+            assert!(
+                b.try_acquire().is_err(),
+                "the only probe slot is held by the pending call"
+            );
+        } // cancelled here
+        assert_eq!(
+            clock.next_deadline(),
+            None,
+            "the inner future (and its sleep) was dropped"
+        );
+        let again = mock::run(&clock, b.call(|| async { Ok::<_, ()>(5) })).unwrap();
+        assert_eq!(again, Ok(5));
+        assert_eq!(b.state(), State::Closed);
+        assert_eq!(b.metrics().ignored, 0, "a cancelled call records nothing");
+    }
+
+    #[test]
+    fn rejected_call_never_starts_the_operation() {
+        let clock = MockClock::new();
+        let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap();
+        b.force_open();
+        let mut started = false;
+        let out = mock::run(
+            &clock,
+            b.call(|| {
+                started = true;
+                async { Ok::<_, ()>(()) }
+            }),
+        )
+        .unwrap();
+        assert!(out.unwrap_err().is_rejected());
+        assert!(!started);
+    }
+
+    #[test]
+    fn slow_calls_are_measured_across_awaits() {
+        let clock = MockClock::new();
+        let cfg = Config::new()
+            .slow_calls(Duration::from_secs(2), 100)
+            .minimum_calls(1);
+        let b = CircuitBreaker::with_window(cfg, crate::circuit_breaker::CountWindow::<4>, &clock)
+            .unwrap();
+        let out = mock::run(
+            &clock,
+            b.call(|| async {
+                clock.sleep(Duration::from_secs(2)).await;
+                Ok::<_, ()>(())
+            }),
+        )
+        .unwrap();
+        assert_eq!(out, Ok(()));
+        assert_eq!(b.state(), State::Open, "one call, 100 % slow");
+        assert_eq!(
+            b.try_acquire().unwrap_err().retry_at,
+            Some(Instant::from_secs(32))
+        );
+    }
+
+    #[test]
+    fn shared_form_survives_a_clock_stepping_back() {
+        let clock = MockClock::new();
+        clock.set(Instant::from_secs(100));
+        let cfg = Config::new()
+            .consecutive_failures(1)
+            .open_for(Duration::from_secs(10));
+        let b = CircuitBreaker::new(cfg, &clock).unwrap();
+        let _ = b.call_sync(|| Err::<(), _>(()));
+        clock.set(Instant::from_secs(5)); // the clock jumps back 95 s
+        assert_eq!(
+            b.try_acquire().unwrap_err().retry_at,
+            Some(Instant::from_secs(110))
+        );
+        clock.set(Instant::from_secs(110));
+        assert!(b.try_acquire().unwrap().is_probe());
+    }
+}

@@ -314,6 +314,27 @@ pub struct Snapshot {
     pub open_remaining: Duration,
 }
 
+impl Metrics {
+    /// Calls that ran to an outcome: successes, failures and ignored outcomes (rejections
+    /// are not calls; slow calls are already among the others).
+    ///
+    /// ```
+    /// use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config}};
+    /// let clock = MockClock::new();
+    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap();
+    /// let _ = b.call_sync(|| Ok::<_, ()>(()));
+    /// let _ = b.call_sync(|| Err::<(), _>(()));
+    /// let _ = b.call_sync(|| Ok::<_, ()>(())); // rejected: open
+    /// let m = b.metrics();
+    /// assert_eq!((m.calls(), m.rejected), (2, 1));
+    /// ```
+    pub fn calls(&self) -> u64 {
+        self.successes
+            .wrapping_add(self.failures)
+            .wrapping_add(self.ignored)
+    }
+}
+
 const SNAPSHOT_VERSION: u8 = 1;
 
 impl Snapshot {
