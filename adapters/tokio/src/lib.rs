@@ -21,6 +21,9 @@
 pub use bulwark;
 use bulwark::{Clock, Instant, Sleep};
 
+#[cfg(feature = "tower")]
+pub mod tower;
+
 /// A clock over `tokio::time::Instant`. Its origin is the moment it was created.
 ///
 /// ```

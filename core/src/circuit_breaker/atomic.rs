@@ -4,6 +4,7 @@ use core::fmt;
 
 use super::config::Config;
 use super::error::{ConfigError, Rejected};
+use super::machine::Ticket;
 use super::machine::{
     self, Admit, Counters, Ctrl, OPEN, OPENING, admit, admit_needs_clock, is_slow, open_until,
     records_window, restored, settle,
@@ -231,6 +232,30 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     /// assert!(b.try_acquire().is_err());
     /// ```
     pub fn try_acquire(&self) -> Result<Permit<'_, C, W, E>, Rejected> {
+        self.try_acquire_ticket().map(|ticket| Permit {
+            breaker: self,
+            ticket: Some(ticket),
+        })
+    }
+
+    /// Asks to make a call, without a guard: the [`Ticket`] must be handed back to
+    /// [`record`](CircuitBreaker::record) or [`release`](CircuitBreaker::release) of this
+    /// breaker. For owners that keep the breaker behind their own pointer (an `Arc` in a tower
+    /// service); everyone else wants the RAII [`try_acquire`](CircuitBreaker::try_acquire).
+    ///
+    /// # Errors
+    ///
+    /// As [`try_acquire`](CircuitBreaker::try_acquire).
+    ///
+    /// ```
+    /// use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, Outcome}};
+    /// let clock = MockClock::new();
+    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap();
+    /// let ticket = b.try_acquire_ticket().unwrap();
+    /// b.record(ticket, Outcome::Success);
+    /// assert_eq!(b.metrics().successes, 1);
+    /// ```
+    pub fn try_acquire_ticket(&self) -> Result<Ticket, Rejected> {
         let mut now = LazyNow::new(&self.clock);
         let mut decision = Admit::Pass;
         let mut generation = 0;
@@ -240,8 +265,8 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
             } else {
                 Instant::ZERO
             };
-            // Acquire: pairs with the Release store in `publish_open`; only read when the
-            // state says the value is meaningful.
+            // Acquire: pairs with the Release store in `entered`; only read when the state
+            // says the value is meaningful.
             let until = if c.state == OPEN {
                 self.until.load(Ordering::Acquire)
             } else {
@@ -256,8 +281,7 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
             self.notify(from, to, &mut now);
         }
         match decision {
-            Admit::Pass | Admit::Probe => Ok(Permit {
-                breaker: self,
+            Admit::Pass | Admit::Probe => Ok(Ticket {
                 generation,
                 probe: decision == Admit::Probe,
                 started: if self.cfg.slow_rate.is_some() {
@@ -265,7 +289,6 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
                 } else {
                     Instant::ZERO
                 },
-                settled: false,
             }),
             Admit::Reject(r) => {
                 // Relaxed: a statistic.
@@ -273,6 +296,51 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
                 self.events.on_rejected(r, now.get());
                 Err(r)
             }
+        }
+    }
+
+    /// Settles the call of `ticket` with `outcome`.
+    ///
+    /// ```
+    /// use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, Outcome, State}};
+    /// let clock = MockClock::new();
+    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap();
+    /// let ticket = b.try_acquire_ticket().unwrap();
+    /// b.record(ticket, Outcome::Failure);
+    /// assert_eq!(b.state(), State::Open);
+    /// ```
+    pub fn record(&self, ticket: Ticket, outcome: Outcome) {
+        self.settle(ticket.generation, ticket.probe, ticket.started, outcome)
+    }
+
+    /// Abandons the call of `ticket` (cancelled): nothing is recorded, a half-open probe slot
+    /// is given back.
+    ///
+    /// ```
+    /// use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config}};
+    /// use core::time::Duration;
+    /// let clock = MockClock::new();
+    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(1).open_for(Duration::ZERO), &clock).unwrap();
+    /// b.record(b.try_acquire_ticket().unwrap(), bulwark::circuit_breaker::Outcome::Failure);
+    /// let probe = b.try_acquire_ticket().unwrap();
+    /// assert!(b.try_acquire_ticket().is_err());
+    /// b.release(probe);
+    /// assert!(b.try_acquire_ticket().unwrap().is_probe());
+    /// ```
+    pub fn release(&self, ticket: Ticket) {
+        if ticket.probe {
+            let generation = ticket.generation;
+            self.update(|c| {
+                settle(
+                    c,
+                    &self.cfg,
+                    generation,
+                    true,
+                    Outcome::Ignored,
+                    false,
+                    WindowStats::default(),
+                )
+            });
         }
     }
 
@@ -579,29 +647,27 @@ impl<C, W: Window, E> fmt::Debug for CircuitBreaker<C, W, E> {
 #[must_use = "dropping a permit abandons the call; record its outcome"]
 pub struct Permit<'a, C: Clock, W: Window, E: Events> {
     breaker: &'a CircuitBreaker<C, W, E>,
-    generation: u16,
-    probe: bool,
-    started: Instant,
-    settled: bool,
+    /// `None` once settled.
+    ticket: Option<Ticket>,
 }
 
 impl<C: Clock, W: Window, E: Events> Permit<'_, C, W, E> {
     /// `true` if this call is a half-open probe.
     ///
     /// ```
-    /// # use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, NoWindow}};
+    /// # use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config}};
     /// # let clock = MockClock::new();
     /// # let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap();
     /// assert!(!b.try_acquire().unwrap().is_probe());
     /// ```
     pub fn is_probe(&self) -> bool {
-        self.probe
+        self.ticket.as_ref().is_some_and(Ticket::is_probe)
     }
 
     /// The call succeeded.
     ///
     /// ```
-    /// # use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, NoWindow}};
+    /// # use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config}};
     /// # let clock = MockClock::new();
     /// # let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap();
     /// b.try_acquire().unwrap().success();
@@ -613,7 +679,7 @@ impl<C: Clock, W: Window, E: Events> Permit<'_, C, W, E> {
     /// The call failed.
     ///
     /// ```
-    /// # use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, NoWindow}};
+    /// # use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config}};
     /// # let clock = MockClock::new();
     /// # let b = CircuitBreaker::new(Config::new().consecutive_failures(2), &clock).unwrap();
     /// b.try_acquire().unwrap().failure();
@@ -626,35 +692,23 @@ impl<C: Clock, W: Window, E: Events> Permit<'_, C, W, E> {
     /// The call ended with `outcome`.
     ///
     /// ```
-    /// # use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, NoWindow, Outcome}};
+    /// # use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, Outcome}};
     /// # let clock = MockClock::new();
     /// # let b = CircuitBreaker::new(Config::new().consecutive_failures(2), &clock).unwrap();
     /// b.try_acquire().unwrap().record(Outcome::Ignored);
     /// assert_eq!(b.metrics().ignored, 1);
     /// ```
     pub fn record(mut self, outcome: Outcome) {
-        self.settled = true;
-        self.breaker
-            .settle(self.generation, self.probe, self.started, outcome);
+        if let Some(ticket) = self.ticket.take() {
+            self.breaker.record(ticket, outcome);
+        }
     }
 }
 
 impl<C: Clock, W: Window, E: Events> Drop for Permit<'_, C, W, E> {
     fn drop(&mut self) {
-        if !self.settled && self.probe {
-            // Give the probe slot back; nothing is recorded (the call never finished).
-            let (b, generation) = (self.breaker, self.generation);
-            b.update(|c| {
-                settle(
-                    c,
-                    &b.cfg,
-                    generation,
-                    true,
-                    Outcome::Ignored,
-                    false,
-                    WindowStats::default(),
-                )
-            });
+        if let Some(ticket) = self.ticket.take() {
+            self.breaker.release(ticket);
         }
     }
 }
@@ -662,9 +716,7 @@ impl<C: Clock, W: Window, E: Events> Drop for Permit<'_, C, W, E> {
 impl<C: Clock, W: Window, E: Events> fmt::Debug for Permit<'_, C, W, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Permit")
-            .field("generation", &self.generation)
-            .field("probe", &self.probe)
-            .field("started", &self.started)
+            .field("ticket", &self.ticket)
             .finish()
     }
 }

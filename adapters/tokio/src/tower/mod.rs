@@ -1,0 +1,13 @@
+//! tower middleware: each bulwark pattern as a `Layer` + `Service`.
+//!
+//! Every clone of a service (and every service a layer builds) shares one state through an
+//! `Arc`: clone a service a hundred times for a hundred connections and there is still one
+//! breaker. Errors become tower's `BoxError` only here, at the edge: a rejection is the core's
+//! own error type, boxed, so `err.downcast_ref::<bulwark::circuit_breaker::Rejected>()` finds it.
+
+mod circuit_breaker;
+
+pub use circuit_breaker::{CircuitBreakerLayer, CircuitBreakerService, ResponseFuture};
+
+/// tower's boxed error: what the services here return.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
