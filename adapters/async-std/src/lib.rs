@@ -1,0 +1,133 @@
+//! [`bulwark`] on async-std and smol: a [`Clock`] and [`Sleep`] over `async-io`.
+//!
+//! async-std is discontinued upstream (RUSTSEC-2025-0052; its successor is smol). Both run
+//! their timers on async-io, so this adapter is built on async-io alone and works under
+//! either runtime.
+//!
+//! ```
+//! use bulwark::{Clock, Sleep};
+//! use bulwark_async_std::AsyncIoClock;
+//! use std::time::Duration;
+//!
+//! let clock = AsyncIoClock::new();
+//! smol::block_on(async {
+//!     let t0 = clock.now();
+//!     clock.sleep(Duration::ZERO).await;
+//!     assert!(clock.now() >= t0);
+//! });
+//! ```
+#![forbid(unsafe_code)]
+
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+pub use bulwark;
+use bulwark::{Clock, Instant, Sleep};
+
+/// A clock over `std::time::Instant` whose sleeps are async-io timers. Its origin is the
+/// moment it was created.
+///
+/// ```
+/// use bulwark::Clock;
+/// let clock = bulwark_async_std::AsyncIoClock::new();
+/// assert!(clock.now() < bulwark::Instant::from_secs(60));
+/// ```
+#[derive(Copy, Clone, Debug)]
+pub struct AsyncIoClock {
+    origin: std::time::Instant,
+}
+
+impl AsyncIoClock {
+    /// A clock whose origin is now.
+    ///
+    /// ```
+    /// let _clock = bulwark_async_std::AsyncIoClock::new();
+    /// ```
+    pub fn new() -> Self {
+        AsyncIoClock {
+            origin: std::time::Instant::now(),
+        }
+    }
+
+    /// The std instant that `t` stands for (`None` past what the platform can represent).
+    ///
+    /// ```
+    /// use bulwark::{Clock, Instant};
+    /// let clock = bulwark_async_std::AsyncIoClock::new();
+    /// assert!(clock.to_std(Instant::ZERO).is_some());
+    /// ```
+    pub fn to_std(&self, t: Instant) -> Option<std::time::Instant> {
+        self.origin.checked_add(t.since_origin())
+    }
+}
+
+impl Default for AsyncIoClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for AsyncIoClock {
+    fn now(&self) -> Instant {
+        Instant::from_nanos(bulwark::time::duration_to_nanos(self.origin.elapsed()))
+    }
+}
+
+impl Sleep for AsyncIoClock {
+    type Sleep<'a> = AsyncIoSleep;
+
+    fn sleep_until(&self, deadline: Instant) -> AsyncIoSleep {
+        AsyncIoSleep {
+            // A deadline past what std can represent never comes: a timer that never fires.
+            timer: self
+                .to_std(deadline)
+                .map_or_else(async_io::Timer::never, async_io::Timer::at),
+        }
+    }
+}
+
+/// The future of [`AsyncIoClock`]'s [`Sleep::sleep_until`].
+///
+/// ```
+/// use bulwark::{Instant, Sleep};
+/// let clock = bulwark_async_std::AsyncIoClock::new();
+/// async_std::task::block_on(clock.sleep_until(Instant::ZERO)); // already due: at once
+/// ```
+#[derive(Debug)]
+#[must_use = "futures do nothing unless polled"]
+pub struct AsyncIoSleep {
+    timer: async_io::Timer,
+}
+
+impl Future for AsyncIoSleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        Pin::new(&mut self.timer).poll(cx).map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::pin::pin;
+    use std::task::Waker;
+
+    #[test]
+    fn due_sleeps_complete_at_once_under_both_runtimes() {
+        let clock = AsyncIoClock::new();
+        async_std::task::block_on(clock.sleep_until(Instant::ZERO));
+        smol::block_on(clock.sleep_until(Instant::ZERO));
+    }
+
+    #[test]
+    fn future_deadline_is_pending_and_unrepresentable_never_fires() {
+        let clock = AsyncIoClock::new();
+        let cx = &mut Context::from_waker(Waker::noop());
+        let mut far = pin!(clock.sleep_until(clock.now() + std::time::Duration::from_secs(3600)));
+        assert!(far.as_mut().poll(cx).is_pending());
+        let mut never = pin!(clock.sleep_until(Instant::MAX));
+        assert!(never.as_mut().poll(cx).is_pending());
+    }
+}
