@@ -123,4 +123,4 @@ mod tests {
         let _ = ticks_to_nanos(u64::MAX);
         let _ = nanos_to_ticks_ceil(u64::MAX);
     }
-}}
+}
