@@ -10,6 +10,7 @@
 pub(crate) mod sync;
 
 pub mod circuit_breaker;
+pub mod fallback;
 pub mod mock;
 pub mod time;
 
