@@ -3,10 +3,12 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![warn(missing_docs)]
 
+pub(crate) mod rng;
 pub(crate) mod sync;
 
 pub mod circuit_breaker;
 pub mod mock;
+pub mod rate_limiter;
 pub mod time;
 
 pub use mock::MockClock;
