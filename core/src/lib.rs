@@ -6,6 +6,7 @@
 pub(crate) mod rng;
 pub(crate) mod sync;
 
+pub mod bulkhead;
 pub mod circuit_breaker;
 pub mod mock;
 pub mod rate_limiter;
