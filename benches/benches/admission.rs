@@ -3,9 +3,10 @@
 //!
 //! `cargo bench -p bulwark-benches --bench admission -- --warm-up-time 1 --measurement-time 2`
 
-use std::hint::black_box;
-use std::num::NonZeroU32;
-use std::time::{Duration, Instant as StdInstant};
+use core::hint::black_box;
+use core::num::NonZeroU32;
+use core::time::Duration;
+use std::time::Instant as StdInstant;
 
 use bulwark::bulkhead::{Bulkhead, Config as BulkheadConfig, QueueSemaphore};
 use bulwark::rate_limiter::{Config, RateLimiter};
