@@ -7,11 +7,14 @@
     clippy::alloc_instead_of_core
 )]
 
+pub(crate) mod rng;
 pub(crate) mod sync;
 
+pub mod bulkhead;
 pub mod circuit_breaker;
 pub mod fallback;
 pub mod mock;
+pub mod rate_limiter;
 pub mod time;
 
 pub use mock::MockClock;

@@ -1,0 +1,154 @@
+//! Admission control side by side: the rate limiter against governor, the bulkhead against
+//! tokio's and async-lock's semaphores; one thread, and two threads hammering one instance.
+//!
+//! `cargo bench -p bulwark-benches --bench admission -- --warm-up-time 1 --measurement-time 2`
+
+use core::hint::black_box;
+use core::num::NonZeroU32;
+use core::time::Duration;
+use std::time::Instant as StdInstant;
+
+use bulwark::bulkhead::{Bulkhead, Config as BulkheadConfig, QueueSemaphore};
+use bulwark::rate_limiter::{Config, RateLimiter};
+use bulwark::{Clock, Instant, MockClock};
+use criterion::{Criterion, criterion_group, criterion_main};
+use governor::clock::{FakeRelativeClock, MonotonicClock};
+use governor::{Quota, RateLimiter as Governor};
+
+/// `std::time::Instant` as a bulwark clock (what an adapter would do).
+struct StdClock(StdInstant);
+impl Clock for StdClock {
+    fn now(&self) -> Instant {
+        Instant::from_nanos(self.0.elapsed().as_nanos() as u64)
+    }
+}
+
+/// Runs `op` `iters` times on each of two threads at once; returns the wall time.
+fn two_threads(iters: u64, op: &(dyn Fn() + Sync)) -> Duration {
+    let start = StdInstant::now();
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                for _ in 0..iters {
+                    op();
+                }
+            });
+        }
+    });
+    start.elapsed()
+}
+
+fn limiter(c: &mut Criterion) {
+    // Always admits (1 ns period, burst u32::MAX): the admitting path, CAS included.
+    let ours_cfg = Config::with_period(Duration::from_nanos(1)).burst(u32::MAX);
+    let gov_quota = Quota::with_period(Duration::from_nanos(1))
+        .unwrap()
+        .allow_burst(NonZeroU32::MAX);
+    // Always rejects (1 token an hour, spent): the read-only rejecting path.
+    let ours_deny = Config::per_minute(1).burst(1);
+    let gov_deny = Quota::per_minute(NonZeroU32::new(1).unwrap());
+
+    let mut g = c.benchmark_group("limiter_check_1thread");
+    let mock = MockClock::new();
+    let ours = RateLimiter::new(ours_cfg, &mock).unwrap();
+    g.bench_function("bulwark_mockclock_admit", |b| {
+        b.iter(|| black_box(ours.check().is_ok()))
+    });
+    let fake = FakeRelativeClock::default();
+    let gov = Governor::direct_with_clock(gov_quota, fake.clone());
+    g.bench_function("governor_fakeclock_admit", |b| {
+        b.iter(|| black_box(gov.check().is_ok()))
+    });
+    let ours_d = RateLimiter::new(ours_deny, &mock).unwrap();
+    let _ = ours_d.check();
+    g.bench_function("bulwark_mockclock_reject", |b| {
+        b.iter(|| black_box(ours_d.check().is_ok()))
+    });
+    let gov_d = Governor::direct_with_clock(gov_deny, fake.clone());
+    let _ = gov_d.check();
+    g.bench_function("governor_fakeclock_reject", |b| {
+        b.iter(|| black_box(gov_d.check().is_ok()))
+    });
+    let ours_std = RateLimiter::new(ours_cfg, StdClock(StdInstant::now())).unwrap();
+    g.bench_function("bulwark_stdclock_admit", |b| {
+        b.iter(|| black_box(ours_std.check().is_ok()))
+    });
+    let gov_std = Governor::direct_with_clock(gov_quota, MonotonicClock);
+    g.bench_function("governor_monotonicclock_admit", |b| {
+        b.iter(|| black_box(gov_std.check().is_ok()))
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("limiter_check_2threads");
+    g.bench_function("bulwark_mockclock_admit", |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, &|| {
+                black_box(ours.check().is_ok());
+            })
+        })
+    });
+    g.bench_function("governor_fakeclock_admit", |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, &|| {
+                black_box(gov.check().is_ok());
+            })
+        })
+    });
+    g.bench_function("bulwark_stdclock_admit", |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, &|| {
+                black_box(ours_std.check().is_ok());
+            })
+        })
+    });
+    g.bench_function("governor_monotonicclock_admit", |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, &|| {
+                black_box(gov_std.check().is_ok());
+            })
+        })
+    });
+    g.finish();
+}
+
+fn bulkhead(c: &mut Criterion) {
+    let clock = MockClock::new();
+    let ours = Bulkhead::new(BulkheadConfig::new(64), &clock).unwrap();
+    let queued: Bulkhead<QueueSemaphore<8>, _> =
+        Bulkhead::queued(BulkheadConfig::new(64), &clock).unwrap();
+    let tokio_sem = tokio::sync::Semaphore::new(64);
+    let al_sem = async_lock::Semaphore::new(64);
+
+    let mut g = c.benchmark_group("bulkhead_try_acquire_release_1thread");
+    g.bench_function("bulwark_atomic", |b| {
+        b.iter(|| drop(black_box(ours.try_acquire())))
+    });
+    g.bench_function("bulwark_queue", |b| {
+        b.iter(|| drop(black_box(queued.try_acquire())))
+    });
+    g.bench_function("tokio_semaphore", |b| {
+        b.iter(|| drop(black_box(tokio_sem.try_acquire())))
+    });
+    g.bench_function("async_lock_semaphore", |b| {
+        b.iter(|| drop(black_box(al_sem.try_acquire())))
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("bulkhead_try_acquire_release_2threads");
+    g.bench_function("bulwark_atomic", |b| {
+        b.iter_custom(|iters| two_threads(iters, &|| drop(black_box(ours.try_acquire()))))
+    });
+    g.bench_function("bulwark_queue", |b| {
+        b.iter_custom(|iters| two_threads(iters, &|| drop(black_box(queued.try_acquire()))))
+    });
+    g.bench_function("tokio_semaphore", |b| {
+        b.iter_custom(|iters| two_threads(iters, &|| drop(black_box(tokio_sem.try_acquire()))))
+    });
+    g.bench_function("async_lock_semaphore", |b| {
+        b.iter_custom(|iters| two_threads(iters, &|| drop(black_box(al_sem.try_acquire()))))
+    });
+    g.finish();
+}
+
+criterion_group!(benches, limiter, bulkhead);
+criterion_main!(benches);

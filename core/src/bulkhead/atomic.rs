@@ -1,0 +1,384 @@
+//! The shared bulkhead: [`Bulkhead`], its [`Config`], [`Permit`] and [`Metrics`].
+
+use core::fmt;
+use core::time::Duration;
+
+use super::error::{BulkheadFull, ConfigError};
+use super::semaphore::{AtomicSemaphore, Overflow, QueueSemaphore, TrySemaphore};
+use crate::sync::{AtomicU64, Ordering, const_fn};
+use crate::time::Clock;
+
+/// How many calls may run at once, and how long a call may wait for its turn.
+///
+/// ```
+/// use bulwark::bulkhead::{Config, Overflow};
+/// use core::time::Duration;
+/// const PAYMENT: Config = Config::new(10)
+///     .max_wait(Duration::from_millis(50))
+///     .overflow(Overflow::DropOldest);
+/// assert_eq!(PAYMENT.max_concurrent(), 10);
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    max_concurrent: usize,
+    max_wait: Duration,
+    overflow: Overflow,
+}
+
+impl Config {
+    /// At most `max_concurrent` calls at once; no waiting; [`Overflow::RejectNewest`].
+    ///
+    /// ```
+    /// use bulwark::bulkhead::Config;
+    /// assert!(Config::new(5).max_wait_time().is_zero());
+    /// ```
+    pub const fn new(max_concurrent: usize) -> Config {
+        Config {
+            max_concurrent,
+            max_wait: Duration::ZERO,
+            overflow: Overflow::RejectNewest,
+        }
+    }
+
+    /// How long [`Bulkhead::acquire`] may wait for a permit (waiting semaphores only).
+    ///
+    /// ```
+    /// use bulwark::bulkhead::Config;
+    /// use core::time::Duration;
+    /// assert_eq!(Config::new(1).max_wait(Duration::from_secs(1)).max_wait_time().as_secs(), 1);
+    /// ```
+    pub const fn max_wait(mut self, d: Duration) -> Config {
+        self.max_wait = d;
+        self
+    }
+
+    /// Who is shed when the wait queue is full ([`Bulkhead::queued`] only).
+    ///
+    /// ```
+    /// use bulwark::bulkhead::{Config, Overflow};
+    /// assert_eq!(Config::new(1).overflow(Overflow::DropOldest).overflow_policy(), Overflow::DropOldest);
+    /// ```
+    pub const fn overflow(mut self, o: Overflow) -> Config {
+        self.overflow = o;
+        self
+    }
+
+    /// The limit of concurrent calls.
+    ///
+    /// ```
+    /// assert_eq!(bulwark::bulkhead::Config::new(7).max_concurrent(), 7);
+    /// ```
+    pub const fn max_concurrent(&self) -> usize {
+        self.max_concurrent
+    }
+
+    /// The max wait.
+    ///
+    /// ```
+    /// assert!(bulwark::bulkhead::Config::new(7).max_wait_time().is_zero());
+    /// ```
+    pub const fn max_wait_time(&self) -> Duration {
+        self.max_wait
+    }
+
+    /// The overflow policy.
+    ///
+    /// ```
+    /// use bulwark::bulkhead::{Config, Overflow};
+    /// assert_eq!(Config::new(7).overflow_policy(), Overflow::RejectNewest);
+    /// ```
+    pub const fn overflow_policy(&self) -> Overflow {
+        self.overflow
+    }
+
+    /// Checks the configuration.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::ZeroCapacity`] or [`ConfigError::TooLarge`].
+    ///
+    /// ```
+    /// use bulwark::bulkhead::{Config, ConfigError};
+    /// assert_eq!(Config::new(0).validate(), Err(ConfigError::ZeroCapacity));
+    /// assert_eq!(Config::new(1).validate(), Ok(()));
+    /// ```
+    pub const fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_concurrent == 0 {
+            Err(ConfigError::ZeroCapacity)
+        } else if self.max_concurrent as u64 > u32::MAX as u64 {
+            Err(ConfigError::TooLarge)
+        } else {
+            Ok(())
+        }
+    }
+}
+
+/// A snapshot of a bulkhead's counters.
+///
+/// ```
+/// use bulwark::bulkhead::{Bulkhead, Config};
+/// use bulwark::MockClock;
+/// let clock = MockClock::new();
+/// let b = Bulkhead::new(Config::new(1), &clock).unwrap();
+/// let _p = b.try_acquire().unwrap();
+/// let _ = b.try_acquire();
+/// let m = b.metrics();
+/// assert_eq!((m.in_use, m.max, m.rejected, m.waited, m.timed_out), (1, 1, 1, 0, 0));
+/// ```
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Metrics {
+    /// Permits held now.
+    pub in_use: usize,
+    /// The limit.
+    pub max: usize,
+    /// Calls rejected without a permit (full, queue full, shed, timed out).
+    pub rejected: u64,
+    /// Calls that had to wait (whatever the outcome).
+    pub waited: u64,
+    /// Calls that waited the whole max wait without getting a permit (also in `rejected`).
+    pub timed_out: u64,
+}
+
+/// A bulkhead: at most a set number of calls at once, each holding a [`Permit`].
+///
+/// `S` is the [`TrySemaphore`] counting the permits: [`AtomicSemaphore`] (lock-free, never
+/// waits: [`new`](Bulkhead::new)), [`QueueSemaphore`] (waits in a bounded queue:
+/// [`queued`](Bulkhead::queued)), or a runtime adapter's ([`with_semaphore`](Bulkhead::with_semaphore)).
+/// `C` is the clock that bounds the wait.
+///
+/// # Memory ordering
+///
+/// Permits synchronize through the semaphore (see [`AtomicSemaphore`]). The counters of
+/// [`Metrics`] are `Relaxed` statistics, touched only on the rejecting and waiting paths.
+///
+/// # Examples
+///
+/// ```
+/// use bulwark::bulkhead::{Bulkhead, BulkheadFull, Config};
+/// use bulwark::MockClock;
+///
+/// let clock = MockClock::new();
+/// let bulkhead = Bulkhead::new(Config::new(2), &clock).unwrap();
+/// let a = bulkhead.try_acquire().unwrap();
+/// let b = bulkhead.try_acquire().unwrap();
+/// assert_eq!(bulkhead.try_acquire().unwrap_err(), BulkheadFull);
+/// drop(a); // permits are given back on drop
+/// assert!(bulkhead.try_acquire().is_ok());
+/// # drop(b);
+/// ```
+pub struct Bulkhead<S, C> {
+    pub(super) sem: S,
+    pub(super) clock: C,
+    pub(super) max_wait: Duration,
+    pub(super) rejected: AtomicU64,
+    pub(super) waited: AtomicU64,
+    pub(super) timed_out: AtomicU64,
+}
+
+impl<C: Clock> Bulkhead<AtomicSemaphore, C> {
+    const_fn! {
+        /// A bulkhead that never waits: a call gets a permit at once or is shed
+        /// ([`Rejected::Full`](super::Rejected::Full)). The config's max wait and overflow do
+        /// not apply.
+        ///
+        /// # Errors
+        ///
+        /// [`ConfigError`] for a zero or too large limit.
+        ///
+        /// ```
+        /// use bulwark::bulkhead::{AtomicSemaphore, Bulkhead, Config, ConfigError};
+        /// use bulwark::MockClock;
+        /// static CLOCK: MockClock = MockClock::new();
+        /// static EMAIL: Result<Bulkhead<AtomicSemaphore, &MockClock>, ConfigError> =
+        ///     Bulkhead::new(Config::new(5), &CLOCK);
+        /// assert!(EMAIL.as_ref().unwrap().try_acquire().is_ok());
+        /// ```
+        pub fn new(cfg: Config, clock: C) -> Result<Self, ConfigError> {
+            if let Err(e) = cfg.validate() {
+                // A `const fn` cannot run `C`'s destructor; clocks are references or handles,
+                // so not dropping one on a configuration error is harmless.
+                core::mem::forget(clock);
+                return Err(e);
+            }
+            Ok(Self::from_parts(AtomicSemaphore::new(cfg.max_concurrent), cfg.max_wait, clock))
+        }
+    }
+}
+
+impl<C: Clock, const Q: usize> Bulkhead<QueueSemaphore<Q>, C> {
+    const_fn! {
+        /// A bulkhead whose callers wait up to the config's max wait, at most `Q` at a time;
+        /// the config's [`Overflow`] decides who is shed when more want to wait.
+        ///
+        /// # Errors
+        ///
+        /// [`ConfigError`] for a zero or too large limit.
+        ///
+        /// ```
+        /// use bulwark::bulkhead::{Bulkhead, Config, QueueSemaphore};
+        /// use bulwark::MockClock;
+        /// use core::time::Duration;
+        /// let clock = MockClock::new();
+        /// let b: Bulkhead<QueueSemaphore<16>, _> =
+        ///     Bulkhead::queued(Config::new(4).max_wait(Duration::from_millis(100)), &clock).unwrap();
+        /// assert_eq!(b.metrics().max, 4);
+        /// ```
+        pub fn queued(cfg: Config, clock: C) -> Result<Self, ConfigError> {
+            if let Err(e) = cfg.validate() {
+                // As in `Bulkhead::new`.
+                core::mem::forget(clock);
+                return Err(e);
+            }
+            let sem = QueueSemaphore::with_overflow(cfg.max_concurrent, cfg.overflow);
+            Ok(Self::from_parts(sem, cfg.max_wait, clock))
+        }
+    }
+}
+
+impl<S: TrySemaphore, C: Clock> Bulkhead<S, C> {
+    const_fn! {
+        /// A bulkhead over any semaphore (a runtime adapter's), waiting up to `max_wait`.
+        ///
+        /// ```
+        /// use bulwark::bulkhead::{AtomicSemaphore, Bulkhead};
+        /// use bulwark::MockClock;
+        /// use core::time::Duration;
+        /// let clock = MockClock::new();
+        /// let b = Bulkhead::with_semaphore(AtomicSemaphore::new(3), Duration::ZERO, &clock);
+        /// assert_eq!(b.metrics().max, 3);
+        /// ```
+        pub fn with_semaphore(sem: S, max_wait: Duration, clock: C) -> Self {
+            Self::from_parts(sem, max_wait, clock)
+        }
+    }
+
+    /// Takes a permit if one is free, at once. With [`AtomicSemaphore`] this is one atomic
+    /// CAS and never blocks: usable from an interrupt handler.
+    ///
+    /// # Errors
+    ///
+    /// [`BulkheadFull`] when every permit is held (counted in [`Metrics::rejected`]).
+    ///
+    /// ```
+    /// use bulwark::bulkhead::{Bulkhead, Config};
+    /// use bulwark::MockClock;
+    /// let clock = MockClock::new();
+    /// let b = Bulkhead::new(Config::new(1), &clock).unwrap();
+    /// let p = b.try_acquire().unwrap();
+    /// assert!(b.try_acquire().is_err());
+    /// drop(p);
+    /// ```
+    pub fn try_acquire(&self) -> Result<Permit<'_, S>, BulkheadFull> {
+        match self.sem.try_acquire() {
+            Some(inner) => Ok(Permit { _inner: inner }),
+            None => {
+                self.count_rejected();
+                Err(BulkheadFull)
+            }
+        }
+    }
+
+    /// The counters.
+    ///
+    /// ```
+    /// use bulwark::bulkhead::{Bulkhead, Config};
+    /// use bulwark::MockClock;
+    /// let clock = MockClock::new();
+    /// let b = Bulkhead::new(Config::new(3), &clock).unwrap();
+    /// let _p = b.try_acquire().unwrap();
+    /// assert_eq!((b.metrics().in_use, b.metrics().max), (1, 3));
+    /// ```
+    pub fn metrics(&self) -> Metrics {
+        let max = self.sem.capacity();
+        // Relaxed: statistics, not synchronization.
+        Metrics {
+            in_use: max.saturating_sub(self.sem.available()),
+            max,
+            rejected: self.rejected.load(Ordering::Relaxed),
+            waited: self.waited.load(Ordering::Relaxed),
+            timed_out: self.timed_out.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The semaphore.
+    ///
+    /// ```
+    /// use bulwark::bulkhead::{Bulkhead, Config, TrySemaphore};
+    /// use bulwark::MockClock;
+    /// let clock = MockClock::new();
+    /// let b = Bulkhead::new(Config::new(3), &clock).unwrap();
+    /// assert_eq!(b.semaphore().available(), 3);
+    /// ```
+    pub fn semaphore(&self) -> &S {
+        &self.sem
+    }
+
+    /// The clock.
+    ///
+    /// ```
+    /// use bulwark::bulkhead::{Bulkhead, Config};
+    /// use bulwark::{Clock, Instant, MockClock};
+    /// let clock = MockClock::new();
+    /// let b = Bulkhead::new(Config::new(3), &clock).unwrap();
+    /// assert_eq!(b.clock().now(), Instant::ZERO);
+    /// ```
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    pub(super) fn count_rejected(&self) {
+        // Relaxed: a statistic.
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl<S, C> Bulkhead<S, C> {
+    const_fn! {
+        fn from_parts(sem: S, max_wait: Duration, clock: C) -> Self {
+            Bulkhead {
+                sem,
+                clock,
+                max_wait,
+                rejected: AtomicU64::new(0),
+                waited: AtomicU64::new(0),
+                timed_out: AtomicU64::new(0),
+            }
+        }
+    }
+}
+
+impl<S: fmt::Debug, C> fmt::Debug for Bulkhead<S, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Bulkhead")
+            .field("sem", &self.sem)
+            .field("max_wait", &self.max_wait)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Holds one of a [`Bulkhead`]'s permits; gives it back on drop (also when the call's future
+/// is dropped, panics or is cancelled). There is no `forget`: a permit that is never given
+/// back would shrink the bulkhead for good.
+///
+/// ```
+/// use bulwark::bulkhead::{Bulkhead, Config};
+/// use bulwark::MockClock;
+/// let clock = MockClock::new();
+/// let b = Bulkhead::new(Config::new(1), &clock).unwrap();
+/// {
+///     let _permit = b.try_acquire().unwrap();
+///     assert_eq!(b.metrics().in_use, 1);
+/// }
+/// assert_eq!(b.metrics().in_use, 0);
+/// ```
+#[must_use = "the permit is given back as soon as it is dropped"]
+pub struct Permit<'a, S: TrySemaphore + 'a> {
+    /// Held for its `Drop`, which gives the permit back.
+    pub(super) _inner: S::Permit<'a>,
+}
+
+impl<'a, S: TrySemaphore + 'a> fmt::Debug for Permit<'a, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Permit")
+    }
+}

@@ -1,0 +1,359 @@
+//! Waiting for a permit: [`Bulkhead::acquire`].
+
+use core::fmt;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
+
+use super::atomic::{Bulkhead, Permit};
+use super::error::Rejected;
+use super::semaphore::Semaphore;
+use crate::sync::Ordering;
+use crate::time::Sleep;
+
+impl<S: Semaphore, C: Sleep> Bulkhead<S, C> {
+    /// Takes a permit, waiting for one up to the max wait.
+    ///
+    /// A free permit is taken at once. Otherwise, with a zero max wait the call is shed
+    /// ([`Rejected::Full`]); else it waits through the semaphore's
+    /// [`acquire`](Semaphore::acquire), raced against a sleep until `first poll + max wait`.
+    /// A permit that frees up at the deadline itself still wins.
+    ///
+    /// # Errors
+    ///
+    /// [`Rejected::Full`], [`Rejected::QueueFull`], [`Rejected::Shed`],
+    /// [`Rejected::Timeout`] (at exactly the deadline), [`Rejected::Closed`].
+    ///
+    /// # Cancellation
+    ///
+    /// Dropping the future while it waits leaves the wait queue at once; it holds no permit
+    /// until it completes with one.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bulwark::bulkhead::{Bulkhead, Config, QueueSemaphore, Rejected};
+    /// use bulwark::{Clock, Instant, MockClock, mock};
+    /// use core::time::Duration;
+    ///
+    /// let clock = MockClock::new();
+    /// let b: Bulkhead<QueueSemaphore<4>, _> =
+    ///     Bulkhead::queued(Config::new(1).max_wait(Duration::from_millis(100)), &clock).unwrap();
+    /// let held = b.try_acquire().unwrap();
+    /// let r = mock::run(&clock, b.acquire()).unwrap();
+    /// assert_eq!(r.unwrap_err(), Rejected::Timeout);
+    /// assert_eq!(clock.now(), Instant::from_millis(100));
+    /// drop(held);
+    /// assert!(mock::run(&clock, b.acquire()).unwrap().is_ok());
+    /// ```
+    pub fn acquire(&self) -> Acquire<'_, S, C> {
+        Acquire::new(Some(self))
+    }
+}
+
+pin_project! {
+    /// The future of [`Bulkhead::acquire`] (and [`Compartments::acquire`](super::Compartments::acquire)).
+    ///
+    /// ```
+    /// use bulwark::bulkhead::{Bulkhead, Config, QueueSemaphore};
+    /// use bulwark::{MockClock, mock};
+    /// let clock = MockClock::new();
+    /// let b: Bulkhead<QueueSemaphore<4>, _> = Bulkhead::queued(Config::new(1), &clock).unwrap();
+    /// let fut = b.acquire();
+    /// fn is_send<T: Send>(_: &T) {}
+    /// is_send(&fut);
+    /// assert!(mock::run(&clock, fut).unwrap().is_ok());
+    /// ```
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Acquire<'a, S: Semaphore, C: Sleep> {
+        bulkhead: Option<&'a Bulkhead<S, C>>,
+        started: bool,
+        #[pin]
+        wait: Option<S::Acquire<'a>>,
+        #[pin]
+        sleep: Option<C::Sleep<'a>>,
+    }
+}
+
+impl<'a, S: Semaphore, C: Sleep> Acquire<'a, S, C> {
+    pub(super) fn new(bulkhead: Option<&'a Bulkhead<S, C>>) -> Self {
+        Acquire {
+            bulkhead,
+            started: false,
+            wait: None,
+            sleep: None,
+        }
+    }
+}
+
+impl<'a, S: Semaphore, C: Sleep> Future for Acquire<'a, S, C> {
+    type Output = Result<Permit<'a, S>, Rejected>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let Some(b) = *this.bulkhead else {
+            return Poll::Ready(Err(Rejected::NoSuchCompartment));
+        };
+        if !*this.started {
+            *this.started = true;
+            if let Some(inner) = b.sem.try_acquire() {
+                return Poll::Ready(Ok(Permit { _inner: inner }));
+            }
+            if b.max_wait.is_zero() {
+                b.count_rejected();
+                return Poll::Ready(Err(Rejected::Full));
+            }
+            // Relaxed: a statistic.
+            b.waited.fetch_add(1, Ordering::Relaxed);
+            let deadline = b.clock.now().saturating_add(b.max_wait);
+            this.wait.set(Some(b.sem.acquire()));
+            this.sleep.set(Some(b.clock.sleep_until(deadline)));
+        }
+        let Some(wait) = this.wait.as_mut().as_pin_mut() else {
+            return Poll::Pending; // polled after completion
+        };
+        if let Poll::Ready(r) = wait.poll(cx) {
+            this.wait.set(None);
+            this.sleep.set(None);
+            return Poll::Ready(match r {
+                Ok(inner) => Ok(Permit { _inner: inner }),
+                Err(e) => {
+                    b.count_rejected();
+                    Err(e.into())
+                }
+            });
+        }
+        if let Some(sleep) = this.sleep.as_mut().as_pin_mut()
+            && sleep.poll(cx).is_ready()
+        {
+            // Dropping the semaphore's future leaves its wait queue.
+            this.wait.set(None);
+            this.sleep.set(None);
+            b.count_rejected();
+            // Relaxed: a statistic.
+            b.timed_out.fetch_add(1, Ordering::Relaxed);
+            return Poll::Ready(Err(Rejected::Timeout));
+        }
+        Poll::Pending
+    }
+}
+
+impl<S: Semaphore, C: Sleep> fmt::Debug for Acquire<'_, S, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Acquire")
+            .field("started", &self.started)
+            .field("waiting", &self.wait.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::super::{Config, Overflow, QueueSemaphore, TrySemaphore};
+    use super::*;
+    use crate::{Clock, Instant, MockClock, mock};
+    use core::pin::pin;
+    use core::task::Waker;
+    use core::time::Duration;
+
+    type Queued<'c, const Q: usize> = Bulkhead<QueueSemaphore<Q>, &'c MockClock>;
+
+    fn queued<const Q: usize>(clock: &MockClock, max: usize, wait_ms: u64) -> Queued<'_, Q> {
+        Bulkhead::queued(
+            Config::new(max).max_wait(Duration::from_millis(wait_ms)),
+            clock,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn waiter_gets_the_permit_in_time() {
+        let clock = MockClock::new();
+        let b: Queued<'_, 4> = queued(&clock, 1, 500);
+        let held = b.try_acquire().unwrap();
+        let cx = &mut Context::from_waker(Waker::noop());
+        let mut waiter = pin!(b.acquire());
+        assert!(waiter.as_mut().poll(cx).is_pending());
+        clock.advance(Duration::from_millis(499));
+        assert!(waiter.as_mut().poll(cx).is_pending());
+        drop(held);
+        let p = match waiter.as_mut().poll(cx) {
+            Poll::Ready(r) => r.unwrap(),
+            Poll::Pending => panic!("permit was freed"),
+        };
+        assert_eq!(clock.now(), Instant::from_millis(499));
+        let m = b.metrics();
+        assert_eq!((m.in_use, m.waited, m.rejected, m.timed_out), (1, 1, 0, 0));
+        drop(p);
+        assert_eq!(b.metrics().in_use, 0);
+    }
+
+    #[test]
+    fn permit_freed_at_the_deadline_still_wins() {
+        let clock = MockClock::new();
+        let b: Queued<'_, 4> = queued(&clock, 1, 500);
+        let held = b.try_acquire().unwrap();
+        let cx = &mut Context::from_waker(Waker::noop());
+        let mut waiter = pin!(b.acquire());
+        assert!(waiter.as_mut().poll(cx).is_pending());
+        clock.set(Instant::from_millis(500));
+        drop(held);
+        assert!(matches!(waiter.as_mut().poll(cx), Poll::Ready(Ok(_))));
+    }
+
+    #[test]
+    fn waiter_times_out_at_the_exact_instant() {
+        let clock = MockClock::new();
+        clock.set(Instant::from_secs(7));
+        let b: Queued<'_, 4> = queued(&clock, 1, 250);
+        let _held = b.try_acquire().unwrap();
+        let (r, at) =
+            mock::run(&clock, async { (b.acquire().await.map(drop), clock.now()) }).unwrap();
+        assert_eq!(r, Err(Rejected::Timeout));
+        assert_eq!(at, Instant::from_millis(7_250));
+        assert_eq!(
+            b.semaphore().waiting(),
+            0,
+            "the timed-out waiter left the queue"
+        );
+        let m = b.metrics();
+        assert_eq!((m.in_use, m.waited, m.rejected, m.timed_out), (1, 1, 1, 1));
+    }
+
+    #[test]
+    fn zero_max_wait_sheds_at_once() {
+        let clock = MockClock::new();
+        let b: Queued<'_, 4> = queued(&clock, 1, 0);
+        let _held = b.try_acquire().unwrap();
+        let r = mock::run(&clock, b.acquire()).unwrap();
+        assert_eq!(r.map(drop), Err(Rejected::Full));
+        assert_eq!(clock.now(), Instant::ZERO);
+    }
+
+    #[test]
+    fn full_queue_rejects_newest() {
+        let clock = MockClock::new();
+        let b: Queued<'_, 1> = queued(&clock, 1, 1_000);
+        let held = b.try_acquire().unwrap();
+        let cx = &mut Context::from_waker(Waker::noop());
+        let mut first = pin!(b.acquire());
+        assert!(first.as_mut().poll(cx).is_pending());
+        let mut second = pin!(b.acquire());
+        assert!(matches!(
+            second.as_mut().poll(cx),
+            Poll::Ready(Err(Rejected::QueueFull))
+        ));
+        drop(held);
+        assert!(matches!(first.as_mut().poll(cx), Poll::Ready(Ok(_))));
+    }
+
+    #[test]
+    fn full_queue_drops_oldest() {
+        let clock = MockClock::new();
+        let b: Queued<'_, 2> = Bulkhead::queued(
+            Config::new(1)
+                .max_wait(Duration::from_secs(1))
+                .overflow(Overflow::DropOldest),
+            &clock,
+        )
+        .unwrap();
+        let held = b.try_acquire().unwrap();
+        let cx = &mut Context::from_waker(Waker::noop());
+        let mut w1 = pin!(b.acquire());
+        let mut w2 = pin!(b.acquire());
+        let mut w3 = pin!(b.acquire());
+        assert!(w1.as_mut().poll(cx).is_pending());
+        assert!(w2.as_mut().poll(cx).is_pending());
+        assert!(w3.as_mut().poll(cx).is_pending());
+        assert!(matches!(
+            w1.as_mut().poll(cx),
+            Poll::Ready(Err(Rejected::Shed))
+        ));
+        assert_eq!(b.semaphore().waiting(), 2);
+        drop(held);
+        let Poll::Ready(Ok(p2)) = w2.as_mut().poll(cx) else {
+            panic!("w2 gets the freed permit")
+        };
+        assert_eq!(b.semaphore().waiting(), 1);
+        assert!(w3.as_mut().poll(cx).is_pending());
+        drop(p2);
+        assert!(matches!(w3.as_mut().poll(cx), Poll::Ready(Ok(_))));
+        assert_eq!(b.metrics().rejected, 1);
+    }
+
+    #[test]
+    fn cancelled_waiter_and_cancelled_holder_free_everything() {
+        let clock = MockClock::new();
+        let b: Queued<'_, 2> = queued(&clock, 1, 1_000);
+        let cx = &mut Context::from_waker(Waker::noop());
+        {
+            let mut holder = pin!(b.acquire());
+            let p = match holder.as_mut().poll(cx) {
+                Poll::Ready(r) => r.unwrap(),
+                Poll::Pending => panic!(),
+            };
+            let mut waiter = pin!(b.acquire());
+            assert!(waiter.as_mut().poll(cx).is_pending());
+            assert_eq!(b.semaphore().waiting(), 1);
+            drop(p);
+        } // the waiter is dropped after being woken but before taking the permit
+        assert_eq!(b.semaphore().waiting(), 0);
+        assert_eq!(b.semaphore().available(), 1);
+        assert_eq!(b.metrics().in_use, 0);
+    }
+
+    #[test]
+    fn release_wakes_a_parked_waiter_under_run() {
+        // Two tasks: one holds the permit for 100 ms, the other waits for it.
+        let clock = MockClock::new();
+        let b: Queued<'_, 2> = queued(&clock, 1, 1_000);
+        let at = mock::run(&clock, async {
+            let p = b.acquire().await.unwrap();
+            let mut waiter = pin!(b.acquire());
+            let mut sleep = pin!(crate::Sleep::sleep(&clock, Duration::from_millis(100)));
+            core::future::poll_fn(|cx| {
+                assert!(waiter.as_mut().poll(cx).is_pending());
+                sleep.as_mut().poll(cx)
+            })
+            .await;
+            drop(p);
+            let _p2 = waiter.await.unwrap();
+            clock.now()
+        })
+        .unwrap();
+        assert_eq!(at, Instant::from_millis(100));
+    }
+
+    #[test]
+    fn huge_and_zero_configs_are_typed() {
+        let clock = MockClock::new();
+        assert_eq!(
+            Bulkhead::new(Config::new(0), &clock).unwrap_err(),
+            super::super::ConfigError::ZeroCapacity
+        );
+        if usize::BITS > 32 {
+            assert_eq!(
+                Bulkhead::new(Config::new(usize::MAX), &clock).unwrap_err(),
+                super::super::ConfigError::TooLarge
+            );
+        }
+        let b: Queued<'_, 0> = Bulkhead::queued(
+            Config::new(u32::MAX as usize).max_wait(Duration::MAX),
+            &clock,
+        )
+        .unwrap();
+        assert_eq!(b.metrics().max, u32::MAX as usize);
+        let _p = b.try_acquire().unwrap();
+        // Q = 0 and max wait ≈ forever: waiting is a queue of zero, rejected at once when full.
+        let one: Queued<'_, 0> =
+            Bulkhead::queued(Config::new(1).max_wait(Duration::MAX), &clock).unwrap();
+        let _h = one.try_acquire().unwrap();
+        assert_eq!(
+            mock::run(&clock, one.acquire()).unwrap().map(drop),
+            Err(Rejected::QueueFull)
+        );
+        assert_eq!(one.semaphore().available(), 0);
+    }
+}

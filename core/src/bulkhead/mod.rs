@@ -1,0 +1,60 @@
+//! Bulkhead: at most a set number of calls at once; shed or queue the rest.
+//!
+//! A call takes a [`Permit`] and gives it back when the permit is dropped: when the call
+//! ends, fails, panics or its future is cancelled. Permits never leak.
+//!
+//! * [`Bulkhead::try_acquire`]: a permit now or [`BulkheadFull`]; with [`AtomicSemaphore`]
+//!   one lock-free CAS, usable from an interrupt handler. This is the plain "shed when no
+//!   permit is free" answer to saturation.
+//! * [`Bulkhead::acquire`]: waits up to a max wait through a [`Semaphore`]. The core ships
+//!   [`QueueSemaphore`], a bounded wait queue of `Q` fixed waker slots in front of the
+//!   permits that, once full, rejects the newest caller or sheds the oldest waiter
+//!   ([`Overflow`]): the bounded-queue answer to saturation. Runtime adapters implement
+//!   [`Semaphore`] over their runtime's semaphore.
+//! * [`Compartments`]: isolated bulkheads per downstream in one fixed array.
+//!
+//! Every rejection is a typed [`Rejected`]; [`Metrics`] count permits in use, the limit,
+//! rejections, waits and timeouts.
+//!
+//! # Examples
+//!
+//! ```
+//! use bulwark::bulkhead::{Bulkhead, Config, Overflow, QueueSemaphore, Rejected};
+//! use bulwark::{Clock, Instant, MockClock, Sleep, mock};
+//! use core::time::Duration;
+//!
+//! let clock = MockClock::new();
+//! let bulkhead: Bulkhead<QueueSemaphore<8>, _> = Bulkhead::queued(
+//!     Config::new(1).max_wait(Duration::from_millis(300)).overflow(Overflow::RejectNewest),
+//!     &clock,
+//! )
+//! .unwrap();
+//!
+//! mock::run(&clock, async {
+//!     let permit = bulkhead.acquire().await.unwrap();
+//!     assert_eq!(bulkhead.try_acquire().map(drop).unwrap_err(), bulwark::bulkhead::BulkheadFull);
+//!     clock.sleep(Duration::from_millis(100)).await;
+//!     drop(permit);
+//!     let _again = bulkhead.acquire().await.unwrap();
+//!     // Held: the next caller waits 300 ms, then gives up at exactly the deadline.
+//!     assert_eq!(bulkhead.acquire().await.unwrap_err(), Rejected::Timeout);
+//!     assert_eq!(clock.now(), Instant::from_millis(400));
+//! })
+//! .unwrap();
+//! assert_eq!(bulkhead.metrics().timed_out, 1);
+//! ```
+
+mod atomic;
+mod compartments;
+mod error;
+mod future;
+mod semaphore;
+
+pub use atomic::{Bulkhead, Config, Metrics, Permit};
+pub use compartments::{CompartmentKey, Compartments};
+pub use error::{BulkheadFull, ConfigError, QueueError, Rejected};
+pub use future::Acquire;
+pub use semaphore::{
+    AtomicPermit, AtomicSemaphore, Overflow, QueueAcquire, QueuePermit, QueueSemaphore, Semaphore,
+    TrySemaphore,
+};

@@ -1,0 +1,582 @@
+//! The semaphore a bulkhead counts its permits with: the [`TrySemaphore`] and [`Semaphore`]
+//! traits, the non-waiting [`AtomicSemaphore`] and the waiting [`QueueSemaphore`].
+
+use core::fmt;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll, Waker};
+
+use super::error::QueueError;
+use crate::sync::{AtomicU64, AtomicUsize, Ordering, SpinMutex, const_fn};
+
+/// A counting semaphore that can be asked for a permit without waiting.
+///
+/// This is what a runtime adapter implements (over tokio's, async-lock's or embassy-sync's
+/// semaphore) to back a [`Bulkhead`](super::Bulkhead). The permit is RAII: dropping it gives
+/// the permit back.
+///
+/// # Examples
+///
+/// ```
+/// use bulwark::bulkhead::{AtomicSemaphore, TrySemaphore};
+/// let sem = AtomicSemaphore::new(1);
+/// let p = sem.try_acquire().unwrap();
+/// assert!(sem.try_acquire().is_none());
+/// drop(p);
+/// assert_eq!((sem.available(), sem.capacity()), (1, 1));
+/// ```
+pub trait TrySemaphore {
+    /// Holds one permit; gives it back on drop.
+    type Permit<'a>
+    where
+        Self: 'a;
+
+    /// Takes a permit if one is free, at once.
+    fn try_acquire(&self) -> Option<Self::Permit<'_>>;
+
+    /// Permits free now (a snapshot).
+    fn available(&self) -> usize;
+
+    /// Permits in total.
+    fn capacity(&self) -> usize;
+}
+
+/// A [`TrySemaphore`] that can also wait for a permit.
+///
+/// The future is a named associated type (not `-> impl Future`), so generic code can require
+/// `Send` of it. An adapter whose runtime hands out an unnameable future (an `async fn`) wraps
+/// a poll-based form of it (tokio-util's `PollSemaphore`) or boxes it on the adapter side;
+/// the core never boxes.
+///
+/// # Examples
+///
+/// ```
+/// use bulwark::bulkhead::{QueueSemaphore, Semaphore, TrySemaphore};
+/// use bulwark::{MockClock, mock};
+/// let sem: QueueSemaphore<4> = QueueSemaphore::new(1);
+/// let clock = MockClock::new();
+/// let p = mock::run(&clock, sem.acquire()).unwrap().unwrap();
+/// assert_eq!(sem.available(), 0);
+/// drop(p);
+/// ```
+pub trait Semaphore: TrySemaphore {
+    /// The future of [`acquire`](Semaphore::acquire).
+    type Acquire<'a>: Future<Output = Result<Self::Permit<'a>, QueueError>>
+    where
+        Self: 'a;
+
+    /// Waits for a permit. Dropping the future gives up its place; it holds nothing.
+    fn acquire(&self) -> Self::Acquire<'_>;
+}
+
+/// A non-waiting, lock-free semaphore: one `AtomicUsize` of free permits.
+///
+/// `try_acquire` is a load and one CAS; the release on drop is one `fetch_add`. Usable from
+/// interrupt handlers.
+///
+/// # Memory ordering
+///
+/// Taking a permit is an `Acquire` CAS, giving one back a `Release` add: whatever a holder did
+/// before dropping its permit happens-before whatever the next holder of that permit does
+/// (with one permit, it is a mutex).
+///
+/// # Examples
+///
+/// ```
+/// use bulwark::bulkhead::{AtomicSemaphore, TrySemaphore};
+/// static SEM: AtomicSemaphore = AtomicSemaphore::new(2);
+/// let a = SEM.try_acquire().unwrap();
+/// let b = SEM.try_acquire().unwrap();
+/// assert!(SEM.try_acquire().is_none());
+/// drop((a, b));
+/// assert_eq!(SEM.available(), 2);
+/// ```
+pub struct AtomicSemaphore {
+    free: AtomicUsize,
+    capacity: usize,
+}
+
+impl AtomicSemaphore {
+    const_fn! {
+        /// `capacity` free permits.
+        ///
+        /// ```
+        /// use bulwark::bulkhead::{AtomicSemaphore, TrySemaphore};
+        /// assert_eq!(AtomicSemaphore::new(3).available(), 3);
+        /// ```
+        pub fn new(capacity: usize) -> Self {
+            AtomicSemaphore { free: AtomicUsize::new(capacity), capacity }
+        }
+    }
+}
+
+impl TrySemaphore for AtomicSemaphore {
+    type Permit<'a> = AtomicPermit<'a>;
+
+    fn try_acquire(&self) -> Option<AtomicPermit<'_>> {
+        // Relaxed first look: the CAS below is what synchronizes.
+        let mut free = self.free.load(Ordering::Relaxed);
+        loop {
+            if free == 0 {
+                return None;
+            }
+            // Acquire on success: synchronizes with the Release `fetch_add` of the permit's
+            // previous holder. Relaxed on failure: we only retry with the fresher count.
+            match self.free.compare_exchange_weak(
+                free,
+                free - 1,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Some(AtomicPermit { sem: self }),
+                Err(actual) => free = actual,
+            }
+        }
+    }
+
+    fn available(&self) -> usize {
+        // Relaxed: a statistic.
+        self.free.load(Ordering::Relaxed)
+    }
+
+    fn capacity(&self) -> usize {
+        self.capacity
+    }
+}
+
+impl fmt::Debug for AtomicSemaphore {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AtomicSemaphore")
+            .field("available", &self.available())
+            .field("capacity", &self.capacity)
+            .finish()
+    }
+}
+
+/// A permit of an [`AtomicSemaphore`]; gives it back on drop.
+///
+/// ```
+/// use bulwark::bulkhead::{AtomicSemaphore, TrySemaphore};
+/// let sem = AtomicSemaphore::new(1);
+/// let p = sem.try_acquire().unwrap();
+/// assert_eq!(format!("{p:?}"), "AtomicPermit");
+/// ```
+#[must_use = "the permit is given back as soon as it is dropped"]
+pub struct AtomicPermit<'a> {
+    sem: &'a AtomicSemaphore,
+}
+
+impl Drop for AtomicPermit<'_> {
+    fn drop(&mut self) {
+        // Release: synchronizes with the Acquire CAS of the next taker.
+        self.sem.free.fetch_add(1, Ordering::Release);
+    }
+}
+
+impl fmt::Debug for AtomicPermit<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AtomicPermit")
+    }
+}
+
+/// What a [`QueueSemaphore`] does when a caller must wait and its `Q` wait slots are taken.
+///
+/// ```
+/// use bulwark::bulkhead::Overflow;
+/// assert_eq!(Overflow::default(), Overflow::RejectNewest);
+/// ```
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum Overflow {
+    /// The newcomer is rejected ([`QueueError::Full`]); the waiters keep their places.
+    #[default]
+    RejectNewest,
+    /// The oldest waiter is shed ([`QueueError::Shed`]) and the newcomer takes its place:
+    /// under sustained overload the freshest requests are the ones still worth serving.
+    DropOldest,
+}
+
+/// One wait slot: the waiter's ticket (also its age) and its waker, taken out when woken.
+struct Slot {
+    ticket: u64,
+    waker: Option<Waker>,
+}
+
+struct Slots<const Q: usize> {
+    slots: [Option<Slot>; Q],
+    next_ticket: u64,
+}
+
+const FREE_MASK: u64 = 0xFFFF_FFFF;
+const ONE_WAITER: u64 = 1 << 32;
+
+/// A semaphore that can wait: lock-free permits in front of a bounded wait queue of `Q`
+/// fixed waker slots. No allocation. The core's waiting [`Semaphore`], so waiting bulkheads run
+/// (and are tested) on any executor and on the [`MockClock`](crate::MockClock).
+///
+/// `try_acquire` and the release on drop touch one atomic word and no lock while nobody
+/// waits. Waiters park in one of `Q` slots; once all are taken, [`Overflow`] decides who is
+/// shed: the bounded queue is the load-shedding answer when the system is saturated.
+/// Waking is greedy, not FIFO: a released permit wakes every parked waiter and goes to
+/// whoever takes it first (possibly a `try_acquire` that never waited), like embassy-sync's
+/// `GreedySemaphore`; `Q` is small, so waking all is cheap, and it means a woken waiter that is
+/// then cancelled cannot swallow the wake-up meant for another.
+///
+/// # Memory ordering
+///
+/// ```text
+/// state: AtomicU64 = waiters << 32 | free permits
+///   waiters = occupied wait slots; only changed under the slot lock
+///   free    = permits not held; taken by CAS (Acquire), given back by fetch_add (AcqRel)
+/// ```
+///
+/// A waiter stores its waker and increments `waiters` in one CAS, both under the slot lock
+/// (or takes a free permit in that same CAS instead). A release adds the permit with one
+/// `fetch_add` and reads `waiters` from the same value: if the waiter's CAS came first in the
+/// word's modification order, the release sees `waiters > 0`, takes the lock (after the
+/// waiter released it) and finds the waker; if the release came first, the waiter's CAS sees
+/// the free permit. No wake-up is lost.
+///
+/// # Examples
+///
+/// ```
+/// use bulwark::bulkhead::{Overflow, QueueError, QueueSemaphore, Semaphore, TrySemaphore};
+/// use core::{future::Future, pin::pin, task::{Context, Waker}};
+///
+/// let sem: QueueSemaphore<1> = QueueSemaphore::with_overflow(1, Overflow::DropOldest);
+/// let cx = &mut Context::from_waker(Waker::noop());
+/// let held = sem.try_acquire().unwrap();
+/// let mut old = pin!(sem.acquire());
+/// assert!(old.as_mut().poll(cx).is_pending());
+/// let mut new = pin!(sem.acquire());
+/// assert!(new.as_mut().poll(cx).is_pending()); // takes the only slot...
+/// assert_eq!(old.as_mut().poll(cx).map(|r| r.err()), core::task::Poll::Ready(Some(QueueError::Shed)));
+/// drop(held);
+/// assert!(new.as_mut().poll(cx).is_ready()); // ...and gets the permit
+/// ```
+pub struct QueueSemaphore<const Q: usize> {
+    state: AtomicU64,
+    capacity: u32,
+    overflow: Overflow,
+    slots: SpinMutex<Slots<Q>>,
+}
+
+impl<const Q: usize> QueueSemaphore<Q> {
+    const_fn! {
+        /// `capacity` free permits (at most `u32::MAX`, saturating), `Q` wait slots,
+        /// [`Overflow::RejectNewest`].
+        ///
+        /// ```
+        /// use bulwark::bulkhead::{QueueSemaphore, TrySemaphore};
+        /// let sem: QueueSemaphore<8> = QueueSemaphore::new(3);
+        /// assert_eq!(sem.available(), 3);
+        /// ```
+        pub fn new(capacity: usize) -> Self {
+            Self::with_overflow(capacity, Overflow::RejectNewest)
+        }
+    }
+
+    const_fn! {
+        /// As [`new`](QueueSemaphore::new), choosing who is shed when the queue is full.
+        ///
+        /// ```
+        /// use bulwark::bulkhead::{Overflow, QueueSemaphore};
+        /// let sem: QueueSemaphore<8> = QueueSemaphore::with_overflow(3, Overflow::DropOldest);
+        /// assert_eq!(sem.overflow(), Overflow::DropOldest);
+        /// ```
+        pub fn with_overflow(capacity: usize, overflow: Overflow) -> Self {
+            let capacity = if capacity > u32::MAX as usize { u32::MAX } else { capacity as u32 };
+            QueueSemaphore {
+                state: AtomicU64::new(capacity as u64),
+                capacity,
+                overflow,
+                slots: SpinMutex::new(Slots { slots: [const { None }; Q], next_ticket: 0 }),
+            }
+        }
+    }
+
+    /// The overflow policy.
+    ///
+    /// ```
+    /// use bulwark::bulkhead::{Overflow, QueueSemaphore};
+    /// assert_eq!(QueueSemaphore::<2>::new(1).overflow(), Overflow::RejectNewest);
+    /// ```
+    pub fn overflow(&self) -> Overflow {
+        self.overflow
+    }
+
+    /// Callers waiting now (a snapshot).
+    ///
+    /// ```
+    /// use bulwark::bulkhead::QueueSemaphore;
+    /// assert_eq!(QueueSemaphore::<2>::new(1).waiting(), 0);
+    /// ```
+    pub fn waiting(&self) -> usize {
+        // Relaxed: a statistic.
+        (self.state.load(Ordering::Relaxed) >> 32) as usize
+    }
+
+    fn release(&self) {
+        // AcqRel: Release publishes the holder's work to the next taker's Acquire CAS;
+        // Acquire reads `waiters` as of a CAS that, if it registered a waiter, happened
+        // after that waiter stored its waker (see the type's "Memory ordering").
+        let prev = self.state.fetch_add(1, Ordering::AcqRel);
+        if prev >> 32 == 0 {
+            return;
+        }
+        let mut wakers: [Option<Waker>; Q] = [const { None }; Q];
+        self.slots.lock(|s| {
+            for (slot, out) in s.slots.iter_mut().zip(wakers.iter_mut()) {
+                if let Some(slot) = slot {
+                    *out = slot.waker.take();
+                }
+            }
+        });
+        // Woken outside the lock: a waker may run arbitrary code.
+        for w in wakers.into_iter().flatten() {
+            w.wake();
+        }
+    }
+
+    /// Takes a free permit, also leaving the wait queue when `leaving` (one CAS).
+    fn take(&self, leaving: bool) -> bool {
+        let dw = if leaving { ONE_WAITER } else { 0 };
+        // Relaxed first look: the CAS below synchronizes.
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            if s & FREE_MASK == 0 {
+                return false;
+            }
+            // Acquire on success: synchronizes with the Release of the permit's previous
+            // holder (`release`). Relaxed on failure: retry with the fresher value.
+            match self.state.compare_exchange_weak(
+                s,
+                s - 1 - dw,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => s = actual,
+            }
+        }
+    }
+}
+
+impl<const Q: usize> TrySemaphore for QueueSemaphore<Q> {
+    type Permit<'a> = QueuePermit<'a, Q>;
+
+    fn try_acquire(&self) -> Option<QueuePermit<'_, Q>> {
+        // Not `then_some`: that would build (and drop, releasing!) a permit on failure.
+        self.take(false).then(|| QueuePermit { sem: self })
+    }
+
+    fn available(&self) -> usize {
+        // Relaxed: a statistic.
+        (self.state.load(Ordering::Relaxed) & FREE_MASK) as usize
+    }
+
+    fn capacity(&self) -> usize {
+        self.capacity as usize
+    }
+}
+
+impl<const Q: usize> Semaphore for QueueSemaphore<Q> {
+    type Acquire<'a> = QueueAcquire<'a, Q>;
+
+    fn acquire(&self) -> QueueAcquire<'_, Q> {
+        QueueAcquire {
+            sem: self,
+            place: Place::Start,
+        }
+    }
+}
+
+impl<const Q: usize> fmt::Debug for QueueSemaphore<Q> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueueSemaphore")
+            .field("available", &self.available())
+            .field("capacity", &self.capacity)
+            .field("waiting", &self.waiting())
+            .field("queue", &Q)
+            .field("overflow", &self.overflow)
+            .finish()
+    }
+}
+
+/// A permit of a [`QueueSemaphore`]; gives it back (and wakes the waiters) on drop.
+///
+/// ```
+/// use bulwark::bulkhead::{QueueSemaphore, TrySemaphore};
+/// let sem: QueueSemaphore<1> = QueueSemaphore::new(1);
+/// let p = sem.try_acquire().unwrap();
+/// assert_eq!(format!("{p:?}"), "QueuePermit");
+/// ```
+#[must_use = "the permit is given back as soon as it is dropped"]
+pub struct QueuePermit<'a, const Q: usize> {
+    sem: &'a QueueSemaphore<Q>,
+}
+
+impl<const Q: usize> Drop for QueuePermit<'_, Q> {
+    fn drop(&mut self) {
+        self.sem.release();
+    }
+}
+
+impl<const Q: usize> fmt::Debug for QueuePermit<'_, Q> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("QueuePermit")
+    }
+}
+
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+enum Place {
+    Start,
+    Waiting { slot: usize, ticket: u64 },
+    Done,
+}
+
+/// The future of [`QueueSemaphore::acquire`].
+///
+/// # Cancellation
+///
+/// Dropping it while it waits frees its wait slot at once; it never holds a permit.
+///
+/// ```
+/// use bulwark::bulkhead::{QueueSemaphore, Semaphore, TrySemaphore};
+/// use core::{future::Future, pin::pin, task::{Context, Waker}};
+/// let sem: QueueSemaphore<1> = QueueSemaphore::new(1);
+/// let held = sem.try_acquire().unwrap();
+/// {
+///     let mut w = pin!(sem.acquire());
+///     assert!(w.as_mut().poll(&mut Context::from_waker(Waker::noop())).is_pending());
+///     assert_eq!(sem.waiting(), 1);
+/// }
+/// assert_eq!(sem.waiting(), 0);
+/// # drop(held);
+/// ```
+#[must_use = "futures do nothing unless polled"]
+pub struct QueueAcquire<'a, const Q: usize> {
+    sem: &'a QueueSemaphore<Q>,
+    place: Place,
+}
+
+impl<'a, const Q: usize> Future for QueueAcquire<'a, Q> {
+    type Output = Result<QueuePermit<'a, Q>, QueueError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let sem = self.sem;
+        let place = self.place;
+        let mut evicted: Option<Waker> = None;
+        let (place, out) = match place {
+            Place::Done => return Poll::Pending, // polled after completion
+            Place::Start if sem.take(false) => (Place::Done, Some(Ok(()))),
+            Place::Start => sem.slots.lock(|s| {
+                let slot = match s.slots.iter().position(Option::is_none) {
+                    Some(i) => Some((i, true)),
+                    None if Q > 0 && sem.overflow == Overflow::DropOldest => s
+                        .slots
+                        .iter()
+                        .enumerate()
+                        .filter_map(|(i, x)| x.as_ref().map(|x| (x.ticket, i)))
+                        .min()
+                        .map(|(_, i)| (i, false)),
+                    None => None,
+                };
+                let Some((i, fresh)) = slot else {
+                    // Last chance before giving up: a permit may have been freed meanwhile.
+                    return if sem.take(false) {
+                        (Place::Done, Some(Ok(())))
+                    } else {
+                        (Place::Done, Some(Err(QueueError::Full)))
+                    };
+                };
+                // Replacing the oldest waiter: it finds its ticket gone on its next poll.
+                evicted = s.slots[i].take().and_then(|old| old.waker);
+                let ticket = s.next_ticket;
+                s.next_ticket = s.next_ticket.wrapping_add(1);
+                s.slots[i] = Some(Slot {
+                    ticket,
+                    waker: Some(cx.waker().clone()),
+                });
+                // One CAS: take a permit freed since our first look, or join the waiters
+                // (an evicting newcomer inherits the evicted waiter's count).
+                let dw = if fresh { ONE_WAITER } else { 0 };
+                // Relaxed first look: the CAS synchronizes.
+                let mut st = sem.state.load(Ordering::Relaxed);
+                let got = loop {
+                    let (next, got) = if st & FREE_MASK > 0 {
+                        (st - 1 - (ONE_WAITER - dw), true)
+                    } else {
+                        (st + dw, false)
+                    };
+                    // AcqRel: Acquire pairs with a releaser's fetch_add (we may take its
+                    // permit); Release publishes the waker stored above to the releaser
+                    // whose fetch_add reads this value and then takes the lock.
+                    match sem.state.compare_exchange_weak(
+                        st,
+                        next,
+                        Ordering::AcqRel,
+                        Ordering::Relaxed,
+                    ) {
+                        Ok(_) => break got,
+                        Err(actual) => st = actual,
+                    }
+                };
+                if got {
+                    s.slots[i] = None;
+                    (Place::Done, Some(Ok(())))
+                } else {
+                    (Place::Waiting { slot: i, ticket }, None)
+                }
+            }),
+            Place::Waiting { slot, ticket } => sem.slots.lock(|s| match &mut s.slots[slot] {
+                Some(x) if x.ticket == ticket => {
+                    if sem.take(true) {
+                        s.slots[slot] = None;
+                        (Place::Done, Some(Ok(())))
+                    } else {
+                        match &x.waker {
+                            Some(w) if w.will_wake(cx.waker()) => {}
+                            _ => x.waker = Some(cx.waker().clone()),
+                        }
+                        (place, None)
+                    }
+                }
+                _ => (Place::Done, Some(Err(QueueError::Shed))),
+            }),
+        };
+        self.place = place;
+        if let Some(w) = evicted {
+            // Outside the lock: a waker may run arbitrary code.
+            w.wake();
+        }
+        match out {
+            Some(Ok(())) => Poll::Ready(Ok(QueuePermit { sem })),
+            Some(Err(e)) => Poll::Ready(Err(e)),
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl<const Q: usize> Drop for QueueAcquire<'_, Q> {
+    fn drop(&mut self) {
+        if let Place::Waiting { slot, ticket } = self.place {
+            let sem = self.sem;
+            sem.slots.lock(|s| {
+                if s.slots[slot].as_ref().is_some_and(|x| x.ticket == ticket) {
+                    s.slots[slot] = None;
+                    // Release: pairs with the Acquire of a releaser reading the count. Under
+                    // the lock, like every change of `waiters`.
+                    sem.state.fetch_sub(ONE_WAITER, Ordering::Release);
+                }
+            });
+        }
+    }
+}
+
+impl<const Q: usize> fmt::Debug for QueueAcquire<'_, Q> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QueueAcquire")
+            .field("place", &self.place)
+            .finish()
+    }
+}

@@ -1,0 +1,307 @@
+//! The shared, lock-free form: [`RateLimiter`].
+
+use core::fmt;
+
+use super::error::{ConfigError, Denied, RateLimited};
+use super::gcra::{Config, Gcra, gcra, rescale};
+use crate::sync::{AtomicU64, Ordering, const_fn};
+use crate::time::{Clock, Instant};
+
+/// A rate limiter shared by many tasks, threads or interrupt handlers: `&self`, `Sync`,
+/// lock-free, no allocation, no timer and no background task (tokens refill lazily, by
+/// arithmetic on the next call).
+///
+/// # Memory ordering
+///
+/// The whole state is one `AtomicU64`: the GCRA theoretical arrival time in nanoseconds on
+/// the limiter's clock (its origin is the clock's origin; `0` means "full"). Every admission
+/// is a `compare_exchange_weak` loop around the pure [`gcra`] function, the same one the
+/// [`Machine`](super::Machine) uses, so every decision is taken on the value it replaces: no
+/// two callers can spend the same token. A rejection writes nothing. The word publishes no
+/// other data, so `AcqRel`/`Acquire` is only there to order admissions with the caller's own
+/// surrounding code; the exactness comes from the single modification order of the word.
+///
+/// # Examples
+///
+/// ```
+/// use bulwark::rate_limiter::{Config, RateLimiter};
+/// use bulwark::{Instant, MockClock};
+/// use core::time::Duration;
+///
+/// let clock = MockClock::new();
+/// let limiter = RateLimiter::new(Config::per_second(2), &clock).unwrap();
+/// assert!(limiter.check().is_ok());
+/// assert!(limiter.check().is_ok());
+/// let e = limiter.check().unwrap_err();
+/// assert_eq!(e.retry_at, Instant::from_millis(500));
+/// assert_eq!(e.wait_time_from(Instant::ZERO), Duration::from_millis(500));
+/// clock.advance(Duration::from_millis(500));
+/// assert!(limiter.check().is_ok());
+/// ```
+pub struct RateLimiter<C> {
+    pub(super) cfg: Config,
+    gcra: Gcra,
+    pub(super) clock: C,
+    /// The theoretical arrival time, ns.
+    tat: AtomicU64,
+    /// Salt for the jitter of waiting callers: one value per waiting call.
+    pub(super) salt: AtomicU64,
+}
+
+impl<C: Clock> RateLimiter<C> {
+    const_fn! {
+        /// A full limiter reading time from `clock`.
+        ///
+        /// # Errors
+        ///
+        /// [`ConfigError`] for a configuration that cannot run.
+        ///
+        /// ```
+        /// use bulwark::rate_limiter::{Config, ConfigError, RateLimiter};
+        /// use bulwark::MockClock;
+        /// static CLOCK: MockClock = MockClock::new();
+        /// static LIMITER: Result<RateLimiter<&MockClock>, ConfigError> =
+        ///     RateLimiter::new(Config::per_second(100), &CLOCK);
+        /// assert!(LIMITER.as_ref().unwrap().check().is_ok());
+        /// ```
+        pub fn new(cfg: Config, clock: C) -> Result<Self, ConfigError> {
+            let gcra = match cfg.gcra() {
+                Ok(gcra) => gcra,
+                Err(e) => {
+                    // A `const fn` cannot run `C`'s destructor; clocks are references or
+                    // handles, so not dropping one on a configuration error is harmless.
+                    core::mem::forget(clock);
+                    return Err(e);
+                }
+            };
+            Ok(RateLimiter {
+                cfg,
+                gcra,
+                clock,
+                tat: AtomicU64::new(0),
+                salt: AtomicU64::new(0),
+            })
+        }
+    }
+
+    /// Takes one token now.
+    ///
+    /// # Errors
+    ///
+    /// [`RateLimited`] with the exact instant a token is free.
+    ///
+    /// ```
+    /// use bulwark::rate_limiter::{Config, RateLimiter};
+    /// use bulwark::{Instant, MockClock};
+    /// let clock = MockClock::new();
+    /// let l = RateLimiter::new(Config::per_minute(1), &clock).unwrap();
+    /// l.check().unwrap();
+    /// assert_eq!(l.check().unwrap_err().retry_at, Instant::from_secs(60));
+    /// ```
+    pub fn check(&self) -> Result<(), RateLimited> {
+        self.check_at(1, self.clock.now()).map_err(|d| match d {
+            Denied::RateLimited(r) => r,
+            // Unreachable: the burst is at least 1. Answer "never" rather than panic.
+            Denied::InsufficientCapacity(_) => RateLimited {
+                retry_at: Instant::MAX,
+            },
+        })
+    }
+
+    /// Takes `n` tokens now, all or none.
+    ///
+    /// # Errors
+    ///
+    /// [`Denied`]: limited until an instant, or more than the burst asked for (nothing taken).
+    ///
+    /// ```
+    /// use bulwark::rate_limiter::{Config, Denied, RateLimiter};
+    /// use bulwark::{Instant, MockClock};
+    /// let clock = MockClock::new();
+    /// let l = RateLimiter::new(Config::per_second(10), &clock).unwrap();
+    /// assert!(l.check_n(10).is_ok());
+    /// assert_eq!(l.check_n(2).unwrap_err().retry_at(), Some(Instant::from_millis(200)));
+    /// assert!(matches!(l.check_n(11), Err(Denied::InsufficientCapacity(_))));
+    /// assert!(l.check_n(0).is_ok());
+    /// ```
+    pub fn check_n(&self, n: u32) -> Result<(), Denied> {
+        self.check_at(n, self.clock.now())
+    }
+
+    /// Takes `n` tokens as of `now` (the CAS loop around [`gcra`]).
+    pub(super) fn check_at(&self, n: u32, now: Instant) -> Result<(), Denied> {
+        let now = now.as_nanos();
+        // Acquire: pairs with the AcqRel CAS of the previous admission (the word carries no
+        // other data; see the type's "Memory ordering").
+        let mut cur = self.tat.load(Ordering::Acquire);
+        loop {
+            let next = gcra(cur, now, n, &self.gcra)?;
+            if next == cur {
+                return Ok(()); // n = 0: nothing to write
+            }
+            // AcqRel on success: this admission is ordered after the one it replaces and
+            // before the next one that reads it. Acquire on failure: we retry on the fresher
+            // value another admission wrote.
+            match self
+                .tat
+                .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return Ok(()),
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    /// Tokens free now.
+    ///
+    /// ```
+    /// use bulwark::rate_limiter::{Config, RateLimiter};
+    /// use bulwark::MockClock;
+    /// let clock = MockClock::new();
+    /// let l = RateLimiter::new(Config::per_second(5), &clock).unwrap();
+    /// l.check_n(2).unwrap();
+    /// assert_eq!(l.available(), 3);
+    /// ```
+    pub fn available(&self) -> u32 {
+        // Acquire: pairs with the admissions' AcqRel CAS; a snapshot for metrics.
+        self.gcra.available(
+            self.tat.load(Ordering::Acquire),
+            self.clock.now().as_nanos(),
+        )
+    }
+
+    /// The theoretical arrival time: when the bucket is full again.
+    ///
+    /// ```
+    /// use bulwark::rate_limiter::{Config, RateLimiter};
+    /// use bulwark::{Instant, MockClock};
+    /// let clock = MockClock::new();
+    /// let l = RateLimiter::new(Config::per_second(5), &clock).unwrap();
+    /// l.check().unwrap();
+    /// assert_eq!(l.tat(), Instant::from_millis(200));
+    /// ```
+    pub fn tat(&self) -> Instant {
+        // Acquire: pairs with the admissions' AcqRel CAS.
+        Instant::from_nanos(self.tat.load(Ordering::Acquire))
+    }
+
+    /// The configuration in force.
+    ///
+    /// ```
+    /// use bulwark::rate_limiter::{Config, RateLimiter};
+    /// use bulwark::MockClock;
+    /// let clock = MockClock::new();
+    /// let l = RateLimiter::new(Config::per_second(5), &clock).unwrap();
+    /// assert_eq!(l.config().burst_size(), 5);
+    /// ```
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// The clock.
+    ///
+    /// ```
+    /// use bulwark::rate_limiter::{Config, RateLimiter};
+    /// use bulwark::{Clock, Instant, MockClock};
+    /// let clock = MockClock::new();
+    /// let l = RateLimiter::new(Config::per_second(5), &clock).unwrap();
+    /// assert_eq!(l.clock().now(), Instant::ZERO);
+    /// ```
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    /// Changes rate, burst, max wait and jitter, keeping the tokens in use (see
+    /// [`rescale`](super::rescale)).
+    ///
+    /// Takes `&mut self`: the GCRA parameters and the state word must change together, and a
+    /// `&self` version would need a lock (or a second word and a generation check) on every
+    /// admission. Exclusive access costs nothing on the hot path; share the limiter behind your
+    /// own lock (or rebuild it) if it must be reconfigured while in use.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`]; the limiter is then unchanged.
+    ///
+    /// ```
+    /// use bulwark::rate_limiter::{Config, RateLimiter};
+    /// use bulwark::MockClock;
+    /// let clock = MockClock::new();
+    /// let mut l = RateLimiter::new(Config::per_second(10), &clock).unwrap();
+    /// l.check_n(6).unwrap();
+    /// l.reconfigure(Config::per_second(5)).unwrap();
+    /// assert_eq!(l.available(), 0); // 6 in use, capped at the new burst 5
+    /// ```
+    pub fn reconfigure(&mut self, cfg: Config) -> Result<(), ConfigError> {
+        let new = cfg.gcra()?;
+        let now = self.clock.now().as_nanos();
+        // Relaxed: `&mut self` excludes every other access; no synchronization is needed.
+        let tat = self.tat.load(Ordering::Relaxed);
+        self.tat
+            .store(rescale(tat, now, &self.gcra, &new), Ordering::Relaxed);
+        self.gcra = new;
+        self.cfg = cfg;
+        Ok(())
+    }
+}
+
+impl<C> fmt::Debug for RateLimiter<C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RateLimiter")
+            .field("cfg", &self.cfg)
+            // Relaxed: a debug snapshot only.
+            .field("tat", &self.tat.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::MockClock;
+    use core::time::Duration;
+
+    #[test]
+    fn shared_form_matches_literal_instants() {
+        let clock = MockClock::new();
+        clock.set(Instant::from_secs(10));
+        let l = RateLimiter::new(Config::per_second(4).burst(2), &clock).unwrap();
+        assert!(l.check().is_ok());
+        assert!(l.check().is_ok());
+        assert_eq!(
+            l.check().unwrap_err().retry_at,
+            Instant::from_millis(10_250)
+        );
+        clock.advance(Duration::from_millis(249));
+        assert!(l.check().is_err());
+        clock.advance(Duration::from_millis(1));
+        assert!(l.check().is_ok());
+        // Backwards: never more generous.
+        clock.set(Instant::ZERO);
+        assert_eq!(
+            l.check().unwrap_err().retry_at,
+            Instant::from_millis(10_500)
+        );
+    }
+
+    #[test]
+    fn threads_never_over_admit() {
+        extern crate std;
+        use core::sync::atomic::AtomicU32;
+        let clock = MockClock::new();
+        let l = RateLimiter::new(Config::per_second(1).burst(100), &clock).unwrap();
+        let ok = AtomicU32::new(0);
+        std::thread::scope(|s| {
+            for _ in 0..4 {
+                s.spawn(|| {
+                    for _ in 0..100 {
+                        if l.check().is_ok() {
+                            ok.fetch_add(1, Ordering::Relaxed);
+                        }
+                    }
+                });
+            }
+        });
+        assert_eq!(ok.load(Ordering::Relaxed), 100);
+    }
+}

@@ -1,0 +1,174 @@
+//! Errors of the rate limiter.
+
+use core::fmt;
+use core::time::Duration;
+
+use crate::time::Instant;
+
+/// The limiter has no tokens for this call now; it would pass at `retry_at`.
+///
+/// `retry_at` is exact: a call for the same number of tokens made at `retry_at` passes,
+/// unless another call took tokens in between.
+///
+/// # Examples
+///
+/// ```
+/// use bulwark::{Instant, rate_limiter::RateLimited};
+/// use core::time::Duration;
+///
+/// let r = RateLimited { retry_at: Instant::from_millis(1_500) };
+/// assert_eq!(r.wait_time_from(Instant::from_secs(1)), Duration::from_millis(500));
+/// assert_eq!(r.wait_time_from(Instant::from_secs(2)), Duration::ZERO);
+/// assert_eq!(r.to_string(), "rate limited; retry at 1500 ms");
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct RateLimited {
+    /// The earliest instant at which the call would pass.
+    pub retry_at: Instant,
+}
+
+impl RateLimited {
+    /// How long from `now` until the call would pass (zero if that instant is past).
+    ///
+    /// ```
+    /// use bulwark::{Instant, rate_limiter::RateLimited};
+    /// let r = RateLimited { retry_at: Instant::from_secs(3) };
+    /// assert_eq!(r.wait_time_from(Instant::from_secs(1)).as_secs(), 2);
+    /// ```
+    pub fn wait_time_from(&self, now: Instant) -> Duration {
+        self.retry_at.saturating_duration_since(now)
+    }
+}
+
+impl fmt::Display for RateLimited {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "rate limited; retry at {} ms", self.retry_at.as_millis())
+    }
+}
+
+impl core::error::Error for RateLimited {}
+
+/// A call asked for more tokens than the burst: it can never pass. Nothing was consumed.
+///
+/// # Examples
+///
+/// ```
+/// use bulwark::rate_limiter::InsufficientCapacity;
+/// let e = InsufficientCapacity { requested: 12, burst: 10 };
+/// assert_eq!(e.to_string(), "asked for 12 tokens but the burst is 10: can never pass");
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct InsufficientCapacity {
+    /// The number of tokens asked for.
+    pub requested: u32,
+    /// The most a single call can ever take (the burst).
+    pub burst: u32,
+}
+
+impl fmt::Display for InsufficientCapacity {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "asked for {} tokens but the burst is {}: can never pass",
+            self.requested, self.burst
+        )
+    }
+}
+
+impl core::error::Error for InsufficientCapacity {}
+
+/// Why a call for tokens did not pass.
+///
+/// # Examples
+///
+/// ```
+/// use bulwark::{Instant, rate_limiter::{Denied, RateLimited}};
+/// let d = Denied::RateLimited(RateLimited { retry_at: Instant::from_secs(1) });
+/// assert_eq!(d.retry_at(), Some(Instant::from_secs(1)));
+/// assert_eq!(d.to_string(), "rate limited; retry at 1000 ms");
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum Denied {
+    /// Not now; at `retry_at`.
+    RateLimited(RateLimited),
+    /// Never: more than the burst was asked for.
+    InsufficientCapacity(InsufficientCapacity),
+}
+
+impl Denied {
+    /// The instant the call would pass, or `None` when it never can.
+    ///
+    /// ```
+    /// use bulwark::rate_limiter::{Denied, InsufficientCapacity};
+    /// let d = Denied::InsufficientCapacity(InsufficientCapacity { requested: 2, burst: 1 });
+    /// assert_eq!(d.retry_at(), None);
+    /// ```
+    pub fn retry_at(&self) -> Option<Instant> {
+        match self {
+            Denied::RateLimited(r) => Some(r.retry_at),
+            Denied::InsufficientCapacity(_) => None,
+        }
+    }
+}
+
+impl From<RateLimited> for Denied {
+    fn from(r: RateLimited) -> Self {
+        Denied::RateLimited(r)
+    }
+}
+
+impl From<InsufficientCapacity> for Denied {
+    fn from(e: InsufficientCapacity) -> Self {
+        Denied::InsufficientCapacity(e)
+    }
+}
+
+impl fmt::Display for Denied {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Denied::RateLimited(r) => r.fmt(f),
+            Denied::InsufficientCapacity(e) => e.fmt(f),
+        }
+    }
+}
+
+impl core::error::Error for Denied {}
+
+/// A limiter configuration that cannot run.
+///
+/// # Examples
+///
+/// ```
+/// use bulwark::rate_limiter::{Config, ConfigError, RateLimiter};
+/// use bulwark::MockClock;
+/// let clock = MockClock::new();
+/// assert_eq!(RateLimiter::new(Config::per_second(0), &clock).unwrap_err(), ConfigError::ZeroRate);
+/// assert_eq!(ConfigError::ZeroBurst.to_string(), "the burst must be at least 1");
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The rate is zero (or the refill period of one token is zero).
+    ZeroRate,
+    /// The burst is zero: no call could ever pass.
+    ZeroBurst,
+    /// `burst × period` does not fit 584 years of nanoseconds.
+    TooLong,
+    /// A keyed table with no slots.
+    ZeroCapacity,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ConfigError::ZeroRate => {
+                "the rate must be above zero (and the period of one token too)"
+            }
+            ConfigError::ZeroBurst => "the burst must be at least 1",
+            ConfigError::TooLong => "burst times period overflows 64-bit nanoseconds",
+            ConfigError::ZeroCapacity => "a keyed table needs at least one slot",
+        })
+    }
+}
+
+impl core::error::Error for ConfigError {}

@@ -1,0 +1,250 @@
+//! Waiting for tokens: [`RateLimiter::acquire`].
+
+use core::fmt;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
+
+use super::atomic::RateLimiter;
+use super::error::{Denied, RateLimited};
+use crate::rng::jitter;
+use crate::sync::Ordering;
+use crate::time::{Instant, Sleep, duration_to_nanos};
+
+impl<C: Sleep> RateLimiter<C> {
+    /// Takes `n` tokens, waiting for them up to the configured
+    /// [`max_wait`](super::Config::max_wait).
+    ///
+    /// When tokens are short, the future sleeps (through the clock's [`Sleep`]) until the
+    /// exact instant they are due plus a seeded jitter in `[0, jitter]`, never past the max
+    /// wait, then tries again. If the tokens are due only after the max wait the future fails
+    /// at once with that instant: waiting could not help. No timer or task is involved
+    /// beyond the one sleep.
+    ///
+    /// # Errors
+    ///
+    /// [`Denied::RateLimited`] with the instant the tokens would be free, when that is past
+    /// the max wait (measured from the first poll); [`Denied::InsufficientCapacity`] when `n`
+    /// is above the burst.
+    ///
+    /// # Cancellation
+    ///
+    /// Dropping the future drops its sleep; it holds no tokens until it completes with `Ok`.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bulwark::rate_limiter::{Config, RateLimiter};
+    /// use bulwark::{Clock, Instant, MockClock, mock};
+    /// use core::time::Duration;
+    ///
+    /// let clock = MockClock::new();
+    /// let l = RateLimiter::new(Config::per_second(1).max_wait(Duration::from_secs(2)), &clock).unwrap();
+    /// mock::run(&clock, async {
+    ///     l.acquire(1).await.unwrap();          // at once
+    ///     l.acquire(1).await.unwrap();          // sleeps 1 s
+    ///     assert_eq!(clock.now(), Instant::from_secs(1));
+    /// })
+    /// .unwrap();
+    /// ```
+    pub fn acquire(&self, n: u32) -> Acquire<'_, C> {
+        Acquire {
+            limiter: self,
+            n,
+            deadline: None,
+            salt: 0,
+            attempt: 0,
+            sleep: None,
+        }
+    }
+}
+
+pin_project! {
+    /// The future of [`RateLimiter::acquire`].
+    ///
+    /// ```
+    /// use bulwark::rate_limiter::{Config, RateLimiter};
+    /// use bulwark::{MockClock, mock};
+    /// let clock = MockClock::new();
+    /// let l = RateLimiter::new(Config::per_second(1), &clock).unwrap();
+    /// let fut = l.acquire(1);
+    /// fn is_send<T: Send>(_: &T) {}
+    /// is_send(&fut);
+    /// assert!(mock::run(&clock, fut).unwrap().is_ok());
+    /// ```
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Acquire<'a, C: Sleep> {
+        limiter: &'a RateLimiter<C>,
+        n: u32,
+        deadline: Option<Instant>,
+        salt: u64,
+        attempt: u64,
+        #[pin]
+        sleep: Option<C::Sleep<'a>>,
+    }
+}
+
+impl<C: Sleep> Future for Acquire<'_, C> {
+    type Output = Result<(), Denied>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let limiter = *this.limiter;
+        loop {
+            if let Some(sleep) = this.sleep.as_mut().as_pin_mut() {
+                core::task::ready!(sleep.poll(cx));
+                this.sleep.set(None);
+            }
+            let now = limiter.clock.now();
+            let deadline = match *this.deadline {
+                Some(d) => d,
+                None => {
+                    let d = now.saturating_add(limiter.cfg.max_wait_time());
+                    *this.deadline = Some(d);
+                    // Relaxed: the salt only spreads jitter; no data is published with it.
+                    *this.salt = limiter.salt.fetch_add(1, Ordering::Relaxed);
+                    d
+                }
+            };
+            let retry_at = match limiter.check_at(*this.n, now) {
+                Ok(()) => return Poll::Ready(Ok(())),
+                Err(Denied::RateLimited(RateLimited { retry_at })) => retry_at,
+                Err(e) => return Poll::Ready(Err(e)),
+            };
+            if retry_at > deadline {
+                return Poll::Ready(Err(Denied::RateLimited(RateLimited { retry_at })));
+            }
+            let cfg = &limiter.cfg;
+            let j = jitter(
+                cfg.jitter_seed(),
+                this.salt.rotate_left(32) ^ *this.attempt,
+                duration_to_nanos(cfg.jitter_max()),
+            );
+            *this.attempt = this.attempt.wrapping_add(1);
+            let wake = Instant::from_nanos(retry_at.as_nanos().saturating_add(j)).min(deadline);
+            this.sleep.set(Some(limiter.clock.sleep_until(wake)));
+        }
+    }
+}
+
+impl<C: Sleep> fmt::Debug for Acquire<'_, C> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Acquire")
+            .field("n", &self.n)
+            .field("deadline", &self.deadline)
+            .field("sleeping", &self.sleep.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::super::Config;
+    use super::*;
+    use crate::{Clock, MockClock, mock};
+    use core::time::Duration;
+
+    #[test]
+    fn waits_and_gets_tokens_in_time() {
+        let clock = MockClock::new();
+        let l = RateLimiter::new(
+            Config::per_second(2)
+                .burst(1)
+                .max_wait(Duration::from_millis(500)),
+            &clock,
+        )
+        .unwrap();
+        let at = mock::run(&clock, async {
+            l.acquire(1).await.unwrap();
+            l.acquire(1).await.unwrap(); // due at exactly 500 ms = the max wait
+            clock.now()
+        })
+        .unwrap();
+        assert_eq!(at, Instant::from_millis(500));
+    }
+
+    #[test]
+    fn fails_at_once_when_due_after_max_wait() {
+        let clock = MockClock::new();
+        let l = RateLimiter::new(
+            Config::per_second(2)
+                .burst(1)
+                .max_wait(Duration::from_millis(499)),
+            &clock,
+        )
+        .unwrap();
+        let (r, at) = mock::run(&clock, async {
+            l.acquire(1).await.unwrap();
+            (l.acquire(1).await, clock.now())
+        })
+        .unwrap();
+        assert_eq!(
+            r,
+            Err(Denied::RateLimited(RateLimited {
+                retry_at: Instant::from_millis(500)
+            }))
+        );
+        assert_eq!(at, Instant::ZERO, "no time wasted waiting");
+        assert_eq!(l.available(), 0, "the failed wait took nothing");
+    }
+
+    #[test]
+    fn jitter_is_bounded_and_deterministic() {
+        let run_once = || {
+            let clock = MockClock::new();
+            let l = RateLimiter::new(
+                Config::per_second(10)
+                    .burst(1)
+                    .max_wait(Duration::from_secs(1))
+                    .jitter(Duration::from_millis(5))
+                    .seed(42),
+                &clock,
+            )
+            .unwrap();
+            mock::run(&clock, async {
+                l.acquire(1).await.unwrap();
+                l.acquire(1).await.unwrap();
+                clock.now()
+            })
+            .unwrap()
+        };
+        let a = run_once();
+        assert!(a >= Instant::from_millis(100) && a <= Instant::from_millis(105));
+        assert_eq!(a, run_once());
+    }
+
+    #[test]
+    fn jitter_never_passes_the_deadline() {
+        let clock = MockClock::new();
+        let l = RateLimiter::new(
+            Config::per_second(10)
+                .burst(1)
+                .max_wait(Duration::from_millis(100))
+                .jitter(Duration::from_secs(3600)),
+            &clock,
+        )
+        .unwrap();
+        let at = mock::run(&clock, async {
+            l.acquire(1).await.unwrap();
+            l.acquire(1).await.unwrap();
+            clock.now()
+        })
+        .unwrap();
+        assert_eq!(at, Instant::from_millis(100));
+    }
+
+    #[test]
+    fn insufficient_capacity_does_not_wait() {
+        let clock = MockClock::new();
+        let l = RateLimiter::new(
+            Config::per_second(1).max_wait(Duration::from_secs(60)),
+            &clock,
+        )
+        .unwrap();
+        let r = mock::run(&clock, l.acquire(2)).unwrap();
+        assert!(matches!(r, Err(Denied::InsufficientCapacity(_))));
+        assert_eq!(clock.now(), Instant::ZERO);
+    }
+}

@@ -1,0 +1,67 @@
+//! Rate limiter: a token bucket as GCRA in one atomic word; per-key limiters in a fixed table.
+//!
+//! A bucket holds up to `burst` tokens and refills one token every `period` (the emission
+//! interval `T`). The Generic Cell Rate Algorithm keeps the whole bucket in one number, the
+//! *theoretical arrival time* (TAT): the instant the bucket is full again.
+//!
+//! ```text
+//! take n at now:   new_tat = max(tat, now) + n·T
+//!                  pass  ⇔  new_tat − burst·T ≤ now        (else retry at new_tat − burst·T)
+//! ```
+//!
+//! No timer, no task: tokens refill by arithmetic on the next call. An idle limiter accrues
+//! at most the burst. A rejection carries the exact instant the call would pass
+//! ([`RateLimited::retry_at`]); asking for more than the burst is its own error
+//! ([`InsufficientCapacity`]) and takes nothing.
+//!
+//! Layers, each usable on its own:
+//!
+//! * [`gcra`]: the pure step function; [`Machine`]: `&mut self`, `now` is an argument.
+//! * [`RateLimiter`]: `&self`, `Sync`, lock-free: a CAS loop around [`gcra`] on one `AtomicU64`.
+//! * [`RateLimiter::acquire`]: waits for tokens up to a max wait, with seeded jitter.
+//! * [`KeyedMachine`] / [`KeyedRateLimiter`]: one bucket per key, `N` keys, fixed memory.
+//!
+//! Rate and burst can be changed at run time ([`Machine::reconfigure`],
+//! [`RateLimiter::reconfigure`]): the number of tokens in use is kept ([`rescale`]).
+//!
+//! # Examples
+//!
+//! ```
+//! use bulwark::rate_limiter::{Config, RateLimiter};
+//! use bulwark::{Clock, Instant, MockClock, mock};
+//! use core::time::Duration;
+//!
+//! let clock = MockClock::new();
+//! let limiter = RateLimiter::new(
+//!     Config::per_second(10).burst(5).max_wait(Duration::from_millis(250)),
+//!     &clock,
+//! )
+//! .unwrap();
+//!
+//! // A burst of 5 passes at once, the 6th is told exactly when it could pass.
+//! for _ in 0..5 {
+//!     limiter.check().unwrap();
+//! }
+//! assert_eq!(limiter.check().unwrap_err().retry_at, Instant::from_millis(100));
+//!
+//! // Or wait for it (up to 250 ms).
+//! mock::run(&clock, async {
+//!     limiter.acquire(2).await.unwrap();
+//!     assert_eq!(clock.now(), Instant::from_millis(200));
+//!     // 3 tokens would only be free at 500 ms: past the max wait, so it fails at once.
+//!     assert!(limiter.acquire(3).await.is_err());
+//! })
+//! .unwrap();
+//! ```
+
+mod atomic;
+mod error;
+mod future;
+mod gcra;
+mod keyed;
+
+pub use atomic::RateLimiter;
+pub use error::{ConfigError, Denied, InsufficientCapacity, RateLimited};
+pub use future::Acquire;
+pub use gcra::{Config, Gcra, Machine, gcra, rescale};
+pub use keyed::{KeyedMachine, KeyedRateLimiter, PROBE};

@@ -1,0 +1,118 @@
+//! loom checks of the rate limiter's shared forms. Run with
+//! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p bulwark --release --test loom_rate_limiter`.
+#![cfg(loom)]
+
+use bulwark::rate_limiter::{Config, KeyedRateLimiter, RateLimiter};
+use bulwark::{Clock, Instant};
+use loom::sync::Arc;
+use loom::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use loom::thread;
+
+/// A clock the test moves; loom explores reads before and after each move.
+struct Shared(Arc<AtomicU64>);
+impl Clock for Shared {
+    fn now(&self) -> Instant {
+        Instant::from_nanos(self.0.load(Ordering::SeqCst))
+    }
+}
+
+#[test]
+fn concurrent_checks_admit_exactly_the_burst() {
+    loom::model(|| {
+        let clock = Arc::new(AtomicU64::new(0));
+        let l = Arc::new(RateLimiter::new(Config::per_second(1).burst(2), Shared(clock)).unwrap());
+        let ok = Arc::new(AtomicU32::new(0));
+        let threads: Vec<_> = (0..3)
+            .map(|_| {
+                let (l, ok) = (l.clone(), ok.clone());
+                thread::spawn(move || {
+                    if l.check().is_ok() {
+                        ok.fetch_add(1, Ordering::SeqCst);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(ok.load(Ordering::SeqCst), 2);
+        assert_eq!(l.tat(), Instant::from_secs(2));
+    });
+}
+
+#[test]
+fn check_n_never_over_admits_tokens() {
+    loom::model(|| {
+        let clock = Arc::new(AtomicU64::new(0));
+        let l = Arc::new(RateLimiter::new(Config::per_second(1).burst(3), Shared(clock)).unwrap());
+        let tokens = Arc::new(AtomicU32::new(0));
+        let threads: Vec<_> = [2u32, 2]
+            .into_iter()
+            .map(|n| {
+                let (l, tokens) = (l.clone(), tokens.clone());
+                thread::spawn(move || {
+                    if l.check_n(n).is_ok() {
+                        tokens.fetch_add(n, Ordering::SeqCst);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        // 2 + 2 > 3: exactly one of them passes, whatever the interleaving.
+        assert_eq!(tokens.load(Ordering::SeqCst), 2);
+    });
+}
+
+#[test]
+fn time_moving_during_checks_never_over_admits() {
+    loom::model(|| {
+        let now = Arc::new(AtomicU64::new(0));
+        let l = Arc::new(
+            RateLimiter::new(Config::per_second(1).burst(1), Shared(now.clone())).unwrap(),
+        );
+        let ok = Arc::new(AtomicU32::new(0));
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let (l, ok) = (l.clone(), ok.clone());
+                thread::spawn(move || {
+                    if l.check().is_ok() {
+                        ok.fetch_add(1, Ordering::SeqCst);
+                    }
+                })
+            })
+            .collect();
+        // One period passes while they race: at most burst + 1 admissions.
+        now.store(1_000_000_000, Ordering::SeqCst);
+        for t in threads {
+            t.join().unwrap();
+        }
+        let ok = ok.load(Ordering::SeqCst);
+        assert!((1..=2).contains(&ok), "{ok} admitted");
+    });
+}
+
+#[test]
+fn keyed_limiter_admits_exactly_the_burst_per_key() {
+    loom::model(|| {
+        let clock = Arc::new(AtomicU64::new(0));
+        let l: Arc<KeyedRateLimiter<u8, _, 2>> =
+            Arc::new(KeyedRateLimiter::new(Config::per_second(1).burst(1), Shared(clock)).unwrap());
+        let ok = Arc::new(AtomicU32::new(0));
+        let threads: Vec<_> = (0..2)
+            .map(|_| {
+                let (l, ok) = (l.clone(), ok.clone());
+                thread::spawn(move || {
+                    if l.check(&7).is_ok() {
+                        ok.fetch_add(1, Ordering::SeqCst);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(ok.load(Ordering::SeqCst), 1);
+    });
+}
