@@ -21,8 +21,11 @@
 pub use bulwark;
 use bulwark::{Clock, Instant, Sleep};
 
+mod semaphore;
 #[cfg(feature = "tower")]
 pub mod tower;
+
+pub use semaphore::{TokioAcquire, TokioPermit, TokioSemaphore};
 
 /// A clock over `tokio::time::Instant`. Its origin is the moment it was created.
 ///

@@ -5,8 +5,10 @@
 //! breaker. Errors become tower's `BoxError` only here, at the edge: a rejection is the core's
 //! own error type, boxed, so `err.downcast_ref::<bulwark::circuit_breaker::Rejected>()` finds it.
 
+mod admission;
 mod circuit_breaker;
 
+pub use admission::{Admitted, BulkheadLayer, BulkheadService, RateLimitLayer, RateLimitService};
 pub use circuit_breaker::{CircuitBreakerLayer, CircuitBreakerService, ResponseFuture};
 
 /// tower's boxed error: what the services here return.
