@@ -24,7 +24,10 @@ use core::task::{Context, Poll};
 
 pub use bulwark;
 use bulwark::{Clock, Instant, Sleep};
+
+mod semaphore;
 use embassy_time::TICK_HZ;
+pub use semaphore::{EmbassyAcquire, EmbassyPermit, EmbassySemaphore};
 
 /// The embassy time driver as a bulwark [`Clock`]. Its origin is the driver's (boot).
 ///

@@ -69,6 +69,49 @@ pub trait Semaphore: TrySemaphore {
     fn acquire(&self) -> Self::Acquire<'_>;
 }
 
+/// A reference to a semaphore is a semaphore: a bulkhead can count on one that lives in a
+/// `static` (firmware) or is shared with other code.
+///
+/// ```
+/// use bulwark::bulkhead::{AtomicSemaphore, Bulkhead, TrySemaphore};
+/// use bulwark::MockClock;
+/// use core::time::Duration;
+/// static SEM: AtomicSemaphore = AtomicSemaphore::new(1);
+/// let clock = MockClock::new();
+/// let b = Bulkhead::with_semaphore(&SEM, Duration::ZERO, &clock);
+/// let _p = b.try_acquire().unwrap();
+/// assert_eq!(SEM.available(), 0);
+/// ```
+impl<S: TrySemaphore + ?Sized> TrySemaphore for &S {
+    type Permit<'a>
+        = S::Permit<'a>
+    where
+        Self: 'a;
+
+    fn try_acquire(&self) -> Option<Self::Permit<'_>> {
+        (**self).try_acquire()
+    }
+
+    fn available(&self) -> usize {
+        (**self).available()
+    }
+
+    fn capacity(&self) -> usize {
+        (**self).capacity()
+    }
+}
+
+impl<S: Semaphore + ?Sized> Semaphore for &S {
+    type Acquire<'a>
+        = S::Acquire<'a>
+    where
+        Self: 'a;
+
+    fn acquire(&self) -> Self::Acquire<'_> {
+        (**self).acquire()
+    }
+}
+
 /// A non-waiting, lock-free semaphore: one `AtomicUsize` of free permits.
 ///
 /// `try_acquire` is a load and one CAS; the release on drop is one `fetch_add`. Usable from
