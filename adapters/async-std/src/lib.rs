@@ -25,6 +25,9 @@ use std::task::{Context, Poll};
 pub use bulwark;
 use bulwark::{Clock, Instant, Sleep};
 
+mod semaphore;
+pub use semaphore::{AsyncLockAcquire, AsyncLockSemaphore};
+
 /// A clock over `std::time::Instant` whose sleeps are async-io timers. Its origin is the
 /// moment it was created.
 ///
