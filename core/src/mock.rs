@@ -381,11 +381,9 @@ mod tests {
         let clock = MockClock::new();
         let order = run(&clock, async {
             let mut log = [0u64; 3];
-            let mut n = 0;
-            for secs in [5, 1, 3] {
+            for (n, secs) in [5, 1, 3].into_iter().enumerate() {
                 clock.sleep(Duration::from_secs(secs)).await;
                 log[n] = clock.now().as_nanos() / 1_000_000_000;
-                n += 1;
             }
             log
         })
@@ -491,17 +489,17 @@ mod tests {
         type Output = (A::Output, B::Output);
         fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
             let this = &mut *self;
-            if let Some(a) = this.a.as_mut() {
-                if let Poll::Ready(v) = Pin::new(a).poll(cx) {
-                    this.ra = Some(v);
-                    this.a = None;
-                }
+            if let Some(a) = this.a.as_mut()
+                && let Poll::Ready(v) = Pin::new(a).poll(cx)
+            {
+                this.ra = Some(v);
+                this.a = None;
             }
-            if let Some(b) = this.b.as_mut() {
-                if let Poll::Ready(v) = Pin::new(b).poll(cx) {
-                    this.rb = Some(v);
-                    this.b = None;
-                }
+            if let Some(b) = this.b.as_mut()
+                && let Poll::Ready(v) = Pin::new(b).poll(cx)
+            {
+                this.rb = Some(v);
+                this.b = None;
             }
             if this.ra.is_some() && this.rb.is_some() {
                 Poll::Ready((this.ra.take().unwrap(), this.rb.take().unwrap()))

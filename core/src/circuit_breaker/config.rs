@@ -3,6 +3,7 @@
 use core::time::Duration;
 
 use super::error::ConfigError;
+use crate::rng::splitmix64;
 use crate::time::duration_to_nanos;
 
 /// How half-open probes decide between closing and re-opening.
@@ -271,15 +272,15 @@ impl Config {
             }
         }
         let rate = self.failure_rate.is_some() || self.slow_rate.is_some();
-        if let Some(p) = self.failure_rate {
-            if p == 0 || p > 100 {
-                return Err(ConfigError::PercentOutOfRange);
-            }
+        if let Some(p) = self.failure_rate
+            && (p == 0 || p > 100)
+        {
+            return Err(ConfigError::PercentOutOfRange);
         }
-        if let Some(p) = self.slow_rate {
-            if p == 0 || p > 100 {
-                return Err(ConfigError::PercentOutOfRange);
-            }
+        if let Some(p) = self.slow_rate
+            && (p == 0 || p > 100)
+        {
+            return Err(ConfigError::PercentOutOfRange);
         }
         if self.open_jitter > 100 {
             return Err(ConfigError::PercentOutOfRange);
@@ -326,14 +327,6 @@ impl Config {
         let offset = (r as u128 % (2 * span as u128 + 1)) as u64;
         (d - span).saturating_add(offset)
     }
-}
-
-/// The splitmix64 finaliser: a cheap, well-mixed hash for deterministic jitter.
-pub(crate) const fn splitmix64(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
 }
 
 #[cfg(test)]
