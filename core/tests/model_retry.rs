@@ -2,8 +2,8 @@
 //! the mock clock. Delays never exceed the cap, attempts never exceed the limit, and no
 //! attempt starts after max-elapsed or at/after the deadline.
 
-use std::cell::RefCell;
-use std::time::Duration;
+use core::cell::RefCell;
+use core::time::Duration;
 
 use bulwark::retry::{Backoff, Config, Decision, Error, Jitter, Retry, RetryState, Stop, Verdict};
 use bulwark::timeout::Deadline;
@@ -182,7 +182,7 @@ proptest! {
             let mut s = starts.borrow_mut();
             s.push(clock.now());
             let (ok, code) = outcomes[(s.len() - 1).min(outcomes.len() - 1)];
-            std::future::ready(if ok { Ok(code) } else { Err(code) })
+            core::future::ready(if ok { Ok(code) } else { Err(code) })
         })).unwrap();
         let starts = starts.into_inner();
         let n = starts.len() as u32;

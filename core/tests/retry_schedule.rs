@@ -1,11 +1,11 @@
 //! Retry scenarios on the mock clock: minutes of backoff run instantly and the schedule of
 //! attempts is asserted to the nanosecond.
 
-use std::cell::{Cell, RefCell};
-use std::future::Future;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use core::cell::{Cell, RefCell};
+use core::future::Future;
+use core::pin::pin;
+use core::task::{Context, Poll, Waker};
+use core::time::Duration;
 
 use bulwark::retry::{Backoff, Budget, Config, Error, Hooks, Jitter, Retry, Verdict};
 use bulwark::timeout::{Deadline, timeout_at};
@@ -31,12 +31,12 @@ impl<'a, T: Copy, E: Copy> Script<'a, T, E> {
             answers,
         }
     }
-    fn op(&self) -> impl FnMut() -> std::future::Ready<Result<T, E>> + '_ {
+    fn op(&self) -> impl FnMut() -> core::future::Ready<Result<T, E>> + '_ {
         move || {
             let mut log = self.log.borrow_mut();
             log.push(self.clock.now());
             let i = (log.len() - 1).min(self.answers.len() - 1);
-            std::future::ready(self.answers[i])
+            core::future::ready(self.answers[i])
         }
     }
     fn attempts(&self) -> Vec<Instant> {
@@ -309,9 +309,11 @@ fn dropping_the_call_mid_sleep_cancels_further_attempts() {
     assert_eq!(retry.metrics().retries, 0);
 }
 
+type Seen = (u32, Duration, Result<(), &'static str>);
+
 #[derive(Default)]
 struct Recorder {
-    retries: RefCell<Vec<(u32, Duration, Result<(), &'static str>)>>,
+    retries: RefCell<Vec<Seen>>,
     denied: Cell<u32>,
 }
 
