@@ -32,7 +32,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 use core::time::Duration;
 
-use crate::sync::{AtomicU64, AtomicUsize, Ordering, SpinMutex, const_fn};
+use crate::sync::{AtomicU64, Ordering, SpinMutex, StaticAtomicUsize, const_fn};
 use crate::time::{Clock, Instant, Sleep};
 
 /// The default number of waker slots of a [`MockClock`].
@@ -310,7 +310,7 @@ impl core::error::Error for Stalled {}
 
 /// Counts every wake of a waker made by [`run`]. One counter for all runners: a wake from
 /// another thread's runner only costs this runner an extra poll, never a missed wake.
-static WAKES: AtomicUsize = AtomicUsize::new(0);
+static WAKES: StaticAtomicUsize = StaticAtomicUsize::new(0);
 
 fn counting_waker() -> Waker {
     fn clone(_: *const ()) -> RawWaker {

@@ -10,6 +10,14 @@ pub(crate) use portable_atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, O
 #[cfg(all(not(loom), not(feature = "portable-atomic")))]
 pub(crate) use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
+#[cfg(not(loom))]
+pub(crate) use AtomicUsize as StaticAtomicUsize;
+/// The atomic for a `static` that loom must not model: the mock runner's global wake counter
+/// (test support; loom atomics have no `const fn new` and cannot live in a `static`). Outside
+/// loom it is the ordinary [`AtomicUsize`].
+#[cfg(loom)]
+pub(crate) use core::sync::atomic::AtomicUsize as StaticAtomicUsize;
+
 /// Declares a constructor that is `const` except under loom (whose atomics have no `const fn
 /// new`). One body serves both.
 macro_rules! const_fn {
