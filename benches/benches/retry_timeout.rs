@@ -45,6 +45,18 @@ fn retry(c: &mut Criterion) {
     let rt = runtime();
     let clock = rt.block_on(async { TokioClock::new() });
     let policy = Retry::new(Config::new(), clock).unwrap();
+    if std::env::var_os("BULWARK_BENCH_SIZES").is_some() {
+        rt.block_on(async {
+            let strategy = tokio_retry::strategy::ExponentialBackoff::from_millis(100).take(2);
+            eprintln!(
+                "future sizes: bulwark retry {} B, tokio-retry {} B, bulwark timeout {} B, tokio timeout {} B",
+                size_of_val(&policy.call(|| op(1))),
+                size_of_val(&tokio_retry::Retry::start(strategy, || op(1))),
+                size_of_val(&bulwark::timeout::timeout(&clock, Duration::from_secs(1), op(2))),
+                size_of_val(&tokio::time::timeout(Duration::from_secs(1), op(2))),
+            );
+        });
+    }
     let mut g = c.benchmark_group("retry_success");
     g.bench_function("bare", |b| b.iter_custom(|n| timed(&rt, n, || op(1))));
     g.bench_function("bulwark", |b| {

@@ -5,7 +5,9 @@
 use core::cell::RefCell;
 use core::time::Duration;
 
-use bulwark::retry::{Backoff, Config, Decision, Error, Jitter, Retry, RetryState, Stop, Verdict};
+use bulwark::retry::{
+    Backoff, Config, Counters, Decision, Error, Jitter, Retry, RetryState, Stop, Verdict,
+};
 use bulwark::timeout::Deadline;
 use bulwark::{Clock, Instant, MockClock, mock};
 use proptest::prelude::*;
@@ -173,7 +175,8 @@ proptest! {
             None => Deadline::NONE,
         };
         // (ok, retryable): Err with retryable = false is permanent; Ok with retryable is "try later".
-        let retry = Retry::new(cfg, &clock).unwrap().with_classifier(|r: &Result<u8, u8>| {
+        let counters = Counters::new();
+        let retry = Retry::new(cfg, &clock).unwrap().with_hooks(&counters).with_classifier(|r: &Result<u8, u8>| {
             let code = match r { Ok(c) | Err(c) => *c };
             if code < 7 { Verdict::Retry } else { Verdict::Return }
         });
@@ -204,6 +207,8 @@ proptest! {
         if let Err(Error::Permanent { error, .. }) = out {
             prop_assert!(error >= 7);
         }
-        prop_assert_eq!(retry.metrics().attempts, n as u64);
+        let m = counters.snapshot();
+        prop_assert_eq!(m.attempts, n as u64);
+        prop_assert_eq!(m.retries, n.saturating_sub(1) as u64);
     }
 }

@@ -7,7 +7,9 @@ use core::pin::pin;
 use core::task::{Context, Poll, Waker};
 use core::time::Duration;
 
-use bulwark::retry::{Backoff, Budget, Config, Error, Hooks, Jitter, Retry, Verdict};
+use bulwark::retry::{
+    Backoff, Budget, Config, Counters, Error, Hooks, Jitter, Metrics, Retry, Verdict,
+};
 use bulwark::timeout::{Deadline, timeout_at};
 use bulwark::{Clock, Instant, MockClock, Sleep, mock};
 
@@ -47,13 +49,15 @@ impl<'a, T: Copy, E: Copy> Script<'a, T, E> {
 #[test]
 fn minutes_of_exponential_backoff_run_instantly_with_an_exact_schedule() {
     let clock = MockClock::new();
+    let counters = Counters::new();
     let retry = Retry::new(
         Config::new()
             .max_attempts(8)
             .backoff(Backoff::exponential(Duration::from_secs(1)).max(Duration::from_secs(60))),
         &clock,
     )
-    .unwrap();
+    .unwrap()
+    .with_hooks(&counters);
     let script = Script::new(&clock, &[Err::<(), _>("503")]);
     let wall = std::time::Instant::now();
     let out = mock::run(&clock, retry.call(script.op())).unwrap();
@@ -71,8 +75,14 @@ fn minutes_of_exponential_backoff_run_instantly_with_an_exact_schedule() {
         [0, 1, 3, 7, 15, 31, 63, 123].map(secs).to_vec()
     );
     assert_eq!(clock.now(), secs(123));
-    let m = retry.metrics();
-    assert_eq!((m.attempts, m.retries, m.budget_denials), (8, 7, 0));
+    assert_eq!(
+        counters.snapshot(),
+        Metrics {
+            attempts: 8,
+            retries: 7,
+            budget_denials: 0
+        }
+    );
 }
 
 #[test]
@@ -288,13 +298,15 @@ fn max_elapsed_stops_without_sleeping_past_it() {
 #[test]
 fn dropping_the_call_mid_sleep_cancels_further_attempts() {
     let clock = MockClock::new();
+    let counters = Counters::new();
     let retry = Retry::new(
         Config::new()
             .max_attempts(5)
             .backoff(Backoff::constant(Duration::from_secs(10))),
         &clock,
     )
-    .unwrap();
+    .unwrap()
+    .with_hooks(&counters);
     let script = Script::new(&clock, &[Err::<(), _>(())]);
     {
         let mut call = pin!(retry.call(script.op()));
@@ -306,7 +318,7 @@ fn dropping_the_call_mid_sleep_cancels_further_attempts() {
     assert_eq!(clock.next_deadline(), None, "the sleep was released");
     clock.advance(Duration::from_secs(3_600));
     assert_eq!(script.attempts().len(), 1, "no attempt after the drop");
-    assert_eq!(retry.metrics().retries, 0);
+    assert_eq!(counters.snapshot().retries, 0);
 }
 
 type Seen = (u32, Duration, Result<(), &'static str>);
@@ -330,6 +342,7 @@ impl Hooks<(), &'static str> for Recorder {
 fn hooks_see_every_retry_and_the_budget_denies_when_empty() {
     let clock = MockClock::new();
     let hooks = Recorder::default();
+    let counters = Counters::new();
     let budget = Budget::new(50, 1, 10).unwrap();
     let retry = Retry::new(
         Config::new()
@@ -338,7 +351,7 @@ fn hooks_see_every_retry_and_the_budget_denies_when_empty() {
         &clock,
     )
     .unwrap()
-    .with_hooks(&hooks)
+    .with_hooks((&hooks, &counters))
     .with_budget(&budget);
     // Two successes earn one token.
     for _ in 0..2 {
@@ -365,7 +378,7 @@ fn hooks_see_every_retry_and_the_budget_denies_when_empty() {
         ]
     );
     assert_eq!(hooks.denied.get(), 3);
-    let m = retry.metrics();
+    let m = counters.snapshot();
     assert_eq!((m.attempts, m.retries, m.budget_denials), (5, 2, 1));
     assert_eq!(budget.denied(), 1);
 }

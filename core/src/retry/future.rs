@@ -95,16 +95,22 @@ impl<S: Sleep, K, H, B: RetryBudget> Retry<S, K, H, B> {
             op,
             deadline,
             state: RetryState::new(Instant::ZERO, 0),
-            fut: None,
-            sleep: None,
-            last: None,
+            phase: Phase::Start,
         }
     }
+}
 
-    /// Starts an attempt: counts it and calls `op`.
-    fn start<F: FnMut() -> Fut, Fut>(&self, state: &mut RetryState, op: &mut F) -> Fut {
-        state.start_attempt();
-        op()
+pin_project! {
+    /// Where a [`Call`] is: one pinned slot holds the running attempt or the sleep (never both).
+    #[project = PhaseProj]
+    #[project_replace = PhaseReplace]
+    enum Phase<Fut, Sl, O> {
+        Start,
+        Running { #[pin] fut: Fut },
+        // `last` is the outcome that led to the sleep, returned if the deadline has passed
+        // when the sleep ends (a clock that jumped).
+        Sleeping { #[pin] sleep: Sl, last: O },
+        Done,
     }
 }
 
@@ -134,12 +140,7 @@ pin_project! {
         deadline: Deadline,
         state: RetryState,
         #[pin]
-        fut: Option<Fut>,
-        #[pin]
-        sleep: Option<S::Sleep<'a>>,
-        // The outcome that led to the pending sleep, returned if the deadline has passed
-        // when the sleep ends (a clock that jumped).
-        last: Option<Fut::Output>,
+        phase: Phase<Fut, S::Sleep<'a>, Fut::Output>,
     }
 }
 
@@ -178,50 +179,46 @@ where
         let retry: &'a Retry<S, K, H, B> = this.retry;
         let cfg = &retry.cfg;
         loop {
-            if let Some(sleep) = this.sleep.as_mut().as_pin_mut() {
-                core::task::ready!(sleep.poll(cx));
-                this.sleep.set(None);
-                let last = this.last.take();
-                if this.deadline.is_expired(retry.sleeper.now()) {
-                    // The clock jumped past the deadline while we slept: do not start late.
-                    if let Some(out) = last {
-                        let n = this.state.attempts();
-                        return Poll::Ready(give_up(out, n, Why::Deadline));
+            let out = match this.phase.as_mut().project() {
+                PhaseProj::Start => {
+                    // The clock is read only when a limit needs it.
+                    let now = if this.deadline.instant().is_some() || cfg.max_elapsed.is_some() {
+                        retry.sleeper.now()
+                    } else {
+                        Instant::ZERO
+                    };
+                    if this.deadline.is_expired(now) {
+                        this.phase.set(Phase::Done);
+                        return Poll::Ready(Err(Error::DeadlineExceeded {
+                            last: None,
+                            attempts: 0,
+                        }));
                     }
+                    *this.state = RetryState::new(now, 0); // seeded on the first failure
+                    this.state.start_attempt();
+                    retry.hooks.on_attempt(1);
+                    this.phase.set(Phase::Running { fut: (this.op)() });
+                    continue;
                 }
-                drop(last);
-                this.fut.set(Some(retry.start(this.state, this.op)));
-                // Relaxed: statistics.
-                retry.attempts.fetch_add(1, Ordering::Relaxed);
-                retry.retries.fetch_add(1, Ordering::Relaxed);
-            } else if this.fut.is_none() {
-                if this.state.attempts() != 0 {
-                    return Poll::Pending; // polled after completion
+                PhaseProj::Running { fut } => core::task::ready!(fut.poll(cx)),
+                PhaseProj::Sleeping { sleep, .. } => {
+                    core::task::ready!(sleep.poll(cx));
+                    let expired = this.deadline.is_expired(retry.sleeper.now());
+                    if let PhaseReplace::Sleeping { last, .. } =
+                        this.phase.as_mut().project_replace(Phase::Done)
+                        && expired
+                    {
+                        // The clock jumped past the deadline while we slept: do not start late.
+                        return Poll::Ready(give_up(last, this.state.attempts(), Why::Deadline));
+                    }
+                    this.state.start_attempt();
+                    retry.hooks.on_attempt(this.state.attempts());
+                    this.phase.set(Phase::Running { fut: (this.op)() });
+                    continue;
                 }
-                // The first attempt. The clock is read only when a limit needs it.
-                let now = if this.deadline.instant().is_some() || cfg.max_elapsed.is_some() {
-                    retry.sleeper.now()
-                } else {
-                    Instant::ZERO
-                };
-                if this.deadline.is_expired(now) {
-                    return Poll::Ready(Err(Error::DeadlineExceeded {
-                        last: None,
-                        attempts: 0,
-                    }));
-                }
-                // Relaxed: a statistic, and a distinct number per call for its jitter stream
-                // (a fetch-add never hands out the same value twice).
-                let salt = retry.attempts.fetch_add(1, Ordering::Relaxed);
-                *this.state = RetryState::new(now, splitmix64(cfg.seed ^ salt));
-                this.fut.set(Some(retry.start(this.state, this.op)));
-            }
-
-            let Some(fut) = this.fut.as_mut().as_pin_mut() else {
-                return Poll::Pending; // unreachable: an attempt was started above
+                PhaseProj::Done => return Poll::Pending, // polled after completion
             };
-            let out = core::task::ready!(fut.poll(cx));
-            this.fut.set(None);
+            this.phase.set(Phase::Done);
             let hint = match retry.classify.classify(&out) {
                 Verdict::Return => {
                     return Poll::Ready(match out {
@@ -239,6 +236,13 @@ where
                 Verdict::RetryAfter(d) => Some(d),
             };
             let attempt = this.state.attempts();
+            if attempt == 1 {
+                // The first failure of this call: give it its own jitter stream. Relaxed: a
+                // fetch-add hands out distinct values whatever its ordering; it publishes
+                // nothing.
+                let salt = retry.calls.fetch_add(1, Ordering::Relaxed);
+                this.state.reseed(splitmix64(cfg.seed ^ salt));
+            }
             let now = retry.sleeper.now();
             let (delay, at) = match this.state.decide(cfg, now, hint, *this.deadline) {
                 Decision::Retry { delay, at } => (delay, at),
@@ -250,25 +254,30 @@ where
                 }
             };
             if !retry.budget.try_withdraw(now) {
-                // Relaxed: a statistic.
-                retry.denials.fetch_add(1, Ordering::Relaxed);
                 retry.hooks.on_budget_denied(attempt, &out);
                 return Poll::Ready(give_up(out, attempt, Why::Budget));
             }
             retry.hooks.on_retry(attempt, delay, &out);
-            *this.last = Some(out);
-            this.sleep.set(Some(retry.sleeper.sleep_until(at)));
+            this.phase.set(Phase::Sleeping {
+                sleep: retry.sleeper.sleep_until(at),
+                last: out,
+            });
         }
     }
 }
 
 impl<S: Sleep, K, H, B, F, Fut: Future> fmt::Debug for Call<'_, S, K, H, B, F, Fut> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let phase = match self.phase {
+            Phase::Start => "start",
+            Phase::Running { .. } => "running",
+            Phase::Sleeping { .. } => "sleeping",
+            Phase::Done => "done",
+        };
         f.debug_struct("Call")
             .field("deadline", &self.deadline)
             .field("state", &self.state)
-            .field("running", &self.fut.is_some())
-            .field("sleeping", &self.sleep.is_some())
+            .field("phase", &phase)
             .finish_non_exhaustive()
     }
 }

@@ -254,6 +254,12 @@ impl RetryState {
         }
     }
 
+    /// Restarts the jitter generator from `seed` (the async wrapper seeds a call only when
+    /// its first attempt fails, so a successful call never pays for it).
+    pub(crate) fn reseed(&mut self, seed: u64) {
+        self.rng = Rng::new(seed);
+    }
+
     /// Counts an attempt as started (saturating).
     ///
     /// ```

@@ -57,7 +57,7 @@
 //! .unwrap();
 //! assert_eq!(out, Ok("hello"));
 //! assert_eq!(clock.now(), Instant::from_secs(3)); // waited 1 s, then 2 s
-//! assert_eq!(retry.metrics().retries, 2);
+//! assert_eq!(calls.get(), 3);
 //! ```
 
 mod backoff;
@@ -75,7 +75,7 @@ pub use machine::{Config, Decision, RetryState, Stop};
 use core::fmt;
 use core::time::Duration;
 
-use crate::sync::{AtomicU64, Ordering};
+use crate::sync::{AtomicU64, Ordering, const_fn};
 use crate::time::Clock;
 
 /// What to do with an attempt's result.
@@ -147,9 +147,10 @@ impl<T, E, F: Fn(&Result<T, E>) -> Verdict> Classify<T, E> for F {
 }
 
 /// Hooks called by a [`Retry`]. Every method has an empty default and `()` implements the
-/// trait, so a retry without hooks pays nothing. Hooks run inline: keep them short.
+/// trait, so a retry without hooks pays nothing. Hooks run inline: keep them short. A pair
+/// `(A, B)` calls both; [`Counters`] keeps the totals.
 ///
-/// `attempt` is the number of the attempt that just finished (1 = the first call).
+/// `attempt` is the number of the attempt concerned (1 = the first call).
 ///
 /// # Examples
 ///
@@ -177,6 +178,10 @@ impl<T, E, F: Fn(&Result<T, E>) -> Verdict> Classify<T, E> for F {
 /// assert_eq!(log.0.get(), [100, 200]); // the default backoff: 100 ms, then 200 ms
 /// ```
 pub trait Hooks<T, E> {
+    /// Attempt `attempt` is starting (after its sleep, if any).
+    fn on_attempt(&self, attempt: u32) {
+        let _ = attempt;
+    }
     /// A retry will start after `delay`; `outcome` is what attempt `attempt` returned.
     fn on_retry(&self, attempt: u32, delay: Duration, outcome: &Result<T, E>) {
         let _ = (attempt, delay, outcome);
@@ -190,6 +195,9 @@ pub trait Hooks<T, E> {
 impl<T, E> Hooks<T, E> for () {}
 
 impl<T, E, H: Hooks<T, E> + ?Sized> Hooks<T, E> for &H {
+    fn on_attempt(&self, attempt: u32) {
+        (**self).on_attempt(attempt)
+    }
     fn on_retry(&self, attempt: u32, delay: Duration, outcome: &Result<T, E>) {
         (**self).on_retry(attempt, delay, outcome)
     }
@@ -198,14 +206,26 @@ impl<T, E, H: Hooks<T, E> + ?Sized> Hooks<T, E> for &H {
     }
 }
 
-/// Totals of a [`Retry`] since it was built (wrapping).
+impl<T, E, A: Hooks<T, E>, B: Hooks<T, E>> Hooks<T, E> for (A, B) {
+    fn on_attempt(&self, attempt: u32) {
+        self.0.on_attempt(attempt);
+        self.1.on_attempt(attempt);
+    }
+    fn on_retry(&self, attempt: u32, delay: Duration, outcome: &Result<T, E>) {
+        self.0.on_retry(attempt, delay, outcome);
+        self.1.on_retry(attempt, delay, outcome);
+    }
+    fn on_budget_denied(&self, attempt: u32, outcome: &Result<T, E>) {
+        self.0.on_budget_denied(attempt, outcome);
+        self.1.on_budget_denied(attempt, outcome);
+    }
+}
+
+/// Totals kept by [`Counters`] (wrapping).
 ///
 /// ```
-/// use bulwark::retry::{Config, Retry, Metrics};
-/// use bulwark::MockClock;
-/// let clock = MockClock::new();
-/// let r = Retry::new(Config::new(), &clock).unwrap();
-/// assert_eq!(r.metrics(), Metrics { attempts: 0, retries: 0, budget_denials: 0 });
+/// use bulwark::retry::{Counters, Metrics};
+/// assert_eq!(Counters::new().snapshot(), Metrics::default());
 /// ```
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct Metrics {
@@ -217,6 +237,103 @@ pub struct Metrics {
     pub budget_denials: u64,
 }
 
+/// [`Hooks`] that count attempts, retries and budget denials: the metrics of a [`Retry`]
+/// (or of several, shared by reference). Opt-in, so a retry that does not want totals does
+/// not pay an atomic add per call. Usable from a `static`.
+///
+/// # Memory ordering
+///
+/// `Relaxed` adds and loads: statistics that order nothing. A snapshot taken while calls run
+/// may mix counts from slightly different moments.
+///
+/// # Examples
+///
+/// ```
+/// use bulwark::retry::{Budget, Config, Counters, Metrics, Retry};
+/// use bulwark::{MockClock, mock};
+///
+/// let clock = MockClock::new();
+/// let counters = Counters::new();
+/// let budget = Budget::new(20, 1, 10).unwrap();
+/// let retry = Retry::new(Config::new().max_attempts(5), &clock)
+///     .unwrap()
+///     .with_hooks(&counters)
+///     .with_budget(&budget);
+/// let out = mock::run(&clock, retry.call(|| async { Err::<(), _>("down") })).unwrap();
+/// // The floor allowed one retry this second; the second retry was denied.
+/// assert_eq!(out.unwrap_err().attempts(), 2);
+/// assert_eq!(counters.snapshot(), Metrics { attempts: 2, retries: 1, budget_denials: 1 });
+/// ```
+pub struct Counters {
+    attempts: AtomicU64,
+    retries: AtomicU64,
+    denials: AtomicU64,
+}
+
+impl Counters {
+    const_fn! {
+        /// All zero.
+        ///
+        /// ```
+        /// static COUNTERS: bulwark::retry::Counters = bulwark::retry::Counters::new();
+        /// assert_eq!(COUNTERS.snapshot().attempts, 0);
+        /// ```
+        pub fn new() -> Counters {
+            Counters {
+                attempts: AtomicU64::new(0),
+                retries: AtomicU64::new(0),
+                denials: AtomicU64::new(0),
+            }
+        }
+    }
+
+    /// The totals now.
+    ///
+    /// ```
+    /// use bulwark::retry::{Config, Counters, Retry};
+    /// use bulwark::{MockClock, mock};
+    /// let clock = MockClock::new();
+    /// let counters = Counters::new();
+    /// let r = Retry::new(Config::new(), &clock).unwrap().with_hooks(&counters);
+    /// let _ = mock::run(&clock, r.call(|| async { Ok::<_, ()>(1) }));
+    /// assert_eq!(counters.snapshot().attempts, 1);
+    /// ```
+    pub fn snapshot(&self) -> Metrics {
+        // Relaxed: statistics; they order nothing.
+        Metrics {
+            attempts: self.attempts.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
+            budget_denials: self.denials.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T, E> Hooks<T, E> for Counters {
+    fn on_attempt(&self, attempt: u32) {
+        // Relaxed: statistics; they order nothing.
+        self.attempts.fetch_add(1, Ordering::Relaxed);
+        if attempt > 1 {
+            self.retries.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    fn on_budget_denied(&self, _attempt: u32, _outcome: &Result<T, E>) {
+        // Relaxed: a statistic.
+        self.denials.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl fmt::Debug for Counters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.snapshot().fmt(f)
+    }
+}
+
 /// A retry policy, shared by every call made through it (`&self`).
 ///
 /// `S` is the [`Sleep`](crate::Sleep) (and clock) it waits on, `K` the [`Classify`], `H` the
@@ -225,23 +342,22 @@ pub struct Metrics {
 ///
 /// # Memory ordering
 ///
-/// The only atomics are the metric counters, updated `Relaxed` (statistics). The counter of
-/// attempts also gives each call its own jitter stream (a fetch-add is atomic whatever its
-/// ordering, so every call gets a distinct value).
+/// The policy's only atomic is a call counter that gives each call its own jitter stream. It
+/// is touched only when a call's first attempt fails (a successful call costs no atomic
+/// operation), with a `Relaxed` fetch-add: atomic whatever its ordering, so every call gets
+/// a distinct value, and nothing else is published through it.
 ///
 /// # Examples
 ///
 /// ```
-/// use bulwark::retry::{Budget, Config, Retry};
+/// use bulwark::retry::{Backoff, Config, Retry};
 /// use bulwark::{MockClock, mock};
+/// use core::time::Duration;
 ///
 /// let clock = MockClock::new();
-/// let budget = Budget::new(20, 1, 10).unwrap();
-/// let retry = Retry::new(Config::new().max_attempts(5), &clock).unwrap().with_budget(&budget);
+/// let retry = Retry::new(Config::new().backoff(Backoff::constant(Duration::from_secs(1))), &clock).unwrap();
 /// let out = mock::run(&clock, retry.call(|| async { Err::<(), _>("down") })).unwrap();
-/// // The floor allowed one retry this second; the second retry was denied.
-/// assert_eq!(out.unwrap_err().attempts(), 2);
-/// assert_eq!(retry.metrics().budget_denials, 1);
+/// assert_eq!(out.unwrap_err().attempts(), 3);
 /// ```
 pub struct Retry<S, K = ErrorsAreTransient, H = (), B = ()> {
     cfg: Config,
@@ -249,9 +365,7 @@ pub struct Retry<S, K = ErrorsAreTransient, H = (), B = ()> {
     classify: K,
     hooks: H,
     budget: B,
-    attempts: AtomicU64,
-    retries: AtomicU64,
-    denials: AtomicU64,
+    calls: AtomicU64,
 }
 
 impl<S: Clock> Retry<S> {
@@ -275,9 +389,7 @@ impl<S: Clock> Retry<S> {
             classify: ErrorsAreTransient,
             hooks: (),
             budget: (),
-            attempts: AtomicU64::new(0),
-            retries: AtomicU64::new(0),
-            denials: AtomicU64::new(0),
+            calls: AtomicU64::new(0),
         })
     }
 }
@@ -299,13 +411,11 @@ impl<S, K, H, B> Retry<S, K, H, B> {
             classify,
             hooks: self.hooks,
             budget: self.budget,
-            attempts: self.attempts,
-            retries: self.retries,
-            denials: self.denials,
+            calls: self.calls,
         }
     }
 
-    /// The same policy reporting to `hooks`.
+    /// The same policy reporting to `hooks` (for totals, [`Counters`]).
     ///
     /// ```
     /// use bulwark::{MockClock, retry::{Config, Hooks, Retry}};
@@ -322,9 +432,7 @@ impl<S, K, H, B> Retry<S, K, H, B> {
             classify: self.classify,
             hooks,
             budget: self.budget,
-            attempts: self.attempts,
-            retries: self.retries,
-            denials: self.denials,
+            calls: self.calls,
         }
     }
 
@@ -345,9 +453,7 @@ impl<S, K, H, B> Retry<S, K, H, B> {
             classify: self.classify,
             hooks: self.hooks,
             budget,
-            attempts: self.attempts,
-            retries: self.retries,
-            denials: self.denials,
+            calls: self.calls,
         }
     }
 
@@ -363,6 +469,18 @@ impl<S, K, H, B> Retry<S, K, H, B> {
         &self.cfg
     }
 
+    /// The hooks.
+    ///
+    /// ```
+    /// use bulwark::{MockClock, retry::{Config, Counters, Retry}};
+    /// let clock = MockClock::new();
+    /// let r = Retry::new(Config::new(), &clock).unwrap().with_hooks(Counters::new());
+    /// assert_eq!(r.hooks().snapshot().attempts, 0);
+    /// ```
+    pub fn hooks(&self) -> &H {
+        &self.hooks
+    }
+
     /// The budget.
     ///
     /// ```
@@ -374,24 +492,6 @@ impl<S, K, H, B> Retry<S, K, H, B> {
     pub fn budget(&self) -> &B {
         &self.budget
     }
-
-    /// The totals so far.
-    ///
-    /// ```
-    /// use bulwark::{MockClock, mock, retry::{Config, Retry}};
-    /// let clock = MockClock::new();
-    /// let r = Retry::new(Config::new(), &clock).unwrap();
-    /// let _ = mock::run(&clock, r.call(|| async { Ok::<_, ()>(1) }));
-    /// assert_eq!(r.metrics().attempts, 1);
-    /// ```
-    pub fn metrics(&self) -> Metrics {
-        // Relaxed: statistics; they order nothing.
-        Metrics {
-            attempts: self.attempts.load(Ordering::Relaxed),
-            retries: self.retries.load(Ordering::Relaxed),
-            budget_denials: self.denials.load(Ordering::Relaxed),
-        }
-    }
 }
 
 impl<S, K, H, B: fmt::Debug> fmt::Debug for Retry<S, K, H, B> {
@@ -399,7 +499,6 @@ impl<S, K, H, B: fmt::Debug> fmt::Debug for Retry<S, K, H, B> {
         f.debug_struct("Retry")
             .field("config", &self.cfg)
             .field("budget", &self.budget)
-            .field("metrics", &self.metrics())
             .finish_non_exhaustive()
     }
 }
