@@ -6,8 +6,9 @@
 //!
 //! `cargo bench -p bulwark-benches --bench retry_timeout -- --warm-up-time 1 --measurement-time 2`
 
-use std::hint::black_box;
-use std::time::{Duration, Instant};
+use core::hint::black_box;
+use core::time::Duration;
+use std::time::Instant;
 
 use backon::{ExponentialBuilder, Retryable};
 use bulwark::retry::{Config, Retry};
