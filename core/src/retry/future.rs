@@ -41,6 +41,7 @@ impl<S: Sleep, K, H, B: RetryBudget> Retry<S, K, H, B> {
     /// assert_eq!(out, Err(Error::Exhausted { last: "down", attempts: 3 }));
     /// assert_eq!(clock.now(), Instant::from_secs(120)); // two minutes of backoff, instantly
     /// ```
+    #[inline]
     pub fn call<F, Fut, T, E>(&self, op: F) -> Call<'_, S, K, H, B, F, Fut>
     where
         F: FnMut() -> Fut,
@@ -79,6 +80,7 @@ impl<S: Sleep, K, H, B: RetryBudget> Retry<S, K, H, B> {
     /// assert_eq!(out, Err(Error::DeadlineExceeded { last: Some(503), attempts: 3 }));
     /// assert_eq!(clock.now(), Instant::from_secs(8));
     /// ```
+    #[inline]
     pub fn call_with_deadline<F, Fut, T, E>(
         &self,
         deadline: Deadline,
@@ -174,6 +176,7 @@ where
 {
     type Output = Result<T, Error<E>>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         let retry: &'a Retry<S, K, H, B> = this.retry;

@@ -71,6 +71,7 @@ impl<'a, S: Sleep, F> Timeout<'a, S, F> {
 impl<S: Sleep, F: Future> Future for Timeout<'_, S, F> {
     type Output = Result<F::Output, Elapsed>;
 
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         let Some(fut) = this.fut.as_mut().as_pin_mut() else {
