@@ -417,3 +417,36 @@ fn retry_composes_with_a_per_attempt_timeout_under_one_deadline() {
     ));
     assert_eq!(clock.now(), secs(10));
 }
+
+#[test]
+fn zero_backoff_retries_at_once_and_extreme_configs_do_not_panic() {
+    let clock = MockClock::new();
+    let retry = Retry::new(
+        Config::new()
+            .max_attempts(4)
+            .backoff(Backoff::constant(Duration::ZERO)),
+        &clock,
+    )
+    .unwrap();
+    let script = Script::new(&clock, &[Err::<(), _>(())]);
+    let out = mock::run(&clock, retry.call(script.op())).unwrap();
+    assert_eq!(out.unwrap_err().attempts(), 4);
+    assert_eq!(script.attempts(), vec![Instant::ZERO; 4]);
+
+    // Delays near the end of time, with the clock near the end of time: saturate, no panic.
+    clock.set(Instant::MAX - Duration::from_secs(1));
+    let retry = Retry::new(
+        Config::new()
+            .max_attempts(3)
+            .max_elapsed(Duration::MAX)
+            .backoff(Backoff::exponential(Duration::MAX).multiplier(u32::MAX))
+            .jitter(Jitter::Decorrelated)
+            .max_retry_after(Duration::MAX),
+        &clock,
+    )
+    .unwrap();
+    let script = Script::new(&clock, &[Err::<(), _>(())]);
+    let out = mock::run(&clock, retry.call(script.op())).unwrap();
+    assert_eq!(out.unwrap_err().attempts(), 3);
+    assert_eq!(clock.now(), Instant::MAX);
+}
