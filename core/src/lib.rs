@@ -15,7 +15,9 @@ pub mod circuit_breaker;
 pub mod fallback;
 pub mod mock;
 pub mod rate_limiter;
+pub mod retry;
 pub mod time;
+pub mod timeout;
 
 pub use mock::MockClock;
 pub use time::{Clock, Instant, Sleep};

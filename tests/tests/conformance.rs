@@ -288,13 +288,10 @@ fn embassy_mock_driver_matches_the_mock_clock() {
 
 #[test]
 fn smol_executor_matches_the_mock_clock() {
-    assert_eq!(under_executor(|f| smol::block_on(f)), on_mock_clock());
+    assert_eq!(under_executor(smol::block_on), on_mock_clock());
 }
 
 #[test]
 fn async_std_executor_matches_the_mock_clock() {
-    assert_eq!(
-        under_executor(|f| async_std::task::block_on(f)),
-        on_mock_clock()
-    );
+    assert_eq!(under_executor(async_std::task::block_on), on_mock_clock());
 }

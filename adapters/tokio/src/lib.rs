@@ -71,7 +71,7 @@ impl TokioClock {
         // Saturate far in the future: tokio's own instant cannot represent 584 years.
         self.origin
             .checked_add(t.since_origin())
-            .unwrap_or_else(|| self.origin + std::time::Duration::from_secs(86_400 * 365 * 30))
+            .unwrap_or_else(|| self.origin + core::time::Duration::from_secs(86_400 * 365 * 30))
     }
 }
 

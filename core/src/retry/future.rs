@@ -1,0 +1,286 @@
+//! The async wrapper: [`Retry::call`] and its [`Call`] future.
+
+use core::fmt;
+use core::future::Future;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+
+use pin_project_lite::pin_project;
+
+use super::budget::RetryBudget;
+use super::error::Error;
+use super::machine::{Decision, RetryState, Stop};
+use super::{Classify, Hooks, Retry, Verdict};
+use crate::rng::splitmix64;
+use crate::sync::Ordering;
+use crate::time::{Instant, Sleep};
+use crate::timeout::Deadline;
+
+impl<S: Sleep, K, H, B: RetryBudget> Retry<S, K, H, B> {
+    /// Runs `op` until it succeeds or the policy gives up; see the [module](super) docs for
+    /// the rules. Each attempt calls `op` for a fresh future.
+    ///
+    /// # Errors
+    ///
+    /// [`Error`] with the last error and the attempts made. A retryable `Ok` result is
+    /// returned as `Ok` when the retries run out.
+    ///
+    /// # Cancellation
+    ///
+    /// Dropping the future drops the running attempt or the pending sleep: no further attempt
+    /// starts and no hook fires.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bulwark::{Clock, Instant, MockClock, mock, retry::{Backoff, Config, Error, Retry}};
+    /// use core::time::Duration;
+    /// let clock = MockClock::new();
+    /// let retry = Retry::new(Config::new().backoff(Backoff::constant(Duration::from_secs(60))), &clock).unwrap();
+    /// let out = mock::run(&clock, retry.call(|| async { Err::<(), _>("down") })).unwrap();
+    /// assert_eq!(out, Err(Error::Exhausted { last: "down", attempts: 3 }));
+    /// assert_eq!(clock.now(), Instant::from_secs(120)); // two minutes of backoff, instantly
+    /// ```
+    #[inline]
+    pub fn call<F, Fut, T, E>(&self, op: F) -> Call<'_, S, K, H, B, F, Fut>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        K: Classify<T, E>,
+        H: Hooks<T, E>,
+    {
+        self.call_with_deadline(Deadline::NONE, op)
+    }
+
+    /// [`call`](Retry::call) under the caller's `deadline`: no attempt starts at or after it,
+    /// and no sleep is planned past it (the call returns early with the last outcome).
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Retry::call); [`Error::DeadlineExceeded`] when the deadline stopped it.
+    ///
+    /// # Cancellation
+    ///
+    /// As [`call`](Retry::call).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bulwark::{Clock, Instant, MockClock, mock, retry::{Backoff, Config, Error, Retry}};
+    /// use bulwark::timeout::Deadline;
+    /// use core::time::Duration;
+    /// let clock = MockClock::new();
+    /// let retry = Retry::new(
+    ///     Config::new().max_attempts(10).backoff(Backoff::constant(Duration::from_secs(4))),
+    ///     &clock,
+    /// ).unwrap();
+    /// let deadline = Deadline::at(Instant::from_secs(10));
+    /// let out = mock::run(&clock, retry.call_with_deadline(deadline, || async { Err::<(), _>(503) })).unwrap();
+    /// // Attempts at 0, 4 and 8 s; one at 12 s would be too late, so it returns at 8 s.
+    /// assert_eq!(out, Err(Error::DeadlineExceeded { last: Some(503), attempts: 3 }));
+    /// assert_eq!(clock.now(), Instant::from_secs(8));
+    /// ```
+    #[inline]
+    pub fn call_with_deadline<F, Fut, T, E>(
+        &self,
+        deadline: Deadline,
+        op: F,
+    ) -> Call<'_, S, K, H, B, F, Fut>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        K: Classify<T, E>,
+        H: Hooks<T, E>,
+    {
+        Call {
+            retry: self,
+            op,
+            deadline,
+            state: RetryState::new(Instant::ZERO, 0),
+            phase: Phase::Start,
+        }
+    }
+}
+
+pin_project! {
+    /// Where a [`Call`] is: one pinned slot holds the running attempt or the sleep (never both).
+    #[project = PhaseProj]
+    #[project_replace = PhaseReplace]
+    enum Phase<Fut, Sl, O> {
+        Start,
+        Running { #[pin] fut: Fut },
+        // `last` is the outcome that led to the sleep, returned if the deadline has passed
+        // when the sleep ends (a clock that jumped).
+        Sleeping { #[pin] sleep: Sl, last: O },
+        Done,
+    }
+}
+
+pin_project! {
+    /// The future of [`Retry::call`] and [`Retry::call_with_deadline`]. `Send` whenever its
+    /// parts are (the policy, the operation, its future and output, the sleep).
+    ///
+    /// # Cancellation
+    ///
+    /// Dropping it drops the running attempt or the pending sleep: no further attempt starts.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bulwark::{MockClock, mock, retry::{Call, Config, Retry}};
+    /// let clock = MockClock::new();
+    /// let retry = Retry::new(Config::new(), &clock).unwrap();
+    /// let call = retry.call(|| async { Ok::<_, ()>(5) });
+    /// fn is_send<T: Send>(_: &T) {}
+    /// is_send(&call);
+    /// assert_eq!(mock::run(&clock, call).unwrap(), Ok(5));
+    /// ```
+    #[must_use = "futures do nothing unless polled"]
+    pub struct Call<'a, S: Sleep, K, H, B, F, Fut: Future> {
+        retry: &'a Retry<S, K, H, B>,
+        op: F,
+        deadline: Deadline,
+        state: RetryState,
+        #[pin]
+        phase: Phase<Fut, S::Sleep<'a>, Fut::Output>,
+    }
+}
+
+/// The output for a call that stops on a retryable outcome.
+fn give_up<T, E>(out: Result<T, E>, attempts: u32, why: Why) -> Result<T, Error<E>> {
+    out.map_err(|last| match why {
+        Why::Exhausted => Error::Exhausted { last, attempts },
+        Why::Budget => Error::BudgetExhausted { last, attempts },
+        Why::Deadline => Error::DeadlineExceeded {
+            last: Some(last),
+            attempts,
+        },
+    })
+}
+
+#[derive(Copy, Clone)]
+enum Why {
+    Exhausted,
+    Budget,
+    Deadline,
+}
+
+impl<'a, S, K, H, B, F, Fut, T, E> Future for Call<'a, S, K, H, B, F, Fut>
+where
+    S: Sleep,
+    K: Classify<T, E>,
+    H: Hooks<T, E>,
+    B: RetryBudget,
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    type Output = Result<T, Error<E>>;
+
+    #[inline]
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        let retry: &'a Retry<S, K, H, B> = this.retry;
+        let cfg = &retry.cfg;
+        loop {
+            let out = match this.phase.as_mut().project() {
+                PhaseProj::Start => {
+                    // The clock is read only when a limit needs it.
+                    let now = if this.deadline.instant().is_some() || cfg.max_elapsed.is_some() {
+                        retry.sleeper.now()
+                    } else {
+                        Instant::ZERO
+                    };
+                    if this.deadline.is_expired(now) {
+                        this.phase.set(Phase::Done);
+                        return Poll::Ready(Err(Error::DeadlineExceeded {
+                            last: None,
+                            attempts: 0,
+                        }));
+                    }
+                    *this.state = RetryState::new(now, 0); // seeded on the first failure
+                    this.state.start_attempt();
+                    retry.hooks.on_attempt(1);
+                    this.phase.set(Phase::Running { fut: (this.op)() });
+                    continue;
+                }
+                PhaseProj::Running { fut } => core::task::ready!(fut.poll(cx)),
+                PhaseProj::Sleeping { sleep, .. } => {
+                    core::task::ready!(sleep.poll(cx));
+                    let expired = this.deadline.is_expired(retry.sleeper.now());
+                    if let PhaseReplace::Sleeping { last, .. } =
+                        this.phase.as_mut().project_replace(Phase::Done)
+                        && expired
+                    {
+                        // The clock jumped past the deadline while we slept: do not start late.
+                        return Poll::Ready(give_up(last, this.state.attempts(), Why::Deadline));
+                    }
+                    this.state.start_attempt();
+                    retry.hooks.on_attempt(this.state.attempts());
+                    this.phase.set(Phase::Running { fut: (this.op)() });
+                    continue;
+                }
+                PhaseProj::Done => return Poll::Pending, // polled after completion
+            };
+            this.phase.set(Phase::Done);
+            let hint = match retry.classify.classify(&out) {
+                Verdict::Return => {
+                    return Poll::Ready(match out {
+                        Ok(v) => {
+                            retry.budget.deposit();
+                            Ok(v)
+                        }
+                        Err(error) => Err(Error::Permanent {
+                            error,
+                            attempts: this.state.attempts(),
+                        }),
+                    });
+                }
+                Verdict::Retry => None,
+                Verdict::RetryAfter(d) => Some(d),
+            };
+            let attempt = this.state.attempts();
+            if attempt == 1 {
+                // The first failure of this call: give it its own jitter stream. Relaxed: a
+                // fetch-add hands out distinct values whatever its ordering; it publishes
+                // nothing.
+                let salt = retry.calls.fetch_add(1, Ordering::Relaxed);
+                this.state.reseed(splitmix64(cfg.seed ^ salt));
+            }
+            let now = retry.sleeper.now();
+            let (delay, at) = match this.state.decide(cfg, now, hint, *this.deadline) {
+                Decision::Retry { delay, at } => (delay, at),
+                Decision::Stop(Stop::Deadline) => {
+                    return Poll::Ready(give_up(out, attempt, Why::Deadline));
+                }
+                Decision::Stop(Stop::MaxAttempts | Stop::MaxElapsed) => {
+                    return Poll::Ready(give_up(out, attempt, Why::Exhausted));
+                }
+            };
+            if !retry.budget.try_withdraw(now) {
+                retry.hooks.on_budget_denied(attempt, &out);
+                return Poll::Ready(give_up(out, attempt, Why::Budget));
+            }
+            retry.hooks.on_retry(attempt, delay, &out);
+            this.phase.set(Phase::Sleeping {
+                sleep: retry.sleeper.sleep_until(at),
+                last: out,
+            });
+        }
+    }
+}
+
+impl<S: Sleep, K, H, B, F, Fut: Future> fmt::Debug for Call<'_, S, K, H, B, F, Fut> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let phase = match self.phase {
+            Phase::Start => "start",
+            Phase::Running { .. } => "running",
+            Phase::Sleeping { .. } => "sleeping",
+            Phase::Done => "done",
+        };
+        f.debug_struct("Call")
+            .field("deadline", &self.deadline)
+            .field("state", &self.state)
+            .field("phase", &phase)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,519 @@
+//! The pure retry machine: [`Config`] and [`RetryState`], which decides "retry at `t`" or
+//! "stop" from `now`, the outcome's hint and the deadline. No clock, no atomics, no futures.
+
+use core::time::Duration;
+
+use super::backoff::{Backoff, Jitter};
+use super::error::ConfigError;
+use crate::rng::Rng;
+use crate::time::{Instant, duration_to_nanos};
+use crate::timeout::Deadline;
+
+/// Retry configuration: a `const` builder, checked by [`Retry::new`](super::Retry::new) (or
+/// [`Config::validate`]).
+///
+/// | setting | default |
+/// |---|---|
+/// | [`max_attempts`](Config::max_attempts) (the first call counts) | 3 |
+/// | [`max_elapsed`](Config::max_elapsed) (from the first attempt's start) | none |
+/// | [`backoff`](Config::backoff) | exponential, 100 ms × 2, capped at 10 s |
+/// | [`jitter`](Config::jitter) | none |
+/// | [`max_retry_after`](Config::max_retry_after) (cap on a hint from the error) | 60 s |
+/// | [`seed`](Config::seed) | a fixed constant |
+///
+/// # Examples
+///
+/// ```
+/// use bulwark::retry::{Backoff, Config, Jitter};
+/// use core::time::Duration;
+///
+/// let cfg = Config::new()
+///     .max_attempts(5)
+///     .max_elapsed(Duration::from_secs(30))
+///     .backoff(Backoff::exponential(Duration::from_millis(200)).max(Duration::from_secs(5)))
+///     .jitter(Jitter::Full)
+///     .max_retry_after(Duration::from_secs(20))
+///     .seed(42);
+/// assert_eq!(cfg.validate(), Ok(()));
+/// ```
+#[derive(Copy, Clone, Debug)]
+pub struct Config {
+    pub(crate) max_attempts: u32,
+    pub(crate) max_elapsed: Option<Duration>,
+    pub(crate) backoff: Backoff,
+    pub(crate) jitter: Jitter,
+    pub(crate) max_hint: Duration,
+    pub(crate) seed: u64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Config {
+    /// The defaults in the table above.
+    ///
+    /// ```
+    /// let cfg = bulwark::retry::Config::new();
+    /// assert_eq!(cfg.validate(), Ok(()));
+    /// ```
+    pub const fn new() -> Config {
+        Config {
+            max_attempts: 3,
+            max_elapsed: None,
+            backoff: Backoff::exponential(Duration::from_millis(100)).max(Duration::from_secs(10)),
+            jitter: Jitter::None,
+            max_hint: Duration::from_secs(60),
+            seed: 0x5EED_B07A_4C3F_11E2,
+        }
+    }
+
+    /// Attempts in all, the first call included: 3 = 1 call + 2 retries; 1 = no retries.
+    ///
+    /// ```
+    /// # use bulwark::retry::Config;
+    /// let cfg = Config::new().max_attempts(1);
+    /// # let _ = cfg;
+    /// ```
+    pub const fn max_attempts(mut self, n: u32) -> Config {
+        self.max_attempts = n;
+        self
+    }
+
+    /// Do not start an attempt later than `d` after the first one started.
+    ///
+    /// ```
+    /// # use bulwark::retry::Config;
+    /// let cfg = Config::new().max_elapsed(core::time::Duration::from_secs(10));
+    /// # let _ = cfg;
+    /// ```
+    pub const fn max_elapsed(mut self, d: Duration) -> Config {
+        self.max_elapsed = Some(d);
+        self
+    }
+
+    /// The backoff.
+    ///
+    /// ```
+    /// # use bulwark::retry::{Backoff, Config};
+    /// let cfg = Config::new().backoff(Backoff::constant(core::time::Duration::from_secs(1)));
+    /// # let _ = cfg;
+    /// ```
+    pub const fn backoff(mut self, backoff: Backoff) -> Config {
+        self.backoff = backoff;
+        self
+    }
+
+    /// The jitter.
+    ///
+    /// ```
+    /// # use bulwark::retry::{Config, Jitter};
+    /// let cfg = Config::new().jitter(Jitter::Decorrelated);
+    /// # let _ = cfg;
+    /// ```
+    pub const fn jitter(mut self, jitter: Jitter) -> Config {
+        self.jitter = jitter;
+        self
+    }
+
+    /// The longest delay a hint from the outcome ([`Verdict::RetryAfter`](super::Verdict),
+    /// e.g. an HTTP `Retry-After`) may ask for; longer hints are cut to it.
+    ///
+    /// ```
+    /// # use bulwark::retry::Config;
+    /// let cfg = Config::new().max_retry_after(core::time::Duration::from_secs(5));
+    /// # let _ = cfg;
+    /// ```
+    pub const fn max_retry_after(mut self, d: Duration) -> Config {
+        self.max_hint = d;
+        self
+    }
+
+    /// The jitter seed: the same seed gives the same delays (per call, in call order).
+    ///
+    /// ```
+    /// # use bulwark::retry::Config;
+    /// let cfg = Config::new().seed(7);
+    /// # let _ = cfg;
+    /// ```
+    pub const fn seed(mut self, seed: u64) -> Config {
+        self.seed = seed;
+        self
+    }
+
+    /// Checks the configuration.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] for `max_attempts` 0, a multiplier of 0, a cap below the first
+    /// delay, or a proportional jitter above 100 %.
+    ///
+    /// ```
+    /// use bulwark::retry::{Config, ConfigError, Jitter};
+    /// assert_eq!(Config::new().jitter(Jitter::Proportional(150)).validate(), Err(ConfigError::PercentOutOfRange));
+    /// ```
+    pub const fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_attempts == 0 {
+            return Err(ConfigError::ZeroAttempts);
+        }
+        if let Err(e) = self.backoff.validate() {
+            return Err(e);
+        }
+        self.jitter.validate()
+    }
+}
+
+/// Why [`RetryState::decide`] said stop.
+///
+/// ```
+/// use bulwark::retry::Stop;
+/// assert_ne!(Stop::MaxAttempts, Stop::Deadline);
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Stop {
+    /// `max_attempts` attempts were made.
+    MaxAttempts,
+    /// The next attempt would start more than `max_elapsed` after the first.
+    MaxElapsed,
+    /// The next attempt would start at or after the deadline.
+    Deadline,
+}
+
+/// What to do after an attempt whose outcome is worth retrying.
+///
+/// ```
+/// use bulwark::{Instant, retry::Decision};
+/// use core::time::Duration;
+/// let d = Decision::Retry { delay: Duration::from_secs(1), at: Instant::from_secs(1) };
+/// assert!(matches!(d, Decision::Retry { .. }));
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Decision {
+    /// Wait `delay`, then start the next attempt at `at` (`now + delay`).
+    Retry {
+        /// The wait.
+        delay: Duration,
+        /// When the next attempt starts.
+        at: Instant,
+    },
+    /// Give up.
+    Stop(Stop),
+}
+
+/// The state of one retried call: attempts made, when the first started, the previous delay
+/// (for decorrelated jitter) and the jitter generator. Pure: `now` is an argument.
+///
+/// # Examples
+///
+/// ```
+/// use bulwark::Instant;
+/// use bulwark::retry::{Backoff, Config, Decision, RetryState, Stop};
+/// use bulwark::timeout::Deadline;
+/// use core::time::Duration;
+///
+/// let cfg = Config::new().max_attempts(3).backoff(Backoff::exponential(Duration::from_secs(1)));
+/// let mut s = RetryState::new(Instant::ZERO, 0);
+/// s.start_attempt(); // attempt 1 fails at t = 0
+/// assert_eq!(
+///     s.decide(&cfg, Instant::ZERO, None, Deadline::NONE),
+///     Decision::Retry { delay: Duration::from_secs(1), at: Instant::from_secs(1) }
+/// );
+/// s.start_attempt(); // attempt 2 fails at t = 1 s
+/// assert_eq!(
+///     s.decide(&cfg, Instant::from_secs(1), None, Deadline::NONE),
+///     Decision::Retry { delay: Duration::from_secs(2), at: Instant::from_secs(3) }
+/// );
+/// s.start_attempt(); // attempt 3 fails: that was the last one
+/// assert_eq!(s.decide(&cfg, Instant::from_secs(3), None, Deadline::NONE), Decision::Stop(Stop::MaxAttempts));
+/// assert_eq!(s.attempts(), 3);
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct RetryState {
+    attempts: u32,
+    started: Instant,
+    prev: u64,
+    rng: Rng,
+}
+
+impl RetryState {
+    /// A call whose first attempt starts at `started`, jittered from `seed`. No attempt is
+    /// counted yet: call [`start_attempt`](RetryState::start_attempt) as each one starts.
+    ///
+    /// ```
+    /// use bulwark::{Instant, retry::RetryState};
+    /// assert_eq!(RetryState::new(Instant::ZERO, 1).attempts(), 0);
+    /// ```
+    pub const fn new(started: Instant, seed: u64) -> RetryState {
+        RetryState {
+            attempts: 0,
+            started,
+            prev: 0,
+            rng: Rng::new(seed),
+        }
+    }
+
+    /// Restarts the jitter generator from `seed` (the async wrapper seeds a call only when
+    /// its first attempt fails, so a successful call never pays for it).
+    pub(crate) fn reseed(&mut self, seed: u64) {
+        self.rng = Rng::new(seed);
+    }
+
+    /// Counts an attempt as started (saturating).
+    ///
+    /// ```
+    /// use bulwark::{Instant, retry::RetryState};
+    /// let mut s = RetryState::new(Instant::ZERO, 1);
+    /// s.start_attempt();
+    /// assert_eq!(s.attempts(), 1);
+    /// ```
+    pub fn start_attempt(&mut self) {
+        self.attempts = self.attempts.saturating_add(1);
+    }
+
+    /// Attempts started so far.
+    ///
+    /// ```
+    /// use bulwark::{Instant, retry::RetryState};
+    /// assert_eq!(RetryState::new(Instant::ZERO, 0).attempts(), 0);
+    /// ```
+    pub const fn attempts(&self) -> u32 {
+        self.attempts
+    }
+
+    /// After an attempt whose outcome is worth retrying, finished at `now`: retry after a
+    /// delay, or stop. `hint` (a Retry-After from the outcome) replaces the backoff and
+    /// jitter, cut to [`Config::max_retry_after`]. The next attempt must start no later than
+    /// `max_elapsed` after the first, and strictly before `deadline`; the machine never
+    /// plans a wait past either — it stops instead.
+    ///
+    /// Works on any input without panicking, an unvalidated config included.
+    ///
+    /// ```
+    /// use bulwark::Instant;
+    /// use bulwark::retry::{Backoff, Config, Decision, RetryState, Stop};
+    /// use bulwark::timeout::Deadline;
+    /// use core::time::Duration;
+    ///
+    /// let cfg = Config::new().backoff(Backoff::constant(Duration::from_secs(5)));
+    /// let mut s = RetryState::new(Instant::ZERO, 0);
+    /// s.start_attempt();
+    /// let deadline = Deadline::at(Instant::from_secs(4));
+    /// assert_eq!(s.decide(&cfg, Instant::ZERO, None, deadline), Decision::Stop(Stop::Deadline));
+    /// // A Retry-After hint of 2 s fits before the deadline.
+    /// assert_eq!(
+    ///     s.decide(&cfg, Instant::ZERO, Some(Duration::from_secs(2)), deadline),
+    ///     Decision::Retry { delay: Duration::from_secs(2), at: Instant::from_secs(2) }
+    /// );
+    /// ```
+    pub fn decide(
+        &mut self,
+        cfg: &Config,
+        now: Instant,
+        hint: Option<Duration>,
+        deadline: Deadline,
+    ) -> Decision {
+        if self.attempts >= cfg.max_attempts {
+            return Decision::Stop(Stop::MaxAttempts);
+        }
+        let delay = match hint {
+            Some(h) => duration_to_nanos(h).min(duration_to_nanos(cfg.max_hint)),
+            None => {
+                let b = &cfg.backoff;
+                let d = b.delay_nanos(self.attempts);
+                let base = b.delay_nanos(1);
+                let prev = if self.prev == 0 { base } else { self.prev };
+                let cap = duration_to_nanos(b.cap());
+                cfg.jitter.apply(d, base, cap, prev, &mut self.rng)
+            }
+        };
+        let delay = Duration::from_nanos(delay);
+        let at = now.saturating_add(delay);
+        if let Some(max) = cfg.max_elapsed
+            && at.saturating_duration_since(self.started) > max
+        {
+            return Decision::Stop(Stop::MaxElapsed);
+        }
+        if !deadline.allows(at) {
+            return Decision::Stop(Stop::Deadline);
+        }
+        self.prev = duration_to_nanos(delay);
+        Decision::Retry { delay, at }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NONE: Deadline = Deadline::NONE;
+
+    fn secs(s: u64) -> Instant {
+        Instant::from_secs(s)
+    }
+
+    /// Runs attempts that each fail at once; returns the instants attempts started.
+    fn schedule(cfg: &Config, deadline: Deadline) -> ([Instant; 16], usize, Stop) {
+        let mut s = RetryState::new(Instant::ZERO, 9);
+        let mut at = [Instant::ZERO; 16];
+        let mut now = Instant::ZERO;
+        let mut n = 0;
+        loop {
+            s.start_attempt();
+            at[n] = now;
+            n += 1;
+            match s.decide(cfg, now, None, deadline) {
+                Decision::Retry { at: t, .. } => now = t,
+                Decision::Stop(why) => return (at, n, why),
+            }
+        }
+    }
+
+    #[test]
+    fn exponential_schedule_with_literal_instants() {
+        let cfg = Config::new()
+            .max_attempts(6)
+            .backoff(Backoff::exponential(Duration::from_secs(1)).max(Duration::from_secs(8)));
+        let (at, n, why) = schedule(&cfg, NONE);
+        assert_eq!(why, Stop::MaxAttempts);
+        assert_eq!(
+            &at[..n],
+            &[secs(0), secs(1), secs(3), secs(7), secs(15), secs(23)]
+        );
+    }
+
+    #[test]
+    fn max_attempts_one_never_retries() {
+        let cfg = Config::new().max_attempts(1);
+        let (_, n, why) = schedule(&cfg, NONE);
+        assert_eq!((n, why), (1, Stop::MaxAttempts));
+    }
+
+    #[test]
+    fn max_elapsed_stops_before_planning_past_it() {
+        let cfg = Config::new()
+            .max_attempts(100)
+            .max_elapsed(Duration::from_secs(10))
+            .backoff(Backoff::constant(Duration::from_secs(3)));
+        let (at, n, why) = schedule(&cfg, NONE);
+        assert_eq!(why, Stop::MaxElapsed);
+        // 0, 3, 6, 9 — the next would be at 12 > 10.
+        assert_eq!(&at[..n], &[secs(0), secs(3), secs(6), secs(9)]);
+        // Exactly at the limit is allowed.
+        let cfg = cfg.max_elapsed(Duration::from_secs(9));
+        let (_, n, _) = schedule(&cfg, NONE);
+        assert_eq!(n, 4);
+    }
+
+    #[test]
+    fn deadline_is_exclusive() {
+        let cfg = Config::new()
+            .max_attempts(100)
+            .backoff(Backoff::constant(Duration::from_secs(2)));
+        let (at, n, why) = schedule(&cfg, Deadline::at(secs(6)));
+        assert_eq!(why, Stop::Deadline);
+        assert_eq!(&at[..n], &[secs(0), secs(2), secs(4)]); // 6 would start expired
+    }
+
+    #[test]
+    fn hint_overrides_backoff_and_is_capped() {
+        let cfg = Config::new()
+            .backoff(Backoff::constant(Duration::from_secs(1)))
+            .jitter(Jitter::Full)
+            .max_retry_after(Duration::from_secs(30));
+        let mut s = RetryState::new(Instant::ZERO, 0);
+        s.start_attempt();
+        let d = s.decide(&cfg, secs(5), Some(Duration::from_secs(7)), NONE);
+        assert_eq!(
+            d,
+            Decision::Retry {
+                delay: Duration::from_secs(7),
+                at: secs(12)
+            }
+        );
+        s.start_attempt();
+        let d = s.decide(&cfg, secs(12), Some(Duration::from_secs(3600)), NONE);
+        assert_eq!(
+            d,
+            Decision::Retry {
+                delay: Duration::from_secs(30),
+                at: secs(42)
+            }
+        );
+    }
+
+    #[test]
+    fn decorrelated_uses_previous_delay() {
+        let cfg = Config::new()
+            .max_attempts(u32::MAX)
+            .backoff(Backoff::exponential(Duration::from_secs(1)).max(Duration::from_secs(20)))
+            .jitter(Jitter::Decorrelated);
+        let mut s = RetryState::new(Instant::ZERO, 5);
+        let mut prev = 1_000_000_000u64;
+        for _ in 0..2_000 {
+            s.start_attempt();
+            match s.decide(&cfg, Instant::ZERO, None, NONE) {
+                Decision::Retry { delay, .. } => {
+                    let d = duration_to_nanos(delay);
+                    assert!(d >= 1_000_000_000 && d <= (prev * 3).min(20_000_000_000));
+                    prev = d;
+                }
+                other => panic!("{other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn same_seed_same_delays() {
+        let cfg = Config::new()
+            .max_attempts(10)
+            .jitter(Jitter::Full)
+            .backoff(Backoff::exponential(Duration::from_millis(100)));
+        let run = |seed| {
+            let mut s = RetryState::new(Instant::ZERO, seed);
+            core::array::from_fn::<_, 9, _>(|_| {
+                s.start_attempt();
+                s.decide(&cfg, Instant::ZERO, None, NONE)
+            })
+        };
+        assert_eq!(run(1), run(1));
+        assert_ne!(run(1), run(2));
+    }
+
+    #[test]
+    fn clock_going_backwards_and_extremes_do_not_panic() {
+        let cfg = Config::new()
+            .max_attempts(u32::MAX)
+            .max_elapsed(Duration::from_secs(10))
+            .backoff(Backoff::exponential(Duration::MAX).multiplier(u32::MAX));
+        let mut s = RetryState::new(secs(100), 0);
+        s.start_attempt();
+        // Clock stepped back to before the start: the delay is still computed, no panic.
+        let _ = s.decide(&cfg, secs(1), None, NONE);
+        let mut s = RetryState::new(Instant::MAX, 0);
+        s.start_attempt();
+        let _ = s.decide(
+            &cfg,
+            Instant::MAX,
+            Some(Duration::MAX),
+            Deadline::at(Instant::MAX),
+        );
+        // Unvalidated config: zero attempts simply stops.
+        let mut s = RetryState::new(Instant::ZERO, 0);
+        assert_eq!(
+            s.decide(&Config::new().max_attempts(0), Instant::ZERO, None, NONE),
+            Decision::Stop(Stop::MaxAttempts)
+        );
+        for _ in 0..3 {
+            s.start_attempt();
+        }
+        let mut s = RetryState {
+            attempts: u32::MAX - 1,
+            ..s
+        };
+        s.start_attempt();
+        s.start_attempt();
+        assert_eq!(s.attempts(), u32::MAX);
+    }
+}

@@ -1,0 +1,504 @@
+//! Retry: run an operation again when it fails transiently, with backoff and jitter, within
+//! attempt, time, deadline and budget limits.
+//!
+//! Three layers, each usable on its own:
+//!
+//! * [`Backoff`], [`Jitter`] and [`RetryState`]: the pure machine. `&mut self`, `now` is an
+//!   argument; [`RetryState::decide`] says "retry at `t`" or "stop".
+//! * [`Budget`]: the shared, lock-free retry budget (`&self`, atomics), behind the
+//!   [`RetryBudget`] trait.
+//! * [`Retry::call`]: the async wrapper over a [`Sleep`](crate::Sleep). The operation is an
+//!   `FnMut() -> Future`; each attempt is a fresh future; nothing is boxed.
+//!
+//! # Policy and defaults
+//!
+//! * `max_attempts` counts the first call: 3 attempts = 1 call + 2 retries.
+//! * The [`Classify`] decides: [`Verdict::Return`] hands the result back at once (a success,
+//!   or an error that retrying cannot fix: [`Error::Permanent`]); [`Verdict::Retry`] and
+//!   [`Verdict::RetryAfter`] retry — an `Ok` result too ("try later" responses). When the
+//!   retries run out on a retryable *result*, that result is returned as `Ok`, not an error.
+//! * A `RetryAfter(d)` hint replaces the computed delay, cut to
+//!   [`Config::max_retry_after`].
+//! * The call never sleeps past its [`Deadline`](crate::timeout::Deadline) nor plans an
+//!   attempt after `max_elapsed`: when the next attempt could not start in time it returns at
+//!   once with the last outcome. A deadline already past means no attempt at all. (An attempt
+//!   itself is not cut short: wrap the operation in [`timeout_at`](crate::timeout::timeout_at)
+//!   for that.)
+//! * Each retry is asked of the [`RetryBudget`]; successes deposit into it.
+//!
+//! # Examples
+//!
+//! ```
+//! use bulwark::retry::{Backoff, Config, Retry, Verdict};
+//! use bulwark::{Clock, Instant, MockClock, mock};
+//! use core::cell::Cell;
+//! use core::time::Duration;
+//!
+//! #[derive(Debug, PartialEq)]
+//! enum HttpError { Unavailable, NotFound }
+//!
+//! let clock = MockClock::new();
+//! let retry = Retry::new(
+//!     Config::new().max_attempts(4).backoff(Backoff::exponential(Duration::from_secs(1))),
+//!     &clock,
+//! )
+//! .unwrap()
+//! .with_classifier(|r: &Result<&str, HttpError>| match r {
+//!     Err(HttpError::Unavailable) => Verdict::Retry,
+//!     _ => Verdict::Return, // success, or a 404 that retrying will not fix
+//! });
+//!
+//! let calls = Cell::new(0);
+//! let out = mock::run(&clock, retry.call(|| {
+//!     calls.set(calls.get() + 1);
+//!     let n = calls.get();
+//!     async move { if n < 3 { Err(HttpError::Unavailable) } else { Ok("hello") } }
+//! }))
+//! .unwrap();
+//! assert_eq!(out, Ok("hello"));
+//! assert_eq!(clock.now(), Instant::from_secs(3)); // waited 1 s, then 2 s
+//! assert_eq!(calls.get(), 3);
+//! ```
+
+mod backoff;
+mod budget;
+mod error;
+mod future;
+mod machine;
+
+pub use backoff::{Backoff, Jitter};
+pub use budget::{Budget, RetryBudget};
+pub use error::{ConfigError, Error};
+pub use future::Call;
+pub use machine::{Config, Decision, RetryState, Stop};
+
+use core::fmt;
+use core::time::Duration;
+
+use crate::sync::{AtomicU64, Ordering, const_fn};
+use crate::time::Clock;
+
+/// What to do with an attempt's result.
+///
+/// ```
+/// use bulwark::retry::Verdict;
+/// use core::time::Duration;
+/// assert_ne!(Verdict::Retry, Verdict::RetryAfter(Duration::from_secs(1)));
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Verdict {
+    /// Hand the result back now: an `Ok` as is, an `Err` as [`Error::Permanent`].
+    Return,
+    /// Transient: retry after the backoff delay.
+    Retry,
+    /// Transient: retry after this delay (a Retry-After hint), instead of the backoff's.
+    RetryAfter(Duration),
+}
+
+/// Decides the [`Verdict`] for an attempt's result. Closures
+/// `Fn(&Result<T, E>) -> Verdict` are classifiers.
+///
+/// # Examples
+///
+/// ```
+/// use bulwark::retry::{Classify, ErrorsAreTransient, Verdict};
+/// use core::time::Duration;
+///
+/// enum Response { Ok, TryLater { after_secs: u64 } }
+/// let classify = |r: &Result<Response, u16>| match r {
+///     Ok(Response::TryLater { after_secs }) => Verdict::RetryAfter(Duration::from_secs(*after_secs)),
+///     Ok(Response::Ok) => Verdict::Return,
+///     Err(400..=499) => Verdict::Return, // the caller's fault: permanent
+///     Err(_) => Verdict::Retry,
+/// };
+/// assert_eq!(classify.classify(&Err(404)), Verdict::Return);
+/// assert_eq!(classify.classify(&Ok(Response::TryLater { after_secs: 2 })), Verdict::RetryAfter(Duration::from_secs(2)));
+/// assert_eq!(Classify::<(), ()>::classify(&ErrorsAreTransient, &Err(())), Verdict::Retry);
+/// ```
+pub trait Classify<T, E> {
+    /// The verdict on `result`.
+    fn classify(&self, result: &Result<T, E>) -> Verdict;
+}
+
+/// The default classifier: every `Err` is transient, every `Ok` is returned.
+///
+/// ```
+/// use bulwark::retry::{Classify, ErrorsAreTransient, Verdict};
+/// assert_eq!(Classify::<u8, ()>::classify(&ErrorsAreTransient, &Ok(1)), Verdict::Return);
+/// ```
+#[derive(Copy, Clone, Debug, Default)]
+pub struct ErrorsAreTransient;
+
+impl<T, E> Classify<T, E> for ErrorsAreTransient {
+    #[inline]
+    fn classify(&self, result: &Result<T, E>) -> Verdict {
+        if result.is_ok() {
+            Verdict::Return
+        } else {
+            Verdict::Retry
+        }
+    }
+}
+
+impl<T, E, F: Fn(&Result<T, E>) -> Verdict> Classify<T, E> for F {
+    fn classify(&self, result: &Result<T, E>) -> Verdict {
+        self(result)
+    }
+}
+
+/// Hooks called by a [`Retry`]. Every method has an empty default and `()` implements the
+/// trait, so a retry without hooks pays nothing. Hooks run inline: keep them short. A pair
+/// `(A, B)` calls both; [`Counters`] keeps the totals.
+///
+/// `attempt` is the number of the attempt concerned (1 = the first call).
+///
+/// # Examples
+///
+/// ```
+/// use bulwark::retry::{Config, Hooks, Retry};
+/// use bulwark::{MockClock, mock};
+/// use core::cell::Cell;
+/// use core::time::Duration;
+///
+/// #[derive(Default)]
+/// struct Log(Cell<[u64; 2]>);
+/// impl Hooks<(), &str> for Log {
+///     fn on_retry(&self, attempt: u32, delay: Duration, _outcome: &Result<(), &str>) {
+///         let mut l = self.0.get();
+///         l[attempt as usize - 1] = delay.as_millis() as u64;
+///         self.0.set(l);
+///     }
+/// }
+///
+/// let clock = MockClock::new();
+/// let log = Log::default();
+/// let retry = Retry::new(Config::new(), &clock).unwrap().with_hooks(&log);
+/// let out = mock::run(&clock, retry.call(|| async { Err::<(), _>("down") })).unwrap();
+/// assert!(out.is_err());
+/// assert_eq!(log.0.get(), [100, 200]); // the default backoff: 100 ms, then 200 ms
+/// ```
+pub trait Hooks<T, E> {
+    /// Attempt `attempt` is starting (after its sleep, if any).
+    fn on_attempt(&self, attempt: u32) {
+        let _ = attempt;
+    }
+    /// A retry will start after `delay`; `outcome` is what attempt `attempt` returned.
+    fn on_retry(&self, attempt: u32, delay: Duration, outcome: &Result<T, E>) {
+        let _ = (attempt, delay, outcome);
+    }
+    /// The budget denied the retry after attempt `attempt`; the call returns `outcome`.
+    fn on_budget_denied(&self, attempt: u32, outcome: &Result<T, E>) {
+        let _ = (attempt, outcome);
+    }
+}
+
+impl<T, E> Hooks<T, E> for () {}
+
+impl<T, E, H: Hooks<T, E> + ?Sized> Hooks<T, E> for &H {
+    fn on_attempt(&self, attempt: u32) {
+        (**self).on_attempt(attempt)
+    }
+    fn on_retry(&self, attempt: u32, delay: Duration, outcome: &Result<T, E>) {
+        (**self).on_retry(attempt, delay, outcome)
+    }
+    fn on_budget_denied(&self, attempt: u32, outcome: &Result<T, E>) {
+        (**self).on_budget_denied(attempt, outcome)
+    }
+}
+
+impl<T, E, A: Hooks<T, E>, B: Hooks<T, E>> Hooks<T, E> for (A, B) {
+    fn on_attempt(&self, attempt: u32) {
+        self.0.on_attempt(attempt);
+        self.1.on_attempt(attempt);
+    }
+    fn on_retry(&self, attempt: u32, delay: Duration, outcome: &Result<T, E>) {
+        self.0.on_retry(attempt, delay, outcome);
+        self.1.on_retry(attempt, delay, outcome);
+    }
+    fn on_budget_denied(&self, attempt: u32, outcome: &Result<T, E>) {
+        self.0.on_budget_denied(attempt, outcome);
+        self.1.on_budget_denied(attempt, outcome);
+    }
+}
+
+/// Totals kept by [`Counters`] (wrapping).
+///
+/// ```
+/// use bulwark::retry::{Counters, Metrics};
+/// assert_eq!(Counters::new().snapshot(), Metrics::default());
+/// ```
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Metrics {
+    /// Attempts started (first calls and retries).
+    pub attempts: u64,
+    /// Retries started (attempts after the first of a call).
+    pub retries: u64,
+    /// Retries the budget denied.
+    pub budget_denials: u64,
+}
+
+/// [`Hooks`] that count attempts, retries and budget denials: the metrics of a [`Retry`]
+/// (or of several, shared by reference). Opt-in, so a retry that does not want totals does
+/// not pay an atomic add per call. Usable from a `static`.
+///
+/// # Memory ordering
+///
+/// `Relaxed` adds and loads: statistics that order nothing. A snapshot taken while calls run
+/// may mix counts from slightly different moments.
+///
+/// # Examples
+///
+/// ```
+/// use bulwark::retry::{Budget, Config, Counters, Metrics, Retry};
+/// use bulwark::{MockClock, mock};
+///
+/// let clock = MockClock::new();
+/// let counters = Counters::new();
+/// let budget = Budget::new(20, 1, 10).unwrap();
+/// let retry = Retry::new(Config::new().max_attempts(5), &clock)
+///     .unwrap()
+///     .with_hooks(&counters)
+///     .with_budget(&budget);
+/// let out = mock::run(&clock, retry.call(|| async { Err::<(), _>("down") })).unwrap();
+/// // The floor allowed one retry this second; the second retry was denied.
+/// assert_eq!(out.unwrap_err().attempts(), 2);
+/// assert_eq!(counters.snapshot(), Metrics { attempts: 2, retries: 1, budget_denials: 1 });
+/// ```
+pub struct Counters {
+    attempts: AtomicU64,
+    retries: AtomicU64,
+    denials: AtomicU64,
+}
+
+impl Counters {
+    const_fn! {
+        /// All zero.
+        ///
+        /// ```
+        /// static COUNTERS: bulwark::retry::Counters = bulwark::retry::Counters::new();
+        /// assert_eq!(COUNTERS.snapshot().attempts, 0);
+        /// ```
+        pub fn new() -> Counters {
+            Counters {
+                attempts: AtomicU64::new(0),
+                retries: AtomicU64::new(0),
+                denials: AtomicU64::new(0),
+            }
+        }
+    }
+
+    /// The totals now.
+    ///
+    /// ```
+    /// use bulwark::retry::{Config, Counters, Retry};
+    /// use bulwark::{MockClock, mock};
+    /// let clock = MockClock::new();
+    /// let counters = Counters::new();
+    /// let r = Retry::new(Config::new(), &clock).unwrap().with_hooks(&counters);
+    /// let _ = mock::run(&clock, r.call(|| async { Ok::<_, ()>(1) }));
+    /// assert_eq!(counters.snapshot().attempts, 1);
+    /// ```
+    pub fn snapshot(&self) -> Metrics {
+        // Relaxed: statistics; they order nothing.
+        Metrics {
+            attempts: self.attempts.load(Ordering::Relaxed),
+            retries: self.retries.load(Ordering::Relaxed),
+            budget_denials: self.denials.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Default for Counters {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<T, E> Hooks<T, E> for Counters {
+    fn on_attempt(&self, attempt: u32) {
+        // Relaxed: statistics; they order nothing.
+        self.attempts.fetch_add(1, Ordering::Relaxed);
+        if attempt > 1 {
+            self.retries.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+    fn on_budget_denied(&self, _attempt: u32, _outcome: &Result<T, E>) {
+        // Relaxed: a statistic.
+        self.denials.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+impl fmt::Debug for Counters {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.snapshot().fmt(f)
+    }
+}
+
+/// A retry policy, shared by every call made through it (`&self`).
+///
+/// `S` is the [`Sleep`](crate::Sleep) (and clock) it waits on, `K` the [`Classify`], `H` the
+/// [`Hooks`] and `B` the [`RetryBudget`]; all but `S` default to no-cost choices. `&S`,
+/// `&H` and `&B` work too, so the clock, hooks and budget can live elsewhere.
+///
+/// # Memory ordering
+///
+/// The policy's only atomic is a call counter that gives each call its own jitter stream. It
+/// is touched only when a call's first attempt fails (a successful call costs no atomic
+/// operation), with a `Relaxed` fetch-add: atomic whatever its ordering, so every call gets
+/// a distinct value, and nothing else is published through it.
+///
+/// # Examples
+///
+/// ```
+/// use bulwark::retry::{Backoff, Config, Retry};
+/// use bulwark::{MockClock, mock};
+/// use core::time::Duration;
+///
+/// let clock = MockClock::new();
+/// let retry = Retry::new(Config::new().backoff(Backoff::constant(Duration::from_secs(1))), &clock).unwrap();
+/// let out = mock::run(&clock, retry.call(|| async { Err::<(), _>("down") })).unwrap();
+/// assert_eq!(out.unwrap_err().attempts(), 3);
+/// ```
+pub struct Retry<S, K = ErrorsAreTransient, H = (), B = ()> {
+    cfg: Config,
+    sleeper: S,
+    classify: K,
+    hooks: H,
+    budget: B,
+    calls: AtomicU64,
+}
+
+impl<S: Clock> Retry<S> {
+    /// A retry policy waiting on `sleeper`, retrying every `Err`, with no hooks and no
+    /// budget.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] when [`Config::validate`] fails.
+    ///
+    /// ```
+    /// use bulwark::{MockClock, retry::{Config, Retry}};
+    /// let clock = MockClock::new();
+    /// assert!(Retry::new(Config::new(), &clock).is_ok());
+    /// ```
+    pub fn new(cfg: Config, sleeper: S) -> Result<Self, ConfigError> {
+        cfg.validate()?;
+        Ok(Retry {
+            cfg,
+            sleeper,
+            classify: ErrorsAreTransient,
+            hooks: (),
+            budget: (),
+            calls: AtomicU64::new(0),
+        })
+    }
+}
+
+impl<S, K, H, B> Retry<S, K, H, B> {
+    /// The same policy with `classify` deciding what is retried.
+    ///
+    /// ```
+    /// use bulwark::{MockClock, retry::{Config, Retry, Verdict}};
+    /// let clock = MockClock::new();
+    /// let r = Retry::new(Config::new(), &clock).unwrap()
+    ///     .with_classifier(|r: &Result<(), u16>| if matches!(r, Err(500..)) { Verdict::Retry } else { Verdict::Return });
+    /// # let _ = r;
+    /// ```
+    pub fn with_classifier<K2>(self, classify: K2) -> Retry<S, K2, H, B> {
+        Retry {
+            cfg: self.cfg,
+            sleeper: self.sleeper,
+            classify,
+            hooks: self.hooks,
+            budget: self.budget,
+            calls: self.calls,
+        }
+    }
+
+    /// The same policy reporting to `hooks` (for totals, [`Counters`]).
+    ///
+    /// ```
+    /// use bulwark::{MockClock, retry::{Config, Hooks, Retry}};
+    /// struct Quiet;
+    /// impl<T, E> Hooks<T, E> for Quiet {}
+    /// let clock = MockClock::new();
+    /// let r = Retry::new(Config::new(), &clock).unwrap().with_hooks(Quiet);
+    /// # let _ = r;
+    /// ```
+    pub fn with_hooks<H2>(self, hooks: H2) -> Retry<S, K, H2, B> {
+        Retry {
+            cfg: self.cfg,
+            sleeper: self.sleeper,
+            classify: self.classify,
+            hooks,
+            budget: self.budget,
+            calls: self.calls,
+        }
+    }
+
+    /// The same policy drawing its retries from `budget` (a [`Budget`], or `&Budget` to
+    /// share one between policies).
+    ///
+    /// ```
+    /// use bulwark::{MockClock, retry::{Budget, Config, Retry}};
+    /// static BUDGET: Budget = match Budget::new(10, 5, 100) { Ok(b) => b, Err(_) => panic!() };
+    /// let clock = MockClock::new();
+    /// let r = Retry::new(Config::new(), &clock).unwrap().with_budget(&BUDGET);
+    /// # let _ = r;
+    /// ```
+    pub fn with_budget<B2>(self, budget: B2) -> Retry<S, K, H, B2> {
+        Retry {
+            cfg: self.cfg,
+            sleeper: self.sleeper,
+            classify: self.classify,
+            hooks: self.hooks,
+            budget,
+            calls: self.calls,
+        }
+    }
+
+    /// The configuration.
+    ///
+    /// ```
+    /// use bulwark::{MockClock, retry::{Config, Retry}};
+    /// let clock = MockClock::new();
+    /// let r = Retry::new(Config::new().max_attempts(7), &clock).unwrap();
+    /// assert!(r.config().validate().is_ok());
+    /// ```
+    pub fn config(&self) -> &Config {
+        &self.cfg
+    }
+
+    /// The hooks.
+    ///
+    /// ```
+    /// use bulwark::{MockClock, retry::{Config, Counters, Retry}};
+    /// let clock = MockClock::new();
+    /// let r = Retry::new(Config::new(), &clock).unwrap().with_hooks(Counters::new());
+    /// assert_eq!(r.hooks().snapshot().attempts, 0);
+    /// ```
+    pub fn hooks(&self) -> &H {
+        &self.hooks
+    }
+
+    /// The budget.
+    ///
+    /// ```
+    /// use bulwark::{MockClock, retry::{Budget, Config, Retry}};
+    /// let clock = MockClock::new();
+    /// let r = Retry::new(Config::new(), &clock).unwrap().with_budget(Budget::new(10, 1, 5).unwrap());
+    /// assert_eq!(r.budget().tokens(), 0);
+    /// ```
+    pub fn budget(&self) -> &B {
+        &self.budget
+    }
+}
+
+impl<S, K, H, B: fmt::Debug> fmt::Debug for Retry<S, K, H, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Retry")
+            .field("config", &self.cfg)
+            .field("budget", &self.budget)
+            .finish_non_exhaustive()
+    }
+}

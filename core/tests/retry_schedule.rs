@@ -1,0 +1,452 @@
+//! Retry scenarios on the mock clock: minutes of backoff run instantly and the schedule of
+//! attempts is asserted to the nanosecond.
+
+use core::cell::{Cell, RefCell};
+use core::future::Future;
+use core::pin::pin;
+use core::task::{Context, Poll, Waker};
+use core::time::Duration;
+
+use bulwark::retry::{
+    Backoff, Budget, Config, Counters, Error, Hooks, Jitter, Metrics, Retry, Verdict,
+};
+use bulwark::timeout::{Deadline, timeout_at};
+use bulwark::{Clock, Instant, MockClock, Sleep, mock};
+
+fn secs(s: u64) -> Instant {
+    Instant::from_secs(s)
+}
+
+/// An operation that logs the instant of each attempt and answers from a script
+/// (the last answer repeats).
+struct Script<'a, T: Copy, E: Copy> {
+    clock: &'a MockClock,
+    log: RefCell<Vec<Instant>>,
+    answers: &'a [Result<T, E>],
+}
+
+impl<'a, T: Copy, E: Copy> Script<'a, T, E> {
+    fn new(clock: &'a MockClock, answers: &'a [Result<T, E>]) -> Self {
+        Script {
+            clock,
+            log: RefCell::new(Vec::new()),
+            answers,
+        }
+    }
+    fn op(&self) -> impl FnMut() -> core::future::Ready<Result<T, E>> + '_ {
+        move || {
+            let mut log = self.log.borrow_mut();
+            log.push(self.clock.now());
+            let i = (log.len() - 1).min(self.answers.len() - 1);
+            core::future::ready(self.answers[i])
+        }
+    }
+    fn attempts(&self) -> Vec<Instant> {
+        self.log.borrow().clone()
+    }
+}
+
+#[test]
+fn minutes_of_exponential_backoff_run_instantly_with_an_exact_schedule() {
+    let clock = MockClock::new();
+    let counters = Counters::new();
+    let retry = Retry::new(
+        Config::new()
+            .max_attempts(8)
+            .backoff(Backoff::exponential(Duration::from_secs(1)).max(Duration::from_secs(60))),
+        &clock,
+    )
+    .unwrap()
+    .with_hooks(&counters);
+    let script = Script::new(&clock, &[Err::<(), _>("503")]);
+    let wall = std::time::Instant::now();
+    let out = mock::run(&clock, retry.call(script.op())).unwrap();
+    assert!(wall.elapsed() < Duration::from_secs(1));
+    assert_eq!(
+        out,
+        Err(Error::Exhausted {
+            last: "503",
+            attempts: 8
+        })
+    );
+    // Delays 1, 2, 4, 8, 16, 32, 60 (capped) s.
+    assert_eq!(
+        script.attempts(),
+        [0, 1, 3, 7, 15, 31, 63, 123].map(secs).to_vec()
+    );
+    assert_eq!(clock.now(), secs(123));
+    assert_eq!(
+        counters.snapshot(),
+        Metrics {
+            attempts: 8,
+            retries: 7,
+            budget_denials: 0
+        }
+    );
+}
+
+#[test]
+fn jittered_schedule_is_the_same_for_the_same_seed() {
+    let run = |seed| {
+        let clock = MockClock::new();
+        let retry = Retry::new(
+            Config::new()
+                .max_attempts(6)
+                .backoff(Backoff::exponential(Duration::from_secs(1)))
+                .jitter(Jitter::Full)
+                .seed(seed),
+            &clock,
+        )
+        .unwrap();
+        let mut schedules = Vec::new();
+        for _ in 0..2 {
+            let script = Script::new(&clock, &[Err::<(), ()>(())]);
+            let _ = mock::run(&clock, retry.call(script.op())).unwrap();
+            let a = script.attempts();
+            schedules.push(a.iter().map(|t| *t - a[0]).collect::<Vec<_>>());
+        }
+        schedules
+    };
+    let a = run(7);
+    assert_eq!(a, run(7), "same seed, same delays, every run");
+    assert_ne!(a[0], a[1], "two calls of one policy jitter differently");
+    assert_ne!(a, run(8));
+}
+
+#[test]
+fn the_deadline_cuts_a_retry_short() {
+    let clock = MockClock::new();
+    clock.set(secs(100));
+    let retry = Retry::new(
+        Config::new()
+            .max_attempts(10)
+            .backoff(Backoff::exponential(Duration::from_secs(1))),
+        &clock,
+    )
+    .unwrap();
+    let script = Script::new(&clock, &[Err::<(), _>(503u16)]);
+    let deadline = Deadline::after(clock.now(), Duration::from_secs(10));
+    let out = mock::run(&clock, retry.call_with_deadline(deadline, script.op())).unwrap();
+    // Attempts at +0, +1, +3, +7; the next would be at +15 > +10: return at +7 with the
+    // last error, without sleeping towards the deadline.
+    assert_eq!(script.attempts(), [100, 101, 103, 107].map(secs).to_vec());
+    assert_eq!(
+        out,
+        Err(Error::DeadlineExceeded {
+            last: Some(503),
+            attempts: 4
+        })
+    );
+    assert_eq!(clock.now(), secs(107));
+    assert_eq!(clock.next_deadline(), None);
+}
+
+#[test]
+fn an_expired_deadline_makes_no_attempt() {
+    let clock = MockClock::new();
+    clock.set(secs(5));
+    let retry = Retry::new(Config::new(), &clock).unwrap();
+    let script = Script::new(&clock, &[Ok::<u8, ()>(1)]);
+    let out = mock::run(
+        &clock,
+        retry.call_with_deadline(Deadline::at(secs(5)), script.op()),
+    )
+    .unwrap();
+    assert_eq!(
+        out,
+        Err(Error::DeadlineExceeded {
+            last: None,
+            attempts: 0
+        })
+    );
+    assert!(script.attempts().is_empty());
+}
+
+#[test]
+fn a_clock_jump_during_the_sleep_past_the_deadline_returns_the_last_outcome() {
+    let clock = MockClock::new();
+    let retry = Retry::new(
+        Config::new().backoff(Backoff::constant(Duration::from_secs(1))),
+        &clock,
+    )
+    .unwrap();
+    let script = Script::new(&clock, &[Err::<(), _>("e")]);
+    let mut call = pin!(retry.call_with_deadline(Deadline::at(secs(5)), script.op()));
+    let cx = &mut Context::from_waker(Waker::noop());
+    assert!(call.as_mut().poll(cx).is_pending()); // sleeping until 1 s
+    clock.set(secs(9)); // the clock jumps past the deadline
+    assert_eq!(
+        call.as_mut().poll(cx),
+        Poll::Ready(Err(Error::DeadlineExceeded {
+            last: Some("e"),
+            attempts: 1
+        }))
+    );
+    assert_eq!(script.attempts().len(), 1);
+}
+
+#[test]
+fn retry_after_hint_is_honoured_and_capped() {
+    #[derive(Copy, Clone, Debug, PartialEq)]
+    enum E {
+        Busy { retry_after_secs: u64 },
+    }
+    let clock = MockClock::new();
+    let retry = Retry::new(
+        Config::new()
+            .max_attempts(3)
+            .backoff(Backoff::constant(Duration::from_secs(1)))
+            .jitter(Jitter::Full)
+            .max_retry_after(Duration::from_secs(30)),
+        &clock,
+    )
+    .unwrap()
+    .with_classifier(|r: &Result<(), E>| match r {
+        Err(E::Busy { retry_after_secs }) => {
+            Verdict::RetryAfter(Duration::from_secs(*retry_after_secs))
+        }
+        Ok(()) => Verdict::Return,
+    });
+    let script = Script::new(
+        &clock,
+        &[
+            Err(E::Busy {
+                retry_after_secs: 7,
+            }),
+            Err(E::Busy {
+                retry_after_secs: 3_600,
+            }),
+            Ok(()),
+        ],
+    );
+    let out = mock::run(&clock, retry.call(script.op())).unwrap();
+    assert_eq!(out, Ok(()));
+    // 7 s as asked (no jitter on a hint), then an hour cut to the 30 s cap.
+    assert_eq!(script.attempts(), [0, 7, 37].map(secs).to_vec());
+}
+
+#[test]
+fn permanent_errors_are_not_retried() {
+    let clock = MockClock::new();
+    let retry = Retry::new(Config::new().max_attempts(5), &clock)
+        .unwrap()
+        .with_classifier(|r: &Result<(), u16>| match r {
+            Err(400..=499) => Verdict::Return,
+            Err(_) => Verdict::Retry,
+            Ok(()) => Verdict::Return,
+        });
+    let script = Script::new(&clock, &[Err(503), Err(404), Err(503)]);
+    let out = mock::run(&clock, retry.call(script.op())).unwrap();
+    assert_eq!(
+        out,
+        Err(Error::Permanent {
+            error: 404,
+            attempts: 2
+        })
+    );
+    assert_eq!(script.attempts().len(), 2);
+    assert_eq!(clock.now(), Instant::from_millis(100)); // one default backoff, then stop
+}
+
+#[test]
+fn a_retryable_result_is_returned_when_retries_run_out() {
+    #[derive(Copy, Clone, Debug, PartialEq)]
+    enum Resp {
+        TryLater,
+    }
+    let clock = MockClock::new();
+    let retry = Retry::new(Config::new().max_attempts(3), &clock)
+        .unwrap()
+        .with_classifier(|r: &Result<Resp, ()>| match r {
+            Ok(Resp::TryLater) => Verdict::Retry,
+            Err(()) => Verdict::Retry,
+        });
+    let script = Script::new(&clock, &[Ok(Resp::TryLater)]);
+    let out = mock::run(&clock, retry.call(script.op())).unwrap();
+    assert_eq!(out, Ok(Resp::TryLater));
+    assert_eq!(script.attempts().len(), 3);
+}
+
+#[test]
+fn max_elapsed_stops_without_sleeping_past_it() {
+    let clock = MockClock::new();
+    let retry = Retry::new(
+        Config::new()
+            .max_attempts(100)
+            .max_elapsed(Duration::from_secs(60))
+            .backoff(Backoff::linear(
+                Duration::from_secs(10),
+                Duration::from_secs(10),
+            )),
+        &clock,
+    )
+    .unwrap();
+    let script = Script::new(&clock, &[Err::<(), _>(())]);
+    let out = mock::run(&clock, retry.call(script.op())).unwrap();
+    // 0, +10 → 10, +20 → 30, +30 → 60 (exactly at the limit), +40 → 100 > 60: stop.
+    assert_eq!(script.attempts(), [0, 10, 30, 60].map(secs).to_vec());
+    assert_eq!(
+        out,
+        Err(Error::Exhausted {
+            last: (),
+            attempts: 4
+        })
+    );
+    assert_eq!(clock.now(), secs(60));
+}
+
+#[test]
+fn dropping_the_call_mid_sleep_cancels_further_attempts() {
+    let clock = MockClock::new();
+    let counters = Counters::new();
+    let retry = Retry::new(
+        Config::new()
+            .max_attempts(5)
+            .backoff(Backoff::constant(Duration::from_secs(10))),
+        &clock,
+    )
+    .unwrap()
+    .with_hooks(&counters);
+    let script = Script::new(&clock, &[Err::<(), _>(())]);
+    {
+        let mut call = pin!(retry.call(script.op()));
+        let cx = &mut Context::from_waker(Waker::noop());
+        assert!(call.as_mut().poll(cx).is_pending());
+        assert_eq!(clock.next_deadline(), Some(secs(10)));
+        // `call` is dropped here, mid-sleep.
+    }
+    assert_eq!(clock.next_deadline(), None, "the sleep was released");
+    clock.advance(Duration::from_secs(3_600));
+    assert_eq!(script.attempts().len(), 1, "no attempt after the drop");
+    assert_eq!(counters.snapshot().retries, 0);
+}
+
+type Seen = (u32, Duration, Result<(), &'static str>);
+
+#[derive(Default)]
+struct Recorder {
+    retries: RefCell<Vec<Seen>>,
+    denied: Cell<u32>,
+}
+
+impl Hooks<(), &'static str> for Recorder {
+    fn on_retry(&self, attempt: u32, delay: Duration, outcome: &Result<(), &'static str>) {
+        self.retries.borrow_mut().push((attempt, delay, *outcome));
+    }
+    fn on_budget_denied(&self, attempt: u32, _outcome: &Result<(), &'static str>) {
+        self.denied.set(attempt);
+    }
+}
+
+#[test]
+fn hooks_see_every_retry_and_the_budget_denies_when_empty() {
+    let clock = MockClock::new();
+    let hooks = Recorder::default();
+    let counters = Counters::new();
+    let budget = Budget::new(50, 1, 10).unwrap();
+    let retry = Retry::new(
+        Config::new()
+            .max_attempts(10)
+            .backoff(Backoff::constant(Duration::from_millis(300))),
+        &clock,
+    )
+    .unwrap()
+    .with_hooks((&hooks, &counters))
+    .with_budget(&budget);
+    // Two successes earn one token.
+    for _ in 0..2 {
+        let out = mock::run(&clock, retry.call(|| async { Ok::<(), &str>(()) })).unwrap();
+        assert_eq!(out, Ok(()));
+    }
+    assert_eq!(budget.tokens(), 1);
+    let script = Script::new(&clock, &[Err::<(), _>("down")]);
+    let out = mock::run(&clock, retry.call(script.op())).unwrap();
+    // Retry 1 from the floor of second 0, retry 2 from the earned token (0.3 s), retry 3
+    // (0.6 s, still second 0) denied.
+    assert_eq!(
+        out,
+        Err(Error::BudgetExhausted {
+            last: "down",
+            attempts: 3
+        })
+    );
+    assert_eq!(
+        *hooks.retries.borrow(),
+        [
+            (1, Duration::from_millis(300), Err("down")),
+            (2, Duration::from_millis(300), Err("down"))
+        ]
+    );
+    assert_eq!(hooks.denied.get(), 3);
+    let m = counters.snapshot();
+    assert_eq!((m.attempts, m.retries, m.budget_denials), (5, 2, 1));
+    assert_eq!(budget.denied(), 1);
+}
+
+#[test]
+fn retry_composes_with_a_per_attempt_timeout_under_one_deadline() {
+    // Each attempt hangs; a per-attempt timeout of 2 s turns that into an error that is
+    // retried, and the whole call stays inside the caller's 10 s deadline.
+    let clock = MockClock::new();
+    let retry = Retry::new(
+        Config::new()
+            .max_attempts(10)
+            .backoff(Backoff::constant(Duration::from_secs(1))),
+        &clock,
+    )
+    .unwrap();
+    let deadline = Deadline::after(clock.now(), Duration::from_secs(10));
+    let starts = RefCell::new(Vec::new());
+    let out = mock::run(
+        &clock,
+        retry.call_with_deadline(deadline, || {
+            starts.borrow_mut().push(clock.now());
+            let per_attempt = deadline.min(Deadline::after(clock.now(), Duration::from_secs(2)));
+            timeout_at(&clock, per_attempt, clock.sleep(Duration::from_secs(3600)))
+        }),
+    )
+    .unwrap();
+    // Attempts time out 2 s after they start; the one at 9 s is cut at the caller's 10 s.
+    assert_eq!(*starts.borrow(), [0, 3, 6, 9].map(secs).to_vec());
+    assert!(matches!(
+        out,
+        Err(Error::DeadlineExceeded {
+            last: Some(_),
+            attempts: 4
+        })
+    ));
+    assert_eq!(clock.now(), secs(10));
+}
+
+#[test]
+fn zero_backoff_retries_at_once_and_extreme_configs_do_not_panic() {
+    let clock = MockClock::new();
+    let retry = Retry::new(
+        Config::new()
+            .max_attempts(4)
+            .backoff(Backoff::constant(Duration::ZERO)),
+        &clock,
+    )
+    .unwrap();
+    let script = Script::new(&clock, &[Err::<(), _>(())]);
+    let out = mock::run(&clock, retry.call(script.op())).unwrap();
+    assert_eq!(out.unwrap_err().attempts(), 4);
+    assert_eq!(script.attempts(), vec![Instant::ZERO; 4]);
+
+    // Delays near the end of time, with the clock near the end of time: saturate, no panic.
+    clock.set(Instant::MAX - Duration::from_secs(1));
+    let retry = Retry::new(
+        Config::new()
+            .max_attempts(3)
+            .max_elapsed(Duration::MAX)
+            .backoff(Backoff::exponential(Duration::MAX).multiplier(u32::MAX))
+            .jitter(Jitter::Decorrelated)
+            .max_retry_after(Duration::MAX),
+        &clock,
+    )
+    .unwrap();
+    let script = Script::new(&clock, &[Err::<(), _>(())]);
+    let out = mock::run(&clock, retry.call(script.op())).unwrap();
+    assert_eq!(out.unwrap_err().attempts(), 3);
+    assert_eq!(clock.now(), Instant::MAX);
+}
