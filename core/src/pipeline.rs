@@ -595,8 +595,9 @@ where
     RL: LimiterStage,
     BH: BulkheadStage,
 {
-    /// Runs `op` through every layer. `op` makes one attempt's future; it is called again for
-    /// each retry, and not at all for an attempt a layer rejects.
+    /// Runs `op` through every layer. `op` (a closure, or any [`Operation`]) makes one
+    /// attempt's future; it is called again for each retry, and not at all for an attempt a
+    /// layer rejects.
     ///
     /// # Errors
     ///
@@ -625,7 +626,7 @@ where
     /// ```
     pub fn call<'p, Op, Fut>(&'p self, op: Op) -> Call<'p, 'c, S, P, B, CB, RL, BH, Op, Fut>
     where
-        Op: FnMut() -> Fut,
+        Op: Operation<Future = Fut>,
         Fut: ResultFuture,
         P: Transient<Fut::Err>,
     {
@@ -659,7 +660,7 @@ where
     RL: LimiterStage,
     BH: BulkheadStage,
     P: Transient<Fut::Err>,
-    Op: FnMut() -> Fut,
+    Op: Operation<Future = Fut>,
     Fut: ResultFuture,
 {
     type Future = Attempt<'p, S, P, CB, BH, Fut>;
@@ -686,7 +687,7 @@ where
         };
         Attempt {
             state: AttemptState::Running {
-                fut: timeout_at(p.clock, deadline, (self.op)()),
+                fut: timeout_at(p.clock, deadline, self.op.attempt()),
                 breaker: Some(breaker),
                 _bulkhead: bulkhead,
                 transient: &p.retry.classifier().transient,
@@ -842,7 +843,7 @@ pin_project! {
         BH: 'p,
         Fut: ResultFuture,
         P: Transient<Fut::Err>,
-        Op: FnMut() -> Fut,
+        Op: Operation<Future = Fut>,
     {
         #[pin]
         inner: Inner<'p, 'c, S, P, B, CB, RL, BH, Op, Fut>,
@@ -860,7 +861,7 @@ where
     BH: BulkheadStage + 'p,
     Fut: ResultFuture,
     P: Transient<Fut::Err>,
-    Op: FnMut() -> Fut,
+    Op: Operation<Future = Fut>,
 {
     type Output = Result<Fut::Ok, Error<Fut::Err>>;
 
@@ -895,7 +896,7 @@ where
     BH: BulkheadStage + 'p,
     Fut: ResultFuture,
     P: Transient<Fut::Err>,
-    Op: FnMut() -> Fut,
+    Op: Operation<Future = Fut>,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Call")

@@ -7,9 +7,14 @@
 
 mod admission;
 mod circuit_breaker;
+mod retry;
 
 pub use admission::{Admitted, BulkheadLayer, BulkheadService, RateLimitLayer, RateLimitService};
 pub use circuit_breaker::{CircuitBreakerLayer, CircuitBreakerService, ResponseFuture};
+pub use retry::{
+    Attempts, PipelineFuture, PipelineLayer, PipelineService, ReadyCall, RetryFuture, RetryLayer,
+    RetryService, TimeoutFuture, TimeoutLayer, TimeoutService, TokioPipeline, TokioRetry,
+};
 
 /// tower's boxed error: what the services here return.
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
