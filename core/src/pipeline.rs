@@ -23,7 +23,9 @@
 //!   a rejected call never held a bulkhead slot.
 //! * **Bulkhead** closest to the operation: its slot is held exactly while the operation runs.
 //! * **Attempt timeout** around the operation only: a slow attempt fails (and counts as a
-//!   breaker failure), and its bulkhead slot is freed.
+//!   breaker failure), and its bulkhead slot is freed. An attempt cut short by the *total*
+//!   timeout is the caller giving up, not the downstream failing: the breaker does not record
+//!   it (a probe gives its slot back).
 //!
 //! Each layer is optional (`()` switches one off) and admissions inside the pipeline never
 //! wait: they shed, and retry does the waiting with the instants they report. To compose in
@@ -784,9 +786,12 @@ where
                         (Outcome::Failure, Err(Error::Operation(e)))
                     }
                     Ok(Err(e)) => (Outcome::Ignored, Err(Error::Operation(e))),
-                    // Cut by the total deadline: the whole call is over, not just this attempt.
+                    // Cut by the caller's total deadline, not by its own attempt timeout: the
+                    // caller gave up, which says nothing about the downstream. Like a
+                    // cancellation it is not recorded (a probe gives its slot back), so a short
+                    // remaining budget cannot re-open the breaker.
                     Err(elapsed) if Some(elapsed.deadline) == total.instant() => {
-                        (Outcome::Failure, Err(Error::Timeout(elapsed)))
+                        (Outcome::Ignored, Err(Error::Timeout(elapsed)))
                     }
                     Err(elapsed) => (Outcome::Failure, Err(Error::AttemptTimeout(elapsed))),
                 };

@@ -101,25 +101,29 @@ fn outage_through_the_full_pipeline() {
         (10, 10_000, 1_900, 3, AttemptTimeout),
         // Open until 16.9 s, past each call's 3 s budget: rejected at once, no attempt.
         (11, 11_900, 0, 0, Open), (12, 12_000, 0, 0, Open), (13, 13_000, 0, 0, Open),
-        // Open until 16.9 s, within budget: retry waits for it, the probe hangs and is cut by
-        // the total timeout at 17 s; the breaker re-opens until 22 s.
+        // Open until 16.9 s, within budget: retry waits for it, and the probe hangs until the
+        // total timeout cuts it at 17 s. The caller gave up, the downstream did not fail: not
+        // recorded, the probe slot is given back (still half-open).
         (14, 14_000, 3_000, 1, Timeout),
-        (15, 17_000, 0, 0, Open), (16, 17_000, 0, 0, Open), (17, 17_000, 0, 0, Open),
-        (18, 18_000, 0, 0, Open), (19, 19_000, 0, 0, Open),
-        // Waits to 22 s, probe times out at 22.5 s (re-opens until 27.5 s), the retry at 22.7 s
-        // finds it open past the budget: the circuit is the answer.
-        (20, 20_000, 2_700, 1, Open),
-        (21, 22_700, 0, 0, Open), (22, 22_700, 0, 0, Open), (23, 23_000, 0, 0, Open),
-        (24, 24_000, 0, 0, Open),
-        // Waits to 27.5 s, probe cut by the total timeout at 28 s: open until 33 s.
-        (25, 25_000, 3_000, 1, Timeout),
-        (26, 28_000, 0, 0, Open), (27, 28_000, 0, 0, Open), (28, 28_000, 0, 0, Open),
-        (29, 29_000, 0, 0, Open), (30, 30_000, 0, 0, Open),
-        // The downstream is back at 30 s: the probe at 33 s succeeds and closes the breaker.
-        (31, 31_000, 2_100, 1, OK),
-        (32, 33_100, 100, 1, OK), (33, 33_200, 100, 1, OK), (34, 34_000, 100, 1, OK),
-        (35, 35_000, 100, 1, OK), (36, 36_000, 100, 1, OK), (37, 37_000, 100, 1, OK),
-        (38, 38_000, 100, 1, OK), (39, 39_000, 100, 1, OK),
+        // The next probe runs into its own attempt timeout at 17.5 s: a failure, open until
+        // 22.5 s; the retry at 17.7 s finds it open past the budget.
+        (15, 17_000, 700, 1, Open),
+        (16, 17_700, 0, 0, Open), (17, 17_700, 0, 0, Open), (18, 18_000, 0, 0, Open),
+        (19, 19_000, 0, 0, Open),
+        // The same cycle: a probe cut by the caller's deadline, then one that fails.
+        (20, 20_000, 3_000, 1, Timeout),
+        (21, 23_000, 700, 1, Open),
+        (22, 23_700, 0, 0, Open), (23, 23_700, 0, 0, Open), (24, 24_000, 0, 0, Open),
+        (25, 25_000, 0, 0, Open),
+        (26, 26_000, 3_000, 1, Timeout),
+        (27, 29_000, 700, 1, Open),
+        (28, 29_700, 0, 0, Open), (29, 29_700, 0, 0, Open), (30, 30_000, 0, 0, Open),
+        (31, 31_000, 0, 0, Open),
+        // The downstream is back at 30 s: the probe at 34.5 s succeeds and closes the breaker.
+        (32, 32_000, 2_600, 1, OK),
+        (33, 34_600, 100, 1, OK), (34, 34_700, 100, 1, OK), (35, 35_000, 100, 1, OK),
+        (36, 36_000, 100, 1, OK), (37, 37_000, 100, 1, OK), (38, 38_000, 100, 1, OK),
+        (39, 39_000, 100, 1, OK),
     ];
     let expected: Vec<_> = expected
         .iter()
@@ -128,8 +132,9 @@ fn outage_through_the_full_pipeline() {
     assert_eq!(log, expected);
     assert_eq!(breaker.state(), State::Closed);
     let m = breaker.metrics();
-    // 18 successes (0-4, 6-9, 31-39); failures: 3 (request 10) + 1 each for 14, 20, 25; 1 ignored.
-    assert_eq!((m.successes, m.failures, m.ignored), (18, 6, 1));
+    // Successes: 0-4, 6-9, 32-39. Failures: 3 (request 10) + the probes of 15, 21, 27.
+    // Ignored: the bad request 5 and the probes the caller's deadline cut (14, 20, 26).
+    assert_eq!((m.successes, m.failures, m.ignored), (17, 6, 4));
     assert_eq!(bulkhead.metrics().in_use, 0);
 }
 
