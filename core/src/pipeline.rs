@@ -225,6 +225,16 @@ impl<F: Future<Output = Result<T, E>>, T, E> ResultFuture for F {
 // ===== the stages =====
 
 /// A circuit breaker stage: [`CircuitBreaker`], or `()` for none.
+///
+/// ```
+/// use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, Outcome}, pipeline::BreakerStage};
+/// let clock = MockClock::new();
+/// let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap();
+/// let permit = BreakerStage::admit(&b).unwrap();
+/// <CircuitBreaker<_> as BreakerStage>::settle(permit, Outcome::Failure);
+/// assert!(BreakerStage::admit(&b).is_err());
+/// assert!(BreakerStage::admit(&()).is_ok()); // `()`: no breaker
+/// ```
 pub trait BreakerStage {
     /// Held while an attempt runs.
     type Permit<'a>
@@ -262,6 +272,14 @@ impl<C: Clock, W: Window, E: Events> BreakerStage for CircuitBreaker<C, W, E> {
 }
 
 /// A rate limiter stage: [`RateLimiter`], or `()` for none.
+///
+/// ```
+/// use bulwark::{MockClock, pipeline::LimiterStage, rate_limiter::{Config, RateLimiter}};
+/// let clock = MockClock::new();
+/// let l = RateLimiter::new(Config::per_second(1), &clock).unwrap();
+/// assert!(l.admit().is_ok());
+/// assert!(l.admit().is_err());
+/// ```
 pub trait LimiterStage {
     /// Takes one token, or says when one would be free.
     fn admit(&self) -> Result<(), RateLimited>;
@@ -283,6 +301,15 @@ impl<C: Clock> LimiterStage for RateLimiter<C> {
 
 /// A bulkhead stage: [`Bulkhead`], or `()` for none. Inside a pipeline the bulkhead sheds at
 /// once; retry does the waiting.
+///
+/// ```
+/// use bulwark::{MockClock, bulkhead::{Bulkhead, Config}, pipeline::BulkheadStage};
+/// let clock = MockClock::new();
+/// let h = Bulkhead::new(Config::new(1), &clock).unwrap();
+/// let slot = h.admit().unwrap();
+/// assert!(h.admit().is_err());
+/// drop(slot);
+/// ```
 pub trait BulkheadStage {
     /// Held while an attempt runs.
     type Permit<'a>
@@ -313,6 +340,12 @@ impl<S: TrySemaphore, C: Clock> BulkheadStage for Bulkhead<S, C> {
 
 /// Decides which operation errors are transient: retried, and counted as breaker failures.
 /// `Fn(&E) -> bool` closures are predicates.
+///
+/// ```
+/// use bulwark::pipeline::Transient;
+/// let server_side = |e: &u16| *e >= 500;
+/// assert!(server_side.is_transient(&503) && !server_side.is_transient(&400));
+/// ```
 pub trait Transient<E> {
     /// `true` when retrying may help.
     fn is_transient(&self, error: &E) -> bool;
@@ -342,6 +375,15 @@ impl<E, F: Fn(&E) -> bool> Transient<E> for F {
 /// Retry's classifier inside a pipeline: layer rejections are waited out (until the instant
 /// they report, when they report one), attempt timeouts retried, operation errors retried
 /// when transient.
+///
+/// ```
+/// use bulwark::{MockClock, pipeline::Pipeline, retry::{Classify, Config, Verdict}};
+/// use bulwark::pipeline::Error;
+/// let clock = MockClock::new();
+/// let p = Pipeline::new(&clock, Config::new()).unwrap();
+/// let classifier = p.retry().classifier();
+/// assert_eq!(classifier.classify(&Err::<(), _>(Error::Operation("down"))), Verdict::Retry);
+/// ```
 #[derive(Debug)]
 pub struct Classifier<'c, S, P> {
     clock: &'c S,
@@ -649,6 +691,15 @@ where
 }
 
 /// Makes each attempt: the admissions, then the operation under its timeout.
+/// The [`Operation`] a pipeline call hands to retry; see [`Pipeline::call`].
+///
+/// ```
+/// use bulwark::{MockClock, mock, pipeline::Pipeline, retry::Config};
+/// let clock = MockClock::new();
+/// let p = Pipeline::new(&clock, Config::new()).unwrap();
+/// // Each retry asks the `Attempts` for a fresh `Attempt`.
+/// assert_eq!(mock::run(&clock, p.call(|| async { Ok::<_, ()>(1) })).unwrap(), Ok(1));
+/// ```
 pub struct Attempts<'p, 'c, S, P, B, CB, RL, BH, Op> {
     pipeline: &'p Pipeline<'c, S, P, B, CB, RL, BH>,
     op: Op,
@@ -740,6 +791,18 @@ pin_project! {
 pin_project! {
     /// One attempt of a pipeline call: admitted (running the operation under its timeout,
     /// holding its breaker permit and bulkhead slot) or rejected by a layer.
+    ///
+    /// ```
+    /// use bulwark::{MockClock, mock, pipeline::{Error, Pipeline}, retry::Config};
+    /// use bulwark::circuit_breaker::{CircuitBreaker, Config as Cb};
+    /// let clock = MockClock::new();
+    /// let b = CircuitBreaker::new(Cb::new().consecutive_failures(1), &clock).unwrap();
+    /// b.force_open();
+    /// let p = Pipeline::new(&clock, Config::new().max_attempts(1)).unwrap().breaker(&b);
+    /// // The only attempt is rejected by the breaker and never runs the operation.
+    /// let out = mock::run(&clock, p.call(|| async { Ok::<_, ()>(1) })).unwrap();
+    /// assert!(matches!(out, Err(Error::CircuitOpen(_))));
+    /// ```
     #[must_use = "futures do nothing unless polled"]
     pub struct Attempt<'p, S, P, CB, BH, Fut>
     where

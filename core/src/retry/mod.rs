@@ -418,8 +418,15 @@ impl<S: Clock> Retry<S> {
 }
 
 impl<S, K, H, B> Retry<S, K, H, B> {
-    /// The classifier (for the pipeline, which shares its predicate with the attempts).
-    pub(crate) fn classifier(&self) -> &K {
+    /// The classifier.
+    ///
+    /// ```
+    /// use bulwark::{MockClock, retry::{Classify, Config, Retry, Verdict}};
+    /// let clock = MockClock::new();
+    /// let retry = Retry::new(Config::new(), &clock).unwrap();
+    /// assert_eq!(retry.classifier().classify(&Err::<(), _>("down")), Verdict::Retry);
+    /// ```
+    pub fn classifier(&self) -> &K {
         &self.classify
     }
 

@@ -17,4 +17,9 @@ pub use retry::{
 };
 
 /// tower's boxed error: what the services here return.
+///
+/// ```
+/// let e: bulwark_tokio::tower::BoxError = Box::new(bulwark::bulkhead::BulkheadFull);
+/// assert!(e.downcast_ref::<bulwark::bulkhead::BulkheadFull>().is_some());
+/// ```
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;

@@ -21,6 +21,18 @@ use crate::TokioClock;
 
 /// One request to a clone of a service: the [`Operation`] retry and the pipeline repeat.
 /// Needs `Svc: Clone` and `Req: Clone` (each attempt sends its own copy).
+///
+/// ```
+/// use bulwark::retry::{Config, Retry};
+/// use tower::{Layer, ServiceExt, service_fn};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// // A RetryService hands retry an `Attempts` of (service clone, request clone) per call.
+/// let layer = bulwark_tokio::tower::RetryLayer::leak(Retry::new(Config::new(), bulwark_tokio::TokioClock::global()).unwrap());
+/// let svc = layer.layer(service_fn(|s: String| async move { Ok::<_, std::io::Error>(s.len()) }));
+/// assert_eq!(svc.oneshot("four".to_string()).await.unwrap(), 4);
+/// # }
+/// ```
 #[derive(Debug)]
 pub struct Attempts<Svc, Req> {
     svc: Svc,
@@ -44,6 +56,15 @@ where
 
 pin_project! {
     /// Waits for a service to be ready, then calls it (tower's `oneshot`, named).
+    ///
+    /// ```
+    /// use bulwark::retry::Operation;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// // Each attempt of a RetryService or PipelineService is a `ReadyCall`.
+    /// # let _ = std::marker::PhantomData::<bulwark_tokio::tower::ReadyCall<tower::util::ServiceFn<fn(()) -> std::future::Ready<Result<(), ()>>>, ()>>;
+    /// # }
+    /// ```
     #[must_use = "futures do nothing unless polled"]
     pub struct ReadyCall<Svc: Service<Req>, Req> {
         svc: Svc,
@@ -177,6 +198,16 @@ where
 
 pin_project! {
     /// The response future of [`TimeoutService`].
+    ///
+    /// ```
+    /// use tower::{Layer, Service, ServiceExt, service_fn};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let mut svc = bulwark_tokio::tower::TimeoutLayer::new(std::time::Duration::from_secs(1)).layer(service_fn(|()| async { Ok::<_, std::io::Error>(2) }));
+    /// let fut: bulwark_tokio::tower::TimeoutFuture<_> = svc.ready().await.unwrap().call(());
+    /// assert_eq!(fut.await.unwrap(), 2);
+    /// # }
+    /// ```
     #[must_use = "futures do nothing unless polled"]
     pub struct TimeoutFuture<F> {
         #[pin]
@@ -208,6 +239,14 @@ impl<F> std::fmt::Debug for TimeoutFuture<F> {
 // ===== retry =====
 
 /// The policy of a [`RetryLayer`]: a [`Retry`] on the process-wide tokio clock.
+///
+/// ```
+/// use bulwark::retry::{Config, Retry};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let _policy: bulwark_tokio::tower::TokioRetry = Retry::new(Config::new(), bulwark_tokio::TokioClock::global()).unwrap();
+/// # }
+/// ```
 pub type TokioRetry<K = retry::ErrorsAreTransient, H = (), B = ()> =
     Retry<&'static TokioClock, K, H, B>;
 
@@ -374,6 +413,18 @@ where
 
 pin_project! {
     /// The response future of [`RetryService`].
+    ///
+    /// ```
+    /// use bulwark::retry::{Config, Retry};
+    /// use tower::{Layer, Service, ServiceExt, service_fn};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let layer = bulwark_tokio::tower::RetryLayer::leak(Retry::new(Config::new(), bulwark_tokio::TokioClock::global()).unwrap());
+    /// let mut svc = layer.layer(service_fn(|()| async { Ok::<_, std::io::Error>(3) }));
+    /// let fut: bulwark_tokio::tower::RetryFuture<_, _, _, _, _> = svc.ready().await.unwrap().call(());
+    /// assert_eq!(fut.await.unwrap(), 3);
+    /// # }
+    /// ```
     #[must_use = "futures do nothing unless polled"]
     pub struct RetryFuture<Svc, Req, K, H, B>
     where
@@ -424,6 +475,14 @@ impl<Svc: Service<Req>, Req, K: 'static, H: 'static, B: 'static> std::fmt::Debug
 // ===== the pipeline =====
 
 /// A [`Pipeline`] on the process-wide tokio clock, with `'static` parts.
+///
+/// ```
+/// use bulwark::{pipeline::Pipeline, retry::Config};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let _p: bulwark_tokio::tower::TokioPipeline = Pipeline::new(bulwark_tokio::TokioClock::global(), Config::new()).unwrap();
+/// # }
+/// ```
 pub type TokioPipeline<P = pipeline::AllTransient, B = (), CB = (), RL = (), BH = ()> =
     Pipeline<'static, TokioClock, P, B, CB, RL, BH>;
 
@@ -612,6 +671,18 @@ where
 
 pin_project! {
     /// The response future of [`PipelineService`].
+    ///
+    /// ```
+    /// use bulwark::{pipeline::Pipeline, retry::Config};
+    /// use tower::{Layer, Service, ServiceExt, service_fn};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let layer = bulwark_tokio::tower::PipelineLayer::leak(Pipeline::new(bulwark_tokio::TokioClock::global(), Config::new()).unwrap());
+    /// let mut svc = layer.layer(service_fn(|()| async { Ok::<_, std::io::Error>(4) }));
+    /// let fut: bulwark_tokio::tower::PipelineFuture<_, _, _, _, _, _, _> = svc.ready().await.unwrap().call(());
+    /// assert_eq!(fut.await.unwrap(), 4);
+    /// # }
+    /// ```
     #[must_use = "futures do nothing unless polled"]
     pub struct PipelineFuture<Svc, Req, P, B, CB, RL, BH>
     where
