@@ -14,6 +14,7 @@ pub mod bulkhead;
 pub mod circuit_breaker;
 pub mod fallback;
 pub mod mock;
+pub mod pool;
 pub mod rate_limiter;
 pub mod time;
 
