@@ -10,6 +10,7 @@
 pub(crate) mod rng;
 pub(crate) mod sync;
 
+pub mod bounded;
 pub mod bulkhead;
 pub mod circuit_breaker;
 pub mod fallback;
