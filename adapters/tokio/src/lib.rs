@@ -21,6 +21,7 @@
 pub use bulwark;
 use bulwark::{Clock, Instant, Sleep};
 
+pub mod bounded;
 #[cfg(feature = "tower")]
 pub mod tower;
 
