@@ -338,7 +338,7 @@ fn panicking_user_code_never_leaks_a_slot() {
     }
     let clock = MockClock::new();
     let pool: Pool<Panicky, QueueSemaphore<1>, _, 1> = Pool::queued(Panicky, Config::new(), &clock);
-    let caught = |f: &dyn Fn()| std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err();
+    let caught = |f: &dyn Fn()| std::panic::catch_unwind(core::panic::AssertUnwindSafe(f)).is_err();
     // A caller panics while holding the connection: the guard still returns it.
     assert!(caught(&|| {
         let _c = mock::run(&clock, pool.acquire()).unwrap().unwrap();
