@@ -10,11 +10,13 @@
 pub(crate) mod rng;
 pub(crate) mod sync;
 
+pub mod bounded;
 pub mod bulkhead;
 pub mod circuit_breaker;
 pub mod fallback;
 pub mod mock;
 pub mod pipeline;
+pub mod pool;
 pub mod rate_limiter;
 pub mod retry;
 pub mod time;

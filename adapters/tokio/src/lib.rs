@@ -22,6 +22,7 @@ pub use bulwark;
 use bulwark::{Clock, Instant, Sleep};
 
 mod semaphore;
+pub mod bounded;
 #[cfg(feature = "tower")]
 pub mod tower;
 

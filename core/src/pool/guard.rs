@@ -1,0 +1,204 @@
+//! The RAII guard of a checked-out connection: [`PooledConnection`].
+
+use core::fmt;
+use core::mem::ManuallyDrop;
+use core::ops::{Deref, DerefMut};
+
+use super::manager::Manager;
+use super::shared::Pool;
+use crate::bulkhead::TrySemaphore;
+use crate::time::{Clock, Instant};
+
+/// A connection checked out of a [`Pool`]: derefs to the connection and gives it back on
+/// drop.
+///
+/// On drop the connection goes back to an idle slot, unless it was marked broken
+/// ([`mark_broken`](PooledConnection::mark_broken)), [`Manager::has_broken`] says so, or it
+/// is past the max lifetime: then it is closed. Either way the slot's permit is given back
+/// *after* the connection is parked or closed, so there are never more than `N` connections.
+/// Every drop counts, including one during a panic's unwinding (`no_std` cannot tell): a
+/// connection a panicking caller leaves half-used is returned unless marked broken first.
+///
+/// # Examples
+///
+/// ```
+/// use bulwark::pool::{Config, Manager, Pool, QueueSemaphore};
+/// use bulwark::{MockClock, mock};
+/// # struct M;
+/// # impl Manager for M {
+/// #     type Connection = Vec<u8>; type Error = ();
+/// #     type Connect<'a> = core::future::Ready<Result<Vec<u8>, ()>>;
+/// #     fn connect(&self) -> Self::Connect<'_> { core::future::ready(Ok(Vec::new())) }
+/// # }
+/// let clock = MockClock::new();
+/// let pool: Pool<M, QueueSemaphore<1>, _, 1> = Pool::queued(M, Config::new(), &clock);
+/// let mut conn = mock::run(&clock, pool.acquire()).unwrap().unwrap();
+/// conn.push(42); // DerefMut to the connection
+/// drop(conn); // back to the pool
+/// assert_eq!(*pool.try_acquire().unwrap(), [42]);
+/// ```
+#[must_use = "the connection goes back to the pool as soon as the guard is dropped"]
+pub struct PooledConnection<'a, M: Manager, S: TrySemaphore + 'a, C: Clock, const N: usize> {
+    pool: &'a Pool<M, S, C, N>,
+    /// Initialised from `new` until `drop` takes it out (exactly once).
+    conn: ManuallyDrop<M::Connection>,
+    created: Instant,
+    broken: bool,
+    /// Declared last: dropped after `drop` has given the connection back.
+    _permit: S::Permit<'a>,
+}
+
+impl<'a, M: Manager, S: TrySemaphore + 'a, C: Clock, const N: usize>
+    PooledConnection<'a, M, S, C, N>
+{
+    pub(super) fn new(
+        pool: &'a Pool<M, S, C, N>,
+        conn: M::Connection,
+        created: Instant,
+        permit: S::Permit<'a>,
+    ) -> Self {
+        PooledConnection {
+            pool,
+            conn: ManuallyDrop::new(conn),
+            created,
+            broken: false,
+            _permit: permit,
+        }
+    }
+
+    /// Marks the connection broken: it is closed on drop instead of returned (its slot is
+    /// freed for a new connection). Call it when a request on it failed in a way that leaves
+    /// the connection in an unknown state.
+    ///
+    /// ```
+    /// use bulwark::pool::{Config, Manager, Pool, QueueSemaphore};
+    /// use bulwark::{MockClock, mock};
+    /// # struct M;
+    /// # impl Manager for M {
+    /// #     type Connection = u8; type Error = ();
+    /// #     type Connect<'a> = core::future::Ready<Result<u8, ()>>;
+    /// #     fn connect(&self) -> Self::Connect<'_> { core::future::ready(Ok(1)) }
+    /// # }
+    /// let clock = MockClock::new();
+    /// let pool: Pool<M, QueueSemaphore<1>, _, 1> = Pool::queued(M, Config::new(), &clock);
+    /// let mut conn = mock::run(&clock, pool.acquire()).unwrap().unwrap();
+    /// conn.mark_broken();
+    /// assert!(conn.is_marked_broken());
+    /// drop(conn);
+    /// let m = pool.metrics();
+    /// assert_eq!((m.idle, m.discarded), (0, 1));
+    /// ```
+    pub fn mark_broken(&mut self) {
+        self.broken = true;
+    }
+
+    /// Whether [`mark_broken`](PooledConnection::mark_broken) was called.
+    ///
+    /// ```
+    /// # use bulwark::pool::{Config, Manager, Pool, QueueSemaphore};
+    /// # use bulwark::{MockClock, mock};
+    /// # struct M;
+    /// # impl Manager for M {
+    /// #     type Connection = u8; type Error = ();
+    /// #     type Connect<'a> = core::future::Ready<Result<u8, ()>>;
+    /// #     fn connect(&self) -> Self::Connect<'_> { core::future::ready(Ok(1)) }
+    /// # }
+    /// # let clock = MockClock::new();
+    /// # let pool: Pool<M, QueueSemaphore<1>, _, 1> = Pool::queued(M, Config::new(), &clock);
+    /// let conn = mock::run(&clock, pool.acquire()).unwrap().unwrap();
+    /// assert!(!conn.is_marked_broken());
+    /// ```
+    pub fn is_marked_broken(&self) -> bool {
+        self.broken
+    }
+
+    /// Closes the connection now and frees its slot: [`mark_broken`](PooledConnection::mark_broken)
+    /// and drop in one call.
+    ///
+    /// ```
+    /// # use bulwark::pool::{Config, Manager, Pool, QueueSemaphore};
+    /// # use bulwark::{MockClock, mock};
+    /// # struct M;
+    /// # impl Manager for M {
+    /// #     type Connection = u8; type Error = ();
+    /// #     type Connect<'a> = core::future::Ready<Result<u8, ()>>;
+    /// #     fn connect(&self) -> Self::Connect<'_> { core::future::ready(Ok(1)) }
+    /// # }
+    /// # let clock = MockClock::new();
+    /// # let pool: Pool<M, QueueSemaphore<1>, _, 1> = Pool::queued(M, Config::new(), &clock);
+    /// let conn = mock::run(&clock, pool.acquire()).unwrap().unwrap();
+    /// conn.discard();
+    /// assert_eq!(pool.metrics().discarded, 1);
+    /// assert_eq!(pool.metrics().in_use, 0);
+    /// ```
+    pub fn discard(mut self) {
+        self.broken = true;
+    }
+
+    /// When the connection was opened (on the pool's clock).
+    ///
+    /// ```
+    /// # use bulwark::pool::{Config, Manager, Pool, QueueSemaphore};
+    /// # use bulwark::{Instant, MockClock, mock};
+    /// # struct M;
+    /// # impl Manager for M {
+    /// #     type Connection = u8; type Error = ();
+    /// #     type Connect<'a> = core::future::Ready<Result<u8, ()>>;
+    /// #     fn connect(&self) -> Self::Connect<'_> { core::future::ready(Ok(1)) }
+    /// # }
+    /// # let clock = MockClock::new();
+    /// # let pool: Pool<M, QueueSemaphore<1>, _, 1> = Pool::queued(M, Config::new(), &clock);
+    /// clock.set(Instant::from_secs(3));
+    /// let conn = mock::run(&clock, pool.acquire()).unwrap().unwrap();
+    /// assert_eq!(conn.created_at(), Instant::from_secs(3));
+    /// ```
+    pub fn created_at(&self) -> Instant {
+        self.created
+    }
+}
+
+impl<'a, M: Manager, S: TrySemaphore + 'a, C: Clock, const N: usize> Deref
+    for PooledConnection<'a, M, S, C, N>
+{
+    type Target = M::Connection;
+
+    fn deref(&self) -> &M::Connection {
+        &self.conn
+    }
+}
+
+impl<'a, M: Manager, S: TrySemaphore + 'a, C: Clock, const N: usize> DerefMut
+    for PooledConnection<'a, M, S, C, N>
+{
+    fn deref_mut(&mut self) -> &mut M::Connection {
+        &mut self.conn
+    }
+}
+
+impl<'a, M: Manager, S: TrySemaphore + 'a, C: Clock, const N: usize> Drop
+    for PooledConnection<'a, M, S, C, N>
+{
+    fn drop(&mut self) {
+        // SAFETY: `conn` was initialised in `new` and is only ever taken here; `drop` runs at
+        // most once, and nothing reads `conn` after this line (the fields left to drop are the
+        // permit and plain data, and `ManuallyDrop` does not drop its contents). So the value
+        // is moved out exactly once and never used again.
+        let conn = unsafe { ManuallyDrop::take(&mut self.conn) };
+        self.pool.check_in(conn, self.created, self.broken);
+        // `_permit` is dropped after this returns: the slot is freed last.
+    }
+}
+
+impl<'a, M: Manager, S: TrySemaphore + 'a, C: Clock, const N: usize> fmt::Debug
+    for PooledConnection<'a, M, S, C, N>
+where
+    M::Connection: fmt::Debug,
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("PooledConnection")
+            .field("conn", &*self.conn)
+            .field("created", &self.created)
+            .field("broken", &self.broken)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,606 @@
+//! The shared pool: [`Pool`], its [`Config`] and [`Metrics`], and the slot storage.
+
+use core::fmt;
+use core::time::Duration;
+
+use super::error::ConfigError;
+use super::error::TryAcquireError;
+use super::guard::PooledConnection;
+use super::manager::Manager;
+use crate::bulkhead::{QueueSemaphore, TrySemaphore};
+use crate::sync::{AtomicU64, AtomicUsize, Ordering, SpinMutex, atomic_array, const_fn};
+use crate::time::{Clock, Instant};
+
+/// How long a caller may wait for a connection, and how long connections may live.
+///
+/// Defaults: a 30 s timeout (r2d2's and bb8's), no max lifetime, no max idle time.
+///
+/// ```
+/// use bulwark::pool::Config;
+/// use core::time::Duration;
+/// const DB: Config = Config::new()
+///     .timeout(Duration::from_secs(2))
+///     .max_lifetime(Duration::from_secs(1800))
+///     .max_idle(Duration::from_secs(600));
+/// assert_eq!(DB.timeout_duration(), Duration::from_secs(2));
+/// assert_eq!(DB.max_idle_duration(), Some(Duration::from_secs(600)));
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Config {
+    timeout: Duration,
+    max_lifetime: Option<Duration>,
+    max_idle: Option<Duration>,
+}
+
+impl Config {
+    /// The defaults: a 30 s timeout, connections live and idle forever.
+    ///
+    /// ```
+    /// use bulwark::pool::Config;
+    /// assert_eq!(Config::new().max_lifetime_duration(), None);
+    /// assert_eq!(Config::new(), Config::default());
+    /// ```
+    pub const fn new() -> Config {
+        Config {
+            timeout: Duration::from_secs(30),
+            max_lifetime: None,
+            max_idle: None,
+        }
+    }
+
+    /// How long [`Pool::acquire`] may take in all: waiting for a free slot *and* opening a
+    /// connection. Zero: never wait (a free slot with no idle connection still connects, but
+    /// a connect that does not complete on its first poll times out).
+    ///
+    /// ```
+    /// use bulwark::pool::Config;
+    /// use core::time::Duration;
+    /// assert!(Config::new().timeout(Duration::ZERO).timeout_duration().is_zero());
+    /// ```
+    pub const fn timeout(mut self, d: Duration) -> Config {
+        self.timeout = d;
+        self
+    }
+
+    /// Connections older than `d` (since they were opened) are discarded when they come back
+    /// or are found idle, never handed out.
+    ///
+    /// ```
+    /// use bulwark::pool::Config;
+    /// use core::time::Duration;
+    /// let c = Config::new().max_lifetime(Duration::from_secs(60));
+    /// assert_eq!(c.max_lifetime_duration(), Some(Duration::from_secs(60)));
+    /// ```
+    pub const fn max_lifetime(mut self, d: Duration) -> Config {
+        self.max_lifetime = Some(d);
+        self
+    }
+
+    /// Connections idle for `d` or longer are discarded instead of handed out.
+    ///
+    /// ```
+    /// use bulwark::pool::Config;
+    /// use core::time::Duration;
+    /// let c = Config::new().max_idle(Duration::from_secs(5));
+    /// assert_eq!(c.max_idle_duration(), Some(Duration::from_secs(5)));
+    /// ```
+    pub const fn max_idle(mut self, d: Duration) -> Config {
+        self.max_idle = Some(d);
+        self
+    }
+
+    /// The acquire timeout.
+    ///
+    /// ```
+    /// use core::time::Duration;
+    /// assert_eq!(bulwark::pool::Config::new().timeout_duration(), Duration::from_secs(30));
+    /// ```
+    pub const fn timeout_duration(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The max lifetime, if any.
+    ///
+    /// ```
+    /// assert_eq!(bulwark::pool::Config::new().max_lifetime_duration(), None);
+    /// ```
+    pub const fn max_lifetime_duration(&self) -> Option<Duration> {
+        self.max_lifetime
+    }
+
+    /// The max idle time, if any.
+    ///
+    /// ```
+    /// assert_eq!(bulwark::pool::Config::new().max_idle_duration(), None);
+    /// ```
+    pub const fn max_idle_duration(&self) -> Option<Duration> {
+        self.max_idle
+    }
+
+    /// Whether a connection opened at `created` and last returned at `last_used` may still
+    /// be used at `now`. Both limits expire exactly at their length (`>=`).
+    fn fresh(&self, created: Instant, last_used: Instant, now: Instant) -> bool {
+        let lifetime_ok = match self.max_lifetime {
+            Some(max) => now.saturating_duration_since(created) < max,
+            None => true,
+        };
+        let idle_ok = match self.max_idle {
+            Some(max) => now.saturating_duration_since(last_used) < max,
+            None => true,
+        };
+        lifetime_ok && idle_ok
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::new()
+    }
+}
+
+/// A snapshot of a pool's counters.
+///
+/// ```
+/// use bulwark::pool::{Config, Manager, Pool, QueueSemaphore};
+/// use bulwark::{MockClock, mock};
+/// # struct M;
+/// # impl Manager for M {
+/// #     type Connection = u8; type Error = ();
+/// #     type Connect<'a> = core::future::Ready<Result<u8, ()>>;
+/// #     fn connect(&self) -> Self::Connect<'_> { core::future::ready(Ok(1)) }
+/// # }
+/// let clock = MockClock::new();
+/// let pool: Pool<M, QueueSemaphore<4>, _, 2> = Pool::queued(M, Config::new(), &clock);
+/// let c = mock::run(&clock, pool.acquire()).unwrap().unwrap();
+/// let m = pool.metrics();
+/// assert_eq!((m.capacity, m.idle, m.in_use, m.created), (2, 0, 1, 1));
+/// drop(c);
+/// assert_eq!((pool.metrics().idle, pool.metrics().in_use), (1, 0));
+/// ```
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Metrics {
+    /// Slots (`N`).
+    pub capacity: usize,
+    /// Idle connections waiting in their slots now.
+    pub idle: usize,
+    /// Connections handed out now (live [`PooledConnection`]s).
+    pub in_use: usize,
+    /// Connections opened successfully, ever.
+    pub created: u64,
+    /// Connections discarded, ever: marked broken, [`Manager::has_broken`], failed
+    /// [`Manager::is_valid`], past max lifetime or max idle.
+    pub discarded: u64,
+    /// Connect attempts that failed.
+    pub connect_failed: u64,
+    /// Acquires that had to wait for a free slot.
+    pub waited: u64,
+    /// Acquires that ran out of time ([`Error::Timeout`](super::Error::Timeout)).
+    pub timed_out: u64,
+}
+
+/// An idle connection in its slot.
+pub(super) struct Idle<T> {
+    pub(super) conn: T,
+    pub(super) created: Instant,
+    pub(super) last_used: Instant,
+}
+
+/// A pool of at most `N` connections, opened lazily by a [`Manager`], reused while healthy.
+///
+/// * `M`: the [`Manager`] that opens and checks connections.
+/// * `S`: the semaphore of `N` permits that bounds how many callers hold a slot at once:
+///   [`QueueSemaphore`] (through [`Pool::queued`]) or a runtime adapter's
+///   ([`Pool::with_semaphore`]). [`Pool::acquire`] waits through it, raced against a `Sleep`
+///   deadline, exactly as [`Bulkhead::acquire`](crate::bulkhead::Bulkhead::acquire) does.
+/// * `C`: the clock that times the acquire timeout, max lifetime and max idle.
+/// * `N`: the number of slots; `N = 0` is a compile error.
+///
+/// # How it works
+///
+/// A caller first takes a permit (at most `N` are out), then takes the first idle connection
+/// that is still fresh and passes [`Manager::is_valid`] out of its slot, or opens a new one.
+/// Holding a permit guarantees room: every connection that exists is either idle in a slot
+/// or held by a distinct permit holder, so there are never more than `N` connections, and a
+/// returning connection always finds an empty slot. The guard puts the connection back into
+/// a slot *before* its permit is given back. Slots are scanned from the first, so a lightly
+/// loaded pool keeps reusing the same few connections and lets the rest age out.
+///
+/// Each slot is a [`SpinMutex`] around `Option<connection>`, held only to move a connection
+/// in or out (never while user code runs: validation, `has_broken` and the connection's own
+/// destructor run outside it). This is not for interrupt handlers: an interrupt that spins
+/// on a slot its own thread holds would deadlock. Pools live in tasks.
+///
+/// # Memory ordering
+///
+/// A connection is handed from one holder to the next through its slot's lock (Release on
+/// unlock, Acquire on lock), so everything the previous holder did to it is visible to the
+/// next. Counters in [`Metrics`] are `Relaxed` statistics.
+///
+/// # Examples
+///
+/// ```
+/// use bulwark::pool::{Config, Manager, Pool, QueueSemaphore};
+/// use bulwark::{MockClock, mock};
+/// use core::cell::Cell;
+/// use core::future::{Ready, ready};
+///
+/// struct Counter { opened: Cell<u32> }
+/// impl Manager for Counter {
+///     type Connection = u32; // the connection's serial number
+///     type Error = ();
+///     type Connect<'a> = Ready<Result<u32, ()>>;
+///     fn connect(&self) -> Self::Connect<'_> {
+///         self.opened.set(self.opened.get() + 1);
+///         ready(Ok(self.opened.get()))
+///     }
+/// }
+///
+/// let clock = MockClock::new();
+/// let pool: Pool<Counter, QueueSemaphore<8>, _, 4> =
+///     Pool::queued(Counter { opened: Cell::new(0) }, Config::new(), &clock);
+/// mock::run(&clock, async {
+///     for _ in 0..10 {
+///         let conn = pool.acquire().await.unwrap();
+///         assert_eq!(*conn, 1); // the same connection every time
+///     }
+/// })
+/// .unwrap();
+/// assert_eq!(pool.metrics().created, 1);
+/// ```
+pub struct Pool<M: Manager, S, C, const N: usize> {
+    pub(super) manager: M,
+    pub(super) sem: S,
+    pub(super) clock: C,
+    pub(super) cfg: Config,
+    slots: [SpinMutex<Option<Idle<M::Connection>>>; N],
+    in_use: AtomicUsize,
+    pub(super) created: AtomicU64,
+    discarded: AtomicU64,
+    pub(super) connect_failed: AtomicU64,
+    pub(super) waited: AtomicU64,
+    pub(super) timed_out: AtomicU64,
+}
+
+impl<M: Manager, C: Clock, const N: usize, const Q: usize> Pool<M, QueueSemaphore<Q>, C, N> {
+    const_fn! {
+        /// A pool of `N` slots whose callers wait in a [`QueueSemaphore`] of `Q` wait slots
+        /// (more waiters than `Q` are rejected: [`Error::QueueFull`](super::Error::QueueFull)).
+        /// `const`: a pool can live in a `static`.
+        ///
+        /// ```
+        /// use bulwark::pool::{Config, Manager, Pool, QueueSemaphore};
+        /// use bulwark::MockClock;
+        /// # struct M;
+        /// # impl Manager for M {
+        /// #     type Connection = u8; type Error = ();
+        /// #     type Connect<'a> = core::future::Ready<Result<u8, ()>>;
+        /// #     fn connect(&self) -> Self::Connect<'_> { core::future::ready(Ok(1)) }
+        /// # }
+        /// static CLOCK: MockClock = MockClock::new();
+        /// static POOL: Pool<M, QueueSemaphore<16>, &MockClock, 4> =
+        ///     Pool::queued(M, Config::new(), &CLOCK);
+        /// assert_eq!(POOL.metrics().capacity, 4);
+        /// ```
+        pub fn queued(manager: M, cfg: Config, clock: C) -> Self {
+            Pool::from_parts(manager, QueueSemaphore::new(N), cfg, clock)
+        }
+    }
+}
+
+impl<M: Manager, S: TrySemaphore, C: Clock, const N: usize> Pool<M, S, C, N> {
+    /// A pool over any semaphore (a runtime adapter's). The semaphore bounds the callers
+    /// holding a slot, so it may have at most `N` permits (fewer caps concurrency lower).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::SemaphoreTooLarge`] when `sem.capacity() > N`.
+    ///
+    /// ```
+    /// use bulwark::pool::{Config, ConfigError, Manager, Pool, QueueSemaphore};
+    /// use bulwark::MockClock;
+    /// # struct M;
+    /// # impl Manager for M {
+    /// #     type Connection = u8; type Error = ();
+    /// #     type Connect<'a> = core::future::Ready<Result<u8, ()>>;
+    /// #     fn connect(&self) -> Self::Connect<'_> { core::future::ready(Ok(1)) }
+    /// # }
+    /// let clock = MockClock::new();
+    /// let ok = Pool::<_, _, _, 4>::with_semaphore(M, QueueSemaphore::<2>::new(3), Config::new(), &clock);
+    /// assert!(ok.is_ok());
+    /// let too_many = Pool::<_, _, _, 4>::with_semaphore(M, QueueSemaphore::<2>::new(5), Config::new(), &clock);
+    /// assert_eq!(too_many.err().map(|e| e.to_string()), Some(ConfigError::SemaphoreTooLarge.to_string()));
+    /// ```
+    pub fn with_semaphore(manager: M, sem: S, cfg: Config, clock: C) -> Result<Self, ConfigError> {
+        if sem.capacity() > N {
+            return Err(ConfigError::SemaphoreTooLarge);
+        }
+        Ok(Pool::from_parts(manager, sem, cfg, clock))
+    }
+
+    /// An idle connection now, never waiting and never connecting.
+    ///
+    /// # Errors
+    ///
+    /// [`TryAcquireError::Exhausted`] when every slot is held; [`TryAcquireError::NoIdle`]
+    /// when a slot is free but holds no fresh, valid connection (a fresh pool has none: only
+    /// [`acquire`](Pool::acquire) connects).
+    ///
+    /// ```
+    /// use bulwark::pool::{Config, Manager, Pool, QueueSemaphore, TryAcquireError};
+    /// use bulwark::{MockClock, mock};
+    /// # struct M;
+    /// # impl Manager for M {
+    /// #     type Connection = u8; type Error = ();
+    /// #     type Connect<'a> = core::future::Ready<Result<u8, ()>>;
+    /// #     fn connect(&self) -> Self::Connect<'_> { core::future::ready(Ok(1)) }
+    /// # }
+    /// let clock = MockClock::new();
+    /// let pool: Pool<M, QueueSemaphore<1>, _, 1> = Pool::queued(M, Config::new(), &clock);
+    /// assert_eq!(pool.try_acquire().err(), Some(TryAcquireError::NoIdle));
+    /// drop(mock::run(&clock, pool.acquire()).unwrap().unwrap()); // connects, then idles
+    /// let held = pool.try_acquire().unwrap();
+    /// assert_eq!(pool.try_acquire().err(), Some(TryAcquireError::Exhausted));
+    /// # drop(held);
+    /// ```
+    pub fn try_acquire(&self) -> Result<PooledConnection<'_, M, S, C, N>, TryAcquireError> {
+        let Some(permit) = self.sem.try_acquire() else {
+            return Err(TryAcquireError::Exhausted);
+        };
+        match self.take_idle(self.clock.now()) {
+            Some(idle) => Ok(self.hand_out(idle.conn, idle.created, permit)),
+            None => Err(TryAcquireError::NoIdle),
+        }
+    }
+
+    /// Discards every idle connection past its max lifetime or max idle time now, and
+    /// returns how many. Optional: stale connections are never handed out anyway; this only
+    /// closes them sooner (call it from a periodic task).
+    ///
+    /// ```
+    /// use bulwark::pool::{Config, Manager, Pool, QueueSemaphore};
+    /// use bulwark::{MockClock, mock};
+    /// use core::time::Duration;
+    /// # struct M;
+    /// # impl Manager for M {
+    /// #     type Connection = u8; type Error = ();
+    /// #     type Connect<'a> = core::future::Ready<Result<u8, ()>>;
+    /// #     fn connect(&self) -> Self::Connect<'_> { core::future::ready(Ok(1)) }
+    /// # }
+    /// let clock = MockClock::new();
+    /// let pool: Pool<M, QueueSemaphore<1>, _, 2> =
+    ///     Pool::queued(M, Config::new().max_idle(Duration::from_secs(10)), &clock);
+    /// drop(mock::run(&clock, pool.acquire()).unwrap().unwrap());
+    /// assert_eq!(pool.reap(), 0);
+    /// clock.advance(Duration::from_secs(10));
+    /// assert_eq!(pool.reap(), 1);
+    /// assert_eq!(pool.metrics().idle, 0);
+    /// ```
+    pub fn reap(&self) -> usize {
+        let now = self.clock.now();
+        let mut reaped = 0;
+        for slot in &self.slots {
+            let stale = slot.lock(|s| match s {
+                Some(i) if !self.cfg.fresh(i.created, i.last_used, now) => s.take(),
+                _ => None,
+            });
+            if let Some(idle) = stale {
+                reaped += 1;
+                self.discard(idle.conn);
+            }
+        }
+        reaped
+    }
+
+    /// The counters.
+    ///
+    /// ```
+    /// use bulwark::pool::{Config, Manager, Pool, QueueSemaphore};
+    /// use bulwark::MockClock;
+    /// # struct M;
+    /// # impl Manager for M {
+    /// #     type Connection = u8; type Error = ();
+    /// #     type Connect<'a> = core::future::Ready<Result<u8, ()>>;
+    /// #     fn connect(&self) -> Self::Connect<'_> { core::future::ready(Ok(1)) }
+    /// # }
+    /// let clock = MockClock::new();
+    /// let pool: Pool<M, QueueSemaphore<1>, _, 3> = Pool::queued(M, Config::new(), &clock);
+    /// assert_eq!(pool.metrics().capacity, 3);
+    /// assert_eq!(pool.metrics().created, 0); // lazy: nothing opened yet
+    /// ```
+    pub fn metrics(&self) -> Metrics {
+        let idle = self
+            .slots
+            .iter()
+            .filter(|s| s.lock(|s| s.is_some()))
+            .count();
+        // Relaxed: statistics, not synchronization.
+        Metrics {
+            capacity: N,
+            idle,
+            in_use: self.in_use.load(Ordering::Relaxed),
+            created: self.created.load(Ordering::Relaxed),
+            discarded: self.discarded.load(Ordering::Relaxed),
+            connect_failed: self.connect_failed.load(Ordering::Relaxed),
+            waited: self.waited.load(Ordering::Relaxed),
+            timed_out: self.timed_out.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The manager.
+    ///
+    /// ```
+    /// use bulwark::pool::{Config, Manager, Pool, QueueSemaphore};
+    /// use bulwark::MockClock;
+    /// # #[derive(Debug, PartialEq)] struct M;
+    /// # impl Manager for M {
+    /// #     type Connection = u8; type Error = ();
+    /// #     type Connect<'a> = core::future::Ready<Result<u8, ()>>;
+    /// #     fn connect(&self) -> Self::Connect<'_> { core::future::ready(Ok(1)) }
+    /// # }
+    /// let clock = MockClock::new();
+    /// let pool: Pool<M, QueueSemaphore<1>, _, 3> = Pool::queued(M, Config::new(), &clock);
+    /// assert_eq!(pool.manager(), &M);
+    /// ```
+    pub fn manager(&self) -> &M {
+        &self.manager
+    }
+
+    /// The semaphore.
+    ///
+    /// ```
+    /// use bulwark::pool::{Config, Manager, Pool, QueueSemaphore};
+    /// use bulwark::bulkhead::TrySemaphore;
+    /// use bulwark::MockClock;
+    /// # struct M;
+    /// # impl Manager for M {
+    /// #     type Connection = u8; type Error = ();
+    /// #     type Connect<'a> = core::future::Ready<Result<u8, ()>>;
+    /// #     fn connect(&self) -> Self::Connect<'_> { core::future::ready(Ok(1)) }
+    /// # }
+    /// let clock = MockClock::new();
+    /// let pool: Pool<M, QueueSemaphore<1>, _, 3> = Pool::queued(M, Config::new(), &clock);
+    /// assert_eq!(pool.semaphore().available(), 3);
+    /// ```
+    pub fn semaphore(&self) -> &S {
+        &self.sem
+    }
+
+    /// The clock.
+    ///
+    /// ```
+    /// use bulwark::pool::{Config, Manager, Pool, QueueSemaphore};
+    /// use bulwark::{Clock, Instant, MockClock};
+    /// # struct M;
+    /// # impl Manager for M {
+    /// #     type Connection = u8; type Error = ();
+    /// #     type Connect<'a> = core::future::Ready<Result<u8, ()>>;
+    /// #     fn connect(&self) -> Self::Connect<'_> { core::future::ready(Ok(1)) }
+    /// # }
+    /// let clock = MockClock::new();
+    /// let pool: Pool<M, QueueSemaphore<1>, _, 3> = Pool::queued(M, Config::new(), &clock);
+    /// assert_eq!(pool.clock().now(), Instant::ZERO);
+    /// ```
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    /// The configuration.
+    ///
+    /// ```
+    /// use bulwark::pool::{Config, Manager, Pool, QueueSemaphore};
+    /// use bulwark::MockClock;
+    /// # struct M;
+    /// # impl Manager for M {
+    /// #     type Connection = u8; type Error = ();
+    /// #     type Connect<'a> = core::future::Ready<Result<u8, ()>>;
+    /// #     fn connect(&self) -> Self::Connect<'_> { core::future::ready(Ok(1)) }
+    /// # }
+    /// let clock = MockClock::new();
+    /// let pool: Pool<M, QueueSemaphore<1>, _, 3> = Pool::queued(M, Config::new(), &clock);
+    /// assert_eq!(pool.config(), Config::new());
+    /// ```
+    pub fn config(&self) -> Config {
+        self.cfg
+    }
+
+    /// Takes the first idle connection that is fresh and valid out of its slot, discarding
+    /// the stale and invalid ones it meets. The caller holds a permit.
+    pub(super) fn take_idle(&self, now: Instant) -> Option<Idle<M::Connection>> {
+        for slot in &self.slots {
+            // Only the move happens under the slot lock; user code runs after.
+            let Some(mut idle) = slot.lock(Option::take) else {
+                continue;
+            };
+            if self.cfg.fresh(idle.created, idle.last_used, now)
+                && self.manager.is_valid(&mut idle.conn)
+            {
+                return Some(idle);
+            }
+            self.discard(idle.conn);
+        }
+        None
+    }
+
+    /// Wraps a connection in its guard (the caller holds `permit`).
+    pub(super) fn hand_out<'a>(
+        &'a self,
+        conn: M::Connection,
+        created: Instant,
+        permit: S::Permit<'a>,
+    ) -> PooledConnection<'a, M, S, C, N> {
+        // Relaxed: a statistic.
+        self.in_use.fetch_add(1, Ordering::Relaxed);
+        PooledConnection::new(self, conn, created, permit)
+    }
+
+    /// A guard gives its connection back (before its permit). Discards it when marked
+    /// broken, when [`Manager::has_broken`] says so, or past its max lifetime; otherwise parks
+    /// it in the first empty slot.
+    pub(super) fn check_in(&self, mut conn: M::Connection, created: Instant, broken: bool) {
+        // Relaxed: a statistic. First, so that a panicking `has_broken` cannot skip it.
+        self.in_use.fetch_sub(1, Ordering::Relaxed);
+        let now = self.clock.now();
+        if broken || !self.cfg.fresh(created, now, now) || self.manager.has_broken(&mut conn) {
+            self.discard(conn);
+            return;
+        }
+        let mut item = Some(Idle {
+            conn,
+            created,
+            last_used: now,
+        });
+        for slot in &self.slots {
+            slot.lock(|s| {
+                if s.is_none() {
+                    *s = item.take();
+                }
+            });
+            if item.is_none() {
+                return;
+            }
+        }
+        // Every slot full: impossible while each connection outside the slots belongs to a
+        // distinct permit holder (see the type's docs). Close it rather than panic.
+        if let Some(idle) = item {
+            self.discard(idle.conn);
+        }
+    }
+
+    /// Closes a connection (its destructor runs here, outside every lock).
+    pub(super) fn discard(&self, conn: M::Connection) {
+        // Relaxed: a statistic.
+        self.discarded.fetch_add(1, Ordering::Relaxed);
+        drop(conn);
+    }
+}
+
+impl<M: Manager, S, C, const N: usize> Pool<M, S, C, N> {
+    const_fn! {
+        fn from_parts(manager: M, sem: S, cfg: Config, clock: C) -> Self {
+            const { assert!(N > 0, "a pool needs at least one slot (N > 0)") };
+            Pool {
+                manager,
+                sem,
+                clock,
+                cfg,
+                slots: atomic_array!(SpinMutex, None, N),
+                in_use: AtomicUsize::new(0),
+                created: AtomicU64::new(0),
+                discarded: AtomicU64::new(0),
+                connect_failed: AtomicU64::new(0),
+                waited: AtomicU64::new(0),
+                timed_out: AtomicU64::new(0),
+            }
+        }
+    }
+}
+
+impl<M: Manager, S: fmt::Debug, C, const N: usize> fmt::Debug for Pool<M, S, C, N> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Pool")
+            .field("capacity", &N)
+            .field("sem", &self.sem)
+            .field("config", &self.cfg)
+            .finish_non_exhaustive()
+    }
+}
