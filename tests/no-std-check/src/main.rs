@@ -87,6 +87,9 @@ fn check() -> i32 {
     if other != 0 {
         return 10 + other;
     }
+    if pool_and_bounded() != 0 {
+        return 40;
+    }
     #[cfg(feature = "deliberate-alloc")]
     {
         let v = alloc::vec![1u8, 2, 3];
@@ -176,6 +179,34 @@ fn other_patterns() -> i32 {
         Ok(_) => 25,
         Err(_) => 26,
     }
+}
+
+/// The connection pool and bounded concurrency, called for real.
+fn pool_and_bounded() -> i32 {
+    use bulwark::bounded::Limit;
+    use bulwark::pool::{Config, Manager, Pool, QueueSemaphore};
+
+    struct Conns;
+    impl Manager for Conns {
+        type Connection = u32;
+        type Error = ();
+        type Connect<'a> = core::future::Ready<Result<u32, ()>>;
+        fn connect(&self) -> Self::Connect<'_> {
+            core::future::ready(Ok(7))
+        }
+    }
+    static CLOCK3: MockClock = MockClock::new();
+    static POOL: Pool<Conns, QueueSemaphore<4>, &MockClock, 2> =
+        Pool::queued(Conns, Config::new(), &CLOCK3);
+    let out = mock::run(&CLOCK3, async {
+        let sum = match POOL.acquire().await {
+            Ok(conn) => *conn,
+            Err(_) => 0,
+        };
+        let doubled = Limit::<2>::all([1u32, 2, 3], |x| async move { x * 2 }).await;
+        (sum, doubled, POOL.metrics().created)
+    });
+    if out == Ok((7, [2, 4, 6], 1)) { 0 } else { 1 }
 }
 
 fn exit(code: i32) -> ! {
