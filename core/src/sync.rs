@@ -1,13 +1,14 @@
 //! The one place atomics come from: `loom` under `cfg(loom)`, `portable-atomic` with the
-//! `portable-atomic` feature, `core::sync::atomic` otherwise. All other modules import from here.
+//! `portable-atomic` feature or on targets without 64-bit atomics, `core::sync::atomic`
+//! otherwise. All other modules import from here.
 
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
-#[cfg(all(not(loom), feature = "portable-atomic"))]
+#[cfg(all(not(loom), any(feature = "portable-atomic", not(target_has_atomic = "64"))))]
 pub(crate) use portable_atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
-#[cfg(all(not(loom), not(feature = "portable-atomic")))]
+#[cfg(all(not(loom), not(feature = "portable-atomic"), target_has_atomic = "64"))]
 pub(crate) use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
 #[cfg(not(feature = "portable-atomic"))]
