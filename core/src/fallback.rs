@@ -80,6 +80,15 @@ pub struct Fallback<S> {
 }
 
 /// A link of a chain: something that starts a future. Implemented by the chain's own types.
+///
+/// ```
+/// use bulwark::fallback::{Step, fallback};
+/// use core::future::IntoFuture;
+/// fn starts<S: Step>(_: &bulwark::fallback::Fallback<S>) {}
+/// let chain = fallback(|| async { Ok::<u8, ()>(1) });
+/// starts(&chain);
+/// # let _ = chain.into_future();
+/// ```
 pub trait Step {
     /// What the step's future yields.
     type Output;
@@ -90,6 +99,11 @@ pub trait Step {
 }
 
 /// The first link: the primary operation.
+///
+/// ```
+/// let _chain: bulwark::fallback::Fallback<bulwark::fallback::Primary<_>> =
+///     bulwark::fallback::fallback(|| async { Ok::<u8, ()>(1) });
+/// ```
 #[derive(Debug)]
 pub struct Primary<F>(F);
 
@@ -102,11 +116,22 @@ impl<F: FnOnce() -> Fut, Fut: Future> Step for Primary<F> {
 }
 
 /// The predicate of [`Fallback::or`]: every error falls back.
+///
+/// ```
+/// use bulwark::fallback::{Always, FallsBack};
+/// assert!(FallsBack::<&str>::falls_back(&Always, &"any error"));
+/// ```
 #[derive(Copy, Clone, Debug, Default)]
 pub struct Always;
 
 /// Decides whether an error falls through to the next step. `Fn(&E) -> bool` closures are
 /// predicates.
+///
+/// ```
+/// use bulwark::fallback::FallsBack;
+/// let server_errors = |e: &u16| *e >= 500;
+/// assert!(server_errors.falls_back(&503) && !server_errors.falls_back(&404));
+/// ```
 pub trait FallsBack<E> {
     /// `true` to try the next step with this error.
     fn falls_back(&self, error: &E) -> bool;
@@ -125,6 +150,14 @@ impl<E, P: Fn(&E) -> bool> FallsBack<E> for P {
 }
 
 /// A link that runs `next` with the error of `first` when `when` says so.
+///
+/// ```
+/// use bulwark::{MockClock, fallback::fallback, mock};
+/// use core::future::IntoFuture;
+/// let clock = MockClock::new();
+/// let chain = fallback(|| async { Err::<u8, u8>(1) }).or(|e| async move { Ok(e + 1) }); // an `Or` link
+/// assert_eq!(mock::run(&clock, chain.into_future()).unwrap(), Ok(2));
+/// ```
 #[derive(Debug)]
 pub struct Or<S, G, P> {
     first: S,
@@ -161,6 +194,14 @@ pin_project! {
 
 pin_project! {
     /// The future of one `or` link: the step before it, then (maybe) the fallback.
+    ///
+    /// ```
+    /// use bulwark::{MockClock, fallback::fallback, mock};
+    /// use core::future::IntoFuture;
+    /// let clock = MockClock::new();
+    /// let fut = fallback(|| async { Err::<u8, ()>(()) }).or_value(3).into_future(); // an `OrFuture`
+    /// assert_eq!(mock::run(&clock, fut).unwrap(), Ok(3));
+    /// ```
     #[must_use = "futures do nothing unless polled"]
     pub struct OrFuture<A, G, B, P> {
         #[pin]
@@ -208,6 +249,13 @@ impl<A, G, B, P> fmt::Debug for OrFuture<A, G, B, P> {
 }
 
 /// A link that copies every success into a [`Stale`] cache.
+///
+/// ```
+/// use bulwark::{MockClock, fallback::{Stale, fallback}};
+/// let clock = MockClock::new();
+/// let cache: Stale<u8> = Stale::new();
+/// let _chain = fallback(|| async { Ok::<u8, ()>(1) }).refresh(&cache, &clock); // a `Refresh` link
+/// ```
 #[derive(Debug)]
 pub struct Refresh<'a, S, T, C> {
     first: S,
@@ -234,6 +282,16 @@ where
 
 pin_project! {
     /// The future of [`Fallback::refresh`].
+    ///
+    /// ```
+    /// use bulwark::{Clock, MockClock, fallback::{Stale, fallback}, mock};
+    /// use core::{future::IntoFuture, time::Duration};
+    /// let clock = MockClock::new();
+    /// let cache = Stale::new();
+    /// let fut = fallback(|| async { Ok::<u8, ()>(4) }).refresh(&cache, &clock).into_future();
+    /// assert_eq!(mock::run(&clock, fut).unwrap(), Ok(4));
+    /// assert_eq!(cache.get(clock.now(), Duration::ZERO), Some(4));
+    /// ```
     #[must_use = "futures do nothing unless polled"]
     pub struct RefreshFuture<'a, F, T, C> {
         #[pin]

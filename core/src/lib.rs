@@ -14,6 +14,7 @@ pub mod bulkhead;
 pub mod circuit_breaker;
 pub mod fallback;
 pub mod mock;
+pub mod pipeline;
 pub mod rate_limiter;
 pub mod retry;
 pub mod time;

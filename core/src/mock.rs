@@ -36,6 +36,10 @@ use crate::sync::{AtomicU64, Ordering, SpinMutex, StaticAtomicUsize, const_fn};
 use crate::time::{Clock, Instant, Sleep};
 
 /// The default number of waker slots of a [`MockClock`].
+///
+/// ```
+/// let _clock: bulwark::MockClock<{ bulwark::mock::DEFAULT_SLOTS }> = bulwark::MockClock::new();
+/// ```
 pub const DEFAULT_SLOTS: usize = 32;
 
 /// A clock that moves only when told to. Allocation-free and usable from a `static`.

@@ -134,12 +134,68 @@ async fn limiter_waits<C: Sleep>(clock: &C) -> Log {
     log
 }
 
+/// Retry with exponential backoff (1 s, 2 s, 4 s) against an operation that fails four
+/// times; then a timeout that cuts a slow operation, and one that lets a fast one through.
+async fn retry_schedule_and_timeouts<C: Sleep>(clock: &C) -> Log {
+    use bulwark::retry::{Backoff, Config as RetryConfig, Retry};
+    use bulwark::timeout::timeout;
+    let t0 = clock.now();
+    let mut log = Log::new();
+    let retry = Retry::new(
+        RetryConfig::new()
+            .max_attempts(5)
+            .backoff(Backoff::exponential(Duration::from_secs(1))),
+        clock,
+    )
+    .unwrap();
+    let attempts = std::cell::RefCell::new(Vec::new());
+    let out = retry
+        .call(|| {
+            attempts.borrow_mut().push(("attempt", ms(clock, t0)));
+            let n = attempts.borrow().len();
+            async move { if n < 5 { Err(n) } else { Ok(n) } }
+        })
+        .await;
+    log.extend(attempts.into_inner());
+    log.push((
+        if out == Ok(5) {
+            "retry ok"
+        } else {
+            "retry failed"
+        },
+        ms(clock, t0),
+    ));
+    let slow = timeout(
+        clock,
+        Duration::from_millis(250),
+        clock.sleep(Duration::from_secs(10)),
+    )
+    .await;
+    log.push((
+        if slow.is_err() {
+            "timed out"
+        } else {
+            "not cut"
+        },
+        ms(clock, t0),
+    ));
+    let fast = timeout(
+        clock,
+        Duration::from_millis(250),
+        clock.sleep(Duration::from_millis(100)),
+    )
+    .await;
+    log.push((if fast.is_ok() { "in time" } else { "cut" }, ms(clock, t0)));
+    log
+}
+
 /// Every scenario's report on one runtime.
 #[derive(Debug, PartialEq)]
 struct Report {
     breaker: Log,
     bulkhead: Log,
     limiter: Log,
+    retry: Log,
 }
 
 // ===== the runtimes =====
@@ -155,10 +211,13 @@ fn on_mock_clock() -> Report {
     .unwrap();
     let clock = MockClock::new();
     let limiter = mock::run(&clock, limiter_waits(&clock)).unwrap();
+    let clock = MockClock::new();
+    let retry = mock::run(&clock, retry_schedule_and_timeouts(&clock)).unwrap();
     Report {
         breaker,
         bulkhead,
         limiter,
+        retry,
     }
 }
 
@@ -177,6 +236,7 @@ fn on_tokio_paused_time() -> Report {
             bulkhead_max_wait(&TokioClock::new(), TokioSemaphore::new(1)).await
         }),
         limiter: rt().block_on(async { limiter_waits(&TokioClock::new()).await }),
+        retry: rt().block_on(async { retry_schedule_and_timeouts(&TokioClock::new()).await }),
     }
 }
 
@@ -204,6 +264,7 @@ fn on_embassy_mock_driver() -> Report {
         breaker: drive(breaker_trips_and_recovers(&EmbassyClock)),
         bulkhead: drive(bulkhead_max_wait(&EmbassyClock, &sem)),
         limiter: drive(limiter_waits(&EmbassyClock)),
+        retry: drive(retry_schedule_and_timeouts(&EmbassyClock)),
     }
 }
 
@@ -236,10 +297,13 @@ fn under_executor(
             with_time_driver(&c2, bulkhead_max_wait(&c2, AsyncLockSemaphore::new(1))).await;
         let c3 = MockClock::new();
         let limiter = with_time_driver(&c3, limiter_waits(&c3)).await;
+        let c4 = MockClock::new();
+        let retry = with_time_driver(&c4, retry_schedule_and_timeouts(&c4)).await;
         Report {
             breaker,
             bulkhead,
             limiter,
+            retry,
         }
     }))
 }

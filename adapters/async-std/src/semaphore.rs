@@ -76,6 +76,13 @@ impl Semaphore for AsyncLockSemaphore {
 pin_project! {
     /// The future of [`AsyncLockSemaphore`]'s [`Semaphore::acquire`]: async-lock's own,
     /// named and allocation-free. Dropping it gives up its place in line.
+    ///
+    /// ```
+    /// use bulwark::bulkhead::Semaphore;
+    /// let sem = bulwark_async_std::AsyncLockSemaphore::new(1);
+    /// let permit = smol::block_on(sem.acquire()).unwrap();
+    /// drop(permit);
+    /// ```
     #[must_use = "futures do nothing unless polled"]
     pub struct AsyncLockAcquire<'a> {
         #[pin]

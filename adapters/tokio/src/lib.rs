@@ -57,6 +57,23 @@ impl TokioClock {
         }
     }
 
+    /// A clock shared by the whole process (its origin is the first call), for the tower
+    /// layers whose response futures must not borrow from anything shorter-lived.
+    ///
+    /// ```
+    /// use bulwark::Clock;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let a = bulwark_tokio::TokioClock::global();
+    /// assert!(std::ptr::eq(a, bulwark_tokio::TokioClock::global()));
+    /// assert!(a.now() < bulwark::Instant::from_secs(3600));
+    /// # }
+    /// ```
+    pub fn global() -> &'static TokioClock {
+        static GLOBAL: std::sync::OnceLock<TokioClock> = std::sync::OnceLock::new();
+        GLOBAL.get_or_init(TokioClock::new)
+    }
+
     /// The tokio instant that `t` stands for.
     ///
     /// ```

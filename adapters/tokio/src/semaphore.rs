@@ -116,6 +116,16 @@ impl Drop for TokioPermit<'_> {
 pin_project! {
     /// The future of [`TokioSemaphore`]'s [`Semaphore::acquire`]. Holds nothing until it
     /// completes; dropping it gives up its place in line.
+    ///
+    /// ```
+    /// use bulwark::bulkhead::Semaphore;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let sem = bulwark_tokio::TokioSemaphore::new(1);
+    /// let permit = sem.acquire().await.unwrap();
+    /// drop(permit);
+    /// # }
+    /// ```
     #[must_use = "futures do nothing unless polled"]
     pub struct TokioAcquire<'a> {
         sem: &'a TokioSemaphore,

@@ -10,6 +10,10 @@ use crate::sync::{SpinMutex, const_fn};
 use crate::time::{Clock, Instant};
 
 /// How many consecutive slots, from the one the key hashes to, a key may live in.
+///
+/// ```
+/// assert_eq!(bulwark::rate_limiter::PROBE, 8);
+/// ```
 pub const PROBE: usize = 8;
 
 #[derive(Clone, Debug)]

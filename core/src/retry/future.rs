@@ -10,7 +10,7 @@ use pin_project_lite::pin_project;
 use super::budget::RetryBudget;
 use super::error::Error;
 use super::machine::{Decision, RetryState, Stop};
-use super::{Classify, Hooks, Retry, Verdict};
+use super::{Classify, Hooks, Operation, Retry, Verdict};
 use crate::rng::splitmix64;
 use crate::sync::Ordering;
 use crate::time::{Instant, Sleep};
@@ -89,6 +89,50 @@ impl<S: Sleep, K, H, B: RetryBudget> Retry<S, K, H, B> {
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
+        K: Classify<T, E>,
+        H: Hooks<T, E>,
+    {
+        self.call_operation(deadline, op)
+    }
+}
+
+impl<S: Sleep, K, H, B: RetryBudget> Retry<S, K, H, B> {
+    /// [`call_with_deadline`](Retry::call_with_deadline) for an operation given as an
+    /// [`Operation`] value rather than a closure, so that the future type can be named (a
+    /// tower service's `Future`, the [`pipeline`](crate::pipeline)).
+    ///
+    /// # Errors
+    ///
+    /// As [`call`](Retry::call).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bulwark::{MockClock, mock, retry::{Config, Operation, Retry}, timeout::Deadline};
+    /// use core::future::{Ready, ready};
+    ///
+    /// struct Flaky(u32);
+    /// impl Operation for Flaky {
+    ///     type Future = Ready<Result<u32, ()>>;
+    ///     fn attempt(&mut self) -> Self::Future {
+    ///         self.0 += 1;
+    ///         ready(if self.0 < 2 { Err(()) } else { Ok(self.0) })
+    ///     }
+    /// }
+    /// let clock = MockClock::new();
+    /// let retry = Retry::new(Config::new(), &clock).unwrap();
+    /// let out = mock::run(&clock, retry.call_operation(Deadline::NONE, Flaky(0))).unwrap();
+    /// assert_eq!(out, Ok(2));
+    /// ```
+    #[inline]
+    pub fn call_operation<O, T, E>(
+        &self,
+        deadline: Deadline,
+        op: O,
+    ) -> Call<'_, S, K, H, B, O, O::Future>
+    where
+        O: Operation,
+        O::Future: Future<Output = Result<T, E>>,
         K: Classify<T, E>,
         H: Hooks<T, E>,
     {
@@ -171,7 +215,7 @@ where
     K: Classify<T, E>,
     H: Hooks<T, E>,
     B: RetryBudget,
-    F: FnMut() -> Fut,
+    F: Operation<Future = Fut>,
     Fut: Future<Output = Result<T, E>>,
 {
     type Output = Result<T, Error<E>>;
@@ -200,7 +244,9 @@ where
                     *this.state = RetryState::new(now, 0); // seeded on the first failure
                     this.state.start_attempt();
                     retry.hooks.on_attempt(1);
-                    this.phase.set(Phase::Running { fut: (this.op)() });
+                    this.phase.set(Phase::Running {
+                        fut: this.op.attempt(),
+                    });
                     continue;
                 }
                 PhaseProj::Running { fut } => core::task::ready!(fut.poll(cx)),
@@ -216,7 +262,9 @@ where
                     }
                     this.state.start_attempt();
                     retry.hooks.on_attempt(this.state.attempts());
-                    this.phase.set(Phase::Running { fut: (this.op)() });
+                    this.phase.set(Phase::Running {
+                        fut: this.op.attempt(),
+                    });
                     continue;
                 }
                 PhaseProj::Done => return Poll::Pending, // polled after completion

@@ -78,6 +78,29 @@ use core::time::Duration;
 use crate::sync::{AtomicU64, Ordering, const_fn};
 use crate::time::Clock;
 
+/// Makes one attempt's future. Every `FnMut() -> Future` closure is an operation; implement
+/// it on a named type when the retry future's type must be nameable.
+///
+/// ```
+/// use bulwark::retry::Operation;
+/// fn attempts<O: Operation>(mut op: O) -> O::Future { op.attempt() }
+/// let _first = attempts(|| async { Ok::<u8, ()>(1) });
+/// ```
+pub trait Operation {
+    /// The future of one attempt.
+    type Future: core::future::Future;
+    /// Starts one attempt.
+    fn attempt(&mut self) -> Self::Future;
+}
+
+impl<F: FnMut() -> Fut, Fut: core::future::Future> Operation for F {
+    type Future = Fut;
+    #[inline]
+    fn attempt(&mut self) -> Fut {
+        self()
+    }
+}
+
 /// What to do with an attempt's result.
 ///
 /// ```
@@ -395,6 +418,18 @@ impl<S: Clock> Retry<S> {
 }
 
 impl<S, K, H, B> Retry<S, K, H, B> {
+    /// The classifier.
+    ///
+    /// ```
+    /// use bulwark::{MockClock, retry::{Classify, Config, Retry, Verdict}};
+    /// let clock = MockClock::new();
+    /// let retry = Retry::new(Config::new(), &clock).unwrap();
+    /// assert_eq!(retry.classifier().classify(&Err::<(), _>("down")), Verdict::Retry);
+    /// ```
+    pub fn classifier(&self) -> &K {
+        &self.classify
+    }
+
     /// The same policy with `classify` deciding what is retried.
     ///
     /// ```

@@ -40,8 +40,12 @@ static CLOCK: MockClock = MockClock::new();
 
 fn check() -> i32 {
     // The shared breaker, its async call on the mock clock, and both windows.
-    let cfg = Config::new().consecutive_failures(2).open_for(Duration::from_secs(5));
-    let Ok(breaker) = CircuitBreaker::new(cfg, &CLOCK) else { return 1 };
+    let cfg = Config::new()
+        .consecutive_failures(2)
+        .open_for(Duration::from_secs(5));
+    let Ok(breaker) = CircuitBreaker::new(cfg, &CLOCK) else {
+        return 1;
+    };
     let outcome = mock::run(&CLOCK, async {
         for _ in 0..2 {
             let _ = breaker.call(|| async { Err::<(), u8>(1) }).await;
@@ -54,23 +58,34 @@ fn check() -> i32 {
     if outcome != Ok((true, Ok(7), State::Closed)) || CLOCK.now() != Instant::from_secs(5) {
         return 2;
     }
-    let Ok(mut m) = Machine::<CountWindow<8>>::new(Config::new().failure_rate(50).minimum_calls(2)) else {
+    let Ok(mut m) = Machine::<CountWindow<8>>::new(Config::new().failure_rate(50).minimum_calls(2))
+    else {
         return 3;
     };
     for _ in 0..2 {
-        let Ok(t) = m.try_acquire(Instant::ZERO) else { return 4 };
+        let Ok(t) = m.try_acquire(Instant::ZERO) else {
+            return 4;
+        };
         m.on_failure(t, Instant::ZERO);
     }
     if m.state() != State::Open {
         return 5;
     }
-    let tw = Config::new().failure_rate(50).time_window(Duration::from_secs(10));
-    let Ok(timed) = CircuitBreaker::with_window(tw, TimeWindow::<10>, &CLOCK) else { return 6 };
+    let tw = Config::new()
+        .failure_rate(50)
+        .time_window(Duration::from_secs(10));
+    let Ok(timed) = CircuitBreaker::with_window(tw, TimeWindow::<10>, &CLOCK) else {
+        return 6;
+    };
     if let Ok(p) = timed.try_acquire() {
         p.success();
     }
     if timed.metrics().window.calls != 1 {
         return 7;
+    }
+    let other = other_patterns();
+    if other != 0 {
+        return 10 + other;
     }
     #[cfg(feature = "deliberate-alloc")]
     {
@@ -79,6 +94,88 @@ fn check() -> i32 {
     }
     #[allow(unreachable_code)]
     0
+}
+
+/// Retry, timeout, bulkhead, rate limiter, fallback and the pipeline, each actually called
+/// (code that is never referenced is never linked, and would prove nothing).
+fn other_patterns() -> i32 {
+    use bulwark::bulkhead::{Bulkhead, Config as BulkheadConfig, QueueSemaphore};
+    use bulwark::fallback::{Stale, fallback};
+    use bulwark::pipeline::Pipeline;
+    use bulwark::rate_limiter::{Config as LimiterConfig, RateLimiter};
+    use bulwark::retry::{Backoff, Budget, Config as RetryConfig, Jitter, Retry};
+    use bulwark::timeout::timeout;
+    use core::future::IntoFuture;
+
+    static CLOCK2: MockClock = MockClock::new();
+    let Ok(retry) = Retry::new(
+        RetryConfig::new()
+            .max_attempts(4)
+            .backoff(Backoff::exponential(Duration::from_secs(1)))
+            .jitter(Jitter::Full),
+        &CLOCK2,
+    ) else {
+        return 1;
+    };
+    let Ok(budget) = Budget::new(20, 10, 10) else {
+        return 2;
+    };
+    let retry = retry.with_budget(&budget);
+    let Ok(limiter) = RateLimiter::new(
+        LimiterConfig::per_second(10).max_wait(Duration::from_secs(1)),
+        &CLOCK2,
+    ) else {
+        return 3;
+    };
+    let Ok(bulkhead) = Bulkhead::<QueueSemaphore<2>, _>::queued(
+        BulkheadConfig::new(1).max_wait(Duration::from_secs(1)),
+        &CLOCK2,
+    ) else {
+        return 4;
+    };
+    let Ok(pipeline) = Pipeline::new(&CLOCK2, RetryConfig::new().max_attempts(2)) else {
+        return 5;
+    };
+    let pipeline = pipeline
+        .limiter(&limiter)
+        .bulkhead(&bulkhead)
+        .attempt_timeout(Duration::from_secs(1));
+    let cache = Stale::new();
+    let out = mock::run(&CLOCK2, async {
+        let mut n = 0u32;
+        let r = retry
+            .call(|| {
+                n += 1;
+                let k = n;
+                async move { if k < 3 { Err(k) } else { Ok(k) } }
+            })
+            .await;
+        let t = timeout(
+            &CLOCK2,
+            Duration::from_millis(5),
+            CLOCK2.sleep(Duration::from_secs(1)),
+        )
+        .await;
+        let l = limiter.acquire(1).await.is_ok();
+        let p = bulkhead.acquire().await.is_ok();
+        let piped = pipeline.call(|| async { Ok::<u8, u8>(9) }).await;
+        let f = fallback(|| async { Err::<u8, u8>(1) })
+            .refresh(&cache, &CLOCK2)
+            .or_value(7)
+            .into_future()
+            .await;
+        (r, t.is_err(), l, p, piped, f)
+    });
+    match out {
+        Ok((Ok(3), true, true, true, Ok(9), Ok(7))) => 0,
+        Ok((Ok(3), true, true, true, Ok(9), _)) => 20,
+        Ok((Ok(3), true, true, true, _, _)) => 21,
+        Ok((Ok(3), true, true, _, _, _)) => 22,
+        Ok((Ok(3), true, _, _, _, _)) => 23,
+        Ok((Ok(3), _, _, _, _, _)) => 24,
+        Ok(_) => 25,
+        Err(_) => 26,
+    }
 }
 
 fn exit(code: i32) -> ! {

@@ -26,6 +26,18 @@ pin_project! {
     /// The response future of [`BulkheadService`] and [`RateLimitService`]: the inner call
     /// with what admitted it (a bulkhead permit, held until the call ends or the future is
     /// dropped), or the rejection.
+    ///
+    /// ```
+    /// use bulwark::bulkhead::{Bulkhead, Config};
+    /// use tower::{Layer, Service, ServiceExt, service_fn};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let layer = bulwark_tokio::tower::BulkheadLayer::leak(Bulkhead::new(Config::new(1), bulwark_tokio::TokioClock::new()).unwrap());
+    /// let mut svc = layer.layer(service_fn(|()| async { Ok::<_, std::io::Error>(5) }));
+    /// let fut: bulwark_tokio::tower::Admitted<_, _> = svc.ready().await.unwrap().call(());
+    /// assert_eq!(fut.await.unwrap(), 5);
+    /// # }
+    /// ```
     #[must_use = "futures do nothing unless polled"]
     pub struct Admitted<F, G> {
         #[pin]

@@ -324,6 +324,18 @@ pin_project! {
 
 pin_project! {
     /// The response future of [`CircuitBreakerService`].
+    ///
+    /// ```
+    /// use bulwark::circuit_breaker::{CircuitBreaker, Config};
+    /// use tower::{Layer, Service, ServiceExt, service_fn};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(1), bulwark_tokio::TokioClock::new()).unwrap();
+    /// let mut svc = bulwark_tokio::tower::CircuitBreakerLayer::new(b).layer(service_fn(|()| async { Ok::<_, std::io::Error>(1) }));
+    /// let fut: bulwark_tokio::tower::ResponseFuture<_, _, _, _, _> = svc.ready().await.unwrap().call(());
+    /// assert_eq!(fut.await.unwrap(), 1);
+    /// # }
+    /// ```
     pub struct ResponseFuture<F, C: Clock, W: Window, E: Events, K> {
         #[pin]
         state: State<F>,

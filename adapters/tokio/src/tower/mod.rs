@@ -7,9 +7,19 @@
 
 mod admission;
 mod circuit_breaker;
+mod retry;
 
 pub use admission::{Admitted, BulkheadLayer, BulkheadService, RateLimitLayer, RateLimitService};
 pub use circuit_breaker::{CircuitBreakerLayer, CircuitBreakerService, ResponseFuture};
+pub use retry::{
+    Attempts, PipelineFuture, PipelineLayer, PipelineService, ReadyCall, RetryFuture, RetryLayer,
+    RetryService, TimeoutFuture, TimeoutLayer, TimeoutService, TokioPipeline, TokioRetry,
+};
 
 /// tower's boxed error: what the services here return.
+///
+/// ```
+/// let e: bulwark_tokio::tower::BoxError = Box::new(bulwark::bulkhead::BulkheadFull);
+/// assert!(e.downcast_ref::<bulwark::bulkhead::BulkheadFull>().is_some());
+/// ```
 pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
