@@ -55,7 +55,11 @@ goals = [
     ("retry, success at once, vs tokio-retry", "retry_success/bulwark", "retry_success/tokio-retry", 1.0),
     ("retry, success at once, vs backon", "retry_success/bulwark", "retry_success/backon", None),
     ("timeout on a ready future vs tokio::time::timeout", "timeout_ready/bulwark", "timeout_ready/tokio", 0.5),
-    ("pipeline vs tower ServiceBuilder (timeout+retry+concurrency_limit)", "pipeline_vs_tower/bulwark", "pipeline_vs_tower/tower", None),
+    ("tower: bulwark PipelineLayer vs ServiceBuilder timeout+retry+concurrency_limit",
+     "pipeline/tower, ready call (block_on each)/bulwark PipelineLayer (timeouts+retry+breaker+bulkhead)",
+     "pipeline/tower, ready call (block_on each)/tower timeout+retry+concurrency_limit", None),
+    ("core: full pipeline vs bare call", "pipeline/core, ready call/bulwark full pipeline",
+     "pipeline/core, ready call/bare call", None),
 ]
 
 print("| comparison | bulwark | other | ratio | goal | |")
