@@ -151,15 +151,26 @@ fn timeout_ready_and_elapsed_do_not_allocate() {
             let mut elapsed = 0u32;
             for i in 0..200u32 {
                 // Ready at once: no clock read, no timer.
-                assert_eq!(timeout(clock, Duration::from_secs(1), async { i }).await, Ok(i));
+                assert_eq!(
+                    timeout(clock, Duration::from_secs(1), async { i }).await,
+                    Ok(i)
+                );
                 // Elapsed: the operation sleeps past the deadline.
                 let slow = clock.sleep(Duration::from_millis(50));
-                elapsed += timeout(clock, Duration::from_millis(10), slow).await.is_err() as u32;
+                elapsed += timeout(clock, Duration::from_millis(10), slow)
+                    .await
+                    .is_err() as u32;
                 // Finishes in time, after a real wait.
                 let quick = clock.sleep(Duration::from_millis(5));
-                assert!(timeout(clock, Duration::from_millis(10), quick).await.is_ok());
+                assert!(
+                    timeout(clock, Duration::from_millis(10), quick)
+                        .await
+                        .is_ok()
+                );
                 let d = Deadline::after(clock.now(), Duration::from_millis(1));
-                elapsed += timeout_at(clock, d, core::future::pending::<()>()).await.is_err() as u32;
+                elapsed += timeout_at(clock, d, core::future::pending::<()>())
+                    .await
+                    .is_err() as u32;
             }
             elapsed
         });
@@ -366,10 +377,17 @@ fn tower_rejections_with_a_retry_instant_allocate_one_box_each() {
         let before = ALLOCS.with(Cell::get);
         for _ in 0..100 {
             let e = cb.ready().await.unwrap().call(1).await.unwrap_err();
-            assert!(e.downcast_ref::<bulwark::circuit_breaker::Rejected>().is_some());
+            assert!(
+                e.downcast_ref::<bulwark::circuit_breaker::Rejected>()
+                    .is_some()
+            );
             let e = rl.ready().await.unwrap().call(1).await.unwrap_err();
             assert!(e.downcast_ref::<RateLimited>().is_some());
         }
-        assert_eq!(ALLOCS.with(Cell::get) - before, 200, "one Box per rejection");
+        assert_eq!(
+            ALLOCS.with(Cell::get) - before,
+            200,
+            "one Box per rejection"
+        );
     });
 }

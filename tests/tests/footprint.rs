@@ -29,7 +29,10 @@ fn circuit_breaker() {
     assert_eq!(size_of::<CircuitBreaker<Clock<'_>>>(), 176);
     // A count window adds one byte per slot (`AtomicU8`) plus its head and counters.
     assert_eq!(size_of::<CircuitBreaker<Clock<'_>, CountWindow<16>>>(), 208);
-    assert_eq!(size_of::<CircuitBreaker<Clock<'_>, CountWindow<100>>>(), 296);
+    assert_eq!(
+        size_of::<CircuitBreaker<Clock<'_>, CountWindow<100>>>(),
+        296
+    );
     assert_eq!(size_of::<CircuitBreaker<Clock<'_>, TimeWindow<8>>>(), 240);
     assert_eq!(size_of::<Machine<NoWindow>>(), 176);
 }

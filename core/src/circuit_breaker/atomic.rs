@@ -343,8 +343,7 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
         // statistic decide, with no CAS.
         if !W::MEASURES && !ticket.probe && outcome == Outcome::Success {
             let c = Ctrl::unpack(self.load());
-            if c.state != machine::CLOSED || c.generation != ticket.generation || c.consec == 0
-            {
+            if c.state != machine::CLOSED || c.generation != ticket.generation || c.consec == 0 {
                 if c.state != machine::DISABLED {
                     // Relaxed: a statistic (as in `count`).
                     self.successes.fetch_add(1, Ordering::Relaxed);

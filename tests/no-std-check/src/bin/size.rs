@@ -57,7 +57,11 @@ struct Until(Instant);
 impl Future for Until {
     type Output = ();
     fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
-        if Ticks.now() >= self.0 { Poll::Ready(()) } else { Poll::Pending }
+        if Ticks.now() >= self.0 {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
     }
 }
 
@@ -83,11 +87,15 @@ fn run() -> i32 {
     let cfg = BreakerConfig::new()
         .consecutive_failures(3)
         .open_for(Duration::from_secs(5));
-    let Ok(breaker) = CircuitBreaker::new(cfg, Ticks) else { return 1 };
+    let Ok(breaker) = CircuitBreaker::new(cfg, Ticks) else {
+        return 1;
+    };
     let retry_cfg = RetryConfig::new()
         .max_attempts(3)
         .backoff(Backoff::exponential(Duration::from_millis(10)));
-    let Ok(retry) = Retry::new(retry_cfg, Ticks) else { return 2 };
+    let Ok(retry) = Retry::new(retry_cfg, Ticks) else {
+        return 2;
+    };
     let Ok(limiter) = RateLimiter::new(LimiterConfig::per_second(100), Ticks) else {
         return 3;
     };
