@@ -5,7 +5,8 @@
 //! * `closed_success`: one successful call through a closed breaker (the hot path). The floor
 //!   is a relaxed atomic increment, the least a shared breaker can do per call.
 //! * `open_rejection`: one call rejected by an open breaker, every breaker reading the real
-//!   system clock (`std::time::Instant`) as recloser and failsafe do.
+//!   system clock (`std::time::Instant`) as recloser and failsafe do. The floors are that
+//!   clock read alone, bare and as bulwark's `Clock` (an `elapsed()` since an origin).
 //! * `closed_success_2_threads`: the same hot path with a second thread hammering the same
 //!   breaker instance.
 
@@ -77,6 +78,12 @@ fn closed_success(c: &mut Criterion) {
 fn open_rejection(c: &mut Criterion) {
     let mut g = c.benchmark_group("breaker/open_rejection");
     let long = Duration::from_secs(3600);
+    // The clock read every open breaker must make (is the open time up?): the floor here.
+    g.bench_function("floor: std Instant::now()", |b| {
+        b.iter(std::time::Instant::now)
+    });
+    let clock = std_clock();
+    g.bench_function("floor: bulwark StdClock::now()", |b| b.iter(|| clock.now()));
 
     let bulwark = CircuitBreaker::new(
         Config::new().consecutive_failures(1).open_for(long),

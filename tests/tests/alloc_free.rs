@@ -6,7 +6,7 @@ use std::cell::Cell;
 use std::time::Duration;
 
 use bulwark::circuit_breaker::{CircuitBreaker, Config, CountWindow, TimeWindow};
-use bulwark::{MockClock, Sleep, mock};
+use bulwark::{Clock, MockClock, Sleep, mock};
 
 struct Counting;
 
@@ -100,4 +100,294 @@ fn async_breaker_call_on_the_mock_clock_does_not_allocate() {
         assert!(out.unwrap() > 0);
     });
     assert_eq!(n, 0, "allocations in 200 async breaker calls");
+}
+
+#[test]
+fn retry_on_the_mock_clock_does_not_allocate() {
+    use bulwark::retry::{Backoff, Config as RetryConfig, Jitter, Retry};
+    let clock = MockClock::new();
+    let clock = &clock;
+    let retry = Retry::new(
+        RetryConfig::new()
+            .max_attempts(4)
+            .backoff(Backoff::exponential(Duration::from_millis(10)))
+            .jitter(Jitter::Full),
+        clock,
+    )
+    .unwrap();
+    let n = allocations(|| {
+        let out = mock::run(clock, async {
+            let mut ok = 0u32;
+            for i in 0..200u32 {
+                // Success at once.
+                ok += retry.call(|| async move { Ok::<_, u32>(i) }).await.is_ok() as u32;
+                // Two transient failures, then success: two backoff sleeps on the mock clock.
+                let mut left = 2;
+                let r = retry
+                    .call(|| {
+                        let fail = left > 0;
+                        left -= 1;
+                        async move { if fail { Err(i) } else { Ok(i) } }
+                    })
+                    .await;
+                ok += r.is_ok() as u32;
+                // Always failing: retries run out.
+                ok += retry.call(|| async move { Err::<u32, _>(i) }).await.is_ok() as u32;
+            }
+            ok
+        });
+        assert_eq!(out.unwrap(), 400);
+    });
+    assert_eq!(n, 0, "allocations in 600 retried calls");
+}
+
+#[test]
+fn timeout_ready_and_elapsed_do_not_allocate() {
+    use bulwark::timeout::{Deadline, timeout, timeout_at};
+    let clock = MockClock::new();
+    let clock = &clock;
+    let n = allocations(|| {
+        let out = mock::run(clock, async {
+            let mut elapsed = 0u32;
+            for i in 0..200u32 {
+                // Ready at once: no clock read, no timer.
+                assert_eq!(
+                    timeout(clock, Duration::from_secs(1), async { i }).await,
+                    Ok(i)
+                );
+                // Elapsed: the operation sleeps past the deadline.
+                let slow = clock.sleep(Duration::from_millis(50));
+                elapsed += timeout(clock, Duration::from_millis(10), slow)
+                    .await
+                    .is_err() as u32;
+                // Finishes in time, after a real wait.
+                let quick = clock.sleep(Duration::from_millis(5));
+                assert!(
+                    timeout(clock, Duration::from_millis(10), quick)
+                        .await
+                        .is_ok()
+                );
+                let d = Deadline::after(clock.now(), Duration::from_millis(1));
+                elapsed += timeout_at(clock, d, core::future::pending::<()>())
+                    .await
+                    .is_err() as u32;
+            }
+            elapsed
+        });
+        assert_eq!(out.unwrap(), 400);
+    });
+    assert_eq!(n, 0, "allocations in 800 timeouts");
+}
+
+#[test]
+fn bulkhead_try_acquire_and_waiting_acquire_do_not_allocate() {
+    use bulwark::bulkhead::{Bulkhead, Config as BulkheadConfig, QueueSemaphore, Rejected};
+    let clock = MockClock::new();
+    let clock = &clock;
+    let atomic = Bulkhead::new(BulkheadConfig::new(2), clock).unwrap();
+    let queued: Bulkhead<QueueSemaphore<4>, _> = Bulkhead::queued(
+        BulkheadConfig::new(1).max_wait(Duration::from_millis(100)),
+        clock,
+    )
+    .unwrap();
+    let n = allocations(|| {
+        for _ in 0..1_000 {
+            let a = atomic.try_acquire().unwrap();
+            let b = atomic.try_acquire().unwrap();
+            assert!(atomic.try_acquire().is_err());
+            drop((a, b));
+        }
+        let out = mock::run(clock, async {
+            let mut timed_out = 0u32;
+            for _ in 0..200 {
+                // Free: at once.
+                let held = queued.acquire().await.unwrap();
+                // Full: waits the whole max wait on the mock clock, then times out.
+                timed_out += (queued.acquire().await.unwrap_err() == Rejected::Timeout) as u32;
+                // Full, freed while waiting: the waiter gets the permit.
+                let (got, ()) = mock::join(queued.acquire(), async {
+                    clock.sleep(Duration::from_millis(10)).await;
+                    drop(held);
+                })
+                .await;
+                drop(got.unwrap());
+            }
+            timed_out
+        });
+        assert_eq!(out.unwrap(), 200);
+    });
+    assert_eq!(n, 0, "allocations in bulkhead acquires");
+}
+
+#[test]
+fn rate_limiter_check_and_waiting_acquire_do_not_allocate() {
+    use bulwark::rate_limiter::{Config as LimiterConfig, RateLimiter};
+    let clock = MockClock::new();
+    let clock = &clock;
+    let limiter = RateLimiter::new(
+        LimiterConfig::per_second(10)
+            .burst(2)
+            .max_wait(Duration::from_secs(1)),
+        clock,
+    )
+    .unwrap();
+    let n = allocations(|| {
+        let mut passed = 0u32;
+        for _ in 0..1_000 {
+            passed += limiter.check().is_ok() as u32;
+            passed += limiter.check_n(2).is_ok() as u32;
+            clock.advance(Duration::from_millis(50));
+        }
+        assert!(passed > 0);
+        let out = mock::run(clock, async {
+            for _ in 0..200 {
+                limiter.acquire(1).await.unwrap(); // waits up to 100 ms on the mock clock
+            }
+        });
+        assert!(out.is_ok());
+    });
+    assert_eq!(n, 0, "allocations in limiter checks and waits");
+}
+
+#[test]
+fn fallback_chain_does_not_allocate() {
+    use bulwark::fallback::{Stale, fallback};
+    use core::future::IntoFuture;
+    let clock = MockClock::new();
+    let clock = &clock;
+    let cache = Stale::new();
+    let cache = &cache;
+    let n = allocations(|| {
+        let out = mock::run(clock, async {
+            let mut sum = 0u64;
+            for i in 0..200u64 {
+                let up = i % 3 != 0;
+                let chain = fallback(move || async move { if up { Ok(i) } else { Err("down") } })
+                    .refresh(cache, clock)
+                    .or_if(|e: &&str| *e == "down", |_| async { Err("secondary down") })
+                    .or_stale(cache, clock, Duration::from_secs(60))
+                    .or_value(0);
+                sum += chain.into_future().await.unwrap();
+                clock.advance(Duration::from_secs(1));
+            }
+            sum
+        });
+        assert!(out.unwrap() > 0);
+    });
+    assert_eq!(n, 0, "allocations in 200 fallback chains");
+}
+
+/// The tower layers on a current-thread tokio runtime with paused time. The runtime, the
+/// services and tokio's timer wheel (lazily set up on the first sleep) are built before the
+/// measured region.
+#[test]
+fn tower_layers_success_path_does_not_allocate() {
+    use bulwark::bulkhead::{Bulkhead, BulkheadFull, Config as BulkheadConfig};
+    use bulwark::rate_limiter::{Config as LimiterConfig, RateLimiter};
+    use bulwark_tokio::TokioClock;
+    use bulwark_tokio::tower::{BulkheadLayer, CircuitBreakerLayer, RateLimitLayer};
+    use tower::{Layer, Service, ServiceExt, service_fn};
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let clock = TokioClock::new();
+        let echo = service_fn(|x: u32| async move {
+            tokio::time::sleep(Duration::from_millis(1)).await;
+            Ok::<_, std::io::Error>(x)
+        });
+        let breaker = CircuitBreaker::new(Config::new().consecutive_failures(3), clock).unwrap();
+        let mut cb = CircuitBreakerLayer::new(breaker).layer(echo);
+        let bulkhead = Bulkhead::new(BulkheadConfig::new(1), clock).unwrap();
+        let mut bh = BulkheadLayer::leak(bulkhead).layer(echo);
+        let limiter = RateLimiter::new(LimiterConfig::per_second(1_000), clock).unwrap();
+        let mut rl = RateLimitLayer::new(limiter).layer(echo);
+        // All three stacked, the way a server would.
+        let mut stack = CircuitBreakerLayer::new(
+            CircuitBreaker::new(Config::new().consecutive_failures(3), clock).unwrap(),
+        )
+        .layer(
+            RateLimitLayer::new(RateLimiter::new(LimiterConfig::per_second(1_000), clock).unwrap())
+                .layer(
+                    BulkheadLayer::leak(Bulkhead::new(BulkheadConfig::new(4), clock).unwrap())
+                        .layer(echo),
+                ),
+        );
+        // Warm-up: tokio's timer wheel and the runtime's queues allocate on first use.
+        for i in 0..10 {
+            assert_eq!(cb.ready().await.unwrap().call(i).await.unwrap(), i);
+            assert_eq!(bh.ready().await.unwrap().call(i).await.unwrap(), i);
+            assert_eq!(rl.ready().await.unwrap().call(i).await.unwrap(), i);
+            assert_eq!(stack.ready().await.unwrap().call(i).await.unwrap(), i);
+        }
+
+        let before = ALLOCS.with(Cell::get);
+        for i in 0..500 {
+            assert_eq!(cb.ready().await.unwrap().call(i).await.unwrap(), i);
+            assert_eq!(bh.ready().await.unwrap().call(i).await.unwrap(), i);
+            assert_eq!(rl.ready().await.unwrap().call(i).await.unwrap(), i);
+            assert_eq!(stack.ready().await.unwrap().call(i).await.unwrap(), i);
+        }
+        let n = ALLOCS.with(Cell::get) - before;
+        assert_eq!(n, 0, "allocations in 2000 tower calls (success path)");
+
+        // A full bulkhead sheds with `BulkheadFull`, a zero-sized error: boxing it into
+        // tower's `BoxError` does not allocate either.
+        let held = bh.ready().await.unwrap().call(0);
+        let before = ALLOCS.with(Cell::get);
+        for _ in 0..100 {
+            let e = bh.ready().await.unwrap().call(1).await.unwrap_err();
+            assert!(e.downcast_ref::<BulkheadFull>().is_some());
+        }
+        assert_eq!(ALLOCS.with(Cell::get) - before, 0, "bulkhead rejections");
+        drop(held);
+    });
+}
+
+/// The one allocating path of the tower layers, pinned down: a breaker or rate-limit
+/// rejection carries its retry instant, so boxing it into tower's `BoxError` (a
+/// `Box<dyn Error + Send + Sync>`) is one heap allocation per rejected call. The core's own
+/// rejections (`try_acquire`, `check`) never allocate.
+#[test]
+fn tower_rejections_with_a_retry_instant_allocate_one_box_each() {
+    use bulwark::rate_limiter::{Config as LimiterConfig, RateLimited, RateLimiter};
+    use bulwark_tokio::TokioClock;
+    use bulwark_tokio::tower::{CircuitBreakerLayer, RateLimitLayer};
+    use tower::{Layer, Service, ServiceExt, service_fn};
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let clock = TokioClock::new();
+        let ok = service_fn(|x: u32| async move { Ok::<_, std::io::Error>(x) });
+        let breaker = CircuitBreaker::new(Config::new().consecutive_failures(1), clock).unwrap();
+        breaker.force_open();
+        let mut cb = CircuitBreakerLayer::new(breaker).layer(ok);
+        let limiter = RateLimiter::new(LimiterConfig::per_minute(1), clock).unwrap();
+        let mut rl = RateLimitLayer::new(limiter).layer(ok);
+        rl.ready().await.unwrap().call(0).await.unwrap(); // the only token
+        let _ = cb.ready().await.unwrap().call(0).await; // warm-up
+
+        let before = ALLOCS.with(Cell::get);
+        for _ in 0..100 {
+            let e = cb.ready().await.unwrap().call(1).await.unwrap_err();
+            assert!(
+                e.downcast_ref::<bulwark::circuit_breaker::Rejected>()
+                    .is_some()
+            );
+            let e = rl.ready().await.unwrap().call(1).await.unwrap_err();
+            assert!(e.downcast_ref::<RateLimited>().is_some());
+        }
+        assert_eq!(
+            ALLOCS.with(Cell::get) - before,
+            200,
+            "one Box per rejection"
+        );
+    });
 }

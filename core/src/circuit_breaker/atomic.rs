@@ -7,7 +7,7 @@ use super::error::{ConfigError, Rejected};
 use super::machine::Ticket;
 use super::machine::{
     self, Admit, Counters, Ctrl, OPEN, OPENING, admit, admit_needs_clock, is_slow, open_until,
-    records_window, restored, settle,
+    passes_unchanged, records_window, restored, settle,
 };
 use super::window::{NoWindow, Sample, Window, WindowStats};
 use super::{Events, Metrics, Outcome, Snapshot, State, Transition};
@@ -190,6 +190,7 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
         &self.clock
     }
 
+    #[inline]
     fn load(&self) -> u64 {
         // Acquire: pairs with the AcqRel CAS of whoever changed the state last, so the
         // decision below sees that change and (for OPEN) the `until` written before it.
@@ -231,6 +232,7 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     /// b.try_acquire().unwrap().failure();
     /// assert!(b.try_acquire().is_err());
     /// ```
+    #[inline]
     pub fn try_acquire(&self) -> Result<Permit<'_, C, W, E>, Rejected> {
         self.try_acquire_ticket().map(|ticket| Permit {
             breaker: self,
@@ -255,11 +257,34 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     /// b.record(ticket, Outcome::Success);
     /// assert_eq!(b.metrics().successes, 1);
     /// ```
+    #[inline]
     pub fn try_acquire_ticket(&self) -> Result<Ticket, Rejected> {
+        // Fast path: in the states that let every call through unchanged (closed, disabled,
+        // metrics-only) admission writes nothing, so one load decides; the general CAS loop
+        // below would compute the same `(Pass, c)` and find nothing to write.
+        let cur = self.load();
+        let c = Ctrl::unpack(cur);
+        if passes_unchanged(c.state) {
+            return Ok(Ticket {
+                generation: c.generation,
+                probe: false,
+                started: if self.cfg.slow_rate.is_some() {
+                    self.clock.now()
+                } else {
+                    Instant::ZERO
+                },
+            });
+        }
+        self.try_acquire_from(cur)
+    }
+
+    /// Admission from the control word `cur` just loaded: the CAS loop around [`admit`].
+    #[inline(never)]
+    fn try_acquire_from(&self, cur: u64) -> Result<Ticket, Rejected> {
         let mut now = LazyNow::new(&self.clock);
         let mut decision = Admit::Pass;
         let mut generation = 0;
-        let changed = self.update(|c| {
+        let changed = self.update_from(cur, |c| {
             let t = if admit_needs_clock(c.state) {
                 now.get()
             } else {
@@ -309,7 +334,23 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     /// b.record(ticket, Outcome::Failure);
     /// assert_eq!(b.state(), State::Open);
     /// ```
+    #[inline]
     pub fn record(&self, ticket: Ticket, outcome: Outcome) {
+        // Fast path: a success of a normal (non-probe) call with no window to feed. It can
+        // change the control word only by clearing a run of consecutive failures in the
+        // closed state of its own generation; otherwise `settle` would leave the word as it
+        // is (late outcome, or a state without transitions on success), so one load and the
+        // statistic decide, with no CAS.
+        if !W::MEASURES && !ticket.probe && outcome == Outcome::Success {
+            let c = Ctrl::unpack(self.load());
+            if c.state != machine::CLOSED || c.generation != ticket.generation || c.consec == 0 {
+                if c.state != machine::DISABLED {
+                    // Relaxed: a statistic (as in `count`).
+                    self.successes.fetch_add(1, Ordering::Relaxed);
+                }
+                return;
+            }
+        }
         self.settle(ticket.generation, ticket.probe, ticket.started, outcome)
     }
 
@@ -672,6 +713,7 @@ impl<C: Clock, W: Window, E: Events> Permit<'_, C, W, E> {
     /// # let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap();
     /// b.try_acquire().unwrap().success();
     /// ```
+    #[inline]
     pub fn success(self) {
         self.record(Outcome::Success)
     }
@@ -685,6 +727,7 @@ impl<C: Clock, W: Window, E: Events> Permit<'_, C, W, E> {
     /// b.try_acquire().unwrap().failure();
     /// assert_eq!(b.metrics().consecutive_failures, 1);
     /// ```
+    #[inline]
     pub fn failure(self) {
         self.record(Outcome::Failure)
     }
@@ -698,6 +741,7 @@ impl<C: Clock, W: Window, E: Events> Permit<'_, C, W, E> {
     /// b.try_acquire().unwrap().record(Outcome::Ignored);
     /// assert_eq!(b.metrics().ignored, 1);
     /// ```
+    #[inline]
     pub fn record(mut self, outcome: Outcome) {
         if let Some(ticket) = self.ticket.take() {
             self.breaker.record(ticket, outcome);
@@ -706,6 +750,7 @@ impl<C: Clock, W: Window, E: Events> Permit<'_, C, W, E> {
 }
 
 impl<C: Clock, W: Window, E: Events> Drop for Permit<'_, C, W, E> {
+    #[inline]
     fn drop(&mut self) {
         if let Some(ticket) = self.ticket.take() {
             self.breaker.release(ticket);

@@ -31,6 +31,7 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     /// assert_eq!(b.call_sync(|| Err::<(), _>("refused")), Err(Error::Inner("refused")));
     /// assert!(b.call_sync(|| Ok::<_, &str>(1)).unwrap_err().is_rejected());
     /// ```
+    #[inline(always)]
     pub fn call_sync<T, Er>(&self, op: impl FnOnce() -> Result<T, Er>) -> Result<T, Error<Er>> {
         self.call_sync_with(ErrorsAreFailures, op)
     }
@@ -51,6 +52,7 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     /// let _ = b.call_sync_with(|_: &Result<(), u16>| Outcome::Ignored, || Err(404));
     /// assert_eq!(b.state(), State::Closed);
     /// ```
+    #[inline(always)]
     pub fn call_sync_with<K, T, Er>(
         &self,
         classify: K,

@@ -144,6 +144,13 @@ pub(crate) const fn admit_needs_clock(code: u8) -> bool {
     matches!(code, OPEN | OPENING)
 }
 
+/// Does admitting in this state let the call through without changing anything? (Closed,
+/// disabled, metrics-only: [`admit`] answers `(Admit::Pass, c)`.)
+#[inline]
+pub(crate) const fn passes_unchanged(code: u8) -> bool {
+    matches!(code, CLOSED | DISABLED | METRICS_ONLY)
+}
+
 /// Admission: the decision and the next control word. `until` is the end of the open time;
 /// `opening_estimate` is used while another thread is still writing it (shared form only).
 #[inline(always)]

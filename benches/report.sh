@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Prints the README's "Performance" table from the last criterion run: the mean point estimate
+# of each benchmark (target/criterion/**/new/estimates.json) and the goal ratios of issue #7.
+#
+#   cargo bench -p bulwark-benches            # all suites, one run
+#   bash benches/report.sh [target/criterion] # then this
+#
+# A ratio is bulwark's mean divided by the other's mean, both from the same run: below 1.00
+# bulwark is faster. A benchmark missing from the run shows as "–".
+set -euo pipefail
+dir="${1:-$(cd "$(dirname "$0")/.." && pwd)/target/criterion}"
+python3 - "$dir" <<'PY'
+import glob, json, os, sys
+
+root = sys.argv[1]
+means = {}
+for est in glob.glob(os.path.join(root, "**", "new", "estimates.json"), recursive=True):
+    meta = os.path.join(os.path.dirname(est), "benchmark.json")
+    try:
+        with open(meta) as f:
+            full_id = json.load(f)["full_id"]
+        with open(est) as f:
+            means[full_id] = json.load(f)["mean"]["point_estimate"]
+    except (OSError, KeyError, ValueError):
+        continue
+if not means:
+    sys.exit(f"no criterion results under {root}: run `cargo bench -p bulwark-benches` first")
+
+def fmt_ns(ns):
+    return "–" if ns is None else (f"{ns:.2f} ns" if ns < 100 else f"{ns:.0f} ns")
+
+# (what, bulwark's benchmark, the other benchmark, goal: ratio at most)
+B = "breaker/closed_success/"
+C = "breaker/closed_success_2_threads/"
+O = "breaker/open_rejection/"
+L1, L2 = "limiter_check_1thread/", "limiter_check_2threads/"
+K1, K2 = "bulkhead_try_acquire_release_1thread/", "bulkhead_try_acquire_release_2threads/"
+goals = [
+    ("breaker closed path vs recloser", B + "bulwark consecutive", B + "recloser ring 100", 0.5),
+    ("breaker closed path vs failsafe", B + "bulwark consecutive", B + "failsafe consecutive", None),
+    ("breaker closed path vs relaxed fetch_add floor", B + "bulwark consecutive", B + "floor: relaxed fetch_add", 2.0),
+    ("breaker closed path, 2 threads, vs recloser", C + "bulwark consecutive", C + "recloser ring 100", 0.5),
+    ("breaker closed path, 2 threads, vs floor", C + "bulwark consecutive", C + "floor: relaxed fetch_add", 2.0),
+    ("breaker open rejection vs recloser (std clock)", O + "bulwark", O + "recloser", 0.5),
+    ("breaker open rejection vs failsafe (std clock)", O + "bulwark", O + "failsafe", None),
+    ("limiter check vs governor (fake clocks)", L1 + "bulwark_mockclock_admit", L1 + "governor_fakeclock_admit", 1.0),
+    ("limiter check vs governor (real clocks)", L1 + "bulwark_stdclock_admit", L1 + "governor_monotonicclock_admit", 1.0),
+    ("limiter check vs floor", L1 + "bulwark_mockclock_admit", L1 + "floor: relaxed fetch_add", None),
+    ("limiter check, 2 threads, vs governor (fake clocks)", L2 + "bulwark_mockclock_admit", L2 + "governor_fakeclock_admit", 0.8),
+    ("limiter check, 2 threads, vs governor (real clocks)", L2 + "bulwark_stdclock_admit", L2 + "governor_monotonicclock_admit", 0.8),
+    ("bulkhead try_acquire+release vs tokio Semaphore", K1 + "bulwark_atomic", K1 + "tokio_semaphore", 0.8),
+    ("bulkhead try_acquire+release vs async-lock", K1 + "bulwark_atomic", K1 + "async_lock_semaphore", None),
+    ("bulkhead vs floor", K1 + "bulwark_atomic", K1 + "floor: relaxed fetch_add", None),
+    ("bulkhead, 2 threads, vs tokio Semaphore", K2 + "bulwark_atomic", K2 + "tokio_semaphore", 0.5),
+    ("retry, success at once, vs tokio-retry", "retry_success/bulwark", "retry_success/tokio-retry", 1.0),
+    ("retry, success at once, vs backon", "retry_success/bulwark", "retry_success/backon", None),
+    ("timeout on a ready future vs tokio::time::timeout", "timeout_ready/bulwark", "timeout_ready/tokio", 0.5),
+    ("tower: bulwark PipelineLayer vs ServiceBuilder timeout+retry+concurrency_limit",
+     "pipeline/tower, ready call (block_on each)/bulwark PipelineLayer (timeouts+retry+breaker+bulkhead)",
+     "pipeline/tower, ready call (block_on each)/tower timeout+retry+concurrency_limit", None),
+    ("core: full pipeline vs bare call", "pipeline/core, ready call/bulwark full pipeline",
+     "pipeline/core, ready call/bare call", None),
+]
+
+print("| comparison | bulwark | other | ratio | goal | |")
+print("|---|---:|---:|---:|---:|---|")
+for what, ours, other, goal in goals:
+    a, b = means.get(ours), means.get(other)
+    if a is None and b is None:
+        continue
+    ratio = a / b if a is not None and b else None
+    r = "–" if ratio is None else f"{ratio:.2f}×"
+    g = "–" if goal is None else f"≤ {goal:.1f}×"
+    ok = "" if goal is None or ratio is None else ("met" if ratio <= goal else "**missed**")
+    print(f"| {what} | {fmt_ns(a)} | {fmt_ns(b)} | {r} | {g} | {ok} |")
+
+if os.environ.get("ALL"):
+    print()
+    print("| benchmark | mean |")
+    print("|---|---:|")
+    for k in sorted(means):
+        print(f"| {k} | {fmt_ns(means[k])} |")
+PY

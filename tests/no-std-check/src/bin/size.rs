@@ -1,0 +1,142 @@
+//! Code size probe: what a firmware pays for a circuit breaker, a retry policy and a rate
+//! limiter together, on its own clock and a trivial busy-polling executor (no `MockClock`, no
+//! test helpers). Built with the `size` profile (opt-level "z", fat LTO, one codegen unit,
+//! panic = "abort"); `benches/footprint.sh` builds it and prints the sizes.
+#![no_std]
+#![no_main]
+
+use bulwark::circuit_breaker::{CircuitBreaker, Config as BreakerConfig};
+use bulwark::rate_limiter::{Config as LimiterConfig, RateLimiter};
+use bulwark::retry::{Backoff, Config as RetryConfig, Retry};
+use bulwark::{Clock, Instant, Sleep};
+use core::future::Future;
+use core::pin::{Pin, pin};
+use core::sync::atomic::{AtomicU32, Ordering};
+use core::task::{Context, Poll, Waker};
+use core::time::Duration;
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    exit(101)
+}
+
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[unsafe(no_mangle)]
+extern "C" fn rust_eh_personality() {}
+
+#[cfg(feature = "portable-atomic")]
+mod cs {
+    struct SingleThread;
+    critical_section::set_impl!(SingleThread);
+    // SAFETY: one thread, no interrupts: a critical section needs no exclusion.
+    unsafe impl critical_section::Impl for SingleThread {
+        unsafe fn acquire() -> bool {
+            false
+        }
+        unsafe fn release(_: bool) {}
+    }
+}
+
+/// A firmware tick counter in milliseconds (a timer interrupt would bump it; here every read
+/// advances it, so sleeps end).
+static TICKS: AtomicU32 = AtomicU32::new(0);
+
+struct Ticks;
+
+impl Clock for Ticks {
+    fn now(&self) -> Instant {
+        // Load + store, not `fetch_add`: thumbv6m has no read-modify-write atomics.
+        let t = TICKS.load(Ordering::Relaxed);
+        TICKS.store(t.wrapping_add(1), Ordering::Relaxed);
+        Instant::from_millis(t as u64)
+    }
+}
+
+struct Until(Instant);
+
+impl Future for Until {
+    type Output = ();
+    fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+        if Ticks.now() >= self.0 {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    }
+}
+
+impl Sleep for Ticks {
+    type Sleep<'a> = Until;
+    fn sleep_until(&self, deadline: Instant) -> Until {
+        Until(deadline)
+    }
+}
+
+/// The smallest executor: poll until ready.
+fn block_on<F: Future>(f: F) -> F::Output {
+    let mut f = pin!(f);
+    let mut cx = Context::from_waker(Waker::noop());
+    loop {
+        if let Poll::Ready(v) = f.as_mut().poll(&mut cx) {
+            return v;
+        }
+    }
+}
+
+fn run() -> i32 {
+    let cfg = BreakerConfig::new()
+        .consecutive_failures(3)
+        .open_for(Duration::from_secs(5));
+    let Ok(breaker) = CircuitBreaker::new(cfg, Ticks) else {
+        return 1;
+    };
+    let retry_cfg = RetryConfig::new()
+        .max_attempts(3)
+        .backoff(Backoff::exponential(Duration::from_millis(10)));
+    let Ok(retry) = Retry::new(retry_cfg, Ticks) else {
+        return 2;
+    };
+    let Ok(limiter) = RateLimiter::new(LimiterConfig::per_second(100), Ticks) else {
+        return 3;
+    };
+    let input = core::hint::black_box(7u32);
+    let out = block_on(retry.call(|| {
+        let passed = limiter.check().is_ok();
+        let r = breaker.call_sync(|| if passed { Ok(input) } else { Err(0u32) });
+        async move { r }
+    }));
+    match out {
+        Ok(7) => 0,
+        _ => 4,
+    }
+}
+
+fn exit(code: i32) -> ! {
+    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+    // SAFETY: the `exit` syscall (60) takes one integer argument and never returns.
+    unsafe {
+        core::arch::asm!("syscall", in("rax") 60, in("rdi") code as usize, options(noreturn))
+    }
+    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+    {
+        core::hint::black_box(code);
+        loop {}
+    }
+}
+
+extern "C" fn rust_main() -> ! {
+    exit(run())
+}
+
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+#[unsafe(naked)]
+#[unsafe(no_mangle)]
+pub extern "C" fn _start() -> ! {
+    core::arch::naked_asm!("xor ebp, ebp", "and rsp, -16", "call {m}", "ud2", m = sym rust_main)
+}
+
+#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
+#[unsafe(no_mangle)]
+pub extern "C" fn _start() -> ! {
+    rust_main()
+}

@@ -1,0 +1,68 @@
+//! Footprint: the `size_of` of each primitive, asserted so a change that grows one is seen in
+//! review. The same table is in the README ("Footprint") and the crate docs.
+//!
+//! The numbers are for 64-bit targets (a `&MockClock` is one pointer); on 32-bit targets the
+//! clock reference and `usize` fields shrink.
+#![cfg(target_pointer_width = "64")]
+
+use bulwark::bulkhead::{AtomicSemaphore, Bulkhead, QueueSemaphore};
+use bulwark::circuit_breaker::{self, CircuitBreaker, CountWindow, Machine, NoWindow, TimeWindow};
+use bulwark::rate_limiter::{self, RateLimiter};
+use bulwark::retry::{self, Budget, Retry};
+use bulwark::timeout::Deadline;
+use bulwark::{Instant, MockClock};
+
+type Clock<'a> = &'a MockClock;
+
+#[test]
+fn time() {
+    assert_eq!(size_of::<Instant>(), 8);
+    assert_eq!(size_of::<Deadline>(), 16);
+}
+
+#[test]
+fn circuit_breaker() {
+    // The stored `Config` (104 B: four `Duration`s of 16 B each dominate) + the window
+    // parameter (8) + the clock (8) + the control word and the open-until instant (16) + five
+    // `u64` metric totals (40).
+    assert_eq!(size_of::<circuit_breaker::Config>(), 104);
+    assert_eq!(size_of::<CircuitBreaker<Clock<'_>>>(), 176);
+    // A count window adds one byte per slot (`AtomicU8`) plus its head and counters.
+    assert_eq!(size_of::<CircuitBreaker<Clock<'_>, CountWindow<16>>>(), 208);
+    assert_eq!(
+        size_of::<CircuitBreaker<Clock<'_>, CountWindow<100>>>(),
+        296
+    );
+    assert_eq!(size_of::<CircuitBreaker<Clock<'_>, TimeWindow<8>>>(), 240);
+    assert_eq!(size_of::<Machine<NoWindow>>(), 176);
+}
+
+#[test]
+fn rate_limiter() {
+    // Config (64) + the derived GCRA constants (24) + clock (8) + the one state word (8) + the
+    // jitter salt of waiting callers (8).
+    assert_eq!(size_of::<rate_limiter::Config>(), 64);
+    assert_eq!(size_of::<RateLimiter<Clock<'_>>>(), 112);
+    // The pure machine: GCRA constants + the theoretical arrival time.
+    assert_eq!(size_of::<rate_limiter::Machine>(), 32);
+}
+
+#[test]
+fn bulkhead() {
+    assert_eq!(size_of::<AtomicSemaphore>(), 16);
+    assert_eq!(size_of::<Bulkhead<AtomicSemaphore, Clock<'_>>>(), 64);
+    assert!(size_of::<Bulkhead<QueueSemaphore<8>, Clock<'_>>>() > 64); // the wait slots
+}
+
+#[test]
+fn retry() {
+    assert_eq!(size_of::<retry::Config>(), 96);
+    assert_eq!(size_of::<Retry<Clock<'_>>>(), 112);
+    assert_eq!(size_of::<Budget>(), 48);
+}
+
+#[test]
+fn mock_clock() {
+    // Fixed-capacity waker slots: the price of an allocation-free, `static`-able test clock.
+    assert_eq!(size_of::<MockClock>(), 792);
+}
