@@ -5,7 +5,10 @@
 #[cfg(loom)]
 pub(crate) use loom::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
-#[cfg(all(not(loom), any(feature = "portable-atomic", not(target_has_atomic = "64"))))]
+#[cfg(all(
+    not(loom),
+    any(feature = "portable-atomic", not(target_has_atomic = "64"))
+))]
 pub(crate) use portable_atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
 #[cfg(all(not(loom), not(feature = "portable-atomic"), target_has_atomic = "64"))]

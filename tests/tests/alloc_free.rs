@@ -391,3 +391,68 @@ fn tower_rejections_with_a_retry_instant_allocate_one_box_each() {
         );
     });
 }
+
+#[test]
+fn full_pipeline_calls_do_not_allocate() {
+    use bulwark::bulkhead::{Bulkhead, Config as BulkheadConfig};
+    use bulwark::circuit_breaker::Config as BreakerConfig;
+    use bulwark::fallback::fallback;
+    use bulwark::pipeline::{Error, Pipeline};
+    use bulwark::rate_limiter::{Config as LimiterConfig, RateLimiter};
+    use bulwark::retry::{Backoff, Config as RetryConfig};
+    use std::future::IntoFuture;
+
+    let clock = &MockClock::new();
+    let breaker = CircuitBreaker::new(
+        BreakerConfig::new()
+            .consecutive_failures(3)
+            .open_for(Duration::from_millis(300)),
+        clock,
+    )
+    .unwrap();
+    let limiter = RateLimiter::new(LimiterConfig::per_second(1000).burst(50), clock).unwrap();
+    let bulkhead = Bulkhead::new(BulkheadConfig::new(4), clock).unwrap();
+    let pipeline = Pipeline::new(
+        clock,
+        RetryConfig::new()
+            .max_attempts(3)
+            .backoff(Backoff::constant(Duration::from_millis(10))),
+    )
+    .unwrap()
+    .breaker(&breaker)
+    .limiter(&limiter)
+    .bulkhead(&bulkhead)
+    .total_timeout(Duration::from_secs(1))
+    .attempt_timeout(Duration::from_millis(50));
+
+    let n = allocations(|| {
+        let outcomes = mock::run(clock, async {
+            let mut ok = 0u32;
+            for i in 0..500u32 {
+                // Successes, slow attempts (cut by the attempt timeout), failures (retried),
+                // and an open breaker along the way.
+                let r = pipeline
+                    .call(|| async move {
+                        match i % 7 {
+                            0 => {
+                                clock.sleep(Duration::from_millis(80)).await;
+                                Ok(i)
+                            }
+                            1 | 2 => Err("503"),
+                            _ => Ok(i),
+                        }
+                    })
+                    .await;
+                ok += r.is_ok() as u32;
+                let with_fallback = fallback(|| pipeline.call(|| async { Err::<u32, _>("down") }))
+                    .or(|_: Error<&str>| async { Ok(0) })
+                    .into_future()
+                    .await;
+                ok += with_fallback.is_ok() as u32;
+            }
+            ok
+        });
+        assert!(outcomes.unwrap() > 0);
+    });
+    assert_eq!(n, 0, "allocations in 1000 pipeline calls");
+}

@@ -21,8 +21,8 @@
 pub use bulwark;
 use bulwark::{Clock, Instant, Sleep};
 
-mod semaphore;
 pub mod bounded;
+mod semaphore;
 #[cfg(feature = "tower")]
 pub mod tower;
 
