@@ -39,6 +39,26 @@ pub struct Attempts<Svc, Req> {
     req: Req,
 }
 
+impl<Svc, Req> Attempts<Svc, Req> {
+    /// Attempts of `req` against clones of `svc`: hand it to
+    /// [`Retry::call_operation`] or [`Pipeline::call`] to drive a tower service by hand.
+    ///
+    /// ```
+    /// use bulwark::retry::{Config, Retry};
+    /// use bulwark::timeout::Deadline;
+    /// use bulwark_tokio::{TokioClock, tower::Attempts};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let retry = Retry::new(Config::new(), TokioClock::global()).unwrap();
+    /// let svc = tower::service_fn(|s: &'static str| async move { Ok::<_, ()>(s.len()) });
+    /// assert_eq!(retry.call_operation(Deadline::NONE, Attempts::new(svc, "four")).await, Ok(4));
+    /// # }
+    /// ```
+    pub fn new(svc: Svc, req: Req) -> Self {
+        Attempts { svc, req }
+    }
+}
+
 impl<Svc, Req> Operation for Attempts<Svc, Req>
 where
     Svc: Service<Req> + Clone,
@@ -59,10 +79,12 @@ pin_project! {
     ///
     /// ```
     /// use bulwark::retry::Operation;
+    /// use bulwark_tokio::tower::{Attempts, ReadyCall};
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// // Each attempt of a RetryService or PipelineService is a `ReadyCall`.
-    /// # let _ = std::marker::PhantomData::<bulwark_tokio::tower::ReadyCall<tower::util::ServiceFn<fn(()) -> std::future::Ready<Result<(), ()>>>, ()>>;
+    /// let mut attempts = Attempts::new(tower::service_fn(|n: u8| async move { Ok::<_, ()>(n * 2) }), 21);
+    /// let call: ReadyCall<_, _> = attempts.attempt(); // each attempt of a retry is one of these
+    /// assert_eq!(call.await, Ok(42));
     /// # }
     /// ```
     #[must_use = "futures do nothing unless polled"]
