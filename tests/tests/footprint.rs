@@ -45,6 +45,11 @@ fn rate_limiter() {
     assert_eq!(size_of::<RateLimiter<Clock<'_>>>(), 112);
     // The pure machine: GCRA constants + the theoretical arrival time.
     assert_eq!(size_of::<rate_limiter::Machine>(), 32);
+    // The rate in the type: the state word and the clock (the 16-byte limiter).
+    assert_eq!(
+        size_of::<rate_limiter::ConstRateLimiter<Clock<'_>, 1_000_000, 10>>(),
+        16
+    );
 }
 
 #[test]

@@ -130,26 +130,7 @@ impl<C: Clock> RateLimiter<C> {
 
     /// Takes `n` tokens as of `now` (the CAS loop around [`gcra`]).
     pub(super) fn check_at(&self, n: u32, now: Instant) -> Result<(), Denied> {
-        let now = now.as_nanos();
-        // Acquire: pairs with the AcqRel CAS of the previous admission (the word carries no
-        // other data; see the type's "Memory ordering").
-        let mut cur = self.tat.load(Ordering::Acquire);
-        loop {
-            let next = gcra(cur, now, n, &self.gcra)?;
-            if next == cur {
-                return Ok(()); // n = 0: nothing to write
-            }
-            // AcqRel on success: this admission is ordered after the one it replaces and
-            // before the next one that reads it. Acquire on failure: we retry on the fresher
-            // value another admission wrote.
-            match self
-                .tat
-                .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => return Ok(()),
-                Err(actual) => cur = actual,
-            }
-        }
+        admit(&self.tat, &self.gcra, n, now)
     }
 
     /// Tokens free now.
@@ -242,6 +223,29 @@ impl<C: Clock> RateLimiter<C> {
         self.gcra = new;
         self.cfg = cfg;
         Ok(())
+    }
+}
+
+/// The shared admission: a CAS loop on the TAT word around the pure [`gcra`] step. Also used
+/// by [`ConstRateLimiter`](super::ConstRateLimiter).
+#[inline]
+pub(super) fn admit(tat: &AtomicU64, g: &Gcra, n: u32, now: Instant) -> Result<(), Denied> {
+    let now = now.as_nanos();
+    // Acquire: pairs with the AcqRel CAS of the previous admission (the word carries no
+    // other data; see the type's "Memory ordering").
+    let mut cur = tat.load(Ordering::Acquire);
+    loop {
+        let next = gcra(cur, now, n, g)?;
+        if next == cur {
+            return Ok(()); // n = 0: nothing to write
+        }
+        // AcqRel on success: this admission is ordered after the one it replaces and
+        // before the next one that reads it. Acquire on failure: we retry on the fresher
+        // value another admission wrote.
+        match tat.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire) {
+            Ok(_) => return Ok(()),
+            Err(actual) => cur = actual,
+        }
     }
 }
 

@@ -55,12 +55,14 @@
 //! ```
 
 mod atomic;
+mod compact;
 mod error;
 mod future;
 mod gcra;
 mod keyed;
 
 pub use atomic::RateLimiter;
+pub use compact::ConstRateLimiter;
 pub use error::{ConfigError, Denied, InsufficientCapacity, RateLimited};
 pub use future::Acquire;
 pub use gcra::{Config, Gcra, Machine, gcra, rescale};

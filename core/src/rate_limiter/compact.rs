@@ -1,0 +1,202 @@
+//! [`ConstRateLimiter`]: the shared limiter with its rate fixed at compile time, so the value
+//! is only the state word and the clock.
+
+use core::fmt;
+use core::time::Duration;
+
+use super::atomic::admit;
+use super::error::{Denied, RateLimited};
+use super::gcra::{Config, Gcra};
+use crate::sync::{AtomicU64, Ordering, const_fn};
+use crate::time::{Clock, Instant};
+
+/// A lock-free GCRA limiter whose rate is part of its type: one token every `PERIOD_NS`
+/// nanoseconds, up to `BURST` saved. Its size is the 8-byte state word plus the clock (16 bytes
+/// with a `&MockClock`, 8 with a zero-sized clock such as embassy's) — for tables of many
+/// limiters or tight memory. Same GCRA, same exact retry instants, as
+/// [`RateLimiter`](super::RateLimiter), which keeps its rate in the value and can wait.
+///
+/// Invalid parameters (a zero period or burst, a burst × period past `u64` nanoseconds) are a
+/// compile error where the limiter is built, not a run-time one.
+///
+/// # Examples
+///
+/// ```
+/// use bulwark::rate_limiter::ConstRateLimiter;
+/// use bulwark::{Instant, MockClock};
+///
+/// let clock = MockClock::new();
+/// // 1 per 100 ms, bursts of 2.
+/// let limiter: ConstRateLimiter<_, 100_000_000, 2> = ConstRateLimiter::new(&clock);
+/// assert!(limiter.check().is_ok());
+/// assert!(limiter.check().is_ok());
+/// assert_eq!(limiter.check().unwrap_err().retry_at, Instant::from_millis(100));
+/// assert_eq!(core::mem::size_of_val(&limiter), 16);
+/// ```
+///
+/// ```compile_fail
+/// # use bulwark::{MockClock, rate_limiter::ConstRateLimiter};
+/// let clock = MockClock::new();
+/// let _zero_burst: ConstRateLimiter<_, 1_000, 0> = ConstRateLimiter::new(&clock);
+/// ```
+pub struct ConstRateLimiter<C, const PERIOD_NS: u64, const BURST: u32> {
+    tat: AtomicU64,
+    clock: C,
+}
+
+impl<C: Clock, const PERIOD_NS: u64, const BURST: u32> ConstRateLimiter<C, PERIOD_NS, BURST> {
+    const GCRA: Gcra = match Config::with_period(Duration::from_nanos(PERIOD_NS))
+        .burst(BURST)
+        .gcra()
+    {
+        Ok(g) => g,
+        Err(_) => panic!(
+            "ConstRateLimiter: the period and burst must be non-zero and their product fit u64 ns"
+        ),
+    };
+
+    const_fn! {
+        /// A full limiter (a burst available at once) on `clock`. `const`, so it can be a
+        /// `static`.
+        ///
+        /// ```
+        /// use bulwark::{MockClock, rate_limiter::ConstRateLimiter};
+        /// static CLOCK: MockClock = MockClock::new();
+        /// static UPLINK: ConstRateLimiter<&MockClock, 1_000_000_000, 5> = ConstRateLimiter::new(&CLOCK);
+        /// assert_eq!(UPLINK.available(), 5);
+        /// ```
+        pub fn new(clock: C) -> Self {
+            let _checked_at_compile_time = Self::GCRA;
+            ConstRateLimiter { tat: AtomicU64::new(0), clock }
+        }
+    }
+
+    /// Takes one token now.
+    ///
+    /// # Errors
+    ///
+    /// [`RateLimited`] with the exact instant a token is free.
+    ///
+    /// ```
+    /// use bulwark::{MockClock, rate_limiter::ConstRateLimiter};
+    /// let clock = MockClock::new();
+    /// let l: ConstRateLimiter<_, 1_000, 1> = ConstRateLimiter::new(&clock);
+    /// assert!(l.check().is_ok());
+    /// assert!(l.check().is_err());
+    /// ```
+    #[inline]
+    pub fn check(&self) -> Result<(), RateLimited> {
+        self.check_n(1).map_err(|d| match d {
+            Denied::RateLimited(r) => r,
+            // Unreachable: the burst is at least 1. Answer "never" rather than panic.
+            Denied::InsufficientCapacity(_) => RateLimited {
+                retry_at: Instant::MAX,
+            },
+        })
+    }
+
+    /// Takes `n` tokens now, all or none.
+    ///
+    /// # Errors
+    ///
+    /// [`Denied::RateLimited`] with the instant they are free, or
+    /// [`Denied::InsufficientCapacity`] when `n` is above the burst (it never passes; nothing
+    /// is taken).
+    ///
+    /// ```
+    /// use bulwark::{MockClock, rate_limiter::{ConstRateLimiter, Denied}};
+    /// let clock = MockClock::new();
+    /// let l: ConstRateLimiter<_, 1_000, 3> = ConstRateLimiter::new(&clock);
+    /// assert!(l.check_n(3).is_ok());
+    /// assert!(matches!(l.check_n(4), Err(Denied::InsufficientCapacity(_))));
+    /// ```
+    #[inline]
+    pub fn check_n(&self, n: u32) -> Result<(), Denied> {
+        admit(&self.tat, &Self::GCRA, n, self.clock.now())
+    }
+
+    /// Tokens free now.
+    ///
+    /// ```
+    /// use bulwark::{MockClock, rate_limiter::ConstRateLimiter};
+    /// let clock = MockClock::new();
+    /// let l: ConstRateLimiter<_, 1_000, 4> = ConstRateLimiter::new(&clock);
+    /// l.check_n(3).unwrap();
+    /// assert_eq!(l.available(), 1);
+    /// ```
+    pub fn available(&self) -> u32 {
+        // Acquire: pairs with the admissions' AcqRel CAS; a snapshot for metrics.
+        Self::GCRA.available(
+            self.tat.load(Ordering::Acquire),
+            self.clock.now().as_nanos(),
+        )
+    }
+
+    /// The clock.
+    ///
+    /// ```
+    /// use bulwark::{Clock, Instant, MockClock, rate_limiter::ConstRateLimiter};
+    /// let clock = MockClock::new();
+    /// let l: ConstRateLimiter<_, 1_000, 1> = ConstRateLimiter::new(&clock);
+    /// assert_eq!(l.clock().now(), Instant::ZERO);
+    /// ```
+    pub fn clock(&self) -> &C {
+        &self.clock
+    }
+}
+
+impl<C, const PERIOD_NS: u64, const BURST: u32> fmt::Debug
+    for ConstRateLimiter<C, PERIOD_NS, BURST>
+{
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConstRateLimiter")
+            .field("period_ns", &PERIOD_NS)
+            .field("burst", &BURST)
+            // Relaxed: a debug snapshot only.
+            .field("tat", &self.tat.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::MockClock;
+    use crate::rate_limiter::RateLimiter;
+
+    #[test]
+    fn agrees_with_the_configurable_limiter_step_by_step() {
+        let a = MockClock::new();
+        let b = MockClock::new();
+        let fixed: ConstRateLimiter<_, 250_000_000, 3> = ConstRateLimiter::new(&a);
+        let cfg = Config::with_period(Duration::from_millis(250)).burst(3);
+        let dynamic = RateLimiter::new(cfg, &b).unwrap();
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        for _ in 0..2_000 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let step = Duration::from_millis(x % 300);
+            a.advance(step);
+            b.advance(step);
+            let n = (x >> 20) as u32 % 5;
+            assert_eq!(fixed.check_n(n), dynamic.check_n(n));
+            assert_eq!(fixed.available(), dynamic.available());
+        }
+    }
+
+    #[test]
+    fn footprint_is_the_state_word_and_the_clock() {
+        struct Zst;
+        impl Clock for Zst {
+            fn now(&self) -> Instant {
+                Instant::ZERO
+            }
+        }
+        assert_eq!(core::mem::size_of::<ConstRateLimiter<Zst, 1_000, 1>>(), 8);
+        assert_eq!(
+            core::mem::size_of::<ConstRateLimiter<&MockClock, 1_000, 1>>(),
+            16
+        );
+    }
+}
