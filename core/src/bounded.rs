@@ -187,34 +187,30 @@ pub trait Outputs<T> {
 }
 
 /// The outputs of [`Limit::all`]: `N` optional values, completed as `[T; N]` in input order.
+/// Only [`Limit::all`] builds one (it fills every index before it finishes), so finishing
+/// with a missing value cannot happen.
 ///
 /// ```
-/// use bulwark::bounded::{InOrder, Outputs};
-/// let mut o: InOrder<&str, 2> = InOrder::new();
-/// o.put(1, "b");
-/// o.put(0, "a");
-/// assert_eq!(o.finish(), ["a", "b"]);
+/// use bulwark::{MockClock, Sleep, bounded::Limit, mock};
+/// use core::time::Duration;
+/// let clock = MockClock::new();
+/// // The slower first input still lands first: results are in input order.
+/// let out = mock::run(&clock, Limit::<2>::all([30u64, 10], |ms| {
+///     let clock = &clock;
+///     async move { clock.sleep(Duration::from_millis(ms)).await; ms }
+/// }));
+/// assert_eq!(out.unwrap(), [30, 10]);
 /// ```
 pub struct InOrder<T, const N: usize> {
     values: [Option<T>; N],
 }
 
 impl<T, const N: usize> InOrder<T, N> {
-    /// Empty.
-    ///
-    /// ```
-    /// let _o: bulwark::bounded::InOrder<u8, 3> = bulwark::bounded::InOrder::new();
-    /// ```
-    pub const fn new() -> Self {
+    /// Empty (only [`Limit::all`] builds one).
+    pub(crate) const fn new() -> Self {
         InOrder {
             values: [const { None }; N],
         }
-    }
-}
-
-impl<T, const N: usize> Default for InOrder<T, N> {
-    fn default() -> Self {
-        Self::new()
     }
 }
 
@@ -227,11 +223,8 @@ impl<T, const N: usize> Outputs<T> for InOrder<T, N> {
         }
     }
 
-    /// # Panics
-    ///
-    /// If an index in `0..N` was never put. [`Bounded`] puts every index of an `N`-array
-    /// input exactly once before it calls `finish`, so through [`Limit::all`] this cannot
-    /// happen.
+    /// Never short of a value: an `InOrder` is only built by [`Limit::all`], whose
+    /// [`Bounded`] puts every index of its `N`-array input exactly once before `finish`.
     fn finish(&mut self) -> [T; N] {
         let values = core::mem::replace(&mut self.values, [const { None }; N]);
         values.map(|v| match v {
