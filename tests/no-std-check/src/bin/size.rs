@@ -5,6 +5,9 @@
 #![no_std]
 #![no_main]
 
+#[path = "../rt.rs"]
+mod rt;
+
 use bulwark::circuit_breaker::{CircuitBreaker, Config as BreakerConfig};
 use bulwark::rate_limiter::{Config as LimiterConfig, RateLimiter};
 use bulwark::retry::{Backoff, Config as RetryConfig, Retry};
@@ -14,28 +17,6 @@ use core::pin::{Pin, pin};
 use core::sync::atomic::{AtomicU32, Ordering};
 use core::task::{Context, Poll, Waker};
 use core::time::Duration;
-
-#[panic_handler]
-fn panic(_: &core::panic::PanicInfo) -> ! {
-    exit(101)
-}
-
-#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-#[unsafe(no_mangle)]
-extern "C" fn rust_eh_personality() {}
-
-#[cfg(feature = "portable-atomic")]
-mod cs {
-    struct SingleThread;
-    critical_section::set_impl!(SingleThread);
-    // SAFETY: one thread, no interrupts: a critical section needs no exclusion.
-    unsafe impl critical_section::Impl for SingleThread {
-        unsafe fn acquire() -> bool {
-            false
-        }
-        unsafe fn release(_: bool) {}
-    }
-}
 
 /// A firmware tick counter in milliseconds (a timer interrupt would bump it; here every read
 /// advances it, so sleeps end).
@@ -83,7 +64,7 @@ fn block_on<F: Future>(f: F) -> F::Output {
     }
 }
 
-fn run() -> i32 {
+fn entry() -> i32 {
     let cfg = BreakerConfig::new()
         .consecutive_failures(3)
         .open_for(Duration::from_secs(5));
@@ -109,34 +90,4 @@ fn run() -> i32 {
         Ok(7) => 0,
         _ => 4,
     }
-}
-
-fn exit(code: i32) -> ! {
-    #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-    // SAFETY: the `exit` syscall (60) takes one integer argument and never returns.
-    unsafe {
-        core::arch::asm!("syscall", in("rax") 60, in("rdi") code as usize, options(noreturn))
-    }
-    #[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
-    {
-        core::hint::black_box(code);
-        loop {}
-    }
-}
-
-extern "C" fn rust_main() -> ! {
-    exit(run())
-}
-
-#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
-#[unsafe(naked)]
-#[unsafe(no_mangle)]
-pub extern "C" fn _start() -> ! {
-    core::arch::naked_asm!("xor ebp, ebp", "and rsp, -16", "call {m}", "ud2", m = sym rust_main)
-}
-
-#[cfg(not(all(target_arch = "x86_64", target_os = "linux")))]
-#[unsafe(no_mangle)]
-pub extern "C" fn _start() -> ! {
-    rust_main()
 }
