@@ -47,7 +47,7 @@
 //! # Examples
 //!
 //! ```
-//! use bulwark::circuit_breaker::{CircuitBreaker, Config as BreakerConfig};
+//! use bulwark::circuit_breaker::{CircuitBreaker, Config as BreakerConfig, State};
 //! use bulwark::fallback::fallback;
 //! use bulwark::pipeline::{Error, Pipeline};
 //! use bulwark::retry::{Backoff, Config as RetryConfig};
@@ -71,7 +71,7 @@
 //!     .or(|_: Error<&str>| async { Ok("cached page") });
 //! assert_eq!(mock::run(&clock, answer.into_future()).unwrap(), Ok("cached page"));
 //! assert_eq!(clock.now(), Instant::from_millis(200));
-//! assert_eq!(breaker.metrics().failures, 3);
+//! assert_eq!(breaker.state(), State::Open); // three failures in a row
 //! ```
 
 use core::fmt;

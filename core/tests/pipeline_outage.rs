@@ -5,7 +5,7 @@ use core::cell::Cell;
 use core::time::Duration;
 
 use bulwark::bulkhead::{Bulkhead, Config as BulkheadConfig};
-use bulwark::circuit_breaker::{CircuitBreaker, Config as BreakerConfig, State};
+use bulwark::circuit_breaker::{CircuitBreaker, Config as BreakerConfig, Counters, State};
 use bulwark::pipeline::{Error, Layer, Pipeline};
 use bulwark::rate_limiter::{Config as LimiterConfig, RateLimiter};
 use bulwark::retry::{Backoff, Config as RetryConfig};
@@ -43,7 +43,8 @@ fn outage_through_the_full_pipeline() {
             .open_for(Duration::from_secs(5)),
         &clock,
     )
-    .unwrap();
+    .unwrap()
+    .with_events(Counters::new());
     let limiter = RateLimiter::new(LimiterConfig::per_second(20).burst(5), &clock).unwrap();
     let bulkhead = Bulkhead::new(BulkheadConfig::new(2), &clock).unwrap();
     let pipeline = Pipeline::new(
@@ -131,7 +132,7 @@ fn outage_through_the_full_pipeline() {
         .collect();
     assert_eq!(log, expected);
     assert_eq!(breaker.state(), State::Closed);
-    let m = breaker.metrics();
+    let m = breaker.events().snapshot();
     // Successes: 0-4, 6-9, 32-39. Failures: 3 (request 10) + the probes of 15, 21, 27.
     // Ignored: the bad request 5 and the probes the caller's deadline cut (14, 20, 26).
     assert_eq!((m.successes, m.failures, m.ignored), (17, 6, 4));

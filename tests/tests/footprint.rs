@@ -6,7 +6,9 @@
 #![cfg(target_pointer_width = "64")]
 
 use bulwark::bulkhead::{AtomicSemaphore, Bulkhead, QueueSemaphore};
-use bulwark::circuit_breaker::{self, CircuitBreaker, CountWindow, Machine, NoWindow, TimeWindow};
+use bulwark::circuit_breaker::{
+    self, CircuitBreaker, CountWindow, Counters, Machine, NoWindow, TimeWindow,
+};
 use bulwark::rate_limiter::{self, RateLimiter};
 use bulwark::retry::{self, Budget, Retry};
 use bulwark::timeout::Deadline;
@@ -22,19 +24,27 @@ fn time() {
 
 #[test]
 fn circuit_breaker() {
-    // The stored `Config` (104 B: four `Duration`s of 16 B each dominate) + the window
-    // parameter (8) + the clock (8) + the control word and the open-until instant (16) + five
-    // `u64` metric totals (40).
+    // The builder holds `Duration`s; the breaker stores a validated compact form of it.
     assert_eq!(size_of::<circuit_breaker::Config>(), 104);
-    assert_eq!(size_of::<CircuitBreaker<Clock<'_>>>(), 176);
-    // A count window adds one byte per slot (`AtomicU8`) plus its head and counters.
-    assert_eq!(size_of::<CircuitBreaker<Clock<'_>, CountWindow<16>>>(), 208);
+    // A consecutive-failure breaker fits one cache line: the compact configuration (40) + the
+    // control word and the open-until instant (16) + the clock (8). No window, no totals.
+    assert_eq!(size_of::<CircuitBreaker<Clock<'_>>>(), 64);
+    assert!(size_of::<CircuitBreaker<Clock<'_>>>() <= 64);
+    // Totals are opt-in events: five `u64` counters.
+    assert_eq!(size_of::<Counters>(), 40);
+    assert_eq!(
+        size_of::<CircuitBreaker<Clock<'_>, NoWindow, Counters>>(),
+        104
+    );
+    // A window adds its rate settings (32) and one byte per slot (`AtomicU8`) plus its head
+    // and counters, or its buckets.
+    assert_eq!(size_of::<CircuitBreaker<Clock<'_>, CountWindow<16>>>(), 128);
     assert_eq!(
         size_of::<CircuitBreaker<Clock<'_>, CountWindow<100>>>(),
-        296
+        216
     );
-    assert_eq!(size_of::<CircuitBreaker<Clock<'_>, TimeWindow<8>>>(), 240);
-    assert_eq!(size_of::<Machine<NoWindow>>(), 176);
+    assert_eq!(size_of::<CircuitBreaker<Clock<'_>, TimeWindow<8>>>(), 160);
+    assert_eq!(size_of::<Machine<NoWindow>>(), 64);
 }
 
 #[test]

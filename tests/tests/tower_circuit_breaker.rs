@@ -5,7 +5,7 @@ use std::pin::pin;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
-use bulwark::circuit_breaker::{CircuitBreaker, Config, Rejected, State};
+use bulwark::circuit_breaker::{CircuitBreaker, Config, Counters, Rejected, State};
 use bulwark_tokio::TokioClock;
 use bulwark_tokio::tower::CircuitBreakerLayer;
 use tower::{Layer, Service, ServiceExt, service_fn};
@@ -41,14 +41,20 @@ async fn trips_rejects_with_retry_instant_and_recovers_on_paused_time() {
 #[tokio::test(start_paused = true)]
 async fn clones_share_one_breaker() {
     let cfg = Config::new().consecutive_failures(3);
-    let svc = CircuitBreakerLayer::new(CircuitBreaker::new(cfg, TokioClock::new()).unwrap())
-        .layer(service_fn(|()| async { Err::<(), _>("down") }));
+    let breaker = CircuitBreaker::new(cfg, TokioClock::new())
+        .unwrap()
+        .with_events(Counters::new());
+    let svc =
+        CircuitBreakerLayer::new(breaker).layer(service_fn(|()| async { Err::<(), _>("down") }));
     let clones: Vec<_> = (0..100).map(|_| svc.clone()).collect();
     for c in clones {
         let _ = c.oneshot(()).await;
     }
-    let m = svc.breaker().metrics();
-    assert_eq!((m.failures, m.rejected, m.state), (3, 97, State::Open));
+    let t = svc.breaker().events().snapshot();
+    assert_eq!(
+        (t.failures, t.rejected, svc.breaker().state()),
+        (3, 97, State::Open)
+    );
 }
 
 #[tokio::test(start_paused = true)]

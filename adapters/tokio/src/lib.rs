@@ -58,21 +58,38 @@ impl TokioClock {
         }
     }
 
-    /// A clock shared by the whole process (its origin is the first call), for the tower
-    /// layers whose response futures must not borrow from anything shorter-lived.
+    /// A clock shared by the whole process, for the tower layers whose response futures
+    /// must not borrow from anything shorter-lived. Only differences of its readings mean
+    /// anything: its origin is set back (a day, or as far as the platform's monotonic clock
+    /// allows) from the first call.
+    ///
+    /// Why set back: with paused time each runtime has its own virtual clock, starting at
+    /// the real instant the runtime was built, and a clock reads [`Instant::ZERO`] for any
+    /// tokio instant before its origin. An origin taken at the first call could be after the
+    /// start of another test's runtime, whose timers would then fire late by the gap.
     ///
     /// ```
-    /// use bulwark::Clock;
-    /// # #[tokio::main(flavor = "current_thread")]
+    /// use bulwark::{Clock, Sleep};
+    /// use std::time::Duration;
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
     /// # async fn main() {
     /// let a = bulwark_tokio::TokioClock::global();
     /// assert!(std::ptr::eq(a, bulwark_tokio::TokioClock::global()));
-    /// assert!(a.now() < bulwark::Instant::from_secs(3600));
+    /// let t0 = a.now();
+    /// a.sleep(Duration::from_millis(10)).await;
+    /// assert_eq!(a.now() - t0, Duration::from_millis(10));
     /// # }
     /// ```
     pub fn global() -> &'static TokioClock {
         static GLOBAL: std::sync::OnceLock<TokioClock> = std::sync::OnceLock::new();
-        GLOBAL.get_or_init(TokioClock::new)
+        GLOBAL.get_or_init(|| {
+            let now = tokio::time::Instant::now();
+            let origin = [86_400, 3_600, 60, 1, 0]
+                .into_iter()
+                .find_map(|s| now.checked_sub(core::time::Duration::from_secs(s)))
+                .unwrap_or(now);
+            TokioClock { origin }
+        })
     }
 
     /// The tokio instant that `t` stands for.

@@ -2,12 +2,12 @@
 
 use core::fmt;
 
-use super::config::Config;
+use super::config::{Config, Policy};
 use super::error::{ConfigError, Rejected};
 use super::machine::Ticket;
 use super::machine::{
-    self, Admit, Counters, Ctrl, OPEN, OPENING, admit, admit_needs_clock, is_slow, open_until,
-    passes_unchanged, records_window, restored, settle,
+    self, Admit, Ctrl, OPEN, OPENING, admit, admit_needs_clock, is_slow, open_until,
+    passes_unchanged, records_window, restored, settle, times_calls,
 };
 use super::window::{NoWindow, Sample, Window, WindowStats};
 use super::{Events, Metrics, Outcome, Snapshot, State, Transition};
@@ -30,8 +30,14 @@ use crate::time::{Clock, Instant};
 /// the instant (`Release`), then publishes *open* by CAS; a reader that sees *open* with
 /// `Acquire` therefore sees the instant. Readers that see *opening* reject with an estimate.
 /// The window's counters are separate atomics; a sample racing a state change may land in
-/// the window of the state being left or entered (at most one per racing caller). Counters
-/// for metrics are `Relaxed`: they are statistics, not synchronization.
+/// the window of the state being left or entered (at most one per racing caller).
+///
+/// # Footprint
+///
+/// A consecutive-failure breaker is its compact configuration (40 bytes), the two words
+/// above and the clock: 64 bytes, one cache line, with a reference or a zero-sized clock.
+/// It keeps no totals of its own: attach [`Counters`](super::Counters) as its events for
+/// them. Windows add their slots or buckets and the rate settings.
 ///
 /// # Examples
 ///
@@ -56,8 +62,8 @@ use crate::time::{Clock, Instant};
 /// assert_eq!(breaker.try_acquire().unwrap_err().retry_at, Some(Instant::from_secs(5)));
 /// ```
 pub struct CircuitBreaker<C, W: Window = NoWindow, E = ()> {
-    cfg: Config,
-    param: u64,
+    policy: Policy,
+    rules: W::Rules,
     clock: C,
     events: E,
     /// The packed [`Ctrl`].
@@ -65,11 +71,6 @@ pub struct CircuitBreaker<C, W: Window = NoWindow, E = ()> {
     /// End of the open time, in nanoseconds (valid while the state is `OPEN`).
     until: AtomicU64,
     window: W::Shared,
-    successes: AtomicU64,
-    failures: AtomicU64,
-    slow: AtomicU64,
-    ignored: AtomicU64,
-    rejected: AtomicU64,
 }
 
 impl<C: Clock> CircuitBreaker<C> {
@@ -107,20 +108,15 @@ impl<C: Clock, W: Window> CircuitBreaker<C, W> {
     /// ```
     pub fn with_window(cfg: Config, window: W, clock: C) -> Result<Self, ConfigError> {
         let _ = window;
-        let param = machine::validate::<W>(&cfg)?;
+        let (policy, rules) = machine::validate::<W>(&cfg)?;
         Ok(CircuitBreaker {
-            cfg,
-            param,
+            policy,
+            rules,
             clock,
             events: (),
             ctrl: AtomicU64::new(Ctrl::default().pack()),
             until: AtomicU64::new(0),
             window: W::new_shared(),
-            successes: AtomicU64::new(0),
-            failures: AtomicU64::new(0),
-            slow: AtomicU64::new(0),
-            ignored: AtomicU64::new(0),
-            rejected: AtomicU64::new(0),
         })
     }
 }
@@ -138,32 +134,29 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     /// ```
     pub fn with_events<E2: Events>(self, events: E2) -> CircuitBreaker<C, W, E2> {
         CircuitBreaker {
-            cfg: self.cfg,
-            param: self.param,
+            policy: self.policy,
+            rules: self.rules,
             clock: self.clock,
             events,
             ctrl: self.ctrl,
             until: self.until,
             window: self.window,
-            successes: self.successes,
-            failures: self.failures,
-            slow: self.slow,
-            ignored: self.ignored,
-            rejected: self.rejected,
         }
     }
 
-    /// The configuration.
+    /// The configuration it runs with. The breaker stores a compact form, so settings its
+    /// window kind does not use (the rate settings, for [`NoWindow`]) read as their
+    /// defaults, and durations beyond `u64::MAX` nanoseconds as [`Duration::MAX`](core::time::Duration::MAX).
     ///
     /// ```
     /// # use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, NoWindow}};
     /// # let clock = MockClock::new();
     /// let cfg = Config::new().consecutive_failures(3);
     /// let b = CircuitBreaker::new(cfg, &clock).unwrap();
-    /// assert_eq!(b.config(), &cfg);
+    /// assert_eq!(b.config(), cfg);
     /// ```
-    pub fn config(&self) -> &Config {
-        &self.cfg
+    pub fn config(&self) -> Config {
+        Config::from_parts(&self.policy, W::rate_rules(&self.rules))
     }
 
     /// The event hooks.
@@ -255,7 +248,7 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     /// let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap();
     /// let ticket = b.try_acquire_ticket().unwrap();
     /// b.record(ticket, Outcome::Success);
-    /// assert_eq!(b.metrics().successes, 1);
+    /// # assert_eq!(b.state(), bulwark::circuit_breaker::State::Closed);
     /// ```
     #[inline]
     pub fn try_acquire_ticket(&self) -> Result<Ticket, Rejected> {
@@ -268,7 +261,7 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
             return Ok(Ticket {
                 generation: c.generation,
                 probe: false,
-                started: if self.cfg.slow_rate.is_some() {
+                started: if times_calls(W::rate_rules(&self.rules)) {
                     self.clock.now()
                 } else {
                     Instant::ZERO
@@ -297,7 +290,7 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
             } else {
                 0
             };
-            let (d, next) = admit(c, &self.cfg, t, Instant::from_nanos(until));
+            let (d, next) = admit(c, &self.policy, t, Instant::from_nanos(until));
             decision = d;
             generation = next.generation;
             next
@@ -309,15 +302,13 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
             Admit::Pass | Admit::Probe => Ok(Ticket {
                 generation,
                 probe: decision == Admit::Probe,
-                started: if self.cfg.slow_rate.is_some() {
+                started: if times_calls(W::rate_rules(&self.rules)) {
                     now.get()
                 } else {
                     Instant::ZERO
                 },
             }),
             Admit::Reject(r) => {
-                // Relaxed: a statistic.
-                self.rejected.fetch_add(1, Ordering::Relaxed);
                 self.events.on_rejected(r, now.get());
                 Err(r)
             }
@@ -339,14 +330,13 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
         // Fast path: a success of a normal (non-probe) call with no window to feed. It can
         // change the control word only by clearing a run of consecutive failures in the
         // closed state of its own generation; otherwise `settle` would leave the word as it
-        // is (late outcome, or a state without transitions on success), so one load and the
-        // statistic decide, with no CAS.
+        // is (late outcome, or a state without transitions on success), so one load decides,
+        // with no CAS.
         if !W::MEASURES && !ticket.probe && outcome == Outcome::Success {
             let c = Ctrl::unpack(self.load());
             if c.state != machine::CLOSED || c.generation != ticket.generation || c.consec == 0 {
                 if c.state != machine::DISABLED {
-                    // Relaxed: a statistic (as in `count`).
-                    self.successes.fetch_add(1, Ordering::Relaxed);
+                    self.events.on_outcome(outcome, false);
                 }
                 return;
             }
@@ -374,7 +364,8 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
             self.update(|c| {
                 settle(
                     c,
-                    &self.cfg,
+                    &self.policy,
+                    W::rate_rules(&self.rules),
                     generation,
                     true,
                     Outcome::Ignored,
@@ -409,11 +400,12 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
 
     fn settle(&self, generation: u16, probe: bool, started: Instant, outcome: Outcome) {
         let mut now = LazyNow::new(&self.clock);
-        let slow = self.cfg.slow_rate.is_some() && is_slow(&self.cfg, started, now.get());
+        let rules = W::rate_rules(&self.rules);
+        let slow = times_calls(rules) && is_slow(rules, started, now.get());
         let cur = self.load();
         let first = Ctrl::unpack(cur);
         if first.state != machine::DISABLED {
-            self.count(outcome, slow);
+            self.events.on_outcome(outcome, slow);
         }
         let stats = if W::MEASURES
             && first.generation == generation
@@ -429,12 +421,21 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
             } else {
                 Instant::ZERO
             };
-            W::record_shared(&self.window, self.param, t, sample)
+            W::record_shared(&self.window, &self.rules, t, sample)
         } else {
             WindowStats::default()
         };
         let changed = self.update_from(cur, |c| {
-            let next = settle(c, &self.cfg, generation, probe, outcome, slow, stats);
+            let next = settle(
+                c,
+                &self.policy,
+                rules,
+                generation,
+                probe,
+                outcome,
+                slow,
+                stats,
+            );
             // A trip goes through *opening* until `until` is written (see `entered`). Only a
             // trip: an outcome that leaves an open breaker as it is must not re-open it.
             if next.state == OPEN && next.generation != c.generation {
@@ -455,7 +456,7 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     /// trip's own open time), empty the window on closing, and report the change.
     fn entered(&self, from: Ctrl, to: Ctrl, until: Option<Instant>, now: &mut LazyNow<'_, C>) {
         if to.state == OPENING {
-            let until = until.unwrap_or_else(|| open_until(to, &self.cfg, now.get()));
+            let until = until.unwrap_or_else(|| open_until(to, &self.policy, now.get()));
             // Release: pairs with the Acquire load in `try_acquire`, made only after seeing
             // OPEN, which the CAS below publishes after this store.
             self.until.store(until.as_nanos(), Ordering::Release);
@@ -483,19 +484,6 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
                 to,
                 at: now.get(),
             });
-        }
-    }
-
-    fn count(&self, outcome: Outcome, slow: bool) {
-        // Relaxed throughout: statistics, read only by `metrics`.
-        let counter = match outcome {
-            Outcome::Success => &self.successes,
-            Outcome::Failure => &self.failures,
-            Outcome::Ignored => &self.ignored,
-        };
-        counter.fetch_add(1, Ordering::Relaxed);
-        if slow && outcome != Outcome::Ignored {
-            self.slow.fetch_add(1, Ordering::Relaxed);
         }
     }
 
@@ -542,14 +530,14 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     /// # let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap();
     /// b.metrics_only();
     /// b.try_acquire().unwrap().failure();
-    /// assert_eq!((b.state(), b.metrics().failures), (State::MetricsOnly, 1));
+    /// b.try_acquire().unwrap().failure();
+    /// assert_eq!(b.state(), State::MetricsOnly);
     /// ```
     pub fn metrics_only(&self) {
         self.force(|c| c.enter(machine::METRICS_ONLY));
     }
 
-    /// Back to a fresh closed breaker (window emptied, open-time growth reset). Totals are
-    /// kept. Outcomes of calls admitted before the reset are dropped.
+    /// Back to a fresh closed breaker (window emptied, open-time growth reset). Outcomes of calls admitted before the reset are dropped.
     ///
     /// ```
     /// # use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, NoWindow, State}};
@@ -563,28 +551,24 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
         self.force(Ctrl::close);
     }
 
-    /// The counters and the window now.
+    /// The state, the run of failures and the window now (totals: [`Counters`](super::Counters)).
     ///
     /// ```
     /// # use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, NoWindow, State}};
     /// # let clock = MockClock::new();
     /// # let b = CircuitBreaker::new(Config::new().consecutive_failures(2), &clock).unwrap();
-    /// b.try_acquire().unwrap().success();
-    /// assert_eq!(b.metrics().successes, 1);
+    /// b.try_acquire().unwrap().failure();
+    /// assert_eq!(b.metrics().consecutive_failures, 1);
     /// ```
     pub fn metrics(&self) -> Metrics {
-        let now = self.clock.now();
-        let counters = Counters {
-            successes: self.successes.load(Ordering::Relaxed),
-            failures: self.failures.load(Ordering::Relaxed),
-            slow: self.slow.load(Ordering::Relaxed),
-            ignored: self.ignored.load(Ordering::Relaxed),
-            rejected: self.rejected.load(Ordering::Relaxed),
+        let now = if W::NEEDS_TIME {
+            self.clock.now()
+        } else {
+            Instant::ZERO
         };
         machine::metrics(
             Ctrl::unpack(self.load()),
-            counters,
-            W::stats_shared(&self.window, self.param, now),
+            W::stats_shared(&self.window, &self.rules, now),
         )
     }
 
@@ -658,7 +642,8 @@ impl<C, W: Window, E> fmt::Debug for CircuitBreaker<C, W, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CircuitBreaker")
             .field("ctrl", &Ctrl::unpack(self.ctrl.load(Ordering::Relaxed)))
-            .field("config", &self.cfg)
+            .field("policy", &self.policy)
+            .field("rules", &self.rules)
             .finish_non_exhaustive()
     }
 }
@@ -738,8 +723,9 @@ impl<C: Clock, W: Window, E: Events> Permit<'_, C, W, E> {
     /// # use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, Outcome}};
     /// # let clock = MockClock::new();
     /// # let b = CircuitBreaker::new(Config::new().consecutive_failures(2), &clock).unwrap();
-    /// b.try_acquire().unwrap().record(Outcome::Ignored);
-    /// assert_eq!(b.metrics().ignored, 1);
+    /// b.try_acquire().unwrap().failure();
+    /// b.try_acquire().unwrap().record(Outcome::Ignored); // the run of failures goes on
+    /// assert_eq!(b.metrics().consecutive_failures, 1);
     /// ```
     #[inline]
     pub fn record(mut self, outcome: Outcome) {

@@ -3,6 +3,7 @@
 use core::time::Duration;
 
 use super::error::ConfigError;
+use super::window::Rules;
 use crate::rng::splitmix64;
 use crate::time::duration_to_nanos;
 
@@ -308,11 +309,84 @@ impl Config {
         Ok(())
     }
 
+    /// The compact form a breaker stores. Call after [`validate`](Config::validate), which
+    /// keeps every count within the narrower field.
+    pub(crate) const fn policy(&self) -> Policy {
+        Policy {
+            open_base: duration_to_nanos(self.open_base),
+            open_max: duration_to_nanos(self.open_max),
+            seed: self.seed,
+            open_multiplier: self.open_multiplier,
+            consecutive_failures: match self.consecutive_failures {
+                Some(n) => n as u16,
+                None => 0,
+            },
+            probes: self.probes as u8,
+            successes_to_close: self.successes_to_close as u8,
+            open_jitter: self.open_jitter,
+            verdict: self.verdict,
+        }
+    }
+
+    /// The configuration a breaker runs with, rebuilt from what it stores: the settings of
+    /// `rules` (a breaker without a window has none) read as their defaults when absent.
+    pub(crate) fn from_parts(p: &Policy, rules: Option<&Rules>) -> Config {
+        let mut c = Config::new();
+        c.consecutive_failures =
+            (p.consecutive_failures != 0).then_some(p.consecutive_failures as u32);
+        c.open_base = nanos_to_duration(p.open_base);
+        c.open_max = nanos_to_duration(p.open_max);
+        c.open_multiplier = p.open_multiplier;
+        c.open_jitter = p.open_jitter;
+        c.probes = p.probes as u32;
+        c.successes_to_close = p.successes_to_close as u32;
+        c.verdict = p.verdict;
+        c.seed = p.seed;
+        if let Some(r) = rules {
+            c.failure_rate = (r.failure_rate != 0).then_some(r.failure_rate);
+            c.slow_rate = (r.slow_rate != 0).then_some(r.slow_rate);
+            c.slow_threshold = nanos_to_duration(r.slow_threshold);
+            c.minimum_calls = r.minimum_calls;
+            c.time_window = nanos_to_duration(r.span);
+        }
+        c
+    }
+}
+
+/// The inverse of [`duration_to_nanos`]: `u64::MAX` (where every longer duration saturates)
+/// reads as [`Duration::MAX`].
+fn nanos_to_duration(n: u64) -> Duration {
+    if n == u64::MAX {
+        Duration::MAX
+    } else {
+        Duration::from_nanos(n)
+    }
+}
+
+/// A validated [`Config`] in the form a breaker stores (40 bytes): durations as nanoseconds,
+/// counts in the widths validation allows. The rate settings are kept apart, in the
+/// [`Rules`] that only a breaker with a window stores, so a consecutive-failure breaker
+/// carries none of them.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Policy {
+    pub(crate) open_base: u64,
+    pub(crate) open_max: u64,
+    pub(crate) seed: u64,
+    pub(crate) open_multiplier: u32,
+    /// 0: the policy is off.
+    pub(crate) consecutive_failures: u16,
+    pub(crate) probes: u8,
+    pub(crate) successes_to_close: u8,
+    pub(crate) open_jitter: u8,
+    pub(crate) verdict: HalfOpenVerdict,
+}
+
+impl Policy {
     /// The open time for the `openings`-th consecutive opening (1-based), before jitter,
     /// saturating at the cap; then jittered by a hash of the seed and `salt`.
     pub(crate) fn open_duration(&self, openings: u8, salt: u64) -> u64 {
-        let max = duration_to_nanos(self.open_max);
-        let mut d = duration_to_nanos(self.open_base).min(max);
+        let max = self.open_max;
+        let mut d = self.open_base.min(max);
         let mut i = 1;
         while i < openings && d < max {
             d = d.saturating_mul(self.open_multiplier as u64).min(max);
@@ -340,9 +414,9 @@ mod tests {
             .open_for(Duration::from_secs(1))
             .open_growth(2, Duration::from_secs(10));
         let secs: [u64; 6] =
-            core::array::from_fn(|i| c.open_duration(i as u8 + 1, 0) / 1_000_000_000);
+            core::array::from_fn(|i| c.policy().open_duration(i as u8 + 1, 0) / 1_000_000_000);
         assert_eq!(secs, [1, 2, 4, 8, 10, 10]);
-        assert_eq!(c.open_duration(u8::MAX, 0), 10_000_000_000);
+        assert_eq!(c.policy().open_duration(u8::MAX, 0), 10_000_000_000);
     }
 
     #[test]
@@ -351,9 +425,9 @@ mod tests {
             .consecutive_failures(1)
             .open_for(Duration::MAX)
             .open_growth(u32::MAX, Duration::MAX);
-        assert_eq!(c.open_duration(31, 0), u64::MAX);
+        assert_eq!(c.policy().open_duration(31, 0), u64::MAX);
         let j = c.open_jitter(100);
-        let _ = j.open_duration(31, 7); // no overflow, no panic
+        let _ = j.policy().open_duration(31, 7); // no overflow, no panic
     }
 
     #[test]
@@ -364,9 +438,9 @@ mod tests {
             .open_jitter(20);
         let (mut lo, mut hi) = (u64::MAX, 0);
         for salt in 0..2_000 {
-            let d = c.open_duration(1, salt);
+            let d = c.policy().open_duration(1, salt);
             assert!((8_000_000_000..=12_000_000_000).contains(&d), "{d}");
-            assert_eq!(d, c.open_duration(1, salt));
+            assert_eq!(d, c.policy().open_duration(1, salt));
             lo = lo.min(d);
             hi = hi.max(d);
         }

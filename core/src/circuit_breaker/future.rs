@@ -213,7 +213,7 @@ mod tests {
     use core::task::{Context, Poll, Waker};
     use core::time::Duration;
 
-    use crate::circuit_breaker::{CircuitBreaker, Config, State};
+    use crate::circuit_breaker::{CircuitBreaker, Config, Counters, State};
     use crate::{Instant, MockClock, Sleep, mock};
 
     #[test]
@@ -222,7 +222,9 @@ mod tests {
         let cfg = Config::new()
             .consecutive_failures(1)
             .open_for(Duration::from_secs(1));
-        let b = CircuitBreaker::new(cfg, &clock).unwrap();
+        let b = CircuitBreaker::new(cfg, &clock)
+            .unwrap()
+            .with_events(Counters::new());
         let _ = b.call_sync(|| Err::<(), _>(()));
         clock.advance(Duration::from_secs(1));
         let cx = &mut Context::from_waker(Waker::noop());
@@ -246,7 +248,12 @@ mod tests {
         let again = mock::run(&clock, b.call(|| async { Ok::<_, ()>(5) })).unwrap();
         assert_eq!(again, Ok(5));
         assert_eq!(b.state(), State::Closed);
-        assert_eq!(b.metrics().ignored, 0, "a cancelled call records nothing");
+        let t = b.events().snapshot();
+        assert_eq!(
+            (t.calls(), t.successes),
+            (2, 1),
+            "the failure that opened it and the probe after; the cancelled call records nothing"
+        );
     }
 
     #[test]

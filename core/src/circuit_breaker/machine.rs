@@ -2,9 +2,9 @@
 
 use core::time::Duration;
 
-use super::config::{Config, HalfOpenVerdict};
+use super::config::{Config, HalfOpenVerdict, Policy};
 use super::error::{ConfigError, Rejected};
-use super::window::{Sample, Window, WindowStats, rate_trips};
+use super::window::{Rules, Sample, Window, WindowStats, rate_trips};
 use super::{Metrics, Outcome, Snapshot, State};
 use crate::time::{Instant, duration_to_nanos};
 
@@ -154,7 +154,7 @@ pub(crate) const fn passes_unchanged(code: u8) -> bool {
 /// Admission: the decision and the next control word. `until` is the end of the open time;
 /// `opening_estimate` is used while another thread is still writing it (shared form only).
 #[inline(always)]
-pub(crate) fn admit(c: Ctrl, cfg: &Config, now: Instant, until: Instant) -> (Admit, Ctrl) {
+pub(crate) fn admit(c: Ctrl, p: &Policy, now: Instant, until: Instant) -> (Admit, Ctrl) {
     match c.state {
         CLOSED | DISABLED | METRICS_ONLY => (Admit::Pass, c),
         OPEN if now >= until => (
@@ -173,7 +173,7 @@ pub(crate) fn admit(c: Ctrl, cfg: &Config, now: Instant, until: Instant) -> (Adm
         OPENING => {
             // The thread that tripped the breaker is writing `until` right now; it will be
             // about `now + open time` (ours and its `now` differ by the race window).
-            let d = cfg.open_duration(c.openings, c.generation as u64);
+            let d = p.open_duration(c.openings, c.generation as u64);
             (
                 Admit::Reject(Rejected {
                     retry_at: Some(now.saturating_add(Duration::from_nanos(d))),
@@ -182,11 +182,11 @@ pub(crate) fn admit(c: Ctrl, cfg: &Config, now: Instant, until: Instant) -> (Adm
             )
         }
         HALF_OPEN => {
-            let taken = match cfg.verdict {
+            let taken = match p.verdict {
                 HalfOpenVerdict::FirstFailure => c.probes,
                 HalfOpenVerdict::Rate => c.probes + c.ho_ok + c.ho_bad,
             };
-            if (taken as u32) < cfg.probes {
+            if taken < p.probes {
                 (
                     Admit::Probe,
                     Ctrl {
@@ -210,11 +210,14 @@ pub(crate) const fn records_window(code: u8) -> bool {
 
 /// Settling a call: the next control word after the call admitted in generation `generation`
 /// (as a probe or not) ended with `outcome`. `stats` is the window after recording it. The
-/// returned state is `OPEN` for a trip; the shared form substitutes `OPENING`.
+/// returned state is `OPEN` for a trip; the shared form substitutes `OPENING`. `rules` are
+/// the rate settings of a breaker with a window.
 #[inline(always)]
+#[allow(clippy::too_many_arguments)]
 pub(crate) fn settle(
     c: Ctrl,
-    cfg: &Config,
+    p: &Policy,
+    rules: Option<&Rules>,
     generation: u16,
     probe: bool,
     outcome: Outcome,
@@ -227,13 +230,13 @@ pub(crate) fn settle(
     match (c.state, probe) {
         (CLOSED, false) => match outcome {
             Outcome::Ignored => c,
-            Outcome::Success if c.consec == 0 && !rate_trips(cfg, stats) => c,
-            Outcome::Success if rate_trips(cfg, stats) => c.trip(OPEN),
+            Outcome::Success if c.consec == 0 && !rate_trips(rules, stats) => c,
+            Outcome::Success if rate_trips(rules, stats) => c.trip(OPEN),
             Outcome::Success => Ctrl { consec: 0, ..c },
             Outcome::Failure => {
                 let consec = c.consec.saturating_add(1);
-                let by_count = cfg.consecutive_failures.is_some_and(|n| consec as u32 >= n);
-                if by_count || rate_trips(cfg, stats) {
+                let by_count = p.consecutive_failures != 0 && consec >= p.consecutive_failures;
+                if by_count || rate_trips(rules, stats) {
                     c.trip(OPEN)
                 } else {
                     Ctrl { consec, ..c }
@@ -248,13 +251,13 @@ pub(crate) fn settle(
             let failed = match outcome {
                 Outcome::Ignored => return released,
                 Outcome::Failure => true,
-                Outcome::Success => slow && cfg.slow_rate.is_some(),
+                Outcome::Success => slow && rules.is_some_and(|r| r.slow_rate != 0),
             };
-            match cfg.verdict {
+            match p.verdict {
                 HalfOpenVerdict::FirstFailure if failed => c.trip(OPEN),
                 HalfOpenVerdict::FirstFailure => {
                     let ok = released.ho_ok.saturating_add(1);
-                    if ok as u32 >= cfg.successes_to_close {
+                    if ok >= p.successes_to_close {
                         c.close()
                     } else {
                         Ctrl {
@@ -276,12 +279,16 @@ pub(crate) fn settle(
                         }
                     };
                     let judged = (next.ho_ok + next.ho_bad) as u32;
-                    if judged < cfg.probes {
+                    if judged < p.probes as u32 {
                         next
                     } else {
-                        let threshold = cfg.failure_rate.or(cfg.slow_rate).unwrap_or(100);
+                        let threshold = match rules {
+                            Some(r) if r.failure_rate != 0 => r.failure_rate,
+                            Some(r) if r.slow_rate != 0 => r.slow_rate,
+                            _ => 100,
+                        };
                         if next.ho_bad as u32 * 100 >= threshold as u32 * judged
-                            || (next.ho_ok as u32) < cfg.successes_to_close
+                            || next.ho_ok < p.successes_to_close
                         {
                             c.trip(OPEN)
                         } else {
@@ -296,26 +303,24 @@ pub(crate) fn settle(
 }
 
 /// The end of the open time for a trip into `c` at `now`.
-pub(crate) fn open_until(c: Ctrl, cfg: &Config, now: Instant) -> Instant {
+pub(crate) fn open_until(c: Ctrl, p: &Policy, now: Instant) -> Instant {
     now.saturating_add(Duration::from_nanos(
-        cfg.open_duration(c.openings, c.generation as u64),
+        p.open_duration(c.openings, c.generation as u64),
     ))
 }
 
 /// Is a call that started at `started` and ended at `now` slow?
 #[inline]
-pub(crate) fn is_slow(cfg: &Config, started: Instant, now: Instant) -> bool {
-    cfg.slow_rate.is_some() && now.saturating_duration_since(started) >= cfg.slow_threshold
+pub(crate) fn is_slow(rules: Option<&Rules>, started: Instant, now: Instant) -> bool {
+    rules.is_some_and(|r| {
+        r.slow_rate != 0 && now.as_nanos().saturating_sub(started.as_nanos()) >= r.slow_threshold
+    })
 }
 
-/// Counters kept by both forms (totals since construction, wrapping).
-#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
-pub(crate) struct Counters {
-    pub(crate) successes: u64,
-    pub(crate) failures: u64,
-    pub(crate) slow: u64,
-    pub(crate) ignored: u64,
-    pub(crate) rejected: u64,
+/// Are calls timed (is there a slow-call policy)? Constant `false` without a window.
+#[inline(always)]
+pub(crate) fn times_calls(rules: Option<&Rules>) -> bool {
+    rules.is_some_and(|r| r.slow_rate != 0)
 }
 
 // ===== Machine =====
@@ -384,12 +389,11 @@ impl Ticket {
 /// ```
 #[derive(Debug)]
 pub struct Machine<W: Window = super::NoWindow> {
-    cfg: Config,
-    param: u64,
+    policy: Policy,
+    rules: W::Rules,
     ctrl: Ctrl,
     until: Instant,
     window: W::State,
-    counters: Counters,
 }
 
 impl<W: Window> Machine<W> {
@@ -404,26 +408,27 @@ impl<W: Window> Machine<W> {
     /// assert_eq!(Machine::<NoWindow>::new(Config::new().failure_rate(50)).unwrap_err(), ConfigError::NoWindow);
     /// ```
     pub fn new(cfg: Config) -> Result<Self, ConfigError> {
-        let param = validate::<W>(&cfg)?;
+        let (policy, rules) = validate::<W>(&cfg)?;
         Ok(Machine {
-            cfg,
-            param,
+            policy,
+            rules,
             ctrl: Ctrl::default(),
             until: Instant::ZERO,
             window: W::new_state(),
-            counters: Counters::default(),
         })
     }
 
-    /// The configuration.
+    /// The configuration it runs with. The machine stores a compact form, so settings its
+    /// window kind does not use (the rate settings, for [`NoWindow`](super::NoWindow)) read
+    /// as their defaults, and durations beyond `u64::MAX` nanoseconds as [`Duration::MAX`].
     ///
     /// ```
     /// # use bulwark::circuit_breaker::{Config, Machine, NoWindow};
     /// let cfg = Config::new().consecutive_failures(2);
-    /// assert_eq!(Machine::<NoWindow>::new(cfg).unwrap().config(), &cfg);
+    /// assert_eq!(Machine::<NoWindow>::new(cfg).unwrap().config(), cfg);
     /// ```
-    pub fn config(&self) -> &Config {
-        &self.cfg
+    pub fn config(&self) -> Config {
+        Config::from_parts(&self.policy, W::rate_rules(&self.rules))
     }
 
     /// The state. An open breaker whose time is up stays [`State::Open`] until a call
@@ -453,7 +458,7 @@ impl<W: Window> Machine<W> {
     /// assert!(m.try_acquire(Instant::ZERO).is_err());
     /// ```
     pub fn try_acquire(&mut self, now: Instant) -> Result<Ticket, Rejected> {
-        let (decision, next) = admit(self.ctrl, &self.cfg, now, self.until);
+        let (decision, next) = admit(self.ctrl, &self.policy, now, self.until);
         self.ctrl = next;
         match decision {
             Admit::Pass | Admit::Probe => Ok(Ticket {
@@ -461,10 +466,7 @@ impl<W: Window> Machine<W> {
                 probe: decision == Admit::Probe,
                 started: now,
             }),
-            Admit::Reject(r) => {
-                self.counters.rejected = self.counters.rejected.wrapping_add(1);
-                Err(r)
-            }
+            Admit::Reject(r) => Err(r),
         }
     }
 
@@ -475,7 +477,7 @@ impl<W: Window> Machine<W> {
     /// # let mut m = Machine::<NoWindow>::new(Config::new().consecutive_failures(1)).unwrap();
     /// let t = m.try_acquire(Instant::ZERO).unwrap();
     /// m.on_success(t, Instant::from_millis(3));
-    /// assert_eq!(m.metrics(Instant::ZERO).successes, 1);
+    /// # assert_eq!(m.state(), bulwark::circuit_breaker::State::Closed);
     /// ```
     pub fn on_success(&mut self, ticket: Ticket, now: Instant) {
         self.record(ticket, Outcome::Success, now)
@@ -502,12 +504,13 @@ impl<W: Window> Machine<W> {
     /// # let mut m = Machine::<NoWindow>::new(Config::new().consecutive_failures(1)).unwrap();
     /// let t = m.try_acquire(Instant::ZERO).unwrap();
     /// m.release(t);
-    /// assert_eq!(m.metrics(Instant::ZERO).ignored, 0);
+    /// assert_eq!(m.metrics(Instant::ZERO).window.calls, 0);
     /// ```
     pub fn release(&mut self, ticket: Ticket) {
         self.ctrl = settle(
             self.ctrl,
-            &self.cfg,
+            &self.policy,
+            W::rate_rules(&self.rules),
             ticket.generation,
             ticket.probe,
             Outcome::Ignored,
@@ -519,17 +522,15 @@ impl<W: Window> Machine<W> {
     /// Settles the call of `ticket` with `outcome` at `now`.
     ///
     /// ```
-    /// # use bulwark::{Instant, circuit_breaker::{Config, Machine, NoWindow, Outcome}};
+    /// # use bulwark::{Instant, circuit_breaker::{Config, Machine, NoWindow, Outcome, State}};
     /// # let mut m = Machine::<NoWindow>::new(Config::new().consecutive_failures(1)).unwrap();
     /// let t = m.try_acquire(Instant::ZERO).unwrap();
-    /// m.record(t, Outcome::Ignored, Instant::ZERO);
-    /// assert_eq!(m.metrics(Instant::ZERO).ignored, 1);
+    /// m.record(t, Outcome::Ignored, Instant::ZERO); // neither a success nor a failure
+    /// assert_eq!(m.state(), State::Closed);
     /// ```
     pub fn record(&mut self, ticket: Ticket, outcome: Outcome, now: Instant) {
-        let slow = is_slow(&self.cfg, ticket.started, now);
-        if self.ctrl.state != DISABLED {
-            count(&mut self.counters, outcome, slow);
-        }
+        let rules = W::rate_rules(&self.rules);
+        let slow = is_slow(rules, ticket.started, now);
         let c = self.ctrl;
         let stats = if c.generation == ticket.generation
             && records_window(c.state)
@@ -537,7 +538,7 @@ impl<W: Window> Machine<W> {
         {
             W::record(
                 &mut self.window,
-                self.param,
+                &self.rules,
                 now,
                 Sample {
                     failure: outcome == Outcome::Failure,
@@ -549,7 +550,8 @@ impl<W: Window> Machine<W> {
         };
         let next = settle(
             c,
-            &self.cfg,
+            &self.policy,
+            rules,
             ticket.generation,
             ticket.probe,
             outcome,
@@ -557,7 +559,7 @@ impl<W: Window> Machine<W> {
             stats,
         );
         if next.state == OPEN && c.state != OPEN {
-            self.until = open_until(next, &self.cfg, now);
+            self.until = open_until(next, &self.policy, now);
         }
         if next.state == CLOSED && c.state != CLOSED {
             W::reset(&mut self.window);
@@ -600,14 +602,13 @@ impl<W: Window> Machine<W> {
     /// m.metrics_only();
     /// let t = m.try_acquire(Instant::ZERO).unwrap();
     /// m.on_failure(t, Instant::ZERO);
-    /// assert_eq!((m.state(), m.metrics(Instant::ZERO).failures), (State::MetricsOnly, 1));
+    /// assert_eq!((m.state(), m.metrics(Instant::ZERO).consecutive_failures), (State::MetricsOnly, 0));
     /// ```
     pub fn metrics_only(&mut self) {
         self.ctrl = self.ctrl.enter(METRICS_ONLY);
     }
 
-    /// Back to a fresh closed breaker (window emptied, open-time growth reset). Totals are
-    /// kept.
+    /// Back to a fresh closed breaker (window emptied, open-time growth reset).
     ///
     /// ```
     /// # use bulwark::{Instant, circuit_breaker::{Config, Machine, NoWindow, State}};
@@ -621,21 +622,17 @@ impl<W: Window> Machine<W> {
         W::reset(&mut self.window);
     }
 
-    /// The counters and the window as of `now`.
+    /// The state, the run of failures and the window as of `now`.
     ///
     /// ```
     /// # use bulwark::{Instant, circuit_breaker::{Config, Machine, NoWindow, State}};
-    /// # let mut m = Machine::<NoWindow>::new(Config::new().consecutive_failures(1)).unwrap();
-    /// m.force_open();
-    /// let _ = m.try_acquire(Instant::ZERO);
-    /// assert_eq!(m.metrics(Instant::ZERO).rejected, 1);
+    /// # let mut m = Machine::<NoWindow>::new(Config::new().consecutive_failures(2)).unwrap();
+    /// let t = m.try_acquire(Instant::ZERO).unwrap();
+    /// m.on_failure(t, Instant::ZERO);
+    /// assert_eq!(m.metrics(Instant::ZERO).consecutive_failures, 1);
     /// ```
     pub fn metrics(&self, now: Instant) -> Metrics {
-        metrics(
-            self.ctrl,
-            self.counters,
-            W::stats(&self.window, self.param, now),
-        )
+        metrics(self.ctrl, W::stats(&self.window, &self.rules, now))
     }
 
     /// The durable state as of `now` (see [`Snapshot`]).
@@ -668,32 +665,15 @@ impl<W: Window> Machine<W> {
     }
 }
 
-/// Validates `cfg` for window `W`; the window's parameter (bucket length) on success.
-pub(crate) fn validate<W: Window>(cfg: &Config) -> Result<u64, ConfigError> {
+/// Validates `cfg` for window `W`; what the breaker stores on success.
+pub(crate) fn validate<W: Window>(cfg: &Config) -> Result<(Policy, W::Rules), ConfigError> {
     cfg.validate(W::MEASURES)?;
-    W::params(cfg)
+    Ok((cfg.policy(), W::rules(cfg)?))
 }
 
-pub(crate) fn count(c: &mut Counters, outcome: Outcome, slow: bool) {
-    let n = match outcome {
-        Outcome::Success => &mut c.successes,
-        Outcome::Failure => &mut c.failures,
-        Outcome::Ignored => &mut c.ignored,
-    };
-    *n = n.wrapping_add(1);
-    if slow && outcome != Outcome::Ignored {
-        c.slow = c.slow.wrapping_add(1);
-    }
-}
-
-pub(crate) fn metrics(c: Ctrl, n: Counters, window: WindowStats) -> Metrics {
+pub(crate) fn metrics(c: Ctrl, window: WindowStats) -> Metrics {
     Metrics {
         state: c.public_state(),
-        successes: n.successes,
-        failures: n.failures,
-        slow: n.slow,
-        ignored: n.ignored,
-        rejected: n.rejected,
         consecutive_failures: c.consec as u32,
         window,
     }
@@ -821,7 +801,7 @@ mod tests {
         assert_eq!(m.state(), State::Closed);
         let t = m.try_acquire(at(150)).unwrap();
         m.on_success(t, at(300));
-        assert_eq!(m.metrics(at(300)).slow, 2);
+        assert_eq!(m.metrics(at(300)).window.slow, 2);
         assert_eq!(m.state(), State::Closed); // 2 of 3 slow < 100 %
         let cfg = Config::new()
             .slow_calls(Duration::from_millis(100), 60)
@@ -989,7 +969,7 @@ mod tests {
         assert_eq!(m.try_acquire(at(0)), Err(Rejected { retry_at: None }));
         m.disable();
         fail(&mut m, at(0));
-        assert_eq!(m.metrics(at(0)).failures, 2); // disabled: not counted
+        assert_eq!(m.state(), State::Disabled); // a failure changes nothing
         m.reset();
         fail(&mut m, at(0));
         assert_eq!(m.state(), State::Open);

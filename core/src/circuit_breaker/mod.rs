@@ -76,6 +76,7 @@ pub use window::{CountWindow, NoWindow, TimeWindow, Window, WindowStats};
 
 use core::time::Duration;
 
+use crate::sync::{AtomicU64, Ordering, const_fn};
 use crate::time::Instant;
 
 /// The state of a breaker.
@@ -232,6 +233,13 @@ pub trait Events {
     fn on_rejected(&self, rejected: Rejected, at: Instant) {
         let _ = (rejected, at);
     }
+    /// A call ended with `outcome`; `slow` if it took at least the slow-call threshold
+    /// (only measured with a slow-call policy). Not called while [`State::Disabled`]. Late
+    /// outcomes (from before a change of state) are reported too, though the breaker drops
+    /// them; a call abandoned without an outcome is not.
+    fn on_outcome(&self, outcome: Outcome, slow: bool) {
+        let _ = (outcome, slow);
+    }
 }
 
 impl Events for () {}
@@ -243,12 +251,172 @@ impl<E: Events + ?Sized> Events for &E {
     fn on_rejected(&self, rejected: Rejected, at: Instant) {
         (**self).on_rejected(rejected, at)
     }
+    fn on_outcome(&self, outcome: Outcome, slow: bool) {
+        (**self).on_outcome(outcome, slow)
+    }
 }
 
-/// A point-in-time view of a breaker's counters.
+/// Both hooks, `.0` first: for example [`Counters`] and a logger.
 ///
-/// Totals count since the breaker was built (wrapping), in every state but
-/// [`State::Disabled`]; `window` is what the current window holds.
+/// ```
+/// use bulwark::circuit_breaker::{CircuitBreaker, Config, Counters, Events, Transition};
+/// use bulwark::MockClock;
+/// use core::cell::Cell;
+///
+/// #[derive(Default)]
+/// struct Log(Cell<u32>);
+/// impl Events for Log {
+///     fn on_state_change(&self, _: Transition) { self.0.set(self.0.get() + 1) }
+/// }
+///
+/// let clock = MockClock::new();
+/// let (counters, log) = (Counters::new(), Log::default());
+/// let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock)
+///     .unwrap()
+///     .with_events((&counters, &log));
+/// let _ = b.call_sync(|| Err::<(), _>("down"));
+/// assert_eq!((counters.snapshot().failures, log.0.get()), (1, 1));
+/// ```
+impl<A: Events, B: Events> Events for (A, B) {
+    fn on_state_change(&self, transition: Transition) {
+        self.0.on_state_change(transition);
+        self.1.on_state_change(transition);
+    }
+    fn on_rejected(&self, rejected: Rejected, at: Instant) {
+        self.0.on_rejected(rejected, at);
+        self.1.on_rejected(rejected, at);
+    }
+    fn on_outcome(&self, outcome: Outcome, slow: bool) {
+        self.0.on_outcome(outcome, slow);
+        self.1.on_outcome(outcome, slow);
+    }
+}
+
+/// [`Events`] that count: the totals of a breaker since it was built, lock-free (`Relaxed`
+/// increments: statistics, not synchronization). A breaker keeps no totals of its own, so
+/// one that needs none pays nothing for them; attach these where they are wanted.
+///
+/// ```
+/// use bulwark::circuit_breaker::{CircuitBreaker, Config, Counters};
+/// use bulwark::MockClock;
+///
+/// let clock = MockClock::new();
+/// let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock)
+///     .unwrap()
+///     .with_events(Counters::new());
+/// let _ = b.call_sync(|| Ok::<_, ()>(()));
+/// let _ = b.call_sync(|| Err::<(), _>(()));
+/// let _ = b.call_sync(|| Ok::<_, ()>(())); // rejected: open
+/// let t = b.events().snapshot();
+/// assert_eq!((t.successes, t.failures, t.rejected, t.calls()), (1, 1, 1, 2));
+/// ```
+#[derive(Debug, Default)]
+pub struct Counters {
+    successes: AtomicU64,
+    failures: AtomicU64,
+    slow: AtomicU64,
+    ignored: AtomicU64,
+    rejected: AtomicU64,
+}
+
+impl Counters {
+    const_fn! {
+        /// All zero.
+        ///
+        /// ```
+        /// let c = bulwark::circuit_breaker::Counters::new();
+        /// assert_eq!(c.snapshot().calls(), 0);
+        /// ```
+        pub fn new() -> Self {
+            Counters {
+                successes: AtomicU64::new(0),
+                failures: AtomicU64::new(0),
+                slow: AtomicU64::new(0),
+                ignored: AtomicU64::new(0),
+                rejected: AtomicU64::new(0),
+            }
+        }
+    }
+
+    /// The totals now (each read on its own: a call racing this read may be in one total
+    /// and not yet in another).
+    ///
+    /// ```
+    /// use bulwark::circuit_breaker::{Counters, Events, Outcome};
+    /// let c = Counters::new();
+    /// c.on_outcome(Outcome::Success, true);
+    /// assert_eq!((c.snapshot().successes, c.snapshot().slow), (1, 1));
+    /// ```
+    pub fn snapshot(&self) -> Totals {
+        // Relaxed: statistics, no other memory depends on them.
+        let get = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Totals {
+            successes: get(&self.successes),
+            failures: get(&self.failures),
+            slow: get(&self.slow),
+            ignored: get(&self.ignored),
+            rejected: get(&self.rejected),
+        }
+    }
+}
+
+impl Events for Counters {
+    fn on_rejected(&self, _: Rejected, _: Instant) {
+        // Relaxed: a statistic.
+        self.rejected.fetch_add(1, Ordering::Relaxed);
+    }
+    fn on_outcome(&self, outcome: Outcome, slow: bool) {
+        // Relaxed: statistics.
+        let counter = match outcome {
+            Outcome::Success => &self.successes,
+            Outcome::Failure => &self.failures,
+            Outcome::Ignored => &self.ignored,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        if slow && outcome != Outcome::Ignored {
+            self.slow.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+}
+
+/// What [`Counters`] counted (wrapping).
+///
+/// ```
+/// use bulwark::circuit_breaker::Totals;
+/// let t = Totals { successes: 3, failures: 1, slow: 1, ignored: 1, rejected: 9 };
+/// assert_eq!(t.calls(), 5);
+/// ```
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Calls that succeeded.
+    pub successes: u64,
+    /// Calls that failed.
+    pub failures: u64,
+    /// Calls that were slow (also counted as a success or failure).
+    pub slow: u64,
+    /// Calls whose outcome was ignored.
+    pub ignored: u64,
+    /// Calls rejected.
+    pub rejected: u64,
+}
+
+impl Totals {
+    /// Calls that ran to an outcome: successes, failures and ignored outcomes (rejections
+    /// are not calls; slow calls are already among the others).
+    ///
+    /// ```
+    /// let t = bulwark::circuit_breaker::Totals { successes: 1, failures: 2, ..Default::default() };
+    /// assert_eq!(t.calls(), 3);
+    /// ```
+    pub fn calls(&self) -> u64 {
+        self.successes
+            .wrapping_add(self.failures)
+            .wrapping_add(self.ignored)
+    }
+}
+
+/// A point-in-time view of what a breaker decides on: its state, the run of failures and
+/// the window. Totals since the start are kept by [`Counters`], when attached.
 ///
 /// ```
 /// use bulwark::{Instant, circuit_breaker::{Config, Machine, NoWindow, State}};
@@ -256,22 +424,12 @@ impl<E: Events + ?Sized> Events for &E {
 /// let t = m.try_acquire(Instant::ZERO).unwrap();
 /// m.on_failure(t, Instant::ZERO);
 /// let metrics = m.metrics(Instant::ZERO);
-/// assert_eq!((metrics.state, metrics.failures, metrics.consecutive_failures), (State::Closed, 1, 1));
+/// assert_eq!((metrics.state, metrics.consecutive_failures), (State::Closed, 1));
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Metrics {
     /// The state now.
     pub state: State,
-    /// Calls that succeeded.
-    pub successes: u64,
-    /// Calls that failed.
-    pub failures: u64,
-    /// Calls that were slow (also counted as a success or failure).
-    pub slow: u64,
-    /// Calls whose outcome was ignored (or whose permit was dropped unrecorded).
-    pub ignored: u64,
-    /// Calls rejected.
-    pub rejected: u64,
     /// Failures in a row right now (closed state).
     pub consecutive_failures: u32,
     /// What the window holds now.
@@ -312,27 +470,6 @@ pub struct Snapshot {
     pub openings: u8,
     /// Time left in the open state.
     pub open_remaining: Duration,
-}
-
-impl Metrics {
-    /// Calls that ran to an outcome: successes, failures and ignored outcomes (rejections
-    /// are not calls; slow calls are already among the others).
-    ///
-    /// ```
-    /// use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config}};
-    /// let clock = MockClock::new();
-    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap();
-    /// let _ = b.call_sync(|| Ok::<_, ()>(()));
-    /// let _ = b.call_sync(|| Err::<(), _>(()));
-    /// let _ = b.call_sync(|| Ok::<_, ()>(())); // rejected: open
-    /// let m = b.metrics();
-    /// assert_eq!((m.calls(), m.rejected), (2, 1));
-    /// ```
-    pub fn calls(&self) -> u64 {
-        self.successes
-            .wrapping_add(self.failures)
-            .wrapping_add(self.ignored)
-    }
 }
 
 const SNAPSHOT_VERSION: u8 = 1;

@@ -50,17 +50,56 @@ pub struct Sample {
     pub(crate) slow: bool,
 }
 
-/// Does `stats` open the breaker under `cfg`'s rate policies? `>=` the threshold, and only
-/// once the window holds `minimum_calls` (below that the rate is not yet known).
+/// The rate settings of a breaker with a window (an implementation detail of [`Window`]):
+/// what a [`Config`] says about rates, validated, in the form the breaker stores.
+#[doc(hidden)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Rules {
+    /// Nanoseconds; `u64::MAX`: no call is slow.
+    pub(crate) slow_threshold: u64,
+    /// The window's span in nanoseconds (time windows).
+    pub(crate) span: u64,
+    /// The length of one bucket in nanoseconds (time windows; 0 for count windows).
+    pub(crate) bucket: u64,
+    pub(crate) minimum_calls: u32,
+    /// Percent; 0: the policy is off.
+    pub(crate) failure_rate: u8,
+    /// Percent; 0: the policy is off.
+    pub(crate) slow_rate: u8,
+}
+
+impl Rules {
+    /// The rules of a validated `cfg`, with `bucket` the time window's bucket length.
+    const fn new(cfg: &Config, bucket: u64) -> Rules {
+        Rules {
+            slow_threshold: duration_to_nanos(cfg.slow_threshold),
+            span: duration_to_nanos(cfg.time_window),
+            bucket,
+            minimum_calls: cfg.minimum_calls,
+            failure_rate: match cfg.failure_rate {
+                Some(p) => p,
+                None => 0,
+            },
+            slow_rate: match cfg.slow_rate {
+                Some(p) => p,
+                None => 0,
+            },
+        }
+    }
+}
+
+/// Does `stats` open the breaker under `rules`? `>=` the threshold, and only once the window
+/// holds `minimum_calls` (below that the rate is not yet known). Never without a window.
 #[inline]
-pub(crate) fn rate_trips(cfg: &Config, s: WindowStats) -> bool {
-    if s.calls < cfg.minimum_calls {
+pub(crate) fn rate_trips(rules: Option<&Rules>, s: WindowStats) -> bool {
+    let Some(r) = rules else { return false };
+    if s.calls < r.minimum_calls {
         return false;
     }
-    let over = |count: u32, percent: Option<u8>| {
-        percent.is_some_and(|p| count as u64 * 100 >= p as u64 * s.calls as u64)
+    let over = |count: u32, percent: u8| {
+        percent != 0 && count as u64 * 100 >= percent as u64 * s.calls as u64
     };
-    over(s.failures, cfg.failure_rate) || over(s.slow, cfg.slow_rate)
+    over(s.failures, r.failure_rate) || over(s.slow, r.slow_rate)
 }
 
 mod sealed {
@@ -87,22 +126,28 @@ pub trait Window: sealed::Sealed {
     type State: fmt::Debug;
     #[doc(hidden)]
     type Shared: fmt::Debug + Send + Sync;
+    /// The rate settings the breaker stores: nothing for [`NoWindow`].
     #[doc(hidden)]
-    fn params(cfg: &Config) -> Result<u64, ConfigError>;
+    type Rules: Copy + fmt::Debug + Send + Sync;
+    /// Checks what `cfg` asks of this window kind; the rules to store on success.
+    #[doc(hidden)]
+    fn rules(cfg: &Config) -> Result<Self::Rules, ConfigError>;
+    #[doc(hidden)]
+    fn rate_rules(r: &Self::Rules) -> Option<&Rules>;
     #[doc(hidden)]
     fn new_state() -> Self::State;
     #[doc(hidden)]
     fn new_shared() -> Self::Shared;
     #[doc(hidden)]
-    fn record(w: &mut Self::State, param: u64, now: Instant, s: Sample) -> WindowStats;
+    fn record(w: &mut Self::State, r: &Self::Rules, now: Instant, s: Sample) -> WindowStats;
     #[doc(hidden)]
-    fn stats(w: &Self::State, param: u64, now: Instant) -> WindowStats;
+    fn stats(w: &Self::State, r: &Self::Rules, now: Instant) -> WindowStats;
     #[doc(hidden)]
     fn reset(w: &mut Self::State);
     #[doc(hidden)]
-    fn record_shared(w: &Self::Shared, param: u64, now: Instant, s: Sample) -> WindowStats;
+    fn record_shared(w: &Self::Shared, r: &Self::Rules, now: Instant, s: Sample) -> WindowStats;
     #[doc(hidden)]
-    fn stats_shared(w: &Self::Shared, param: u64, now: Instant) -> WindowStats;
+    fn stats_shared(w: &Self::Shared, r: &Self::Rules, now: Instant) -> WindowStats;
     #[doc(hidden)]
     fn reset_shared(w: &Self::Shared);
 }
@@ -122,22 +167,27 @@ impl Window for NoWindow {
     const NEEDS_TIME: bool = false;
     type State = ();
     type Shared = ();
-    fn params(_: &Config) -> Result<u64, ConfigError> {
-        Ok(0)
+    type Rules = ();
+    fn rules(_: &Config) -> Result<(), ConfigError> {
+        Ok(())
+    }
+    #[inline(always)]
+    fn rate_rules(_: &()) -> Option<&Rules> {
+        None
     }
     fn new_state() {}
     fn new_shared() {}
-    fn record(_: &mut (), _: u64, _: Instant, _: Sample) -> WindowStats {
+    fn record(_: &mut (), _: &(), _: Instant, _: Sample) -> WindowStats {
         WindowStats::default()
     }
-    fn stats(_: &(), _: u64, _: Instant) -> WindowStats {
+    fn stats(_: &(), _: &(), _: Instant) -> WindowStats {
         WindowStats::default()
     }
     fn reset(_: &mut ()) {}
-    fn record_shared(_: &(), _: u64, _: Instant, _: Sample) -> WindowStats {
+    fn record_shared(_: &(), _: &(), _: Instant, _: Sample) -> WindowStats {
         WindowStats::default()
     }
-    fn stats_shared(_: &(), _: u64, _: Instant) -> WindowStats {
+    fn stats_shared(_: &(), _: &(), _: Instant) -> WindowStats {
         WindowStats::default()
     }
     fn reset_shared(_: &()) {}
@@ -210,8 +260,9 @@ impl<const N: usize> Window for CountWindow<N> {
     const NEEDS_TIME: bool = false;
     type State = CountState<N>;
     type Shared = CountShared<N>;
+    type Rules = Rules;
 
-    fn params(cfg: &Config) -> Result<u64, ConfigError> {
+    fn rules(cfg: &Config) -> Result<Rules, ConfigError> {
         if N == 0 {
             return Err(ConfigError::ZeroThreshold);
         }
@@ -221,7 +272,11 @@ impl<const N: usize> Window for CountWindow<N> {
         if cfg.minimum_calls as usize > N {
             return Err(ConfigError::MinimumCallsAboveWindow);
         }
-        Ok(0)
+        Ok(Rules::new(cfg, 0))
+    }
+    #[inline(always)]
+    fn rate_rules(r: &Rules) -> Option<&Rules> {
+        Some(r)
     }
     fn new_state() -> CountState<N> {
         CountState {
@@ -237,20 +292,20 @@ impl<const N: usize> Window for CountWindow<N> {
             totals: AtomicU64::new(0),
         }
     }
-    fn record(w: &mut CountState<N>, _: u64, _: Instant, s: Sample) -> WindowStats {
+    fn record(w: &mut CountState<N>, _: &Rules, _: Instant, s: Sample) -> WindowStats {
         let code = slot_code(s);
         let old = core::mem::replace(&mut w.slots[w.head], code);
         w.head = (w.head + 1) % N;
         w.totals = totals_replace(w.totals, old, code);
         unpack_totals(w.totals)
     }
-    fn stats(w: &CountState<N>, _: u64, _: Instant) -> WindowStats {
+    fn stats(w: &CountState<N>, _: &Rules, _: Instant) -> WindowStats {
         unpack_totals(w.totals)
     }
     fn reset(w: &mut CountState<N>) {
         *w = Self::new_state();
     }
-    fn record_shared(w: &CountShared<N>, _: u64, _: Instant, s: Sample) -> WindowStats {
+    fn record_shared(w: &CountShared<N>, _: &Rules, _: Instant, s: Sample) -> WindowStats {
         let code = slot_code(s);
         // Relaxed: the index only spreads writers over the slots; each slot is then updated
         // by an atomic swap, so two writers on one slot (after a wrap) still account exactly.
@@ -266,7 +321,7 @@ impl<const N: usize> Window for CountWindow<N> {
             .unwrap_or_else(|t| t);
         unpack_totals(totals_replace(prev, old, code))
     }
-    fn stats_shared(w: &CountShared<N>, _: u64, _: Instant) -> WindowStats {
+    fn stats_shared(w: &CountShared<N>, _: &Rules, _: Instant) -> WindowStats {
         // Acquire: pairs with the AcqRel updates in `record_shared`.
         unpack_totals(w.totals.load(Ordering::Acquire))
     }
@@ -361,9 +416,9 @@ impl<const N: usize> Window for TimeWindow<N> {
     const NEEDS_TIME: bool = true;
     type State = TimeState<N>;
     type Shared = TimeShared<N>;
+    type Rules = Rules;
 
-    /// The bucket length in nanoseconds.
-    fn params(cfg: &Config) -> Result<u64, ConfigError> {
+    fn rules(cfg: &Config) -> Result<Rules, ConfigError> {
         if N == 0 {
             return Err(ConfigError::ZeroThreshold);
         }
@@ -374,8 +429,12 @@ impl<const N: usize> Window for TimeWindow<N> {
         if bucket == 0 {
             Err(ConfigError::ZeroWindow)
         } else {
-            Ok(bucket)
+            Ok(Rules::new(cfg, bucket))
         }
+    }
+    #[inline(always)]
+    fn rate_rules(r: &Rules) -> Option<&Rules> {
+        Some(r)
     }
     fn new_state() -> TimeState<N> {
         TimeState { buckets: [0; N] }
@@ -385,32 +444,32 @@ impl<const N: usize> Window for TimeWindow<N> {
             buckets: atomic_array!(AtomicU64, 0, N),
         }
     }
-    fn record(w: &mut TimeState<N>, bucket: u64, now: Instant, s: Sample) -> WindowStats {
-        let epoch = now.as_nanos() / bucket;
+    fn record(w: &mut TimeState<N>, r: &Rules, now: Instant, s: Sample) -> WindowStats {
+        let epoch = now.as_nanos() / r.bucket;
         let b = &mut w.buckets[(epoch % N as u64) as usize];
         *b = bucket_add(*b, epoch, s);
-        Self::stats(w, bucket, now)
+        Self::stats(w, r, now)
     }
-    fn stats(w: &TimeState<N>, bucket: u64, now: Instant) -> WindowStats {
-        buckets_stats(w.buckets.iter().copied(), now.as_nanos() / bucket, N)
+    fn stats(w: &TimeState<N>, r: &Rules, now: Instant) -> WindowStats {
+        buckets_stats(w.buckets.iter().copied(), now.as_nanos() / r.bucket, N)
     }
     fn reset(w: &mut TimeState<N>) {
         *w = Self::new_state();
     }
-    fn record_shared(w: &TimeShared<N>, bucket: u64, now: Instant, s: Sample) -> WindowStats {
-        let epoch = now.as_nanos() / bucket;
+    fn record_shared(w: &TimeShared<N>, r: &Rules, now: Instant, s: Sample) -> WindowStats {
+        let epoch = now.as_nanos() / r.bucket;
         // AcqRel CAS loop around the same `bucket_add` as the machine.
         let _ = w.buckets[(epoch % N as u64) as usize].fetch_update(
             Ordering::AcqRel,
             Ordering::Acquire,
             |b| Some(bucket_add(b, epoch, s)),
         );
-        Self::stats_shared(w, bucket, now)
+        Self::stats_shared(w, r, now)
     }
-    fn stats_shared(w: &TimeShared<N>, bucket: u64, now: Instant) -> WindowStats {
+    fn stats_shared(w: &TimeShared<N>, r: &Rules, now: Instant) -> WindowStats {
         // Acquire: pairs with the AcqRel updates of `record_shared`.
         let words = w.buckets.iter().map(|b| b.load(Ordering::Acquire));
-        buckets_stats(words, now.as_nanos() / bucket, N)
+        buckets_stats(words, now.as_nanos() / r.bucket, N)
     }
     fn reset_shared(w: &TimeShared<N>) {
         for b in &w.buckets {
@@ -435,23 +494,24 @@ mod tests {
         failure: true,
         slow: true,
     };
+    const R: Rules = Rules::new(&Config::new(), 0);
 
     #[test]
     fn count_window_keeps_exactly_the_last_n() {
         let mut w = CountWindow::<3>::new_state();
         let t = Instant::ZERO;
         assert_eq!(
-            CountWindow::<3>::record(&mut w, 0, t, BAD),
+            CountWindow::<3>::record(&mut w, &R, t, BAD),
             WindowStats {
                 calls: 1,
                 failures: 1,
                 slow: 0
             }
         );
-        CountWindow::<3>::record(&mut w, 0, t, SLOW_BAD);
-        CountWindow::<3>::record(&mut w, 0, t, OK);
+        CountWindow::<3>::record(&mut w, &R, t, SLOW_BAD);
+        CountWindow::<3>::record(&mut w, &R, t, OK);
         assert_eq!(
-            CountWindow::<3>::stats(&w, 0, t),
+            CountWindow::<3>::stats(&w, &R, t),
             WindowStats {
                 calls: 3,
                 failures: 2,
@@ -460,7 +520,7 @@ mod tests {
         );
         // The 4th call evicts the 1st (a failure).
         assert_eq!(
-            CountWindow::<3>::record(&mut w, 0, t, OK),
+            CountWindow::<3>::record(&mut w, &R, t, OK),
             WindowStats {
                 calls: 3,
                 failures: 1,
@@ -468,7 +528,7 @@ mod tests {
             }
         );
         CountWindow::<3>::reset(&mut w);
-        assert_eq!(CountWindow::<3>::stats(&w, 0, t), WindowStats::default());
+        assert_eq!(CountWindow::<3>::stats(&w, &R, t), WindowStats::default());
     }
 
     #[test]
@@ -480,13 +540,13 @@ mod tests {
                 failure: i % 3 == 0,
                 slow: i % 4 == 0,
             };
-            let a = CountWindow::<5>::record(&mut m, 0, Instant::ZERO, sample);
-            let b = CountWindow::<5>::record_shared(&s, 0, Instant::ZERO, sample);
+            let a = CountWindow::<5>::record(&mut m, &R, Instant::ZERO, sample);
+            let b = CountWindow::<5>::record_shared(&s, &R, Instant::ZERO, sample);
             assert_eq!(a, b);
         }
         CountWindow::<5>::reset_shared(&s);
         assert_eq!(
-            CountWindow::<5>::stats_shared(&s, 0, Instant::ZERO),
+            CountWindow::<5>::stats_shared(&s, &R, Instant::ZERO),
             WindowStats::default()
         );
     }
@@ -495,16 +555,16 @@ mod tests {
     fn time_window_expires_per_bucket() {
         // 4 buckets of 1 s.
         let mut w = TimeWindow::<4>::new_state();
-        let b = 1_000_000_000;
-        TimeWindow::<4>::record(&mut w, b, Instant::from_millis(500), BAD);
-        TimeWindow::<4>::record(&mut w, b, Instant::from_millis(1500), OK);
+        let b = Rules::new(&Config::new(), 1_000_000_000);
+        TimeWindow::<4>::record(&mut w, &b, Instant::from_millis(500), BAD);
+        TimeWindow::<4>::record(&mut w, &b, Instant::from_millis(1500), OK);
         assert_eq!(
-            TimeWindow::<4>::stats(&w, b, Instant::from_millis(3999)).calls,
+            TimeWindow::<4>::stats(&w, &b, Instant::from_millis(3999)).calls,
             2
         );
         // At 4 s the bucket [0 s, 1 s) leaves the window; at 5 s the next.
         assert_eq!(
-            TimeWindow::<4>::stats(&w, b, Instant::from_secs(4)),
+            TimeWindow::<4>::stats(&w, &b, Instant::from_secs(4)),
             WindowStats {
                 calls: 1,
                 failures: 0,
@@ -512,13 +572,13 @@ mod tests {
             }
         );
         assert_eq!(
-            TimeWindow::<4>::stats(&w, b, Instant::from_secs(5)).calls,
+            TimeWindow::<4>::stats(&w, &b, Instant::from_secs(5)).calls,
             0
         );
         // A reused bucket restarts from zero.
-        TimeWindow::<4>::record(&mut w, b, Instant::from_millis(4100), OK);
+        TimeWindow::<4>::record(&mut w, &b, Instant::from_millis(4100), OK);
         assert_eq!(
-            TimeWindow::<4>::stats(&w, b, Instant::from_millis(4100)),
+            TimeWindow::<4>::stats(&w, &b, Instant::from_millis(4100)),
             WindowStats {
                 calls: 2,
                 failures: 0,
@@ -530,12 +590,12 @@ mod tests {
     #[test]
     fn time_window_clock_backwards_counts_into_newer_bucket() {
         let mut w = TimeWindow::<4>::new_state();
-        let b = 1_000_000_000;
-        TimeWindow::<4>::record(&mut w, b, Instant::from_secs(9), BAD);
+        let b = Rules::new(&Config::new(), 1_000_000_000);
+        TimeWindow::<4>::record(&mut w, &b, Instant::from_secs(9), BAD);
         // 8 s later is bucket 9 % 4 = 1 again, now 4 s back: the newer bucket is kept.
-        TimeWindow::<4>::record(&mut w, b, Instant::from_secs(5), OK);
+        TimeWindow::<4>::record(&mut w, &b, Instant::from_secs(5), OK);
         assert_eq!(
-            TimeWindow::<4>::stats(&w, b, Instant::from_secs(9)),
+            TimeWindow::<4>::stats(&w, &b, Instant::from_secs(9)),
             WindowStats {
                 calls: 2,
                 failures: 1,
@@ -556,9 +616,9 @@ mod tests {
 
     #[test]
     fn rate_trips_at_threshold_and_not_below_minimum() {
-        let cfg = Config::new().failure_rate(50).minimum_calls(4);
+        let rules = Rules::new(&Config::new().failure_rate(50).minimum_calls(4), 0);
         assert!(!rate_trips(
-            &cfg,
+            Some(&rules),
             WindowStats {
                 calls: 3,
                 failures: 3,
@@ -566,7 +626,7 @@ mod tests {
             }
         ));
         assert!(rate_trips(
-            &cfg,
+            Some(&rules),
             WindowStats {
                 calls: 4,
                 failures: 2,
@@ -574,16 +634,19 @@ mod tests {
             }
         ));
         assert!(!rate_trips(
-            &cfg,
+            Some(&rules),
             WindowStats {
                 calls: 5,
                 failures: 2,
                 slow: 0
             }
         ));
-        let slow = Config::new().slow_calls(core::time::Duration::from_secs(1), 100);
+        let slow = Rules::new(
+            &Config::new().slow_calls(core::time::Duration::from_secs(1), 100),
+            0,
+        );
         assert!(rate_trips(
-            &slow,
+            Some(&slow),
             WindowStats {
                 calls: 2,
                 failures: 0,
@@ -591,11 +654,19 @@ mod tests {
             }
         ));
         assert!(!rate_trips(
-            &slow,
+            Some(&slow),
             WindowStats {
                 calls: 2,
                 failures: 2,
                 slow: 1
+            }
+        ));
+        assert!(!rate_trips(
+            None,
+            WindowStats {
+                calls: 2,
+                failures: 2,
+                slow: 2
             }
         ));
     }

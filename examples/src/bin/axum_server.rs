@@ -17,7 +17,7 @@ use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use bulwark::circuit_breaker::{CircuitBreaker, Config as BreakerConfig};
+use bulwark::circuit_breaker::{CircuitBreaker, Config as BreakerConfig, Counters, NoWindow};
 use bulwark::pipeline::{Error, Pipeline};
 use bulwark::rate_limiter::{Config as LimiterConfig, RateLimiter};
 use bulwark::retry::{Backoff, Config as RetryConfig};
@@ -26,18 +26,26 @@ use bulwark_tokio::TokioClock;
 use bulwark_tokio::tower::TokioPipeline;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-type Breaker = CircuitBreaker<&'static TokioClock>;
+type Breaker = CircuitBreaker<&'static TokioClock, NoWindow, Counters>;
 type Limiter = RateLimiter<&'static TokioClock>;
 type Policies = TokioPipeline<bulwark::pipeline::AllTransient, (), Breaker, Limiter>;
 
 #[derive(Debug)]
 struct DownstreamError;
 
+/// When the server started, on the global clock: the outage and the log are timed from it.
+static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+
+fn since_start() -> Duration {
+    let start = *START.get_or_init(|| TokioClock::global().now());
+    TokioClock::global().now().saturating_duration_since(start)
+}
+
 /// The downstream: answers in 50 ms, but fails from 0.4 s to 1.4 s after start (an outage).
 async fn flaky_downstream(n: u32) -> Result<String, DownstreamError> {
     tokio::time::sleep(Duration::from_millis(50)).await;
-    let outage = Instant::from_millis(400)..Instant::from_millis(1400);
-    if outage.contains(&TokioClock::global().now()) {
+    let outage = Duration::from_millis(400)..Duration::from_millis(1400);
+    if outage.contains(&since_start()) {
         Err(DownstreamError)
     } else {
         Ok(format!("price #{n}: 42.00\n"))
@@ -116,7 +124,8 @@ async fn get_status(addr: std::net::SocketAddr) -> std::io::Result<String> {
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::io::Result<()> {
-    let clock = TokioClock::global(); // its origin is now: the outage is timed from here
+    let clock = TokioClock::global();
+    since_start(); // the outage is timed from here
     // Built once at start-up and kept for the life of the server.
     let breaker: &'static Breaker = Box::leak(Box::new(
         CircuitBreaker::new(
@@ -125,7 +134,8 @@ async fn main() -> std::io::Result<()> {
                 .open_for(Duration::from_secs(1)),
             clock,
         )
-        .expect("a valid breaker configuration"),
+        .expect("a valid breaker configuration")
+        .with_events(Counters::new()),
     ));
     let limiter: &'static Limiter = Box::leak(Box::new(
         RateLimiter::new(LimiterConfig::per_second(50).burst(10), clock)
@@ -156,14 +166,17 @@ async fn main() -> std::io::Result<()> {
     println!("bulwark + axum on http://{addr}/price (downstream down from 0.4 s to 1.4 s)\n");
 
     for i in 0..30 {
-        let at = TokioClock::global().now().as_millis();
+        let at = since_start().as_millis();
         println!("request {i:>2} at {at:>4} ms: {}", get_status(addr).await?);
         tokio::time::sleep(Duration::from_millis(40)).await;
     }
-    let m = breaker.metrics();
+    let t = breaker.events().snapshot();
     println!(
         "\nbreaker: {:?}, {} successes, {} failures, {} rejected",
-        m.state, m.successes, m.failures, m.rejected
+        breaker.state(),
+        t.successes,
+        t.failures,
+        t.rejected
     );
     server.abort();
     Ok(())

@@ -12,7 +12,9 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use bulwark::circuit_breaker::{CircuitBreaker, Config as BreakerConfig, Error};
+use bulwark::circuit_breaker::{
+    CircuitBreaker, Config as BreakerConfig, Counters, Error, NoWindow,
+};
 use bulwark::rate_limiter::{Config as LimiterConfig, RateLimiter};
 use bulwark::retry::{Backoff, Config as RetryConfig, Retry};
 use bulwark::{Clock, Sleep};
@@ -23,7 +25,7 @@ use embassy_time::MockDriver;
 static CLOCK: EmbassyClock = EmbassyClock;
 static DONE: AtomicBool = AtomicBool::new(false);
 
-type Breaker = CircuitBreaker<&'static EmbassyClock>;
+type Breaker = CircuitBreaker<&'static EmbassyClock, NoWindow, Counters>;
 type Policy = Retry<&'static EmbassyClock>;
 type Limiter = RateLimiter<&'static EmbassyClock>;
 
@@ -72,7 +74,8 @@ fn main() {
                 .open_for(Duration::from_millis(300)),
             &CLOCK,
         )
-        .expect("a valid breaker configuration"),
+        .expect("a valid breaker configuration")
+        .with_events(Counters::new()),
     ));
     let retry: &'static Policy = Box::leak(Box::new(
         Retry::new(
@@ -107,9 +110,12 @@ fn main() {
             false
         },
     );
-    let m = breaker.metrics();
+    let t = breaker.events().snapshot();
     println!(
         "\nbreaker: {:?}; {} reads ok, {} failed, {} rejected",
-        m.state, m.successes, m.failures, m.rejected
+        breaker.state(),
+        t.successes,
+        t.failures,
+        t.rejected
     );
 }

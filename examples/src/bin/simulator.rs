@@ -11,7 +11,7 @@ use std::cell::RefCell;
 use std::time::Duration;
 
 use bulwark::circuit_breaker::{
-    CircuitBreaker, Config, CountWindow, Error, Events, Rejected, Transition,
+    CircuitBreaker, Config, CountWindow, Counters, Error, Events, Rejected, Transition,
 };
 use bulwark::{Clock, Instant, MockClock, Sleep, mock};
 
@@ -86,7 +86,7 @@ fn main() {
         .half_open(2, 2);
     let breaker = CircuitBreaker::with_window(config, CountWindow::<20>, &clock)
         .expect("a valid configuration")
-        .with_events(Timeline);
+        .with_events((Timeline, Counters::new()));
     let service = FlakyService {
         rng: RefCell::new(42),
     };
@@ -116,12 +116,12 @@ fn main() {
     })
     .expect("the simulation never stalls");
 
-    let m = breaker.metrics();
+    let counted = breaker.events().1.snapshot();
     println!("\ntotals after {}:", secs(clock.now()));
     println!("  requests answered ok        {:>5}", totals.ok);
     println!("  requests failed             {:>5}", totals.failed);
     println!("  rejected fast by breaker    {:>5}", totals.rejected);
-    println!("  slow calls recorded         {:>5}", m.slow);
+    println!("  slow calls recorded         {:>5}", counted.slow);
     println!(
         "  time spent waiting on calls {:>6.1}s",
         totals.waited_ms as f64 / 1e3
@@ -130,5 +130,5 @@ fn main() {
         "  timeouts spared to callers  {:>6.1}s",
         totals.spared_ms as f64 / 1e3
     );
-    println!("  final state                 {:?}", m.state);
+    println!("  final state                 {:?}", breaker.state());
 }

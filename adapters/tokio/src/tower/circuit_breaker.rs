@@ -157,18 +157,20 @@ impl<S, C, W: Window, E, K: Clone> Layer<S> for CircuitBreakerLayer<C, W, E, K> 
 /// slot is given back.
 ///
 /// ```
-/// use bulwark::circuit_breaker::{CircuitBreaker, Config};
+/// use bulwark::circuit_breaker::{CircuitBreaker, Config, Counters};
 /// use bulwark_tokio::tower::CircuitBreakerLayer;
 /// use tower::{Layer, ServiceExt, service_fn};
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
-/// let b = CircuitBreaker::new(Config::new().consecutive_failures(2), bulwark_tokio::TokioClock::new()).unwrap();
+/// let b = CircuitBreaker::new(Config::new().consecutive_failures(2), bulwark_tokio::TokioClock::new())
+///     .unwrap()
+///     .with_events(Counters::new()); // opt-in totals
 /// let svc = CircuitBreakerLayer::new(b).layer(service_fn(|()| async { Err::<(), _>("down") }));
 /// for _ in 0..100 {
 ///     let _ = svc.clone().oneshot(()).await; // 100 clones, one breaker
 /// }
-/// assert_eq!(svc.breaker().metrics().failures, 2);
-/// assert_eq!(svc.breaker().metrics().rejected, 98);
+/// let totals = svc.breaker().events().snapshot();
+/// assert_eq!((totals.failures, totals.rejected), (2, 98));
 /// # }
 /// ```
 #[derive(Debug)]
@@ -194,7 +196,7 @@ impl<S, C, W: Window, E, K> CircuitBreakerService<S, C, W, E, K> {
     /// # async fn main() {
     /// # let b = CircuitBreaker::new(Config::new().consecutive_failures(2), bulwark_tokio::TokioClock::new()).unwrap();
     /// let svc = bulwark_tokio::tower::CircuitBreakerLayer::new(b).layer(service_fn(|()| async { Ok::<_, ()>(()) }));
-    /// assert_eq!(svc.breaker().metrics().calls(), 0);
+    /// assert_eq!(svc.breaker().metrics().consecutive_failures, 0);
     /// # }
     /// ```
     pub fn breaker(&self) -> &Arc<CircuitBreaker<C, W, E>> {
