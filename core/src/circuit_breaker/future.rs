@@ -315,4 +315,47 @@ mod tests {
         clock.set(Instant::from_secs(110));
         assert!(b.try_acquire().unwrap().is_probe());
     }
+
+    #[test]
+    fn counters_count_every_path_but_disabled() {
+        use crate::circuit_breaker::{CountWindow, Outcome, Totals};
+        let clock = MockClock::new();
+        let counters = Counters::new();
+        let cfg = Config::new()
+            .consecutive_failures(2)
+            .slow_calls(Duration::from_secs(1), 100)
+            .minimum_calls(10)
+            .open_for(Duration::from_secs(5));
+        let b = CircuitBreaker::with_window(cfg, CountWindow::<10>, &clock)
+            .unwrap()
+            .with_events(&counters);
+        let slow = b.try_acquire().unwrap();
+        clock.advance(Duration::from_secs(1));
+        slow.success(); // slow, below minimum_calls: no trip
+        b.try_acquire().unwrap().record(Outcome::Ignored);
+        drop(b.try_acquire().unwrap()); // abandoned: not an outcome
+        b.try_acquire().unwrap().failure();
+        b.try_acquire().unwrap().failure(); // trips
+        assert!(b.try_acquire().is_err());
+        assert!(b.try_acquire().is_err());
+        b.disable();
+        b.try_acquire().unwrap().failure(); // disabled: not counted
+        assert_eq!(
+            counters.snapshot(),
+            Totals {
+                successes: 1,
+                failures: 2,
+                slow: 1,
+                ignored: 1,
+                rejected: 2
+            }
+        );
+
+        // The windowless fast path of a success counts too.
+        let plain = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock)
+            .unwrap()
+            .with_events(Counters::new());
+        plain.try_acquire().unwrap().success();
+        assert_eq!(plain.events().snapshot().successes, 1);
+    }
 }
