@@ -189,3 +189,33 @@ fn window_totals_stay_exact_under_concurrent_records() {
         assert_eq!(b.state(), State::Closed);
     });
 }
+
+#[test]
+fn same_outcome_shortcut_stays_exact_when_a_slot_is_raced() {
+    loom::model(|| {
+        // One slot: both threads write it (a wrap race). The success finds a success there
+        // and takes the no-write shortcut; the failure swaps.
+        let cfg = Config::new().consecutive_failures(5);
+        let b = Arc::new(CircuitBreaker::with_window(cfg, CountWindow::<1>, Still).unwrap());
+        b.try_acquire().unwrap().success();
+        let threads: Vec<_> = [true, false]
+            .into_iter()
+            .map(|fail| {
+                let b = b.clone();
+                loom::thread::spawn(move || {
+                    let p = b.try_acquire().unwrap();
+                    if fail { p.failure() } else { p.success() }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        assert_eq!(b.metrics().window.calls, 1);
+        // The totals describe the slot, whichever write landed last: replacing it with a
+        // success leaves exactly one success.
+        b.try_acquire().unwrap().success();
+        let w = b.metrics().window;
+        assert_eq!((w.calls, w.failures), (1, 0));
+    });
+}

@@ -310,6 +310,13 @@ impl<const N: usize> Window for CountWindow<N> {
         // Relaxed: the index only spreads writers over the slots; each slot is then updated
         // by an atomic swap, so two writers on one slot (after a wrap) still account exactly.
         let i = w.head.fetch_add(1, Ordering::Relaxed) % N;
+        // The steady state of a healthy window: the slot already holds this very outcome, so
+        // replacing it changes neither the slot nor the totals; a load instead of two writes.
+        // (A writer racing us on this slot after a wrap swaps against the same code, so the
+        // accounting stays exact.) Acquire: pairs with the AcqRel updates of the totals.
+        if w.slots[i].load(Ordering::Acquire) == code {
+            return unpack_totals(w.totals.load(Ordering::Acquire));
+        }
         // AcqRel: the swap hands us exactly the code the previous writer of this slot left,
         // whose weight that writer added to the totals.
         let old = w.slots[i].swap(code, Ordering::AcqRel);
