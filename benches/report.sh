@@ -38,6 +38,7 @@ K1, K2 = "bulkhead_try_acquire_release_1thread/", "bulkhead_try_acquire_release_
 goals = [
     ("breaker closed path vs recloser", B + "bulwark consecutive", B + "recloser ring 100", 0.5),
     ("breaker closed path vs failsafe", B + "bulwark consecutive", B + "failsafe consecutive", None),
+    ("breaker closed path, count window 100 vs recloser ring 100", B + "bulwark count window 100", B + "recloser ring 100", None),
     ("breaker closed path vs relaxed fetch_add floor", B + "bulwark consecutive", B + "floor: relaxed fetch_add", 2.0),
     ("breaker closed path, 2 threads, vs recloser", C + "bulwark consecutive", C + "recloser ring 100", 0.5),
     ("breaker closed path, 2 threads, vs floor", C + "bulwark consecutive", C + "floor: relaxed fetch_add", 2.0),

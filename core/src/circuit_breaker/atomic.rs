@@ -9,7 +9,7 @@ use super::machine::{
     self, Admit, Ctrl, OPEN, OPENING, admit, admit_needs_clock, is_slow, open_until,
     passes_unchanged, records_window, restored, settle, times_calls,
 };
-use super::window::{NoWindow, Sample, Window, WindowStats};
+use super::window::{NoWindow, Sample, Window, WindowStats, rate_trips};
 use super::{Events, Metrics, Outcome, Snapshot, State, Transition};
 use crate::sync::{AtomicU64, Ordering};
 use crate::time::{Clock, Instant};
@@ -425,6 +425,18 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
         } else {
             WindowStats::default()
         };
+        // A success in the closed state of its own generation, with no run of failures to
+        // clear and no rate that trips: `settle` would leave the word as it is (the common
+        // case of a healthy windowed breaker), so skip computing and comparing it.
+        if outcome == Outcome::Success
+            && !probe
+            && first.state == machine::CLOSED
+            && first.generation == generation
+            && first.consec == 0
+            && !rate_trips(rules, stats)
+        {
+            return;
+        }
         let changed = self.update_from(cur, |c| {
             let next = settle(
                 c,
