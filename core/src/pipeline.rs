@@ -86,7 +86,7 @@ use crate::bulkhead::{self, Bulkhead, BulkheadFull, TrySemaphore};
 use crate::circuit_breaker::{self, CircuitBreaker, Events, Outcome, Window};
 use crate::rate_limiter::{RateLimited, RateLimiter};
 use crate::retry::{self, Classify, Operation, Retry, RetryBudget, Verdict};
-use crate::time::{Clock, Sleep};
+use crate::time::{Clock, Instant, Sleep};
 use crate::timeout::{Deadline, Elapsed, Timeout, timeout_at};
 
 #[cfg(doc)]
@@ -392,9 +392,8 @@ pub struct Classifier<'c, S, P> {
 
 impl<T, E, S: Clock, P: Transient<E>> Classify<T, Error<E>> for Classifier<'_, S, P> {
     fn classify(&self, r: &Result<T, Error<E>>) -> Verdict {
-        let after = |at: crate::Instant| {
-            Verdict::RetryAfter(at.saturating_duration_since(self.clock.now()))
-        };
+        let after =
+            |at: Instant| Verdict::RetryAfter(at.saturating_duration_since(self.clock.now()));
         match r {
             Ok(_) | Err(Error::Timeout(_)) => Verdict::Return,
             Err(Error::Operation(e)) if self.transient.is_transient(e) => Verdict::Retry,
@@ -674,17 +673,21 @@ where
         Fut: ResultFuture,
         P: Transient<Fut::Err>,
     {
-        let total = match self.total {
-            Some(d) => Deadline::after(self.clock.now(), d),
-            None => Deadline::NONE,
+        // One clock read serves the total deadline, the first attempt's deadline and the
+        // retry's start: like `tokio::time::timeout`, they count from this call.
+        let now = (self.total.is_some() || self.attempt.is_some()).then(|| self.clock.now());
+        let total = match (self.total, now) {
+            (Some(d), Some(now)) => Deadline::after(now, d),
+            _ => Deadline::NONE,
         };
         let attempts = Attempts {
             pipeline: self,
             op,
             total,
+            first: now,
         };
         Call {
-            inner: self.retry.call_operation(total, attempts),
+            inner: self.retry.call_operation_from(now, total, attempts),
             total,
         }
     }
@@ -704,6 +707,8 @@ pub struct Attempts<'p, 'c, S, P, B, CB, RL, BH, Op> {
     pipeline: &'p Pipeline<'c, S, P, B, CB, RL, BH>,
     op: Op,
     total: Deadline,
+    /// The instant of the call, for the first attempt's deadline (taken by it).
+    first: Option<Instant>,
 }
 
 impl<'p, 'c, S, P, B, CB, RL, BH, Op, Fut> Operation for Attempts<'p, 'c, S, P, B, CB, RL, BH, Op>
@@ -720,6 +725,8 @@ where
 
     fn attempt(&mut self) -> Self::Future {
         let p = self.pipeline;
+        // Only the first attempt may use the call's instant, even if it is rejected.
+        let first = self.first.take();
         let rejected = |layer| Attempt {
             state: AttemptState::Rejected { layer: Some(layer) },
         };
@@ -735,7 +742,10 @@ where
             Err(r) => return rejected(Rejection::Bulkhead(r)),
         };
         let deadline = match p.attempt {
-            Some(d) => self.total.min(Deadline::after(p.clock.now(), d)),
+            Some(d) => {
+                let now = first.unwrap_or_else(|| p.clock.now());
+                self.total.min(Deadline::after(now, d))
+            }
             None => self.total,
         };
         Attempt {
@@ -948,7 +958,7 @@ where
                 last: Some(last), ..
             } => last,
             retry::Error::DeadlineExceeded { last: None, .. } => Error::Timeout(Elapsed {
-                deadline: total.instant().unwrap_or(crate::Instant::ZERO),
+                deadline: total.instant().unwrap_or(Instant::ZERO),
             }),
         }))
     }

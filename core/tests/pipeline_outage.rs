@@ -159,3 +159,43 @@ impl Expect {
         }
     }
 }
+
+#[test]
+fn deadlines_count_from_the_call_and_a_rejected_first_attempt_does_not_keep_its_instant() {
+    let clock = MockClock::new();
+    let hang = || async {
+        clock.sleep(Duration::from_secs(3600)).await;
+        Ok::<(), ()>(())
+    };
+
+    // Like `tokio::time::timeout`, the timeouts count from `call`, not from the first poll.
+    let once = Pipeline::new(&clock, RetryConfig::new().max_attempts(1))
+        .unwrap()
+        .total_timeout(Duration::from_secs(10))
+        .attempt_timeout(Duration::from_secs(1));
+    let call = once.call(hang);
+    clock.advance(Duration::from_millis(400));
+    let out = mock::run(&clock, call).unwrap();
+    assert!(matches!(out, Err(Error::AttemptTimeout(_))));
+    assert_eq!(clock.now(), Instant::from_secs(1));
+
+    // The first attempt is rejected by the limiter (its one token is gone): the second,
+    // started when a token is back, gets its own full attempt timeout.
+    let clock = MockClock::new();
+    let limiter = RateLimiter::new(LimiterConfig::per_second(1), &clock).unwrap();
+    limiter.check().unwrap();
+    let twice = Pipeline::new(&clock, RetryConfig::new().max_attempts(2))
+        .unwrap()
+        .limiter(&limiter)
+        .attempt_timeout(Duration::from_millis(500));
+    let out = mock::run(
+        &clock,
+        twice.call(|| async {
+            clock.sleep(Duration::from_secs(3600)).await;
+            Ok::<(), ()>(())
+        }),
+    )
+    .unwrap();
+    assert!(matches!(out, Err(Error::AttemptTimeout(_))));
+    assert_eq!(clock.now(), Instant::from_millis(1500));
+}

@@ -136,12 +136,27 @@ impl<S: Sleep, K, H, B: RetryBudget> Retry<S, K, H, B> {
         K: Classify<T, E>,
         H: Hooks<T, E>,
     {
+        self.call_operation_from(None, deadline, op)
+    }
+
+    /// [`call_operation`](Retry::call_operation) started at `start`, an instant the caller
+    /// has just read from this policy's clock (saves reading it again on the first poll).
+    #[inline]
+    pub(crate) fn call_operation_from<O>(
+        &self,
+        start: Option<Instant>,
+        deadline: Deadline,
+        op: O,
+    ) -> Call<'_, S, K, H, B, O, O::Future>
+    where
+        O: Operation,
+    {
         Call {
             retry: self,
             op,
             deadline,
             state: RetryState::new(Instant::ZERO, 0),
-            phase: Phase::Start,
+            phase: Phase::Start { at: start },
         }
     }
 }
@@ -151,7 +166,8 @@ pin_project! {
     #[project = PhaseProj]
     #[project_replace = PhaseReplace]
     enum Phase<Fut, Sl, O> {
-        Start,
+        // `at`: the start instant, when the caller already read it.
+        Start { at: Option<Instant> },
         Running { #[pin] fut: Fut },
         // `last` is the outcome that led to the sleep, returned if the deadline has passed
         // when the sleep ends (a clock that jumped).
@@ -227,12 +243,14 @@ where
         let cfg = &retry.cfg;
         loop {
             let out = match this.phase.as_mut().project() {
-                PhaseProj::Start => {
+                PhaseProj::Start { at } => {
                     // The clock is read only when a limit needs it.
-                    let now = if this.deadline.instant().is_some() || cfg.max_elapsed.is_some() {
-                        retry.sleeper.now()
-                    } else {
-                        Instant::ZERO
+                    let now = match *at {
+                        Some(t) => t,
+                        None if this.deadline.instant().is_some() || cfg.max_elapsed.is_some() => {
+                            retry.sleeper.now()
+                        }
+                        None => Instant::ZERO,
                     };
                     if this.deadline.is_expired(now) {
                         this.phase.set(Phase::Done);
@@ -320,7 +338,7 @@ where
 impl<S: Sleep, K, H, B, F, Fut: Future> fmt::Debug for Call<'_, S, K, H, B, F, Fut> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let phase = match self.phase {
-            Phase::Start => "start",
+            Phase::Start { .. } => "start",
             Phase::Running { .. } => "running",
             Phase::Sleeping { .. } => "sleeping",
             Phase::Done => "done",
