@@ -43,6 +43,7 @@ goals = [
     ("breaker closed path, 2 threads, vs recloser", C + "bulwark consecutive", C + "recloser ring 100", 0.5),
     ("breaker closed path, 2 threads, vs floor", C + "bulwark consecutive", C + "floor: relaxed fetch_add", 2.0),
     ("breaker open rejection vs recloser (std clock)", O + "bulwark", O + "recloser", 0.5),
+    ("breaker open rejection, coarse read of the same clock, vs recloser", O + "bulwark, AsyncIoClock (coarse open check)", O + "recloser", 0.5),
     ("breaker open rejection vs failsafe (std clock)", O + "bulwark", O + "failsafe", None),
     ("limiter check vs governor (fake clocks)", L1 + "bulwark_mockclock_admit", L1 + "governor_fakeclock_admit", 1.0),
     ("limiter check vs governor (real clocks)", L1 + "bulwark_stdclock_admit", L1 + "governor_monotonicclock_admit", 1.0),

@@ -6,7 +6,9 @@
 //!   is a relaxed atomic increment, the least a shared breaker can do per call.
 //! * `open_rejection`: one call rejected by an open breaker, every breaker reading the real
 //!   system clock (`std::time::Instant`) as recloser and failsafe do. The floors are that
-//!   clock read alone, bare and as bulwark's `Clock` (an `elapsed()` since an origin).
+//!   clock read alone, bare and as bulwark's `Clock` (an `elapsed()` since an origin). Then
+//!   bulwark on `AsyncIoClock`, whose coarse reading of the same monotonic clock
+//!   (`CLOCK_MONOTONIC_COARSE` on Linux) is what an open breaker checks, with that read's floor.
 //! * `closed_success_2_threads`: the same hot path with a second thread hammering the same
 //!   breaker instance.
 
@@ -92,6 +94,18 @@ fn open_rejection(c: &mut Criterion) {
     .unwrap();
     let _ = bulwark.call_sync(err);
     g.bench_function("bulwark", |b| b.iter(|| bulwark.call_sync(ok)));
+
+    let coarse = bulwark_async_std::AsyncIoClock::new();
+    g.bench_function("floor: AsyncIoClock::now_coarse()", |b| {
+        b.iter(|| coarse.now_coarse())
+    });
+    let on_coarse =
+        CircuitBreaker::new(Config::new().consecutive_failures(1).open_for(long), coarse).unwrap();
+    let _ = on_coarse.call_sync(err);
+    assert!(on_coarse.call_sync(ok).unwrap_err().is_rejected());
+    g.bench_function("bulwark, AsyncIoClock (coarse open check)", |b| {
+        b.iter(|| on_coarse.call_sync(ok))
+    });
 
     let recloser = recloser::Recloser::custom()
         .closed_len(1)

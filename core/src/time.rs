@@ -220,11 +220,42 @@ impl Sub<Instant> for Instant {
 pub trait Clock {
     /// The current instant.
     fn now(&self) -> Instant;
+
+    /// A cheaper, coarser reading of the same clock, for decisions that tolerate a few
+    /// milliseconds (is an open circuit breaker's time up?). It must never be later than
+    /// [`now`](Clock::now) would read, and should lag it by at most the clock's coarse
+    /// granularity. The default is `now()`; clocks with a cheaper coarse source (the
+    /// kernel's tick-granular monotonic clock, for example) override it.
+    ///
+    /// ```
+    /// use bulwark::{Clock, Instant, MockClock};
+    /// let clock = MockClock::new();
+    /// assert_eq!(clock.now_coarse(), clock.now()); // the default: the precise reading
+    ///
+    /// /// A clock whose coarse reading lags by up to 4 ms, like a kernel tick.
+    /// struct Ticking(u64);
+    /// impl Clock for Ticking {
+    ///     fn now(&self) -> Instant { Instant::from_nanos(self.0) }
+    ///     fn now_coarse(&self) -> Instant { Instant::from_nanos(self.0 / 4_000_000 * 4_000_000) }
+    /// }
+    /// let t = Ticking(10_500_000);
+    /// assert!(t.now_coarse() <= t.now());
+    /// assert_eq!(t.now_coarse(), Instant::from_millis(8));
+    /// ```
+    #[inline]
+    fn now_coarse(&self) -> Instant {
+        self.now()
+    }
 }
 
 impl<C: Clock + ?Sized> Clock for &C {
+    #[inline]
     fn now(&self) -> Instant {
         (**self).now()
+    }
+    #[inline]
+    fn now_coarse(&self) -> Instant {
+        (**self).now_coarse()
     }
 }
 

@@ -20,6 +20,13 @@ use crate::time::{Clock, Instant};
 /// `C` is the [`Clock`], `W` the [`Window`] kind and `E` the [`Events`] hooks. Generic over
 /// `&C`/`&E` too, so a breaker can borrow a clock or hooks that live elsewhere.
 ///
+/// # Time
+///
+/// A closed breaker reads no clock (unless it times calls for a slow-call policy). An open
+/// one reads [`Clock::now_coarse`] to learn whether its open time is up: the cheapest reading
+/// the clock offers, so a rejection costs little more than that read, and the probe passes
+/// at most one coarse tick (a few milliseconds, on clocks that have one) after the open time.
+///
 /// # Memory ordering
 ///
 /// The control state is one `AtomicU64` packing state, generation, probe counts and
@@ -275,11 +282,15 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     #[inline(never)]
     fn try_acquire_from(&self, cur: u64) -> Result<Ticket, Rejected> {
         let mut now = LazyNow::new(&self.clock);
+        // Whether the open time is up is read on the clock's coarse reading: an open breaker
+        // rejects at the cost of its cheapest clock read, and lets its probe through at most
+        // one coarse tick late.
+        let mut coarse = None;
         let mut decision = Admit::Pass;
         let mut generation = 0;
         let changed = self.update_from(cur, |c| {
             let t = if admit_needs_clock(c.state) {
-                now.get()
+                *coarse.get_or_insert_with(|| self.clock.now_coarse())
             } else {
                 Instant::ZERO
             };
@@ -309,7 +320,8 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
                 },
             }),
             Admit::Reject(r) => {
-                self.events.on_rejected(r, now.get());
+                let at = coarse.unwrap_or_else(|| now.get());
+                self.events.on_rejected(r, at);
                 Err(r)
             }
         }

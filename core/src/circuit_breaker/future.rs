@@ -358,4 +358,33 @@ mod tests {
         plain.try_acquire().unwrap().success();
         assert_eq!(plain.events().snapshot().successes, 1);
     }
+
+    #[test]
+    fn an_open_breaker_reads_the_coarse_clock_and_keeps_the_precise_retry_instant() {
+        use crate::Clock;
+        use core::cell::Cell;
+        /// The precise time in nanoseconds; the coarse reading lags to the last 4 ms tick.
+        struct Ticked(Cell<u64>);
+        impl Clock for Ticked {
+            fn now(&self) -> Instant {
+                Instant::from_nanos(self.0.get())
+            }
+            fn now_coarse(&self) -> Instant {
+                Instant::from_nanos(self.0.get() / 4_000_000 * 4_000_000)
+            }
+        }
+        let clock = Ticked(Cell::new(1_000_000));
+        let cfg = Config::new()
+            .consecutive_failures(1)
+            .open_for(Duration::from_millis(10));
+        let b = CircuitBreaker::new(cfg, &clock).unwrap();
+        b.try_acquire().unwrap().failure(); // open until 11 ms (precise)
+        clock.0.set(11_500_000); // past it, but the coarse reading says 8 ms
+        assert_eq!(
+            b.try_acquire().unwrap_err().retry_at,
+            Some(Instant::from_millis(11))
+        );
+        clock.0.set(12_000_000); // the next tick: the probe passes, one tick late at most
+        assert!(b.try_acquire().unwrap().is_probe());
+    }
 }

@@ -229,7 +229,8 @@ pub trait Events {
     fn on_state_change(&self, transition: Transition) {
         let _ = transition;
     }
-    /// A call was rejected at `at`.
+    /// A call was rejected at `at` (for an open breaker, the clock's
+    /// [coarse reading](crate::Clock::now_coarse) its decision used).
     fn on_rejected(&self, rejected: Rejected, at: Instant) {
         let _ = (rejected, at);
     }
