@@ -219,3 +219,60 @@ fn same_outcome_shortcut_stays_exact_when_a_slot_is_raced() {
         assert_eq!((w.calls, w.failures), (1, 0));
     });
 }
+
+/// A clock the test moves by hand.
+struct Manual(loom::sync::atomic::AtomicU64);
+impl Clock for Manual {
+    fn now(&self) -> Instant {
+        Instant::from_nanos(self.0.load(Ordering::SeqCst))
+    }
+}
+
+#[test]
+fn half_open_expiry_racing_the_late_probe_reopens_once_and_publishes_the_open_time() {
+    use bulwark::circuit_breaker::Outcome;
+    loom::model(|| {
+        let cfg = Config::new()
+            .consecutive_failures(1)
+            .open_for(Duration::from_secs(5))
+            .max_half_open(Duration::from_secs(1));
+        let clock = Manual(loom::sync::atomic::AtomicU64::new(0));
+        let b = Arc::new(
+            CircuitBreaker::new(cfg, clock)
+                .unwrap()
+                .with_events(Count::default()),
+        );
+        b.try_acquire().unwrap().failure(); // open until 5 s
+        let secs = |s: u64| s * 1_000_000_000;
+        b.clock().0.store(secs(5), Ordering::SeqCst);
+        let probe = b.try_acquire_ticket().unwrap(); // half-open
+        b.clock().0.store(secs(6), Ordering::SeqCst); // past its maximum time
+        let late = {
+            let b = b.clone();
+            loom::thread::spawn(move || b.record(probe, Outcome::Success))
+        };
+        let caller = {
+            let b = b.clone();
+            loom::thread::spawn(move || b.try_acquire().map(|_| ()).unwrap_err())
+        };
+        late.join().unwrap();
+        let rejected = caller.join().unwrap();
+        // Whoever saw the expiry first re-opened; the other found it open (or opening).
+        assert_eq!(b.state(), State::Open);
+        assert_eq!(rejected.retry_at, Some(Instant::from_secs(11)));
+        assert_eq!(
+            b.try_acquire().unwrap_err().retry_at,
+            Some(Instant::from_secs(11))
+        );
+        assert_eq!(
+            b.events().opened.load(Ordering::SeqCst),
+            2,
+            "trip + one re-opening"
+        );
+        assert_eq!(
+            b.events().closed.load(Ordering::SeqCst),
+            0,
+            "the late success never closed it"
+        );
+    });
+}

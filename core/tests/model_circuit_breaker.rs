@@ -23,6 +23,7 @@ struct Params {
     max_ms: u64,
     probes: u32,
     successes: u32,
+    max_half_open_ms: Option<u64>,
 }
 
 impl Params {
@@ -41,7 +42,16 @@ impl Params {
         if let Some((ms, p)) = self.slow {
             c = c.slow_calls(Duration::from_millis(ms), p);
         }
+        if let Some(ms) = self.max_half_open_ms {
+            c = c.max_half_open(Duration::from_millis(ms));
+        }
         c
+    }
+
+    /// Is a half-open breaker whose open time ended at `until` past its maximum time?
+    fn half_open_expired(&self, until: u64, now: u64) -> bool {
+        self.max_half_open_ms
+            .is_some_and(|ms| now >= until + ms * 1_000_000)
     }
 }
 
@@ -53,6 +63,7 @@ fn params() -> impl Strategy<Value = Params> {
         1u32..=N as u32,
         (0u64..100, 1u32..4, 0u64..400),
         (1u32..4, 1u32..4),
+        proptest::option::of(1u64..200),
     )
         .prop_filter("needs a trip policy", |(c, f, s, ..)| {
             c.is_some() || f.is_some() || s.is_some()
@@ -65,6 +76,7 @@ fn params() -> impl Strategy<Value = Params> {
                 minimum_calls,
                 (open_ms, growth, extra),
                 (probes, successes),
+                max_half_open_ms,
             )| {
                 Params {
                     consecutive,
@@ -76,6 +88,7 @@ fn params() -> impl Strategy<Value = Params> {
                     max_ms: open_ms + extra,
                     probes,
                     successes,
+                    max_half_open_ms,
                 }
             },
         )
@@ -166,6 +179,10 @@ impl Model {
                 })
             }
             MState::Open => Err(Some(self.until)),
+            MState::HalfOpen if self.p.half_open_expired(self.until, now) => {
+                self.open(now);
+                Err(Some(self.until))
+            }
             MState::HalfOpen if self.probes < self.p.probes => {
                 self.probes += 1;
                 Ok(MTicket {
@@ -233,6 +250,7 @@ impl Model {
                     self.open(now);
                 }
             }
+            (MState::HalfOpen, true) if self.p.half_open_expired(self.until, now) => self.open(now),
             (MState::HalfOpen, true) => match o {
                 Outcome::Ignored => self.probes -= 1,
                 Outcome::Failure => self.open(now),

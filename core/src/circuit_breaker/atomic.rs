@@ -6,8 +6,8 @@ use super::config::{Config, Policy};
 use super::error::{ConfigError, Rejected};
 use super::machine::Ticket;
 use super::machine::{
-    self, Admit, Ctrl, OPEN, OPENING, admit, admit_needs_clock, is_slow, open_until,
-    passes_unchanged, records_window, restored, settle, times_calls,
+    self, Admit, Ctrl, OPEN, OPENING, admit, admit_needs_clock, half_open_expired, is_slow,
+    open_until, passes_unchanged, records_window, restored, settle, times_calls,
 };
 use super::window::{NoWindow, Sample, Window, WindowStats, rate_trips};
 use super::{Events, Metrics, Outcome, Snapshot, State, Transition};
@@ -280,7 +280,7 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
 
     /// Admission from the control word `cur` just loaded: the CAS loop around [`admit`].
     #[inline(never)]
-    fn try_acquire_from(&self, cur: u64) -> Result<Ticket, Rejected> {
+    fn try_acquire_from(&self, mut cur: u64) -> Result<Ticket, Rejected> {
         let mut now = LazyNow::new(&self.clock);
         // Whether the open time is up is read on the clock's coarse reading: an open breaker
         // rejects at the cost of its cheapest clock read, and lets its probe through at most
@@ -288,26 +288,55 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
         let mut coarse = None;
         let mut decision = Admit::Pass;
         let mut generation = 0;
-        let changed = self.update_from(cur, |c| {
-            let t = if admit_needs_clock(c.state) {
-                *coarse.get_or_insert_with(|| self.clock.now_coarse())
-            } else {
-                Instant::ZERO
-            };
-            // Acquire: pairs with the Release store in `entered`; only read when the state
-            // says the value is meaningful.
-            let until = if c.state == OPEN {
-                self.until.load(Ordering::Acquire)
-            } else {
-                0
-            };
-            let (d, next) = admit(c, &self.policy, t, Instant::from_nanos(until));
-            decision = d;
-            generation = next.generation;
-            next
-        });
-        if let Some((from, to)) = changed {
-            self.notify(from, to, &mut now);
+        loop {
+            // The control word the last decision was taken on, if it was half-open with a
+            // maximum time (a decision that read `until` after that word).
+            let mut half_open_seen = None;
+            let changed = self.update_from(cur, |c| {
+                let needs_clock = admit_needs_clock(c.state, &self.policy);
+                let t = if needs_clock {
+                    *coarse.get_or_insert_with(|| self.clock.now_coarse())
+                } else {
+                    Instant::ZERO
+                };
+                // Acquire: pairs with the Release store in `entered`, made before the OPEN
+                // it published (and the HALF_OPEN after it) was; read only when the state
+                // says the value is meaningful (open, or half-open with a maximum time).
+                let until = if needs_clock && c.state != OPENING {
+                    self.until.load(Ordering::Acquire)
+                } else {
+                    0
+                };
+                half_open_seen = (c.state == machine::HALF_OPEN && needs_clock).then_some(c);
+                let (d, next) = admit(c, &self.policy, t, Instant::from_nanos(until));
+                decision = d;
+                generation = next.generation;
+                opening(c, next)
+            });
+            if let Some((from, to)) = changed {
+                // A re-opening (half-open past its maximum time) publishes the instant its
+                // rejection carries.
+                let until = match decision {
+                    Admit::Reject(r) => r.retry_at,
+                    _ => None,
+                };
+                self.entered(from, to, until, &mut now);
+                break;
+            }
+            // A half-open rejection that wrote nothing read `until` after the control word:
+            // a trip in between may have written the next open time there. If the word has
+            // moved, decide again on the fresh one. (Open rejections need no such check: a
+            // newer `until` is the breaker's current answer.)
+            match half_open_seen {
+                Some(c) if matches!(decision, Admit::Reject(_)) => {
+                    let fresh = self.load();
+                    if fresh == c.pack() {
+                        break;
+                    }
+                    cur = fresh;
+                }
+                _ => break,
+            }
         }
         match decision {
             Admit::Pass | Admit::Probe => Ok(Ticket {
@@ -383,6 +412,7 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
                     Outcome::Ignored,
                     false,
                     WindowStats::default(),
+                    false,
                 )
             });
         }
@@ -449,7 +479,18 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
         {
             return;
         }
+        let mut coarse = None;
         let changed = self.update_from(cur, |c| {
+            // A probe ending after the half-open maximum time re-opens (a late verdict).
+            let expired = probe
+                && c.state == machine::HALF_OPEN
+                && self.policy.limits_half_open()
+                && half_open_expired(
+                    &self.policy,
+                    // Acquire: as in `try_acquire_from`.
+                    Instant::from_nanos(self.until.load(Ordering::Acquire)),
+                    *coarse.get_or_insert_with(|| self.clock.now_coarse()),
+                );
             let next = settle(
                 c,
                 &self.policy,
@@ -459,17 +500,9 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
                 outcome,
                 slow,
                 stats,
+                expired,
             );
-            // A trip goes through *opening* until `until` is written (see `entered`). Only a
-            // trip: an outcome that leaves an open breaker as it is must not re-open it.
-            if next.state == OPEN && next.generation != c.generation {
-                Ctrl {
-                    state: OPENING,
-                    ..next
-                }
-            } else {
-                next
-            }
+            opening(c, next)
         });
         if let Some((from, to)) = changed {
             self.entered(from, to, None, &mut now);
@@ -631,19 +664,26 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
         let changed = self.update(|c| {
             let (next, u) = restored(c, s, t);
             until = u;
-            if next.state == OPEN {
-                Ctrl {
-                    state: OPENING,
-                    ..next
-                }
-            } else {
-                next
-            }
+            opening(c, next)
         });
         W::reset_shared(&self.window);
         if let Some((from, to)) = changed {
             self.entered(from, to, Some(until), &mut now);
         }
+    }
+}
+
+/// A trip goes through *opening* until `until` is written (see `entered`). Only a trip (a
+/// new generation): a change that leaves an open breaker open must not re-open it.
+#[inline]
+fn opening(c: Ctrl, next: Ctrl) -> Ctrl {
+    if next.state == OPEN && next.generation != c.generation {
+        Ctrl {
+            state: OPENING,
+            ..next
+        }
+    } else {
+        next
     }
 }
 

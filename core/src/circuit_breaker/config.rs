@@ -39,6 +39,7 @@ pub enum HalfOpenVerdict {
 /// | [`time_window`](Config::time_window) (time windows only) | 60 s |
 /// | [`open_for`](Config::open_for) | 30 s, fixed |
 /// | [`half_open`](Config::half_open) | 1 probe, 1 success closes |
+/// | [`max_half_open`](Config::max_half_open) | none: half-open lasts until its probes decide |
 ///
 /// At least one policy must be on; a rate policy needs a window type.
 ///
@@ -76,6 +77,7 @@ pub struct Config {
     pub(crate) probes: u32,
     pub(crate) successes_to_close: u32,
     pub(crate) verdict: HalfOpenVerdict,
+    pub(crate) max_half_open: Option<Duration>,
     pub(crate) seed: u64,
 }
 
@@ -107,6 +109,7 @@ impl Config {
             probes: 1,
             successes_to_close: 1,
             verdict: HalfOpenVerdict::FirstFailure,
+            max_half_open: None,
             seed: 0x9E37_79B9_7F4A_7C15,
         }
     }
@@ -250,6 +253,24 @@ impl Config {
         self
     }
 
+    /// Re-open a breaker that is still half-open `d` after its open time ended: its probes
+    /// hang, or no call comes to decide (resilience4j's maximum wait in half-open). The
+    /// re-opening counts as a failed half-open (the open time grows). Checked when a call
+    /// arrives or a probe ends, on the clock's [coarse reading](crate::Clock::now_coarse)
+    /// (no timer runs); the probes still running are then late, and their outcomes dropped.
+    /// Not zero. Default: none.
+    ///
+    /// ```
+    /// # use bulwark::circuit_breaker::Config;
+    /// use core::time::Duration;
+    /// let c = Config::new().consecutive_failures(3).max_half_open(Duration::from_secs(10));
+    /// # let _ = c;
+    /// ```
+    pub const fn max_half_open(mut self, d: Duration) -> Self {
+        self.max_half_open = Some(d);
+        self
+    }
+
     /// Seed of the open-time jitter (the same seed gives the same open times).
     ///
     /// ```
@@ -306,6 +327,14 @@ impl Config {
         {
             return Err(ConfigError::BadOpenBackoff);
         }
+        if self.open_multiplier > u16::MAX as u32 {
+            return Err(ConfigError::TooLarge);
+        }
+        if let Some(d) = self.max_half_open
+            && d.is_zero()
+        {
+            return Err(ConfigError::ZeroThreshold);
+        }
         Ok(())
     }
 
@@ -316,7 +345,11 @@ impl Config {
             open_base: duration_to_nanos(self.open_base),
             open_max: duration_to_nanos(self.open_max),
             seed: self.seed,
-            open_multiplier: self.open_multiplier,
+            max_half_open: match self.max_half_open {
+                Some(d) => duration_to_nanos(d),
+                None => u64::MAX,
+            },
+            open_multiplier: self.open_multiplier as u16,
             consecutive_failures: match self.consecutive_failures {
                 Some(n) => n as u16,
                 None => 0,
@@ -336,7 +369,8 @@ impl Config {
             (p.consecutive_failures != 0).then_some(p.consecutive_failures as u32);
         c.open_base = nanos_to_duration(p.open_base);
         c.open_max = nanos_to_duration(p.open_max);
-        c.open_multiplier = p.open_multiplier;
+        c.open_multiplier = p.open_multiplier as u32;
+        c.max_half_open = (p.max_half_open != u64::MAX).then(|| nanos_to_duration(p.max_half_open));
         c.open_jitter = p.open_jitter;
         c.probes = p.probes as u32;
         c.successes_to_close = p.successes_to_close as u32;
@@ -372,7 +406,9 @@ pub(crate) struct Policy {
     pub(crate) open_base: u64,
     pub(crate) open_max: u64,
     pub(crate) seed: u64,
-    pub(crate) open_multiplier: u32,
+    /// Nanoseconds; `u64::MAX`: none.
+    pub(crate) max_half_open: u64,
+    pub(crate) open_multiplier: u16,
     /// 0: the policy is off.
     pub(crate) consecutive_failures: u16,
     pub(crate) probes: u8,
@@ -382,6 +418,12 @@ pub(crate) struct Policy {
 }
 
 impl Policy {
+    /// Is there a maximum time in half-open?
+    #[inline]
+    pub(crate) const fn limits_half_open(&self) -> bool {
+        self.max_half_open != u64::MAX
+    }
+
     /// The open time for the `openings`-th consecutive opening (1-based), before jitter,
     /// saturating at the cap; then jittered by a hash of the seed and `salt`.
     pub(crate) fn open_duration(&self, openings: u8, salt: u64) -> u64 {
@@ -488,6 +530,19 @@ mod tests {
         assert_eq!(
             ok.open_growth(0, Duration::from_secs(60)).validate(false),
             Err(ConfigError::BadOpenBackoff)
+        );
+        assert_eq!(
+            ok.open_growth(65_536, Duration::from_secs(60))
+                .validate(false),
+            Err(ConfigError::TooLarge)
+        );
+        assert_eq!(
+            ok.max_half_open(Duration::ZERO).validate(false),
+            Err(ConfigError::ZeroThreshold)
+        );
+        assert_eq!(
+            ok.max_half_open(Duration::from_nanos(1)).validate(false),
+            Ok(())
         );
         assert_eq!(
             ok.open_for(Duration::from_secs(9))

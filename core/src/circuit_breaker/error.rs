@@ -126,12 +126,13 @@ impl<E: core::error::Error + 'static> core::error::Error for Error<E> {
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// A threshold, probe count or minimum number of calls is zero.
+    /// A threshold, probe count, minimum number of calls or maximum half-open time is zero.
     ZeroThreshold,
     /// A percentage is above 100 (or zero).
     PercentOutOfRange,
-    /// A value does not fit the breaker's packed state (consecutive failures above 65 535,
-    /// probes or successes to close above 255, a count window above 2^20 calls).
+    /// A value does not fit the breaker's packed state (consecutive failures or an open-time
+    /// multiplier above 65 535, probes or successes to close above 255, a count window above
+    /// 2^20 calls).
     TooLarge,
     /// A failure-rate or slow-call policy was set on a breaker without a window.
     NoWindow,
@@ -151,7 +152,7 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             ConfigError::ZeroThreshold => {
-                "a threshold, probe count or minimum number of calls is zero"
+                "a threshold, probe count, minimum number of calls or max half-open time is zero"
             }
             ConfigError::PercentOutOfRange => "a percentage is outside 1..=100",
             ConfigError::TooLarge => "a value does not fit the breaker's packed state",

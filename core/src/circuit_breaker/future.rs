@@ -387,4 +387,44 @@ mod tests {
         clock.0.set(12_000_000); // the next tick: the probe passes, one tick late at most
         assert!(b.try_acquire().unwrap().is_probe());
     }
+
+    #[test]
+    fn shared_half_open_reopens_after_its_maximum_time_and_reports_it() {
+        use crate::circuit_breaker::{Events, Transition};
+        use core::cell::Cell;
+        #[derive(Default)]
+        struct Opened(Cell<u32>);
+        impl Events for Opened {
+            fn on_state_change(&self, t: Transition) {
+                if t.to == State::Open {
+                    self.0.set(self.0.get() + 1);
+                }
+            }
+        }
+        let clock = MockClock::new();
+        let opened = Opened::default();
+        let cfg = Config::new()
+            .consecutive_failures(1)
+            .open_for(Duration::from_secs(1))
+            .max_half_open(Duration::from_secs(5));
+        let b = CircuitBreaker::new(cfg, &clock)
+            .unwrap()
+            .with_events(&opened);
+        b.try_acquire().unwrap().failure();
+        clock.set(Instant::from_secs(1));
+        let hung = b.try_acquire().unwrap();
+        assert!(hung.is_probe());
+        clock.set(Instant::from_secs(6));
+        assert_eq!(
+            b.try_acquire().unwrap_err().retry_at,
+            Some(Instant::from_secs(7))
+        );
+        assert_eq!((b.state(), opened.0.get()), (State::Open, 2));
+        hung.success(); // late: dropped
+        assert_eq!(b.state(), State::Open);
+        assert_eq!(b.snapshot().open_remaining, Duration::from_secs(1));
+        clock.set(Instant::from_secs(7));
+        b.try_acquire().unwrap().success();
+        assert_eq!(b.state(), State::Closed);
+    }
 }

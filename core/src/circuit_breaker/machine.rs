@@ -138,10 +138,17 @@ pub(crate) enum Admit {
     Reject(Rejected),
 }
 
-/// Does admitting in this state need the clock? (Only open and half-open look at time.)
+/// Does admitting in this state need the clock? (Open, and half-open with a maximum time.)
 #[inline]
-pub(crate) const fn admit_needs_clock(code: u8) -> bool {
-    matches!(code, OPEN | OPENING)
+pub(crate) const fn admit_needs_clock(code: u8, p: &Policy) -> bool {
+    matches!(code, OPEN | OPENING) || (code == HALF_OPEN && p.limits_half_open())
+}
+
+/// Has a half-open breaker outlived its maximum time? `until` is the end of the open time
+/// that preceded it.
+#[inline]
+pub(crate) const fn half_open_expired(p: &Policy, until: Instant, now: Instant) -> bool {
+    p.limits_half_open() && now.as_nanos() >= until.as_nanos().saturating_add(p.max_half_open)
 }
 
 /// Does admitting in this state let the call through without changing anything? (Closed,
@@ -151,8 +158,9 @@ pub(crate) const fn passes_unchanged(code: u8) -> bool {
     matches!(code, CLOSED | DISABLED | METRICS_ONLY)
 }
 
-/// Admission: the decision and the next control word. `until` is the end of the open time;
-/// `opening_estimate` is used while another thread is still writing it (shared form only).
+/// Admission: the decision and the next control word. `until` is the end of the (last) open
+/// time. A half-open breaker past its maximum time re-opens here: the returned state is
+/// `OPEN` with a new generation, and the rejection carries the new open time's end.
 #[inline(always)]
 pub(crate) fn admit(c: Ctrl, p: &Policy, now: Instant, until: Instant) -> (Admit, Ctrl) {
     match c.state {
@@ -179,6 +187,15 @@ pub(crate) fn admit(c: Ctrl, p: &Policy, now: Instant, until: Instant) -> (Admit
                     retry_at: Some(now.saturating_add(Duration::from_nanos(d))),
                 }),
                 c,
+            )
+        }
+        HALF_OPEN if half_open_expired(p, until, now) => {
+            let next = c.trip(OPEN);
+            (
+                Admit::Reject(Rejected {
+                    retry_at: Some(open_until(next, p, now)),
+                }),
+                next,
             )
         }
         HALF_OPEN => {
@@ -211,7 +228,8 @@ pub(crate) const fn records_window(code: u8) -> bool {
 /// Settling a call: the next control word after the call admitted in generation `generation`
 /// (as a probe or not) ended with `outcome`. `stats` is the window after recording it. The
 /// returned state is `OPEN` for a trip; the shared form substitutes `OPENING`. `rules` are
-/// the rate settings of a breaker with a window.
+/// the rate settings of a breaker with a window; `expired`: the breaker is half-open past
+/// its maximum time (see [`half_open_expired`]), so a probe's end re-opens it.
 #[inline(always)]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn settle(
@@ -223,6 +241,7 @@ pub(crate) fn settle(
     outcome: Outcome,
     slow: bool,
     stats: WindowStats,
+    expired: bool,
 ) -> Ctrl {
     if c.generation != generation {
         return c; // late: the breaker changed state since this call was admitted
@@ -243,6 +262,7 @@ pub(crate) fn settle(
                 }
             }
         },
+        (HALF_OPEN, true) if expired => c.trip(OPEN),
         (HALF_OPEN, true) => {
             let released = Ctrl {
                 probes: c.probes.saturating_sub(1),
@@ -459,6 +479,13 @@ impl<W: Window> Machine<W> {
     /// ```
     pub fn try_acquire(&mut self, now: Instant) -> Result<Ticket, Rejected> {
         let (decision, next) = admit(self.ctrl, &self.policy, now, self.until);
+        if let Admit::Reject(Rejected {
+            retry_at: Some(until),
+        }) = decision
+            && next.generation != self.ctrl.generation
+        {
+            self.until = until; // re-opened: half-open past its maximum time
+        }
         self.ctrl = next;
         match decision {
             Admit::Pass | Admit::Probe => Ok(Ticket {
@@ -516,6 +543,7 @@ impl<W: Window> Machine<W> {
             Outcome::Ignored,
             false,
             WindowStats::default(),
+            false,
         );
     }
 
@@ -548,6 +576,7 @@ impl<W: Window> Machine<W> {
         } else {
             WindowStats::default()
         };
+        let expired = c.state == HALF_OPEN && half_open_expired(&self.policy, self.until, now);
         let next = settle(
             c,
             &self.policy,
@@ -557,6 +586,7 @@ impl<W: Window> Machine<W> {
             outcome,
             slow,
             stats,
+            expired,
         );
         if next.state == OPEN && c.state != OPEN {
             self.until = open_until(next, &self.policy, now);
@@ -878,6 +908,55 @@ mod tests {
             m.try_acquire(at(7000)).unwrap_err().retry_at,
             Some(at(8000))
         );
+    }
+
+    #[test]
+    fn half_open_past_its_maximum_time_reopens_and_late_probes_are_dropped() {
+        let cfg = Config::new()
+            .consecutive_failures(1)
+            .open_for(Duration::from_secs(1))
+            .open_growth(2, Duration::from_secs(60))
+            .max_half_open(Duration::from_secs(5));
+        let mut m = Machine::<NoWindow>::new(cfg).unwrap();
+        fail(&mut m, at(0)); // open until 1 s
+        let hung = m.try_acquire(at(1000)).unwrap(); // the probe hangs
+        // Its slot is taken; half-open lasts until 1 s + 5 s.
+        assert_eq!(m.try_acquire(at(5999)), Err(Rejected { retry_at: None }));
+        // At 6 s the breaker re-opens: the second opening, 2 s.
+        assert_eq!(
+            m.try_acquire(at(6000)).unwrap_err().retry_at,
+            Some(at(8000))
+        );
+        assert_eq!(m.state(), State::Open);
+        m.on_success(hung, at(6500)); // late: dropped
+        assert_eq!(m.state(), State::Open);
+        // A probe that ends in time decides as usual.
+        let p = m.try_acquire(at(8000)).unwrap();
+        m.on_success(p, at(12_999)); // half-open until 8 s + 5 s
+        assert_eq!(m.state(), State::Closed);
+    }
+
+    #[test]
+    fn a_probe_ending_after_the_maximum_time_reopens_instead_of_closing() {
+        let cfg = Config::new()
+            .consecutive_failures(1)
+            .open_for(Duration::from_secs(1))
+            .max_half_open(Duration::from_secs(5));
+        let mut m = Machine::<NoWindow>::new(cfg).unwrap();
+        fail(&mut m, at(0));
+        let p = m.try_acquire(at(3000)).unwrap(); // the first call comes late: 3 s
+        m.on_success(p, at(6000)); // 1 s + 5 s: too late to close
+        assert_eq!(m.state(), State::Open);
+        assert_eq!(
+            m.try_acquire(at(6000)).unwrap_err().retry_at,
+            Some(at(7000))
+        );
+        // Without a maximum, the same slow probe closes the breaker.
+        let mut m = Machine::<NoWindow>::new(Config::new().consecutive_failures(1)).unwrap();
+        fail(&mut m, at(0));
+        let p = m.try_acquire(at(30_000)).unwrap();
+        m.on_success(p, at(3_600_000));
+        assert_eq!(m.state(), State::Closed);
     }
 
     #[test]
