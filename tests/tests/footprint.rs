@@ -25,7 +25,7 @@ fn time() {
 #[test]
 fn circuit_breaker() {
     // The builder holds `Duration`s; the breaker stores a validated compact form of it.
-    assert_eq!(size_of::<circuit_breaker::Config>(), 104);
+    assert_eq!(size_of::<circuit_breaker::Config>(), 120);
     // A consecutive-failure breaker fits one cache line: the compact configuration (40) + the
     // control word and the open-until instant (16) + the clock (8). No window, no totals.
     assert_eq!(size_of::<CircuitBreaker<Clock<'_>>>(), 64);
