@@ -585,7 +585,9 @@ impl<'c, S: Sleep, P, B, CB, RL, BH> Pipeline<'c, S, P, B, CB, RL, BH> {
         }
     }
 
-    /// Bounds each whole call, retries and sleeps included.
+    /// Bounds each whole call, retries and sleeps included. It counts from
+    /// [`call`](Pipeline::call), like `tokio::time::timeout`; so does the retry's
+    /// `max_elapsed` inside a pipeline.
     ///
     /// ```
     /// use bulwark::{Clock, Instant, MockClock, Sleep, mock, pipeline::{Error, Pipeline}, retry::Config};
@@ -601,7 +603,9 @@ impl<'c, S: Sleep, P, B, CB, RL, BH> Pipeline<'c, S, P, B, CB, RL, BH> {
         self
     }
 
-    /// Bounds each attempt.
+    /// Bounds each attempt, counted from when that attempt is admitted (so time its future
+    /// waits to be polled is never charged to the downstream). An attempt cut by it is a
+    /// breaker failure; one cut by the total timeout is not.
     ///
     /// ```
     /// use bulwark::{MockClock, Sleep, mock, pipeline::{Error, Pipeline}, retry::Config};
@@ -673,9 +677,12 @@ where
         Fut: ResultFuture,
         P: Transient<Fut::Err>,
     {
-        // One clock read serves the total deadline, the first attempt's deadline and the
-        // retry's start: like `tokio::time::timeout`, they count from this call.
-        let now = (self.total.is_some() || self.attempt.is_some()).then(|| self.clock.now());
+        // One clock read serves the total deadline and the retry's start (its `max_elapsed`):
+        // like `tokio::time::timeout`, they count from this call. Each attempt's own timeout
+        // counts from when that attempt starts (is admitted), so time the future waits to be
+        // polled is never charged to the downstream.
+        let now = (self.total.is_some() || self.retry.config().max_elapsed.is_some())
+            .then(|| self.clock.now());
         let total = match (self.total, now) {
             (Some(d), Some(now)) => Deadline::after(now, d),
             _ => Deadline::NONE,
@@ -684,7 +691,6 @@ where
             pipeline: self,
             op,
             total,
-            first: now,
         };
         Call {
             inner: self.retry.call_operation_from(now, total, attempts),
@@ -707,8 +713,6 @@ pub struct Attempts<'p, 'c, S, P, B, CB, RL, BH, Op> {
     pipeline: &'p Pipeline<'c, S, P, B, CB, RL, BH>,
     op: Op,
     total: Deadline,
-    /// The instant of the call, for the first attempt's deadline (taken by it).
-    first: Option<Instant>,
 }
 
 impl<'p, 'c, S, P, B, CB, RL, BH, Op, Fut> Operation for Attempts<'p, 'c, S, P, B, CB, RL, BH, Op>
@@ -725,8 +729,6 @@ where
 
     fn attempt(&mut self) -> Self::Future {
         let p = self.pipeline;
-        // Only the first attempt may use the call's instant, even if it is rejected.
-        let first = self.first.take();
         let rejected = |layer| Attempt {
             state: AttemptState::Rejected { layer: Some(layer) },
         };
@@ -742,10 +744,7 @@ where
             Err(r) => return rejected(Rejection::Bulkhead(r)),
         };
         let deadline = match p.attempt {
-            Some(d) => {
-                let now = first.unwrap_or_else(|| p.clock.now());
-                self.total.min(Deadline::after(now, d))
-            }
+            Some(d) => self.total.min(Deadline::after(p.clock.now(), d)),
             None => self.total,
         };
         Attempt {

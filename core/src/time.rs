@@ -237,6 +237,7 @@ pub trait Clock {
     /// impl Clock for Ticking {
     ///     fn now(&self) -> Instant { Instant::from_nanos(self.0) }
     ///     fn now_coarse(&self) -> Instant { Instant::from_nanos(self.0 / 4_000_000 * 4_000_000) }
+    ///     fn coarse_lag(&self) -> core::time::Duration { core::time::Duration::from_millis(4) }
     /// }
     /// let t = Ticking(10_500_000);
     /// assert!(t.now_coarse() <= t.now());
@@ -245,6 +246,21 @@ pub trait Clock {
     #[inline]
     fn now_coarse(&self) -> Instant {
         self.now()
+    }
+
+    /// How far [`now_coarse`](Clock::now_coarse) may lag [`now`](Clock::now): its
+    /// granularity. A decision whose coarse reading falls within this of the instant that
+    /// matters reads the precise clock instead, so an instant promised to a caller (a
+    /// breaker's retry instant) holds exactly. Zero by default, with the default
+    /// `now_coarse`.
+    ///
+    /// ```
+    /// use bulwark::{Clock, MockClock};
+    /// assert_eq!(MockClock::new().coarse_lag(), core::time::Duration::ZERO);
+    /// ```
+    #[inline]
+    fn coarse_lag(&self) -> Duration {
+        Duration::ZERO
     }
 }
 
@@ -256,6 +272,10 @@ impl<C: Clock + ?Sized> Clock for &C {
     #[inline]
     fn now_coarse(&self) -> Instant {
         (**self).now_coarse()
+    }
+    #[inline]
+    fn coarse_lag(&self) -> Duration {
+        (**self).coarse_lag()
     }
 }
 

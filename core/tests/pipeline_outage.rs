@@ -161,22 +161,35 @@ impl Expect {
 }
 
 #[test]
-fn deadlines_count_from_the_call_and_a_rejected_first_attempt_does_not_keep_its_instant() {
-    let clock = MockClock::new();
-    let hang = || async {
+fn the_total_timeout_counts_from_the_call_and_each_attempt_timeout_from_its_start() {
+    /// An operation that hangs for an hour.
+    async fn hang(clock: &MockClock) -> Result<(), ()> {
         clock.sleep(Duration::from_secs(3600)).await;
-        Ok::<(), ()>(())
-    };
+        Ok(())
+    }
 
-    // Like `tokio::time::timeout`, the timeouts count from `call`, not from the first poll.
-    let once = Pipeline::new(&clock, RetryConfig::new().max_attempts(1))
+    // Polled 400 ms after the call: the attempt still gets its full second.
+    let clock = MockClock::new();
+    let p = Pipeline::new(&clock, RetryConfig::new().max_attempts(1))
         .unwrap()
         .total_timeout(Duration::from_secs(10))
         .attempt_timeout(Duration::from_secs(1));
-    let call = once.call(hang);
+    let call = p.call(|| hang(&clock));
     clock.advance(Duration::from_millis(400));
     let out = mock::run(&clock, call).unwrap();
     assert!(matches!(out, Err(Error::AttemptTimeout(_))));
+    assert_eq!(clock.now(), Instant::from_millis(1400));
+
+    // ...but the total timeout, like `tokio::time::timeout`, counts from the call.
+    let clock = MockClock::new();
+    let p = Pipeline::new(&clock, RetryConfig::new().max_attempts(1))
+        .unwrap()
+        .total_timeout(Duration::from_secs(1))
+        .attempt_timeout(Duration::from_secs(5));
+    let call = p.call(|| hang(&clock));
+    clock.advance(Duration::from_millis(400));
+    let out = mock::run(&clock, call).unwrap();
+    assert!(matches!(out, Err(Error::Timeout(_))));
     assert_eq!(clock.now(), Instant::from_secs(1));
 
     // The first attempt is rejected by the limiter (its one token is gone): the second,
@@ -188,14 +201,7 @@ fn deadlines_count_from_the_call_and_a_rejected_first_attempt_does_not_keep_its_
         .unwrap()
         .limiter(&limiter)
         .attempt_timeout(Duration::from_millis(500));
-    let out = mock::run(
-        &clock,
-        twice.call(|| async {
-            clock.sleep(Duration::from_secs(3600)).await;
-            Ok::<(), ()>(())
-        }),
-    )
-    .unwrap();
+    let out = mock::run(&clock, twice.call(|| hang(&clock))).unwrap();
     assert!(matches!(out, Err(Error::AttemptTimeout(_))));
     assert_eq!(clock.now(), Instant::from_millis(1500));
 }

@@ -48,6 +48,9 @@ pub struct AsyncIoClock {
     /// readings. Being read after it, it makes coarse readings lag `now()`, never lead it.
     #[cfg(target_os = "linux")]
     monotonic_origin: u64,
+    /// The resolution of `CLOCK_MONOTONIC_COARSE` (one kernel tick), in nanoseconds.
+    #[cfg(target_os = "linux")]
+    coarse_lag: u64,
 }
 
 #[cfg(target_os = "linux")]
@@ -70,6 +73,13 @@ impl AsyncIoClock {
             origin,
             #[cfg(target_os = "linux")]
             monotonic_origin: monotonic_nanos(rustix::time::ClockId::Monotonic),
+            #[cfg(target_os = "linux")]
+            coarse_lag: {
+                let r = rustix::time::clock_getres(rustix::time::ClockId::MonotonicCoarse);
+                (r.tv_sec as u64)
+                    .saturating_mul(1_000_000_000)
+                    .saturating_add(r.tv_nsec as u64)
+            },
         }
     }
 
@@ -100,6 +110,11 @@ impl Clock for AsyncIoClock {
     fn now_coarse(&self) -> Instant {
         let t = monotonic_nanos(rustix::time::ClockId::MonotonicCoarse);
         Instant::from_nanos(t.saturating_sub(self.monotonic_origin))
+    }
+
+    #[cfg(target_os = "linux")]
+    fn coarse_lag(&self) -> std::time::Duration {
+        std::time::Duration::from_nanos(self.coarse_lag)
     }
 }
 
@@ -169,6 +184,29 @@ mod tests {
             assert!(coarse <= now, "{coarse:?} > {now:?}");
             // Behind by a kernel tick at most; a second is a bound no machine comes near.
             assert!(now - coarse < std::time::Duration::from_secs(1));
+            assert!(clock.coarse_lag() < std::time::Duration::from_secs(1));
         }
+    }
+
+    #[test]
+    fn a_breaker_on_the_coarse_clock_admits_at_its_retry_instant() {
+        use bulwark::circuit_breaker::{CircuitBreaker, Config};
+        let clock = AsyncIoClock::new();
+        // Open for no time at all: its end is now, so a coarse reading (a tick behind) alone
+        // would still say "open"; the precise one near the end admits the probe at once.
+        let cfg = Config::new()
+            .consecutive_failures(1)
+            .open_for(std::time::Duration::ZERO);
+        let b = CircuitBreaker::new(cfg, clock).unwrap();
+        b.try_acquire().unwrap().failure();
+        assert!(b.try_acquire().unwrap().is_probe());
+        // Open for an hour: rejected on the coarse reading, with the precise instant.
+        let cfg = Config::new()
+            .consecutive_failures(1)
+            .open_for(std::time::Duration::from_secs(3600));
+        let b = CircuitBreaker::new(cfg, clock).unwrap();
+        b.try_acquire().unwrap().failure();
+        let at = b.try_acquire().unwrap_err().retry_at.unwrap();
+        assert!(at > clock.now() + std::time::Duration::from_secs(3590));
     }
 }

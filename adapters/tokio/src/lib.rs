@@ -66,7 +66,9 @@ impl TokioClock {
     /// Why set back: with paused time each runtime has its own virtual clock, starting at
     /// the real instant the runtime was built, and a clock reads [`Instant::ZERO`] for any
     /// tokio instant before its origin. An origin taken at the first call could be after the
-    /// start of another test's runtime, whose timers would then fire late by the gap.
+    /// start of another test's runtime, whose timers would then fire late by the gap. (A
+    /// runtime paused more than a day before the first call would still read zero; readings
+    /// start near one day, so treat them as instants, not as time since start.)
     ///
     /// ```
     /// use bulwark::{Clock, Sleep};

@@ -1,6 +1,7 @@
 //! The shared, lock-free form of the breaker.
 
 use core::fmt;
+use core::time::Duration;
 
 use super::config::{Config, Policy};
 use super::error::{ConfigError, Rejected};
@@ -22,10 +23,13 @@ use crate::time::{Clock, Instant};
 ///
 /// # Time
 ///
-/// A closed breaker reads no clock (unless it times calls for a slow-call policy). An open
-/// one reads [`Clock::now_coarse`] to learn whether its open time is up: the cheapest reading
-/// the clock offers, so a rejection costs little more than that read, and the probe passes
-/// at most one coarse tick (a few milliseconds, on clocks that have one) after the open time.
+/// A closed breaker reads no clock, unless it times calls (a slow-call policy) or places
+/// outcomes by time (a [`TimeWindow`](super::TimeWindow)). An open one asks
+/// [`Clock::now_coarse`] whether its open time is up: the cheapest reading the clock
+/// offers, so a rejection costs little more than that read. Only when the coarse reading is
+/// within [`Clock::coarse_lag`] of the end does it read the precise clock, so a call made at
+/// a rejection's `retry_at` is admitted. State changes and rejection hooks are stamped with
+/// whichever reading the decision used.
 ///
 /// # Memory ordering
 ///
@@ -42,7 +46,9 @@ use crate::time::{Clock, Instant};
 /// # Footprint
 ///
 /// A consecutive-failure breaker is its compact configuration (40 bytes), the two words
-/// above and the clock: 64 bytes, one cache line, with a reference or a zero-sized clock.
+/// above and the clock: 64 bytes with a reference or a zero-sized clock, so one cache line
+/// when placed 64-byte aligned (in crossbeam's `CachePadded`, or a `#[repr(align(64))]`
+/// wrapper, which also keeps neighbours from sharing its line).
 /// It keeps no totals of its own: attach [`Counters`](super::Counters) as its events for
 /// them. Windows add their slots or buckets and the rate settings.
 ///
@@ -153,7 +159,7 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
 
     /// The configuration it runs with. The breaker stores a compact form, so settings its
     /// window kind does not use (the rate settings, for [`NoWindow`]) read as their
-    /// defaults, and durations beyond `u64::MAX` nanoseconds as [`Duration::MAX`](core::time::Duration::MAX).
+    /// defaults, and durations of `u64::MAX` nanoseconds or more as [`Duration::MAX`](core::time::Duration::MAX).
     ///
     /// ```
     /// # use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, NoWindow}};
@@ -282,9 +288,6 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     #[inline(never)]
     fn try_acquire_from(&self, mut cur: u64) -> Result<Ticket, Rejected> {
         let mut now = LazyNow::new(&self.clock);
-        // Whether the open time is up is read on the clock's coarse reading: an open breaker
-        // rejects at the cost of its cheapest clock read, and lets its probe through at most
-        // one coarse tick late.
         let mut coarse = None;
         let mut decision = Admit::Pass;
         let mut generation = 0;
@@ -294,11 +297,6 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
             let mut half_open_seen = None;
             let changed = self.update_from(cur, |c| {
                 let needs_clock = admit_needs_clock(c.state, &self.policy);
-                let t = if needs_clock {
-                    *coarse.get_or_insert_with(|| self.clock.now_coarse())
-                } else {
-                    Instant::ZERO
-                };
                 // Acquire: pairs with the Release store in `entered`, made before the OPEN
                 // it published (and the HALF_OPEN after it) was; read only when the state
                 // says the value is meaningful (open, or half-open with a maximum time).
@@ -306,6 +304,18 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
                     self.until.load(Ordering::Acquire)
                 } else {
                     0
+                };
+                let t = if needs_clock {
+                    // The instant the decision turns on: the open time's end, or the end of
+                    // the half-open maximum.
+                    let edge = if c.state == machine::HALF_OPEN {
+                        until.saturating_add(self.policy.max_half_open)
+                    } else {
+                        until
+                    };
+                    self.decision_now(&mut coarse, &mut now, Instant::from_nanos(edge))
+                } else {
+                    Instant::ZERO
                 };
                 half_open_seen = (c.state == machine::HALF_OPEN && needs_clock).then_some(c);
                 let (d, next) = admit(c, &self.policy, t, Instant::from_nanos(until));
@@ -349,7 +359,8 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
                 },
             }),
             Admit::Reject(r) => {
-                let at = coarse.unwrap_or_else(|| now.get());
+                // The reading the decision used: precise if it needed one, else coarse.
+                let at = now.now.or(coarse).unwrap_or_else(|| now.get());
                 self.events.on_rejected(r, at);
                 Err(r)
             }
@@ -482,15 +493,18 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
         let mut coarse = None;
         let changed = self.update_from(cur, |c| {
             // A probe ending after the half-open maximum time re-opens (a late verdict).
-            let expired = probe
-                && c.state == machine::HALF_OPEN
-                && self.policy.limits_half_open()
-                && half_open_expired(
-                    &self.policy,
+            let expired =
+                probe && c.state == machine::HALF_OPEN && self.policy.limits_half_open() && {
                     // Acquire: as in `try_acquire_from`.
-                    Instant::from_nanos(self.until.load(Ordering::Acquire)),
-                    *coarse.get_or_insert_with(|| self.clock.now_coarse()),
-                );
+                    let until = Instant::from_nanos(self.until.load(Ordering::Acquire));
+                    let edge =
+                        until.saturating_add(Duration::from_nanos(self.policy.max_half_open));
+                    half_open_expired(
+                        &self.policy,
+                        until,
+                        self.decision_now(&mut coarse, &mut now, edge),
+                    )
+                };
             let next = settle(
                 c,
                 &self.policy,
@@ -673,6 +687,26 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     }
 }
 
+impl<C: Clock, W: Window, E> CircuitBreaker<C, W, E> {
+    /// The instant a decision at `edge` is taken on: the clock's coarse reading (read once
+    /// per call, into `coarse`), or its precise one when the coarse reading falls short of
+    /// `edge` by less than the clock's coarse lag, where the coarse answer could be wrong.
+    #[inline]
+    fn decision_now(
+        &self,
+        coarse: &mut Option<Instant>,
+        now: &mut LazyNow<'_, C>,
+        edge: Instant,
+    ) -> Instant {
+        let t = *coarse.get_or_insert_with(|| self.clock.now_coarse());
+        if t < edge && t.saturating_add(self.clock.coarse_lag()) >= edge {
+            now.get()
+        } else {
+            t
+        }
+    }
+}
+
 /// A trip goes through *opening* until `until` is written (see `entered`). Only a trip (a
 /// new generation): a change that leaves an open breaker open must not re-open it.
 #[inline]
@@ -706,8 +740,10 @@ impl<C, W: Window, E> fmt::Debug for CircuitBreaker<C, W, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CircuitBreaker")
             .field("ctrl", &Ctrl::unpack(self.ctrl.load(Ordering::Relaxed)))
-            .field("policy", &self.policy)
-            .field("rules", &self.rules)
+            .field(
+                "config",
+                &Config::from_parts(&self.policy, W::rate_rules(&self.rules)),
+            )
             .finish_non_exhaustive()
     }
 }

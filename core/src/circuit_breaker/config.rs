@@ -387,8 +387,8 @@ impl Config {
     }
 }
 
-/// The inverse of [`duration_to_nanos`]: `u64::MAX` (where every longer duration saturates)
-/// reads as [`Duration::MAX`].
+/// The inverse of [`duration_to_nanos`]: `u64::MAX` nanoseconds (where every duration of
+/// that length or more saturates) reads as [`Duration::MAX`].
 fn nanos_to_duration(n: u64) -> Duration {
     if n == u64::MAX {
         Duration::MAX

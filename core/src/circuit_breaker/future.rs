@@ -360,31 +360,49 @@ mod tests {
     }
 
     #[test]
-    fn an_open_breaker_reads_the_coarse_clock_and_keeps_the_precise_retry_instant() {
+    fn an_open_breaker_reads_the_coarse_clock_and_admits_at_its_retry_instant() {
         use crate::Clock;
         use core::cell::Cell;
         /// The precise time in nanoseconds; the coarse reading lags to the last 4 ms tick.
-        struct Ticked(Cell<u64>);
+        /// Counts its precise readings.
+        struct Ticked {
+            nanos: Cell<u64>,
+            precise_reads: Cell<u32>,
+        }
         impl Clock for Ticked {
             fn now(&self) -> Instant {
-                Instant::from_nanos(self.0.get())
+                self.precise_reads.set(self.precise_reads.get() + 1);
+                Instant::from_nanos(self.nanos.get())
             }
             fn now_coarse(&self) -> Instant {
-                Instant::from_nanos(self.0.get() / 4_000_000 * 4_000_000)
+                Instant::from_nanos(self.nanos.get() / 4_000_000 * 4_000_000)
+            }
+            fn coarse_lag(&self) -> Duration {
+                Duration::from_millis(4)
             }
         }
-        let clock = Ticked(Cell::new(1_000_000));
+        let clock = Ticked {
+            nanos: Cell::new(1_000_000),
+            precise_reads: Cell::new(0),
+        };
         let cfg = Config::new()
             .consecutive_failures(1)
             .open_for(Duration::from_millis(10));
         let b = CircuitBreaker::new(cfg, &clock).unwrap();
-        b.try_acquire().unwrap().failure(); // open until 11 ms (precise)
-        clock.0.set(11_500_000); // past it, but the coarse reading says 8 ms
-        assert_eq!(
-            b.try_acquire().unwrap_err().retry_at,
-            Some(Instant::from_millis(11))
-        );
-        clock.0.set(12_000_000); // the next tick: the probe passes, one tick late at most
+        b.try_acquire().unwrap().failure(); // open until 11 ms
+        let reads = clock.precise_reads.get();
+        let retry_at = |at_ms: u64| {
+            clock.nanos.set(at_ms * 1_000_000);
+            b.try_acquire().unwrap_err().retry_at
+        };
+        // Far from the end (coarse 4 ms + 4 ms of lag < 11 ms): the coarse reading decides.
+        assert_eq!(retry_at(6), Some(Instant::from_millis(11)));
+        assert_eq!(clock.precise_reads.get(), reads, "no precise read");
+        // Within a tick of the end (coarse 8 ms): the precise reading decides.
+        assert_eq!(retry_at(9), Some(Instant::from_millis(11)));
+        assert_eq!(clock.precise_reads.get(), reads + 1);
+        // At the retry instant the call passes, though the coarse reading still says 8 ms.
+        clock.nanos.set(11_000_000);
         assert!(b.try_acquire().unwrap().is_probe());
     }
 
@@ -426,5 +444,41 @@ mod tests {
         clock.set(Instant::from_secs(7));
         b.try_acquire().unwrap().success();
         assert_eq!(b.state(), State::Closed);
+    }
+
+    #[test]
+    fn a_pair_of_hooks_sees_every_event() {
+        use crate::circuit_breaker::{Events, Outcome, Rejected, Transition};
+        use core::cell::Cell;
+        #[derive(Default)]
+        struct Log {
+            changes: Cell<u32>,
+            rejections: Cell<u32>,
+            outcomes: Cell<u32>,
+        }
+        impl Events for Log {
+            fn on_state_change(&self, _: Transition) {
+                self.changes.set(self.changes.get() + 1);
+            }
+            fn on_rejected(&self, _: Rejected, _: Instant) {
+                self.rejections.set(self.rejections.get() + 1);
+            }
+            fn on_outcome(&self, _: Outcome, _: bool) {
+                self.outcomes.set(self.outcomes.get() + 1);
+            }
+        }
+        let clock = MockClock::new();
+        let (counters, log) = (Counters::new(), Log::default());
+        let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock)
+            .unwrap()
+            .with_events((&counters, &log));
+        let _ = b.call_sync(|| Err::<(), _>(())); // fails, opens
+        let _ = b.call_sync(|| Ok::<_, ()>(())); // rejected
+        let t = counters.snapshot();
+        assert_eq!((t.failures, t.rejected), (1, 1));
+        assert_eq!(
+            (log.changes.get(), log.rejections.get(), log.outcomes.get()),
+            (1, 1, 1)
+        );
     }
 }

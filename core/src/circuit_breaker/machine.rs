@@ -440,7 +440,7 @@ impl<W: Window> Machine<W> {
 
     /// The configuration it runs with. The machine stores a compact form, so settings its
     /// window kind does not use (the rate settings, for [`NoWindow`](super::NoWindow)) read
-    /// as their defaults, and durations beyond `u64::MAX` nanoseconds as [`Duration::MAX`].
+    /// as their defaults, and durations of `u64::MAX` nanoseconds or more as [`Duration::MAX`].
     ///
     /// ```
     /// # use bulwark::circuit_breaker::{Config, Machine, NoWindow};
@@ -957,6 +957,50 @@ mod tests {
         let p = m.try_acquire(at(30_000)).unwrap();
         m.on_success(p, at(3_600_000));
         assert_eq!(m.state(), State::Closed);
+    }
+
+    #[test]
+    fn config_round_trips_through_the_stored_form() {
+        let full = Config::new()
+            .consecutive_failures(7)
+            .failure_rate(40)
+            .slow_calls(Duration::from_millis(250), 70)
+            .minimum_calls(5)
+            .time_window(Duration::from_secs(9))
+            .open_for(Duration::from_secs(3))
+            .open_growth(3, Duration::from_secs(100))
+            .open_jitter(15)
+            .half_open(4, 2)
+            .half_open_verdict(HalfOpenVerdict::Rate)
+            .max_half_open(Duration::from_secs(20))
+            .seed(99);
+        assert_eq!(
+            Machine::<CountWindow<10>>::new(full).unwrap().config(),
+            full
+        );
+        assert_eq!(Machine::<TimeWindow<3>>::new(full).unwrap().config(), full);
+        // Without a window the rate settings are not stored: they read as their defaults.
+        let plain = Config::new()
+            .consecutive_failures(2)
+            .minimum_calls(7)
+            .time_window(Duration::from_secs(5));
+        assert_eq!(
+            Machine::<NoWindow>::new(plain).unwrap().config(),
+            Config::new().consecutive_failures(2)
+        );
+        // Durations of u64::MAX nanoseconds or more read back as Duration::MAX.
+        let long = Config::new()
+            .consecutive_failures(1)
+            .open_for(Duration::MAX);
+        assert_eq!(Machine::<NoWindow>::new(long).unwrap().config(), long);
+        let past_u64 = Config::new()
+            .consecutive_failures(1)
+            .open_for(Duration::from_secs(u64::MAX / 1_000_000_000 + 1));
+        let read = Machine::<NoWindow>::new(past_u64).unwrap().config();
+        assert_eq!(
+            (read.open_base, read.open_max),
+            (Duration::MAX, Duration::MAX)
+        );
     }
 
     #[test]

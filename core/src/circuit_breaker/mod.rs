@@ -29,6 +29,11 @@
 //! all. An outcome that arrives after the breaker changed state since its call was admitted
 //! is dropped. Rejections carry the instant a call could pass ([`Rejected`]).
 //!
+//! A breaker keeps no totals of its own (that keeps it at 64 bytes and its closed path free
+//! of writes): attach [`Counters`] as its [`Events`] to count successes, failures, slow
+//! calls, ignored outcomes and rejected (not-permitted) calls. [`Machine`] users see every
+//! outcome and rejection themselves and count what they need.
+//!
 //! # Examples
 //!
 //! ```
@@ -238,6 +243,26 @@ pub trait Events {
     /// (only measured with a slow-call policy). Not called while [`State::Disabled`]. Late
     /// outcomes (from before a change of state) are reported too, though the breaker drops
     /// them; a call abandoned without an outcome is not.
+    ///
+    /// ```
+    /// use bulwark::circuit_breaker::{CircuitBreaker, Config, Events, Outcome};
+    /// use bulwark::MockClock;
+    /// use core::cell::Cell;
+    ///
+    /// #[derive(Default)]
+    /// struct Failures(Cell<u32>);
+    /// impl Events for Failures {
+    ///     fn on_outcome(&self, outcome: Outcome, _slow: bool) {
+    ///         if outcome == Outcome::Failure { self.0.set(self.0.get() + 1) }
+    ///     }
+    /// }
+    /// let clock = MockClock::new();
+    /// let failures = Failures::default();
+    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(5), &clock).unwrap().with_events(&failures);
+    /// let _ = b.call_sync(|| Err::<(), _>("down"));
+    /// let _ = b.call_sync(|| Ok::<_, &str>(()));
+    /// assert_eq!(failures.0.get(), 1);
+    /// ```
     fn on_outcome(&self, outcome: Outcome, slow: bool) {
         let _ = (outcome, slow);
     }

@@ -313,7 +313,10 @@ impl<const N: usize> Window for CountWindow<N> {
         // The steady state of a healthy window: the slot already holds this very outcome, so
         // replacing it changes neither the slot nor the totals; a load instead of two writes.
         // (A writer racing us on this slot after a wrap swaps against the same code, so the
-        // accounting stays exact.) Acquire: pairs with the AcqRel updates of the totals.
+        // accounting stays exact.) The totals we return may lag by the writes of records
+        // still between their slot swap and their totals update, as any reader's may; each
+        // writer judges the totals its own update produced. Acquire: pairs with the AcqRel
+        // swaps and totals updates of those writers.
         if w.slots[i].load(Ordering::Acquire) == code {
             return unpack_totals(w.totals.load(Ordering::Acquire));
         }
