@@ -87,7 +87,7 @@ use crate::circuit_breaker::{self, CircuitBreaker, Events, Outcome, Window};
 use crate::rate_limiter::{RateLimited, RateLimiter};
 use crate::retry::{self, Classify, Operation, Retry, RetryBudget, Verdict};
 use crate::time::{Clock, Instant, Sleep};
-use crate::timeout::{Deadline, Elapsed, Timeout, timeout_at};
+use crate::timeout::{Deadline, Elapsed, Timeout, timeout_at, timeout_within};
 
 #[cfg(doc)]
 use crate::fallback;
@@ -743,13 +743,15 @@ where
             Ok(permit) => permit,
             Err(r) => return rejected(Rejection::Bulkhead(r)),
         };
-        let deadline = match p.attempt {
-            Some(d) => self.total.min(Deadline::after(p.clock.now(), d)),
-            None => self.total,
+        // The attempt's timeout starts with it: anchored (the clock read) only if the
+        // operation is pending, and never past the call's total deadline.
+        let fut = match p.attempt {
+            Some(d) => timeout_within(p.clock, d, self.total, self.op.attempt()),
+            None => timeout_at(p.clock, self.total, self.op.attempt()),
         };
         Attempt {
             state: AttemptState::Running {
-                fut: timeout_at(p.clock, deadline, self.op.attempt()),
+                fut,
                 breaker: Some(breaker),
                 _bulkhead: bulkhead,
                 transient: &p.retry.classifier().transient,

@@ -15,8 +15,9 @@ use crate::time::Sleep;
 /// When a [`Timeout`] gives up: a duration not yet anchored to the clock, or a deadline.
 #[derive(Copy, Clone, Debug)]
 pub(crate) enum Limit {
-    /// `now + d`, with `now` read when the inner future is first pending.
-    In(Duration),
+    /// `now + d`, with `now` read when the inner future is first pending, and no later than
+    /// the deadline (an attempt's timeout inside a call's).
+    In(Duration, Deadline),
     /// An absolute deadline (or none).
     At(Deadline),
 }
@@ -85,7 +86,10 @@ impl<S: Sleep, F: Future> Future for Timeout<'_, S, F> {
         }
         if this.sleep.is_none() {
             let deadline = match *this.limit {
-                Limit::In(d) => this.sleeper.now().saturating_add(d),
+                Limit::In(d, cap) => {
+                    let at = this.sleeper.now().saturating_add(d);
+                    cap.instant().map_or(at, |cap| at.min(cap))
+                }
                 Limit::At(deadline) => match deadline.instant() {
                     Some(at) => at,
                     None => return Poll::Pending, // no deadline: never times out
@@ -102,7 +106,7 @@ impl<S: Sleep, F: Future> Future for Timeout<'_, S, F> {
         this.fut.set(None); // cancellation: the inner future is dropped at the deadline
         let deadline = match *this.limit {
             Limit::At(d) => d.instant().unwrap_or(crate::time::Instant::MAX),
-            Limit::In(_) => crate::time::Instant::MAX, // unreachable: anchored above
+            Limit::In(..) => crate::time::Instant::MAX, // unreachable: anchored above
         };
         Poll::Ready(Err(Elapsed { deadline }))
     }

@@ -61,7 +61,7 @@ use future::Limit;
 /// assert_eq!(clock.next_deadline(), None); // no timer was ever armed
 /// ```
 pub fn timeout<S: Sleep, F>(sleeper: &S, d: Duration, fut: F) -> Timeout<'_, S, F> {
-    Timeout::new(sleeper, Limit::In(d), fut)
+    Timeout::new(sleeper, Limit::In(d, Deadline::NONE), fut)
 }
 
 /// Runs `fut` until `deadline` (an [`Instant`](crate::Instant) or a [`Deadline`];
@@ -89,6 +89,17 @@ pub fn timeout_at<S: Sleep, F>(
     fut: F,
 ) -> Timeout<'_, S, F> {
     Timeout::new(sleeper, Limit::At(deadline.into()), fut)
+}
+
+/// [`timeout`] by `d`, but never past `cap`: an attempt's timeout inside a call's deadline.
+/// Like `timeout`, the clock is read only if `fut` is pending.
+pub(crate) fn timeout_within<S: Sleep, F>(
+    sleeper: &S,
+    d: Duration,
+    cap: Deadline,
+    fut: F,
+) -> Timeout<'_, S, F> {
+    Timeout::new(sleeper, Limit::In(d, cap), fut)
 }
 
 #[cfg(test)]
@@ -284,5 +295,40 @@ mod tests {
         let t = timeout(&clock, Duration::from_secs(1), async { 1 });
         is_send(&t);
         assert!(std::format!("{t:?}").starts_with("Timeout"));
+    }
+
+    #[test]
+    fn timeout_within_starts_at_the_first_pending_and_stops_at_the_cap() {
+        let clock = MockClock::new();
+        // Anchored when first pending (at 2 s), not when built (at 0 s).
+        let t = timeout_within(
+            &clock,
+            Duration::from_secs(1),
+            Deadline::NONE,
+            clock.sleep(Duration::from_secs(60)),
+        );
+        clock.set(Instant::from_secs(2));
+        let out = mock::run(&clock, t).unwrap();
+        assert_eq!(
+            out,
+            Err(Elapsed {
+                deadline: Instant::from_secs(3)
+            })
+        );
+        // Never past the cap.
+        let cap = Deadline::at(Instant::from_millis(3500));
+        let t = timeout_within(
+            &clock,
+            Duration::from_secs(10),
+            cap,
+            clock.sleep(Duration::from_secs(60)),
+        );
+        let out = mock::run(&clock, t).unwrap();
+        assert_eq!(
+            out,
+            Err(Elapsed {
+                deadline: Instant::from_millis(3500)
+            })
+        );
     }
 }
