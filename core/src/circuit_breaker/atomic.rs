@@ -281,7 +281,31 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
                 },
             });
         }
-        self.try_acquire_from(cur)
+        if c.state == OPEN {
+            self.reject_while_open()
+        } else {
+            self.try_acquire_from(cur)
+        }
+    }
+
+    /// An open breaker: rejects on the coarse reading while the open time is clearly not up
+    /// (nothing to write, as [`admit`] would decide); near or past its end, the general path
+    /// decides on the precise clock and makes the probe.
+    #[inline(never)]
+    fn reject_while_open(&self) -> Result<Ticket, Rejected> {
+        // Acquire: pairs with the Release store in `entered`, made before the OPEN we just
+        // read was published. (A newer instant, from a trip since, is the breaker's current
+        // answer just as well.)
+        let until = Instant::from_nanos(self.until.load(Ordering::Acquire));
+        let t = self.clock.now_coarse();
+        if t.saturating_add(self.clock.coarse_lag()) < until {
+            let r = Rejected {
+                retry_at: Some(until),
+            };
+            self.events.on_rejected(r, t);
+            return Err(r);
+        }
+        self.try_acquire_from(self.load())
     }
 
     /// Admission from the control word `cur` just loaded: the CAS loop around [`admit`].
