@@ -205,7 +205,7 @@ pub(super) struct Idle<T> {
 /// a slot *before* its permit is given back. Slots are scanned from the first, so a lightly
 /// loaded pool keeps reusing the same few connections and lets the rest age out.
 ///
-/// Each slot is a [`SpinMutex`] around `Option<connection>`, held only to move a connection
+/// Each slot is a `SpinMutex` (a spin lock) around `Option<connection>`, held only to move a connection
 /// in or out (never while user code runs: validation, `has_broken` and the connection's own
 /// destructor run outside it). This is not for interrupt handlers: an interrupt that spins
 /// on a slot its own thread holds would deadlock. Pools live in tasks.
