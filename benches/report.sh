@@ -56,12 +56,19 @@ goals = [
     ("bulkhead, 2 threads, vs tokio Semaphore", K2 + "bulwark_atomic", K2 + "tokio_semaphore", 0.5),
     ("retry, success at once, vs tokio-retry", "retry_success/bulwark", "retry_success/tokio-retry", 1.0),
     ("retry, success at once, vs backon", "retry_success/bulwark", "retry_success/backon", None),
+    ("retry, success at once, 2 threads, vs tokio-retry", "retry_success_2threads/bulwark", "retry_success_2threads/tokio-retry", None),
+    ("retry, success at once, 2 threads, vs backon", "retry_success_2threads/bulwark", "retry_success_2threads/backon", None),
     ("timeout on a ready future vs tokio::time::timeout", "timeout_ready/bulwark", "timeout_ready/tokio", 0.5),
     ("tower: bulwark PipelineLayer vs ServiceBuilder timeout+retry+concurrency_limit",
      "pipeline/tower, ready call (block_on each)/bulwark PipelineLayer (timeouts+retry+breaker+bulkhead)",
      "pipeline/tower, ready call (block_on each)/tower timeout+retry+concurrency_limit", None),
+    ("tower, 2 threads: bulwark PipelineLayer vs ServiceBuilder timeout+retry+concurrency_limit",
+     "pipeline/tower, ready call (block_on each), 2 threads/bulwark PipelineLayer (timeouts+retry+breaker+bulkhead)",
+     "pipeline/tower, ready call (block_on each), 2 threads/tower timeout+retry+concurrency_limit", None),
     ("core: full pipeline vs bare call", "pipeline/core, ready call/bulwark full pipeline",
      "pipeline/core, ready call/bare call", None),
+    ("core: full pipeline, 2 threads on one pipeline vs 1 thread", "pipeline/core, ready call, 2 threads/bulwark full pipeline",
+     "pipeline/core, ready call/bulwark full pipeline", None),
 ]
 
 print("| comparison | bulwark | other | ratio | goal | |")

@@ -14,6 +14,7 @@ use std::time::Instant as StdInstant;
 use bulwark::bulkhead::{Bulkhead, Config as BulkheadConfig, QueueSemaphore};
 use bulwark::rate_limiter::{Config, RateLimiter};
 use bulwark::{Clock, Instant, MockClock};
+use bulwark_benches::two_threads;
 use criterion::{Criterion, criterion_group, criterion_main};
 use governor::clock::{FakeRelativeClock, MonotonicClock};
 use governor::{Quota, RateLimiter as Governor};
@@ -27,21 +28,6 @@ impl Clock for StdClock {
     fn now(&self) -> Instant {
         Instant::from_nanos(self.0.elapsed().as_nanos() as u64)
     }
-}
-
-/// Runs `op` `iters` times on each of two threads at once; returns the wall time.
-fn two_threads(iters: u64, op: &(dyn Fn() + Sync)) -> Duration {
-    let start = StdInstant::now();
-    std::thread::scope(|s| {
-        for _ in 0..2 {
-            s.spawn(|| {
-                for _ in 0..iters {
-                    op();
-                }
-            });
-        }
-    });
-    start.elapsed()
 }
 
 fn limiter(c: &mut Criterion) {

@@ -9,15 +9,16 @@
 //!   clock read alone, bare and as bulwark's `Clock` (an `elapsed()` since an origin). Then
 //!   bulwark on `AsyncIoClock`, whose coarse reading of the same monotonic clock
 //!   (`CLOCK_MONOTONIC_COARSE` on Linux) is what an open breaker checks, with that read's floor.
-//! * `closed_success_2_threads`: the same hot path with a second thread hammering the same
-//!   breaker instance.
+//! * `closed_success_2_threads`: the same hot path on two threads at once, on one breaker
+//!   instance.
 
 use std::hint::black_box;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use bulwark::circuit_breaker::{CircuitBreaker, Config, CountWindow};
 use bulwark::{Clock, Instant};
+use bulwark_benches::two_threads;
 use criterion::{Criterion, criterion_group, criterion_main};
 use failsafe::CircuitBreaker as _;
 
@@ -128,18 +129,9 @@ fn open_rejection(c: &mut Criterion) {
     g.finish();
 }
 
-/// Runs `body` on this thread while another thread runs `noise` on the same instance.
-fn contended(c: &mut Criterion, name: &str, body: &(dyn Fn() + Sync), noise: &(dyn Fn() + Sync)) {
-    let stop = AtomicBool::new(false);
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            while !stop.load(Ordering::Relaxed) {
-                noise();
-            }
-        });
-        c.bench_function(name, |b| b.iter(body));
-        stop.store(true, Ordering::Relaxed);
-    });
+/// Both threads run `call` on the same instance (see [`two_threads`]).
+fn contended(c: &mut Criterion, name: &str, call: &(dyn Fn() + Sync)) {
+    c.bench_function(name, |b| b.iter_custom(|n| two_threads(n, call)));
 }
 
 fn closed_success_contended(c: &mut Criterion) {
@@ -151,7 +143,6 @@ fn closed_success_contended(c: &mut Criterion) {
         c,
         "breaker/closed_success_2_threads/floor: relaxed fetch_add",
         &inc,
-        &inc,
     );
 
     let bulwark = CircuitBreaker::new(Config::new().consecutive_failures(5), std_clock()).unwrap();
@@ -161,7 +152,6 @@ fn closed_success_contended(c: &mut Criterion) {
     contended(
         c,
         "breaker/closed_success_2_threads/bulwark consecutive",
-        &call,
         &call,
     );
 
@@ -173,7 +163,6 @@ fn closed_success_contended(c: &mut Criterion) {
         c,
         "breaker/closed_success_2_threads/recloser ring 100",
         &call,
-        &call,
     );
 
     let failsafe = failsafe::Config::new().build();
@@ -183,7 +172,6 @@ fn closed_success_contended(c: &mut Criterion) {
     contended(
         c,
         "breaker/closed_success_2_threads/failsafe default",
-        &call,
         &call,
     );
 }

@@ -3,10 +3,7 @@
 //!
 //! `cargo bench -p bulwark-benches --bench pipeline`
 
-use std::future::Future;
 use std::hint::black_box;
-use std::pin::pin;
-use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use bulwark::MockClock;
@@ -15,18 +12,11 @@ use bulwark::circuit_breaker::{CircuitBreaker, Config as BreakerConfig};
 use bulwark::pipeline::Pipeline;
 use bulwark::rate_limiter::{Config as LimiterConfig, RateLimiter};
 use bulwark::retry::Config as RetryConfig;
+use bulwark_benches::{ready, two_threads, two_threads_each};
 use bulwark_tokio::TokioClock;
 use bulwark_tokio::tower::PipelineLayer;
 use criterion::{Criterion, criterion_group, criterion_main};
 use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
-
-/// Polls a future that is expected to be ready at once.
-fn ready<F: Future>(f: F) -> F::Output {
-    match pin!(f).poll(&mut Context::from_waker(Waker::noop())) {
-        Poll::Ready(v) => v,
-        Poll::Pending => panic!("the benchmarked call was expected to complete at once"),
-    }
-}
 
 fn core_pipeline(c: &mut Criterion) {
     let mut g = c.benchmark_group("pipeline/core, ready call");
@@ -58,6 +48,17 @@ fn core_pipeline(c: &mut Criterion) {
     let retry_only = Pipeline::new(&clock, RetryConfig::new().max_attempts(3)).unwrap();
     g.bench_function("bulwark retry only", |b| {
         b.iter(|| ready(retry_only.call(|| async { Ok::<u32, ()>(black_box(7)) })))
+    });
+    g.finish();
+
+    // Two threads calling through the one pipeline (its breaker, limiter and bulkhead).
+    let mut g = c.benchmark_group("pipeline/core, ready call, 2 threads");
+    g.bench_function("bulwark full pipeline", |b| {
+        b.iter_custom(|n| {
+            two_threads(n, &|| {
+                black_box(ready(full.call(|| async { Ok::<u32, ()>(black_box(7)) }))).unwrap();
+            })
+        })
     });
     g.finish();
 }
@@ -125,6 +126,38 @@ fn tower_stacks(c: &mut Criterion) {
     g.bench_function(
         "bulwark PipelineLayer (timeouts+retry+breaker+bulkhead)",
         |b| b.iter(|| rt.block_on(async { bulwark_stack.ready().await.unwrap().call(7).await })),
+    );
+    g.finish();
+
+    // Two threads, each with its own runtime and a clone of the one service (clones share
+    // the concurrency limit / the pipeline's breaker and bulkhead).
+    let mut g = c.benchmark_group("pipeline/tower, ready call (block_on each), 2 threads");
+    fn per_thread<S: Clone>(svc: &S) -> (tokio::runtime::Runtime, S) {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        (rt, svc.clone())
+    }
+    g.bench_function("tower timeout+retry+concurrency_limit", |b| {
+        b.iter_custom(|n| {
+            let state = [per_thread(&tower_stack), per_thread(&tower_stack)];
+            two_threads_each(n, state, &|(rt, svc)| {
+                black_box(rt.block_on(async { svc.ready().await.unwrap().call(7).await })).unwrap();
+            })
+        })
+    });
+    g.bench_function(
+        "bulwark PipelineLayer (timeouts+retry+breaker+bulkhead)",
+        |b| {
+            b.iter_custom(|n| {
+                let state = [per_thread(&bulwark_stack), per_thread(&bulwark_stack)];
+                two_threads_each(n, state, &|(rt, svc)| {
+                    black_box(rt.block_on(async { svc.ready().await.unwrap().call(7).await }))
+                        .unwrap();
+                })
+            })
+        },
     );
     g.finish();
 }

@@ -4,6 +4,11 @@
 //! `iters` times in a loop inside a single `block_on`, so the runtime's own entry cost is not
 //! measured. The operation always succeeds at once: what is measured is the wrapper.
 //!
+//! `retry_success_2threads`: two threads calling through one shared retry policy (bulwark's
+//! `Retry` is one `&self` instance; backon and tokio-retry build their policy per call), each
+//! call polled once with no runtime (a ready call never touches a timer). A timeout has no
+//! shared instance (only the clock), so it has no two-thread group.
+//!
 //! `cargo bench -p bulwark-benches --bench retry_timeout -- --warm-up-time 1 --measurement-time 2`
 
 use core::hint::black_box;
@@ -12,6 +17,7 @@ use std::time::Instant;
 
 use backon::{ExponentialBuilder, Retryable};
 use bulwark::retry::{Config, Retry};
+use bulwark_benches::{ready, two_threads};
 use bulwark_tokio::TokioClock;
 use criterion::{Criterion, criterion_group, criterion_main};
 use tokio::runtime::Runtime;
@@ -75,6 +81,32 @@ fn retry(c: &mut Criterion) {
             timed(&rt, n, || {
                 let strategy = tokio_retry::strategy::ExponentialBackoff::from_millis(100).take(2);
                 tokio_retry::Retry::start(strategy, || op(1))
+            })
+        })
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("retry_success_2threads");
+    g.bench_function("bulwark", |b| {
+        b.iter_custom(|n| {
+            two_threads(n, &|| {
+                black_box(ready(policy.call(|| op(1)))).unwrap();
+            })
+        })
+    });
+    g.bench_function("backon", |b| {
+        b.iter_custom(|n| {
+            two_threads(n, &|| {
+                let call = (|| op(1)).retry(ExponentialBuilder::default().with_max_times(2));
+                black_box(ready(call)).unwrap();
+            })
+        })
+    });
+    g.bench_function("tokio-retry", |b| {
+        b.iter_custom(|n| {
+            two_threads(n, &|| {
+                let strategy = tokio_retry::strategy::ExponentialBackoff::from_millis(100).take(2);
+                black_box(ready(tokio_retry::Retry::start(strategy, || op(1)))).unwrap();
             })
         })
     });
