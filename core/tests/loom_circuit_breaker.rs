@@ -276,3 +276,27 @@ fn half_open_expiry_racing_the_late_probe_reopens_once_and_publishes_the_open_ti
         );
     });
 }
+
+#[test]
+fn a_caller_racing_a_trip_sees_the_open_time_it_was_published_with() {
+    use bulwark::circuit_breaker::Outcome;
+    loom::model(|| {
+        let cfg = Config::new()
+            .consecutive_failures(1)
+            .open_for(Duration::from_secs(5));
+        let b = Arc::new(CircuitBreaker::new(cfg, Still).unwrap());
+        let ticket = b.try_acquire_ticket().unwrap();
+        let trip = {
+            let b = b.clone();
+            loom::thread::spawn(move || b.record(ticket, Outcome::Failure))
+        };
+        // Closed: admitted (a plain call); opening: rejected with an estimate; open (the
+        // fast path): rejected with the published instant, never read as zero (which would
+        // wrongly make this call a probe).
+        match b.try_acquire() {
+            Ok(permit) => assert!(!permit.is_probe(), "probed an open breaker"),
+            Err(r) => assert_eq!(r.retry_at, Some(Instant::from_secs(105))),
+        }
+        trip.join().unwrap();
+    });
+}
