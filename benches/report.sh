@@ -67,8 +67,6 @@ goals = [
      "pipeline/tower, ready call (block_on each), 2 threads/tower timeout+retry+concurrency_limit", None),
     ("core: full pipeline vs bare call", "pipeline/core, ready call/bulwark full pipeline",
      "pipeline/core, ready call/bare call", None),
-    ("core: full pipeline, 2 threads on one pipeline vs 1 thread", "pipeline/core, ready call, 2 threads/bulwark full pipeline",
-     "pipeline/core, ready call/bulwark full pipeline", None),
 ]
 
 print("| comparison | bulwark | other | ratio | goal | |")

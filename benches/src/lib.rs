@@ -8,8 +8,9 @@ use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 /// Runs `op` `iters` times on each of two threads at once, each on its own `state` (a clone
-/// of one shared service, a runtime, ...); returns the wall time from the moment both are
-/// ready to when both are done.
+/// of one shared service, a runtime, ...); returns the wall time from the first thread's
+/// start to the last one's end. One iteration is therefore one call on each thread: compare
+/// it only with other two-thread measurements.
 ///
 /// ```
 /// use std::sync::atomic::{AtomicU64, Ordering};

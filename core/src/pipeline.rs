@@ -603,9 +603,10 @@ impl<'c, S: Sleep, P, B, CB, RL, BH> Pipeline<'c, S, P, B, CB, RL, BH> {
         self
     }
 
-    /// Bounds each attempt, counted from when that attempt is admitted (so time its future
-    /// waits to be polled is never charged to the downstream). An attempt cut by it is a
-    /// breaker failure; one cut by the total timeout is not.
+    /// Bounds each attempt, counted from the end of the operation's first poll (its first
+    /// `Pending`; an operation ready at once reads no clock), so time the call waits to be
+    /// polled, and synchronous work in that first poll, are not charged to the downstream.
+    /// An attempt cut by it is a breaker failure; one cut by the total timeout is not.
     ///
     /// ```
     /// use bulwark::{MockClock, Sleep, mock, pipeline::{Error, Pipeline}, retry::Config};
@@ -679,8 +680,7 @@ where
     {
         // One clock read serves the total deadline and the retry's start (its `max_elapsed`):
         // like `tokio::time::timeout`, they count from this call. Each attempt's own timeout
-        // counts from when that attempt starts (is admitted), so time the future waits to be
-        // polled is never charged to the downstream.
+        // counts from the operation's first `Pending` (see `attempt_timeout`).
         let now = (self.total.is_some() || self.retry.config().max_elapsed.is_some())
             .then(|| self.clock.now());
         let total = match (self.total, now) {

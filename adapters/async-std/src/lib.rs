@@ -48,7 +48,8 @@ pub struct AsyncIoClock {
     /// readings. Being read after it, it makes coarse readings lag `now()`, never lead it.
     #[cfg(target_os = "linux")]
     monotonic_origin: u64,
-    /// The resolution of `CLOCK_MONOTONIC_COARSE` (one kernel tick), in nanoseconds.
+    /// The resolution of `CLOCK_MONOTONIC_COARSE` (one kernel tick) plus a microsecond for
+    /// the gap between reading `origin` and `monotonic_origin`, in nanoseconds.
     #[cfg(target_os = "linux")]
     coarse_lag: u64,
 }
@@ -79,6 +80,7 @@ impl AsyncIoClock {
                 (r.tv_sec as u64)
                     .saturating_mul(1_000_000_000)
                     .saturating_add(r.tv_nsec as u64)
+                    .saturating_add(1_000)
             },
         }
     }

@@ -28,8 +28,8 @@ use crate::time::{Clock, Instant};
 /// [`Clock::now_coarse`] whether its open time is up: the cheapest reading the clock
 /// offers, so a rejection costs little more than that read. Only when the coarse reading is
 /// within [`Clock::coarse_lag`] of the end does it read the precise clock, so a call made at
-/// a rejection's `retry_at` is admitted. State changes and rejection hooks are stamped with
-/// whichever reading the decision used.
+/// a rejection's `retry_at` is admitted. Rejection hooks are stamped with the reading the
+/// decision used (coarse far from the end); state changes with a precise reading.
 ///
 /// # Memory ordering
 ///
@@ -46,7 +46,8 @@ use crate::time::{Clock, Instant};
 /// # Footprint
 ///
 /// A consecutive-failure breaker is its compact configuration (40 bytes), the two words
-/// above and the clock: 64 bytes with a reference or a zero-sized clock, so one cache line
+/// above and the clock: 64 bytes with a reference (any 8-byte clock), 56 with a zero-sized
+/// one, so one cache line
 /// when placed 64-byte aligned (in crossbeam's `CachePadded`, or a `#[repr(align(64))]`
 /// wrapper, which also keeps neighbours from sharing its line).
 /// It keeps no totals of its own: attach [`Counters`](super::Counters) as its events for
@@ -284,7 +285,7 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
         if c.state == OPEN {
             self.reject_while_open()
         } else {
-            self.try_acquire_from(cur)
+            self.try_acquire_from(cur, None)
         }
     }
 
@@ -293,9 +294,10 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     /// decides on the precise clock and makes the probe.
     #[inline(never)]
     fn reject_while_open(&self) -> Result<Ticket, Rejected> {
-        // Acquire: pairs with the Release store in `entered`, made before the OPEN we just
-        // read was published. (A newer instant, from a trip since, is the breaker's current
-        // answer just as well.)
+        // The instant is visible because the control word's Acquire load synchronized with
+        // the CAS that published OPEN, which `entered` made after storing it. Acquire here
+        // pairs with that Release store too, so a newer instant (a trip since, the breaker's
+        // current answer just as well) comes with its publication.
         let until = Instant::from_nanos(self.until.load(Ordering::Acquire));
         let t = self.clock.now_coarse();
         if t.saturating_add(self.clock.coarse_lag()) < until {
@@ -305,14 +307,18 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
             self.events.on_rejected(r, t);
             return Err(r);
         }
-        self.try_acquire_from(self.load())
+        self.try_acquire_from(self.load(), Some(t))
     }
 
     /// Admission from the control word `cur` just loaded: the CAS loop around [`admit`].
+    /// `coarse`: the clock's coarse reading, if the caller already took it.
     #[inline(never)]
-    fn try_acquire_from(&self, mut cur: u64) -> Result<Ticket, Rejected> {
+    fn try_acquire_from(
+        &self,
+        mut cur: u64,
+        mut coarse: Option<Instant>,
+    ) -> Result<Ticket, Rejected> {
         let mut now = LazyNow::new(&self.clock);
-        let mut coarse = None;
         let mut decision = Admit::Pass;
         let mut generation = 0;
         loop {
@@ -321,15 +327,19 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
             let mut half_open_seen = None;
             let changed = self.update_from(cur, |c| {
                 let needs_clock = admit_needs_clock(c.state, &self.policy);
-                // Acquire: pairs with the Release store in `entered`, made before the OPEN
-                // it published (and the HALF_OPEN after it) was; read only when the state
-                // says the value is meaningful (open, or half-open with a maximum time).
+                // Visible through the control word's Acquire (see `reject_while_open`); read
+                // only when the state says the value is meaningful (open, or half-open with a
+                // maximum time).
                 let until = if needs_clock && c.state != OPENING {
                     self.until.load(Ordering::Acquire)
                 } else {
                     0
                 };
-                let t = if needs_clock {
+                let t = if c.state == OPENING {
+                    // Another thread is writing the open time; the estimate of it must not
+                    // be early by the coarse lag, so read the precise clock (a rare state).
+                    now.get()
+                } else if needs_clock {
                     // The instant the decision turns on: the open time's end, or the end of
                     // the half-open maximum.
                     let edge = if c.state == machine::HALF_OPEN {
@@ -552,8 +562,8 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     fn entered(&self, from: Ctrl, to: Ctrl, until: Option<Instant>, now: &mut LazyNow<'_, C>) {
         if to.state == OPENING {
             let until = until.unwrap_or_else(|| open_until(to, &self.policy, now.get()));
-            // Release: pairs with the Acquire load in `try_acquire`, made only after seeing
-            // OPEN, which the CAS below publishes after this store.
+            // Release, then published by the AcqRel CAS below: whoever sees OPEN with Acquire
+            // (the control word) sees this instant.
             self.until.store(until.as_nanos(), Ordering::Release);
             let open = Ctrl { state: OPEN, ..to };
             // A strong CAS: a spurious failure would leave the breaker *opening* for good. It
@@ -678,7 +688,8 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     /// ```
     pub fn snapshot(&self) -> Snapshot {
         let c = Ctrl::unpack(self.load());
-        // Acquire: pairs with `publish_open`; only meaningful when the state is OPEN.
+        // Visible through the control word's Acquire (see `reject_while_open`); only
+        // meaningful when the state is OPEN.
         let until = Instant::from_nanos(self.until.load(Ordering::Acquire));
         machine::snapshot(c, until, self.clock.now())
     }
