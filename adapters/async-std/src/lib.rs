@@ -56,7 +56,11 @@ pub struct AsyncIoClock {
 
 #[cfg(target_os = "linux")]
 fn monotonic_nanos(id: rustix::time::ClockId) -> u64 {
-    let t = rustix::time::clock_gettime(id);
+    timespec_nanos(rustix::time::clock_gettime(id))
+}
+
+#[cfg(target_os = "linux")]
+fn timespec_nanos(t: rustix::time::Timespec) -> u64 {
     (t.tv_sec as u64)
         .saturating_mul(1_000_000_000)
         .saturating_add(t.tv_nsec as u64)
@@ -75,13 +79,10 @@ impl AsyncIoClock {
             #[cfg(target_os = "linux")]
             monotonic_origin: monotonic_nanos(rustix::time::ClockId::Monotonic),
             #[cfg(target_os = "linux")]
-            coarse_lag: {
-                let r = rustix::time::clock_getres(rustix::time::ClockId::MonotonicCoarse);
-                (r.tv_sec as u64)
-                    .saturating_mul(1_000_000_000)
-                    .saturating_add(r.tv_nsec as u64)
-                    .saturating_add(1_000)
-            },
+            coarse_lag: timespec_nanos(rustix::time::clock_getres(
+                rustix::time::ClockId::MonotonicCoarse,
+            ))
+            .saturating_add(1_000),
         }
     }
 

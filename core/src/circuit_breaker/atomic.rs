@@ -1,7 +1,6 @@
 //! The shared, lock-free form of the breaker.
 
 use core::fmt;
-use core::time::Duration;
 
 use super::config::{Config, Policy};
 use super::error::{ConfigError, Rejected};
@@ -342,12 +341,13 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
                 } else if needs_clock {
                     // The instant the decision turns on: the open time's end, or the end of
                     // the half-open maximum.
+                    let until = Instant::from_nanos(until);
                     let edge = if c.state == machine::HALF_OPEN {
-                        until.saturating_add(self.policy.max_half_open)
+                        self.policy.half_open_end(until)
                     } else {
                         until
                     };
-                    self.decision_now(&mut coarse, &mut now, Instant::from_nanos(edge))
+                    self.decision_now(&mut coarse, &mut now, edge)
                 } else {
                     Instant::ZERO
                 };
@@ -531,8 +531,7 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
                 probe && c.state == machine::HALF_OPEN && self.policy.limits_half_open() && {
                     // Acquire: as in `try_acquire_from`.
                     let until = Instant::from_nanos(self.until.load(Ordering::Acquire));
-                    let edge =
-                        until.saturating_add(Duration::from_nanos(self.policy.max_half_open));
+                    let edge = self.policy.half_open_end(until);
                     half_open_expired(
                         &self.policy,
                         until,

@@ -5,6 +5,7 @@ use core::time::Duration;
 use super::error::ConfigError;
 use super::window::Rules;
 use crate::rng::splitmix64;
+use crate::time::Instant;
 use crate::time::duration_to_nanos;
 
 /// How half-open probes decide between closing and re-opening.
@@ -422,6 +423,12 @@ impl Policy {
     #[inline]
     pub(crate) const fn limits_half_open(&self) -> bool {
         self.max_half_open != u64::MAX
+    }
+
+    /// The end of the half-open maximum, for an open time that ended at `until`.
+    #[inline]
+    pub(crate) const fn half_open_end(&self, until: Instant) -> Instant {
+        Instant::from_nanos(until.as_nanos().saturating_add(self.max_half_open))
     }
 
     /// The open time for the `openings`-th consecutive opening (1-based), before jitter,

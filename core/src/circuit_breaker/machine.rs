@@ -148,7 +148,7 @@ pub(crate) const fn admit_needs_clock(code: u8, p: &Policy) -> bool {
 /// that preceded it.
 #[inline]
 pub(crate) const fn half_open_expired(p: &Policy, until: Instant, now: Instant) -> bool {
-    p.limits_half_open() && now.as_nanos() >= until.as_nanos().saturating_add(p.max_half_open)
+    p.limits_half_open() && now.as_nanos() >= p.half_open_end(until).as_nanos()
 }
 
 /// Does admitting in this state let the call through without changing anything? (Closed,
