@@ -48,10 +48,10 @@ impl Params {
         c
     }
 
-    /// Is a half-open breaker whose open time ended at `until` past its maximum time?
-    fn half_open_expired(&self, until: u64, now: u64) -> bool {
+    /// Is a half-open breaker that began at `since` (its first probe) past its maximum time?
+    fn half_open_expired(&self, since: u64, now: u64) -> bool {
         self.max_half_open_ms
-            .is_some_and(|ms| now >= until + ms * 1_000_000)
+            .is_some_and(|ms| now >= since + ms * 1_000_000)
     }
 }
 
@@ -169,6 +169,7 @@ impl Model {
             }),
             MState::Open if now >= self.until => {
                 self.state = MState::HalfOpen;
+                self.until = now; // half-open begins: its maximum time counts from here
                 self.epoch += 1;
                 self.probes = 1;
                 self.ok = 0;
@@ -191,7 +192,9 @@ impl Model {
                     started: now,
                 })
             }
-            MState::HalfOpen | MState::ForcedOpen => Err(None),
+            // Every probe slot taken: a call may pass as soon as a probe ends.
+            MState::HalfOpen => Err(Some(now)),
+            MState::ForcedOpen => Err(None),
         }
     }
 

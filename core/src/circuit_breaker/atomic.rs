@@ -3,10 +3,10 @@
 use core::fmt;
 
 use super::config::{Config, Policy};
-use super::error::{ConfigError, Rejected};
+use super::error::{ConfigError, Rejected, SnapshotError};
 use super::machine::Ticket;
 use super::machine::{
-    self, Admit, Ctrl, OPEN, OPENING, admit, admit_needs_clock, half_open_expired, is_slow,
+    self, Admit, Ctrl, OPEN, OPENING, admit, admit_reads_until, half_open_expired, is_slow,
     open_until, passes_unchanged, records_window, restored, settle, times_calls,
 };
 use super::window::{NoWindow, Sample, Window, WindowStats, rate_trips};
@@ -325,20 +325,16 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
             // maximum time (a decision that read `until` after that word).
             let mut half_open_seen = None;
             let changed = self.update_from(cur, |c| {
-                let needs_clock = admit_needs_clock(c.state, &self.policy);
+                let reads_until = admit_reads_until(c.state, &self.policy);
                 // Visible through the control word's Acquire (see `reject_while_open`); read
-                // only when the state says the value is meaningful (open, or half-open with a
-                // maximum time).
-                let until = if needs_clock && c.state != OPENING {
+                // only when the state says the value is meaningful (open: the end of the open
+                // time; half-open with a maximum time: the instant half-open began).
+                let until = if reads_until {
                     self.until.load(Ordering::Acquire)
                 } else {
                     0
                 };
-                let t = if c.state == OPENING {
-                    // Another thread is writing the open time; the estimate of it must not
-                    // be early by the coarse lag, so read the precise clock (a rare state).
-                    now.get()
-                } else if needs_clock {
+                let t = if reads_until {
                     // The instant the decision turns on: the open time's end, or the end of
                     // the half-open maximum.
                     let until = Instant::from_nanos(until);
@@ -349,10 +345,24 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
                     };
                     self.decision_now(&mut coarse, &mut now, edge)
                 } else {
-                    Instant::ZERO
+                    // Opening: another thread is writing the open time, and the estimate of
+                    // it must not be early by the coarse lag. Half-open: a rejection carries
+                    // this instant. Both rare, so the precise clock.
+                    now.get()
                 };
-                half_open_seen = (c.state == machine::HALF_OPEN && needs_clock).then_some(c);
+                half_open_seen = (c.state == machine::HALF_OPEN && reads_until).then_some(c);
                 let (d, next) = admit(c, &self.policy, t, Instant::from_nanos(until));
+                if c.state == OPEN
+                    && next.state == machine::HALF_OPEN
+                    && self.policy.limits_half_open()
+                {
+                    // Half-open begins with this probe; its maximum time counts from `t`.
+                    // AcqRel, before the CAS that publishes half-open: whoever sees that
+                    // state (Acquire on the control word) sees this instant. Raising `until`
+                    // of an open breaker whose time is up to `t` changes no decision at or
+                    // after `t`; a newer open time (a trip since) is never lowered.
+                    self.until.fetch_max(t.as_nanos(), Ordering::AcqRel);
+                }
                 decision = d;
                 generation = next.generation;
                 opening(c, next)
@@ -485,7 +495,7 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
         }
     }
 
-    fn settle(&self, generation: u16, probe: bool, started: Instant, outcome: Outcome) {
+    fn settle(&self, generation: u32, probe: bool, started: Instant, outcome: Outcome) {
         let mut now = LazyNow::new(&self.clock);
         let rules = W::rate_rules(&self.rules);
         let slow = times_calls(rules) && is_slow(rules, started, now.get());
@@ -694,18 +704,28 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     }
 
     /// Restores a [`Snapshot`] taken earlier, perhaps by another process or before a reboot.
-    /// The window starts empty.
+    /// The window starts empty. The time left open is cut to the longest open time this
+    /// configuration can give.
+    ///
+    /// # Errors
+    ///
+    /// [`SnapshotError`] for a snapshot this breaker could not have written (see
+    /// [`Machine::restore`](super::Machine::restore)); the breaker is then left as it was.
     ///
     /// ```
-    /// # use bulwark::{Instant, MockClock, circuit_breaker::{CircuitBreaker, Config, NoWindow, Snapshot, State}};
+    /// # use bulwark::{Instant, MockClock, circuit_breaker::{CircuitBreaker, Config, NoWindow, Snapshot, SnapshotError, State}};
     /// # use core::time::Duration;
     /// # let clock = MockClock::new();
     /// # let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap();
     /// let s = Snapshot { state: State::Open, consecutive_failures: 0, openings: 1, open_remaining: Duration::from_secs(9) };
-    /// b.restore(s);
+    /// b.restore(s).unwrap();
     /// assert_eq!(b.try_acquire().unwrap_err().retry_at, Some(Instant::from_secs(9)));
+    /// let corrupt = Snapshot { state: State::Disabled, consecutive_failures: 0, openings: 0, open_remaining: Duration::from_secs(1) };
+    /// assert_eq!(b.restore(corrupt), Err(SnapshotError::OpenRemaining));
+    /// assert_eq!(b.state(), State::Open);
     /// ```
-    pub fn restore(&self, s: Snapshot) {
+    pub fn restore(&self, s: Snapshot) -> Result<(), SnapshotError> {
+        let s = machine::checked_snapshot(s, &self.policy)?;
         let mut now = LazyNow::new(&self.clock);
         let t = now.get();
         let mut until = t;
@@ -718,6 +738,7 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
         if let Some((from, to)) = changed {
             self.entered(from, to, Some(until), &mut now);
         }
+        Ok(())
     }
 }
 

@@ -2,7 +2,8 @@
 
 use core::time::Duration;
 
-use super::error::ConfigError;
+use super::error::{ConfigError, Field};
+use super::machine::MAX_PROBES;
 use super::window::Rules;
 use crate::rng::splitmix64;
 use crate::time::Instant;
@@ -288,25 +289,29 @@ impl Config {
     pub(crate) const fn validate(&self, has_window: bool) -> Result<(), ConfigError> {
         if let Some(n) = self.consecutive_failures {
             if n == 0 {
-                return Err(ConfigError::ZeroThreshold);
+                return Err(ConfigError::Zero(Field::ConsecutiveFailures));
             }
             if n > u16::MAX as u32 {
-                return Err(ConfigError::TooLarge);
+                return Err(ConfigError::TooLarge(Field::ConsecutiveFailures));
             }
         }
         let rate = self.failure_rate.is_some() || self.slow_rate.is_some();
         if let Some(p) = self.failure_rate
             && (p == 0 || p > 100)
         {
-            return Err(ConfigError::PercentOutOfRange);
+            return Err(ConfigError::PercentOutOfRange(Field::FailureRate));
         }
-        if let Some(p) = self.slow_rate
-            && (p == 0 || p > 100)
-        {
-            return Err(ConfigError::PercentOutOfRange);
+        if let Some(p) = self.slow_rate {
+            if p == 0 || p > 100 {
+                return Err(ConfigError::PercentOutOfRange(Field::SlowRate));
+            }
+            if self.slow_threshold.is_zero() {
+                // Every call would be slow: certainly not what was meant.
+                return Err(ConfigError::Zero(Field::SlowThreshold));
+            }
         }
         if self.open_jitter > 100 {
-            return Err(ConfigError::PercentOutOfRange);
+            return Err(ConfigError::PercentOutOfRange(Field::OpenJitter));
         }
         if rate && !has_window {
             return Err(ConfigError::NoWindow);
@@ -314,27 +319,37 @@ impl Config {
         if !rate && self.consecutive_failures.is_none() {
             return Err(ConfigError::NoTripPolicy);
         }
-        if self.minimum_calls == 0 || self.probes == 0 || self.successes_to_close == 0 {
-            return Err(ConfigError::ZeroThreshold);
+        if self.minimum_calls == 0 {
+            return Err(ConfigError::Zero(Field::MinimumCalls));
         }
-        if self.probes > u8::MAX as u32 || self.successes_to_close > u8::MAX as u32 {
-            return Err(ConfigError::TooLarge);
+        if self.probes == 0 {
+            return Err(ConfigError::Zero(Field::Probes));
+        }
+        if self.successes_to_close == 0 {
+            return Err(ConfigError::Zero(Field::SuccessesToClose));
+        }
+        if self.probes > MAX_PROBES as u32 {
+            return Err(ConfigError::TooLarge(Field::Probes));
+        }
+        if self.successes_to_close > MAX_PROBES as u32 {
+            return Err(ConfigError::TooLarge(Field::SuccessesToClose));
         }
         if matches!(self.verdict, HalfOpenVerdict::Rate) && self.successes_to_close > self.probes {
             return Err(ConfigError::SuccessesAboveProbes);
         }
-        if self.open_multiplier == 0
-            || duration_to_nanos(self.open_max) < duration_to_nanos(self.open_base)
-        {
-            return Err(ConfigError::BadOpenBackoff);
+        if self.open_multiplier == 0 {
+            return Err(ConfigError::Zero(Field::OpenMultiplier));
+        }
+        if duration_to_nanos(self.open_max) < duration_to_nanos(self.open_base) {
+            return Err(ConfigError::OpenMaxBelowBase);
         }
         if self.open_multiplier > u16::MAX as u32 {
-            return Err(ConfigError::TooLarge);
+            return Err(ConfigError::TooLarge(Field::OpenMultiplier));
         }
         if let Some(d) = self.max_half_open
             && d.is_zero()
         {
-            return Err(ConfigError::ZeroThreshold);
+            return Err(ConfigError::Zero(Field::MaxHalfOpen));
         }
         Ok(())
     }
@@ -425,10 +440,16 @@ impl Policy {
         self.max_half_open != u64::MAX
     }
 
-    /// The end of the half-open maximum, for an open time that ended at `until`.
+    /// The end of the half-open maximum, for a half-open state that began at `since`.
     #[inline]
-    pub(crate) const fn half_open_end(&self, until: Instant) -> Instant {
-        Instant::from_nanos(until.as_nanos().saturating_add(self.max_half_open))
+    pub(crate) const fn half_open_end(&self, since: Instant) -> Instant {
+        Instant::from_nanos(since.as_nanos().saturating_add(self.max_half_open))
+    }
+
+    /// The longest open time this policy can give: the cap, jittered up.
+    pub(crate) const fn longest_open(&self) -> u64 {
+        let span = (self.open_max as u128 * self.open_jitter as u128 / 100) as u64;
+        self.open_max.saturating_add(span)
     }
 
     /// The open time for the `openings`-th consecutive opening (1-based), before jitter,
@@ -498,70 +519,92 @@ mod tests {
     }
 
     #[test]
-    fn validation_rejects_bad_configs() {
+    fn validation_rejects_bad_configs_naming_the_field() {
+        use ConfigError::*;
         let ok = Config::new().consecutive_failures(3);
-        assert_eq!(ok.validate(false), Ok(()));
-        assert_eq!(Config::new().validate(true), Err(ConfigError::NoTripPolicy));
-        assert_eq!(
-            ok.consecutive_failures(70_000).validate(false),
-            Err(ConfigError::TooLarge)
-        );
-        assert_eq!(
-            ok.failure_rate(101).validate(true),
-            Err(ConfigError::PercentOutOfRange)
-        );
-        assert_eq!(
-            ok.failure_rate(0).validate(true),
-            Err(ConfigError::PercentOutOfRange)
-        );
-        assert_eq!(
-            ok.failure_rate(50).validate(false),
-            Err(ConfigError::NoWindow)
-        );
-        assert_eq!(
-            ok.half_open(0, 1).validate(false),
-            Err(ConfigError::ZeroThreshold)
-        );
-        assert_eq!(
-            ok.half_open(256, 1).validate(false),
-            Err(ConfigError::TooLarge)
-        );
-        assert_eq!(
-            ok.minimum_calls(0).validate(false),
-            Err(ConfigError::ZeroThreshold)
-        );
-        assert_eq!(
-            ok.open_jitter(101).validate(false),
-            Err(ConfigError::PercentOutOfRange)
-        );
-        assert_eq!(
-            ok.open_growth(0, Duration::from_secs(60)).validate(false),
-            Err(ConfigError::BadOpenBackoff)
-        );
-        assert_eq!(
-            ok.open_growth(65_536, Duration::from_secs(60))
-                .validate(false),
-            Err(ConfigError::TooLarge)
-        );
-        assert_eq!(
-            ok.max_half_open(Duration::ZERO).validate(false),
-            Err(ConfigError::ZeroThreshold)
-        );
-        assert_eq!(
-            ok.max_half_open(Duration::from_nanos(1)).validate(false),
-            Ok(())
-        );
-        assert_eq!(
-            ok.open_for(Duration::from_secs(9))
-                .open_growth(2, Duration::from_secs(1))
-                .validate(false),
-            Err(ConfigError::BadOpenBackoff)
-        );
-        assert_eq!(
-            ok.half_open(2, 3)
-                .half_open_verdict(HalfOpenVerdict::Rate)
-                .validate(false),
-            Err(ConfigError::SuccessesAboveProbes)
-        );
+        let s = Duration::from_secs;
+        let cases = [
+            (ok, false, Ok(())),
+            (Config::new(), true, Err(NoTripPolicy)),
+            (
+                ok.consecutive_failures(0),
+                false,
+                Err(Zero(Field::ConsecutiveFailures)),
+            ),
+            (
+                ok.consecutive_failures(70_000),
+                false,
+                Err(TooLarge(Field::ConsecutiveFailures)),
+            ),
+            (
+                ok.failure_rate(101),
+                true,
+                Err(PercentOutOfRange(Field::FailureRate)),
+            ),
+            (
+                ok.failure_rate(0),
+                true,
+                Err(PercentOutOfRange(Field::FailureRate)),
+            ),
+            (ok.failure_rate(50), false, Err(NoWindow)),
+            (
+                ok.slow_calls(s(1), 0),
+                true,
+                Err(PercentOutOfRange(Field::SlowRate)),
+            ),
+            (
+                ok.slow_calls(Duration::ZERO, 50),
+                true,
+                Err(Zero(Field::SlowThreshold)),
+            ),
+            (ok.half_open(0, 1), false, Err(Zero(Field::Probes))),
+            (ok.half_open(64, 1), false, Err(TooLarge(Field::Probes))),
+            (
+                ok.half_open(1, 0),
+                false,
+                Err(Zero(Field::SuccessesToClose)),
+            ),
+            (
+                ok.half_open(63, 64),
+                false,
+                Err(TooLarge(Field::SuccessesToClose)),
+            ),
+            (ok.half_open(63, 63), false, Ok(())),
+            (ok.minimum_calls(0), false, Err(Zero(Field::MinimumCalls))),
+            (
+                ok.open_jitter(101),
+                false,
+                Err(PercentOutOfRange(Field::OpenJitter)),
+            ),
+            (
+                ok.open_growth(0, s(60)),
+                false,
+                Err(Zero(Field::OpenMultiplier)),
+            ),
+            (
+                ok.open_growth(65_536, s(60)),
+                false,
+                Err(TooLarge(Field::OpenMultiplier)),
+            ),
+            (
+                ok.max_half_open(Duration::ZERO),
+                false,
+                Err(Zero(Field::MaxHalfOpen)),
+            ),
+            (ok.max_half_open(Duration::from_nanos(1)), false, Ok(())),
+            (
+                ok.open_for(s(9)).open_growth(2, s(1)),
+                false,
+                Err(OpenMaxBelowBase),
+            ),
+            (
+                ok.half_open(2, 3).half_open_verdict(HalfOpenVerdict::Rate),
+                false,
+                Err(SuccessesAboveProbes),
+            ),
+        ];
+        for (i, (cfg, window, want)) in cases.into_iter().enumerate() {
+            assert_eq!(cfg.validate(window), want, "case {i}");
+        }
     }
 }

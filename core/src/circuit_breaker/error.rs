@@ -114,63 +114,119 @@ impl<E: core::error::Error + 'static> core::error::Error for Error<E> {
     }
 }
 
-/// A configuration the breaker cannot run with, found when the breaker is built.
+/// A configuration the breaker cannot run with, found when the breaker is built. Errors
+/// about one setting name it ([`Field`]).
 ///
 /// # Examples
 ///
 /// ```
-/// use bulwark::circuit_breaker::{Config, ConfigError, Machine, NoWindow};
+/// use bulwark::circuit_breaker::{Config, ConfigError, Field, Machine, NoWindow};
 /// let err = Machine::<NoWindow>::new(Config::new().consecutive_failures(0)).unwrap_err();
-/// assert_eq!(err, ConfigError::ZeroThreshold);
+/// assert_eq!(err, ConfigError::Zero(Field::ConsecutiveFailures));
+/// assert_eq!(err.to_string(), "circuit breaker config: consecutive_failures must not be zero");
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// A threshold, probe count, minimum number of calls or maximum half-open time is zero.
-    ZeroThreshold,
-    /// A percentage is above 100 (or zero).
-    PercentOutOfRange,
-    /// A value does not fit the breaker's packed state (consecutive failures or an open-time
-    /// multiplier above 65 535, probes or successes to close above 255, a count window above
-    /// 2^20 calls).
-    TooLarge,
+    /// The setting is zero where it must be positive.
+    Zero(Field),
+    /// The percentage is outside `1..=100` (`0..=100` for the open-time jitter).
+    PercentOutOfRange(Field),
+    /// The value does not fit the breaker's packed state (consecutive failures or an
+    /// open-time multiplier above 65 535, probes or successes to close above 63, a count
+    /// window above 2^20 calls, a time window above 4096 buckets).
+    TooLarge(Field),
     /// A failure-rate or slow-call policy was set on a breaker without a window.
     NoWindow,
-    /// The window can never hold `minimum_calls` calls.
+    /// The window can never hold `minimum_calls` calls (a count window of fewer calls, or a
+    /// time window of `N` buckets of at most 65 535 calls each).
     MinimumCallsAboveWindow,
     /// The time window is shorter than one nanosecond per bucket, or zero.
     ZeroWindow,
     /// No policy would ever open the breaker (use metrics-only mode for that).
     NoTripPolicy,
-    /// The open-time growth multiplier is zero, or the cap is below the base.
-    BadOpenBackoff,
+    /// The cap of the open-time growth is below the base open time.
+    OpenMaxBelowBase,
     /// More successes are needed to close than probes could ever be admitted (rate verdict).
     SuccessesAboveProbes,
 }
 
-impl fmt::Display for ConfigError {
+/// The setting a [`ConfigError`] is about, named as the [`Config`](super::Config) builder
+/// method that sets it.
+///
+/// ```
+/// use bulwark::circuit_breaker::Field;
+/// assert_eq!(Field::SlowThreshold.to_string(), "slow_calls threshold");
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Field {
+    /// [`Config::consecutive_failures`](super::Config::consecutive_failures).
+    ConsecutiveFailures,
+    /// [`Config::failure_rate`](super::Config::failure_rate).
+    FailureRate,
+    /// The percentage of [`Config::slow_calls`](super::Config::slow_calls).
+    SlowRate,
+    /// The duration of [`Config::slow_calls`](super::Config::slow_calls).
+    SlowThreshold,
+    /// [`Config::minimum_calls`](super::Config::minimum_calls).
+    MinimumCalls,
+    /// The multiplier of [`Config::open_growth`](super::Config::open_growth).
+    OpenMultiplier,
+    /// [`Config::open_jitter`](super::Config::open_jitter).
+    OpenJitter,
+    /// The probe count of [`Config::half_open`](super::Config::half_open).
+    Probes,
+    /// The successes of [`Config::half_open`](super::Config::half_open).
+    SuccessesToClose,
+    /// [`Config::max_half_open`](super::Config::max_half_open).
+    MaxHalfOpen,
+    /// The window's `N` (calls of a count window, buckets of a time window).
+    WindowSize,
+}
+
+impl fmt::Display for Field {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            ConfigError::ZeroThreshold => {
-                "a threshold, probe count, minimum number of calls or max half-open time is zero"
+            Field::ConsecutiveFailures => "consecutive_failures",
+            Field::FailureRate => "failure_rate",
+            Field::SlowRate => "slow_calls rate",
+            Field::SlowThreshold => "slow_calls threshold",
+            Field::MinimumCalls => "minimum_calls",
+            Field::OpenMultiplier => "open_growth multiplier",
+            Field::OpenJitter => "open_jitter",
+            Field::Probes => "half_open probes",
+            Field::SuccessesToClose => "half_open successes",
+            Field::MaxHalfOpen => "max_half_open",
+            Field::WindowSize => "window size N",
+        })
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("circuit breaker config: ")?;
+        match self {
+            ConfigError::Zero(field) => write!(f, "{field} must not be zero"),
+            ConfigError::PercentOutOfRange(field) => write!(f, "{field} is not a valid percentage"),
+            ConfigError::TooLarge(field) => {
+                write!(f, "{field} does not fit the breaker's packed state")
             }
-            ConfigError::PercentOutOfRange => "a percentage is outside 1..=100",
-            ConfigError::TooLarge => "a value does not fit the breaker's packed state",
-            ConfigError::NoWindow => "a rate policy needs a count or time window",
+            ConfigError::NoWindow => f.write_str("a rate policy needs a count or time window"),
             ConfigError::MinimumCallsAboveWindow => {
-                "minimum_calls exceeds what the window can hold"
+                f.write_str("minimum_calls exceeds what the window can hold")
             }
             ConfigError::ZeroWindow => {
-                "the time window is zero or shorter than its bucket count in ns"
+                f.write_str("time_window is zero or shorter than its bucket count in ns")
             }
-            ConfigError::NoTripPolicy => "no policy would ever open the breaker",
-            ConfigError::BadOpenBackoff => {
-                "open-time multiplier is zero or the cap is below the base"
+            ConfigError::NoTripPolicy => f.write_str("no policy would ever open the breaker"),
+            ConfigError::OpenMaxBelowBase => {
+                f.write_str("the open_growth cap is below the open_for base")
             }
             ConfigError::SuccessesAboveProbes => {
-                "successes_to_close exceeds the probes of a rate verdict"
+                f.write_str("half_open successes exceed the probes of a rate verdict")
             }
-        })
+        }
     }
 }
 
@@ -189,6 +245,13 @@ pub enum SnapshotError {
     Version,
     /// The state byte is not a known state.
     State,
+    /// A reserved byte is not zero: not written by this format.
+    Reserved,
+    /// A run of consecutive failures the breaker could not have had: at or above its
+    /// threshold, or outside the closed state.
+    ConsecutiveFailures,
+    /// Time left open in a state other than open.
+    OpenRemaining,
 }
 
 impl fmt::Display for SnapshotError {
@@ -196,6 +259,11 @@ impl fmt::Display for SnapshotError {
         f.write_str(match self {
             SnapshotError::Version => "unknown snapshot format version",
             SnapshotError::State => "unknown circuit state in snapshot",
+            SnapshotError::Reserved => "a reserved snapshot byte is not zero",
+            SnapshotError::ConsecutiveFailures => {
+                "snapshot consecutive_failures is impossible for this breaker"
+            }
+            SnapshotError::OpenRemaining => "snapshot open_remaining is set outside the open state",
         })
     }
 }

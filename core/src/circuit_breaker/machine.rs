@@ -3,24 +3,29 @@
 use core::time::Duration;
 
 use super::config::{Config, HalfOpenVerdict, Policy};
-use super::error::{ConfigError, Rejected};
+use super::error::{ConfigError, Rejected, SnapshotError};
 use super::window::{Rules, Sample, Window, WindowStats, rate_trips};
 use super::{Metrics, Outcome, Snapshot, State};
 use crate::time::{Instant, duration_to_nanos};
 
 // ===== the control word =====
 //
-// The control state packs into one u64 so the shared form can CAS it whole:
+// The control state packs into one u64 so the shared form can CAS it whole. The counters
+// of closed and half-open never live at once, so they share the payload bits:
 //
 // | bits   | field    | meaning                                                   |
 // |--------|----------|-----------------------------------------------------------|
 // | 0..3   | state    | a `code` below                                            |
 // | 3..8   | openings | consecutive openings, saturating at 31 (open-time growth) |
-// | 8..24  | gen      | generation: +1 on every state change (wrapping)           |
-// | 24..32 | probes   | half-open probes in flight                                |
-// | 32..40 | ho_ok    | half-open probes that succeeded                           |
-// | 40..48 | ho_bad   | half-open probes that failed (rate verdict)               |
-// | 48..64 | consec   | consecutive failures in closed state (saturating)         |
+// | 8..32  | payload  | closed and the other states: `consec` in 8..24, consecutive |
+// |        |          | failures (saturating); half-open: `probes` in flight 8..14,  |
+// |        |          | `ho_done` probes judged 14..20, of those `ho_bad` failed     |
+// |        |          | 20..26 and `ho_slow` slow 26..32 (each <= MAX_PROBES = 63)  |
+// | 32..64 | gen      | generation: +1 on every state change                      |
+//
+// The generation is 32 bits: a ticket's outcome is counted only in the generation that
+// admitted it, so a stale outcome could be mistaken for a current one only after exactly
+// 2^32 state changes while it was held (at a thousand state changes a second, 50 days).
 
 pub(crate) const CLOSED: u8 = 0;
 pub(crate) const OPEN: u8 = 1;
@@ -33,6 +38,9 @@ pub(crate) const METRICS_ONLY: u8 = 5;
 pub(crate) const OPENING: u8 = 6;
 
 pub(crate) const MAX_OPENINGS: u8 = 31;
+/// The most half-open probes (and successes to close) a breaker can be configured with: each
+/// half-open counter has 6 bits of the control word.
+pub(crate) const MAX_PROBES: u8 = 63;
 
 pub(crate) fn state_code(s: State) -> u8 {
     match s {
@@ -61,35 +69,65 @@ pub(crate) fn code_state(c: u8) -> Option<State> {
 pub(crate) struct Ctrl {
     pub(crate) state: u8,
     pub(crate) openings: u8,
-    pub(crate) generation: u16,
+    pub(crate) generation: u32,
+    /// Half-open: probes in flight.
     pub(crate) probes: u8,
-    pub(crate) ho_ok: u8,
+    /// Half-open: probes that ended with an outcome (rate verdict: all of them; first
+    /// failure: the successes).
+    pub(crate) ho_done: u8,
+    /// Half-open: of those, failures (rate verdict).
     pub(crate) ho_bad: u8,
+    /// Half-open: of those, slow ones (rate verdict with a slow-call policy).
+    pub(crate) ho_slow: u8,
+    /// Closed: consecutive failures (saturating).
     pub(crate) consec: u16,
 }
+
+const SIX: u64 = 0b11_1111;
 
 impl Ctrl {
     #[inline]
     pub(crate) const fn pack(self) -> u64 {
+        let payload = if self.state == HALF_OPEN {
+            (self.probes as u64 & SIX)
+                | (self.ho_done as u64 & SIX) << 6
+                | (self.ho_bad as u64 & SIX) << 12
+                | (self.ho_slow as u64 & SIX) << 18
+        } else {
+            self.consec as u64
+        };
         (self.state as u64 & 0b111)
             | (self.openings as u64 & 0b1_1111) << 3
-            | (self.generation as u64) << 8
-            | (self.probes as u64) << 24
-            | (self.ho_ok as u64) << 32
-            | (self.ho_bad as u64) << 40
-            | (self.consec as u64) << 48
+            | payload << 8
+            | (self.generation as u64) << 32
     }
 
     #[inline]
     pub(crate) const fn unpack(w: u64) -> Ctrl {
+        let state = (w & 0b111) as u8;
+        let payload = w >> 8 & 0xFF_FFFF;
+        let half_open = state == HALF_OPEN;
         Ctrl {
-            state: (w & 0b111) as u8,
+            state,
             openings: (w >> 3 & 0b1_1111) as u8,
-            generation: (w >> 8) as u16,
-            probes: (w >> 24) as u8,
-            ho_ok: (w >> 32) as u8,
-            ho_bad: (w >> 40) as u8,
-            consec: (w >> 48) as u16,
+            generation: (w >> 32) as u32,
+            probes: if half_open { (payload & SIX) as u8 } else { 0 },
+            ho_done: if half_open {
+                (payload >> 6 & SIX) as u8
+            } else {
+                0
+            },
+            ho_bad: if half_open {
+                (payload >> 12 & SIX) as u8
+            } else {
+                0
+            },
+            ho_slow: if half_open {
+                (payload >> 18 & SIX) as u8
+            } else {
+                0
+            },
+            consec: if half_open { 0 } else { payload as u16 },
         }
     }
 
@@ -138,17 +176,18 @@ pub(crate) enum Admit {
     Reject(Rejected),
 }
 
-/// Does admitting in this state need the clock? (Open, and half-open with a maximum time.)
+/// Does admitting in this state read `until`? (Open, and half-open with a maximum time, where
+/// it holds the instant half-open began.)
 #[inline]
-pub(crate) const fn admit_needs_clock(code: u8, p: &Policy) -> bool {
-    matches!(code, OPEN | OPENING) || (code == HALF_OPEN && p.limits_half_open())
+pub(crate) const fn admit_reads_until(code: u8, p: &Policy) -> bool {
+    code == OPEN || (code == HALF_OPEN && p.limits_half_open())
 }
 
-/// Has a half-open breaker outlived its maximum time? `until` is the end of the open time
-/// that preceded it.
+/// Has a half-open breaker outlived its maximum time? `since` is the instant half-open began:
+/// its first probe's admission.
 #[inline]
-pub(crate) const fn half_open_expired(p: &Policy, until: Instant, now: Instant) -> bool {
-    p.limits_half_open() && now.as_nanos() >= p.half_open_end(until).as_nanos()
+pub(crate) const fn half_open_expired(p: &Policy, since: Instant, now: Instant) -> bool {
+    p.limits_half_open() && now.as_nanos() >= p.half_open_end(since).as_nanos()
 }
 
 /// Does admitting in this state let the call through without changing anything? (Closed,
@@ -201,7 +240,7 @@ pub(crate) fn admit(c: Ctrl, p: &Policy, now: Instant, until: Instant) -> (Admit
         HALF_OPEN => {
             let taken = match p.verdict {
                 HalfOpenVerdict::FirstFailure => c.probes,
-                HalfOpenVerdict::Rate => c.probes + c.ho_ok + c.ho_bad,
+                HalfOpenVerdict::Rate => c.probes + c.ho_done,
             };
             if taken < p.probes {
                 (
@@ -212,7 +251,15 @@ pub(crate) fn admit(c: Ctrl, p: &Policy, now: Instant, until: Instant) -> (Admit
                     },
                 )
             } else {
-                (Admit::Reject(Rejected { retry_at: None }), c)
+                // Every probe slot is taken: a call could pass as soon as one ends, which may
+                // be at once. `now` is the honest earliest instant; retry policies add their
+                // own backoff to it.
+                (
+                    Admit::Reject(Rejected {
+                        retry_at: Some(now),
+                    }),
+                    c,
+                )
             }
         }
         _ => (Admit::Reject(Rejected { retry_at: None }), c), // forced open
@@ -236,7 +283,7 @@ pub(crate) fn settle(
     c: Ctrl,
     p: &Policy,
     rules: Option<&Rules>,
-    generation: u16,
+    generation: u32,
     probe: bool,
     outcome: Outcome,
     slow: bool,
@@ -268,58 +315,61 @@ pub(crate) fn settle(
                 probes: c.probes.saturating_sub(1),
                 ..c
             };
-            let failed = match outcome {
+            let slow = slow && rules.is_some_and(|r| r.slow_rate != 0);
+            let failure = match outcome {
                 Outcome::Ignored => return released,
                 Outcome::Failure => true,
-                Outcome::Success => slow && rules.is_some_and(|r| r.slow_rate != 0),
+                Outcome::Success => false,
             };
             match p.verdict {
-                HalfOpenVerdict::FirstFailure if failed => c.trip(OPEN),
+                HalfOpenVerdict::FirstFailure if failure || slow => c.trip(OPEN),
                 HalfOpenVerdict::FirstFailure => {
-                    let ok = released.ho_ok.saturating_add(1);
+                    let ok = released.ho_done.saturating_add(1);
                     if ok >= p.successes_to_close {
                         c.close()
                     } else {
                         Ctrl {
-                            ho_ok: ok,
+                            ho_done: ok,
                             ..released
                         }
                     }
                 }
                 HalfOpenVerdict::Rate => {
-                    let next = if failed {
-                        Ctrl {
-                            ho_bad: released.ho_bad + 1,
-                            ..released
-                        }
-                    } else {
-                        Ctrl {
-                            ho_ok: released.ho_ok + 1,
-                            ..released
-                        }
+                    let next = Ctrl {
+                        ho_done: released.ho_done + 1,
+                        ho_bad: released.ho_bad + failure as u8,
+                        ho_slow: released.ho_slow + slow as u8,
+                        ..released
                     };
-                    let judged = (next.ho_ok + next.ho_bad) as u32;
-                    if judged < p.probes as u32 {
+                    if next.ho_done < p.probes {
                         next
+                    } else if rate_verdict_trips(rules, p, next) {
+                        c.trip(OPEN)
                     } else {
-                        let threshold = match rules {
-                            Some(r) if r.failure_rate != 0 => r.failure_rate,
-                            Some(r) if r.slow_rate != 0 => r.slow_rate,
-                            _ => 100,
-                        };
-                        if next.ho_bad as u32 * 100 >= threshold as u32 * judged
-                            || next.ho_ok < p.successes_to_close
-                        {
-                            c.trip(OPEN)
-                        } else {
-                            c.close()
-                        }
+                        c.close()
                     }
                 }
             }
         }
         _ => c, // metrics-only, disabled, forced open: no transitions
     }
+}
+
+/// The rate verdict over all of half-open's probes (`c.ho_done` of them): the failure rate
+/// and the slow rate are each judged against their own threshold (`>=` trips, as in the
+/// closed state; without a failure-rate policy, only all probes failing), and fewer than
+/// `successes_to_close` successful probes re-open too.
+fn rate_verdict_trips(rules: Option<&Rules>, p: &Policy, c: Ctrl) -> bool {
+    let done = c.ho_done as u32;
+    let over = |count: u8, percent: u8| percent != 0 && count as u32 * 100 >= percent as u32 * done;
+    let failure_rate = match rules {
+        Some(r) if r.failure_rate != 0 => r.failure_rate,
+        _ => 100,
+    };
+    let slow_rate = rules.map_or(0, |r| r.slow_rate);
+    over(c.ho_bad, failure_rate)
+        || over(c.ho_slow, slow_rate)
+        || c.ho_done - c.ho_bad < p.successes_to_close
 }
 
 /// The end of the open time for a trip into `c` at `now`.
@@ -360,7 +410,7 @@ pub(crate) fn times_calls(rules: Option<&Rules>) -> bool {
 #[derive(Debug, PartialEq, Eq)]
 #[must_use = "hand the ticket back with on_success / on_failure / release"]
 pub struct Ticket {
-    pub(crate) generation: u16,
+    pub(crate) generation: u32,
     pub(crate) probe: bool,
     pub(crate) started: Instant,
 }
@@ -479,6 +529,10 @@ impl<W: Window> Machine<W> {
     /// ```
     pub fn try_acquire(&mut self, now: Instant) -> Result<Ticket, Rejected> {
         let (decision, next) = admit(self.ctrl, &self.policy, now, self.until);
+        if decision == Admit::Probe && self.ctrl.state == OPEN {
+            // Half-open begins with this first probe: its maximum time counts from here.
+            self.until = self.until.max(now);
+        }
         if let Admit::Reject(Rejected {
             retry_at: Some(until),
         }) = decision
@@ -677,21 +731,35 @@ impl<W: Window> Machine<W> {
     }
 
     /// Restores a [`Snapshot`] taken earlier (perhaps by another process), at `now` on this
-    /// machine's clock. The window starts empty.
+    /// machine's clock. The window starts empty. The time left open is cut to the longest
+    /// open time this configuration can give.
+    ///
+    /// # Errors
+    ///
+    /// [`SnapshotError`] for a snapshot this breaker could not have written (a run of
+    /// failures at or above the threshold, or outside the closed state; time left open in
+    /// another state). The breaker is then left as it was.
     ///
     /// ```
-    /// # use bulwark::{Instant, circuit_breaker::{Config, Machine, NoWindow, Snapshot, State}};
+    /// # use bulwark::{Instant, circuit_breaker::{Config, Machine, NoWindow, Snapshot, SnapshotError, State}};
     /// # use core::time::Duration;
-    /// # let mut m = Machine::<NoWindow>::new(Config::new().consecutive_failures(1)).unwrap();
-    /// let s = Snapshot { state: State::ForcedOpen, consecutive_failures: 0, openings: 0, open_remaining: Duration::ZERO };
-    /// m.restore(s, Instant::ZERO);
-    /// assert_eq!(m.state(), State::ForcedOpen);
+    /// let cfg = Config::new().consecutive_failures(3).open_for(Duration::from_secs(30));
+    /// let mut m = Machine::<NoWindow>::new(cfg).unwrap();
+    /// let s = Snapshot { state: State::Open, consecutive_failures: 0, openings: 1, open_remaining: Duration::MAX };
+    /// m.restore(s, Instant::ZERO).unwrap();
+    /// assert_eq!(m.try_acquire(Instant::ZERO).unwrap_err().retry_at, Some(Instant::from_secs(30)));
+    ///
+    /// let bad = Snapshot { state: State::Closed, consecutive_failures: 7, openings: 0, open_remaining: Duration::ZERO };
+    /// assert_eq!(m.restore(bad, Instant::ZERO), Err(SnapshotError::ConsecutiveFailures));
+    /// assert_eq!(m.state(), State::Open); // unchanged
     /// ```
-    pub fn restore(&mut self, s: Snapshot, now: Instant) {
+    pub fn restore(&mut self, s: Snapshot, now: Instant) -> Result<(), SnapshotError> {
+        let s = checked_snapshot(s, &self.policy)?;
         let (ctrl, until) = restored(self.ctrl, s, now);
         self.ctrl = ctrl;
         self.until = until;
         W::reset(&mut self.window);
+        Ok(())
     }
 }
 
@@ -723,7 +791,30 @@ pub(crate) fn snapshot(c: Ctrl, until: Instant, now: Instant) -> Snapshot {
     }
 }
 
-/// The control word and open-until instant that `s` restores to, from `c`.
+/// Checks a snapshot against the policy `p` before it is restored: what cannot be true of a
+/// snapshot this breaker wrote is rejected, what can be bounded is (the time left open is cut
+/// to the longest open time `p` can give, the openings to the counter's 31).
+pub(crate) fn checked_snapshot(s: Snapshot, p: &Policy) -> Result<Snapshot, SnapshotError> {
+    let closed = s.state == State::Closed;
+    if s.consecutive_failures != 0
+        && (!closed
+            || (p.consecutive_failures != 0 && s.consecutive_failures >= p.consecutive_failures))
+    {
+        // Outside closed there is no run of failures; in closed, a run at the threshold
+        // would have opened the breaker.
+        return Err(SnapshotError::ConsecutiveFailures);
+    }
+    if s.state != State::Open && !s.open_remaining.is_zero() {
+        return Err(SnapshotError::OpenRemaining);
+    }
+    Ok(Snapshot {
+        openings: s.openings.min(MAX_OPENINGS),
+        open_remaining: s.open_remaining.min(Duration::from_nanos(p.longest_open())),
+        ..s
+    })
+}
+
+/// The control word and open-until instant that a checked `s` restores to, from `c`.
 pub(crate) fn restored(c: Ctrl, s: Snapshot, now: Instant) -> (Ctrl, Instant) {
     let code = match s.state {
         State::HalfOpen => OPEN, // probes in flight are not carried over: probe again
@@ -765,16 +856,27 @@ mod tests {
 
     #[test]
     fn ctrl_packs_losslessly() {
-        let c = Ctrl {
-            state: OPENING,
+        let half_open = Ctrl {
+            state: HALF_OPEN,
             openings: 31,
-            generation: 0xBEEF,
-            probes: 7,
-            ho_ok: 200,
+            generation: u32::MAX,
+            probes: 63,
+            ho_done: 62,
             ho_bad: 9,
-            consec: 65535,
+            ho_slow: 63,
+            consec: 0,
         };
-        assert_eq!(Ctrl::unpack(c.pack()), c);
+        assert_eq!(Ctrl::unpack(half_open.pack()), half_open);
+        for state in [CLOSED, OPEN, OPENING, FORCED_OPEN, DISABLED, METRICS_ONLY] {
+            let c = Ctrl {
+                state,
+                openings: 17,
+                generation: 0xDEAD_BEEF,
+                consec: 65535,
+                ..Ctrl::default()
+            };
+            assert_eq!(Ctrl::unpack(c.pack()), c);
+        }
         assert_eq!(Ctrl::unpack(0), Ctrl::default());
     }
 
@@ -874,7 +976,12 @@ mod tests {
         let p1 = m.try_acquire(at(1000)).unwrap();
         let p2 = m.try_acquire(at(1000)).unwrap();
         assert!(p1.is_probe() && p2.is_probe());
-        assert_eq!(m.try_acquire(at(1000)), Err(Rejected { retry_at: None }));
+        assert_eq!(
+            m.try_acquire(at(1000)),
+            Err(Rejected {
+                retry_at: Some(at(1000))
+            })
+        );
         m.on_success(p1, at(1001));
         let p3 = m.try_acquire(at(1001)).unwrap(); // the slot came back
         m.on_success(p2, at(1002));
@@ -920,8 +1027,14 @@ mod tests {
         let mut m = Machine::<NoWindow>::new(cfg).unwrap();
         fail(&mut m, at(0)); // open until 1 s
         let hung = m.try_acquire(at(1000)).unwrap(); // the probe hangs
-        // Its slot is taken; half-open lasts until 1 s + 5 s.
-        assert_eq!(m.try_acquire(at(5999)), Err(Rejected { retry_at: None }));
+        // Its slot is taken (a call may pass once it ends: at once, for all we know);
+        // half-open lasts from its first probe, 1 s, until 1 s + 5 s.
+        assert_eq!(
+            m.try_acquire(at(5999)),
+            Err(Rejected {
+                retry_at: Some(at(5999))
+            })
+        );
         // At 6 s the breaker re-opens: the second opening, 2 s.
         assert_eq!(
             m.try_acquire(at(6000)).unwrap_err().retry_at,
@@ -945,11 +1058,11 @@ mod tests {
         let mut m = Machine::<NoWindow>::new(cfg).unwrap();
         fail(&mut m, at(0));
         let p = m.try_acquire(at(3000)).unwrap(); // the first call comes late: 3 s
-        m.on_success(p, at(6000)); // 1 s + 5 s: too late to close
+        m.on_success(p, at(8000)); // 3 s + 5 s: too late to close
         assert_eq!(m.state(), State::Open);
         assert_eq!(
-            m.try_acquire(at(6000)).unwrap_err().retry_at,
-            Some(at(7000))
+            m.try_acquire(at(8000)).unwrap_err().retry_at,
+            Some(at(9000))
         );
         // Without a maximum, the same slow probe closes the breaker.
         let mut m = Machine::<NoWindow>::new(Config::new().consecutive_failures(1)).unwrap();
@@ -1110,7 +1223,7 @@ mod tests {
         let s = Snapshot::from_bytes(&m.snapshot(at(4000)).to_bytes()).unwrap();
         assert_eq!((s.openings, s.open_remaining), (2, Duration::from_secs(7)));
         let mut r = Machine::<NoWindow>::new(cfg).unwrap();
-        r.restore(s, at(100));
+        r.restore(s, at(100)).unwrap();
         assert_eq!(r.try_acquire(at(100)).unwrap_err().retry_at, Some(at(7100)));
         fail(&mut r, at(7100)); // the probe fails: third opening, 100 s
         assert_eq!(

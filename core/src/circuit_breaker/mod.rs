@@ -74,7 +74,7 @@ mod window;
 
 pub use atomic::{CircuitBreaker, Permit};
 pub use config::{Config, HalfOpenVerdict};
-pub use error::{ConfigError, Error, Rejected, SnapshotError};
+pub use error::{ConfigError, Error, Field, Rejected, SnapshotError};
 pub use future::Call;
 pub use machine::{Machine, Ticket};
 pub use window::{CountWindow, NoWindow, TimeWindow, Window, WindowStats};
@@ -482,7 +482,7 @@ pub struct Metrics {
 ///
 /// // After a reboot the clock starts again at zero.
 /// let mut after = Machine::<NoWindow>::new(cfg).unwrap();
-/// after.restore(Snapshot::from_bytes(&bytes).unwrap(), Instant::ZERO);
+/// after.restore(Snapshot::from_bytes(&bytes).unwrap(), Instant::ZERO).unwrap();
 /// assert_eq!(after.state(), State::Open);
 /// assert_eq!(after.try_acquire(Instant::ZERO).unwrap_err().retry_at, Some(Instant::from_secs(40)));
 /// ```
@@ -524,7 +524,8 @@ impl Snapshot {
     ///
     /// # Errors
     ///
-    /// [`SnapshotError`] for an unknown version or state.
+    /// [`SnapshotError`] for an unknown version or state, or a reserved byte that is not
+    /// zero. What a snapshot says is checked against the breaker when it is restored.
     ///
     /// ```
     /// use bulwark::circuit_breaker::{Snapshot, SnapshotError};
@@ -537,7 +538,15 @@ impl Snapshot {
         if b[0] != SNAPSHOT_VERSION {
             return Err(SnapshotError::Version);
         }
-        let state = machine::code_state(b[1]).ok_or(SnapshotError::State)?;
+        if b[3] != 0 || b[6] != 0 || b[7] != 0 {
+            return Err(SnapshotError::Reserved);
+        }
+        // The internal *opening* code is never written: only the public states decode.
+        let state = match b[1] {
+            machine::OPENING => None,
+            code => machine::code_state(code),
+        }
+        .ok_or(SnapshotError::State)?;
         let mut nanos = [0u8; 8];
         nanos.copy_from_slice(&b[8..16]);
         Ok(Snapshot {

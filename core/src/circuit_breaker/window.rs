@@ -6,18 +6,24 @@
 use core::fmt;
 
 use super::config::Config;
-use super::error::ConfigError;
+use super::error::{ConfigError, Field};
 use crate::sync::{AtomicU8, AtomicU64, AtomicUsize, Ordering, atomic_array};
 use crate::time::{Instant, duration_to_nanos};
 
 /// Counts of the calls currently in a window.
 ///
+/// Below the window's minimum number of calls a rate is not yet known: the percentages are
+/// `None` until `calls` reaches `minimum_calls` (and with no calls at all).
+///
 /// # Examples
 ///
 /// ```
 /// use bulwark::circuit_breaker::WindowStats;
-/// let s = WindowStats { calls: 10, failures: 5, slow: 1 };
+/// let s = WindowStats { calls: 10, failures: 5, slow: 1, minimum_calls: 5 };
 /// assert_eq!(s.failure_percent(), Some(50));
+/// assert_eq!(s.slow_percent(), Some(10));
+/// let early = WindowStats { calls: 1, failures: 1, slow: 0, minimum_calls: 5 };
+/// assert_eq!(early.failure_percent(), None); // one call of the five needed: not known yet
 /// assert_eq!(WindowStats::default().failure_percent(), None); // no calls: not known
 /// ```
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
@@ -28,17 +34,48 @@ pub struct WindowStats {
     pub failures: u32,
     /// Of those, slow calls (successful or not).
     pub slow: u32,
+    /// The calls the window must hold before its rates are known
+    /// ([`Config::minimum_calls`]).
+    pub minimum_calls: u32,
 }
 
 impl WindowStats {
-    /// The failure rate in whole percent (rounded down), `None` with no calls.
+    /// The failure rate in whole percent (rounded down); `None` while fewer than
+    /// `minimum_calls` calls (or none) are in the window.
     ///
     /// ```
     /// use bulwark::circuit_breaker::WindowStats;
-    /// assert_eq!(WindowStats { calls: 3, failures: 1, slow: 0 }.failure_percent(), Some(33));
+    /// assert_eq!(WindowStats { calls: 3, failures: 1, slow: 0, minimum_calls: 3 }.failure_percent(), Some(33));
+    /// assert_eq!(WindowStats { calls: 2, failures: 1, slow: 0, minimum_calls: 3 }.failure_percent(), None);
     /// ```
     pub fn failure_percent(&self) -> Option<u32> {
-        (self.calls > 0).then(|| (self.failures as u64 * 100 / self.calls as u64) as u32)
+        self.percent(self.failures)
+    }
+
+    /// The slow-call rate in whole percent (rounded down); `None` while fewer than
+    /// `minimum_calls` calls (or none) are in the window.
+    ///
+    /// ```
+    /// use bulwark::circuit_breaker::WindowStats;
+    /// assert_eq!(WindowStats { calls: 4, failures: 0, slow: 1, minimum_calls: 1 }.slow_percent(), Some(25));
+    /// ```
+    pub fn slow_percent(&self) -> Option<u32> {
+        self.percent(self.slow)
+    }
+
+    /// Is the rate known (at least `minimum_calls` calls, and at least one)?
+    ///
+    /// ```
+    /// use bulwark::circuit_breaker::WindowStats;
+    /// assert!(!WindowStats { calls: 4, failures: 4, slow: 0, minimum_calls: 5 }.is_known());
+    /// ```
+    pub fn is_known(&self) -> bool {
+        self.calls > 0 && self.calls >= self.minimum_calls
+    }
+
+    fn percent(&self, count: u32) -> Option<u32> {
+        self.is_known()
+            .then(|| (count as u64 * 100 / self.calls as u64) as u32)
     }
 }
 
@@ -93,7 +130,7 @@ impl Rules {
 #[inline]
 pub(crate) fn rate_trips(rules: Option<&Rules>, s: WindowStats) -> bool {
     let Some(r) = rules else { return false };
-    if s.calls < r.minimum_calls {
+    if s.calls < r.minimum_calls || s.calls == 0 {
         return false;
     }
     let over = |count: u32, percent: u8| {
@@ -227,12 +264,13 @@ const fn totals_replace(totals: u64, old: u8, new: u8) -> u64 {
         .wrapping_add(code_weight(new))
         .wrapping_sub(code_weight(old))
 }
-const fn unpack_totals(t: u64) -> WindowStats {
+const fn unpack_totals(t: u64, r: &Rules) -> WindowStats {
     let mask = (1u64 << FIELD) - 1;
     WindowStats {
         calls: (t & mask) as u32,
         failures: (t >> FIELD & mask) as u32,
         slow: (t >> (2 * FIELD) & mask) as u32,
+        minimum_calls: r.minimum_calls,
     }
 }
 
@@ -264,10 +302,10 @@ impl<const N: usize> Window for CountWindow<N> {
 
     fn rules(cfg: &Config) -> Result<Rules, ConfigError> {
         if N == 0 {
-            return Err(ConfigError::ZeroThreshold);
+            return Err(ConfigError::Zero(Field::WindowSize));
         }
         if N > 1 << 20 {
-            return Err(ConfigError::TooLarge);
+            return Err(ConfigError::TooLarge(Field::WindowSize));
         }
         if cfg.minimum_calls as usize > N {
             return Err(ConfigError::MinimumCallsAboveWindow);
@@ -292,20 +330,20 @@ impl<const N: usize> Window for CountWindow<N> {
             totals: AtomicU64::new(0),
         }
     }
-    fn record(w: &mut CountState<N>, _: &Rules, _: Instant, s: Sample) -> WindowStats {
+    fn record(w: &mut CountState<N>, r: &Rules, _: Instant, s: Sample) -> WindowStats {
         let code = slot_code(s);
         let old = core::mem::replace(&mut w.slots[w.head], code);
         w.head = (w.head + 1) % N;
         w.totals = totals_replace(w.totals, old, code);
-        unpack_totals(w.totals)
+        unpack_totals(w.totals, r)
     }
-    fn stats(w: &CountState<N>, _: &Rules, _: Instant) -> WindowStats {
-        unpack_totals(w.totals)
+    fn stats(w: &CountState<N>, r: &Rules, _: Instant) -> WindowStats {
+        unpack_totals(w.totals, r)
     }
     fn reset(w: &mut CountState<N>) {
         *w = Self::new_state();
     }
-    fn record_shared(w: &CountShared<N>, _: &Rules, _: Instant, s: Sample) -> WindowStats {
+    fn record_shared(w: &CountShared<N>, r: &Rules, _: Instant, s: Sample) -> WindowStats {
         let code = slot_code(s);
         // Relaxed: the index only spreads writers over the slots; each slot is then updated
         // by an atomic swap, so two writers on one slot (after a wrap) still account exactly.
@@ -318,7 +356,7 @@ impl<const N: usize> Window for CountWindow<N> {
         // writer judges the totals its own update produced. Acquire: pairs with the AcqRel
         // swaps and totals updates of those writers.
         if w.slots[i].load(Ordering::Acquire) == code {
-            return unpack_totals(w.totals.load(Ordering::Acquire));
+            return unpack_totals(w.totals.load(Ordering::Acquire), r);
         }
         // AcqRel: the swap hands us exactly the code the previous writer of this slot left,
         // whose weight that writer added to the totals.
@@ -329,11 +367,11 @@ impl<const N: usize> Window for CountWindow<N> {
                 Some(totals_replace(t, old, code))
             })
             .unwrap_or_else(|t| t);
-        unpack_totals(totals_replace(prev, old, code))
+        unpack_totals(totals_replace(prev, old, code), r)
     }
-    fn stats_shared(w: &CountShared<N>, _: &Rules, _: Instant) -> WindowStats {
+    fn stats_shared(w: &CountShared<N>, r: &Rules, _: Instant) -> WindowStats {
         // Acquire: pairs with the AcqRel updates in `record_shared`.
-        unpack_totals(w.totals.load(Ordering::Acquire))
+        unpack_totals(w.totals.load(Ordering::Acquire), r)
     }
     fn reset_shared(w: &CountShared<N>) {
         for slot in &w.slots {
@@ -373,32 +411,86 @@ impl<const N: usize> Window for CountWindow<N> {
 #[derive(Copy, Clone, Debug, Default)]
 pub struct TimeWindow<const N: usize>;
 
-/// Bucket word: epoch tag in bits 0..16, calls 16..32, failures 32..48, slow 48..64.
-const fn bucket_add(word: u64, epoch: u64, s: Sample) -> u64 {
-    let tag = epoch as u16;
-    let word_tag = word as u16;
-    // A bucket tagged with a later epoch than ours (the clock stepped back) is kept as is
-    // and counted into: "no time passed". An older tag means the bucket expired: restart it.
-    let ahead = (word_tag.wrapping_sub(tag) as i16) > 0;
-    let word = if word_tag == tag || ahead {
-        word
-    } else {
-        tag as u64
-    };
-    let calls = (word >> 16) as u16;
-    if calls == u16::MAX {
-        return word; // saturated bucket: further samples are dropped, rates stay in 0..=100 %
-    }
-    word + (1 << 16) + ((s.failure as u64) << 32) + ((s.slow as u64) << 48)
+// Bucket word: epoch tag in bits 0..16, calls 16..32, failures 32..48, slow 48..64.
+//
+// A bucket's epoch is `now / bucket length`; its slot is `epoch % N`. The tag keeps only the
+// low 16 bits of the epoch, so on its own it would alias after 2^16 epochs. The window
+// therefore also keeps `latest`, the highest epoch seen (a full u64), and sweeps: whoever moves
+// `latest` from `prev` to `e` empties the slots of the epochs `prev + 1 ..= e` (all of them
+// for a jump of `N` or more) that hold older samples. Every sample left in a slot is then
+// less than `2N` epochs older than `latest` (or is undone, see `TimeWindow::record_shared`),
+// so the 16-bit tag arithmetic below is exact at any uptime, `N <= 4096` keeping `2N` far
+// below 2^15. An instant earlier than `latest` (a clock that stepped back) is read as
+// `latest`: no time passed.
+
+const fn tag(epoch: u64) -> u16 {
+    epoch as u16
 }
 
-fn buckets_stats(words: impl Iterator<Item = u64>, epoch: u64, n: usize) -> WindowStats {
-    let tag = epoch as u16;
-    let mut s = WindowStats::default();
+/// How many epochs `word`'s bucket is older than `epoch` (negative: newer, a racing writer).
+const fn tag_age(word: u64, epoch: u64) -> i16 {
+    tag(epoch).wrapping_sub(word as u16) as i16
+}
+
+const fn bucket_calls(word: u64) -> u16 {
+    (word >> 16) as u16
+}
+
+const fn sample_weight(s: Sample) -> u64 {
+    (1 << 16) | ((s.failure as u64) << 32) | ((s.slow as u64) << 48)
+}
+
+/// `word` with sample `s` at `epoch` added. An empty or older bucket restarts at `epoch`; a
+/// newer one (a writer that raced ahead) is counted into.
+const fn bucket_add(word: u64, epoch: u64, s: Sample) -> u64 {
+    let word = if bucket_calls(word) == 0 || tag_age(word, epoch) > 0 {
+        tag(epoch) as u64
+    } else {
+        word
+    };
+    if bucket_calls(word) == u16::MAX {
+        return word; // saturated bucket: further samples are dropped, rates stay in 0..=100 %
+    }
+    word + sample_weight(s)
+}
+
+/// `word` without sample `s`, if it holds one like it.
+const fn bucket_sub(word: u64, s: Sample) -> Option<u64> {
+    let has = bucket_calls(word) > 0
+        && (!s.failure || (word >> 32) as u16 > 0)
+        && (!s.slow || (word >> 48) as u16 > 0);
+    if has {
+        Some(word - sample_weight(s))
+    } else {
+        None
+    }
+}
+
+/// Is `word` (a slot's content before an advance from `prev`) older than the window that
+/// ends at epoch `e`? Ages are taken from `prev`, which every sample is close to.
+const fn stale_after(word: u64, prev: u64, e: u64, n: usize) -> bool {
+    if bucket_calls(word) == 0 {
+        return false; // nothing to clear
+    }
+    let age = tag_age(word, prev) as i64;
+    // The bucket's epoch is `prev - age`; it is stale when that is at most `e - n`.
+    (e as i128 - prev as i128 + age as i128) >= n as i128
+}
+
+fn buckets_stats(
+    words: impl Iterator<Item = u64>,
+    epoch: u64,
+    n: usize,
+    minimum: u32,
+) -> WindowStats {
+    let mut s = WindowStats {
+        minimum_calls: minimum,
+        ..WindowStats::default()
+    };
     for w in words {
-        let age = tag.wrapping_sub(w as u16) as usize;
-        if age < n {
-            s.calls += (w >> 16) as u16 as u32;
+        let age = tag_age(w, epoch);
+        if age >= 0 && (age as usize) < n {
+            s.calls += bucket_calls(w) as u32;
             s.failures += (w >> 32) as u16 as u32;
             s.slow += (w >> 48) as u16 as u32;
         }
@@ -411,6 +503,8 @@ fn buckets_stats(words: impl Iterator<Item = u64>, epoch: u64, n: usize) -> Wind
 #[derive(Debug)]
 pub struct TimeState<const N: usize> {
     buckets: [u64; N],
+    /// The highest epoch seen.
+    latest: u64,
 }
 
 /// The shared state of a [`TimeWindow`].
@@ -418,6 +512,38 @@ pub struct TimeState<const N: usize> {
 #[derive(Debug)]
 pub struct TimeShared<const N: usize> {
     buckets: [AtomicU64; N],
+    /// The highest epoch seen (only grows).
+    latest: AtomicU64,
+}
+
+impl<const N: usize> TimeWindow<N> {
+    /// The epoch a reading at `now` is placed in, given the highest epoch seen.
+    fn epoch(r: &Rules, now: Instant, latest: u64) -> u64 {
+        (now.as_nanos() / r.bucket).max(latest)
+    }
+
+    /// The window as of epoch `e` (a reading), given the highest epoch recorded.
+    fn stats_at(
+        words: impl Iterator<Item = u64>,
+        r: &Rules,
+        now: Instant,
+        latest: u64,
+    ) -> WindowStats {
+        let e = Self::epoch(r, now, latest);
+        if e - latest >= N as u64 {
+            // Nothing recorded within one window length: every bucket has expired.
+            return WindowStats {
+                minimum_calls: r.minimum_calls,
+                ..WindowStats::default()
+            };
+        }
+        buckets_stats(words, e, N, r.minimum_calls)
+    }
+
+    /// The slots an advance from epoch `prev` to `e` sweeps: those of `prev + 1 ..= e`.
+    fn swept(prev: u64, e: u64) -> impl Iterator<Item = usize> {
+        (1..=(e - prev).min(N as u64)).map(move |k| ((prev + k) % N as u64) as usize)
+    }
 }
 
 impl<const N: usize> sealed::Sealed for TimeWindow<N> {}
@@ -430,10 +556,13 @@ impl<const N: usize> Window for TimeWindow<N> {
 
     fn rules(cfg: &Config) -> Result<Rules, ConfigError> {
         if N == 0 {
-            return Err(ConfigError::ZeroThreshold);
+            return Err(ConfigError::Zero(Field::WindowSize));
         }
         if N > 4096 {
-            return Err(ConfigError::TooLarge);
+            return Err(ConfigError::TooLarge(Field::WindowSize));
+        }
+        if cfg.minimum_calls as u64 > N as u64 * u16::MAX as u64 {
+            return Err(ConfigError::MinimumCallsAboveWindow);
         }
         let bucket = duration_to_nanos(cfg.time_window) / N as u64;
         if bucket == 0 {
@@ -447,39 +576,81 @@ impl<const N: usize> Window for TimeWindow<N> {
         Some(r)
     }
     fn new_state() -> TimeState<N> {
-        TimeState { buckets: [0; N] }
+        TimeState {
+            buckets: [0; N],
+            latest: 0,
+        }
     }
     fn new_shared() -> TimeShared<N> {
         TimeShared {
             buckets: atomic_array!(AtomicU64, 0, N),
+            latest: AtomicU64::new(0),
         }
     }
     fn record(w: &mut TimeState<N>, r: &Rules, now: Instant, s: Sample) -> WindowStats {
-        let epoch = now.as_nanos() / r.bucket;
-        let b = &mut w.buckets[(epoch % N as u64) as usize];
-        *b = bucket_add(*b, epoch, s);
+        let e = Self::epoch(r, now, w.latest);
+        if e > w.latest {
+            for i in Self::swept(w.latest, e) {
+                w.buckets[i] = 0; // every sample here is older than the window ending at `e`
+            }
+            w.latest = e;
+        }
+        let b = &mut w.buckets[(e % N as u64) as usize];
+        *b = bucket_add(*b, e, s);
         Self::stats(w, r, now)
     }
     fn stats(w: &TimeState<N>, r: &Rules, now: Instant) -> WindowStats {
-        buckets_stats(w.buckets.iter().copied(), now.as_nanos() / r.bucket, N)
+        Self::stats_at(w.buckets.iter().copied(), r, now, w.latest)
     }
     fn reset(w: &mut TimeState<N>) {
-        *w = Self::new_state();
+        w.buckets = [0; N]; // `latest` stays: a reset does not move time
     }
     fn record_shared(w: &TimeShared<N>, r: &Rules, now: Instant, s: Sample) -> WindowStats {
-        let epoch = now.as_nanos() / r.bucket;
+        // Acquire: pairs with the AcqRel `fetch_max` of the recorder that advanced it.
+        let seen = w.latest.load(Ordering::Acquire);
+        let e = Self::epoch(r, now, seen);
+        if e > seen {
+            // AcqRel: `fetch_max` hands out disjoint ranges `prev..e` to advancing recorders,
+            // so each slot's sweep is decided once, from the epoch every sample in it is near.
+            let prev = w.latest.fetch_max(e, Ordering::AcqRel);
+            if prev < e {
+                for i in Self::swept(prev, e) {
+                    // AcqRel CAS: clears only what is still stale, never a newer sample.
+                    let _ = w.buckets[i].fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| {
+                        stale_after(b, prev, e, N).then_some(0)
+                    });
+                }
+            }
+        }
+        let slot = &w.buckets[(e % N as u64) as usize];
         // AcqRel CAS loop around the same `bucket_add` as the machine.
-        let _ = w.buckets[(epoch % N as u64) as usize].fetch_update(
-            Ordering::AcqRel,
-            Ordering::Acquire,
-            |b| Some(bucket_add(b, epoch, s)),
-        );
-        Self::stats_shared(w, r, now)
+        let added = slot
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| {
+                let next = bucket_add(b, e, s);
+                (next != b).then_some(next)
+            })
+            .is_ok();
+        // Acquire: as above. A recorder that advanced one window or more past `e` while we
+        // wrote has already swept our slot: take the sample back (it has expired), so no
+        // sample outlives a sweep and the 16-bit tags stay exact.
+        let after = w.latest.load(Ordering::Acquire);
+        if added && after - e >= N as u64 {
+            let _ = slot.fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| {
+                (b as u16 == tag(e)).then(|| bucket_sub(b, s)).flatten()
+            });
+        }
+        Self::stats_at(
+            w.buckets.iter().map(|b| b.load(Ordering::Acquire)),
+            r,
+            now,
+            after,
+        )
     }
     fn stats_shared(w: &TimeShared<N>, r: &Rules, now: Instant) -> WindowStats {
         // Acquire: pairs with the AcqRel updates of `record_shared`.
+        let latest = w.latest.load(Ordering::Acquire);
         let words = w.buckets.iter().map(|b| b.load(Ordering::Acquire));
-        buckets_stats(words, now.as_nanos() / r.bucket, N)
+        Self::stats_at(words, r, now, latest)
     }
     fn reset_shared(w: &TimeShared<N>) {
         for b in &w.buckets {
@@ -515,7 +686,8 @@ mod tests {
             WindowStats {
                 calls: 1,
                 failures: 1,
-                slow: 0
+                slow: 0,
+                minimum_calls: 1
             }
         );
         CountWindow::<3>::record(&mut w, &R, t, SLOW_BAD);
@@ -525,7 +697,8 @@ mod tests {
             WindowStats {
                 calls: 3,
                 failures: 2,
-                slow: 1
+                slow: 1,
+                minimum_calls: 1
             }
         );
         // The 4th call evicts the 1st (a failure).
@@ -534,11 +707,12 @@ mod tests {
             WindowStats {
                 calls: 3,
                 failures: 1,
-                slow: 1
+                slow: 1,
+                minimum_calls: 1
             }
         );
         CountWindow::<3>::reset(&mut w);
-        assert_eq!(CountWindow::<3>::stats(&w, &R, t), WindowStats::default());
+        assert_eq!(CountWindow::<3>::stats(&w, &R, t).calls, 0);
     }
 
     #[test]
@@ -556,8 +730,8 @@ mod tests {
         }
         CountWindow::<5>::reset_shared(&s);
         assert_eq!(
-            CountWindow::<5>::stats_shared(&s, &R, Instant::ZERO),
-            WindowStats::default()
+            CountWindow::<5>::stats_shared(&s, &R, Instant::ZERO).calls,
+            0
         );
     }
 
@@ -578,7 +752,8 @@ mod tests {
             WindowStats {
                 calls: 1,
                 failures: 0,
-                slow: 0
+                slow: 0,
+                minimum_calls: 1
             }
         );
         assert_eq!(
@@ -592,7 +767,8 @@ mod tests {
             WindowStats {
                 calls: 2,
                 failures: 0,
-                slow: 0
+                slow: 0,
+                minimum_calls: 1
             }
         );
     }
@@ -609,7 +785,8 @@ mod tests {
             WindowStats {
                 calls: 2,
                 failures: 1,
-                slow: 0
+                slow: 0,
+                minimum_calls: 1
             }
         );
     }
@@ -620,7 +797,7 @@ mod tests {
         for _ in 0..70_000 {
             word = bucket_add(word, 0, BAD);
         }
-        let s = buckets_stats([word].into_iter(), 0, 1);
+        let s = buckets_stats([word].into_iter(), 0, 1, 1);
         assert_eq!((s.calls, s.failures), (65_535, 65_535));
     }
 
@@ -632,7 +809,8 @@ mod tests {
             WindowStats {
                 calls: 3,
                 failures: 3,
-                slow: 0
+                slow: 0,
+                minimum_calls: 1
             }
         ));
         assert!(rate_trips(
@@ -640,7 +818,8 @@ mod tests {
             WindowStats {
                 calls: 4,
                 failures: 2,
-                slow: 0
+                slow: 0,
+                minimum_calls: 1
             }
         ));
         assert!(!rate_trips(
@@ -648,7 +827,8 @@ mod tests {
             WindowStats {
                 calls: 5,
                 failures: 2,
-                slow: 0
+                slow: 0,
+                minimum_calls: 1
             }
         ));
         let slow = Rules::new(
@@ -660,7 +840,8 @@ mod tests {
             WindowStats {
                 calls: 2,
                 failures: 0,
-                slow: 2
+                slow: 2,
+                minimum_calls: 1
             }
         ));
         assert!(!rate_trips(
@@ -668,7 +849,8 @@ mod tests {
             WindowStats {
                 calls: 2,
                 failures: 2,
-                slow: 1
+                slow: 1,
+                minimum_calls: 1
             }
         ));
         assert!(!rate_trips(
@@ -676,7 +858,8 @@ mod tests {
             WindowStats {
                 calls: 2,
                 failures: 2,
-                slow: 2
+                slow: 2,
+                minimum_calls: 1
             }
         ));
     }
