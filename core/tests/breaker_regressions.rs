@@ -424,3 +424,140 @@ fn breaker_configs_that_cannot_work_are_rejected_by_field() {
     assert!(probes.to_string().contains("probes"), "{probes}");
     assert!(minimum.to_string().contains("minimum_calls"), "{minimum}");
 }
+
+/// The differential test of issue 11: the machine and the shared form side by side on a time
+/// window, from arbitrary start instants, with time moving forward by nanoseconds to days;
+/// while the breaker is closed, its window holds exactly the outcomes recorded since it
+/// closed that have not expired (the oracle).
+mod differential {
+    use super::*;
+    use bulwark::Clock;
+    use bulwark::circuit_breaker::{Outcome, Permit, Ticket};
+    use proptest::prelude::*;
+
+    const N: usize = 4;
+    const BUCKET: u64 = 1_000_000_000;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Advance(u64),
+        Acquire,
+        Settle(usize, Outcome),
+        Drop(usize),
+        Reset,
+        ForceOpen,
+    }
+
+    fn ops() -> impl Strategy<Value = Vec<Op>> {
+        let outcome = prop_oneof![
+            3 => Just(Outcome::Failure),
+            3 => Just(Outcome::Success),
+            1 => Just(Outcome::Ignored),
+        ];
+        let op = prop_oneof![
+            3 => (0..3 * BUCKET).prop_map(Op::Advance),
+            1 => prop_oneof![
+                (65_530 * BUCKET..65_540 * BUCKET),
+                (0..u64::MAX / 4),
+            ]
+            .prop_map(Op::Advance),
+            6 => Just(Op::Acquire),
+            6 => (0usize..4, outcome).prop_map(|(i, o)| Op::Settle(i, o)),
+            1 => (0usize..4).prop_map(Op::Drop),
+            1 => Just(Op::Reset),
+            1 => Just(Op::ForceOpen),
+        ];
+        proptest::collection::vec(op, 1..100)
+    }
+
+    type Held<'a> = (Ticket, Permit<'a, &'a MockClock, TimeWindow<N>, ()>, u64);
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]
+
+        #[test]
+        fn machine_and_shared_form_agree_and_the_window_forgets_nothing_early(
+            start in prop_oneof![any::<u64>(), 0..1_000 * BUCKET, (u64::MAX - 1_000 * BUCKET)..],
+            consecutive in proptest::option::of(2u32..6),
+            rate in 1u8..=100,
+            minimum in 1u32..8,
+            ops in ops(),
+        ) {
+            let mut cfg = Config::new()
+                .failure_rate(rate)
+                .minimum_calls(minimum)
+                .time_window(Duration::from_nanos(N as u64 * BUCKET))
+                .open_for(Duration::from_secs(2));
+            if let Some(n) = consecutive {
+                cfg = cfg.consecutive_failures(n);
+            }
+            let clock = MockClock::new();
+            clock.set(Instant::from_nanos(start));
+            let mut machine = Machine::<TimeWindow<N>>::new(cfg).unwrap();
+            let shared = CircuitBreaker::with_window(cfg, TimeWindow::<N>, &clock).unwrap();
+            let mut held: Vec<Held<'_>> = Vec::new();
+            // The oracle: outcomes recorded in the current closed period, and its number.
+            let mut log: Vec<(u64, bool)> = Vec::new();
+            let mut period = 0u64;
+            for op in ops {
+                let now = clock.now();
+                match op {
+                    Op::Advance(d) => clock.set(now.saturating_add(Duration::from_nanos(d))),
+                    Op::Acquire => match (machine.try_acquire(now), shared.try_acquire()) {
+                        (Ok(t), Ok(p)) => {
+                            prop_assert_eq!(t.is_probe(), p.is_probe());
+                            held.push((t, p, period));
+                        }
+                        (Err(x), Err(y)) => prop_assert_eq!(x, y),
+                        (a, b) => prop_assert!(false, "disagree: {:?} / {:?}", a, b.map(|p| p.is_probe())),
+                    },
+                    Op::Settle(i, o) if i < held.len() => {
+                        let (t, p, at_period) = held.remove(i);
+                        let counted = !t.is_probe()
+                            && at_period == period
+                            && machine.state() == State::Closed
+                            && o != Outcome::Ignored;
+                        if counted {
+                            log.push((now.as_nanos(), o == Outcome::Failure));
+                        }
+                        machine.record(t, o, now);
+                        p.record(o);
+                    }
+                    Op::Drop(i) if i < held.len() => {
+                        let (t, p, _) = held.remove(i);
+                        machine.release(t);
+                        drop(p);
+                    }
+                    Op::Settle(..) | Op::Drop(..) => {}
+                    Op::Reset => {
+                        machine.reset();
+                        shared.reset();
+                        log.clear();
+                        period += 1;
+                    }
+                    Op::ForceOpen => {
+                        machine.force_open();
+                        shared.force_open();
+                    }
+                }
+                let now = clock.now();
+                prop_assert_eq!(machine.state(), shared.state());
+                let (mm, sm) = (machine.metrics(now), shared.metrics());
+                prop_assert_eq!(mm, sm);
+                if machine.state() == State::Closed {
+                    let epoch = now.as_nanos() / BUCKET;
+                    let live: Vec<_> =
+                        log.iter().filter(|(t, _)| epoch - t / BUCKET < N as u64).collect();
+                    prop_assert_eq!(mm.window.calls as usize, live.len());
+                    prop_assert_eq!(
+                        mm.window.failures as usize,
+                        live.iter().filter(|(_, f)| *f).count()
+                    );
+                } else {
+                    log.clear();
+                    period += 1;
+                }
+            }
+        }
+    }
+}

@@ -4,7 +4,9 @@
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p bulwark --release --test loom_circuit_breaker`
 #![cfg(loom)]
 
-use bulwark::circuit_breaker::{CircuitBreaker, Config, CountWindow, Events, State, Transition};
+use bulwark::circuit_breaker::{
+    CircuitBreaker, Config, CountWindow, Events, State, TimeWindow, Transition,
+};
 use bulwark::{Clock, Instant};
 use core::time::Duration;
 use loom::sync::Arc;
@@ -298,5 +300,68 @@ fn a_caller_racing_a_trip_sees_the_open_time_it_was_published_with() {
             Err(r) => assert_eq!(r.retry_at, Some(Instant::from_secs(105))),
         }
         trip.join().unwrap();
+    });
+}
+
+loom::thread_local! {
+    static THREAD_NOW: core::cell::Cell<u64> = core::cell::Cell::new(0);
+}
+
+/// A clock each thread sets for itself: the reading a recorder takes is fixed, only the
+/// interleaving of the window's atomics varies.
+struct PerThread;
+impl Clock for PerThread {
+    fn now(&self) -> Instant {
+        Instant::from_nanos(THREAD_NOW.with(|t| t.get()))
+    }
+}
+
+/// A recorder reads 1 s while another advances the window to 65 538 s, where the 16-bit tag
+/// of 1 s is still "inside" the window. Either the early sample is placed before the advance
+/// (and swept or taken back: it expired long ago), or it is recorded after it and counts as
+/// the latest epoch (a reading below the latest is "no time passed"). Never may it survive
+/// in its own, aliased bucket: seen at 65 538 s (age 1 by tag) but gone at 65 541 s, where a
+/// sample of 65 538 s would still count.
+#[test]
+fn a_time_window_sample_racing_an_advance_past_the_tag_wrap_never_comes_back() {
+    loom::model(|| {
+        const S: u64 = 1_000_000_000;
+        let cfg = Config::new()
+            .failure_rate(100)
+            .minimum_calls(10)
+            .time_window(Duration::from_secs(4));
+        let b = Arc::new(CircuitBreaker::with_window(cfg, TimeWindow::<4>, PerThread).unwrap());
+        let late = 65_538 * S;
+        let early = {
+            let b = b.clone();
+            loom::thread::spawn(move || {
+                THREAD_NOW.with(|t| t.set(S));
+                b.try_acquire().unwrap().failure();
+            })
+        };
+        let recent = {
+            let b = b.clone();
+            loom::thread::spawn(move || {
+                THREAD_NOW.with(|t| t.set(late));
+                b.try_acquire().unwrap().success();
+            })
+        };
+        early.join().unwrap();
+        recent.join().unwrap();
+        let at = |secs: u64| {
+            THREAD_NOW.with(|t| t.set(secs * S));
+            let w = b.metrics().window;
+            (w.calls, w.failures)
+        };
+        let (now, later) = (at(65_538), at(65_541));
+        assert!(
+            matches!((now, later), ((1, 0), (1, 0)) | ((2, 1), (2, 1))),
+            "at 65 538 s {now:?}, at 65 541 s {later:?}"
+        );
+        assert_eq!(
+            at(65_542),
+            (0, 0),
+            "everything expires one window after 65 538 s"
+        );
     });
 }

@@ -229,8 +229,8 @@ impl Config {
         self
     }
 
-    /// In half-open, admit up to `probes` calls at once (1 ..= 255); `successes_to_close`
-    /// successful probes close the breaker (1 ..= 255).
+    /// In half-open, admit up to `probes` calls at once (1 ..= 63); `successes_to_close`
+    /// successful probes close the breaker (1 ..= 63).
     ///
     /// ```
     /// # use bulwark::circuit_breaker::Config;

@@ -7,9 +7,10 @@ use crate::time::Instant;
 
 /// The breaker did not let a call through.
 ///
-/// `retry_at` is the earliest instant at which a call could pass: the end of the open period.
-/// It is `None` when no instant is known: the breaker is forced open, or every half-open probe
-/// is taken (a call can pass once one of them finishes).
+/// `retry_at` is the earliest instant at which a call could pass: the end of the open period,
+/// or, when every half-open probe is taken, the instant of the rejection (a probe may end at
+/// any moment; a retry policy adds its own backoff). It is `None` only when the breaker is
+/// forced open: no instant is known.
 ///
 /// # Examples
 ///

@@ -615,9 +615,13 @@ impl<const N: usize> Window for TimeWindow<N> {
             let prev = w.latest.fetch_max(e, Ordering::AcqRel);
             if prev < e {
                 for i in Self::swept(prev, e) {
-                    // AcqRel CAS: clears only what is still stale, never a newer sample.
+                    // Clears only what is stale, never a newer sample. Always a write (the
+                    // same word when nothing is stale), AcqRel: a recorder whose sample lands
+                    // in this slot after the sweep reads this write, so it also sees our
+                    // `fetch_max` when it checks `latest` below and takes its sample back;
+                    // one whose sample landed before is seen, and cleared, here.
                     let _ = w.buckets[i].fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| {
-                        stale_after(b, prev, e, N).then_some(0)
+                        Some(if stale_after(b, prev, e, N) { 0 } else { b })
                     });
                 }
             }
@@ -631,8 +635,8 @@ impl<const N: usize> Window for TimeWindow<N> {
             })
             .is_ok();
         // Acquire: as above. A recorder that advanced one window or more past `e` while we
-        // wrote has already swept our slot: take the sample back (it has expired), so no
-        // sample outlives a sweep and the 16-bit tags stay exact.
+        // wrote has swept our slot before our write (see the sweep): take the sample back
+        // (it has expired), so no sample outlives a sweep and the 16-bit tags stay exact.
         let after = w.latest.load(Ordering::Acquire);
         if added && after - e >= N as u64 {
             let _ = slot.fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| {
