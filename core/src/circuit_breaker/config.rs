@@ -23,8 +23,10 @@ pub enum HalfOpenVerdict {
     /// The first failed (or slow) probe re-opens; `successes_to_close` successes close.
     #[default]
     FirstFailure,
-    /// Admit exactly `probes` probes, wait for all of them, then judge their failure and slow
-    /// rates against the breaker's thresholds (resilience4j's way).
+    /// Admit exactly `probes` probes, wait for all of them, then judge their failure rate and
+    /// their slow rate, each against its own threshold (resilience4j's way; `>=` re-opens,
+    /// and without a failure-rate policy only all probes failing does). Fewer than
+    /// `successes_to_close` successful probes (slow or not) re-open too.
     Rate,
 }
 
@@ -142,7 +144,9 @@ impl Config {
     }
 
     /// A call that takes `threshold` or longer is slow; open when at least `percent` % of the
-    /// calls in the window were slow. A slow half-open probe counts as failed. Needs a window.
+    /// calls in the window were slow. Needs a window. In half-open, a slow probe re-opens like
+    /// a failed one under [`HalfOpenVerdict::FirstFailure`]; under [`HalfOpenVerdict::Rate`]
+    /// the probes' slow rate is judged against `percent` on its own. Not zero.
     ///
     /// ```
     /// # use bulwark::circuit_breaker::Config;
@@ -255,7 +259,8 @@ impl Config {
         self
     }
 
-    /// Re-open a breaker that is still half-open `d` after its open time ended: its probes
+    /// Re-open a breaker that is still half-open `d` after half-open began (when its first
+    /// probe was admitted, however late after the open time that call came): its probes
     /// hang, or no call comes to decide (resilience4j's maximum wait in half-open). The
     /// re-opening counts as a failed half-open (the open time grows). Checked when a call
     /// arrives or a probe ends, on the clock's [coarse reading](crate::Clock::now_coarse)
