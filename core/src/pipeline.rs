@@ -50,7 +50,7 @@
 //! use bulwark::circuit_breaker::{CircuitBreaker, Config as BreakerConfig, State};
 //! use bulwark::fallback::fallback;
 //! use bulwark::pipeline::{Error, Pipeline};
-//! use bulwark::retry::{Backoff, Config as RetryConfig};
+//! use bulwark::retry::{Backoff, Config as RetryConfig, Jitter};
 //! use bulwark::{Clock, Instant, MockClock, mock};
 //! use core::future::IntoFuture;
 //! use core::time::Duration;
@@ -59,7 +59,10 @@
 //! let breaker = CircuitBreaker::new(BreakerConfig::new().consecutive_failures(3), &clock).unwrap();
 //! let pipeline = Pipeline::new(
 //!     &clock,
-//!     RetryConfig::new().max_attempts(3).backoff(Backoff::constant(Duration::from_millis(100))),
+//!     RetryConfig::new()
+//!         .max_attempts(3)
+//!         .backoff(Backoff::constant(Duration::from_millis(100)))
+//!         .jitter(Jitter::None), // exact delays, for the assertion below
 //! )
 //! .unwrap()
 //! .breaker(&breaker)

@@ -31,7 +31,10 @@ pub struct Config {
     burst: u32,
     max_wait: Duration,
     jitter: Duration,
+    /// Meaningful when `seed_set`.
     seed: u64,
+    /// Was [`Config::seed`] called (reproducible), or does each waiting call take a fresh seed?
+    seed_set: bool,
 }
 
 impl Config {
@@ -76,6 +79,7 @@ impl Config {
             max_wait: Duration::ZERO,
             jitter: Duration::ZERO,
             seed: 0,
+            seed_set: false,
         }
     }
 
@@ -94,6 +98,7 @@ impl Config {
             max_wait: Duration::ZERO,
             jitter: Duration::ZERO,
             seed: 0,
+            seed_set: false,
         }
     }
 
@@ -137,7 +142,11 @@ impl Config {
         self
     }
 
-    /// The seed of the jitter (deterministic: the same seed gives the same wake-ups).
+    /// An explicit seed of the jitter, for reproducible wake-ups (tests, simulations): the
+    /// same seed gives the same wake-ups in every run and process. Without it (the default)
+    /// each waiting call takes a fresh seed from [`rng::next_seed`](crate::rng::next_seed),
+    /// so limiters in different processes (with the `std` feature, or a seed set by the
+    /// firmware) and in one process do not wake in lockstep.
     ///
     /// ```
     /// use bulwark::rate_limiter::Config;
@@ -145,6 +154,7 @@ impl Config {
     /// ```
     pub const fn seed(mut self, seed: u64) -> Config {
         self.seed = seed;
+        self.seed_set = true;
         self
     }
 
@@ -188,14 +198,15 @@ impl Config {
         self.jitter
     }
 
-    /// The jitter seed.
+    /// The explicit jitter seed, if [`seed`](Config::seed) set one.
     ///
     /// ```
     /// use bulwark::rate_limiter::Config;
-    /// assert_eq!(Config::per_second(1).seed(9).jitter_seed(), 9);
+    /// assert_eq!(Config::per_second(1).seed(9).jitter_seed(), Some(9));
+    /// assert_eq!(Config::per_second(1).jitter_seed(), None);
     /// ```
-    pub const fn jitter_seed(&self) -> u64 {
-        self.seed
+    pub const fn jitter_seed(&self) -> Option<u64> {
+        if self.seed_set { Some(self.seed) } else { None }
     }
 
     /// Checks the configuration and returns the GCRA parameters.

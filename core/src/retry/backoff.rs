@@ -224,7 +224,8 @@ impl Backoff {
 /// | [`Decorrelated`](Jitter::Decorrelated) | uniform in `[base, 3 × prev]` (AWS; the backoff's growth is not used) |
 /// | [`Proportional(p)`](Jitter::Proportional) | uniform in `[d − p %, d + p %]` (the classic ±20 %: `Proportional(20)`) |
 ///
-/// The result is capped at `cap` in every case.
+/// The result is capped at `cap` in every case. The default is [`Full`](Jitter::Full) (why:
+/// [`Config`](super::Config#why-full-jitter-by-default)).
 ///
 /// # Examples
 ///
@@ -250,9 +251,9 @@ impl Backoff {
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Jitter {
     /// The backoff delay as is.
-    #[default]
     None,
-    /// Uniform in `[0, d]`.
+    /// Uniform in `[0, d]` (the default).
+    #[default]
     Full,
     /// Uniform in `[d/2, d]`.
     Equal,

@@ -11,7 +11,6 @@ use super::budget::RetryBudget;
 use super::error::Error;
 use super::machine::{Decision, RetryState, Stop};
 use super::{Classify, Hooks, Operation, Retry, Verdict};
-use crate::rng::splitmix64;
 use crate::sync::Ordering;
 use crate::time::{Instant, Sleep};
 use crate::timeout::Deadline;
@@ -33,10 +32,11 @@ impl<S: Sleep, K, H, B: RetryBudget> Retry<S, K, H, B> {
     /// # Examples
     ///
     /// ```
-    /// use bulwark::{Clock, Instant, MockClock, mock, retry::{Backoff, Config, Error, Retry}};
+    /// use bulwark::{Clock, Instant, MockClock, mock, retry::{Backoff, Config, Error, Jitter, Retry}};
     /// use core::time::Duration;
     /// let clock = MockClock::new();
-    /// let retry = Retry::new(Config::new().backoff(Backoff::constant(Duration::from_secs(60))), &clock).unwrap();
+    /// let cfg = Config::new().backoff(Backoff::constant(Duration::from_secs(60))).jitter(Jitter::None);
+    /// let retry = Retry::new(cfg, &clock).unwrap();
     /// let out = mock::run(&clock, retry.call(|| async { Err::<(), _>("down") })).unwrap();
     /// assert_eq!(out, Err(Error::Exhausted { last: "down", attempts: 3 }));
     /// assert_eq!(clock.now(), Instant::from_secs(120)); // two minutes of backoff, instantly
@@ -66,12 +66,12 @@ impl<S: Sleep, K, H, B: RetryBudget> Retry<S, K, H, B> {
     /// # Examples
     ///
     /// ```
-    /// use bulwark::{Clock, Instant, MockClock, mock, retry::{Backoff, Config, Error, Retry}};
+    /// use bulwark::{Clock, Instant, MockClock, mock, retry::{Backoff, Config, Error, Jitter, Retry}};
     /// use bulwark::timeout::Deadline;
     /// use core::time::Duration;
     /// let clock = MockClock::new();
     /// let retry = Retry::new(
-    ///     Config::new().max_attempts(10).backoff(Backoff::constant(Duration::from_secs(4))),
+    ///     Config::new().max_attempts(10).backoff(Backoff::constant(Duration::from_secs(4))).jitter(Jitter::None),
     ///     &clock,
     /// ).unwrap();
     /// let deadline = Deadline::at(Instant::from_secs(10));
@@ -306,11 +306,17 @@ where
             };
             let attempt = this.state.attempts();
             if attempt == 1 {
-                // The first failure of this call: give it its own jitter stream. Relaxed: a
-                // fetch-add hands out distinct values whatever its ordering; it publishes
-                // nothing.
-                let salt = retry.calls.fetch_add(1, Ordering::Relaxed);
-                this.state.reseed(splitmix64(cfg.seed ^ salt));
+                // The first failure of this call: give it its own jitter stream. With an
+                // explicit seed, the k-th failing call draws stream k of it (stream 0 is the
+                // seed itself, as `RetryState::new(_, seed)`); without one, a fresh seed.
+                // Relaxed: a fetch-add hands out distinct values whatever its ordering; it
+                // publishes nothing.
+                let k = if cfg.seed_set {
+                    retry.calls.fetch_add(1, Ordering::Relaxed)
+                } else {
+                    0
+                };
+                this.state.reseed(cfg.call_seed(k));
             }
             let now = retry.sleeper.now();
             let (delay, at) = match this.state.decide(cfg, now, hint, *this.deadline) {

@@ -29,7 +29,7 @@
 //! # Examples
 //!
 //! ```
-//! use bulwark::retry::{Backoff, Config, Retry, Verdict};
+//! use bulwark::retry::{Backoff, Config, Jitter, Retry, Verdict};
 //! use bulwark::{Clock, Instant, MockClock, mock};
 //! use core::cell::Cell;
 //! use core::time::Duration;
@@ -39,7 +39,10 @@
 //!
 //! let clock = MockClock::new();
 //! let retry = Retry::new(
-//!     Config::new().max_attempts(4).backoff(Backoff::exponential(Duration::from_secs(1))),
+//!     Config::new()
+//!         .max_attempts(4)
+//!         .backoff(Backoff::exponential(Duration::from_secs(1)))
+//!         .jitter(Jitter::None), // exact delays (the default spreads them: full jitter)
 //!     &clock,
 //! )
 //! .unwrap()
@@ -178,7 +181,7 @@ impl<T, E, F: Fn(&Result<T, E>) -> Verdict> Classify<T, E> for F {
 /// # Examples
 ///
 /// ```
-/// use bulwark::retry::{Config, Hooks, Retry};
+/// use bulwark::retry::{Config, Hooks, Jitter, Retry};
 /// use bulwark::{MockClock, mock};
 /// use core::cell::Cell;
 /// use core::time::Duration;
@@ -195,7 +198,7 @@ impl<T, E, F: Fn(&Result<T, E>) -> Verdict> Classify<T, E> for F {
 ///
 /// let clock = MockClock::new();
 /// let log = Log::default();
-/// let retry = Retry::new(Config::new(), &clock).unwrap().with_hooks(&log);
+/// let retry = Retry::new(Config::new().jitter(Jitter::None), &clock).unwrap().with_hooks(&log);
 /// let out = mock::run(&clock, retry.call(|| async { Err::<(), _>("down") })).unwrap();
 /// assert!(out.is_err());
 /// assert_eq!(log.0.get(), [100, 200]); // the default backoff: 100 ms, then 200 ms
