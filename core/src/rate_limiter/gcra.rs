@@ -129,7 +129,9 @@ impl Config {
 
     /// Waiting callers wake up to this much after their tokens are due (uniform, seeded), so
     /// that callers rejected together do not all wake at the same instant. Never past the
-    /// max wait. Default zero.
+    /// max wait. As far as the max wait lets it reach (`min(jitter, max_wait)`), at most
+    /// `burst × period`, the time an empty bucket takes to refill
+    /// ([`ConfigError::JitterTooLong`] otherwise). Default zero.
     ///
     /// ```
     /// use bulwark::rate_limiter::Config;
@@ -213,7 +215,8 @@ impl Config {
     ///
     /// # Errors
     ///
-    /// [`ConfigError`] for a zero rate or burst, or a `burst × period` beyond `u64` ns.
+    /// [`ConfigError`] for a zero rate or burst, a `burst × period` beyond `u64` ns, or a
+    /// jitter reaching past `burst × period` (see [`jitter`](Config::jitter)).
     ///
     /// ```
     /// use bulwark::rate_limiter::{Config, ConfigError};
@@ -235,6 +238,11 @@ impl Config {
             return Err(ConfigError::TooLong);
         }
         match t.checked_mul(self.burst as u64) {
+            // Jitter past the bucket's length only delays callers (centuries, at the max); the
+            // max wait caps it, so only the part it lets through counts.
+            Some(len) if jitter_reach(self.jitter, self.max_wait) > len => {
+                Err(ConfigError::JitterTooLong)
+            }
             Some(len) => Ok(Gcra {
                 t,
                 burst: self.burst,
@@ -243,6 +251,12 @@ impl Config {
             None => Err(ConfigError::TooLong),
         }
     }
+}
+
+/// How much wake-up jitter a config can add: its jitter, cut to its max wait (nanoseconds).
+const fn jitter_reach(jitter: Duration, max_wait: Duration) -> u64 {
+    let (j, w) = (duration_to_nanos(jitter), duration_to_nanos(max_wait));
+    if j < w { j } else { w }
 }
 
 /// Validated GCRA parameters: the emission interval `T` (ns per token) and the burst `b`.

@@ -45,7 +45,10 @@ pub struct Backoff {
 }
 
 impl Backoff {
-    /// The same delay before every retry.
+    /// The same delay before every retry. A zero delay is allowed and means "retry at once",
+    /// with no wait (jitter cannot lengthen it): for failures an immediate retry can fix, such
+    /// as a stale pooled connection replaced by a fresh one. It gives a struggling downstream
+    /// no relief, so pair it with a small `max_attempts`.
     ///
     /// ```
     /// use bulwark::retry::Backoff;
@@ -75,7 +78,8 @@ impl Backoff {
     }
 
     /// `initial`, multiplied by 2 (see [`multiplier`](Backoff::multiplier)) before each
-    /// further retry.
+    /// further retry. A zero `initial` never grows: the policy rejects it
+    /// ([`ConfigError::ZeroInitialDelay`]).
     ///
     /// ```
     /// use bulwark::retry::Backoff;
@@ -198,6 +202,9 @@ impl Backoff {
             } => {
                 if multiplier == 0 {
                     return Err(ConfigError::ZeroMultiplier);
+                }
+                if initial.is_zero() {
+                    return Err(ConfigError::ZeroInitialDelay);
                 }
                 initial
             }

@@ -163,6 +163,13 @@ pub enum ConfigError {
     MaxBelowInitial,
     /// A percentage out of its range (proportional jitter: 0 ..= 100; budget: 0 ..= 1000).
     PercentOutOfRange,
+    /// [`backoff`](super::Config::backoff): an [exponential](super::Backoff::exponential)
+    /// backoff whose initial delay is zero (zero times any multiplier stays zero: it would
+    /// never back off).
+    ZeroInitialDelay,
+    /// [`max_retry_after`](super::Config::max_retry_after) is zero: every Retry-After hint
+    /// would become an immediate retry.
+    ZeroMaxRetryAfter,
 }
 
 impl fmt::Display for ConfigError {
@@ -172,6 +179,12 @@ impl fmt::Display for ConfigError {
             ConfigError::ZeroMultiplier => "exponential backoff multiplier must be at least 1",
             ConfigError::MaxBelowInitial => "backoff cap is below its first delay",
             ConfigError::PercentOutOfRange => "percentage out of range",
+            ConfigError::ZeroInitialDelay => {
+                "backoff: an exponential backoff's initial delay must be above zero (zero never grows)"
+            }
+            ConfigError::ZeroMaxRetryAfter => {
+                "max_retry_after must be above zero (zero would retry at once whatever Retry-After asks)"
+            }
         })
     }
 }

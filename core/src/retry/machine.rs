@@ -132,7 +132,9 @@ impl Config {
     }
 
     /// The longest delay a hint from the outcome ([`Verdict::RetryAfter`](super::Verdict),
-    /// e.g. an HTTP `Retry-After`) may ask for; longer hints are cut to it.
+    /// e.g. an HTTP `Retry-After`) may ask for; longer hints are cut to it. Must be above
+    /// zero ([`ConfigError::ZeroMaxRetryAfter`]): a zero cap would retry at once whatever the
+    /// server asked.
     ///
     /// ```
     /// # use bulwark::retry::Config;
@@ -188,8 +190,12 @@ impl Config {
     ///
     /// # Errors
     ///
-    /// [`ConfigError`] for `max_attempts` 0, a multiplier of 0, a cap below the first
-    /// delay, or a proportional jitter above 100 %.
+    /// [`ConfigError`] naming the setting: `max_attempts` 0 ([`ZeroAttempts`](ConfigError::ZeroAttempts)),
+    /// an exponential backoff with a multiplier of 0 ([`ZeroMultiplier`](ConfigError::ZeroMultiplier))
+    /// or an initial delay of 0 ([`ZeroInitialDelay`](ConfigError::ZeroInitialDelay)), a cap
+    /// below the first delay ([`MaxBelowInitial`](ConfigError::MaxBelowInitial)), a zero
+    /// `max_retry_after` ([`ZeroMaxRetryAfter`](ConfigError::ZeroMaxRetryAfter)), or a
+    /// proportional jitter above 100 % ([`PercentOutOfRange`](ConfigError::PercentOutOfRange)).
     ///
     /// ```
     /// use bulwark::retry::{Config, ConfigError, Jitter};
@@ -201,6 +207,9 @@ impl Config {
         }
         if let Err(e) = self.backoff.validate() {
             return Err(e);
+        }
+        if self.max_hint.is_zero() {
+            return Err(ConfigError::ZeroMaxRetryAfter);
         }
         self.jitter.validate()
     }
