@@ -13,7 +13,7 @@ use core::fmt;
 /// | [`Exhausted`](Error::Exhausted) | the policy's own limits: `max_attempts` used up, or the next attempt would start after `max_elapsed` |
 /// | [`Permanent`](Error::Permanent) | the classifier said the error is not worth retrying; returned at once |
 /// | [`BudgetExhausted`](Error::BudgetExhausted) | the shared [`Budget`](super::Budget) denied the retry |
-/// | [`DeadlineExceeded`](Error::DeadlineExceeded) | the next attempt would start at or after the caller's [`Deadline`](crate::timeout::Deadline) (`last` is `None` when it had passed before the first attempt, which is then not made) |
+/// | [`DeadlineExceeded`](Error::DeadlineExceeded) | the next attempt would start at or after the caller's [`Deadline`](crate::timeout::Deadline) (`last` is `None` when it had passed before the call and the first attempt was not ready at its first poll: that attempt was dropped) |
 ///
 /// # Examples
 ///
@@ -50,7 +50,8 @@ pub enum Error<E> {
     },
     /// Retrying would not start before the caller's deadline.
     DeadlineExceeded {
-        /// The last attempt's error; `None` when no attempt was made.
+        /// The last attempt's error; `None` when the deadline had passed before the call and
+        /// the first attempt, pending at its first poll, was dropped.
         last: Option<E>,
         /// Attempts made.
         attempts: u32,
@@ -130,7 +131,7 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
                 attempts,
             } => write!(f, "deadline exceeded after {attempts} attempts: {last}"),
             Error::DeadlineExceeded { last: None, .. } => {
-                f.write_str("deadline exceeded before the first attempt")
+                f.write_str("deadline already passed and the first attempt was not ready")
             }
         }
     }

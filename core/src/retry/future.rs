@@ -52,8 +52,14 @@ impl<S: Sleep, K, H, B: RetryBudget> Retry<S, K, H, B> {
         self.call_with_deadline(Deadline::NONE, op)
     }
 
-    /// [`call`](Retry::call) under the caller's `deadline`: no attempt starts at or after it,
+    /// [`call`](Retry::call) under the caller's `deadline`: no retry starts at or after it,
     /// and no sleep is planned past it (the call returns early with the last outcome).
+    ///
+    /// A deadline that has already passed when the call starts means what a zero
+    /// [`timeout`](crate::timeout#a-zero-timeout) means everywhere in bulwark: the first
+    /// attempt is still made and polled once; if it is ready, its result counts as usual
+    /// (a retryable failure is then not retried); if it is pending, it is dropped at once and
+    /// the call fails with [`Error::DeadlineExceeded`] `{ last: None, attempts: 1 }`.
     ///
     /// # Errors
     ///
@@ -168,7 +174,9 @@ pin_project! {
     enum Phase<Fut, Sl, O> {
         // `at`: the start instant, when the caller already read it.
         Start { at: Option<Instant> },
-        Running { #[pin] fut: Fut },
+        // `late`: the first attempt, started when the deadline had already passed; it may
+        // complete if ready at its first poll, and is dropped if pending (like a zero timeout).
+        Running { #[pin] fut: Fut, late: bool },
         // `last` is the outcome that led to the sleep, returned if the deadline has passed
         // when the sleep ends (a clock that jumped).
         Sleeping { #[pin] sleep: Sl, last: O },
@@ -252,22 +260,30 @@ where
                         }
                         None => Instant::ZERO,
                     };
-                    if this.deadline.is_expired(now) {
-                        this.phase.set(Phase::Done);
-                        return Poll::Ready(Err(Error::DeadlineExceeded {
-                            last: None,
-                            attempts: 0,
-                        }));
-                    }
+                    // A deadline already past still lets a first attempt that is ready at once
+                    // complete (the library's one meaning of a zero timeout, tokio's).
+                    let late = this.deadline.is_expired(now);
                     *this.state = RetryState::new(now, 0); // seeded on the first failure
                     this.state.start_attempt();
                     retry.hooks.on_attempt(1);
                     this.phase.set(Phase::Running {
                         fut: this.op.attempt(),
+                        late,
                     });
                     continue;
                 }
-                PhaseProj::Running { fut } => core::task::ready!(fut.poll(cx)),
+                PhaseProj::Running { fut, late } => match fut.poll(cx) {
+                    Poll::Ready(out) => out,
+                    Poll::Pending if *late => {
+                        // Past the deadline and not ready: dropped now (the cancellation).
+                        this.phase.set(Phase::Done);
+                        return Poll::Ready(Err(Error::DeadlineExceeded {
+                            last: None,
+                            attempts: this.state.attempts(),
+                        }));
+                    }
+                    Poll::Pending => return Poll::Pending,
+                },
                 PhaseProj::Sleeping { sleep, .. } => {
                     core::task::ready!(sleep.poll(cx));
                     let expired = this.deadline.is_expired(retry.sleeper.now());
@@ -282,6 +298,7 @@ where
                     retry.hooks.on_attempt(this.state.attempts());
                     this.phase.set(Phase::Running {
                         fut: this.op.attempt(),
+                        late: false,
                     });
                     continue;
                 }

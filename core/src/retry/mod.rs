@@ -21,7 +21,9 @@
 //!   [`Config::max_retry_after`].
 //! * The call never sleeps past its [`Deadline`](crate::timeout::Deadline) nor plans an
 //!   attempt after `max_elapsed`: when the next attempt could not start in time it returns at
-//!   once with the last outcome. A deadline already past means no attempt at all. (An attempt
+//!   once with the last outcome. A deadline already past when the call starts is a zero
+//!   timeout ([its one meaning](crate::timeout#a-zero-timeout)): the first attempt completes
+//!   if it is ready at its first poll, and is dropped if it is pending. (Otherwise an attempt
 //!   itself is not cut short: wrap the operation in [`timeout_at`](crate::timeout::timeout_at)
 //!   for that.)
 //! * Each retry is asked of the [`RetryBudget`]; successes deposit into it.
