@@ -7,7 +7,10 @@
     clippy::alloc_instead_of_core
 )]
 
-pub(crate) mod rng;
+#[cfg(feature = "std")]
+extern crate std;
+
+pub mod rng;
 pub(crate) mod sync;
 
 pub mod bounded;

@@ -11,7 +11,9 @@
 //!   chain around [`Pipeline::call`] (see the example).
 //! * **Total timeout** bounds the whole call, retries and their sleeps included. It is a
 //!   [`Deadline`] that retry reads, so retry never sleeps past it, and that caps each
-//!   attempt's own timeout, so an attempt is cut at the deadline.
+//!   attempt's own timeout, so an attempt is cut at the deadline. Zero (for it and for the
+//!   attempt timeout) means what [a zero timeout](crate::timeout#a-zero-timeout) means
+//!   everywhere in bulwark: a ready operation still completes, a pending one is cut at once.
 //! * **Retry** wraps the admission layers so that a rejection can be waited out: an open
 //!   circuit or a rate limit reports when a call could pass, and retry uses that instant as
 //!   its delay (a Retry-After hint) instead of hammering. A full bulkhead and an attempt
@@ -50,7 +52,7 @@
 //! use bulwark::circuit_breaker::{CircuitBreaker, Config as BreakerConfig, State};
 //! use bulwark::fallback::fallback;
 //! use bulwark::pipeline::{Error, Pipeline};
-//! use bulwark::retry::{Backoff, Config as RetryConfig};
+//! use bulwark::retry::{Backoff, Config as RetryConfig, Jitter};
 //! use bulwark::{Clock, Instant, MockClock, mock};
 //! use core::future::IntoFuture;
 //! use core::time::Duration;
@@ -59,7 +61,10 @@
 //! let breaker = CircuitBreaker::new(BreakerConfig::new().consecutive_failures(3), &clock).unwrap();
 //! let pipeline = Pipeline::new(
 //!     &clock,
-//!     RetryConfig::new().max_attempts(3).backoff(Backoff::constant(Duration::from_millis(100))),
+//!     RetryConfig::new()
+//!         .max_attempts(3)
+//!         .backoff(Backoff::constant(Duration::from_millis(100)))
+//!         .jitter(Jitter::None), // exact delays, for the assertion below
 //! )
 //! .unwrap()
 //! .breaker(&breaker)
@@ -587,7 +592,10 @@ impl<'c, S: Sleep, P, B, CB, RL, BH> Pipeline<'c, S, P, B, CB, RL, BH> {
 
     /// Bounds each whole call, retries and sleeps included. It counts from
     /// [`call`](Pipeline::call), like `tokio::time::timeout`; so does the retry's
-    /// `max_elapsed` inside a pipeline.
+    /// `max_elapsed` inside a pipeline. A zero total timeout means what it means everywhere
+    /// in bulwark ([a zero timeout](crate::timeout#a-zero-timeout)): an operation ready at its
+    /// first poll still completes (once: nothing is retried); a pending one is cut at once
+    /// with [`Error::Timeout`].
     ///
     /// ```
     /// use bulwark::{Clock, Instant, MockClock, Sleep, mock, pipeline::{Error, Pipeline}, retry::Config};
@@ -606,7 +614,9 @@ impl<'c, S: Sleep, P, B, CB, RL, BH> Pipeline<'c, S, P, B, CB, RL, BH> {
     /// Bounds each attempt, counted from the end of the operation's first poll (its first
     /// `Pending`; an operation ready at once reads no clock), so time the call waits to be
     /// polled, and synchronous work in that first poll, are not charged to the downstream.
-    /// An attempt cut by it is a breaker failure; one cut by the total timeout is not.
+    /// An attempt cut by it is a breaker failure; one cut by the total timeout is not. A zero
+    /// attempt timeout lets an operation ready at its first poll complete and cuts a pending
+    /// one at once ([a zero timeout](crate::timeout#a-zero-timeout)).
     ///
     /// ```
     /// use bulwark::{MockClock, Sleep, mock, pipeline::{Error, Pipeline}, retry::Config};

@@ -1,8 +1,127 @@
-//! Small deterministic mixing functions shared by the patterns (jitter, hashing). No state, no
-//! allocation, no `rand`.
+//! Where jitter's randomness comes from: the process-wide default seed, and the small
+//! deterministic mixing functions the patterns share. No allocation, no `rand`.
 //!
-//! `splitmix64` hashes (breaker and limiter jitter, the keyed table); [`Rng`] is the seeded
-//! SplitMix64 stream retry jitter draws from.
+//! # Seeds: explicit or default
+//!
+//! Every jittered pattern (retry's [`Jitter`](crate::retry::Jitter), the breaker's
+//! [`open_jitter`](crate::circuit_breaker::Config::open_jitter), the rate limiter's
+//! [`jitter`](crate::rate_limiter::Config::jitter)) takes an optional seed in its `Config`:
+//!
+//! * **An explicit seed** (`Config::seed(s)`) is reproducible: the same seed gives the same
+//!   delays in every run and every process. Use it in tests and simulations.
+//! * **Without one**, each instance (a breaker, a rate limiter's waiting call, a retried call)
+//!   takes a fresh seed from [`next_seed`]: the SplitMix64 stream of the process-wide
+//!   [`default_seed`], one value per draw. Two instances in one process never share a
+//!   sequence, and neither do two processes, as long as the default seed differs between them:
+//!
+//! | build | the default seed |
+//! |---|---|
+//! | feature `std` (on in `bulwark-tokio` and `bulwark-async-std`) | drawn once per process from OS entropy (the random keys the standard library seeds `HashMap`s with) |
+//! | `no_std` (firmware) | what the firmware passed to [`set_default_seed`]; until then a fixed constant, the same in every device |
+//!
+//! Firmware should call [`set_default_seed`] once at boot with something that differs between
+//! devices and boots (a hardware RNG, or the chip's unique ID mixed with a counter kept in
+//! flash); otherwise a fleet restarted together jitters in lockstep. [`set_default_seed`] also
+//! wins over the OS entropy of the `std` feature (a simulation that wants every default-seeded
+//! instance to repeat).
+//!
+//! # Examples
+//!
+//! ```
+//! use bulwark::rng;
+//!
+//! // Firmware at boot (here: a value standing in for a hardware RNG reading).
+//! rng::set_default_seed(0x1234_5678_9ABC_DEF0);
+//! assert_eq!(rng::default_seed(), 0x1234_5678_9ABC_DEF0);
+//! // Every default-seeded instance then takes its own seed from that stream.
+//! assert_ne!(rng::next_seed(), rng::next_seed());
+//! ```
+
+use crate::sync::{StaticAtomicBool, StaticAtomicU64};
+use core::sync::atomic::Ordering;
+
+/// The default seed of a `no_std` build until [`set_default_seed`] is called.
+const FALLBACK_SEED: u64 = 0x5EED_B07A_4C3F_11E2;
+
+/// The seed set by [`set_default_seed`], valid once [`SEED_SET`] is `true`.
+static SEED: StaticAtomicU64 = StaticAtomicU64::new(FALLBACK_SEED);
+/// Whether [`set_default_seed`] was called.
+static SEED_SET: StaticAtomicBool = StaticAtomicBool::new(false);
+/// Draws taken by [`next_seed`].
+static DRAWS: StaticAtomicU64 = StaticAtomicU64::new(0);
+
+/// Sets the process-wide default seed every instance without an explicit seed draws from
+/// (through [`next_seed`]). For firmware, which has no OS entropy: call it once at boot with a
+/// value that differs between devices and boots. It also overrides the OS entropy of the `std`
+/// feature. Instances made before the call keep the seeds they already took.
+///
+/// ```
+/// bulwark::rng::set_default_seed(42);
+/// assert_eq!(bulwark::rng::default_seed(), 42);
+/// ```
+pub fn set_default_seed(seed: u64) {
+    // Relaxed store, Release flag: a reader that sees the flag (Acquire) sees this seed or a
+    // later one.
+    SEED.store(seed, Ordering::Relaxed);
+    SEED_SET.store(true, Ordering::Release);
+}
+
+/// The process-wide default seed: the last value given to [`set_default_seed`]; otherwise,
+/// with the `std` feature, a value drawn once per process from OS entropy; otherwise (`no_std`)
+/// a fixed constant. See the [module](self) docs.
+///
+/// ```
+/// // The same value for the life of the process (until `set_default_seed`).
+/// assert_eq!(bulwark::rng::default_seed(), bulwark::rng::default_seed());
+/// ```
+pub fn default_seed() -> u64 {
+    if SEED_SET.load(Ordering::Acquire) {
+        return SEED.load(Ordering::Relaxed);
+    }
+    unset_default_seed()
+}
+
+#[cfg(feature = "std")]
+fn unset_default_seed() -> u64 {
+    static ENTROPY: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *ENTROPY.get_or_init(|| {
+        use core::hash::{BuildHasher, Hasher};
+        // `RandomState::new` keys SipHash with random keys the standard library draws from
+        // the OS once per thread (then varies per call): a different value in every process.
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        h.finish()
+    })
+}
+
+#[cfg(not(feature = "std"))]
+fn unset_default_seed() -> u64 {
+    FALLBACK_SEED
+}
+
+/// A fresh seed: the next value of the SplitMix64 stream of [`default_seed`] (one `Relaxed`
+/// fetch-add on a process-wide counter). What every instance without an explicit seed uses;
+/// call it to seed a [`RetryState`](crate::retry::RetryState) the same way.
+///
+/// ```
+/// use bulwark::{Instant, retry::RetryState};
+/// let state = RetryState::new(Instant::ZERO, bulwark::rng::next_seed());
+/// # let _ = state;
+/// assert_ne!(bulwark::rng::next_seed(), bulwark::rng::next_seed());
+/// ```
+pub fn next_seed() -> u64 {
+    // Relaxed: the fetch-add hands out distinct counts whatever its ordering; it publishes
+    // nothing.
+    let n = DRAWS.fetch_add(1, Ordering::Relaxed);
+    splitmix64(default_seed().wrapping_add(n.wrapping_mul(GOLDEN)))
+}
+
+/// The seed of stream `k` derived from an explicit `seed`: stream 0 is `seed` itself, so the
+/// first user of an explicit seed draws exactly what a generator made from it draws; the
+/// others get well-separated streams.
+pub(crate) const fn stream_seed(seed: u64, k: u64) -> u64 {
+    seed ^ splitmix64(k) ^ splitmix64(0)
+}
 
 /// The SplitMix64 increment (2^64 / φ).
 const GOLDEN: u64 = 0x9E37_79B9_7F4A_7C15;

@@ -21,6 +21,14 @@ pub(crate) use core::sync::atomic::AtomicUsize as StaticAtomicUsize;
 #[cfg(feature = "portable-atomic")]
 pub(crate) use portable_atomic::AtomicUsize as StaticAtomicUsize;
 
+#[cfg(all(not(feature = "portable-atomic"), target_has_atomic = "64"))]
+pub(crate) use core::sync::atomic::{AtomicBool as StaticAtomicBool, AtomicU64 as StaticAtomicU64};
+/// 64-bit and flag atomics that are never loom's, for `static`s outside the model (the
+/// process-wide default seed of [`rng`](crate::rng)). From `portable-atomic` where the target
+/// has no 64-bit atomics or the feature asks for it.
+#[cfg(any(feature = "portable-atomic", not(target_has_atomic = "64")))]
+pub(crate) use portable_atomic::{AtomicBool as StaticAtomicBool, AtomicU64 as StaticAtomicU64};
+
 /// Declares a constructor that is `const` except under loom (whose atomics have no `const fn
 /// new`). One body serves both.
 macro_rules! const_fn {

@@ -8,7 +8,7 @@ use bulwark::bulkhead::{Bulkhead, Config as BulkheadConfig};
 use bulwark::circuit_breaker::{CircuitBreaker, Config as BreakerConfig, Counters, State};
 use bulwark::pipeline::{Error, Layer, Pipeline};
 use bulwark::rate_limiter::{Config as LimiterConfig, RateLimiter};
-use bulwark::retry::{Backoff, Config as RetryConfig};
+use bulwark::retry::{Backoff, Config as RetryConfig, Jitter};
 use bulwark::{Clock, Instant, MockClock, Sleep, mock};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -50,6 +50,7 @@ fn outage_through_the_full_pipeline() {
     let pipeline = Pipeline::new(
         &clock,
         RetryConfig::new()
+            .jitter(Jitter::None)
             .max_attempts(3)
             .backoff(Backoff::constant(Duration::from_millis(200))),
     )

@@ -52,6 +52,7 @@ fn minutes_of_exponential_backoff_run_instantly_with_an_exact_schedule() {
     let counters = Counters::new();
     let retry = Retry::new(
         Config::new()
+            .jitter(Jitter::None)
             .max_attempts(8)
             .backoff(Backoff::exponential(Duration::from_secs(1)).max(Duration::from_secs(60))),
         &clock,
@@ -119,6 +120,7 @@ fn the_deadline_cuts_a_retry_short() {
     clock.set(secs(100));
     let retry = Retry::new(
         Config::new()
+            .jitter(Jitter::None)
             .max_attempts(10)
             .backoff(Backoff::exponential(Duration::from_secs(1))),
         &clock,
@@ -142,31 +144,29 @@ fn the_deadline_cuts_a_retry_short() {
 }
 
 #[test]
-fn an_expired_deadline_makes_no_attempt() {
+fn an_expired_deadline_still_lets_a_ready_first_attempt_complete() {
+    // A deadline already passed is a zero timeout (one meaning in the whole library, see
+    // `bulwark::timeout`): the first attempt is made; ready at once, its result counts.
     let clock = MockClock::new();
     clock.set(secs(5));
-    let retry = Retry::new(Config::new(), &clock).unwrap();
+    let retry = Retry::new(Config::new().jitter(Jitter::None), &clock).unwrap();
     let script = Script::new(&clock, &[Ok::<u8, ()>(1)]);
     let out = mock::run(
         &clock,
         retry.call_with_deadline(Deadline::at(secs(5)), script.op()),
     )
     .unwrap();
-    assert_eq!(
-        out,
-        Err(Error::DeadlineExceeded {
-            last: None,
-            attempts: 0
-        })
-    );
-    assert!(script.attempts().is_empty());
+    assert_eq!(out, Ok(1));
+    assert_eq!(script.attempts(), [secs(5)]);
 }
 
 #[test]
 fn a_clock_jump_during_the_sleep_past_the_deadline_returns_the_last_outcome() {
     let clock = MockClock::new();
     let retry = Retry::new(
-        Config::new().backoff(Backoff::constant(Duration::from_secs(1))),
+        Config::new()
+            .jitter(Jitter::None)
+            .backoff(Backoff::constant(Duration::from_secs(1))),
         &clock,
     )
     .unwrap();
@@ -228,7 +228,7 @@ fn retry_after_hint_is_honoured_and_capped() {
 #[test]
 fn permanent_errors_are_not_retried() {
     let clock = MockClock::new();
-    let retry = Retry::new(Config::new().max_attempts(5), &clock)
+    let retry = Retry::new(Config::new().jitter(Jitter::None).max_attempts(5), &clock)
         .unwrap()
         .with_classifier(|r: &Result<(), u16>| match r {
             Err(400..=499) => Verdict::Return,
@@ -255,7 +255,7 @@ fn a_retryable_result_is_returned_when_retries_run_out() {
         TryLater,
     }
     let clock = MockClock::new();
-    let retry = Retry::new(Config::new().max_attempts(3), &clock)
+    let retry = Retry::new(Config::new().jitter(Jitter::None).max_attempts(3), &clock)
         .unwrap()
         .with_classifier(|r: &Result<Resp, ()>| match r {
             Ok(Resp::TryLater) => Verdict::Retry,
@@ -272,6 +272,7 @@ fn max_elapsed_stops_without_sleeping_past_it() {
     let clock = MockClock::new();
     let retry = Retry::new(
         Config::new()
+            .jitter(Jitter::None)
             .max_attempts(100)
             .max_elapsed(Duration::from_secs(60))
             .backoff(Backoff::linear(
@@ -301,6 +302,7 @@ fn dropping_the_call_mid_sleep_cancels_further_attempts() {
     let counters = Counters::new();
     let retry = Retry::new(
         Config::new()
+            .jitter(Jitter::None)
             .max_attempts(5)
             .backoff(Backoff::constant(Duration::from_secs(10))),
         &clock,
@@ -346,6 +348,7 @@ fn hooks_see_every_retry_and_the_budget_denies_when_empty() {
     let budget = Budget::new(50, 1, 10).unwrap();
     let retry = Retry::new(
         Config::new()
+            .jitter(Jitter::None)
             .max_attempts(10)
             .backoff(Backoff::constant(Duration::from_millis(300))),
         &clock,
@@ -390,6 +393,7 @@ fn retry_composes_with_a_per_attempt_timeout_under_one_deadline() {
     let clock = MockClock::new();
     let retry = Retry::new(
         Config::new()
+            .jitter(Jitter::None)
             .max_attempts(10)
             .backoff(Backoff::constant(Duration::from_secs(1))),
         &clock,
@@ -423,6 +427,7 @@ fn zero_backoff_retries_at_once_and_extreme_configs_do_not_panic() {
     let clock = MockClock::new();
     let retry = Retry::new(
         Config::new()
+            .jitter(Jitter::None)
             .max_attempts(4)
             .backoff(Backoff::constant(Duration::ZERO)),
         &clock,

@@ -137,14 +137,15 @@ async fn limiter_waits<C: Sleep>(clock: &C) -> Log {
 /// Retry with exponential backoff (1 s, 2 s, 4 s) against an operation that fails four
 /// times; then a timeout that cuts a slow operation, and one that lets a fast one through.
 async fn retry_schedule_and_timeouts<C: Sleep>(clock: &C) -> Log {
-    use bulwark::retry::{Backoff, Config as RetryConfig, Retry};
+    use bulwark::retry::{Backoff, Config as RetryConfig, Jitter, Retry};
     use bulwark::timeout::timeout;
     let t0 = clock.now();
     let mut log = Log::new();
     let retry = Retry::new(
         RetryConfig::new()
             .max_attempts(5)
-            .backoff(Backoff::exponential(Duration::from_secs(1))),
+            .backoff(Backoff::exponential(Duration::from_secs(1)))
+            .jitter(Jitter::None),
         clock,
     )
     .unwrap();

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bulwark::circuit_breaker::{CircuitBreaker, Config as BreakerConfig, Rejected, State};
 use bulwark::pipeline::Pipeline;
-use bulwark::retry::{Backoff, Config as RetryConfig, Retry};
+use bulwark::retry::{Backoff, Config as RetryConfig, Jitter, Retry};
 use bulwark::timeout::Elapsed;
 use bulwark_tokio::TokioClock;
 use bulwark_tokio::tower::{PipelineLayer, RetryLayer, TimeoutLayer};
@@ -19,7 +19,8 @@ async fn retry_over_timeout_cuts_each_attempt_and_retries() {
     let retry = Retry::new(
         RetryConfig::new()
             .max_attempts(3)
-            .backoff(Backoff::constant(Duration::from_millis(50))),
+            .backoff(Backoff::constant(Duration::from_millis(50)))
+            .jitter(Jitter::None),
         TokioClock::global(),
     )
     .unwrap();

@@ -6,7 +6,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bulwark::circuit_breaker::{CircuitBreaker, Config as BreakerConfig, State};
-use bulwark::retry::{Backoff, Config as RetryConfig, Retry};
+use bulwark::retry::{Backoff, Config as RetryConfig, Jitter, Retry};
 use bulwark::{Clock, Sleep};
 use bulwark_embassy::EmbassyClock;
 use embassy_executor::Executor;
@@ -72,7 +72,8 @@ fn sensor_task_trips_and_recovers_on_the_embassy_executor() {
         Retry::new(
             RetryConfig::new()
                 .max_attempts(2)
-                .backoff(Backoff::constant(Duration::from_millis(5))),
+                .backoff(Backoff::constant(Duration::from_millis(5)))
+                .jitter(Jitter::None), // exact times, asserted below
             &CLOCK,
         )
         .unwrap(),

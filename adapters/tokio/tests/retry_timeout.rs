@@ -3,7 +3,7 @@
 
 use core::time::Duration;
 
-use bulwark::retry::{Backoff, Config, Error, Retry};
+use bulwark::retry::{Backoff, Config, Error, Jitter, Retry};
 use bulwark::timeout::{Deadline, Elapsed, timeout, timeout_at};
 use bulwark::{Clock, Instant};
 use bulwark_tokio::TokioClock;
@@ -14,6 +14,7 @@ async fn retry_schedule_on_paused_tokio_time() {
         let clock = TokioClock::new();
         let retry = Retry::new(
             Config::new()
+                .jitter(Jitter::None)
                 .max_attempts(5)
                 .backoff(Backoff::exponential(Duration::from_secs(1))),
             clock,
@@ -44,6 +45,7 @@ async fn retry_stops_before_the_deadline_on_tokio() {
     let clock = TokioClock::new();
     let retry = Retry::new(
         Config::new()
+            .jitter(Jitter::None)
             .max_attempts(10)
             .backoff(Backoff::constant(Duration::from_secs(3))),
         clock,

@@ -44,6 +44,7 @@ pub enum HalfOpenVerdict {
 /// | [`open_for`](Config::open_for) | 30 s, fixed |
 /// | [`half_open`](Config::half_open) | 1 probe, 1 success closes |
 /// | [`max_half_open`](Config::max_half_open) | none: half-open lasts until its probes decide |
+/// | [`seed`](Config::seed) (of the open-time jitter) | none: each breaker takes a fresh seed from [`rng::next_seed`](crate::rng::next_seed) (OS entropy with the `std` feature) |
 ///
 /// At least one policy must be on; a rate policy needs a window type.
 ///
@@ -82,7 +83,10 @@ pub struct Config {
     pub(crate) successes_to_close: u32,
     pub(crate) verdict: HalfOpenVerdict,
     pub(crate) max_half_open: Option<Duration>,
+    /// Meaningful when `seed_set`.
     pub(crate) seed: u64,
+    /// Was [`Config::seed`] called (reproducible), or does each breaker take a fresh seed?
+    pub(crate) seed_set: bool,
 }
 
 impl Default for Config {
@@ -114,7 +118,8 @@ impl Config {
             successes_to_close: 1,
             verdict: HalfOpenVerdict::FirstFailure,
             max_half_open: None,
-            seed: 0x9E37_79B9_7F4A_7C15,
+            seed: 0,
+            seed_set: false,
         }
     }
 
@@ -278,16 +283,33 @@ impl Config {
         self
     }
 
-    /// Seed of the open-time jitter (the same seed gives the same open times).
+    /// An explicit seed of the open-time jitter, for reproducible open times (tests,
+    /// simulations): the same seed gives the same open times in every run and process.
+    /// Without it (the default) each breaker takes a fresh seed from
+    /// [`rng::next_seed`](crate::rng::next_seed) when it is built: different breakers, and
+    /// (with the `std` feature, or a seed set by the firmware) different processes, do not
+    /// probe in lockstep.
     ///
     /// ```
     /// # use bulwark::circuit_breaker::Config;
     /// let c = Config::new().consecutive_failures(3).open_jitter(20).seed(42);
-    /// # let _ = c;
+    /// assert_eq!(c.explicit_seed(), Some(42));
+    /// assert_eq!(Config::new().explicit_seed(), None);
     /// ```
     pub const fn seed(mut self, seed: u64) -> Self {
         self.seed = seed;
+        self.seed_set = true;
         self
+    }
+
+    /// The seed set by [`seed`](Config::seed), if any.
+    ///
+    /// ```
+    /// # use bulwark::circuit_breaker::Config;
+    /// assert_eq!(Config::new().seed(5).explicit_seed(), Some(5));
+    /// ```
+    pub const fn explicit_seed(&self) -> Option<u64> {
+        if self.seed_set { Some(self.seed) } else { None }
     }
 
     /// Checks the settings that do not depend on the window type.
@@ -361,11 +383,16 @@ impl Config {
 
     /// The compact form a breaker stores. Call after [`validate`](Config::validate), which
     /// keeps every count within the narrower field.
-    pub(crate) const fn policy(&self) -> Policy {
+    /// Without an explicit seed, a jittered breaker takes a fresh one here, once.
+    pub(crate) fn policy(&self) -> Policy {
         Policy {
             open_base: duration_to_nanos(self.open_base),
             open_max: duration_to_nanos(self.open_max),
-            seed: self.seed,
+            seed: match (self.seed_set, self.open_jitter) {
+                (true, _) => self.seed,
+                (false, 0) => 0,
+                (false, _) => crate::rng::next_seed(),
+            },
             max_half_open: match self.max_half_open {
                 Some(d) => duration_to_nanos(d),
                 None => u64::MAX,
@@ -377,7 +404,7 @@ impl Config {
             },
             probes: self.probes as u8,
             successes_to_close: self.successes_to_close as u8,
-            open_jitter: self.open_jitter,
+            open_jitter: self.open_jitter | if self.seed_set { 0 } else { SEED_NOT_SET },
             verdict: self.verdict,
         }
     }
@@ -392,11 +419,13 @@ impl Config {
         c.open_max = nanos_to_duration(p.open_max);
         c.open_multiplier = p.open_multiplier as u32;
         c.max_half_open = (p.max_half_open != u64::MAX).then(|| nanos_to_duration(p.max_half_open));
-        c.open_jitter = p.open_jitter;
+        c.open_jitter = p.open_jitter & !SEED_NOT_SET;
         c.probes = p.probes as u32;
         c.successes_to_close = p.successes_to_close as u32;
         c.verdict = p.verdict;
-        c.seed = p.seed;
+        if p.open_jitter & SEED_NOT_SET == 0 {
+            c = c.seed(p.seed);
+        }
         if let Some(r) = rules {
             c.failure_rate = (r.failure_rate != 0).then_some(r.failure_rate);
             c.slow_rate = (r.slow_rate != 0).then_some(r.slow_rate);
@@ -418,6 +447,10 @@ fn nanos_to_duration(n: u64) -> Duration {
     }
 }
 
+/// In [`Policy::open_jitter`] (a percentage, at most 100): the seed was not explicit, it was
+/// drawn when the breaker was built (so [`Config::from_parts`] reads it back as "no seed").
+const SEED_NOT_SET: u8 = 0x80;
+
 /// A validated [`Config`] in the form a breaker stores (40 bytes): durations as nanoseconds,
 /// counts in the widths validation allows. The rate settings are kept apart, in the
 /// [`Rules`] that only a breaker with a window stores, so a consecutive-failure breaker
@@ -434,6 +467,7 @@ pub(crate) struct Policy {
     pub(crate) consecutive_failures: u16,
     pub(crate) probes: u8,
     pub(crate) successes_to_close: u8,
+    /// The jitter percentage; its top bit is [`SEED_NOT_SET`].
     pub(crate) open_jitter: u8,
     pub(crate) verdict: HalfOpenVerdict,
 }
@@ -467,10 +501,11 @@ impl Policy {
             d = d.saturating_mul(self.open_multiplier as u64).min(max);
             i += 1;
         }
-        if self.open_jitter == 0 || d == 0 {
+        let percent = self.open_jitter & !SEED_NOT_SET;
+        if percent == 0 || d == 0 {
             return d;
         }
-        let span = (d as u128 * self.open_jitter as u128 / 100) as u64;
+        let span = (d as u128 * percent as u128 / 100) as u64;
         let r = splitmix64(self.seed ^ salt.rotate_left(17) ^ openings as u64);
         // Uniform in [d - span, d + span] (the tiny modulo bias is irrelevant here).
         let offset = (r as u128 % (2 * span as u128 + 1)) as u64;
@@ -511,11 +546,12 @@ mod tests {
             .consecutive_failures(1)
             .open_for(Duration::from_secs(10))
             .open_jitter(20);
+        let p = c.policy(); // one breaker: without an explicit seed each draws its own
         let (mut lo, mut hi) = (u64::MAX, 0);
         for salt in 0..2_000 {
-            let d = c.policy().open_duration(1, salt);
+            let d = p.open_duration(1, salt);
             assert!((8_000_000_000..=12_000_000_000).contains(&d), "{d}");
-            assert_eq!(d, c.policy().open_duration(1, salt));
+            assert_eq!(d, p.open_duration(1, salt));
             lo = lo.min(d);
             hi = hi.max(d);
         }

@@ -156,6 +156,11 @@ pub enum ConfigError {
     TooLong,
     /// A keyed table with no slots.
     ZeroCapacity,
+    /// [`jitter`](super::Config::jitter), as far as the max wait lets it reach, is longer
+    /// than the bucket (`burst × period`, the time an empty bucket takes to refill): it would
+    /// only delay callers, by up to centuries with [`Duration::MAX`](core::time::Duration::MAX)
+    /// for both.
+    JitterTooLong,
 }
 
 impl fmt::Display for ConfigError {
@@ -167,6 +172,9 @@ impl fmt::Display for ConfigError {
             ConfigError::ZeroBurst => "the burst must be at least 1",
             ConfigError::TooLong => "burst times period overflows 64-bit nanoseconds",
             ConfigError::ZeroCapacity => "a keyed table needs at least one slot",
+            ConfigError::JitterTooLong => {
+                "the jitter must be at most burst times period (the time the bucket takes to refill)"
+            }
         })
     }
 }

@@ -103,8 +103,14 @@ impl<C: Sleep> Future for Acquire<'_, C> {
                 None => {
                     let d = now.saturating_add(limiter.cfg.max_wait_time());
                     *this.deadline = Some(d);
+                    // The salt of this call's jitter: with an explicit seed, the limiter's
+                    // count of waiting calls (reproducible); without one, a fresh seed.
                     // Relaxed: the salt only spreads jitter; no data is published with it.
-                    *this.salt = limiter.salt.fetch_add(1, Ordering::Relaxed);
+                    *this.salt = match limiter.cfg.jitter_seed() {
+                        Some(_) => limiter.salt.fetch_add(1, Ordering::Relaxed),
+                        None if limiter.cfg.jitter_max().is_zero() => 0,
+                        None => crate::rng::next_seed(),
+                    };
                     d
                 }
             };
@@ -118,7 +124,7 @@ impl<C: Sleep> Future for Acquire<'_, C> {
             }
             let cfg = &limiter.cfg;
             let j = jitter(
-                cfg.jitter_seed(),
+                cfg.jitter_seed().unwrap_or(0),
                 this.salt.rotate_left(32) ^ *this.attempt,
                 duration_to_nanos(cfg.jitter_max()),
             );

@@ -31,7 +31,10 @@ pub struct Config {
     burst: u32,
     max_wait: Duration,
     jitter: Duration,
+    /// Meaningful when `seed_set`.
     seed: u64,
+    /// Was [`Config::seed`] called (reproducible), or does each waiting call take a fresh seed?
+    seed_set: bool,
 }
 
 impl Config {
@@ -76,6 +79,7 @@ impl Config {
             max_wait: Duration::ZERO,
             jitter: Duration::ZERO,
             seed: 0,
+            seed_set: false,
         }
     }
 
@@ -94,6 +98,7 @@ impl Config {
             max_wait: Duration::ZERO,
             jitter: Duration::ZERO,
             seed: 0,
+            seed_set: false,
         }
     }
 
@@ -124,7 +129,9 @@ impl Config {
 
     /// Waiting callers wake up to this much after their tokens are due (uniform, seeded), so
     /// that callers rejected together do not all wake at the same instant. Never past the
-    /// max wait. Default zero.
+    /// max wait. As far as the max wait lets it reach (`min(jitter, max_wait)`), at most
+    /// `burst × period`, the time an empty bucket takes to refill
+    /// ([`ConfigError::JitterTooLong`] otherwise). Default zero.
     ///
     /// ```
     /// use bulwark::rate_limiter::Config;
@@ -137,7 +144,11 @@ impl Config {
         self
     }
 
-    /// The seed of the jitter (deterministic: the same seed gives the same wake-ups).
+    /// An explicit seed of the jitter, for reproducible wake-ups (tests, simulations): the
+    /// same seed gives the same wake-ups in every run and process. Without it (the default)
+    /// each waiting call takes a fresh seed from [`rng::next_seed`](crate::rng::next_seed),
+    /// so limiters in different processes (with the `std` feature, or a seed set by the
+    /// firmware) and in one process do not wake in lockstep.
     ///
     /// ```
     /// use bulwark::rate_limiter::Config;
@@ -145,6 +156,7 @@ impl Config {
     /// ```
     pub const fn seed(mut self, seed: u64) -> Config {
         self.seed = seed;
+        self.seed_set = true;
         self
     }
 
@@ -188,21 +200,23 @@ impl Config {
         self.jitter
     }
 
-    /// The jitter seed.
+    /// The explicit jitter seed, if [`seed`](Config::seed) set one.
     ///
     /// ```
     /// use bulwark::rate_limiter::Config;
-    /// assert_eq!(Config::per_second(1).seed(9).jitter_seed(), 9);
+    /// assert_eq!(Config::per_second(1).seed(9).jitter_seed(), Some(9));
+    /// assert_eq!(Config::per_second(1).jitter_seed(), None);
     /// ```
-    pub const fn jitter_seed(&self) -> u64 {
-        self.seed
+    pub const fn jitter_seed(&self) -> Option<u64> {
+        if self.seed_set { Some(self.seed) } else { None }
     }
 
     /// Checks the configuration and returns the GCRA parameters.
     ///
     /// # Errors
     ///
-    /// [`ConfigError`] for a zero rate or burst, or a `burst × period` beyond `u64` ns.
+    /// [`ConfigError`] for a zero rate or burst, a `burst × period` beyond `u64` ns, or a
+    /// jitter reaching past `burst × period` (see [`jitter`](Config::jitter)).
     ///
     /// ```
     /// use bulwark::rate_limiter::{Config, ConfigError};
@@ -224,6 +238,11 @@ impl Config {
             return Err(ConfigError::TooLong);
         }
         match t.checked_mul(self.burst as u64) {
+            // Jitter past the bucket's length only delays callers (centuries, at the max); the
+            // max wait caps it, so only the part it lets through counts.
+            Some(len) if jitter_reach(self.jitter, self.max_wait) > len => {
+                Err(ConfigError::JitterTooLong)
+            }
             Some(len) => Ok(Gcra {
                 t,
                 burst: self.burst,
@@ -232,6 +251,12 @@ impl Config {
             None => Err(ConfigError::TooLong),
         }
     }
+}
+
+/// How much wake-up jitter a config can add: its jitter, cut to its max wait (nanoseconds).
+const fn jitter_reach(jitter: Duration, max_wait: Duration) -> u64 {
+    let (j, w) = (duration_to_nanos(jitter), duration_to_nanos(max_wait));
+    if j < w { j } else { w }
 }
 
 /// Validated GCRA parameters: the emission interval `T` (ns per token) and the burst `b`.

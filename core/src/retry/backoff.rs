@@ -45,7 +45,10 @@ pub struct Backoff {
 }
 
 impl Backoff {
-    /// The same delay before every retry.
+    /// The same delay before every retry. A zero delay is allowed and means "retry at once",
+    /// with no wait (jitter cannot lengthen it): for failures an immediate retry can fix, such
+    /// as a stale pooled connection replaced by a fresh one. It gives a struggling downstream
+    /// no relief, so pair it with a small `max_attempts`.
     ///
     /// ```
     /// use bulwark::retry::Backoff;
@@ -75,7 +78,8 @@ impl Backoff {
     }
 
     /// `initial`, multiplied by 2 (see [`multiplier`](Backoff::multiplier)) before each
-    /// further retry.
+    /// further retry. A zero `initial` never grows: the policy rejects it
+    /// ([`ConfigError::ZeroInitialDelay`]).
     ///
     /// ```
     /// use bulwark::retry::Backoff;
@@ -199,6 +203,9 @@ impl Backoff {
                 if multiplier == 0 {
                     return Err(ConfigError::ZeroMultiplier);
                 }
+                if initial.is_zero() {
+                    return Err(ConfigError::ZeroInitialDelay);
+                }
                 initial
             }
             Kind::Custom(_) => Duration::ZERO,
@@ -224,7 +231,8 @@ impl Backoff {
 /// | [`Decorrelated`](Jitter::Decorrelated) | uniform in `[base, 3 × prev]` (AWS; the backoff's growth is not used) |
 /// | [`Proportional(p)`](Jitter::Proportional) | uniform in `[d − p %, d + p %]` (the classic ±20 %: `Proportional(20)`) |
 ///
-/// The result is capped at `cap` in every case.
+/// The result is capped at `cap` in every case. The default is [`Full`](Jitter::Full) (why:
+/// [`Config`](super::Config#why-full-jitter-by-default)).
 ///
 /// # Examples
 ///
@@ -250,9 +258,9 @@ impl Backoff {
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Jitter {
     /// The backoff delay as is.
-    #[default]
     None,
-    /// Uniform in `[0, d]`.
+    /// Uniform in `[0, d]` (the default).
+    #[default]
     Full,
     /// Uniform in `[d/2, d]`.
     Equal,

@@ -13,7 +13,7 @@ use core::fmt;
 /// | [`Exhausted`](Error::Exhausted) | the policy's own limits: `max_attempts` used up, or the next attempt would start after `max_elapsed` |
 /// | [`Permanent`](Error::Permanent) | the classifier said the error is not worth retrying; returned at once |
 /// | [`BudgetExhausted`](Error::BudgetExhausted) | the shared [`Budget`](super::Budget) denied the retry |
-/// | [`DeadlineExceeded`](Error::DeadlineExceeded) | the next attempt would start at or after the caller's [`Deadline`](crate::timeout::Deadline) (`last` is `None` when it had passed before the first attempt, which is then not made) |
+/// | [`DeadlineExceeded`](Error::DeadlineExceeded) | the next attempt would start at or after the caller's [`Deadline`](crate::timeout::Deadline) (`last` is `None` when it had passed before the call and the first attempt was not ready at its first poll: that attempt was dropped) |
 ///
 /// # Examples
 ///
@@ -50,7 +50,8 @@ pub enum Error<E> {
     },
     /// Retrying would not start before the caller's deadline.
     DeadlineExceeded {
-        /// The last attempt's error; `None` when no attempt was made.
+        /// The last attempt's error; `None` when the deadline had passed before the call and
+        /// the first attempt, pending at its first poll, was dropped.
         last: Option<E>,
         /// Attempts made.
         attempts: u32,
@@ -130,7 +131,7 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
                 attempts,
             } => write!(f, "deadline exceeded after {attempts} attempts: {last}"),
             Error::DeadlineExceeded { last: None, .. } => {
-                f.write_str("deadline exceeded before the first attempt")
+                f.write_str("deadline already passed and the first attempt was not ready")
             }
         }
     }
@@ -163,6 +164,13 @@ pub enum ConfigError {
     MaxBelowInitial,
     /// A percentage out of its range (proportional jitter: 0 ..= 100; budget: 0 ..= 1000).
     PercentOutOfRange,
+    /// [`backoff`](super::Config::backoff): an [exponential](super::Backoff::exponential)
+    /// backoff whose initial delay is zero (zero times any multiplier stays zero: it would
+    /// never back off).
+    ZeroInitialDelay,
+    /// [`max_retry_after`](super::Config::max_retry_after) is zero: every Retry-After hint
+    /// would become an immediate retry.
+    ZeroMaxRetryAfter,
 }
 
 impl fmt::Display for ConfigError {
@@ -172,6 +180,12 @@ impl fmt::Display for ConfigError {
             ConfigError::ZeroMultiplier => "exponential backoff multiplier must be at least 1",
             ConfigError::MaxBelowInitial => "backoff cap is below its first delay",
             ConfigError::PercentOutOfRange => "percentage out of range",
+            ConfigError::ZeroInitialDelay => {
+                "backoff: an exponential backoff's initial delay must be above zero (zero never grows)"
+            }
+            ConfigError::ZeroMaxRetryAfter => {
+                "max_retry_after must be above zero (zero would retry at once whatever Retry-After asks)"
+            }
         })
     }
 }

@@ -11,7 +11,6 @@ use super::budget::RetryBudget;
 use super::error::Error;
 use super::machine::{Decision, RetryState, Stop};
 use super::{Classify, Hooks, Operation, Retry, Verdict};
-use crate::rng::splitmix64;
 use crate::sync::Ordering;
 use crate::time::{Instant, Sleep};
 use crate::timeout::Deadline;
@@ -33,10 +32,11 @@ impl<S: Sleep, K, H, B: RetryBudget> Retry<S, K, H, B> {
     /// # Examples
     ///
     /// ```
-    /// use bulwark::{Clock, Instant, MockClock, mock, retry::{Backoff, Config, Error, Retry}};
+    /// use bulwark::{Clock, Instant, MockClock, mock, retry::{Backoff, Config, Error, Jitter, Retry}};
     /// use core::time::Duration;
     /// let clock = MockClock::new();
-    /// let retry = Retry::new(Config::new().backoff(Backoff::constant(Duration::from_secs(60))), &clock).unwrap();
+    /// let cfg = Config::new().backoff(Backoff::constant(Duration::from_secs(60))).jitter(Jitter::None);
+    /// let retry = Retry::new(cfg, &clock).unwrap();
     /// let out = mock::run(&clock, retry.call(|| async { Err::<(), _>("down") })).unwrap();
     /// assert_eq!(out, Err(Error::Exhausted { last: "down", attempts: 3 }));
     /// assert_eq!(clock.now(), Instant::from_secs(120)); // two minutes of backoff, instantly
@@ -52,8 +52,14 @@ impl<S: Sleep, K, H, B: RetryBudget> Retry<S, K, H, B> {
         self.call_with_deadline(Deadline::NONE, op)
     }
 
-    /// [`call`](Retry::call) under the caller's `deadline`: no attempt starts at or after it,
+    /// [`call`](Retry::call) under the caller's `deadline`: no retry starts at or after it,
     /// and no sleep is planned past it (the call returns early with the last outcome).
+    ///
+    /// A deadline that has already passed when the call starts means what a zero
+    /// [`timeout`](crate::timeout#a-zero-timeout) means everywhere in bulwark: the first
+    /// attempt is still made and polled once; if it is ready, its result counts as usual
+    /// (a retryable failure is then not retried); if it is pending, it is dropped at once and
+    /// the call fails with [`Error::DeadlineExceeded`] `{ last: None, attempts: 1 }`.
     ///
     /// # Errors
     ///
@@ -66,12 +72,12 @@ impl<S: Sleep, K, H, B: RetryBudget> Retry<S, K, H, B> {
     /// # Examples
     ///
     /// ```
-    /// use bulwark::{Clock, Instant, MockClock, mock, retry::{Backoff, Config, Error, Retry}};
+    /// use bulwark::{Clock, Instant, MockClock, mock, retry::{Backoff, Config, Error, Jitter, Retry}};
     /// use bulwark::timeout::Deadline;
     /// use core::time::Duration;
     /// let clock = MockClock::new();
     /// let retry = Retry::new(
-    ///     Config::new().max_attempts(10).backoff(Backoff::constant(Duration::from_secs(4))),
+    ///     Config::new().max_attempts(10).backoff(Backoff::constant(Duration::from_secs(4))).jitter(Jitter::None),
     ///     &clock,
     /// ).unwrap();
     /// let deadline = Deadline::at(Instant::from_secs(10));
@@ -168,7 +174,9 @@ pin_project! {
     enum Phase<Fut, Sl, O> {
         // `at`: the start instant, when the caller already read it.
         Start { at: Option<Instant> },
-        Running { #[pin] fut: Fut },
+        // `late`: the first attempt, started when the deadline had already passed; it may
+        // complete if ready at its first poll, and is dropped if pending (like a zero timeout).
+        Running { #[pin] fut: Fut, late: bool },
         // `last` is the outcome that led to the sleep, returned if the deadline has passed
         // when the sleep ends (a clock that jumped).
         Sleeping { #[pin] sleep: Sl, last: O },
@@ -252,22 +260,30 @@ where
                         }
                         None => Instant::ZERO,
                     };
-                    if this.deadline.is_expired(now) {
-                        this.phase.set(Phase::Done);
-                        return Poll::Ready(Err(Error::DeadlineExceeded {
-                            last: None,
-                            attempts: 0,
-                        }));
-                    }
+                    // A deadline already past still lets a first attempt that is ready at once
+                    // complete (the library's one meaning of a zero timeout, tokio's).
+                    let late = this.deadline.is_expired(now);
                     *this.state = RetryState::new(now, 0); // seeded on the first failure
                     this.state.start_attempt();
                     retry.hooks.on_attempt(1);
                     this.phase.set(Phase::Running {
                         fut: this.op.attempt(),
+                        late,
                     });
                     continue;
                 }
-                PhaseProj::Running { fut } => core::task::ready!(fut.poll(cx)),
+                PhaseProj::Running { fut, late } => match fut.poll(cx) {
+                    Poll::Ready(out) => out,
+                    Poll::Pending if *late => {
+                        // Past the deadline and not ready: dropped now (the cancellation).
+                        this.phase.set(Phase::Done);
+                        return Poll::Ready(Err(Error::DeadlineExceeded {
+                            last: None,
+                            attempts: this.state.attempts(),
+                        }));
+                    }
+                    Poll::Pending => return Poll::Pending,
+                },
                 PhaseProj::Sleeping { sleep, .. } => {
                     core::task::ready!(sleep.poll(cx));
                     let expired = this.deadline.is_expired(retry.sleeper.now());
@@ -282,6 +298,7 @@ where
                     retry.hooks.on_attempt(this.state.attempts());
                     this.phase.set(Phase::Running {
                         fut: this.op.attempt(),
+                        late: false,
                     });
                     continue;
                 }
@@ -306,11 +323,17 @@ where
             };
             let attempt = this.state.attempts();
             if attempt == 1 {
-                // The first failure of this call: give it its own jitter stream. Relaxed: a
-                // fetch-add hands out distinct values whatever its ordering; it publishes
-                // nothing.
-                let salt = retry.calls.fetch_add(1, Ordering::Relaxed);
-                this.state.reseed(splitmix64(cfg.seed ^ salt));
+                // The first failure of this call: give it its own jitter stream. With an
+                // explicit seed, the k-th failing call draws stream k of it (stream 0 is the
+                // seed itself, as `RetryState::new(_, seed)`); without one, a fresh seed.
+                // Relaxed: a fetch-add hands out distinct values whatever its ordering; it
+                // publishes nothing.
+                let k = if cfg.seed_set {
+                    retry.calls.fetch_add(1, Ordering::Relaxed)
+                } else {
+                    0
+                };
+                this.state.reseed(cfg.call_seed(k));
             }
             let now = retry.sleeper.now();
             let (delay, at) = match this.state.decide(cfg, now, hint, *this.deadline) {

@@ -17,9 +17,18 @@ use crate::timeout::Deadline;
 /// | [`max_attempts`](Config::max_attempts) (the first call counts) | 3 |
 /// | [`max_elapsed`](Config::max_elapsed) (from the first attempt's start) | none |
 /// | [`backoff`](Config::backoff) | exponential, 100 ms × 2, capped at 10 s |
-/// | [`jitter`](Config::jitter) | none |
+/// | [`jitter`](Config::jitter) | [`Jitter::Full`]: uniform in `[0, d]` |
 /// | [`max_retry_after`](Config::max_retry_after) (cap on a hint from the error) | 60 s |
-/// | [`seed`](Config::seed) | a fixed constant |
+/// | [`seed`](Config::seed) | none: each failing call takes a fresh seed from [`rng::next_seed`](crate::rng::next_seed) (OS entropy with the `std` feature) |
+///
+/// # Why full jitter by default
+///
+/// Clients that failed together (a downstream blip) must not retry together. The default
+/// spreads each delay uniformly over `[0, d]` ("Full Jitter"): in the simulations of AWS's
+/// "Exponential Backoff and Jitter" study it made the fewest calls and finished contended
+/// work soonest, with decorrelated jitter close and equal jitter (which keeps half the delay)
+/// doing more work; the AWS SDKs retry the same way. A retry may thus come sooner than the
+/// backoff's delay, never later. Choose [`Jitter::None`] for exact delays.
 ///
 /// # Examples
 ///
@@ -43,7 +52,10 @@ pub struct Config {
     pub(crate) backoff: Backoff,
     pub(crate) jitter: Jitter,
     pub(crate) max_hint: Duration,
+    /// Meaningful when `seed_set`.
     pub(crate) seed: u64,
+    /// Was [`Config::seed`] called (reproducible), or does each call take a fresh seed?
+    pub(crate) seed_set: bool,
 }
 
 impl Default for Config {
@@ -64,9 +76,10 @@ impl Config {
             max_attempts: 3,
             max_elapsed: None,
             backoff: Backoff::exponential(Duration::from_millis(100)).max(Duration::from_secs(10)),
-            jitter: Jitter::None,
+            jitter: Jitter::Full,
             max_hint: Duration::from_secs(60),
-            seed: 0x5EED_B07A_4C3F_11E2,
+            seed: 0,
+            seed_set: false,
         }
     }
 
@@ -119,7 +132,9 @@ impl Config {
     }
 
     /// The longest delay a hint from the outcome ([`Verdict::RetryAfter`](super::Verdict),
-    /// e.g. an HTTP `Retry-After`) may ask for; longer hints are cut to it.
+    /// e.g. an HTTP `Retry-After`) may ask for; longer hints are cut to it. Must be above
+    /// zero ([`ConfigError::ZeroMaxRetryAfter`]): a zero cap would retry at once whatever the
+    /// server asked.
     ///
     /// ```
     /// # use bulwark::retry::Config;
@@ -131,24 +146,56 @@ impl Config {
         self
     }
 
-    /// The jitter seed: the same seed gives the same delays (per call, in call order).
+    /// An explicit jitter seed, for reproducible delays (tests, simulations): the same seed
+    /// gives the same delays in every run and every process. The first call through a
+    /// [`Retry`](super::Retry) whose first attempt fails draws exactly what
+    /// [`RetryState::new(_, seed)`](RetryState::new) draws; later calls (in the order their
+    /// first attempts fail) draw from their own streams derived from `seed`.
+    ///
+    /// Without it (the default), each failing call takes a fresh seed from
+    /// [`rng::next_seed`](crate::rng::next_seed): different in every call and, with the `std`
+    /// feature or a seed set by the firmware, in every process.
     ///
     /// ```
-    /// # use bulwark::retry::Config;
-    /// let cfg = Config::new().seed(7);
-    /// # let _ = cfg;
+    /// use bulwark::retry::{Config, Jitter};
+    /// let cfg = Config::new().jitter(Jitter::Full).seed(7);
+    /// assert_eq!(cfg.explicit_seed(), Some(7));
+    /// assert_eq!(Config::new().explicit_seed(), None);
     /// ```
     pub const fn seed(mut self, seed: u64) -> Config {
         self.seed = seed;
+        self.seed_set = true;
         self
+    }
+
+    /// The seed set by [`seed`](Config::seed), if any.
+    ///
+    /// ```
+    /// assert_eq!(bulwark::retry::Config::new().seed(3).explicit_seed(), Some(3));
+    /// ```
+    pub const fn explicit_seed(&self) -> Option<u64> {
+        if self.seed_set { Some(self.seed) } else { None }
+    }
+
+    /// The seed of the `k`-th failing call (0-based) through a policy with this config.
+    pub(crate) fn call_seed(&self, k: u64) -> u64 {
+        if self.seed_set {
+            crate::rng::stream_seed(self.seed, k)
+        } else {
+            crate::rng::next_seed()
+        }
     }
 
     /// Checks the configuration.
     ///
     /// # Errors
     ///
-    /// [`ConfigError`] for `max_attempts` 0, a multiplier of 0, a cap below the first
-    /// delay, or a proportional jitter above 100 %.
+    /// [`ConfigError`] naming the setting: `max_attempts` 0 ([`ZeroAttempts`](ConfigError::ZeroAttempts)),
+    /// an exponential backoff with a multiplier of 0 ([`ZeroMultiplier`](ConfigError::ZeroMultiplier))
+    /// or an initial delay of 0 ([`ZeroInitialDelay`](ConfigError::ZeroInitialDelay)), a cap
+    /// below the first delay ([`MaxBelowInitial`](ConfigError::MaxBelowInitial)), a zero
+    /// `max_retry_after` ([`ZeroMaxRetryAfter`](ConfigError::ZeroMaxRetryAfter)), or a
+    /// proportional jitter above 100 % ([`PercentOutOfRange`](ConfigError::PercentOutOfRange)).
     ///
     /// ```
     /// use bulwark::retry::{Config, ConfigError, Jitter};
@@ -160,6 +207,9 @@ impl Config {
         }
         if let Err(e) = self.backoff.validate() {
             return Err(e);
+        }
+        if self.max_hint.is_zero() {
+            return Err(ConfigError::ZeroMaxRetryAfter);
         }
         self.jitter.validate()
     }
@@ -209,11 +259,14 @@ pub enum Decision {
 ///
 /// ```
 /// use bulwark::Instant;
-/// use bulwark::retry::{Backoff, Config, Decision, RetryState, Stop};
+/// use bulwark::retry::{Backoff, Config, Decision, Jitter, RetryState, Stop};
 /// use bulwark::timeout::Deadline;
 /// use core::time::Duration;
 ///
-/// let cfg = Config::new().max_attempts(3).backoff(Backoff::exponential(Duration::from_secs(1)));
+/// let cfg = Config::new()
+///     .max_attempts(3)
+///     .backoff(Backoff::exponential(Duration::from_secs(1)))
+///     .jitter(Jitter::None); // exact delays
 /// let mut s = RetryState::new(Instant::ZERO, 0);
 /// s.start_attempt(); // attempt 1 fails at t = 0
 /// assert_eq!(
@@ -292,11 +345,11 @@ impl RetryState {
     ///
     /// ```
     /// use bulwark::Instant;
-    /// use bulwark::retry::{Backoff, Config, Decision, RetryState, Stop};
+    /// use bulwark::retry::{Backoff, Config, Decision, Jitter, RetryState, Stop};
     /// use bulwark::timeout::Deadline;
     /// use core::time::Duration;
     ///
-    /// let cfg = Config::new().backoff(Backoff::constant(Duration::from_secs(5)));
+    /// let cfg = Config::new().backoff(Backoff::constant(Duration::from_secs(5))).jitter(Jitter::None);
     /// let mut s = RetryState::new(Instant::ZERO, 0);
     /// s.start_attempt();
     /// let deadline = Deadline::at(Instant::from_secs(4));
@@ -373,6 +426,7 @@ mod tests {
     #[test]
     fn exponential_schedule_with_literal_instants() {
         let cfg = Config::new()
+            .jitter(Jitter::None)
             .max_attempts(6)
             .backoff(Backoff::exponential(Duration::from_secs(1)).max(Duration::from_secs(8)));
         let (at, n, why) = schedule(&cfg, NONE);
@@ -393,6 +447,7 @@ mod tests {
     #[test]
     fn max_elapsed_stops_before_planning_past_it() {
         let cfg = Config::new()
+            .jitter(Jitter::None)
             .max_attempts(100)
             .max_elapsed(Duration::from_secs(10))
             .backoff(Backoff::constant(Duration::from_secs(3)));
@@ -409,6 +464,7 @@ mod tests {
     #[test]
     fn deadline_is_exclusive() {
         let cfg = Config::new()
+            .jitter(Jitter::None)
             .max_attempts(100)
             .backoff(Backoff::constant(Duration::from_secs(2)));
         let (at, n, why) = schedule(&cfg, Deadline::at(secs(6)));

@@ -21,7 +21,9 @@
 //!   [`Config::max_retry_after`].
 //! * The call never sleeps past its [`Deadline`](crate::timeout::Deadline) nor plans an
 //!   attempt after `max_elapsed`: when the next attempt could not start in time it returns at
-//!   once with the last outcome. A deadline already past means no attempt at all. (An attempt
+//!   once with the last outcome. A deadline already past when the call starts is a zero
+//!   timeout ([its one meaning](crate::timeout#a-zero-timeout)): the first attempt completes
+//!   if it is ready at its first poll, and is dropped if it is pending. (Otherwise an attempt
 //!   itself is not cut short: wrap the operation in [`timeout_at`](crate::timeout::timeout_at)
 //!   for that.)
 //! * Each retry is asked of the [`RetryBudget`]; successes deposit into it.
@@ -29,7 +31,7 @@
 //! # Examples
 //!
 //! ```
-//! use bulwark::retry::{Backoff, Config, Retry, Verdict};
+//! use bulwark::retry::{Backoff, Config, Jitter, Retry, Verdict};
 //! use bulwark::{Clock, Instant, MockClock, mock};
 //! use core::cell::Cell;
 //! use core::time::Duration;
@@ -39,7 +41,10 @@
 //!
 //! let clock = MockClock::new();
 //! let retry = Retry::new(
-//!     Config::new().max_attempts(4).backoff(Backoff::exponential(Duration::from_secs(1))),
+//!     Config::new()
+//!         .max_attempts(4)
+//!         .backoff(Backoff::exponential(Duration::from_secs(1)))
+//!         .jitter(Jitter::None), // exact delays (the default spreads them: full jitter)
 //!     &clock,
 //! )
 //! .unwrap()
@@ -178,7 +183,7 @@ impl<T, E, F: Fn(&Result<T, E>) -> Verdict> Classify<T, E> for F {
 /// # Examples
 ///
 /// ```
-/// use bulwark::retry::{Config, Hooks, Retry};
+/// use bulwark::retry::{Config, Hooks, Jitter, Retry};
 /// use bulwark::{MockClock, mock};
 /// use core::cell::Cell;
 /// use core::time::Duration;
@@ -195,7 +200,7 @@ impl<T, E, F: Fn(&Result<T, E>) -> Verdict> Classify<T, E> for F {
 ///
 /// let clock = MockClock::new();
 /// let log = Log::default();
-/// let retry = Retry::new(Config::new(), &clock).unwrap().with_hooks(&log);
+/// let retry = Retry::new(Config::new().jitter(Jitter::None), &clock).unwrap().with_hooks(&log);
 /// let out = mock::run(&clock, retry.call(|| async { Err::<(), _>("down") })).unwrap();
 /// assert!(out.is_err());
 /// assert_eq!(log.0.get(), [100, 200]); // the default backoff: 100 ms, then 200 ms

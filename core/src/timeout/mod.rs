@@ -9,6 +9,31 @@
 //! [`Deadline`] is the absolute form. Nested calls combine deadlines with [`Deadline::min`],
 //! so the earliest one wins; [`Retry`](crate::retry::Retry) reads it and never sleeps past it.
 //!
+//! # A zero timeout
+//!
+//! One meaning everywhere in bulwark, the one `tokio::time::timeout` has: **a zero timeout (or
+//! a deadline already passed) still lets an operation that is ready at its first poll
+//! complete; an operation that is pending is cut at once** (dropped, with [`Elapsed`]). The
+//! operation is always polled before the time is checked, which is also why a ready
+//! operation reads no clock. This holds for [`timeout`], [`timeout_at`] with any
+//! [`Deadline`], [`Retry::call_with_deadline`](crate::retry::Retry::call_with_deadline) (its
+//! first attempt), and the [`pipeline`](crate::pipeline)'s total and attempt timeouts.
+//!
+//! ```
+//! use bulwark::{Clock, MockClock, mock};
+//! use bulwark::timeout::{Deadline, Elapsed, timeout, timeout_at};
+//! use core::future::pending;
+//! use core::time::Duration;
+//!
+//! let clock = MockClock::new();
+//! let zero = Duration::ZERO;
+//! assert_eq!(mock::run(&clock, timeout(&clock, zero, async { 7 })).unwrap(), Ok(7));
+//! let passed = Deadline::after(clock.now(), zero);
+//! assert_eq!(mock::run(&clock, timeout_at(&clock, passed, async { 7 })).unwrap(), Ok(7));
+//! let cut = mock::run(&clock, timeout(&clock, zero, pending::<()>())).unwrap();
+//! assert_eq!(cut, Err(Elapsed { deadline: clock.now() })); // at once: no time passed
+//! ```
+//!
 //! # Examples
 //!
 //! ```
