@@ -378,8 +378,8 @@ impl<E, F: Fn(&E) -> bool> Transient<E> for F {
 }
 
 /// Retry's classifier inside a pipeline: layer rejections are waited out (until the instant
-/// they report, when they report one), attempt timeouts retried, operation errors retried
-/// when transient.
+/// they report, when they report one still ahead; otherwise with the backoff), attempt
+/// timeouts retried, operation errors retried when transient.
 ///
 /// ```
 /// use bulwark::{MockClock, pipeline::Pipeline, retry::{Classify, Config, Verdict}};
@@ -397,8 +397,12 @@ pub struct Classifier<'c, S, P> {
 
 impl<T, E, S: Clock, P: Transient<E>> Classify<T, Error<E>> for Classifier<'_, S, P> {
     fn classify(&self, r: &Result<T, Error<E>>) -> Verdict {
-        let after =
-            |at: Instant| Verdict::RetryAfter(at.saturating_duration_since(self.clock.now()));
+        // An instant already here (a half-open breaker whose probes are all out says "now")
+        // adds nothing to the backoff: retry with it, rather than at once.
+        let after = |at: Instant| match at.saturating_duration_since(self.clock.now()) {
+            d if d.is_zero() => Verdict::Retry,
+            d => Verdict::RetryAfter(d),
+        };
         match r {
             Ok(_) | Err(Error::Timeout(_)) => Verdict::Return,
             Err(Error::Operation(e)) if self.transient.is_transient(e) => Verdict::Retry,
