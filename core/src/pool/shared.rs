@@ -282,7 +282,15 @@ impl<M: Manager, C: Clock, const N: usize, const Q: usize> Pool<M, QueueSemaphor
         /// assert_eq!(POOL.metrics().capacity, 4);
         /// ```
         pub fn queued(manager: M, cfg: Config, clock: C) -> Self {
-            Pool::from_parts(manager, QueueSemaphore::new(N), cfg, clock)
+            const {
+                assert!(
+                    N as u64 <= u32::MAX as u64,
+                    "a queued pool has at most u32::MAX slots (N <= u32::MAX)"
+                )
+            };
+            // `N > 0` is checked at compile time in `from_parts`, `N <= u32::MAX` above.
+            let sem = QueueSemaphore::checked(N as u32, crate::bulkhead::Overflow::RejectNewest);
+            Pool::from_parts(manager, sem, cfg, clock)
         }
     }
 }
@@ -305,9 +313,9 @@ impl<M: Manager, S: TrySemaphore, C: Clock, const N: usize> Pool<M, S, C, N> {
     /// #     fn connect(&self) -> Self::Connect<'_> { core::future::ready(Ok(1)) }
     /// # }
     /// let clock = MockClock::new();
-    /// let ok = Pool::<_, _, _, 4>::with_semaphore(M, QueueSemaphore::<2>::new(3), Config::new(), &clock);
+    /// let ok = Pool::<_, _, _, 4>::with_semaphore(M, QueueSemaphore::<2>::new(3).unwrap(), Config::new(), &clock);
     /// assert!(ok.is_ok());
-    /// let too_many = Pool::<_, _, _, 4>::with_semaphore(M, QueueSemaphore::<2>::new(5), Config::new(), &clock);
+    /// let too_many = Pool::<_, _, _, 4>::with_semaphore(M, QueueSemaphore::<2>::new(5).unwrap(), Config::new(), &clock);
     /// assert_eq!(too_many.err().map(|e| e.to_string()), Some(ConfigError::SemaphoreTooLarge.to_string()));
     /// ```
     pub fn with_semaphore(manager: M, sem: S, cfg: Config, clock: C) -> Result<Self, ConfigError> {
