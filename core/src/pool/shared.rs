@@ -297,11 +297,14 @@ impl<M: Manager, C: Clock, const N: usize, const Q: usize> Pool<M, QueueSemaphor
 
 impl<M: Manager, S: TrySemaphore, C: Clock, const N: usize> Pool<M, S, C, N> {
     /// A pool over any semaphore (a runtime adapter's). The semaphore bounds the callers
-    /// holding a slot, so it may have at most `N` permits (fewer caps concurrency lower).
+    /// holding a slot, so it may have at most `N` permits (fewer caps concurrency lower), and
+    /// at least one.
     ///
     /// # Errors
     ///
-    /// [`ConfigError::SemaphoreTooLarge`] when `sem.capacity() > N`.
+    /// [`ConfigError::SemaphoreTooLarge`] when `sem.capacity() > N`;
+    /// [`ConfigError::NoPermits`] when `sem.capacity() == 0` (every acquire would wait out
+    /// its timeout).
     ///
     /// ```
     /// use bulwark::pool::{Config, ConfigError, Manager, Pool, QueueSemaphore};
@@ -321,6 +324,9 @@ impl<M: Manager, S: TrySemaphore, C: Clock, const N: usize> Pool<M, S, C, N> {
     pub fn with_semaphore(manager: M, sem: S, cfg: Config, clock: C) -> Result<Self, ConfigError> {
         if sem.capacity() > N {
             return Err(ConfigError::SemaphoreTooLarge);
+        }
+        if sem.capacity() == 0 {
+            return Err(ConfigError::NoPermits);
         }
         Ok(Pool::from_parts(manager, sem, cfg, clock))
     }
