@@ -281,6 +281,21 @@ impl<M: Manager, C: Clock, const N: usize, const Q: usize> Pool<M, QueueSemaphor
         ///     Pool::queued(M, Config::new(), &CLOCK);
         /// assert_eq!(POOL.metrics().capacity, 4);
         /// ```
+        ///
+        /// A pool of no slots could never hand out a connection, so it does not compile:
+        ///
+        /// ```compile_fail
+        /// use bulwark::pool::{Config, Manager, Pool, QueueSemaphore};
+        /// use bulwark::MockClock;
+        /// # struct M;
+        /// # impl Manager for M {
+        /// #     type Connection = u8; type Error = ();
+        /// #     type Connect<'a> = core::future::Ready<Result<u8, ()>>;
+        /// #     fn connect(&self) -> Self::Connect<'_> { core::future::ready(Ok(1)) }
+        /// # }
+        /// let clock = MockClock::new();
+        /// let _empty: Pool<M, QueueSemaphore<16>, _, 0> = Pool::queued(M, Config::new(), &clock);
+        /// ```
         pub fn queued(manager: M, cfg: Config, clock: C) -> Self {
             const {
                 assert!(
