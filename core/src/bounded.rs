@@ -45,6 +45,15 @@ use core::task::{Context, Poll};
 /// let squares = mock::run(&clock, Limit::<2>::all([1, 2, 3], |x| async move { x * x })).unwrap();
 /// assert_eq!(squares, [1, 4, 9]);
 /// ```
+///
+/// No operation could ever start under a limit of zero, so it does not compile:
+///
+/// ```compile_fail
+/// use bulwark::bounded::Limit;
+/// use bulwark::{MockClock, mock};
+/// let clock = MockClock::new();
+/// let _ = mock::run(&clock, Limit::<0>::all([1, 2, 3], |x| async move { x }));
+/// ```
 #[derive(Copy, Clone, Debug, Default)]
 pub struct Limit<const K: usize>;
 

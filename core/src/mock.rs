@@ -2,10 +2,12 @@
 //!
 //! [`MockClock`] only moves when told to ([`MockClock::advance`], [`MockClock::set`]). Its
 //! sleeps register their wakers in a fixed number of slots and are woken when time is moved
-//! past their deadline, so they work under any executor. [`run`] drives one future to
-//! completion and, whenever the future is pending and nothing woke it, jumps the clock to the
-//! earliest pending sleep deadline (what tokio's paused time does): a scenario with minutes of
-//! backoff finishes in microseconds and gives the same answer every time.
+//! past their deadline, so they work under any executor; a sleep that finds every slot taken
+//! panics with a message naming the capacity rather than never waking (see [`MockClock`]).
+//! [`run`] drives one future to completion and, whenever the future is pending and nothing
+//! woke it, jumps the clock to the earliest pending sleep deadline (what tokio's paused time
+//! does): a scenario with minutes of backoff finishes in microseconds and gives the same
+//! answer every time.
 //!
 //! # Examples
 //!
@@ -32,7 +34,7 @@ use core::pin::Pin;
 use core::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 use core::time::Duration;
 
-use crate::sync::{AtomicU64, Ordering, SpinMutex, StaticAtomicUsize, const_fn};
+use crate::sync::{AtomicBool, AtomicU64, Ordering, SpinMutex, StaticAtomicUsize, const_fn};
 use crate::time::{Clock, Instant, Sleep};
 
 /// The default number of waker slots of a [`MockClock`].
@@ -45,9 +47,20 @@ pub const DEFAULT_SLOTS: usize = 32;
 /// A clock that moves only when told to. Allocation-free and usable from a `static`.
 ///
 /// `N` is the number of sleeps that can wait with a registered waker at once (default
-/// [`DEFAULT_SLOTS`]). A sleep that finds every slot taken is still honoured by [`run`],
-/// which re-polls after each time jump, but a foreign executor would not be woken for it:
-/// give such tests a larger `N`.
+/// [`DEFAULT_SLOTS`]): raise it with [`MockClock::with_slots`], e.g.
+/// `MockClock::<64>::with_slots()`. Under [`run`] any number of sleeps may wait (the runner
+/// re-polls its future after every time jump, so a sleep that finds every slot taken only
+/// records its deadline). A sleep polled by any other executor needs a slot of its own.
+///
+/// # Panics
+///
+/// Polling a [`MockSleep`] panics when every slot is taken and the waker is not [`run`]'s,
+/// with a message naming `N` and how to raise it: that waker could never be called, and a
+/// task that silently never wakes hangs a test. After such a refusal [`advance`] and [`set`]
+/// panic too, so the test fails on its own thread even if an executor caught the task's panic.
+///
+/// [`advance`]: MockClock::advance
+/// [`set`]: MockClock::set
 ///
 /// # Examples
 ///
@@ -66,8 +79,11 @@ pub const DEFAULT_SLOTS: usize = 32;
 /// ```
 pub struct MockClock<const N: usize = DEFAULT_SLOTS> {
     now: AtomicU64,
-    /// The earliest deadline of a sleep that found no free slot (`u64::MAX`: none).
+    /// The earliest deadline of a sleep polled by [`run`] that found no free slot
+    /// (`u64::MAX`: none).
     overflow: AtomicU64,
+    /// A sleep with any other waker found no free slot (and panicked): time may not move on.
+    refused: AtomicBool,
     slots: SpinMutex<[Option<(Instant, Waker)>; N]>,
 }
 
@@ -105,12 +121,17 @@ impl<const N: usize> MockClock<N> {
             MockClock {
                 now: AtomicU64::new(0),
                 overflow: AtomicU64::new(u64::MAX),
+                refused: AtomicBool::new(false),
                 slots: SpinMutex::new([const { None }; N]),
             }
         }
     }
 
     /// Moves the clock forward by `d` (saturating) and wakes every sleep that is now due.
+    ///
+    /// # Panics
+    ///
+    /// When a sleep on this clock was refused a waker slot earlier (see [`MockClock`]).
     ///
     /// ```
     /// use bulwark::{Clock, Instant, MockClock};
@@ -132,6 +153,10 @@ impl<const N: usize> MockClock<N> {
     }
 
     /// Sets the clock to `t`, forwards or backwards, and wakes every sleep that is now due.
+    ///
+    /// # Panics
+    ///
+    /// When a sleep on this clock was refused a waker slot earlier (see [`MockClock`]).
     ///
     /// ```
     /// use bulwark::{Clock, Instant, MockClock};
@@ -169,6 +194,10 @@ impl<const N: usize> MockClock<N> {
     /// Wakes the sleeps whose deadline has passed, one slot at a time so that no waker runs
     /// while the slot lock is held.
     fn wake_due(&self) {
+        // Acquire: pairs with the Release store of a refused sleep.
+        if self.refused.load(Ordering::Acquire) {
+            refused_earlier(N);
+        }
         let now = self.now();
         // A sleep that overflowed the slots is re-polled by `run` after every jump; forget
         // its deadline once reached (it records itself again if still pending).
@@ -218,6 +247,11 @@ impl<const N: usize> fmt::Debug for MockClock<N> {
 
 /// The future of [`MockClock`]'s [`Sleep::sleep_until`]. Dropping it frees its waker slot.
 ///
+/// # Panics
+///
+/// When polled (pending) with a waker other than [`run`]'s while all `N` slots of its clock
+/// are taken: see [`MockClock`]. The message names `N` and how to raise it.
+///
 /// # Examples
 ///
 /// ```
@@ -249,12 +283,12 @@ impl<const N: usize> Future for MockSleep<'_, N> {
         // The time check happens under the slot lock: a concurrent `set`/`advance` stores the
         // new time *before* taking the lock to wake, so either we see the new time here, or
         // we register first and its `wake_due` finds our waker. No wake-up is lost.
-        let ready = clock.slots.lock(|slots| {
+        let outcome = clock.slots.lock(|slots| {
             if clock.now() >= deadline {
                 if let Some(i) = slot.take() {
                     slots[i] = None;
                 }
-                return true;
+                return Registered::Ready;
             }
             match slot {
                 Some(i) => match &mut slots[i] {
@@ -266,22 +300,65 @@ impl<const N: usize> Future for MockSleep<'_, N> {
                         slots[i] = Some((deadline, cx.waker().clone()));
                         slot = Some(i);
                     }
-                    None => {
+                    // `run` re-polls its whole future after every time jump, so a sleep
+                    // polled with its waker needs no slot: remembering the deadline is enough.
+                    None if cx.waker().will_wake(&counting_waker()) => {
                         let _ = clock
                             .overflow
                             .fetch_min(deadline.as_nanos(), Ordering::AcqRel);
                     }
+                    // Any other waker would never be called: refuse, outside the lock.
+                    None => return Registered::Refused,
                 },
             }
-            false
+            Registered::Pending
         });
         this.slot = slot;
-        if ready {
-            Poll::Ready(())
-        } else {
-            Poll::Pending
+        match outcome {
+            Registered::Ready => Poll::Ready(()),
+            Registered::Pending => Poll::Pending,
+            Registered::Refused => {
+                // Release: pairs with the Acquire load in `wake_due`, which fails the test's
+                // next `advance`/`set` too, in case an executor swallows this task's panic.
+                clock.refused.store(true, Ordering::Release);
+                slots_full(N)
+            }
         }
     }
+}
+
+/// Fails the test's own thread too: a sleep was refused a slot on a task whose panic an
+/// executor (tokio, async-std) may have caught, and moving time on would leave it asleep.
+#[cold]
+#[track_caller]
+fn refused_earlier(n: usize) -> ! {
+    panic!(
+        "MockClock: a sleep on this clock found all {n} waker slots taken and could never be \
+         woken (its task panicked); give the clock a slot for every sleep that waits at once, \
+         e.g. `MockClock::<{more}>::with_slots()`",
+        more = n.saturating_mul(2).max(1),
+    )
+}
+
+/// What a [`MockSleep`] poll found under the slot lock.
+enum Registered {
+    Ready,
+    Pending,
+    /// Every slot is taken and the waker is not [`run`]'s: nothing could ever wake it.
+    Refused,
+}
+
+/// The loud failure of a sleep that cannot register its waker (never while the slot lock is
+/// held, so the other sleeps can still be dropped while the panic unwinds).
+#[cold]
+#[track_caller]
+fn slots_full(n: usize) -> ! {
+    panic!(
+        "MockClock: all {n} waker slots are taken, so this sleep could never be woken \
+         (only `mock::run` can drive more sleeps than slots); give the clock a slot for every \
+         sleep that waits at once, e.g. `MockClock::<{more}>::with_slots()`",
+        more = n.saturating_mul(2).max(1),
+    )
 }
 
 impl<const N: usize> Drop for MockSleep<'_, N> {
@@ -456,6 +533,7 @@ impl<A: Future, B: Future> fmt::Debug for Join<A, B> {
 
 #[cfg(all(test, not(loom)))]
 mod tests {
+    extern crate std;
     use super::*;
     use core::pin::pin;
 
@@ -534,9 +612,92 @@ mod tests {
         assert_eq!(run(&clock, core::future::pending::<u8>()), Err(Stalled));
     }
 
+    /// A task of a foreign (multi-task) executor: its own waker, which records the wake.
+    struct Task(core::sync::atomic::AtomicBool);
+    impl std::task::Wake for Task {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.store(true, core::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    /// Polls `tasks` sleeps of 1 s, each from its own task (its own waker), moves the clock
+    /// past them and returns how many tasks were woken.
+    fn sleeping_tasks_woken<const N: usize>(clock: &MockClock<N>, tasks: usize) -> usize {
+        use std::{boxed::Box, sync::Arc, vec::Vec};
+        let mut sleeps: Vec<_> = (0..tasks)
+            .map(|_| {
+                let task = Arc::new(Task(core::sync::atomic::AtomicBool::new(false)));
+                (Box::pin(clock.sleep_until(Instant::from_secs(1))), task)
+            })
+            .collect();
+        for (s, task) in &mut sleeps {
+            let waker = Waker::from(task.clone());
+            assert!(
+                s.as_mut()
+                    .poll(&mut Context::from_waker(&waker))
+                    .is_pending()
+            );
+        }
+        clock.advance(Duration::from_secs(1));
+        sleeps
+            .iter()
+            .filter(|(_, t)| t.0.load(core::sync::atomic::Ordering::SeqCst))
+            .count()
+    }
+
+    #[test]
+    fn forty_sleeping_tasks_are_all_woken_or_fail_loudly_naming_the_capacity() {
+        // Regression (issue 11, item 10): 40 tasks sleeping on a clock with 32 slots; 32
+        // woke and 8 never did, silently. Either every task wakes, or the test fails loudly
+        // with a message naming the capacity and how to raise it.
+        let clock = MockClock::new();
+        let outcome = std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| {
+            sleeping_tasks_woken(&clock, 40)
+        }));
+        match outcome {
+            Ok(woken) => assert_eq!(woken, 40, "only {woken} of 40 sleeping tasks woke"),
+            Err(panic) => {
+                let msg = panic
+                    .downcast_ref::<std::string::String>()
+                    .map(|s| s.as_str())
+                    .or_else(|| panic.downcast_ref::<&str>().copied())
+                    .unwrap_or("");
+                assert!(
+                    msg.contains("32 waker slots") && msg.contains("with_slots"),
+                    "the panic must name the capacity and how to raise it: {msg:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn a_refused_sleep_fails_the_next_advance_too() {
+        // An executor may catch the refused task's panic; the thread moving time must still
+        // fail, not leave that task asleep forever.
+        let clock: MockClock<1> = MockClock::with_slots();
+        let refused = std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| {
+            sleeping_tasks_woken(&clock, 2)
+        }));
+        assert!(refused.is_err(), "the second sleep must be refused");
+        let advance = std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| {
+            clock.advance(Duration::from_secs(1))
+        }));
+        let msg = advance.expect_err("advance after a refusal must panic");
+        let msg = msg.downcast_ref::<std::string::String>().unwrap();
+        assert!(
+            msg.contains("all 1 waker slots") && msg.contains("with_slots"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn forty_sleeping_tasks_all_wake_on_a_clock_with_enough_slots() {
+        let clock: MockClock<40> = MockClock::with_slots();
+        assert_eq!(sleeping_tasks_woken(&clock, 40), 40);
+    }
+
     #[test]
     fn waker_wakes_across_threads() {
-        extern crate std;
         // A sleep registered on one thread is woken by `advance` on another.
         let clock = MockClock::new();
         let waker = counting_waker();

@@ -64,7 +64,7 @@ fn atomic_bulkhead_never_over_capacity_and_returns_every_permit() {
 fn queue_waiter_is_woken_by_release() {
     // A lost wake-up would leave the waiter parked forever: loom reports the deadlock.
     loom::model(|| {
-        let sem: Arc<QueueSemaphore<2>> = Arc::new(QueueSemaphore::new(1));
+        let sem: Arc<QueueSemaphore<2>> = Arc::new(QueueSemaphore::new(1).unwrap());
         let held = sem.try_acquire().unwrap();
         let s2 = sem.clone();
         let waiter = thread::spawn(move || {
@@ -82,7 +82,7 @@ fn queue_waiter_is_woken_by_release() {
 #[test]
 fn queue_two_waiters_one_permit_both_served() {
     loom::model(|| {
-        let sem: Arc<QueueSemaphore<2>> = Arc::new(QueueSemaphore::new(1));
+        let sem: Arc<QueueSemaphore<2>> = Arc::new(QueueSemaphore::new(1).unwrap());
         let in_flight = Arc::new(AtomicUsize::new(0));
         let threads: Vec<_> = (0..2)
             .map(|_| {
@@ -104,7 +104,7 @@ fn queue_two_waiters_one_permit_both_served() {
 #[test]
 fn cancelled_waiter_racing_release_leaks_nothing() {
     loom::model(|| {
-        let sem: Arc<QueueSemaphore<1>> = Arc::new(QueueSemaphore::new(1));
+        let sem: Arc<QueueSemaphore<1>> = Arc::new(QueueSemaphore::new(1).unwrap());
         let held = sem.try_acquire().unwrap();
         let s2 = sem.clone();
         let t = thread::spawn(move || {
@@ -125,7 +125,7 @@ fn cancelled_waiter_racing_release_leaks_nothing() {
 fn drop_oldest_sheds_exactly_one_and_serves_the_other() {
     loom::model(|| {
         let sem: Arc<QueueSemaphore<1>> =
-            Arc::new(QueueSemaphore::with_overflow(1, Overflow::DropOldest));
+            Arc::new(QueueSemaphore::with_overflow(1, Overflow::DropOldest).unwrap());
         let held = sem.try_acquire().unwrap();
         let shed = Arc::new(AtomicUsize::new(0));
         let threads: Vec<_> = (0..2)
@@ -152,7 +152,7 @@ fn drop_oldest_sheds_exactly_one_and_serves_the_other() {
 #[test]
 fn atomic_semaphore_alone() {
     loom::model(|| {
-        let sem = Arc::new(AtomicSemaphore::new(1));
+        let sem = Arc::new(AtomicSemaphore::new(1).unwrap());
         let in_flight = Arc::new(AtomicUsize::new(0));
         let threads: Vec<_> = (0..2)
             .map(|_| {

@@ -3,7 +3,7 @@
 //! `burst + rate × elapsed`.
 #![cfg(not(loom))]
 
-use bulwark::rate_limiter::{Config, Denied, KeyedMachine, Machine, RateLimiter};
+use bulwark::rate_limiter::{Config, Denied, KeyedMachine, KeyedRateLimiter, Machine, RateLimiter};
 use bulwark::{Instant, MockClock};
 use proptest::prelude::*;
 
@@ -149,5 +149,105 @@ proptest! {
                 let _ = m.reconfigure(Config::per_second(3), Instant::from_nanos(now));
             }
         }
+    }
+}
+
+/// Drives `check` (one token per call) on `clock` for a long run of small, uneven steps,
+/// taking every token offered at each instant, and asserts the limiter's invariant: never
+/// more than `burst + elapsed × rate` admitted, with the rate `per_second` tokens a second.
+fn never_more_than_burst_plus_elapsed_times_rate(
+    clock: &MockClock,
+    per_second: u64,
+    burst: u64,
+    mut check: impl FnMut() -> bool,
+) -> u64 {
+    let start = clock.now_nanos();
+    let mut admitted = 0u64;
+    let mut x = 0x9E37_79B9_7F4A_7C15u64;
+    for _ in 0..100_000 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        clock.advance(core::time::Duration::from_nanos(1 + x % 7));
+        while check() {
+            admitted += 1;
+            let elapsed = clock.now_nanos() - start;
+            assert!(
+                admitted * 1_000_000_000 <= burst * 1_000_000_000 + elapsed * per_second,
+                "{admitted} admitted in {elapsed} ns at {per_second}/s with burst {burst}"
+            );
+        }
+    }
+    admitted
+}
+
+trait NowNanos {
+    fn now_nanos(&self) -> u64;
+}
+impl NowNanos for MockClock {
+    fn now_nanos(&self) -> u64 {
+        bulwark::Clock::now(self).as_nanos()
+    }
+}
+
+#[test]
+fn six_hundred_million_per_second_never_admits_more_than_burst_plus_elapsed_times_rate() {
+    // Regression (issue 11, item 11): the period 1 s / 600 M = 1.67 ns was truncated to 1 ns,
+    // so the limiter admitted 1 000 M/s. It must keep the rate or refuse the configuration.
+    let cfg = Config::per_second(600_000_000).burst(10);
+    let clock = MockClock::new();
+    match RateLimiter::new(cfg, &clock) {
+        Ok(l) => {
+            never_more_than_burst_plus_elapsed_times_rate(&clock, 600_000_000, 10, || {
+                l.check().is_ok()
+            });
+        }
+        Err(e) => assert!(
+            matches!(e, bulwark::rate_limiter::ConfigError::InexactRate { .. }),
+            "{e:?}"
+        ),
+    }
+    let clock = MockClock::new();
+    match KeyedRateLimiter::<u8, _, 4>::new(cfg, &clock) {
+        Ok(l) => {
+            never_more_than_burst_plus_elapsed_times_rate(&clock, 600_000_000, 10, || {
+                l.check(&1).is_ok()
+            });
+        }
+        Err(e) => assert!(
+            matches!(e, bulwark::rate_limiter::ConfigError::InexactRate { .. }),
+            "{e:?}"
+        ),
+    }
+    let clock = MockClock::new();
+    match Machine::new(cfg) {
+        Ok(mut m) => {
+            never_more_than_burst_plus_elapsed_times_rate(&clock, 600_000_000, 10, || {
+                m.check(bulwark::Clock::now(&clock)).is_ok()
+            });
+        }
+        Err(e) => assert!(
+            matches!(e, bulwark::rate_limiter::ConfigError::InexactRate { .. }),
+            "{e:?}"
+        ),
+    }
+}
+
+#[test]
+fn accepted_high_rates_keep_their_rate_within_the_tolerance_and_never_exceed_it() {
+    // Exact periods (1 ns, 2 ns, 1 µs) and rounded ones inside 0.1 % (1001 ns for 999 999/s,
+    // 1000 ns for 1 001 000/s): never above `burst + elapsed × rate`, never 0.1 % below it.
+    for rate in [1_000_000_000u32, 500_000_000, 1_000_000, 999_999, 1_001_000] {
+        let clock = MockClock::new();
+        let l = RateLimiter::new(Config::per_second(rate).burst(10), &clock).unwrap();
+        let admitted =
+            never_more_than_burst_plus_elapsed_times_rate(&clock, u64::from(rate), 10, || {
+                l.check().is_ok()
+            });
+        let ideal = clock.now_nanos() * u64::from(rate) / 1_000_000_000;
+        assert!(
+            admitted * 1000 >= ideal * 999,
+            "{rate}/s: {admitted} admitted, {ideal} ideal"
+        );
     }
 }

@@ -207,7 +207,7 @@ fn on_mock_clock() -> Report {
     let clock = MockClock::new();
     let bulkhead = mock::run(
         &clock,
-        bulkhead_max_wait(&clock, QueueSemaphore::<4>::new(1)),
+        bulkhead_max_wait(&clock, QueueSemaphore::<4>::new(1).unwrap()),
     )
     .unwrap();
     let clock = MockClock::new();

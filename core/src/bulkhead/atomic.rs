@@ -200,7 +200,14 @@ impl<C: Clock> Bulkhead<AtomicSemaphore, C> {
                 core::mem::forget(clock);
                 return Err(e);
             }
-            Ok(Self::from_parts(AtomicSemaphore::new(cfg.max_concurrent), cfg.max_wait, clock))
+            match AtomicSemaphore::new(cfg.max_concurrent) {
+                Ok(sem) => Ok(Self::from_parts(sem, cfg.max_wait, clock)),
+                Err(e) => {
+                    // As above (unreachable: `validate` checked the same limits).
+                    core::mem::forget(clock);
+                    Err(e)
+                }
+            }
         }
     }
 }
@@ -229,7 +236,9 @@ impl<C: Clock, const Q: usize> Bulkhead<QueueSemaphore<Q>, C> {
                 core::mem::forget(clock);
                 return Err(e);
             }
-            let sem = QueueSemaphore::with_overflow(cfg.max_concurrent, cfg.overflow);
+            // `validate` checked 1 ≤ max_concurrent ≤ u32::MAX, what `QueueSemaphore::new`
+            // checks (its `Result` cannot be dropped in a `const fn`, so not called here).
+            let sem = QueueSemaphore::checked(cfg.max_concurrent as u32, cfg.overflow);
             Ok(Self::from_parts(sem, cfg.max_wait, clock))
         }
     }
@@ -238,13 +247,16 @@ impl<C: Clock, const Q: usize> Bulkhead<QueueSemaphore<Q>, C> {
 impl<S: TrySemaphore, C: Clock> Bulkhead<S, C> {
     const_fn! {
         /// A bulkhead over any semaphore (a runtime adapter's), waiting up to `max_wait`.
+        /// The limit is the semaphore's: the core's semaphores refuse zero permits when they
+        /// are built ([`AtomicSemaphore::new`], [`QueueSemaphore::new`]); give an adapter's
+        /// semaphore at least one permit too, or every call is rejected.
         ///
         /// ```
         /// use bulwark::bulkhead::{AtomicSemaphore, Bulkhead};
         /// use bulwark::MockClock;
         /// use core::time::Duration;
         /// let clock = MockClock::new();
-        /// let b = Bulkhead::with_semaphore(AtomicSemaphore::new(3), Duration::ZERO, &clock);
+        /// let b = Bulkhead::with_semaphore(AtomicSemaphore::new(3).unwrap(), Duration::ZERO, &clock);
         /// assert_eq!(b.metrics().max, 3);
         /// ```
         pub fn with_semaphore(sem: S, max_wait: Duration, clock: C) -> Self {

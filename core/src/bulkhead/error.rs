@@ -112,22 +112,33 @@ impl core::error::Error for Rejected {}
 /// use bulwark::MockClock;
 /// let clock = MockClock::new();
 /// assert_eq!(Bulkhead::new(Config::new(0), &clock).unwrap_err(), ConfigError::ZeroCapacity);
-/// assert_eq!(ConfigError::TooLarge.to_string(), "at most 2^32 - 1 concurrent calls");
+/// assert_eq!(
+///     ConfigError::TooLarge.to_string(),
+///     "at most 2^32 - 1 permits (the max concurrent calls, or a queue semaphore's capacity)"
+/// );
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {
-    /// No call could ever run.
+    /// Zero permits (a config's max concurrent calls, or a semaphore's capacity): no call
+    /// could ever run; the bulkhead would always be full.
     ZeroCapacity,
-    /// More than `u32::MAX` concurrent calls.
+    /// More than `u32::MAX` permits (a config's max concurrent calls, or a
+    /// [`QueueSemaphore`](super::QueueSemaphore)'s capacity, which it keeps in 32 bits).
     TooLarge,
 }
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
-            ConfigError::ZeroCapacity => "a bulkhead needs at least one permit",
-            ConfigError::TooLarge => "at most 2^32 - 1 concurrent calls",
+            ConfigError::ZeroCapacity => {
+                "a bulkhead needs at least one permit (the max concurrent calls, or a \
+                 semaphore's capacity, is 0)"
+            }
+            ConfigError::TooLarge => {
+                "at most 2^32 - 1 permits (the max concurrent calls, or a queue semaphore's \
+                 capacity)"
+            }
         })
     }
 }

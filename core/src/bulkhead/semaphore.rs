@@ -6,7 +6,7 @@ use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 
-use super::error::QueueError;
+use super::error::{ConfigError, QueueError};
 use crate::sync::{AtomicU64, AtomicUsize, Ordering, SpinMutex, const_fn};
 
 /// A counting semaphore that can be asked for a permit without waiting.
@@ -19,7 +19,7 @@ use crate::sync::{AtomicU64, AtomicUsize, Ordering, SpinMutex, const_fn};
 ///
 /// ```
 /// use bulwark::bulkhead::{AtomicSemaphore, TrySemaphore};
-/// let sem = AtomicSemaphore::new(1);
+/// let sem = AtomicSemaphore::new(1).unwrap();
 /// let p = sem.try_acquire().unwrap();
 /// assert!(sem.try_acquire().is_none());
 /// drop(p);
@@ -53,7 +53,7 @@ pub trait TrySemaphore {
 /// ```
 /// use bulwark::bulkhead::{QueueSemaphore, Semaphore, TrySemaphore};
 /// use bulwark::{MockClock, mock};
-/// let sem: QueueSemaphore<4> = QueueSemaphore::new(1);
+/// let sem: QueueSemaphore<4> = QueueSemaphore::new(1).unwrap();
 /// let clock = MockClock::new();
 /// let p = mock::run(&clock, sem.acquire()).unwrap().unwrap();
 /// assert_eq!(sem.available(), 0);
@@ -73,14 +73,15 @@ pub trait Semaphore: TrySemaphore {
 /// `static` (firmware) or is shared with other code.
 ///
 /// ```
-/// use bulwark::bulkhead::{AtomicSemaphore, Bulkhead, TrySemaphore};
+/// use bulwark::bulkhead::{AtomicSemaphore, Bulkhead, ConfigError, TrySemaphore};
 /// use bulwark::MockClock;
 /// use core::time::Duration;
-/// static SEM: AtomicSemaphore = AtomicSemaphore::new(1);
+/// static SEM: Result<AtomicSemaphore, ConfigError> = AtomicSemaphore::new(1);
+/// let sem = SEM.as_ref().unwrap();
 /// let clock = MockClock::new();
-/// let b = Bulkhead::with_semaphore(&SEM, Duration::ZERO, &clock);
+/// let b = Bulkhead::with_semaphore(sem, Duration::ZERO, &clock);
 /// let _p = b.try_acquire().unwrap();
-/// assert_eq!(SEM.available(), 0);
+/// assert_eq!(sem.available(), 0);
 /// ```
 impl<S: TrySemaphore + ?Sized> TrySemaphore for &S {
     type Permit<'a>
@@ -126,13 +127,14 @@ impl<S: Semaphore + ?Sized> Semaphore for &S {
 /// # Examples
 ///
 /// ```
-/// use bulwark::bulkhead::{AtomicSemaphore, TrySemaphore};
-/// static SEM: AtomicSemaphore = AtomicSemaphore::new(2);
-/// let a = SEM.try_acquire().unwrap();
-/// let b = SEM.try_acquire().unwrap();
-/// assert!(SEM.try_acquire().is_none());
+/// use bulwark::bulkhead::{AtomicSemaphore, ConfigError, TrySemaphore};
+/// static SEM: Result<AtomicSemaphore, ConfigError> = AtomicSemaphore::new(2);
+/// let sem = SEM.as_ref().unwrap();
+/// let a = sem.try_acquire().unwrap();
+/// let b = sem.try_acquire().unwrap();
+/// assert!(sem.try_acquire().is_none());
 /// drop((a, b));
-/// assert_eq!(SEM.available(), 2);
+/// assert_eq!(sem.available(), 2);
 /// ```
 pub struct AtomicSemaphore {
     free: AtomicUsize,
@@ -141,14 +143,23 @@ pub struct AtomicSemaphore {
 
 impl AtomicSemaphore {
     const_fn! {
-        /// `capacity` free permits.
+        /// `capacity` free permits. `const`, so it can be a `static` (of the `Result`).
+        ///
+        /// # Errors
+        ///
+        /// [`ConfigError::ZeroCapacity`] for `capacity = 0`: nothing could ever take a permit
+        /// (a bulkhead over it would always be full).
         ///
         /// ```
-        /// use bulwark::bulkhead::{AtomicSemaphore, TrySemaphore};
-        /// assert_eq!(AtomicSemaphore::new(3).available(), 3);
+        /// use bulwark::bulkhead::{AtomicSemaphore, ConfigError, TrySemaphore};
+        /// assert_eq!(AtomicSemaphore::new(3).unwrap().available(), 3);
+        /// assert_eq!(AtomicSemaphore::new(0).err(), Some(ConfigError::ZeroCapacity));
         /// ```
-        pub fn new(capacity: usize) -> Self {
-            AtomicSemaphore { free: AtomicUsize::new(capacity), capacity }
+        pub fn new(capacity: usize) -> Result<Self, ConfigError> {
+            if capacity == 0 {
+                return Err(ConfigError::ZeroCapacity);
+            }
+            Ok(AtomicSemaphore { free: AtomicUsize::new(capacity), capacity })
         }
     }
 }
@@ -200,7 +211,7 @@ impl fmt::Debug for AtomicSemaphore {
 ///
 /// ```
 /// use bulwark::bulkhead::{AtomicSemaphore, TrySemaphore};
-/// let sem = AtomicSemaphore::new(1);
+/// let sem = AtomicSemaphore::new(1).unwrap();
 /// let p = sem.try_acquire().unwrap();
 /// assert_eq!(format!("{p:?}"), "AtomicPermit");
 /// ```
@@ -285,7 +296,7 @@ const ONE_WAITER: u64 = 1 << 32;
 /// use bulwark::bulkhead::{Overflow, QueueError, QueueSemaphore, Semaphore, TrySemaphore};
 /// use core::{future::Future, pin::pin, task::{Context, Waker}};
 ///
-/// let sem: QueueSemaphore<1> = QueueSemaphore::with_overflow(1, Overflow::DropOldest);
+/// let sem: QueueSemaphore<1> = QueueSemaphore::with_overflow(1, Overflow::DropOldest).unwrap();
 /// let cx = &mut Context::from_waker(Waker::noop());
 /// let held = sem.try_acquire().unwrap();
 /// let mut old = pin!(sem.acquire());
@@ -305,15 +316,24 @@ pub struct QueueSemaphore<const Q: usize> {
 
 impl<const Q: usize> QueueSemaphore<Q> {
     const_fn! {
-        /// `capacity` free permits (at most `u32::MAX`, saturating), `Q` wait slots,
-        /// [`Overflow::RejectNewest`].
+        /// `capacity` free permits, `Q` wait slots, [`Overflow::RejectNewest`]. `const`, so it
+        /// can be a `static` (of the `Result`).
+        ///
+        /// # Errors
+        ///
+        /// [`ConfigError::ZeroCapacity`] for `capacity = 0` (every caller would wait for
+        /// nothing), [`ConfigError::TooLarge`] above `u32::MAX` (the permits share one
+        /// 64-bit word with the waiter count).
         ///
         /// ```
-        /// use bulwark::bulkhead::{QueueSemaphore, TrySemaphore};
-        /// let sem: QueueSemaphore<8> = QueueSemaphore::new(3);
+        /// use bulwark::bulkhead::{ConfigError, QueueSemaphore, TrySemaphore};
+        /// let sem: QueueSemaphore<8> = QueueSemaphore::new(3).unwrap();
         /// assert_eq!(sem.available(), 3);
+        /// assert_eq!(QueueSemaphore::<8>::new(0).err(), Some(ConfigError::ZeroCapacity));
+        /// # #[cfg(target_pointer_width = "64")]
+        /// assert_eq!(QueueSemaphore::<8>::new(1 << 32).err(), Some(ConfigError::TooLarge));
         /// ```
-        pub fn new(capacity: usize) -> Self {
+        pub fn new(capacity: usize) -> Result<Self, ConfigError> {
             Self::with_overflow(capacity, Overflow::RejectNewest)
         }
     }
@@ -321,13 +341,29 @@ impl<const Q: usize> QueueSemaphore<Q> {
     const_fn! {
         /// As [`new`](QueueSemaphore::new), choosing who is shed when the queue is full.
         ///
+        /// # Errors
+        ///
+        /// As [`new`](QueueSemaphore::new).
+        ///
         /// ```
         /// use bulwark::bulkhead::{Overflow, QueueSemaphore};
-        /// let sem: QueueSemaphore<8> = QueueSemaphore::with_overflow(3, Overflow::DropOldest);
+        /// let sem: QueueSemaphore<8> = QueueSemaphore::with_overflow(3, Overflow::DropOldest).unwrap();
         /// assert_eq!(sem.overflow(), Overflow::DropOldest);
         /// ```
-        pub fn with_overflow(capacity: usize, overflow: Overflow) -> Self {
-            let capacity = if capacity > u32::MAX as usize { u32::MAX } else { capacity as u32 };
+        pub fn with_overflow(capacity: usize, overflow: Overflow) -> Result<Self, ConfigError> {
+            if capacity == 0 {
+                return Err(ConfigError::ZeroCapacity);
+            }
+            if capacity as u64 > u32::MAX as u64 {
+                return Err(ConfigError::TooLarge);
+            }
+            Ok(Self::checked(capacity as u32, overflow))
+        }
+    }
+
+    const_fn! {
+        /// With a capacity already checked to be above zero (a `u32` cannot be too large).
+        pub(crate) fn checked(capacity: u32, overflow: Overflow) -> Self {
             QueueSemaphore {
                 state: AtomicU64::new(capacity as u64),
                 capacity,
@@ -341,7 +377,7 @@ impl<const Q: usize> QueueSemaphore<Q> {
     ///
     /// ```
     /// use bulwark::bulkhead::{Overflow, QueueSemaphore};
-    /// assert_eq!(QueueSemaphore::<2>::new(1).overflow(), Overflow::RejectNewest);
+    /// assert_eq!(QueueSemaphore::<2>::new(1).unwrap().overflow(), Overflow::RejectNewest);
     /// ```
     pub fn overflow(&self) -> Overflow {
         self.overflow
@@ -351,7 +387,7 @@ impl<const Q: usize> QueueSemaphore<Q> {
     ///
     /// ```
     /// use bulwark::bulkhead::QueueSemaphore;
-    /// assert_eq!(QueueSemaphore::<2>::new(1).waiting(), 0);
+    /// assert_eq!(QueueSemaphore::<2>::new(1).unwrap().waiting(), 0);
     /// ```
     pub fn waiting(&self) -> usize {
         // Relaxed: a statistic.
@@ -449,7 +485,7 @@ impl<const Q: usize> fmt::Debug for QueueSemaphore<Q> {
 ///
 /// ```
 /// use bulwark::bulkhead::{QueueSemaphore, TrySemaphore};
-/// let sem: QueueSemaphore<1> = QueueSemaphore::new(1);
+/// let sem: QueueSemaphore<1> = QueueSemaphore::new(1).unwrap();
 /// let p = sem.try_acquire().unwrap();
 /// assert_eq!(format!("{p:?}"), "QueuePermit");
 /// ```
@@ -486,7 +522,7 @@ enum Place {
 /// ```
 /// use bulwark::bulkhead::{QueueSemaphore, Semaphore, TrySemaphore};
 /// use core::{future::Future, pin::pin, task::{Context, Waker}};
-/// let sem: QueueSemaphore<1> = QueueSemaphore::new(1);
+/// let sem: QueueSemaphore<1> = QueueSemaphore::new(1).unwrap();
 /// let held = sem.try_acquire().unwrap();
 /// {
 ///     let mut w = pin!(sem.acquire());
@@ -621,5 +657,54 @@ impl<const Q: usize> fmt::Debug for QueueAcquire<'_, Q> {
         f.debug_struct("QueueAcquire")
             .field("place", &self.place)
             .finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn queue_semaphore_beyond_u32_max_permits_is_refused_not_clamped() {
+        // Regression (issue 11, item 12): `new(usize::MAX)` used to give a semaphore of
+        // u32::MAX permits, silently.
+        #[cfg(target_pointer_width = "64")]
+        {
+            assert_eq!(
+                QueueSemaphore::<1>::new(usize::MAX).err(),
+                Some(ConfigError::TooLarge)
+            );
+            assert_eq!(
+                QueueSemaphore::<1>::with_overflow(u32::MAX as usize + 1, Overflow::DropOldest)
+                    .err(),
+                Some(ConfigError::TooLarge)
+            );
+        }
+        let most = QueueSemaphore::<1>::new(u32::MAX as usize).unwrap();
+        assert_eq!(most.capacity(), u32::MAX as usize);
+        assert_eq!(most.available(), u32::MAX as usize);
+    }
+
+    #[test]
+    fn zero_permit_atomic_semaphore_is_refused_not_a_bulkhead_that_is_always_full() {
+        // Regression (issue 11, item 12): a bulkhead over `AtomicSemaphore::new(0)` rejected
+        // every call, forever.
+        assert_eq!(
+            AtomicSemaphore::new(0).err(),
+            Some(ConfigError::ZeroCapacity)
+        );
+        assert!(AtomicSemaphore::new(usize::MAX).is_ok()); // no upper limit: one usize
+    }
+
+    #[test]
+    fn zero_permit_queue_semaphore_is_refused_not_always_full() {
+        assert_eq!(
+            QueueSemaphore::<4>::new(0).err(),
+            Some(ConfigError::ZeroCapacity)
+        );
+        assert_eq!(
+            QueueSemaphore::<4>::with_overflow(0, Overflow::DropOldest).err(),
+            Some(ConfigError::ZeroCapacity)
+        );
     }
 }

@@ -86,6 +86,7 @@ impl core::error::Error for TryAcquireError {}
 /// ```
 /// use bulwark::pool::ConfigError;
 /// assert_eq!(ConfigError::ZeroCapacity.to_string(), "a pool needs at least one slot");
+/// assert_eq!(ConfigError::NoPermits.to_string(), "the pool's semaphore has no permits (capacity 0)");
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -95,6 +96,9 @@ pub enum ConfigError {
     /// The semaphore has more permits than the pool has slots (or more than `u32::MAX`):
     /// more callers could hold a connection than there are slots to return them to.
     SemaphoreTooLarge,
+    /// The semaphore has no permits: no caller could ever hold a slot, and every acquire
+    /// would wait out its timeout.
+    NoPermits,
 }
 
 impl fmt::Display for ConfigError {
@@ -104,6 +108,7 @@ impl fmt::Display for ConfigError {
             ConfigError::SemaphoreTooLarge => {
                 "the semaphore has more permits than the pool has slots"
             }
+            ConfigError::NoPermits => "the pool's semaphore has no permits (capacity 0)",
         })
     }
 }

@@ -281,19 +281,45 @@ impl<M: Manager, C: Clock, const N: usize, const Q: usize> Pool<M, QueueSemaphor
         ///     Pool::queued(M, Config::new(), &CLOCK);
         /// assert_eq!(POOL.metrics().capacity, 4);
         /// ```
+        ///
+        /// A pool of no slots could never hand out a connection, so it does not compile:
+        ///
+        /// ```compile_fail
+        /// use bulwark::pool::{Config, Manager, Pool, QueueSemaphore};
+        /// use bulwark::MockClock;
+        /// # struct M;
+        /// # impl Manager for M {
+        /// #     type Connection = u8; type Error = ();
+        /// #     type Connect<'a> = core::future::Ready<Result<u8, ()>>;
+        /// #     fn connect(&self) -> Self::Connect<'_> { core::future::ready(Ok(1)) }
+        /// # }
+        /// let clock = MockClock::new();
+        /// let _empty: Pool<M, QueueSemaphore<16>, _, 0> = Pool::queued(M, Config::new(), &clock);
+        /// ```
         pub fn queued(manager: M, cfg: Config, clock: C) -> Self {
-            Pool::from_parts(manager, QueueSemaphore::new(N), cfg, clock)
+            const {
+                assert!(
+                    N as u64 <= u32::MAX as u64,
+                    "a queued pool has at most u32::MAX slots (N <= u32::MAX)"
+                )
+            };
+            // `N > 0` is checked at compile time in `from_parts`, `N <= u32::MAX` above.
+            let sem = QueueSemaphore::checked(N as u32, crate::bulkhead::Overflow::RejectNewest);
+            Pool::from_parts(manager, sem, cfg, clock)
         }
     }
 }
 
 impl<M: Manager, S: TrySemaphore, C: Clock, const N: usize> Pool<M, S, C, N> {
     /// A pool over any semaphore (a runtime adapter's). The semaphore bounds the callers
-    /// holding a slot, so it may have at most `N` permits (fewer caps concurrency lower).
+    /// holding a slot, so it may have at most `N` permits (fewer caps concurrency lower), and
+    /// at least one.
     ///
     /// # Errors
     ///
-    /// [`ConfigError::SemaphoreTooLarge`] when `sem.capacity() > N`.
+    /// [`ConfigError::SemaphoreTooLarge`] when `sem.capacity() > N`;
+    /// [`ConfigError::NoPermits`] when `sem.capacity() == 0` (every acquire would wait out
+    /// its timeout).
     ///
     /// ```
     /// use bulwark::pool::{Config, ConfigError, Manager, Pool, QueueSemaphore};
@@ -305,14 +331,17 @@ impl<M: Manager, S: TrySemaphore, C: Clock, const N: usize> Pool<M, S, C, N> {
     /// #     fn connect(&self) -> Self::Connect<'_> { core::future::ready(Ok(1)) }
     /// # }
     /// let clock = MockClock::new();
-    /// let ok = Pool::<_, _, _, 4>::with_semaphore(M, QueueSemaphore::<2>::new(3), Config::new(), &clock);
+    /// let ok = Pool::<_, _, _, 4>::with_semaphore(M, QueueSemaphore::<2>::new(3).unwrap(), Config::new(), &clock);
     /// assert!(ok.is_ok());
-    /// let too_many = Pool::<_, _, _, 4>::with_semaphore(M, QueueSemaphore::<2>::new(5), Config::new(), &clock);
+    /// let too_many = Pool::<_, _, _, 4>::with_semaphore(M, QueueSemaphore::<2>::new(5).unwrap(), Config::new(), &clock);
     /// assert_eq!(too_many.err().map(|e| e.to_string()), Some(ConfigError::SemaphoreTooLarge.to_string()));
     /// ```
     pub fn with_semaphore(manager: M, sem: S, cfg: Config, clock: C) -> Result<Self, ConfigError> {
         if sem.capacity() > N {
             return Err(ConfigError::SemaphoreTooLarge);
+        }
+        if sem.capacity() == 0 {
+            return Err(ConfigError::NoPermits);
         }
         Ok(Pool::from_parts(manager, sem, cfg, clock))
     }

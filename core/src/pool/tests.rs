@@ -394,3 +394,37 @@ fn reap_closes_stale_idle_connections() {
     assert_eq!(pool.reap(), 2);
     assert_eq!((pool.metrics().idle, counts.live.get()), (0, 0));
 }
+
+/// A semaphore with no permits at all (a runtime adapter's semaphore built with 0).
+struct NoPermits;
+
+impl TrySemaphore for NoPermits {
+    type Permit<'a> = ();
+    fn try_acquire(&self) -> Option<()> {
+        None
+    }
+    fn available(&self) -> usize {
+        0
+    }
+    fn capacity(&self) -> usize {
+        0
+    }
+}
+
+#[test]
+fn pool_over_a_semaphore_with_no_permits_is_refused_not_always_exhausted() {
+    let clock = MockClock::new();
+    let m = TestManager {
+        clock: &clock,
+        delay: Duration::ZERO,
+        counts: Rc::new(Counts::default()),
+    };
+    let pool = Pool::<_, _, _, 4>::with_semaphore(m, NoPermits, Config::new(), &clock);
+    // Regression (issue 11, item 12): accepted, it answered every acquire with a timeout.
+    let err = pool.err();
+    assert!(
+        err.is_some(),
+        "accepted: every acquire would wait out its timeout"
+    );
+    assert!(matches!(err, Some(ConfigError::NoPermits)));
+}

@@ -19,6 +19,36 @@ use crate::time::{Clock, Instant};
 /// Invalid parameters (a zero period or burst, a burst × period past `u64` nanoseconds) are a
 /// compile error where the limiter is built, not a run-time one.
 ///
+/// # From a rate
+///
+/// `PERIOD_NS` is the period itself, in whole nanoseconds, so the rate is exactly
+/// `10⁹ / PERIOD_NS` per second. Do not derive it as `1_000_000_000 / rate`: that truncates,
+/// and a truncated period admits *more* than the rate (600 M/s would become 1 ns, 1 000 M/s).
+/// Evaluate [`Config::gcra`] in a constant instead: it rounds the period up and refuses a rate
+/// that rounding would slow by more than 0.1 % (see [`Config`]), here at compile time.
+///
+/// ```
+/// use bulwark::rate_limiter::{Config, ConstRateLimiter};
+/// use bulwark::MockClock;
+/// const THREE_PER_SECOND: u64 = match Config::per_second(3).gcra() {
+///     Ok(g) => g.emission_interval_nanos(),
+///     Err(_) => panic!("a rate whose period is not whole nanoseconds"),
+/// };
+/// assert_eq!(THREE_PER_SECOND, 333_333_334);
+/// let clock = MockClock::new();
+/// let _l: ConstRateLimiter<_, THREE_PER_SECOND, 3> = ConstRateLimiter::new(&clock);
+/// ```
+///
+/// ```compile_fail
+/// use bulwark::rate_limiter::Config;
+/// // 1.67 ns: rounded up to 2 ns it would be 17 % slow, so this constant does not compile.
+/// const SIX_HUNDRED_MILLION_PER_SECOND: u64 = match Config::per_second(600_000_000).gcra() {
+///     Ok(g) => g.emission_interval_nanos(),
+///     Err(_) => panic!("a rate whose period is not whole nanoseconds"),
+/// };
+/// let _ = SIX_HUNDRED_MILLION_PER_SECOND;
+/// ```
+///
 /// # Examples
 ///
 /// ```

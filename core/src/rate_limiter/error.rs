@@ -3,6 +3,7 @@
 use core::fmt;
 use core::time::Duration;
 
+use super::gcra::MAX_RATE_ERROR_PER_MILLE;
 use crate::time::Instant;
 
 /// The limiter has no tokens for this call now; it would pass at `retry_at`.
@@ -144,6 +145,11 @@ impl core::error::Error for Denied {}
 /// let clock = MockClock::new();
 /// assert_eq!(RateLimiter::new(Config::per_second(0), &clock).unwrap_err(), ConfigError::ZeroRate);
 /// assert_eq!(ConfigError::ZeroBurst.to_string(), "the burst must be at least 1");
+/// let e = RateLimiter::new(Config::per_second(600_000_000), &clock).unwrap_err();
+/// assert_eq!(e.to_string(), "600000000 tokens per 1s need a token period of \
+///     1000000000/600000000 ns, which whole nanoseconds cannot represent: 2 ns would be \
+///     16.66 % slow (at most 0.1 % allowed); choose a rate whose period is whole nanoseconds \
+///     or give the period");
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -154,6 +160,18 @@ pub enum ConfigError {
     ZeroBurst,
     /// `burst × period` does not fit 584 years of nanoseconds.
     TooLong,
+    /// `rate` tokens every `interval` needs a period of one token that whole nanoseconds
+    /// cannot represent: rounded up (so as never to admit more than the rate), it would make
+    /// the limiter more than 0.1 % slower than asked
+    /// ([`MAX_RATE_ERROR_PER_MILLE`](super::MAX_RATE_ERROR_PER_MILLE)). Above 1 M tokens a
+    /// second, pick a rate whose period is (nearly) whole nanoseconds, or give the period
+    /// itself with [`Config::with_period`](super::Config::with_period).
+    InexactRate {
+        /// The tokens per interval asked for.
+        rate: u32,
+        /// The interval.
+        interval: Duration,
+    },
     /// A keyed table with no slots.
     ZeroCapacity,
     /// [`jitter`](super::Config::jitter), as far as the max wait lets it reach, is longer
@@ -165,6 +183,25 @@ pub enum ConfigError {
 
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if let ConfigError::InexactRate { rate, interval } = *self {
+            // Only built for a rate above zero; `max(1)` keeps Display total regardless.
+            let rate = u128::from(rate.max(1));
+            let ns = interval.as_nanos();
+            let t = ns.div_ceil(rate);
+            // The slowdown of the rounded period, in hundredths of a percent.
+            let whole = t * rate;
+            let slow = (whole - ns) * 10_000 / whole.max(1);
+            return write!(
+                f,
+                "{rate} tokens per {interval:?} need a token period of {ns}/{rate} ns, which whole \
+                 nanoseconds cannot represent: {t} ns would be {}.{:02} % slow (at most {}.{} % \
+                 allowed); choose a rate whose period is whole nanoseconds or give the period",
+                slow / 100,
+                slow % 100,
+                MAX_RATE_ERROR_PER_MILLE / 10,
+                MAX_RATE_ERROR_PER_MILLE % 10,
+            );
+        }
         f.write_str(match self {
             ConfigError::ZeroRate => {
                 "the rate must be above zero (and the period of one token too)"
@@ -175,6 +212,7 @@ impl fmt::Display for ConfigError {
             ConfigError::JitterTooLong => {
                 "the jitter must be at most burst times period (the time the bucket takes to refill)"
             }
+            ConfigError::InexactRate { .. } => "the rate needs a sub-nanosecond token period",
         })
     }
 }

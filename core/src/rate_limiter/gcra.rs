@@ -9,6 +9,20 @@ use crate::time::{Instant, duration_to_nanos};
 ///
 /// Built with `const fn`s and checked when a limiter is made from it ([`ConfigError`]).
 ///
+/// # Rates and whole nanoseconds
+///
+/// The limiter refills one token every period `T` of whole nanoseconds (its state is one
+/// `u64` of nanoseconds). A rate given as `rate` per `interval` ([`per`](Config::per),
+/// [`per_second`](Config::per_second), [`per_minute`](Config::per_minute)) whose period
+/// `interval / rate` is not a whole number of nanoseconds is rounded **up** to the next
+/// nanosecond, so the limiter never admits more than the configured rate (at most
+/// `burst + elapsed × rate` tokens in any span). The rounding makes it slower by less than
+/// 1 ns per period: negligible for 3 per second (333 333 333.3 ns → 333 333 334 ns), but not
+/// for 600 M per second (1.67 ns → 2 ns, 17 % slow). A rate the rounding would slow by more
+/// than 0.1 % ([`MAX_RATE_ERROR_PER_MILLE`]) is refused when the limiter is built, with
+/// [`ConfigError::InexactRate`]. Every rate up to 1 M per second is accepted; above that,
+/// rates whose period is close enough to whole nanoseconds (500 M per second: 2 ns) are.
+///
 /// # Examples
 ///
 /// ```
@@ -27,7 +41,10 @@ use crate::time::{Instant, duration_to_nanos};
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Config {
-    period: Duration,
+    /// `rate` tokens every `interval`: the rate exactly as given. The period of one token
+    /// is derived when the limiter is built (see "Rates and whole nanoseconds").
+    interval: Duration,
+    rate: u32,
     burst: u32,
     max_wait: Duration,
     jitter: Duration,
@@ -39,13 +56,20 @@ pub struct Config {
 
 impl Config {
     /// `rate` tokens per second, burst `rate` (a full second's worth). The period of one
-    /// token is `1 s / rate`, truncated to whole nanoseconds; `rate = 0` or above 10⁹ is a
-    /// [`ConfigError::ZeroRate`] when the limiter is built.
+    /// token is `1 s / rate`, rounded up to whole nanoseconds (see [`Config`]); `rate = 0` is
+    /// a [`ConfigError::ZeroRate`] and a rate the rounding would slow by more than 0.1 % a
+    /// [`ConfigError::InexactRate`] when the limiter is built.
     ///
     /// ```
-    /// use bulwark::rate_limiter::Config;
+    /// use bulwark::rate_limiter::{Config, ConfigError};
     /// assert_eq!(Config::per_second(4).period().as_millis(), 250);
     /// assert_eq!(Config::per_second(4).burst_size(), 4);
+    /// assert_eq!(Config::per_second(3).period().as_nanos(), 333_333_334); // never faster
+    /// assert!(Config::per_second(500_000_000).gcra().is_ok()); // 2 ns: exact
+    /// assert!(matches!(
+    ///     Config::per_second(600_000_000).gcra(), // 1.67 ns: 2 ns would be 17 % slow
+    ///     Err(ConfigError::InexactRate { .. })
+    /// ));
     /// ```
     pub const fn per_second(rate: u32) -> Config {
         Config::per(rate, Duration::from_secs(1))
@@ -61,20 +85,19 @@ impl Config {
         Config::per(rate, Duration::from_secs(60))
     }
 
-    /// `rate` tokens every `interval`, burst `rate`.
+    /// `rate` tokens every `interval`, burst `rate`. The period of one token is
+    /// `interval / rate`, rounded up to whole nanoseconds, within 0.1 % (see [`Config`]).
     ///
     /// ```
     /// use bulwark::rate_limiter::Config;
     /// use core::time::Duration;
     /// assert_eq!(Config::per(3, Duration::from_millis(30)).period(), Duration::from_millis(10));
+    /// assert_eq!(Config::per(3, Duration::from_millis(1)).period().as_nanos(), 333_334);
     /// ```
     pub const fn per(rate: u32, interval: Duration) -> Config {
-        let period = match interval.checked_div(rate) {
-            Some(p) => p,
-            None => Duration::ZERO,
-        };
         Config {
-            period,
+            interval,
+            rate,
             burst: rate,
             max_wait: Duration::ZERO,
             jitter: Duration::ZERO,
@@ -93,7 +116,8 @@ impl Config {
     /// ```
     pub const fn with_period(period: Duration) -> Config {
         Config {
-            period,
+            interval: period,
+            rate: 1,
             burst: 1,
             max_wait: Duration::ZERO,
             jitter: Duration::ZERO,
@@ -160,14 +184,39 @@ impl Config {
         self
     }
 
-    /// The time to refill one token.
+    /// The time to refill one token: `interval / rate` rounded up to whole nanoseconds
+    /// (zero for a zero rate; saturating at [`Duration::MAX`]).
     ///
     /// ```
     /// use bulwark::rate_limiter::Config;
     /// assert_eq!(Config::per_second(1000).period().as_micros(), 1000);
+    /// assert_eq!(Config::per_second(7).period().as_nanos(), 142_857_143);
     /// ```
     pub const fn period(&self) -> Duration {
-        self.period
+        match self.period_nanos() {
+            Some(ns) => duration_from_nanos_u128(ns),
+            None => Duration::ZERO,
+        }
+    }
+
+    /// The rate as given: `rate` tokens every `interval`.
+    ///
+    /// ```
+    /// use bulwark::rate_limiter::Config;
+    /// use core::time::Duration;
+    /// assert_eq!(Config::per_minute(90).rate(), (90, Duration::from_secs(60)));
+    /// assert_eq!(Config::with_period(Duration::from_millis(5)).rate(), (1, Duration::from_millis(5)));
+    /// ```
+    pub const fn rate(&self) -> (u32, Duration) {
+        (self.rate, self.interval)
+    }
+
+    /// `interval / rate` in nanoseconds, rounded up; `None` for a zero rate.
+    const fn period_nanos(&self) -> Option<u128> {
+        if self.rate == 0 {
+            return None;
+        }
+        Some(self.interval.as_nanos().div_ceil(self.rate as u128))
     }
 
     /// The burst.
@@ -215,8 +264,9 @@ impl Config {
     ///
     /// # Errors
     ///
-    /// [`ConfigError`] for a zero rate or burst, a `burst × period` beyond `u64` ns, or a
-    /// jitter reaching past `burst × period` (see [`jitter`](Config::jitter)).
+    /// [`ConfigError`] for a zero rate or burst, a rate whose whole-nanosecond period would
+    /// be more than 0.1 % slow ([`ConfigError::InexactRate`]), a `burst × period` beyond
+    /// `u64` ns, or a jitter reaching past `burst × period` (see [`jitter`](Config::jitter)).
     ///
     /// ```
     /// use bulwark::rate_limiter::{Config, ConfigError};
@@ -227,16 +277,27 @@ impl Config {
     /// assert_eq!(huge.gcra().unwrap_err(), ConfigError::TooLong);
     /// ```
     pub const fn gcra(&self) -> Result<Gcra, ConfigError> {
-        let t = duration_to_nanos(self.period);
-        if t == 0 {
-            return Err(ConfigError::ZeroRate);
-        }
+        let t = match self.period_nanos() {
+            Some(0) | None => return Err(ConfigError::ZeroRate),
+            Some(t) => t,
+        };
         if self.burst == 0 {
             return Err(ConfigError::ZeroBurst);
         }
-        if self.period.as_nanos() > u64::MAX as u128 {
+        if t > u64::MAX as u128 {
             return Err(ConfigError::TooLong);
         }
+        // The rounded-up period makes the limiter slower by (t·rate − interval) / (t·rate);
+        // both products fit u128 (t < 2⁶⁴, rate < 2³², the excess < rate).
+        let whole = t * self.rate as u128;
+        let excess = whole - self.interval.as_nanos();
+        if excess * 1000 > whole * MAX_RATE_ERROR_PER_MILLE as u128 {
+            return Err(ConfigError::InexactRate {
+                rate: self.rate,
+                interval: self.interval,
+            });
+        }
+        let t = t as u64;
         match t.checked_mul(self.burst as u64) {
             // Jitter past the bucket's length only delays callers (centuries, at the max); the
             // max wait caps it, so only the part it lets through counts.
@@ -257,6 +318,28 @@ impl Config {
 const fn jitter_reach(jitter: Duration, max_wait: Duration) -> u64 {
     let (j, w) = (duration_to_nanos(jitter), duration_to_nanos(max_wait));
     if j < w { j } else { w }
+}
+
+/// The most a rate may be slowed, in thousandths, by rounding its period up to whole
+/// nanoseconds: a rate that would be slowed more is [`ConfigError::InexactRate`] (see
+/// [`Config`]).
+///
+/// ```
+/// use bulwark::rate_limiter::{Config, MAX_RATE_ERROR_PER_MILLE};
+/// assert_eq!(MAX_RATE_ERROR_PER_MILLE, 1); // 0.1 %
+/// assert!(Config::per_second(1_000_000).gcra().is_ok()); // 1 µs: exact
+/// assert!(Config::per_second(999_999).gcra().is_ok()); // 1000.001 ns → 1001 ns: 0.0999 % slow
+/// assert!(Config::per_second(3_000_000).gcra().is_err()); // 333.3 ns → 334 ns: 0.2 % slow
+/// ```
+pub const MAX_RATE_ERROR_PER_MILLE: u32 = 1;
+
+/// A `Duration` of `ns` nanoseconds, saturating at [`Duration::MAX`].
+const fn duration_from_nanos_u128(ns: u128) -> Duration {
+    let secs = ns / 1_000_000_000;
+    if secs > u64::MAX as u128 {
+        return Duration::MAX;
+    }
+    Duration::new(secs as u64, (ns % 1_000_000_000) as u32)
 }
 
 /// Validated GCRA parameters: the emission interval `T` (ns per token) and the burst `b`.
@@ -654,8 +737,17 @@ mod tests {
             Machine::new(Config::per_second(0)),
             Err(ConfigError::ZeroRate)
         );
+        // Faster than one token a nanosecond: a period of 0.5 ns is not whole nanoseconds
+        // (it used to be truncated to zero and called a zero rate).
         assert_eq!(
             Machine::new(Config::per_second(2_000_000_000)),
+            Err(ConfigError::InexactRate {
+                rate: 2_000_000_000,
+                interval: Duration::from_secs(1)
+            })
+        );
+        assert_eq!(
+            Machine::new(Config::per(0, Duration::from_secs(1))),
             Err(ConfigError::ZeroRate)
         );
         assert_eq!(
@@ -679,6 +771,32 @@ mod tests {
             Machine::new(Config::with_period(Duration::from_secs(10)).burst(u32::MAX)),
             Err(ConfigError::TooLong)
         );
+    }
+
+    #[test]
+    fn inexact_periods_round_up_within_the_tolerance_and_are_refused_beyond_it() {
+        let t = |c: Config| c.gcra().map(|g| g.emission_interval_nanos());
+        // 3/s: 333 333 333.3 ns rounds up (never faster than asked); negligible error.
+        assert_eq!(t(Config::per_second(3)), Ok(333_333_334));
+        assert_eq!(t(Config::per(3, Duration::from_millis(1))), Ok(333_334));
+        // Exact periods at high rates are fine.
+        assert_eq!(t(Config::per_second(1_000_000_000)), Ok(1));
+        assert_eq!(t(Config::per_second(500_000_000)), Ok(2));
+        assert_eq!(t(Config::per_second(1_000_000)), Ok(1_000));
+        // Just inside and just outside 0.1 %.
+        assert_eq!(t(Config::per_second(999_999)), Ok(1_001)); // 0.0999 % slow
+        assert_eq!(t(Config::per_second(1_001_000)), Ok(1_000)); // 999.001 ns: 0.0999 % slow
+        let refused = |rate: u32| {
+            matches!(
+                Config::per_second(rate).gcra(),
+                Err(ConfigError::InexactRate { rate: r, .. }) if r == rate
+            )
+        };
+        assert!(refused(600_000_000)); // 1.67 ns → 2 ns: 16.7 % slow
+        assert!(refused(3_000_000)); // 333.3 ns → 334 ns: 0.2 % slow
+        assert!(refused(u32::MAX));
+        // The period itself is always exact.
+        assert_eq!(t(Config::with_period(Duration::from_nanos(2))), Ok(2));
     }
 
     #[test]
