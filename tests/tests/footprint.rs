@@ -64,10 +64,10 @@ fn circuit_breaker() {
 
 #[test]
 fn rate_limiter() {
-    // Config (64) + the derived GCRA constants (24) + clock (8) + the one state word (8) + the
+    // Config (56: the rate as given, waits as u64 ns, the seed) + the derived GCRA constants (24) + clock (8) + the one state word (8) + the
     // jitter salt of waiting callers (8).
-    assert_eq!(size_of::<rate_limiter::Config>(), 64);
-    assert_eq!(size_of::<RateLimiter<Clock<'_>>>(), 112);
+    assert_eq!(size_of::<rate_limiter::Config>(), 56);
+    assert_eq!(size_of::<RateLimiter<Clock<'_>>>(), 104);
     // The pure machine: GCRA constants + the theoretical arrival time.
     assert_eq!(size_of::<rate_limiter::Machine>(), 32);
     // The rate in the type: the state word and the clock (the 16-byte limiter).

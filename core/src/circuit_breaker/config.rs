@@ -419,7 +419,7 @@ impl Config {
         c.open_max = nanos_to_duration(p.open_max);
         c.open_multiplier = p.open_multiplier as u32;
         c.max_half_open = (p.max_half_open != u64::MAX).then(|| nanos_to_duration(p.max_half_open));
-        c.open_jitter = p.open_jitter & !SEED_NOT_SET;
+        c.open_jitter = p.jitter_percent();
         c.probes = p.probes as u32;
         c.successes_to_close = p.successes_to_close as u32;
         c.verdict = p.verdict;
@@ -485,9 +485,14 @@ impl Policy {
         Instant::from_nanos(since.as_nanos().saturating_add(self.max_half_open))
     }
 
+    /// The open-time jitter in percent (without the [`SEED_NOT_SET`] mark).
+    const fn jitter_percent(&self) -> u8 {
+        self.open_jitter & !SEED_NOT_SET
+    }
+
     /// The longest open time this policy can give: the cap, jittered up.
     pub(crate) const fn longest_open(&self) -> u64 {
-        let span = (self.open_max as u128 * self.open_jitter as u128 / 100) as u64;
+        let span = (self.open_max as u128 * self.jitter_percent() as u128 / 100) as u64;
         self.open_max.saturating_add(span)
     }
 
@@ -501,7 +506,7 @@ impl Policy {
             d = d.saturating_mul(self.open_multiplier as u64).min(max);
             i += 1;
         }
-        let percent = self.open_jitter & !SEED_NOT_SET;
+        let percent = self.jitter_percent();
         if percent == 0 || d == 0 {
             return d;
         }

@@ -46,8 +46,10 @@ pub struct Config {
     interval: Duration,
     rate: u32,
     burst: u32,
-    max_wait: Duration,
-    jitter: Duration,
+    /// Nanoseconds (saturating: 584 years stands for "forever"), so the config stays 64 bytes.
+    max_wait: u64,
+    /// Nanoseconds, as `max_wait`.
+    jitter: u64,
     /// Meaningful when `seed_set`.
     seed: u64,
     /// Was [`Config::seed`] called (reproducible), or does each waiting call take a fresh seed?
@@ -99,8 +101,8 @@ impl Config {
             interval,
             rate,
             burst: rate,
-            max_wait: Duration::ZERO,
-            jitter: Duration::ZERO,
+            max_wait: 0,
+            jitter: 0,
             seed: 0,
             seed_set: false,
         }
@@ -119,8 +121,8 @@ impl Config {
             interval: period,
             rate: 1,
             burst: 1,
-            max_wait: Duration::ZERO,
-            jitter: Duration::ZERO,
+            max_wait: 0,
+            jitter: 0,
             seed: 0,
             seed_set: false,
         }
@@ -147,7 +149,7 @@ impl Config {
     /// assert_eq!(c.max_wait_time(), Duration::from_secs(2));
     /// ```
     pub const fn max_wait(mut self, d: Duration) -> Config {
-        self.max_wait = d;
+        self.max_wait = duration_to_nanos(d);
         self
     }
 
@@ -164,7 +166,7 @@ impl Config {
     /// assert_eq!(c.jitter_max(), Duration::from_millis(5));
     /// ```
     pub const fn jitter(mut self, d: Duration) -> Config {
-        self.jitter = d;
+        self.jitter = duration_to_nanos(d);
         self
     }
 
@@ -229,24 +231,24 @@ impl Config {
         self.burst
     }
 
-    /// The max wait.
+    /// The max wait (at most `u64::MAX` nanoseconds, about 584 years).
     ///
     /// ```
     /// use bulwark::rate_limiter::Config;
     /// assert!(Config::per_second(1).max_wait_time().is_zero());
     /// ```
     pub const fn max_wait_time(&self) -> Duration {
-        self.max_wait
+        Duration::from_nanos(self.max_wait)
     }
 
-    /// The jitter bound.
+    /// The jitter bound (at most `u64::MAX` nanoseconds, about 584 years).
     ///
     /// ```
     /// use bulwark::rate_limiter::Config;
     /// assert!(Config::per_second(1).jitter_max().is_zero());
     /// ```
     pub const fn jitter_max(&self) -> Duration {
-        self.jitter
+        Duration::from_nanos(self.jitter)
     }
 
     /// The explicit jitter seed, if [`seed`](Config::seed) set one.
@@ -315,9 +317,8 @@ impl Config {
 }
 
 /// How much wake-up jitter a config can add: its jitter, cut to its max wait (nanoseconds).
-const fn jitter_reach(jitter: Duration, max_wait: Duration) -> u64 {
-    let (j, w) = (duration_to_nanos(jitter), duration_to_nanos(max_wait));
-    if j < w { j } else { w }
+const fn jitter_reach(jitter: u64, max_wait: u64) -> u64 {
+    if jitter < max_wait { jitter } else { max_wait }
 }
 
 /// The most a rate may be slowed, in thousandths, by rounding its period up to whole
