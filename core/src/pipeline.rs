@@ -14,10 +14,12 @@
 //!   attempt's own timeout, so an attempt is cut at the deadline. Zero (for it and for the
 //!   attempt timeout) means what [a zero timeout](crate::timeout#a-zero-timeout) means
 //!   everywhere in bulwark: a ready operation still completes, a pending one is cut at once.
-//! * **Retry** wraps the admission layers so that a rejection can be waited out: an open
-//!   circuit or a rate limit reports when a call could pass, and retry uses that instant as
-//!   its delay (a Retry-After hint) instead of hammering. A full bulkhead and an attempt
-//!   timeout are retried with the normal backoff.
+//! * **Retry** wraps the admission layers so that a rejection that will clear soon can be
+//!   waited out: an open circuit reports when a probe could pass, and retry uses that instant
+//!   as its delay (a Retry-After hint) instead of hammering, when it fits the call's deadline.
+//!   Load shedding does not wait: by default a saturated rate limiter or a full bulkhead is
+//!   answered at once, so a server sheds in microseconds (see [`Waits`] for the rule and the
+//!   other choices). An attempt timeout is retried with the normal backoff.
 //! * **Circuit breaker** before the limiter and bulkhead: when the downstream is known to be
 //!   down, reject before spending a rate token or a concurrency slot on it. It counts each
 //!   attempt (not each call), so retries feed it the truth about the downstream.
@@ -377,9 +379,59 @@ impl<E, F: Fn(&E) -> bool> Transient<E> for F {
     }
 }
 
-/// Retry's classifier inside a pipeline: layer rejections are waited out (until the instant
-/// they report, when they report one still ahead; otherwise with the backoff), attempt
-/// timeouts retried, operation errors retried when transient.
+/// Which admission rejections a pipeline's retry waits out; the others are answered at once.
+///
+/// The rule: retry waits for what will clear by itself within the call's deadline. An open
+/// circuit breaker says when its next probe can pass; waiting until then (never past the
+/// deadline: a retry instant beyond it ends the call at once) is cheaper for everyone than
+/// failing and being called again. A saturated rate limiter or a full bulkhead is the
+/// system shedding load: waiting in line would hold the caller's resources exactly when
+/// there are none to spare, so by default they are answered at once (a server turns them
+/// into 429 / 503 in microseconds). A forced-open breaker has no instant and is never
+/// waited for.
+///
+/// | rejection | [`Breaker`](Waits::Breaker) (default) | [`All`](Waits::All) | [`Nothing`](Waits::Nothing) |
+/// |---|---|---|---|
+/// | breaker open (retry instant known) | waits until then, if within the deadline | same | at once |
+/// | breaker half-open, every probe out | retried with the backoff | same | at once |
+/// | breaker forced open | at once | at once | at once |
+/// | rate limited | at once | waits until its retry instant | at once |
+/// | bulkhead full | at once | retried with the backoff | at once |
+///
+/// `All` suits a batch client that would rather queue than fail; `Nothing` a caller that
+/// does its own retrying.
+///
+/// ```
+/// use bulwark::pipeline::{Error, Pipeline, Waits};
+/// use bulwark::rate_limiter::{Config as Rl, RateLimiter};
+/// use bulwark::{Clock, Instant, MockClock, mock, retry::Config};
+/// let clock = MockClock::new();
+/// let limiter = RateLimiter::new(Rl::per_second(1).burst(1), &clock).unwrap();
+/// let shed = Pipeline::new(&clock, Config::new().max_attempts(3)).unwrap().limiter(&limiter);
+/// assert_eq!(mock::run(&clock, shed.call(|| async { Ok::<_, ()>(1) })).unwrap(), Ok(1));
+/// // The token is spent: the next call is answered at once, with when to come back.
+/// let out = mock::run(&clock, shed.call(|| async { Ok::<_, ()>(2) })).unwrap();
+/// assert!(matches!(out, Err(Error::RateLimited(r)) if r.retry_at == Instant::from_secs(1)));
+/// assert_eq!(clock.now(), Instant::ZERO);
+/// // Told to wait, the same call waits for the token instead.
+/// let queue = shed.waits(Waits::All);
+/// assert_eq!(mock::run(&clock, queue.call(|| async { Ok::<_, ()>(3) })).unwrap(), Ok(3));
+/// assert_eq!(clock.now(), Instant::from_secs(1));
+/// ```
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub enum Waits {
+    /// Wait out an open breaker (within the deadline); answer shedding at once. The default.
+    #[default]
+    Breaker,
+    /// Also wait for a rate limiter's retry instant, and retry a full bulkhead with the
+    /// backoff.
+    All,
+    /// Answer every admission rejection at once.
+    Nothing,
+}
+
+/// Retry's classifier inside a pipeline: admission rejections are waited out or answered at
+/// once as [`Waits`] says, attempt timeouts retried, operation errors retried when transient.
 ///
 /// ```
 /// use bulwark::{MockClock, pipeline::Pipeline, retry::{Classify, Config, Verdict}};
@@ -393,6 +445,7 @@ impl<E, F: Fn(&E) -> bool> Transient<E> for F {
 pub struct Classifier<'c, S, P> {
     clock: &'c S,
     transient: P,
+    waits: Waits,
 }
 
 impl<T, E, S: Clock, P: Transient<E>> Classify<T, Error<E>> for Classifier<'_, S, P> {
@@ -403,13 +456,19 @@ impl<T, E, S: Clock, P: Transient<E>> Classify<T, Error<E>> for Classifier<'_, S
             d if d.is_zero() => Verdict::Retry,
             d => Verdict::RetryAfter(d),
         };
-        match r {
-            Ok(_) | Err(Error::Timeout(_)) => Verdict::Return,
-            Err(Error::Operation(e)) if self.transient.is_transient(e) => Verdict::Retry,
-            Err(Error::Operation(_)) => Verdict::Return,
-            Err(Error::CircuitOpen(rejected)) => rejected.retry_at.map_or(Verdict::Retry, after),
-            Err(Error::RateLimited(limited)) => after(limited.retry_at),
-            Err(Error::BulkheadFull(_) | Error::AttemptTimeout(_)) => Verdict::Retry,
+        match (r, self.waits) {
+            (Ok(_) | Err(Error::Timeout(_)), _) => Verdict::Return,
+            (Err(Error::Operation(e)), _) if self.transient.is_transient(e) => Verdict::Retry,
+            (Err(Error::Operation(_)), _) => Verdict::Return,
+            (Err(Error::AttemptTimeout(_)), _) => Verdict::Retry,
+            (Err(Error::CircuitOpen(rejected)), Waits::Breaker | Waits::All) => {
+                rejected.retry_at.map_or(Verdict::Return, after)
+            }
+            (Err(Error::RateLimited(limited)), Waits::All) => after(limited.retry_at),
+            (Err(Error::BulkheadFull(_)), Waits::All) => Verdict::Retry,
+            (Err(Error::CircuitOpen(_) | Error::RateLimited(_) | Error::BulkheadFull(_)), _) => {
+                Verdict::Return
+            }
         }
     }
 }
@@ -462,6 +521,7 @@ impl<'c, S: Sleep> Pipeline<'c, S> {
         let classifier = Classifier {
             clock,
             transient: AllTransient,
+            waits: Waits::Breaker,
         };
         Ok(Pipeline {
             clock,
@@ -562,6 +622,7 @@ impl<'c, S: Sleep, P, B, CB, RL, BH> Pipeline<'c, S, P, B, CB, RL, BH> {
         let classifier = Classifier {
             clock: self.clock,
             transient,
+            waits: self.retry.classifier().waits,
         };
         Pipeline {
             clock: self.clock,
@@ -572,6 +633,26 @@ impl<'c, S: Sleep, P, B, CB, RL, BH> Pipeline<'c, S, P, B, CB, RL, BH> {
             total: self.total,
             attempt: self.attempt,
         }
+    }
+
+    /// Which admission rejections retry waits out (default [`Waits::Breaker`]: an open
+    /// breaker, within the deadline; a saturated limiter or full bulkhead is answered at
+    /// once). See [`Waits`] for the rule.
+    ///
+    /// ```
+    /// use bulwark::{MockClock, mock, pipeline::{Error, Pipeline, Waits}, retry::Config};
+    /// use bulwark::bulkhead::{Bulkhead, Config as Bh};
+    /// let clock = MockClock::new();
+    /// let h = Bulkhead::new(Bh::new(1), &clock).unwrap();
+    /// let held = h.try_acquire().unwrap();
+    /// let p = Pipeline::new(&clock, Config::new().max_attempts(3)).unwrap().bulkhead(&h).waits(Waits::Nothing);
+    /// let out = mock::run(&clock, p.call(|| async { Ok::<_, ()>(()) })).unwrap();
+    /// assert!(matches!(out, Err(Error::BulkheadFull(_))));
+    /// # drop(held);
+    /// ```
+    pub fn waits(mut self, waits: Waits) -> Self {
+        self.retry.classifier_mut().waits = waits;
+        self
     }
 
     /// Shares a retry budget across calls (see [`retry::Budget`]).

@@ -6,7 +6,7 @@ use core::time::Duration;
 
 use bulwark::bulkhead::{Bulkhead, Config as BulkheadConfig};
 use bulwark::circuit_breaker::{CircuitBreaker, Config as BreakerConfig, Counters, State};
-use bulwark::pipeline::{Error, Layer, Pipeline};
+use bulwark::pipeline::{Error, Layer, Pipeline, Waits};
 use bulwark::rate_limiter::{Config as LimiterConfig, RateLimiter};
 use bulwark::retry::{Backoff, Config as RetryConfig, Jitter};
 use bulwark::{Clock, Instant, MockClock, Sleep, mock};
@@ -193,15 +193,17 @@ fn the_total_timeout_counts_from_the_call_and_each_attempt_timeout_from_its_star
     assert!(matches!(out, Err(Error::Timeout(_))));
     assert_eq!(clock.now(), Instant::from_secs(1));
 
-    // The first attempt is rejected by the limiter (its one token is gone): the second,
-    // started when a token is back, gets its own full attempt timeout.
+    // The first attempt is rejected by the limiter (its one token is gone): told to wait
+    // out rate limits, the pipeline starts the second when a token is back, and that attempt
+    // gets its own full attempt timeout.
     let clock = MockClock::new();
     let limiter = RateLimiter::new(LimiterConfig::per_second(1), &clock).unwrap();
     limiter.check().unwrap();
     let twice = Pipeline::new(&clock, RetryConfig::new().max_attempts(2))
         .unwrap()
         .limiter(&limiter)
-        .attempt_timeout(Duration::from_millis(500));
+        .attempt_timeout(Duration::from_millis(500))
+        .waits(Waits::All);
     let out = mock::run(&clock, twice.call(|| hang(&clock))).unwrap();
     assert!(matches!(out, Err(Error::AttemptTimeout(_))));
     assert_eq!(clock.now(), Instant::from_millis(1500));

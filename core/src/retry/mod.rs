@@ -435,6 +435,11 @@ impl<S, K, H, B> Retry<S, K, H, B> {
         &self.classify
     }
 
+    /// The classifier, to adjust in place.
+    pub(crate) fn classifier_mut(&mut self) -> &mut K {
+        &mut self.classify
+    }
+
     /// The same policy with `classify` deciding what is retried.
     ///
     /// ```
