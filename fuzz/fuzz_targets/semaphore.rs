@@ -1,0 +1,247 @@
+//! The bulkhead semaphores: `QueueSemaphore` (try_acquire, acquire futures polled and
+//! dropped at random points, both overflow policies) against a plain model, and
+//! `AtomicSemaphore`.
+//!
+//! Invariants, after every step:
+//! * permits free + permits held = capacity;
+//! * waiters counted by the semaphore = futures parked in the model, never above `Q`;
+//! * every answer (a permit, pending, `Full`, `Shed`) is the model's;
+//! * no lost wake-up: while a permit is free, every parked waiter has been woken since its
+//!   last poll; a waiter shed by a newcomer is woken;
+//! * after dropping everything, every permit is free and nobody waits.
+#![no_main]
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use arbitrary::Arbitrary;
+use bulwark::bulkhead::{
+    AtomicSemaphore, Overflow, QueueAcquire, QueueError, QueuePermit, QueueSemaphore, Semaphore,
+    TrySemaphore,
+};
+use bulwark_fuzz::Flag;
+use libfuzzer_sys::fuzz_target;
+
+const Q: usize = 3;
+const MAX_OPS: usize = 256;
+const MAX_FUTURES: usize = 12;
+
+/// The one place that builds the semaphores (`new` may become fallible: a one-line fix).
+fn queue_semaphore(capacity: usize, overflow: Overflow) -> Option<QueueSemaphore<Q>> {
+    Some(QueueSemaphore::<Q>::with_overflow(capacity, overflow))
+}
+
+fn atomic_semaphore(capacity: usize) -> Option<AtomicSemaphore> {
+    Some(AtomicSemaphore::new(capacity))
+}
+
+#[derive(Arbitrary, Debug)]
+enum Op {
+    TryAcquire,
+    NewFuture,
+    Poll(u8),
+    DropFuture(u8),
+    DropPermit(u8),
+    AtomicTry,
+    AtomicDrop(u8),
+}
+
+#[derive(Arbitrary, Debug)]
+struct Input {
+    capacity: u8,
+    atomic_capacity: u8,
+    drop_oldest: bool,
+    ops: Vec<Op>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Model {
+    /// Made, never polled.
+    Start,
+    /// Parked with this age (smaller is older).
+    Parked(u64),
+    /// Shed from its wait slot by a newcomer: its next poll says so.
+    Shed,
+}
+
+struct Fut<'a> {
+    fut: Pin<Box<QueueAcquire<'a, Q>>>,
+    model: Model,
+    flag: Arc<Flag>,
+    waker: std::task::Waker,
+}
+
+fuzz_target!(|inp: Input| {
+    let capacity = (inp.capacity % 6) as usize;
+    let overflow = if inp.drop_oldest {
+        Overflow::DropOldest
+    } else {
+        Overflow::RejectNewest
+    };
+    let Some(sem) = queue_semaphore(capacity, overflow) else {
+        return;
+    };
+    let atomic_capacity = match inp.atomic_capacity {
+        255 => usize::MAX,
+        c => (c % 5) as usize,
+    };
+    let Some(atomic) = atomic_semaphore(atomic_capacity) else {
+        return;
+    };
+    assert_eq!(sem.capacity(), capacity);
+    assert_eq!(sem.overflow(), overflow);
+
+    let mut permits: Vec<QueuePermit<'_, Q>> = Vec::new();
+    let mut futs: Vec<Fut<'_>> = Vec::new();
+    let mut atomic_permits = Vec::new();
+    let mut age = 0u64;
+
+    for op in inp.ops.iter().take(MAX_OPS) {
+        match op {
+            Op::TryAcquire => {
+                let free = capacity - permits.len();
+                match sem.try_acquire() {
+                    Some(p) => {
+                        assert!(free > 0);
+                        permits.push(p);
+                    }
+                    None => assert_eq!(free, 0, "try_acquire refused with a free permit"),
+                }
+            }
+            Op::NewFuture => {
+                if futs.len() < MAX_FUTURES {
+                    let (flag, waker) = Flag::waker();
+                    futs.push(Fut {
+                        fut: Box::pin(sem.acquire()),
+                        model: Model::Start,
+                        flag,
+                        waker,
+                    });
+                }
+            }
+            Op::Poll(i) => {
+                if futs.is_empty() {
+                    continue;
+                }
+                let i = *i as usize % futs.len();
+                let free = capacity - permits.len();
+                let parked: Vec<(u64, usize)> = futs
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(j, f)| match f.model {
+                        Model::Parked(a) => Some((a, j)),
+                        _ => None,
+                    })
+                    .collect();
+                let f = &mut futs[i];
+                f.flag.clear();
+                let mut cx = Context::from_waker(&f.waker);
+                let r = f.fut.as_mut().poll(&mut cx);
+                match (f.model, r) {
+                    (Model::Shed, r) => {
+                        assert!(matches!(r, Poll::Ready(Err(QueueError::Shed))), "{r:?}");
+                        futs.remove(i);
+                    }
+                    (_, Poll::Ready(Ok(p))) => {
+                        assert!(free > 0, "a permit out of nothing");
+                        permits.push(p);
+                        futs.remove(i);
+                    }
+                    (Model::Parked(_), r) => {
+                        assert!(free == 0, "parked with a free permit");
+                        assert!(r.is_pending(), "a parked waiter failed: {r:?}");
+                    }
+                    (Model::Start, Poll::Pending) => {
+                        assert_eq!(free, 0, "parked with a free permit");
+                        if parked.len() == Q {
+                            // Full queue: only DropOldest lets a newcomer in, shedding the oldest.
+                            assert_eq!(overflow, Overflow::DropOldest, "joined a full queue");
+                            let (_, oldest) = *parked.iter().min().unwrap();
+                            assert!(futs[oldest].flag.woken(), "the shed waiter was not woken");
+                            futs[oldest].model = Model::Shed;
+                        }
+                        futs[i].model = Model::Parked(age);
+                        age += 1;
+                    }
+                    (Model::Start, Poll::Ready(Err(e))) => {
+                        assert_eq!(e, QueueError::Full);
+                        assert_eq!(free, 0);
+                        assert!(
+                            parked.len() == Q && (overflow == Overflow::RejectNewest || Q == 0),
+                            "rejected with room in the queue"
+                        );
+                        futs.remove(i);
+                    }
+                }
+            }
+            Op::DropFuture(i) => {
+                if !futs.is_empty() {
+                    let i = *i as usize % futs.len();
+                    futs.remove(i);
+                }
+            }
+            Op::DropPermit(i) => {
+                if !permits.is_empty() {
+                    let i = *i as usize % permits.len();
+                    drop(permits.remove(i));
+                }
+            }
+            Op::AtomicTry => match atomic.try_acquire() {
+                Some(p) => {
+                    assert!(atomic_permits.len() < atomic_capacity);
+                    if atomic_permits.len() < MAX_FUTURES {
+                        atomic_permits.push(p);
+                    }
+                }
+                None => assert_eq!(atomic_permits.len(), atomic_capacity),
+            },
+            Op::AtomicDrop(i) => {
+                if !atomic_permits.is_empty() {
+                    let i = *i as usize % atomic_permits.len();
+                    drop(atomic_permits.remove(i));
+                }
+            }
+        }
+        check(&sem, capacity, &permits, &futs);
+        assert_eq!(atomic.available() + atomic_permits.len(), atomic_capacity);
+        assert_eq!(atomic.capacity(), atomic_capacity);
+    }
+
+    drop(futs);
+    drop(permits);
+    drop(atomic_permits);
+    assert_eq!(sem.available(), capacity, "permits leaked");
+    assert_eq!(sem.waiting(), 0, "waiters leaked");
+    assert_eq!(atomic.available(), atomic_capacity, "atomic permits leaked");
+});
+
+fn check(
+    sem: &QueueSemaphore<Q>,
+    capacity: usize,
+    permits: &[QueuePermit<'_, Q>],
+    futs: &[Fut<'_>],
+) {
+    assert_eq!(
+        sem.available() + permits.len(),
+        capacity,
+        "free + held != capacity"
+    );
+    let parked = futs
+        .iter()
+        .filter(|f| matches!(f.model, Model::Parked(_)))
+        .count();
+    assert_eq!(sem.waiting(), parked, "waiters");
+    assert!(parked <= Q);
+    if sem.available() > 0 {
+        for f in futs {
+            if matches!(f.model, Model::Parked(_)) {
+                assert!(
+                    f.flag.woken(),
+                    "a permit is free and a parked waiter sleeps on"
+                );
+            }
+        }
+    }
+}
