@@ -5,7 +5,7 @@
 #   bash fuzz/run.sh 3600     # a long run (an hour per target)
 #
 # Needs cargo-fuzz and a nightly toolchain: installs them when missing, or prints one loud
-# SKIP line (exit 0) when that is impossible here. Exits non-zero when a target crashes (a
+# SKIP line and exits 3 when that is impossible here (so CI can report what it skipped). Exits non-zero when a target crashes (a
 # panic, a failed invariant, a leak or timeout), leaving the minimized input under
 # fuzz/artifacts/<target>/ and printing it with `cargo fuzz fmt`.
 set -uo pipefail
@@ -16,8 +16,8 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 cd "$HERE" || exit 2
 
 skip() {
-    echo "==> fuzz: SKIPPED: $*" >&2
-    exit 0
+    echo "!!!!! WARNING: fuzz SKIPPED: $* !!!!!" >&2
+    exit 3
 }
 
 command -v cargo >/dev/null || skip "no cargo on PATH"

@@ -23,13 +23,6 @@ use libfuzzer_sys::fuzz_target;
 use std::time::Duration;
 
 const MAX_OPS: usize = 256;
-/// Known finding (not fixed here): `KeyedMachine` evicts an entry whose bucket is full again
-/// "at no loss", but after the clock steps back that entry's debt mattered, so the key gets
-/// up to one extra burst with `lossy_evictions() == 0` (period 100 ms, burst 2, 4 slots:
-/// key 0 takes 2 at 0 ms; keys 1-4 take 1 each at 200 ms, evicting key 0; back at 0 ms key 0
-/// takes 2 more, and 2 more at 200 ms: 6 cells by 200 ms where the bound is 4). Set to
-/// `false` once the library keeps such entries (or documents the exception).
-const SKIP_KEYED_BOUND_AFTER_STEP_BACK: bool = true;
 const KEYS: u8 = 6;
 const TABLE: usize = 4;
 
@@ -200,8 +193,7 @@ fuzz_target!(|inp: Input| {
                         "keyed limiter differs from its own machine for key {k}"
                     );
                 }
-                if km.lossy_evictions() == 0 && !(stepped_back && SKIP_KEYED_BOUND_AFTER_STEP_BACK)
-                {
+                if km.lossy_evictions() == 0 {
                     // Even a clock that steps back should never let a key past its rate.
                     let bound = burst as u128 + max_now.max(now).as_nanos() as u128 / t;
                     assert!(

@@ -34,7 +34,9 @@ struct Entry<K> {
 /// all the key's slots hold partly-spent buckets is the least recently used of them evicted;
 /// that key then forgets its debt and may get up to one extra burst. Those evictions are
 /// counted ([`lossy_evictions`](KeyedMachine::lossy_evictions)): size `N` (about twice the
-/// keys active within one burst period) so that it stays at zero.
+/// keys active within one burst period) so that it stays at zero. An instant earlier than
+/// the latest one seen is read as that latest one (no time passed), so a clock that steps
+/// back never brings an evicted key back with a full bucket.
 ///
 /// # Memory
 ///
@@ -61,6 +63,10 @@ pub struct KeyedMachine<K, const N: usize> {
     entries: [Option<Entry<K>>; N],
     stamp: u64,
     lossy: u64,
+    /// The latest instant seen (ns). An earlier `now` is read as this one ("no time
+    /// passed"): an entry evicted as refilled at a later instant must not come back with a
+    /// full bucket when the clock steps back.
+    latest: u64,
 }
 
 impl<K: Hash + Eq + Clone, const N: usize> KeyedMachine<K, N> {
@@ -96,6 +102,7 @@ impl<K: Hash + Eq + Clone, const N: usize> KeyedMachine<K, N> {
             entries: [const { None }; N],
             stamp: 0,
             lossy: 0,
+            latest: 0,
         }
     }
 
@@ -132,7 +139,8 @@ impl<K: Hash + Eq + Clone, const N: usize> KeyedMachine<K, N> {
     /// assert_eq!(m.len(), 1);
     /// ```
     pub fn check_n(&mut self, key: &K, n: u32, now: Instant) -> Result<(), Denied> {
-        let now = now.as_nanos();
+        let now = now.as_nanos().max(self.latest);
+        self.latest = now;
         let hash = hash_of(key);
         let start = (hash % N as u64) as usize;
         self.stamp = self.stamp.wrapping_add(1);
@@ -201,7 +209,7 @@ impl<K: Hash + Eq + Clone, const N: usize> KeyedMachine<K, N> {
             .filter_map(|i| self.entries[(start + i) % N].as_ref())
             .find(|e| e.hash == hash && e.key == *key)
             .map_or(0, |e| e.tat);
-        self.gcra.available(tat, now.as_nanos())
+        self.gcra.available(tat, now.as_nanos().max(self.latest))
     }
 
     /// Number of keys in the table (including ones whose bucket is full again).
@@ -428,6 +436,24 @@ impl<K, C, const N: usize> fmt::Debug for KeyedRateLimiter<K, C, N> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_clock_stepping_back_never_lets_an_evicted_key_exceed_its_rate() {
+        // Found by the limiter fuzz target: a key evicted as "refilled" at 200 ms came back
+        // with a full bucket when the clock stepped back to 0 ms, so 6 cells passed by
+        // 200 ms where burst 2 + 200 ms / 100 ms allows 4.
+        let cfg = Config::with_period(core::time::Duration::from_millis(100)).burst(2);
+        let mut m: KeyedMachine<u8, 4> = KeyedMachine::new(cfg).unwrap();
+        let ms = Instant::from_millis;
+        let mut admitted = 0;
+        admitted += 2 * m.check_n(&0, 2, ms(0)).is_ok() as u32;
+        for other in 1..=4 {
+            m.check_n(&other, 1, ms(200)).unwrap(); // fills the table: key 0 is evicted
+        }
+        admitted += 2 * m.check_n(&0, 2, ms(0)).is_ok() as u32;
+        admitted += 2 * m.check_n(&0, 2, ms(200)).is_ok() as u32;
+        assert!(admitted <= 4, "key 0 got {admitted} cells by 200 ms, at most 4 allowed");
+    }
 
     #[test]
     fn refilled_entries_are_evicted_before_spent_ones() {
