@@ -452,7 +452,10 @@ mod tests {
         }
         admitted += 2 * m.check_n(&0, 2, ms(0)).is_ok() as u32;
         admitted += 2 * m.check_n(&0, 2, ms(200)).is_ok() as u32;
-        assert!(admitted <= 4, "key 0 got {admitted} cells by 200 ms, at most 4 allowed");
+        assert!(
+            admitted <= 4,
+            "key 0 got {admitted} cells by 200 ms, at most 4 allowed"
+        );
     }
 
     #[test]
