@@ -28,13 +28,14 @@ const Q: usize = 3;
 const MAX_OPS: usize = 256;
 const MAX_FUTURES: usize = 12;
 
-/// The one place that builds the semaphores (`new` may become fallible: a one-line fix).
+/// The one place that builds the semaphores: zero or more than `u32::MAX` permits is a typed
+/// error (`None` here), never a panic.
 fn queue_semaphore(capacity: usize, overflow: Overflow) -> Option<QueueSemaphore<Q>> {
-    Some(QueueSemaphore::<Q>::with_overflow(capacity, overflow))
+    QueueSemaphore::<Q>::with_overflow(capacity, overflow).ok()
 }
 
 fn atomic_semaphore(capacity: usize) -> Option<AtomicSemaphore> {
-    Some(AtomicSemaphore::new(capacity))
+    AtomicSemaphore::new(capacity).ok()
 }
 
 #[derive(Arbitrary, Debug)]
