@@ -647,3 +647,37 @@ async fn main() -> std::io::Result<()> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_script() {
+        let s = Script::parse("5s:fail, 15s:stall,22.5s:slow,28000ms:ok").unwrap();
+        assert_eq!(s.at(Duration::ZERO), Behaviour::Ok);
+        assert_eq!(s.at(Duration::from_secs(5)), Behaviour::Fail);
+        assert_eq!(s.at(Duration::from_secs(20)), Behaviour::Stall);
+        assert_eq!(s.at(Duration::from_secs(23)), Behaviour::Slow);
+        assert_eq!(s.at(Duration::from_secs(99)), Behaviour::Ok);
+        assert_eq!(
+            s.render(),
+            "5000ms:fail,15000ms:stall,22500ms:slow,28000ms:ok"
+        );
+        assert!(Script::parse("5s:broken").is_err());
+        assert!(Script::parse("5s:fail,5s:ok").is_err());
+        assert!(Script::parse("fail").is_err());
+    }
+
+    #[test]
+    fn serve_flags() {
+        let args = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+        let o = parse_args(&args("--port 0 --faults 1s:fail --for 2 --waits nothing")).unwrap();
+        assert_eq!(
+            (o.port, o.run_for, o.waits),
+            (0, Duration::from_secs(2), Waits::Nothing)
+        );
+        assert!(parse_args(&args("--for 3601")).is_err());
+        assert!(parse_args(&args("--port x")).is_err());
+    }
+}

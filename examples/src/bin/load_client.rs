@@ -838,3 +838,62 @@ async fn main() {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_loopback_is_accepted() {
+        assert!(parse_server("127.0.0.1:8080").is_ok());
+        assert!(parse_server("http://localhost:8080/").is_ok());
+        for refused in [
+            "example.com:80",
+            "10.0.0.1:80",
+            "0.0.0.0:80",
+            "[::1]:80",
+            "127.0.0.2:80",
+        ] {
+            assert!(parse_server(refused).is_err(), "{refused} must be refused");
+        }
+        assert!(parse_server("127.0.0.1:0").is_err());
+    }
+
+    #[test]
+    fn rate_steps() {
+        let r = parse_steps("100", |v| v.parse::<f64>().map_err(|e| e.to_string())).unwrap();
+        assert_eq!(r.at(Duration::from_secs(99)), Some(100.0));
+        let r = parse_steps("0s:100,10s:400,11s:100", |v| {
+            v.parse::<f64>().map_err(|e| e.to_string())
+        })
+        .unwrap();
+        assert_eq!(r.at(Duration::from_millis(10_500)), Some(400.0));
+        assert_eq!(
+            r.next_change_after(Duration::from_secs(10)),
+            Some(Duration::from_secs(11))
+        );
+        assert!(parse_steps("5s:1,4s:2", |v| Ok(v.to_string())).is_err());
+    }
+
+    #[test]
+    fn nearest_rank_percentiles() {
+        let v: Vec<Duration> = (1..=100).map(Duration::from_millis).collect();
+        assert_eq!(percentile(&v, 50.0), Duration::from_millis(50));
+        assert_eq!(percentile(&v, 99.0), Duration::from_millis(99));
+        assert_eq!(percentile(&[], 99.0), Duration::ZERO);
+    }
+
+    #[test]
+    fn bounded_arguments() {
+        let args = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
+        assert!(parse_args(&args("--server 127.0.0.1:1 --rate 10 --for 5")).is_ok());
+        assert!(parse_args(&args("--server 127.0.0.1:1 --rate 10 --for 601")).is_err());
+        assert!(parse_args(&args("--server 127.0.0.1:1 --rate 0 --for 5")).is_err());
+        assert!(
+            parse_args(&args(
+                "--server 127.0.0.1:1 --rate 10 --for 5 --max-in-flight 0"
+            ))
+            .is_err()
+        );
+    }
+}
