@@ -638,7 +638,7 @@ impl<const N: usize> Window for TimeWindow<N> {
         // wrote has swept our slot before our write (see the sweep): take the sample back
         // (it has expired), so no sample outlives a sweep and the 16-bit tags stay exact.
         let after = w.latest.load(Ordering::Acquire);
-        if added && after - e >= N as u64 {
+        if added && after.saturating_sub(e) >= N as u64 {
             let _ = slot.fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| {
                 (b as u16 == tag(e)).then(|| bucket_sub(b, s)).flatten()
             });
