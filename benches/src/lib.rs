@@ -68,6 +68,7 @@ pub fn two_threads(iters: u64, op: &(dyn Fn() + Sync)) -> Duration {
 /// ```
 /// assert_eq!(bulwark_benches::ready(async { 7 }), 7);
 /// ```
+#[inline(always)]
 pub fn ready<F: Future>(f: F) -> F::Output {
     match pin!(f).poll(&mut Context::from_waker(Waker::noop())) {
         Poll::Ready(v) => v,

@@ -449,7 +449,23 @@ pub struct Classifier<'c, S, P> {
 }
 
 impl<T, E, S: Clock, P: Transient<E>> Classify<T, Error<E>> for Classifier<'_, S, P> {
+    #[inline]
     fn classify(&self, r: &Result<T, Error<E>>) -> Verdict {
+        match r {
+            Ok(_) | Err(Error::Timeout(_)) => Verdict::Return,
+            Err(Error::Operation(e)) if self.transient.is_transient(e) => Verdict::Retry,
+            Err(Error::Operation(_)) => Verdict::Return,
+            Err(Error::AttemptTimeout(_)) => Verdict::Retry,
+            Err(rejected) => self.rejection(rejected),
+        }
+    }
+}
+
+impl<S: Clock, P> Classifier<'_, S, P> {
+    /// An admission rejection, as [`Waits`] says. Kept out of line: the ready call's path
+    /// (`Ok`) stays as small as it was before the rule existed (the core pipeline bench row).
+    #[inline(never)]
+    fn rejection<E>(&self, r: &Error<E>) -> Verdict {
         // An instant already here (a half-open breaker whose probes are all out says "now")
         // adds nothing to the backoff: retry with it, rather than at once.
         let after = |at: Instant| match at.saturating_duration_since(self.clock.now()) {
@@ -457,18 +473,12 @@ impl<T, E, S: Clock, P: Transient<E>> Classify<T, Error<E>> for Classifier<'_, S
             d => Verdict::RetryAfter(d),
         };
         match (r, self.waits) {
-            (Ok(_) | Err(Error::Timeout(_)), _) => Verdict::Return,
-            (Err(Error::Operation(e)), _) if self.transient.is_transient(e) => Verdict::Retry,
-            (Err(Error::Operation(_)), _) => Verdict::Return,
-            (Err(Error::AttemptTimeout(_)), _) => Verdict::Retry,
-            (Err(Error::CircuitOpen(rejected)), Waits::Breaker | Waits::All) => {
+            (Error::CircuitOpen(rejected), Waits::Breaker | Waits::All) => {
                 rejected.retry_at.map_or(Verdict::Return, after)
             }
-            (Err(Error::RateLimited(limited)), Waits::All) => after(limited.retry_at),
-            (Err(Error::BulkheadFull(_)), Waits::All) => Verdict::Retry,
-            (Err(Error::CircuitOpen(_) | Error::RateLimited(_) | Error::BulkheadFull(_)), _) => {
-                Verdict::Return
-            }
+            (Error::RateLimited(limited), Waits::All) => after(limited.retry_at),
+            (Error::BulkheadFull(_), Waits::All) => Verdict::Retry,
+            _ => Verdict::Return,
         }
     }
 }

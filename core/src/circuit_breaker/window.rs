@@ -422,6 +422,11 @@ pub struct TimeWindow<const N: usize>;
 // so the 16-bit tag arithmetic below is exact at any uptime, `N <= 4096` keeping `2N` far
 // below 2^15. An instant earlier than `latest` (a clock that stepped back) is read as
 // `latest`: no time passed.
+//
+// In the shared form the advance publishes `latest` (fetch_max) before it sweeps, so a reader
+// that runs between the two after a jump of 2^16 buckets or more may, for that moment, count
+// a not-yet-swept bucket whose 16-bit tag happens to match (it is gone once the sweep passes
+// it). Recording never keeps such a sample: see `record_shared`.
 
 const fn tag(epoch: u64) -> u16 {
     epoch as u16

@@ -291,6 +291,11 @@ pub struct RetryState {
 }
 
 impl RetryState {
+    /// The instant the call's first attempt started (as given to [`new`](RetryState::new)).
+    pub(crate) const fn started(&self) -> Instant {
+        self.started
+    }
+
     /// A call whose first attempt starts at `started`, jittered from `seed`. No attempt is
     /// counted yet: call [`start_attempt`](RetryState::start_attempt) as each one starts.
     ///

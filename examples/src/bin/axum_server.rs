@@ -46,6 +46,7 @@ use bulwark::pipeline::{Error, Pipeline, Waits};
 use bulwark::rate_limiter::{Config as LimiterConfig, RateLimiter};
 use bulwark::retry::{Backoff, Config as RetryConfig};
 use bulwark::{Clock, Instant};
+use bulwark_examples::parse_duration;
 use bulwark_tokio::TokioClock;
 use bulwark_tokio::tower::TokioPipeline;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -149,24 +150,6 @@ impl Script {
             .map(|(at, b)| format!("{}ms:{}", at.as_millis(), b.name()))
             .collect();
         steps.join(",")
-    }
-}
-
-/// `5s`, `1.5s`, `250ms` or a bare number of seconds.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, scale) = if let Some(ms) = s.strip_suffix("ms") {
-        (ms, 1e-3)
-    } else if let Some(secs) = s.strip_suffix('s') {
-        (secs, 1.0)
-    } else {
-        (s, 1.0)
-    };
-    match num.trim().parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 && v * scale <= 86_400.0 => {
-            Ok(Duration::from_secs_f64(v * scale))
-        }
-        _ => Err(format!("{s:?} is not a duration (5s, 1.5s, 250ms)")),
     }
 }
 

@@ -32,6 +32,7 @@ use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use bulwark_examples::parse_duration;
 use http_body_util::{BodyExt, Empty};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::{self, SendRequest};
@@ -100,24 +101,6 @@ fn parse_steps<T>(
         return Err(format!("{text:?}: no steps"));
     }
     Ok(Steps { steps })
-}
-
-/// `5s`, `1.5s`, `250ms` or a bare number of seconds.
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let (num, scale) = if let Some(ms) = s.strip_suffix("ms") {
-        (ms, 1e-3)
-    } else if let Some(secs) = s.strip_suffix('s') {
-        (secs, 1.0)
-    } else {
-        (s, 1.0)
-    };
-    match num.trim().parse::<f64>() {
-        Ok(v) if v.is_finite() && v >= 0.0 && v * scale <= 86_400.0 => {
-            Ok(Duration::from_secs_f64(v * scale))
-        }
-        _ => Err(format!("{s:?} is not a duration (5s, 1.5s, 250ms)")),
-    }
 }
 
 /// `127.0.0.1:PORT` or `localhost:PORT` (an `http://` prefix and a trailing `/` are allowed);
