@@ -16,14 +16,14 @@
 //!
 //! | build | the default seed |
 //! |---|---|
-//! | feature `std` (on in `bulwark-tokio` and `bulwark-async-std`) | drawn once per process from OS entropy (the random keys the standard library seeds `HashMap`s with) |
-//! | `no_std` (firmware) | what the firmware passed to [`set_default_seed`]; until then a fixed constant, the same in every device |
+//! | a program on `bulwark-tokio` or `bulwark-async-std` | drawn once per process from OS entropy when it builds its first clock (`TokioClock`, `AsyncIoClock`), which [offers](offer_default_seed) it |
+//! | firmware, or the core alone | what was passed to [`set_default_seed`]; until then a fixed constant, the same in every device |
 //!
-//! Firmware should call [`set_default_seed`] once at boot with something that differs between
-//! devices and boots (a hardware RNG, or the chip's unique ID mixed with a counter kept in
-//! flash); otherwise a fleet restarted together jitters in lockstep. [`set_default_seed`] also
-//! wins over the OS entropy of the `std` feature (a simulation that wants every default-seeded
-//! instance to repeat).
+//! The core itself never touches the OS (it is `no_std` without `alloc`). Firmware should call
+//! [`set_default_seed`] once at boot with something that differs between devices and boots (a
+//! hardware RNG, or the chip's unique ID mixed with a counter kept in flash); otherwise a fleet
+//! restarted together jitters in lockstep. [`set_default_seed`] also wins over an adapter's
+//! OS entropy (a simulation that wants every default-seeded instance to repeat).
 //!
 //! # Examples
 //!
@@ -40,63 +40,74 @@
 use crate::sync::{StaticAtomicBool, StaticAtomicU64};
 use core::sync::atomic::Ordering;
 
-/// The default seed of a `no_std` build until [`set_default_seed`] is called.
+/// The default seed until one is set or offered.
 const FALLBACK_SEED: u64 = 0x5EED_B07A_4C3F_11E2;
 
 /// The seed set by [`set_default_seed`], valid once [`SEED_SET`] is `true`.
 static SEED: StaticAtomicU64 = StaticAtomicU64::new(FALLBACK_SEED);
-/// Whether [`set_default_seed`] was called.
+/// Whether [`SEED`] holds a seed that was set or offered.
 static SEED_SET: StaticAtomicBool = StaticAtomicBool::new(false);
+/// Whether a seed was set or offered (claimed before it is published).
+static CLAIMED: StaticAtomicBool = StaticAtomicBool::new(false);
 /// Draws taken by [`next_seed`].
 static DRAWS: StaticAtomicU64 = StaticAtomicU64::new(0);
 
 /// Sets the process-wide default seed every instance without an explicit seed draws from
 /// (through [`next_seed`]). For firmware, which has no OS entropy: call it once at boot with a
-/// value that differs between devices and boots. It also overrides the OS entropy of the `std`
-/// feature. Instances made before the call keep the seeds they already took.
+/// value that differs between devices and boots. It also wins over a seed an adapter
+/// [offers](offer_default_seed). Instances made before the call keep the seeds they already
+/// took.
 ///
 /// ```
 /// bulwark::rng::set_default_seed(42);
 /// assert_eq!(bulwark::rng::default_seed(), 42);
 /// ```
 pub fn set_default_seed(seed: u64) {
-    // Relaxed store, Release flag: a reader that sees the flag (Acquire) sees this seed or a
-    // later one.
+    // Claimed first, so a later offer is refused. Relaxed store, Release flag: a reader that
+    // sees the flag (Acquire) sees this seed or a later one.
+    CLAIMED.store(true, Ordering::Relaxed);
     SEED.store(seed, Ordering::Relaxed);
     SEED_SET.store(true, Ordering::Release);
 }
 
-/// The process-wide default seed: the last value given to [`set_default_seed`]; otherwise,
-/// with the `std` feature, a value drawn once per process from OS entropy; otherwise (`no_std`)
-/// a fixed constant. See the [module](self) docs.
+/// Offers a default seed: taken only if none was set or offered before, so the first offer
+/// (an adapter's OS entropy, when it builds its first clock) sticks and an explicit
+/// [`set_default_seed`] is never overwritten. Returns whether it was taken.
 ///
 /// ```
-/// // The same value for the life of the process (until `set_default_seed`).
+/// use bulwark::rng;
+/// rng::set_default_seed(7);
+/// assert!(!rng::offer_default_seed(8)); // an explicit seed wins
+/// assert_eq!(rng::default_seed(), 7);
+/// ```
+pub fn offer_default_seed(seed: u64) -> bool {
+    // AcqRel: exactly one offer (or a set) claims the slot; the winner then publishes its seed
+    // as `set_default_seed` does. A draw between the claim and the publication still reads
+    // the fallback constant.
+    if CLAIMED
+        .compare_exchange(false, true, Ordering::AcqRel, Ordering::Acquire)
+        .is_err()
+    {
+        return false;
+    }
+    SEED.store(seed, Ordering::Relaxed);
+    SEED_SET.store(true, Ordering::Release);
+    true
+}
+
+/// The process-wide default seed: the value given to [`set_default_seed`] or taken by
+/// [`offer_default_seed`]; until then a fixed constant. See the [module](self) docs.
+///
+/// ```
+/// // The same value for the life of the process (until a seed is set).
 /// assert_eq!(bulwark::rng::default_seed(), bulwark::rng::default_seed());
 /// ```
 pub fn default_seed() -> u64 {
     if SEED_SET.load(Ordering::Acquire) {
-        return SEED.load(Ordering::Relaxed);
+        SEED.load(Ordering::Relaxed)
+    } else {
+        FALLBACK_SEED
     }
-    unset_default_seed()
-}
-
-#[cfg(feature = "std")]
-fn unset_default_seed() -> u64 {
-    static ENTROPY: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
-    *ENTROPY.get_or_init(|| {
-        use core::hash::{BuildHasher, Hasher};
-        // `RandomState::new` keys SipHash with random keys the standard library draws from
-        // the OS once per thread (then varies per call): a different value in every process.
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u32(std::process::id());
-        h.finish()
-    })
-}
-
-#[cfg(not(feature = "std"))]
-fn unset_default_seed() -> u64 {
-    FALLBACK_SEED
 }
 
 /// A fresh seed: the next value of the SplitMix64 stream of [`default_seed`] (one `Relaxed`

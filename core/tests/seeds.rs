@@ -1,7 +1,7 @@
 //! Jitter seeds (issue 11, item 3): an explicit seed is reproducible and means the same thing
 //! through the machine and the wrapper; without one, instances do not share a sequence.
 //! (Different *processes* are checked in `bulwark-tokio`'s `tests/seeds_across_processes.rs`,
-//! where the `std` feature seeds from OS entropy.)
+//! where a std adapter's clock seeds from OS entropy.)
 
 use core::cell::RefCell;
 use core::time::Duration;

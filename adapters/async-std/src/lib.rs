@@ -66,6 +66,21 @@ fn timespec_nanos(t: rustix::time::Timespec) -> u64 {
         .saturating_add(t.tv_nsec as u64)
 }
 
+/// Offers bulwark's default jitter seed ([`bulwark::rng`]) a value from OS entropy, once per
+/// process (the random keys the standard library seeds `HashMap`s with, mixed with the process
+/// id), so default-seeded retries, breakers and limiters of different processes do not jitter
+/// in lockstep. Every clock constructor of this crate calls it; a seed set explicitly with
+/// [`bulwark::rng::set_default_seed`] wins.
+fn seed_from_os_entropy() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        bulwark::rng::offer_default_seed(h.finish());
+    });
+}
+
 impl AsyncIoClock {
     /// A clock whose origin is now.
     ///
@@ -73,6 +88,7 @@ impl AsyncIoClock {
     /// let _clock = bulwark_async_std::AsyncIoClock::new();
     /// ```
     pub fn new() -> Self {
+        seed_from_os_entropy();
         let origin = std::time::Instant::now();
         AsyncIoClock {
             origin,

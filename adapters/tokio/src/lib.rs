@@ -43,6 +43,21 @@ pub struct TokioClock {
     origin: tokio::time::Instant,
 }
 
+/// Offers bulwark's default jitter seed ([`bulwark::rng`]) a value from OS entropy, once per
+/// process (the random keys the standard library seeds `HashMap`s with, mixed with the process
+/// id), so default-seeded retries, breakers and limiters of different processes do not jitter
+/// in lockstep. Every clock constructor of this crate calls it; a seed set explicitly with
+/// [`bulwark::rng::set_default_seed`] wins.
+fn seed_from_os_entropy() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        bulwark::rng::offer_default_seed(h.finish());
+    });
+}
+
 impl TokioClock {
     /// A clock whose origin is now.
     ///
@@ -53,6 +68,7 @@ impl TokioClock {
     /// # }
     /// ```
     pub fn new() -> Self {
+        seed_from_os_entropy();
         TokioClock {
             origin: tokio::time::Instant::now(),
         }
@@ -85,6 +101,7 @@ impl TokioClock {
     pub fn global() -> &'static TokioClock {
         static GLOBAL: std::sync::OnceLock<TokioClock> = std::sync::OnceLock::new();
         GLOBAL.get_or_init(|| {
+            seed_from_os_entropy();
             let now = tokio::time::Instant::now();
             let origin = [86_400, 3_600, 60, 1, 0]
                 .into_iter()

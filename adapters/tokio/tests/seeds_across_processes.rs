@@ -2,7 +2,7 @@
 //! item 3: a fleet restarted together retried in lockstep). This test runs its own binary
 //! twice as child processes; each prints the jitter its default-seeded primitives draw (retry
 //! delays, a breaker's open time, a rate limiter's wake-up), and the parent compares them.
-//! The std adapters turn on the core's `std` feature, which seeds from OS entropy.
+//! A program on the tokio adapter builds a `TokioClock`, which seeds from OS entropy.
 
 use std::process::Command;
 use std::time::Duration;
@@ -25,6 +25,9 @@ impl<T, E> Hooks<T, E> for Delays {
 
 /// What a child prints: the jitter of each default-seeded primitive, in nanoseconds.
 fn draws() -> String {
+    // A program on this adapter builds its clock first; that offers the OS entropy. The
+    // primitives then run on the mock clock, so their draws are the only thing that varies.
+    let _ = bulwark_tokio::TokioClock::new();
     let clock = MockClock::new();
     // Retry with the default config (full jitter, no seed): four calls, all failing.
     let delays = Delays(Default::default());

@@ -44,7 +44,7 @@ pub enum HalfOpenVerdict {
 /// | [`open_for`](Config::open_for) | 30 s, fixed |
 /// | [`half_open`](Config::half_open) | 1 probe, 1 success closes |
 /// | [`max_half_open`](Config::max_half_open) | none: half-open lasts until its probes decide |
-/// | [`seed`](Config::seed) (of the open-time jitter) | none: each breaker takes a fresh seed from [`rng::next_seed`](crate::rng::next_seed) (OS entropy with the `std` feature) |
+/// | [`seed`](Config::seed) (of the open-time jitter) | none: each breaker takes a fresh seed from [`rng::next_seed`](crate::rng::next_seed) (OS entropy once a std adapter builds its clock) |
 ///
 /// At least one policy must be on; a rate policy needs a window type.
 ///
@@ -287,7 +287,7 @@ impl Config {
     /// simulations): the same seed gives the same open times in every run and process.
     /// Without it (the default) each breaker takes a fresh seed from
     /// [`rng::next_seed`](crate::rng::next_seed) when it is built: different breakers, and
-    /// (with the `std` feature, or a seed set by the firmware) different processes, do not
+    /// (with a std adapter's clock, or a seed set by the firmware) different processes, do not
     /// probe in lockstep.
     ///
     /// ```

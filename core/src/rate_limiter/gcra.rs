@@ -173,7 +173,7 @@ impl Config {
     /// An explicit seed of the jitter, for reproducible wake-ups (tests, simulations): the
     /// same seed gives the same wake-ups in every run and process. Without it (the default)
     /// each waiting call takes a fresh seed from [`rng::next_seed`](crate::rng::next_seed),
-    /// so limiters in different processes (with the `std` feature, or a seed set by the
+    /// so limiters in different processes (with a std adapter's clock, or a seed set by the
     /// firmware) and in one process do not wake in lockstep.
     ///
     /// ```

@@ -19,7 +19,7 @@ use crate::timeout::Deadline;
 /// | [`backoff`](Config::backoff) | exponential, 100 ms × 2, capped at 10 s |
 /// | [`jitter`](Config::jitter) | [`Jitter::Full`]: uniform in `[0, d]` |
 /// | [`max_retry_after`](Config::max_retry_after) (cap on a hint from the error) | 60 s |
-/// | [`seed`](Config::seed) | none: each failing call takes a fresh seed from [`rng::next_seed`](crate::rng::next_seed) (OS entropy with the `std` feature) |
+/// | [`seed`](Config::seed) | none: each failing call takes a fresh seed from [`rng::next_seed`](crate::rng::next_seed) (OS entropy once a std adapter builds its clock) |
 ///
 /// # Why full jitter by default
 ///
