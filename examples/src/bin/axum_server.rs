@@ -32,6 +32,7 @@
 
 use std::fmt::Write as _;
 use std::future::Future;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -286,20 +287,22 @@ const SERVE: Settings = Settings {
     ..DEMO
 };
 
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 struct App {
     policies: &'static Policies,
     breaker: &'static Breaker,
     bulkhead: &'static Hold,
-    settings: &'static Settings,
+    settings: Arc<Settings>,
     /// `None`: the demo's downstream.
-    script: Option<&'static Script>,
-    calls: &'static AtomicU32,
+    script: Option<Arc<Script>>,
+    calls: Arc<AtomicU32>,
 }
 
 fn build(settings: Settings, script: Option<Script>) -> App {
     let clock = TokioClock::global();
-    // Built once at start-up and kept for the life of the server.
+    // Built once at start-up and kept for the life of the server. The pipeline borrows its
+    // stages and the handler's future must be 'static, so they are leaked (four allocations,
+    // never per request) until pipelines own their stages through `Arc` (issue 13).
     let breaker: &'static Breaker = Box::leak(Box::new(
         CircuitBreaker::new(
             BreakerConfig::new()
@@ -340,15 +343,15 @@ fn build(settings: Settings, script: Option<Script>) -> App {
         policies,
         breaker,
         bulkhead,
-        settings: Box::leak(Box::new(settings)),
-        script: script.map(|s| &*Box::leak(Box::new(s))),
-        calls: Box::leak(Box::new(AtomicU32::new(0))),
+        settings: Arc::new(settings),
+        script: script.map(Arc::new),
+        calls: Arc::new(AtomicU32::new(0)),
     }
 }
 
 async fn downstream(app: App) -> Result<String, DownstreamError> {
     let n = app.calls.fetch_add(1, Ordering::SeqCst);
-    match app.script {
+    match app.script.as_deref() {
         None => flaky_downstream(n).await,
         Some(script) => scripted_downstream(n, script).await,
     }
@@ -361,7 +364,8 @@ async fn downstream(app: App) -> Result<String, DownstreamError> {
 fn call_downstream(
     app: App,
 ) -> impl Future<Output = Result<String, Error<DownstreamError>>> + Send {
-    app.policies.call(move || downstream(app))
+    let policies = app.policies;
+    policies.call(move || downstream(app.clone()))
 }
 
 async fn price(State(app): State<App>) -> Response {
@@ -435,7 +439,7 @@ async fn stats(State(app): State<App>) -> String {
         let _ = writeln!(out, "{k} {v}");
     };
     line("uptime_ms", &since_start().as_millis());
-    if let Some(script) = app.script {
+    if let Some(script) = app.script.as_deref() {
         line("faults", &script.render());
         line("behaviour", &script.at(since_start()).name());
     }
@@ -519,7 +523,8 @@ async fn demo() -> std::io::Result<()> {
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
-    let server = tokio::spawn(async move { axum::serve(listener, router(app)).await });
+    let served = app.clone();
+    let server = tokio::spawn(async move { axum::serve(listener, router(served)).await });
     println!("bulwark + axum on http://{addr}/price (downstream down from 0.4 s to 1.4 s)\n");
 
     for i in 0..30 {
@@ -600,7 +605,10 @@ async fn serve(opts: ServeOptions) -> std::io::Result<()> {
     println!("listening on {}", listener.local_addr()?);
     eprintln!(
         "axum_server: faults {:?}, exiting after {:?}; {settings:?}",
-        app.script.map(Script::render).unwrap_or_default(),
+        app.script
+            .as_deref()
+            .map(Script::render)
+            .unwrap_or_default(),
         opts.run_for
     );
     tokio::select! {
