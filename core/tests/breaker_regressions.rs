@@ -8,6 +8,9 @@ use bulwark::circuit_breaker::{
 use bulwark::{Instant, MockClock};
 use core::time::Duration;
 
+#[path = "support/breaker_ops.rs"]
+mod breaker_ops;
+
 fn rate_cfg() -> Config {
     Config::new()
         .failure_rate(50)
@@ -438,36 +441,16 @@ mod differential {
     const N: usize = 4;
     const BUCKET: u64 = 1_000_000_000;
 
-    #[derive(Clone, Debug)]
-    enum Op {
-        Advance(u64),
-        Acquire,
-        Settle(usize, Outcome),
-        Drop(usize),
-        Reset,
-        ForceOpen,
-    }
+    use super::breaker_ops::{self, Op};
 
+    /// Sequences with time moving in nanoseconds: within a few buckets, or by days to a
+    /// quarter of the clock's range (past the 16-bit tag wrap).
     fn ops() -> impl Strategy<Value = Vec<Op>> {
-        let outcome = prop_oneof![
-            3 => Just(Outcome::Failure),
-            3 => Just(Outcome::Success),
-            1 => Just(Outcome::Ignored),
+        let advance = prop_oneof![
+            3 => 0..3 * BUCKET,
+            1 => prop_oneof![65_530 * BUCKET..65_540 * BUCKET, 0..u64::MAX / 4],
         ];
-        let op = prop_oneof![
-            3 => (0..3 * BUCKET).prop_map(Op::Advance),
-            1 => prop_oneof![
-                (65_530 * BUCKET..65_540 * BUCKET),
-                (0..u64::MAX / 4),
-            ]
-            .prop_map(Op::Advance),
-            6 => Just(Op::Acquire),
-            6 => (0usize..4, outcome).prop_map(|(i, o)| Op::Settle(i, o)),
-            1 => (0usize..4).prop_map(Op::Drop),
-            1 => Just(Op::Reset),
-            1 => Just(Op::ForceOpen),
-        ];
-        proptest::collection::vec(op, 1..100)
+        breaker_ops::ops(advance, 100)
     }
 
     type Held<'a> = (Ticket, Permit<'a, &'a MockClock, TimeWindow<N>, ()>, u64);

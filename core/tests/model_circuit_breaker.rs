@@ -94,27 +94,13 @@ fn params() -> impl Strategy<Value = Params> {
         )
 }
 
-#[derive(Clone, Debug)]
-enum Op {
-    Advance(u64),
-    Acquire,
-    Settle(usize, Outcome),
-    Drop(usize),
-    Reset,
-    ForceOpen,
-}
+#[path = "support/breaker_ops.rs"]
+mod breaker_ops;
+use breaker_ops::Op;
 
+/// Sequences with time moving in milliseconds.
 fn ops() -> impl Strategy<Value = Vec<Op>> {
-    let outcome = prop_oneof![3 => Just(Outcome::Failure), 3 => Just(Outcome::Success), 1 => Just(Outcome::Ignored)];
-    let op = prop_oneof![
-        4 => (0u64..120).prop_map(Op::Advance),
-        6 => Just(Op::Acquire),
-        6 => (0usize..4, outcome).prop_map(|(i, o)| Op::Settle(i, o)),
-        1 => (0usize..4).prop_map(Op::Drop),
-        1 => Just(Op::Reset),
-        1 => Just(Op::ForceOpen),
-    ];
-    proptest::collection::vec(op, 1..120)
+    breaker_ops::ops(0u64..120, 120)
 }
 
 /// The reference: the documented rules, written the plain way.

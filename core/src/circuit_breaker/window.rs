@@ -130,7 +130,7 @@ impl Rules {
 #[inline]
 pub(crate) fn rate_trips(rules: Option<&Rules>, s: WindowStats) -> bool {
     let Some(r) = rules else { return false };
-    if s.calls < r.minimum_calls || s.calls == 0 {
+    if s.calls < r.minimum_calls {
         return false;
     }
     let over = |count: u32, percent: u8| {
