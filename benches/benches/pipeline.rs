@@ -4,6 +4,7 @@
 //! `cargo bench -p bulwark-benches --bench pipeline`
 
 use std::hint::black_box;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bulwark::MockClock;
@@ -107,13 +108,10 @@ fn tower_stacks(c: &mut Criterion) {
         b.iter(|| rt.block_on(async { tower_stack.ready().await.unwrap().call(7).await }))
     });
 
-    let clock = TokioClock::global();
-    let breaker: &'static _ = Box::leak(Box::new(
-        CircuitBreaker::new(BreakerConfig::new().consecutive_failures(5), clock).unwrap(),
-    ));
-    let bulkhead: &'static _ = Box::leak(Box::new(
-        Bulkhead::new(BulkheadConfig::new(64), clock).unwrap(),
-    ));
+    let clock = TokioClock::new();
+    let breaker =
+        Arc::new(CircuitBreaker::new(BreakerConfig::new().consecutive_failures(5), clock).unwrap());
+    let bulkhead = Arc::new(Bulkhead::new(BulkheadConfig::new(64), clock).unwrap());
     let pipeline = Pipeline::new(clock, RetryConfig::new().max_attempts(3))
         .unwrap()
         .breaker(breaker)
@@ -121,7 +119,7 @@ fn tower_stacks(c: &mut Criterion) {
         .total_timeout(Duration::from_secs(10))
         .attempt_timeout(Duration::from_secs(1));
     let mut bulwark_stack = ServiceBuilder::new()
-        .layer(PipelineLayer::leak(pipeline))
+        .layer(PipelineLayer::new(pipeline))
         .service(leaf);
     g.bench_function(
         "bulwark PipelineLayer (timeouts+retry+breaker+bulkhead)",

@@ -483,7 +483,7 @@ impl<It, F, Fut, O: fmt::Debug, const K: usize> fmt::Debug for Bounded<It, F, Fu
 mod tests {
     extern crate std;
     use super::*;
-    use crate::{Clock, Instant, MockClock, Sleep, mock};
+    use crate::{Clock, Instant, MockClock, mock};
     use core::cell::Cell;
     use core::marker::PhantomPinned;
     use core::pin::pin;

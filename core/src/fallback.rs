@@ -519,7 +519,7 @@ impl<T> fmt::Debug for Stale<T> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::{MockClock, Sleep, mock};
+    use crate::{MockClock, mock};
 
     #[derive(Debug, Clone, Copy, PartialEq)]
     enum E {

@@ -10,6 +10,7 @@
 pub mod rng;
 pub(crate) mod sync;
 
+pub mod admission;
 pub mod bounded;
 pub mod bulkhead;
 pub mod circuit_breaker;

@@ -225,15 +225,45 @@ impl<const N: usize> Clock for MockClock<N> {
     }
 }
 
-impl<const N: usize> Sleep for MockClock<N> {
-    type Sleep<'a> = MockSleep<'a, N>;
+/// A mock clock waits through a reference to it: the sleep future holds that reference (the
+/// waker slots live in the clock). [`MockClock::sleep`] and [`MockClock::sleep_until`] are the
+/// same futures, callable on the clock itself.
+impl<'a, const N: usize> Sleep for &'a MockClock<N> {
+    type Sleep = MockSleep<'a, N>;
 
-    fn sleep_until(&self, deadline: Instant) -> MockSleep<'_, N> {
+    fn sleep_until(&self, deadline: Instant) -> MockSleep<'a, N> {
         MockSleep {
-            clock: self,
+            clock: *self,
             deadline,
             slot: None,
         }
+    }
+}
+
+impl<const N: usize> MockClock<N> {
+    /// Completes once the clock reads `deadline` or later: [`Sleep::sleep_until`] on `&self`.
+    ///
+    /// ```
+    /// use bulwark::{Clock, Instant, MockClock, mock};
+    /// let clock = MockClock::new();
+    /// mock::run(&clock, clock.sleep_until(Instant::from_secs(3))).unwrap();
+    /// assert_eq!(clock.now(), Instant::from_secs(3));
+    /// ```
+    pub fn sleep_until(&self, deadline: Instant) -> MockSleep<'_, N> {
+        Sleep::sleep_until(&self, deadline)
+    }
+
+    /// Completes after `d` has passed on this clock: [`Sleep::sleep`] on `&self`.
+    ///
+    /// ```
+    /// use bulwark::{Clock, Instant, MockClock, mock};
+    /// use core::time::Duration;
+    /// let clock = MockClock::new();
+    /// mock::run(&clock, clock.sleep(Duration::from_millis(5))).unwrap();
+    /// assert_eq!(clock.now(), Instant::from_millis(5));
+    /// ```
+    pub fn sleep(&self, d: Duration) -> MockSleep<'_, N> {
+        Sleep::sleep(&self, d)
     }
 }
 

@@ -89,9 +89,12 @@ use core::time::Duration;
 
 use pin_project_lite::pin_project;
 
-use crate::bulkhead::{self, Bulkhead, BulkheadFull, TrySemaphore};
-use crate::circuit_breaker::{self, CircuitBreaker, Events, Outcome, Window};
-use crate::rate_limiter::{RateLimited, RateLimiter};
+use core::ops::Deref;
+
+use crate::admission::{Admit, Admitted, Outcome, Permit, RetryHint};
+use crate::bulkhead::BulkheadFull;
+use crate::circuit_breaker;
+use crate::rate_limiter::{Denied, RateLimited};
 use crate::retry::{self, Classify, Operation, Retry, RetryBudget, Verdict};
 use crate::time::{Clock, Instant, Sleep};
 use crate::timeout::{Deadline, Elapsed, Timeout, timeout_at, timeout_within};
@@ -229,119 +232,150 @@ impl<F: Future<Output = Result<T, E>>, T, E> ResultFuture for F {
     type Err = E;
 }
 
-// ===== the stages =====
+// ===== the gates =====
 
-/// A circuit breaker stage: [`CircuitBreaker`], or `()` for none.
+/// Why an admission stage turned an attempt away: the one place where the pipeline maps its
+/// gates' rejections (each gate's rejection type converts into it), and what [`Error`] reports.
 ///
 /// ```
-/// use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, Outcome}, pipeline::BreakerStage};
-/// let clock = MockClock::new();
-/// let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap();
-/// let permit = BreakerStage::admit(&b).unwrap();
-/// <CircuitBreaker<_> as BreakerStage>::settle(permit, Outcome::Failure);
-/// assert!(BreakerStage::admit(&b).is_err());
-/// assert!(BreakerStage::admit(&()).is_ok()); // `()`: no breaker
+/// use bulwark::admission::RetryHint;
+/// use bulwark::pipeline::{Error, Rejection};
+/// use bulwark::{Instant, rate_limiter::RateLimited};
+/// let r: Rejection = RateLimited { retry_at: Instant::from_secs(1) }.into();
+/// assert_eq!(r.retry_at(), Some(Instant::from_secs(1)));
+/// assert!(matches!(Error::<()>::from(r), Error::RateLimited(_)));
 /// ```
-pub trait BreakerStage {
-    /// Held while an attempt runs.
-    type Permit<'a>
-    where
-        Self: 'a;
-    /// Admits an attempt, or says why not.
-    fn admit(&self) -> Result<Self::Permit<'_>, circuit_breaker::Rejected>;
-    /// Records the attempt's outcome.
-    fn settle(permit: Self::Permit<'_>, outcome: Outcome);
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Rejection {
+    /// A circuit breaker was open.
+    CircuitOpen(circuit_breaker::Rejected),
+    /// A rate limiter refused the attempt.
+    RateLimited(RateLimited),
+    /// A bulkhead had no free slot.
+    BulkheadFull(BulkheadFull),
 }
 
-impl BreakerStage for () {
-    type Permit<'a> = ();
-    #[inline]
-    fn admit(&self) -> Result<(), circuit_breaker::Rejected> {
-        Ok(())
-    }
-    #[inline]
-    fn settle(_: (), _: Outcome) {}
-}
-
-impl<C: Clock, W: Window, E: Events> BreakerStage for CircuitBreaker<C, W, E> {
-    type Permit<'a>
-        = circuit_breaker::Permit<'a, C, W, E>
-    where
-        Self: 'a;
-    #[inline]
-    fn admit(&self) -> Result<Self::Permit<'_>, circuit_breaker::Rejected> {
-        self.try_acquire()
-    }
-    #[inline]
-    fn settle(permit: Self::Permit<'_>, outcome: Outcome) {
-        permit.record(outcome)
+impl RetryHint for Rejection {
+    fn retry_at(&self) -> Option<Instant> {
+        match self {
+            Rejection::CircuitOpen(r) => r.retry_at,
+            Rejection::RateLimited(r) => Some(r.retry_at),
+            Rejection::BulkheadFull(_) => None,
+        }
     }
 }
 
-/// A rate limiter stage: [`RateLimiter`], or `()` for none.
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Rejection::CircuitOpen(r) => r.fmt(f),
+            Rejection::RateLimited(r) => r.fmt(f),
+            Rejection::BulkheadFull(r) => r.fmt(f),
+        }
+    }
+}
+
+impl core::error::Error for Rejection {}
+
+impl From<circuit_breaker::Rejected> for Rejection {
+    fn from(r: circuit_breaker::Rejected) -> Self {
+        Rejection::CircuitOpen(r)
+    }
+}
+
+impl From<RateLimited> for Rejection {
+    fn from(r: RateLimited) -> Self {
+        Rejection::RateLimited(r)
+    }
+}
+
+/// A keyed limiter's refusal. Asking for more than the burst cannot happen for the one token
+/// an attempt takes; it would read as "never" (a retry instant at [`Instant::MAX`]).
+impl From<Denied> for Rejection {
+    fn from(d: Denied) -> Self {
+        Rejection::RateLimited(RateLimited {
+            retry_at: d.retry_at().unwrap_or(Instant::MAX),
+        })
+    }
+}
+
+impl From<BulkheadFull> for Rejection {
+    fn from(r: BulkheadFull) -> Self {
+        Rejection::BulkheadFull(r)
+    }
+}
+
+impl From<Admitted> for Rejection {
+    fn from(never: Admitted) -> Self {
+        match never {}
+    }
+}
+
+impl<E> From<Rejection> for Error<E> {
+    fn from(r: Rejection) -> Self {
+        match r {
+            Rejection::CircuitOpen(r) => Error::CircuitOpen(r),
+            Rejection::RateLimited(r) => Error::RateLimited(r),
+            Rejection::BulkheadFull(r) => Error::BulkheadFull(r),
+        }
+    }
+}
+
+/// Gates in a row are a gate: `(first, then)` admits through `first`, then through the gate
+/// `then` points to (`&G`, an `Arc<G>`, ...), and gives `first`'s ticket back if `then`
+/// rejects. A pipeline's stages are such a row, in the order they were added; `()` is the
+/// empty row. Rejections of every gate meet in [`Rejection`].
 ///
 /// ```
-/// use bulwark::{MockClock, pipeline::LimiterStage, rate_limiter::{Config, RateLimiter}};
+/// use bulwark::admission::{Admit, Permit};
+/// use bulwark::bulkhead::{Bulkhead, Config as Bh};
+/// use bulwark::pipeline::Rejection;
+/// use bulwark::rate_limiter::{Config as Rl, RateLimiter};
+/// use bulwark::MockClock;
 /// let clock = MockClock::new();
-/// let l = RateLimiter::new(Config::per_second(1), &clock).unwrap();
-/// assert!(l.admit().is_ok());
-/// assert!(l.admit().is_err());
+/// let slots = Bulkhead::new(Bh::new(1), &clock).unwrap();
+/// let tokens = RateLimiter::new(Rl::per_second(1).burst(1), &clock).unwrap();
+/// let row = (((), &tokens), &slots); // the limiter, then the bulkhead
+/// let held = Permit::try_new(&row).unwrap();
+/// assert!(matches!(Permit::try_new(&row).map(drop), Err(Rejection::RateLimited(_))));
+/// drop(held);
+/// assert_eq!(slots.metrics().in_use, 0);
 /// ```
-pub trait LimiterStage {
-    /// Takes one token, or says when one would be free.
-    fn admit(&self) -> Result<(), RateLimited>;
-}
+impl<G, R> Admit for (G, R)
+where
+    G: Admit,
+    G::Rejected: Into<Rejection>,
+    R: Deref,
+    R::Target: Admit,
+    <R::Target as Admit>::Rejected: Into<Rejection>,
+{
+    type Ticket = (G::Ticket, <R::Target as Admit>::Ticket);
+    type Rejected = Rejection;
 
-impl LimiterStage for () {
     #[inline]
-    fn admit(&self) -> Result<(), RateLimited> {
-        Ok(())
+    fn try_admit(&self) -> Result<Self::Ticket, Rejection> {
+        let first = self.0.try_admit().map_err(Into::into)?;
+        match self.1.try_admit() {
+            Ok(then) => Ok((first, then)),
+            Err(r) => {
+                // Not recorded: the attempt never ran (a probe gives its slot back).
+                self.0.release(first);
+                Err(r.into())
+            }
+        }
     }
-}
 
-impl<C: Clock> LimiterStage for RateLimiter<C> {
     #[inline]
-    fn admit(&self) -> Result<(), RateLimited> {
-        self.check()
+    fn record(&self, (first, then): Self::Ticket, outcome: Outcome) {
+        self.1.record(then, outcome);
+        self.0.record(first, outcome);
     }
-}
 
-/// A bulkhead stage: [`Bulkhead`], or `()` for none. Inside a pipeline the bulkhead sheds at
-/// once; retry does the waiting.
-///
-/// ```
-/// use bulwark::{MockClock, bulkhead::{Bulkhead, Config}, pipeline::BulkheadStage};
-/// let clock = MockClock::new();
-/// let h = Bulkhead::new(Config::new(1), &clock).unwrap();
-/// let slot = h.admit().unwrap();
-/// assert!(h.admit().is_err());
-/// drop(slot);
-/// ```
-pub trait BulkheadStage {
-    /// Held while an attempt runs.
-    type Permit<'a>
-    where
-        Self: 'a;
-    /// Takes a slot if one is free.
-    fn admit(&self) -> Result<Self::Permit<'_>, BulkheadFull>;
-}
-
-impl BulkheadStage for () {
-    type Permit<'a> = ();
     #[inline]
-    fn admit(&self) -> Result<(), BulkheadFull> {
-        Ok(())
-    }
-}
-
-impl<S: TrySemaphore, C: Clock> BulkheadStage for Bulkhead<S, C> {
-    type Permit<'a>
-        = bulkhead::Permit<'a, S>
-    where
-        Self: 'a;
-    #[inline]
-    fn admit(&self) -> Result<Self::Permit<'_>, BulkheadFull> {
-        self.try_acquire()
+    fn release(&self, (first, then): Self::Ticket) {
+        self.1.release(then);
+        self.0.release(first);
     }
 }
 
@@ -441,14 +475,14 @@ pub enum Waits {
 /// let classifier = p.retry().classifier();
 /// assert_eq!(classifier.classify(&Err::<(), _>(Error::Operation("down"))), Verdict::Retry);
 /// ```
-#[derive(Debug)]
-pub struct Classifier<'c, S, P> {
-    clock: &'c S,
+#[derive(Clone, Debug)]
+pub struct Classifier<S, P> {
+    clock: S,
     transient: P,
     waits: Waits,
 }
 
-impl<T, E, S: Clock, P: Transient<E>> Classify<T, Error<E>> for Classifier<'_, S, P> {
+impl<T, E, S: Clock, P: Transient<E>> Classify<T, Error<E>> for Classifier<S, P> {
     #[inline]
     fn classify(&self, r: &Result<T, Error<E>>) -> Verdict {
         match r {
@@ -461,7 +495,7 @@ impl<T, E, S: Clock, P: Transient<E>> Classify<T, Error<E>> for Classifier<'_, S
     }
 }
 
-impl<S: Clock, P> Classifier<'_, S, P> {
+impl<S: Clock, P> Classifier<S, P> {
     /// An admission rejection, as [`Waits`] says. Kept out of line: the ready call's path
     /// (`Ok`) stays as small as it was before the rule existed (the core pipeline bench row).
     #[inline(never)]
@@ -486,7 +520,13 @@ impl<S: Clock, P> Classifier<'_, S, P> {
 // ===== the pipeline =====
 
 /// The composed policies (see the [module](self) docs for the order and why). Build it with
-/// [`Pipeline::new`] and the `with`-style methods; call it with [`Pipeline::call`].
+/// [`Pipeline::new`] and the `with`-style methods; call it with [`Pipeline::call`], or with
+/// [`Call::new`] through any owner of the pipeline (an `Arc` for a `'static` future).
+///
+/// `G` is the row of admission stages, in the order they were added ([`gate`](Pipeline::gate)
+/// and its synonyms [`breaker`](Pipeline::breaker), [`limiter`](Pipeline::limiter),
+/// [`bulkhead`](Pipeline::bulkhead)); each stage is held through any pointer to an
+/// [`Admit`]: `&T`, `&'static T`, `Arc<T>`.
 ///
 /// ```
 /// use bulwark::pipeline::Pipeline;
@@ -495,17 +535,14 @@ impl<S: Clock, P> Classifier<'_, S, P> {
 /// let p = Pipeline::new(&clock, Config::new().max_attempts(1)).unwrap();
 /// assert_eq!(mock::run(&clock, p.call(|| async { Ok::<_, ()>(7) })).unwrap(), Ok(7));
 /// ```
-pub struct Pipeline<'c, S, P = AllTransient, B = (), CB = (), RL = (), BH = ()> {
-    clock: &'c S,
-    retry: Retry<&'c S, Classifier<'c, S, P>, (), B>,
-    breaker: &'c CB,
-    limiter: &'c RL,
-    bulkhead: &'c BH,
+pub struct Pipeline<S, P = AllTransient, B = (), G = ()> {
+    retry: Retry<S, Classifier<S, P>, (), B>,
+    gates: G,
     total: Option<Duration>,
     attempt: Option<Duration>,
 }
 
-impl<S, P, B, CB, RL, BH> fmt::Debug for Pipeline<'_, S, P, B, CB, RL, BH> {
+impl<S, P, B, G> fmt::Debug for Pipeline<S, P, B, G> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pipeline")
             .field("total_timeout", &self.total)
@@ -514,9 +551,10 @@ impl<S, P, B, CB, RL, BH> fmt::Debug for Pipeline<'_, S, P, B, CB, RL, BH> {
     }
 }
 
-impl<'c, S: Sleep> Pipeline<'c, S> {
-    /// A pipeline on `clock` retrying by `retry` (give `max_attempts(1)` for no retries), with
-    /// no breaker, limiter, bulkhead or timeouts yet.
+impl<S: Sleep + Clone> Pipeline<S> {
+    /// A pipeline on `clock` (a cheap handle: `&MockClock`, a runtime's clock) retrying by
+    /// `retry` (give `max_attempts(1)` for no retries), with no admission stages or timeouts
+    /// yet.
     ///
     /// # Errors
     ///
@@ -527,26 +565,51 @@ impl<'c, S: Sleep> Pipeline<'c, S> {
     /// let clock = MockClock::new();
     /// assert!(Pipeline::new(&clock, Config::new().max_attempts(0)).is_err());
     /// ```
-    pub fn new(clock: &'c S, retry: retry::Config) -> Result<Self, retry::ConfigError> {
+    pub fn new(clock: S, retry: retry::Config) -> Result<Self, retry::ConfigError> {
         let classifier = Classifier {
-            clock,
+            clock: clock.clone(),
             transient: AllTransient,
             waits: Waits::Breaker,
         };
         Ok(Pipeline {
-            clock,
             retry: Retry::new(retry, clock)?.with_classifier(classifier),
-            breaker: &(),
-            limiter: &(),
-            bulkhead: &(),
+            gates: (),
             total: None,
             attempt: None,
         })
     }
 }
 
-impl<'c, S: Sleep, P, B, CB, RL, BH> Pipeline<'c, S, P, B, CB, RL, BH> {
-    /// Adds a circuit breaker.
+impl<S: Sleep + Clone, P, B, G> Pipeline<S, P, B, G> {
+    /// Adds an admission stage after those already added: any gate ([`Admit`]) through any
+    /// pointer to it. Attempts pass the stages in the order they were added; the module docs
+    /// explain the order that suits most services (breaker ▸ limiter ▸ bulkhead).
+    ///
+    /// ```
+    /// use bulwark::{MockClock, mock, pipeline::{Error, Pipeline}, retry::Config};
+    /// use bulwark::rate_limiter::{Config as Rl, Keyed, KeyedRateLimiter};
+    /// let clock = MockClock::new();
+    /// let per_tenant: KeyedRateLimiter<&str, _, 16> = KeyedRateLimiter::new(Rl::per_second(1), &clock).unwrap();
+    /// let acme = Keyed::new(&per_tenant, "acme");
+    /// let p = Pipeline::new(&clock, Config::new().max_attempts(1)).unwrap().gate(&acme);
+    /// assert_eq!(mock::run(&clock, p.call(|| async { Ok::<_, ()>(1) })).unwrap(), Ok(1));
+    /// let out = mock::run(&clock, p.call(|| async { Ok::<_, ()>(2) })).unwrap();
+    /// assert!(matches!(out, Err(Error::RateLimited(_))));
+    /// ```
+    pub fn gate<R>(self, gate: R) -> Pipeline<S, P, B, (G, R)>
+    where
+        R: Deref,
+        R::Target: Admit,
+    {
+        Pipeline {
+            retry: self.retry,
+            gates: (self.gates, gate),
+            total: self.total,
+            attempt: self.attempt,
+        }
+    }
+
+    /// Adds a circuit breaker stage: [`gate`](Pipeline::gate), named for the reader.
     ///
     /// ```
     /// use bulwark::{MockClock, pipeline::Pipeline, retry::Config};
@@ -555,22 +618,15 @@ impl<'c, S: Sleep, P, B, CB, RL, BH> Pipeline<'c, S, P, B, CB, RL, BH> {
     /// let b = CircuitBreaker::new(Cb::new().consecutive_failures(5), &clock).unwrap();
     /// let _p = Pipeline::new(&clock, Config::new()).unwrap().breaker(&b);
     /// ```
-    pub fn breaker<CB2: BreakerStage>(
-        self,
-        breaker: &'c CB2,
-    ) -> Pipeline<'c, S, P, B, CB2, RL, BH> {
-        Pipeline {
-            clock: self.clock,
-            retry: self.retry,
-            breaker,
-            limiter: self.limiter,
-            bulkhead: self.bulkhead,
-            total: self.total,
-            attempt: self.attempt,
-        }
+    pub fn breaker<R>(self, breaker: R) -> Pipeline<S, P, B, (G, R)>
+    where
+        R: Deref,
+        R::Target: Admit,
+    {
+        self.gate(breaker)
     }
 
-    /// Adds a rate limiter.
+    /// Adds a rate limiter stage: [`gate`](Pipeline::gate), named for the reader.
     ///
     /// ```
     /// use bulwark::{MockClock, pipeline::Pipeline, retry::Config};
@@ -579,22 +635,16 @@ impl<'c, S: Sleep, P, B, CB, RL, BH> Pipeline<'c, S, P, B, CB, RL, BH> {
     /// let l = RateLimiter::new(Rl::per_second(100), &clock).unwrap();
     /// let _p = Pipeline::new(&clock, Config::new()).unwrap().limiter(&l);
     /// ```
-    pub fn limiter<RL2: LimiterStage>(
-        self,
-        limiter: &'c RL2,
-    ) -> Pipeline<'c, S, P, B, CB, RL2, BH> {
-        Pipeline {
-            clock: self.clock,
-            retry: self.retry,
-            breaker: self.breaker,
-            limiter,
-            bulkhead: self.bulkhead,
-            total: self.total,
-            attempt: self.attempt,
-        }
+    pub fn limiter<R>(self, limiter: R) -> Pipeline<S, P, B, (G, R)>
+    where
+        R: Deref,
+        R::Target: Admit,
+    {
+        self.gate(limiter)
     }
 
-    /// Adds a bulkhead.
+    /// Adds a bulkhead stage: [`gate`](Pipeline::gate), named for the reader. Inside a
+    /// pipeline the bulkhead sheds at once; retry does the waiting.
     ///
     /// ```
     /// use bulwark::{MockClock, pipeline::Pipeline, retry::Config};
@@ -603,19 +653,12 @@ impl<'c, S: Sleep, P, B, CB, RL, BH> Pipeline<'c, S, P, B, CB, RL, BH> {
     /// let h = Bulkhead::new(Bh::new(10), &clock).unwrap();
     /// let _p = Pipeline::new(&clock, Config::new()).unwrap().bulkhead(&h);
     /// ```
-    pub fn bulkhead<BH2: BulkheadStage>(
-        self,
-        bulkhead: &'c BH2,
-    ) -> Pipeline<'c, S, P, B, CB, RL, BH2> {
-        Pipeline {
-            clock: self.clock,
-            retry: self.retry,
-            breaker: self.breaker,
-            limiter: self.limiter,
-            bulkhead,
-            total: self.total,
-            attempt: self.attempt,
-        }
+    pub fn bulkhead<R>(self, bulkhead: R) -> Pipeline<S, P, B, (G, R)>
+    where
+        R: Deref,
+        R::Target: Admit,
+    {
+        self.gate(bulkhead)
     }
 
     /// Decides which operation errors are transient (retried, counted as breaker failures);
@@ -628,18 +671,14 @@ impl<'c, S: Sleep, P, B, CB, RL, BH> Pipeline<'c, S, P, B, CB, RL, BH> {
     /// let out = mock::run(&clock, p.call(|| async { Err::<(), u16>(404) })).unwrap();
     /// assert_eq!(out, Err(Error::Operation(404))); // not retried
     /// ```
-    pub fn transient<P2>(self, transient: P2) -> Pipeline<'c, S, P2, B, CB, RL, BH> {
-        let classifier = Classifier {
-            clock: self.clock,
-            transient,
-            waits: self.retry.classifier().waits,
-        };
+    pub fn transient<P2>(self, transient: P2) -> Pipeline<S, P2, B, G> {
         Pipeline {
-            clock: self.clock,
-            retry: self.retry.with_classifier(classifier),
-            breaker: self.breaker,
-            limiter: self.limiter,
-            bulkhead: self.bulkhead,
+            retry: self.retry.map_classifier(|c| Classifier {
+                clock: c.clock,
+                transient,
+                waits: c.waits,
+            }),
+            gates: self.gates,
             total: self.total,
             attempt: self.attempt,
         }
@@ -660,9 +699,13 @@ impl<'c, S: Sleep, P, B, CB, RL, BH> Pipeline<'c, S, P, B, CB, RL, BH> {
     /// assert!(matches!(out, Err(Error::BulkheadFull(_))));
     /// # drop(held);
     /// ```
-    pub fn waits(mut self, waits: Waits) -> Self {
-        self.retry.classifier_mut().waits = waits;
-        self
+    pub fn waits(self, waits: Waits) -> Self {
+        Pipeline {
+            retry: self.retry.map_classifier(|c| Classifier { waits, ..c }),
+            gates: self.gates,
+            total: self.total,
+            attempt: self.attempt,
+        }
     }
 
     /// Shares a retry budget across calls (see [`retry::Budget`]).
@@ -673,13 +716,10 @@ impl<'c, S: Sleep, P, B, CB, RL, BH> Pipeline<'c, S, P, B, CB, RL, BH> {
     /// let clock = MockClock::new();
     /// let _p = Pipeline::new(&clock, Config::new()).unwrap().budget(&budget);
     /// ```
-    pub fn budget<B2: RetryBudget>(self, budget: B2) -> Pipeline<'c, S, P, B2, CB, RL, BH> {
+    pub fn budget<B2: RetryBudget>(self, budget: B2) -> Pipeline<S, P, B2, G> {
         Pipeline {
-            clock: self.clock,
             retry: self.retry.with_budget(budget),
-            breaker: self.breaker,
-            limiter: self.limiter,
-            bulkhead: self.bulkhead,
+            gates: self.gates,
             total: self.total,
             attempt: self.attempt,
         }
@@ -693,7 +733,7 @@ impl<'c, S: Sleep, P, B, CB, RL, BH> Pipeline<'c, S, P, B, CB, RL, BH> {
     /// with [`Error::Timeout`].
     ///
     /// ```
-    /// use bulwark::{Clock, Instant, MockClock, Sleep, mock, pipeline::{Error, Pipeline}, retry::Config};
+    /// use bulwark::{Clock, Instant, MockClock, mock, pipeline::{Error, Pipeline}, retry::Config};
     /// use core::time::Duration;
     /// let clock = MockClock::new();
     /// let p = Pipeline::new(&clock, Config::new()).unwrap().total_timeout(Duration::from_secs(1));
@@ -714,7 +754,7 @@ impl<'c, S: Sleep, P, B, CB, RL, BH> Pipeline<'c, S, P, B, CB, RL, BH> {
     /// one at once ([a zero timeout](crate::timeout#a-zero-timeout)).
     ///
     /// ```
-    /// use bulwark::{MockClock, Sleep, mock, pipeline::{Error, Pipeline}, retry::Config};
+    /// use bulwark::{MockClock, mock, pipeline::{Error, Pipeline}, retry::Config};
     /// use core::time::Duration;
     /// let clock = MockClock::new();
     /// let p = Pipeline::new(&clock, Config::new().max_attempts(1)).unwrap().attempt_timeout(Duration::from_millis(10));
@@ -735,18 +775,31 @@ impl<'c, S: Sleep, P, B, CB, RL, BH> Pipeline<'c, S, P, B, CB, RL, BH> {
     /// let p = Pipeline::new(&clock, cfg).unwrap();
     /// assert_eq!(format!("{:?}", p.retry().config()), format!("{cfg:?}"));
     /// ```
-    pub fn retry(&self) -> &Retry<&'c S, Classifier<'c, S, P>, (), B> {
+    pub fn retry(&self) -> &Retry<S, Classifier<S, P>, (), B> {
         &self.retry
+    }
+
+    /// The row of admission stages, in order (nested pairs: `(((), first), second)`).
+    ///
+    /// ```
+    /// use bulwark::{MockClock, pipeline::Pipeline, retry::Config};
+    /// use bulwark::circuit_breaker::{CircuitBreaker, Config as Cb, State};
+    /// let clock = MockClock::new();
+    /// let b = CircuitBreaker::new(Cb::new().consecutive_failures(5), &clock).unwrap();
+    /// let p = Pipeline::new(&clock, Config::new()).unwrap().breaker(&b);
+    /// assert_eq!(p.gates().1.state(), State::Closed);
+    /// ```
+    pub fn gates(&self) -> &G {
+        &self.gates
     }
 }
 
-impl<'c, S, P, B, CB, RL, BH> Pipeline<'c, S, P, B, CB, RL, BH>
+impl<S, P, B, G> Pipeline<S, P, B, G>
 where
-    S: Sleep,
+    S: Sleep + Clone,
     B: RetryBudget,
-    CB: BreakerStage,
-    RL: LimiterStage,
-    BH: BulkheadStage,
+    G: Admit,
+    G::Rejected: Into<Rejection>,
 {
     /// Runs `op` through every layer. `op` (a closure, or any [`Operation`]) makes one
     /// attempt's future; it is called again for each retry, and not at all for an attempt a
@@ -777,30 +830,126 @@ where
     /// }));
     /// assert_eq!(out.unwrap(), Ok(3));
     /// ```
-    pub fn call<'p, Op, Fut>(&'p self, op: Op) -> Call<'p, 'c, S, P, B, CB, RL, BH, Op, Fut>
+    pub fn call<Op, Fut>(&self, op: Op) -> Call<&Self, S, P, B, G, Op, Fut>
     where
         Op: Operation<Future = Fut>,
         Fut: ResultFuture,
         P: Transient<Fut::Err>,
     {
-        // One clock read serves the total deadline and the retry's start (its `max_elapsed`):
-        // like `tokio::time::timeout`, they count from this call. Each attempt's own timeout
-        // counts from the operation's first `Pending` (see `attempt_timeout`).
-        let now = (self.total.is_some() || self.retry.config().max_elapsed.is_some())
-            .then(|| self.clock.now());
-        let total = match (self.total, now) {
-            (Some(d), Some(now)) => Deadline::after(now, d),
-            _ => Deadline::NONE,
-        };
-        let attempts = Attempts {
-            pipeline: self,
-            op,
-            total,
-        };
-        Call {
-            inner: self.retry.call_operation_from(now, total, attempts),
-            total,
-        }
+        Call::new(self, op)
+    }
+}
+
+/// What [`RetryOf`] and [`GatesOf`] reach through a pointer to a pipeline: its retry policy
+/// and its row of admission stages. Implemented by [`Pipeline`].
+///
+/// ```
+/// use bulwark::pipeline::{Parts, Pipeline};
+/// use bulwark::{MockClock, retry::Config};
+/// let clock = MockClock::new();
+/// let p = Pipeline::new(&clock, Config::new().max_attempts(2)).unwrap();
+/// assert!(core::ptr::eq(Parts::retry_policy(&p), p.retry()));
+/// ```
+pub trait Parts {
+    /// The retry policy.
+    type Retry;
+    /// The admission stages.
+    type Gates;
+    /// The retry policy.
+    fn retry_policy(&self) -> &Self::Retry;
+    /// The admission stages.
+    fn admission(&self) -> &Self::Gates;
+}
+
+impl<S, P, B, G> Parts for Pipeline<S, P, B, G> {
+    type Retry = Retry<S, Classifier<S, P>, (), B>;
+    type Gates = G;
+    #[inline]
+    fn retry_policy(&self) -> &Self::Retry {
+        &self.retry
+    }
+    #[inline]
+    fn admission(&self) -> &G {
+        &self.gates
+    }
+}
+
+/// The retry policy inside the pipeline `R` points to: how a pipeline call's retry future
+/// reaches it through the call's owner of the pipeline.
+///
+/// ```
+/// use bulwark::pipeline::{Pipeline, RetryOf};
+/// use bulwark::{MockClock, retry::Config};
+/// let clock = MockClock::new();
+/// let p = Pipeline::new(&clock, Config::new().max_attempts(2)).unwrap();
+/// assert!(core::ptr::eq(&*RetryOf::new(&p), p.retry()));
+/// ```
+#[derive(Clone, Debug)]
+pub struct RetryOf<R>(R);
+
+impl<R> RetryOf<R> {
+    /// The retry policy of `pipeline`.
+    ///
+    /// ```
+    /// use bulwark::pipeline::{Pipeline, RetryOf};
+    /// use bulwark::{MockClock, retry::Config};
+    /// let clock = MockClock::new();
+    /// let p = Pipeline::new(&clock, Config::new()).unwrap();
+    /// let _policy = RetryOf::new(&p);
+    /// ```
+    pub fn new(pipeline: R) -> Self {
+        RetryOf(pipeline)
+    }
+}
+
+impl<R> Deref for RetryOf<R>
+where
+    R: Deref,
+    R::Target: Parts,
+{
+    type Target = <R::Target as Parts>::Retry;
+    #[inline]
+    fn deref(&self) -> &Self::Target {
+        self.0.retry_policy()
+    }
+}
+
+/// The admission stages of the pipeline `R` points to: what an attempt's [`Permit`] holds.
+///
+/// ```
+/// use bulwark::pipeline::{GatesOf, Pipeline};
+/// use bulwark::{MockClock, retry::Config};
+/// let clock = MockClock::new();
+/// let p = Pipeline::new(&clock, Config::new()).unwrap();
+/// let (): () = *GatesOf::new(&p); // no stages
+/// ```
+#[derive(Clone, Debug)]
+pub struct GatesOf<R>(R);
+
+impl<R> GatesOf<R> {
+    /// The admission stages of `pipeline`.
+    ///
+    /// ```
+    /// use bulwark::pipeline::{GatesOf, Pipeline};
+    /// use bulwark::{MockClock, retry::Config};
+    /// let clock = MockClock::new();
+    /// let p = Pipeline::new(&clock, Config::new()).unwrap();
+    /// let _stages = GatesOf::new(&p);
+    /// ```
+    pub fn new(pipeline: R) -> Self {
+        GatesOf(pipeline)
+    }
+}
+
+impl<R> Deref for GatesOf<R>
+where
+    R: Deref,
+    R::Target: Parts,
+{
+    type Target = <R::Target as Parts>::Gates;
+    #[inline]
+    fn deref(&self) -> &Self::Target {
+        self.0.admission()
     }
 }
 
@@ -814,59 +963,54 @@ where
 /// // Each retry asks the `Attempts` for a fresh `Attempt`.
 /// assert_eq!(mock::run(&clock, p.call(|| async { Ok::<_, ()>(1) })).unwrap(), Ok(1));
 /// ```
-pub struct Attempts<'p, 'c, S, P, B, CB, RL, BH, Op> {
-    pipeline: &'p Pipeline<'c, S, P, B, CB, RL, BH>,
+pub struct Attempts<R, Op> {
+    pipeline: R,
     op: Op,
     total: Deadline,
 }
 
-impl<'p, 'c, S, P, B, CB, RL, BH, Op, Fut> Operation for Attempts<'p, 'c, S, P, B, CB, RL, BH, Op>
+impl<R, S, P, B, G, Op, Fut> Operation for Attempts<R, Op>
 where
-    S: Sleep,
-    CB: BreakerStage,
-    RL: LimiterStage,
-    BH: BulkheadStage,
+    R: Deref<Target = Pipeline<S, P, B, G>> + Clone,
+    S: Sleep + Clone,
+    G: Admit,
+    G::Rejected: Into<Rejection>,
     P: Transient<Fut::Err>,
     Op: Operation<Future = Fut>,
     Fut: ResultFuture,
 {
-    type Future = Attempt<'p, S, P, CB, BH, Fut>;
+    type Future = Attempt<R, S, Fut>;
 
     fn attempt(&mut self) -> Self::Future {
-        let p = self.pipeline;
-        let rejected = |layer| Attempt {
-            state: AttemptState::Rejected { layer: Some(layer) },
-        };
-        let breaker = match p.breaker.admit() {
+        let p: &Pipeline<S, P, B, G> = &self.pipeline;
+        let permit = match Permit::try_new(GatesOf(self.pipeline.clone())) {
             Ok(permit) => permit,
-            Err(r) => return rejected(Rejection::Breaker(r)),
-        };
-        if let Err(r) = p.limiter.admit() {
-            return rejected(Rejection::Limiter(r)); // the breaker permit is abandoned, not recorded
-        }
-        let bulkhead = match p.bulkhead.admit() {
-            Ok(permit) => permit,
-            Err(r) => return rejected(Rejection::Bulkhead(r)),
+            Err(r) => {
+                return Attempt {
+                    state: AttemptState::Rejected {
+                        rejection: Some(r.into()),
+                    },
+                };
+            }
         };
         // The attempt's timeout starts with it: anchored (the clock read) only if the
         // operation is pending, and never past the call's total deadline.
+        let clock = p.retry.clock().clone();
         let fut = match p.attempt {
-            Some(d) => timeout_within(p.clock, d, self.total, self.op.attempt()),
-            None => timeout_at(p.clock, self.total, self.op.attempt()),
+            Some(d) => timeout_within(clock, d, self.total, self.op.attempt()),
+            None => timeout_at(clock, self.total, self.op.attempt()),
         };
         Attempt {
             state: AttemptState::Running {
                 fut,
-                breaker: Some(breaker),
-                _bulkhead: bulkhead,
-                transient: &p.retry.classifier().transient,
+                permit: Some(permit),
                 total: self.total,
             },
         }
     }
 }
 
-impl<S, P, B, CB, RL, BH, Op> fmt::Debug for Attempts<'_, '_, S, P, B, CB, RL, BH, Op> {
+impl<R, Op> fmt::Debug for Attempts<R, Op> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Attempts")
             .field("total", &self.total)
@@ -874,39 +1018,27 @@ impl<S, P, B, CB, RL, BH, Op> fmt::Debug for Attempts<'_, '_, S, P, B, CB, RL, B
     }
 }
 
-/// Why an attempt never started.
-#[derive(Copy, Clone, Debug)]
-enum Rejection {
-    Breaker(circuit_breaker::Rejected),
-    Limiter(RateLimited),
-    Bulkhead(BulkheadFull),
-}
-
 pin_project! {
     #[project = AttemptProj]
-    enum AttemptState<'p, S, P, CB, BH, Fut>
+    enum AttemptState<R, S, Fut>
     where
         S: Sleep,
-        CB: BreakerStage,
-        CB: 'p,
-        BH: BulkheadStage,
-        BH: 'p,
+        GatesOf<R>: Deref,
+        <GatesOf<R> as Deref>::Target: Admit,
     {
         Running {
             #[pin]
-            fut: Timeout<'p, S, Fut>,
-            breaker: Option<CB::Permit<'p>>,
-            _bulkhead: BH::Permit<'p>,
-            transient: &'p P,
+            fut: Timeout<S, Fut>,
+            permit: Option<Permit<GatesOf<R>>>,
             total: Deadline,
         },
-        Rejected { layer: Option<Rejection> },
+        Rejected { rejection: Option<Rejection> },
     }
 }
 
 pin_project! {
     /// One attempt of a pipeline call: admitted (running the operation under its timeout,
-    /// holding its breaker permit and bulkhead slot) or rejected by a layer.
+    /// holding the permits of every admission stage) or rejected by a stage.
     ///
     /// ```
     /// use bulwark::{MockClock, mock, pipeline::{Error, Pipeline}, retry::Config};
@@ -920,45 +1052,39 @@ pin_project! {
     /// assert!(matches!(out, Err(Error::CircuitOpen(_))));
     /// ```
     #[must_use = "futures do nothing unless polled"]
-    pub struct Attempt<'p, S, P, CB, BH, Fut>
+    pub struct Attempt<R, S, Fut>
     where
         S: Sleep,
-        CB: BreakerStage,
-        CB: 'p,
-        BH: BulkheadStage,
-        BH: 'p,
+        GatesOf<R>: Deref,
+        <GatesOf<R> as Deref>::Target: Admit,
     {
         #[pin]
-        state: AttemptState<'p, S, P, CB, BH, Fut>,
+        state: AttemptState<R, S, Fut>,
     }
 }
 
-impl<'p, S, P, CB, BH, Fut> Future for Attempt<'p, S, P, CB, BH, Fut>
+impl<R, S, P, B, G, Fut> Future for Attempt<R, S, Fut>
 where
+    R: Deref<Target = Pipeline<S, P, B, G>>,
     S: Sleep,
+    G: Admit,
     P: Transient<Fut::Err>,
-    CB: BreakerStage,
-    BH: BulkheadStage,
     Fut: ResultFuture,
 {
     type Output = Result<Fut::Ok, Error<Fut::Err>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
-            AttemptProj::Rejected { layer } => match layer.take() {
-                Some(Rejection::Breaker(r)) => Poll::Ready(Err(Error::CircuitOpen(r))),
-                Some(Rejection::Limiter(r)) => Poll::Ready(Err(Error::RateLimited(r))),
-                Some(Rejection::Bulkhead(r)) => Poll::Ready(Err(Error::BulkheadFull(r))),
+            AttemptProj::Rejected { rejection } => match rejection.take() {
+                Some(r) => Poll::Ready(Err(r.into())),
                 None => Poll::Pending, // polled after completion
             },
-            AttemptProj::Running {
-                fut,
-                breaker,
-                transient,
-                total,
-                ..
-            } => {
+            AttemptProj::Running { fut, permit, total } => {
                 let out = core::task::ready!(fut.poll(cx));
+                let Some(permit) = permit.take() else {
+                    return Poll::Pending; // polled after completion
+                };
+                let transient = &permit.owner().0.retry.classifier().transient;
                 let (outcome, result) = match out {
                     Ok(Ok(v)) => (Outcome::Success, Ok(v)),
                     Ok(Err(e)) if transient.is_transient(&e) => {
@@ -974,17 +1100,18 @@ where
                     }
                     Err(elapsed) => (Outcome::Failure, Err(Error::AttemptTimeout(elapsed))),
                 };
-                if let Some(permit) = breaker.take() {
-                    CB::settle(permit, outcome);
-                }
+                permit.record(outcome);
                 Poll::Ready(result)
             }
         }
     }
 }
 
-impl<S: Sleep, P, CB: BreakerStage, BH: BulkheadStage, Fut> fmt::Debug
-    for Attempt<'_, S, P, CB, BH, Fut>
+impl<R, S, Fut> fmt::Debug for Attempt<R, S, Fut>
+where
+    S: Sleep,
+    GatesOf<R>: Deref,
+    <GatesOf<R> as Deref>::Target: Admit,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Attempt").finish_non_exhaustive()
@@ -992,19 +1119,13 @@ impl<S: Sleep, P, CB: BreakerStage, BH: BulkheadStage, Fut> fmt::Debug
 }
 
 /// The retry future inside a [`Call`].
-type Inner<'p, 'c, S, P, B, CB, RL, BH, Op, Fut> = retry::Call<
-    'p,
-    &'c S,
-    Classifier<'c, S, P>,
-    (),
-    B,
-    Attempts<'p, 'c, S, P, B, CB, RL, BH, Op>,
-    Attempt<'p, S, P, CB, BH, Fut>,
->;
+type Inner<R, S, P, B, Op, Fut> =
+    retry::Call<RetryOf<R>, S, Classifier<S, P>, (), B, Attempts<R, Op>, Attempt<R, S, Fut>>;
 
 pin_project! {
     /// The future of [`Pipeline::call`]: one named type, no boxing. `Send` whenever its parts
-    /// are.
+    /// are. Generic over how it reaches its pipeline: `&Pipeline` from
+    /// [`Pipeline::call`], or any owner through [`Call::new`].
     ///
     /// ```
     /// use bulwark::{MockClock, mock, pipeline::Pipeline, retry::Config};
@@ -1016,33 +1137,80 @@ pin_project! {
     /// assert_eq!(mock::run(&clock, call).unwrap(), Ok(1));
     /// ```
     #[must_use = "futures do nothing unless polled"]
-    pub struct Call<'p, 'c, S, P, B, CB, RL, BH, Op, Fut>
+    pub struct Call<R, S, P, B, G, Op, Fut>
     where
+        R: Deref<Target = Pipeline<S, P, B, G>>,
         S: Sleep,
-        B: RetryBudget,
-        CB: BreakerStage,
-        CB: 'p,
-        RL: LimiterStage,
-        BH: BulkheadStage,
-        BH: 'p,
-        Fut: ResultFuture,
+        G: Admit,
         P: Transient<Fut::Err>,
-        Op: Operation<Future = Fut>,
+        Fut: ResultFuture,
     {
         #[pin]
-        inner: Inner<'p, 'c, S, P, B, CB, RL, BH, Op, Fut>,
+        inner: Inner<R, S, P, B, Op, Fut>,
         total: Deadline,
+        _gates: core::marker::PhantomData<fn() -> G>,
     }
 }
 
-impl<'p, 'c, S, P, B, CB, RL, BH, Op, Fut> Future for Call<'p, 'c, S, P, B, CB, RL, BH, Op, Fut>
+impl<R, S, P, B, G, Op, Fut> Call<R, S, P, B, G, Op, Fut>
 where
-    'c: 'p,
-    S: Sleep + 'c,
+    R: Deref<Target = Pipeline<S, P, B, G>> + Clone,
+    S: Sleep + Clone,
     B: RetryBudget,
-    CB: BreakerStage + 'p,
-    RL: LimiterStage,
-    BH: BulkheadStage + 'p,
+    G: Admit,
+    G::Rejected: Into<Rejection>,
+    Op: Operation<Future = Fut>,
+    Fut: ResultFuture,
+    P: Transient<Fut::Err>,
+{
+    /// A call of `op` through the pipeline `pipeline` points to: what [`Pipeline::call`]
+    /// returns, for any owner of the pipeline (an `Arc`, a `&'static`), so that the future
+    /// is `'static` without leaking anything.
+    ///
+    /// ```
+    /// use bulwark::pipeline::{Call, Pipeline};
+    /// use bulwark::{MockClock, mock, retry::Config};
+    /// use std::sync::Arc;
+    /// let clock = MockClock::new();
+    /// let p = Arc::new(Pipeline::new(&clock, Config::new()).unwrap());
+    /// let call = Call::new(Arc::clone(&p), || async { Ok::<_, ()>(1) });
+    /// assert_eq!(mock::run(&clock, call).unwrap(), Ok(1));
+    /// ```
+    pub fn new(pipeline: R, op: Op) -> Self {
+        // One clock read serves the total deadline and the retry's start (its `max_elapsed`):
+        // like `tokio::time::timeout`, they count from this call. Each attempt's own timeout
+        // counts from the operation's first `Pending` (see `attempt_timeout`).
+        let p: &Pipeline<S, P, B, G> = &pipeline;
+        let now = (p.total.is_some() || p.retry.config().max_elapsed.is_some())
+            .then(|| p.retry.clock().now());
+        let total = match (p.total, now) {
+            (Some(d), Some(now)) => Deadline::after(now, d),
+            _ => Deadline::NONE,
+        };
+        let attempts = Attempts {
+            pipeline: pipeline.clone(),
+            op,
+            total,
+        };
+        let inner = retry::Call::new(RetryOf(pipeline), total, attempts);
+        Call {
+            inner: match now {
+                Some(now) => inner.started_at(now),
+                None => inner,
+            },
+            total,
+            _gates: core::marker::PhantomData,
+        }
+    }
+}
+
+impl<R, S, P, B, G, Op, Fut> Future for Call<R, S, P, B, G, Op, Fut>
+where
+    R: Deref<Target = Pipeline<S, P, B, G>> + Clone,
+    S: Sleep + Clone,
+    B: RetryBudget,
+    G: Admit,
+    G::Rejected: Into<Rejection>,
     Fut: ResultFuture,
     P: Transient<Fut::Err>,
     Op: Operation<Future = Fut>,
@@ -1070,17 +1238,13 @@ where
     }
 }
 
-impl<'p, 'c, S, P, B, CB, RL, BH, Op, Fut> fmt::Debug for Call<'p, 'c, S, P, B, CB, RL, BH, Op, Fut>
+impl<R, S, P, B, G, Op, Fut> fmt::Debug for Call<R, S, P, B, G, Op, Fut>
 where
-    'c: 'p,
-    S: Sleep + 'c,
-    B: RetryBudget,
-    CB: BreakerStage + 'p,
-    RL: LimiterStage,
-    BH: BulkheadStage + 'p,
-    Fut: ResultFuture,
+    R: Deref<Target = Pipeline<S, P, B, G>>,
+    S: Sleep,
+    G: Admit,
     P: Transient<Fut::Err>,
-    Op: Operation<Future = Fut>,
+    Fut: ResultFuture,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Call")

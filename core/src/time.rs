@@ -281,8 +281,12 @@ impl<C: Clock + ?Sized> Clock for &C {
 
 /// A [`Clock`] that can also wait: the only thing an async runtime must give the core.
 ///
-/// The future is a named associated type (not `-> impl Future`) so that generic server code can
-/// require `Send` of it.
+/// The sleep future is a plain associated type that borrows nothing from `&self`: runtime
+/// timers (tokio, async-io, embassy) own their deadline, and a clock that must be reached from
+/// its future (the [`MockClock`](crate::MockClock)) implements `Sleep` on a reference to
+/// itself, whose copy the future holds. So a future built on a `Sleep` names no lifetime of
+/// the call that made it, and generic server code can require `Send + 'static` of it (an
+/// `async fn` axum handler that awaits a bulwark call compiles).
 ///
 /// # Examples
 ///
@@ -292,34 +296,34 @@ impl<C: Clock + ?Sized> Clock for &C {
 ///
 /// let clock = MockClock::new();
 /// let woke_at = mock::run(&clock, async {
-///     clock.sleep(Duration::from_secs(60)).await;
+///     (&clock).sleep(Duration::from_secs(60)).await;
 ///     clock.now()
 /// })
 /// .unwrap();
 /// assert_eq!(woke_at, Instant::from_secs(60));
+///
+/// // Generic code waits through any `Sleep`.
+/// async fn nap(s: impl Sleep) { s.sleep(Duration::from_secs(1)).await }
+/// mock::run(&clock, nap(&clock)).unwrap();
+/// assert_eq!(clock.now(), Instant::from_secs(61));
 /// ```
 pub trait Sleep: Clock {
     /// The future returned by [`Sleep::sleep_until`].
-    type Sleep<'a>: Future<Output = ()>
-    where
-        Self: 'a;
+    type Sleep: Future<Output = ()>;
 
     /// Completes once the clock reads `deadline` or later (at once if it already does).
-    fn sleep_until(&self, deadline: Instant) -> Self::Sleep<'_>;
+    fn sleep_until(&self, deadline: Instant) -> Self::Sleep;
 
     /// Completes after `d` has passed, measured from now.
-    fn sleep(&self, d: Duration) -> Self::Sleep<'_> {
+    fn sleep(&self, d: Duration) -> Self::Sleep {
         self.sleep_until(self.now().saturating_add(d))
     }
 }
 
 impl<S: Sleep + ?Sized> Sleep for &S {
-    type Sleep<'a>
-        = S::Sleep<'a>
-    where
-        Self: 'a;
+    type Sleep = S::Sleep;
 
-    fn sleep_until(&self, deadline: Instant) -> Self::Sleep<'_> {
+    fn sleep_until(&self, deadline: Instant) -> Self::Sleep {
         (**self).sleep_until(deadline)
     }
 }

@@ -453,7 +453,11 @@ mod differential {
         breaker_ops::ops(advance, 100)
     }
 
-    type Held<'a> = (Ticket, Permit<'a, &'a MockClock, TimeWindow<N>, ()>, u64);
+    type Held<'a> = (
+        Ticket,
+        Permit<&'a CircuitBreaker<&'a MockClock, TimeWindow<N>, ()>>,
+        u64,
+    );
 
     proptest! {
         #![proptest_config(ProptestConfig { cases: 512, ..ProptestConfig::default() })]

@@ -8,7 +8,7 @@ use bulwark::circuit_breaker::{CircuitBreaker, Config as BreakerConfig};
 use bulwark::pipeline::{Error, Pipeline, Waits};
 use bulwark::rate_limiter::{Config as LimiterConfig, RateLimiter};
 use bulwark::retry::{Backoff, Config as RetryConfig, Jitter};
-use bulwark::{Clock, Instant, MockClock, Sleep, mock};
+use bulwark::{Clock, Instant, MockClock, mock};
 use core::cell::Cell;
 use core::time::Duration;
 

@@ -3,8 +3,8 @@
 #![cfg(loom)]
 
 use bulwark::bulkhead::{
-    AtomicSemaphore, Bulkhead, Config, Overflow, QueueError, QueueSemaphore, Semaphore,
-    TrySemaphore,
+    AtomicSemaphore, Bulkhead, Config, Overflow, QueueError, QueueSemaphore, QueueWaiter,
+    Semaphore, TrySemaphore,
 };
 use bulwark::{Clock, Instant};
 use core::future::Future;
@@ -18,6 +18,43 @@ struct Fixed;
 impl Clock for Fixed {
     fn now(&self) -> Instant {
         Instant::ZERO
+    }
+}
+
+/// A wait for a permit through `poll_take`, cancelled if dropped before it got one (what a
+/// bulkhead's acquire future does). Resolves to `Ok(())`: one permit is owed back.
+struct Wait<'a, const Q: usize> {
+    sem: &'a QueueSemaphore<Q>,
+    waiter: QueueWaiter,
+    done: bool,
+}
+
+fn acquire<const Q: usize>(sem: &QueueSemaphore<Q>) -> Wait<'_, Q> {
+    Wait {
+        sem,
+        waiter: QueueWaiter::default(),
+        done: false,
+    }
+}
+
+impl<const Q: usize> Future for Wait<'_, Q> {
+    type Output = Result<(), QueueError>;
+    fn poll(mut self: core::pin::Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        let r = core::task::ready!(
+            this.sem
+                .poll_take(core::pin::Pin::new(&mut this.waiter), cx)
+        );
+        this.done = true;
+        Poll::Ready(r)
+    }
+}
+
+impl<const Q: usize> Drop for Wait<'_, Q> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.sem.cancel(core::pin::Pin::new(&mut self.waiter));
+        }
     }
 }
 
@@ -65,14 +102,14 @@ fn queue_waiter_is_woken_by_release() {
     // A lost wake-up would leave the waiter parked forever: loom reports the deadlock.
     loom::model(|| {
         let sem: Arc<QueueSemaphore<2>> = Arc::new(QueueSemaphore::new(1).unwrap());
-        let held = sem.try_acquire().unwrap();
+        assert!(sem.try_take());
         let s2 = sem.clone();
         let waiter = thread::spawn(move || {
-            let p = loom::future::block_on(s2.acquire()).unwrap();
+            loom::future::block_on(acquire(&s2)).unwrap();
             assert_eq!(s2.available(), 0);
-            drop(p);
+            s2.give_back();
         });
-        drop(held);
+        sem.give_back();
         waiter.join().unwrap();
         assert_eq!(sem.available(), 1);
         assert_eq!(sem.waiting(), 0);
@@ -88,9 +125,9 @@ fn queue_two_waiters_one_permit_both_served() {
             .map(|_| {
                 let (s, f) = (sem.clone(), in_flight.clone());
                 thread::spawn(move || {
-                    let p = loom::future::block_on(s.acquire()).unwrap();
+                    loom::future::block_on(acquire(&s)).unwrap();
                     hold(&f, 1);
-                    drop(p);
+                    s.give_back();
                 })
             })
             .collect();
@@ -105,17 +142,18 @@ fn queue_two_waiters_one_permit_both_served() {
 fn cancelled_waiter_racing_release_leaks_nothing() {
     loom::model(|| {
         let sem: Arc<QueueSemaphore<1>> = Arc::new(QueueSemaphore::new(1).unwrap());
-        let held = sem.try_acquire().unwrap();
+        assert!(sem.try_take());
         let s2 = sem.clone();
         let t = thread::spawn(move || {
             let cx = &mut Context::from_waker(Waker::noop());
-            let mut fut = pin!(s2.acquire());
+            let mut fut = pin!(acquire(&s2));
             // One poll, then cancel: it may or may not have got the permit.
             if let Poll::Ready(r) = fut.as_mut().poll(cx) {
-                drop(r.unwrap());
+                r.unwrap();
+                s2.give_back();
             }
         });
-        drop(held);
+        sem.give_back();
         t.join().unwrap();
         assert_eq!((sem.available(), sem.waiting()), (1, 0));
     });
@@ -126,13 +164,13 @@ fn drop_oldest_sheds_exactly_one_and_serves_the_other() {
     loom::model(|| {
         let sem: Arc<QueueSemaphore<1>> =
             Arc::new(QueueSemaphore::with_overflow(1, Overflow::DropOldest).unwrap());
-        let held = sem.try_acquire().unwrap();
+        assert!(sem.try_take());
         let shed = Arc::new(AtomicUsize::new(0));
         let threads: Vec<_> = (0..2)
             .map(|_| {
                 let (s, shed) = (sem.clone(), shed.clone());
-                thread::spawn(move || match loom::future::block_on(s.acquire()) {
-                    Ok(p) => drop(p),
+                thread::spawn(move || match loom::future::block_on(acquire(&s)) {
+                    Ok(()) => s.give_back(),
                     Err(QueueError::Shed) => {
                         shed.fetch_add(1, Ordering::SeqCst);
                     }
@@ -140,7 +178,7 @@ fn drop_oldest_sheds_exactly_one_and_serves_the_other() {
                 })
             })
             .collect();
-        drop(held);
+        sem.give_back();
         for t in threads {
             t.join().unwrap();
         }
@@ -158,9 +196,9 @@ fn atomic_semaphore_alone() {
             .map(|_| {
                 let (s, f) = (sem.clone(), in_flight.clone());
                 thread::spawn(move || {
-                    if let Some(p) = s.try_acquire() {
+                    if s.try_take() {
                         hold(&f, 1);
-                        drop(p);
+                        s.give_back();
                     }
                 })
             })

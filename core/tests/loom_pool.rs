@@ -19,7 +19,7 @@ impl Clock for Fixed {
 }
 /// Never actually waited on: the connects below are ready at once.
 impl Sleep for Fixed {
-    type Sleep<'a> = Ready<()>;
+    type Sleep = Ready<()>;
     fn sleep_until(&self, _: Instant) -> Ready<()> {
         ready(())
     }

@@ -54,8 +54,9 @@ proptest! {
         )
         .unwrap();
         let cx = &mut Context::from_waker(Waker::noop());
-        let mut held: Vec<Permit<'_, Sem>> = Vec::new();
-        let mut pending: Vec<Pin<Box<bulwark::bulkhead::Acquire<'_, Sem, &MockClock>>>> = Vec::new();
+        let mut held: Vec<Permit<&Bulkhead<Sem, &MockClock>>> = Vec::new();
+        type Wait<'a> = bulwark::bulkhead::Acquire<&'a Bulkhead<Sem, &'a MockClock>, Sem, &'a MockClock>;
+        let mut pending: Vec<Pin<Box<Wait<'_>>>> = Vec::new();
         let (mut rejected, mut timed_out) = (0u64, 0u64);
         for op in ops {
             match op {

@@ -281,7 +281,8 @@ proptest! {
         let mut machine = Machine::<CountWindow<N>>::new(p.config()).unwrap();
         let shared = CircuitBreaker::with_window(p.config(), CountWindow::<N>, &clock).unwrap();
         let mut model = Model::new(p.clone());
-        let mut held: Vec<(Ticket, Permit<'_, &MockClock, CountWindow<N>, ()>, MTicket)> = Vec::new();
+        type Shared<'a> = CircuitBreaker<&'a MockClock, CountWindow<N>, ()>;
+        let mut held: Vec<(Ticket, Permit<&Shared<'_>>, MTicket)> = Vec::new();
 
         let all = ops.clone();
         for op in ops {

@@ -22,7 +22,7 @@ use bulwark::mock::MockSleep;
 use bulwark::pool::{
     Acquire, Config, Error, Manager, Pool, PooledConnection, QueueSemaphore, TryAcquireError,
 };
-use bulwark::{Clock, Instant, MockClock, Sleep};
+use bulwark::{Clock, Instant, MockClock};
 use proptest::prelude::*;
 
 #[derive(Default)]

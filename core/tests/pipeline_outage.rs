@@ -9,7 +9,7 @@ use bulwark::circuit_breaker::{CircuitBreaker, Config as BreakerConfig, Counters
 use bulwark::pipeline::{Error, Layer, Pipeline, Waits};
 use bulwark::rate_limiter::{Config as LimiterConfig, RateLimiter};
 use bulwark::retry::{Backoff, Config as RetryConfig, Jitter};
-use bulwark::{Clock, Instant, MockClock, Sleep, mock};
+use bulwark::{Clock, Instant, MockClock, mock};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Down {

@@ -11,7 +11,7 @@ use bulwark::retry::{
     Backoff, Budget, Config, Counters, Error, Hooks, Jitter, Metrics, Retry, Verdict,
 };
 use bulwark::timeout::{Deadline, timeout_at};
-use bulwark::{Clock, Instant, MockClock, Sleep, mock};
+use bulwark::{Clock, Instant, MockClock, mock};
 
 fn secs(s: u64) -> Instant {
     Instant::from_secs(s)

@@ -130,7 +130,7 @@ struct Input {
 
 /// The shared form's side of an admitted call.
 enum Hold<'a, W: Window> {
-    Permit(Permit<'a, &'a MockClock, W, &'a Counters>),
+    Permit(Permit<&'a CircuitBreaker<&'a MockClock, W, &'a Counters>>),
     Ticket(Ticket),
 }
 

@@ -1,5 +1,5 @@
-//! The bulkhead semaphores: `QueueSemaphore` (try_acquire, acquire futures polled and
-//! dropped at random points, both overflow policies) against a plain model, and
+//! The bulkhead semaphores: `QueueSemaphore` (try_take, waits through `poll_take` polled and
+//! dropped (cancelled) at random points, both overflow policies) against a plain model, and
 //! `AtomicSemaphore`.
 //!
 //! Invariants, after every step:
@@ -18,8 +18,7 @@ use std::task::{Context, Poll};
 
 use arbitrary::Arbitrary;
 use bulwark::bulkhead::{
-    AtomicSemaphore, Overflow, QueueAcquire, QueueError, QueuePermit, QueueSemaphore, Semaphore,
-    TrySemaphore,
+    AtomicSemaphore, Overflow, QueueError, QueueSemaphore, QueueWaiter, Semaphore, TrySemaphore,
 };
 use bulwark_fuzz::Flag;
 use libfuzzer_sys::fuzz_target;
@@ -67,8 +66,51 @@ enum Model {
     Shed,
 }
 
+/// A permit taken from a semaphore, given back on drop (what a bulkhead's permit does).
+struct Held<'a, S: TrySemaphore>(&'a S);
+
+impl<S: TrySemaphore> std::fmt::Debug for Held<'_, S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Held")
+    }
+}
+
+impl<S: TrySemaphore> Drop for Held<'_, S> {
+    fn drop(&mut self) {
+        self.0.give_back();
+    }
+}
+
+type QueuePermit<'a> = Held<'a, QueueSemaphore<Q>>;
+
+/// A wait for a permit: `poll_take` with a pinned waiter, cancelled on drop (what a bulkhead's
+/// acquire future does).
+struct Wait<'a> {
+    sem: &'a QueueSemaphore<Q>,
+    waiter: Pin<Box<QueueWaiter>>,
+    done: bool,
+}
+
+impl<'a> Future for Wait<'a> {
+    type Output = Result<QueuePermit<'a>, QueueError>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let sem = self.sem;
+        let r = std::task::ready!(sem.poll_take(self.waiter.as_mut(), cx));
+        self.done = true;
+        Poll::Ready(r.map(|()| Held(sem)))
+    }
+}
+
+impl Drop for Wait<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            self.sem.cancel(self.waiter.as_mut());
+        }
+    }
+}
+
 struct Fut<'a> {
-    fut: Pin<Box<QueueAcquire<'a, Q>>>,
+    fut: Pin<Box<Wait<'a>>>,
     model: Model,
     flag: Arc<Flag>,
     waker: std::task::Waker,
@@ -94,7 +136,7 @@ fuzz_target!(|inp: Input| {
     assert_eq!(sem.capacity(), capacity);
     assert_eq!(sem.overflow(), overflow);
 
-    let mut permits: Vec<QueuePermit<'_, Q>> = Vec::new();
+    let mut permits: Vec<QueuePermit<'_>> = Vec::new();
     let mut futs: Vec<Fut<'_>> = Vec::new();
     let mut atomic_permits = Vec::new();
     let mut age = 0u64;
@@ -103,19 +145,22 @@ fuzz_target!(|inp: Input| {
         match op {
             Op::TryAcquire => {
                 let free = capacity - permits.len();
-                match sem.try_acquire() {
-                    Some(p) => {
-                        assert!(free > 0);
-                        permits.push(p);
-                    }
-                    None => assert_eq!(free, 0, "try_acquire refused with a free permit"),
+                if sem.try_take() {
+                    assert!(free > 0);
+                    permits.push(Held(&sem));
+                } else {
+                    assert_eq!(free, 0, "try_take refused with a free permit");
                 }
             }
             Op::NewFuture => {
                 if futs.len() < MAX_FUTURES {
                     let (flag, waker) = Flag::waker();
                     futs.push(Fut {
-                        fut: Box::pin(sem.acquire()),
+                        fut: Box::pin(Wait {
+                            sem: &sem,
+                            waiter: Box::pin(QueueWaiter::default()),
+                            done: false,
+                        }),
                         model: Model::Start,
                         flag,
                         waker,
@@ -189,15 +234,17 @@ fuzz_target!(|inp: Input| {
                     drop(permits.remove(i));
                 }
             }
-            Op::AtomicTry => match atomic.try_acquire() {
-                Some(p) => {
+            Op::AtomicTry => {
+                if atomic.try_take() {
                     assert!(atomic_permits.len() < atomic_capacity);
+                    let p = Held(&atomic);
                     if atomic_permits.len() < MAX_FUTURES {
                         atomic_permits.push(p);
                     }
+                } else {
+                    assert_eq!(atomic_permits.len(), atomic_capacity);
                 }
-                None => assert_eq!(atomic_permits.len(), atomic_capacity),
-            },
+            }
             Op::AtomicDrop(i) => {
                 if !atomic_permits.is_empty() {
                     let i = *i as usize % atomic_permits.len();
@@ -218,12 +265,7 @@ fuzz_target!(|inp: Input| {
     assert_eq!(atomic.available(), atomic_capacity, "atomic permits leaked");
 });
 
-fn check(
-    sem: &QueueSemaphore<Q>,
-    capacity: usize,
-    permits: &[QueuePermit<'_, Q>],
-    futs: &[Fut<'_>],
-) {
+fn check(sem: &QueueSemaphore<Q>, capacity: usize, permits: &[QueuePermit<'_>], futs: &[Fut<'_>]) {
     assert_eq!(
         sem.available() + permits.len(),
         capacity,

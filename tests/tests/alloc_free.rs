@@ -6,7 +6,7 @@ use std::cell::Cell;
 use std::time::Duration;
 
 use bulwark::circuit_breaker::{CircuitBreaker, Config, CountWindow, TimeWindow};
-use bulwark::{Clock, MockClock, Sleep, mock};
+use bulwark::{Clock, MockClock, mock};
 
 struct Counting;
 
@@ -302,7 +302,7 @@ fn tower_layers_success_path_does_not_allocate() {
         let breaker = CircuitBreaker::new(Config::new().consecutive_failures(3), clock).unwrap();
         let mut cb = CircuitBreakerLayer::new(breaker).layer(echo);
         let bulkhead = Bulkhead::new(BulkheadConfig::new(1), clock).unwrap();
-        let mut bh = BulkheadLayer::leak(bulkhead).layer(echo);
+        let mut bh = BulkheadLayer::new(bulkhead).layer(echo);
         let limiter = RateLimiter::new(LimiterConfig::per_second(1_000), clock).unwrap();
         let mut rl = RateLimitLayer::new(limiter).layer(echo);
         // All three stacked, the way a server would.
@@ -312,7 +312,7 @@ fn tower_layers_success_path_does_not_allocate() {
         .layer(
             RateLimitLayer::new(RateLimiter::new(LimiterConfig::per_second(1_000), clock).unwrap())
                 .layer(
-                    BulkheadLayer::leak(Bulkhead::new(BulkheadConfig::new(4), clock).unwrap())
+                    BulkheadLayer::new(Bulkhead::new(BulkheadConfig::new(4), clock).unwrap())
                         .layer(echo),
                 ),
         );

@@ -11,13 +11,13 @@ use std::pin::Pin;
 use std::task::{Context, Waker};
 use std::time::Duration;
 
+use bulwark::MockClock;
 use bulwark::bulkhead::{Bulkhead, Config as BulkheadConfig, QueueSemaphore};
 use bulwark::circuit_breaker::{CircuitBreaker, Config as BreakerConfig, CountWindow};
 use bulwark::pipeline::Pipeline;
 use bulwark::pool::{Config as PoolConfig, Manager, Pool};
 use bulwark::rate_limiter::{Config as LimiterConfig, RateLimiter};
 use bulwark::retry::{Backoff, Config as RetryConfig};
-use bulwark::{MockClock, Sleep};
 
 /// SplitMix64: the soak's own seeded generator.
 struct Rng(u64);

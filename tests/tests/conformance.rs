@@ -22,14 +22,14 @@ use bulwark::{Clock, Instant, MockClock, Sleep, mock};
 /// What happened, and when (ms since the scenario started).
 type Log = Vec<(&'static str, u64)>;
 
-fn ms<C: Clock>(clock: &C, t0: Instant) -> u64 {
+fn ms<C: Clock>(clock: C, t0: Instant) -> u64 {
     clock.now().saturating_duration_since(t0).as_millis() as u64
 }
 
 // ===== the scenarios =====
 
 /// A breaker that trips on 2 failures, stays open 10 s, and recovers through a probe.
-async fn breaker_trips_and_recovers<C: Sleep>(clock: &C) -> Log {
+async fn breaker_trips_and_recovers<C: Sleep + Copy>(clock: C) -> Log {
     let t0 = clock.now();
     let mut log = Log::new();
     let cfg = BreakerConfig::new()
@@ -74,7 +74,7 @@ async fn breaker_trips_and_recovers<C: Sleep>(clock: &C) -> Log {
 
 /// A bulkhead of one permit, 300 ms max wait: one caller holds it 1 s; a second gives up at
 /// exactly 400 ms; a third, arriving at 500 ms, gets it when it is released at 1 s.
-async fn bulkhead_max_wait<C: Sleep, S: Semaphore>(clock: &C, sem: S) -> Log {
+async fn bulkhead_max_wait<C: Sleep + Copy, S: Semaphore>(clock: C, sem: S) -> Log {
     let t0 = clock.now();
     let bulkhead = Bulkhead::with_semaphore(sem, Duration::from_millis(300), clock);
     let holder = async {
@@ -107,7 +107,7 @@ async fn bulkhead_max_wait<C: Sleep, S: Semaphore>(clock: &C, sem: S) -> Log {
 
 /// A limiter of 2 per second, burst 1: three waiting acquires pass at 0, 500 and 1000 ms; on
 /// a stricter one, an acquire that would wait past its max wait fails at once.
-async fn limiter_waits<C: Sleep>(clock: &C) -> Log {
+async fn limiter_waits<C: Sleep + Copy>(clock: C) -> Log {
     let t0 = clock.now();
     let limiter = RateLimiter::new(
         LimiterConfig::per_second(2)
@@ -136,7 +136,7 @@ async fn limiter_waits<C: Sleep>(clock: &C) -> Log {
 
 /// Retry with exponential backoff (1 s, 2 s, 4 s) against an operation that fails four
 /// times; then a timeout that cuts a slow operation, and one that lets a fast one through.
-async fn retry_schedule_and_timeouts<C: Sleep>(clock: &C) -> Log {
+async fn retry_schedule_and_timeouts<C: Sleep + Copy>(clock: C) -> Log {
     use bulwark::retry::{Backoff, Config as RetryConfig, Jitter, Retry};
     use bulwark::timeout::timeout;
     let t0 = clock.now();

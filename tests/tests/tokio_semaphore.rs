@@ -6,20 +6,26 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Waker};
 use std::time::Duration;
 
-use bulwark::bulkhead::{Bulkhead, Rejected, Semaphore, TrySemaphore};
+use bulwark::bulkhead::{Acquire, Bulkhead, Rejected, TrySemaphore};
 use bulwark_tokio::{TokioClock, TokioSemaphore};
 
 #[tokio::test(start_paused = true)]
 async fn waiters_are_served_in_order_as_permits_come_back() {
-    let sem: &'static TokioSemaphore = Box::leak(Box::new(TokioSemaphore::new(1)));
+    // Owned: each spawned task's wait and permit hold an `Arc` of the bulkhead.
+    let b = Arc::new(Bulkhead::with_semaphore(
+        TokioSemaphore::new(1),
+        Duration::from_secs(3600),
+        TokioClock::new(),
+    ));
     let log = Arc::new(Mutex::new(Vec::new()));
     let t0 = tokio::time::Instant::now();
-    let held = sem.try_acquire().unwrap();
+    let held = b.try_acquire().unwrap();
     let mut tasks = Vec::new();
     for id in 0..3u32 {
         let log = log.clone();
+        let b = Arc::clone(&b);
         tasks.push(tokio::spawn(async move {
-            let _p = sem.acquire().await.unwrap();
+            let _p = Acquire::new(b).await.unwrap();
             log.lock().unwrap().push((id, t0.elapsed()));
             tokio::time::sleep(Duration::from_secs(1)).await;
         }));
@@ -37,17 +43,26 @@ async fn waiters_are_served_in_order_as_permits_come_back() {
         .map(|(id, d)| (*id, d.as_secs()))
         .collect();
     assert_eq!(secs, vec![(0, 1), (1, 2), (2, 3)]);
-    assert_eq!(sem.available(), 1);
+    assert_eq!(b.semaphore().available(), 1);
+    assert_eq!(
+        Arc::strong_count(&b),
+        1,
+        "every task's handle was dropped with it"
+    );
 }
 
 #[tokio::test(start_paused = true)]
 async fn a_woken_waiter_that_is_dropped_passes_the_wake_up_on() {
-    let sem = TokioSemaphore::new(1);
-    let held = sem.try_acquire().unwrap();
+    let b = Bulkhead::with_semaphore(
+        TokioSemaphore::new(1),
+        Duration::from_secs(3600),
+        TokioClock::new(),
+    );
+    let held = b.try_acquire().unwrap();
     let cx = &mut Context::from_waker(Waker::noop());
-    let mut first = Box::pin(sem.acquire());
+    let mut first = Box::pin(b.acquire());
     assert!(first.as_mut().poll(cx).is_pending());
-    let mut second = pin!(sem.acquire());
+    let mut second = pin!(b.acquire());
     assert!(second.as_mut().poll(cx).is_pending());
     drop(held); // wakes `first`...
     drop(first); // ...which is cancelled before it takes the permit

@@ -21,11 +21,11 @@ async fn retry_over_timeout_cuts_each_attempt_and_retries() {
             .max_attempts(3)
             .backoff(Backoff::constant(Duration::from_millis(50)))
             .jitter(Jitter::None),
-        TokioClock::global(),
+        TokioClock::new(),
     )
     .unwrap();
     let svc = ServiceBuilder::new()
-        .layer(RetryLayer::leak(retry))
+        .layer(RetryLayer::new(retry))
         .layer(TimeoutLayer::new(Duration::from_millis(100)))
         .service(service_fn(move |()| {
             let n = c.fetch_add(1, Ordering::SeqCst);
@@ -57,8 +57,8 @@ async fn timeout_layer_reports_elapsed_at_the_limit() {
 
 #[tokio::test(start_paused = true)]
 async fn pipeline_layer_clones_share_the_breaker() {
-    let clock = TokioClock::global();
-    let breaker: &'static _ = Box::leak(Box::new(
+    let clock = TokioClock::new();
+    let breaker = Arc::new(
         CircuitBreaker::new(
             BreakerConfig::new()
                 .consecutive_failures(3)
@@ -66,11 +66,11 @@ async fn pipeline_layer_clones_share_the_breaker() {
             clock,
         )
         .unwrap(),
-    ));
+    );
     let pipeline = Pipeline::new(clock, RetryConfig::new().max_attempts(1))
         .unwrap()
-        .breaker(breaker);
-    let svc = PipelineLayer::leak(pipeline).layer(service_fn(|()| async { Err::<(), _>("down") }));
+        .breaker(Arc::clone(&breaker));
+    let svc = PipelineLayer::new(pipeline).layer(service_fn(|()| async { Err::<(), _>("down") }));
     let mut rejected = 0;
     for _ in 0..10 {
         let err = svc.clone().oneshot(()).await.unwrap_err();

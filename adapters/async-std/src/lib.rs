@@ -26,7 +26,7 @@ pub use bulwark;
 use bulwark::{Clock, Instant, Sleep};
 
 mod semaphore;
-pub use semaphore::{AsyncLockAcquire, AsyncLockSemaphore};
+pub use semaphore::{AsyncLockSemaphore, AsyncLockWaiter};
 
 /// A clock over `std::time::Instant` whose sleeps are async-io timers. Its origin is the
 /// moment it was created.
@@ -138,7 +138,7 @@ impl Clock for AsyncIoClock {
 }
 
 impl Sleep for AsyncIoClock {
-    type Sleep<'a> = AsyncIoSleep;
+    type Sleep = AsyncIoSleep;
 
     fn sleep_until(&self, deadline: Instant) -> AsyncIoSleep {
         AsyncIoSleep {

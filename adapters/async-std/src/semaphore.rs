@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use bulwark::bulkhead::{QueueError, Semaphore, TrySemaphore};
@@ -27,7 +28,7 @@ use pin_project_lite::pin_project;
 /// ```
 #[derive(Debug)]
 pub struct AsyncLockSemaphore {
-    sem: async_lock::Semaphore,
+    sem: Arc<async_lock::Semaphore>,
     capacity: usize,
 }
 
@@ -39,19 +40,27 @@ impl AsyncLockSemaphore {
     /// let s = bulwark_async_std::AsyncLockSemaphore::new(4);
     /// assert_eq!((s.available(), s.capacity()), (4, 4));
     /// ```
-    pub const fn new(permits: usize) -> Self {
+    pub fn new(permits: usize) -> Self {
         AsyncLockSemaphore {
-            sem: async_lock::Semaphore::new(permits),
+            sem: Arc::new(async_lock::Semaphore::new(permits)),
             capacity: permits,
         }
     }
 }
 
 impl TrySemaphore for AsyncLockSemaphore {
-    type Permit<'a> = async_lock::SemaphoreGuard<'a>;
+    fn try_take(&self) -> bool {
+        match self.sem.try_acquire() {
+            Some(guard) => {
+                guard.forget(); // counted by the caller, given back through `give_back`
+                true
+            }
+            None => false,
+        }
+    }
 
-    fn try_acquire(&self) -> Option<async_lock::SemaphoreGuard<'_>> {
-        self.sem.try_acquire()
+    fn give_back(&self) {
+        self.sem.add_permits(1);
     }
 
     fn available(&self) -> usize {
@@ -63,44 +72,52 @@ impl TrySemaphore for AsyncLockSemaphore {
     }
 }
 
-impl Semaphore for AsyncLockSemaphore {
-    type Acquire<'a> = AsyncLockAcquire<'a>;
-
-    fn acquire(&self) -> AsyncLockAcquire<'_> {
-        AsyncLockAcquire {
-            inner: self.sem.acquire(),
-        }
-    }
-}
-
 pin_project! {
-    /// The future of [`AsyncLockSemaphore`]'s [`Semaphore::acquire`]: async-lock's own,
-    /// named and allocation-free. Dropping it gives up its place in line.
+    /// A caller's place in line at an [`AsyncLockSemaphore`]: async-lock's own named wait
+    /// future, pinned in the waiting future (no allocation). Dropping it gives up the place.
     ///
     /// ```
-    /// use bulwark::bulkhead::Semaphore;
-    /// let sem = bulwark_async_std::AsyncLockSemaphore::new(1);
-    /// let permit = smol::block_on(sem.acquire()).unwrap();
-    /// drop(permit);
+    /// let w = bulwark_async_std::AsyncLockWaiter::default();
+    /// assert!(format!("{w:?}").contains("AsyncLockWaiter"));
     /// ```
-    #[must_use = "futures do nothing unless polled"]
-    pub struct AsyncLockAcquire<'a> {
+    #[derive(Default)]
+    pub struct AsyncLockWaiter {
         #[pin]
-        inner: async_lock::futures::Acquire<'a>,
+        acquire: Option<async_lock::futures::AcquireArc>,
     }
 }
 
-impl<'a> Future for AsyncLockAcquire<'a> {
-    type Output = Result<async_lock::SemaphoreGuard<'a>, QueueError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        self.project().inner.poll(cx).map(Ok)
-    }
-}
-
-impl std::fmt::Debug for AsyncLockAcquire<'_> {
+impl std::fmt::Debug for AsyncLockWaiter {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AsyncLockAcquire").finish_non_exhaustive()
+        f.debug_struct("AsyncLockWaiter")
+            .field("waiting", &self.acquire.is_some())
+            .finish()
+    }
+}
+
+impl Semaphore for AsyncLockSemaphore {
+    type Waiter = AsyncLockWaiter;
+
+    fn poll_take(
+        &self,
+        waiter: Pin<&mut AsyncLockWaiter>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), QueueError>> {
+        let mut acquire = waiter.project().acquire;
+        if acquire.is_none() {
+            acquire.set(Some(self.sem.acquire_arc()));
+        }
+        let Some(fut) = acquire.as_mut().as_pin_mut() else {
+            return Poll::Pending; // unreachable: set just above
+        };
+        let guard = std::task::ready!(fut.poll(cx));
+        guard.forget();
+        acquire.set(None);
+        Poll::Ready(Ok(()))
+    }
+
+    fn cancel(&self, waiter: Pin<&mut AsyncLockWaiter>) {
+        waiter.project().acquire.set(None);
     }
 }
 
@@ -112,14 +129,16 @@ mod tests {
 
     async fn waiter_gets_the_released_permit() {
         let sem = AsyncLockSemaphore::new(1);
-        let held = sem.try_acquire().unwrap();
+        assert!(sem.try_take());
         let cx = &mut Context::from_waker(Waker::noop());
-        let mut waiter = pin!(sem.acquire());
-        assert!(waiter.as_mut().poll(cx).is_pending());
-        drop(held);
-        let permit = waiter.await.unwrap();
+        let mut waiter = pin!(AsyncLockWaiter::default());
+        assert!(sem.poll_take(waiter.as_mut(), cx).is_pending());
+        sem.give_back();
+        std::future::poll_fn(|cx| sem.poll_take(waiter.as_mut(), cx))
+            .await
+            .unwrap();
         assert_eq!(sem.available(), 0);
-        drop(permit);
+        sem.give_back();
         assert_eq!(sem.available(), 1);
     }
 

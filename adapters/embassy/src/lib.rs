@@ -27,7 +27,7 @@ use bulwark::{Clock, Instant, Sleep};
 
 mod semaphore;
 use embassy_time::TICK_HZ;
-pub use semaphore::{EmbassyAcquire, EmbassyPermit, EmbassySemaphore};
+pub use semaphore::EmbassySemaphore;
 
 /// The embassy time driver as a bulwark [`Clock`]. Its origin is the driver's (boot).
 ///
@@ -72,7 +72,7 @@ impl Clock for EmbassyClock {
 }
 
 impl Sleep for EmbassyClock {
-    type Sleep<'a> = EmbassySleep;
+    type Sleep = EmbassySleep;
 
     fn sleep_until(&self, deadline: Instant) -> EmbassySleep {
         EmbassySleep {

@@ -2,7 +2,6 @@
 //! the count, and embassy's multi-waker registration holds the waiters.
 
 use core::cell::RefCell;
-use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
@@ -81,14 +80,16 @@ impl<M: RawMutex, const W: usize> EmbassySemaphore<M, W> {
 }
 
 impl<M: RawMutex, const W: usize> TrySemaphore for EmbassySemaphore<M, W> {
-    type Permit<'a>
-        = EmbassyPermit<'a, M, W>
-    where
-        Self: 'a;
+    fn try_take(&self) -> bool {
+        self.take(None)
+    }
 
-    fn try_acquire(&self) -> Option<EmbassyPermit<'_, M, W>> {
-        // `then`, not `then_some`: a permit built eagerly and dropped would release one.
-        self.take(None).then(|| EmbassyPermit { sem: self })
+    fn give_back(&self) {
+        self.state.lock(|s| {
+            let mut s = s.borrow_mut();
+            s.free += 1;
+            s.waiters.wake();
+        });
     }
 
     fn available(&self) -> usize {
@@ -100,15 +101,34 @@ impl<M: RawMutex, const W: usize> TrySemaphore for EmbassySemaphore<M, W> {
     }
 }
 
+/// Waiting registers the caller's waker with the semaphore under its lock on every poll; a
+/// waiter keeps no state of its own (`()`), and leaving the queue is simply not being polled
+/// again (a stale waker at most wakes a task once for nothing).
+///
+/// ```standalone_crate
+/// use bulwark::bulkhead::{Semaphore, TrySemaphore};
+/// use core::{pin::pin, task::{Context, Poll, Waker}};
+/// use embassy_sync::blocking_mutex::raw::NoopRawMutex;
+/// let s: bulwark_embassy::EmbassySemaphore<NoopRawMutex, 2> = bulwark_embassy::EmbassySemaphore::new(1);
+/// let cx = &mut Context::from_waker(Waker::noop());
+/// assert!(s.try_take());
+/// let mut w = pin!(());
+/// assert!(s.poll_take(w.as_mut(), cx).is_pending());
+/// s.give_back();
+/// assert_eq!(s.poll_take(w.as_mut(), cx), Poll::Ready(Ok(())));
+/// ```
 impl<M: RawMutex, const W: usize> Semaphore for EmbassySemaphore<M, W> {
-    type Acquire<'a>
-        = EmbassyAcquire<'a, M, W>
-    where
-        Self: 'a;
+    type Waiter = ();
 
-    fn acquire(&self) -> EmbassyAcquire<'_, M, W> {
-        EmbassyAcquire { sem: self }
+    fn poll_take(&self, _: Pin<&mut ()>, cx: &mut Context<'_>) -> Poll<Result<(), QueueError>> {
+        if self.take(Some(cx)) {
+            Poll::Ready(Ok(()))
+        } else {
+            Poll::Pending
+        }
     }
+
+    fn cancel(&self, _: Pin<&mut ()>) {}
 }
 
 impl<M: RawMutex, const W: usize> core::fmt::Debug for EmbassySemaphore<M, W> {
@@ -116,70 +136,5 @@ impl<M: RawMutex, const W: usize> core::fmt::Debug for EmbassySemaphore<M, W> {
         f.debug_struct("EmbassySemaphore")
             .field("capacity", &self.capacity)
             .finish_non_exhaustive()
-    }
-}
-
-/// A permit of an [`EmbassySemaphore`]; dropping it gives the permit back and wakes waiters.
-///
-/// ```standalone_crate
-/// use bulwark::bulkhead::TrySemaphore;
-/// use embassy_sync::blocking_mutex::raw::NoopRawMutex;
-/// let s: bulwark_embassy::EmbassySemaphore<NoopRawMutex, 2> = bulwark_embassy::EmbassySemaphore::new(1);
-/// let p = s.try_acquire().unwrap();
-/// drop(p);
-/// assert_eq!(s.available(), 1);
-/// ```
-pub struct EmbassyPermit<'a, M: RawMutex, const W: usize> {
-    sem: &'a EmbassySemaphore<M, W>,
-}
-
-impl<M: RawMutex, const W: usize> Drop for EmbassyPermit<'_, M, W> {
-    fn drop(&mut self) {
-        self.sem.state.lock(|s| {
-            let mut s = s.borrow_mut();
-            s.free += 1;
-            s.waiters.wake();
-        });
-    }
-}
-
-impl<M: RawMutex, const W: usize> core::fmt::Debug for EmbassyPermit<'_, M, W> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("EmbassyPermit")
-    }
-}
-
-/// The future of [`EmbassySemaphore`]'s [`Semaphore::acquire`]; holds nothing until it
-/// completes.
-///
-/// ```standalone_crate
-/// use bulwark::bulkhead::Semaphore;
-/// use core::{future::Future, pin::pin, task::{Context, Waker}};
-/// use embassy_sync::blocking_mutex::raw::NoopRawMutex;
-/// let s: bulwark_embassy::EmbassySemaphore<NoopRawMutex, 2> = bulwark_embassy::EmbassySemaphore::new(1);
-/// let mut acquire = pin!(s.acquire());
-/// assert!(acquire.as_mut().poll(&mut Context::from_waker(Waker::noop())).is_ready());
-/// ```
-#[must_use = "futures do nothing unless polled"]
-pub struct EmbassyAcquire<'a, M: RawMutex, const W: usize> {
-    sem: &'a EmbassySemaphore<M, W>,
-}
-
-impl<'a, M: RawMutex, const W: usize> Future for EmbassyAcquire<'a, M, W> {
-    type Output = Result<EmbassyPermit<'a, M, W>, QueueError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let sem = self.sem;
-        if sem.take(Some(cx)) {
-            Poll::Ready(Ok(EmbassyPermit { sem }))
-        } else {
-            Poll::Pending
-        }
-    }
-}
-
-impl<M: RawMutex, const W: usize> core::fmt::Debug for EmbassyAcquire<'_, M, W> {
-    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.write_str("EmbassyAcquire")
     }
 }

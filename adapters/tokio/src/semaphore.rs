@@ -4,14 +4,16 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use std::sync::Arc;
+
 use bulwark::bulkhead::{QueueError, Semaphore, TrySemaphore};
 use pin_project_lite::pin_project;
 use tokio::sync::Notify;
-use tokio::sync::futures::Notified;
+use tokio::sync::futures::OwnedNotified;
 
-/// A tokio semaphore as a bulwark [`Semaphore`]: permits are tokio's; waiting is a
-/// `tokio::sync::Notify` that every released permit signals, so the wait future is a named,
-/// allocation-free type (tokio's own `acquire` is an unnameable `async fn`).
+/// A tokio semaphore as a bulwark [`Semaphore`]: permits are tokio's; waiting is on a
+/// `tokio::sync::Notify` that every released permit signals, through a named, allocation-free
+/// [`TokioWaiter`] (tokio's own `acquire` is an unnameable `async fn`).
 ///
 /// Waiters are woken in FIFO order; a waiter that is woken and then dropped passes its wake-up
 /// on to the next one (tokio's `Notify` guarantees that), so no permit is stranded.
@@ -37,7 +39,7 @@ use tokio::sync::futures::Notified;
 #[derive(Debug)]
 pub struct TokioSemaphore {
     sem: tokio::sync::Semaphore,
-    released: Notify,
+    released: Arc<Notify>,
     capacity: usize,
 }
 
@@ -53,21 +55,26 @@ impl TokioSemaphore {
         let permits = permits.min(tokio::sync::Semaphore::MAX_PERMITS);
         TokioSemaphore {
             sem: tokio::sync::Semaphore::new(permits),
-            released: Notify::new(),
+            released: Arc::new(Notify::new()),
             capacity: permits,
         }
     }
 }
 
 impl TrySemaphore for TokioSemaphore {
-    type Permit<'a> = TokioPermit<'a>;
+    fn try_take(&self) -> bool {
+        match self.sem.try_acquire() {
+            Ok(permit) => {
+                permit.forget(); // counted by the caller, given back through `give_back`
+                true
+            }
+            Err(_) => false,
+        }
+    }
 
-    fn try_acquire(&self) -> Option<TokioPermit<'_>> {
-        let permit = self.sem.try_acquire().ok()?;
-        Some(TokioPermit {
-            permit: Some(permit),
-            released: &self.released,
-        })
+    fn give_back(&self) {
+        self.sem.add_permits(1); // the permit is back in the semaphore first...
+        self.released.notify_one(); // ...then a waiter is told to try again
     }
 
     fn available(&self) -> usize {
@@ -79,82 +86,61 @@ impl TrySemaphore for TokioSemaphore {
     }
 }
 
-impl Semaphore for TokioSemaphore {
-    type Acquire<'a> = TokioAcquire<'a>;
-
-    fn acquire(&self) -> TokioAcquire<'_> {
-        TokioAcquire {
-            sem: self,
-            notified: self.released.notified(),
-        }
-    }
-}
-
-/// A permit of a [`TokioSemaphore`]; dropping it gives the permit back and wakes one waiter.
-///
-/// ```
-/// use bulwark::bulkhead::TrySemaphore;
-/// let s = bulwark_tokio::TokioSemaphore::new(1);
-/// let p = s.try_acquire().unwrap();
-/// assert_eq!(s.available(), 0);
-/// drop(p);
-/// assert_eq!(s.available(), 1);
-/// ```
-#[derive(Debug)]
-pub struct TokioPermit<'a> {
-    permit: Option<tokio::sync::SemaphorePermit<'a>>,
-    released: &'a Notify,
-}
-
-impl Drop for TokioPermit<'_> {
-    fn drop(&mut self) {
-        drop(self.permit.take()); // the permit is back in the semaphore first...
-        self.released.notify_one(); // ...then a waiter is told to try again
-    }
-}
-
 pin_project! {
-    /// The future of [`TokioSemaphore`]'s [`Semaphore::acquire`]. Holds nothing until it
-    /// completes; dropping it gives up its place in line.
+    /// A caller's place among the waiters of a [`TokioSemaphore`]: a pinned
+    /// `tokio::sync::futures::OwnedNotified` of the semaphore's release signal (no allocation).
     ///
     /// ```
-    /// use bulwark::bulkhead::Semaphore;
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let sem = bulwark_tokio::TokioSemaphore::new(1);
-    /// let permit = sem.acquire().await.unwrap();
-    /// drop(permit);
-    /// # }
+    /// let w = bulwark_tokio::TokioWaiter::default();
+    /// assert!(format!("{w:?}").contains("TokioWaiter"));
     /// ```
-    #[must_use = "futures do nothing unless polled"]
-    pub struct TokioAcquire<'a> {
-        sem: &'a TokioSemaphore,
+    #[derive(Default)]
+    pub struct TokioWaiter {
         #[pin]
-        notified: Notified<'a>,
+        notified: Option<OwnedNotified>,
     }
 }
 
-impl<'a> Future for TokioAcquire<'a> {
-    type Output = Result<TokioPermit<'a>, QueueError>;
+impl std::fmt::Debug for TokioWaiter {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TokioWaiter")
+            .field("waiting", &self.notified.is_some())
+            .finish()
+    }
+}
 
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
+impl Semaphore for TokioSemaphore {
+    type Waiter = TokioWaiter;
+
+    fn poll_take(
+        &self,
+        waiter: Pin<&mut TokioWaiter>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), QueueError>> {
+        let mut notified = waiter.project().notified;
         loop {
+            if notified.is_none() {
+                notified.set(Some(Arc::clone(&self.released).notified_owned()));
+            }
+            let Some(mut n) = notified.as_mut().as_pin_mut() else {
+                return Poll::Pending; // unreachable: set just above
+            };
             // Register for the next release *before* trying, so a release between the try and
             // the wait is never missed (`enable` puts us in the waiter list).
-            this.notified.as_mut().enable();
-            if let Some(p) = this.sem.try_acquire() {
-                return Poll::Ready(Ok(p));
+            n.as_mut().enable();
+            if self.try_take() {
+                notified.set(None);
+                return Poll::Ready(Ok(()));
             }
-            std::task::ready!(this.notified.as_mut().poll(cx));
+            std::task::ready!(n.poll(cx));
             // Woken by a release: wait for the one after it if another caller got there first.
-            this.notified.set(this.sem.released.notified());
+            notified.set(None);
         }
     }
-}
 
-impl std::fmt::Debug for TokioAcquire<'_> {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TokioAcquire").finish_non_exhaustive()
+    fn cancel(&self, waiter: Pin<&mut TokioWaiter>) {
+        // A waiter woken and then dropped passes its wake-up on to the next (tokio's `Notify`
+        // guarantees that), so no permit is stranded.
+        waiter.project().notified.set(None);
     }
 }

@@ -5,6 +5,7 @@ use core::time::Duration;
 
 use super::error::{BulkheadFull, ConfigError};
 use super::semaphore::{AtomicSemaphore, Overflow, QueueSemaphore, TrySemaphore};
+use crate::admission::{Admit, Outcome, Permit};
 use crate::sync::{AtomicU64, Ordering, const_fn};
 use crate::time::Clock;
 
@@ -280,14 +281,9 @@ impl<S: TrySemaphore, C: Clock> Bulkhead<S, C> {
     /// assert!(b.try_acquire().is_err());
     /// drop(p);
     /// ```
-    pub fn try_acquire(&self) -> Result<Permit<'_, S>, BulkheadFull> {
-        match self.sem.try_acquire() {
-            Some(inner) => Ok(Permit { _inner: inner }),
-            None => {
-                self.count_rejected();
-                Err(BulkheadFull)
-            }
-        }
+    #[inline]
+    pub fn try_acquire(&self) -> Result<Permit<&Self>, BulkheadFull> {
+        Permit::try_new(self)
     }
 
     /// The counters.
@@ -337,14 +333,14 @@ impl<S: TrySemaphore, C: Clock> Bulkhead<S, C> {
     pub fn clock(&self) -> &C {
         &self.clock
     }
+}
 
+impl<S, C> Bulkhead<S, C> {
     pub(super) fn count_rejected(&self) {
         // Relaxed: a statistic.
         self.rejected.fetch_add(1, Ordering::Relaxed);
     }
-}
 
-impl<S, C> Bulkhead<S, C> {
     const_fn! {
         fn from_parts(sem: S, max_wait: Duration, clock: C) -> Self {
             Bulkhead {
@@ -368,29 +364,45 @@ impl<S: fmt::Debug, C> fmt::Debug for Bulkhead<S, C> {
     }
 }
 
-/// Holds one of a [`Bulkhead`]'s permits; gives it back on drop (also when the call's future
-/// is dropped, panics or is cancelled). There is no `forget`: a permit that is never given
-/// back would shrink the bulkhead for good.
+/// The bulkhead as a gate: a call holds one permit while it runs, whatever its outcome; the
+/// permit is given back when the call is recorded or released (its [`Permit`] dropped, also
+/// when the call's future is dropped, panics or is cancelled). There is no `forget`: a permit
+/// that is never given back would shrink the bulkhead for good.
 ///
 /// ```
+/// use bulwark::admission::Permit;
 /// use bulwark::bulkhead::{Bulkhead, Config};
 /// use bulwark::MockClock;
+/// use std::sync::Arc;
 /// let clock = MockClock::new();
-/// let b = Bulkhead::new(Config::new(1), &clock).unwrap();
+/// let b = Arc::new(Bulkhead::new(Config::new(1), &clock).unwrap());
 /// {
-///     let _permit = b.try_acquire().unwrap();
+///     let _permit = Permit::try_new(Arc::clone(&b)).unwrap(); // an owned permit
 ///     assert_eq!(b.metrics().in_use, 1);
 /// }
 /// assert_eq!(b.metrics().in_use, 0);
 /// ```
-#[must_use = "the permit is given back as soon as it is dropped"]
-pub struct Permit<'a, S: TrySemaphore + 'a> {
-    /// Held for its `Drop`, which gives the permit back.
-    pub(super) _inner: S::Permit<'a>,
-}
+impl<S: TrySemaphore, C> Admit for Bulkhead<S, C> {
+    type Ticket = ();
+    type Rejected = BulkheadFull;
 
-impl<'a, S: TrySemaphore + 'a> fmt::Debug for Permit<'a, S> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Permit")
+    #[inline]
+    fn try_admit(&self) -> Result<(), BulkheadFull> {
+        if self.sem.try_take() {
+            Ok(())
+        } else {
+            self.count_rejected();
+            Err(BulkheadFull)
+        }
+    }
+
+    #[inline]
+    fn record(&self, (): (), _: Outcome) {
+        self.sem.give_back();
+    }
+
+    #[inline]
+    fn release(&self, (): ()) {
+        self.sem.give_back();
     }
 }

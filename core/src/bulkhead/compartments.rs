@@ -3,10 +3,11 @@
 use core::fmt;
 use core::marker::PhantomData;
 
-use super::atomic::{Bulkhead, Metrics, Permit};
+use super::atomic::{Bulkhead, Metrics};
 use super::error::Rejected;
 use super::future::Acquire;
 use super::semaphore::{Semaphore, TrySemaphore};
+use crate::admission::Permit;
 use crate::time::{Clock, Sleep};
 
 /// Maps a key (usually a fieldless enum of downstreams) to a compartment index.
@@ -113,7 +114,7 @@ impl<K: CompartmentKey, S: TrySemaphore, C: Clock, const N: usize> Compartments<
     /// let c: Compartments<usize, _, _, 1> = Compartments::new([Bulkhead::new(Config::new(1), &clock).unwrap()]);
     /// assert_eq!(c.try_acquire(9).unwrap_err(), Rejected::NoSuchCompartment);
     /// ```
-    pub fn try_acquire(&self, key: K) -> Result<Permit<'_, S>, Rejected> {
+    pub fn try_acquire(&self, key: K) -> Result<Permit<&Bulkhead<S, C>>, Rejected> {
         match self.get(key) {
             Some(b) => b.try_acquire().map_err(Rejected::from),
             None => Err(Rejected::NoSuchCompartment),
@@ -151,8 +152,8 @@ impl<K: CompartmentKey, S: Semaphore, C: Sleep, const N: usize> Compartments<K, 
     /// assert!(mock::run(&clock, c.acquire(0)).unwrap().is_ok());
     /// assert_eq!(mock::run(&clock, c.acquire(5)).unwrap().unwrap_err(), Rejected::NoSuchCompartment);
     /// ```
-    pub fn acquire(&self, key: K) -> Acquire<'_, S, C> {
-        Acquire::new(self.get(key))
+    pub fn acquire(&self, key: K) -> Acquire<&Bulkhead<S, C>, S, C> {
+        Acquire::of(self.get(key))
     }
 }
 

@@ -19,7 +19,15 @@ impl fmt::Display for BulkheadFull {
 
 impl core::error::Error for BulkheadFull {}
 
-/// Why a waiting [`Semaphore::acquire`](super::Semaphore::acquire) gave up.
+/// No instant is known: a permit may come back at any moment.
+impl crate::admission::RetryHint for BulkheadFull {
+    #[inline]
+    fn retry_at(&self) -> Option<crate::time::Instant> {
+        None
+    }
+}
+
+/// Why a waiting [`Semaphore::poll_take`](super::Semaphore::poll_take) gave up.
 ///
 /// ```
 /// use bulwark::bulkhead::QueueError;

@@ -7,9 +7,12 @@ use core::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-use super::atomic::{Bulkhead, Permit};
+use core::ops::Deref;
+
+use super::atomic::Bulkhead;
 use super::error::Rejected;
-use super::semaphore::Semaphore;
+use super::semaphore::{Semaphore, TrySemaphore};
+use crate::admission::Permit;
 use crate::sync::Ordering;
 use crate::time::Sleep;
 
@@ -18,7 +21,7 @@ impl<S: Semaphore, C: Sleep> Bulkhead<S, C> {
     ///
     /// A free permit is taken at once. Otherwise, with a zero max wait the call is shed
     /// ([`Rejected::Full`]); else it waits through the semaphore's
-    /// [`acquire`](Semaphore::acquire), raced against a sleep until `first poll + max wait`.
+    /// [`poll_take`](Semaphore::poll_take), raced against a sleep until `first poll + max wait`.
     /// A permit that frees up at the deadline itself still wins.
     ///
     /// # Errors
@@ -48,8 +51,8 @@ impl<S: Semaphore, C: Sleep> Bulkhead<S, C> {
     /// drop(held);
     /// assert!(mock::run(&clock, b.acquire()).unwrap().is_ok());
     /// ```
-    pub fn acquire(&self) -> Acquire<'_, S, C> {
-        Acquire::new(Some(self))
+    pub fn acquire(&self) -> Acquire<&Self, S, C> {
+        Acquire::new(self)
     }
 }
 
@@ -67,39 +70,91 @@ pin_project! {
     /// assert!(mock::run(&clock, fut).unwrap().is_ok());
     /// ```
     #[must_use = "futures do nothing unless polled"]
-    pub struct Acquire<'a, S: Semaphore, C: Sleep> {
-        bulkhead: Option<&'a Bulkhead<S, C>>,
+    pub struct Acquire<R, S, C>
+    where
+        R: Deref<Target = Bulkhead<S, C>>,
+        S: Semaphore,
+        C: Sleep,
+    {
+        bulkhead: Option<R>,
         started: bool,
+        waiting: bool,
         #[pin]
-        wait: Option<S::Acquire<'a>>,
+        waiter: S::Waiter,
         #[pin]
-        sleep: Option<C::Sleep<'a>>,
+        sleep: Option<C::Sleep>,
+    }
+
+    impl<R, S, C> PinnedDrop for Acquire<R, S, C>
+    where
+        R: Deref<Target = Bulkhead<S, C>>,
+        S: Semaphore,
+        C: Sleep,
+    {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if *this.waiting && let Some(b) = this.bulkhead.as_ref() {
+                // Dropped while waiting: leave the queue at once.
+                b.sem.cancel(this.waiter);
+            }
+        }
     }
 }
 
-impl<'a, S: Semaphore, C: Sleep> Acquire<'a, S, C> {
-    pub(super) fn new(bulkhead: Option<&'a Bulkhead<S, C>>) -> Self {
+impl<R, S, C> Acquire<R, S, C>
+where
+    R: Deref<Target = Bulkhead<S, C>>,
+    S: Semaphore,
+    C: Sleep,
+{
+    /// A wait for a permit of the bulkhead `bulkhead` points to: what [`Bulkhead::acquire`]
+    /// returns, for any owner of the bulkhead (an `Arc`, a `&'static`), so that the future
+    /// and the permit it yields can be `'static`.
+    ///
+    /// ```
+    /// use bulwark::bulkhead::{Acquire, Bulkhead, Config, QueueSemaphore};
+    /// use bulwark::{MockClock, mock};
+    /// use std::sync::Arc;
+    /// let clock = MockClock::new();
+    /// let b: Arc<Bulkhead<QueueSemaphore<4>, _>> = Arc::new(Bulkhead::queued(Config::new(1), &clock).unwrap());
+    /// let permit = mock::run(&clock, Acquire::new(Arc::clone(&b))).unwrap().unwrap();
+    /// assert_eq!(b.metrics().in_use, 1);
+    /// drop(permit);
+    /// assert_eq!(b.metrics().in_use, 0);
+    /// ```
+    pub fn new(bulkhead: R) -> Self {
+        Self::of(Some(bulkhead))
+    }
+
+    pub(super) fn of(bulkhead: Option<R>) -> Self {
         Acquire {
             bulkhead,
             started: false,
-            wait: None,
+            waiting: false,
+            waiter: S::Waiter::default(),
             sleep: None,
         }
     }
 }
 
-impl<'a, S: Semaphore, C: Sleep> Future for Acquire<'a, S, C> {
-    type Output = Result<Permit<'a, S>, Rejected>;
+impl<R, S, C> Future for Acquire<R, S, C>
+where
+    R: Deref<Target = Bulkhead<S, C>>,
+    S: Semaphore,
+    C: Sleep,
+{
+    type Output = Result<Permit<R>, Rejected>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let Some(b) = *this.bulkhead else {
+        let Some(b) = this.bulkhead.as_ref() else {
+            // No such compartment, or polled after completion.
             return Poll::Ready(Err(Rejected::NoSuchCompartment));
         };
         if !*this.started {
             *this.started = true;
-            if let Some(inner) = b.sem.try_acquire() {
-                return Poll::Ready(Ok(Permit { _inner: inner }));
+            if b.sem.try_take() {
+                return Poll::Ready(admitted(this.bulkhead));
             }
             if b.max_wait.is_zero() {
                 b.count_rejected();
@@ -108,17 +163,17 @@ impl<'a, S: Semaphore, C: Sleep> Future for Acquire<'a, S, C> {
             // Relaxed: a statistic.
             b.waited.fetch_add(1, Ordering::Relaxed);
             let deadline = b.clock.now().saturating_add(b.max_wait);
-            this.wait.set(Some(b.sem.acquire()));
+            *this.waiting = true;
             this.sleep.set(Some(b.clock.sleep_until(deadline)));
         }
-        let Some(wait) = this.wait.as_mut().as_pin_mut() else {
+        if !*this.waiting {
             return Poll::Pending; // polled after completion
-        };
-        if let Poll::Ready(r) = wait.poll(cx) {
-            this.wait.set(None);
+        }
+        if let Poll::Ready(r) = b.sem.poll_take(this.waiter.as_mut(), cx) {
+            *this.waiting = false;
             this.sleep.set(None);
             return Poll::Ready(match r {
-                Ok(inner) => Ok(Permit { _inner: inner }),
+                Ok(()) => admitted(this.bulkhead),
                 Err(e) => {
                     b.count_rejected();
                     Err(e.into())
@@ -128,8 +183,8 @@ impl<'a, S: Semaphore, C: Sleep> Future for Acquire<'a, S, C> {
         if let Some(sleep) = this.sleep.as_mut().as_pin_mut()
             && sleep.poll(cx).is_ready()
         {
-            // Dropping the semaphore's future leaves its wait queue.
-            this.wait.set(None);
+            b.sem.cancel(this.waiter.as_mut());
+            *this.waiting = false;
             this.sleep.set(None);
             b.count_rejected();
             // Relaxed: a statistic.
@@ -140,11 +195,29 @@ impl<'a, S: Semaphore, C: Sleep> Future for Acquire<'a, S, C> {
     }
 }
 
-impl<S: Semaphore, C: Sleep> fmt::Debug for Acquire<'_, S, C> {
+/// The permit for the semaphore permit just taken: moves the owner out of the future (the
+/// caller has just read it there, so the error cannot happen).
+fn admitted<R, S, C>(bulkhead: &mut Option<R>) -> Result<Permit<R>, Rejected>
+where
+    R: Deref<Target = Bulkhead<S, C>>,
+    S: TrySemaphore,
+{
+    bulkhead
+        .take()
+        .map(|b| Permit::from_ticket(b, ()))
+        .ok_or(Rejected::NoSuchCompartment)
+}
+
+impl<R, S, C> fmt::Debug for Acquire<R, S, C>
+where
+    R: Deref<Target = Bulkhead<S, C>>,
+    S: Semaphore,
+    C: Sleep,
+{
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Acquire")
             .field("started", &self.started)
-            .field("waiting", &self.wait.is_some())
+            .field("waiting", &self.waiting)
             .finish_non_exhaustive()
     }
 }
@@ -312,7 +385,7 @@ mod tests {
         let at = mock::run(&clock, async {
             let p = b.acquire().await.unwrap();
             let mut waiter = pin!(b.acquire());
-            let mut sleep = pin!(crate::Sleep::sleep(&clock, Duration::from_millis(100)));
+            let mut sleep = pin!(clock.sleep(Duration::from_millis(100)));
             core::future::poll_fn(|cx| {
                 assert!(waiter.as_mut().poll(cx).is_pending());
                 sleep.as_mut().poll(cx)

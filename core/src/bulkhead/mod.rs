@@ -50,11 +50,11 @@ mod error;
 mod future;
 mod semaphore;
 
-pub use atomic::{Bulkhead, Config, Metrics, Permit};
+pub use crate::admission::Permit;
+pub use atomic::{Bulkhead, Config, Metrics};
 pub use compartments::{CompartmentKey, Compartments};
 pub use error::{BulkheadFull, ConfigError, QueueError, Rejected};
 pub use future::Acquire;
 pub use semaphore::{
-    AtomicPermit, AtomicSemaphore, Overflow, QueueAcquire, QueuePermit, QueueSemaphore, Semaphore,
-    TrySemaphore,
+    AtomicSemaphore, Overflow, QueueSemaphore, QueueWaiter, Semaphore, TrySemaphore,
 };

@@ -2,7 +2,6 @@
 //! traits, the non-waiting [`AtomicSemaphore`] and the waiting [`QueueSemaphore`].
 
 use core::fmt;
-use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 
@@ -12,27 +11,30 @@ use crate::sync::{AtomicU64, AtomicUsize, Ordering, SpinMutex, const_fn};
 /// A counting semaphore that can be asked for a permit without waiting.
 ///
 /// This is what a runtime adapter implements (over tokio's, async-lock's or embassy-sync's
-/// semaphore) to back a [`Bulkhead`](super::Bulkhead). The permit is RAII: dropping it gives
-/// the permit back.
+/// semaphore) to back a [`Bulkhead`](super::Bulkhead). Permits are counted, not held as
+/// guards: [`try_take`](TrySemaphore::try_take) takes one and the taker owes one
+/// [`give_back`](TrySemaphore::give_back). The guard callers hold is the bulkhead's
+/// [`Permit`](crate::admission::Permit), which owns or borrows the bulkhead as it likes; so
+/// a semaphore never has to hand out a guard that borrows it.
 ///
 /// # Examples
 ///
 /// ```
 /// use bulwark::bulkhead::{AtomicSemaphore, TrySemaphore};
 /// let sem = AtomicSemaphore::new(1).unwrap();
-/// let p = sem.try_acquire().unwrap();
-/// assert!(sem.try_acquire().is_none());
-/// drop(p);
+/// assert!(sem.try_take());
+/// assert!(!sem.try_take());
+/// sem.give_back();
 /// assert_eq!((sem.available(), sem.capacity()), (1, 1));
 /// ```
 pub trait TrySemaphore {
-    /// Holds one permit; gives it back on drop.
-    type Permit<'a>
-    where
-        Self: 'a;
+    /// Takes a permit if one is free, at once. `true`: taken, one
+    /// [`give_back`](TrySemaphore::give_back) is owed.
+    fn try_take(&self) -> bool;
 
-    /// Takes a permit if one is free, at once.
-    fn try_acquire(&self) -> Option<Self::Permit<'_>>;
+    /// Gives back one permit taken by [`try_take`](TrySemaphore::try_take) or a completed
+    /// [`poll_take`](Semaphore::poll_take). Called only by whoever took it.
+    fn give_back(&self);
 
     /// Permits free now (a snapshot).
     fn available(&self) -> usize;
@@ -43,30 +45,42 @@ pub trait TrySemaphore {
 
 /// A [`TrySemaphore`] that can also wait for a permit.
 ///
-/// The future is a named associated type (not `-> impl Future`), so generic code can require
-/// `Send` of it. An adapter whose runtime hands out an unnameable future (an `async fn`) wraps
-/// a poll-based form of it (tokio-util's `PollSemaphore`) or boxes it on the adapter side;
-/// the core never boxes.
+/// Waiting is poll-based: the waiting future keeps the semaphore's [`Waiter`](Semaphore::Waiter)
+/// (its place in the queue), pinned, and polls [`poll_take`](Semaphore::poll_take) with it,
+/// reaching the semaphore through whatever pointer it holds. So a waiting future can own its
+/// bulkhead (an `Arc`) as easily as borrow it, and neither the core nor an adapter boxes.
 ///
 /// # Examples
 ///
 /// ```
-/// use bulwark::bulkhead::{QueueSemaphore, Semaphore, TrySemaphore};
-/// use bulwark::{MockClock, mock};
+/// use bulwark::bulkhead::{QueueSemaphore, QueueWaiter, Semaphore, TrySemaphore};
+/// use core::task::{Context, Poll, Waker};
 /// let sem: QueueSemaphore<4> = QueueSemaphore::new(1).unwrap();
-/// let clock = MockClock::new();
-/// let p = mock::run(&clock, sem.acquire()).unwrap().unwrap();
+/// let cx = &mut Context::from_waker(Waker::noop());
+/// assert!(sem.try_take());
+/// let mut waiter = core::pin::pin!(QueueWaiter::default());
+/// assert!(sem.poll_take(waiter.as_mut(), cx).is_pending()); // queued
+/// sem.give_back();
+/// assert_eq!(sem.poll_take(waiter.as_mut(), cx), Poll::Ready(Ok(()))); // the permit passed to it
 /// assert_eq!(sem.available(), 0);
-/// drop(p);
 /// ```
 pub trait Semaphore: TrySemaphore {
-    /// The future of [`acquire`](Semaphore::acquire).
-    type Acquire<'a>: Future<Output = Result<Self::Permit<'a>, QueueError>>
-    where
-        Self: 'a;
+    /// A waiter's state: its place in the queue (pinned: it may be a node of the runtime's
+    /// intrusive wait list). `Default` is "not waiting yet".
+    type Waiter: Default;
 
-    /// Waits for a permit. Dropping the future gives up its place; it holds nothing.
-    fn acquire(&self) -> Self::Acquire<'_>;
+    /// Takes a permit, or registers `cx`'s waker and keeps `waiter`'s place in the queue.
+    /// `Ready(Ok(()))`: taken, one [`give_back`](TrySemaphore::give_back) is owed, and
+    /// `waiter` is spent. `Ready(Err(_))`: shed from the queue (see [`QueueError`]).
+    fn poll_take(
+        &self,
+        waiter: Pin<&mut Self::Waiter>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), QueueError>>;
+
+    /// Leaves the queue: the waiting future is dropped before it got a permit. A waiter that
+    /// never waited, or that already got its permit, is left alone.
+    fn cancel(&self, waiter: Pin<&mut Self::Waiter>);
 }
 
 /// A reference to a semaphore is a semaphore: a bulkhead can count on one that lives in a
@@ -84,13 +98,14 @@ pub trait Semaphore: TrySemaphore {
 /// assert_eq!(sem.available(), 0);
 /// ```
 impl<S: TrySemaphore + ?Sized> TrySemaphore for &S {
-    type Permit<'a>
-        = S::Permit<'a>
-    where
-        Self: 'a;
+    #[inline]
+    fn try_take(&self) -> bool {
+        (**self).try_take()
+    }
 
-    fn try_acquire(&self) -> Option<Self::Permit<'_>> {
-        (**self).try_acquire()
+    #[inline]
+    fn give_back(&self) {
+        (**self).give_back()
     }
 
     fn available(&self) -> usize {
@@ -103,13 +118,18 @@ impl<S: TrySemaphore + ?Sized> TrySemaphore for &S {
 }
 
 impl<S: Semaphore + ?Sized> Semaphore for &S {
-    type Acquire<'a>
-        = S::Acquire<'a>
-    where
-        Self: 'a;
+    type Waiter = S::Waiter;
 
-    fn acquire(&self) -> Self::Acquire<'_> {
-        (**self).acquire()
+    fn poll_take(
+        &self,
+        waiter: Pin<&mut S::Waiter>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), QueueError>> {
+        (**self).poll_take(waiter, cx)
+    }
+
+    fn cancel(&self, waiter: Pin<&mut S::Waiter>) {
+        (**self).cancel(waiter)
     }
 }
 
@@ -130,10 +150,10 @@ impl<S: Semaphore + ?Sized> Semaphore for &S {
 /// use bulwark::bulkhead::{AtomicSemaphore, ConfigError, TrySemaphore};
 /// static SEM: Result<AtomicSemaphore, ConfigError> = AtomicSemaphore::new(2);
 /// let sem = SEM.as_ref().unwrap();
-/// let a = sem.try_acquire().unwrap();
-/// let b = sem.try_acquire().unwrap();
-/// assert!(sem.try_acquire().is_none());
-/// drop((a, b));
+/// assert!(sem.try_take() && sem.try_take());
+/// assert!(!sem.try_take());
+/// sem.give_back();
+/// sem.give_back();
 /// assert_eq!(sem.available(), 2);
 /// ```
 pub struct AtomicSemaphore {
@@ -165,14 +185,13 @@ impl AtomicSemaphore {
 }
 
 impl TrySemaphore for AtomicSemaphore {
-    type Permit<'a> = AtomicPermit<'a>;
-
-    fn try_acquire(&self) -> Option<AtomicPermit<'_>> {
+    #[inline]
+    fn try_take(&self) -> bool {
         // Relaxed first look: the CAS below is what synchronizes.
         let mut free = self.free.load(Ordering::Relaxed);
         loop {
             if free == 0 {
-                return None;
+                return false;
             }
             // Acquire on success: synchronizes with the Release `fetch_add` of the permit's
             // previous holder. Relaxed on failure: we only retry with the fresher count.
@@ -182,10 +201,16 @@ impl TrySemaphore for AtomicSemaphore {
                 Ordering::Acquire,
                 Ordering::Relaxed,
             ) {
-                Ok(_) => return Some(AtomicPermit { sem: self }),
+                Ok(_) => return true,
                 Err(actual) => free = actual,
             }
         }
+    }
+
+    #[inline]
+    fn give_back(&self) {
+        // Release: synchronizes with the Acquire CAS of the next taker.
+        self.free.fetch_add(1, Ordering::Release);
     }
 
     fn available(&self) -> usize {
@@ -204,32 +229,6 @@ impl fmt::Debug for AtomicSemaphore {
             .field("available", &self.available())
             .field("capacity", &self.capacity)
             .finish()
-    }
-}
-
-/// A permit of an [`AtomicSemaphore`]; gives it back on drop.
-///
-/// ```
-/// use bulwark::bulkhead::{AtomicSemaphore, TrySemaphore};
-/// let sem = AtomicSemaphore::new(1).unwrap();
-/// let p = sem.try_acquire().unwrap();
-/// assert_eq!(format!("{p:?}"), "AtomicPermit");
-/// ```
-#[must_use = "the permit is given back as soon as it is dropped"]
-pub struct AtomicPermit<'a> {
-    sem: &'a AtomicSemaphore,
-}
-
-impl Drop for AtomicPermit<'_> {
-    fn drop(&mut self) {
-        // Release: synchronizes with the Acquire CAS of the next taker.
-        self.sem.free.fetch_add(1, Ordering::Release);
-    }
-}
-
-impl fmt::Debug for AtomicPermit<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("AtomicPermit")
     }
 }
 
@@ -293,19 +292,19 @@ const ONE_WAITER: u64 = 1 << 32;
 /// # Examples
 ///
 /// ```
-/// use bulwark::bulkhead::{Overflow, QueueError, QueueSemaphore, Semaphore, TrySemaphore};
-/// use core::{future::Future, pin::pin, task::{Context, Waker}};
+/// use bulwark::bulkhead::{Overflow, QueueError, QueueSemaphore, QueueWaiter, Semaphore, TrySemaphore};
+/// use core::{pin::pin, task::{Context, Poll, Waker}};
 ///
 /// let sem: QueueSemaphore<1> = QueueSemaphore::with_overflow(1, Overflow::DropOldest).unwrap();
 /// let cx = &mut Context::from_waker(Waker::noop());
-/// let held = sem.try_acquire().unwrap();
-/// let mut old = pin!(sem.acquire());
-/// assert!(old.as_mut().poll(cx).is_pending());
-/// let mut new = pin!(sem.acquire());
-/// assert!(new.as_mut().poll(cx).is_pending()); // takes the only slot...
-/// assert_eq!(old.as_mut().poll(cx).map(|r| r.err()), core::task::Poll::Ready(Some(QueueError::Shed)));
-/// drop(held);
-/// assert!(new.as_mut().poll(cx).is_ready()); // ...and gets the permit
+/// assert!(sem.try_take());
+/// let mut old = pin!(QueueWaiter::default());
+/// assert!(sem.poll_take(old.as_mut(), cx).is_pending());
+/// let mut new = pin!(QueueWaiter::default());
+/// assert!(sem.poll_take(new.as_mut(), cx).is_pending()); // takes the only slot...
+/// assert_eq!(sem.poll_take(old.as_mut(), cx), Poll::Ready(Err(QueueError::Shed)));
+/// sem.give_back();
+/// assert_eq!(sem.poll_take(new.as_mut(), cx), Poll::Ready(Ok(()))); // ...and gets the permit
 /// ```
 pub struct QueueSemaphore<const Q: usize> {
     state: AtomicU64,
@@ -441,11 +440,14 @@ impl<const Q: usize> QueueSemaphore<Q> {
 }
 
 impl<const Q: usize> TrySemaphore for QueueSemaphore<Q> {
-    type Permit<'a> = QueuePermit<'a, Q>;
+    #[inline]
+    fn try_take(&self) -> bool {
+        self.take(false)
+    }
 
-    fn try_acquire(&self) -> Option<QueuePermit<'_, Q>> {
-        // Not `then_some`: that would build (and drop, releasing!) a permit on failure.
-        self.take(false).then(|| QueuePermit { sem: self })
+    #[inline]
+    fn give_back(&self) {
+        self.release();
     }
 
     fn available(&self) -> usize {
@@ -459,12 +461,28 @@ impl<const Q: usize> TrySemaphore for QueueSemaphore<Q> {
 }
 
 impl<const Q: usize> Semaphore for QueueSemaphore<Q> {
-    type Acquire<'a> = QueueAcquire<'a, Q>;
+    type Waiter = QueueWaiter;
 
-    fn acquire(&self) -> QueueAcquire<'_, Q> {
-        QueueAcquire {
-            sem: self,
-            place: Place::Start,
+    fn poll_take(
+        &self,
+        waiter: Pin<&mut QueueWaiter>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), QueueError>> {
+        self.poll_waiter(&mut waiter.get_mut().place, cx)
+    }
+
+    fn cancel(&self, waiter: Pin<&mut QueueWaiter>) {
+        let waiter = waiter.get_mut();
+        if let Place::Waiting { slot, ticket } = waiter.place {
+            waiter.place = Place::Done;
+            self.slots.lock(|s| {
+                if s.slots[slot].as_ref().is_some_and(|x| x.ticket == ticket) {
+                    s.slots[slot] = None;
+                    // Release: pairs with the Acquire of a releaser reading the count. Under
+                    // the lock, like every change of `waiters`.
+                    self.state.fetch_sub(ONE_WAITER, Ordering::Release);
+                }
+            });
         }
     }
 }
@@ -481,69 +499,49 @@ impl<const Q: usize> fmt::Debug for QueueSemaphore<Q> {
     }
 }
 
-/// A permit of a [`QueueSemaphore`]; gives it back (and wakes the waiters) on drop.
-///
-/// ```
-/// use bulwark::bulkhead::{QueueSemaphore, TrySemaphore};
-/// let sem: QueueSemaphore<1> = QueueSemaphore::new(1).unwrap();
-/// let p = sem.try_acquire().unwrap();
-/// assert_eq!(format!("{p:?}"), "QueuePermit");
-/// ```
-#[must_use = "the permit is given back as soon as it is dropped"]
-pub struct QueuePermit<'a, const Q: usize> {
-    sem: &'a QueueSemaphore<Q>,
-}
-
-impl<const Q: usize> Drop for QueuePermit<'_, Q> {
-    fn drop(&mut self) {
-        self.sem.release();
-    }
-}
-
-impl<const Q: usize> fmt::Debug for QueuePermit<'_, Q> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("QueuePermit")
-    }
-}
-
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 enum Place {
+    #[default]
     Start,
-    Waiting { slot: usize, ticket: u64 },
+    Waiting {
+        slot: usize,
+        ticket: u64,
+    },
     Done,
 }
 
-/// The future of [`QueueSemaphore::acquire`].
+/// A caller's place in a [`QueueSemaphore`]'s wait queue (its [`Semaphore::Waiter`]).
 ///
 /// # Cancellation
 ///
-/// Dropping it while it waits frees its wait slot at once; it never holds a permit.
+/// The waiting future calls [`Semaphore::cancel`] when dropped: its wait slot is freed at
+/// once; a waiter never holds a permit.
 ///
 /// ```
-/// use bulwark::bulkhead::{QueueSemaphore, Semaphore, TrySemaphore};
-/// use core::{future::Future, pin::pin, task::{Context, Waker}};
+/// use bulwark::bulkhead::{QueueSemaphore, QueueWaiter, Semaphore, TrySemaphore};
+/// use core::task::{Context, Waker};
 /// let sem: QueueSemaphore<1> = QueueSemaphore::new(1).unwrap();
-/// let held = sem.try_acquire().unwrap();
-/// {
-///     let mut w = pin!(sem.acquire());
-///     assert!(w.as_mut().poll(&mut Context::from_waker(Waker::noop())).is_pending());
-///     assert_eq!(sem.waiting(), 1);
-/// }
+/// assert!(sem.try_take());
+/// let mut w = core::pin::pin!(QueueWaiter::default());
+/// assert!(sem.poll_take(w.as_mut(), &mut Context::from_waker(Waker::noop())).is_pending());
+/// assert_eq!(sem.waiting(), 1);
+/// sem.cancel(w.as_mut());
 /// assert_eq!(sem.waiting(), 0);
-/// # drop(held);
 /// ```
-#[must_use = "futures do nothing unless polled"]
-pub struct QueueAcquire<'a, const Q: usize> {
-    sem: &'a QueueSemaphore<Q>,
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct QueueWaiter {
     place: Place,
 }
 
-impl<'a, const Q: usize> Future for QueueAcquire<'a, Q> {
-    type Output = Result<QueuePermit<'a, Q>, QueueError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let sem = self.sem;
-        let place = self.place;
+impl<const Q: usize> QueueSemaphore<Q> {
+    /// One poll of a waiter at `place`.
+    fn poll_waiter(
+        &self,
+        place_of: &mut Place,
+        cx: &mut Context<'_>,
+    ) -> Poll<Result<(), QueueError>> {
+        let sem = self;
+        let place = *place_of;
         let mut evicted: Option<Waker> = None;
         let (place, out) = match place {
             Place::Done => return Poll::Pending, // polled after completion
@@ -623,40 +621,15 @@ impl<'a, const Q: usize> Future for QueueAcquire<'a, Q> {
                 _ => (Place::Done, Some(Err(QueueError::Shed))),
             }),
         };
-        self.place = place;
+        *place_of = place;
         if let Some(w) = evicted {
             // Outside the lock: a waker may run arbitrary code.
             w.wake();
         }
         match out {
-            Some(Ok(())) => Poll::Ready(Ok(QueuePermit { sem })),
-            Some(Err(e)) => Poll::Ready(Err(e)),
+            Some(r) => Poll::Ready(r),
             None => Poll::Pending,
         }
-    }
-}
-
-impl<const Q: usize> Drop for QueueAcquire<'_, Q> {
-    fn drop(&mut self) {
-        if let Place::Waiting { slot, ticket } = self.place {
-            let sem = self.sem;
-            sem.slots.lock(|s| {
-                if s.slots[slot].as_ref().is_some_and(|x| x.ticket == ticket) {
-                    s.slots[slot] = None;
-                    // Release: pairs with the Acquire of a releaser reading the count. Under
-                    // the lock, like every change of `waiters`.
-                    sem.state.fetch_sub(ONE_WAITER, Ordering::Release);
-                }
-            });
-        }
-    }
-}
-
-impl<const Q: usize> fmt::Debug for QueueAcquire<'_, Q> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("QueueAcquire")
-            .field("place", &self.place)
-            .finish()
     }
 }
 

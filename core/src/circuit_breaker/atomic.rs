@@ -11,6 +11,7 @@ use super::machine::{
 };
 use super::window::{NoWindow, Sample, Window, WindowStats, rate_trips};
 use super::{Events, Metrics, Outcome, Snapshot, State, Transition};
+use crate::admission::Permit;
 use crate::sync::{AtomicU64, Ordering};
 use crate::time::{Clock, Instant};
 
@@ -239,11 +240,8 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     /// assert!(b.try_acquire().is_err());
     /// ```
     #[inline]
-    pub fn try_acquire(&self) -> Result<Permit<'_, C, W, E>, Rejected> {
-        self.try_acquire_ticket().map(|ticket| Permit {
-            breaker: self,
-            ticket: Some(ticket),
-        })
+    pub fn try_acquire(&self) -> Result<Permit<&Self>, Rejected> {
+        Permit::try_new(self)
     }
 
     /// Asks to make a call, without a guard: the [`Ticket`] must be handed back to
@@ -803,106 +801,35 @@ impl<C, W: Window, E> fmt::Debug for CircuitBreaker<C, W, E> {
     }
 }
 
-/// Permission to make one call, from [`CircuitBreaker::try_acquire`]. Record the outcome
-/// with [`success`](Permit::success), [`failure`](Permit::failure) or
-/// [`record`](Permit::record).
-///
-/// # Cancellation
-///
-/// Dropping a permit without recording abandons the call: nothing is recorded, and a
-/// half-open probe slot is given back at once.
+/// The breaker as a gate: admits calls while closed (or half-open, up to its probes) and
+/// learns from their outcomes; its rejection's [`RetryHint`](crate::admission::RetryHint) is when the open period ends.
 ///
 /// ```
-/// use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, NoWindow, State}};
+/// use bulwark::admission::{Admit, Outcome, RetryHint};
+/// use bulwark::{Instant, MockClock, circuit_breaker::{CircuitBreaker, Config}};
 /// use core::time::Duration;
 /// let clock = MockClock::new();
-/// let b: CircuitBreaker<_, NoWindow> =
-///     CircuitBreaker::new(Config::new().consecutive_failures(1).open_for(Duration::ZERO), &clock).unwrap();
-/// b.try_acquire().unwrap().failure();
-/// let probe = b.try_acquire().unwrap();
-/// assert!(probe.is_probe());
-/// assert!(b.try_acquire().is_err()); // the only probe slot is taken
-/// drop(probe);
-/// assert!(b.try_acquire().unwrap().is_probe()); // and given back
+/// let b = CircuitBreaker::new(Config::new().consecutive_failures(1).open_for(Duration::from_secs(3)), &clock).unwrap();
+/// let ticket = b.try_admit().unwrap();
+/// Admit::record(&b, ticket, Outcome::Failure);
+/// assert_eq!(b.try_admit().unwrap_err().retry_at(), Some(Instant::from_secs(3)));
 /// ```
-#[must_use = "dropping a permit abandons the call; record its outcome"]
-pub struct Permit<'a, C: Clock, W: Window, E: Events> {
-    breaker: &'a CircuitBreaker<C, W, E>,
-    /// `None` once settled.
-    ticket: Option<Ticket>,
-}
+impl<C: Clock, W: Window, E: Events> crate::admission::Admit for CircuitBreaker<C, W, E> {
+    type Ticket = Ticket;
+    type Rejected = Rejected;
 
-impl<C: Clock, W: Window, E: Events> Permit<'_, C, W, E> {
-    /// `true` if this call is a half-open probe.
-    ///
-    /// ```
-    /// # use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config}};
-    /// # let clock = MockClock::new();
-    /// # let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap();
-    /// assert!(!b.try_acquire().unwrap().is_probe());
-    /// ```
-    pub fn is_probe(&self) -> bool {
-        self.ticket.as_ref().is_some_and(Ticket::is_probe)
-    }
-
-    /// The call succeeded.
-    ///
-    /// ```
-    /// # use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config}};
-    /// # let clock = MockClock::new();
-    /// # let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap();
-    /// b.try_acquire().unwrap().success();
-    /// ```
     #[inline]
-    pub fn success(self) {
-        self.record(Outcome::Success)
+    fn try_admit(&self) -> Result<Ticket, Rejected> {
+        self.try_acquire_ticket()
     }
 
-    /// The call failed.
-    ///
-    /// ```
-    /// # use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config}};
-    /// # let clock = MockClock::new();
-    /// # let b = CircuitBreaker::new(Config::new().consecutive_failures(2), &clock).unwrap();
-    /// b.try_acquire().unwrap().failure();
-    /// assert_eq!(b.metrics().consecutive_failures, 1);
-    /// ```
     #[inline]
-    pub fn failure(self) {
-        self.record(Outcome::Failure)
+    fn record(&self, ticket: Ticket, outcome: Outcome) {
+        CircuitBreaker::record(self, ticket, outcome)
     }
 
-    /// The call ended with `outcome`.
-    ///
-    /// ```
-    /// # use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, Outcome}};
-    /// # let clock = MockClock::new();
-    /// # let b = CircuitBreaker::new(Config::new().consecutive_failures(2), &clock).unwrap();
-    /// b.try_acquire().unwrap().failure();
-    /// b.try_acquire().unwrap().record(Outcome::Ignored); // the run of failures goes on
-    /// assert_eq!(b.metrics().consecutive_failures, 1);
-    /// ```
     #[inline]
-    pub fn record(mut self, outcome: Outcome) {
-        if let Some(ticket) = self.ticket.take() {
-            self.breaker.record(ticket, outcome);
-        }
-    }
-}
-
-impl<C: Clock, W: Window, E: Events> Drop for Permit<'_, C, W, E> {
-    #[inline]
-    fn drop(&mut self) {
-        if let Some(ticket) = self.ticket.take() {
-            self.breaker.release(ticket);
-        }
-    }
-}
-
-impl<C: Clock, W: Window, E: Events> fmt::Debug for Permit<'_, C, W, E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Permit")
-            .field("ticket", &self.ticket)
-            .finish()
+    fn release(&self, ticket: Ticket) {
+        CircuitBreaker::release(self, ticket)
     }
 }

@@ -51,6 +51,13 @@ impl fmt::Display for Rejected {
 
 impl core::error::Error for Rejected {}
 
+impl crate::admission::RetryHint for Rejected {
+    #[inline]
+    fn retry_at(&self) -> Option<Instant> {
+        self.retry_at
+    }
+}
+
 /// The error of [`CircuitBreaker::call`](super::CircuitBreaker::call): the breaker rejected the
 /// call, or the operation ran and failed with its own error (passed through unchanged).
 ///

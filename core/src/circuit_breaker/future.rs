@@ -7,10 +7,13 @@ use core::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-use super::atomic::{CircuitBreaker, Permit};
-use super::error::Error;
+use core::ops::Deref;
+
+use super::atomic::CircuitBreaker;
+use super::error::{Error, Rejected};
 use super::window::Window;
 use super::{Classify, ErrorsAreFailures, Events};
+use crate::admission::{Admit, Permit};
 use crate::time::Clock;
 
 impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
@@ -94,7 +97,7 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     /// let out = mock::run(&clock, b.call(|| async { Ok::<_, u16>(()) })).unwrap();
     /// assert!(out.unwrap_err().is_rejected());
     /// ```
-    pub fn call<F, Fut, T, Er>(&self, op: F) -> Call<'_, C, W, E, F, Fut, ErrorsAreFailures>
+    pub fn call<F, Fut, T, Er>(&self, op: F) -> Call<&Self, F, Fut, ErrorsAreFailures>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, Er>>,
@@ -123,24 +126,20 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     /// let _ = mock::run(&clock, b.call_with(classify, || async { Err::<(), u16>(404) })).unwrap();
     /// assert_eq!(b.state(), State::Closed);
     /// ```
-    pub fn call_with<K, F, Fut, T, Er>(&self, classify: K, op: F) -> Call<'_, C, W, E, F, Fut, K>
+    pub fn call_with<K, F, Fut, T, Er>(&self, classify: K, op: F) -> Call<&Self, F, Fut, K>
     where
         K: Classify<T, Er>,
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<T, Er>>,
     {
-        Call {
-            breaker: self,
-            classify,
-            op: Some(op),
-            permit: None,
-            fut: None,
-        }
+        Call::new(self, classify, op)
     }
 }
 
 pin_project! {
-    /// The future of [`CircuitBreaker::call`] and [`CircuitBreaker::call_with`].
+    /// The future of [`CircuitBreaker::call`] and [`CircuitBreaker::call_with`], generic over
+    /// how it reaches its breaker: `&CircuitBreaker` from those methods, or any owner (an
+    /// `Arc`, a `&'static`) through [`Call::new`], for a future that must be `'static`.
     ///
     /// ```
     /// use bulwark::{MockClock, mock, circuit_breaker::{Call, CircuitBreaker, Config, NoWindow}};
@@ -152,21 +151,52 @@ pin_project! {
     /// assert_eq!(mock::run(&clock, call).unwrap(), Ok(5));
     /// ```
     #[must_use = "futures do nothing unless polled"]
-    pub struct Call<'a, C: Clock, W: Window, E: Events, F, Fut, K> {
-        breaker: &'a CircuitBreaker<C, W, E>,
+    pub struct Call<R, F, Fut, K>
+    where
+        R: Deref,
+        R::Target: Admit,
+    {
+        start: Option<(R, F)>,
         classify: K,
-        op: Option<F>,
-        permit: Option<Permit<'a, C, W, E>>,
+        permit: Option<Permit<R>>,
         #[pin]
         fut: Option<Fut>,
     }
 }
 
-impl<'a, C, W, E, F, Fut, K, T, Er> Future for Call<'a, C, W, E, F, Fut, K>
+impl<R, F, Fut, K> Call<R, F, Fut, K>
 where
-    C: Clock,
-    W: Window,
-    E: Events,
+    R: Deref,
+    R::Target: Admit,
+{
+    /// A call of `op` through the breaker `breaker` points to, with `classify` judging the
+    /// result: what [`CircuitBreaker::call_with`] returns, for any owner of the breaker.
+    ///
+    /// ```
+    /// use bulwark::circuit_breaker::{Call, CircuitBreaker, Config, ErrorsAreFailures, State};
+    /// use bulwark::{MockClock, mock};
+    /// use std::sync::Arc;
+    /// let clock = MockClock::new();
+    /// let b = Arc::new(CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap());
+    /// // The future owns a clone of the Arc: it borrows nothing from this scope's breaker.
+    /// let call = Call::new(Arc::clone(&b), ErrorsAreFailures, || async { Err::<(), _>(503) });
+    /// let _ = mock::run(&clock, call).unwrap();
+    /// assert_eq!(b.state(), State::Open);
+    /// ```
+    pub fn new(breaker: R, classify: K, op: F) -> Self {
+        Call {
+            start: Some((breaker, op)),
+            classify,
+            permit: None,
+            fut: None,
+        }
+    }
+}
+
+impl<R, F, Fut, K, T, Er> Future for Call<R, F, Fut, K>
+where
+    R: Deref,
+    R::Target: Admit<Rejected = Rejected>,
     F: FnOnce() -> Fut,
     Fut: Future<Output = Result<T, Er>>,
     K: Classify<T, Er>,
@@ -175,8 +205,8 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        if let Some(op) = this.op.take() {
-            match this.breaker.try_acquire() {
+        if let Some((breaker, op)) = this.start.take() {
+            match Permit::try_new(breaker) {
                 Ok(permit) => {
                     *this.permit = Some(permit);
                     this.fut.set(Some(op()));
@@ -197,11 +227,15 @@ where
     }
 }
 
-impl<C: Clock, W: Window, E: Events, F, Fut, K> fmt::Debug for Call<'_, C, W, E, F, Fut, K> {
+impl<R, F, Fut, K> fmt::Debug for Call<R, F, Fut, K>
+where
+    R: Deref,
+    R::Target: Admit,
+{
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Call")
-            .field("started", &self.op.is_none())
-            .field("permit", &self.permit)
+            .field("started", &self.start.is_none())
+            .field("admitted", &self.permit.is_some())
             .finish_non_exhaustive()
     }
 }
@@ -214,7 +248,7 @@ mod tests {
     use core::time::Duration;
 
     use crate::circuit_breaker::{CircuitBreaker, Config, Counters, State};
-    use crate::{Instant, MockClock, Sleep, mock};
+    use crate::{Instant, MockClock, mock};
 
     #[test]
     fn dropping_a_probe_call_mid_flight_gives_the_slot_back() {

@@ -72,7 +72,8 @@ mod future;
 mod machine;
 mod window;
 
-pub use atomic::{CircuitBreaker, Permit};
+pub use crate::admission::{Outcome, Permit};
+pub use atomic::CircuitBreaker;
 pub use config::{Config, HalfOpenVerdict};
 pub use error::{ConfigError, Error, Field, Rejected, SnapshotError};
 pub use future::Call;
@@ -117,23 +118,6 @@ impl State {
     pub const fn admits_all(self) -> bool {
         matches!(self, State::Closed | State::Disabled | State::MetricsOnly)
     }
-}
-
-/// What a call's result means to the breaker.
-///
-/// ```
-/// use bulwark::circuit_breaker::Outcome;
-/// assert_ne!(Outcome::Success, Outcome::Ignored);
-/// ```
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Outcome {
-    /// Counts as a success.
-    Success,
-    /// Counts as a failure.
-    Failure,
-    /// Not recorded at all (for example a caller error such as "not found"); a half-open
-    /// probe slot is given back.
-    Ignored,
 }
 
 /// Decides the [`Outcome`] of a call's result. Closures `Fn(&Result<T, E>) -> Outcome` are

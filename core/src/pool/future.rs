@@ -11,7 +11,7 @@ use super::error::Error;
 use super::guard::PooledConnection;
 use super::manager::Manager;
 use super::shared::Pool;
-use crate::bulkhead::{Semaphore, TrySemaphore};
+use crate::bulkhead::Semaphore;
 use crate::sync::Ordering;
 use crate::time::{Instant, Sleep};
 
@@ -62,10 +62,11 @@ impl<M: Manager, S: Semaphore, C: Sleep, const N: usize> Pool<M, S, C, N> {
             pool: self,
             deadline: None,
             done: false,
-            wait: None,
+            waiting: false,
+            waiter: S::Waiter::default(),
             connect: None,
             sleep: None,
-            permit: None,
+            permit: false,
         }
     }
 }
@@ -92,18 +93,12 @@ impl<M: Manager, S: Semaphore, C: Sleep, const N: usize> Pool<M, S, C, N> {
 /// is_send(&fut);
 /// assert_eq!(*mock::run(&clock, fut).unwrap().unwrap(), 1);
 /// ```
-pub type Acquire<'a, M, S, C, const N: usize> = PoolAcquire<
-    'a,
-    Pool<M, S, C, N>,
-    <S as Semaphore>::Acquire<'a>,
-    <M as Manager>::Connect<'a>,
-    <C as Sleep>::Sleep<'a>,
-    <S as TrySemaphore>::Permit<'a>,
->;
+pub type Acquire<'a, M, S, C, const N: usize> =
+    PoolAcquire<'a, Pool<M, S, C, N>, <M as Manager>::Connect<'a>, <C as Sleep>::Sleep>;
 
 pin_project! {
-    /// The future behind [`Acquire`]: `P` the pool, `W` the semaphore's wait, `K` the
-    /// connect, `Z` the sleep, `T` the permit. Name it through [`Acquire`].
+    /// The future behind [`Acquire`]: `P` the pool, `K` the connect, `Z` the sleep. Name it
+    /// through [`Acquire`].
     ///
     /// ```
     /// use bulwark::pool::{Config, Manager, Pool, QueueSemaphore};
@@ -119,18 +114,55 @@ pin_project! {
     /// assert!(format!("{:?}", pool.acquire()).starts_with("Acquire"));
     /// ```
     #[must_use = "futures do nothing unless polled"]
-    pub struct PoolAcquire<'a, P, W, K, Z, T> {
+    pub struct PoolAcquire<'a, P: Slots, K, Z> {
         pool: &'a P,
         deadline: Option<Instant>,
         done: bool,
+        waiting: bool,
         #[pin]
-        wait: Option<W>,
-        // Declared before `permit`: a cancelled connect is dropped before its slot is freed.
+        waiter: P::Waiter,
         #[pin]
         connect: Option<K>,
         #[pin]
         sleep: Option<Z>,
-        permit: Option<T>,
+        // A semaphore permit is held (owed back to the pool's semaphore).
+        permit: bool,
+    }
+
+    impl<'a, P: Slots, K, Z> PinnedDrop for PoolAcquire<'a, P, K, Z> {
+        fn drop(this: Pin<&mut Self>) {
+            let mut this = this.project();
+            // Cancelled: leave the wait queue, cancel the connect, then free the slot (in
+            // that order).
+            if *this.waiting {
+                this.pool.cancel(this.waiter);
+            }
+            this.connect.set(None);
+            if *this.permit {
+                this.pool.give_back();
+            }
+        }
+    }
+}
+
+/// What a pool's acquire future needs of its pool while it is dropped: leave the semaphore's
+/// queue, give a slot's permit back. Implemented by [`Pool`].
+pub trait Slots {
+    /// A waiter's place in the queue.
+    type Waiter;
+    /// Leaves the queue.
+    fn cancel(&self, waiter: Pin<&mut Self::Waiter>);
+    /// Gives a permit back.
+    fn give_back(&self);
+}
+
+impl<M: Manager, S: Semaphore, C, const N: usize> Slots for Pool<M, S, C, N> {
+    type Waiter = S::Waiter;
+    fn cancel(&self, waiter: Pin<&mut S::Waiter>) {
+        self.sem.cancel(waiter);
+    }
+    fn give_back(&self) {
+        self.sem.give_back();
     }
 }
 
@@ -148,22 +180,21 @@ impl<'a, M: Manager, S: Semaphore, C: Sleep, const N: usize> Future for Acquire<
             .get_or_insert_with(|| pool.clock.now().saturating_add(pool.cfg.timeout_duration()));
 
         // 1. A slot: at once, or through the semaphore's wait queue.
-        if this.permit.is_none() && this.wait.is_none() {
-            match pool.sem.try_acquire() {
-                Some(p) => *this.permit = Some(p),
-                None => {
-                    // Relaxed: a statistic.
-                    pool.waited.fetch_add(1, Ordering::Relaxed);
-                    this.wait.set(Some(pool.sem.acquire()));
-                }
+        if !*this.permit && !*this.waiting {
+            if pool.sem.try_take() {
+                *this.permit = true;
+            } else {
+                // Relaxed: a statistic.
+                pool.waited.fetch_add(1, Ordering::Relaxed);
+                *this.waiting = true;
             }
         }
-        if let Some(wait) = this.wait.as_mut().as_pin_mut()
-            && let Poll::Ready(r) = wait.poll(cx)
+        if *this.waiting
+            && let Poll::Ready(r) = pool.sem.poll_take(this.waiter.as_mut(), cx)
         {
-            this.wait.set(None);
+            *this.waiting = false;
             match r {
-                Ok(p) => *this.permit = Some(p),
+                Ok(()) => *this.permit = true,
                 Err(e) => {
                     *this.done = true;
                     this.sleep.set(None);
@@ -173,15 +204,13 @@ impl<'a, M: Manager, S: Semaphore, C: Sleep, const N: usize> Future for Acquire<
         }
 
         // 2. With a slot and no connect under way: reuse an idle connection, or connect.
-        if this.connect.is_none()
-            && let Some(permit) = this.permit.take()
-        {
+        if this.connect.is_none() && *this.permit {
             if let Some(idle) = pool.take_idle(pool.clock.now()) {
                 *this.done = true;
+                *this.permit = false; // the guard owns it now
                 this.sleep.set(None);
-                return Poll::Ready(Ok(pool.hand_out(idle.conn, idle.created, permit)));
+                return Poll::Ready(Ok(pool.hand_out(idle.conn, idle.created)));
             }
-            *this.permit = Some(permit);
             this.connect.set(Some(pool.manager.connect()));
         }
         if let Some(connect) = this.connect.as_mut().as_pin_mut()
@@ -190,21 +219,24 @@ impl<'a, M: Manager, S: Semaphore, C: Sleep, const N: usize> Future for Acquire<
             this.connect.set(None);
             this.sleep.set(None);
             *this.done = true;
-            let permit = this.permit.take();
+            let permit = core::mem::replace(this.permit, false);
             return Poll::Ready(match (r, permit) {
-                (Ok(conn), Some(permit)) => {
+                (Ok(conn), true) => {
                     // Relaxed: a statistic.
                     pool.created.fetch_add(1, Ordering::Relaxed);
-                    Ok(pool.hand_out(conn, pool.clock.now(), permit))
+                    Ok(pool.hand_out(conn, pool.clock.now()))
                 }
-                (Ok(conn), None) => {
+                (Ok(conn), false) => {
                     // Unreachable: `connect` is only set while a permit is held. Without a
                     // slot the connection cannot be handed out; close it, never panic.
                     pool.created.fetch_add(1, Ordering::Relaxed);
                     pool.discard(conn);
                     Err(Error::Closed)
                 }
-                (Err(e), _) => {
+                (Err(e), permit) => {
+                    if permit {
+                        pool.sem.give_back();
+                    }
                     // Relaxed: a statistic.
                     pool.connect_failed.fetch_add(1, Ordering::Relaxed);
                     Err(Error::Connect(e))
@@ -220,9 +252,13 @@ impl<'a, M: Manager, S: Semaphore, C: Sleep, const N: usize> Future for Acquire<
             && sleep.poll(cx).is_ready()
         {
             // Leave the wait queue, cancel the connect, then free the slot (in that order).
-            this.wait.set(None);
+            if core::mem::replace(this.waiting, false) {
+                pool.sem.cancel(this.waiter.as_mut());
+            }
             this.connect.set(None);
-            *this.permit = None;
+            if core::mem::replace(this.permit, false) {
+                pool.sem.give_back();
+            }
             this.sleep.set(None);
             *this.done = true;
             // Relaxed: a statistic.
@@ -233,10 +269,10 @@ impl<'a, M: Manager, S: Semaphore, C: Sleep, const N: usize> Future for Acquire<
     }
 }
 
-impl<P, W, K, Z, T> fmt::Debug for PoolAcquire<'_, P, W, K, Z, T> {
+impl<P: Slots, K, Z> fmt::Debug for PoolAcquire<'_, P, K, Z> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Acquire")
-            .field("waiting", &self.wait.is_some())
+            .field("waiting", &self.waiting)
             .field("connecting", &self.connect.is_some())
             .field("done", &self.done)
             .finish_non_exhaustive()

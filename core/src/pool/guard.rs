@@ -44,25 +44,17 @@ pub struct PooledConnection<'a, M: Manager, S: TrySemaphore + 'a, C: Clock, cons
     conn: ManuallyDrop<M::Connection>,
     created: Instant,
     broken: bool,
-    /// Declared last: dropped after `drop` has given the connection back.
-    _permit: S::Permit<'a>,
 }
 
 impl<'a, M: Manager, S: TrySemaphore + 'a, C: Clock, const N: usize>
     PooledConnection<'a, M, S, C, N>
 {
-    pub(super) fn new(
-        pool: &'a Pool<M, S, C, N>,
-        conn: M::Connection,
-        created: Instant,
-        permit: S::Permit<'a>,
-    ) -> Self {
+    pub(super) fn new(pool: &'a Pool<M, S, C, N>, conn: M::Connection, created: Instant) -> Self {
         PooledConnection {
             pool,
             conn: ManuallyDrop::new(conn),
             created,
             broken: false,
-            _permit: permit,
         }
     }
 
@@ -180,12 +172,40 @@ impl<'a, M: Manager, S: TrySemaphore + 'a, C: Clock, const N: usize> Drop
 {
     fn drop(&mut self) {
         // SAFETY: `conn` was initialised in `new` and is only ever taken here; `drop` runs at
-        // most once, and nothing reads `conn` after this line (the fields left to drop are the
-        // permit and plain data, and `ManuallyDrop` does not drop its contents). So the value
+        // most once, and nothing reads `conn` after this line (the fields left to drop are
+        // plain data, and `ManuallyDrop` does not drop its contents). So the value
         // is moved out exactly once and never used again.
         let conn = unsafe { ManuallyDrop::take(&mut self.conn) };
+        // The slot's permit is given back last, once the connection is parked or closed, and
+        // also if `check_in` panics (a user's `has_broken`).
+        let _slot = OwedPermit::new(&self.pool.sem);
         self.pool.check_in(conn, self.created, self.broken);
-        // `_permit` is dropped after this returns: the slot is freed last.
+    }
+}
+
+/// A semaphore permit owed back: given back when dropped (on unwinding too), unless
+/// [`keep`](OwedPermit::keep) hands it on.
+pub(super) struct OwedPermit<'a, S: TrySemaphore> {
+    sem: Option<&'a S>,
+}
+
+impl<'a, S: TrySemaphore> OwedPermit<'a, S> {
+    /// A permit just taken from `sem`.
+    pub(super) fn new(sem: &'a S) -> Self {
+        OwedPermit { sem: Some(sem) }
+    }
+
+    /// The permit passes to a new owner (a connection guard): not given back here.
+    pub(super) fn keep(mut self) {
+        self.sem = None;
+    }
+}
+
+impl<S: TrySemaphore> Drop for OwedPermit<'_, S> {
+    fn drop(&mut self) {
+        if let Some(sem) = self.sem.take() {
+            sem.give_back();
+        }
     }
 }
 

@@ -5,7 +5,7 @@ use core::time::Duration;
 
 use super::error::ConfigError;
 use super::error::TryAcquireError;
-use super::guard::PooledConnection;
+use super::guard::{OwedPermit, PooledConnection};
 use super::manager::Manager;
 use crate::bulkhead::{QueueSemaphore, TrySemaphore};
 use crate::sync::{AtomicU64, AtomicUsize, Ordering, SpinMutex, atomic_array, const_fn};
@@ -372,13 +372,16 @@ impl<M: Manager, S: TrySemaphore, C: Clock, const N: usize> Pool<M, S, C, N> {
     /// # drop(held);
     /// ```
     pub fn try_acquire(&self) -> Result<PooledConnection<'_, M, S, C, N>, TryAcquireError> {
-        let Some(permit) = self.sem.try_acquire() else {
+        if !self.sem.try_take() {
             return Err(TryAcquireError::Exhausted);
-        };
-        match self.take_idle(self.clock.now()) {
-            Some(idle) => Ok(self.hand_out(idle.conn, idle.created, permit)),
-            None => Err(TryAcquireError::NoIdle),
         }
+        // Given back if no idle connection is found, and if a user's `is_valid` panics.
+        let permit = OwedPermit::new(&self.sem);
+        let idle = self
+            .take_idle(self.clock.now())
+            .ok_or(TryAcquireError::NoIdle)?;
+        permit.keep();
+        Ok(self.hand_out(idle.conn, idle.created))
     }
 
     /// Discards every idle connection past its max lifetime or max idle time now, and
@@ -550,16 +553,15 @@ impl<M: Manager, S: TrySemaphore, C: Clock, const N: usize> Pool<M, S, C, N> {
         None
     }
 
-    /// Wraps a connection in its guard (the caller holds `permit`).
-    pub(super) fn hand_out<'a>(
-        &'a self,
+    /// Wraps a connection in its guard, which takes over the caller's semaphore permit.
+    pub(super) fn hand_out(
+        &self,
         conn: M::Connection,
         created: Instant,
-        permit: S::Permit<'a>,
-    ) -> PooledConnection<'a, M, S, C, N> {
+    ) -> PooledConnection<'_, M, S, C, N> {
         // Relaxed: a statistic.
         self.in_use.fetch_add(1, Ordering::Relaxed);
-        PooledConnection::new(self, conn, created, permit)
+        PooledConnection::new(self, conn, created)
     }
 
     /// A guard gives its connection back (before its permit). Discards it when marked

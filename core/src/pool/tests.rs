@@ -12,7 +12,7 @@ use std::rc::Rc;
 use super::*;
 use crate::bulkhead::TrySemaphore;
 use crate::mock::{self, MockSleep};
-use crate::{Clock, Instant, MockClock, Sleep};
+use crate::{Clock, Instant, MockClock};
 
 /// Shared test counters (an `Rc`, so connections can count themselves without borrowing the
 /// manager that lives inside the pool).
@@ -399,10 +399,10 @@ fn reap_closes_stale_idle_connections() {
 struct NoPermits;
 
 impl TrySemaphore for NoPermits {
-    type Permit<'a> = ();
-    fn try_acquire(&self) -> Option<()> {
-        None
+    fn try_take(&self) -> bool {
+        false
     }
+    fn give_back(&self) {}
     fn available(&self) -> usize {
         0
     }

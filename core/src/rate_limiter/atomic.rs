@@ -309,3 +309,31 @@ mod tests {
         assert_eq!(ok.load(Ordering::Relaxed), 100);
     }
 }
+
+/// The limiter as a gate: each admitted call spends one token (recorded outcomes change
+/// nothing: the token is spent either way); its rejection's [`RetryHint`](crate::admission::RetryHint)
+/// is the instant the next token is free.
+///
+/// ```
+/// use bulwark::admission::{Permit, RetryHint};
+/// use bulwark::{Instant, MockClock, rate_limiter::{Config, RateLimiter}};
+/// let clock = MockClock::new();
+/// let l = RateLimiter::new(Config::per_second(1).burst(1), &clock).unwrap();
+/// Permit::try_new(&l).unwrap().success();
+/// assert_eq!(Permit::try_new(&l).map(drop).unwrap_err().retry_at(), Some(Instant::from_secs(1)));
+/// ```
+impl<C: Clock> crate::admission::Admit for RateLimiter<C> {
+    type Ticket = ();
+    type Rejected = RateLimited;
+
+    #[inline]
+    fn try_admit(&self) -> Result<(), RateLimited> {
+        self.check()
+    }
+
+    #[inline]
+    fn record(&self, _: (), _: crate::admission::Outcome) {}
+
+    #[inline]
+    fn release(&self, _: ()) {}
+}

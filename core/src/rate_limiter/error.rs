@@ -49,6 +49,13 @@ impl fmt::Display for RateLimited {
 
 impl core::error::Error for RateLimited {}
 
+impl crate::admission::RetryHint for RateLimited {
+    #[inline]
+    fn retry_at(&self) -> Option<Instant> {
+        Some(self.retry_at)
+    }
+}
+
 /// A call asked for more tokens than the burst: it can never pass. Nothing was consumed.
 ///
 /// # Examples
@@ -134,6 +141,13 @@ impl fmt::Display for Denied {
 }
 
 impl core::error::Error for Denied {}
+
+impl crate::admission::RetryHint for Denied {
+    #[inline]
+    fn retry_at(&self) -> Option<Instant> {
+        Denied::retry_at(self)
+    }
+}
 
 /// A limiter configuration that cannot run.
 ///

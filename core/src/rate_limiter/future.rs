@@ -82,7 +82,7 @@ pin_project! {
         salt: u64,
         attempt: u64,
         #[pin]
-        sleep: Option<C::Sleep<'a>>,
+        sleep: Option<C::Sleep>,
     }
 }
 

@@ -433,6 +433,76 @@ impl<K, C, const N: usize> fmt::Debug for KeyedRateLimiter<K, C, N> {
     }
 }
 
+/// One key of a [`KeyedRateLimiter`], as a gate ([`Admit`](crate::admission::Admit)): what a
+/// pipeline stage or a tower layer holds for the key of the request at hand. Generic over how
+/// it reaches the table (`&KeyedRateLimiter`, or an owner such as an `Arc`).
+///
+/// ```
+/// use bulwark::admission::{Permit, RetryHint};
+/// use bulwark::rate_limiter::{Config, Keyed, KeyedRateLimiter};
+/// use bulwark::{Instant, MockClock};
+/// let clock = MockClock::new();
+/// let per_user: KeyedRateLimiter<u32, _, 8> = KeyedRateLimiter::new(Config::per_second(1), &clock).unwrap();
+/// let alice = Keyed::new(&per_user, 1);
+/// Permit::try_new(&alice).unwrap().success();
+/// assert_eq!(Permit::try_new(&alice).map(drop).unwrap_err().retry_at(), Some(Instant::from_secs(1)));
+/// assert!(Permit::try_new(&Keyed::new(&per_user, 2)).is_ok()); // another key, its own tokens
+/// ```
+#[derive(Clone, Debug)]
+pub struct Keyed<R, K> {
+    limiter: R,
+    key: K,
+}
+
+impl<R, K> Keyed<R, K> {
+    /// The gate for `key` of the table `limiter` points to.
+    ///
+    /// ```
+    /// use bulwark::rate_limiter::{Config, Keyed, KeyedRateLimiter};
+    /// use bulwark::MockClock;
+    /// let clock = MockClock::new();
+    /// let t: KeyedRateLimiter<&str, _, 4> = KeyedRateLimiter::new(Config::per_second(5), &clock).unwrap();
+    /// assert_eq!(*Keyed::new(&t, "tenant-a").key(), "tenant-a");
+    /// ```
+    pub fn new(limiter: R, key: K) -> Self {
+        Keyed { limiter, key }
+    }
+
+    /// The key.
+    ///
+    /// ```
+    /// use bulwark::rate_limiter::{Config, Keyed, KeyedRateLimiter};
+    /// use bulwark::MockClock;
+    /// let clock = MockClock::new();
+    /// let t: KeyedRateLimiter<u8, _, 4> = KeyedRateLimiter::new(Config::per_second(5), &clock).unwrap();
+    /// assert_eq!(*Keyed::new(&t, 3).key(), 3);
+    /// ```
+    pub fn key(&self) -> &K {
+        &self.key
+    }
+}
+
+impl<R, K, C, const N: usize> crate::admission::Admit for Keyed<R, K>
+where
+    R: core::ops::Deref<Target = KeyedRateLimiter<K, C, N>>,
+    K: Hash + Eq + Clone,
+    C: Clock,
+{
+    type Ticket = ();
+    type Rejected = Denied;
+
+    #[inline]
+    fn try_admit(&self) -> Result<(), Denied> {
+        self.limiter.check(&self.key)
+    }
+
+    #[inline]
+    fn record(&self, _: (), _: crate::admission::Outcome) {}
+
+    #[inline]
+    fn release(&self, _: ()) {}
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

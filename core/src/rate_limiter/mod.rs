@@ -66,4 +66,4 @@ pub use compact::ConstRateLimiter;
 pub use error::{ConfigError, Denied, InsufficientCapacity, RateLimited};
 pub use future::Acquire;
 pub use gcra::{Config, Gcra, MAX_RATE_ERROR_PER_MILLE, Machine, gcra, rescale};
-pub use keyed::{KeyedMachine, KeyedRateLimiter, PROBE};
+pub use keyed::{Keyed, KeyedMachine, KeyedRateLimiter, PROBE};

@@ -2,6 +2,8 @@
 
 use core::fmt;
 use core::future::Future;
+use core::marker::PhantomData;
+use core::ops::Deref;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
@@ -42,7 +44,7 @@ impl<S: Sleep, K, H, B: RetryBudget> Retry<S, K, H, B> {
     /// assert_eq!(clock.now(), Instant::from_secs(120)); // two minutes of backoff, instantly
     /// ```
     #[inline]
-    pub fn call<F, Fut, T, E>(&self, op: F) -> Call<'_, S, K, H, B, F, Fut>
+    pub fn call<F, Fut, T, E>(&self, op: F) -> Call<&Self, S, K, H, B, F, Fut>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
@@ -91,7 +93,7 @@ impl<S: Sleep, K, H, B: RetryBudget> Retry<S, K, H, B> {
         &self,
         deadline: Deadline,
         op: F,
-    ) -> Call<'_, S, K, H, B, F, Fut>
+    ) -> Call<&Self, S, K, H, B, F, Fut>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
@@ -135,35 +137,14 @@ impl<S: Sleep, K, H, B: RetryBudget> Retry<S, K, H, B> {
         &self,
         deadline: Deadline,
         op: O,
-    ) -> Call<'_, S, K, H, B, O, O::Future>
+    ) -> Call<&Self, S, K, H, B, O, O::Future>
     where
         O: Operation,
         O::Future: Future<Output = Result<T, E>>,
         K: Classify<T, E>,
         H: Hooks<T, E>,
     {
-        self.call_operation_from(None, deadline, op)
-    }
-
-    /// [`call_operation`](Retry::call_operation) started at `start`, an instant the caller
-    /// has just read from this policy's clock (saves reading it again on the first poll).
-    #[inline]
-    pub(crate) fn call_operation_from<O>(
-        &self,
-        start: Option<Instant>,
-        deadline: Deadline,
-        op: O,
-    ) -> Call<'_, S, K, H, B, O, O::Future>
-    where
-        O: Operation,
-    {
-        Call {
-            retry: self,
-            op,
-            deadline,
-            state: RetryState::new(Instant::ZERO, 0),
-            phase: Phase::Start { at: start },
-        }
+        Call::new(self, deadline, op)
     }
 }
 
@@ -206,13 +187,76 @@ pin_project! {
     /// assert_eq!(mock::run(&clock, call).unwrap(), Ok(5));
     /// ```
     #[must_use = "futures do nothing unless polled"]
-    pub struct Call<'a, S: Sleep, K, H, B, F, Fut: Future> {
-        retry: &'a Retry<S, K, H, B>,
+    pub struct Call<R, S: Sleep, K, H, B, F, Fut: Future> {
+        retry: R,
+        _policy: PhantomData<fn() -> (K, H, B)>,
         op: F,
         deadline: Deadline,
         state: RetryState,
         #[pin]
-        phase: Phase<Fut, S::Sleep<'a>, Fut::Output>,
+        phase: Phase<Fut, S::Sleep, Fut::Output>,
+    }
+}
+
+impl<R, S, K, H, B, O> Call<R, S, K, H, B, O, O::Future>
+where
+    R: Deref<Target = Retry<S, K, H, B>>,
+    S: Sleep,
+    O: Operation,
+{
+    /// A call of `op` under `deadline` through the policy `retry` points to: what
+    /// [`Retry::call_operation`] returns, for any owner of the policy (an `Arc`, a
+    /// `&'static`), so that the future can be `'static` without leaking the policy.
+    ///
+    /// ```
+    /// use bulwark::retry::{Call, Config, Retry};
+    /// use bulwark::{MockClock, mock, timeout::Deadline};
+    /// use std::sync::Arc;
+    /// let clock = MockClock::new();
+    /// let policy = Arc::new(Retry::new(Config::new(), &clock).unwrap());
+    /// let mut left = 2;
+    /// let call = Call::new(Arc::clone(&policy), Deadline::NONE, move || {
+    ///     left -= 1;
+    ///     let fail = left > 0;
+    ///     async move { if fail { Err("flaky") } else { Ok("done") } }
+    /// });
+    /// assert_eq!(mock::run(&clock, call).unwrap(), Ok("done"));
+    /// ```
+    #[inline]
+    pub fn new(retry: R, deadline: Deadline, op: O) -> Self {
+        Call {
+            retry,
+            _policy: PhantomData,
+            op,
+            deadline,
+            state: RetryState::new(Instant::ZERO, 0),
+            phase: Phase::Start { at: None },
+        }
+    }
+
+    /// The same call, told that it starts at `now`, an instant its caller has just read from
+    /// the policy's clock (the call then does not read it again on its first poll). The
+    /// policy's `max_elapsed` counts from `now`.
+    ///
+    /// ```
+    /// use bulwark::retry::{Call, Config, Error, Jitter, Backoff, Retry};
+    /// use bulwark::{Clock, Instant, MockClock, mock, timeout::Deadline};
+    /// use core::time::Duration;
+    /// let clock = MockClock::new();
+    /// let cfg = Config::new().max_attempts(10).max_elapsed(Duration::from_secs(5))
+    ///     .backoff(Backoff::constant(Duration::from_secs(2))).jitter(Jitter::None);
+    /// let retry = Retry::new(cfg, &clock).unwrap();
+    /// let call = Call::new(&retry, Deadline::NONE, || async { Err::<(), _>("down") })
+    ///     .started_at(Instant::ZERO);
+    /// clock.set(Instant::from_secs(1)); // polled a second later: the elapsed time counts from 0
+    /// let out = mock::run(&clock, call).unwrap();
+    /// assert!(matches!(out, Err(Error::Exhausted { attempts: 3, .. })));
+    /// assert_eq!(clock.now(), Instant::from_secs(5));
+    /// ```
+    #[inline]
+    pub fn started_at(mut self, now: Instant) -> Self {
+        self.phase = Phase::Start { at: Some(now) };
+        self
     }
 }
 
@@ -235,8 +279,9 @@ enum Why {
     Deadline,
 }
 
-impl<'a, S, K, H, B, F, Fut, T, E> Future for Call<'a, S, K, H, B, F, Fut>
+impl<R, S, K, H, B, F, Fut, T, E> Future for Call<R, S, K, H, B, F, Fut>
 where
+    R: Deref<Target = Retry<S, K, H, B>>,
     S: Sleep,
     K: Classify<T, E>,
     H: Hooks<T, E>,
@@ -249,7 +294,7 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let retry: &'a Retry<S, K, H, B> = this.retry;
+        let retry: &Retry<S, K, H, B> = this.retry;
         let cfg = &retry.cfg;
         loop {
             let out = match this.phase.as_mut().project() {
@@ -360,7 +405,7 @@ where
     }
 }
 
-impl<S: Sleep, K, H, B, F, Fut: Future> fmt::Debug for Call<'_, S, K, H, B, F, Fut> {
+impl<R, S: Sleep, K, H, B, F, Fut: Future> fmt::Debug for Call<R, S, K, H, B, F, Fut> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let phase = match self.phase {
             Phase::Start { .. } => "start",

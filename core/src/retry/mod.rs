@@ -435,9 +435,16 @@ impl<S, K, H, B> Retry<S, K, H, B> {
         &self.classify
     }
 
-    /// The classifier, to adjust in place.
-    pub(crate) fn classifier_mut(&mut self) -> &mut K {
-        &mut self.classify
+    /// The clock the policy reads and sleeps on.
+    ///
+    /// ```
+    /// use bulwark::{Clock, Instant, MockClock, retry::{Config, Retry}};
+    /// let clock = MockClock::new();
+    /// let retry = Retry::new(Config::new(), &clock).unwrap();
+    /// assert_eq!(retry.clock().now(), Instant::ZERO);
+    /// ```
+    pub fn clock(&self) -> &S {
+        &self.sleeper
     }
 
     /// The same policy with `classify` deciding what is retried.
@@ -454,6 +461,34 @@ impl<S, K, H, B> Retry<S, K, H, B> {
             cfg: self.cfg,
             sleeper: self.sleeper,
             classify,
+            hooks: self.hooks,
+            budget: self.budget,
+            calls: self.calls,
+        }
+    }
+
+    /// The same policy with its classifier replaced by `f` of it (to change one setting of a
+    /// classifier that is not `Clone`).
+    ///
+    /// ```
+    /// use bulwark::{MockClock, retry::{Classify, Config, Retry, Verdict}};
+    /// #[derive(Debug)]
+    /// struct Upto(u16);
+    /// impl<T> Classify<T, u16> for Upto {
+    ///     fn classify(&self, r: &Result<T, u16>) -> Verdict {
+    ///         if matches!(r, Err(e) if *e >= self.0) { Verdict::Retry } else { Verdict::Return }
+    ///     }
+    /// }
+    /// let clock = MockClock::new();
+    /// let r = Retry::new(Config::new(), &clock).unwrap().with_classifier(Upto(500));
+    /// let r = r.map_classifier(|Upto(n)| Upto(n - 100));
+    /// assert_eq!(r.classifier().classify(&Err::<(), u16>(404)), Verdict::Retry);
+    /// ```
+    pub fn map_classifier<K2>(self, f: impl FnOnce(K) -> K2) -> Retry<S, K2, H, B> {
+        Retry {
+            cfg: self.cfg,
+            sleeper: self.sleeper,
+            classify: f(self.classify),
             hooks: self.hooks,
             budget: self.budget,
             calls: self.calls,

@@ -43,23 +43,23 @@ pin_project! {
     /// use core::time::Duration;
     ///
     /// let clock = MockClock::new();
-    /// let t: Timeout<'_, MockClock, _> = timeout(&clock, Duration::from_secs(1), clock.sleep(Duration::from_secs(5)));
+    /// let t: Timeout<&MockClock, _> = timeout(&clock, Duration::from_secs(1), clock.sleep(Duration::from_secs(5)));
     /// assert_eq!(mock::run(&clock, t).unwrap(), Err(Elapsed { deadline: Instant::from_secs(1) }));
     /// assert_eq!(clock.now(), Instant::from_secs(1));
     /// ```
     #[must_use = "futures do nothing unless polled"]
-    pub struct Timeout<'a, S: Sleep, F> {
+    pub struct Timeout<S: Sleep, F> {
         #[pin]
         fut: Option<F>,
         #[pin]
-        sleep: Option<S::Sleep<'a>>,
-        sleeper: &'a S,
+        sleep: Option<S::Sleep>,
+        sleeper: S,
         limit: Limit,
     }
 }
 
-impl<'a, S: Sleep, F> Timeout<'a, S, F> {
-    pub(crate) fn new(sleeper: &'a S, limit: Limit, fut: F) -> Self {
+impl<S: Sleep, F> Timeout<S, F> {
+    pub(crate) fn new(sleeper: S, limit: Limit, fut: F) -> Self {
         Timeout {
             fut: Some(fut),
             sleep: None,
@@ -69,7 +69,7 @@ impl<'a, S: Sleep, F> Timeout<'a, S, F> {
     }
 }
 
-impl<S: Sleep, F: Future> Future for Timeout<'_, S, F> {
+impl<S: Sleep, F: Future> Future for Timeout<S, F> {
     type Output = Result<F::Output, Elapsed>;
 
     #[inline]
@@ -112,7 +112,7 @@ impl<S: Sleep, F: Future> Future for Timeout<'_, S, F> {
     }
 }
 
-impl<S: Sleep, F> fmt::Debug for Timeout<'_, S, F> {
+impl<S: Sleep, F> fmt::Debug for Timeout<S, F> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Timeout")
             .field("limit", &self.limit)

@@ -85,7 +85,7 @@ use future::Limit;
 /// assert_eq!(out.unwrap(), Ok(42));
 /// assert_eq!(clock.next_deadline(), None); // no timer was ever armed
 /// ```
-pub fn timeout<S: Sleep, F>(sleeper: &S, d: Duration, fut: F) -> Timeout<'_, S, F> {
+pub fn timeout<S: Sleep, F>(sleeper: S, d: Duration, fut: F) -> Timeout<S, F> {
     Timeout::new(sleeper, Limit::In(d, Deadline::NONE), fut)
 }
 
@@ -108,23 +108,40 @@ pub fn timeout<S: Sleep, F>(sleeper: &S, d: Duration, fut: F) -> Timeout<'_, S, 
 /// let out = mock::run(&clock, timeout_at(&clock, Instant::from_secs(3), slow));
 /// assert_eq!(out.unwrap(), Err(Elapsed { deadline: Instant::from_secs(3) }));
 /// ```
-pub fn timeout_at<S: Sleep, F>(
-    sleeper: &S,
-    deadline: impl Into<Deadline>,
-    fut: F,
-) -> Timeout<'_, S, F> {
+pub fn timeout_at<S: Sleep, F>(sleeper: S, deadline: impl Into<Deadline>, fut: F) -> Timeout<S, F> {
     Timeout::new(sleeper, Limit::At(deadline.into()), fut)
 }
 
-/// [`timeout`] by `d`, but never past `cap`: an attempt's timeout inside a call's deadline.
-/// Like `timeout`, the clock is read only if `fut` is pending.
-pub(crate) fn timeout_within<S: Sleep, F>(
-    sleeper: &S,
+/// [`timeout`] by `d`, but never past the caller's `deadline`: an attempt's timeout inside a
+/// call's deadline. Like `timeout`, the clock is read only if `fut` is pending; the deadline
+/// reported by [`Elapsed`] is whichever came first.
+///
+/// # Cancellation
+///
+/// `fut` is dropped when the time is up, and when the returned future is dropped.
+///
+/// # Examples
+///
+/// ```
+/// use bulwark::{Instant, MockClock, mock, timeout::{Deadline, Elapsed, timeout_within}};
+/// use core::time::Duration;
+///
+/// let clock = MockClock::new();
+/// let caller = Deadline::at(Instant::from_secs(2));
+/// // A 5 s attempt timeout inside a call that must end at 2 s ends at 2 s.
+/// let out = mock::run(&clock, timeout_within(&clock, Duration::from_secs(5), caller, clock.sleep(Duration::from_secs(9))));
+/// assert_eq!(out.unwrap(), Err(Elapsed { deadline: Instant::from_secs(2) }));
+/// // Without a caller deadline it is a plain `timeout`.
+/// let out = mock::run(&clock, timeout_within(&clock, Duration::from_secs(1), Deadline::NONE, async { 7 }));
+/// assert_eq!(out.unwrap(), Ok(7));
+/// ```
+pub fn timeout_within<S: Sleep, F>(
+    sleeper: S,
     d: Duration,
-    cap: Deadline,
+    deadline: Deadline,
     fut: F,
-) -> Timeout<'_, S, F> {
-    Timeout::new(sleeper, Limit::In(d, cap), fut)
+) -> Timeout<S, F> {
+    Timeout::new(sleeper, Limit::In(d, deadline), fut)
 }
 
 #[cfg(test)]

@@ -31,7 +31,6 @@
 //! `cargo run -p bulwark-examples --bin axum_server -- --port 0 --faults "5s:fail,10s:ok" --for 20`
 
 use std::fmt::Write as _;
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
@@ -52,10 +51,13 @@ use bulwark_tokio::TokioClock;
 use bulwark_tokio::tower::TokioPipeline;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-type Breaker = CircuitBreaker<&'static TokioClock, NoWindow, Counters>;
-type Limiter = RateLimiter<&'static TokioClock>;
-type Hold = Bulkhead<AtomicSemaphore, &'static TokioClock>;
-type Policies = TokioPipeline<bulwark::pipeline::AllTransient, (), Breaker, Limiter, Hold>;
+type Breaker = CircuitBreaker<TokioClock, NoWindow, Counters>;
+type Limiter = RateLimiter<TokioClock>;
+type Hold = Bulkhead<AtomicSemaphore, TokioClock>;
+/// The pipeline's admission stages, in order: breaker, limiter, bulkhead (each shared through
+/// an `Arc`, so `/stats` reads the same breaker and bulkhead the calls go through).
+type Stages = ((((), Arc<Breaker>), Arc<Limiter>), Arc<Hold>);
+type Policies = TokioPipeline<bulwark::pipeline::AllTransient, (), Stages>;
 
 #[derive(Debug)]
 struct DownstreamError;
@@ -64,8 +66,8 @@ struct DownstreamError;
 static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
 
 fn since_start() -> Duration {
-    let start = *START.get_or_init(|| TokioClock::global().now());
-    TokioClock::global().now().saturating_duration_since(start)
+    let start = *START.get_or_init(|| TokioClock::new().now());
+    TokioClock::new().now().saturating_duration_since(start)
 }
 
 // ===== the downstream =====
@@ -289,9 +291,9 @@ const SERVE: Settings = Settings {
 
 #[derive(Clone)]
 struct App {
-    policies: &'static Policies,
-    breaker: &'static Breaker,
-    bulkhead: &'static Hold,
+    policies: Arc<Policies>,
+    breaker: Arc<Breaker>,
+    bulkhead: Arc<Hold>,
     settings: Arc<Settings>,
     /// `None`: the demo's downstream.
     script: Option<Arc<Script>>,
@@ -299,11 +301,9 @@ struct App {
 }
 
 fn build(settings: Settings, script: Option<Script>) -> App {
-    let clock = TokioClock::global();
-    // Built once at start-up and kept for the life of the server. The pipeline borrows its
-    // stages and the handler's future must be 'static, so they are leaked (four allocations,
-    // never per request) until pipelines own their stages through `Arc` (issue 13).
-    let breaker: &'static Breaker = Box::leak(Box::new(
+    let clock = TokioClock::new();
+    // Built once at start-up; shared through `Arc`s by every request and by `/stats`.
+    let breaker = Arc::new(
         CircuitBreaker::new(
             BreakerConfig::new()
                 .consecutive_failures(settings.consecutive_failures)
@@ -312,19 +312,19 @@ fn build(settings: Settings, script: Option<Script>) -> App {
         )
         .expect("a valid breaker configuration")
         .with_events(Counters::new()),
-    ));
-    let limiter: &'static Limiter = Box::leak(Box::new(
+    );
+    let limiter = Arc::new(
         RateLimiter::new(
             LimiterConfig::per_second(settings.limiter_per_second).burst(settings.limiter_burst),
             clock,
         )
         .expect("a valid limiter configuration"),
-    ));
-    let bulkhead: &'static Hold = Box::leak(Box::new(
+    );
+    let bulkhead = Arc::new(
         Bulkhead::new(BulkheadConfig::new(settings.bulkhead), clock)
             .expect("a valid bulkhead configuration"),
-    ));
-    let policies: &'static Policies = Box::leak(Box::new(
+    );
+    let policies = Arc::new(
         Pipeline::new(
             clock,
             RetryConfig::new()
@@ -332,13 +332,13 @@ fn build(settings: Settings, script: Option<Script>) -> App {
                 .backoff(Backoff::constant(settings.backoff)),
         )
         .expect("a valid retry configuration")
-        .breaker(breaker)
+        .breaker(Arc::clone(&breaker))
         .limiter(limiter)
-        .bulkhead(bulkhead)
+        .bulkhead(Arc::clone(&bulkhead))
         .attempt_timeout(settings.attempt_timeout)
         .total_timeout(settings.total_timeout)
         .waits(settings.waits),
-    ));
+    );
     App {
         policies,
         breaker,
@@ -357,20 +357,10 @@ async fn downstream(app: App) -> Result<String, DownstreamError> {
     }
 }
 
-/// The pipeline call, as a plain function: its future type is concrete (all `'static`), so
-/// proving it `Send` for axum is straightforward. (Inside an `async fn`, rustc's `Send` check
-/// of a generic-associated-type future can fail with "not general enough", a known rustc
-/// limitation; a function boundary like this one is the usual workaround.)
-fn call_downstream(
-    app: App,
-) -> impl Future<Output = Result<String, Error<DownstreamError>>> + Send {
-    let policies = app.policies;
-    policies.call(move || downstream(app.clone()))
-}
-
 async fn price(State(app): State<App>) -> Response {
-    let out = call_downstream(app).await;
-    let now = TokioClock::global().now();
+    let policies = Arc::clone(&app.policies);
+    let out = policies.call(move || downstream(app.clone())).await;
+    let now = TokioClock::new().now();
     let retry_after = |at: Instant| {
         let secs = at.saturating_duration_since(now).as_secs_f64().ceil() as u64;
         [(header::RETRY_AFTER, HeaderValue::from(secs.max(1)))]

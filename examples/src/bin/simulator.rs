@@ -13,7 +13,7 @@ use std::time::Duration;
 use bulwark::circuit_breaker::{
     CircuitBreaker, Config, CountWindow, Counters, Error, Events, Rejected, Transition,
 };
-use bulwark::{Clock, Instant, MockClock, Sleep, mock};
+use bulwark::{Clock, Instant, MockClock, mock};
 
 /// The service: healthy with rare errors, an outage from 30 s to 90 s, healthy again after.
 struct FlakyService {

@@ -6,7 +6,7 @@
 mod rt;
 
 use bulwark::circuit_breaker::{CircuitBreaker, Config, CountWindow, Machine, State, TimeWindow};
-use bulwark::{Clock, Instant, MockClock, Sleep, mock};
+use bulwark::{Clock, Instant, MockClock, mock};
 use core::time::Duration;
 
 #[cfg(feature = "deliberate-alloc")]

@@ -5,12 +5,13 @@
 //! breaker. Errors become tower's `BoxError` only here, at the edge: a rejection is the core's
 //! own error type, boxed, so `err.downcast_ref::<bulwark::circuit_breaker::Rejected>()` finds it.
 
-mod admission;
-mod circuit_breaker;
+mod gate;
 mod retry;
 
-pub use admission::{Admitted, BulkheadLayer, BulkheadService, RateLimitLayer, RateLimitService};
-pub use circuit_breaker::{CircuitBreakerLayer, CircuitBreakerService, ResponseFuture};
+pub use gate::{
+    BulkheadLayer, BulkheadService, CircuitBreakerLayer, CircuitBreakerService, GateFuture,
+    GateLayer, GateService, RateLimitLayer, RateLimitService,
+};
 pub use retry::{
     Attempts, PipelineFuture, PipelineLayer, PipelineService, ReadyCall, RetryFuture, RetryLayer,
     RetryService, TimeoutFuture, TimeoutLayer, TimeoutService, TokioPipeline, TokioRetry,

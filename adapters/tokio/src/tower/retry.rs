@@ -2,10 +2,12 @@
 
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use bulwark::pipeline::{self, BreakerStage, BulkheadStage, LimiterStage, Pipeline, Transient};
+use bulwark::admission::Admit;
+use bulwark::pipeline::{self, Pipeline, Rejection, Transient};
 use bulwark::retry::{self, Classify, Hooks, Operation, Retry, RetryBudget};
 #[cfg(doc)]
 use bulwark::timeout::Elapsed;
@@ -28,7 +30,7 @@ use crate::TokioClock;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
 /// // A RetryService hands retry an `Attempts` of (service clone, request clone) per call.
-/// let layer = bulwark_tokio::tower::RetryLayer::leak(Retry::new(Config::new(), bulwark_tokio::TokioClock::global()).unwrap());
+/// let layer = bulwark_tokio::tower::RetryLayer::new(Retry::new(Config::new(), bulwark_tokio::TokioClock::new()).unwrap());
 /// let svc = layer.layer(service_fn(|s: String| async move { Ok::<_, std::io::Error>(s.len()) }));
 /// assert_eq!(svc.oneshot("four".to_string()).await.unwrap(), 4);
 /// # }
@@ -49,7 +51,7 @@ impl<Svc, Req> Attempts<Svc, Req> {
     /// use bulwark_tokio::{TokioClock, tower::Attempts};
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let retry = Retry::new(Config::new(), TokioClock::global()).unwrap();
+    /// let retry = Retry::new(Config::new(), TokioClock::new()).unwrap();
     /// let svc = tower::service_fn(|s: &'static str| async move { Ok::<_, ()>(s.len()) });
     /// assert_eq!(retry.call_operation(Deadline::NONE, Attempts::new(svc, "four")).await, Ok(4));
     /// # }
@@ -213,7 +215,7 @@ where
 
     fn call(&mut self, req: Req) -> Self::Future {
         TimeoutFuture {
-            inner: timeout(TokioClock::global(), self.limit, self.inner.call(req)),
+            inner: timeout(TokioClock, self.limit, self.inner.call(req)),
         }
     }
 }
@@ -233,7 +235,7 @@ pin_project! {
     #[must_use = "futures do nothing unless polled"]
     pub struct TimeoutFuture<F> {
         #[pin]
-        inner: Timeout<'static, TokioClock, F>,
+        inner: Timeout<TokioClock, F>,
     }
 }
 
@@ -260,23 +262,22 @@ impl<F> std::fmt::Debug for TimeoutFuture<F> {
 
 // ===== retry =====
 
-/// The policy of a [`RetryLayer`]: a [`Retry`] on the process-wide tokio clock.
+/// The policy of a [`RetryLayer`]: a [`Retry`] on the tokio clock.
 ///
 /// ```
 /// use bulwark::retry::{Config, Retry};
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let _policy: bulwark_tokio::tower::TokioRetry = Retry::new(Config::new(), bulwark_tokio::TokioClock::global()).unwrap();
+/// let _policy: bulwark_tokio::tower::TokioRetry = Retry::new(Config::new(), bulwark_tokio::TokioClock::new()).unwrap();
 /// # }
 /// ```
-pub type TokioRetry<K = retry::ErrorsAreTransient, H = (), B = ()> =
-    Retry<&'static TokioClock, K, H, B>;
+pub type TokioRetry<K = retry::ErrorsAreTransient, H = (), B = ()> = Retry<TokioClock, K, H, B>;
 
 /// Retries calls of the inner service by a [`Retry`] policy. Each attempt sends its own clone
 /// of the request to its own clone of the service, so both must be `Clone`.
 ///
-/// The policy is `&'static` because response futures borrow it: keep it in a `static`, or
-/// [`leak`](RetryLayer::leak) one at start-up (one allocation, none per call).
+/// The policy is shared through an `Arc`: every service the layer builds, every clone of them
+/// and every response future in flight holds one, and the policy is freed with the last.
 ///
 /// # Examples
 ///
@@ -284,58 +285,61 @@ pub type TokioRetry<K = retry::ErrorsAreTransient, H = (), B = ()> =
 /// use bulwark::retry::{Backoff, Config, Retry};
 /// use bulwark_tokio::{TokioClock, tower::RetryLayer};
 /// use std::sync::atomic::{AtomicU32, Ordering};
+/// use std::sync::Arc;
 /// use std::time::Duration;
 /// use tower::{Layer, ServiceExt, service_fn};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
-/// static CALLS: AtomicU32 = AtomicU32::new(0);
+/// let calls = Arc::new(AtomicU32::new(0));
 /// let policy = Retry::new(
 ///     Config::new().max_attempts(3).backoff(Backoff::constant(Duration::from_millis(10))),
-///     TokioClock::global(),
+///     TokioClock::new(),
 /// )
 /// .unwrap();
-/// let svc = RetryLayer::leak(policy).layer(service_fn(|req: &'static str| async move {
-///     if CALLS.fetch_add(1, Ordering::SeqCst) < 2 { Err("flaky") } else { Ok(req) }
+/// let seen = Arc::clone(&calls);
+/// let svc = RetryLayer::new(policy).layer(service_fn(move |req: &'static str| {
+///     let n = seen.fetch_add(1, Ordering::SeqCst);
+///     async move { if n < 2 { Err("flaky") } else { Ok(req) } }
 /// }));
 /// assert_eq!(svc.oneshot("hello").await.unwrap(), "hello");
-/// assert_eq!(CALLS.load(Ordering::SeqCst), 3);
+/// assert_eq!(calls.load(Ordering::SeqCst), 3);
 /// # }
 /// ```
 #[derive(Debug)]
-pub struct RetryLayer<K: 'static = retry::ErrorsAreTransient, H: 'static = (), B: 'static = ()> {
-    retry: &'static TokioRetry<K, H, B>,
+pub struct RetryLayer<K = retry::ErrorsAreTransient, H = (), B = ()> {
+    retry: Arc<TokioRetry<K, H, B>>,
 }
 
-impl<K: 'static, H: 'static, B: 'static> RetryLayer<K, H, B> {
-    /// A layer over a policy that lives for the whole program.
+impl<K, H, B> RetryLayer<K, H, B> {
+    /// A layer over `retry`.
     ///
     /// ```
     /// use bulwark::retry::{Config, Retry};
-    /// use std::sync::OnceLock;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// static POLICY: OnceLock<bulwark_tokio::tower::TokioRetry> = OnceLock::new();
-    /// let policy = POLICY.get_or_init(|| Retry::new(Config::new(), bulwark_tokio::TokioClock::global()).unwrap());
-    /// let _layer = bulwark_tokio::tower::RetryLayer::new(policy);
+    /// let _layer = bulwark_tokio::tower::RetryLayer::new(Retry::new(Config::new(), bulwark_tokio::TokioClock::new()).unwrap());
     /// # }
     /// ```
-    pub fn new(retry: &'static TokioRetry<K, H, B>) -> Self {
-        RetryLayer { retry }
+    pub fn new(retry: TokioRetry<K, H, B>) -> Self {
+        Self::shared(Arc::new(retry))
     }
 
-    /// A layer over `retry`, moved to the heap once and never freed.
+    /// A layer over a policy already shared (with another layer, or with code that reads
+    /// its budget).
     ///
     /// ```
     /// use bulwark::retry::{Config, Retry};
+    /// use std::sync::Arc;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let layer = bulwark_tokio::tower::RetryLayer::leak(Retry::new(Config::new(), bulwark_tokio::TokioClock::global()).unwrap());
-    /// let _policy = layer.retry();
+    /// let policy = Arc::new(Retry::new(Config::new(), bulwark_tokio::TokioClock::new()).unwrap());
+    /// let layer = bulwark_tokio::tower::RetryLayer::shared(Arc::clone(&policy));
+    /// assert!(Arc::ptr_eq(layer.retry(), &policy));
     /// # }
     /// ```
-    pub fn leak(retry: TokioRetry<K, H, B>) -> Self {
-        Self::new(Box::leak(Box::new(retry)))
+    pub fn shared(retry: Arc<TokioRetry<K, H, B>>) -> Self {
+        RetryLayer { retry }
     }
 
     /// The policy.
@@ -344,63 +348,57 @@ impl<K: 'static, H: 'static, B: 'static> RetryLayer<K, H, B> {
     /// use bulwark::retry::{Config, Retry};
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let layer = bulwark_tokio::tower::RetryLayer::leak(Retry::new(Config::new(), bulwark_tokio::TokioClock::global()).unwrap());
-    /// assert!(layer.retry().config().validate().is_ok());
+    /// let layer = bulwark_tokio::tower::RetryLayer::new(Retry::new(Config::new().max_attempts(2), bulwark_tokio::TokioClock::new()).unwrap());
+    /// assert_eq!(layer.retry().config().validate(), Ok(()));
     /// # }
     /// ```
-    pub fn retry(&self) -> &'static TokioRetry<K, H, B> {
-        self.retry
+    pub fn retry(&self) -> &Arc<TokioRetry<K, H, B>> {
+        &self.retry
     }
 }
 
-impl<K: 'static, H: 'static, B: 'static> Clone for RetryLayer<K, H, B> {
+impl<K, H, B> Clone for RetryLayer<K, H, B> {
     fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<K: 'static, H: 'static, B: 'static> Copy for RetryLayer<K, H, B> {}
-
-impl<Svc, K: 'static, H: 'static, B: 'static> Layer<Svc> for RetryLayer<K, H, B> {
-    type Service = RetryService<Svc, K, H, B>;
-    fn layer(&self, inner: Svc) -> Self::Service {
-        RetryService {
-            inner,
-            retry: self.retry,
+        RetryLayer {
+            retry: Arc::clone(&self.retry),
         }
     }
 }
 
-/// A service whose calls are retried. Built by [`RetryLayer`].
-///
-/// Readiness is the inner service's; the service made ready is the one the first attempt
-/// calls, and each retry waits for a fresh clone to be ready.
+impl<Svc, K, H, B> Layer<Svc> for RetryLayer<K, H, B> {
+    type Service = RetryService<Svc, K, H, B>;
+    fn layer(&self, inner: Svc) -> Self::Service {
+        RetryService {
+            inner,
+            retry: Arc::clone(&self.retry),
+        }
+    }
+}
+
+/// A service whose calls are retried by a [`Retry`] policy. Built by [`RetryLayer`]; clones
+/// share the policy (and its budget).
 ///
 /// ```
 /// use bulwark::retry::{Config, Retry};
 /// use tower::{Layer, ServiceExt, service_fn};
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let layer = bulwark_tokio::tower::RetryLayer::leak(Retry::new(Config::new().max_attempts(2), bulwark_tokio::TokioClock::global()).unwrap());
-/// let svc = layer.layer(service_fn(|()| async { Err::<(), _>("down") }));
-/// assert_eq!(svc.oneshot(()).await.unwrap_err().to_string(), "down");
+/// let layer = bulwark_tokio::tower::RetryLayer::new(Retry::new(Config::new().max_attempts(2), bulwark_tokio::TokioClock::new()).unwrap());
+/// let svc = layer.layer(service_fn(|x: u8| async move { Ok::<_, std::io::Error>(x + 1) }));
+/// assert_eq!(svc.oneshot(1).await.unwrap(), 2);
 /// # }
 /// ```
 #[derive(Debug)]
-pub struct RetryService<
-    Svc,
-    K: 'static = retry::ErrorsAreTransient,
-    H: 'static = (),
-    B: 'static = (),
-> {
+pub struct RetryService<Svc, K = retry::ErrorsAreTransient, H = (), B = ()> {
     inner: Svc,
-    retry: &'static TokioRetry<K, H, B>,
+    retry: Arc<TokioRetry<K, H, B>>,
 }
 
-impl<Svc: Clone, K: 'static, H: 'static, B: 'static> Clone for RetryService<Svc, K, H, B> {
+impl<Svc: Clone, K, H, B> Clone for RetryService<Svc, K, H, B> {
     fn clone(&self) -> Self {
         RetryService {
             inner: self.inner.clone(),
-            retry: self.retry,
+            retry: Arc::clone(&self.retry),
         }
     }
 }
@@ -410,9 +408,9 @@ where
     Svc: Service<Req> + Clone,
     Svc::Error: Into<BoxError>,
     Req: Clone,
-    K: Classify<Svc::Response, Svc::Error> + 'static,
-    H: Hooks<Svc::Response, Svc::Error> + 'static,
-    B: RetryBudget + 'static,
+    K: Classify<Svc::Response, Svc::Error>,
+    H: Hooks<Svc::Response, Svc::Error>,
+    B: RetryBudget,
 {
     type Response = Svc::Response;
     type Error = BoxError;
@@ -428,35 +426,33 @@ where
             req,
         };
         RetryFuture {
-            inner: self.retry.call_operation(Deadline::NONE, attempts),
+            inner: retry::Call::new(Arc::clone(&self.retry), Deadline::NONE, attempts),
         }
     }
 }
 
 pin_project! {
-    /// The response future of [`RetryService`].
+    /// The response future of [`RetryService`]: `'static` whenever the service, request and
+    /// policy types are (it owns an `Arc` of the policy).
     ///
     /// ```
     /// use bulwark::retry::{Config, Retry};
     /// use tower::{Layer, Service, ServiceExt, service_fn};
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let layer = bulwark_tokio::tower::RetryLayer::leak(Retry::new(Config::new(), bulwark_tokio::TokioClock::global()).unwrap());
+    /// let layer = bulwark_tokio::tower::RetryLayer::new(Retry::new(Config::new(), bulwark_tokio::TokioClock::new()).unwrap());
     /// let mut svc = layer.layer(service_fn(|()| async { Ok::<_, std::io::Error>(3) }));
-    /// let fut: bulwark_tokio::tower::RetryFuture<_, _, _, _, _> = svc.ready().await.unwrap().call(());
-    /// assert_eq!(fut.await.unwrap(), 3);
+    /// let fut = svc.ready().await.unwrap().call(());
+    /// assert_eq!(tokio::spawn(fut).await.unwrap().unwrap(), 3);
     /// # }
     /// ```
     #[must_use = "futures do nothing unless polled"]
     pub struct RetryFuture<Svc, Req, K, H, B>
     where
         Svc: Service<Req>,
-        K: 'static,
-        H: 'static,
-        B: 'static,
     {
         #[pin]
-        inner: retry::Call<'static, &'static TokioClock, K, H, B, Attempts<Svc, Req>, ReadyCall<Svc, Req>>,
+        inner: retry::Call<Arc<TokioRetry<K, H, B>>, TokioClock, K, H, B, Attempts<Svc, Req>, ReadyCall<Svc, Req>>,
     }
 }
 
@@ -465,9 +461,9 @@ where
     Svc: Service<Req> + Clone,
     Svc::Error: Into<BoxError>,
     Req: Clone,
-    K: Classify<Svc::Response, Svc::Error> + 'static,
-    H: Hooks<Svc::Response, Svc::Error> + 'static,
-    B: RetryBudget + 'static,
+    K: Classify<Svc::Response, Svc::Error>,
+    H: Hooks<Svc::Response, Svc::Error>,
+    B: RetryBudget,
 {
     type Output = Result<Svc::Response, BoxError>;
 
@@ -486,9 +482,7 @@ where
     }
 }
 
-impl<Svc: Service<Req>, Req, K: 'static, H: 'static, B: 'static> std::fmt::Debug
-    for RetryFuture<Svc, Req, K, H, B>
-{
+impl<Svc: Service<Req>, Req, K, H, B> std::fmt::Debug for RetryFuture<Svc, Req, K, H, B> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RetryFuture").finish_non_exhaustive()
     }
@@ -496,89 +490,84 @@ impl<Svc: Service<Req>, Req, K: 'static, H: 'static, B: 'static> std::fmt::Debug
 
 // ===== the pipeline =====
 
-/// A [`Pipeline`] on the process-wide tokio clock, with `'static` parts.
+/// A [`Pipeline`] on the tokio clock.
 ///
 /// ```
 /// use bulwark::{pipeline::Pipeline, retry::Config};
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let _p: bulwark_tokio::tower::TokioPipeline = Pipeline::new(bulwark_tokio::TokioClock::global(), Config::new()).unwrap();
+/// let _p: bulwark_tokio::tower::TokioPipeline = Pipeline::new(bulwark_tokio::TokioClock::new(), Config::new()).unwrap();
 /// # }
 /// ```
-pub type TokioPipeline<P = pipeline::AllTransient, B = (), CB = (), RL = (), BH = ()> =
-    Pipeline<'static, TokioClock, P, B, CB, RL, BH>;
+pub type TokioPipeline<P = pipeline::AllTransient, B = (), G = ()> = Pipeline<TokioClock, P, B, G>;
 
-/// Runs every call of the inner service through a [`Pipeline`] (timeouts, retry, breaker,
-/// limiter, bulkhead). Rejections are the core's own errors, boxed: downcast to
-/// [`Rejected`](bulwark::circuit_breaker::Rejected),
+/// Runs every call of the inner service through a [`Pipeline`] (timeouts, retry, admission
+/// stages). The pipeline is shared through an `Arc`; so are its stages, when they are held
+/// through `Arc`s (a breaker shared with a status endpoint, say). Rejections are the core's
+/// own errors, boxed: downcast to [`Rejected`](bulwark::circuit_breaker::Rejected),
 /// [`RateLimited`](bulwark::rate_limiter::RateLimited),
 /// [`BulkheadFull`](bulwark::bulkhead::BulkheadFull) or [`Elapsed`].
 ///
 /// # Examples
 ///
 /// ```
-/// use bulwark::circuit_breaker::{CircuitBreaker, Config as Cb};
+/// use bulwark::circuit_breaker::{CircuitBreaker, Config as Cb, State};
 /// use bulwark::pipeline::Pipeline;
 /// use bulwark::retry::Config;
 /// use bulwark_tokio::{TokioClock, tower::PipelineLayer};
+/// use std::sync::Arc;
 /// use std::time::Duration;
 /// use tower::{Layer, ServiceExt, service_fn};
 ///
 /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
 /// # async fn main() {
-/// let clock = TokioClock::global();
-/// let breaker = Box::leak(Box::new(CircuitBreaker::new(Cb::new().consecutive_failures(2), clock).unwrap()));
+/// let clock = TokioClock::new();
+/// let breaker = Arc::new(CircuitBreaker::new(Cb::new().consecutive_failures(2), clock).unwrap());
 /// let pipeline = Pipeline::new(clock, Config::new().max_attempts(2))
 ///     .unwrap()
-///     .breaker(&*breaker)
+///     .breaker(Arc::clone(&breaker))
 ///     .total_timeout(Duration::from_secs(1)) // too short to wait out the 30 s open time
 ///     .attempt_timeout(Duration::from_millis(200));
-/// let svc = PipelineLayer::leak(pipeline).layer(service_fn(|()| async { Err::<(), _>("503") }));
+/// let svc = PipelineLayer::new(pipeline).layer(service_fn(|()| async { Err::<(), _>("503") }));
 /// assert_eq!(svc.clone().oneshot(()).await.unwrap_err().to_string(), "503"); // 2 attempts: opens
+/// assert_eq!(breaker.state(), State::Open);
 /// let err = svc.oneshot(()).await.unwrap_err();
 /// assert!(err.downcast_ref::<bulwark::circuit_breaker::Rejected>().is_some());
 /// # }
 /// ```
 #[derive(Debug)]
-pub struct PipelineLayer<
-    P: 'static = pipeline::AllTransient,
-    B: 'static = (),
-    CB: 'static = (),
-    RL: 'static = (),
-    BH: 'static = (),
-> {
-    pipeline: &'static TokioPipeline<P, B, CB, RL, BH>,
+pub struct PipelineLayer<P = pipeline::AllTransient, B = (), G = ()> {
+    pipeline: Arc<TokioPipeline<P, B, G>>,
 }
 
-impl<P: 'static, B: 'static, CB: 'static, RL: 'static, BH: 'static>
-    PipelineLayer<P, B, CB, RL, BH>
-{
-    /// A layer over a pipeline that lives for the whole program.
+impl<P, B, G> PipelineLayer<P, B, G> {
+    /// A layer over `pipeline`.
     ///
     /// ```
     /// use bulwark::{pipeline::Pipeline, retry::Config};
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let p: &'static _ = Box::leak(Box::new(Pipeline::new(bulwark_tokio::TokioClock::global(), Config::new()).unwrap()));
-    /// let _layer = bulwark_tokio::tower::PipelineLayer::new(p);
+    /// let _layer = bulwark_tokio::tower::PipelineLayer::new(Pipeline::new(bulwark_tokio::TokioClock::new(), Config::new()).unwrap());
     /// # }
     /// ```
-    pub fn new(pipeline: &'static TokioPipeline<P, B, CB, RL, BH>) -> Self {
-        PipelineLayer { pipeline }
+    pub fn new(pipeline: TokioPipeline<P, B, G>) -> Self {
+        Self::shared(Arc::new(pipeline))
     }
 
-    /// A layer over `pipeline`, moved to the heap once and never freed.
+    /// A layer over a pipeline already shared (with another layer or a handler).
     ///
     /// ```
     /// use bulwark::{pipeline::Pipeline, retry::Config};
+    /// use std::sync::Arc;
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let layer = bulwark_tokio::tower::PipelineLayer::leak(Pipeline::new(bulwark_tokio::TokioClock::global(), Config::new()).unwrap());
-    /// let _p = layer.pipeline();
+    /// let p = Arc::new(Pipeline::new(bulwark_tokio::TokioClock::new(), Config::new()).unwrap());
+    /// let layer = bulwark_tokio::tower::PipelineLayer::shared(Arc::clone(&p));
+    /// assert!(Arc::ptr_eq(layer.pipeline(), &p));
     /// # }
     /// ```
-    pub fn leak(pipeline: TokioPipeline<P, B, CB, RL, BH>) -> Self {
-        Self::new(Box::leak(Box::new(pipeline)))
+    pub fn shared(pipeline: Arc<TokioPipeline<P, B, G>>) -> Self {
+        PipelineLayer { pipeline }
     }
 
     /// The pipeline.
@@ -587,94 +576,74 @@ impl<P: 'static, B: 'static, CB: 'static, RL: 'static, BH: 'static>
     /// use bulwark::{pipeline::Pipeline, retry::Config};
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let layer = bulwark_tokio::tower::PipelineLayer::leak(Pipeline::new(bulwark_tokio::TokioClock::global(), Config::new()).unwrap());
-    /// println!("{:?}", layer.pipeline());
+    /// let layer = bulwark_tokio::tower::PipelineLayer::new(Pipeline::new(bulwark_tokio::TokioClock::new(), Config::new().max_attempts(2)).unwrap());
+    /// assert_eq!(layer.pipeline().retry().config().validate(), Ok(()));
     /// # }
     /// ```
-    pub fn pipeline(&self) -> &'static TokioPipeline<P, B, CB, RL, BH> {
-        self.pipeline
+    pub fn pipeline(&self) -> &Arc<TokioPipeline<P, B, G>> {
+        &self.pipeline
     }
 }
 
-impl<P: 'static, B: 'static, CB: 'static, RL: 'static, BH: 'static> Clone
-    for PipelineLayer<P, B, CB, RL, BH>
-{
+impl<P, B, G> Clone for PipelineLayer<P, B, G> {
     fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<P: 'static, B: 'static, CB: 'static, RL: 'static, BH: 'static> Copy
-    for PipelineLayer<P, B, CB, RL, BH>
-{
-}
-
-impl<Svc, P: 'static, B: 'static, CB: 'static, RL: 'static, BH: 'static> Layer<Svc>
-    for PipelineLayer<P, B, CB, RL, BH>
-{
-    type Service = PipelineService<Svc, P, B, CB, RL, BH>;
-    fn layer(&self, inner: Svc) -> Self::Service {
-        PipelineService {
-            inner,
-            pipeline: self.pipeline,
+        PipelineLayer {
+            pipeline: Arc::clone(&self.pipeline),
         }
     }
 }
 
-/// A service behind a [`Pipeline`]. Built by [`PipelineLayer`]; needs `Svc: Clone` and
-/// `Req: Clone` (each attempt sends its own copy).
-///
-/// Readiness is the inner service's. The admission layers (breaker, limiter, bulkhead) are
-/// asked per attempt inside the response future and shed at once; retry waits out the
-/// instants they report.
+impl<Svc, P, B, G> Layer<Svc> for PipelineLayer<P, B, G> {
+    type Service = PipelineService<Svc, P, B, G>;
+    fn layer(&self, inner: Svc) -> Self::Service {
+        PipelineService {
+            inner,
+            pipeline: Arc::clone(&self.pipeline),
+        }
+    }
+}
+
+/// A service whose calls run through a [`Pipeline`]. Built by [`PipelineLayer`]; clones
+/// share the pipeline.
 ///
 /// ```
 /// use bulwark::{pipeline::Pipeline, retry::Config};
 /// use tower::{Layer, ServiceExt, service_fn};
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let layer = bulwark_tokio::tower::PipelineLayer::leak(Pipeline::new(bulwark_tokio::TokioClock::global(), Config::new()).unwrap());
-/// let svc = layer.layer(service_fn(|n: u32| async move { Ok::<_, std::io::Error>(n + 1) }));
-/// assert_eq!(svc.oneshot(1).await.unwrap(), 2);
+/// let layer = bulwark_tokio::tower::PipelineLayer::new(Pipeline::new(bulwark_tokio::TokioClock::new(), Config::new()).unwrap());
+/// let svc = layer.layer(service_fn(|x: u8| async move { Ok::<_, std::io::Error>(x * 2) }));
+/// assert_eq!(svc.oneshot(4).await.unwrap(), 8);
 /// # }
 /// ```
 #[derive(Debug)]
-pub struct PipelineService<
-    Svc,
-    P: 'static = pipeline::AllTransient,
-    B: 'static = (),
-    CB: 'static = (),
-    RL: 'static = (),
-    BH: 'static = (),
-> {
+pub struct PipelineService<Svc, P = pipeline::AllTransient, B = (), G = ()> {
     inner: Svc,
-    pipeline: &'static TokioPipeline<P, B, CB, RL, BH>,
+    pipeline: Arc<TokioPipeline<P, B, G>>,
 }
 
-impl<Svc: Clone, P: 'static, B: 'static, CB: 'static, RL: 'static, BH: 'static> Clone
-    for PipelineService<Svc, P, B, CB, RL, BH>
-{
+impl<Svc: Clone, P, B, G> Clone for PipelineService<Svc, P, B, G> {
     fn clone(&self) -> Self {
         PipelineService {
             inner: self.inner.clone(),
-            pipeline: self.pipeline,
+            pipeline: Arc::clone(&self.pipeline),
         }
     }
 }
 
-impl<Svc, Req, P, B, CB, RL, BH> Service<Req> for PipelineService<Svc, P, B, CB, RL, BH>
+impl<Svc, Req, P, B, G> Service<Req> for PipelineService<Svc, P, B, G>
 where
     Svc: Service<Req> + Clone,
     Svc::Error: Into<BoxError>,
     Req: Clone,
-    P: Transient<Svc::Error> + 'static,
-    B: RetryBudget + 'static,
-    CB: BreakerStage + 'static,
-    RL: LimiterStage + 'static,
-    BH: BulkheadStage + 'static,
+    P: Transient<Svc::Error>,
+    B: RetryBudget,
+    G: Admit,
+    G::Rejected: Into<Rejection>,
 {
     type Response = Svc::Response;
     type Error = BoxError;
-    type Future = PipelineFuture<Svc, Req, P, B, CB, RL, BH>;
+    type Future = PipelineFuture<Svc, Req, P, B, G>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx).map_err(Into::into)
@@ -686,57 +655,51 @@ where
             req,
         };
         PipelineFuture {
-            inner: self.pipeline.call(attempts),
+            inner: pipeline::Call::new(Arc::clone(&self.pipeline), attempts),
         }
     }
 }
 
 pin_project! {
-    /// The response future of [`PipelineService`].
+    /// The response future of [`PipelineService`]: `'static` whenever the service, request and
+    /// pipeline types are (it owns an `Arc` of the pipeline).
     ///
     /// ```
     /// use bulwark::{pipeline::Pipeline, retry::Config};
     /// use tower::{Layer, Service, ServiceExt, service_fn};
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let layer = bulwark_tokio::tower::PipelineLayer::leak(Pipeline::new(bulwark_tokio::TokioClock::global(), Config::new()).unwrap());
-    /// let mut svc = layer.layer(service_fn(|()| async { Ok::<_, std::io::Error>(4) }));
-    /// let fut: bulwark_tokio::tower::PipelineFuture<_, _, _, _, _, _, _> = svc.ready().await.unwrap().call(());
-    /// assert_eq!(fut.await.unwrap(), 4);
+    /// let layer = bulwark_tokio::tower::PipelineLayer::new(Pipeline::new(bulwark_tokio::TokioClock::new(), Config::new()).unwrap());
+    /// let mut svc = layer.layer(service_fn(|()| async { Ok::<_, std::io::Error>(5) }));
+    /// let fut = svc.ready().await.unwrap().call(());
+    /// assert_eq!(tokio::spawn(fut).await.unwrap().unwrap(), 5);
     /// # }
     /// ```
     #[must_use = "futures do nothing unless polled"]
-    pub struct PipelineFuture<Svc, Req, P, B, CB, RL, BH>
+    pub struct PipelineFuture<Svc, Req, P, B, G>
     where
         Svc: Service<Req>,
         Svc: Clone,
         Req: Clone,
         P: Transient<Svc::Error>,
-        P: 'static,
         B: RetryBudget,
-        B: 'static,
-        CB: BreakerStage,
-        CB: 'static,
-        RL: LimiterStage,
-        RL: 'static,
-        BH: BulkheadStage,
-        BH: 'static,
+        G: Admit,
+        G::Rejected: Into<Rejection>,
     {
         #[pin]
-        inner: pipeline::Call<'static, 'static, TokioClock, P, B, CB, RL, BH, Attempts<Svc, Req>, ReadyCall<Svc, Req>>,
+        inner: pipeline::Call<Arc<TokioPipeline<P, B, G>>, TokioClock, P, B, G, Attempts<Svc, Req>, ReadyCall<Svc, Req>>,
     }
 }
 
-impl<Svc, Req, P, B, CB, RL, BH> Future for PipelineFuture<Svc, Req, P, B, CB, RL, BH>
+impl<Svc, Req, P, B, G> Future for PipelineFuture<Svc, Req, P, B, G>
 where
     Svc: Service<Req> + Clone,
     Svc::Error: Into<BoxError>,
     Req: Clone,
-    P: Transient<Svc::Error> + 'static,
-    B: RetryBudget + 'static,
-    CB: BreakerStage + 'static,
-    RL: LimiterStage + 'static,
-    BH: BulkheadStage + 'static,
+    P: Transient<Svc::Error>,
+    B: RetryBudget,
+    G: Admit,
+    G::Rejected: Into<Rejection>,
 {
     type Output = Result<Svc::Response, BoxError>;
 
@@ -755,15 +718,14 @@ where
     }
 }
 
-impl<Svc, Req, P, B, CB, RL, BH> std::fmt::Debug for PipelineFuture<Svc, Req, P, B, CB, RL, BH>
+impl<Svc, Req, P, B, G> std::fmt::Debug for PipelineFuture<Svc, Req, P, B, G>
 where
     Svc: Service<Req> + Clone,
     Req: Clone,
-    P: Transient<Svc::Error> + 'static,
-    B: RetryBudget + 'static,
-    CB: BreakerStage + 'static,
-    RL: LimiterStage + 'static,
-    BH: BulkheadStage + 'static,
+    P: Transient<Svc::Error>,
+    B: RetryBudget,
+    G: Admit,
+    G::Rejected: Into<Rejection>,
 {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PipelineFuture").finish_non_exhaustive()

@@ -47,7 +47,7 @@ impl Future for Until {
 }
 
 impl Sleep for Ticks {
-    type Sleep<'a> = Until;
+    type Sleep = Until;
     fn sleep_until(&self, deadline: Instant) -> Until {
         Until(deadline)
     }

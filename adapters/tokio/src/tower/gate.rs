@@ -1,0 +1,372 @@
+//! Every admission gate as tower middleware: one layer, one service, one response future for
+//! the circuit breaker, the rate limiters and the bulkhead (anything that implements
+//! [`Admit`]).
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+
+use bulwark::admission::{Admit, Permit};
+use bulwark::bulkhead::{AtomicSemaphore, Bulkhead};
+use bulwark::circuit_breaker::{CircuitBreaker, Classify, ErrorsAreFailures, NoWindow};
+use bulwark::rate_limiter::RateLimiter;
+use pin_project_lite::pin_project;
+use tower_layer::Layer;
+use tower_service::Service;
+
+use super::BoxError;
+use crate::TokioClock;
+
+/// Puts services behind one shared gate ([`Admit`]): a circuit breaker, a rate limiter, a
+/// bulkhead. A call the gate rejects is answered at once with the gate's own rejection,
+/// boxed (downcast it: [`Rejected`](bulwark::circuit_breaker::Rejected),
+/// [`RateLimited`](bulwark::rate_limiter::RateLimited),
+/// [`BulkheadFull`](bulwark::bulkhead::BulkheadFull)); an admitted call holds its permit until
+/// its response is ready (or its future is dropped), and `K` judges the response for the gate
+/// (it matters to a breaker; a limiter or bulkhead only frees its permit).
+///
+/// The gate is held through an `Arc`: every service the layer builds, every clone of them and
+/// every response future in flight shares it, and it is freed with the last of them.
+///
+/// # Examples
+///
+/// ```
+/// use bulwark::circuit_breaker::{CircuitBreaker, Config};
+/// use bulwark_tokio::{TokioClock, tower::CircuitBreakerLayer};
+/// use tower::{Layer, ServiceExt, service_fn};
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let breaker = CircuitBreaker::new(Config::new().consecutive_failures(1), TokioClock::new()).unwrap();
+/// let layer = CircuitBreakerLayer::new(breaker);
+/// let svc = layer.layer(service_fn(|n: u32| async move {
+///     if n == 0 { Err::<u32, _>("zero") } else { Ok(n) }
+/// }));
+/// assert_eq!(svc.clone().oneshot(5).await.unwrap(), 5);
+/// assert!(svc.clone().oneshot(0).await.is_err()); // trips the breaker
+/// let err = svc.oneshot(5).await.unwrap_err();
+/// assert!(err.downcast_ref::<bulwark::circuit_breaker::Rejected>().is_some());
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct GateLayer<G, K = ErrorsAreFailures> {
+    gate: Arc<G>,
+    classify: K,
+}
+
+/// A circuit breaker as a layer: [`GateLayer`] over a [`CircuitBreaker`].
+pub type CircuitBreakerLayer<C = TokioClock, W = NoWindow, E = (), K = ErrorsAreFailures> =
+    GateLayer<CircuitBreaker<C, W, E>, K>;
+/// A bulkhead as a layer: [`GateLayer`] over a [`Bulkhead`]. It sheds at once.
+pub type BulkheadLayer<S = AtomicSemaphore, C = TokioClock> = GateLayer<Bulkhead<S, C>>;
+/// A rate limiter as a layer: [`GateLayer`] over a [`RateLimiter`]. It sheds at once.
+pub type RateLimitLayer<C = TokioClock> = GateLayer<RateLimiter<C>>;
+/// The service of a [`CircuitBreakerLayer`].
+pub type CircuitBreakerService<Svc, C = TokioClock, W = NoWindow, E = (), K = ErrorsAreFailures> =
+    GateService<Svc, CircuitBreaker<C, W, E>, K>;
+/// The service of a [`BulkheadLayer`].
+pub type BulkheadService<Svc, S = AtomicSemaphore, C = TokioClock> =
+    GateService<Svc, Bulkhead<S, C>>;
+/// The service of a [`RateLimitLayer`].
+pub type RateLimitService<Svc, C = TokioClock> = GateService<Svc, RateLimiter<C>>;
+
+impl<G> GateLayer<G> {
+    /// A layer around `gate`; errors of the inner service are failures (for a breaker).
+    ///
+    /// ```
+    /// use bulwark::bulkhead::{Bulkhead, BulkheadFull, Config};
+    /// use bulwark_tokio::{TokioClock, tower::BulkheadLayer};
+    /// use tower::{Layer, Service, ServiceExt, service_fn};
+    ///
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let layer = BulkheadLayer::new(Bulkhead::new(Config::new(1), TokioClock::new()).unwrap());
+    /// let mut svc = layer.layer(service_fn(|()| async { Ok::<_, std::io::Error>("ok") }));
+    /// let first = svc.ready().await.unwrap().call(()); // holds the only permit until done
+    /// let second = svc.ready().await.unwrap().call(()).await.unwrap_err();
+    /// assert!(second.downcast_ref::<BulkheadFull>().is_some());
+    /// assert_eq!(first.await.unwrap(), "ok");
+    /// assert_eq!(svc.ready().await.unwrap().call(()).await.unwrap(), "ok"); // permit back
+    /// # }
+    /// ```
+    pub fn new(gate: G) -> Self {
+        Self::shared(Arc::new(gate))
+    }
+
+    /// A layer around a gate already shared (with another layer, or with code that reads its
+    /// state).
+    ///
+    /// ```
+    /// use bulwark::rate_limiter::{Config, RateLimiter};
+    /// use bulwark_tokio::{TokioClock, tower::RateLimitLayer};
+    /// use std::sync::Arc;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let limiter = Arc::new(RateLimiter::new(Config::per_second(10), TokioClock::new()).unwrap());
+    /// let layer = RateLimitLayer::shared(Arc::clone(&limiter));
+    /// assert!(Arc::ptr_eq(layer.gate(), &limiter));
+    /// # }
+    /// ```
+    pub fn shared(gate: Arc<G>) -> Self {
+        GateLayer {
+            gate,
+            classify: ErrorsAreFailures,
+        }
+    }
+}
+
+impl<G, K> GateLayer<G, K> {
+    /// The same layer with `classify` judging each response for the gate (a breaker's
+    /// [`Outcome`](bulwark::admission::Outcome): success, failure or ignored).
+    ///
+    /// ```
+    /// use bulwark::circuit_breaker::{CircuitBreaker, Config, Outcome, State};
+    /// use bulwark_tokio::{TokioClock, tower::CircuitBreakerLayer};
+    /// use tower::{Layer, ServiceExt, service_fn};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(1), TokioClock::new()).unwrap();
+    /// // A 404 is the caller's mistake: it does not count against the downstream.
+    /// let layer = CircuitBreakerLayer::new(b).classify(|r: &Result<(), &str>| match r {
+    ///     Err("not found") => Outcome::Ignored,
+    ///     Err(_) => Outcome::Failure,
+    ///     Ok(()) => Outcome::Success,
+    /// });
+    /// let svc = layer.layer(service_fn(|()| async { Err::<(), &str>("not found") }));
+    /// let _ = svc.oneshot(()).await;
+    /// assert_eq!(layer.gate().state(), State::Closed);
+    /// # }
+    /// ```
+    pub fn classify<K2>(self, classify: K2) -> GateLayer<G, K2> {
+        GateLayer {
+            gate: self.gate,
+            classify,
+        }
+    }
+
+    /// The gate.
+    ///
+    /// ```
+    /// use bulwark::circuit_breaker::{CircuitBreaker, Config, State};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let layer = bulwark_tokio::tower::CircuitBreakerLayer::new(CircuitBreaker::new(Config::new().consecutive_failures(3), bulwark_tokio::TokioClock::new()).unwrap());
+    /// assert_eq!(layer.gate().state(), State::Closed);
+    /// # }
+    /// ```
+    pub fn gate(&self) -> &Arc<G> {
+        &self.gate
+    }
+}
+
+impl<G, K: Clone> Clone for GateLayer<G, K> {
+    fn clone(&self) -> Self {
+        GateLayer {
+            gate: Arc::clone(&self.gate),
+            classify: self.classify.clone(),
+        }
+    }
+}
+
+impl<Svc, G, K: Clone> Layer<Svc> for GateLayer<G, K> {
+    type Service = GateService<Svc, G, K>;
+    fn layer(&self, inner: Svc) -> Self::Service {
+        GateService {
+            inner,
+            gate: Arc::clone(&self.gate),
+            classify: self.classify.clone(),
+        }
+    }
+}
+
+/// A service behind a shared gate. Built by [`GateLayer`]; clones share the gate.
+///
+/// Readiness is the inner service's: the gate is asked in `call`, so a rejection costs the
+/// inner service nothing.
+///
+/// ```
+/// use bulwark::rate_limiter::{Config, RateLimited, RateLimiter};
+/// use bulwark_tokio::{TokioClock, tower::RateLimitLayer};
+/// use tower::{Layer, ServiceExt, service_fn};
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let layer = RateLimitLayer::new(RateLimiter::new(Config::per_second(1).burst(1), TokioClock::new()).unwrap());
+/// let svc = layer.layer(service_fn(|()| async { Ok::<_, std::io::Error>(1) }));
+/// assert_eq!(svc.clone().oneshot(()).await.unwrap(), 1);
+/// let err = svc.oneshot(()).await.unwrap_err();
+/// assert!(err.downcast_ref::<RateLimited>().is_some()); // the clone shared the token bucket
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct GateService<Svc, G, K = ErrorsAreFailures> {
+    inner: Svc,
+    gate: Arc<G>,
+    classify: K,
+}
+
+impl<Svc, G, K> GateService<Svc, G, K> {
+    /// The gate.
+    ///
+    /// ```
+    /// use bulwark::circuit_breaker::{CircuitBreaker, Config, State};
+    /// use tower::{Layer, service_fn};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let layer = bulwark_tokio::tower::CircuitBreakerLayer::new(CircuitBreaker::new(Config::new().consecutive_failures(3), bulwark_tokio::TokioClock::new()).unwrap());
+    /// let svc = layer.layer(service_fn(|()| async { Ok::<_, std::io::Error>(()) }));
+    /// assert_eq!(svc.gate().state(), State::Closed);
+    /// # }
+    /// ```
+    pub fn gate(&self) -> &Arc<G> {
+        &self.gate
+    }
+
+    /// The inner service.
+    ///
+    /// ```
+    /// use bulwark::circuit_breaker::{CircuitBreaker, Config};
+    /// use tower::{Layer, service_fn};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let layer = bulwark_tokio::tower::CircuitBreakerLayer::new(CircuitBreaker::new(Config::new().consecutive_failures(3), bulwark_tokio::TokioClock::new()).unwrap());
+    /// let mut svc = layer.layer(vec![1u8]);
+    /// assert_eq!(svc.get_ref().len(), 1);
+    /// svc.get_mut().push(2);
+    /// assert_eq!(svc.into_inner(), vec![1, 2]);
+    /// # }
+    /// ```
+    pub fn get_ref(&self) -> &Svc {
+        &self.inner
+    }
+
+    /// The inner service, mutably (see [`get_ref`](GateService::get_ref)).
+    pub fn get_mut(&mut self) -> &mut Svc {
+        &mut self.inner
+    }
+
+    /// The inner service, unwrapped (see [`get_ref`](GateService::get_ref)).
+    pub fn into_inner(self) -> Svc {
+        self.inner
+    }
+}
+
+impl<Svc: Clone, G, K: Clone> Clone for GateService<Svc, G, K> {
+    fn clone(&self) -> Self {
+        GateService {
+            inner: self.inner.clone(),
+            gate: Arc::clone(&self.gate),
+            classify: self.classify.clone(),
+        }
+    }
+}
+
+impl<Svc, Req, G, K> Service<Req> for GateService<Svc, G, K>
+where
+    Svc: Service<Req>,
+    Svc::Error: Into<BoxError>,
+    G: Admit,
+    G::Rejected: std::error::Error + Send + Sync + 'static,
+    K: Classify<Svc::Response, Svc::Error> + Clone,
+{
+    type Response = Svc::Response;
+    type Error = BoxError;
+    type Future = GateFuture<Svc::Future, G, K>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
+        self.inner.poll_ready(cx).map_err(Into::into)
+    }
+
+    fn call(&mut self, req: Req) -> Self::Future {
+        let state = match Permit::try_new(Arc::clone(&self.gate)) {
+            Ok(permit) => State::Running {
+                fut: self.inner.call(req),
+                permit: Some(permit),
+            },
+            Err(rejected) => State::Rejected {
+                rejected: Some(rejected),
+            },
+        };
+        GateFuture {
+            state,
+            classify: self.classify.clone(),
+        }
+    }
+}
+
+pin_project! {
+    #[project = StateProj]
+    enum State<F, G>
+    where
+        G: Admit,
+    {
+        Running { #[pin] fut: F, permit: Option<Permit<Arc<G>>> },
+        Rejected { rejected: Option<G::Rejected> },
+    }
+}
+
+pin_project! {
+    /// The response future of a [`GateService`]: the inner call holding its permit (recorded
+    /// when the response is ready, given back if the future is dropped first), or the
+    /// rejection. `'static` whenever the inner future and the gate are.
+    ///
+    /// ```
+    /// use bulwark::bulkhead::{Bulkhead, Config};
+    /// use tower::{Layer, Service, ServiceExt, service_fn};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let layer = bulwark_tokio::tower::BulkheadLayer::new(Bulkhead::new(Config::new(1), bulwark_tokio::TokioClock::new()).unwrap());
+    /// let mut svc = layer.layer(service_fn(|()| async { Ok::<_, std::io::Error>(5) }));
+    /// let fut = svc.ready().await.unwrap().call(());
+    /// assert_eq!(layer.gate().metrics().in_use, 1);
+    /// assert_eq!(tokio::spawn(fut).await.unwrap().unwrap(), 5);
+    /// assert_eq!(layer.gate().metrics().in_use, 0);
+    /// # }
+    /// ```
+    #[must_use = "futures do nothing unless polled"]
+    pub struct GateFuture<F, G, K>
+    where
+        G: Admit,
+    {
+        #[pin]
+        state: State<F, G>,
+        classify: K,
+    }
+}
+
+impl<F, G, K, T, Er> Future for GateFuture<F, G, K>
+where
+    F: Future<Output = Result<T, Er>>,
+    Er: Into<BoxError>,
+    G: Admit,
+    G::Rejected: std::error::Error + Send + Sync + 'static,
+    K: Classify<T, Er>,
+{
+    type Output = Result<T, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        match this.state.project() {
+            StateProj::Rejected { rejected } => match rejected.take() {
+                Some(r) => Poll::Ready(Err(Box::new(r))),
+                None => Poll::Pending, // polled after completion
+            },
+            StateProj::Running { fut, permit } => {
+                let result = std::task::ready!(fut.poll(cx));
+                if let Some(permit) = permit.take() {
+                    permit.record(this.classify.classify(&result));
+                }
+                Poll::Ready(result.map_err(Into::into))
+            }
+        }
+    }
+}
+
+impl<F, G: Admit, K> std::fmt::Debug for GateFuture<F, G, K> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let admitted = matches!(self.state, State::Running { .. });
+        f.debug_struct("GateFuture")
+            .field("admitted", &admitted)
+            .finish_non_exhaustive()
+    }
+}
