@@ -2,6 +2,7 @@
 
 use core::fmt;
 use core::future::Future;
+use core::ops::Deref;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
@@ -49,15 +50,8 @@ impl<C: Sleep> RateLimiter<C> {
     /// })
     /// .unwrap();
     /// ```
-    pub fn acquire(&self, n: u32) -> Acquire<'_, C> {
-        Acquire {
-            limiter: self,
-            n,
-            deadline: None,
-            salt: 0,
-            attempt: 0,
-            sleep: None,
-        }
+    pub fn acquire(&self, n: u32) -> Acquire<&Self, C> {
+        Acquire::new(self, n)
     }
 }
 
@@ -75,8 +69,8 @@ pin_project! {
     /// assert!(mock::run(&clock, fut).unwrap().is_ok());
     /// ```
     #[must_use = "futures do nothing unless polled"]
-    pub struct Acquire<'a, C: Sleep> {
-        limiter: &'a RateLimiter<C>,
+    pub struct Acquire<R, C: Sleep> {
+        limiter: R,
         n: u32,
         deadline: Option<Instant>,
         salt: u64,
@@ -86,12 +80,48 @@ pin_project! {
     }
 }
 
-impl<C: Sleep> Future for Acquire<'_, C> {
+impl<R, C> Acquire<R, C>
+where
+    R: Deref<Target = RateLimiter<C>>,
+    C: Sleep,
+{
+    /// A wait for `n` tokens of the limiter `limiter` points to: what
+    /// [`RateLimiter::acquire`] returns, for any owner of the limiter (an `Arc`, a
+    /// `&'static`), so that the future can be `'static`.
+    ///
+    /// ```
+    /// use bulwark::rate_limiter::{Acquire, Config, RateLimiter};
+    /// use bulwark::{Clock, Instant, MockClock, mock};
+    /// use core::time::Duration;
+    /// use std::sync::Arc;
+    /// let clock = MockClock::new();
+    /// let l = Arc::new(RateLimiter::new(Config::per_second(1).max_wait(Duration::from_secs(5)), &clock).unwrap());
+    /// mock::run(&clock, Acquire::new(Arc::clone(&l), 1)).unwrap().unwrap(); // the burst: at once
+    /// mock::run(&clock, Acquire::new(Arc::clone(&l), 1)).unwrap().unwrap(); // the next token
+    /// assert_eq!(clock.now(), Instant::from_secs(1));
+    /// ```
+    pub fn new(limiter: R, n: u32) -> Self {
+        Acquire {
+            limiter,
+            n,
+            deadline: None,
+            salt: 0,
+            attempt: 0,
+            sleep: None,
+        }
+    }
+}
+
+impl<R, C> Future for Acquire<R, C>
+where
+    R: Deref<Target = RateLimiter<C>>,
+    C: Sleep,
+{
     type Output = Result<(), Denied>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let limiter = *this.limiter;
+        let limiter: &RateLimiter<C> = this.limiter;
         loop {
             if let Some(sleep) = this.sleep.as_mut().as_pin_mut() {
                 core::task::ready!(sleep.poll(cx));
@@ -135,7 +165,7 @@ impl<C: Sleep> Future for Acquire<'_, C> {
     }
 }
 
-impl<C: Sleep> fmt::Debug for Acquire<'_, C> {
+impl<R, C: Sleep> fmt::Debug for Acquire<R, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Acquire")
             .field("n", &self.n)
