@@ -10,6 +10,7 @@
 //! # Examples
 //!
 //! ```
+//! use bulwark::classify::Verdict;
 //! use bulwark::fallback::{Stale, fallback};
 //! use bulwark::{MockClock, mock};
 //! use core::time::Duration;
@@ -19,10 +20,13 @@
 //!
 //! let clock = MockClock::new();
 //! let cache = Stale::new();
+//! // Only "down" falls back; a "not found" is the answer (the one classification: see
+//! // `bulwark::classify`).
+//! let down = |r: &Result<u32, Error>| if matches!(r, Err(Error::Down)) { Verdict::FAILURE } else { Verdict::Ignore };
 //! let price = |up: bool| {
 //!     fallback(move || async move { if up { Ok(42) } else { Err(Error::Down) } })
 //!         .refresh(&cache, &clock) // a success refreshes the stale copy
-//!         .or_if(|e: &Error| *e == Error::Down, |_| async { Err(Error::Down) }) // secondary down too
+//!         .or_if(down, |_| async { Err(Error::Down) }) // secondary down too
 //!         .or_stale(&cache, &clock, Duration::from_secs(60))
 //!         .or_value(0)
 //! };
@@ -41,6 +45,7 @@ use core::time::Duration;
 
 use pin_project_lite::pin_project;
 
+use crate::classify::{Classify, ErrorsAreFailures};
 use crate::sync::{SpinMutex, const_fn};
 use crate::time::{Clock, Instant};
 
@@ -115,40 +120,6 @@ impl<F: FnOnce() -> Fut, Fut: Future> Step for Primary<F> {
     }
 }
 
-/// The predicate of [`Fallback::or`]: every error falls back.
-///
-/// ```
-/// use bulwark::fallback::{Always, FallsBack};
-/// assert!(FallsBack::<&str>::falls_back(&Always, &"any error"));
-/// ```
-#[derive(Copy, Clone, Debug, Default)]
-pub struct Always;
-
-/// Decides whether an error falls through to the next step. `Fn(&E) -> bool` closures are
-/// predicates.
-///
-/// ```
-/// use bulwark::fallback::FallsBack;
-/// let server_errors = |e: &u16| *e >= 500;
-/// assert!(server_errors.falls_back(&503) && !server_errors.falls_back(&404));
-/// ```
-pub trait FallsBack<E> {
-    /// `true` to try the next step with this error.
-    fn falls_back(&self, error: &E) -> bool;
-}
-
-impl<E> FallsBack<E> for Always {
-    fn falls_back(&self, _: &E) -> bool {
-        true
-    }
-}
-
-impl<E, P: Fn(&E) -> bool> FallsBack<E> for P {
-    fn falls_back(&self, error: &E) -> bool {
-        self(error)
-    }
-}
-
 /// A link that runs `next` with the error of `first` when `when` says so.
 ///
 /// ```
@@ -170,7 +141,7 @@ where
     S: Step<Output = Result<T, E>>,
     G: FnOnce(E) -> Fut,
     Fut: Future<Output = Result<T, E>>,
-    P: FallsBack<E>,
+    P: Classify<T, E>,
 {
     type Output = Result<T, E>;
     type Future = OrFuture<S::Future, G, Fut, P>;
@@ -214,7 +185,7 @@ where
     A: Future<Output = Result<T, E>>,
     G: FnOnce(E) -> B,
     B: Future<Output = Result<T, E>>,
-    P: FallsBack<E>,
+    P: Classify<T, E>,
 {
     type Output = Result<T, E>;
 
@@ -223,12 +194,17 @@ where
         loop {
             match this.state.as_mut().project() {
                 OrProj::First { fut, next } => {
-                    let err = match core::task::ready!(fut.poll(cx)) {
+                    let result = core::task::ready!(fut.poll(cx));
+                    // Only an error the classifier calls a failure falls back (an `Ok`, even
+                    // one judged a failure, is returned: the next step takes an error).
+                    let falls_back =
+                        matches!(next, Some((_, when)) if when.classify(&result).is_failure());
+                    let err = match result {
                         Ok(v) => return Poll::Ready(Ok(v)),
                         Err(e) => e,
                     };
                     match next.take() {
-                        Some((g, when)) if when.falls_back(&err) => {
+                        Some((g, _)) if falls_back => {
                             // Replacing the pinned state drops the finished first future in
                             // place; the fallback starts with the reason it is needed.
                             this.state.set(OrState::Second { fut: g(err) });
@@ -335,24 +311,30 @@ impl<S: Step> Fallback<S> {
     /// let chain = fallback(|| async { Err::<u8, u8>(1) }).or(|e| async move { Err(e + 1) }).or(|e| async move { Ok(e * 10) });
     /// assert_eq!(mock::run(&clock, chain.into_future()).unwrap(), Ok(20));
     /// ```
-    pub fn or<G>(self, next: G) -> Fallback<Or<S, G, Always>> {
+    pub fn or<G>(self, next: G) -> Fallback<Or<S, G, ErrorsAreFailures>> {
         Fallback {
             step: Or {
                 first: self.step,
                 next,
-                when: Always,
+                when: ErrorsAreFailures,
             },
         }
     }
 
-    /// When `when(&error)` holds, run `next` with the error; otherwise return the error as is.
+    /// When `when` (the one [classification](crate::classify) of every pattern) judges the
+    /// error a failure, run `next` with it; otherwise (ignored) return the error as is.
     ///
     /// ```
-    /// use bulwark::{MockClock, fallback::fallback, mock};
+    /// use bulwark::{MockClock, classify::Verdict, fallback::fallback, mock};
     /// use core::future::IntoFuture;
     /// let clock = MockClock::new();
     /// // A 404 is the caller's problem: no fallback.
-    /// let chain = fallback(|| async { Err::<&str, u16>(404) }).or_if(|e: &u16| *e >= 500, |_| async { Ok("cached") });
+    /// let server_side = |r: &Result<&str, u16>| match r {
+    ///     Err(500..) => Verdict::FAILURE,
+    ///     Err(_) => Verdict::Ignore,
+    ///     Ok(_) => Verdict::Success,
+    /// };
+    /// let chain = fallback(|| async { Err::<&str, u16>(404) }).or_if(server_side, |_| async { Ok("cached") });
     /// assert_eq!(mock::run(&clock, chain.into_future()).unwrap(), Err(404));
     /// ```
     pub fn or_if<P, G>(self, when: P, next: G) -> Fallback<Or<S, G, P>> {
@@ -378,7 +360,7 @@ impl<S: Step> Fallback<S> {
     pub fn or_value<T, E>(
         self,
         value: T,
-    ) -> Fallback<Or<S, impl FnOnce(E) -> Ready<Result<T, E>>, Always>>
+    ) -> Fallback<Or<S, impl FnOnce(E) -> Ready<Result<T, E>>, ErrorsAreFailures>>
     where
         S: Step<Output = Result<T, E>>,
     {
@@ -403,7 +385,7 @@ impl<S: Step> Fallback<S> {
         cache: &'a Stale<T>,
         clock: C,
         max_age: Duration,
-    ) -> Fallback<Or<S, impl FnOnce(E) -> Ready<Result<T, E>> + 'a, Always>>
+    ) -> Fallback<Or<S, impl FnOnce(E) -> Ready<Result<T, E>> + 'a, ErrorsAreFailures>>
     where
         S: Step<Output = Result<T, E>>,
         T: Clone + 'a,
@@ -519,6 +501,7 @@ impl<T> fmt::Debug for Stale<T> {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
+    use crate::classify::Verdict;
     use crate::{MockClock, mock};
 
     #[derive(Debug, Clone, Copy, PartialEq)]
@@ -552,7 +535,10 @@ mod tests {
     fn caller_errors_do_not_fall_back_and_later_steps_never_start() {
         let clock = MockClock::new();
         let mut started = false;
-        let transient = |e: &E| matches!(e, E::Timeout | E::Open);
+        let transient = |r: &Result<u32, E>| match r {
+            Err(E::Timeout | E::Open) => Verdict::FAILURE,
+            _ => Verdict::Ignore,
+        };
         let chain = fallback(|| async { Err::<u32, E>(E::BadRequest) }).or_if(transient, |_| {
             started = true;
             async { Ok(1) }

@@ -9,11 +9,14 @@
 
 pub mod rng;
 pub(crate) mod sync;
+#[macro_use]
+mod hooks;
 
 pub mod admission;
 pub mod bounded;
 pub mod bulkhead;
 pub mod circuit_breaker;
+pub mod classify;
 pub mod fallback;
 pub mod mock;
 pub mod pipeline;

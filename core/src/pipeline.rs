@@ -43,10 +43,10 @@
 //!
 //! # Errors
 //!
-//! [`Error`] says which layer rejected, or carries the operation's own error unchanged. An
-//! operation error counts as a breaker failure and is retried when the pipeline's
-//! [`transient`](Pipeline::transient) predicate says so; a non-transient error (a caller
-//! error such as "not found") is returned at once and the breaker ignores it.
+//! [`Error`] says which layer rejected, or carries the operation's own error unchanged. The
+//! pipeline's [`classify`](Pipeline::classify) judges each operation result: a failure counts
+//! against the breaker and is retried; an ignored result (a caller error such as "not
+//! found") is returned at once and the breaker does not record it.
 //!
 //! # Examples
 //!
@@ -94,8 +94,9 @@ use core::ops::Deref;
 use crate::admission::{Admit, Admitted, Outcome, Permit, RetryHint};
 use crate::bulkhead::BulkheadFull;
 use crate::circuit_breaker;
+use crate::classify::{Classify, ErrorsAreFailures, Verdict};
 use crate::rate_limiter::{Denied, RateLimited};
-use crate::retry::{self, Classify, Operation, Retry, RetryBudget, Verdict};
+use crate::retry::{self, Operation, Retry, RetryBudget};
 use crate::time::{Clock, Instant, Sleep};
 use crate::timeout::{Deadline, Elapsed, Timeout, timeout_at, timeout_within};
 
@@ -379,38 +380,23 @@ where
     }
 }
 
-/// Decides which operation errors are transient: retried, and counted as breaker failures.
-/// `Fn(&E) -> bool` closures are predicates.
+/// An attempt's result with its verdict: what a pipeline attempt hands its retry, so the
+/// pipeline's retry classifier acts on the user's judgement of the operation's result (an
+/// `Ok` judged a failure is retried too: a "try later" response). Unwrapped before the
+/// caller sees the result.
 ///
 /// ```
-/// use bulwark::pipeline::Transient;
-/// let server_side = |e: &u16| *e >= 500;
-/// assert!(server_side.is_transient(&503) && !server_side.is_transient(&400));
+/// use bulwark::{classify::Verdict, pipeline::Judged};
+/// let j = Judged { verdict: Verdict::Success, value: 7 };
+/// assert_eq!(j.value, 7);
 /// ```
-pub trait Transient<E> {
-    /// `true` when retrying may help.
-    fn is_transient(&self, error: &E) -> bool;
-}
-
-/// The default predicate: every operation error is transient.
-///
-/// ```
-/// use bulwark::pipeline::{AllTransient, Transient};
-/// assert!(Transient::<u16>::is_transient(&AllTransient, &404));
-/// ```
-#[derive(Copy, Clone, Debug, Default)]
-pub struct AllTransient;
-
-impl<E> Transient<E> for AllTransient {
-    fn is_transient(&self, _: &E) -> bool {
-        true
-    }
-}
-
-impl<E, F: Fn(&E) -> bool> Transient<E> for F {
-    fn is_transient(&self, error: &E) -> bool {
-        self(error)
-    }
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Judged<X> {
+    /// What the pipeline's classifier said of the operation's result (for a rejection or a
+    /// timeout: what the pipeline itself concluded).
+    pub verdict: Verdict,
+    /// The result's value (or error).
+    pub value: X,
 }
 
 /// Which admission rejections a pipeline's retry waits out; the others are answered at once.
@@ -464,38 +450,39 @@ pub enum Waits {
     Nothing,
 }
 
-/// Retry's classifier inside a pipeline: admission rejections are waited out or answered at
-/// once as [`Waits`] says, attempt timeouts retried, operation errors retried when transient.
+/// Retry's classifier inside a pipeline: an operation's result is retried when the
+/// pipeline's [`Classify`] judged it a failure (with its `retry_after` hint), admission
+/// rejections are waited out or answered at once as [`Waits`] says, attempt timeouts retried.
 ///
 /// ```
-/// use bulwark::{MockClock, pipeline::Pipeline, retry::{Classify, Config, Verdict}};
-/// use bulwark::pipeline::Error;
+/// use bulwark::{MockClock, pipeline::{Error, Judged, Pipeline}, retry::{Classify, Config, Verdict}};
 /// let clock = MockClock::new();
 /// let p = Pipeline::new(&clock, Config::new()).unwrap();
 /// let classifier = p.retry().classifier();
-/// assert_eq!(classifier.classify(&Err::<(), _>(Error::Operation("down"))), Verdict::Retry);
+/// let failed: Result<Judged<()>, _> = Err(Judged { verdict: Verdict::FAILURE, value: Error::Operation("down") });
+/// assert_eq!(classifier.classify(&failed), Verdict::FAILURE);
 /// ```
 #[derive(Clone, Debug)]
-pub struct Classifier<S, P> {
+pub struct Classifier<S, K> {
     clock: S,
-    transient: P,
+    classify: K,
     waits: Waits,
 }
 
-impl<T, E, S: Clock, P: Transient<E>> Classify<T, Error<E>> for Classifier<S, P> {
+impl<T, E, S: Clock, K> Classify<Judged<T>, Judged<Error<E>>> for Classifier<S, K> {
     #[inline]
-    fn classify(&self, r: &Result<T, Error<E>>) -> Verdict {
+    fn classify(&self, r: &Result<Judged<T>, Judged<Error<E>>>) -> Verdict {
         match r {
-            Ok(_) | Err(Error::Timeout(_)) => Verdict::Return,
-            Err(Error::Operation(e)) if self.transient.is_transient(e) => Verdict::Retry,
-            Err(Error::Operation(_)) => Verdict::Return,
-            Err(Error::AttemptTimeout(_)) => Verdict::Retry,
-            Err(rejected) => self.rejection(rejected),
+            Ok(j) => j.verdict,
+            Err(j) => match &j.value {
+                Error::Operation(_) | Error::Timeout(_) | Error::AttemptTimeout(_) => j.verdict,
+                rejected => self.rejection(rejected),
+            },
         }
     }
 }
 
-impl<S: Clock, P> Classifier<S, P> {
+impl<S: Clock, K> Classifier<S, K> {
     /// An admission rejection, as [`Waits`] says. Kept out of line: the ready call's path
     /// (`Ok`) stays as small as it was before the rule existed (the core pipeline bench row).
     #[inline(never)]
@@ -503,16 +490,18 @@ impl<S: Clock, P> Classifier<S, P> {
         // An instant already here (a half-open breaker whose probes are all out says "now")
         // adds nothing to the backoff: retry with it, rather than at once.
         let after = |at: Instant| match at.saturating_duration_since(self.clock.now()) {
-            d if d.is_zero() => Verdict::Retry,
-            d => Verdict::RetryAfter(d),
+            d if d.is_zero() => Verdict::FAILURE,
+            d => Verdict::failure_after(d),
         };
+        // Not waited for: handed back at once (the pipeline's answer, not the downstream's).
+        let at_once = Verdict::Ignore;
         match (r, self.waits) {
             (Error::CircuitOpen(rejected), Waits::Breaker | Waits::All) => {
-                rejected.retry_at.map_or(Verdict::Return, after)
+                rejected.retry_at.map_or(at_once, after)
             }
             (Error::RateLimited(limited), Waits::All) => after(limited.retry_at),
-            (Error::BulkheadFull(_), Waits::All) => Verdict::Retry,
-            _ => Verdict::Return,
+            (Error::BulkheadFull(_), Waits::All) => Verdict::FAILURE,
+            _ => at_once,
         }
     }
 }
@@ -535,14 +524,14 @@ impl<S: Clock, P> Classifier<S, P> {
 /// let p = Pipeline::new(&clock, Config::new().max_attempts(1)).unwrap();
 /// assert_eq!(mock::run(&clock, p.call(|| async { Ok::<_, ()>(7) })).unwrap(), Ok(7));
 /// ```
-pub struct Pipeline<S, P = AllTransient, B = (), G = ()> {
-    retry: Retry<S, Classifier<S, P>, (), B>,
+pub struct Pipeline<S, K = ErrorsAreFailures, B = (), G = ()> {
+    retry: Retry<S, Classifier<S, K>, (), B>,
     gates: G,
     total: Option<Duration>,
     attempt: Option<Duration>,
 }
 
-impl<S, P, B, G> fmt::Debug for Pipeline<S, P, B, G> {
+impl<S, K, B, G> fmt::Debug for Pipeline<S, K, B, G> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pipeline")
             .field("total_timeout", &self.total)
@@ -568,7 +557,7 @@ impl<S: Sleep + Clone> Pipeline<S> {
     pub fn new(clock: S, retry: retry::Config) -> Result<Self, retry::ConfigError> {
         let classifier = Classifier {
             clock: clock.clone(),
-            transient: AllTransient,
+            classify: ErrorsAreFailures,
             waits: Waits::Breaker,
         };
         Ok(Pipeline {
@@ -580,7 +569,7 @@ impl<S: Sleep + Clone> Pipeline<S> {
     }
 }
 
-impl<S: Sleep + Clone, P, B, G> Pipeline<S, P, B, G> {
+impl<S: Sleep + Clone, K, B, G> Pipeline<S, K, B, G> {
     /// Adds an admission stage after those already added: any gate ([`Admit`]) through any
     /// pointer to it. Attempts pass the stages in the order they were added; the module docs
     /// explain the order that suits most services (breaker ▸ limiter ▸ bulkhead).
@@ -596,7 +585,7 @@ impl<S: Sleep + Clone, P, B, G> Pipeline<S, P, B, G> {
     /// let out = mock::run(&clock, p.call(|| async { Ok::<_, ()>(2) })).unwrap();
     /// assert!(matches!(out, Err(Error::RateLimited(_))));
     /// ```
-    pub fn gate<R>(self, gate: R) -> Pipeline<S, P, B, (G, R)>
+    pub fn gate<R>(self, gate: R) -> Pipeline<S, K, B, (G, R)>
     where
         R: Deref,
         R::Target: Admit,
@@ -618,7 +607,7 @@ impl<S: Sleep + Clone, P, B, G> Pipeline<S, P, B, G> {
     /// let b = CircuitBreaker::new(Cb::new().consecutive_failures(5), &clock).unwrap();
     /// let _p = Pipeline::new(&clock, Config::new()).unwrap().breaker(&b);
     /// ```
-    pub fn breaker<R>(self, breaker: R) -> Pipeline<S, P, B, (G, R)>
+    pub fn breaker<R>(self, breaker: R) -> Pipeline<S, K, B, (G, R)>
     where
         R: Deref,
         R::Target: Admit,
@@ -635,7 +624,7 @@ impl<S: Sleep + Clone, P, B, G> Pipeline<S, P, B, G> {
     /// let l = RateLimiter::new(Rl::per_second(100), &clock).unwrap();
     /// let _p = Pipeline::new(&clock, Config::new()).unwrap().limiter(&l);
     /// ```
-    pub fn limiter<R>(self, limiter: R) -> Pipeline<S, P, B, (G, R)>
+    pub fn limiter<R>(self, limiter: R) -> Pipeline<S, K, B, (G, R)>
     where
         R: Deref,
         R::Target: Admit,
@@ -653,7 +642,7 @@ impl<S: Sleep + Clone, P, B, G> Pipeline<S, P, B, G> {
     /// let h = Bulkhead::new(Bh::new(10), &clock).unwrap();
     /// let _p = Pipeline::new(&clock, Config::new()).unwrap().bulkhead(&h);
     /// ```
-    pub fn bulkhead<R>(self, bulkhead: R) -> Pipeline<S, P, B, (G, R)>
+    pub fn bulkhead<R>(self, bulkhead: R) -> Pipeline<S, K, B, (G, R)>
     where
         R: Deref,
         R::Target: Admit,
@@ -661,21 +650,28 @@ impl<S: Sleep + Clone, P, B, G> Pipeline<S, P, B, G> {
         self.gate(bulkhead)
     }
 
-    /// Decides which operation errors are transient (retried, counted as breaker failures);
-    /// the others return at once and the breaker ignores them. Default: all.
+    /// Judges each operation result (the one [classification](crate::classify) of every
+    /// pattern): a [`Verdict::Failure`] counts against the breaker and is retried (after its
+    /// `retry_after` hint when it gives one) — an `Ok` result too, such as a "try later"
+    /// response; [`Verdict::Ignore`] is returned at once and the breaker ignores it. Default:
+    /// [`ErrorsAreFailures`].
     ///
     /// ```
-    /// use bulwark::{MockClock, mock, pipeline::{Error, Pipeline}, retry::Config};
+    /// use bulwark::{MockClock, mock, pipeline::{Error, Pipeline}, retry::{Config, Verdict}};
     /// let clock = MockClock::new();
-    /// let p = Pipeline::new(&clock, Config::new().max_attempts(5)).unwrap().transient(|e: &u16| *e >= 500);
+    /// let p = Pipeline::new(&clock, Config::new().max_attempts(5)).unwrap().classify(|r: &Result<(), u16>| match r {
+    ///     Err(500..) => Verdict::FAILURE,
+    ///     Err(_) => Verdict::Ignore,
+    ///     Ok(()) => Verdict::Success,
+    /// });
     /// let out = mock::run(&clock, p.call(|| async { Err::<(), u16>(404) })).unwrap();
     /// assert_eq!(out, Err(Error::Operation(404))); // not retried
     /// ```
-    pub fn transient<P2>(self, transient: P2) -> Pipeline<S, P2, B, G> {
+    pub fn classify<K2>(self, classify: K2) -> Pipeline<S, K2, B, G> {
         Pipeline {
             retry: self.retry.map_classifier(|c| Classifier {
                 clock: c.clock,
-                transient,
+                classify,
                 waits: c.waits,
             }),
             gates: self.gates,
@@ -716,7 +712,7 @@ impl<S: Sleep + Clone, P, B, G> Pipeline<S, P, B, G> {
     /// let clock = MockClock::new();
     /// let _p = Pipeline::new(&clock, Config::new()).unwrap().budget(&budget);
     /// ```
-    pub fn budget<B2: RetryBudget>(self, budget: B2) -> Pipeline<S, P, B2, G> {
+    pub fn budget<B2: RetryBudget>(self, budget: B2) -> Pipeline<S, K, B2, G> {
         Pipeline {
             retry: self.retry.with_budget(budget),
             gates: self.gates,
@@ -775,7 +771,7 @@ impl<S: Sleep + Clone, P, B, G> Pipeline<S, P, B, G> {
     /// let p = Pipeline::new(&clock, cfg).unwrap();
     /// assert_eq!(format!("{:?}", p.retry().config()), format!("{cfg:?}"));
     /// ```
-    pub fn retry(&self) -> &Retry<S, Classifier<S, P>, (), B> {
+    pub fn retry(&self) -> &Retry<S, Classifier<S, K>, (), B> {
         &self.retry
     }
 
@@ -794,7 +790,7 @@ impl<S: Sleep + Clone, P, B, G> Pipeline<S, P, B, G> {
     }
 }
 
-impl<S, P, B, G> Pipeline<S, P, B, G>
+impl<S, K, B, G> Pipeline<S, K, B, G>
 where
     S: Sleep + Clone,
     B: RetryBudget,
@@ -830,11 +826,11 @@ where
     /// }));
     /// assert_eq!(out.unwrap(), Ok(3));
     /// ```
-    pub fn call<Op, Fut>(&self, op: Op) -> Call<&Self, S, P, B, G, Op, Fut>
+    pub fn call<Op, Fut>(&self, op: Op) -> Call<&Self, S, K, B, G, Op, Fut>
     where
         Op: Operation<Future = Fut>,
         Fut: ResultFuture,
-        P: Transient<Fut::Err>,
+        K: Classify<Fut::Ok, Fut::Err>,
     {
         Call::new(self, op)
     }
@@ -861,8 +857,8 @@ pub trait Parts {
     fn admission(&self) -> &Self::Gates;
 }
 
-impl<S, P, B, G> Parts for Pipeline<S, P, B, G> {
-    type Retry = Retry<S, Classifier<S, P>, (), B>;
+impl<S, K, B, G> Parts for Pipeline<S, K, B, G> {
+    type Retry = Retry<S, Classifier<S, K>, (), B>;
     type Gates = G;
     #[inline]
     fn retry_policy(&self) -> &Self::Retry {
@@ -969,20 +965,20 @@ pub struct Attempts<R, Op> {
     total: Deadline,
 }
 
-impl<R, S, P, B, G, Op, Fut> Operation for Attempts<R, Op>
+impl<R, S, K, B, G, Op, Fut> Operation for Attempts<R, Op>
 where
-    R: Deref<Target = Pipeline<S, P, B, G>> + Clone,
+    R: Deref<Target = Pipeline<S, K, B, G>> + Clone,
     S: Sleep + Clone,
     G: Admit,
     G::Rejected: Into<Rejection>,
-    P: Transient<Fut::Err>,
+    K: Classify<Fut::Ok, Fut::Err>,
     Op: Operation<Future = Fut>,
     Fut: ResultFuture,
 {
     type Future = Attempt<R, S, Fut>;
 
     fn attempt(&mut self) -> Self::Future {
-        let p: &Pipeline<S, P, B, G> = &self.pipeline;
+        let p: &Pipeline<S, K, B, G> = &self.pipeline;
         let permit = match Permit::try_new(GatesOf(self.pipeline.clone())) {
             Ok(permit) => permit,
             Err(r) => {
@@ -1063,20 +1059,24 @@ pin_project! {
     }
 }
 
-impl<R, S, P, B, G, Fut> Future for Attempt<R, S, Fut>
+impl<R, S, K, B, G, Fut> Future for Attempt<R, S, Fut>
 where
-    R: Deref<Target = Pipeline<S, P, B, G>>,
+    R: Deref<Target = Pipeline<S, K, B, G>>,
     S: Sleep,
     G: Admit,
-    P: Transient<Fut::Err>,
+    K: Classify<Fut::Ok, Fut::Err>,
     Fut: ResultFuture,
 {
-    type Output = Result<Fut::Ok, Error<Fut::Err>>;
+    type Output = Result<Judged<Fut::Ok>, Judged<Error<Fut::Err>>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
             AttemptProj::Rejected { rejection } => match rejection.take() {
-                Some(r) => Poll::Ready(Err(r.into())),
+                Some(r) => Poll::Ready(Err(Judged {
+                    // Decided by the pipeline's classifier (`Waits`), not by this verdict.
+                    verdict: Verdict::Ignore,
+                    value: r.into(),
+                })),
                 None => Poll::Pending, // polled after completion
             },
             AttemptProj::Running { fut, permit, total } => {
@@ -1084,21 +1084,25 @@ where
                 let Some(permit) = permit.take() else {
                     return Poll::Pending; // polled after completion
                 };
-                let transient = &permit.owner().0.retry.classifier().transient;
-                let (outcome, result) = match out {
-                    Ok(Ok(v)) => (Outcome::Success, Ok(v)),
-                    Ok(Err(e)) if transient.is_transient(&e) => {
-                        (Outcome::Failure, Err(Error::Operation(e)))
+                let classify = &permit.owner().0.retry.classifier().classify;
+                let (verdict, result) = match out {
+                    Ok(r) => {
+                        let verdict = classify.classify(&r);
+                        (verdict, r.map_err(Error::Operation))
                     }
-                    Ok(Err(e)) => (Outcome::Ignored, Err(Error::Operation(e))),
                     // Cut by the caller's total deadline, not by its own attempt timeout: the
                     // caller gave up, which says nothing about the downstream. Like a
                     // cancellation it is not recorded (a probe gives its slot back), so a short
-                    // remaining budget cannot re-open the breaker.
+                    // remaining budget cannot re-open the breaker; and it is not retried.
                     Err(elapsed) if Some(elapsed.deadline) == total.instant() => {
-                        (Outcome::Ignored, Err(Error::Timeout(elapsed)))
+                        (Verdict::Ignore, Err(Error::Timeout(elapsed)))
                     }
-                    Err(elapsed) => (Outcome::Failure, Err(Error::AttemptTimeout(elapsed))),
+                    Err(elapsed) => (Verdict::FAILURE, Err(Error::AttemptTimeout(elapsed))),
+                };
+                let outcome = verdict.outcome();
+                let result = match result {
+                    Ok(value) => Ok(Judged { verdict, value }),
+                    Err(value) => Err(Judged { verdict, value }),
                 };
                 permit.record(outcome);
                 Poll::Ready(result)
@@ -1119,8 +1123,8 @@ where
 }
 
 /// The retry future inside a [`Call`].
-type Inner<R, S, P, B, Op, Fut> =
-    retry::Call<RetryOf<R>, S, Classifier<S, P>, (), B, Attempts<R, Op>, Attempt<R, S, Fut>>;
+type Inner<R, S, K, B, Op, Fut> =
+    retry::Call<RetryOf<R>, S, Classifier<S, K>, (), B, Attempts<R, Op>, Attempt<R, S, Fut>>;
 
 pin_project! {
     /// The future of [`Pipeline::call`]: one named type, no boxing. `Send` whenever its parts
@@ -1137,31 +1141,31 @@ pin_project! {
     /// assert_eq!(mock::run(&clock, call).unwrap(), Ok(1));
     /// ```
     #[must_use = "futures do nothing unless polled"]
-    pub struct Call<R, S, P, B, G, Op, Fut>
+    pub struct Call<R, S, K, B, G, Op, Fut>
     where
-        R: Deref<Target = Pipeline<S, P, B, G>>,
+        R: Deref<Target = Pipeline<S, K, B, G>>,
         S: Sleep,
         G: Admit,
-        P: Transient<Fut::Err>,
+        K: Classify<Fut::Ok, Fut::Err>,
         Fut: ResultFuture,
     {
         #[pin]
-        inner: Inner<R, S, P, B, Op, Fut>,
+        inner: Inner<R, S, K, B, Op, Fut>,
         total: Deadline,
         _gates: core::marker::PhantomData<fn() -> G>,
     }
 }
 
-impl<R, S, P, B, G, Op, Fut> Call<R, S, P, B, G, Op, Fut>
+impl<R, S, K, B, G, Op, Fut> Call<R, S, K, B, G, Op, Fut>
 where
-    R: Deref<Target = Pipeline<S, P, B, G>> + Clone,
+    R: Deref<Target = Pipeline<S, K, B, G>> + Clone,
     S: Sleep + Clone,
     B: RetryBudget,
     G: Admit,
     G::Rejected: Into<Rejection>,
     Op: Operation<Future = Fut>,
     Fut: ResultFuture,
-    P: Transient<Fut::Err>,
+    K: Classify<Fut::Ok, Fut::Err>,
 {
     /// A call of `op` through the pipeline `pipeline` points to: what [`Pipeline::call`]
     /// returns, for any owner of the pipeline (an `Arc`, a `&'static`), so that the future
@@ -1180,7 +1184,7 @@ where
         // One clock read serves the total deadline and the retry's start (its `max_elapsed`):
         // like `tokio::time::timeout`, they count from this call. Each attempt's own timeout
         // counts from the operation's first `Pending` (see `attempt_timeout`).
-        let p: &Pipeline<S, P, B, G> = &pipeline;
+        let p: &Pipeline<S, K, B, G> = &pipeline;
         let now = (p.total.is_some() || p.retry.config().max_elapsed.is_some())
             .then(|| p.retry.clock().now());
         let total = match (p.total, now) {
@@ -1204,15 +1208,15 @@ where
     }
 }
 
-impl<R, S, P, B, G, Op, Fut> Future for Call<R, S, P, B, G, Op, Fut>
+impl<R, S, K, B, G, Op, Fut> Future for Call<R, S, K, B, G, Op, Fut>
 where
-    R: Deref<Target = Pipeline<S, P, B, G>> + Clone,
+    R: Deref<Target = Pipeline<S, K, B, G>> + Clone,
     S: Sleep + Clone,
     B: RetryBudget,
     G: Admit,
     G::Rejected: Into<Rejection>,
     Fut: ResultFuture,
-    P: Transient<Fut::Err>,
+    K: Classify<Fut::Ok, Fut::Err>,
     Op: Operation<Future = Fut>,
 {
     type Output = Result<Fut::Ok, Error<Fut::Err>>;
@@ -1221,29 +1225,31 @@ where
         let this = self.project();
         let out = core::task::ready!(this.inner.poll(cx));
         let total = *this.total;
-        Poll::Ready(out.map_err(|e| match e {
-            retry::Error::Exhausted { last, .. } | retry::Error::BudgetExhausted { last, .. } => {
-                last
-            }
-            retry::Error::Permanent { error, .. } => error,
-            // Stopped because the next attempt could not start before the deadline: the last
-            // attempt's own error says why (an open circuit, a timeout, ...).
-            retry::Error::DeadlineExceeded {
-                last: Some(last), ..
-            } => last,
-            retry::Error::DeadlineExceeded { last: None, .. } => Error::Timeout(Elapsed {
-                deadline: total.instant().unwrap_or(Instant::ZERO),
+        Poll::Ready(match out {
+            Ok(judged) => Ok(judged.value),
+            Err(e) => Err(match e {
+                retry::Error::Exhausted { last, .. }
+                | retry::Error::BudgetExhausted { last, .. } => last.value,
+                retry::Error::Permanent { error, .. } => error.value,
+                // Stopped because the next attempt could not start before the deadline: the
+                // last attempt's own error says why (an open circuit, a timeout, ...).
+                retry::Error::DeadlineExceeded {
+                    last: Some(last), ..
+                } => last.value,
+                retry::Error::DeadlineExceeded { last: None, .. } => Error::Timeout(Elapsed {
+                    deadline: total.instant().unwrap_or(Instant::ZERO),
+                }),
             }),
-        }))
+        })
     }
 }
 
-impl<R, S, P, B, G, Op, Fut> fmt::Debug for Call<R, S, P, B, G, Op, Fut>
+impl<R, S, K, B, G, Op, Fut> fmt::Debug for Call<R, S, K, B, G, Op, Fut>
 where
-    R: Deref<Target = Pipeline<S, P, B, G>>,
+    R: Deref<Target = Pipeline<S, K, B, G>>,
     S: Sleep,
     G: Admit,
-    P: Transient<Fut::Err>,
+    K: Classify<Fut::Ok, Fut::Err>,
     Fut: ResultFuture,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -99,9 +99,10 @@ proptest! {
             }
             prop_assert!(held.len() <= max, "{} in flight, max {}", held.len(), max);
             let m = b.metrics();
+            let tot = b.totals();
             prop_assert_eq!(m.in_use, held.len());
-            prop_assert_eq!(m.rejected, rejected);
-            prop_assert_eq!(m.timed_out, timed_out);
+            prop_assert_eq!(tot.rejected, rejected);
+            prop_assert_eq!(tot.timed_out, timed_out);
             prop_assert!(b.semaphore().waiting() <= pending.len());
             prop_assert!(b.semaphore().waiting() <= 3);
         }

@@ -178,7 +178,7 @@ proptest! {
         let counters = Counters::new();
         let retry = Retry::new(cfg, &clock).unwrap().with_hooks(&counters).with_classifier(|r: &Result<u8, u8>| {
             let code = match r { Ok(c) | Err(c) => *c };
-            if code < 7 { Verdict::Retry } else { Verdict::Return }
+            if code < 7 { Verdict::FAILURE } else { Verdict::Ignore }
         });
         let starts = RefCell::new(Vec::new());
         let out = mock::run(&clock, retry.call_with_deadline(deadline, || {

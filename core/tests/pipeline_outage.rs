@@ -8,7 +8,7 @@ use bulwark::bulkhead::{Bulkhead, Config as BulkheadConfig};
 use bulwark::circuit_breaker::{CircuitBreaker, Config as BreakerConfig, Counters, State};
 use bulwark::pipeline::{Error, Layer, Pipeline, Waits};
 use bulwark::rate_limiter::{Config as LimiterConfig, RateLimiter};
-use bulwark::retry::{Backoff, Config as RetryConfig, Jitter};
+use bulwark::retry::{Backoff, Config as RetryConfig, Jitter, Verdict};
 use bulwark::{Clock, Instant, MockClock, mock};
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -58,7 +58,11 @@ fn outage_through_the_full_pipeline() {
     .breaker(&breaker)
     .limiter(&limiter)
     .bulkhead(&bulkhead)
-    .transient(|e: &Down| *e == Down::Unavailable)
+    .classify(|r: &Result<u32, Down>| match r {
+        Ok(_) => Verdict::Success,
+        Err(Down::Unavailable) => Verdict::FAILURE,
+        Err(_) => Verdict::Ignore,
+    })
     .total_timeout(Duration::from_secs(3))
     .attempt_timeout(Duration::from_millis(500));
 

@@ -8,7 +8,7 @@ use core::task::{Context, Poll, Waker};
 use core::time::Duration;
 
 use bulwark::retry::{
-    Backoff, Budget, Config, Counters, Error, Hooks, Jitter, Metrics, Retry, Verdict,
+    Backoff, Budget, Config, Counters, Error, Hooks, Jitter, Retry, Totals, Verdict,
 };
 use bulwark::timeout::{Deadline, timeout_at};
 use bulwark::{Clock, Instant, MockClock, mock};
@@ -78,7 +78,7 @@ fn minutes_of_exponential_backoff_run_instantly_with_an_exact_schedule() {
     assert_eq!(clock.now(), secs(123));
     assert_eq!(
         counters.snapshot(),
-        Metrics {
+        Totals {
             attempts: 8,
             retries: 7,
             budget_denials: 0
@@ -203,9 +203,9 @@ fn retry_after_hint_is_honoured_and_capped() {
     .unwrap()
     .with_classifier(|r: &Result<(), E>| match r {
         Err(E::Busy { retry_after_secs }) => {
-            Verdict::RetryAfter(Duration::from_secs(*retry_after_secs))
+            Verdict::failure_after(Duration::from_secs(*retry_after_secs))
         }
-        Ok(()) => Verdict::Return,
+        Ok(()) => Verdict::Ignore,
     });
     let script = Script::new(
         &clock,
@@ -231,9 +231,9 @@ fn permanent_errors_are_not_retried() {
     let retry = Retry::new(Config::new().jitter(Jitter::None).max_attempts(5), &clock)
         .unwrap()
         .with_classifier(|r: &Result<(), u16>| match r {
-            Err(400..=499) => Verdict::Return,
-            Err(_) => Verdict::Retry,
-            Ok(()) => Verdict::Return,
+            Err(400..=499) => Verdict::Ignore,
+            Err(_) => Verdict::FAILURE,
+            Ok(()) => Verdict::Ignore,
         });
     let script = Script::new(&clock, &[Err(503), Err(404), Err(503)]);
     let out = mock::run(&clock, retry.call(script.op())).unwrap();
@@ -258,8 +258,8 @@ fn a_retryable_result_is_returned_when_retries_run_out() {
     let retry = Retry::new(Config::new().jitter(Jitter::None).max_attempts(3), &clock)
         .unwrap()
         .with_classifier(|r: &Result<Resp, ()>| match r {
-            Ok(Resp::TryLater) => Verdict::Retry,
-            Err(()) => Verdict::Retry,
+            Ok(Resp::TryLater) => Verdict::FAILURE,
+            Err(()) => Verdict::FAILURE,
         });
     let script = Script::new(&clock, &[Ok(Resp::TryLater)]);
     let out = mock::run(&clock, retry.call(script.op())).unwrap();

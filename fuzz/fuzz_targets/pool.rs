@@ -226,10 +226,11 @@ fn run(pool: &P<'_>, clock: &MockClock, inp: &Input, alive: &Rc<Cell<i64>>) {
             (m.in_use + m.idle) as i64,
             "alive vs in use + idle: {m:?}"
         );
+        let t = pool.totals();
         assert_eq!(
-            m.created as i64 - m.discarded as i64,
+            t.created as i64 - t.discarded as i64,
             alive.get(),
-            "created - discarded: {m:?}"
+            "created - discarded: {t:?}"
         );
         // Slots held by futures: those that have a permit (connecting). At least the guards.
         let free = pool.semaphore().available();

@@ -6,6 +6,7 @@ use std::cell::Cell;
 use std::time::Duration;
 
 use bulwark::circuit_breaker::{CircuitBreaker, Config, CountWindow, TimeWindow};
+use bulwark::classify::Verdict;
 use bulwark::{Clock, MockClock, mock};
 
 struct Counting;
@@ -264,7 +265,13 @@ fn fallback_chain_does_not_allocate() {
                 let up = i % 3 != 0;
                 let chain = fallback(move || async move { if up { Ok(i) } else { Err("down") } })
                     .refresh(cache, clock)
-                    .or_if(|e: &&str| *e == "down", |_| async { Err("secondary down") })
+                    .or_if(
+                        |r: &Result<u64, &str>| match r {
+                            Err("down") => Verdict::FAILURE,
+                            _ => Verdict::Ignore,
+                        },
+                        |_| async { Err("secondary down") },
+                    )
                     .or_stale(cache, clock, Duration::from_secs(60))
                     .or_value(0);
                 sum += chain.into_future().await.unwrap();

@@ -13,8 +13,8 @@
 //!   [`Semaphore`] over their runtime's semaphore.
 //! * [`Compartments`]: isolated bulkheads per downstream in one fixed array.
 //!
-//! Every rejection is a typed [`Rejected`]; [`Metrics`] count permits in use, the limit,
-//! rejections, waits and timeouts.
+//! Every rejection is a typed [`Rejected`]; [`Metrics`] are the gauges (permits in use, the
+//! limit), [`Totals`] the counts (rejections, waits, timeouts).
 //!
 //! # Examples
 //!
@@ -41,7 +41,7 @@
 //!     assert_eq!(clock.now(), Instant::from_millis(400));
 //! })
 //! .unwrap();
-//! assert_eq!(bulkhead.metrics().timed_out, 1);
+//! assert_eq!(bulkhead.totals().timed_out, 1);
 //! ```
 
 mod atomic;
@@ -51,7 +51,7 @@ mod future;
 mod semaphore;
 
 pub use crate::admission::Permit;
-pub use atomic::{Bulkhead, Config, Metrics};
+pub use atomic::{Bulkhead, Config, Metrics, Totals};
 pub use compartments::{CompartmentKey, Compartments};
 pub use error::{BulkheadFull, ConfigError, QueueError, Rejected};
 pub use future::Acquire;

@@ -49,10 +49,10 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     /// # Examples
     ///
     /// ```
-    /// use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, Outcome, State}};
+    /// use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, State, Verdict}};
     /// let clock = MockClock::new();
     /// let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap();
-    /// let _ = b.call_sync_with(|_: &Result<(), u16>| Outcome::Ignored, || Err(404));
+    /// let _ = b.call_sync_with(|_: &Result<(), u16>| Verdict::Ignore, || Err(404));
     /// assert_eq!(b.state(), State::Closed);
     /// ```
     #[inline(always)]
@@ -66,7 +66,7 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     {
         let permit = self.try_acquire().map_err(Error::Rejected)?;
         let result = op();
-        permit.record(classify.classify(&result));
+        permit.record(classify.classify(&result).outcome());
         result.map_err(Error::Inner)
     }
 
@@ -114,14 +114,14 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     /// # Examples
     ///
     /// ```
-    /// use bulwark::{MockClock, mock, circuit_breaker::{CircuitBreaker, Config, NoWindow, Outcome, State}};
+    /// use bulwark::{MockClock, mock, circuit_breaker::{CircuitBreaker, Config, NoWindow, State, Verdict}};
     /// let clock = MockClock::new();
     /// let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap();
     /// // 404s are the caller's fault: ignored, the breaker stays closed.
     /// let classify = |r: &Result<(), u16>| match r {
-    ///     Err(404) => Outcome::Ignored,
-    ///     Err(_) => Outcome::Failure,
-    ///     Ok(()) => Outcome::Success,
+    ///     Err(404) => Verdict::Ignore,
+    ///     Err(_) => Verdict::FAILURE,
+    ///     Ok(()) => Verdict::Success,
     /// };
     /// let _ = mock::run(&clock, b.call_with(classify, || async { Err::<(), u16>(404) })).unwrap();
     /// assert_eq!(b.state(), State::Closed);
@@ -221,7 +221,7 @@ where
         let result = core::task::ready!(fut.poll(cx));
         this.fut.set(None);
         if let Some(permit) = this.permit.take() {
-            permit.record(this.classify.classify(&result));
+            permit.record(this.classify.classify(&result).outcome());
         }
         Poll::Ready(result.map_err(Error::Inner))
     }

@@ -73,6 +73,7 @@ mod machine;
 mod window;
 
 pub use crate::admission::{Outcome, Permit};
+pub use crate::classify::{Classify, ErrorsAreFailures, Verdict};
 pub use atomic::CircuitBreaker;
 pub use config::{Config, HalfOpenVerdict};
 pub use error::{ConfigError, Error, Field, Rejected, SnapshotError};
@@ -120,55 +121,6 @@ impl State {
     }
 }
 
-/// Decides the [`Outcome`] of a call's result. Closures `Fn(&Result<T, E>) -> Outcome` are
-/// classifiers.
-///
-/// # Examples
-///
-/// ```
-/// use bulwark::circuit_breaker::{Classify, ErrorsAreFailures, Outcome};
-///
-/// #[derive(Debug)]
-/// enum HttpError { NotFound, Unavailable }
-/// // A 404 is the caller's problem, not the downstream's: ignore it.
-/// let classify = |r: &Result<u32, HttpError>| match r {
-///     Ok(_) => Outcome::Success,
-///     Err(HttpError::NotFound) => Outcome::Ignored,
-///     Err(HttpError::Unavailable) => Outcome::Failure,
-/// };
-/// assert_eq!(classify.classify(&Err(HttpError::NotFound)), Outcome::Ignored);
-/// assert_eq!(Classify::<u32, ()>::classify(&ErrorsAreFailures, &Err(())), Outcome::Failure);
-/// ```
-pub trait Classify<T, E> {
-    /// The outcome of `result`.
-    fn classify(&self, result: &Result<T, E>) -> Outcome;
-}
-
-/// The default classifier: `Ok` is a success, `Err` a failure.
-///
-/// ```
-/// use bulwark::circuit_breaker::{Classify, ErrorsAreFailures, Outcome};
-/// assert_eq!(Classify::<(), ()>::classify(&ErrorsAreFailures, &Ok(())), Outcome::Success);
-/// ```
-#[derive(Copy, Clone, Debug, Default)]
-pub struct ErrorsAreFailures;
-
-impl<T, E> Classify<T, E> for ErrorsAreFailures {
-    fn classify(&self, result: &Result<T, E>) -> Outcome {
-        if result.is_ok() {
-            Outcome::Success
-        } else {
-            Outcome::Failure
-        }
-    }
-}
-
-impl<T, E, F: Fn(&Result<T, E>) -> Outcome> Classify<T, E> for F {
-    fn classify(&self, result: &Result<T, E>) -> Outcome {
-        self(result)
-    }
-}
-
 /// A change of state, as reported to [`Events`].
 ///
 /// ```
@@ -187,118 +139,85 @@ pub struct Transition {
     pub at: Instant,
 }
 
-/// Hooks called by the breaker. Every method has an empty default, and `()` implements the
-/// trait, so a breaker without hooks pays nothing.
-///
-/// Hooks run inline on the calling task: keep them short and non-blocking.
-///
-/// # Examples
-///
-/// ```
-/// use bulwark::circuit_breaker::{CircuitBreaker, Config, Events, State, Transition};
-/// use bulwark::MockClock;
-/// use core::sync::atomic::{AtomicU32, Ordering};
-///
-/// #[derive(Default)]
-/// struct Opened(AtomicU32);
-/// impl Events for Opened {
-///     fn on_state_change(&self, t: Transition) {
-///         if t.to == State::Open { self.0.fetch_add(1, Ordering::Relaxed); }
-///     }
-/// }
-///
-/// let clock = MockClock::new();
-/// let events = Opened::default();
-/// let breaker = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap().with_events(&events);
-/// breaker.try_acquire().unwrap().failure();
-/// assert_eq!(events.0.load(Ordering::Relaxed), 1);
-/// ```
-pub trait Events {
-    /// The breaker changed state.
-    fn on_state_change(&self, transition: Transition) {
-        let _ = transition;
-    }
-    /// A call was rejected at `at` (for an open breaker, the clock's
-    /// [coarse reading](crate::Clock::now_coarse) its decision used).
-    fn on_rejected(&self, rejected: Rejected, at: Instant) {
-        let _ = (rejected, at);
-    }
-    /// A call ended with `outcome`; `slow` if it took at least the slow-call threshold
-    /// (only measured with a slow-call policy). Not called while [`State::Disabled`]. Late
-    /// outcomes (from before a change of state) are reported too, though the breaker drops
-    /// them; a call abandoned without an outcome is not.
+hooks! {
+    /// Hooks called by the breaker; a breaker without hooks (`()`) pays nothing.
+    ///
+    /// Hooks run inline on the calling task: keep them short and non-blocking.
+    ///
+    /// # Examples
     ///
     /// ```
-    /// use bulwark::circuit_breaker::{CircuitBreaker, Config, Events, Outcome};
+    /// use bulwark::circuit_breaker::{CircuitBreaker, Config, Events, State, Transition};
+    /// use bulwark::MockClock;
+    /// use core::sync::atomic::{AtomicU32, Ordering};
+    ///
+    /// #[derive(Default)]
+    /// struct Opened(AtomicU32);
+    /// impl Events for Opened {
+    ///     fn on_state_change(&self, t: Transition) {
+    ///         if t.to == State::Open { self.0.fetch_add(1, Ordering::Relaxed); }
+    ///     }
+    /// }
+    ///
+    /// let clock = MockClock::new();
+    /// let events = Opened::default();
+    /// let breaker = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap().with_events(&events);
+    /// breaker.try_acquire().unwrap().failure();
+    /// assert_eq!(events.0.load(Ordering::Relaxed), 1);
+    /// ```
+    ///
+    /// Hooks compose: `(Counters::new(), log)` counts and logs, `.0` first.
+    ///
+    /// ```
+    /// use bulwark::circuit_breaker::{CircuitBreaker, Config, Counters, Events, Transition};
     /// use bulwark::MockClock;
     /// use core::cell::Cell;
     ///
     /// #[derive(Default)]
-    /// struct Failures(Cell<u32>);
-    /// impl Events for Failures {
-    ///     fn on_outcome(&self, outcome: Outcome, _slow: bool) {
-    ///         if outcome == Outcome::Failure { self.0.set(self.0.get() + 1) }
-    ///     }
+    /// struct Log(Cell<u32>);
+    /// impl Events for Log {
+    ///     fn on_state_change(&self, _: Transition) { self.0.set(self.0.get() + 1) }
     /// }
+    ///
     /// let clock = MockClock::new();
-    /// let failures = Failures::default();
-    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(5), &clock).unwrap().with_events(&failures);
+    /// let (counters, log) = (Counters::new(), Log::default());
+    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock)
+    ///     .unwrap()
+    ///     .with_events((&counters, &log));
     /// let _ = b.call_sync(|| Err::<(), _>("down"));
-    /// let _ = b.call_sync(|| Ok::<_, &str>(()));
-    /// assert_eq!(failures.0.get(), 1);
+    /// assert_eq!((counters.snapshot().failures, log.0.get()), (1, 1));
     /// ```
-    fn on_outcome(&self, outcome: Outcome, slow: bool) {
-        let _ = (outcome, slow);
-    }
-}
-
-impl Events for () {}
-
-impl<E: Events + ?Sized> Events for &E {
-    fn on_state_change(&self, transition: Transition) {
-        (**self).on_state_change(transition)
-    }
-    fn on_rejected(&self, rejected: Rejected, at: Instant) {
-        (**self).on_rejected(rejected, at)
-    }
-    fn on_outcome(&self, outcome: Outcome, slow: bool) {
-        (**self).on_outcome(outcome, slow)
-    }
-}
-
-/// Both hooks, `.0` first: for example [`Counters`] and a logger.
-///
-/// ```
-/// use bulwark::circuit_breaker::{CircuitBreaker, Config, Counters, Events, Transition};
-/// use bulwark::MockClock;
-/// use core::cell::Cell;
-///
-/// #[derive(Default)]
-/// struct Log(Cell<u32>);
-/// impl Events for Log {
-///     fn on_state_change(&self, _: Transition) { self.0.set(self.0.get() + 1) }
-/// }
-///
-/// let clock = MockClock::new();
-/// let (counters, log) = (Counters::new(), Log::default());
-/// let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock)
-///     .unwrap()
-///     .with_events((&counters, &log));
-/// let _ = b.call_sync(|| Err::<(), _>("down"));
-/// assert_eq!((counters.snapshot().failures, log.0.get()), (1, 1));
-/// ```
-impl<A: Events, B: Events> Events for (A, B) {
-    fn on_state_change(&self, transition: Transition) {
-        self.0.on_state_change(transition);
-        self.1.on_state_change(transition);
-    }
-    fn on_rejected(&self, rejected: Rejected, at: Instant) {
-        self.0.on_rejected(rejected, at);
-        self.1.on_rejected(rejected, at);
-    }
-    fn on_outcome(&self, outcome: Outcome, slow: bool) {
-        self.0.on_outcome(outcome, slow);
-        self.1.on_outcome(outcome, slow);
+    pub trait Events {
+        /// The breaker changed state.
+        fn on_state_change(&self, transition: Transition);
+        /// A call was rejected at `at` (for an open breaker, the clock's
+        /// [coarse reading](crate::Clock::now_coarse) its decision used).
+        fn on_rejected(&self, rejected: Rejected, at: Instant);
+        /// A call ended with `outcome`; `slow` if it took at least the slow-call threshold
+        /// (only measured with a slow-call policy). Not called while [`State::Disabled`]. Late
+        /// outcomes (from before a change of state) are reported too, though the breaker drops
+        /// them; a call abandoned without an outcome is not.
+        ///
+        /// ```
+        /// use bulwark::circuit_breaker::{CircuitBreaker, Config, Events, Outcome};
+        /// use bulwark::MockClock;
+        /// use core::cell::Cell;
+        ///
+        /// #[derive(Default)]
+        /// struct Failures(Cell<u32>);
+        /// impl Events for Failures {
+        ///     fn on_outcome(&self, outcome: Outcome, _slow: bool) {
+        ///         if outcome == Outcome::Failure { self.0.set(self.0.get() + 1) }
+        ///     }
+        /// }
+        /// let clock = MockClock::new();
+        /// let failures = Failures::default();
+        /// let b = CircuitBreaker::new(Config::new().consecutive_failures(5), &clock).unwrap().with_events(&failures);
+        /// let _ = b.call_sync(|| Err::<(), _>("down"));
+        /// let _ = b.call_sync(|| Ok::<_, &str>(()));
+        /// assert_eq!(failures.0.get(), 1);
+        /// ```
+        fn on_outcome(&self, outcome: Outcome, slow: bool);
     }
 }
 

@@ -55,7 +55,7 @@ impl<M: Manager, S: Semaphore, C: Sleep, const N: usize> Pool<M, S, C, N> {
     /// assert_eq!(clock.now(), Instant::from_millis(250));
     /// drop(held);
     /// assert!(mock::run(&clock, pool.acquire()).unwrap().is_ok());
-    /// assert_eq!(pool.metrics().created, 1);
+    /// assert_eq!(pool.totals().created, 1);
     /// ```
     pub fn acquire(&self) -> Acquire<'_, M, S, C, N> {
         PoolAcquire {

@@ -77,8 +77,7 @@ impl<'a, M: Manager, S: TrySemaphore + 'a, C: Clock, const N: usize>
     /// conn.mark_broken();
     /// assert!(conn.is_marked_broken());
     /// drop(conn);
-    /// let m = pool.metrics();
-    /// assert_eq!((m.idle, m.discarded), (0, 1));
+    /// assert_eq!((pool.metrics().idle, pool.totals().discarded), (0, 1));
     /// ```
     pub fn mark_broken(&mut self) {
         self.broken = true;
@@ -120,7 +119,7 @@ impl<'a, M: Manager, S: TrySemaphore + 'a, C: Clock, const N: usize>
     /// # let pool: Pool<M, QueueSemaphore<1>, _, 1> = Pool::queued(M, Config::new(), &clock);
     /// let conn = mock::run(&clock, pool.acquire()).unwrap().unwrap();
     /// conn.discard();
-    /// assert_eq!(pool.metrics().discarded, 1);
+    /// assert_eq!(pool.totals().discarded, 1);
     /// assert_eq!(pool.metrics().in_use, 0);
     /// ```
     pub fn discard(mut self) {

@@ -59,8 +59,8 @@
 //!     assert_eq!(*pool.acquire().await.unwrap(), 1); // reused at once
 //! })
 //! .unwrap();
-//! let m = pool.metrics();
-//! assert_eq!((m.created, m.discarded, m.timed_out, m.idle), (2, 1, 1, 1));
+//! let t = pool.totals();
+//! assert_eq!((t.created, t.discarded, t.timed_out, pool.metrics().idle), (2, 1, 1, 1));
 //! ```
 
 mod error;
@@ -74,7 +74,7 @@ pub use error::{ConfigError, Error, TryAcquireError};
 pub use future::{Acquire, PoolAcquire};
 pub use guard::PooledConnection;
 pub use manager::Manager;
-pub use shared::{Config, Metrics, Pool};
+pub use shared::{Config, Metrics, Pool, Totals};
 
 #[cfg(all(test, not(loom)))]
 mod tests;

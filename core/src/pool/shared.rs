@@ -1,4 +1,4 @@
-//! The shared pool: [`Pool`], its [`Config`] and [`Metrics`], and the slot storage.
+//! The shared pool: [`Pool`], its [`Config`], [`Metrics`] and [`Totals`], and the slot storage.
 
 use core::fmt;
 use core::time::Duration;
@@ -153,7 +153,7 @@ impl Default for Config {
 /// let pool: Pool<M, QueueSemaphore<4>, _, 2> = Pool::queued(M, Config::new(), &clock);
 /// let c = mock::run(&clock, pool.acquire()).unwrap().unwrap();
 /// let m = pool.metrics();
-/// assert_eq!((m.capacity, m.idle, m.in_use, m.created), (2, 0, 1, 1));
+/// assert_eq!((m.capacity, m.idle, m.in_use, pool.totals().created), (2, 0, 1, 1));
 /// drop(c);
 /// assert_eq!((pool.metrics().idle, pool.metrics().in_use), (1, 0));
 /// ```
@@ -165,6 +165,16 @@ pub struct Metrics {
     pub idle: usize,
     /// Connections handed out now (live [`PooledConnection`]s).
     pub in_use: usize,
+}
+
+/// A pool's totals since it was built: counts, never reset (wrapping).
+///
+/// ```
+/// use bulwark::pool::Totals;
+/// assert_eq!(Totals::default().created, 0);
+/// ```
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
     /// Connections opened successfully, ever.
     pub created: u64,
     /// Connections discarded, ever: marked broken, [`Manager::has_broken`], failed
@@ -214,7 +224,7 @@ pub(super) struct Idle<T> {
 ///
 /// A connection is handed from one holder to the next through its slot's lock (Release on
 /// unlock, Acquire on lock), so everything the previous holder did to it is visible to the
-/// next. Counters in [`Metrics`] are `Relaxed` statistics.
+/// next. Counters in [`Totals`] are `Relaxed` statistics.
 ///
 /// # Examples
 ///
@@ -245,7 +255,7 @@ pub(super) struct Idle<T> {
 ///     }
 /// })
 /// .unwrap();
-/// assert_eq!(pool.metrics().created, 1);
+/// assert_eq!(pool.totals().created, 1);
 /// ```
 pub struct Pool<M: Manager, S, C, const N: usize> {
     pub(super) manager: M,
@@ -437,7 +447,7 @@ impl<M: Manager, S: TrySemaphore, C: Clock, const N: usize> Pool<M, S, C, N> {
     /// let clock = MockClock::new();
     /// let pool: Pool<M, QueueSemaphore<1>, _, 3> = Pool::queued(M, Config::new(), &clock);
     /// assert_eq!(pool.metrics().capacity, 3);
-    /// assert_eq!(pool.metrics().created, 0); // lazy: nothing opened yet
+    /// assert_eq!(pool.totals().created, 0); // lazy: nothing opened yet
     /// ```
     pub fn metrics(&self) -> Metrics {
         let idle = self
@@ -445,11 +455,33 @@ impl<M: Manager, S: TrySemaphore, C: Clock, const N: usize> Pool<M, S, C, N> {
             .iter()
             .filter(|s| s.lock(|s| s.is_some()))
             .count();
-        // Relaxed: statistics, not synchronization.
+        // Relaxed: a statistic, not synchronization.
         Metrics {
             capacity: N,
             idle,
             in_use: self.in_use.load(Ordering::Relaxed),
+        }
+    }
+
+    /// The counts since the pool was built.
+    ///
+    /// ```
+    /// use bulwark::pool::{Config, Manager, Pool, QueueSemaphore};
+    /// use bulwark::{MockClock, mock};
+    /// # struct M;
+    /// # impl Manager for M {
+    /// #     type Connection = u8; type Error = ();
+    /// #     type Connect<'a> = core::future::Ready<Result<u8, ()>>;
+    /// #     fn connect(&self) -> Self::Connect<'_> { core::future::ready(Ok(1)) }
+    /// # }
+    /// let clock = MockClock::new();
+    /// let pool: Pool<M, QueueSemaphore<1>, _, 1> = Pool::queued(M, Config::new(), &clock);
+    /// drop(mock::run(&clock, pool.acquire()).unwrap().unwrap());
+    /// assert_eq!((pool.totals().created, pool.totals().discarded), (1, 0));
+    /// ```
+    pub fn totals(&self) -> Totals {
+        // Relaxed: statistics, not synchronization.
+        Totals {
             created: self.created.load(Ordering::Relaxed),
             discarded: self.discarded.load(Ordering::Relaxed),
             connect_failed: self.connect_failed.load(Ordering::Relaxed),

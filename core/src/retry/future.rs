@@ -353,10 +353,13 @@ where
             };
             this.phase.set(Phase::Done);
             let hint = match retry.classify.classify(&out) {
-                Verdict::Return => {
+                Verdict::Failure { retry_after } => retry_after,
+                verdict @ (Verdict::Success | Verdict::Ignore) => {
                     return Poll::Ready(match out {
                         Ok(v) => {
-                            retry.budget.deposit();
+                            if verdict == Verdict::Success {
+                                retry.budget.deposit();
+                            }
                             Ok(v)
                         }
                         Err(error) => Err(Error::Permanent {
@@ -365,8 +368,6 @@ where
                         }),
                     });
                 }
-                Verdict::Retry => None,
-                Verdict::RetryAfter(d) => Some(d),
             };
             let attempt = this.state.attempts();
             if attempt == 1 {

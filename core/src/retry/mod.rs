@@ -13,11 +13,12 @@
 //! # Policy and defaults
 //!
 //! * `max_attempts` counts the first call: 3 attempts = 1 call + 2 retries.
-//! * The [`Classify`] decides: [`Verdict::Return`] hands the result back at once (a success,
-//!   or an error that retrying cannot fix: [`Error::Permanent`]); [`Verdict::Retry`] and
-//!   [`Verdict::RetryAfter`] retry — an `Ok` result too ("try later" responses). When the
-//!   retries run out on a retryable *result*, that result is returned as `Ok`, not an error.
-//! * A `RetryAfter(d)` hint replaces the computed delay, cut to
+//! * The [`Classify`] decides (the one [classification](crate::classify) of every pattern):
+//!   [`Verdict::Success`] and [`Verdict::Ignore`] hand the result back at once (an `Err` as
+//!   [`Error::Permanent`]: retrying cannot fix it); [`Verdict::Failure`] retries — an `Ok`
+//!   result too ("try later" responses). When the retries run out on a retryable *result*,
+//!   that result is returned as `Ok`, not an error.
+//! * A failure's `retry_after` hint replaces the computed delay, cut to
 //!   [`Config::max_retry_after`].
 //! * The call never sleeps past its [`Deadline`](crate::timeout::Deadline) nor plans an
 //!   attempt after `max_elapsed`: when the next attempt could not start in time it returns at
@@ -49,8 +50,8 @@
 //! )
 //! .unwrap()
 //! .with_classifier(|r: &Result<&str, HttpError>| match r {
-//!     Err(HttpError::Unavailable) => Verdict::Retry,
-//!     _ => Verdict::Return, // success, or a 404 that retrying will not fix
+//!     Err(HttpError::Unavailable) => Verdict::FAILURE,
+//!     _ => Verdict::Ignore, // success, or a 404 that retrying will not fix
 //! });
 //!
 //! let calls = Cell::new(0);
@@ -106,157 +107,57 @@ impl<F: FnMut() -> Fut, Fut: core::future::Future> Operation for F {
     }
 }
 
-/// What to do with an attempt's result.
-///
-/// ```
-/// use bulwark::retry::Verdict;
-/// use core::time::Duration;
-/// assert_ne!(Verdict::Retry, Verdict::RetryAfter(Duration::from_secs(1)));
-/// ```
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
-pub enum Verdict {
-    /// Hand the result back now: an `Ok` as is, an `Err` as [`Error::Permanent`].
-    Return,
-    /// Transient: retry after the backoff delay.
-    Retry,
-    /// Transient: retry after this delay (a Retry-After hint), instead of the backoff's.
-    RetryAfter(Duration),
-}
+pub use crate::classify::{Classify, ErrorsAreFailures, Verdict};
 
-/// Decides the [`Verdict`] for an attempt's result. Closures
-/// `Fn(&Result<T, E>) -> Verdict` are classifiers.
-///
-/// # Examples
-///
-/// ```
-/// use bulwark::retry::{Classify, ErrorsAreTransient, Verdict};
-/// use core::time::Duration;
-///
-/// enum Response { Ok, TryLater { after_secs: u64 } }
-/// let classify = |r: &Result<Response, u16>| match r {
-///     Ok(Response::TryLater { after_secs }) => Verdict::RetryAfter(Duration::from_secs(*after_secs)),
-///     Ok(Response::Ok) => Verdict::Return,
-///     Err(400..=499) => Verdict::Return, // the caller's fault: permanent
-///     Err(_) => Verdict::Retry,
-/// };
-/// assert_eq!(classify.classify(&Err(404)), Verdict::Return);
-/// assert_eq!(classify.classify(&Ok(Response::TryLater { after_secs: 2 })), Verdict::RetryAfter(Duration::from_secs(2)));
-/// assert_eq!(Classify::<(), ()>::classify(&ErrorsAreTransient, &Err(())), Verdict::Retry);
-/// ```
-pub trait Classify<T, E> {
-    /// The verdict on `result`.
-    fn classify(&self, result: &Result<T, E>) -> Verdict;
-}
-
-/// The default classifier: every `Err` is transient, every `Ok` is returned.
-///
-/// ```
-/// use bulwark::retry::{Classify, ErrorsAreTransient, Verdict};
-/// assert_eq!(Classify::<u8, ()>::classify(&ErrorsAreTransient, &Ok(1)), Verdict::Return);
-/// ```
-#[derive(Copy, Clone, Debug, Default)]
-pub struct ErrorsAreTransient;
-
-impl<T, E> Classify<T, E> for ErrorsAreTransient {
-    #[inline]
-    fn classify(&self, result: &Result<T, E>) -> Verdict {
-        if result.is_ok() {
-            Verdict::Return
-        } else {
-            Verdict::Retry
-        }
-    }
-}
-
-impl<T, E, F: Fn(&Result<T, E>) -> Verdict> Classify<T, E> for F {
-    fn classify(&self, result: &Result<T, E>) -> Verdict {
-        self(result)
-    }
-}
-
-/// Hooks called by a [`Retry`]. Every method has an empty default and `()` implements the
-/// trait, so a retry without hooks pays nothing. Hooks run inline: keep them short. A pair
-/// `(A, B)` calls both; [`Counters`] keeps the totals.
-///
-/// `attempt` is the number of the attempt concerned (1 = the first call).
-///
-/// # Examples
-///
-/// ```
-/// use bulwark::retry::{Config, Hooks, Jitter, Retry};
-/// use bulwark::{MockClock, mock};
-/// use core::cell::Cell;
-/// use core::time::Duration;
-///
-/// #[derive(Default)]
-/// struct Log(Cell<[u64; 2]>);
-/// impl Hooks<(), &str> for Log {
-///     fn on_retry(&self, attempt: u32, delay: Duration, _outcome: &Result<(), &str>) {
-///         let mut l = self.0.get();
-///         l[attempt as usize - 1] = delay.as_millis() as u64;
-///         self.0.set(l);
-///     }
-/// }
-///
-/// let clock = MockClock::new();
-/// let log = Log::default();
-/// let retry = Retry::new(Config::new().jitter(Jitter::None), &clock).unwrap().with_hooks(&log);
-/// let out = mock::run(&clock, retry.call(|| async { Err::<(), _>("down") })).unwrap();
-/// assert!(out.is_err());
-/// assert_eq!(log.0.get(), [100, 200]); // the default backoff: 100 ms, then 200 ms
-/// ```
-pub trait Hooks<T, E> {
-    /// Attempt `attempt` is starting (after its sleep, if any).
-    fn on_attempt(&self, attempt: u32) {
-        let _ = attempt;
-    }
-    /// A retry will start after `delay`; `outcome` is what attempt `attempt` returned.
-    fn on_retry(&self, attempt: u32, delay: Duration, outcome: &Result<T, E>) {
-        let _ = (attempt, delay, outcome);
-    }
-    /// The budget denied the retry after attempt `attempt`; the call returns `outcome`.
-    fn on_budget_denied(&self, attempt: u32, outcome: &Result<T, E>) {
-        let _ = (attempt, outcome);
-    }
-}
-
-impl<T, E> Hooks<T, E> for () {}
-
-impl<T, E, H: Hooks<T, E> + ?Sized> Hooks<T, E> for &H {
-    fn on_attempt(&self, attempt: u32) {
-        (**self).on_attempt(attempt)
-    }
-    fn on_retry(&self, attempt: u32, delay: Duration, outcome: &Result<T, E>) {
-        (**self).on_retry(attempt, delay, outcome)
-    }
-    fn on_budget_denied(&self, attempt: u32, outcome: &Result<T, E>) {
-        (**self).on_budget_denied(attempt, outcome)
-    }
-}
-
-impl<T, E, A: Hooks<T, E>, B: Hooks<T, E>> Hooks<T, E> for (A, B) {
-    fn on_attempt(&self, attempt: u32) {
-        self.0.on_attempt(attempt);
-        self.1.on_attempt(attempt);
-    }
-    fn on_retry(&self, attempt: u32, delay: Duration, outcome: &Result<T, E>) {
-        self.0.on_retry(attempt, delay, outcome);
-        self.1.on_retry(attempt, delay, outcome);
-    }
-    fn on_budget_denied(&self, attempt: u32, outcome: &Result<T, E>) {
-        self.0.on_budget_denied(attempt, outcome);
-        self.1.on_budget_denied(attempt, outcome);
+hooks! {
+    /// Hooks called by a [`Retry`]; a retry without hooks (`()`) pays nothing. Hooks run
+    /// inline: keep them short. [`Counters`] keeps the totals.
+    ///
+    /// `attempt` is the number of the attempt concerned (1 = the first call).
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use bulwark::retry::{Config, Hooks, Jitter, Retry};
+    /// use bulwark::{MockClock, mock};
+    /// use core::cell::Cell;
+    /// use core::time::Duration;
+    ///
+    /// #[derive(Default)]
+    /// struct Log(Cell<[u64; 2]>);
+    /// impl Hooks<(), &str> for Log {
+    ///     fn on_retry(&self, attempt: u32, delay: Duration, _outcome: &Result<(), &str>) {
+    ///         let mut l = self.0.get();
+    ///         l[attempt as usize - 1] = delay.as_millis() as u64;
+    ///         self.0.set(l);
+    ///     }
+    /// }
+    ///
+    /// let clock = MockClock::new();
+    /// let log = Log::default();
+    /// let retry = Retry::new(Config::new().jitter(Jitter::None), &clock).unwrap().with_hooks(&log);
+    /// let out = mock::run(&clock, retry.call(|| async { Err::<(), _>("down") })).unwrap();
+    /// assert!(out.is_err());
+    /// assert_eq!(log.0.get(), [100, 200]); // the default backoff: 100 ms, then 200 ms
+    /// ```
+    pub trait Hooks<T, E> {
+        /// Attempt `attempt` is starting (after its sleep, if any).
+        fn on_attempt(&self, attempt: u32);
+        /// A retry will start after `delay`; `outcome` is what attempt `attempt` returned.
+        fn on_retry(&self, attempt: u32, delay: Duration, outcome: &Result<T, E>);
+        /// The budget denied the retry after attempt `attempt`; the call returns `outcome`.
+        fn on_budget_denied(&self, attempt: u32, outcome: &Result<T, E>);
     }
 }
 
 /// Totals kept by [`Counters`] (wrapping).
 ///
 /// ```
-/// use bulwark::retry::{Counters, Metrics};
-/// assert_eq!(Counters::new().snapshot(), Metrics::default());
+/// use bulwark::retry::{Counters, Totals};
+/// assert_eq!(Counters::new().snapshot(), Totals::default());
 /// ```
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
-pub struct Metrics {
+pub struct Totals {
     /// Attempts started (first calls and retries).
     pub attempts: u64,
     /// Retries started (attempts after the first of a call).
@@ -277,7 +178,7 @@ pub struct Metrics {
 /// # Examples
 ///
 /// ```
-/// use bulwark::retry::{Budget, Config, Counters, Metrics, Retry};
+/// use bulwark::retry::{Budget, Config, Counters, Totals, Retry};
 /// use bulwark::{MockClock, mock};
 ///
 /// let clock = MockClock::new();
@@ -290,7 +191,7 @@ pub struct Metrics {
 /// let out = mock::run(&clock, retry.call(|| async { Err::<(), _>("down") })).unwrap();
 /// // The floor allowed one retry this second; the second retry was denied.
 /// assert_eq!(out.unwrap_err().attempts(), 2);
-/// assert_eq!(counters.snapshot(), Metrics { attempts: 2, retries: 1, budget_denials: 1 });
+/// assert_eq!(counters.snapshot(), Totals { attempts: 2, retries: 1, budget_denials: 1 });
 /// ```
 pub struct Counters {
     attempts: AtomicU64,
@@ -326,9 +227,9 @@ impl Counters {
     /// let _ = mock::run(&clock, r.call(|| async { Ok::<_, ()>(1) }));
     /// assert_eq!(counters.snapshot().attempts, 1);
     /// ```
-    pub fn snapshot(&self) -> Metrics {
+    pub fn snapshot(&self) -> Totals {
         // Relaxed: statistics; they order nothing.
-        Metrics {
+        Totals {
             attempts: self.attempts.load(Ordering::Relaxed),
             retries: self.retries.load(Ordering::Relaxed),
             budget_denials: self.denials.load(Ordering::Relaxed),
@@ -387,7 +288,7 @@ impl fmt::Debug for Counters {
 /// let out = mock::run(&clock, retry.call(|| async { Err::<(), _>("down") })).unwrap();
 /// assert_eq!(out.unwrap_err().attempts(), 3);
 /// ```
-pub struct Retry<S, K = ErrorsAreTransient, H = (), B = ()> {
+pub struct Retry<S, K = ErrorsAreFailures, H = (), B = ()> {
     cfg: Config,
     sleeper: S,
     classify: K,
@@ -414,7 +315,7 @@ impl<S: Clock> Retry<S> {
         Ok(Retry {
             cfg,
             sleeper,
-            classify: ErrorsAreTransient,
+            classify: ErrorsAreFailures,
             hooks: (),
             budget: (),
             calls: AtomicU64::new(0),
@@ -429,7 +330,7 @@ impl<S, K, H, B> Retry<S, K, H, B> {
     /// use bulwark::{MockClock, retry::{Classify, Config, Retry, Verdict}};
     /// let clock = MockClock::new();
     /// let retry = Retry::new(Config::new(), &clock).unwrap();
-    /// assert_eq!(retry.classifier().classify(&Err::<(), _>("down")), Verdict::Retry);
+    /// assert_eq!(retry.classifier().classify(&Err::<(), _>("down")), Verdict::FAILURE);
     /// ```
     pub fn classifier(&self) -> &K {
         &self.classify
@@ -453,7 +354,7 @@ impl<S, K, H, B> Retry<S, K, H, B> {
     /// use bulwark::{MockClock, retry::{Config, Retry, Verdict}};
     /// let clock = MockClock::new();
     /// let r = Retry::new(Config::new(), &clock).unwrap()
-    ///     .with_classifier(|r: &Result<(), u16>| if matches!(r, Err(500..)) { Verdict::Retry } else { Verdict::Return });
+    ///     .with_classifier(|r: &Result<(), u16>| if matches!(r, Err(500..)) { Verdict::FAILURE } else { Verdict::Ignore });
     /// # let _ = r;
     /// ```
     pub fn with_classifier<K2>(self, classify: K2) -> Retry<S, K2, H, B> {
@@ -476,13 +377,13 @@ impl<S, K, H, B> Retry<S, K, H, B> {
     /// struct Upto(u16);
     /// impl<T> Classify<T, u16> for Upto {
     ///     fn classify(&self, r: &Result<T, u16>) -> Verdict {
-    ///         if matches!(r, Err(e) if *e >= self.0) { Verdict::Retry } else { Verdict::Return }
+    ///         if matches!(r, Err(e) if *e >= self.0) { Verdict::FAILURE } else { Verdict::Ignore }
     ///     }
     /// }
     /// let clock = MockClock::new();
     /// let r = Retry::new(Config::new(), &clock).unwrap().with_classifier(Upto(500));
     /// let r = r.map_classifier(|Upto(n)| Upto(n - 100));
-    /// assert_eq!(r.classifier().classify(&Err::<(), u16>(404)), Verdict::Retry);
+    /// assert_eq!(r.classifier().classify(&Err::<(), u16>(404)), Verdict::FAILURE);
     /// ```
     pub fn map_classifier<K2>(self, f: impl FnOnce(K) -> K2) -> Retry<S, K2, H, B> {
         Retry {

@@ -57,7 +57,7 @@ type Hold = Bulkhead<AtomicSemaphore, TokioClock>;
 /// The pipeline's admission stages, in order: breaker, limiter, bulkhead (each shared through
 /// an `Arc`, so `/stats` reads the same breaker and bulkhead the calls go through).
 type Stages = ((((), Arc<Breaker>), Arc<Limiter>), Arc<Hold>);
-type Policies = TokioPipeline<bulwark::pipeline::AllTransient, (), Stages>;
+type Policies = TokioPipeline<bulwark::classify::ErrorsAreFailures, (), Stages>;
 
 #[derive(Debug)]
 struct DownstreamError;
@@ -472,8 +472,7 @@ async fn stats(State(app): State<App>) -> String {
     line("breaker.successes", &t.successes);
     line("breaker.failures", &t.failures);
     line("breaker.rejected", &t.rejected);
-    let m = app.bulkhead.metrics();
-    line("bulkhead.rejected", &m.rejected);
+    line("bulkhead.rejected", &app.bulkhead.totals().rejected);
     if let Some(kib) = rss_kib() {
         line("rss_kib", &kib);
     }

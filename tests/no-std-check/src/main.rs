@@ -180,7 +180,7 @@ fn pool_and_bounded() -> i32 {
             Err(_) => 0,
         };
         let doubled = Limit::<2>::all([1u32, 2, 3], |x| async move { x * 2 }).await;
-        (sum, doubled, POOL.metrics().created)
+        (sum, doubled, POOL.totals().created)
     });
     if out == Ok((7, [2, 4, 6], 1)) { 0 } else { 1 }
 }

@@ -117,11 +117,11 @@ impl<G> GateLayer<G> {
 }
 
 impl<G, K> GateLayer<G, K> {
-    /// The same layer with `classify` judging each response for the gate (a breaker's
-    /// [`Outcome`](bulwark::admission::Outcome): success, failure or ignored).
+    /// The same layer with `classify` judging each response for the gate (the one
+    /// [classification](bulwark::classify): success, failure or ignore).
     ///
     /// ```
-    /// use bulwark::circuit_breaker::{CircuitBreaker, Config, Outcome, State};
+    /// use bulwark::circuit_breaker::{CircuitBreaker, Config, State, Verdict};
     /// use bulwark_tokio::{TokioClock, tower::CircuitBreakerLayer};
     /// use tower::{Layer, ServiceExt, service_fn};
     /// # #[tokio::main(flavor = "current_thread")]
@@ -129,9 +129,9 @@ impl<G, K> GateLayer<G, K> {
     /// let b = CircuitBreaker::new(Config::new().consecutive_failures(1), TokioClock::new()).unwrap();
     /// // A 404 is the caller's mistake: it does not count against the downstream.
     /// let layer = CircuitBreakerLayer::new(b).classify(|r: &Result<(), &str>| match r {
-    ///     Err("not found") => Outcome::Ignored,
-    ///     Err(_) => Outcome::Failure,
-    ///     Ok(()) => Outcome::Success,
+    ///     Err("not found") => Verdict::Ignore,
+    ///     Err(_) => Verdict::FAILURE,
+    ///     Ok(()) => Verdict::Success,
     /// });
     /// let svc = layer.layer(service_fn(|()| async { Err::<(), &str>("not found") }));
     /// let _ = svc.oneshot(()).await;
@@ -354,7 +354,7 @@ where
             StateProj::Running { fut, permit } => {
                 let result = std::task::ready!(fut.poll(cx));
                 if let Some(permit) = permit.take() {
-                    permit.record(this.classify.classify(&result));
+                    permit.record(this.classify.classify(&result).outcome());
                 }
                 Poll::Ready(result.map_err(Into::into))
             }

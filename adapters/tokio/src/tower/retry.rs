@@ -7,7 +7,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bulwark::admission::Admit;
-use bulwark::pipeline::{self, Pipeline, Rejection, Transient};
+use bulwark::classify::ErrorsAreFailures;
+use bulwark::pipeline::{self, Pipeline, Rejection};
 use bulwark::retry::{self, Classify, Hooks, Operation, Retry, RetryBudget};
 #[cfg(doc)]
 use bulwark::timeout::Elapsed;
@@ -271,7 +272,7 @@ impl<F> std::fmt::Debug for TimeoutFuture<F> {
 /// let _policy: bulwark_tokio::tower::TokioRetry = Retry::new(Config::new(), bulwark_tokio::TokioClock::new()).unwrap();
 /// # }
 /// ```
-pub type TokioRetry<K = retry::ErrorsAreTransient, H = (), B = ()> = Retry<TokioClock, K, H, B>;
+pub type TokioRetry<K = ErrorsAreFailures, H = (), B = ()> = Retry<TokioClock, K, H, B>;
 
 /// Retries calls of the inner service by a [`Retry`] policy. Each attempt sends its own clone
 /// of the request to its own clone of the service, so both must be `Clone`.
@@ -307,7 +308,7 @@ pub type TokioRetry<K = retry::ErrorsAreTransient, H = (), B = ()> = Retry<Tokio
 /// # }
 /// ```
 #[derive(Debug)]
-pub struct RetryLayer<K = retry::ErrorsAreTransient, H = (), B = ()> {
+pub struct RetryLayer<K = ErrorsAreFailures, H = (), B = ()> {
     retry: Arc<TokioRetry<K, H, B>>,
 }
 
@@ -389,7 +390,7 @@ impl<Svc, K, H, B> Layer<Svc> for RetryLayer<K, H, B> {
 /// # }
 /// ```
 #[derive(Debug)]
-pub struct RetryService<Svc, K = retry::ErrorsAreTransient, H = (), B = ()> {
+pub struct RetryService<Svc, K = ErrorsAreFailures, H = (), B = ()> {
     inner: Svc,
     retry: Arc<TokioRetry<K, H, B>>,
 }
@@ -499,7 +500,7 @@ impl<Svc: Service<Req>, Req, K, H, B> std::fmt::Debug for RetryFuture<Svc, Req, 
 /// let _p: bulwark_tokio::tower::TokioPipeline = Pipeline::new(bulwark_tokio::TokioClock::new(), Config::new()).unwrap();
 /// # }
 /// ```
-pub type TokioPipeline<P = pipeline::AllTransient, B = (), G = ()> = Pipeline<TokioClock, P, B, G>;
+pub type TokioPipeline<P = ErrorsAreFailures, B = (), G = ()> = Pipeline<TokioClock, P, B, G>;
 
 /// Runs every call of the inner service through a [`Pipeline`] (timeouts, retry, admission
 /// stages). The pipeline is shared through an `Arc`; so are its stages, when they are held
@@ -536,7 +537,7 @@ pub type TokioPipeline<P = pipeline::AllTransient, B = (), G = ()> = Pipeline<To
 /// # }
 /// ```
 #[derive(Debug)]
-pub struct PipelineLayer<P = pipeline::AllTransient, B = (), G = ()> {
+pub struct PipelineLayer<P = ErrorsAreFailures, B = (), G = ()> {
     pipeline: Arc<TokioPipeline<P, B, G>>,
 }
 
@@ -617,7 +618,7 @@ impl<Svc, P, B, G> Layer<Svc> for PipelineLayer<P, B, G> {
 /// # }
 /// ```
 #[derive(Debug)]
-pub struct PipelineService<Svc, P = pipeline::AllTransient, B = (), G = ()> {
+pub struct PipelineService<Svc, P = ErrorsAreFailures, B = (), G = ()> {
     inner: Svc,
     pipeline: Arc<TokioPipeline<P, B, G>>,
 }
@@ -636,7 +637,7 @@ where
     Svc: Service<Req> + Clone,
     Svc::Error: Into<BoxError>,
     Req: Clone,
-    P: Transient<Svc::Error>,
+    P: Classify<Svc::Response, Svc::Error>,
     B: RetryBudget,
     G: Admit,
     G::Rejected: Into<Rejection>,
@@ -681,7 +682,7 @@ pin_project! {
         Svc: Service<Req>,
         Svc: Clone,
         Req: Clone,
-        P: Transient<Svc::Error>,
+        P: Classify<Svc::Response, Svc::Error>,
         B: RetryBudget,
         G: Admit,
         G::Rejected: Into<Rejection>,
@@ -696,7 +697,7 @@ where
     Svc: Service<Req> + Clone,
     Svc::Error: Into<BoxError>,
     Req: Clone,
-    P: Transient<Svc::Error>,
+    P: Classify<Svc::Response, Svc::Error>,
     B: RetryBudget,
     G: Admit,
     G::Rejected: Into<Rejection>,
@@ -722,7 +723,7 @@ impl<Svc, Req, P, B, G> std::fmt::Debug for PipelineFuture<Svc, Req, P, B, G>
 where
     Svc: Service<Req> + Clone,
     Req: Clone,
-    P: Transient<Svc::Error>,
+    P: Classify<Svc::Response, Svc::Error>,
     B: RetryBudget,
     G: Admit,
     G::Rejected: Into<Rejection>,
