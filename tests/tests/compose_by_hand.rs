@@ -147,7 +147,7 @@ const STEPS: &[(u64, Key)] = &[
     (1_850, Key::B), // waits for the probe at 2.8 s; the total timeout cuts it at 2.85 s
     (2_900, Key::A), // probe hangs: attempt timeout, re-opens (2 s); waiting does not fit
     (3_300, Key::B), // open until 5.1 s, past the deadline: rejected at once
-    (4_500, Key::A), // waits for the probe at 5.1 s; it fails: re-opens (4 s)
+    (5_050, Key::A), // waits for the probe at 5.1 s; it fails: re-opens (4 s)
     (9_200, Key::B), // recovered: the probe succeeds and closes
     (9_300, Key::A), // healthy
     (9_350, Key::A), // A's second call within its period: rate limited
@@ -361,9 +361,11 @@ fn expected() -> Vec<Entry> {
         e(A, 2_900, Res::CircuitOpen(Some(ms(5_100))), 3_200, 1, Open),
         // Open until 5.1 s, deadline 4.3 s: rejected at once.
         e(B, 3_300, Res::CircuitOpen(Some(ms(5_100))), 3_300, 0, Open),
-        // Deadline 5.5 s: waits until 5.1 s, the probe fails at 5.11 s: re-opens for 4 s (until
-        // 9.11 s); the retry at 5.21 s is rejected, past the deadline: returned.
-        e(A, 4_500, Res::CircuitOpen(Some(ms(9_110))), 5_210, 1, Open),
+        // Deadline 6.05 s: rejected at 5.05 s without spending A's token (the breaker comes
+        // first; a limiter first would refuse the probe at 5.1 s until 5.15 s), waits until
+        // 5.1 s, the probe fails at 5.11 s: re-opens for 4 s (until 9.11 s); the retry at
+        // 5.21 s is rejected, 9.11 s is past the deadline: returned.
+        e(A, 5_050, Res::CircuitOpen(Some(ms(9_110))), 5_210, 1, Open),
         e(B, 9_200, Res::Ok(9), 9_220, 1, Closed),
         e(A, 9_300, Res::Ok(10), 9_320, 1, Closed),
         e(A, 9_350, Res::RateLimited(ms(9_400)), 9_350, 0, Closed),
@@ -399,7 +401,7 @@ fn the_outage_log_shows_each_rule() {
     );
     // An open breaker whose instant fits the deadline is waited out (1.85 s → probe at 2.8 s).
     assert_eq!(entry(&log, 1_850).downstream_calls, 1);
-    assert!(entry(&log, 4_500).returned_at > ms(5_100));
+    assert_eq!(entry(&log, 5_050).downstream_calls, 1); // the probe at 5.1 s
     // One whose instant does not fit is answered at once.
     let shed = entry(&log, 3_300);
     assert_eq!(
