@@ -1,6 +1,6 @@
 //! The pipeline is built only from public pieces: retry ▸ circuit breaker ▸ keyed rate
 //! limiter composed by hand (`retry::Call`, `admission::Permit`, `timeout::timeout_within`, a
-//! classifier that turns a breaker's `retry_at` into `Verdict::RetryAfter`) gives exactly the
+//! classifier that turns a breaker's `retry_at` into a failure's `retry_after` hint) gives exactly the
 //! pipeline's outcomes and instants on a mock-clock outage.
 //!
 //! The scenario: a downstream healthy until 1 s, then hanging (past the attempt timeout)
@@ -246,12 +246,13 @@ fn by_hand() -> Vec<Entry> {
     // backoff; a rate-limit rejection, the total timeout and a success are returned.
     let retry = Retry::new(retry_config(), &clock).unwrap().with_classifier(
         |r: &Result<u32, HandError>| match r {
-            Ok(_) | Err(HandError::RateLimited(_) | HandError::Timeout(_)) => Verdict::Return,
-            Err(HandError::Down | HandError::AttemptTimeout(_)) => Verdict::Retry,
+            Ok(_) => Verdict::Success,
+            Err(HandError::RateLimited(_) | HandError::Timeout(_)) => Verdict::Ignore,
+            Err(HandError::Down | HandError::AttemptTimeout(_)) => Verdict::FAILURE,
             Err(HandError::CircuitOpen(rejected)) => match rejected.wait_time_from(clock.now()) {
-                None => Verdict::Return, // forced open: no instant to wait for
-                Some(d) if d.is_zero() => Verdict::Retry,
-                Some(d) => Verdict::RetryAfter(d),
+                None => Verdict::Ignore, // forced open: no instant to wait for
+                Some(d) if d.is_zero() => Verdict::FAILURE,
+                Some(d) => Verdict::failure_after(d),
             },
         },
     );
