@@ -78,10 +78,7 @@ impl Future for Connect<'_> {
 impl<'c> Manager for M<'c> {
     type Connection = Conn;
     type Error = ();
-    type Connect<'a>
-        = Connect<'c>
-    where
-        Self: 'a;
+    type Connect = Connect<'c>;
     fn connect(&self) -> Connect<'c> {
         Connect {
             counts: self.counts.clone(),
@@ -96,7 +93,8 @@ impl<'c> Manager for M<'c> {
 const N: usize = 3;
 const Q: usize = 2;
 type P<'c> = Pool<M<'c>, QueueSemaphore<Q>, &'c MockClock, N>;
-type Guard<'p, 'c> = PooledConnection<'p, M<'c>, QueueSemaphore<Q>, &'c MockClock, N>;
+type Shared<'c> = Pool<M<'c>, QueueSemaphore<Q>, &'c MockClock, N>;
+type Guard<'p, 'c> = PooledConnection<&'p Shared<'c>, M<'c>, QueueSemaphore<Q>, &'c MockClock, N>;
 
 #[derive(Clone, Debug)]
 enum Op {
@@ -199,7 +197,7 @@ impl Model {
     }
 }
 
-type Pending<'p, 'c> = Pin<Box<Acquire<'p, M<'c>, QueueSemaphore<Q>, &'c MockClock, N>>>;
+type Pending<'p, 'c> = Pin<Box<Acquire<&'p Shared<'c>>>>;
 
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(256))]

@@ -49,17 +49,24 @@ enum Mode {
 
 struct Mgr {
     alive: Rc<Cell<i64>>,
-    mode: Cell<Mode>,
+    /// Shared with the connect futures, which read it when polled.
+    mode: Rc<Cell<Mode>>,
     /// New connections go bad (is_valid false / has_broken true).
-    bad: Cell<bool>,
+    bad: Rc<Cell<bool>>,
 }
 
-struct Connect<'a>(&'a Mgr);
+/// A connect in flight: reads the manager's current mode each time it is polled (the future
+/// owns handles to the manager's cells, not a borrow of the manager).
+struct Connect {
+    alive: Rc<Cell<i64>>,
+    mode: Rc<Cell<Mode>>,
+    bad: Rc<Cell<bool>>,
+}
 
-impl Future for Connect<'_> {
+impl Future for Connect {
     type Output = Result<Conn, ()>;
     fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Self::Output> {
-        let m = self.0;
+        let m = &*self;
         match m.mode.get() {
             Mode::Ok => {
                 m.alive.set(m.alive.get() + 1);
@@ -77,9 +84,13 @@ impl Future for Connect<'_> {
 impl Manager for Mgr {
     type Connection = Conn;
     type Error = ();
-    type Connect<'a> = Connect<'a>;
-    fn connect(&self) -> Connect<'_> {
-        Connect(self)
+    type Connect = Connect;
+    fn connect(&self) -> Connect {
+        Connect {
+            alive: self.alive.clone(),
+            mode: self.mode.clone(),
+            bad: self.bad.clone(),
+        }
     }
     fn is_valid(&self, c: &mut Conn) -> bool {
         !c.bad
@@ -132,8 +143,8 @@ fuzz_target!(|inp: Input| {
     }
     let mgr = Mgr {
         alive: alive.clone(),
-        mode: Cell::new(Mode::Ok),
-        bad: Cell::new(false),
+        mode: Rc::new(Cell::new(Mode::Ok)),
+        bad: Rc::new(Cell::new(false)),
     };
     let pool = pool(mgr, cfg, &clock);
     run(&pool, &clock, &inp, &alive);
@@ -142,7 +153,8 @@ fuzz_target!(|inp: Input| {
 });
 
 fn run(pool: &P<'_>, clock: &MockClock, inp: &Input, alive: &Rc<Cell<i64>>) {
-    let mut guards: Vec<PooledConnection<'_, Mgr, QueueSemaphore<Q>, &MockClock, N>> = Vec::new();
+    let mut guards: Vec<PooledConnection<&P<'_>, Mgr, QueueSemaphore<Q>, &MockClock, N>> =
+        Vec::new();
     let mut futs = Vec::new();
     let mut cx = Context::from_waker(Waker::noop());
     let mut now = Instant::ZERO;

@@ -42,8 +42,8 @@ struct Conn;
 impl Manager for Conn {
     type Connection = u8;
     type Error = ();
-    type Connect<'a> = core::future::Ready<Result<u8, ()>>;
-    fn connect(&self) -> Self::Connect<'_> {
+    type Connect = core::future::Ready<Result<u8, ()>>;
+    fn connect(&self) -> Self::Connect {
         core::future::ready(Ok(1))
     }
 }

@@ -25,9 +25,9 @@ impl Manager for TcpManager {
     type Error = io::Error;
     // `TcpStream::connect` is an `async fn` (unnameable): the user side boxes it; the
     // pool itself never allocates.
-    type Connect<'a> = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send + 'a>>;
+    type Connect = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
 
-    fn connect(&self) -> Self::Connect<'_> {
+    fn connect(&self) -> Self::Connect {
         self.connects.fetch_add(1, Ordering::Relaxed);
         Box::pin(TcpStream::connect(self.addr))
     }

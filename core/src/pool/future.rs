@@ -2,6 +2,7 @@
 
 use core::fmt;
 use core::future::Future;
+use core::ops::Deref;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
@@ -11,9 +12,9 @@ use super::error::Error;
 use super::guard::PooledConnection;
 use super::manager::Manager;
 use super::shared::Pool;
-use crate::bulkhead::Semaphore;
+use crate::bulkhead::{Semaphore, TrySemaphore};
 use crate::sync::Ordering;
-use crate::time::{Instant, Sleep};
+use crate::time::{Clock, Instant, Sleep};
 
 impl<M: Manager, S: Semaphore, C: Sleep, const N: usize> Pool<M, S, C, N> {
     /// Checks out a connection: an idle one if a fresh, valid one is there, else a new one
@@ -42,8 +43,8 @@ impl<M: Manager, S: Semaphore, C: Sleep, const N: usize> Pool<M, S, C, N> {
     /// # struct M;
     /// # impl Manager for M {
     /// #     type Connection = u8; type Error = ();
-    /// #     type Connect<'a> = core::future::Ready<Result<u8, ()>>;
-    /// #     fn connect(&self) -> Self::Connect<'_> { core::future::ready(Ok(1)) }
+    /// #     type Connect = core::future::Ready<Result<u8, ()>>;
+    /// #     fn connect(&self) -> Self::Connect { core::future::ready(Ok(1)) }
     /// # }
     /// let clock = MockClock::new();
     /// let pool: Pool<M, QueueSemaphore<4>, _, 1> =
@@ -57,13 +58,44 @@ impl<M: Manager, S: Semaphore, C: Sleep, const N: usize> Pool<M, S, C, N> {
     /// assert!(mock::run(&clock, pool.acquire()).unwrap().is_ok());
     /// assert_eq!(pool.totals().created, 1);
     /// ```
-    pub fn acquire(&self) -> Acquire<'_, M, S, C, N> {
+    pub fn acquire(&self) -> Acquire<&Self> {
+        PoolAcquire::new(self)
+    }
+}
+
+impl<R> PoolAcquire<R, <R::Target as Slots>::Connect, <R::Target as Slots>::Sleep>
+where
+    R: Deref,
+    R::Target: Slots,
+{
+    /// A checkout from the pool `pool` points to: what [`Pool::acquire`] returns, for any
+    /// owner of the pool (an `Arc`, a `&'static`), so that the future and the connection it
+    /// yields can be `'static`.
+    ///
+    /// ```
+    /// use bulwark::pool::{Acquire, Config, Manager, Pool, QueueSemaphore};
+    /// use bulwark::{MockClock, mock};
+    /// use std::sync::Arc;
+    /// # struct M;
+    /// # impl Manager for M {
+    /// #     type Connection = u8; type Error = ();
+    /// #     type Connect = core::future::Ready<Result<u8, ()>>;
+    /// #     fn connect(&self) -> Self::Connect { core::future::ready(Ok(3)) }
+    /// # }
+    /// let clock = MockClock::new();
+    /// let pool = Arc::new(Pool::<M, QueueSemaphore<4>, _, 2>::queued(M, Config::new(), &clock));
+    /// let conn = mock::run(&clock, Acquire::new(Arc::clone(&pool))).unwrap().unwrap();
+    /// assert_eq!((*conn, pool.metrics().in_use), (3, 1));
+    /// drop(conn);
+    /// assert_eq!(Arc::strong_count(&pool), 1);
+    /// ```
+    pub fn new(pool: R) -> Self {
         PoolAcquire {
-            pool: self,
+            pool: Some(pool),
             deadline: None,
             done: false,
             waiting: false,
-            waiter: S::Waiter::default(),
+            waiter: Default::default(),
             connect: None,
             sleep: None,
             permit: false,
@@ -83,22 +115,25 @@ impl<M: Manager, S: Semaphore, C: Sleep, const N: usize> Pool<M, S, C, N> {
 /// # struct M;
 /// # impl Manager for M {
 /// #     type Connection = u8; type Error = ();
-/// #     type Connect<'a> = core::future::Ready<Result<u8, ()>>;
-/// #     fn connect(&self) -> Self::Connect<'_> { core::future::ready(Ok(1)) }
+/// #     type Connect = core::future::Ready<Result<u8, ()>>;
+/// #     fn connect(&self) -> Self::Connect { core::future::ready(Ok(1)) }
 /// # }
 /// let clock = MockClock::new();
 /// let pool: Pool<M, QueueSemaphore<4>, _, 2> = Pool::queued(M, Config::new(), &clock);
-/// let fut: Acquire<'_, M, QueueSemaphore<4>, &MockClock, 2> = pool.acquire();
+/// let fut: Acquire<&Pool<M, QueueSemaphore<4>, &MockClock, 2>> = pool.acquire();
 /// fn is_send<T: Send>(_: &T) {}
 /// is_send(&fut);
 /// assert_eq!(*mock::run(&clock, fut).unwrap().unwrap(), 1);
 /// ```
-pub type Acquire<'a, M, S, C, const N: usize> =
-    PoolAcquire<'a, Pool<M, S, C, N>, <M as Manager>::Connect<'a>, <C as Sleep>::Sleep>;
+pub type Acquire<R> = PoolAcquire<
+    R,
+    <<R as Deref>::Target as Slots>::Connect,
+    <<R as Deref>::Target as Slots>::Sleep,
+>;
 
 pin_project! {
-    /// The future behind [`Acquire`]: `P` the pool, `K` the connect, `Z` the sleep. Name it
-    /// through [`Acquire`].
+    /// The future behind [`Acquire`]: `R` the owner of the pool, `K` the connect, `Z` the
+    /// sleep. Name it through [`Acquire`].
     ///
     /// ```
     /// use bulwark::pool::{Config, Manager, Pool, QueueSemaphore};
@@ -106,21 +141,26 @@ pin_project! {
     /// # struct M;
     /// # impl Manager for M {
     /// #     type Connection = u8; type Error = ();
-    /// #     type Connect<'a> = core::future::Ready<Result<u8, ()>>;
-    /// #     fn connect(&self) -> Self::Connect<'_> { core::future::ready(Ok(1)) }
+    /// #     type Connect = core::future::Ready<Result<u8, ()>>;
+    /// #     fn connect(&self) -> Self::Connect { core::future::ready(Ok(1)) }
     /// # }
     /// let clock = MockClock::new();
     /// let pool: Pool<M, QueueSemaphore<4>, _, 2> = Pool::queued(M, Config::new(), &clock);
     /// assert!(format!("{:?}", pool.acquire()).starts_with("Acquire"));
     /// ```
     #[must_use = "futures do nothing unless polled"]
-    pub struct PoolAcquire<'a, P: Slots, K, Z> {
-        pool: &'a P,
+    pub struct PoolAcquire<R, K, Z>
+    where
+        R: Deref,
+        R::Target: Slots,
+    {
+        // `None` once the connection is handed out (the guard owns it then).
+        pool: Option<R>,
         deadline: Option<Instant>,
         done: bool,
         waiting: bool,
         #[pin]
-        waiter: P::Waiter,
+        waiter: <R::Target as Slots>::Waiter,
         #[pin]
         connect: Option<K>,
         #[pin]
@@ -129,17 +169,24 @@ pin_project! {
         permit: bool,
     }
 
-    impl<'a, P: Slots, K, Z> PinnedDrop for PoolAcquire<'a, P, K, Z> {
+    impl<R, K, Z> PinnedDrop for PoolAcquire<R, K, Z>
+    where
+        R: Deref,
+        R::Target: Slots,
+    {
         fn drop(this: Pin<&mut Self>) {
             let mut this = this.project();
             // Cancelled: leave the wait queue, cancel the connect, then free the slot (in
             // that order).
+            let Some(pool) = this.pool.as_ref() else {
+                return;
+            };
             if *this.waiting {
-                this.pool.cancel(this.waiter);
+                pool.cancel(this.waiter);
             }
             this.connect.set(None);
             if *this.permit {
-                this.pool.give_back();
+                pool.give_back();
             }
         }
     }
@@ -147,17 +194,37 @@ pin_project! {
 
 /// What a pool's acquire future needs of its pool while it is dropped: leave the semaphore's
 /// queue, give a slot's permit back. Implemented by [`Pool`].
+///
+/// ```
+/// use bulwark::pool::{Config, Manager, Pool, QueueSemaphore, Slots};
+/// use bulwark::MockClock;
+/// # struct M;
+/// # impl Manager for M {
+/// #     type Connection = u8; type Error = ();
+/// #     type Connect = core::future::Ready<Result<u8, ()>>;
+/// #     fn connect(&self) -> Self::Connect { core::future::ready(Ok(1)) }
+/// # }
+/// fn waits_on<P: Slots>(_: &P) {}
+/// let clock = MockClock::new();
+/// waits_on(&Pool::<M, QueueSemaphore<1>, _, 1>::queued(M, Config::new(), &clock));
+/// ```
 pub trait Slots {
     /// A waiter's place in the queue.
-    type Waiter;
+    type Waiter: Default;
+    /// The connect future.
+    type Connect;
+    /// The sleep bounding the wait.
+    type Sleep;
     /// Leaves the queue.
     fn cancel(&self, waiter: Pin<&mut Self::Waiter>);
     /// Gives a permit back.
     fn give_back(&self);
 }
 
-impl<M: Manager, S: Semaphore, C, const N: usize> Slots for Pool<M, S, C, N> {
+impl<M: Manager, S: Semaphore, C: Sleep, const N: usize> Slots for Pool<M, S, C, N> {
     type Waiter = S::Waiter;
+    type Connect = M::Connect;
+    type Sleep = C::Sleep;
     fn cancel(&self, waiter: Pin<&mut S::Waiter>) {
         self.sem.cancel(waiter);
     }
@@ -166,12 +233,21 @@ impl<M: Manager, S: Semaphore, C, const N: usize> Slots for Pool<M, S, C, N> {
     }
 }
 
-impl<'a, M: Manager, S: Semaphore, C: Sleep, const N: usize> Future for Acquire<'a, M, S, C, N> {
-    type Output = Result<PooledConnection<'a, M, S, C, N>, Error<M::Error>>;
+impl<R, M, S, C, const N: usize> Future for PoolAcquire<R, M::Connect, C::Sleep>
+where
+    R: Deref<Target = Pool<M, S, C, N>>,
+    M: Manager,
+    S: Semaphore,
+    C: Sleep,
+{
+    type Output = Result<PooledConnection<R, M, S, C, N>, Error<M::Error>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let pool: &'a Pool<M, S, C, N> = this.pool;
+        let Some(pool) = this.pool.as_ref() else {
+            return Poll::Pending; // polled after completion
+        };
+        let pool: &Pool<M, S, C, N> = pool;
         if *this.done {
             return Poll::Pending; // polled after completion
         }
@@ -209,7 +285,7 @@ impl<'a, M: Manager, S: Semaphore, C: Sleep, const N: usize> Future for Acquire<
                 *this.done = true;
                 *this.permit = false; // the guard owns it now
                 this.sleep.set(None);
-                return Poll::Ready(Ok(pool.hand_out(idle.conn, idle.created)));
+                return Poll::Ready(hand_out(this.pool, idle.conn, idle.created));
             }
             this.connect.set(Some(pool.manager.connect()));
         }
@@ -224,7 +300,8 @@ impl<'a, M: Manager, S: Semaphore, C: Sleep, const N: usize> Future for Acquire<
                 (Ok(conn), true) => {
                     // Relaxed: a statistic.
                     pool.created.fetch_add(1, Ordering::Relaxed);
-                    Ok(pool.hand_out(conn, pool.clock.now()))
+                    let now = pool.clock.now();
+                    hand_out(this.pool, conn, now)
                 }
                 (Ok(conn), false) => {
                     // Unreachable: `connect` is only set while a permit is held. Without a
@@ -269,7 +346,30 @@ impl<'a, M: Manager, S: Semaphore, C: Sleep, const N: usize> Future for Acquire<
     }
 }
 
-impl<P: Slots, K, Z> fmt::Debug for PoolAcquire<'_, P, K, Z> {
+/// The guard of a connection just checked out: moves the owner of the pool out of the future
+/// (the caller has just read it there, so the error cannot happen).
+fn hand_out<R, M, S, C, const N: usize>(
+    pool: &mut Option<R>,
+    conn: M::Connection,
+    created: Instant,
+) -> Result<PooledConnection<R, M, S, C, N>, Error<M::Error>>
+where
+    R: Deref<Target = Pool<M, S, C, N>>,
+    M: Manager,
+    S: TrySemaphore,
+    C: Clock,
+{
+    match pool.take() {
+        Some(pool) => Ok(Pool::hand_out(pool, conn, created)),
+        None => Err(Error::Closed),
+    }
+}
+
+impl<R, K, Z> fmt::Debug for PoolAcquire<R, K, Z>
+where
+    R: Deref,
+    R::Target: Slots,
+{
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Acquire")
             .field("waiting", &self.waiting)

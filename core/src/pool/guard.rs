@@ -4,6 +4,7 @@ use core::fmt;
 use core::mem::ManuallyDrop;
 use core::ops::{Deref, DerefMut};
 
+use super::error::TryAcquireError;
 use super::manager::Manager;
 use super::shared::Pool;
 use crate::bulkhead::TrySemaphore;
@@ -27,8 +28,8 @@ use crate::time::{Clock, Instant};
 /// # struct M;
 /// # impl Manager for M {
 /// #     type Connection = Vec<u8>; type Error = ();
-/// #     type Connect<'a> = core::future::Ready<Result<Vec<u8>, ()>>;
-/// #     fn connect(&self) -> Self::Connect<'_> { core::future::ready(Ok(Vec::new())) }
+/// #     type Connect = core::future::Ready<Result<Vec<u8>, ()>>;
+/// #     fn connect(&self) -> Self::Connect { core::future::ready(Ok(Vec::new())) }
 /// # }
 /// let clock = MockClock::new();
 /// let pool: Pool<M, QueueSemaphore<1>, _, 1> = Pool::queued(M, Config::new(), &clock);
@@ -38,18 +39,67 @@ use crate::time::{Clock, Instant};
 /// assert_eq!(*pool.try_acquire().unwrap(), [42]);
 /// ```
 #[must_use = "the connection goes back to the pool as soon as the guard is dropped"]
-pub struct PooledConnection<'a, M: Manager, S: TrySemaphore + 'a, C: Clock, const N: usize> {
-    pool: &'a Pool<M, S, C, N>,
+pub struct PooledConnection<R, M, S, C, const N: usize>
+where
+    R: Deref<Target = Pool<M, S, C, N>>,
+    M: Manager,
+    S: TrySemaphore,
+    C: Clock,
+{
+    pool: R,
     /// Initialised from `new` until `drop` takes it out (exactly once).
     conn: ManuallyDrop<M::Connection>,
     created: Instant,
     broken: bool,
 }
 
-impl<'a, M: Manager, S: TrySemaphore + 'a, C: Clock, const N: usize>
-    PooledConnection<'a, M, S, C, N>
+impl<R, M, S, C, const N: usize> PooledConnection<R, M, S, C, N>
+where
+    R: Deref<Target = Pool<M, S, C, N>>,
+    M: Manager,
+    S: TrySemaphore,
+    C: Clock,
 {
-    pub(super) fn new(pool: &'a Pool<M, S, C, N>, conn: M::Connection, created: Instant) -> Self {
+    /// An idle connection of the pool `pool` points to, at once: what [`Pool::try_acquire`]
+    /// returns, for any owner of the pool (an `Arc`, a `&'static`), so that the guard can be
+    /// `'static`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Pool::try_acquire`].
+    ///
+    /// ```
+    /// use bulwark::pool::{Config, Manager, Pool, PooledConnection, QueueSemaphore};
+    /// use bulwark::{MockClock, mock};
+    /// use std::sync::Arc;
+    /// # struct M;
+    /// # impl Manager for M {
+    /// #     type Connection = u8; type Error = ();
+    /// #     type Connect = core::future::Ready<Result<u8, ()>>;
+    /// #     fn connect(&self) -> Self::Connect { core::future::ready(Ok(5)) }
+    /// # }
+    /// let clock = MockClock::new();
+    /// let pool = Arc::new(Pool::<M, QueueSemaphore<1>, _, 1>::queued(M, Config::new(), &clock));
+    /// drop(mock::run(&clock, pool.acquire()).unwrap().unwrap()); // one idle connection
+    /// let conn = PooledConnection::try_new(Arc::clone(&pool)).unwrap();
+    /// assert_eq!(*conn, 5);
+    /// ```
+    pub fn try_new(pool: R) -> Result<Self, TryAcquireError> {
+        let idle = {
+            let p: &Pool<M, S, C, N> = &pool;
+            if !p.sem.try_take() {
+                return Err(TryAcquireError::Exhausted);
+            }
+            // Given back if no idle connection is found, and if a user's `is_valid` panics.
+            let permit = OwedPermit::new(&p.sem);
+            let idle = p.take_idle(p.clock.now()).ok_or(TryAcquireError::NoIdle)?;
+            permit.keep();
+            idle
+        };
+        Ok(Pool::hand_out(pool, idle.conn, idle.created))
+    }
+
+    pub(super) fn new(pool: R, conn: M::Connection, created: Instant) -> Self {
         PooledConnection {
             pool,
             conn: ManuallyDrop::new(conn),
@@ -68,8 +118,8 @@ impl<'a, M: Manager, S: TrySemaphore + 'a, C: Clock, const N: usize>
     /// # struct M;
     /// # impl Manager for M {
     /// #     type Connection = u8; type Error = ();
-    /// #     type Connect<'a> = core::future::Ready<Result<u8, ()>>;
-    /// #     fn connect(&self) -> Self::Connect<'_> { core::future::ready(Ok(1)) }
+    /// #     type Connect = core::future::Ready<Result<u8, ()>>;
+    /// #     fn connect(&self) -> Self::Connect { core::future::ready(Ok(1)) }
     /// # }
     /// let clock = MockClock::new();
     /// let pool: Pool<M, QueueSemaphore<1>, _, 1> = Pool::queued(M, Config::new(), &clock);
@@ -91,8 +141,8 @@ impl<'a, M: Manager, S: TrySemaphore + 'a, C: Clock, const N: usize>
     /// # struct M;
     /// # impl Manager for M {
     /// #     type Connection = u8; type Error = ();
-    /// #     type Connect<'a> = core::future::Ready<Result<u8, ()>>;
-    /// #     fn connect(&self) -> Self::Connect<'_> { core::future::ready(Ok(1)) }
+    /// #     type Connect = core::future::Ready<Result<u8, ()>>;
+    /// #     fn connect(&self) -> Self::Connect { core::future::ready(Ok(1)) }
     /// # }
     /// # let clock = MockClock::new();
     /// # let pool: Pool<M, QueueSemaphore<1>, _, 1> = Pool::queued(M, Config::new(), &clock);
@@ -112,8 +162,8 @@ impl<'a, M: Manager, S: TrySemaphore + 'a, C: Clock, const N: usize>
     /// # struct M;
     /// # impl Manager for M {
     /// #     type Connection = u8; type Error = ();
-    /// #     type Connect<'a> = core::future::Ready<Result<u8, ()>>;
-    /// #     fn connect(&self) -> Self::Connect<'_> { core::future::ready(Ok(1)) }
+    /// #     type Connect = core::future::Ready<Result<u8, ()>>;
+    /// #     fn connect(&self) -> Self::Connect { core::future::ready(Ok(1)) }
     /// # }
     /// # let clock = MockClock::new();
     /// # let pool: Pool<M, QueueSemaphore<1>, _, 1> = Pool::queued(M, Config::new(), &clock);
@@ -134,8 +184,8 @@ impl<'a, M: Manager, S: TrySemaphore + 'a, C: Clock, const N: usize>
     /// # struct M;
     /// # impl Manager for M {
     /// #     type Connection = u8; type Error = ();
-    /// #     type Connect<'a> = core::future::Ready<Result<u8, ()>>;
-    /// #     fn connect(&self) -> Self::Connect<'_> { core::future::ready(Ok(1)) }
+    /// #     type Connect = core::future::Ready<Result<u8, ()>>;
+    /// #     fn connect(&self) -> Self::Connect { core::future::ready(Ok(1)) }
     /// # }
     /// # let clock = MockClock::new();
     /// # let pool: Pool<M, QueueSemaphore<1>, _, 1> = Pool::queued(M, Config::new(), &clock);
@@ -148,8 +198,12 @@ impl<'a, M: Manager, S: TrySemaphore + 'a, C: Clock, const N: usize>
     }
 }
 
-impl<'a, M: Manager, S: TrySemaphore + 'a, C: Clock, const N: usize> Deref
-    for PooledConnection<'a, M, S, C, N>
+impl<R, M, S, C, const N: usize> Deref for PooledConnection<R, M, S, C, N>
+where
+    R: Deref<Target = Pool<M, S, C, N>>,
+    M: Manager,
+    S: TrySemaphore,
+    C: Clock,
 {
     type Target = M::Connection;
 
@@ -158,16 +212,24 @@ impl<'a, M: Manager, S: TrySemaphore + 'a, C: Clock, const N: usize> Deref
     }
 }
 
-impl<'a, M: Manager, S: TrySemaphore + 'a, C: Clock, const N: usize> DerefMut
-    for PooledConnection<'a, M, S, C, N>
+impl<R, M, S, C, const N: usize> DerefMut for PooledConnection<R, M, S, C, N>
+where
+    R: Deref<Target = Pool<M, S, C, N>>,
+    M: Manager,
+    S: TrySemaphore,
+    C: Clock,
 {
     fn deref_mut(&mut self) -> &mut M::Connection {
         &mut self.conn
     }
 }
 
-impl<'a, M: Manager, S: TrySemaphore + 'a, C: Clock, const N: usize> Drop
-    for PooledConnection<'a, M, S, C, N>
+impl<R, M, S, C, const N: usize> Drop for PooledConnection<R, M, S, C, N>
+where
+    R: Deref<Target = Pool<M, S, C, N>>,
+    M: Manager,
+    S: TrySemaphore,
+    C: Clock,
 {
     fn drop(&mut self) {
         // SAFETY: `conn` was initialised in `new` and is only ever taken here; `drop` runs at
@@ -208,9 +270,12 @@ impl<S: TrySemaphore> Drop for OwedPermit<'_, S> {
     }
 }
 
-impl<'a, M: Manager, S: TrySemaphore + 'a, C: Clock, const N: usize> fmt::Debug
-    for PooledConnection<'a, M, S, C, N>
+impl<R, M, S, C, const N: usize> fmt::Debug for PooledConnection<R, M, S, C, N>
 where
+    R: Deref<Target = Pool<M, S, C, N>>,
+    M: Manager,
+    S: TrySemaphore,
+    C: Clock,
     M::Connection: fmt::Debug,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

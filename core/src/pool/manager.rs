@@ -26,8 +26,8 @@ use core::future::Future;
 /// impl Manager for Numbers {
 ///     type Connection = u32;
 ///     type Error = ();
-///     type Connect<'a> = Ready<Result<u32, ()>>;
-///     fn connect(&self) -> Self::Connect<'_> { ready(Ok(7)) }
+///     type Connect = Ready<Result<u32, ()>>;
+///     fn connect(&self) -> Self::Connect { ready(Ok(7)) }
 ///     fn is_valid(&self, c: &mut u32) -> bool { *c % 2 == 0 }
 /// }
 /// let mut c = 8;
@@ -39,13 +39,13 @@ pub trait Manager {
     type Connection;
     /// Why a connect failed; handed to the caller in [`Error::Connect`](super::Error::Connect).
     type Error;
-    /// The future of [`connect`](Manager::connect). Dropping it must cancel the attempt.
-    type Connect<'a>: Future<Output = Result<Self::Connection, Self::Error>>
-    where
-        Self: 'a;
+    /// The future of [`connect`](Manager::connect). Dropping it must cancel the attempt. It
+    /// borrows nothing from the manager (copy what it needs, such as an address, into it), so
+    /// the pool's acquire future can own its pool.
+    type Connect: Future<Output = Result<Self::Connection, Self::Error>>;
 
     /// Opens a new connection.
-    fn connect(&self) -> Self::Connect<'_>;
+    fn connect(&self) -> Self::Connect;
 
     /// Whether an idle connection may still be handed out: called on checkout, before a
     /// caller sees the connection. `false` discards it (and the pool tries the next idle one,
@@ -67,12 +67,9 @@ pub trait Manager {
 impl<M: Manager + ?Sized> Manager for &M {
     type Connection = M::Connection;
     type Error = M::Error;
-    type Connect<'a>
-        = M::Connect<'a>
-    where
-        Self: 'a;
+    type Connect = M::Connect;
 
-    fn connect(&self) -> Self::Connect<'_> {
+    fn connect(&self) -> Self::Connect {
         (**self).connect()
     }
 

@@ -17,7 +17,7 @@
 //!
 //! ```
 //! use bulwark::pool::{Config, Error, Manager, Pool, QueueSemaphore};
-//! use bulwark::{Clock, Instant, MockClock, Sleep, mock};
+//! use bulwark::{Clock, Instant, MockClock, mock};
 //! use core::cell::Cell;
 //! use core::time::Duration;
 //!
@@ -26,8 +26,8 @@
 //! impl<'c> Manager for Slow<'c> {
 //!     type Connection = u32;
 //!     type Error = ();
-//!     type Connect<'a> = Handshake<'a> where Self: 'a;
-//!     fn connect(&self) -> Handshake<'_> {
+//!     type Connect = Handshake<'c>;
+//!     fn connect(&self) -> Handshake<'c> {
 //!         self.opened.set(self.opened.get() + 1);
 //!         Handshake { sleep: self.clock.sleep(Duration::from_millis(10)), id: self.opened.get() }
 //!     }
@@ -71,7 +71,7 @@ mod shared;
 
 pub use crate::bulkhead::QueueSemaphore;
 pub use error::{ConfigError, Error, TryAcquireError};
-pub use future::{Acquire, PoolAcquire};
+pub use future::{Acquire, PoolAcquire, Slots};
 pub use guard::PooledConnection;
 pub use manager::Manager;
 pub use shared::{Config, Metrics, Pool, Totals};

@@ -1,11 +1,12 @@
 //! The shared pool: [`Pool`], its [`Config`], [`Metrics`] and [`Totals`], and the slot storage.
 
 use core::fmt;
+use core::ops::Deref;
 use core::time::Duration;
 
 use super::error::ConfigError;
 use super::error::TryAcquireError;
-use super::guard::{OwedPermit, PooledConnection};
+use super::guard::PooledConnection;
 use super::manager::Manager;
 use crate::bulkhead::{QueueSemaphore, TrySemaphore};
 use crate::sync::{AtomicU64, AtomicUsize, Ordering, SpinMutex, atomic_array, const_fn};
@@ -146,8 +147,8 @@ impl Default for Config {
 /// # struct M;
 /// # impl Manager for M {
 /// #     type Connection = u8; type Error = ();
-/// #     type Connect<'a> = core::future::Ready<Result<u8, ()>>;
-/// #     fn connect(&self) -> Self::Connect<'_> { core::future::ready(Ok(1)) }
+/// #     type Connect = core::future::Ready<Result<u8, ()>>;
+/// #     fn connect(&self) -> Self::Connect { core::future::ready(Ok(1)) }
 /// # }
 /// let clock = MockClock::new();
 /// let pool: Pool<M, QueueSemaphore<4>, _, 2> = Pool::queued(M, Config::new(), &clock);
@@ -238,8 +239,8 @@ pub(super) struct Idle<T> {
 /// impl Manager for Counter {
 ///     type Connection = u32; // the connection's serial number
 ///     type Error = ();
-///     type Connect<'a> = Ready<Result<u32, ()>>;
-///     fn connect(&self) -> Self::Connect<'_> {
+///     type Connect = Ready<Result<u32, ()>>;
+///     fn connect(&self) -> Self::Connect {
 ///         self.opened.set(self.opened.get() + 1);
 ///         ready(Ok(self.opened.get()))
 ///     }
@@ -283,8 +284,8 @@ impl<M: Manager, C: Clock, const N: usize, const Q: usize> Pool<M, QueueSemaphor
         /// # struct M;
         /// # impl Manager for M {
         /// #     type Connection = u8; type Error = ();
-        /// #     type Connect<'a> = core::future::Ready<Result<u8, ()>>;
-        /// #     fn connect(&self) -> Self::Connect<'_> { core::future::ready(Ok(1)) }
+        /// #     type Connect = core::future::Ready<Result<u8, ()>>;
+        /// #     fn connect(&self) -> Self::Connect { core::future::ready(Ok(1)) }
         /// # }
         /// static CLOCK: MockClock = MockClock::new();
         /// static POOL: Pool<M, QueueSemaphore<16>, &MockClock, 4> =
@@ -300,8 +301,8 @@ impl<M: Manager, C: Clock, const N: usize, const Q: usize> Pool<M, QueueSemaphor
         /// # struct M;
         /// # impl Manager for M {
         /// #     type Connection = u8; type Error = ();
-        /// #     type Connect<'a> = core::future::Ready<Result<u8, ()>>;
-        /// #     fn connect(&self) -> Self::Connect<'_> { core::future::ready(Ok(1)) }
+        /// #     type Connect = core::future::Ready<Result<u8, ()>>;
+        /// #     fn connect(&self) -> Self::Connect { core::future::ready(Ok(1)) }
         /// # }
         /// let clock = MockClock::new();
         /// let _empty: Pool<M, QueueSemaphore<16>, _, 0> = Pool::queued(M, Config::new(), &clock);
@@ -337,8 +338,8 @@ impl<M: Manager, S: TrySemaphore, C: Clock, const N: usize> Pool<M, S, C, N> {
     /// # struct M;
     /// # impl Manager for M {
     /// #     type Connection = u8; type Error = ();
-    /// #     type Connect<'a> = core::future::Ready<Result<u8, ()>>;
-    /// #     fn connect(&self) -> Self::Connect<'_> { core::future::ready(Ok(1)) }
+    /// #     type Connect = core::future::Ready<Result<u8, ()>>;
+    /// #     fn connect(&self) -> Self::Connect { core::future::ready(Ok(1)) }
     /// # }
     /// let clock = MockClock::new();
     /// let ok = Pool::<_, _, _, 4>::with_semaphore(M, QueueSemaphore::<2>::new(3).unwrap(), Config::new(), &clock);
@@ -370,8 +371,8 @@ impl<M: Manager, S: TrySemaphore, C: Clock, const N: usize> Pool<M, S, C, N> {
     /// # struct M;
     /// # impl Manager for M {
     /// #     type Connection = u8; type Error = ();
-    /// #     type Connect<'a> = core::future::Ready<Result<u8, ()>>;
-    /// #     fn connect(&self) -> Self::Connect<'_> { core::future::ready(Ok(1)) }
+    /// #     type Connect = core::future::Ready<Result<u8, ()>>;
+    /// #     fn connect(&self) -> Self::Connect { core::future::ready(Ok(1)) }
     /// # }
     /// let clock = MockClock::new();
     /// let pool: Pool<M, QueueSemaphore<1>, _, 1> = Pool::queued(M, Config::new(), &clock);
@@ -381,17 +382,8 @@ impl<M: Manager, S: TrySemaphore, C: Clock, const N: usize> Pool<M, S, C, N> {
     /// assert_eq!(pool.try_acquire().err(), Some(TryAcquireError::Exhausted));
     /// # drop(held);
     /// ```
-    pub fn try_acquire(&self) -> Result<PooledConnection<'_, M, S, C, N>, TryAcquireError> {
-        if !self.sem.try_take() {
-            return Err(TryAcquireError::Exhausted);
-        }
-        // Given back if no idle connection is found, and if a user's `is_valid` panics.
-        let permit = OwedPermit::new(&self.sem);
-        let idle = self
-            .take_idle(self.clock.now())
-            .ok_or(TryAcquireError::NoIdle)?;
-        permit.keep();
-        Ok(self.hand_out(idle.conn, idle.created))
+    pub fn try_acquire(&self) -> Result<PooledConnection<&Self, M, S, C, N>, TryAcquireError> {
+        PooledConnection::try_new(self)
     }
 
     /// Discards every idle connection past its max lifetime or max idle time now, and
@@ -405,8 +397,8 @@ impl<M: Manager, S: TrySemaphore, C: Clock, const N: usize> Pool<M, S, C, N> {
     /// # struct M;
     /// # impl Manager for M {
     /// #     type Connection = u8; type Error = ();
-    /// #     type Connect<'a> = core::future::Ready<Result<u8, ()>>;
-    /// #     fn connect(&self) -> Self::Connect<'_> { core::future::ready(Ok(1)) }
+    /// #     type Connect = core::future::Ready<Result<u8, ()>>;
+    /// #     fn connect(&self) -> Self::Connect { core::future::ready(Ok(1)) }
     /// # }
     /// let clock = MockClock::new();
     /// let pool: Pool<M, QueueSemaphore<1>, _, 2> =
@@ -441,8 +433,8 @@ impl<M: Manager, S: TrySemaphore, C: Clock, const N: usize> Pool<M, S, C, N> {
     /// # struct M;
     /// # impl Manager for M {
     /// #     type Connection = u8; type Error = ();
-    /// #     type Connect<'a> = core::future::Ready<Result<u8, ()>>;
-    /// #     fn connect(&self) -> Self::Connect<'_> { core::future::ready(Ok(1)) }
+    /// #     type Connect = core::future::Ready<Result<u8, ()>>;
+    /// #     fn connect(&self) -> Self::Connect { core::future::ready(Ok(1)) }
     /// # }
     /// let clock = MockClock::new();
     /// let pool: Pool<M, QueueSemaphore<1>, _, 3> = Pool::queued(M, Config::new(), &clock);
@@ -471,8 +463,8 @@ impl<M: Manager, S: TrySemaphore, C: Clock, const N: usize> Pool<M, S, C, N> {
     /// # struct M;
     /// # impl Manager for M {
     /// #     type Connection = u8; type Error = ();
-    /// #     type Connect<'a> = core::future::Ready<Result<u8, ()>>;
-    /// #     fn connect(&self) -> Self::Connect<'_> { core::future::ready(Ok(1)) }
+    /// #     type Connect = core::future::Ready<Result<u8, ()>>;
+    /// #     fn connect(&self) -> Self::Connect { core::future::ready(Ok(1)) }
     /// # }
     /// let clock = MockClock::new();
     /// let pool: Pool<M, QueueSemaphore<1>, _, 1> = Pool::queued(M, Config::new(), &clock);
@@ -498,8 +490,8 @@ impl<M: Manager, S: TrySemaphore, C: Clock, const N: usize> Pool<M, S, C, N> {
     /// # #[derive(Debug, PartialEq)] struct M;
     /// # impl Manager for M {
     /// #     type Connection = u8; type Error = ();
-    /// #     type Connect<'a> = core::future::Ready<Result<u8, ()>>;
-    /// #     fn connect(&self) -> Self::Connect<'_> { core::future::ready(Ok(1)) }
+    /// #     type Connect = core::future::Ready<Result<u8, ()>>;
+    /// #     fn connect(&self) -> Self::Connect { core::future::ready(Ok(1)) }
     /// # }
     /// let clock = MockClock::new();
     /// let pool: Pool<M, QueueSemaphore<1>, _, 3> = Pool::queued(M, Config::new(), &clock);
@@ -518,8 +510,8 @@ impl<M: Manager, S: TrySemaphore, C: Clock, const N: usize> Pool<M, S, C, N> {
     /// # struct M;
     /// # impl Manager for M {
     /// #     type Connection = u8; type Error = ();
-    /// #     type Connect<'a> = core::future::Ready<Result<u8, ()>>;
-    /// #     fn connect(&self) -> Self::Connect<'_> { core::future::ready(Ok(1)) }
+    /// #     type Connect = core::future::Ready<Result<u8, ()>>;
+    /// #     fn connect(&self) -> Self::Connect { core::future::ready(Ok(1)) }
     /// # }
     /// let clock = MockClock::new();
     /// let pool: Pool<M, QueueSemaphore<1>, _, 3> = Pool::queued(M, Config::new(), &clock);
@@ -537,8 +529,8 @@ impl<M: Manager, S: TrySemaphore, C: Clock, const N: usize> Pool<M, S, C, N> {
     /// # struct M;
     /// # impl Manager for M {
     /// #     type Connection = u8; type Error = ();
-    /// #     type Connect<'a> = core::future::Ready<Result<u8, ()>>;
-    /// #     fn connect(&self) -> Self::Connect<'_> { core::future::ready(Ok(1)) }
+    /// #     type Connect = core::future::Ready<Result<u8, ()>>;
+    /// #     fn connect(&self) -> Self::Connect { core::future::ready(Ok(1)) }
     /// # }
     /// let clock = MockClock::new();
     /// let pool: Pool<M, QueueSemaphore<1>, _, 3> = Pool::queued(M, Config::new(), &clock);
@@ -556,8 +548,8 @@ impl<M: Manager, S: TrySemaphore, C: Clock, const N: usize> Pool<M, S, C, N> {
     /// # struct M;
     /// # impl Manager for M {
     /// #     type Connection = u8; type Error = ();
-    /// #     type Connect<'a> = core::future::Ready<Result<u8, ()>>;
-    /// #     fn connect(&self) -> Self::Connect<'_> { core::future::ready(Ok(1)) }
+    /// #     type Connect = core::future::Ready<Result<u8, ()>>;
+    /// #     fn connect(&self) -> Self::Connect { core::future::ready(Ok(1)) }
     /// # }
     /// let clock = MockClock::new();
     /// let pool: Pool<M, QueueSemaphore<1>, _, 3> = Pool::queued(M, Config::new(), &clock);
@@ -585,15 +577,16 @@ impl<M: Manager, S: TrySemaphore, C: Clock, const N: usize> Pool<M, S, C, N> {
         None
     }
 
-    /// Wraps a connection in its guard, which takes over the caller's semaphore permit.
-    pub(super) fn hand_out(
-        &self,
+    /// Wraps a connection in its guard, which takes over the caller's semaphore permit and
+    /// reaches the pool through `pool`.
+    pub(super) fn hand_out<R: Deref<Target = Self>>(
+        pool: R,
         conn: M::Connection,
         created: Instant,
-    ) -> PooledConnection<'_, M, S, C, N> {
+    ) -> PooledConnection<R, M, S, C, N> {
         // Relaxed: a statistic.
-        self.in_use.fetch_add(1, Ordering::Relaxed);
-        PooledConnection::new(self, conn, created)
+        pool.in_use.fetch_add(1, Ordering::Relaxed);
+        PooledConnection::new(pool, conn, created)
     }
 
     /// A guard gives its connection back (before its permit). Discards it when marked

@@ -81,10 +81,7 @@ impl Drop for Connect<'_> {
 impl<'c> Manager for TestManager<'c> {
     type Connection = Conn;
     type Error = &'static str;
-    type Connect<'a>
-        = Connect<'c>
-    where
-        Self: 'a;
+    type Connect = Connect<'c>;
 
     fn connect(&self) -> Connect<'c> {
         Connect {
@@ -327,8 +324,8 @@ fn panicking_user_code_never_leaks_a_slot() {
     impl Manager for Panicky {
         type Connection = u8;
         type Error = ();
-        type Connect<'a> = core::future::Ready<Result<u8, ()>>;
-        fn connect(&self) -> Self::Connect<'_> {
+        type Connect = core::future::Ready<Result<u8, ()>>;
+        fn connect(&self) -> Self::Connect {
             core::future::ready(Ok(1))
         }
         fn is_valid(&self, c: &mut u8) -> bool {

@@ -26,9 +26,9 @@ struct TcpManager {
 impl Manager for TcpManager {
     type Connection = TcpStream;
     type Error = io::Error;
-    type Connect<'a> = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send + 'a>>;
+    type Connect = Pin<Box<dyn Future<Output = io::Result<TcpStream>> + Send>>;
 
-    fn connect(&self) -> Self::Connect<'_> {
+    fn connect(&self) -> Self::Connect {
         let n = self.connects.fetch_add(1, Ordering::Relaxed) + 1;
         println!("  [pool] opening connection #{n}");
         Box::pin(TcpStream::connect(self.addr))

@@ -166,8 +166,8 @@ fn pool_and_bounded() -> i32 {
     impl Manager for Conns {
         type Connection = u32;
         type Error = ();
-        type Connect<'a> = core::future::Ready<Result<u32, ()>>;
-        fn connect(&self) -> Self::Connect<'_> {
+        type Connect = core::future::Ready<Result<u32, ()>>;
+        fn connect(&self) -> Self::Connect {
             core::future::ready(Ok(7))
         }
     }
