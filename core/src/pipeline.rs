@@ -878,25 +878,10 @@ impl<S, K, B, G> Parts for Pipeline<S, K, B, G> {
 /// use bulwark::{MockClock, retry::Config};
 /// let clock = MockClock::new();
 /// let p = Pipeline::new(&clock, Config::new().max_attempts(2)).unwrap();
-/// assert!(core::ptr::eq(&*RetryOf::new(&p), p.retry()));
+/// assert!(core::ptr::eq(&*RetryOf(&p), p.retry()));
 /// ```
 #[derive(Clone, Debug)]
-pub struct RetryOf<R>(R);
-
-impl<R> RetryOf<R> {
-    /// The retry policy of `pipeline`.
-    ///
-    /// ```
-    /// use bulwark::pipeline::{Pipeline, RetryOf};
-    /// use bulwark::{MockClock, retry::Config};
-    /// let clock = MockClock::new();
-    /// let p = Pipeline::new(&clock, Config::new()).unwrap();
-    /// let _policy = RetryOf::new(&p);
-    /// ```
-    pub fn new(pipeline: R) -> Self {
-        RetryOf(pipeline)
-    }
-}
+pub struct RetryOf<R>(pub R);
 
 impl<R> Deref for RetryOf<R>
 where
@@ -917,25 +902,10 @@ where
 /// use bulwark::{MockClock, retry::Config};
 /// let clock = MockClock::new();
 /// let p = Pipeline::new(&clock, Config::new()).unwrap();
-/// let (): () = *GatesOf::new(&p); // no stages
+/// let (): () = *GatesOf(&p); // no stages
 /// ```
 #[derive(Clone, Debug)]
-pub struct GatesOf<R>(R);
-
-impl<R> GatesOf<R> {
-    /// The admission stages of `pipeline`.
-    ///
-    /// ```
-    /// use bulwark::pipeline::{GatesOf, Pipeline};
-    /// use bulwark::{MockClock, retry::Config};
-    /// let clock = MockClock::new();
-    /// let p = Pipeline::new(&clock, Config::new()).unwrap();
-    /// let _stages = GatesOf::new(&p);
-    /// ```
-    pub fn new(pipeline: R) -> Self {
-        GatesOf(pipeline)
-    }
-}
+pub struct GatesOf<R>(pub R);
 
 impl<R> Deref for GatesOf<R>
 where

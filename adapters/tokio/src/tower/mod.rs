@@ -13,8 +13,9 @@ pub use gate::{
     GateLayer, GateService, RateLimitLayer, RateLimitService,
 };
 pub use retry::{
-    Attempts, PipelineFuture, PipelineLayer, PipelineService, ReadyCall, RetryFuture, RetryLayer,
-    RetryService, TimeoutFuture, TimeoutLayer, TimeoutService, TokioPipeline, TokioRetry,
+    Attempts, PipelineFuture, PipelineLayer, PipelineService, PolicyLayer, PolicyService,
+    ReadyCall, RetryFuture, RetryLayer, RetryService, TimeoutFuture, TimeoutLayer, TimeoutService,
+    TokioPipeline, TokioRetry,
 };
 
 /// tower's boxed error: what the services here return.

@@ -261,6 +261,141 @@ impl<F> std::fmt::Debug for TimeoutFuture<F> {
     }
 }
 
+// ===== a policy shared by every service of a layer =====
+
+/// A layer that runs calls through a policy shared by an `Arc`: a [`Retry`]
+/// ([`RetryLayer`]) or a whole [`Pipeline`] ([`PipelineLayer`]). Every service it builds,
+/// every clone of them and every response future in flight holds the `Arc`; the policy is
+/// freed with the last of them.
+///
+/// ```
+/// use bulwark::retry::{Config, Retry};
+/// use bulwark_tokio::{TokioClock, tower::RetryLayer};
+/// use std::sync::Arc;
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let policy = Arc::new(Retry::new(Config::new(), TokioClock::new()).unwrap());
+/// let layer = RetryLayer::shared(Arc::clone(&policy));
+/// assert!(Arc::ptr_eq(layer.policy(), &policy));
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct PolicyLayer<P> {
+    policy: Arc<P>,
+}
+
+impl<P> PolicyLayer<P> {
+    /// A layer over `policy`.
+    ///
+    /// ```
+    /// use bulwark::{pipeline::Pipeline, retry::Config};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let _layer = bulwark_tokio::tower::PipelineLayer::new(Pipeline::new(bulwark_tokio::TokioClock::new(), Config::new()).unwrap());
+    /// # }
+    /// ```
+    pub fn new(policy: P) -> Self {
+        Self::shared(Arc::new(policy))
+    }
+
+    /// A layer over a policy already shared (with another layer, or with code that reads its
+    /// state).
+    ///
+    /// ```
+    /// use bulwark::{pipeline::Pipeline, retry::Config};
+    /// use std::sync::Arc;
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let p = Arc::new(Pipeline::new(bulwark_tokio::TokioClock::new(), Config::new()).unwrap());
+    /// let layer = bulwark_tokio::tower::PipelineLayer::shared(Arc::clone(&p));
+    /// assert_eq!(Arc::strong_count(&p), 2);
+    /// # drop(layer);
+    /// # }
+    /// ```
+    pub fn shared(policy: Arc<P>) -> Self {
+        PolicyLayer { policy }
+    }
+
+    /// The policy.
+    ///
+    /// ```
+    /// use bulwark::retry::{Config, Retry};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let layer = bulwark_tokio::tower::RetryLayer::new(Retry::new(Config::new().max_attempts(2), bulwark_tokio::TokioClock::new()).unwrap());
+    /// assert_eq!(layer.policy().config().validate(), Ok(()));
+    /// # }
+    /// ```
+    pub fn policy(&self) -> &Arc<P> {
+        &self.policy
+    }
+}
+
+impl<P> Clone for PolicyLayer<P> {
+    fn clone(&self) -> Self {
+        PolicyLayer {
+            policy: Arc::clone(&self.policy),
+        }
+    }
+}
+
+impl<Svc, P> Layer<Svc> for PolicyLayer<P> {
+    type Service = PolicyService<Svc, P>;
+    fn layer(&self, inner: Svc) -> Self::Service {
+        PolicyService {
+            inner,
+            policy: Arc::clone(&self.policy),
+        }
+    }
+}
+
+/// A service whose calls run through a shared policy. Built by [`PolicyLayer`]; clones share
+/// the policy (and its budget, breaker, limiter...).
+///
+/// ```
+/// use bulwark::retry::{Config, Retry};
+/// use tower::{Layer, ServiceExt, service_fn};
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// let layer = bulwark_tokio::tower::RetryLayer::new(Retry::new(Config::new().max_attempts(2), bulwark_tokio::TokioClock::new()).unwrap());
+/// let svc = layer.layer(service_fn(|x: u8| async move { Ok::<_, std::io::Error>(x + 1) }));
+/// assert_eq!(svc.policy().config().validate(), Ok(()));
+/// assert_eq!(svc.oneshot(1).await.unwrap(), 2);
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct PolicyService<Svc, P> {
+    inner: Svc,
+    policy: Arc<P>,
+}
+
+impl<Svc, P> PolicyService<Svc, P> {
+    /// The policy.
+    ///
+    /// ```
+    /// use bulwark::{pipeline::Pipeline, retry::Config};
+    /// use tower::{Layer, service_fn};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let layer = bulwark_tokio::tower::PipelineLayer::new(Pipeline::new(bulwark_tokio::TokioClock::new(), Config::new()).unwrap());
+    /// let svc = layer.layer(service_fn(|()| async { Ok::<_, std::io::Error>(()) }));
+    /// assert!(std::sync::Arc::ptr_eq(svc.policy(), layer.policy()));
+    /// # }
+    /// ```
+    pub fn policy(&self) -> &Arc<P> {
+        &self.policy
+    }
+}
+
+impl<Svc: Clone, P> Clone for PolicyService<Svc, P> {
+    fn clone(&self) -> Self {
+        PolicyService {
+            inner: self.inner.clone(),
+            policy: Arc::clone(&self.policy),
+        }
+    }
+}
+
 // ===== retry =====
 
 /// The policy of a [`RetryLayer`]: a [`Retry`] on the tokio clock.
@@ -274,7 +409,8 @@ impl<F> std::fmt::Debug for TimeoutFuture<F> {
 /// ```
 pub type TokioRetry<K = ErrorsAreFailures, H = (), B = ()> = Retry<TokioClock, K, H, B>;
 
-/// Retries calls of the inner service by a [`Retry`] policy. Each attempt sends its own clone
+/// Retries calls of the inner service by a [`Retry`] policy: [`PolicyLayer`] over a
+/// [`TokioRetry`]. Each attempt sends its own clone
 /// of the request to its own clone of the service, so both must be `Clone`.
 ///
 /// The policy is shared through an `Arc`: every service the layer builds, every clone of them
@@ -307,104 +443,13 @@ pub type TokioRetry<K = ErrorsAreFailures, H = (), B = ()> = Retry<TokioClock, K
 /// assert_eq!(calls.load(Ordering::SeqCst), 3);
 /// # }
 /// ```
-#[derive(Debug)]
-pub struct RetryLayer<K = ErrorsAreFailures, H = (), B = ()> {
-    retry: Arc<TokioRetry<K, H, B>>,
-}
+pub type RetryLayer<K = ErrorsAreFailures, H = (), B = ()> = PolicyLayer<TokioRetry<K, H, B>>;
 
-impl<K, H, B> RetryLayer<K, H, B> {
-    /// A layer over `retry`.
-    ///
-    /// ```
-    /// use bulwark::retry::{Config, Retry};
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let _layer = bulwark_tokio::tower::RetryLayer::new(Retry::new(Config::new(), bulwark_tokio::TokioClock::new()).unwrap());
-    /// # }
-    /// ```
-    pub fn new(retry: TokioRetry<K, H, B>) -> Self {
-        Self::shared(Arc::new(retry))
-    }
+/// A service whose calls are retried by a [`Retry`] policy: the service of a [`RetryLayer`].
+pub type RetryService<Svc, K = ErrorsAreFailures, H = (), B = ()> =
+    PolicyService<Svc, TokioRetry<K, H, B>>;
 
-    /// A layer over a policy already shared (with another layer, or with code that reads
-    /// its budget).
-    ///
-    /// ```
-    /// use bulwark::retry::{Config, Retry};
-    /// use std::sync::Arc;
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let policy = Arc::new(Retry::new(Config::new(), bulwark_tokio::TokioClock::new()).unwrap());
-    /// let layer = bulwark_tokio::tower::RetryLayer::shared(Arc::clone(&policy));
-    /// assert!(Arc::ptr_eq(layer.retry(), &policy));
-    /// # }
-    /// ```
-    pub fn shared(retry: Arc<TokioRetry<K, H, B>>) -> Self {
-        RetryLayer { retry }
-    }
-
-    /// The policy.
-    ///
-    /// ```
-    /// use bulwark::retry::{Config, Retry};
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let layer = bulwark_tokio::tower::RetryLayer::new(Retry::new(Config::new().max_attempts(2), bulwark_tokio::TokioClock::new()).unwrap());
-    /// assert_eq!(layer.retry().config().validate(), Ok(()));
-    /// # }
-    /// ```
-    pub fn retry(&self) -> &Arc<TokioRetry<K, H, B>> {
-        &self.retry
-    }
-}
-
-impl<K, H, B> Clone for RetryLayer<K, H, B> {
-    fn clone(&self) -> Self {
-        RetryLayer {
-            retry: Arc::clone(&self.retry),
-        }
-    }
-}
-
-impl<Svc, K, H, B> Layer<Svc> for RetryLayer<K, H, B> {
-    type Service = RetryService<Svc, K, H, B>;
-    fn layer(&self, inner: Svc) -> Self::Service {
-        RetryService {
-            inner,
-            retry: Arc::clone(&self.retry),
-        }
-    }
-}
-
-/// A service whose calls are retried by a [`Retry`] policy. Built by [`RetryLayer`]; clones
-/// share the policy (and its budget).
-///
-/// ```
-/// use bulwark::retry::{Config, Retry};
-/// use tower::{Layer, ServiceExt, service_fn};
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
-/// let layer = bulwark_tokio::tower::RetryLayer::new(Retry::new(Config::new().max_attempts(2), bulwark_tokio::TokioClock::new()).unwrap());
-/// let svc = layer.layer(service_fn(|x: u8| async move { Ok::<_, std::io::Error>(x + 1) }));
-/// assert_eq!(svc.oneshot(1).await.unwrap(), 2);
-/// # }
-/// ```
-#[derive(Debug)]
-pub struct RetryService<Svc, K = ErrorsAreFailures, H = (), B = ()> {
-    inner: Svc,
-    retry: Arc<TokioRetry<K, H, B>>,
-}
-
-impl<Svc: Clone, K, H, B> Clone for RetryService<Svc, K, H, B> {
-    fn clone(&self) -> Self {
-        RetryService {
-            inner: self.inner.clone(),
-            retry: Arc::clone(&self.retry),
-        }
-    }
-}
-
-impl<Svc, Req, K, H, B> Service<Req> for RetryService<Svc, K, H, B>
+impl<Svc, Req, K, H, B> Service<Req> for PolicyService<Svc, TokioRetry<K, H, B>>
 where
     Svc: Service<Req> + Clone,
     Svc::Error: Into<BoxError>,
@@ -427,7 +472,7 @@ where
             req,
         };
         RetryFuture {
-            inner: retry::Call::new(Arc::clone(&self.retry), Deadline::NONE, attempts),
+            inner: retry::Call::new(Arc::clone(&self.policy), Deadline::NONE, attempts),
         }
     }
 }
@@ -503,7 +548,7 @@ impl<Svc: Service<Req>, Req, K, H, B> std::fmt::Debug for RetryFuture<Svc, Req, 
 pub type TokioPipeline<P = ErrorsAreFailures, B = (), G = ()> = Pipeline<TokioClock, P, B, G>;
 
 /// Runs every call of the inner service through a [`Pipeline`] (timeouts, retry, admission
-/// stages). The pipeline is shared through an `Arc`; so are its stages, when they are held
+/// stages): [`PolicyLayer`] over a [`TokioPipeline`]. The pipeline is shared through an `Arc`; so are its stages, when they are held
 /// through `Arc`s (a breaker shared with a status endpoint, say). Rejections are the core's
 /// own errors, boxed: downcast to [`Rejected`](bulwark::circuit_breaker::Rejected),
 /// [`RateLimited`](bulwark::rate_limiter::RateLimited),
@@ -536,103 +581,13 @@ pub type TokioPipeline<P = ErrorsAreFailures, B = (), G = ()> = Pipeline<TokioCl
 /// assert!(err.downcast_ref::<bulwark::circuit_breaker::Rejected>().is_some());
 /// # }
 /// ```
-#[derive(Debug)]
-pub struct PipelineLayer<P = ErrorsAreFailures, B = (), G = ()> {
-    pipeline: Arc<TokioPipeline<P, B, G>>,
-}
+pub type PipelineLayer<K = ErrorsAreFailures, B = (), G = ()> = PolicyLayer<TokioPipeline<K, B, G>>;
 
-impl<P, B, G> PipelineLayer<P, B, G> {
-    /// A layer over `pipeline`.
-    ///
-    /// ```
-    /// use bulwark::{pipeline::Pipeline, retry::Config};
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let _layer = bulwark_tokio::tower::PipelineLayer::new(Pipeline::new(bulwark_tokio::TokioClock::new(), Config::new()).unwrap());
-    /// # }
-    /// ```
-    pub fn new(pipeline: TokioPipeline<P, B, G>) -> Self {
-        Self::shared(Arc::new(pipeline))
-    }
+/// A service whose calls run through a [`Pipeline`]: the service of a [`PipelineLayer`].
+pub type PipelineService<Svc, K = ErrorsAreFailures, B = (), G = ()> =
+    PolicyService<Svc, TokioPipeline<K, B, G>>;
 
-    /// A layer over a pipeline already shared (with another layer or a handler).
-    ///
-    /// ```
-    /// use bulwark::{pipeline::Pipeline, retry::Config};
-    /// use std::sync::Arc;
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let p = Arc::new(Pipeline::new(bulwark_tokio::TokioClock::new(), Config::new()).unwrap());
-    /// let layer = bulwark_tokio::tower::PipelineLayer::shared(Arc::clone(&p));
-    /// assert!(Arc::ptr_eq(layer.pipeline(), &p));
-    /// # }
-    /// ```
-    pub fn shared(pipeline: Arc<TokioPipeline<P, B, G>>) -> Self {
-        PipelineLayer { pipeline }
-    }
-
-    /// The pipeline.
-    ///
-    /// ```
-    /// use bulwark::{pipeline::Pipeline, retry::Config};
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let layer = bulwark_tokio::tower::PipelineLayer::new(Pipeline::new(bulwark_tokio::TokioClock::new(), Config::new().max_attempts(2)).unwrap());
-    /// assert_eq!(layer.pipeline().retry().config().validate(), Ok(()));
-    /// # }
-    /// ```
-    pub fn pipeline(&self) -> &Arc<TokioPipeline<P, B, G>> {
-        &self.pipeline
-    }
-}
-
-impl<P, B, G> Clone for PipelineLayer<P, B, G> {
-    fn clone(&self) -> Self {
-        PipelineLayer {
-            pipeline: Arc::clone(&self.pipeline),
-        }
-    }
-}
-
-impl<Svc, P, B, G> Layer<Svc> for PipelineLayer<P, B, G> {
-    type Service = PipelineService<Svc, P, B, G>;
-    fn layer(&self, inner: Svc) -> Self::Service {
-        PipelineService {
-            inner,
-            pipeline: Arc::clone(&self.pipeline),
-        }
-    }
-}
-
-/// A service whose calls run through a [`Pipeline`]. Built by [`PipelineLayer`]; clones
-/// share the pipeline.
-///
-/// ```
-/// use bulwark::{pipeline::Pipeline, retry::Config};
-/// use tower::{Layer, ServiceExt, service_fn};
-/// # #[tokio::main(flavor = "current_thread")]
-/// # async fn main() {
-/// let layer = bulwark_tokio::tower::PipelineLayer::new(Pipeline::new(bulwark_tokio::TokioClock::new(), Config::new()).unwrap());
-/// let svc = layer.layer(service_fn(|x: u8| async move { Ok::<_, std::io::Error>(x * 2) }));
-/// assert_eq!(svc.oneshot(4).await.unwrap(), 8);
-/// # }
-/// ```
-#[derive(Debug)]
-pub struct PipelineService<Svc, P = ErrorsAreFailures, B = (), G = ()> {
-    inner: Svc,
-    pipeline: Arc<TokioPipeline<P, B, G>>,
-}
-
-impl<Svc: Clone, P, B, G> Clone for PipelineService<Svc, P, B, G> {
-    fn clone(&self) -> Self {
-        PipelineService {
-            inner: self.inner.clone(),
-            pipeline: Arc::clone(&self.pipeline),
-        }
-    }
-}
-
-impl<Svc, Req, P, B, G> Service<Req> for PipelineService<Svc, P, B, G>
+impl<Svc, Req, P, B, G> Service<Req> for PolicyService<Svc, TokioPipeline<P, B, G>>
 where
     Svc: Service<Req> + Clone,
     Svc::Error: Into<BoxError>,
@@ -656,7 +611,7 @@ where
             req,
         };
         PipelineFuture {
-            inner: pipeline::Call::new(Arc::clone(&self.pipeline), attempts),
+            inner: pipeline::Call::new(Arc::clone(&self.policy), attempts),
         }
     }
 }
