@@ -28,8 +28,9 @@ use bulwark::{Clock, Instant, Sleep};
 mod semaphore;
 pub use semaphore::{AsyncLockSemaphore, AsyncLockWaiter};
 
-/// A clock over `std::time::Instant` whose sleeps are async-io timers. Its origin is the
-/// moment it was created.
+/// A clock over `std::time::Instant` whose sleeps are async-io timers. Every `AsyncIoClock`
+/// of a process has the same origin (the moment the first one was made), so an instant read
+/// from one means the same on any other: instants of two clocks cannot be mixed up.
 ///
 /// On Linux its [coarse reading](Clock::now_coarse) is the kernel's tick-granular
 /// `CLOCK_MONOTONIC_COARSE` (the clock `std::time::Instant` reads, as of the last tick: a
@@ -82,12 +83,23 @@ fn seed_from_os_entropy() {
 }
 
 impl AsyncIoClock {
-    /// A clock whose origin is now.
+    /// The process's clock (a cheap `Copy` handle; every one reads the same instants). The
+    /// first call in the process fixes the origin and offers bulwark's default jitter seed a
+    /// value from OS entropy.
     ///
     /// ```
-    /// let _clock = bulwark_async_std::AsyncIoClock::new();
+    /// use bulwark::Instant;
+    /// let a = bulwark_async_std::AsyncIoClock::new();
+    /// let b = bulwark_async_std::AsyncIoClock::new(); // made later: the same origin
+    /// assert_eq!(a.to_std(Instant::ZERO), b.to_std(Instant::ZERO));
     /// ```
     pub fn new() -> Self {
+        static BASE: std::sync::OnceLock<AsyncIoClock> = std::sync::OnceLock::new();
+        *BASE.get_or_init(Self::first)
+    }
+
+    /// The first clock of the process: its origin is now.
+    fn first() -> Self {
         seed_from_os_entropy();
         let origin = std::time::Instant::now();
         AsyncIoClock {
