@@ -2,8 +2,8 @@
 
 use core::time::Duration;
 
+use super::encoding::MAX_PROBES;
 use super::error::{ConfigError, Field};
-use super::machine::MAX_PROBES;
 use super::window::Rules;
 use crate::rng::splitmix64;
 use crate::time::Instant;

@@ -67,9 +67,12 @@
 
 mod atomic;
 mod config;
+mod driver;
+mod encoding;
 mod error;
 mod future;
 mod machine;
+mod state;
 mod window;
 
 pub use atomic::{CircuitBreaker, Permit};
@@ -512,7 +515,14 @@ impl Snapshot {
     pub fn to_bytes(&self) -> [u8; 16] {
         let mut b = [0u8; 16];
         b[0] = SNAPSHOT_VERSION;
-        b[1] = machine::state_code(self.state);
+        b[1] = match self.state {
+            State::Closed => 0,
+            State::Open => 1,
+            State::HalfOpen => 2,
+            State::ForcedOpen => 3,
+            State::Disabled => 4,
+            State::MetricsOnly => 5,
+        };
         b[2] = self.openings;
         b[4..6].copy_from_slice(&self.consecutive_failures.to_le_bytes());
         b[8..16]
@@ -541,17 +551,20 @@ impl Snapshot {
         if b[3] != 0 || b[6] != 0 || b[7] != 0 {
             return Err(SnapshotError::Reserved);
         }
-        // The internal *opening* code is never written: only the public states decode.
         let state = match b[1] {
-            machine::OPENING => None,
-            code => machine::code_state(code),
-        }
-        .ok_or(SnapshotError::State)?;
+            0 => State::Closed,
+            1 => State::Open,
+            2 => State::HalfOpen,
+            3 => State::ForcedOpen,
+            4 => State::Disabled,
+            5 => State::MetricsOnly,
+            _ => return Err(SnapshotError::State),
+        };
         let mut nanos = [0u8; 8];
         nanos.copy_from_slice(&b[8..16]);
         Ok(Snapshot {
             state,
-            openings: b[2].min(machine::MAX_OPENINGS),
+            openings: b[2].min(encoding::MAX_OPENINGS),
             consecutive_failures: u16::from_le_bytes([b[4], b[5]]),
             open_remaining: Duration::from_nanos(u64::from_le_bytes(nanos)),
         })
