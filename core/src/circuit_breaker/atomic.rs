@@ -381,13 +381,16 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
             Second::Published => Instant::from_nanos(self.until.load(Ordering::Acquire)),
             // The thread that tripped the breaker is writing the end right now: about `now`
             // plus the open time (ours and its `now` differ by the race window). Precise: the
-            // estimate must not be early by the coarse lag.
+            // estimate must not be early by the coarse lag. At least a nanosecond ahead, so an
+            // opening breaker admits no probe even with no open time: a probe would race the
+            // store that publishes the open time.
             Second::Opening {
                 openings,
                 generation,
             } => {
                 let open = self.policy.open_duration(openings, generation as u64);
-                now.precise().saturating_add(Duration::from_nanos(open))
+                now.precise()
+                    .saturating_add(Duration::from_nanos(open.max(1)))
             }
         };
         encoding::decode(w, at)
@@ -611,8 +614,7 @@ impl<'a, C: Clock, W: Window, E: Events> Store for &'a CircuitBreaker<C, W, E> {
             self.until.store(until.as_nanos(), Ordering::Release);
             let opening = encoding::encode(&to);
             // A strong CAS: a spurious failure would leave the breaker *opening* for good. It
-            // fails only if someone changed the state meanwhile (a reset, a forced mode, a
-            // probe of a zero open time).
+            // fails only if someone changed the state meanwhile (a reset, a forced mode).
             let _ = self.ctrl.compare_exchange(
                 opening,
                 encoding::published(opening),
@@ -690,6 +692,69 @@ impl<C, W: Window, E> fmt::Debug for CircuitBreaker<C, W, E> {
                 &Config::from_parts(&self.policy, W::rate_rules(&self.rules)),
             )
             .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use core::time::Duration;
+
+    use super::super::state::{Breaker, Phase};
+    use super::*;
+    use crate::MockClock;
+
+    /// A breaker caught between the CAS that tripped it and the publication of its open
+    /// time (what another thread sees in that window).
+    fn opening<'c>(cfg: Config, clock: &'c MockClock) -> CircuitBreaker<&'c MockClock> {
+        let b = CircuitBreaker::new(cfg, clock).unwrap();
+        let tripped = Breaker {
+            phase: Phase::Open {
+                until: Instant::MAX, // not published: never read
+            },
+            openings: 1,
+            generation: 1,
+        };
+        b.ctrl.store(encoding::encode(&tripped), Ordering::Relaxed);
+        b
+    }
+
+    #[test]
+    fn an_opening_breaker_rejects_with_an_estimate_of_its_open_time() {
+        let clock = MockClock::new();
+        clock.advance(Duration::from_secs(7));
+        let cfg = Config::new()
+            .consecutive_failures(1)
+            .open_for(Duration::from_secs(5));
+        let b = opening(cfg, &clock);
+        assert_eq!(b.state(), State::Open);
+        let r = b.try_acquire_ticket().unwrap_err();
+        assert_eq!(r.retry_at, Some(Instant::from_secs(12)));
+        assert_eq!(b.snapshot().open_remaining, Duration::from_secs(5));
+        // A late outcome changes nothing; a reset wins over the opening.
+        b.record(
+            Ticket {
+                generation: 0,
+                probe: false,
+                started: Instant::ZERO,
+            },
+            Outcome::Failure,
+        );
+        assert_eq!(b.state(), State::Open);
+        b.reset();
+        assert_eq!(b.state(), State::Closed);
+    }
+
+    #[test]
+    fn an_opening_breaker_with_no_open_time_still_rejects() {
+        let clock = MockClock::new();
+        let cfg = Config::new()
+            .consecutive_failures(1)
+            .open_for(Duration::ZERO);
+        let b = opening(cfg, &clock);
+        // No probe races the publication: rejected, with a retry a nanosecond on.
+        let r = b.try_acquire_ticket().unwrap_err();
+        assert_eq!(r.retry_at, Some(Instant::from_nanos(1)));
+        assert_eq!(b.state(), State::Open);
     }
 }
 

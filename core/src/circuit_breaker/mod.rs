@@ -13,8 +13,11 @@
 //!
 //! * [`Machine`]: the pure state machine. `&mut self`, every input (including `now`) is an
 //!   argument. What the model tests compare against.
-//! * [`CircuitBreaker`]: the shared form. `&self`, `Sync`, lock-free: the control state is
-//!   one atomic word updated by CAS around the machine's own transition functions.
+//! * [`CircuitBreaker`]: the shared form. `&self`, `Sync`, lock-free: the state is encoded in
+//!   one atomic word updated by CAS.
+//!
+//! Both run one driver over the same state type and transitions, written once; they differ
+//! only in where the state is stored (plain fields, or the encoded atomic word).
 //! * [`CircuitBreaker::call`]: the async wrapper; a hand-written future, nothing boxed.
 //!
 //! # Policies and defaults
@@ -495,7 +498,8 @@ pub struct Snapshot {
     pub state: State,
     /// Failures in a row (closed state).
     pub consecutive_failures: u16,
-    /// Consecutive openings (drives open-time growth).
+    /// Consecutive openings (drives open-time growth; counted up to 31, see
+    /// [`Config::open_growth`]).
     pub openings: u8,
     /// Time left in the open state.
     pub open_remaining: Duration,
