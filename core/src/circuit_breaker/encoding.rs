@@ -144,7 +144,7 @@ pub(crate) const fn encode(b: &Breaker) -> u64 {
     let (code, payload) = match b.phase {
         Phase::Closed { failures } => (CLOSED, failures as u64),
         Phase::Open { .. } => (OPENING, 0),
-        Phase::HalfOpen(h) => (
+        Phase::HalfOpen { probes: h, .. } => (
             HALF_OPEN,
             (h.in_flight as u64 & SIX)
                 | (h.judged as u64 & SIX) << 6
@@ -171,13 +171,15 @@ pub(crate) const fn decode(w: u64, at: Instant) -> Breaker {
     let p = payload(w);
     let phase = match code(w) {
         CLOSED => Phase::Closed { failures: p as u16 },
-        HALF_OPEN => Phase::HalfOpen(Probes {
+        HALF_OPEN => Phase::HalfOpen {
             since: at,
-            in_flight: (p & SIX) as u8,
-            judged: (p >> 6 & SIX) as u8,
-            failed: (p >> 12 & SIX) as u8,
-            slow: (p >> 18 & SIX) as u8,
-        }),
+            probes: Probes {
+                in_flight: (p & SIX) as u8,
+                judged: (p >> 6 & SIX) as u8,
+                failed: (p >> 12 & SIX) as u8,
+                slow: (p >> 18 & SIX) as u8,
+            },
+        },
         FORCED_OPEN => Phase::ForcedOpen,
         DISABLED => Phase::Disabled,
         METRICS_ONLY => Phase::MetricsOnly,
@@ -192,7 +194,12 @@ pub(crate) const fn decode(w: u64, at: Instant) -> Breaker {
 
 #[cfg(test)]
 mod tests {
+    use core::time::Duration;
+
+    use super::super::machine::Ticket;
+    use super::super::{CircuitBreaker, Config, Outcome};
     use super::*;
+    use crate::MockClock;
 
     #[test]
     fn every_phase_round_trips() {
@@ -200,13 +207,15 @@ mod tests {
         let phases = [
             Phase::Closed { failures: u16::MAX },
             Phase::Open { until: at },
-            Phase::HalfOpen(Probes {
+            Phase::HalfOpen {
                 since: at,
-                in_flight: 63,
-                judged: 62,
-                failed: 9,
-                slow: 63,
-            }),
+                probes: Probes {
+                    in_flight: 63,
+                    judged: 62,
+                    failed: 9,
+                    slow: 63,
+                },
+            },
             Phase::ForcedOpen,
             Phase::Disabled,
             Phase::MetricsOnly,
@@ -251,5 +260,59 @@ mod tests {
         assert!(!is_open(w));
         assert!(is_open(published(w)));
         assert_eq!(second(published(w)), Second::Published);
+    }
+
+    /// A breaker caught between the CAS that tripped it and the publication of its open
+    /// time (what another thread sees in that window).
+    fn opening(cfg: Config, clock: &MockClock) -> CircuitBreaker<&MockClock> {
+        let b = CircuitBreaker::new(cfg, clock).unwrap();
+        let tripped = Breaker {
+            phase: Phase::Open {
+                until: Instant::MAX, // not published: never read
+            },
+            openings: 1,
+            generation: 1,
+        };
+        b.set_word(encode(&tripped));
+        b
+    }
+
+    #[test]
+    fn an_opening_breaker_rejects_with_an_estimate_of_its_open_time() {
+        let clock = MockClock::new();
+        clock.advance(Duration::from_secs(7));
+        let cfg = Config::new()
+            .consecutive_failures(1)
+            .open_for(Duration::from_secs(5));
+        let b = opening(cfg, &clock);
+        assert_eq!(b.state(), State::Open);
+        let r = b.try_acquire_ticket().unwrap_err();
+        assert_eq!(r.retry_at, Some(Instant::from_secs(12)));
+        assert_eq!(b.snapshot().open_remaining, Duration::from_secs(5));
+        // A late outcome changes nothing; a reset wins over the opening.
+        b.record(
+            Ticket {
+                generation: 0,
+                probe: false,
+                started: Instant::ZERO,
+            },
+            Outcome::Failure,
+        );
+        assert_eq!(b.state(), State::Open);
+        b.reset();
+        assert_eq!(b.state(), State::Closed);
+    }
+
+    #[test]
+    fn an_opening_breaker_with_no_open_time_still_rejects() {
+        let clock = MockClock::new();
+        let cfg = Config::new()
+            .consecutive_failures(1)
+            .open_for(Duration::ZERO);
+        let b = opening(cfg, &clock);
+        // No probe races the publication: rejected, with a retry a nanosecond on.
+        let r = b.try_acquire_ticket().unwrap_err();
+        assert_eq!(r.retry_at, Some(Instant::from_nanos(1)));
+        assert_eq!(b.state(), State::Open);
     }
 }

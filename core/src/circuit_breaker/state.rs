@@ -34,8 +34,9 @@ pub(crate) enum Phase {
     Closed { failures: u16 },
     /// Calls are rejected until `until`; the first call at or after it is a probe.
     Open { until: Instant },
-    /// Probes decide.
-    HalfOpen(Probes),
+    /// Probes decide. `since`: when half-open began, its first probe's admission (the
+    /// maximum time counts from here).
+    HalfOpen { since: Instant, probes: Probes },
     /// Forced open by hand.
     ForcedOpen,
     /// Forced closed by hand: nothing is measured.
@@ -47,8 +48,6 @@ pub(crate) enum Phase {
 /// The half-open phase's count of its probes.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Probes {
-    /// When half-open began: its first probe's admission (the maximum time counts from here).
-    pub(crate) since: Instant,
     /// Probes admitted and not yet ended.
     pub(crate) in_flight: u8,
     /// Probes that ended with an outcome. Under the first-failure verdict all of them
@@ -123,7 +122,7 @@ impl Breaker {
         match self.phase {
             Phase::Closed { .. } => State::Closed,
             Phase::Open { .. } => State::Open,
-            Phase::HalfOpen(_) => State::HalfOpen,
+            Phase::HalfOpen { .. } => State::HalfOpen,
             Phase::ForcedOpen => State::ForcedOpen,
             Phase::Disabled => State::Disabled,
             Phase::MetricsOnly => State::MetricsOnly,
@@ -193,17 +192,17 @@ impl Breaker {
                     return (Admit::Reject(Rejected { retry_at }), self);
                 }
                 let probes = Probes {
-                    since: t,
                     in_flight: 1,
                     judged: 0,
                     failed: 0,
                     slow: 0,
                 };
-                (Admit::Probe, self.enter(Phase::HalfOpen(probes)))
+                let phase = Phase::HalfOpen { since: t, probes };
+                (Admit::Probe, self.enter(phase))
             }
-            Phase::HalfOpen(h) => {
+            Phase::HalfOpen { since, probes: h } => {
                 let t = if p.limits_half_open() {
-                    let end = p.half_open_end(h.since);
+                    let end = p.half_open_end(since);
                     let t = now.near(end);
                     if t >= end {
                         let (until, next) = self.open_until(p, t);
@@ -220,14 +219,8 @@ impl Breaker {
                 };
                 if taken < p.probes {
                     let in_flight = h.in_flight + 1;
-                    let next = Phase::HalfOpen(Probes { in_flight, ..h });
-                    (
-                        Admit::Probe,
-                        Breaker {
-                            phase: next,
-                            ..self
-                        },
-                    )
+                    let next = Probes { in_flight, ..h };
+                    (Admit::Probe, self.with_probes(next))
                 } else {
                     // Every probe slot is taken: a call could pass as soon as one ends, which
                     // may be at once. `t` is the honest earliest instant; retry policies add
@@ -275,7 +268,9 @@ impl Breaker {
                     }
                 }
             },
-            (Phase::HalfOpen(h), true) => self.judge(h, p, rules, end, now),
+            (Phase::HalfOpen { since, probes }, true) => {
+                self.judge(since, probes, p, rules, end, now)
+            }
             _ => self, // open, forced open, disabled, metrics-only: no transitions
         }
     }
@@ -283,6 +278,7 @@ impl Breaker {
     /// A probe of half-open `h` ended.
     fn judge(
         self,
+        since: Instant,
         h: Probes,
         p: &Policy,
         rules: Option<&Rules>,
@@ -291,7 +287,7 @@ impl Breaker {
     ) -> Breaker {
         if p.limits_half_open() {
             // A probe ending after the maximum time re-opens (a late verdict).
-            let edge = p.half_open_end(h.since);
+            let edge = p.half_open_end(since);
             if now.near(edge) >= edge {
                 return self.trip(p, now.precise());
             }
@@ -334,10 +330,14 @@ impl Breaker {
         }
     }
 
-    fn with_probes(self, h: Probes) -> Breaker {
-        Breaker {
-            phase: Phase::HalfOpen(h),
-            ..self
+    /// The same half-open breaker with `probes` (unchanged in any other phase).
+    fn with_probes(self, probes: Probes) -> Breaker {
+        match self.phase {
+            Phase::HalfOpen { since, .. } => Breaker {
+                phase: Phase::HalfOpen { since, probes },
+                ..self
+            },
+            _ => self,
         }
     }
 
@@ -345,12 +345,11 @@ impl Breaker {
     /// slot back, nothing else changes.
     pub(crate) fn release(self, generation: u32, probe: bool) -> Breaker {
         match self.phase {
-            Phase::HalfOpen(h) if probe && generation == self.generation => {
-                self.with_probes(Probes {
+            Phase::HalfOpen { probes: h, .. } if probe && generation == self.generation => self
+                .with_probes(Probes {
                     in_flight: h.in_flight.saturating_sub(1),
                     ..h
-                })
-            }
+                }),
             _ => self,
         }
     }
