@@ -104,7 +104,8 @@ impl<W: Window> Machine<W> {
 
     /// The configuration it runs with. The machine stores a compact form, so settings its
     /// window kind does not use (the rate settings, for [`NoWindow`](super::NoWindow)) read
-    /// as their defaults, and durations of `u64::MAX` nanoseconds or more as [`Duration::MAX`].
+    /// as their defaults, and durations of `u64::MAX` nanoseconds or more as
+    /// [`Duration::MAX`](core::time::Duration::MAX).
     ///
     /// ```
     /// # use bulwark::circuit_breaker::{Config, Machine, NoWindow};
