@@ -1,5 +1,8 @@
 //! Model test: the pure machine, the shared lock-free form and a naive reference model agree
-//! on random sequences of (advance, acquire, settle, drop, reset, force-open).
+//! on random sequences of (advance, acquire, settle, drop, reset, force-open). The machine
+//! and the shared form run one driver over one state type, so this compares its two stores
+//! (plain fields behind `&mut`, the encoded atomic word behind `&self`) with each other and
+//! with a model written without either.
 
 use std::collections::VecDeque;
 

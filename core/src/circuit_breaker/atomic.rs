@@ -1,15 +1,15 @@
 //! The shared, lock-free form of the breaker.
 
 use core::fmt;
+use core::time::Duration;
 
 use super::config::{Config, Policy};
+use super::driver::{self, Store};
+use super::encoding::{self, Second};
 use super::error::{ConfigError, Rejected, SnapshotError};
 use super::machine::Ticket;
-use super::machine::{
-    self, Admit, Ctrl, OPEN, OPENING, admit, admit_reads_until, half_open_expired, is_slow,
-    open_until, passes_unchanged, records_window, restored, settle, times_calls,
-};
-use super::window::{NoWindow, Sample, Window, WindowStats, rate_trips};
+use super::state::{Breaker, Mode, Now, Phase, times_calls, validate};
+use super::window::{NoWindow, Sample, Window, WindowStats};
 use super::{Events, Metrics, Outcome, Snapshot, State, Transition};
 use crate::admission::Permit;
 use crate::sync::{AtomicU64, Ordering};
@@ -33,15 +33,16 @@ use crate::time::{Clock, Instant};
 ///
 /// # Memory ordering
 ///
-/// The control state is one `AtomicU64` packing state, generation, probe counts and
-/// consecutive failures; every change is a CAS (`AcqRel` on success, `Acquire` on failure)
-/// around the same pure transition functions the [`Machine`](super::Machine) uses, so every
-/// decision is taken on a consistent snapshot. The end of the open time is a second word: the
-/// thread that trips the breaker first moves it to an internal *opening* state, then writes
-/// the instant (`Release`), then publishes *open* by CAS; a reader that sees *open* with
-/// `Acquire` therefore sees the instant. Readers that see *opening* reject with an estimate.
-/// The window's counters are separate atomics; a sample racing a state change may land in
-/// the window of the state being left or entered (at most one per racing caller).
+/// The state is one `AtomicU64` control word (its encoding packs phase, generation, probe
+/// counts and consecutive failures); every change is a CAS (`AcqRel` on success, `Acquire` on
+/// failure) around the same pure transition functions the [`Machine`](super::Machine) runs,
+/// so every decision is taken on a consistent snapshot. The instant a phase holds (the end of
+/// the open time, the start of half-open) is a second word: the thread that trips the breaker
+/// first moves it to an internal *opening* state, then writes the instant (`Release`), then
+/// publishes *open* by CAS; a reader that sees *open* with `Acquire` therefore sees the
+/// instant. Readers that see *opening* reject with an estimate. The window's counters are
+/// separate atomics; a sample racing a state change may land in the window of the state
+/// being left or entered (at most one per racing caller).
 ///
 /// # Footprint
 ///
@@ -80,9 +81,10 @@ pub struct CircuitBreaker<C, W: Window = NoWindow, E = ()> {
     rules: W::Rules,
     clock: C,
     events: E,
-    /// The packed [`Ctrl`].
+    /// The state's control word (see `encoding`).
     ctrl: AtomicU64,
-    /// End of the open time, in nanoseconds (valid while the state is `OPEN`).
+    /// The instant the phase holds, in nanoseconds: the end of the open time (open), the
+    /// start of half-open (half-open).
     until: AtomicU64,
     window: W::Shared,
 }
@@ -122,13 +124,13 @@ impl<C: Clock, W: Window> CircuitBreaker<C, W> {
     /// ```
     pub fn with_window(cfg: Config, window: W, clock: C) -> Result<Self, ConfigError> {
         let _ = window;
-        let (policy, rules) = machine::validate::<W>(&cfg)?;
+        let (policy, rules) = validate::<W>(&cfg)?;
         Ok(CircuitBreaker {
             policy,
             rules,
             clock,
             events: (),
-            ctrl: AtomicU64::new(Ctrl::default().pack()),
+            ctrl: AtomicU64::new(encoding::encode(&Breaker::CLOSED)),
             until: AtomicU64::new(0),
             window: W::new_shared(),
         })
@@ -200,16 +202,8 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     #[inline]
     fn load(&self) -> u64 {
         // Acquire: pairs with the AcqRel CAS of whoever changed the state last, so the
-        // decision below sees that change and (for OPEN) the `until` written before it.
+        // decision below sees that change and (for open) the instant written before it.
         self.ctrl.load(Ordering::Acquire)
-    }
-
-    fn cas(&self, cur: u64, next: u64) -> Result<(), u64> {
-        // AcqRel on success: publishes our change and acquires the previous one. Acquire on
-        // failure: the fresh value we retry with must be as good as a `load`.
-        self.ctrl
-            .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire)
-            .map(|_| ())
     }
 
     /// The state. An open breaker whose time is up stays [`State::Open`] until a call
@@ -222,7 +216,7 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     /// assert_eq!(b.state(), State::Closed);
     /// ```
     pub fn state(&self) -> State {
-        Ctrl::unpack(self.load()).public_state()
+        encoding::state(self.load())
     }
 
     /// Asks to make a call. Never waits.
@@ -263,14 +257,14 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     /// ```
     #[inline]
     pub fn try_acquire_ticket(&self) -> Result<Ticket, Rejected> {
-        // Fast path: in the states that let every call through unchanged (closed, disabled,
-        // metrics-only) admission writes nothing, so one load decides; the general CAS loop
-        // below would compute the same `(Pass, c)` and find nothing to write.
-        let cur = self.load();
-        let c = Ctrl::unpack(cur);
-        if passes_unchanged(c.state) {
+        // Fast path (README rows "breaker closed path vs recloser" and "breaker closed path,
+        // 2 threads, vs recloser"): in the states that let every call through unchanged
+        // (closed, disabled, metrics-only) admission writes nothing, so one load decides; the
+        // driver would compute the same pass and find nothing to write.
+        let w = self.load();
+        if encoding::passes_unchanged(w) {
             return Ok(Ticket {
-                generation: c.generation,
+                generation: encoding::generation(w),
                 probe: false,
                 started: if times_calls(W::rate_rules(&self.rules)) {
                     self.clock.now()
@@ -279,20 +273,22 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
                 },
             });
         }
-        if c.state == OPEN {
+        if encoding::is_open(w) {
             self.reject_while_open()
         } else {
-            self.try_acquire_from(cur, None)
+            self.acquire(None)
         }
     }
 
     /// An open breaker: rejects on the coarse reading while the open time is clearly not up
-    /// (nothing to write, as [`admit`] would decide); near or past its end, the general path
-    /// decides on the precise clock and makes the probe.
+    /// (nothing to write, as the driver would decide); near or past its end, the driver
+    /// decides on the precise clock and makes the probe. The fast path of README rows
+    /// "breaker open rejection, coarse read of the same clock, vs recloser" and "breaker open
+    /// rejection vs recloser (std clock)".
     #[inline(never)]
     fn reject_while_open(&self) -> Result<Ticket, Rejected> {
         // The instant is visible because the control word's Acquire load synchronized with
-        // the CAS that published OPEN, which `entered` made after storing it. Acquire here
+        // the CAS that published open, which `entered` made after storing it. Acquire here
         // pairs with that Release store too, so a newer instant (a trip since, the breaker's
         // current answer just as well) comes with its publication.
         let until = Instant::from_nanos(self.until.load(Ordering::Acquire));
@@ -304,109 +300,16 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
             self.events.on_rejected(r, t);
             return Err(r);
         }
-        self.try_acquire_from(self.load(), Some(t))
+        self.acquire(Some(t))
     }
 
-    /// Admission from the control word `cur` just loaded: the CAS loop around [`admit`].
-    /// `coarse`: the clock's coarse reading, if the caller already took it.
+    /// Admission through the driver. `coarse`: the clock's coarse reading, if the caller
+    /// already took it.
     #[inline(never)]
-    fn try_acquire_from(
-        &self,
-        mut cur: u64,
-        mut coarse: Option<Instant>,
-    ) -> Result<Ticket, Rejected> {
-        let mut now = LazyNow::new(&self.clock);
-        let mut decision = Admit::Pass;
-        let mut generation = 0;
-        loop {
-            // The control word the last decision was taken on, if it was half-open with a
-            // maximum time (a decision that read `until` after that word).
-            let mut half_open_seen = None;
-            let changed = self.update_from(cur, |c| {
-                let reads_until = admit_reads_until(c.state, &self.policy);
-                // Visible through the control word's Acquire (see `reject_while_open`); read
-                // only when the state says the value is meaningful (open: the end of the open
-                // time; half-open with a maximum time: the instant half-open began).
-                let until = if reads_until {
-                    self.until.load(Ordering::Acquire)
-                } else {
-                    0
-                };
-                let t = if reads_until {
-                    // The instant the decision turns on: the open time's end, or the end of
-                    // the half-open maximum.
-                    let until = Instant::from_nanos(until);
-                    let edge = if c.state == machine::HALF_OPEN {
-                        self.policy.half_open_end(until)
-                    } else {
-                        until
-                    };
-                    self.decision_now(&mut coarse, &mut now, edge)
-                } else {
-                    // Opening: another thread is writing the open time, and the estimate of
-                    // it must not be early by the coarse lag. Half-open: a rejection carries
-                    // this instant. Both rare, so the precise clock.
-                    now.get()
-                };
-                half_open_seen = (c.state == machine::HALF_OPEN && reads_until).then_some(c);
-                let (d, next) = admit(c, &self.policy, t, Instant::from_nanos(until));
-                if c.state == OPEN
-                    && next.state == machine::HALF_OPEN
-                    && self.policy.limits_half_open()
-                {
-                    // Half-open begins with this probe; its maximum time counts from `t`.
-                    // AcqRel, before the CAS that publishes half-open: whoever sees that
-                    // state (Acquire on the control word) sees this instant. Raising `until`
-                    // of an open breaker whose time is up to `t` changes no decision at or
-                    // after `t`; a newer open time (a trip since) is never lowered.
-                    self.until.fetch_max(t.as_nanos(), Ordering::AcqRel);
-                }
-                decision = d;
-                generation = next.generation;
-                opening(c, next)
-            });
-            if let Some((from, to)) = changed {
-                // A re-opening (half-open past its maximum time) publishes the instant its
-                // rejection carries.
-                let until = match decision {
-                    Admit::Reject(r) => r.retry_at,
-                    _ => None,
-                };
-                self.entered(from, to, until, &mut now);
-                break;
-            }
-            // A half-open rejection that wrote nothing read `until` after the control word:
-            // a trip in between may have written the next open time there. If the word has
-            // moved, decide again on the fresh one. (Open rejections need no such check: a
-            // newer `until` is the breaker's current answer.)
-            match half_open_seen {
-                Some(c) if matches!(decision, Admit::Reject(_)) => {
-                    let fresh = self.load();
-                    if fresh == c.pack() {
-                        break;
-                    }
-                    cur = fresh;
-                }
-                _ => break,
-            }
-        }
-        match decision {
-            Admit::Pass | Admit::Probe => Ok(Ticket {
-                generation,
-                probe: decision == Admit::Probe,
-                started: if times_calls(W::rate_rules(&self.rules)) {
-                    now.get()
-                } else {
-                    Instant::ZERO
-                },
-            }),
-            Admit::Reject(r) => {
-                // The reading the decision used: precise if it needed one, else coarse.
-                let at = now.now.or(coarse).unwrap_or_else(|| now.get());
-                self.events.on_rejected(r, at);
-                Err(r)
-            }
-        }
+    fn acquire(&self, coarse: Option<Instant>) -> Result<Ticket, Rejected> {
+        let mut now = Reading::new(&self.clock);
+        now.coarse = coarse;
+        driver::acquire(&mut { self }, &self.policy, &self.rules, &mut now)
     }
 
     /// Settles the call of `ticket` with `outcome`.
@@ -421,21 +324,37 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     /// ```
     #[inline]
     pub fn record(&self, ticket: Ticket, outcome: Outcome) {
-        // Fast path: a success of a normal (non-probe) call with no window to feed. It can
-        // change the control word only by clearing a run of consecutive failures in the
-        // closed state of its own generation; otherwise `settle` would leave the word as it
-        // is (late outcome, or a state without transitions on success), so one load decides,
-        // with no CAS.
+        // Fast path (README rows "breaker closed path vs recloser" and "breaker closed path,
+        // 2 threads, vs recloser"): a success of a normal (non-probe) call with no window to
+        // feed can change the state only by clearing a run of consecutive failures in the
+        // closed state of its own generation; otherwise the driver would leave the state as
+        // it is (late outcome, or a state without transitions on success), so one load
+        // decides, with no CAS.
         if !W::MEASURES && !ticket.probe && outcome == Outcome::Success {
-            let c = Ctrl::unpack(self.load());
-            if c.state != machine::CLOSED || c.generation != ticket.generation || c.consec == 0 {
-                if c.state != machine::DISABLED {
+            let w = self.load();
+            if !encoding::success_clears_failures(w, ticket.generation) {
+                if !encoding::is_disabled(w) {
                     self.events.on_outcome(outcome, false);
                 }
                 return;
             }
         }
-        self.settle(ticket.generation, ticket.probe, ticket.started, outcome)
+        self.settle(ticket, outcome);
+    }
+
+    /// Settling through the driver, out of line: the fast path above stays small enough to
+    /// inline into every caller.
+    #[inline(never)]
+    fn settle(&self, ticket: Ticket, outcome: Outcome) {
+        let mut now = Reading::new(&self.clock);
+        driver::record(
+            &mut { self },
+            &self.policy,
+            &self.rules,
+            ticket,
+            outcome,
+            &mut now,
+        );
     }
 
     /// Abandons the call of `ticket` (cancelled): nothing is recorded, a half-open probe slot
@@ -453,157 +372,51 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     /// assert!(b.try_acquire_ticket().unwrap().is_probe());
     /// ```
     pub fn release(&self, ticket: Ticket) {
+        // Only a probe has anything to give back: a dropped permit of a normal call costs
+        // this one test.
         if ticket.probe {
-            let generation = ticket.generation;
-            self.update(|c| {
-                settle(
-                    c,
-                    &self.policy,
-                    W::rate_rules(&self.rules),
-                    generation,
-                    true,
-                    Outcome::Ignored,
-                    false,
-                    WindowStats::default(),
-                    false,
-                )
-            });
+            driver::release(&mut { self }, ticket, &mut Reading::new(&self.clock));
         }
     }
 
-    /// The CAS loop every change goes through: applies `f` to the current control word until
-    /// the result sticks. Returns (before, after) when `f` changed anything.
-    fn update(&self, f: impl FnMut(Ctrl) -> Ctrl) -> Option<(Ctrl, Ctrl)> {
-        self.update_from(self.load(), f)
-    }
-
-    /// [`update`](Self::update) starting from a value the caller just loaded.
-    fn update_from(&self, mut cur: u64, mut f: impl FnMut(Ctrl) -> Ctrl) -> Option<(Ctrl, Ctrl)> {
-        loop {
-            let c = Ctrl::unpack(cur);
-            let next = f(c);
-            let packed = next.pack();
-            if packed == cur {
-                return None;
-            }
-            match self.cas(cur, packed) {
-                Ok(()) => return Some((c, next)),
-                Err(actual) => cur = actual,
-            }
-        }
-    }
-
-    fn settle(&self, generation: u32, probe: bool, started: Instant, outcome: Outcome) {
-        let mut now = LazyNow::new(&self.clock);
-        let rules = W::rate_rules(&self.rules);
-        let slow = times_calls(rules) && is_slow(rules, started, now.get());
-        let cur = self.load();
-        let first = Ctrl::unpack(cur);
-        if first.state != machine::DISABLED {
-            self.events.on_outcome(outcome, slow);
-        }
-        let stats = if W::MEASURES
-            && first.generation == generation
-            && records_window(first.state)
-            && outcome != Outcome::Ignored
-        {
-            let sample = Sample {
-                failure: outcome == Outcome::Failure,
-                slow,
-            };
-            let t = if W::NEEDS_TIME {
-                now.get()
-            } else {
-                Instant::ZERO
-            };
-            W::record_shared(&self.window, &self.rules, t, sample)
-        } else {
-            WindowStats::default()
-        };
-        // A success in the closed state of its own generation, with no run of failures to
-        // clear and no rate that trips: `settle` would leave the word as it is (the common
-        // case of a healthy windowed breaker), so skip computing and comparing it.
-        if outcome == Outcome::Success
-            && !probe
-            && first.state == machine::CLOSED
-            && first.generation == generation
-            && first.consec == 0
-            && !rate_trips(rules, stats)
-        {
-            return;
-        }
-        let mut coarse = None;
-        let changed = self.update_from(cur, |c| {
-            // A probe ending after the half-open maximum time re-opens (a late verdict).
-            let expired =
-                probe && c.state == machine::HALF_OPEN && self.policy.limits_half_open() && {
-                    // Acquire: as in `try_acquire_from`.
-                    let until = Instant::from_nanos(self.until.load(Ordering::Acquire));
-                    let edge = self.policy.half_open_end(until);
-                    half_open_expired(
-                        &self.policy,
-                        until,
-                        self.decision_now(&mut coarse, &mut now, edge),
-                    )
-                };
-            let next = settle(
-                c,
-                &self.policy,
-                rules,
+    /// Reads control word `w` (and the instant its phase holds, from the second word or, while
+    /// it is being written, as an estimate).
+    fn read(&self, w: u64, now: &mut Reading<'_, C>) -> Breaker {
+        let at = match encoding::second(w) {
+            Second::Unused => Instant::ZERO,
+            // Visible through the control word's Acquire (see `reject_while_open`): stored
+            // before the CAS that published the phase. A newer instant (a change since) comes
+            // with its own publication, which a CAS on the stale word will then find.
+            Second::Published => Instant::from_nanos(self.until.load(Ordering::Acquire)),
+            // The thread that tripped the breaker is writing the end right now: about `now`
+            // plus the open time (ours and its `now` differ by the race window). Precise: the
+            // estimate must not be early by the coarse lag. At least a nanosecond ahead, so an
+            // opening breaker admits no probe even with no open time: a probe would race the
+            // store that publishes the open time.
+            Second::Opening {
+                openings,
                 generation,
-                probe,
-                outcome,
-                slow,
-                stats,
-                expired,
-            );
-            opening(c, next)
-        });
-        if let Some((from, to)) = changed {
-            self.entered(from, to, None, &mut now);
-        }
+            } => {
+                let open = self.policy.open_duration(openings, generation as u64);
+                now.precise()
+                    .saturating_add(Duration::from_nanos(open.max(1)))
+            }
+        };
+        encoding::decode(w, at)
     }
 
-    /// After a successful CAS from `from` to `to`: finish an opening (writing `until`, or the
-    /// trip's own open time), empty the window on closing, and report the change.
-    fn entered(&self, from: Ctrl, to: Ctrl, until: Option<Instant>, now: &mut LazyNow<'_, C>) {
-        if to.state == OPENING {
-            let until = until.unwrap_or_else(|| open_until(to, &self.policy, now.get()));
-            // Release, then published by the AcqRel CAS below: whoever sees OPEN with Acquire
-            // (the control word) sees this instant.
-            self.until.store(until.as_nanos(), Ordering::Release);
-            let open = Ctrl { state: OPEN, ..to };
-            // A strong CAS: a spurious failure would leave the breaker *opening* for good. It
-            // fails only if someone changed the state meanwhile (a reset, a forced mode).
-            let _ = self.ctrl.compare_exchange(
-                to.pack(),
-                open.pack(),
-                Ordering::AcqRel,
-                Ordering::Acquire,
-            );
-        } else if to.state == machine::CLOSED && to.generation != from.generation {
-            // Entering closed (from another state, or a reset): measure afresh.
-            W::reset_shared(&self.window);
-        }
-        self.notify(from, to, now);
+    /// Stores control word `w` as it is: a state another thread would see mid-change.
+    #[cfg(test)]
+    pub(super) fn set_word(&self, w: u64) {
+        self.ctrl.store(w, Ordering::Relaxed);
     }
 
-    fn notify(&self, from: Ctrl, to: Ctrl, now: &mut LazyNow<'_, C>) {
-        let (from, to) = (from.public_state(), to.public_state());
-        if from != to {
-            self.events.on_state_change(Transition {
-                from,
-                to,
-                at: now.get(),
-            });
-        }
-    }
-
-    /// Moves to the state `make` builds, whatever the current state.
-    fn force(&self, make: impl Fn(Ctrl) -> Ctrl) {
-        if let Some((from, to)) = self.update(make) {
-            self.entered(from, to, None, &mut LazyNow::new(&self.clock));
-        }
+    fn cas(&self, cur: u64, next: u64) -> Result<(), u64> {
+        // AcqRel on success: publishes our change and acquires the previous one. Acquire on
+        // failure: the fresh value we retry with must be as good as a `load`.
+        self.ctrl
+            .compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire)
+            .map(|_| ())
     }
 
     /// Forces the breaker open until another mode is chosen; calls are rejected with no retry
@@ -617,7 +430,11 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     /// assert_eq!(b.try_acquire().unwrap_err().retry_at, None);
     /// ```
     pub fn force_open(&self) {
-        self.force(|c| c.enter(machine::FORCED_OPEN));
+        driver::force(
+            &mut { self },
+            Mode::ForcedOpen,
+            &mut Reading::new(&self.clock),
+        );
     }
 
     /// Forces the breaker closed: every call passes, nothing is measured.
@@ -631,7 +448,11 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     /// assert_eq!(b.state(), State::Disabled);
     /// ```
     pub fn disable(&self) {
-        self.force(|c| c.enter(machine::DISABLED));
+        driver::force(
+            &mut { self },
+            Mode::Disabled,
+            &mut Reading::new(&self.clock),
+        );
     }
 
     /// Lets every call pass while still measuring; never opens.
@@ -646,7 +467,11 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     /// assert_eq!(b.state(), State::MetricsOnly);
     /// ```
     pub fn metrics_only(&self) {
-        self.force(|c| c.enter(machine::METRICS_ONLY));
+        driver::force(
+            &mut { self },
+            Mode::MetricsOnly,
+            &mut Reading::new(&self.clock),
+        );
     }
 
     /// Back to a fresh closed breaker (window emptied, open-time growth reset). Outcomes of calls admitted before the reset are dropped.
@@ -660,7 +485,7 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     /// assert_eq!(b.state(), State::Closed);
     /// ```
     pub fn reset(&self) {
-        self.force(Ctrl::close);
+        driver::reset(&mut { self }, &mut Reading::new(&self.clock));
     }
 
     /// The state, the run of failures and the window now (totals: [`Counters`](super::Counters)).
@@ -678,10 +503,8 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
         } else {
             Instant::ZERO
         };
-        machine::metrics(
-            Ctrl::unpack(self.load()),
-            W::stats_shared(&self.window, &self.rules, now),
-        )
+        let state = self.read(self.load(), &mut Reading::new(&self.clock));
+        state.metrics(W::stats_shared(&self.window, &self.rules, now))
     }
 
     /// The durable state now (see [`Snapshot`]).
@@ -694,11 +517,9 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     /// assert_eq!(b.snapshot().state, State::Open);
     /// ```
     pub fn snapshot(&self) -> Snapshot {
-        let c = Ctrl::unpack(self.load());
-        // Visible through the control word's Acquire (see `reject_while_open`); only
-        // meaningful when the state is OPEN.
-        let until = Instant::from_nanos(self.until.load(Ordering::Acquire));
-        machine::snapshot(c, until, self.clock.now())
+        let mut now = Reading::new(&self.clock);
+        let state = self.read(self.load(), &mut now);
+        state.snapshot(now.precise())
     }
 
     /// Restores a [`Snapshot`] taken earlier, perhaps by another process or before a reboot.
@@ -723,76 +544,164 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     /// assert_eq!(b.state(), State::Open);
     /// ```
     pub fn restore(&self, s: Snapshot) -> Result<(), SnapshotError> {
-        let s = machine::checked_snapshot(s, &self.policy)?;
-        let mut now = LazyNow::new(&self.clock);
-        let t = now.get();
-        let mut until = t;
-        let changed = self.update(|c| {
-            let (next, u) = restored(c, s, t);
-            until = u;
-            opening(c, next)
-        });
-        W::reset_shared(&self.window);
-        if let Some((from, to)) = changed {
-            self.entered(from, to, Some(until), &mut now);
-        }
-        Ok(())
+        driver::restore(
+            &mut { self },
+            &self.policy,
+            s,
+            &mut Reading::new(&self.clock),
+        )
     }
 }
 
-impl<C: Clock, W: Window, E> CircuitBreaker<C, W, E> {
-    /// The instant a decision at `edge` is taken on: the clock's coarse reading (read once
-    /// per call, into `coarse`), or its precise one when the coarse reading falls short of
+/// The shared form's store: the control word, updated by CAS, and the second word.
+impl<'a, C: Clock, W: Window, E: Events> Store for &'a CircuitBreaker<C, W, E> {
+    type Window = W;
+    type Now = Reading<'a, C>;
+
+    fn load(&mut self, now: &mut Reading<'a, C>) -> Breaker {
+        self.read(CircuitBreaker::load(self), now)
+    }
+
+    fn update<R>(
+        &mut self,
+        now: &mut Reading<'a, C>,
+        mut f: impl FnMut(Breaker, &mut Reading<'a, C>) -> (R, Breaker),
+    ) -> (R, Option<(Breaker, Breaker)>) {
+        let mut cur = CircuitBreaker::load(self);
+        loop {
+            let from = self.read(cur, now);
+            let (r, to) = f(from, now);
+            if to == from {
+                // A half-open decision that wrote nothing read the second word after the
+                // control word: a trip in between may have written the next open time there.
+                // If the word has moved, decide again on the fresh one. (Open needs no such
+                // check: a newer open time is the breaker's current answer.)
+                if let Phase::HalfOpen { .. } = from.phase {
+                    let fresh = CircuitBreaker::load(self);
+                    if fresh != cur {
+                        cur = fresh;
+                        continue;
+                    }
+                }
+                return (r, None);
+            }
+            if let Phase::HalfOpen { since, .. } = to.phase
+                && to.generation != from.generation
+            {
+                // Half-open begins with this probe. AcqRel, before the CAS that publishes
+                // half-open: whoever sees that state (Acquire on the control word) sees its
+                // start. Raising the end of an open breaker whose time is up to `since`
+                // changes no decision at or after `since`; a newer open time (a trip since) is
+                // never lowered.
+                self.until.fetch_max(since.as_nanos(), Ordering::AcqRel);
+            }
+            // A change into open is written *opening*; `entered` publishes it.
+            match self.cas(cur, encoding::encode(&to)) {
+                Ok(()) => return (r, Some((from, to))),
+                Err(actual) => cur = actual,
+            }
+        }
+    }
+
+    fn record_window(
+        &mut self,
+        rules: &W::Rules,
+        now: &mut Reading<'a, C>,
+        s: Sample,
+    ) -> WindowStats {
+        let t = if W::NEEDS_TIME {
+            now.precise()
+        } else {
+            Instant::ZERO
+        };
+        W::record_shared(&self.window, rules, t, s)
+    }
+
+    fn reset_window(&mut self) {
+        W::reset_shared(&self.window);
+    }
+
+    /// Finishes an opening (publishes the open time's end), and reports the change.
+    fn entered(&mut self, from: Breaker, to: Breaker, now: &mut Reading<'a, C>) {
+        if let Phase::Open { until } = to.phase {
+            // Release, then published by the AcqRel CAS below: whoever sees open with Acquire
+            // (the control word) sees this instant.
+            self.until.store(until.as_nanos(), Ordering::Release);
+            let opening = encoding::encode(&to);
+            // A strong CAS: a spurious failure would leave the breaker *opening* for good. It
+            // fails only if someone changed the state meanwhile (a reset, a forced mode).
+            let _ = self.ctrl.compare_exchange(
+                opening,
+                encoding::published(opening),
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            );
+        }
+        let (from, to) = (from.public(), to.public());
+        if from != to {
+            self.events.on_state_change(Transition {
+                from,
+                to,
+                at: now.precise(),
+            });
+        }
+    }
+
+    fn ended(&mut self, seen: &Breaker, outcome: Outcome, slow: bool) {
+        if seen.phase != Phase::Disabled {
+            self.events.on_outcome(outcome, slow);
+        }
+    }
+
+    fn rejected(&mut self, rejected: Rejected, now: &mut Reading<'a, C>) {
+        // The reading the decision used: precise if it needed one, else coarse.
+        let at = now.precise.or(now.coarse).unwrap_or_else(|| now.precise());
+        self.events.on_rejected(rejected, at);
+    }
+}
+
+/// How the shared form reads time: each reading at most once per call, and only when needed;
+/// the coarse one where it gives the same answer as the precise one.
+pub(crate) struct Reading<'a, C> {
+    clock: &'a C,
+    coarse: Option<Instant>,
+    precise: Option<Instant>,
+}
+
+impl<'a, C: Clock> Reading<'a, C> {
+    fn new(clock: &'a C) -> Self {
+        Reading {
+            clock,
+            coarse: None,
+            precise: None,
+        }
+    }
+}
+
+impl<C: Clock> Now for Reading<'_, C> {
+    fn precise(&mut self) -> Instant {
+        *self.precise.get_or_insert_with(|| self.clock.now())
+    }
+
+    /// The clock's coarse reading, or its precise one when the coarse reading falls short of
     /// `edge` by less than the clock's coarse lag, where the coarse answer could be wrong.
-    #[inline]
-    fn decision_now(
-        &self,
-        coarse: &mut Option<Instant>,
-        now: &mut LazyNow<'_, C>,
-        edge: Instant,
-    ) -> Instant {
-        let t = *coarse.get_or_insert_with(|| self.clock.now_coarse());
+    fn near(&mut self, edge: Instant) -> Instant {
+        let t = *self.coarse.get_or_insert_with(|| self.clock.now_coarse());
         if t < edge && t.saturating_add(self.clock.coarse_lag()) >= edge {
-            now.get()
+            self.precise()
         } else {
             t
         }
     }
 }
 
-/// A trip goes through *opening* until `until` is written (see `entered`). Only a trip (a
-/// new generation): a change that leaves an open breaker open must not re-open it.
-#[inline]
-fn opening(c: Ctrl, next: Ctrl) -> Ctrl {
-    if next.state == OPEN && next.generation != c.generation {
-        Ctrl {
-            state: OPENING,
-            ..next
-        }
-    } else {
-        next
-    }
-}
-
-/// Reads the clock at most once, and only when needed.
-struct LazyNow<'a, C> {
-    clock: &'a C,
-    now: Option<Instant>,
-}
-
-impl<'a, C: Clock> LazyNow<'a, C> {
-    fn new(clock: &'a C) -> Self {
-        LazyNow { clock, now: None }
-    }
-    fn get(&mut self) -> Instant {
-        *self.now.get_or_insert_with(|| self.clock.now())
-    }
-}
-
 impl<C, W: Window, E> fmt::Debug for CircuitBreaker<C, W, E> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Relaxed: a view for people, no decision depends on it.
+        let w = self.ctrl.load(Ordering::Relaxed);
+        let at = Instant::from_nanos(self.until.load(Ordering::Relaxed));
         f.debug_struct("CircuitBreaker")
-            .field("ctrl", &Ctrl::unpack(self.ctrl.load(Ordering::Relaxed)))
+            .field("state", &encoding::decode(w, at))
             .field(
                 "config",
                 &Config::from_parts(&self.policy, W::rate_rules(&self.rules)),

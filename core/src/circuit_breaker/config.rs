@@ -2,8 +2,8 @@
 
 use core::time::Duration;
 
+use super::encoding::MAX_PROBES;
 use super::error::{ConfigError, Field};
-use super::machine::MAX_PROBES;
 use super::window::Rules;
 use crate::rng::splitmix64;
 use crate::time::Instant;
@@ -123,7 +123,8 @@ impl Config {
         }
     }
 
-    /// Open after `n` failures in a row (on the `n`-th). 1 ..= 65 535.
+    /// Open after `n` failures in a row (on the `n`-th). 1 ..= 65 535 (a limit of the
+    /// encoding: the run of failures has 16 bits of the shared form's control word).
     ///
     /// ```
     /// # use bulwark::circuit_breaker::Config;
@@ -208,7 +209,9 @@ impl Config {
     }
 
     /// Multiply the open time by `multiplier` for each consecutive opening, up to `max`. The
-    /// count resets when the breaker closes and saturates at the cap.
+    /// count resets when the breaker closes and saturates at the cap. Consecutive openings
+    /// are counted up to 31 (a limit of the encoding: 5 bits of the shared form's control
+    /// word), so the time stops growing after the 31st opening even below `max`.
     ///
     /// ```
     /// # use bulwark::circuit_breaker::Config;
@@ -239,7 +242,8 @@ impl Config {
     }
 
     /// In half-open, admit up to `probes` calls at once (1 ..= 63); `successes_to_close`
-    /// successful probes close the breaker (1 ..= 63).
+    /// successful probes close the breaker (1 ..= 63). 63 is a limit of the encoding: each
+    /// half-open counter has 6 bits of the shared form's control word.
     ///
     /// ```
     /// # use bulwark::circuit_breaker::Config;

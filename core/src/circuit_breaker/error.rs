@@ -140,9 +140,11 @@ pub enum ConfigError {
     Zero(Field),
     /// The percentage is outside `1..=100` (`0..=100` for the open-time jitter).
     PercentOutOfRange(Field),
-    /// The value does not fit the breaker's packed state (consecutive failures or an
-    /// open-time multiplier above 65 535, probes or successes to close above 63, a count
-    /// window above 2^20 calls, a time window above 4096 buckets).
+    /// The value is above a limit of the breaker's encoding, not of the domain: consecutive
+    /// failures above 65 535 or probes or successes to close above 63 (the shared form's
+    /// control word, which both forms follow so they behave the same), an open-time
+    /// multiplier above 65 535 (the compact stored configuration), a count window above
+    /// 2^20 calls or a time window above 4096 buckets (the window's packed counters).
     TooLarge(Field),
     /// A failure-rate or slow-call policy was set on a breaker without a window.
     NoWindow,
@@ -218,7 +220,7 @@ impl fmt::Display for ConfigError {
             ConfigError::Zero(field) => write!(f, "{field} must not be zero"),
             ConfigError::PercentOutOfRange(field) => write!(f, "{field} is not a valid percentage"),
             ConfigError::TooLarge(field) => {
-                write!(f, "{field} does not fit the breaker's packed state")
+                write!(f, "{field} is above a limit of the breaker's encoding")
             }
             ConfigError::NoWindow => f.write_str("a rate policy needs a count or time window"),
             ConfigError::MinimumCallsAboveWindow => {

@@ -1,397 +1,13 @@
-//! The pure state machine, and the transition functions the shared form reuses.
+//! The pure state machine: the plain store of the breaker's state, run by the same driver
+//! as the shared form.
 
-use core::time::Duration;
-
-use super::config::{Config, HalfOpenVerdict, Policy};
+use super::config::{Config, Policy};
+use super::driver::{self, Store};
 use super::error::{ConfigError, Rejected, SnapshotError};
-use super::window::{Rules, Sample, Window, WindowStats, rate_trips};
+use super::state::{Breaker, Mode, validate};
+use super::window::{Sample, Window, WindowStats};
 use super::{Metrics, Outcome, Snapshot, State};
-use crate::time::{Instant, duration_to_nanos};
-
-// ===== the control word =====
-//
-// The control state packs into one u64 so the shared form can CAS it whole. The counters
-// of closed and half-open never live at once, so they share the payload bits:
-//
-// | bits   | field    | meaning                                                   |
-// |--------|----------|-----------------------------------------------------------|
-// | 0..3   | state    | a `code` below                                            |
-// | 3..8   | openings | consecutive openings, saturating at 31 (open-time growth) |
-// | 8..32  | payload  | closed and the other states: `consec` in 8..24, consecutive |
-// |        |          | failures (saturating); half-open: `probes` in flight 8..14,  |
-// |        |          | `ho_done` probes judged 14..20, of those `ho_bad` failed     |
-// |        |          | 20..26 and `ho_slow` slow 26..32 (each <= MAX_PROBES = 63)  |
-// | 32..64 | gen      | generation: +1 on every state change                      |
-//
-// The generation is 32 bits: a ticket's outcome is counted only in the generation that
-// admitted it, so a stale outcome could be mistaken for a current one only after exactly
-// 2^32 state changes while it was held (at a thousand state changes a second, 50 days).
-
-pub(crate) const CLOSED: u8 = 0;
-pub(crate) const OPEN: u8 = 1;
-pub(crate) const HALF_OPEN: u8 = 2;
-pub(crate) const FORCED_OPEN: u8 = 3;
-pub(crate) const DISABLED: u8 = 4;
-pub(crate) const METRICS_ONLY: u8 = 5;
-/// Shared form only: the word says Open but the open-until instant is still being written
-/// by the thread that tripped the breaker. Read as Open.
-pub(crate) const OPENING: u8 = 6;
-
-pub(crate) const MAX_OPENINGS: u8 = 31;
-/// The most half-open probes (and successes to close) a breaker can be configured with: each
-/// half-open counter has 6 bits of the control word.
-pub(crate) const MAX_PROBES: u8 = 63;
-
-pub(crate) fn state_code(s: State) -> u8 {
-    match s {
-        State::Closed => CLOSED,
-        State::Open => OPEN,
-        State::HalfOpen => HALF_OPEN,
-        State::ForcedOpen => FORCED_OPEN,
-        State::Disabled => DISABLED,
-        State::MetricsOnly => METRICS_ONLY,
-    }
-}
-
-pub(crate) fn code_state(c: u8) -> Option<State> {
-    Some(match c {
-        CLOSED => State::Closed,
-        OPEN | OPENING => State::Open,
-        HALF_OPEN => State::HalfOpen,
-        FORCED_OPEN => State::ForcedOpen,
-        DISABLED => State::Disabled,
-        METRICS_ONLY => State::MetricsOnly,
-        _ => return None,
-    })
-}
-
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
-pub(crate) struct Ctrl {
-    pub(crate) state: u8,
-    pub(crate) openings: u8,
-    pub(crate) generation: u32,
-    /// Half-open: probes in flight.
-    pub(crate) probes: u8,
-    /// Half-open: probes that ended with an outcome (rate verdict: all of them; first
-    /// failure: the successes).
-    pub(crate) ho_done: u8,
-    /// Half-open: of those, failures (rate verdict).
-    pub(crate) ho_bad: u8,
-    /// Half-open: of those, slow ones (rate verdict with a slow-call policy).
-    pub(crate) ho_slow: u8,
-    /// Closed: consecutive failures (saturating).
-    pub(crate) consec: u16,
-}
-
-const SIX: u64 = 0b11_1111;
-
-impl Ctrl {
-    #[inline]
-    pub(crate) const fn pack(self) -> u64 {
-        let payload = if self.state == HALF_OPEN {
-            (self.probes as u64 & SIX)
-                | (self.ho_done as u64 & SIX) << 6
-                | (self.ho_bad as u64 & SIX) << 12
-                | (self.ho_slow as u64 & SIX) << 18
-        } else {
-            self.consec as u64
-        };
-        (self.state as u64 & 0b111)
-            | (self.openings as u64 & 0b1_1111) << 3
-            | payload << 8
-            | (self.generation as u64) << 32
-    }
-
-    #[inline]
-    pub(crate) const fn unpack(w: u64) -> Ctrl {
-        let state = (w & 0b111) as u8;
-        let payload = w >> 8 & 0xFF_FFFF;
-        let half_open = state == HALF_OPEN;
-        Ctrl {
-            state,
-            openings: (w >> 3 & 0b1_1111) as u8,
-            generation: (w >> 32) as u32,
-            probes: if half_open { (payload & SIX) as u8 } else { 0 },
-            ho_done: if half_open {
-                (payload >> 6 & SIX) as u8
-            } else {
-                0
-            },
-            ho_bad: if half_open {
-                (payload >> 12 & SIX) as u8
-            } else {
-                0
-            },
-            ho_slow: if half_open {
-                (payload >> 18 & SIX) as u8
-            } else {
-                0
-            },
-            consec: if half_open { 0 } else { payload as u16 },
-        }
-    }
-
-    pub(crate) fn public_state(self) -> State {
-        code_state(self.state).unwrap_or(State::Closed)
-    }
-
-    /// The same breaker in state `code`, one generation later, with the per-state counters
-    /// cleared.
-    #[inline]
-    pub(crate) fn enter(self, code: u8) -> Ctrl {
-        Ctrl {
-            state: code,
-            openings: self.openings,
-            generation: self.generation.wrapping_add(1),
-            ..Ctrl::default()
-        }
-    }
-
-    /// Opening: one more consecutive opening (saturating).
-    #[inline]
-    pub(crate) fn trip(self, code: u8) -> Ctrl {
-        Ctrl {
-            openings: (self.openings + 1).min(MAX_OPENINGS),
-            ..self.enter(code)
-        }
-    }
-
-    /// Closing: the open-time growth starts over.
-    #[inline]
-    pub(crate) fn close(self) -> Ctrl {
-        Ctrl {
-            openings: 0,
-            ..self.enter(CLOSED)
-        }
-    }
-}
-
-/// What an admission decided.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub(crate) enum Admit {
-    /// A normal call (closed, disabled, metrics-only).
-    Pass,
-    /// A half-open probe.
-    Probe,
-    Reject(Rejected),
-}
-
-/// Does admitting in this state read `until`? (Open, and half-open with a maximum time, where
-/// it holds the instant half-open began.)
-#[inline]
-pub(crate) const fn admit_reads_until(code: u8, p: &Policy) -> bool {
-    code == OPEN || (code == HALF_OPEN && p.limits_half_open())
-}
-
-/// Has a half-open breaker outlived its maximum time? `since` is the instant half-open began:
-/// its first probe's admission.
-#[inline]
-pub(crate) const fn half_open_expired(p: &Policy, since: Instant, now: Instant) -> bool {
-    p.limits_half_open() && now.as_nanos() >= p.half_open_end(since).as_nanos()
-}
-
-/// Does admitting in this state let the call through without changing anything? (Closed,
-/// disabled, metrics-only: [`admit`] answers `(Admit::Pass, c)`.)
-#[inline]
-pub(crate) const fn passes_unchanged(code: u8) -> bool {
-    matches!(code, CLOSED | DISABLED | METRICS_ONLY)
-}
-
-/// Admission: the decision and the next control word. `until` is the end of the (last) open
-/// time. A half-open breaker past its maximum time re-opens here: the returned state is
-/// `OPEN` with a new generation, and the rejection carries the new open time's end.
-#[inline(always)]
-pub(crate) fn admit(c: Ctrl, p: &Policy, now: Instant, until: Instant) -> (Admit, Ctrl) {
-    match c.state {
-        CLOSED | DISABLED | METRICS_ONLY => (Admit::Pass, c),
-        OPEN if now >= until => (
-            Admit::Probe,
-            Ctrl {
-                probes: 1,
-                ..c.enter(HALF_OPEN)
-            },
-        ),
-        OPEN => (
-            Admit::Reject(Rejected {
-                retry_at: Some(until),
-            }),
-            c,
-        ),
-        OPENING => {
-            // The thread that tripped the breaker is writing `until` right now; it will be
-            // about `now + open time` (ours and its `now` differ by the race window).
-            let d = p.open_duration(c.openings, c.generation as u64);
-            (
-                Admit::Reject(Rejected {
-                    retry_at: Some(now.saturating_add(Duration::from_nanos(d))),
-                }),
-                c,
-            )
-        }
-        HALF_OPEN if half_open_expired(p, until, now) => {
-            let next = c.trip(OPEN);
-            (
-                Admit::Reject(Rejected {
-                    retry_at: Some(open_until(next, p, now)),
-                }),
-                next,
-            )
-        }
-        HALF_OPEN => {
-            let taken = match p.verdict {
-                HalfOpenVerdict::FirstFailure => c.probes,
-                HalfOpenVerdict::Rate => c.probes + c.ho_done,
-            };
-            if taken < p.probes {
-                (
-                    Admit::Probe,
-                    Ctrl {
-                        probes: c.probes + 1,
-                        ..c
-                    },
-                )
-            } else {
-                // Every probe slot is taken: a call could pass as soon as one ends, which may
-                // be at once. `now` is the honest earliest instant; retry policies add their
-                // own backoff to it.
-                (
-                    Admit::Reject(Rejected {
-                        retry_at: Some(now),
-                    }),
-                    c,
-                )
-            }
-        }
-        _ => (Admit::Reject(Rejected { retry_at: None }), c), // forced open
-    }
-}
-
-/// Does a recorded outcome in this state go into the window?
-#[inline]
-pub(crate) const fn records_window(code: u8) -> bool {
-    matches!(code, CLOSED | METRICS_ONLY)
-}
-
-/// Settling a call: the next control word after the call admitted in generation `generation`
-/// (as a probe or not) ended with `outcome`. `stats` is the window after recording it. The
-/// returned state is `OPEN` for a trip; the shared form substitutes `OPENING`. `rules` are
-/// the rate settings of a breaker with a window; `expired`: the breaker is half-open past
-/// its maximum time (see [`half_open_expired`]), so a probe's end re-opens it.
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
-pub(crate) fn settle(
-    c: Ctrl,
-    p: &Policy,
-    rules: Option<&Rules>,
-    generation: u32,
-    probe: bool,
-    outcome: Outcome,
-    slow: bool,
-    stats: WindowStats,
-    expired: bool,
-) -> Ctrl {
-    if c.generation != generation {
-        return c; // late: the breaker changed state since this call was admitted
-    }
-    match (c.state, probe) {
-        (CLOSED, false) => match outcome {
-            Outcome::Ignored => c,
-            Outcome::Success if c.consec == 0 && !rate_trips(rules, stats) => c,
-            Outcome::Success if rate_trips(rules, stats) => c.trip(OPEN),
-            Outcome::Success => Ctrl { consec: 0, ..c },
-            Outcome::Failure => {
-                let consec = c.consec.saturating_add(1);
-                let by_count = p.consecutive_failures != 0 && consec >= p.consecutive_failures;
-                if by_count || rate_trips(rules, stats) {
-                    c.trip(OPEN)
-                } else {
-                    Ctrl { consec, ..c }
-                }
-            }
-        },
-        (HALF_OPEN, true) if expired => c.trip(OPEN),
-        (HALF_OPEN, true) => {
-            let released = Ctrl {
-                probes: c.probes.saturating_sub(1),
-                ..c
-            };
-            let slow = slow && rules.is_some_and(|r| r.slow_rate != 0);
-            let failure = match outcome {
-                Outcome::Ignored => return released,
-                Outcome::Failure => true,
-                Outcome::Success => false,
-            };
-            match p.verdict {
-                HalfOpenVerdict::FirstFailure if failure || slow => c.trip(OPEN),
-                HalfOpenVerdict::FirstFailure => {
-                    let ok = released.ho_done.saturating_add(1);
-                    if ok >= p.successes_to_close {
-                        c.close()
-                    } else {
-                        Ctrl {
-                            ho_done: ok,
-                            ..released
-                        }
-                    }
-                }
-                HalfOpenVerdict::Rate => {
-                    let next = Ctrl {
-                        ho_done: released.ho_done + 1,
-                        ho_bad: released.ho_bad + failure as u8,
-                        ho_slow: released.ho_slow + slow as u8,
-                        ..released
-                    };
-                    if next.ho_done < p.probes {
-                        next
-                    } else if rate_verdict_trips(rules, p, next) {
-                        c.trip(OPEN)
-                    } else {
-                        c.close()
-                    }
-                }
-            }
-        }
-        _ => c, // metrics-only, disabled, forced open: no transitions
-    }
-}
-
-/// The rate verdict over all of half-open's probes (`c.ho_done` of them): the failure rate
-/// and the slow rate are each judged against their own threshold (`>=` trips, as in the
-/// closed state; without a failure-rate policy, only all probes failing), and fewer than
-/// `successes_to_close` successful probes re-open too.
-fn rate_verdict_trips(rules: Option<&Rules>, p: &Policy, c: Ctrl) -> bool {
-    let done = c.ho_done as u32;
-    let over = |count: u8, percent: u8| percent != 0 && count as u32 * 100 >= percent as u32 * done;
-    let failure_rate = match rules {
-        Some(r) if r.failure_rate != 0 => r.failure_rate,
-        _ => 100,
-    };
-    let slow_rate = rules.map_or(0, |r| r.slow_rate);
-    over(c.ho_bad, failure_rate)
-        || over(c.ho_slow, slow_rate)
-        || c.ho_done - c.ho_bad < p.successes_to_close
-}
-
-/// The end of the open time for a trip into `c` at `now`.
-pub(crate) fn open_until(c: Ctrl, p: &Policy, now: Instant) -> Instant {
-    now.saturating_add(Duration::from_nanos(
-        p.open_duration(c.openings, c.generation as u64),
-    ))
-}
-
-/// Is a call that started at `started` and ended at `now` slow?
-#[inline]
-pub(crate) fn is_slow(rules: Option<&Rules>, started: Instant, now: Instant) -> bool {
-    rules.is_some_and(|r| {
-        r.slow_rate != 0 && now.as_nanos().saturating_sub(started.as_nanos()) >= r.slow_threshold
-    })
-}
-
-/// Are calls timed (is there a slow-call policy)? Constant `false` without a window.
-#[inline(always)]
-pub(crate) fn times_calls(rules: Option<&Rules>) -> bool {
-    rules.is_some_and(|r| r.slow_rate != 0)
-}
+use crate::time::Instant;
 
 // ===== Machine =====
 
@@ -461,8 +77,7 @@ impl Ticket {
 pub struct Machine<W: Window = super::NoWindow> {
     policy: Policy,
     rules: W::Rules,
-    ctrl: Ctrl,
-    until: Instant,
+    state: Breaker,
     window: W::State,
 }
 
@@ -482,15 +97,15 @@ impl<W: Window> Machine<W> {
         Ok(Machine {
             policy,
             rules,
-            ctrl: Ctrl::default(),
-            until: Instant::ZERO,
+            state: Breaker::CLOSED,
             window: W::new_state(),
         })
     }
 
     /// The configuration it runs with. The machine stores a compact form, so settings its
     /// window kind does not use (the rate settings, for [`NoWindow`](super::NoWindow)) read
-    /// as their defaults, and durations of `u64::MAX` nanoseconds or more as [`Duration::MAX`].
+    /// as their defaults, and durations of `u64::MAX` nanoseconds or more as
+    /// [`Duration::MAX`](core::time::Duration::MAX).
     ///
     /// ```
     /// # use bulwark::circuit_breaker::{Config, Machine, NoWindow};
@@ -510,7 +125,7 @@ impl<W: Window> Machine<W> {
     /// assert_eq!(m.state(), State::Closed);
     /// ```
     pub fn state(&self) -> State {
-        self.ctrl.public_state()
+        self.state.public()
     }
 
     /// Asks to make a call at `now`.
@@ -528,27 +143,8 @@ impl<W: Window> Machine<W> {
     /// assert!(m.try_acquire(Instant::ZERO).is_err());
     /// ```
     pub fn try_acquire(&mut self, now: Instant) -> Result<Ticket, Rejected> {
-        let (decision, next) = admit(self.ctrl, &self.policy, now, self.until);
-        if decision == Admit::Probe && self.ctrl.state == OPEN {
-            // Half-open begins with this first probe: its maximum time counts from here.
-            self.until = self.until.max(now);
-        }
-        if let Admit::Reject(Rejected {
-            retry_at: Some(until),
-        }) = decision
-            && next.generation != self.ctrl.generation
-        {
-            self.until = until; // re-opened: half-open past its maximum time
-        }
-        self.ctrl = next;
-        match decision {
-            Admit::Pass | Admit::Probe => Ok(Ticket {
-                generation: next.generation,
-                probe: decision == Admit::Probe,
-                started: now,
-            }),
-            Admit::Reject(r) => Err(r),
-        }
+        let (mut store, policy, rules) = self.parts();
+        driver::acquire(&mut store, policy, rules, &mut { now })
     }
 
     /// The call of `ticket` succeeded at `now`.
@@ -588,17 +184,8 @@ impl<W: Window> Machine<W> {
     /// assert_eq!(m.metrics(Instant::ZERO).window.calls, 0);
     /// ```
     pub fn release(&mut self, ticket: Ticket) {
-        self.ctrl = settle(
-            self.ctrl,
-            &self.policy,
-            W::rate_rules(&self.rules),
-            ticket.generation,
-            ticket.probe,
-            Outcome::Ignored,
-            false,
-            WindowStats::default(),
-            false,
-        );
+        // Giving a slot back reads no time.
+        driver::release(&mut self.parts().0, ticket, &mut { Instant::ZERO });
     }
 
     /// Settles the call of `ticket` with `outcome` at `now`.
@@ -611,44 +198,8 @@ impl<W: Window> Machine<W> {
     /// assert_eq!(m.state(), State::Closed);
     /// ```
     pub fn record(&mut self, ticket: Ticket, outcome: Outcome, now: Instant) {
-        let rules = W::rate_rules(&self.rules);
-        let slow = is_slow(rules, ticket.started, now);
-        let c = self.ctrl;
-        let stats = if c.generation == ticket.generation
-            && records_window(c.state)
-            && outcome != Outcome::Ignored
-        {
-            W::record(
-                &mut self.window,
-                &self.rules,
-                now,
-                Sample {
-                    failure: outcome == Outcome::Failure,
-                    slow,
-                },
-            )
-        } else {
-            WindowStats::default()
-        };
-        let expired = c.state == HALF_OPEN && half_open_expired(&self.policy, self.until, now);
-        let next = settle(
-            c,
-            &self.policy,
-            rules,
-            ticket.generation,
-            ticket.probe,
-            outcome,
-            slow,
-            stats,
-            expired,
-        );
-        if next.state == OPEN && c.state != OPEN {
-            self.until = open_until(next, &self.policy, now);
-        }
-        if next.state == CLOSED && c.state != CLOSED {
-            W::reset(&mut self.window);
-        }
-        self.ctrl = next;
+        let (mut store, policy, rules) = self.parts();
+        driver::record(&mut store, policy, rules, ticket, outcome, &mut { now });
     }
 
     /// Forces the breaker open until another mode is chosen; calls are rejected with no
@@ -661,7 +212,10 @@ impl<W: Window> Machine<W> {
     /// assert_eq!(m.try_acquire(Instant::ZERO).unwrap_err().retry_at, None);
     /// ```
     pub fn force_open(&mut self) {
-        self.ctrl = self.ctrl.enter(FORCED_OPEN);
+        // A change of mode reads no time.
+        driver::force(&mut self.parts().0, Mode::ForcedOpen, &mut {
+            Instant::ZERO
+        });
     }
 
     /// Forces the breaker closed: every call passes, nothing is measured.
@@ -675,7 +229,8 @@ impl<W: Window> Machine<W> {
     /// assert_eq!(m.state(), State::Disabled);
     /// ```
     pub fn disable(&mut self) {
-        self.ctrl = self.ctrl.enter(DISABLED);
+        // A change of mode reads no time.
+        driver::force(&mut self.parts().0, Mode::Disabled, &mut { Instant::ZERO });
     }
 
     /// Lets every call pass while still measuring; never opens.
@@ -689,7 +244,10 @@ impl<W: Window> Machine<W> {
     /// assert_eq!((m.state(), m.metrics(Instant::ZERO).consecutive_failures), (State::MetricsOnly, 0));
     /// ```
     pub fn metrics_only(&mut self) {
-        self.ctrl = self.ctrl.enter(METRICS_ONLY);
+        // A change of mode reads no time.
+        driver::force(&mut self.parts().0, Mode::MetricsOnly, &mut {
+            Instant::ZERO
+        });
     }
 
     /// Back to a fresh closed breaker (window emptied, open-time growth reset).
@@ -702,8 +260,7 @@ impl<W: Window> Machine<W> {
     /// assert_eq!(m.state(), State::Closed);
     /// ```
     pub fn reset(&mut self) {
-        self.ctrl = self.ctrl.close();
-        W::reset(&mut self.window);
+        driver::reset(&mut self.parts().0, &mut { Instant::ZERO });
     }
 
     /// The state, the run of failures and the window as of `now`.
@@ -716,7 +273,7 @@ impl<W: Window> Machine<W> {
     /// assert_eq!(m.metrics(Instant::ZERO).consecutive_failures, 1);
     /// ```
     pub fn metrics(&self, now: Instant) -> Metrics {
-        metrics(self.ctrl, W::stats(&self.window, &self.rules, now))
+        self.state.metrics(W::stats(&self.window, &self.rules, now))
     }
 
     /// The durable state as of `now` (see [`Snapshot`]).
@@ -727,7 +284,7 @@ impl<W: Window> Machine<W> {
     /// assert_eq!(m.snapshot(Instant::ZERO).state, State::Closed);
     /// ```
     pub fn snapshot(&self, now: Instant) -> Snapshot {
-        snapshot(self.ctrl, self.until, now)
+        self.state.snapshot(now)
     }
 
     /// Restores a [`Snapshot`] taken earlier (perhaps by another process), at `now` on this
@@ -754,91 +311,61 @@ impl<W: Window> Machine<W> {
     /// assert_eq!(m.state(), State::Open); // unchanged
     /// ```
     pub fn restore(&mut self, s: Snapshot, now: Instant) -> Result<(), SnapshotError> {
-        let s = checked_snapshot(s, &self.policy)?;
-        let (ctrl, until) = restored(self.ctrl, s, now);
-        self.ctrl = ctrl;
-        self.until = until;
-        W::reset(&mut self.window);
-        Ok(())
+        let (mut store, policy, _) = self.parts();
+        driver::restore(&mut store, policy, s, &mut { now })
+    }
+
+    /// The plain store and the settings the driver runs it with.
+    fn parts(&mut self) -> (Plain<'_, W>, &Policy, &W::Rules) {
+        let Machine {
+            policy,
+            rules,
+            state,
+            window,
+        } = self;
+        (Plain { state, window }, policy, rules)
     }
 }
 
-/// Validates `cfg` for window `W`; what the breaker stores on success.
-pub(crate) fn validate<W: Window>(cfg: &Config) -> Result<(Policy, W::Rules), ConfigError> {
-    cfg.validate(W::MEASURES)?;
-    Ok((cfg.policy(), W::rules(cfg)?))
+/// The machine's store: its fields, changed in place.
+struct Plain<'a, W: Window> {
+    state: &'a mut Breaker,
+    window: &'a mut W::State,
 }
 
-pub(crate) fn metrics(c: Ctrl, window: WindowStats) -> Metrics {
-    Metrics {
-        state: c.public_state(),
-        consecutive_failures: c.consec as u32,
-        window,
-    }
-}
+impl<W: Window> Store for Plain<'_, W> {
+    type Window = W;
+    type Now = Instant;
 
-pub(crate) fn snapshot(c: Ctrl, until: Instant, now: Instant) -> Snapshot {
-    let state = c.public_state();
-    Snapshot {
-        state,
-        consecutive_failures: c.consec,
-        openings: c.openings,
-        open_remaining: if state == State::Open {
-            until.saturating_duration_since(now)
-        } else {
-            Duration::ZERO
-        },
+    fn load(&mut self, _: &mut Instant) -> Breaker {
+        *self.state
     }
-}
 
-/// Checks a snapshot against the policy `p` before it is restored: what cannot be true of a
-/// snapshot this breaker wrote is rejected, what can be bounded is (the time left open is cut
-/// to the longest open time `p` can give, the openings to the counter's 31).
-pub(crate) fn checked_snapshot(s: Snapshot, p: &Policy) -> Result<Snapshot, SnapshotError> {
-    let closed = s.state == State::Closed;
-    if s.consecutive_failures != 0
-        && (!closed
-            || (p.consecutive_failures != 0 && s.consecutive_failures >= p.consecutive_failures))
-    {
-        // Outside closed there is no run of failures; in closed, a run at the threshold
-        // would have opened the breaker.
-        return Err(SnapshotError::ConsecutiveFailures);
+    fn update<R>(
+        &mut self,
+        now: &mut Instant,
+        mut f: impl FnMut(Breaker, &mut Instant) -> (R, Breaker),
+    ) -> (R, Option<(Breaker, Breaker)>) {
+        let from = *self.state;
+        let (r, to) = f(from, now);
+        *self.state = to;
+        (r, (to != from).then_some((from, to)))
     }
-    if s.state != State::Open && !s.open_remaining.is_zero() {
-        return Err(SnapshotError::OpenRemaining);
-    }
-    Ok(Snapshot {
-        openings: s.openings.min(MAX_OPENINGS),
-        open_remaining: s.open_remaining.min(Duration::from_nanos(p.longest_open())),
-        ..s
-    })
-}
 
-/// The control word and open-until instant that a checked `s` restores to, from `c`.
-pub(crate) fn restored(c: Ctrl, s: Snapshot, now: Instant) -> (Ctrl, Instant) {
-    let code = match s.state {
-        State::HalfOpen => OPEN, // probes in flight are not carried over: probe again
-        other => state_code(other),
-    };
-    let mut next = c.enter(code);
-    next.openings = s.openings.min(MAX_OPENINGS);
-    next.consec = if code == CLOSED {
-        s.consecutive_failures
-    } else {
-        0
-    };
-    let remaining = if s.state == State::Open {
-        duration_to_nanos(s.open_remaining)
-    } else {
-        0
-    };
-    (next, now.saturating_add(Duration::from_nanos(remaining)))
+    fn record_window(&mut self, rules: &W::Rules, now: &mut Instant, s: Sample) -> WindowStats {
+        W::record(self.window, rules, *now, s)
+    }
+
+    fn reset_window(&mut self) {
+        W::reset(self.window);
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::super::{CountWindow, NoWindow, TimeWindow};
+    use super::super::{CountWindow, HalfOpenVerdict, NoWindow, TimeWindow};
     use super::*;
+    use core::time::Duration;
 
     fn at(ms: u64) -> Instant {
         Instant::from_millis(ms)
@@ -852,32 +379,6 @@ mod tests {
     fn succeed<W: Window>(m: &mut Machine<W>, now: Instant) {
         let t = m.try_acquire(now).unwrap();
         m.on_success(t, now);
-    }
-
-    #[test]
-    fn ctrl_packs_losslessly() {
-        let half_open = Ctrl {
-            state: HALF_OPEN,
-            openings: 31,
-            generation: u32::MAX,
-            probes: 63,
-            ho_done: 62,
-            ho_bad: 9,
-            ho_slow: 63,
-            consec: 0,
-        };
-        assert_eq!(Ctrl::unpack(half_open.pack()), half_open);
-        for state in [CLOSED, OPEN, OPENING, FORCED_OPEN, DISABLED, METRICS_ONLY] {
-            let c = Ctrl {
-                state,
-                openings: 17,
-                generation: 0xDEAD_BEEF,
-                consec: 65535,
-                ..Ctrl::default()
-            };
-            assert_eq!(Ctrl::unpack(c.pack()), c);
-        }
-        assert_eq!(Ctrl::unpack(0), Ctrl::default());
     }
 
     #[test]

@@ -13,8 +13,11 @@
 //!
 //! * [`Machine`]: the pure state machine. `&mut self`, every input (including `now`) is an
 //!   argument. What the model tests compare against.
-//! * [`CircuitBreaker`]: the shared form. `&self`, `Sync`, lock-free: the control state is
-//!   one atomic word updated by CAS around the machine's own transition functions.
+//! * [`CircuitBreaker`]: the shared form. `&self`, `Sync`, lock-free: the state is encoded in
+//!   one atomic word updated by CAS.
+//!
+//! Both run one driver over the same state type and transitions, written once; they differ
+//! only in where the state is stored (plain fields, or the encoded atomic word).
 //! * [`CircuitBreaker::call`]: the async wrapper; a hand-written future, nothing boxed.
 //!
 //! # Policies and defaults
@@ -67,9 +70,12 @@
 
 mod atomic;
 mod config;
+mod driver;
+mod encoding;
 mod error;
 mod future;
 mod machine;
+mod state;
 mod window;
 
 pub use crate::admission::{Outcome, Permit};
@@ -395,7 +401,8 @@ pub struct Snapshot {
     pub state: State,
     /// Failures in a row (closed state).
     pub consecutive_failures: u16,
-    /// Consecutive openings (drives open-time growth).
+    /// Consecutive openings (drives open-time growth; counted up to 31, see
+    /// [`Config::open_growth`]).
     pub openings: u8,
     /// Time left in the open state.
     pub open_remaining: Duration,
@@ -415,7 +422,14 @@ impl Snapshot {
     pub fn to_bytes(&self) -> [u8; 16] {
         let mut b = [0u8; 16];
         b[0] = SNAPSHOT_VERSION;
-        b[1] = machine::state_code(self.state);
+        b[1] = match self.state {
+            State::Closed => 0,
+            State::Open => 1,
+            State::HalfOpen => 2,
+            State::ForcedOpen => 3,
+            State::Disabled => 4,
+            State::MetricsOnly => 5,
+        };
         b[2] = self.openings;
         b[4..6].copy_from_slice(&self.consecutive_failures.to_le_bytes());
         b[8..16]
@@ -444,17 +458,20 @@ impl Snapshot {
         if b[3] != 0 || b[6] != 0 || b[7] != 0 {
             return Err(SnapshotError::Reserved);
         }
-        // The internal *opening* code is never written: only the public states decode.
         let state = match b[1] {
-            machine::OPENING => None,
-            code => machine::code_state(code),
-        }
-        .ok_or(SnapshotError::State)?;
+            0 => State::Closed,
+            1 => State::Open,
+            2 => State::HalfOpen,
+            3 => State::ForcedOpen,
+            4 => State::Disabled,
+            5 => State::MetricsOnly,
+            _ => return Err(SnapshotError::State),
+        };
         let mut nanos = [0u8; 8];
         nanos.copy_from_slice(&b[8..16]);
         Ok(Snapshot {
             state,
-            openings: b[2].min(machine::MAX_OPENINGS),
+            openings: b[2].min(encoding::MAX_OPENINGS),
             consecutive_failures: u16::from_le_bytes([b[4], b[5]]),
             open_remaining: Duration::from_nanos(u64::from_le_bytes(nanos)),
         })

@@ -1,0 +1,190 @@
+//! One driver for both forms: admission, settling, release, modes and restore, written once
+//! against a [`Store`] of the breaker's state (governor's GCRA against its state store).
+//!
+//! The [`Machine`](super::Machine) stores its [`Breaker`] in a plain field behind `&mut`;
+//! the [`CircuitBreaker`](super::CircuitBreaker) in one atomic word behind `&self`, updated
+//! by CAS. The transitions are [`Breaker`]'s own pure functions; the store decides only how a
+//! new state is committed, and what else happens around a change (publishing the open time,
+//! events).
+
+use super::config::Policy;
+use super::error::{Rejected, SnapshotError};
+use super::machine::Ticket;
+use super::state::{Admit, Breaker, End, Mode, Now, Phase, checked_snapshot, is_slow, times_calls};
+use super::window::{Sample, Window, WindowStats, rate_trips};
+use super::{Outcome, Snapshot};
+use crate::time::Instant;
+
+/// Where a breaker's state lives.
+pub(crate) trait Store {
+    type Window: Window;
+    /// How this store reads time.
+    type Now: Now;
+
+    /// The state now.
+    fn load(&mut self, now: &mut Self::Now) -> Breaker;
+
+    /// Runs `f` on the state and commits the state it returns: at once, or (a store shared
+    /// with others) running `f` again on the fresh state when another caller changed it
+    /// first. The last value `f` returned, and `(from, to)` if the state changed.
+    fn update<R>(
+        &mut self,
+        now: &mut Self::Now,
+        f: impl FnMut(Breaker, &mut Self::Now) -> (R, Breaker),
+    ) -> (R, Option<(Breaker, Breaker)>);
+
+    /// Records a sample in the window; the window after it.
+    fn record_window(
+        &mut self,
+        rules: &<Self::Window as Window>::Rules,
+        now: &mut Self::Now,
+        sample: Sample,
+    ) -> WindowStats;
+
+    /// Empties the window.
+    fn reset_window(&mut self);
+
+    /// After the change `from` → `to` was committed (and the window emptied on closing).
+    fn entered(&mut self, from: Breaker, to: Breaker, now: &mut Self::Now) {
+        let _ = (from, to, now);
+    }
+
+    /// A call admitted in the state `seen` (a first look) ended with `outcome`.
+    fn ended(&mut self, seen: &Breaker, outcome: Outcome, slow: bool) {
+        let _ = (seen, outcome, slow);
+    }
+
+    /// A call was rejected.
+    fn rejected(&mut self, rejected: Rejected, now: &mut Self::Now) {
+        let _ = (rejected, now);
+    }
+}
+
+/// After a committed change: a breaker entering closed (from another state, or a reset)
+/// measures afresh.
+fn changed<S: Store>(s: &mut S, from: Breaker, to: Breaker, now: &mut S::Now) {
+    if matches!(to.phase, Phase::Closed { .. }) && to.generation != from.generation {
+        s.reset_window();
+    }
+    s.entered(from, to, now);
+}
+
+/// Asks to make a call.
+#[inline]
+pub(crate) fn acquire<S: Store>(
+    s: &mut S,
+    p: &Policy,
+    rules: &<S::Window as Window>::Rules,
+    now: &mut S::Now,
+) -> Result<Ticket, Rejected> {
+    let ((decision, generation), change) = s.update(now, |c, now| {
+        let (decision, next) = c.admit(p, now);
+        ((decision, next.generation), next)
+    });
+    if let Some((from, to)) = change {
+        changed(s, from, to, now);
+    }
+    match decision {
+        Admit::Pass | Admit::Probe => Ok(Ticket {
+            generation,
+            probe: decision == Admit::Probe,
+            started: if times_calls(S::Window::rate_rules(rules)) {
+                now.precise()
+            } else {
+                Instant::ZERO
+            },
+        }),
+        Admit::Reject(r) => {
+            s.rejected(r, now);
+            Err(r)
+        }
+    }
+}
+
+/// Settles the call of `ticket` with `outcome`.
+#[inline]
+pub(crate) fn record<S: Store>(
+    s: &mut S,
+    p: &Policy,
+    rules: &<S::Window as Window>::Rules,
+    ticket: Ticket,
+    outcome: Outcome,
+    now: &mut S::Now,
+) {
+    let rate = S::Window::rate_rules(rules);
+    let slow = times_calls(rate) && is_slow(rate, ticket.started, now.precise());
+    let seen = s.load(now);
+    s.ended(&seen, outcome, slow);
+    let stats = if S::Window::MEASURES
+        && seen.generation == ticket.generation
+        && seen.records_window()
+        && outcome != Outcome::Ignored
+    {
+        let failure = outcome == Outcome::Failure;
+        s.record_window(rules, now, Sample { failure, slow })
+    } else {
+        WindowStats::default()
+    };
+    // A success in the closed state of its own generation, with no run of failures to clear
+    // and no rate that trips, changes nothing: skip computing and committing it (the common
+    // case of a healthy windowed breaker; README row "breaker closed path, count window 100
+    // vs recloser ring 100").
+    if outcome == Outcome::Success
+        && !ticket.probe
+        && seen.generation == ticket.generation
+        && seen.phase == (Phase::Closed { failures: 0 })
+        && !rate_trips(rate, stats)
+    {
+        return;
+    }
+    let end = End {
+        generation: ticket.generation,
+        probe: ticket.probe,
+        outcome,
+        slow,
+        stats,
+    };
+    let ((), change) = s.update(now, |c, now| ((), c.settle(p, rate, end, now)));
+    if let Some((from, to)) = change {
+        changed(s, from, to, now);
+    }
+}
+
+/// Abandons the call of `ticket`: a probe gives its slot back.
+pub(crate) fn release<S: Store>(s: &mut S, ticket: Ticket, now: &mut S::Now) {
+    if ticket.probe {
+        let (generation, probe) = (ticket.generation, ticket.probe);
+        s.update(now, |c, _| ((), c.release(generation, probe)));
+    }
+}
+
+/// Enters `mode`.
+pub(crate) fn force<S: Store>(s: &mut S, mode: Mode, now: &mut S::Now) {
+    if let ((), Some((from, to))) = s.update(now, |c, _| ((), c.force(mode))) {
+        changed(s, from, to, now);
+    }
+}
+
+/// Back to a fresh closed breaker.
+pub(crate) fn reset<S: Store>(s: &mut S, now: &mut S::Now) {
+    if let ((), Some((from, to))) = s.update(now, |c, _| ((), c.reset())) {
+        changed(s, from, to, now);
+    }
+}
+
+/// Restores `snapshot`, checked against `p`; the window starts empty.
+pub(crate) fn restore<S: Store>(
+    s: &mut S,
+    p: &Policy,
+    snapshot: Snapshot,
+    now: &mut S::Now,
+) -> Result<(), SnapshotError> {
+    let snapshot = checked_snapshot(snapshot, p)?;
+    let t = now.precise();
+    let ((), change) = s.update(now, |c, _| ((), c.restored(snapshot, t)));
+    s.reset_window();
+    if let Some((from, to)) = change {
+        changed(s, from, to, now);
+    }
+    Ok(())
+}

@@ -1,0 +1,474 @@
+//! The breaker's state as a Rust type, and its transitions, written once.
+//!
+//! [`Breaker`] is what a breaker knows: its [`Phase`] (with the counters and the instant that
+//! phase needs), how many times in a row it has opened, and its generation. The transitions
+//! are pure functions from one `Breaker` to the next; the [`driver`](super::driver) runs them
+//! against a store: plain fields in the [`Machine`](super::Machine), one packed atomic word
+//! (its [`encoding`](super::encoding)) in the [`CircuitBreaker`](super::CircuitBreaker).
+
+use core::time::Duration;
+
+use super::config::{Config, HalfOpenVerdict, Policy};
+use super::encoding::MAX_OPENINGS;
+use super::error::{ConfigError, Rejected, SnapshotError};
+use super::window::{Rules, Window, WindowStats, rate_trips};
+use super::{Metrics, Outcome, Snapshot, State};
+use crate::time::{Instant, duration_to_nanos};
+
+/// The state of a breaker.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Breaker {
+    pub(crate) phase: Phase,
+    /// Consecutive openings (drives open-time growth): +1 on every trip, saturating at
+    /// [`MAX_OPENINGS`]; back to 0 when the breaker closes.
+    pub(crate) openings: u8,
+    /// +1 on every change of phase: an outcome counts only in the generation that admitted
+    /// its call (a late outcome is dropped).
+    pub(crate) generation: u32,
+}
+
+/// Where a breaker is, with what that place needs to decide.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Phase {
+    /// Calls pass; `failures` in a row so far (saturating).
+    Closed { failures: u16 },
+    /// Calls are rejected until `until`; the first call at or after it is a probe.
+    Open { until: Instant },
+    /// Probes decide. `since`: when half-open began, its first probe's admission (the
+    /// maximum time counts from here).
+    HalfOpen { since: Instant, probes: Probes },
+    /// Forced open by hand.
+    ForcedOpen,
+    /// Forced closed by hand: nothing is measured.
+    Disabled,
+    /// Everything passes; outcomes are measured and reported, nothing trips.
+    MetricsOnly,
+}
+
+/// The half-open phase's count of its probes.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Probes {
+    /// Probes admitted and not yet ended.
+    pub(crate) in_flight: u8,
+    /// Probes that ended with an outcome. Under the first-failure verdict all of them
+    /// succeeded (a failure re-opens at once).
+    pub(crate) judged: u8,
+    /// Of those, failures (rate verdict).
+    pub(crate) failed: u8,
+    /// Of those, slow ones (rate verdict with a slow-call policy).
+    pub(crate) slow: u8,
+}
+
+/// A mode chosen by hand.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Mode {
+    ForcedOpen,
+    Disabled,
+    MetricsOnly,
+}
+
+/// What an admission decided.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Admit {
+    /// A normal call (closed, disabled, metrics-only).
+    Pass,
+    /// A half-open probe.
+    Probe,
+    Reject(Rejected),
+}
+
+/// How an admitted call ended, as [`Breaker::settle`] needs it.
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct End {
+    /// The generation that admitted the call.
+    pub(crate) generation: u32,
+    pub(crate) probe: bool,
+    pub(crate) outcome: Outcome,
+    /// It took at least the slow-call threshold.
+    pub(crate) slow: bool,
+    /// The window after recording it (empty when it was not recorded).
+    pub(crate) stats: WindowStats,
+}
+
+/// The instants transitions are decided at. The machine has one `now` for everything; the
+/// shared form reads its clock lazily, coarsely where that cannot change the answer.
+pub(crate) trait Now {
+    /// The precise instant (read once).
+    fn precise(&mut self) -> Instant;
+    /// An instant that answers `t >= edge` as the precise one would (a coarse reading far
+    /// from `edge`).
+    fn near(&mut self, edge: Instant) -> Instant;
+}
+
+impl Now for Instant {
+    fn precise(&mut self) -> Instant {
+        *self
+    }
+    fn near(&mut self, _: Instant) -> Instant {
+        *self
+    }
+}
+
+impl Breaker {
+    /// A fresh closed breaker.
+    pub(crate) const CLOSED: Breaker = Breaker {
+        phase: Phase::Closed { failures: 0 },
+        openings: 0,
+        generation: 0,
+    };
+
+    /// The state as the public API names it.
+    pub(crate) const fn public(&self) -> State {
+        match self.phase {
+            Phase::Closed { .. } => State::Closed,
+            Phase::Open { .. } => State::Open,
+            Phase::HalfOpen { .. } => State::HalfOpen,
+            Phase::ForcedOpen => State::ForcedOpen,
+            Phase::Disabled => State::Disabled,
+            Phase::MetricsOnly => State::MetricsOnly,
+        }
+    }
+
+    /// Does an outcome in this phase go into the window?
+    pub(crate) const fn records_window(&self) -> bool {
+        matches!(self.phase, Phase::Closed { .. } | Phase::MetricsOnly)
+    }
+
+    /// The run of failures (closed; 0 elsewhere).
+    pub(crate) const fn failures(&self) -> u16 {
+        match self.phase {
+            Phase::Closed { failures } => failures,
+            _ => 0,
+        }
+    }
+
+    /// The same breaker in `phase`, one generation later.
+    fn enter(self, phase: Phase) -> Breaker {
+        Breaker {
+            phase,
+            openings: self.openings,
+            generation: self.generation.wrapping_add(1),
+        }
+    }
+
+    /// Opens at `now`: one more consecutive opening, and the open time that opening gives.
+    fn trip(self, p: &Policy, now: Instant) -> Breaker {
+        self.open_until(p, now).1
+    }
+
+    /// [`trip`](Breaker::trip), and the end of the open time it enters.
+    fn open_until(self, p: &Policy, now: Instant) -> (Instant, Breaker) {
+        let openings = self.openings.saturating_add(1).min(MAX_OPENINGS);
+        let generation = self.generation.wrapping_add(1);
+        let open = p.open_duration(openings, generation as u64);
+        let until = now.saturating_add(Duration::from_nanos(open));
+        let phase = Phase::Open { until };
+        let next = Breaker {
+            phase,
+            openings,
+            generation,
+        };
+        (until, next)
+    }
+
+    /// Closes: the open-time growth starts over.
+    fn close(self) -> Breaker {
+        Breaker {
+            openings: 0,
+            ..self.enter(Phase::Closed { failures: 0 })
+        }
+    }
+
+    /// Admission: the decision and the next state. A half-open breaker past its maximum time
+    /// re-opens here, and the rejection carries the new open time's end.
+    #[inline]
+    pub(crate) fn admit(self, p: &Policy, now: &mut impl Now) -> (Admit, Breaker) {
+        match self.phase {
+            Phase::Closed { .. } | Phase::Disabled | Phase::MetricsOnly => (Admit::Pass, self),
+            Phase::Open { until } => {
+                let t = now.near(until);
+                if t < until {
+                    let retry_at = Some(until);
+                    return (Admit::Reject(Rejected { retry_at }), self);
+                }
+                let probes = Probes {
+                    in_flight: 1,
+                    judged: 0,
+                    failed: 0,
+                    slow: 0,
+                };
+                let phase = Phase::HalfOpen { since: t, probes };
+                (Admit::Probe, self.enter(phase))
+            }
+            Phase::HalfOpen { since, probes: h } => {
+                let t = if p.limits_half_open() {
+                    let end = p.half_open_end(since);
+                    let t = now.near(end);
+                    if t >= end {
+                        let (until, next) = self.open_until(p, t);
+                        let retry_at = Some(until);
+                        return (Admit::Reject(Rejected { retry_at }), next);
+                    }
+                    t
+                } else {
+                    now.precise()
+                };
+                let taken = match p.verdict {
+                    HalfOpenVerdict::FirstFailure => h.in_flight,
+                    HalfOpenVerdict::Rate => h.in_flight + h.judged,
+                };
+                if taken < p.probes {
+                    let in_flight = h.in_flight + 1;
+                    let next = Probes { in_flight, ..h };
+                    (Admit::Probe, self.with_probes(next))
+                } else {
+                    // Every probe slot is taken: a call could pass as soon as one ends, which
+                    // may be at once. `t` is the honest earliest instant; retry policies add
+                    // their own backoff to it.
+                    let retry_at = Some(t);
+                    (Admit::Reject(Rejected { retry_at }), self)
+                }
+            }
+            Phase::ForcedOpen => (Admit::Reject(Rejected { retry_at: None }), self),
+        }
+    }
+
+    /// Settling a call: the state after the call `end` describes ended. `rules` are the rate
+    /// settings of a breaker with a window.
+    #[inline]
+    pub(crate) fn settle(
+        self,
+        p: &Policy,
+        rules: Option<&Rules>,
+        end: End,
+        now: &mut impl Now,
+    ) -> Breaker {
+        if end.generation != self.generation {
+            return self; // late: the breaker changed state since this call was admitted
+        }
+        match (self.phase, end.probe) {
+            (Phase::Closed { failures }, false) => match end.outcome {
+                Outcome::Ignored => self,
+                Outcome::Success if rate_trips(rules, end.stats) => self.trip(p, now.precise()),
+                Outcome::Success => Breaker {
+                    phase: Phase::Closed { failures: 0 },
+                    ..self
+                },
+                Outcome::Failure => {
+                    let failures = failures.saturating_add(1);
+                    let by_count =
+                        p.consecutive_failures != 0 && failures >= p.consecutive_failures;
+                    if by_count || rate_trips(rules, end.stats) {
+                        self.trip(p, now.precise())
+                    } else {
+                        Breaker {
+                            phase: Phase::Closed { failures },
+                            ..self
+                        }
+                    }
+                }
+            },
+            (Phase::HalfOpen { since, probes }, true) => {
+                self.judge(since, probes, p, rules, end, now)
+            }
+            _ => self, // open, forced open, disabled, metrics-only: no transitions
+        }
+    }
+
+    /// A probe of half-open `h` ended.
+    fn judge(
+        self,
+        since: Instant,
+        h: Probes,
+        p: &Policy,
+        rules: Option<&Rules>,
+        end: End,
+        now: &mut impl Now,
+    ) -> Breaker {
+        if p.limits_half_open() {
+            // A probe ending after the maximum time re-opens (a late verdict).
+            let edge = p.half_open_end(since);
+            if now.near(edge) >= edge {
+                return self.trip(p, now.precise());
+            }
+        }
+        let released = Probes {
+            in_flight: h.in_flight.saturating_sub(1),
+            ..h
+        };
+        let slow = end.slow && rules.is_some_and(|r| r.slow_rate != 0);
+        let failure = match end.outcome {
+            Outcome::Ignored => return self.with_probes(released),
+            Outcome::Failure => true,
+            Outcome::Success => false,
+        };
+        match p.verdict {
+            HalfOpenVerdict::FirstFailure if failure || slow => self.trip(p, now.precise()),
+            HalfOpenVerdict::FirstFailure => {
+                let judged = released.judged.saturating_add(1);
+                if judged >= p.successes_to_close {
+                    self.close()
+                } else {
+                    self.with_probes(Probes { judged, ..released })
+                }
+            }
+            HalfOpenVerdict::Rate => {
+                let next = Probes {
+                    judged: released.judged + 1,
+                    failed: released.failed + failure as u8,
+                    slow: released.slow + slow as u8,
+                    ..released
+                };
+                if next.judged < p.probes {
+                    self.with_probes(next)
+                } else if rate_verdict_trips(rules, p, next) {
+                    self.trip(p, now.precise())
+                } else {
+                    self.close()
+                }
+            }
+        }
+    }
+
+    /// The same half-open breaker with `probes` (unchanged in any other phase).
+    fn with_probes(self, probes: Probes) -> Breaker {
+        match self.phase {
+            Phase::HalfOpen { since, .. } => Breaker {
+                phase: Phase::HalfOpen { since, probes },
+                ..self
+            },
+            _ => self,
+        }
+    }
+
+    /// A call admitted in `generation` was abandoned without an outcome: a probe gives its
+    /// slot back, nothing else changes.
+    pub(crate) fn release(self, generation: u32, probe: bool) -> Breaker {
+        match self.phase {
+            Phase::HalfOpen { probes: h, .. } if probe && generation == self.generation => self
+                .with_probes(Probes {
+                    in_flight: h.in_flight.saturating_sub(1),
+                    ..h
+                }),
+            _ => self,
+        }
+    }
+
+    /// Enters `mode`, whatever the phase.
+    pub(crate) fn force(self, mode: Mode) -> Breaker {
+        self.enter(match mode {
+            Mode::ForcedOpen => Phase::ForcedOpen,
+            Mode::Disabled => Phase::Disabled,
+            Mode::MetricsOnly => Phase::MetricsOnly,
+        })
+    }
+
+    /// Back to a fresh closed breaker (a new generation: calls admitted before are late).
+    pub(crate) fn reset(self) -> Breaker {
+        self.close()
+    }
+
+    /// The state a checked snapshot `s` restores to at `now`. Half-open restores open with
+    /// no time left: probes in flight are not carried over, so the next call probes again.
+    pub(crate) fn restored(self, s: Snapshot, now: Instant) -> Breaker {
+        let remaining = Duration::from_nanos(duration_to_nanos(s.open_remaining));
+        let phase = match s.state {
+            State::Closed => Phase::Closed {
+                failures: s.consecutive_failures,
+            },
+            State::Open | State::HalfOpen => Phase::Open {
+                until: now.saturating_add(remaining),
+            },
+            State::ForcedOpen => Phase::ForcedOpen,
+            State::Disabled => Phase::Disabled,
+            State::MetricsOnly => Phase::MetricsOnly,
+        };
+        Breaker {
+            openings: s.openings.min(MAX_OPENINGS),
+            ..self.enter(phase)
+        }
+    }
+
+    /// The durable part, as of `now`.
+    pub(crate) fn snapshot(&self, now: Instant) -> Snapshot {
+        Snapshot {
+            state: self.public(),
+            consecutive_failures: self.failures(),
+            openings: self.openings,
+            open_remaining: match self.phase {
+                Phase::Open { until } => until.saturating_duration_since(now),
+                _ => Duration::ZERO,
+            },
+        }
+    }
+
+    /// The gauges, with the window's `stats`.
+    pub(crate) fn metrics(&self, window: WindowStats) -> Metrics {
+        Metrics {
+            state: self.public(),
+            consecutive_failures: self.failures() as u32,
+            window,
+        }
+    }
+}
+
+/// The rate verdict over all of half-open's probes (`h.judged` of them): the failure rate
+/// and the slow rate are each judged against their own threshold (`>=` trips, as in the
+/// closed state; without a failure-rate policy, only all probes failing), and fewer than
+/// `successes_to_close` successful probes re-open too.
+fn rate_verdict_trips(rules: Option<&Rules>, p: &Policy, h: Probes) -> bool {
+    let judged = h.judged as u32;
+    let over =
+        |count: u8, percent: u8| percent != 0 && count as u32 * 100 >= percent as u32 * judged;
+    let failure_rate = match rules {
+        Some(r) if r.failure_rate != 0 => r.failure_rate,
+        _ => 100,
+    };
+    let slow_rate = rules.map_or(0, |r| r.slow_rate);
+    over(h.failed, failure_rate)
+        || over(h.slow, slow_rate)
+        || h.judged - h.failed < p.successes_to_close
+}
+
+/// Is a call that started at `started` and ended at `now` slow?
+#[inline]
+pub(crate) fn is_slow(rules: Option<&Rules>, started: Instant, now: Instant) -> bool {
+    rules.is_some_and(|r| {
+        r.slow_rate != 0 && now.as_nanos().saturating_sub(started.as_nanos()) >= r.slow_threshold
+    })
+}
+
+/// Are calls timed (is there a slow-call policy)? Constant `false` without a window.
+#[inline(always)]
+pub(crate) fn times_calls(rules: Option<&Rules>) -> bool {
+    rules.is_some_and(|r| r.slow_rate != 0)
+}
+
+/// Validates `cfg` for window `W`; what the breaker stores on success.
+pub(crate) fn validate<W: Window>(cfg: &Config) -> Result<(Policy, W::Rules), ConfigError> {
+    cfg.validate(W::MEASURES)?;
+    Ok((cfg.policy(), W::rules(cfg)?))
+}
+
+/// Checks a snapshot against the policy `p` before it is restored: what cannot be true of a
+/// snapshot this breaker wrote is rejected, what can be bounded is (the time left open is cut
+/// to the longest open time `p` can give, the openings to [`MAX_OPENINGS`]).
+pub(crate) fn checked_snapshot(s: Snapshot, p: &Policy) -> Result<Snapshot, SnapshotError> {
+    let closed = s.state == State::Closed;
+    if s.consecutive_failures != 0
+        && (!closed
+            || (p.consecutive_failures != 0 && s.consecutive_failures >= p.consecutive_failures))
+    {
+        // Outside closed there is no run of failures; in closed, a run at the threshold
+        // would have opened the breaker.
+        return Err(SnapshotError::ConsecutiveFailures);
+    }
+    if s.state != State::Open && !s.open_remaining.is_zero() {
+        return Err(SnapshotError::OpenRemaining);
+    }
+    Ok(Snapshot {
+        openings: s.openings.min(MAX_OPENINGS),
+        open_remaining: s.open_remaining.min(Duration::from_nanos(p.longest_open())),
+        ..s
+    })
+}
