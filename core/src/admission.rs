@@ -68,7 +68,7 @@ pub enum Outcome {
 /// ```
 /// use bulwark::admission::RetryHint;
 /// use bulwark::{Instant, bulkhead::BulkheadFull, rate_limiter::RateLimited};
-/// assert_eq!(RateLimited { retry_at: Instant::from_secs(2) }.retry_at(), Some(Instant::from_secs(2)));
+/// assert_eq!(RateLimited::new(Instant::from_secs(2), Instant::ZERO).retry_at(), Some(Instant::from_secs(2)));
 /// assert_eq!(BulkheadFull.retry_at(), None); // a permit may come back at any moment
 /// ```
 pub trait RetryHint {

@@ -242,7 +242,7 @@ impl<F: Future<Output = Result<T, E>>, T, E> ResultFuture for F {
 /// use bulwark::admission::RetryHint;
 /// use bulwark::pipeline::{Error, Rejection};
 /// use bulwark::{Instant, rate_limiter::RateLimited};
-/// let r: Rejection = RateLimited { retry_at: Instant::from_secs(1) }.into();
+/// let r: Rejection = RateLimited::new(Instant::from_secs(1), Instant::ZERO).into();
 /// assert_eq!(r.retry_at(), Some(Instant::from_secs(1)));
 /// assert!(matches!(Error::<()>::from(r), Error::RateLimited(_)));
 /// ```
@@ -295,8 +295,9 @@ impl From<RateLimited> for Rejection {
 /// an attempt takes; it would read as "never" (a retry instant at [`Instant::MAX`]).
 impl From<Denied> for Rejection {
     fn from(d: Denied) -> Self {
-        Rejection::RateLimited(RateLimited {
-            retry_at: d.retry_at().unwrap_or(Instant::MAX),
+        Rejection::RateLimited(match d {
+            Denied::RateLimited(r) => r,
+            Denied::InsufficientCapacity(_) => RateLimited::NEVER,
         })
     }
 }

@@ -279,6 +279,37 @@ impl<C: Clock + ?Sized> Clock for &C {
     }
 }
 
+/// A duration as a person reads it: `"750 µs"`, `"120 ms"`, `"2.3 s"`, `"1 min 30 s"`,
+/// `"2 h 5 min"`. What bulwark's errors print (never a raw offset from a clock's origin).
+/// Rounded down to the unit shown; integer arithmetic only (no floats on a microcontroller).
+///
+/// ```
+/// use bulwark::time::Human;
+/// use core::time::Duration;
+/// assert_eq!(Human(Duration::from_millis(2_345)).to_string(), "2.3 s");
+/// assert_eq!(Human(Duration::from_millis(120)).to_string(), "120 ms");
+/// assert_eq!(Human(Duration::from_secs(90)).to_string(), "1 min 30 s");
+/// assert_eq!(Human(Duration::from_secs(7_500)).to_string(), "2 h 5 min");
+/// assert_eq!(Human(Duration::ZERO).to_string(), "0 s");
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Human(pub Duration);
+
+impl core::fmt::Display for Human {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        let d = self.0;
+        let secs = d.as_secs();
+        match secs {
+            0 if d.is_zero() => f.write_str("0 s"),
+            0 if d.as_millis() == 0 => write!(f, "{} µs", d.as_micros()),
+            0 => write!(f, "{} ms", d.as_millis()),
+            1..=59 => write!(f, "{}.{} s", secs, d.subsec_millis() / 100),
+            60..=3_599 => write!(f, "{} min {} s", secs / 60, secs % 60),
+            _ => write!(f, "{} h {} min", secs / 3_600, secs % 3_600 / 60),
+        }
+    }
+}
+
 /// A [`Clock`] that can also wait: the only thing an async runtime must give the core.
 ///
 /// The sleep future is a plain associated type that borrows nothing from `&self`: runtime

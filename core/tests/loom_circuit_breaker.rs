@@ -4,6 +4,7 @@
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p bulwark --release --test loom_circuit_breaker`
 #![cfg(loom)]
 
+use bulwark::admission::Admit;
 use bulwark::circuit_breaker::{
     CircuitBreaker, Config, CountWindow, Events, State, TimeWindow, Transition,
 };
@@ -247,7 +248,7 @@ fn half_open_expiry_racing_the_late_probe_reopens_once_and_publishes_the_open_ti
         b.try_acquire().unwrap().failure(); // open until 5 s
         let secs = |s: u64| s * 1_000_000_000;
         b.clock().0.store(secs(5), Ordering::SeqCst);
-        let probe = b.try_acquire_ticket().unwrap(); // half-open
+        let probe = b.try_admit().unwrap(); // half-open
         b.clock().0.store(secs(6), Ordering::SeqCst); // past its maximum time
         let late = {
             let b = b.clone();
@@ -287,7 +288,7 @@ fn a_caller_racing_a_trip_sees_the_open_time_it_was_published_with() {
             .consecutive_failures(1)
             .open_for(Duration::from_secs(5));
         let b = Arc::new(CircuitBreaker::new(cfg, Still).unwrap());
-        let ticket = b.try_acquire_ticket().unwrap();
+        let ticket = b.try_admit().unwrap();
         let trip = {
             let b = b.clone();
             loom::thread::spawn(move || b.record(ticket, Outcome::Failure))

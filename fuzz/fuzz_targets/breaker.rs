@@ -25,6 +25,7 @@ use bulwark::circuit_breaker::{
     CircuitBreaker, Config, CountWindow, Counters, HalfOpenVerdict, Machine, NoWindow, Outcome,
     Permit, Snapshot, State, Ticket, TimeWindow, Totals, Window,
 };
+use bulwark::admission::Admit;
 use bulwark::{Clock, Instant, MockClock};
 use bulwark_fuzz::{Count, Dur, Percent, SmallStep, Span, nanos};
 use libfuzzer_sys::fuzz_target;
@@ -290,7 +291,7 @@ fn run<W: Window>(window: W, cfg: Config, inp: &Input, mut oracle: Oracle) {
                 let b = if *permit {
                     s.try_acquire().map(Hold::Permit)
                 } else {
-                    s.try_acquire_ticket().map(Hold::Ticket)
+                    s.try_admit().map(Hold::Ticket)
                 };
                 match (a, b) {
                     (Ok(t), Ok(h)) => {
@@ -352,7 +353,7 @@ fn run<W: Window>(window: W, cfg: Config, inp: &Input, mut oracle: Oracle) {
                                     let a = m.try_acquire(now).unwrap_or_else(|r| {
                                         panic!("machine: retry_at {t:?} dishonest: {r:?}")
                                     });
-                                    let b = s.try_acquire_ticket().unwrap_or_else(|r| {
+                                    let b = s.try_admit().unwrap_or_else(|r| {
                                         panic!("shared: retry_at {t:?} dishonest: {r:?}")
                                     });
                                     assert!(a.is_probe() && b.is_probe());

@@ -86,9 +86,7 @@ async fn dropped_response_future_gives_the_probe_slot_back() {
         let now = svc.gate().clock().now();
         assert_eq!(
             busy.downcast_ref::<Rejected>(),
-            Some(&Rejected {
-                retry_at: Some(now)
-            })
+            Some(&Rejected::new(Some(now), now))
         );
     } // the probe is cancelled
     let probe = svc.ready().await.unwrap().call(false);

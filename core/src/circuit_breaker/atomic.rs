@@ -11,7 +11,7 @@ use super::machine::Ticket;
 use super::state::{Breaker, Mode, Now, Phase, times_calls, validate};
 use super::window::{NoWindow, Sample, Window, WindowStats};
 use super::{Events, Metrics, Outcome, Snapshot, State, Transition};
-use crate::admission::Permit;
+use crate::admission::{Admit, Permit};
 use crate::sync::{AtomicU64, Ordering};
 use crate::time::{Clock, Instant};
 
@@ -238,25 +238,9 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
         Permit::try_new(self)
     }
 
-    /// Asks to make a call, without a guard: the [`Ticket`] must be handed back to
-    /// [`record`](CircuitBreaker::record) or [`release`](CircuitBreaker::release) of this
-    /// breaker. For owners that keep the breaker behind their own pointer (an `Arc` in a tower
-    /// service); everyone else wants the RAII [`try_acquire`](CircuitBreaker::try_acquire).
-    ///
-    /// # Errors
-    ///
-    /// As [`try_acquire`](CircuitBreaker::try_acquire).
-    ///
-    /// ```
-    /// use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, Outcome}};
-    /// let clock = MockClock::new();
-    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap();
-    /// let ticket = b.try_acquire_ticket().unwrap();
-    /// b.record(ticket, Outcome::Success);
-    /// # assert_eq!(b.state(), bulwark::circuit_breaker::State::Closed);
-    /// ```
+    /// [`Admit::try_admit`]: asks to make a call, without a guard.
     #[inline]
-    pub fn try_acquire_ticket(&self) -> Result<Ticket, Rejected> {
+    fn admit_ticket(&self) -> Result<Ticket, Rejected> {
         // Fast path (README rows "breaker closed path vs recloser" and "breaker closed path,
         // 2 threads, vs recloser"): in the states that let every call through unchanged
         // (closed, disabled, metrics-only) admission writes nothing, so one load decides; the
@@ -294,9 +278,7 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
         let until = Instant::from_nanos(self.until.load(Ordering::Acquire));
         let t = self.clock.now_coarse();
         if t.saturating_add(self.clock.coarse_lag()) < until {
-            let r = Rejected {
-                retry_at: Some(until),
-            };
+            let r = Rejected::new(Some(until), t);
             self.events.on_rejected(r, t);
             return Err(r);
         }
@@ -312,18 +294,9 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
         driver::acquire(&mut { self }, &self.policy, &self.rules, &mut now)
     }
 
-    /// Settles the call of `ticket` with `outcome`.
-    ///
-    /// ```
-    /// use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, Outcome, State}};
-    /// let clock = MockClock::new();
-    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap();
-    /// let ticket = b.try_acquire_ticket().unwrap();
-    /// b.record(ticket, Outcome::Failure);
-    /// assert_eq!(b.state(), State::Open);
-    /// ```
+    /// [`Admit::record`]: settles the call of `ticket` with `outcome`.
     #[inline]
-    pub fn record(&self, ticket: Ticket, outcome: Outcome) {
+    fn record_ticket(&self, ticket: Ticket, outcome: Outcome) {
         // Fast path (README rows "breaker closed path vs recloser" and "breaker closed path,
         // 2 threads, vs recloser"): a success of a normal (non-probe) call with no window to
         // feed can change the state only by clearing a run of consecutive failures in the
@@ -357,21 +330,10 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
         );
     }
 
-    /// Abandons the call of `ticket` (cancelled): nothing is recorded, a half-open probe slot
-    /// is given back.
-    ///
-    /// ```
-    /// use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config}};
-    /// use core::time::Duration;
-    /// let clock = MockClock::new();
-    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(1).open_for(Duration::ZERO), &clock).unwrap();
-    /// b.record(b.try_acquire_ticket().unwrap(), bulwark::circuit_breaker::Outcome::Failure);
-    /// let probe = b.try_acquire_ticket().unwrap();
-    /// assert!(b.try_acquire_ticket().is_err());
-    /// b.release(probe);
-    /// assert!(b.try_acquire_ticket().unwrap().is_probe());
-    /// ```
-    pub fn release(&self, ticket: Ticket) {
+    /// [`Admit::release`]: abandons the call of `ticket` (cancelled): nothing is recorded, a
+    /// half-open probe slot is given back.
+    #[inline]
+    fn release_ticket(&self, ticket: Ticket) {
         // Only a probe has anything to give back: a dropped permit of a normal call costs
         // this one test.
         if ticket.probe {
@@ -720,25 +682,32 @@ impl<C, W: Window, E> fmt::Debug for CircuitBreaker<C, W, E> {
 /// let clock = MockClock::new();
 /// let b = CircuitBreaker::new(Config::new().consecutive_failures(1).open_for(Duration::from_secs(3)), &clock).unwrap();
 /// let ticket = b.try_admit().unwrap();
-/// Admit::record(&b, ticket, Outcome::Failure);
+/// b.record(ticket, Outcome::Failure);
 /// assert_eq!(b.try_admit().unwrap_err().retry_at(), Some(Instant::from_secs(3)));
+///
+/// // Dropping a probe's ticket without an outcome gives its slot back.
+/// clock.set(Instant::from_secs(3));
+/// let probe = b.try_admit().unwrap();
+/// assert!(probe.is_probe() && b.try_admit().is_err()); // the only probe slot is taken
+/// b.release(probe);
+/// assert!(b.try_admit().unwrap().is_probe());
 /// ```
-impl<C: Clock, W: Window, E: Events> crate::admission::Admit for CircuitBreaker<C, W, E> {
+impl<C: Clock, W: Window, E: Events> Admit for CircuitBreaker<C, W, E> {
     type Ticket = Ticket;
     type Rejected = Rejected;
 
     #[inline]
     fn try_admit(&self) -> Result<Ticket, Rejected> {
-        self.try_acquire_ticket()
+        self.admit_ticket()
     }
 
     #[inline]
     fn record(&self, ticket: Ticket, outcome: Outcome) {
-        CircuitBreaker::record(self, ticket, outcome)
+        self.record_ticket(ticket, outcome)
     }
 
     #[inline]
     fn release(&self, ticket: Ticket) {
-        CircuitBreaker::release(self, ticket)
+        self.release_ticket(ticket)
     }
 }

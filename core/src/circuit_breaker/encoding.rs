@@ -200,6 +200,7 @@ mod tests {
     use super::super::{CircuitBreaker, Config, Outcome};
     use super::*;
     use crate::MockClock;
+    use crate::admission::Admit;
 
     #[test]
     fn every_phase_round_trips() {
@@ -286,7 +287,7 @@ mod tests {
             .open_for(Duration::from_secs(5));
         let b = opening(cfg, &clock);
         assert_eq!(b.state(), State::Open);
-        let r = b.try_acquire_ticket().unwrap_err();
+        let r = b.try_admit().unwrap_err();
         assert_eq!(r.retry_at, Some(Instant::from_secs(12)));
         assert_eq!(b.snapshot().open_remaining, Duration::from_secs(5));
         // A late outcome changes nothing; a reset wins over the opening.
@@ -311,7 +312,7 @@ mod tests {
             .open_for(Duration::ZERO);
         let b = opening(cfg, &clock);
         // No probe races the publication: rejected, with a retry a nanosecond on.
-        let r = b.try_acquire_ticket().unwrap_err();
+        let r = b.try_admit().unwrap_err();
         assert_eq!(r.retry_at, Some(Instant::from_nanos(1)));
         assert_eq!(b.state(), State::Open);
     }

@@ -3,7 +3,7 @@
 use core::fmt;
 use core::time::Duration;
 
-use crate::time::Instant;
+use crate::time::{Human, Instant};
 
 /// The breaker did not let a call through.
 ///
@@ -18,22 +18,43 @@ use crate::time::Instant;
 /// use bulwark::{Instant, circuit_breaker::Rejected};
 /// use core::time::Duration;
 ///
-/// let r = Rejected { retry_at: Some(Instant::from_secs(30)) };
-/// assert_eq!(r.wait_time_from(Instant::from_secs(10)), Some(Duration::from_secs(20)));
-/// assert_eq!(r.to_string(), "circuit breaker open; retry at 30000 ms");
+/// let r = Rejected::new(Some(Instant::from_secs(30)), Instant::from_secs(10));
+/// assert_eq!(r.retry_after, Some(Duration::from_secs(20)));
+/// assert_eq!(r.to_string(), "circuit breaker open; retry in 20.0 s");
+/// assert_eq!(Rejected::new(None, Instant::ZERO).to_string(), "circuit breaker forced open");
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Rejected {
     /// When a call could pass, if known.
     pub retry_at: Option<Instant>,
+    /// How long that was from the rejection: what the error displays, and what an HTTP
+    /// `Retry-After` says. `None` with `retry_at`.
+    pub retry_after: Option<Duration>,
 }
 
 impl Rejected {
+    /// Rejected at `now` until `retry_at`.
+    ///
+    /// ```
+    /// use bulwark::{Instant, circuit_breaker::Rejected};
+    /// let r = Rejected::new(Some(Instant::from_secs(3)), Instant::from_secs(1));
+    /// assert_eq!(r.retry_after.map(|d| d.as_secs()), Some(2));
+    /// ```
+    pub const fn new(retry_at: Option<Instant>, now: Instant) -> Rejected {
+        Rejected {
+            retry_at,
+            retry_after: match retry_at {
+                Some(t) => Some(t.saturating_duration_since(now)),
+                None => None,
+            },
+        }
+    }
+
     /// How long from `now` until a call could pass (zero if that instant is past).
     ///
     /// ```
     /// use bulwark::{Instant, circuit_breaker::Rejected};
-    /// assert_eq!(Rejected { retry_at: None }.wait_time_from(Instant::ZERO), None);
+    /// assert_eq!(Rejected::new(None, Instant::ZERO).wait_time_from(Instant::ZERO), None);
     /// ```
     pub fn wait_time_from(&self, now: Instant) -> Option<Duration> {
         self.retry_at.map(|t| t.saturating_duration_since(now))
@@ -42,9 +63,9 @@ impl Rejected {
 
 impl fmt::Display for Rejected {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self.retry_at {
-            Some(t) => write!(f, "circuit breaker open; retry at {} ms", t.as_millis()),
-            None => f.write_str("circuit breaker open"),
+        match self.retry_after {
+            Some(d) => write!(f, "circuit breaker open; retry in {}", Human(d)),
+            None => f.write_str("circuit breaker forced open"),
         }
     }
 }
@@ -68,7 +89,7 @@ impl crate::admission::RetryHint for Rejected {
 /// let e: Error<&str> = Error::Inner("boom");
 /// assert_eq!(e.to_string(), "boom");
 /// assert_eq!(e.into_inner(), Some("boom"));
-/// let r: Error<&str> = Error::Rejected(Rejected { retry_at: None });
+/// let r: Error<&str> = Error::Rejected(Rejected::new(None, bulwark::Instant::ZERO));
 /// assert!(r.is_rejected());
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]

@@ -394,9 +394,7 @@ mod tests {
         assert_eq!(m.state(), State::Open);
         assert_eq!(
             m.try_acquire(at(6)),
-            Err(Rejected {
-                retry_at: Some(at(30_005))
-            })
+            Err(Rejected::new(Some(at(30_005)), at(6)))
         );
     }
 
@@ -479,9 +477,7 @@ mod tests {
         assert!(p1.is_probe() && p2.is_probe());
         assert_eq!(
             m.try_acquire(at(1000)),
-            Err(Rejected {
-                retry_at: Some(at(1000))
-            })
+            Err(Rejected::new(Some(at(1000)), at(1000)))
         );
         m.on_success(p1, at(1001));
         let p3 = m.try_acquire(at(1001)).unwrap(); // the slot came back
@@ -532,9 +528,7 @@ mod tests {
         // half-open lasts from its first probe, 1 s, until 1 s + 5 s.
         assert_eq!(
             m.try_acquire(at(5999)),
-            Err(Rejected {
-                retry_at: Some(at(5999))
-            })
+            Err(Rejected::new(Some(at(5999)), at(5999)))
         );
         // At 6 s the breaker re-opens: the second opening, 2 s.
         assert_eq!(
@@ -703,7 +697,7 @@ mod tests {
         fail(&mut m, at(0));
         assert_eq!(m.state(), State::MetricsOnly);
         m.force_open();
-        assert_eq!(m.try_acquire(at(0)), Err(Rejected { retry_at: None }));
+        assert_eq!(m.try_acquire(at(0)), Err(Rejected::new(None, at(0))));
         m.disable();
         fail(&mut m, at(0));
         assert_eq!(m.state(), State::Disabled); // a failure changes nothing

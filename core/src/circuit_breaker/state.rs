@@ -188,8 +188,7 @@ impl Breaker {
             Phase::Open { until } => {
                 let t = now.near(until);
                 if t < until {
-                    let retry_at = Some(until);
-                    return (Admit::Reject(Rejected { retry_at }), self);
+                    return (Admit::Reject(Rejected::new(Some(until), t)), self);
                 }
                 let probes = Probes {
                     in_flight: 1,
@@ -206,8 +205,7 @@ impl Breaker {
                     let t = now.near(end);
                     if t >= end {
                         let (until, next) = self.open_until(p, t);
-                        let retry_at = Some(until);
-                        return (Admit::Reject(Rejected { retry_at }), next);
+                        return (Admit::Reject(Rejected::new(Some(until), t)), next);
                     }
                     t
                 } else {
@@ -225,11 +223,10 @@ impl Breaker {
                     // Every probe slot is taken: a call could pass as soon as one ends, which
                     // may be at once. `t` is the honest earliest instant; retry policies add
                     // their own backoff to it.
-                    let retry_at = Some(t);
-                    (Admit::Reject(Rejected { retry_at }), self)
+                    (Admit::Reject(Rejected::new(Some(t), t)), self)
                 }
             }
-            Phase::ForcedOpen => (Admit::Reject(Rejected { retry_at: None }), self),
+            Phase::ForcedOpen => (Admit::Reject(Rejected::new(None, Instant::ZERO)), self),
         }
     }
 

@@ -102,9 +102,7 @@ impl<C: Clock> RateLimiter<C> {
         self.check_at(1, self.clock.now()).map_err(|d| match d {
             Denied::RateLimited(r) => r,
             // Unreachable: the burst is at least 1. Answer "never" rather than panic.
-            Denied::InsufficientCapacity(_) => RateLimited {
-                retry_at: Instant::MAX,
-            },
+            Denied::InsufficientCapacity(_) => RateLimited::NEVER,
         })
     }
 

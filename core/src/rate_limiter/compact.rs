@@ -8,7 +8,7 @@ use super::atomic::admit;
 use super::error::{Denied, RateLimited};
 use super::gcra::{Config, Gcra};
 use crate::sync::{AtomicU64, Ordering, const_fn};
-use crate::time::{Clock, Instant};
+use crate::time::Clock;
 
 /// A lock-free GCRA limiter whose rate is part of its type: one token every `PERIOD_NS`
 /// nanoseconds, up to `BURST` saved. Its size is the 8-byte state word plus the clock (16 bytes
@@ -119,9 +119,7 @@ impl<C: Clock, const PERIOD_NS: u64, const BURST: u32> ConstRateLimiter<C, PERIO
         self.check_n(1).map_err(|d| match d {
             Denied::RateLimited(r) => r,
             // Unreachable: the burst is at least 1. Answer "never" rather than panic.
-            Denied::InsufficientCapacity(_) => RateLimited {
-                retry_at: Instant::MAX,
-            },
+            Denied::InsufficientCapacity(_) => RateLimited::NEVER,
         })
     }
 
@@ -217,6 +215,7 @@ mod tests {
 
     #[test]
     fn footprint_is_the_state_word_and_the_clock() {
+        use crate::time::Instant;
         struct Zst;
         impl Clock for Zst {
             fn now(&self) -> Instant {

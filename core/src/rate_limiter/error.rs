@@ -4,7 +4,7 @@ use core::fmt;
 use core::time::Duration;
 
 use super::gcra::MAX_RATE_ERROR_PER_MILLE;
-use crate::time::Instant;
+use crate::time::{Human, Instant};
 
 /// The limiter has no tokens for this call now; it would pass at `retry_at`.
 ///
@@ -17,23 +17,56 @@ use crate::time::Instant;
 /// use bulwark::{Instant, rate_limiter::RateLimited};
 /// use core::time::Duration;
 ///
-/// let r = RateLimited { retry_at: Instant::from_millis(1_500) };
-/// assert_eq!(r.wait_time_from(Instant::from_secs(1)), Duration::from_millis(500));
+/// let r = RateLimited::new(Instant::from_millis(1_500), Instant::from_secs(1));
+/// assert_eq!(r.retry_after, Duration::from_millis(500));
 /// assert_eq!(r.wait_time_from(Instant::from_secs(2)), Duration::ZERO);
-/// assert_eq!(r.to_string(), "rate limited; retry at 1500 ms");
+/// assert_eq!(r.to_string(), "rate limited; retry in 500 ms");
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct RateLimited {
     /// The earliest instant at which the call would pass.
     pub retry_at: Instant,
+    /// How long that was from the rejection: what the error displays, and what an HTTP
+    /// `Retry-After` says.
+    pub retry_after: Duration,
 }
 
 impl RateLimited {
+    /// "Never": no instant the call could pass (more than the burst, an instant past the
+    /// clock's range).
+    ///
+    /// ```
+    /// use bulwark::rate_limiter::RateLimited;
+    /// assert_eq!(RateLimited::NEVER.to_string(), "rate limited; the call can never pass");
+    /// ```
+    pub const NEVER: RateLimited = RateLimited {
+        retry_at: Instant::MAX,
+        retry_after: Duration::MAX,
+    };
+
+    /// Rejected at `now` until `retry_at` ([`NEVER`](RateLimited::NEVER) for
+    /// [`Instant::MAX`]).
+    ///
+    /// ```
+    /// use bulwark::{Instant, rate_limiter::RateLimited};
+    /// let r = RateLimited::new(Instant::from_secs(3), Instant::from_secs(1));
+    /// assert_eq!(r.retry_after.as_secs(), 2);
+    /// ```
+    pub const fn new(retry_at: Instant, now: Instant) -> RateLimited {
+        if retry_at.as_nanos() == Instant::MAX.as_nanos() {
+            return RateLimited::NEVER;
+        }
+        RateLimited {
+            retry_at,
+            retry_after: retry_at.saturating_duration_since(now),
+        }
+    }
+
     /// How long from `now` until the call would pass (zero if that instant is past).
     ///
     /// ```
     /// use bulwark::{Instant, rate_limiter::RateLimited};
-    /// let r = RateLimited { retry_at: Instant::from_secs(3) };
+    /// let r = RateLimited::new(Instant::from_secs(3), Instant::ZERO);
     /// assert_eq!(r.wait_time_from(Instant::from_secs(1)).as_secs(), 2);
     /// ```
     pub fn wait_time_from(&self, now: Instant) -> Duration {
@@ -43,7 +76,10 @@ impl RateLimited {
 
 impl fmt::Display for RateLimited {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "rate limited; retry at {} ms", self.retry_at.as_millis())
+        if *self == RateLimited::NEVER {
+            return f.write_str("rate limited; the call can never pass");
+        }
+        write!(f, "rate limited; retry in {}", Human(self.retry_after))
     }
 }
 
@@ -91,9 +127,9 @@ impl core::error::Error for InsufficientCapacity {}
 ///
 /// ```
 /// use bulwark::{Instant, rate_limiter::{Denied, RateLimited}};
-/// let d = Denied::RateLimited(RateLimited { retry_at: Instant::from_secs(1) });
+/// let d = Denied::RateLimited(RateLimited::new(Instant::from_secs(1), Instant::ZERO));
 /// assert_eq!(d.retry_at(), Some(Instant::from_secs(1)));
-/// assert_eq!(d.to_string(), "rate limited; retry at 1000 ms");
+/// assert_eq!(d.to_string(), "rate limited; retry in 1.0 s");
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub enum Denied {

@@ -9,7 +9,7 @@ use core::task::{Context, Poll};
 use pin_project_lite::pin_project;
 
 use super::atomic::RateLimiter;
-use super::error::{Denied, RateLimited};
+use super::error::Denied;
 use crate::rng::jitter;
 use crate::sync::Ordering;
 use crate::time::{Instant, Sleep, duration_to_nanos};
@@ -144,13 +144,14 @@ where
                     d
                 }
             };
-            let retry_at = match limiter.check_at(*this.n, now) {
+            let limited = match limiter.check_at(*this.n, now) {
                 Ok(()) => return Poll::Ready(Ok(())),
-                Err(Denied::RateLimited(RateLimited { retry_at })) => retry_at,
+                Err(Denied::RateLimited(limited)) => limited,
                 Err(e) => return Poll::Ready(Err(e)),
             };
+            let retry_at = limited.retry_at;
             if retry_at > deadline {
-                return Poll::Ready(Err(Denied::RateLimited(RateLimited { retry_at })));
+                return Poll::Ready(Err(Denied::RateLimited(limited)));
             }
             let cfg = &limiter.cfg;
             let j = jitter(
@@ -218,9 +219,10 @@ mod tests {
         .unwrap();
         assert_eq!(
             r,
-            Err(Denied::RateLimited(RateLimited {
-                retry_at: Instant::from_millis(500)
-            }))
+            Err(Denied::RateLimited(super::super::RateLimited::new(
+                Instant::from_millis(500),
+                Instant::ZERO
+            )))
         );
         assert_eq!(at, Instant::ZERO, "no time wasted waiting");
         assert_eq!(l.available(), 0, "the failed wait took nothing");

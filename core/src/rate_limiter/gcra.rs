@@ -409,7 +409,7 @@ impl Gcra {
 /// new_tat  = max(tat, now) + n·T
 /// allow_at = new_tat − b·T            (the instant the bucket holds n tokens)
 /// pass  ⇔  allow_at ≤ now             → Ok(new_tat)
-/// else                                → Err(RateLimited { retry_at: allow_at })  (nothing taken)
+/// else                                → Err(RateLimited::new(allow_at, now))  (nothing taken)
 /// ```
 ///
 /// `max(tat, now)` is what makes an idle limiter accrue at most the burst. `n = 0` always
@@ -438,7 +438,7 @@ impl Gcra {
 /// assert_eq!(tat, 200 * ms);
 /// assert_eq!(
 ///     gcra(tat, 0, 1, &g),
-///     Err(Denied::RateLimited(RateLimited { retry_at: Instant::from_millis(100) }))
+///     Err(Denied::RateLimited(RateLimited::new(Instant::from_millis(100), Instant::ZERO)))
 /// );
 /// assert_eq!(gcra(tat, 100 * ms, 1, &g), Ok(300 * ms));
 /// ```
@@ -456,17 +456,19 @@ pub const fn gcra(tat: u64, now: u64, n: u32, g: &Gcra) -> Result<u64, Denied> {
     let inc = g.t * n as u64;
     let base = if tat > now { tat } else { now };
     let Some(new_tat) = base.checked_add(inc) else {
-        return Err(Denied::RateLimited(RateLimited {
-            retry_at: Instant::MAX,
-        }));
+        return Err(Denied::RateLimited(RateLimited::new(
+            Instant::MAX,
+            Instant::from_nanos(now),
+        )));
     };
     let allow_at = new_tat.saturating_sub(g.len);
     if allow_at <= now {
         Ok(new_tat)
     } else {
-        Err(Denied::RateLimited(RateLimited {
-            retry_at: Instant::from_nanos(allow_at),
-        }))
+        Err(Denied::RateLimited(RateLimited::new(
+            Instant::from_nanos(allow_at),
+            Instant::from_nanos(now),
+        )))
     }
 }
 
@@ -557,9 +559,7 @@ impl Machine {
             Ok(()) => Ok(()),
             Err(Denied::RateLimited(r)) => Err(r),
             // The burst is at least 1, so one token is never beyond it.
-            Err(Denied::InsufficientCapacity(_)) => Err(RateLimited {
-                retry_at: Instant::MAX,
-            }),
+            Err(Denied::InsufficientCapacity(_)) => Err(RateLimited::NEVER),
         }
     }
 
@@ -721,9 +721,7 @@ mod tests {
         let end = u64::MAX - 10;
         assert_eq!(
             gcra(0, end, 1, &gg),
-            Err(Denied::RateLimited(RateLimited {
-                retry_at: Instant::MAX
-            }))
+            Err(Denied::RateLimited(RateLimited::NEVER))
         );
         assert_eq!(gcra(0, u64::MAX - 1_000_000_000, 1, &gg), Ok(u64::MAX));
         assert!(gcra(u64::MAX, u64::MAX, 1, &gg).is_err());
