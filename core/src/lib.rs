@@ -15,6 +15,7 @@ pub mod bounded;
 pub mod bulkhead;
 pub mod circuit_breaker;
 pub mod fallback;
+pub mod lock;
 pub mod mock;
 pub mod pipeline;
 pub mod pool;

@@ -12,10 +12,11 @@ use super::guard::PooledConnection;
 use super::manager::Manager;
 use super::shared::Pool;
 use crate::bulkhead::Semaphore;
+use crate::lock::{RawLock, SpinLock};
 use crate::sync::Ordering;
 use crate::time::{Instant, Sleep};
 
-impl<M: Manager, S: Semaphore, C: Sleep, const N: usize> Pool<M, S, C, N> {
+impl<M: Manager, S: Semaphore, C: Sleep, const N: usize, L: RawLock> Pool<M, S, C, N, L> {
     /// Checks out a connection: an idle one if a fresh, valid one is there, else a new one
     /// from [`Manager::connect`]. Waits for a free slot through the semaphore when all `N`
     /// are held. Waiting and connecting together are bounded by the config's timeout, raced
@@ -57,7 +58,7 @@ impl<M: Manager, S: Semaphore, C: Sleep, const N: usize> Pool<M, S, C, N> {
     /// assert!(mock::run(&clock, pool.acquire()).unwrap().is_ok());
     /// assert_eq!(pool.metrics().created, 1);
     /// ```
-    pub fn acquire(&self) -> Acquire<'_, M, S, C, N> {
+    pub fn acquire(&self) -> Acquire<'_, M, S, C, N, L> {
         PoolAcquire {
             pool: self,
             deadline: None,
@@ -93,8 +94,8 @@ impl<M: Manager, S: Semaphore, C: Sleep, const N: usize> Pool<M, S, C, N> {
 /// is_send(&fut);
 /// assert_eq!(*mock::run(&clock, fut).unwrap().unwrap(), 1);
 /// ```
-pub type Acquire<'a, M, S, C, const N: usize> =
-    PoolAcquire<'a, Pool<M, S, C, N>, <M as Manager>::Connect<'a>, <C as Sleep>::Sleep>;
+pub type Acquire<'a, M, S, C, const N: usize, L = SpinLock> =
+    PoolAcquire<'a, Pool<M, S, C, N, L>, <M as Manager>::Connect<'a>, <C as Sleep>::Sleep>;
 
 pin_project! {
     /// The future behind [`Acquire`]: `P` the pool, `K` the connect, `Z` the sleep. Name it
@@ -156,7 +157,7 @@ pub trait Slots {
     fn give_back(&self);
 }
 
-impl<M: Manager, S: Semaphore, C, const N: usize> Slots for Pool<M, S, C, N> {
+impl<M: Manager, S: Semaphore, C, const N: usize, L> Slots for Pool<M, S, C, N, L> {
     type Waiter = S::Waiter;
     fn cancel(&self, waiter: Pin<&mut S::Waiter>) {
         self.sem.cancel(waiter);
@@ -166,12 +167,14 @@ impl<M: Manager, S: Semaphore, C, const N: usize> Slots for Pool<M, S, C, N> {
     }
 }
 
-impl<'a, M: Manager, S: Semaphore, C: Sleep, const N: usize> Future for Acquire<'a, M, S, C, N> {
-    type Output = Result<PooledConnection<'a, M, S, C, N>, Error<M::Error>>;
+impl<'a, M: Manager, S: Semaphore, C: Sleep, const N: usize, L: RawLock> Future
+    for Acquire<'a, M, S, C, N, L>
+{
+    type Output = Result<PooledConnection<'a, M, S, C, N, L>, Error<M::Error>>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let pool: &'a Pool<M, S, C, N> = this.pool;
+        let pool: &'a Pool<M, S, C, N, L> = this.pool;
         if *this.done {
             return Poll::Pending; // polled after completion
         }

@@ -7,6 +7,7 @@ use core::ops::{Deref, DerefMut};
 use super::manager::Manager;
 use super::shared::Pool;
 use crate::bulkhead::TrySemaphore;
+use crate::lock::{RawLock, SpinLock};
 use crate::time::{Clock, Instant};
 
 /// A connection checked out of a [`Pool`]: derefs to the connection and gives it back on
@@ -38,18 +39,29 @@ use crate::time::{Clock, Instant};
 /// assert_eq!(*pool.try_acquire().unwrap(), [42]);
 /// ```
 #[must_use = "the connection goes back to the pool as soon as the guard is dropped"]
-pub struct PooledConnection<'a, M: Manager, S: TrySemaphore + 'a, C: Clock, const N: usize> {
-    pool: &'a Pool<M, S, C, N>,
+pub struct PooledConnection<
+    'a,
+    M: Manager,
+    S: TrySemaphore + 'a,
+    C: Clock,
+    const N: usize,
+    L: RawLock = SpinLock,
+> {
+    pool: &'a Pool<M, S, C, N, L>,
     /// Initialised from `new` until `drop` takes it out (exactly once).
     conn: ManuallyDrop<M::Connection>,
     created: Instant,
     broken: bool,
 }
 
-impl<'a, M: Manager, S: TrySemaphore + 'a, C: Clock, const N: usize>
-    PooledConnection<'a, M, S, C, N>
+impl<'a, M: Manager, S: TrySemaphore + 'a, C: Clock, const N: usize, L: RawLock>
+    PooledConnection<'a, M, S, C, N, L>
 {
-    pub(super) fn new(pool: &'a Pool<M, S, C, N>, conn: M::Connection, created: Instant) -> Self {
+    pub(super) fn new(
+        pool: &'a Pool<M, S, C, N, L>,
+        conn: M::Connection,
+        created: Instant,
+    ) -> Self {
         PooledConnection {
             pool,
             conn: ManuallyDrop::new(conn),
@@ -149,8 +161,8 @@ impl<'a, M: Manager, S: TrySemaphore + 'a, C: Clock, const N: usize>
     }
 }
 
-impl<'a, M: Manager, S: TrySemaphore + 'a, C: Clock, const N: usize> Deref
-    for PooledConnection<'a, M, S, C, N>
+impl<'a, M: Manager, S: TrySemaphore + 'a, C: Clock, const N: usize, L: RawLock> Deref
+    for PooledConnection<'a, M, S, C, N, L>
 {
     type Target = M::Connection;
 
@@ -159,16 +171,16 @@ impl<'a, M: Manager, S: TrySemaphore + 'a, C: Clock, const N: usize> Deref
     }
 }
 
-impl<'a, M: Manager, S: TrySemaphore + 'a, C: Clock, const N: usize> DerefMut
-    for PooledConnection<'a, M, S, C, N>
+impl<'a, M: Manager, S: TrySemaphore + 'a, C: Clock, const N: usize, L: RawLock> DerefMut
+    for PooledConnection<'a, M, S, C, N, L>
 {
     fn deref_mut(&mut self) -> &mut M::Connection {
         &mut self.conn
     }
 }
 
-impl<'a, M: Manager, S: TrySemaphore + 'a, C: Clock, const N: usize> Drop
-    for PooledConnection<'a, M, S, C, N>
+impl<'a, M: Manager, S: TrySemaphore + 'a, C: Clock, const N: usize, L: RawLock> Drop
+    for PooledConnection<'a, M, S, C, N, L>
 {
     fn drop(&mut self) {
         // SAFETY: `conn` was initialised in `new` and is only ever taken here; `drop` runs at
@@ -209,8 +221,8 @@ impl<S: TrySemaphore> Drop for OwedPermit<'_, S> {
     }
 }
 
-impl<'a, M: Manager, S: TrySemaphore + 'a, C: Clock, const N: usize> fmt::Debug
-    for PooledConnection<'a, M, S, C, N>
+impl<'a, M: Manager, S: TrySemaphore + 'a, C: Clock, const N: usize, L: RawLock> fmt::Debug
+    for PooledConnection<'a, M, S, C, N, L>
 where
     M::Connection: fmt::Debug,
 {

@@ -119,7 +119,7 @@ fn other_patterns() -> i32 {
         .limiter(&limiter)
         .bulkhead(&bulkhead)
         .attempt_timeout(Duration::from_secs(1));
-    let cache = Stale::new();
+    let cache: Stale<_> = Stale::new();
     let out = mock::run(&CLOCK2, async {
         let mut n = 0u32;
         let r = retry
