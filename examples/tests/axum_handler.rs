@@ -39,7 +39,7 @@ struct App {
 
 async fn downstream(calls: Arc<AtomicU32>) -> Result<&'static str, &'static str> {
     // Fails on the first call of each request pair, then answers: retried once, it succeeds.
-    if calls.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
+    if calls.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
         Err("flaky")
     } else {
         Ok("price: 42")
