@@ -1,5 +1,8 @@
-//! Admission control side by side: the rate limiter against governor, the bulkhead against
-//! tokio's and async-lock's semaphores; one thread, and two threads hammering one instance.
+//! Admission control side by side: the rate limiter and the keyed limiter against governor,
+//! the bulkhead against tokio's and async-lock's semaphores; one thread, and two threads
+//! hammering one instance. The keyed limiter locks its table, so it runs with each lock
+//! strategy (`bulwark::lock`): the default spin lock, a critical section (the host's `std`
+//! implementation: one global mutex) and, on one thread, `LocalLock`.
 //! Every group has a floor: a relaxed `AtomicU64::fetch_add` on one shared word, the least a
 //! shared admission check can cost.
 //!
@@ -12,7 +15,8 @@ use core::time::Duration;
 use std::time::Instant as StdInstant;
 
 use bulwark::bulkhead::{Bulkhead, Config as BulkheadConfig, QueueSemaphore};
-use bulwark::rate_limiter::{Config, RateLimiter};
+use bulwark::lock::{CriticalSectionLock, LocalLock};
+use bulwark::rate_limiter::{Config, KeyedRateLimiter, RateLimiter};
 use bulwark::{Clock, Instant, MockClock};
 use bulwark_benches::two_threads;
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -160,5 +164,69 @@ fn bulkhead(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, limiter, bulkhead);
+fn keyed(c: &mut Criterion) {
+    // Always admits (1 ns period, burst u32::MAX), one key of a 64-key table: one lock, one
+    // hash, one probe, one GCRA update.
+    let cfg = Config::with_period(Duration::from_nanos(1)).burst(u32::MAX);
+    let quota = Quota::with_period(Duration::from_nanos(1))
+        .unwrap()
+        .allow_burst(NonZeroU32::MAX);
+    let mock = MockClock::new();
+    let spin: KeyedRateLimiter<u32, _, 64> = KeyedRateLimiter::new(cfg, &mock).unwrap();
+    let cs: KeyedRateLimiter<u32, _, 64, CriticalSectionLock> =
+        KeyedRateLimiter::new(cfg, &mock).unwrap();
+    let local: KeyedRateLimiter<u32, _, 64, LocalLock> = KeyedRateLimiter::new(cfg, &mock).unwrap();
+    let gov = Governor::dashmap_with_clock(quota, FakeRelativeClock::default());
+    let key = 7u32;
+
+    let floor = AtomicU64::new(0);
+    let mut g = c.benchmark_group("keyed_limiter_check_1thread");
+    g.bench_function(FLOOR, |b| b.iter(|| floor.fetch_add(1, Ordering::Relaxed)));
+    g.bench_function("bulwark_keyed_spin", |b| {
+        b.iter(|| black_box(spin.check(black_box(&key)).is_ok()))
+    });
+    g.bench_function("bulwark_keyed_critical_section", |b| {
+        b.iter(|| black_box(cs.check(black_box(&key)).is_ok()))
+    });
+    g.bench_function("bulwark_keyed_local", |b| {
+        b.iter(|| black_box(local.check(black_box(&key)).is_ok()))
+    });
+    g.bench_function("governor_keyed_dashmap", |b| {
+        b.iter(|| black_box(gov.check_key(black_box(&key)).is_ok()))
+    });
+    g.finish();
+
+    let mut g = c.benchmark_group("keyed_limiter_check_2threads");
+    g.bench_function(FLOOR, |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, &|| {
+                black_box(floor.fetch_add(1, Ordering::Relaxed));
+            })
+        })
+    });
+    g.bench_function("bulwark_keyed_spin", |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, &|| {
+                black_box(spin.check(&key).is_ok());
+            })
+        })
+    });
+    g.bench_function("bulwark_keyed_critical_section", |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, &|| {
+                black_box(cs.check(&key).is_ok());
+            })
+        })
+    });
+    g.bench_function("governor_keyed_dashmap", |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, &|| {
+                black_box(gov.check_key(&key).is_ok());
+            })
+        })
+    });
+    g.finish();
+}
+
+criterion_group!(benches, limiter, keyed, bulkhead);
 criterion_main!(benches);

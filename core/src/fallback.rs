@@ -19,7 +19,7 @@
 //! enum Error { Down, NotFound }
 //!
 //! let clock = MockClock::new();
-//! let cache = Stale::new();
+//! let cache: Stale<_> = Stale::new();
 //! // Only "down" falls back; a "not found" is the answer (the one classification: see
 //! // `bulwark::classify`).
 //! let down = |r: &Result<u32, Error>| if matches!(r, Err(Error::Down)) { Verdict::FAILURE } else { Verdict::Ignore };
@@ -46,7 +46,8 @@ use core::time::Duration;
 use pin_project_lite::pin_project;
 
 use crate::classify::{Classify, ErrorsAreFailures};
-use crate::sync::{SpinMutex, const_fn};
+use crate::lock::{Mutex, RawLock, SpinLock};
+use crate::sync::const_fn;
 use crate::time::{Clock, Instant};
 
 /// Starts a chain with the primary operation.
@@ -233,20 +234,21 @@ impl<A, G, B, P> fmt::Debug for OrFuture<A, G, B, P> {
 /// let _chain = fallback(|| async { Ok::<u8, ()>(1) }).refresh(&cache, &clock); // a `Refresh` link
 /// ```
 #[derive(Debug)]
-pub struct Refresh<'a, S, T, C> {
+pub struct Refresh<'a, S, T, C, L = SpinLock> {
     first: S,
-    cache: &'a Stale<T>,
+    cache: &'a Stale<T, L>,
     clock: C,
 }
 
-impl<'a, S, T, E, C> Step for Refresh<'a, S, T, C>
+impl<'a, S, T, E, C, L> Step for Refresh<'a, S, T, C, L>
 where
     S: Step<Output = Result<T, E>>,
     T: Clone,
     C: Clock,
+    L: RawLock,
 {
     type Output = Result<T, E>;
-    type Future = RefreshFuture<'a, S::Future, T, C>;
+    type Future = RefreshFuture<'a, S::Future, T, C, L>;
     fn start(self) -> Self::Future {
         RefreshFuture {
             fut: self.first.start(),
@@ -263,25 +265,26 @@ pin_project! {
     /// use bulwark::{Clock, MockClock, fallback::{Stale, fallback}, mock};
     /// use core::{future::IntoFuture, time::Duration};
     /// let clock = MockClock::new();
-    /// let cache = Stale::new();
+    /// let cache: Stale<_> = Stale::new();
     /// let fut = fallback(|| async { Ok::<u8, ()>(4) }).refresh(&cache, &clock).into_future();
     /// assert_eq!(mock::run(&clock, fut).unwrap(), Ok(4));
     /// assert_eq!(cache.get(clock.now(), Duration::ZERO), Some(4));
     /// ```
     #[must_use = "futures do nothing unless polled"]
-    pub struct RefreshFuture<'a, F, T, C> {
+    pub struct RefreshFuture<'a, F, T, C, L = SpinLock> {
         #[pin]
         fut: F,
-        cache: &'a Stale<T>,
+        cache: &'a Stale<T, L>,
         clock: C,
     }
 }
 
-impl<F, T, E, C> Future for RefreshFuture<'_, F, T, C>
+impl<F, T, E, C, L> Future for RefreshFuture<'_, F, T, C, L>
 where
     F: Future<Output = Result<T, E>>,
     T: Clone,
     C: Clock,
+    L: RawLock,
 {
     type Output = Result<T, E>;
 
@@ -295,7 +298,7 @@ where
     }
 }
 
-impl<F, T, C> fmt::Debug for RefreshFuture<'_, F, T, C> {
+impl<F, T, C, L> fmt::Debug for RefreshFuture<'_, F, T, C, L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("RefreshFuture").finish_non_exhaustive()
     }
@@ -374,15 +377,15 @@ impl<S: Step> Fallback<S> {
     /// use bulwark::{Clock, MockClock, fallback::{Stale, fallback}, mock};
     /// use core::{future::IntoFuture, time::Duration};
     /// let clock = MockClock::new();
-    /// let cache = Stale::new();
+    /// let cache: Stale<_> = Stale::new();
     /// cache.put(5, clock.now());
     /// let chain = fallback(|| async { Err::<u8, ()>(()) }).or_stale(&cache, &clock, Duration::from_secs(1));
     /// assert_eq!(mock::run(&clock, chain.into_future()).unwrap(), Ok(5));
     /// ```
     #[allow(clippy::type_complexity)]
-    pub fn or_stale<'a, T, E, C>(
+    pub fn or_stale<'a, T, E, C, L>(
         self,
-        cache: &'a Stale<T>,
+        cache: &'a Stale<T, L>,
         clock: C,
         max_age: Duration,
     ) -> Fallback<Or<S, impl FnOnce(E) -> Ready<Result<T, E>> + 'a, ErrorsAreFailures>>
@@ -391,6 +394,7 @@ impl<S: Step> Fallback<S> {
         T: Clone + 'a,
         C: Clock + 'a,
         E: 'a,
+        L: RawLock + 'a,
     {
         self.or(move |e| ready(cache.get(clock.now(), max_age).ok_or(e)))
     }
@@ -401,12 +405,16 @@ impl<S: Step> Fallback<S> {
     /// use bulwark::{Clock, MockClock, fallback::{Stale, fallback}, mock};
     /// use core::{future::IntoFuture, time::Duration};
     /// let clock = MockClock::new();
-    /// let cache = Stale::new();
+    /// let cache: Stale<_> = Stale::new();
     /// let chain = fallback(|| async { Ok::<_, ()>(3) }).refresh(&cache, &clock);
     /// assert_eq!(mock::run(&clock, chain.into_future()).unwrap(), Ok(3));
     /// assert_eq!(cache.get(clock.now(), Duration::ZERO), Some(3));
     /// ```
-    pub fn refresh<T, C>(self, cache: &Stale<T>, clock: C) -> Fallback<Refresh<'_, S, T, C>> {
+    pub fn refresh<T, C, L>(
+        self,
+        cache: &Stale<T, L>,
+        clock: C,
+    ) -> Fallback<Refresh<'_, S, T, C, L>> {
         Fallback {
             step: Refresh {
                 first: self.step,
@@ -427,8 +435,16 @@ impl<S: Step> IntoFuture for Fallback<S> {
 
 /// The last good value and when it was stored: the "stale cache" step of a chain.
 ///
-/// Fixed size, no allocation, shareable (`&self`). A short spin lock guards the value while
-/// it is cloned in or out; do not use it from interrupt handlers.
+/// Fixed size, no allocation, shareable (`&self`). A lock of strategy `L` (see
+/// [`lock`](crate::lock)) guards the value while it is cloned in or out.
+///
+/// # Interrupt handlers
+///
+/// With the default [`SpinLock`] do **not** use it from an interrupt handler (an interrupt
+/// that spins on a lock its own thread holds never returns). With
+/// [`CriticalSectionLock`](crate::lock) (feature `critical-section`) it
+/// may be: `Stale<T, CriticalSectionLock>`, e.g. written by a sensor interrupt and read by the
+/// main loop. [`LocalLock`](crate::lock::LocalLock) makes it `!Sync` (one thread).
 ///
 /// ```
 /// use bulwark::{Instant, fallback::Stale};
@@ -438,11 +454,11 @@ impl<S: Step> IntoFuture for Fallback<S> {
 /// assert_eq!(LAST_READING.get(Instant::from_secs(15), Duration::from_secs(5)), Some(812));
 /// assert_eq!(LAST_READING.get(Instant::from_secs(16), Duration::from_secs(5)), None);
 /// ```
-pub struct Stale<T> {
-    slot: SpinMutex<Option<(T, Instant)>>,
+pub struct Stale<T, L = SpinLock> {
+    slot: Mutex<L, Option<(T, Instant)>>,
 }
 
-impl<T> Stale<T> {
+impl<T, L: RawLock> Stale<T, L> {
     const_fn! {
         /// An empty cache.
         ///
@@ -451,14 +467,14 @@ impl<T> Stale<T> {
         /// assert_eq!(cache.get(bulwark::Instant::ZERO, core::time::Duration::MAX), None);
         /// ```
         pub fn new() -> Self {
-            Stale { slot: SpinMutex::new(None) }
+            Stale { slot: Mutex::new(None) }
         }
     }
 
     /// Stores `value`, stamped `at`.
     ///
     /// ```
-    /// let cache = bulwark::fallback::Stale::new();
+    /// let cache: bulwark::fallback::Stale<_> = bulwark::fallback::Stale::new();
     /// cache.put("v1", bulwark::Instant::ZERO);
     /// ```
     pub fn put(&self, value: T, at: Instant) {
@@ -471,7 +487,7 @@ impl<T> Stale<T> {
     /// ```
     /// use bulwark::{Instant, fallback::Stale};
     /// use core::time::Duration;
-    /// let cache = Stale::new();
+    /// let cache: Stale<_> = Stale::new();
     /// cache.put(1, Instant::from_secs(5));
     /// assert_eq!(cache.get(Instant::from_secs(1), Duration::ZERO), Some(1));
     /// ```
@@ -486,13 +502,13 @@ impl<T> Stale<T> {
     }
 }
 
-impl<T> Default for Stale<T> {
+impl<T, L: RawLock> Default for Stale<T, L> {
     fn default() -> Self {
         Self::new()
     }
 }
 
-impl<T> fmt::Debug for Stale<T> {
+impl<T, L> fmt::Debug for Stale<T, L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Stale").finish_non_exhaustive()
     }
@@ -571,7 +587,7 @@ mod tests {
 
     #[test]
     fn stale_value_expires_and_clock_backwards_counts_as_fresh() {
-        let cache = Stale::new();
+        let cache: Stale<u8> = Stale::new();
         assert_eq!(cache.get(Instant::ZERO, Duration::MAX), None::<u8>);
         cache.put(9u8, Instant::from_secs(100));
         assert_eq!(
@@ -589,7 +605,7 @@ mod tests {
     fn chain_future_is_send_when_its_parts_are() {
         fn is_send<T: Send>(_: &T) {}
         let clock = MockClock::new();
-        let cache = Stale::new();
+        let cache: Stale<u8> = Stale::new();
         let f = fallback(|| async { Ok::<u8, E>(1) })
             .refresh(&cache, &clock)
             .or_value(0)

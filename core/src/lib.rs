@@ -18,6 +18,7 @@ pub mod bulkhead;
 pub mod circuit_breaker;
 pub mod classify;
 pub mod fallback;
+pub mod lock;
 pub mod mock;
 pub mod pipeline;
 pub mod pool;

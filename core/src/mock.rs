@@ -34,7 +34,8 @@ use core::pin::Pin;
 use core::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 use core::time::Duration;
 
-use crate::sync::{AtomicBool, AtomicU64, Ordering, SpinMutex, StaticAtomicUsize, const_fn};
+use crate::lock::{Mutex, SpinLock};
+use crate::sync::{AtomicBool, AtomicU64, Ordering, StaticAtomicUsize, const_fn};
 use crate::time::{Clock, Instant, Sleep};
 
 /// The default number of waker slots of a [`MockClock`].
@@ -84,7 +85,8 @@ pub struct MockClock<const N: usize = DEFAULT_SLOTS> {
     overflow: AtomicU64,
     /// A sleep with any other waker found no free slot (and panicked): time may not move on.
     refused: AtomicBool,
-    slots: SpinMutex<[Option<(Instant, Waker)>; N]>,
+    /// Spin-locked: a test clock, shared by threads, never touched by an interrupt handler.
+    slots: Mutex<SpinLock, [Option<(Instant, Waker)>; N]>,
 }
 
 impl MockClock {
@@ -122,7 +124,7 @@ impl<const N: usize> MockClock<N> {
                 now: AtomicU64::new(0),
                 overflow: AtomicU64::new(u64::MAX),
                 refused: AtomicBool::new(false),
-                slots: SpinMutex::new([const { None }; N]),
+                slots: Mutex::new([const { None }; N]),
             }
         }
     }

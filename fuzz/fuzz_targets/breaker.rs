@@ -21,11 +21,11 @@
 use std::collections::VecDeque;
 
 use arbitrary::Arbitrary;
+use bulwark::admission::Admit;
 use bulwark::circuit_breaker::{
     CircuitBreaker, Config, CountWindow, Counters, HalfOpenVerdict, Machine, NoWindow, Outcome,
     Permit, Snapshot, State, Ticket, TimeWindow, Totals, Window,
 };
-use bulwark::admission::Admit;
 use bulwark::{Clock, Instant, MockClock};
 use bulwark_fuzz::{Count, Dur, Percent, SmallStep, Span, nanos};
 use libfuzzer_sys::fuzz_target;

@@ -256,7 +256,7 @@ fn fallback_chain_does_not_allocate() {
     use core::future::IntoFuture;
     let clock = MockClock::new();
     let clock = &clock;
-    let cache = Stale::new();
+    let cache: Stale<_> = Stale::new();
     let cache = &cache;
     let n = allocations(|| {
         let out = mock::run(clock, async {

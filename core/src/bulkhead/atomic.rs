@@ -6,6 +6,7 @@ use core::time::Duration;
 use super::error::{BulkheadFull, ConfigError};
 use super::semaphore::{AtomicSemaphore, Overflow, QueueSemaphore, TrySemaphore};
 use crate::admission::{Admit, Outcome, Permit};
+use crate::lock::RawLock;
 use crate::sync::{AtomicU64, Ordering, const_fn};
 use crate::time::Clock;
 
@@ -227,7 +228,7 @@ impl<C: Clock> Bulkhead<AtomicSemaphore, C> {
     }
 }
 
-impl<C: Clock, const Q: usize> Bulkhead<QueueSemaphore<Q>, C> {
+impl<C: Clock, const Q: usize, L: RawLock> Bulkhead<QueueSemaphore<Q, L>, C> {
     const_fn! {
         /// A bulkhead whose callers wait up to the config's max wait, at most `Q` at a time;
         /// the config's [`Overflow`] decides who is shed when more want to wait.

@@ -9,7 +9,9 @@
 //! * [`Bulkhead::acquire`]: waits up to a max wait through a [`Semaphore`]. The core ships
 //!   [`QueueSemaphore`], a bounded wait queue of `Q` fixed waker slots in front of the
 //!   permits that, once full, rejects the newest caller or sheds the oldest waiter
-//!   ([`Overflow`]): the bounded-queue answer to saturation. Runtime adapters implement
+//!   ([`Overflow`]): the bounded-queue answer to saturation. Its wait slots sit behind a
+//!   [lock strategy](crate::lock) `L`: a spin lock by default (not for interrupt handlers), a
+//!   critical section for use from interrupt handlers. Runtime adapters implement
 //!   [`Semaphore`] over their runtime's semaphore.
 //! * [`Compartments`]: isolated bulkheads per downstream in one fixed array.
 //!

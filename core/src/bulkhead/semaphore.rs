@@ -6,7 +6,8 @@ use core::pin::Pin;
 use core::task::{Context, Poll, Waker};
 
 use super::error::{ConfigError, QueueError};
-use crate::sync::{AtomicU64, AtomicUsize, Ordering, SpinMutex, const_fn};
+use crate::lock::{Mutex, RawLock, SpinLock};
+use crate::sync::{AtomicU64, AtomicUsize, Ordering, const_fn};
 
 /// A counting semaphore that can be asked for a permit without waiting.
 ///
@@ -263,7 +264,8 @@ const FREE_MASK: u64 = 0xFFFF_FFFF;
 const ONE_WAITER: u64 = 1 << 32;
 
 /// A semaphore that can wait: lock-free permits in front of a bounded wait queue of `Q`
-/// fixed waker slots. No allocation. The core's waiting [`Semaphore`], so waiting bulkheads run
+/// fixed waker slots, guarded by a lock of strategy `L` (see [`lock`](crate::lock)). No
+/// allocation. The core's waiting [`Semaphore`], so waiting bulkheads run
 /// (and are tested) on any executor and on the [`MockClock`](crate::MockClock).
 ///
 /// `try_acquire` and the release on drop touch one atomic word and no lock while nobody
@@ -273,6 +275,16 @@ const ONE_WAITER: u64 = 1 << 32;
 /// whoever takes it first (possibly a `try_acquire` that never waited), like embassy-sync's
 /// `GreedySemaphore`; `Q` is small, so waking all is cheap, and it means a woken waiter that is
 /// then cancelled cannot swallow the wake-up meant for another.
+///
+/// # Interrupt handlers
+///
+/// The wait slots are locked while a waiter joins, leaves or is woken (wakers are woken after
+/// the lock is released). With the default [`SpinLock`] do **not** use the semaphore from an
+/// interrupt handler: an interrupt that gives a permit back while its own thread holds the slot
+/// lock spins forever. With [`CriticalSectionLock`](crate::lock) (feature
+/// `critical-section`) it may be used from interrupt handlers: e.g. an interrupt gives back a
+/// permit and wakes the waiting task. [`LocalLock`](crate::lock::LocalLock) makes it `!Sync`
+/// (one thread).
 ///
 /// # Memory ordering
 ///
@@ -306,14 +318,14 @@ const ONE_WAITER: u64 = 1 << 32;
 /// sem.give_back();
 /// assert_eq!(sem.poll_take(new.as_mut(), cx), Poll::Ready(Ok(()))); // ...and gets the permit
 /// ```
-pub struct QueueSemaphore<const Q: usize> {
+pub struct QueueSemaphore<const Q: usize, L = SpinLock> {
     state: AtomicU64,
     capacity: u32,
     overflow: Overflow,
-    slots: SpinMutex<Slots<Q>>,
+    slots: Mutex<L, Slots<Q>>,
 }
 
-impl<const Q: usize> QueueSemaphore<Q> {
+impl<const Q: usize, L: RawLock> QueueSemaphore<Q, L> {
     const_fn! {
         /// `capacity` free permits, `Q` wait slots, [`Overflow::RejectNewest`]. `const`, so it
         /// can be a `static` (of the `Result`).
@@ -367,7 +379,7 @@ impl<const Q: usize> QueueSemaphore<Q> {
                 state: AtomicU64::new(capacity as u64),
                 capacity,
                 overflow,
-                slots: SpinMutex::new(Slots { slots: [const { None }; Q], next_ticket: 0 }),
+                slots: Mutex::new(Slots { slots: [const { None }; Q], next_ticket: 0 }),
             }
         }
     }
@@ -439,7 +451,7 @@ impl<const Q: usize> QueueSemaphore<Q> {
     }
 }
 
-impl<const Q: usize> TrySemaphore for QueueSemaphore<Q> {
+impl<const Q: usize, L: RawLock> TrySemaphore for QueueSemaphore<Q, L> {
     #[inline]
     fn try_take(&self) -> bool {
         self.take(false)
@@ -460,7 +472,7 @@ impl<const Q: usize> TrySemaphore for QueueSemaphore<Q> {
     }
 }
 
-impl<const Q: usize> Semaphore for QueueSemaphore<Q> {
+impl<const Q: usize, L: RawLock> Semaphore for QueueSemaphore<Q, L> {
     type Waiter = QueueWaiter;
 
     fn poll_take(
@@ -487,7 +499,7 @@ impl<const Q: usize> Semaphore for QueueSemaphore<Q> {
     }
 }
 
-impl<const Q: usize> fmt::Debug for QueueSemaphore<Q> {
+impl<const Q: usize, L: RawLock> fmt::Debug for QueueSemaphore<Q, L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("QueueSemaphore")
             .field("available", &self.available())
@@ -533,7 +545,7 @@ pub struct QueueWaiter {
     place: Place,
 }
 
-impl<const Q: usize> QueueSemaphore<Q> {
+impl<const Q: usize, L: RawLock> QueueSemaphore<Q, L> {
     /// One poll of a waiter at `place`.
     fn poll_waiter(
         &self,

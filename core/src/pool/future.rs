@@ -13,10 +13,11 @@ use super::guard::PooledConnection;
 use super::manager::Manager;
 use super::shared::Pool;
 use crate::bulkhead::{Semaphore, TrySemaphore};
+use crate::lock::RawLock;
 use crate::sync::Ordering;
 use crate::time::{Clock, Instant, Sleep};
 
-impl<M: Manager, S: Semaphore, C: Sleep, const N: usize> Pool<M, S, C, N> {
+impl<M: Manager, S: Semaphore, C: Sleep, const N: usize, L: RawLock> Pool<M, S, C, N, L> {
     /// Checks out a connection: an idle one if a fresh, valid one is there, else a new one
     /// from [`Manager::connect`]. Waits for a free slot through the semaphore when all `N`
     /// are held. Waiting and connecting together are bounded by the config's timeout, raced
@@ -221,7 +222,7 @@ pub trait Slots {
     fn give_back(&self);
 }
 
-impl<M: Manager, S: Semaphore, C: Sleep, const N: usize> Slots for Pool<M, S, C, N> {
+impl<M: Manager, S: Semaphore, C: Sleep, const N: usize, L: RawLock> Slots for Pool<M, S, C, N, L> {
     type Waiter = S::Waiter;
     type Connect = M::Connect;
     type Sleep = C::Sleep;
@@ -233,21 +234,21 @@ impl<M: Manager, S: Semaphore, C: Sleep, const N: usize> Slots for Pool<M, S, C,
     }
 }
 
-impl<R, M, S, C, const N: usize> Future for PoolAcquire<R, M::Connect, C::Sleep>
+impl<R, M, S, C, const N: usize, L: RawLock> Future for PoolAcquire<R, M::Connect, C::Sleep>
 where
-    R: Deref<Target = Pool<M, S, C, N>>,
+    R: Deref<Target = Pool<M, S, C, N, L>>,
     M: Manager,
     S: Semaphore,
     C: Sleep,
 {
-    type Output = Result<PooledConnection<R, M, S, C, N>, Error<M::Error>>;
+    type Output = Checkout<R, M, S, C, N, L>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
         let Some(pool) = this.pool.as_ref() else {
             return Poll::Pending; // polled after completion
         };
-        let pool: &Pool<M, S, C, N> = pool;
+        let pool: &Pool<M, S, C, N, L> = pool;
         if *this.done {
             return Poll::Pending; // polled after completion
         }
@@ -346,15 +347,19 @@ where
     }
 }
 
+/// What a checkout yields: the guard, or why not.
+type Checkout<R, M, S, C, const N: usize, L> =
+    Result<PooledConnection<R, M, S, C, N, L>, Error<<M as Manager>::Error>>;
+
 /// The guard of a connection just checked out: moves the owner of the pool out of the future
 /// (the caller has just read it there, so the error cannot happen).
-fn hand_out<R, M, S, C, const N: usize>(
+fn hand_out<R, M, S, C, const N: usize, L: RawLock>(
     pool: &mut Option<R>,
     conn: M::Connection,
     created: Instant,
-) -> Result<PooledConnection<R, M, S, C, N>, Error<M::Error>>
+) -> Checkout<R, M, S, C, N, L>
 where
-    R: Deref<Target = Pool<M, S, C, N>>,
+    R: Deref<Target = Pool<M, S, C, N, L>>,
     M: Manager,
     S: TrySemaphore,
     C: Clock,

@@ -8,6 +8,7 @@ use super::error::TryAcquireError;
 use super::manager::Manager;
 use super::shared::Pool;
 use crate::bulkhead::TrySemaphore;
+use crate::lock::{RawLock, SpinLock};
 use crate::time::{Clock, Instant};
 
 /// A connection checked out of a [`Pool`]: derefs to the connection and gives it back on
@@ -39,9 +40,9 @@ use crate::time::{Clock, Instant};
 /// assert_eq!(*pool.try_acquire().unwrap(), [42]);
 /// ```
 #[must_use = "the connection goes back to the pool as soon as the guard is dropped"]
-pub struct PooledConnection<R, M, S, C, const N: usize>
+pub struct PooledConnection<R, M, S, C, const N: usize, L: RawLock = SpinLock>
 where
-    R: Deref<Target = Pool<M, S, C, N>>,
+    R: Deref<Target = Pool<M, S, C, N, L>>,
     M: Manager,
     S: TrySemaphore,
     C: Clock,
@@ -53,9 +54,9 @@ where
     broken: bool,
 }
 
-impl<R, M, S, C, const N: usize> PooledConnection<R, M, S, C, N>
+impl<R, M, S, C, const N: usize, L: RawLock> PooledConnection<R, M, S, C, N, L>
 where
-    R: Deref<Target = Pool<M, S, C, N>>,
+    R: Deref<Target = Pool<M, S, C, N, L>>,
     M: Manager,
     S: TrySemaphore,
     C: Clock,
@@ -86,7 +87,7 @@ where
     /// ```
     pub fn try_new(pool: R) -> Result<Self, TryAcquireError> {
         let idle = {
-            let p: &Pool<M, S, C, N> = &pool;
+            let p: &Pool<M, S, C, N, L> = &pool;
             if !p.sem.try_take() {
                 return Err(TryAcquireError::Exhausted);
             }
@@ -198,9 +199,9 @@ where
     }
 }
 
-impl<R, M, S, C, const N: usize> Deref for PooledConnection<R, M, S, C, N>
+impl<R, M, S, C, const N: usize, L: RawLock> Deref for PooledConnection<R, M, S, C, N, L>
 where
-    R: Deref<Target = Pool<M, S, C, N>>,
+    R: Deref<Target = Pool<M, S, C, N, L>>,
     M: Manager,
     S: TrySemaphore,
     C: Clock,
@@ -212,9 +213,9 @@ where
     }
 }
 
-impl<R, M, S, C, const N: usize> DerefMut for PooledConnection<R, M, S, C, N>
+impl<R, M, S, C, const N: usize, L: RawLock> DerefMut for PooledConnection<R, M, S, C, N, L>
 where
-    R: Deref<Target = Pool<M, S, C, N>>,
+    R: Deref<Target = Pool<M, S, C, N, L>>,
     M: Manager,
     S: TrySemaphore,
     C: Clock,
@@ -224,9 +225,9 @@ where
     }
 }
 
-impl<R, M, S, C, const N: usize> Drop for PooledConnection<R, M, S, C, N>
+impl<R, M, S, C, const N: usize, L: RawLock> Drop for PooledConnection<R, M, S, C, N, L>
 where
-    R: Deref<Target = Pool<M, S, C, N>>,
+    R: Deref<Target = Pool<M, S, C, N, L>>,
     M: Manager,
     S: TrySemaphore,
     C: Clock,
@@ -270,9 +271,9 @@ impl<S: TrySemaphore> Drop for OwedPermit<'_, S> {
     }
 }
 
-impl<R, M, S, C, const N: usize> fmt::Debug for PooledConnection<R, M, S, C, N>
+impl<R, M, S, C, const N: usize, L: RawLock> fmt::Debug for PooledConnection<R, M, S, C, N, L>
 where
-    R: Deref<Target = Pool<M, S, C, N>>,
+    R: Deref<Target = Pool<M, S, C, N, L>>,
     M: Manager,
     S: TrySemaphore,
     C: Clock,

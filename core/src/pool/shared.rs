@@ -9,7 +9,8 @@ use super::error::TryAcquireError;
 use super::guard::PooledConnection;
 use super::manager::Manager;
 use crate::bulkhead::{QueueSemaphore, TrySemaphore};
-use crate::sync::{AtomicU64, AtomicUsize, Ordering, SpinMutex, atomic_array, const_fn};
+use crate::lock::{Mutex, RawLock, SpinLock};
+use crate::sync::{AtomicU64, AtomicUsize, Ordering, const_fn};
 use crate::time::{Clock, Instant};
 
 /// How long a caller may wait for a connection, and how long connections may live.
@@ -205,6 +206,7 @@ pub(super) struct Idle<T> {
 ///   deadline, exactly as [`Bulkhead::acquire`](crate::bulkhead::Bulkhead::acquire) does.
 /// * `C`: the clock that times the acquire timeout, max lifetime and max idle.
 /// * `N`: the number of slots; `N = 0` is a compile error.
+/// * `L`: the slots' [lock strategy](crate::lock), [`SpinLock`] unless chosen.
 ///
 /// # How it works
 ///
@@ -216,10 +218,23 @@ pub(super) struct Idle<T> {
 /// a slot *before* its permit is given back. Slots are scanned from the first, so a lightly
 /// loaded pool keeps reusing the same few connections and lets the rest age out.
 ///
-/// Each slot is a `SpinMutex` (a spin lock) around `Option<connection>`, held only to move a connection
-/// in or out (never while user code runs: validation, `has_broken` and the connection's own
-/// destructor run outside it). This is not for interrupt handlers: an interrupt that spins
-/// on a slot its own thread holds would deadlock. Pools live in tasks.
+/// Each slot is a [`Mutex`](crate::lock::Mutex) of lock strategy `L` (see
+/// [`lock`](crate::lock)) around `Option<connection>`, held only to move a connection in or
+/// out (never while user code runs: validation, `has_broken` and the connection's own
+/// destructor run outside it).
+///
+/// # Interrupt handlers
+///
+/// A pool lives in tasks: acquiring awaits, and its manager connects. With the default
+/// [`SpinLock`] do **not** touch it from an interrupt handler (an interrupt that spins on a
+/// slot its own thread holds never returns). With
+/// [`CriticalSectionLock`](crate::lock) (feature `critical-section`) its
+/// non-waiting calls ([`try_acquire`](Pool::try_acquire), dropping a connection,
+/// [`reap`](Pool::reap), [`metrics`](Pool::metrics)) may be made from an interrupt handler,
+/// provided the semaphore and clock may be too (a [`QueueSemaphore`] with the same lock, as
+/// [`Pool::queued`] builds, is) and so may the manager's `is_valid` and `has_broken` and the
+/// connection's destructor. [`LocalLock`](crate::lock::LocalLock) makes it `!Sync` (one thread).
+/// [`Pool::queued`] uses the same `L` for its [`QueueSemaphore`].
 ///
 /// # Memory ordering
 ///
@@ -258,12 +273,12 @@ pub(super) struct Idle<T> {
 /// .unwrap();
 /// assert_eq!(pool.totals().created, 1);
 /// ```
-pub struct Pool<M: Manager, S, C, const N: usize> {
+pub struct Pool<M: Manager, S, C, const N: usize, L = SpinLock> {
     pub(super) manager: M,
     pub(super) sem: S,
     pub(super) clock: C,
     pub(super) cfg: Config,
-    slots: [SpinMutex<Option<Idle<M::Connection>>>; N],
+    slots: [Mutex<L, Option<Idle<M::Connection>>>; N],
     in_use: AtomicUsize,
     pub(super) created: AtomicU64,
     discarded: AtomicU64,
@@ -272,7 +287,9 @@ pub struct Pool<M: Manager, S, C, const N: usize> {
     pub(super) timed_out: AtomicU64,
 }
 
-impl<M: Manager, C: Clock, const N: usize, const Q: usize> Pool<M, QueueSemaphore<Q>, C, N> {
+impl<M: Manager, C: Clock, const N: usize, const Q: usize, L: RawLock>
+    Pool<M, QueueSemaphore<Q, L>, C, N, L>
+{
     const_fn! {
         /// A pool of `N` slots whose callers wait in a [`QueueSemaphore`] of `Q` wait slots
         /// (more waiters than `Q` are rejected: [`Error::QueueFull`](super::Error::QueueFull)).
@@ -321,7 +338,7 @@ impl<M: Manager, C: Clock, const N: usize, const Q: usize> Pool<M, QueueSemaphor
     }
 }
 
-impl<M: Manager, S: TrySemaphore, C: Clock, const N: usize> Pool<M, S, C, N> {
+impl<M: Manager, S: TrySemaphore, C: Clock, const N: usize, L: RawLock> Pool<M, S, C, N, L> {
     /// A pool over any semaphore (a runtime adapter's). The semaphore bounds the callers
     /// holding a slot, so it may have at most `N` permits (fewer caps concurrency lower), and
     /// at least one.
@@ -382,7 +399,7 @@ impl<M: Manager, S: TrySemaphore, C: Clock, const N: usize> Pool<M, S, C, N> {
     /// assert_eq!(pool.try_acquire().err(), Some(TryAcquireError::Exhausted));
     /// # drop(held);
     /// ```
-    pub fn try_acquire(&self) -> Result<PooledConnection<&Self, M, S, C, N>, TryAcquireError> {
+    pub fn try_acquire(&self) -> Result<PooledConnection<&Self, M, S, C, N, L>, TryAcquireError> {
         PooledConnection::try_new(self)
     }
 
@@ -583,7 +600,7 @@ impl<M: Manager, S: TrySemaphore, C: Clock, const N: usize> Pool<M, S, C, N> {
         pool: R,
         conn: M::Connection,
         created: Instant,
-    ) -> PooledConnection<R, M, S, C, N> {
+    ) -> PooledConnection<R, M, S, C, N, L> {
         // Relaxed: a statistic.
         pool.in_use.fetch_add(1, Ordering::Relaxed);
         PooledConnection::new(pool, conn, created)
@@ -630,7 +647,7 @@ impl<M: Manager, S: TrySemaphore, C: Clock, const N: usize> Pool<M, S, C, N> {
     }
 }
 
-impl<M: Manager, S, C, const N: usize> Pool<M, S, C, N> {
+impl<M: Manager, S, C, const N: usize, L: RawLock> Pool<M, S, C, N, L> {
     const_fn! {
         fn from_parts(manager: M, sem: S, cfg: Config, clock: C) -> Self {
             const { assert!(N > 0, "a pool needs at least one slot (N > 0)") };
@@ -639,7 +656,7 @@ impl<M: Manager, S, C, const N: usize> Pool<M, S, C, N> {
                 sem,
                 clock,
                 cfg,
-                slots: atomic_array!(SpinMutex, None, N),
+                slots: slots_array(),
                 in_use: AtomicUsize::new(0),
                 created: AtomicU64::new(0),
                 discarded: AtomicU64::new(0),
@@ -651,7 +668,7 @@ impl<M: Manager, S, C, const N: usize> Pool<M, S, C, N> {
     }
 }
 
-impl<M: Manager, S: fmt::Debug, C, const N: usize> fmt::Debug for Pool<M, S, C, N> {
+impl<M: Manager, S: fmt::Debug, C, const N: usize, L> fmt::Debug for Pool<M, S, C, N, L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pool")
             .field("capacity", &N)
@@ -659,4 +676,15 @@ impl<M: Manager, S: fmt::Debug, C, const N: usize> fmt::Debug for Pool<M, S, C, 
             .field("config", &self.cfg)
             .finish_non_exhaustive()
     }
+}
+
+/// `N` empty, unlocked slots (a `const` array outside loom, whose atomics are not `const`).
+#[cfg(not(loom))]
+const fn slots_array<L: RawLock, T, const N: usize>() -> [Mutex<L, Option<T>>; N] {
+    [const { Mutex::new(None) }; N]
+}
+
+#[cfg(loom)]
+fn slots_array<L: RawLock, T, const N: usize>() -> [Mutex<L, Option<T>>; N] {
+    core::array::from_fn(|_| Mutex::new(None))
 }

@@ -5,8 +5,9 @@ use core::hash::Hash;
 
 use super::error::{ConfigError, Denied};
 use super::gcra::{Config, Gcra, gcra, rescale};
+use crate::lock::{Mutex, RawLock, SpinLock};
 use crate::rng::hash_of;
-use crate::sync::{SpinMutex, const_fn};
+use crate::sync::const_fn;
 use crate::time::{Clock, Instant};
 
 /// How many consecutive slots, from the one the key hashes to, a key may live in.
@@ -285,14 +286,21 @@ impl<K, const N: usize> fmt::Debug for KeyedMachine<K, N> {
     }
 }
 
-/// The shared form of [`KeyedMachine`]: `&self`, `Sync`, allocation-free.
+/// The shared form of [`KeyedMachine`]: `&self`, allocation-free, `Sync` with a `Sync` lock.
 ///
 /// Unlike the single [`RateLimiter`](super::RateLimiter), a table of arbitrary keys cannot be
-/// updated with one CAS, so the machine sits behind a small spin lock held only for one
-/// bounded lookup ([`PROBE`] slots, no await, no user code except `K`'s `Hash`/`Eq`/`Clone`).
-/// That is cheap for tasks and threads but **not for interrupt handlers**: an interrupt that
-/// spins on a lock its own thread holds never returns. From an interrupt, put a
-/// [`KeyedMachine`] in your platform's critical-section mutex instead.
+/// updated with one CAS, so the machine sits behind a lock of strategy `L` (see
+/// [`lock`](crate::lock)), held only for one bounded lookup ([`PROBE`] slots, no await, no
+/// user code except `K`'s `Hash`/`Eq`/`Clone`).
+///
+/// # Interrupt handlers
+///
+/// With the default [`SpinLock`] (cheap for tasks and threads) do **not** use it from an
+/// interrupt handler: an interrupt that spins on a lock its own thread holds never returns.
+/// With [`CriticalSectionLock`](crate::lock) (feature
+/// `critical-section`) it may be used from interrupt handlers:
+/// `KeyedRateLimiter<K, C, N, CriticalSectionLock>`. [`LocalLock`](crate::lock::LocalLock)
+/// makes it `!Sync` (one thread).
 ///
 /// # Examples
 ///
@@ -310,12 +318,12 @@ impl<K, const N: usize> fmt::Debug for KeyedMachine<K, N> {
 /// clock.advance(Duration::from_secs(1));
 /// assert!(per_ip.check(&[10, 0, 0, 1]).is_ok());
 /// ```
-pub struct KeyedRateLimiter<K, C, const N: usize> {
+pub struct KeyedRateLimiter<K, C, const N: usize, L = SpinLock> {
     clock: C,
-    table: SpinMutex<KeyedMachine<K, N>>,
+    table: Mutex<L, KeyedMachine<K, N>>,
 }
 
-impl<K: Hash + Eq + Clone, C: Clock, const N: usize> KeyedRateLimiter<K, C, N> {
+impl<K: Hash + Eq + Clone, C: Clock, const N: usize, L: RawLock> KeyedRateLimiter<K, C, N, L> {
     const_fn! {
         /// An empty table reading time from `clock`.
         ///
@@ -338,7 +346,7 @@ impl<K: Hash + Eq + Clone, C: Clock, const N: usize> KeyedRateLimiter<K, C, N> {
                     return Err(e);
                 }
             };
-            Ok(KeyedRateLimiter { clock, table: SpinMutex::new(m) })
+            Ok(KeyedRateLimiter { clock, table: Mutex::new(m) })
         }
     }
 
@@ -425,7 +433,7 @@ impl<K: Hash + Eq + Clone, C: Clock, const N: usize> KeyedRateLimiter<K, C, N> {
     }
 }
 
-impl<K, C, const N: usize> fmt::Debug for KeyedRateLimiter<K, C, N> {
+impl<K, C, const N: usize, L> fmt::Debug for KeyedRateLimiter<K, C, N, L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("KeyedRateLimiter")
             .field("capacity", &N)
@@ -482,11 +490,12 @@ impl<R, K> Keyed<R, K> {
     }
 }
 
-impl<R, K, C, const N: usize> crate::admission::Admit for Keyed<R, K>
+impl<R, K, C, const N: usize, L> crate::admission::Admit for Keyed<R, K>
 where
-    R: core::ops::Deref<Target = KeyedRateLimiter<K, C, N>>,
+    R: core::ops::Deref<Target = KeyedRateLimiter<K, C, N, L>>,
     K: Hash + Eq + Clone,
     C: Clock,
+    L: RawLock,
 {
     type Ticket = ();
     type Rejected = Denied;

@@ -66,6 +66,10 @@ fn entry() -> i32 {
     if pool_and_bounded() != 0 {
         return 40;
     }
+    let locks = lock_strategies();
+    if locks != 0 {
+        return 50 + locks;
+    }
     #[cfg(feature = "deliberate-alloc")]
     {
         let v = alloc::vec![1u8, 2, 3];
@@ -119,7 +123,7 @@ fn other_patterns() -> i32 {
         .limiter(&limiter)
         .bulkhead(&bulkhead)
         .attempt_timeout(Duration::from_secs(1));
-    let cache = Stale::new();
+    let cache: Stale<_> = Stale::new();
     let out = mock::run(&CLOCK2, async {
         let mut n = 0u32;
         let r = retry
@@ -183,4 +187,52 @@ fn pool_and_bounded() -> i32 {
         (sum, doubled, POOL.totals().created)
     });
     if out == Ok((7, [2, 4, 6], 1)) { 0 } else { 1 }
+}
+
+/// The types that lock, with the lock strategies other than the default spin lock: the
+/// one-thread `LocalLock` always, the interrupt-safe `CriticalSectionLock` with
+/// `portable-atomic` (where this binary supplies the critical section).
+fn lock_strategies() -> i32 {
+    use bulwark::bulkhead::{QueueSemaphore, TrySemaphore};
+    use bulwark::lock::LocalLock;
+    use bulwark::rate_limiter::{Config, KeyedRateLimiter};
+
+    static CLOCK4: MockClock = MockClock::new();
+    let Ok(local) = KeyedRateLimiter::<u8, _, 4, LocalLock>::new(Config::per_second(1), &CLOCK4)
+    else {
+        return 1;
+    };
+    if local.check(&1).is_err() || local.check(&1).is_ok() {
+        return 2;
+    }
+    #[cfg(feature = "portable-atomic")]
+    {
+        use bulwark::fallback::Stale;
+        use bulwark::lock::CriticalSectionLock as Cs;
+        use bulwark::rate_limiter::ConfigError;
+        static PER_KEY: Result<KeyedRateLimiter<u8, &MockClock, 4, Cs>, ConfigError> =
+            KeyedRateLimiter::new(Config::per_second(1), &CLOCK4);
+        static LAST: Stale<u16, Cs> = Stale::new();
+        static SEM: Result<QueueSemaphore<2, Cs>, bulwark::bulkhead::ConfigError> =
+            QueueSemaphore::new(1);
+        let (Ok(per_key), Ok(sem)) = (&PER_KEY, &SEM) else {
+            return 3;
+        };
+        if per_key.check(&1).is_err() || per_key.check(&1).is_ok() {
+            return 4;
+        }
+        LAST.put(812, Instant::ZERO);
+        if LAST.get(Instant::ZERO, Duration::ZERO) != Some(812) {
+            return 5;
+        }
+        if !sem.try_take() || sem.try_take() {
+            return 6;
+        }
+        sem.give_back();
+    }
+    let local_sem = QueueSemaphore::<2, LocalLock>::new(1);
+    match local_sem {
+        Ok(s) if s.try_take() => 0,
+        _ => 7,
+    }
 }
