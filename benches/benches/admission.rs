@@ -50,7 +50,7 @@ fn limiter(c: &mut Criterion) {
     let mock = MockClock::new();
     let ours = RateLimiter::new(ours_cfg, &mock).unwrap();
     g.bench_function("bulwark_mockclock_admit", |b| {
-        b.iter(|| black_box(ours.check().is_ok()))
+        b.iter(|| black_box(ours.try_acquire().is_ok()))
     });
     let fake = FakeRelativeClock::default();
     let gov = Governor::direct_with_clock(gov_quota, fake.clone());
@@ -58,9 +58,9 @@ fn limiter(c: &mut Criterion) {
         b.iter(|| black_box(gov.check().is_ok()))
     });
     let ours_d = RateLimiter::new(ours_deny, &mock).unwrap();
-    let _ = ours_d.check();
+    let _ = ours_d.try_acquire();
     g.bench_function("bulwark_mockclock_reject", |b| {
-        b.iter(|| black_box(ours_d.check().is_ok()))
+        b.iter(|| black_box(ours_d.try_acquire().is_ok()))
     });
     let gov_d = Governor::direct_with_clock(gov_deny, fake.clone());
     let _ = gov_d.check();
@@ -69,7 +69,7 @@ fn limiter(c: &mut Criterion) {
     });
     let ours_std = RateLimiter::new(ours_cfg, StdClock(StdInstant::now())).unwrap();
     g.bench_function("bulwark_stdclock_admit", |b| {
-        b.iter(|| black_box(ours_std.check().is_ok()))
+        b.iter(|| black_box(ours_std.try_acquire().is_ok()))
     });
     let gov_std = Governor::direct_with_clock(gov_quota, MonotonicClock);
     g.bench_function("governor_monotonicclock_admit", |b| {
@@ -88,7 +88,7 @@ fn limiter(c: &mut Criterion) {
     g.bench_function("bulwark_mockclock_admit", |b| {
         b.iter_custom(|iters| {
             two_threads(iters, &|| {
-                black_box(ours.check().is_ok());
+                black_box(ours.try_acquire().is_ok());
             })
         })
     });
@@ -102,7 +102,7 @@ fn limiter(c: &mut Criterion) {
     g.bench_function("bulwark_stdclock_admit", |b| {
         b.iter_custom(|iters| {
             two_threads(iters, &|| {
-                black_box(ours_std.check().is_ok());
+                black_box(ours_std.try_acquire().is_ok());
             })
         })
     });
@@ -183,13 +183,13 @@ fn keyed(c: &mut Criterion) {
     let mut g = c.benchmark_group("keyed_limiter_check_1thread");
     g.bench_function(FLOOR, |b| b.iter(|| floor.fetch_add(1, Ordering::Relaxed)));
     g.bench_function("bulwark_keyed_spin", |b| {
-        b.iter(|| black_box(spin.check(black_box(&key)).is_ok()))
+        b.iter(|| black_box(spin.try_acquire(black_box(&key)).is_ok()))
     });
     g.bench_function("bulwark_keyed_critical_section", |b| {
-        b.iter(|| black_box(cs.check(black_box(&key)).is_ok()))
+        b.iter(|| black_box(cs.try_acquire(black_box(&key)).is_ok()))
     });
     g.bench_function("bulwark_keyed_local", |b| {
-        b.iter(|| black_box(local.check(black_box(&key)).is_ok()))
+        b.iter(|| black_box(local.try_acquire(black_box(&key)).is_ok()))
     });
     g.bench_function("governor_keyed_dashmap", |b| {
         b.iter(|| black_box(gov.check_key(black_box(&key)).is_ok()))
@@ -207,14 +207,14 @@ fn keyed(c: &mut Criterion) {
     g.bench_function("bulwark_keyed_spin", |b| {
         b.iter_custom(|iters| {
             two_threads(iters, &|| {
-                black_box(spin.check(&key).is_ok());
+                black_box(spin.try_acquire(&key).is_ok());
             })
         })
     });
     g.bench_function("bulwark_keyed_critical_section", |b| {
         b.iter_custom(|iters| {
             two_threads(iters, &|| {
-                black_box(cs.check(&key).is_ok());
+                black_box(cs.try_acquire(&key).is_ok());
             })
         })
     });

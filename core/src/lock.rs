@@ -44,12 +44,12 @@
 //! static PER_IP: Result<KeyedRateLimiter<[u8; 4], &MockClock, 64>, bulwark::rate_limiter::ConfigError> =
 //!     KeyedRateLimiter::new(Config::per_second(1), &CLOCK);
 //! let spin: &KeyedRateLimiter<[u8; 4], &MockClock, 64, SpinLock> = PER_IP.as_ref().unwrap();
-//! assert!(spin.check(&[10, 0, 0, 1]).is_ok());
+//! assert!(spin.try_acquire(&[10, 0, 0, 1]).is_ok());
 //!
 //! // One thread only: not `Sync`, so it cannot be a `static` or be shared.
 //! let local: KeyedRateLimiter<u8, _, 8, LocalLock> =
 //!     KeyedRateLimiter::new(Config::per_second(1), &CLOCK).unwrap();
-//! assert!(local.check(&1).is_ok() && local.check(&1).is_err());
+//! assert!(local.try_acquire(&1).is_ok() && local.try_acquire(&1).is_err());
 //! ```
 //!
 //! A [`LocalLock`] container is not `Sync`, so it cannot be shared between threads:

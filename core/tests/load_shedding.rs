@@ -23,7 +23,7 @@ fn retry() -> RetryConfig {
 fn a_rate_limited_call_is_answered_at_once_by_default() {
     let clock = MockClock::new();
     let limiter = RateLimiter::new(LimiterConfig::per_second(10).burst(1), &clock).unwrap();
-    limiter.check().unwrap();
+    limiter.try_acquire().unwrap();
     let ran = Cell::new(0);
     let p = Pipeline::new(&clock, retry()).unwrap().limiter(&limiter);
     let out = mock::run(
@@ -104,7 +104,7 @@ fn an_open_breaker_past_the_deadline_is_answered_at_once() {
 fn waits_all_queues_for_the_limiter_and_retries_a_full_bulkhead() {
     let clock = MockClock::new();
     let limiter = RateLimiter::new(LimiterConfig::per_second(10).burst(1), &clock).unwrap();
-    limiter.check().unwrap();
+    limiter.try_acquire().unwrap();
     let p = Pipeline::new(&clock, retry())
         .unwrap()
         .limiter(&limiter)

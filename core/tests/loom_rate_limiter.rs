@@ -26,7 +26,7 @@ fn concurrent_checks_admit_exactly_the_burst() {
             .map(|_| {
                 let (l, ok) = (l.clone(), ok.clone());
                 thread::spawn(move || {
-                    if l.check().is_ok() {
+                    if l.try_acquire().is_ok() {
                         ok.fetch_add(1, Ordering::SeqCst);
                     }
                 })
@@ -51,7 +51,7 @@ fn check_n_never_over_admits_tokens() {
             .map(|n| {
                 let (l, tokens) = (l.clone(), tokens.clone());
                 thread::spawn(move || {
-                    if l.check_n(n).is_ok() {
+                    if l.try_acquire_n(n).is_ok() {
                         tokens.fetch_add(n, Ordering::SeqCst);
                     }
                 })
@@ -77,7 +77,7 @@ fn time_moving_during_checks_never_over_admits() {
             .map(|_| {
                 let (l, ok) = (l.clone(), ok.clone());
                 thread::spawn(move || {
-                    if l.check().is_ok() {
+                    if l.try_acquire().is_ok() {
                         ok.fetch_add(1, Ordering::SeqCst);
                     }
                 })
@@ -104,7 +104,7 @@ fn keyed_limiter_admits_exactly_the_burst_per_key() {
             .map(|_| {
                 let (l, ok) = (l.clone(), ok.clone());
                 thread::spawn(move || {
-                    if l.check(&7).is_ok() {
+                    if l.try_acquire(&7).is_ok() {
                         ok.fetch_add(1, Ordering::SeqCst);
                     }
                 })

@@ -68,8 +68,8 @@ proptest! {
         for (advance_ms, n) in steps {
             now += advance_ms * 1_000_000;
             clock.set(Instant::from_nanos(now));
-            let m = machine.check_n(n, Instant::from_nanos(now));
-            let a = shared.check_n(n);
+            let m = machine.try_acquire_n(n, Instant::from_nanos(now));
+            let a = shared.try_acquire_n(n);
             prop_assert_eq!(m, a, "machine vs atomic at {} ns, n = {}", now, n);
             prop_assert_eq!(as_model(m), bucket.take(n, now), "machine vs bucket at {} ns, n = {}", now, n);
             prop_assert_eq!(machine.available(Instant::from_nanos(now)), shared.available());
@@ -103,16 +103,16 @@ proptest! {
         let mut now = 0;
         for (adv, k) in pre {
             now += adv * 1_000_000;
-            let _ = m.check_n(k, Instant::from_nanos(now));
+            let _ = m.try_acquire_n(k, Instant::from_nanos(now));
         }
-        match m.check_n(n, Instant::from_nanos(now)) {
+        match m.try_acquire_n(n, Instant::from_nanos(now)) {
             Ok(()) => {}
             Err(Denied::InsufficientCapacity(_)) => prop_assert!(n > burst),
             Err(Denied::RateLimited(r)) => {
                 // One nanosecond early is still too early; at retry_at it passes.
                 let mut early = m.clone();
-                prop_assert!(early.check_n(n, r.retry_at.saturating_sub(core::time::Duration::from_nanos(1))).is_err());
-                prop_assert!(m.check_n(n, r.retry_at).is_ok());
+                prop_assert!(early.try_acquire_n(n, r.retry_at.saturating_sub(core::time::Duration::from_nanos(1))).is_err());
+                prop_assert!(m.try_acquire_n(n, r.retry_at).is_ok());
             }
         }
     }
@@ -130,7 +130,7 @@ proptest! {
         for (adv, key, n) in steps {
             now += adv * 1_000_000;
             let at = Instant::from_nanos(now);
-            prop_assert_eq!(keyed.check_n(&key, n, at), single[key as usize].check_n(n, at));
+            prop_assert_eq!(keyed.try_acquire_n(&key, n, at), single[key as usize].try_acquire_n(n, at));
         }
         prop_assert_eq!(keyed.lossy_evictions(), 0);
     }
@@ -144,7 +144,7 @@ proptest! {
         let cfg = Config::with_period(core::time::Duration::from_nanos(period)).burst(burst);
         if let Ok(mut m) = Machine::new(cfg) {
             for (now, n) in tat_steps {
-                let _ = m.check_n(n, Instant::from_nanos(now));
+                let _ = m.try_acquire_n(n, Instant::from_nanos(now));
                 let _ = m.available(Instant::from_nanos(now));
                 let _ = m.reconfigure(Config::per_second(3), Instant::from_nanos(now));
             }
@@ -152,7 +152,7 @@ proptest! {
     }
 }
 
-/// Drives `check` (one token per call) on `clock` for a long run of small, uneven steps,
+/// Drives `try_acquire` (one token per call) on `clock` for a long run of small, uneven steps,
 /// taking every token offered at each instant, and asserts the limiter's invariant: never
 /// more than `burst + elapsed × rate` admitted, with the rate `per_second` tokens a second.
 fn never_more_than_burst_plus_elapsed_times_rate(
@@ -199,7 +199,7 @@ fn six_hundred_million_per_second_never_admits_more_than_burst_plus_elapsed_time
     match RateLimiter::new(cfg, &clock) {
         Ok(l) => {
             never_more_than_burst_plus_elapsed_times_rate(&clock, 600_000_000, 10, || {
-                l.check().is_ok()
+                l.try_acquire().is_ok()
             });
         }
         Err(e) => assert!(
@@ -211,7 +211,7 @@ fn six_hundred_million_per_second_never_admits_more_than_burst_plus_elapsed_time
     match KeyedRateLimiter::<u8, _, 4>::new(cfg, &clock) {
         Ok(l) => {
             never_more_than_burst_plus_elapsed_times_rate(&clock, 600_000_000, 10, || {
-                l.check(&1).is_ok()
+                l.try_acquire(&1).is_ok()
             });
         }
         Err(e) => assert!(
@@ -223,7 +223,7 @@ fn six_hundred_million_per_second_never_admits_more_than_burst_plus_elapsed_time
     match Machine::new(cfg) {
         Ok(mut m) => {
             never_more_than_burst_plus_elapsed_times_rate(&clock, 600_000_000, 10, || {
-                m.check(bulwark::Clock::now(&clock)).is_ok()
+                m.try_acquire(bulwark::Clock::now(&clock)).is_ok()
             });
         }
         Err(e) => assert!(
@@ -242,7 +242,7 @@ fn accepted_high_rates_keep_their_rate_within_the_tolerance_and_never_exceed_it(
         let l = RateLimiter::new(Config::per_second(rate).burst(10), &clock).unwrap();
         let admitted =
             never_more_than_burst_plus_elapsed_times_rate(&clock, u64::from(rate), 10, || {
-                l.check().is_ok()
+                l.try_acquire().is_ok()
             });
         let ideal = clock.now_nanos() * u64::from(rate) / 1_000_000_000;
         assert!(

@@ -202,7 +202,7 @@ fn the_total_timeout_counts_from_the_call_and_each_attempt_timeout_from_its_star
     // gets its own full attempt timeout.
     let clock = MockClock::new();
     let limiter = RateLimiter::new(LimiterConfig::per_second(1), &clock).unwrap();
-    limiter.check().unwrap();
+    limiter.try_acquire().unwrap();
     let twice = Pipeline::new(&clock, RetryConfig::new().max_attempts(2))
         .unwrap()
         .limiter(&limiter)

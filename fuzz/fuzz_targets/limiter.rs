@@ -151,8 +151,8 @@ fuzz_target!(|inp: Input| {
                 clock.set(now);
                 let n = cells(*n, burst);
                 let before = m.clone();
-                let a = m.check_n(n, now);
-                let b = s.check_n(n);
+                let a = m.try_acquire_n(n, now);
+                let b = s.try_acquire_n(n);
                 assert_eq!(a, b, "machine and shared form differ on check_n({n})");
                 match a {
                     Ok(()) => taken += n as u128,
@@ -165,8 +165,8 @@ fuzz_target!(|inp: Input| {
             Op::CheckOne => {
                 clock.set(now);
                 let before = m.clone();
-                let a = m.check(now);
-                let b = s.check();
+                let a = m.try_acquire(now);
+                let b = s.try_acquire();
                 assert_eq!(a, b, "machine and shared form differ on check()");
                 match a {
                     Ok(()) => taken += 1,
@@ -180,13 +180,13 @@ fuzz_target!(|inp: Input| {
                 clock.set(now);
                 let k = k % KEYS;
                 let n = cells(*n, burst);
-                let a = km.check_n(&k, n, now);
-                let b = ks.check_n(&k, n);
+                let a = km.try_acquire_n(&k, n, now);
+                let b = ks.try_acquire_n(&k, n);
                 assert_eq!(a, b, "keyed machine and keyed shared form differ");
                 if let Ok(()) = a {
                     key_taken[k as usize] += n as u128;
                 }
-                let one = per_key[k as usize].check_n(n, now);
+                let one = per_key[k as usize].try_acquire_n(n, now);
                 if km.lossy_evictions() == 0 && !stepped_back {
                     assert_eq!(
                         a, one,
@@ -245,7 +245,7 @@ fn honest(m: &Machine, n: u32, now: Instant, e: Denied) {
                 // `Instant::MAX` stands for "past the end of the clock": nothing to promise.
                 let mut again = m.clone();
                 assert_eq!(
-                    again.check_n(n, r.retry_at),
+                    again.try_acquire_n(n, r.retry_at),
                     Ok(()),
                     "retry_at {:?} dishonest for {n} cells",
                     r.retry_at

@@ -235,8 +235,8 @@ fn rate_limiter_check_and_waiting_acquire_do_not_allocate() {
     let n = allocations(|| {
         let mut passed = 0u32;
         for _ in 0..1_000 {
-            passed += limiter.check().is_ok() as u32;
-            passed += limiter.check_n(2).is_ok() as u32;
+            passed += limiter.try_acquire().is_ok() as u32;
+            passed += limiter.try_acquire_n(2).is_ok() as u32;
             clock.advance(Duration::from_millis(50));
         }
         assert!(passed > 0);

@@ -30,13 +30,13 @@ use crate::time::{Clock, Instant};
 ///
 /// let clock = MockClock::new();
 /// let limiter = RateLimiter::new(Config::per_second(2), &clock).unwrap();
-/// assert!(limiter.check().is_ok());
-/// assert!(limiter.check().is_ok());
-/// let e = limiter.check().unwrap_err();
+/// assert!(limiter.try_acquire().is_ok());
+/// assert!(limiter.try_acquire().is_ok());
+/// let e = limiter.try_acquire().unwrap_err();
 /// assert_eq!(e.retry_at, Instant::from_millis(500));
 /// assert_eq!(e.wait_time_from(Instant::ZERO), Duration::from_millis(500));
 /// clock.advance(Duration::from_millis(500));
-/// assert!(limiter.check().is_ok());
+/// assert!(limiter.try_acquire().is_ok());
 /// ```
 pub struct RateLimiter<C> {
     pub(super) cfg: Config,
@@ -62,7 +62,7 @@ impl<C: Clock> RateLimiter<C> {
         /// static CLOCK: MockClock = MockClock::new();
         /// static LIMITER: Result<RateLimiter<&MockClock>, ConfigError> =
         ///     RateLimiter::new(Config::per_second(100), &CLOCK);
-        /// assert!(LIMITER.as_ref().unwrap().check().is_ok());
+        /// assert!(LIMITER.as_ref().unwrap().try_acquire().is_ok());
         /// ```
         pub fn new(cfg: Config, clock: C) -> Result<Self, ConfigError> {
             let gcra = match cfg.gcra() {
@@ -95,15 +95,17 @@ impl<C: Clock> RateLimiter<C> {
     /// use bulwark::{Instant, MockClock};
     /// let clock = MockClock::new();
     /// let l = RateLimiter::new(Config::per_minute(1), &clock).unwrap();
-    /// l.check().unwrap();
-    /// assert_eq!(l.check().unwrap_err().retry_at, Instant::from_secs(60));
+    /// l.try_acquire().unwrap();
+    /// assert_eq!(l.try_acquire().unwrap_err().retry_at, Instant::from_secs(60));
     /// ```
-    pub fn check(&self) -> Result<(), RateLimited> {
-        self.check_at(1, self.clock.now()).map_err(|d| match d {
-            Denied::RateLimited(r) => r,
-            // Unreachable: the burst is at least 1. Answer "never" rather than panic.
-            Denied::InsufficientCapacity(_) => RateLimited::NEVER,
-        })
+    #[doc(alias = "check")]
+    pub fn try_acquire(&self) -> Result<(), RateLimited> {
+        self.try_acquire_at(1, self.clock.now())
+            .map_err(|d| match d {
+                Denied::RateLimited(r) => r,
+                // Unreachable: the burst is at least 1. Answer "never" rather than panic.
+                Denied::InsufficientCapacity(_) => RateLimited::NEVER,
+            })
     }
 
     /// Takes `n` tokens now, all or none.
@@ -117,17 +119,18 @@ impl<C: Clock> RateLimiter<C> {
     /// use bulwark::{Instant, MockClock};
     /// let clock = MockClock::new();
     /// let l = RateLimiter::new(Config::per_second(10), &clock).unwrap();
-    /// assert!(l.check_n(10).is_ok());
-    /// assert_eq!(l.check_n(2).unwrap_err().retry_at(), Some(Instant::from_millis(200)));
-    /// assert!(matches!(l.check_n(11), Err(Denied::InsufficientCapacity(_))));
-    /// assert!(l.check_n(0).is_ok());
+    /// assert!(l.try_acquire_n(10).is_ok());
+    /// assert_eq!(l.try_acquire_n(2).unwrap_err().retry_at(), Some(Instant::from_millis(200)));
+    /// assert!(matches!(l.try_acquire_n(11), Err(Denied::InsufficientCapacity(_))));
+    /// assert!(l.try_acquire_n(0).is_ok());
     /// ```
-    pub fn check_n(&self, n: u32) -> Result<(), Denied> {
-        self.check_at(n, self.clock.now())
+    #[doc(alias = "check_n")]
+    pub fn try_acquire_n(&self, n: u32) -> Result<(), Denied> {
+        self.try_acquire_at(n, self.clock.now())
     }
 
     /// Takes `n` tokens as of `now` (the CAS loop around [`gcra`]).
-    pub(super) fn check_at(&self, n: u32, now: Instant) -> Result<(), Denied> {
+    pub(super) fn try_acquire_at(&self, n: u32, now: Instant) -> Result<(), Denied> {
         admit(&self.tat, &self.gcra, n, now)
     }
 
@@ -138,7 +141,7 @@ impl<C: Clock> RateLimiter<C> {
     /// use bulwark::MockClock;
     /// let clock = MockClock::new();
     /// let l = RateLimiter::new(Config::per_second(5), &clock).unwrap();
-    /// l.check_n(2).unwrap();
+    /// l.try_acquire_n(2).unwrap();
     /// assert_eq!(l.available(), 3);
     /// ```
     pub fn available(&self) -> u32 {
@@ -156,7 +159,7 @@ impl<C: Clock> RateLimiter<C> {
     /// use bulwark::{Instant, MockClock};
     /// let clock = MockClock::new();
     /// let l = RateLimiter::new(Config::per_second(5), &clock).unwrap();
-    /// l.check().unwrap();
+    /// l.try_acquire().unwrap();
     /// assert_eq!(l.tat(), Instant::from_millis(200));
     /// ```
     pub fn tat(&self) -> Instant {
@@ -207,7 +210,7 @@ impl<C: Clock> RateLimiter<C> {
     /// use bulwark::MockClock;
     /// let clock = MockClock::new();
     /// let mut l = RateLimiter::new(Config::per_second(10), &clock).unwrap();
-    /// l.check_n(6).unwrap();
+    /// l.try_acquire_n(6).unwrap();
     /// l.reconfigure(Config::per_second(5)).unwrap();
     /// assert_eq!(l.available(), 0); // 6 in use, capped at the new burst 5
     /// ```
@@ -268,20 +271,20 @@ mod tests {
         let clock = MockClock::new();
         clock.set(Instant::from_secs(10));
         let l = RateLimiter::new(Config::per_second(4).burst(2), &clock).unwrap();
-        assert!(l.check().is_ok());
-        assert!(l.check().is_ok());
+        assert!(l.try_acquire().is_ok());
+        assert!(l.try_acquire().is_ok());
         assert_eq!(
-            l.check().unwrap_err().retry_at,
+            l.try_acquire().unwrap_err().retry_at,
             Instant::from_millis(10_250)
         );
         clock.advance(Duration::from_millis(249));
-        assert!(l.check().is_err());
+        assert!(l.try_acquire().is_err());
         clock.advance(Duration::from_millis(1));
-        assert!(l.check().is_ok());
+        assert!(l.try_acquire().is_ok());
         // Backwards: never more generous.
         clock.set(Instant::ZERO);
         assert_eq!(
-            l.check().unwrap_err().retry_at,
+            l.try_acquire().unwrap_err().retry_at,
             Instant::from_millis(10_500)
         );
     }
@@ -297,7 +300,7 @@ mod tests {
             for _ in 0..4 {
                 s.spawn(|| {
                     for _ in 0..100 {
-                        if l.check().is_ok() {
+                        if l.try_acquire().is_ok() {
                             ok.fetch_add(1, Ordering::Relaxed);
                         }
                     }
@@ -326,7 +329,7 @@ impl<C: Clock> crate::admission::Admit for RateLimiter<C> {
 
     #[inline]
     fn try_admit(&self) -> Result<(), RateLimited> {
-        self.check()
+        self.try_acquire()
     }
 
     #[inline]

@@ -58,9 +58,9 @@ use crate::time::Clock;
 /// let clock = MockClock::new();
 /// // 1 per 100 ms, bursts of 2.
 /// let limiter: ConstRateLimiter<_, 100_000_000, 2> = ConstRateLimiter::new(&clock);
-/// assert!(limiter.check().is_ok());
-/// assert!(limiter.check().is_ok());
-/// assert_eq!(limiter.check().unwrap_err().retry_at, Instant::from_millis(100));
+/// assert!(limiter.try_acquire().is_ok());
+/// assert!(limiter.try_acquire().is_ok());
+/// assert_eq!(limiter.try_acquire().unwrap_err().retry_at, Instant::from_millis(100));
 /// assert_eq!(core::mem::size_of_val(&limiter), 16);
 /// ```
 ///
@@ -111,12 +111,13 @@ impl<C: Clock, const PERIOD_NS: u64, const BURST: u32> ConstRateLimiter<C, PERIO
     /// use bulwark::{MockClock, rate_limiter::ConstRateLimiter};
     /// let clock = MockClock::new();
     /// let l: ConstRateLimiter<_, 1_000, 1> = ConstRateLimiter::new(&clock);
-    /// assert!(l.check().is_ok());
-    /// assert!(l.check().is_err());
+    /// assert!(l.try_acquire().is_ok());
+    /// assert!(l.try_acquire().is_err());
     /// ```
     #[inline]
-    pub fn check(&self) -> Result<(), RateLimited> {
-        self.check_n(1).map_err(|d| match d {
+    #[doc(alias = "check")]
+    pub fn try_acquire(&self) -> Result<(), RateLimited> {
+        self.try_acquire_n(1).map_err(|d| match d {
             Denied::RateLimited(r) => r,
             // Unreachable: the burst is at least 1. Answer "never" rather than panic.
             Denied::InsufficientCapacity(_) => RateLimited::NEVER,
@@ -135,11 +136,12 @@ impl<C: Clock, const PERIOD_NS: u64, const BURST: u32> ConstRateLimiter<C, PERIO
     /// use bulwark::{MockClock, rate_limiter::{ConstRateLimiter, Denied}};
     /// let clock = MockClock::new();
     /// let l: ConstRateLimiter<_, 1_000, 3> = ConstRateLimiter::new(&clock);
-    /// assert!(l.check_n(3).is_ok());
-    /// assert!(matches!(l.check_n(4), Err(Denied::InsufficientCapacity(_))));
+    /// assert!(l.try_acquire_n(3).is_ok());
+    /// assert!(matches!(l.try_acquire_n(4), Err(Denied::InsufficientCapacity(_))));
     /// ```
     #[inline]
-    pub fn check_n(&self, n: u32) -> Result<(), Denied> {
+    #[doc(alias = "check_n")]
+    pub fn try_acquire_n(&self, n: u32) -> Result<(), Denied> {
         admit(&self.tat, &Self::GCRA, n, self.clock.now())
     }
 
@@ -149,7 +151,7 @@ impl<C: Clock, const PERIOD_NS: u64, const BURST: u32> ConstRateLimiter<C, PERIO
     /// use bulwark::{MockClock, rate_limiter::ConstRateLimiter};
     /// let clock = MockClock::new();
     /// let l: ConstRateLimiter<_, 1_000, 4> = ConstRateLimiter::new(&clock);
-    /// l.check_n(3).unwrap();
+    /// l.try_acquire_n(3).unwrap();
     /// assert_eq!(l.available(), 1);
     /// ```
     pub fn available(&self) -> u32 {
@@ -208,7 +210,7 @@ mod tests {
             a.advance(step);
             b.advance(step);
             let n = (x >> 20) as u32 % 5;
-            assert_eq!(fixed.check_n(n), dynamic.check_n(n));
+            assert_eq!(fixed.try_acquire_n(n), dynamic.try_acquire_n(n));
             assert_eq!(fixed.available(), dynamic.available());
         }
     }
@@ -249,7 +251,7 @@ impl<C: Clock, const PERIOD_NS: u64, const BURST: u32> crate::admission::Admit
 
     #[inline]
     fn try_admit(&self) -> Result<(), RateLimited> {
-        self.check()
+        self.try_acquire()
     }
 
     #[inline]

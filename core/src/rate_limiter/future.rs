@@ -144,7 +144,7 @@ where
                     d
                 }
             };
-            let limited = match limiter.check_at(*this.n, now) {
+            let limited = match limiter.try_acquire_at(*this.n, now) {
                 Ok(()) => return Poll::Ready(Ok(())),
                 Err(Denied::RateLimited(limited)) => limited,
                 Err(e) => return Poll::Ready(Err(e)),

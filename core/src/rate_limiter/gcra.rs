@@ -140,7 +140,7 @@ impl Config {
     }
 
     /// How long [`RateLimiter::acquire`](super::RateLimiter::acquire) may wait for tokens
-    /// (default zero: it then behaves like `check_n`).
+    /// (default zero: it then behaves like `try_acquire_n`).
     ///
     /// ```
     /// use bulwark::rate_limiter::Config;
@@ -512,10 +512,10 @@ pub const fn rescale(tat: u64, now: u64, old: &Gcra, new: &Gcra) -> u64 {
 ///
 /// let mut m = Machine::new(Config::per_second(2)).unwrap(); // burst 2, T = 500 ms
 /// let t0 = Instant::ZERO;
-/// assert!(m.check(t0).is_ok());
-/// assert!(m.check(t0).is_ok());
-/// assert_eq!(m.check(t0).unwrap_err().retry_at, Instant::from_millis(500));
-/// assert!(m.check(Instant::from_millis(500)).is_ok());
+/// assert!(m.try_acquire(t0).is_ok());
+/// assert!(m.try_acquire(t0).is_ok());
+/// assert_eq!(m.try_acquire(t0).unwrap_err().retry_at, Instant::from_millis(500));
+/// assert!(m.try_acquire(Instant::from_millis(500)).is_ok());
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Machine {
@@ -551,11 +551,12 @@ impl Machine {
     /// use bulwark::Instant;
     /// use bulwark::rate_limiter::{Config, Machine};
     /// let mut m = Machine::new(Config::per_second(1)).unwrap();
-    /// assert!(m.check(Instant::from_secs(5)).is_ok());
-    /// assert_eq!(m.check(Instant::from_secs(5)).unwrap_err().retry_at, Instant::from_secs(6));
+    /// assert!(m.try_acquire(Instant::from_secs(5)).is_ok());
+    /// assert_eq!(m.try_acquire(Instant::from_secs(5)).unwrap_err().retry_at, Instant::from_secs(6));
     /// ```
-    pub fn check(&mut self, now: Instant) -> Result<(), RateLimited> {
-        match self.check_n(1, now) {
+    #[doc(alias = "check")]
+    pub fn try_acquire(&mut self, now: Instant) -> Result<(), RateLimited> {
+        match self.try_acquire_n(1, now) {
             Ok(()) => Ok(()),
             Err(Denied::RateLimited(r)) => Err(r),
             // The burst is at least 1, so one token is never beyond it.
@@ -573,12 +574,13 @@ impl Machine {
     /// use bulwark::Instant;
     /// use bulwark::rate_limiter::{Config, Denied, Machine};
     /// let mut m = Machine::new(Config::per_second(10)).unwrap();
-    /// assert!(m.check_n(7, Instant::ZERO).is_ok());
-    /// assert_eq!(m.check_n(5, Instant::ZERO).unwrap_err().retry_at(), Some(Instant::from_millis(200)));
-    /// assert!(matches!(m.check_n(11, Instant::ZERO), Err(Denied::InsufficientCapacity(_))));
+    /// assert!(m.try_acquire_n(7, Instant::ZERO).is_ok());
+    /// assert_eq!(m.try_acquire_n(5, Instant::ZERO).unwrap_err().retry_at(), Some(Instant::from_millis(200)));
+    /// assert!(matches!(m.try_acquire_n(11, Instant::ZERO), Err(Denied::InsufficientCapacity(_))));
     /// assert_eq!(m.available(Instant::ZERO), 3); // the failed calls took nothing
     /// ```
-    pub fn check_n(&mut self, n: u32, now: Instant) -> Result<(), Denied> {
+    #[doc(alias = "check_n")]
+    pub fn try_acquire_n(&mut self, n: u32, now: Instant) -> Result<(), Denied> {
         self.tat = gcra(self.tat, now.as_nanos(), n, &self.gcra)?;
         Ok(())
     }
@@ -589,7 +591,7 @@ impl Machine {
     /// use bulwark::Instant;
     /// use bulwark::rate_limiter::{Config, Machine};
     /// let mut m = Machine::new(Config::per_second(4)).unwrap();
-    /// m.check_n(4, Instant::ZERO).unwrap();
+    /// m.try_acquire_n(4, Instant::ZERO).unwrap();
     /// assert_eq!(m.available(Instant::from_millis(500)), 2);
     /// assert_eq!(m.available(Instant::from_secs(100)), 4); // never more than the burst
     /// ```
@@ -603,7 +605,7 @@ impl Machine {
     /// use bulwark::Instant;
     /// use bulwark::rate_limiter::{Config, Machine};
     /// let mut m = Machine::new(Config::per_second(4)).unwrap();
-    /// m.check(Instant::ZERO).unwrap();
+    /// m.try_acquire(Instant::ZERO).unwrap();
     /// assert_eq!(m.tat(), Instant::from_millis(250));
     /// ```
     pub fn tat(&self) -> Instant {
@@ -631,7 +633,7 @@ impl Machine {
     /// use bulwark::Instant;
     /// use bulwark::rate_limiter::{Config, Machine};
     /// let mut m = Machine::new(Config::per_second(10)).unwrap();
-    /// m.check_n(3, Instant::ZERO).unwrap();
+    /// m.try_acquire_n(3, Instant::ZERO).unwrap();
     /// m.reconfigure(Config::per_second(20), Instant::ZERO).unwrap();
     /// assert_eq!(m.available(Instant::ZERO), 17);
     /// assert!(m.reconfigure(Config::per_second(0), Instant::ZERO).is_err());
@@ -660,18 +662,18 @@ mod tests {
         let mut m = Machine::new(Config::per_second(10).burst(3)).unwrap();
         let at = Instant::from_millis;
         for _ in 0..3 {
-            assert!(m.check(at(1_000)).is_ok());
+            assert!(m.try_acquire(at(1_000)).is_ok());
         }
-        assert_eq!(m.check(at(1_000)).unwrap_err().retry_at, at(1_100));
-        assert_eq!(m.check(at(1_099)).unwrap_err().retry_at, at(1_100));
-        assert!(m.check(at(1_100)).is_ok());
-        assert_eq!(m.check(at(1_150)).unwrap_err().retry_at, at(1_200));
+        assert_eq!(m.try_acquire(at(1_000)).unwrap_err().retry_at, at(1_100));
+        assert_eq!(m.try_acquire(at(1_099)).unwrap_err().retry_at, at(1_100));
+        assert!(m.try_acquire(at(1_100)).is_ok());
+        assert_eq!(m.try_acquire(at(1_150)).unwrap_err().retry_at, at(1_200));
         // Idle for an hour: at most the burst is saved up.
         assert_eq!(m.available(at(3_600_000)), 3);
         for _ in 0..3 {
-            assert!(m.check(at(3_600_000)).is_ok());
+            assert!(m.try_acquire(at(3_600_000)).is_ok());
         }
-        assert!(m.check(at(3_600_000)).is_err());
+        assert!(m.try_acquire(at(3_600_000)).is_err());
     }
 
     #[test]
@@ -705,14 +707,14 @@ mod tests {
     fn clock_backwards_is_never_more_generous() {
         let mut m = Machine::new(Config::per_second(10).burst(2)).unwrap();
         let t = Instant::from_secs(100);
-        m.check_n(2, t).unwrap();
+        m.try_acquire_n(2, t).unwrap();
         // Asking about an earlier instant: still limited, same exact retry instant.
         assert_eq!(
-            m.check(Instant::from_secs(1)).unwrap_err().retry_at,
+            m.try_acquire(Instant::from_secs(1)).unwrap_err().retry_at,
             Instant::from_millis(100_100)
         );
         assert_eq!(m.available(Instant::ZERO), 0);
-        assert!(m.check(Instant::from_millis(100_100)).is_ok());
+        assert!(m.try_acquire(Instant::from_millis(100_100)).is_ok());
     }
 
     #[test]
@@ -726,7 +728,7 @@ mod tests {
         assert_eq!(gcra(0, u64::MAX - 1_000_000_000, 1, &gg), Ok(u64::MAX));
         assert!(gcra(u64::MAX, u64::MAX, 1, &gg).is_err());
         let mut m = Machine::new(Config::per_second(1)).unwrap();
-        assert!(m.check(Instant::MAX).is_err());
+        assert!(m.try_acquire(Instant::MAX).is_err());
         assert_eq!(m.available(Instant::MAX), 1);
     }
 
@@ -802,7 +804,7 @@ mod tests {
     fn reconfigure_keeps_tokens_in_use() {
         let mut m = Machine::new(Config::per_second(10)).unwrap();
         let t = Instant::from_secs(1);
-        m.check_n(4, t).unwrap();
+        m.try_acquire_n(4, t).unwrap();
         m.reconfigure(Config::per_second(2).burst(3), t).unwrap();
         // 4 in use capped at the new burst 3: empty, full again after 3 × 500 ms.
         assert_eq!(m.available(t), 0);

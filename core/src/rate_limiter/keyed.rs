@@ -53,9 +53,9 @@ struct Entry<K> {
 ///
 /// let mut m: KeyedMachine<&str, 16> = KeyedMachine::new(Config::per_second(1)).unwrap();
 /// let t = Instant::ZERO;
-/// assert!(m.check(&"alice", t).is_ok());
-/// assert!(m.check(&"alice", t).is_err());
-/// assert!(m.check(&"bob", t).is_ok()); // keys are independent
+/// assert!(m.try_acquire(&"alice", t).is_ok());
+/// assert!(m.try_acquire(&"alice", t).is_err());
+/// assert!(m.try_acquire(&"bob", t).is_ok()); // keys are independent
 /// assert_eq!(m.len(), 2);
 /// assert!(core::mem::size_of::<KeyedMachine<u32, 64>>() <= 64 * 40 + 64);
 /// ```
@@ -111,17 +111,18 @@ impl<K: Hash + Eq + Clone, const N: usize> KeyedMachine<K, N> {
     ///
     /// # Errors
     ///
-    /// [`Denied`] as [`check_n`](KeyedMachine::check_n).
+    /// [`Denied`] as [`try_acquire_n`](KeyedMachine::try_acquire_n).
     ///
     /// ```
     /// use bulwark::Instant;
     /// use bulwark::rate_limiter::{Config, KeyedMachine};
     /// let mut m: KeyedMachine<u32, 8> = KeyedMachine::new(Config::per_second(2).burst(1)).unwrap();
-    /// m.check(&7, Instant::ZERO).unwrap();
-    /// assert_eq!(m.check(&7, Instant::ZERO).unwrap_err().retry_at(), Some(Instant::from_millis(500)));
+    /// m.try_acquire(&7, Instant::ZERO).unwrap();
+    /// assert_eq!(m.try_acquire(&7, Instant::ZERO).unwrap_err().retry_at(), Some(Instant::from_millis(500)));
     /// ```
-    pub fn check(&mut self, key: &K, now: Instant) -> Result<(), Denied> {
-        self.check_n(key, 1, now)
+    #[doc(alias = "check")]
+    pub fn try_acquire(&mut self, key: &K, now: Instant) -> Result<(), Denied> {
+        self.try_acquire_n(key, 1, now)
     }
 
     /// Takes `n` tokens for `key` at `now`, all or none.
@@ -135,11 +136,12 @@ impl<K: Hash + Eq + Clone, const N: usize> KeyedMachine<K, N> {
     /// use bulwark::Instant;
     /// use bulwark::rate_limiter::{Config, Denied, KeyedMachine};
     /// let mut m: KeyedMachine<u32, 8> = KeyedMachine::new(Config::per_second(5)).unwrap();
-    /// assert!(m.check_n(&1, 5, Instant::ZERO).is_ok());
-    /// assert!(matches!(m.check_n(&2, 6, Instant::ZERO), Err(Denied::InsufficientCapacity(_))));
+    /// assert!(m.try_acquire_n(&1, 5, Instant::ZERO).is_ok());
+    /// assert!(matches!(m.try_acquire_n(&2, 6, Instant::ZERO), Err(Denied::InsufficientCapacity(_))));
     /// assert_eq!(m.len(), 1);
     /// ```
-    pub fn check_n(&mut self, key: &K, n: u32, now: Instant) -> Result<(), Denied> {
+    #[doc(alias = "check_n")]
+    pub fn try_acquire_n(&mut self, key: &K, n: u32, now: Instant) -> Result<(), Denied> {
         let now = now.as_nanos().max(self.latest);
         self.latest = now;
         let hash = hash_of(key);
@@ -200,7 +202,7 @@ impl<K: Hash + Eq + Clone, const N: usize> KeyedMachine<K, N> {
     /// use bulwark::Instant;
     /// use bulwark::rate_limiter::{Config, KeyedMachine};
     /// let mut m: KeyedMachine<u32, 8> = KeyedMachine::new(Config::per_second(5)).unwrap();
-    /// m.check_n(&1, 2, Instant::ZERO).unwrap();
+    /// m.try_acquire_n(&1, 2, Instant::ZERO).unwrap();
     /// assert_eq!((m.available(&1, Instant::ZERO), m.available(&2, Instant::ZERO)), (3, 5));
     /// ```
     pub fn available(&self, key: &K, now: Instant) -> u32 {
@@ -242,9 +244,9 @@ impl<K: Hash + Eq + Clone, const N: usize> KeyedMachine<K, N> {
     /// use bulwark::Instant;
     /// use bulwark::rate_limiter::{Config, KeyedMachine};
     /// let mut m: KeyedMachine<u32, 1> = KeyedMachine::new(Config::per_second(1)).unwrap();
-    /// m.check(&1, Instant::ZERO).unwrap();
-    /// m.check(&2, Instant::ZERO).unwrap(); // key 1 is still spent: lossy
-    /// m.check(&3, Instant::from_secs(5)).unwrap(); // key 2 is full again: free
+    /// m.try_acquire(&1, Instant::ZERO).unwrap();
+    /// m.try_acquire(&2, Instant::ZERO).unwrap(); // key 1 is still spent: lossy
+    /// m.try_acquire(&3, Instant::from_secs(5)).unwrap(); // key 2 is full again: free
     /// assert_eq!(m.lossy_evictions(), 1);
     /// ```
     pub fn lossy_evictions(&self) -> u64 {
@@ -262,7 +264,7 @@ impl<K: Hash + Eq + Clone, const N: usize> KeyedMachine<K, N> {
     /// use bulwark::Instant;
     /// use bulwark::rate_limiter::{Config, KeyedMachine};
     /// let mut m: KeyedMachine<u32, 8> = KeyedMachine::new(Config::per_second(5)).unwrap();
-    /// m.check_n(&1, 2, Instant::ZERO).unwrap();
+    /// m.try_acquire_n(&1, 2, Instant::ZERO).unwrap();
     /// m.reconfigure(Config::per_second(10), Instant::ZERO).unwrap();
     /// assert_eq!(m.available(&1, Instant::ZERO), 8);
     /// ```
@@ -312,11 +314,11 @@ impl<K, const N: usize> fmt::Debug for KeyedMachine<K, N> {
 /// let clock = MockClock::new();
 /// let per_ip: KeyedRateLimiter<[u8; 4], _, 64> =
 ///     KeyedRateLimiter::new(Config::per_second(1), &clock).unwrap();
-/// assert!(per_ip.check(&[10, 0, 0, 1]).is_ok());
-/// assert_eq!(per_ip.check(&[10, 0, 0, 1]).unwrap_err().retry_at(), Some(Instant::from_secs(1)));
-/// assert!(per_ip.check(&[10, 0, 0, 2]).is_ok());
+/// assert!(per_ip.try_acquire(&[10, 0, 0, 1]).is_ok());
+/// assert_eq!(per_ip.try_acquire(&[10, 0, 0, 1]).unwrap_err().retry_at(), Some(Instant::from_secs(1)));
+/// assert!(per_ip.try_acquire(&[10, 0, 0, 2]).is_ok());
 /// clock.advance(Duration::from_secs(1));
-/// assert!(per_ip.check(&[10, 0, 0, 1]).is_ok());
+/// assert!(per_ip.try_acquire(&[10, 0, 0, 1]).is_ok());
 /// ```
 pub struct KeyedRateLimiter<K, C, const N: usize, L = SpinLock> {
     clock: C,
@@ -361,10 +363,11 @@ impl<K: Hash + Eq + Clone, C: Clock, const N: usize, L: RawLock> KeyedRateLimite
     /// use bulwark::MockClock;
     /// let clock = MockClock::new();
     /// let l: KeyedRateLimiter<u8, _, 4> = KeyedRateLimiter::new(Config::per_second(1), &clock).unwrap();
-    /// assert!(l.check(&1).is_ok() && l.check(&1).is_err());
+    /// assert!(l.try_acquire(&1).is_ok() && l.try_acquire(&1).is_err());
     /// ```
-    pub fn check(&self, key: &K) -> Result<(), Denied> {
-        self.check_n(key, 1)
+    #[doc(alias = "check")]
+    pub fn try_acquire(&self, key: &K) -> Result<(), Denied> {
+        self.try_acquire_n(key, 1)
     }
 
     /// Takes `n` tokens for `key` now, all or none.
@@ -378,11 +381,12 @@ impl<K: Hash + Eq + Clone, C: Clock, const N: usize, L: RawLock> KeyedRateLimite
     /// use bulwark::MockClock;
     /// let clock = MockClock::new();
     /// let l: KeyedRateLimiter<u8, _, 4> = KeyedRateLimiter::new(Config::per_second(3), &clock).unwrap();
-    /// assert!(l.check_n(&1, 3).is_ok() && l.check_n(&1, 1).is_err());
+    /// assert!(l.try_acquire_n(&1, 3).is_ok() && l.try_acquire_n(&1, 1).is_err());
     /// ```
-    pub fn check_n(&self, key: &K, n: u32) -> Result<(), Denied> {
+    #[doc(alias = "check_n")]
+    pub fn try_acquire_n(&self, key: &K, n: u32) -> Result<(), Denied> {
         let now = self.clock.now();
-        self.table.lock(|m| m.check_n(key, n, now))
+        self.table.lock(|m| m.try_acquire_n(key, n, now))
     }
 
     /// Tokens free for `key` now.
@@ -502,7 +506,7 @@ where
 
     #[inline]
     fn try_admit(&self) -> Result<(), Denied> {
-        self.limiter.check(&self.key)
+        self.limiter.try_acquire(&self.key)
     }
 
     #[inline]
@@ -525,12 +529,12 @@ mod tests {
         let mut m: KeyedMachine<u8, 4> = KeyedMachine::new(cfg).unwrap();
         let ms = Instant::from_millis;
         let mut admitted = 0;
-        admitted += 2 * m.check_n(&0, 2, ms(0)).is_ok() as u32;
+        admitted += 2 * m.try_acquire_n(&0, 2, ms(0)).is_ok() as u32;
         for other in 1..=4 {
-            m.check_n(&other, 1, ms(200)).unwrap(); // fills the table: key 0 is evicted
+            m.try_acquire_n(&other, 1, ms(200)).unwrap(); // fills the table: key 0 is evicted
         }
-        admitted += 2 * m.check_n(&0, 2, ms(0)).is_ok() as u32;
-        admitted += 2 * m.check_n(&0, 2, ms(200)).is_ok() as u32;
+        admitted += 2 * m.try_acquire_n(&0, 2, ms(0)).is_ok() as u32;
+        admitted += 2 * m.try_acquire_n(&0, 2, ms(200)).is_ok() as u32;
         assert!(
             admitted <= 4,
             "key 0 got {admitted} cells by 200 ms, at most 4 allowed"
@@ -541,20 +545,20 @@ mod tests {
     fn refilled_entries_are_evicted_before_spent_ones() {
         let mut m: KeyedMachine<u32, 2> = KeyedMachine::new(Config::per_second(1)).unwrap();
         let t = Instant::from_secs;
-        m.check(&1, t(0)).unwrap(); // full again at 1 s
-        m.check(&2, t(1)).unwrap(); // full again at 2 s
+        m.try_acquire(&1, t(0)).unwrap(); // full again at 1 s
+        m.try_acquire(&2, t(1)).unwrap(); // full again at 2 s
         // At 1.5 s key 1 is refilled, key 2 is not: key 3 takes key 1's slot, losslessly.
-        m.check(&3, Instant::from_millis(1_500)).unwrap();
+        m.try_acquire(&3, Instant::from_millis(1_500)).unwrap();
         assert_eq!(m.lossy_evictions(), 0);
         assert!(
-            m.check(&2, Instant::from_millis(1_500)).is_err(),
+            m.try_acquire(&2, Instant::from_millis(1_500)).is_err(),
             "key 2 kept"
         );
         // Now both are spent: key 4 evicts the least recently used (key 3 was used at 1.5 s,
         // key 2 at 1.5 s after it), so key 3 goes.
-        m.check(&4, Instant::from_millis(1_600)).unwrap();
+        m.try_acquire(&4, Instant::from_millis(1_600)).unwrap();
         assert_eq!(m.lossy_evictions(), 1);
-        assert!(m.check(&2, Instant::from_millis(1_600)).is_err());
+        assert!(m.try_acquire(&2, Instant::from_millis(1_600)).is_err());
         assert_eq!(m.len(), 2);
     }
 
@@ -562,11 +566,11 @@ mod tests {
     fn many_keys_never_panic_and_stay_bounded() {
         let mut m: KeyedMachine<u64, 16> = KeyedMachine::new(Config::per_second(3)).unwrap();
         for k in 0..10_000u64 {
-            let _ = m.check_n(&k, (k % 5) as u32, Instant::from_millis(k));
+            let _ = m.try_acquire_n(&k, (k % 5) as u32, Instant::from_millis(k));
         }
         assert!(m.len() <= 16);
-        let _ = m.check_n(&1, u32::MAX, Instant::MAX);
-        assert_eq!(m.check_n(&99, 0, Instant::ZERO), Ok(()));
+        let _ = m.try_acquire_n(&1, u32::MAX, Instant::MAX);
+        assert_eq!(m.try_acquire_n(&99, 0, Instant::ZERO), Ok(()));
     }
 
     #[test]
@@ -581,7 +585,7 @@ mod tests {
             for _ in 0..4 {
                 s.spawn(|| {
                     for i in 0..40 {
-                        if l.check(&(i % 2)).is_ok() {
+                        if l.try_acquire(&(i % 2)).is_ok() {
                             ok.fetch_add(1, Ordering::Relaxed);
                         }
                     }

@@ -40,9 +40,9 @@
 //!
 //! // A burst of 5 passes at once, the 6th is told exactly when it could pass.
 //! for _ in 0..5 {
-//!     limiter.check().unwrap();
+//!     limiter.try_acquire().unwrap();
 //! }
-//! assert_eq!(limiter.check().unwrap_err().retry_at, Instant::from_millis(100));
+//! assert_eq!(limiter.try_acquire().unwrap_err().retry_at, Instant::from_millis(100));
 //!
 //! // Or wait for it (up to 250 ms).
 //! mock::run(&clock, async {

@@ -202,7 +202,7 @@ fn lock_strategies() -> i32 {
     else {
         return 1;
     };
-    if local.check(&1).is_err() || local.check(&1).is_ok() {
+    if local.try_acquire(&1).is_err() || local.try_acquire(&1).is_ok() {
         return 2;
     }
     #[cfg(feature = "portable-atomic")]
@@ -218,7 +218,7 @@ fn lock_strategies() -> i32 {
         let (Ok(per_key), Ok(sem)) = (&PER_KEY, &SEM) else {
             return 3;
         };
-        if per_key.check(&1).is_err() || per_key.check(&1).is_ok() {
+        if per_key.try_acquire(&1).is_err() || per_key.try_acquire(&1).is_ok() {
             return 4;
         }
         LAST.put(812, Instant::ZERO);

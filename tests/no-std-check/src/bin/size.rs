@@ -82,7 +82,7 @@ fn entry() -> i32 {
     };
     let input = core::hint::black_box(7u32);
     let out = block_on(retry.call(|| {
-        let passed = limiter.check().is_ok();
+        let passed = limiter.try_acquire().is_ok();
         let r = breaker.call_sync(|| if passed { Ok(input) } else { Err(0u32) });
         async move { r }
     }));
