@@ -3,10 +3,10 @@
 use core::fmt;
 use core::marker::PhantomData;
 
-use super::atomic::{Bulkhead, Metrics};
 use super::error::Rejected;
 use super::future::Acquire;
 use super::semaphore::{Semaphore, TrySemaphore};
+use super::shared::{Bulkhead, Metrics};
 use crate::admission::Permit;
 use crate::time::{Clock, Sleep};
 

@@ -9,9 +9,9 @@ use pin_project_lite::pin_project;
 
 use core::ops::Deref;
 
-use super::atomic::Bulkhead;
 use super::error::Rejected;
 use super::semaphore::{Semaphore, TrySemaphore};
+use super::shared::Bulkhead;
 use crate::admission::Permit;
 use crate::sync::Ordering;
 use crate::time::Sleep;

@@ -46,17 +46,17 @@
 //! assert_eq!(bulkhead.totals().timed_out, 1);
 //! ```
 
-mod atomic;
 mod compartments;
 mod error;
 mod future;
 mod semaphore;
+mod shared;
 
 pub use crate::admission::Permit;
-pub use atomic::{Bulkhead, Config, Metrics, Totals};
 pub use compartments::{CompartmentKey, Compartments};
 pub use error::{BulkheadFull, ConfigError, QueueError, Rejected};
 pub use future::Acquire;
 pub use semaphore::{
     AtomicSemaphore, Overflow, QueueSemaphore, QueueWaiter, Semaphore, TrySemaphore,
 };
+pub use shared::{Bulkhead, Config, Metrics, Totals};

@@ -9,8 +9,8 @@ use pin_project_lite::pin_project;
 
 use core::ops::Deref;
 
-use super::atomic::CircuitBreaker;
 use super::error::{Error, Rejected};
+use super::shared::CircuitBreaker;
 use super::window::Window;
 use super::{Classify, ErrorsAreFailures, Events};
 use crate::admission::{Admit, Permit};

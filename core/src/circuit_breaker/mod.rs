@@ -68,23 +68,23 @@
 //! .unwrap();
 //! ```
 
-mod atomic;
 mod config;
 mod driver;
 mod encoding;
 mod error;
 mod future;
 mod machine;
+mod shared;
 mod state;
 mod window;
 
 pub use crate::admission::{Outcome, Permit};
 pub use crate::classify::{Classify, ErrorsAreFailures, Verdict};
-pub use atomic::CircuitBreaker;
 pub use config::{Config, HalfOpenVerdict};
 pub use error::{ConfigError, Error, Field, Rejected, SnapshotError};
 pub use future::Call;
 pub use machine::{Machine, Ticket};
+pub use shared::CircuitBreaker;
 pub use window::{CountWindow, NoWindow, TimeWindow, Window, WindowStats};
 
 use core::time::Duration;

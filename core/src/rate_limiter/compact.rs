@@ -4,9 +4,9 @@
 use core::fmt;
 use core::time::Duration;
 
-use super::atomic::admit;
 use super::error::{Denied, RateLimited};
 use super::gcra::{Config, Gcra};
+use super::shared::admit;
 use crate::sync::{AtomicU64, Ordering, const_fn};
 use crate::time::Clock;
 

@@ -8,8 +8,8 @@ use core::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-use super::atomic::RateLimiter;
 use super::error::Denied;
+use super::shared::RateLimiter;
 use crate::rng::jitter;
 use crate::sync::Ordering;
 use crate::time::{Instant, Sleep, duration_to_nanos};

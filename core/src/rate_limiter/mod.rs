@@ -54,16 +54,16 @@
 //! .unwrap();
 //! ```
 
-mod atomic;
 mod compact;
 mod error;
 mod future;
 mod gcra;
 mod keyed;
+mod shared;
 
-pub use atomic::RateLimiter;
 pub use compact::ConstRateLimiter;
 pub use error::{ConfigError, Denied, InsufficientCapacity, RateLimited};
 pub use future::Acquire;
 pub use gcra::{Config, Gcra, MAX_RATE_ERROR_PER_MILLE, Machine, gcra, rescale};
 pub use keyed::{Keyed, KeyedMachine, KeyedRateLimiter, PROBE};
+pub use shared::RateLimiter;
