@@ -80,7 +80,8 @@ proptest! {
         max_attempts in 1u32..25,
         max_elapsed_ms in proptest::option::of(0u64..600_000),
         deadline_ms in proptest::option::of(0u64..600_000),
-        max_hint_ms in 0u64..100_000,
+        // Above zero: a zero cap is a typed config error (ConfigError::ZeroMaxRetryAfter).
+        max_hint_ms in 1u64..100_000,
         // Per attempt: how long it ran (ms) and an optional Retry-After hint (ms).
         steps in proptest::collection::vec((0u64..20_000, proptest::option::of(0u64..200_000)), 30),
         seed in any::<u64>(),
