@@ -385,27 +385,6 @@ where
     }
 }
 
-impl<R> Permit<R>
-where
-    R: Deref,
-    R::Target: Admit<Ticket = crate::circuit_breaker::Ticket>,
-{
-    /// `true` if this call is a circuit breaker's half-open probe.
-    ///
-    /// ```
-    /// use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config}};
-    /// use core::time::Duration;
-    /// let clock = MockClock::new();
-    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(1).open_for(Duration::ZERO), &clock).unwrap();
-    /// assert!(!b.try_acquire().unwrap().is_probe());
-    /// b.try_acquire().unwrap().failure();
-    /// assert!(b.try_acquire().unwrap().is_probe());
-    /// ```
-    pub fn is_probe(&self) -> bool {
-        self.ticket.as_ref().is_some_and(|t| t.is_probe())
-    }
-}
-
 impl<R> Drop for Permit<R>
 where
     R: Deref,

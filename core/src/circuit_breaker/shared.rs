@@ -1,6 +1,7 @@
 //! The shared, lock-free form of the breaker.
 
 use core::fmt;
+use core::ops::Deref;
 use core::time::Duration;
 
 use super::config::{Config, Policy};
@@ -709,5 +710,27 @@ impl<C: Clock, W: Window, E: Events> Admit for CircuitBreaker<C, W, E> {
     #[inline]
     fn release(&self, ticket: Ticket) {
         self.release_ticket(ticket)
+    }
+}
+
+/// A breaker's permit knows whether it is a probe (the ticket of the one shared guard).
+impl<R> Permit<R>
+where
+    R: Deref,
+    R::Target: Admit<Ticket = Ticket>,
+{
+    /// `true` if this call is a circuit breaker's half-open probe.
+    ///
+    /// ```
+    /// use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config}};
+    /// use core::time::Duration;
+    /// let clock = MockClock::new();
+    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(1).open_for(Duration::ZERO), &clock).unwrap();
+    /// assert!(!b.try_acquire().unwrap().is_probe());
+    /// b.try_acquire().unwrap().failure();
+    /// assert!(b.try_acquire().unwrap().is_probe());
+    /// ```
+    pub fn is_probe(&self) -> bool {
+        self.ticket().is_some_and(Ticket::is_probe)
     }
 }
