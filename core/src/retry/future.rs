@@ -11,7 +11,7 @@ use pin_project_lite::pin_project;
 
 use super::budget::RetryBudget;
 use super::error::Error;
-use super::machine::{Decision, RetryState, Stop};
+use super::state::{Decision, RetryState, Stop};
 use super::{Classify, Hooks, Operation, Retry, Verdict};
 use crate::sync::Ordering;
 use crate::time::{Instant, Sleep};
