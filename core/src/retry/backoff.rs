@@ -52,7 +52,7 @@ form: serializing one is an error.
 use bulwark::retry::Backoff;
 use core::time::Duration;
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, Debug)]
 struct Policy { backoff: Backoff }
 let ms = Duration::from_millis;
 for (text, want) in [
@@ -332,7 +332,7 @@ checked when read).
 ```
 use bulwark::retry::Jitter;
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, Debug)]
 struct Policy { jitter: Jitter }
 let p: Policy = toml::from_str(r#"jitter = "decorrelated""#).unwrap();
 assert_eq!(p.jitter, Jitter::Decorrelated);
