@@ -356,6 +356,7 @@ mod serde_impls {
 }
 
 #[cfg(feature = "serde")]
+#[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
 pub use serde_impls::{deserialize, serialize};
 
 #[cfg(test)]
