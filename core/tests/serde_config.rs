@@ -675,3 +675,195 @@ fn every_config_error_names_its_setting() {
         assert!(e.to_string().contains("max_concurrent"), "{e}");
     }
 }
+
+mod random {
+    //! Round trips of random valid configurations: every duration (to the nanosecond) and
+    //! every setting survive TOML and JSON.
+    use super::*;
+    use proptest::prelude::*;
+
+    fn duration() -> impl Strategy<Value = Duration> {
+        prop_oneof![
+            (0u64..=u64::MAX).prop_map(Duration::from_nanos),
+            (0u64..100_000).prop_map(Duration::from_millis),
+            (0u64..=u64::MAX, 0u32..1_000_000_000).prop_map(|(s, n)| Duration::new(s, n)),
+        ]
+    }
+
+    /// A seed TOML can hold (its integers are signed 64-bit).
+    fn seed() -> impl Strategy<Value = Option<u64>> {
+        proptest::option::of(0..=i64::MAX as u64)
+    }
+
+    fn breaker() -> impl Strategy<Value = circuit_breaker::Config> {
+        (
+            (
+                proptest::option::of(1u32..=65_535),
+                proptest::option::of(1u8..=100),
+                proptest::option::of((1u64..=u64::MAX, 1u8..=100)),
+                1u32..1_000,
+                duration(),
+            ),
+            (
+                duration(),
+                proptest::option::of((1u32..=65_535, duration())),
+            ),
+            (0u8..=100, 1u32..=63, 1u32..=63, any::<bool>()),
+            (proptest::option::of(1u64..=u64::MAX), seed()),
+        )
+            .prop_map(
+                |((cf, fr, slow, min, window), (base, growth), (j, p, s, rate), (mho, seed))| {
+                    let mut c = circuit_breaker::Config::new()
+                        .minimum_calls(min)
+                        .time_window(window)
+                        .open_for(base)
+                        .open_jitter(j)
+                        .half_open(p, if rate { s.min(p) } else { s })
+                        .half_open_verdict(if rate {
+                            HalfOpenVerdict::Rate
+                        } else {
+                            HalfOpenVerdict::FirstFailure
+                        });
+                    c = match (cf, fr, slow) {
+                        (None, None, None) => c.consecutive_failures(1),
+                        _ => c,
+                    };
+                    if let Some(n) = cf {
+                        c = c.consecutive_failures(n);
+                    }
+                    if let Some(p) = fr {
+                        c = c.failure_rate(p);
+                    }
+                    if let Some((t, p)) = slow {
+                        c = c.slow_calls(Duration::from_nanos(t), p);
+                    }
+                    if let Some((m, extra)) = growth {
+                        c = c.open_growth(m, base.saturating_add(extra));
+                    }
+                    if let Some(d) = mho {
+                        c = c.max_half_open(Duration::from_nanos(d));
+                    }
+                    if let Some(s) = seed {
+                        c = c.seed(s);
+                    }
+                    c
+                },
+            )
+    }
+
+    fn backoff() -> impl Strategy<Value = Backoff> {
+        let capped = |b: Backoff, first: Duration, extra: Option<Duration>| match extra {
+            Some(e) => b.max(first.saturating_add(e)),
+            None => b,
+        };
+        prop_oneof![
+            (duration(), proptest::option::of(duration())).prop_map(move |(d, e)| capped(
+                Backoff::constant(d),
+                d,
+                e
+            )),
+            (duration(), duration(), proptest::option::of(duration()))
+                .prop_map(move |(i, s, e)| capped(Backoff::linear(i, s), i, e)),
+            (
+                1u64..=u64::MAX,
+                1u32..=u32::MAX,
+                proptest::option::of(duration())
+            )
+                .prop_map(move |(i, m, e)| {
+                    let i = Duration::from_nanos(i);
+                    capped(Backoff::exponential(i).multiplier(m), i, e)
+                }),
+        ]
+    }
+
+    fn jitter() -> impl Strategy<Value = Jitter> {
+        prop_oneof![
+            Just(Jitter::None),
+            Just(Jitter::Full),
+            Just(Jitter::Equal),
+            Just(Jitter::Decorrelated),
+            (0u8..=100).prop_map(Jitter::Proportional),
+        ]
+    }
+
+    fn retry() -> impl Strategy<Value = retry::Config> {
+        (
+            1u32..=u32::MAX,
+            proptest::option::of(duration()),
+            backoff(),
+            jitter(),
+            1u64..=u64::MAX,
+            seed(),
+        )
+            .prop_map(|(n, elapsed, b, j, hint, seed)| {
+                let mut c = retry::Config::new()
+                    .max_attempts(n)
+                    .backoff(b)
+                    .jitter(j)
+                    .max_retry_after(Duration::from_nanos(hint));
+                if let Some(d) = elapsed {
+                    c = c.max_elapsed(d);
+                }
+                if let Some(s) = seed {
+                    c = c.seed(s);
+                }
+                c
+            })
+    }
+
+    fn limiter() -> impl Strategy<Value = rate_limiter::Config> {
+        (
+            1u32..=1_000_000,
+            1u64..=3_600,
+            1u32..=10_000,
+            0u64..=10_000,
+            0u64..=10_000,
+            seed(),
+        )
+            .prop_map(|(rate, per, burst, wait, jitter, seed)| {
+                let c = rate_limiter::Config::per(rate, Duration::from_secs(per))
+                    .burst(burst)
+                    .max_wait(Duration::from_micros(wait))
+                    .jitter(Duration::from_nanos(jitter));
+                match seed {
+                    Some(s) => c.seed(s),
+                    None => c,
+                }
+            })
+            .prop_filter("a config the limiter accepts", |c| c.gcra().is_ok())
+    }
+
+    proptest! {
+        #[test]
+        fn breaker_configs_round_trip(c in breaker()) {
+            round_trip(c);
+        }
+
+        #[test]
+        fn retry_configs_round_trip(c in retry()) {
+            round_trip(c);
+        }
+
+        #[test]
+        fn limiter_configs_round_trip(c in limiter()) {
+            round_trip(c);
+        }
+
+        #[test]
+        fn bulkhead_and_pool_configs_round_trip(
+            n in 1usize..=u32::MAX as usize,
+            wait in duration(),
+            drop_oldest in any::<bool>(),
+            timeout in duration(),
+            lifetime in proptest::option::of(duration()),
+            idle in proptest::option::of(duration()),
+        ) {
+            let overflow = if drop_oldest { bulkhead::Overflow::DropOldest } else { bulkhead::Overflow::RejectNewest };
+            round_trip(bulkhead::Config::new(n).max_wait(wait).overflow(overflow));
+            let mut p = pool::Config::new().timeout(timeout);
+            if let Some(d) = lifetime { p = p.max_lifetime(d); }
+            if let Some(d) = idle { p = p.max_idle(d); }
+            round_trip(p);
+        }
+    }
+}
