@@ -40,7 +40,8 @@
 //! assert!(duration::parse("10 parsecs").is_err());
 //! ```
 
-use core::fmt;
+use core::fmt::{self, Write};
+use core::str::FromStr;
 use core::time::Duration;
 
 const NANOS_PER_SEC: u128 = 1_000_000_000;
@@ -205,6 +206,22 @@ impl fmt::Display for Text {
 /// Room for the longest form: 20 digits, a point, 9 digits and a unit.
 const BUF_LEN: usize = 40;
 
+/// [`parse`], for `str::parse` and argument parsers.
+///
+/// ```
+/// use bulwark::duration::Text;
+/// use core::time::Duration;
+/// let t: Text = "250ms".parse().unwrap();
+/// assert_eq!(t, Text(Duration::from_millis(250)));
+/// assert!("250".parse::<Text>().is_err());
+/// ```
+impl FromStr for Text {
+    type Err = ParseError;
+    fn from_str(s: &str) -> Result<Text, ParseError> {
+        parse(s).map(Text)
+    }
+}
+
 /// A duration written on the stack.
 struct Buf {
     bytes: [u8; BUF_LEN],
@@ -233,19 +250,18 @@ impl Buf {
             return None;
         }
         let mut b = Buf::new();
-        let w = fmt::Write::write_fmt(&mut b, format_args!("{whole}"));
-        if part != 0 {
-            // `per_unit` is a power of ten here: write the fraction to its width, trimmed.
-            let width = per_unit.ilog10() as usize;
-            let mut digits = Buf::new();
-            let _ = fmt::Write::write_fmt(&mut digits, format_args!("{part:0width$}"));
-            let _ = fmt::Write::write_fmt(
-                &mut b,
-                format_args!(".{}", digits.as_str().trim_end_matches('0')),
-            );
-        }
-        let _ = fmt::Write::write_str(&mut b, name);
-        w.ok().map(|()| b)
+        let written = (|| {
+            write!(b, "{whole}")?;
+            if part != 0 {
+                // `per_unit` is a power of ten here: the fraction to its width, trimmed.
+                let width = per_unit.ilog10() as usize;
+                let mut digits = Buf::new();
+                write!(digits, "{part:0width$}")?;
+                write!(b, ".{}", digits.as_str().trim_end_matches('0'))?;
+            }
+            b.write_str(name)
+        })();
+        written.ok().map(|()| b)
     }
 
     /// The shortest exact form; on a tie, the larger unit.
@@ -253,7 +269,7 @@ impl Buf {
         let nanos = d.as_nanos();
         if nanos == 0 {
             let mut b = Buf::new();
-            let _ = fmt::Write::write_str(&mut b, "0s");
+            let _ = b.write_str("0s");
             return b;
         }
         let mut best: Option<Buf> = None;
