@@ -274,7 +274,7 @@ async fn server_time_is_redis_time() {
     let (secs, micros): (u64, u64) = redis::cmd("TIME").query_async(&mut c).await.unwrap();
     let redis_now = secs * 1_000_000_000 + micros * 1_000;
     // TAT = Redis's now at the check + 300 ms, in Unix nanoseconds (microsecond resolution).
-    assert!(tat % 1_000 == 0, "TIME has microsecond resolution: {tat}");
+    assert!(tat.is_multiple_of(1_000), "TIME has microsecond resolution: {tat}");
     assert!(
         tat > redis_now && tat <= redis_now + 300_000_000,
         "TAT {tat} is not Redis's clock + 300 ms (Redis now {redis_now})"
