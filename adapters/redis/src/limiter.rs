@@ -302,6 +302,25 @@ impl<C: Clock + Clone> RedisRateLimiter<C> {
         &self.inner.clock
     }
 
+    /// The limiter's connection: a clone of its [`ConnectionManager`] (the same
+    /// multiplexed connection, reconnecting), for a health check or a `PING` beside the
+    /// checks. Commands sent on it are not guarded by the limiter's timeout or breaker.
+    ///
+    /// ```no_run
+    /// # use bulwark::rate_limiter::Config as Limit;
+    /// # use bulwark_redis::{Config, RedisRateLimiter};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # let client = redis::Client::open("redis://127.0.0.1:6379/").unwrap();
+    /// let limiter = RedisRateLimiter::new(client, Config::new(Limit::per_second(10))).unwrap();
+    /// let pong: String = redis::cmd("PING").query_async(&mut limiter.connection()).await.unwrap();
+    /// assert_eq!(pong, "PONG");
+    /// # }
+    /// ```
+    pub fn connection(&self) -> ConnectionManager {
+        self.inner.conn.clone()
+    }
+
     /// The Redis key that holds `key`'s bucket: the prefix, then the key.
     ///
     /// ```
@@ -387,33 +406,15 @@ impl<C: Clock + Clone> RedisRateLimiter<C> {
     /// ```
     pub async fn try_acquire(&self, key: &str, n: u32) -> Result<(), Error> {
         let inner = &*self.inner;
-        if n == 0 {
-            return Ok(());
-        }
-        if n > inner.gcra.burst() {
-            return Err(Error::InsufficientCapacity(InsufficientCapacity {
-                requested: n,
-                burst: inner.gcra.burst(),
-            }));
+        if let Some(answer) = self.without_redis(n) {
+            return answer;
         }
         let permit = match Permit::try_new(&inner.breaker) {
             Ok(p) => p,
-            Err(r) => {
-                let cause = Cause::BreakerOpen {
-                    retry_at: r.retry_at,
-                    retry_after: r.retry_after,
-                };
-                return self.degrade(key, n, cause);
-            }
+            Err(r) => return self.degrade(key, n, breaker_open(r)),
         };
-        let now = match inner.time {
-            TimeSource::Server => None,
-            TimeSource::Caller => Some(inner.clock.now().as_nanos()),
-        };
-        // n ≤ b and b·T fits u64 (checked by the config), so n·T does too.
-        let inc = inner.gcra.emission_interval_nanos() * u64::from(n);
-        let len = inner.gcra.emission_interval_nanos() * u64::from(inner.gcra.burst());
-        let args = script::args(now, inc, len, inner.slack_ms);
+        let now = self.now_arg();
+        let args = self.args(n, now);
         let key_in_redis = self.redis_key(key);
         let call = self.eval(&key_in_redis, &args);
         match bulwark::timeout::timeout(TokioClock::new(), inner.timeout, call).await {
@@ -441,6 +442,203 @@ impl<C: Clock + Clone> RedisRateLimiter<C> {
         }
     }
 
+    /// The answer of a check Redis need not see: `n = 0` passes, `n` above the burst never
+    /// can (as the core, which checks in that order).
+    fn without_redis(&self, n: u32) -> Option<Result<(), Error>> {
+        let burst = self.inner.gcra.burst();
+        if n == 0 {
+            Some(Ok(()))
+        } else if n > burst {
+            Some(Err(Error::InsufficientCapacity(InsufficientCapacity {
+                requested: n,
+                burst,
+            })))
+        } else {
+            None
+        }
+    }
+
+    /// "Now" to send: the local clock's reading for caller time, nothing for server time.
+    fn now_arg(&self) -> Option<u64> {
+        match self.inner.time {
+            TimeSource::Server => None,
+            TimeSource::Caller => Some(self.inner.clock.now().as_nanos()),
+        }
+    }
+
+    /// The script's arguments for `n` tokens (`0 < n ≤ b`).
+    fn args(&self, n: u32, now: Option<u64>) -> script::Args {
+        let g = &self.inner.gcra;
+        // n ≤ b and b·T fits u64 (checked by the config), so n·T does too.
+        let inc = g.emission_interval_nanos().saturating_mul(u64::from(n));
+        let len = g
+            .emission_interval_nanos()
+            .saturating_mul(u64::from(g.burst()));
+        script::args(now, inc, len, self.inner.slack_ms)
+    }
+
+    /// `EVALSHA <sha> 1 <key> <args…>`.
+    fn evalsha(&self, key: &str, args: &script::Args) -> redis::Cmd {
+        let mut cmd = redis::cmd("EVALSHA");
+        cmd.arg(self.inner.script.get_hash()).arg(1).arg(key);
+        for a in args {
+            cmd.arg(a.as_str());
+        }
+        cmd
+    }
+
+    /// Takes tokens for many keys in one round trip (a pipeline of the same script):
+    /// for bulk callers (a batch job, a gateway that checks several limits per request).
+    /// The answers are in the order of `checks`, each as
+    /// [`try_acquire`](RedisRateLimiter::try_acquire) would give it had the checks been made
+    /// one after the other at the same instant; the breaker counts the batch as one call.
+    /// Redis runs each check atomically, but other clients' checks may run between two of
+    /// a batch's.
+    ///
+    /// ```no_run
+    /// # use bulwark::rate_limiter::Config as Limit;
+    /// # use bulwark_redis::{Config, RedisRateLimiter};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// # let client = redis::Client::open("redis://127.0.0.1:6379/").unwrap();
+    /// let limiter = RedisRateLimiter::new(client, Config::new(Limit::per_second(1))).unwrap();
+    /// let answers = limiter.try_acquire_many(&[("a", 1), ("b", 1), ("a", 1)]).await;
+    /// assert!(answers[0].is_ok() && answers[1].is_ok() && answers[2].is_err());
+    /// # }
+    /// ```
+    pub async fn try_acquire_many<K: AsRef<str>>(
+        &self,
+        checks: &[(K, u32)],
+    ) -> Vec<Result<(), Error>> {
+        let inner = &*self.inner;
+        let mut out: Vec<Option<Result<(), Error>>> =
+            checks.iter().map(|(_, n)| self.without_redis(*n)).collect();
+        let asks: Vec<usize> = (0..checks.len()).filter(|&i| out[i].is_none()).collect();
+        if !asks.is_empty() {
+            let degrade_all = |out: &mut Vec<Option<Result<(), Error>>>, cause: Cause| {
+                for &i in &asks {
+                    let (key, n) = &checks[i];
+                    out[i] = Some(self.degrade(key.as_ref(), *n, cause.clone()));
+                }
+            };
+            match Permit::try_new(&inner.breaker) {
+                Err(r) => degrade_all(&mut out, breaker_open(r)),
+                Ok(permit) => {
+                    let now = self.now_arg();
+                    let keys: Vec<String> = asks
+                        .iter()
+                        .map(|&i| self.redis_key(checks[i].0.as_ref()))
+                        .collect();
+                    let args: Vec<script::Args> =
+                        asks.iter().map(|&i| self.args(checks[i].1, now)).collect();
+                    let call = self.eval_many(&keys, &args);
+                    match bulwark::timeout::timeout(TokioClock::new(), inner.timeout, call).await {
+                        Ok(Ok(replies)) => {
+                            permit.success();
+                            inner
+                                .redis_answers
+                                .fetch_add(asks.len() as u64, Ordering::Relaxed);
+                            self.set_degraded(false, None);
+                            for (&i, reply) in asks.iter().zip(replies) {
+                                let (key, n) = &checks[i];
+                                out[i] = Some(match reply {
+                                    Ok(r) => self.answer(r, now),
+                                    Err(e) if unavailable(&e) => self.degrade(
+                                        key.as_ref(),
+                                        *n,
+                                        Cause::Unreachable(e.to_string()),
+                                    ),
+                                    Err(e) => Err(Error::Redis(e.to_string())),
+                                });
+                            }
+                        }
+                        Ok(Err(e)) if unavailable(&e) => {
+                            permit.failure();
+                            degrade_all(&mut out, Cause::Unreachable(e.to_string()));
+                        }
+                        Ok(Err(e)) => {
+                            permit.record(Outcome::Ignored);
+                            inner
+                                .redis_answers
+                                .fetch_add(asks.len() as u64, Ordering::Relaxed);
+                            self.set_degraded(false, None);
+                            for &i in &asks {
+                                out[i] = Some(Err(Error::Redis(e.to_string())));
+                            }
+                        }
+                        Err(_elapsed) => {
+                            permit.failure();
+                            degrade_all(&mut out, Cause::Timeout(inner.timeout));
+                        }
+                    }
+                }
+            }
+        }
+        out.into_iter()
+            .map(|o| {
+                o.unwrap_or_else(|| Err(Error::Redis(String::from("no answer for this check"))))
+            })
+            .collect()
+    }
+
+    /// One pipeline of `EVALSHA`s; the ones answered `NOSCRIPT` (they did not run) again
+    /// after `SCRIPT LOAD`. A connection that failed earlier is retried once.
+    async fn eval_many(
+        &self,
+        keys: &[String],
+        args: &[script::Args],
+    ) -> Result<Vec<redis::RedisResult<Reply>>, RedisError> {
+        let mut conn = self.inner.conn.clone();
+        let pipeline = |which: &mut dyn Iterator<Item = usize>| {
+            let mut pipe = redis::pipe();
+            pipe.ignore_errors();
+            for i in which {
+                pipe.add_command(self.evalsha(&keys[i], &args[i]));
+            }
+            pipe
+        };
+        let mut reconnected = false;
+        let mut results = loop {
+            let pipe = pipeline(&mut (0..keys.len()));
+            match pipe
+                .query_async::<Vec<redis::RedisResult<Reply>>>(&mut conn)
+                .await
+            {
+                Ok(r) => break r,
+                Err(e) if (e.is_io_error() || e.is_connection_dropped()) && !reconnected => {
+                    reconnected = true;
+                }
+                Err(e) => return Err(e),
+            }
+        };
+        let missing: Vec<usize> = (0..results.len())
+            .filter(|&i| {
+                matches!(&results[i], Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript))
+            })
+            .collect();
+        if !missing.is_empty() {
+            redis::cmd("SCRIPT")
+                .arg("LOAD")
+                .arg(script::SOURCE)
+                .query_async::<String>(&mut conn)
+                .await?;
+            let pipe = pipeline(&mut missing.iter().copied());
+            let again = pipe
+                .query_async::<Vec<redis::RedisResult<Reply>>>(&mut conn)
+                .await?;
+            for (i, r) in missing.into_iter().zip(again) {
+                results[i] = r;
+            }
+        }
+        if results.len() != keys.len() {
+            return Err(RedisError::from((
+                ErrorKind::Client,
+                "the pipeline answered a different number of checks",
+            )));
+        }
+        Ok(results)
+    }
+
     /// `EVALSHA`; on `NOSCRIPT`, `SCRIPT LOAD` and `EVALSHA` again. A connection that failed
     /// earlier is retried once (the connection manager reconnects on the first failure and
     /// the second attempt waits for that), all within the caller's timeout.
@@ -450,12 +648,11 @@ impl<C: Clock + Clone> RedisRateLimiter<C> {
         let mut reconnected = false;
         let mut reloaded = false;
         loop {
-            let mut cmd = redis::cmd("EVALSHA");
-            cmd.arg(inner.script.get_hash()).arg(1).arg(key);
-            for a in args {
-                cmd.arg(a.as_str());
-            }
-            match cmd.query_async::<Reply>(&mut conn).await {
+            match self
+                .evalsha(key, args)
+                .query_async::<Reply>(&mut conn)
+                .await
+            {
                 Ok(r) => return Ok(r),
                 Err(e) if e.kind() == ErrorKind::Server(ServerErrorKind::NoScript) && !reloaded => {
                     reloaded = true;
@@ -582,6 +779,14 @@ impl<C: Clock + Clone + Sleep> RedisRateLimiter<C> {
                 other => return other,
             }
         }
+    }
+}
+
+/// The cause of a check the breaker turned away.
+fn breaker_open(r: bulwark::circuit_breaker::Rejected) -> Cause {
+    Cause::BreakerOpen {
+        retry_at: r.retry_at,
+        retry_after: r.retry_after,
     }
 }
 

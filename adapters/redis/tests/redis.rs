@@ -71,7 +71,7 @@ struct Step {
     n: u32,
 }
 
-fn case() -> impl Strategy<Value = (u64, u32, u64, Vec<Step>)> {
+fn case() -> impl Strategy<Value = (u64, u32, u64, Vec<Step>, bool)> {
     let period = prop_oneof![
         Just(1u64),
         Just(7),
@@ -93,6 +93,7 @@ fn case() -> impl Strategy<Value = (u64, u32, u64, Vec<Step>)> {
             Just(burst),
             start,
             prop::collection::vec(step, 1..40),
+            any::<bool>(),
         )
     })
 }
@@ -120,7 +121,7 @@ fn redis_answers_exactly_as_the_core_gcra_for_random_sequences() {
         failure_persistence: None,
         ..RunnerConfig::default()
     });
-    let result = runner.run(&case(), |(t, burst, start, steps)| {
+    let result = runner.run(&case(), |(t, burst, start, steps, batched)| {
         let id = cases.fetch_add(1, Ordering::Relaxed);
         let limit = Limit::with_period(Duration::from_nanos(t)).burst(burst);
         // Real time passes while the mock clock jumps: keys must not expire mid-case.
@@ -131,30 +132,42 @@ fn redis_answers_exactly_as_the_core_gcra_for_random_sequences() {
             let limiter = caller_limiter(client.clone(), cfg, clock);
             let mut reference: HashMap<u8, Machine> = HashMap::new();
             let mut now = start;
-            for (i, s) in steps.iter().enumerate() {
-                now = now.saturating_add_signed(s.dt);
+            // One check at a time, or (batched) up to four in one pipeline at the instant of
+            // the first of them.
+            let chunk = if batched { 4 } else { 1 };
+            for (c, group) in steps.chunks(chunk).enumerate() {
+                now = now.saturating_add_signed(group[0].dt);
                 clock.set(Instant::from_nanos(now));
-                let key = format!("k{}", s.key);
-                let got = limiter.try_acquire(&key, s.n).await;
-                let machine = reference
-                    .entry(s.key)
-                    .or_insert_with(|| Machine::new(limit).unwrap());
-                let want = core_answer(machine.try_acquire_n(s.n, Instant::from_nanos(now)));
-                seen.lock().unwrap()[match &want {
-                    Ok(()) => 0,
-                    Err(Error::RateLimited(_)) => 1,
-                    Err(_) => 2,
-                }] += 1;
-                prop_assert_eq!(
-                    &got,
-                    &want,
-                    "step {} of {:?} (T = {} ns, burst {}, start {})",
-                    i,
-                    steps,
-                    t,
-                    burst,
-                    start
-                );
+                let keys: Vec<(String, u32)> =
+                    group.iter().map(|s| (format!("k{}", s.key), s.n)).collect();
+                let got = if batched {
+                    limiter.try_acquire_many(&keys).await
+                } else {
+                    vec![limiter.try_acquire(&keys[0].0, keys[0].1).await]
+                };
+                prop_assert_eq!(got.len(), group.len());
+                for (s, got) in group.iter().zip(got) {
+                    let machine = reference
+                        .entry(s.key)
+                        .or_insert_with(|| Machine::new(limit).unwrap());
+                    let want = core_answer(machine.try_acquire_n(s.n, Instant::from_nanos(now)));
+                    seen.lock().unwrap()[match &want {
+                        Ok(()) => 0,
+                        Err(Error::RateLimited(_)) => 1,
+                        Err(_) => 2,
+                    }] += 1;
+                    prop_assert_eq!(
+                        &got,
+                        &want,
+                        "group {} of {:?} (T = {} ns, burst {}, start {}, batched {})",
+                        c,
+                        steps,
+                        t,
+                        burst,
+                        start,
+                        batched
+                    );
+                }
             }
             prop_assert!(!limiter.is_degraded());
             Ok::<(), TestCaseError>(())
@@ -274,7 +287,10 @@ async fn server_time_is_redis_time() {
     let (secs, micros): (u64, u64) = redis::cmd("TIME").query_async(&mut c).await.unwrap();
     let redis_now = secs * 1_000_000_000 + micros * 1_000;
     // TAT = Redis's now at the check + 300 ms, in Unix nanoseconds (microsecond resolution).
-    assert!(tat.is_multiple_of(1_000), "TIME has microsecond resolution: {tat}");
+    assert!(
+        tat.is_multiple_of(1_000),
+        "TIME has microsecond resolution: {tat}"
+    );
     assert!(
         tat > redis_now && tat <= redis_now + 300_000_000,
         "TAT {tat} is not Redis's clock + 300 ms (Redis now {redis_now})"
@@ -326,6 +342,58 @@ async fn noscript_reloads_the_script_and_keeps_the_state() {
         .unwrap();
     assert_eq!(exists, [1], "reloaded under its SHA");
     assert!(!limiter.is_degraded());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_batch_is_one_pipeline_that_survives_noscript_and_degrades_whole() {
+    let Some(server) = server() else { return };
+    let clock = mock_clock();
+    let mut c = conn(&server).await;
+    let limiter = caller_limiter(
+        server.client(),
+        Config::new(Limit::per_second(1).burst(2)),
+        clock,
+    );
+    let () = redis::cmd("SCRIPT")
+        .arg("FLUSH")
+        .query_async(&mut c)
+        .await
+        .unwrap();
+    let limited = Err(Error::RateLimited(RateLimited::new(
+        Instant::from_secs(1),
+        Instant::ZERO,
+    )));
+    let above = Err(Error::InsufficientCapacity(InsufficientCapacity {
+        requested: 3,
+        burst: 2,
+    }));
+    assert_eq!(
+        limiter
+            .try_acquire_many(&[("a", 2), ("b", 1), ("a", 1), ("c", 0), ("c", 3)])
+            .await,
+        [Ok(()), Ok(()), limited, Ok(()), above]
+    );
+    assert_eq!(limiter.totals(), (3, 0), "three checks went to Redis");
+    assert!(limiter.try_acquire_many::<&str>(&[]).await.is_empty());
+
+    // Redis gone: every check of the batch is answered by the degradation, one event.
+    let down = RedisRateLimiter::new(
+        closed_port_client(),
+        Config::new(Limit::per_second(1)).degradation(Degradation::FailClosed),
+    )
+    .unwrap();
+    let events = record_events(&down);
+    let answers = down.try_acquire_many(&[("a", 1), ("b", 1), ("c", 0)]).await;
+    assert!(matches!(
+        answers[0],
+        Err(Error::Unavailable(Cause::Unreachable(_)))
+    ));
+    assert!(matches!(
+        answers[1],
+        Err(Error::Unavailable(Cause::Unreachable(_)))
+    ));
+    assert_eq!(answers[2], Ok(()));
+    assert_eq!(events.lock().unwrap().len(), 1);
 }
 
 #[tokio::test(flavor = "current_thread")]
