@@ -776,3 +776,78 @@ async fn several_instances_hammering_one_key_never_exceed_the_rate() {
         "the limit never limited ({checks} checks)"
     );
 }
+
+// ===== faults under load =====
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_killed_mid_run_degrades_at_once_and_a_restart_resumes() {
+    let Some(mut server) = server() else { return };
+    let port = server.port();
+    let limit = Limit::per_second(100_000).burst(1_000);
+    let timeout = Duration::from_millis(100);
+    let cfg = Config::new(limit)
+        .timeout(timeout)
+        .degradation(Degradation::local_share(limit, 4).unwrap())
+        .breaker(
+            Breaker::new()
+                .consecutive_failures(3)
+                .open_for(Duration::from_millis(20)),
+        );
+    let limiter = RedisRateLimiter::new(server.client(), cfg).unwrap();
+    let events = record_events(&limiter);
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let slowest = Arc::new(Mutex::new(Duration::ZERO));
+    let mut tasks = Vec::new();
+    for t in 0..4 {
+        let (limiter, stop, slowest) = (limiter.clone(), Arc::clone(&stop), Arc::clone(&slowest));
+        tasks.push(tokio::spawn(async move {
+            let key = format!("k{t}");
+            while !stop.load(Ordering::Relaxed) {
+                let started = std::time::Instant::now();
+                let r = limiter.try_acquire(&key, 1).await;
+                let took = started.elapsed();
+                {
+                    let mut s = slowest.lock().unwrap();
+                    *s = (*s).max(took);
+                }
+                // The local share answers while Redis is down: never "unavailable".
+                assert!(matches!(r, Ok(()) | Err(Error::RateLimited(_))), "{r:?}");
+                tokio::task::yield_now().await;
+            }
+        }));
+    }
+    // Waits (yielding, bounded) until `done` holds.
+    async fn until(what: &str, mut done: impl FnMut() -> bool) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while !done() {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "gave up waiting: {what}"
+            );
+            tokio::task::yield_now().await;
+        }
+    }
+    until("Redis answers", || limiter.totals().0 >= 200).await;
+    server.stop();
+    let (answered, _) = limiter.totals();
+    until("the degradation answers", || limiter.totals().1 >= 200).await;
+    assert!(limiter.is_degraded());
+    let _server = RedisServer::start_on(port);
+    until("Redis answers again", || {
+        !limiter.is_degraded() && limiter.totals().0 >= answered + 200
+    })
+    .await;
+    stop.store(true, Ordering::Relaxed);
+    for t in tasks {
+        t.await.expect("no check panicked");
+    }
+    let slowest = *slowest.lock().unwrap();
+    assert!(
+        slowest < timeout + Duration::from_millis(400),
+        "a check took {slowest:?}, past its {timeout:?} timeout"
+    );
+    let events = events.lock().unwrap();
+    assert!(events.len() >= 2, "{events:?}");
+    assert!(matches!(events[0], Event::Degraded(_)), "{events:?}");
+    assert_eq!(events.last(), Some(&Event::Recovered), "{events:?}");
+}
