@@ -481,9 +481,7 @@ impl<C: Clock + Clone> RedisRateLimiter<C> {
     fn evalsha(&self, key: &str, args: &script::Args) -> redis::Cmd {
         let mut cmd = redis::cmd("EVALSHA");
         cmd.arg(self.inner.script.get_hash()).arg(1).arg(key);
-        for a in args {
-            cmd.arg(a.as_str());
-        }
+        args.write_to(&mut cmd);
         cmd
     }
 

@@ -13,8 +13,29 @@ pub(crate) const SOURCE: &str = include_str!("gcra.lua");
 
 const GIGA: u64 = 1_000_000_000;
 
-/// The script's seven arguments, as strings.
-pub(crate) type Args = [String; 7];
+/// The script's seven arguments (`now` absent: Redis `TIME`, sent as two empty strings).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Args {
+    pub(crate) now: Option<(u64, u64)>,
+    pub(crate) inc: (u64, u64),
+    pub(crate) len: (u64, u64),
+    pub(crate) slack_ms: u64,
+}
+
+impl Args {
+    /// Appends them to `cmd` (numbers in decimal, written without allocating).
+    pub(crate) fn write_to(&self, cmd: &mut redis::Cmd) {
+        match self.now {
+            Some((s, ns)) => cmd.arg(s).arg(ns),
+            None => cmd.arg("").arg(""),
+        };
+        cmd.arg(self.inc.0)
+            .arg(self.inc.1)
+            .arg(self.len.0)
+            .arg(self.len.1)
+            .arg(self.slack_ms);
+    }
+}
 
 /// `{pass, at_s, at_ns, now_s, now_ns}`.
 pub(crate) type Reply = (i64, i64, i64, i64, i64);
@@ -44,21 +65,12 @@ pub(crate) fn join(s: i64, ns: i64) -> Option<u64> {
 /// The arguments for a check at `now` (`None`: Redis `TIME`) taking `inc = n·T` from a
 /// bucket of length `len = b·T`, keys outliving their refill by `slack_ms`.
 pub(crate) fn args(now: Option<u64>, inc: u64, len: u64, slack_ms: u64) -> Args {
-    let (now_s, now_ns) = match now.map(split) {
-        Some((s, ns)) => (s.to_string(), ns.to_string()),
-        None => (String::new(), String::new()),
-    };
-    let (inc_s, inc_ns) = split(inc);
-    let (len_s, len_ns) = split(len);
-    [
-        now_s,
-        now_ns,
-        inc_s.to_string(),
-        inc_ns.to_string(),
-        len_s.to_string(),
-        len_ns.to_string(),
-        slack_ms.to_string(),
-    ]
+    Args {
+        now: now.map(split),
+        inc: split(inc),
+        len: split(len),
+        slack_ms,
+    }
 }
 
 /// Reads a reply; `None` when it is out of range (not this script's).
@@ -103,13 +115,21 @@ mod tests {
 
     #[test]
     fn args_carry_server_time_as_empty_strings() {
-        let a = args(None, 1_500_000_000, 3 * GIGA, 7);
-        assert_eq!(
-            a,
-            ["", "", "1", "500000000", "3", "0", "7"].map(String::from)
+        let packed = |a: Args| {
+            let mut cmd = redis::cmd("EVALSHA");
+            a.write_to(&mut cmd);
+            String::from_utf8(cmd.get_packed_command()).unwrap()
+        };
+        let a = packed(args(None, 1_500_000_000, 3 * GIGA, 7));
+        assert!(
+            a.ends_with("$0\r\n\r\n$0\r\n\r\n$1\r\n1\r\n$9\r\n500000000\r\n$1\r\n3\r\n$1\r\n0\r\n$1\r\n7\r\n"),
+            "{a:?}"
         );
-        let a = args(Some(u64::MAX), 1, 2, 0);
-        assert_eq!(&a[..2], &["18446744073".to_owned(), "709551615".to_owned()]);
+        let a = packed(args(Some(u64::MAX), 1, 2, 0));
+        assert!(
+            a.contains("$11\r\n18446744073\r\n$9\r\n709551615\r\n"),
+            "{a:?}"
+        );
     }
 
     #[test]
