@@ -59,9 +59,41 @@ type Hook = Arc<dyn Fn(&Event) + Send + Sync>;
 /// [`acquire`](RedisRateLimiter::acquire) waits up to the limit's max wait — and its
 /// [`Error`] implements [`RetryHint`](bulwark::admission::RetryHint), so a retry around it
 /// reads the same hint as around any gate. In a tower stack use
-/// [`RedisRateLimitLayer`](crate::RedisRateLimitLayer); inside a
-/// [`Pipeline`](bulwark::pipeline::Pipeline)'s operation, call `try_acquire(..).await?`
-/// first: the pipeline's retry then waits out its hint like any other transient error.
+/// [`RedisRateLimitLayer`](crate::RedisRateLimitLayer). In a
+/// [`Pipeline`](bulwark::pipeline::Pipeline), check first in the operation and classify the
+/// rejection: [`Verdict::Ignore`](bulwark::classify::Verdict::Ignore) answers it at once
+/// (load shedding, as the pipeline answers a saturated in-process limiter by default);
+/// `Verdict::Failure { retry_after: Some(r.retry_after) }` makes the pipeline's retry wait
+/// it out within its deadline.
+///
+/// ```no_run
+/// use bulwark::classify::Verdict;
+/// use bulwark::pipeline::Pipeline;
+/// use bulwark::rate_limiter::Config as Limit;
+/// use bulwark::retry::Config as Retry;
+/// use bulwark_redis::{Config, Error, RedisRateLimiter};
+/// use bulwark_tokio::TokioClock;
+///
+/// # #[tokio::main(flavor = "current_thread")]
+/// # async fn main() {
+/// # let client = redis::Client::open("redis://127.0.0.1:6379/").unwrap();
+/// let limiter = RedisRateLimiter::new(client, Config::new(Limit::per_second(50))).unwrap();
+/// let pipeline = Pipeline::new(TokioClock::new(), Retry::new().max_attempts(3))
+///     .unwrap()
+///     .classify(|r: &Result<u32, Error>| match r {
+///         Ok(_) => Verdict::Success,
+///         Err(Error::RateLimited(_) | Error::InsufficientCapacity(_)) => Verdict::Ignore,
+///         Err(_) => Verdict::FAILURE,
+///     });
+/// let answer = pipeline
+///     .call(|| async {
+///         limiter.try_acquire("user:42", 1).await?;
+///         Ok::<u32, Error>(42) // the operation itself
+///     })
+///     .await;
+/// # let _ = answer;
+/// # }
+/// ```
 ///
 /// # Examples
 ///
@@ -163,7 +195,7 @@ impl<C: Clock + Clone> RedisRateLimiter<C> {
     ///
     /// # Errors
     ///
-    /// [`ConfigError`] naming the field at fault.
+    /// [`ConfigError`] naming the field at fault (`client` outside a tokio runtime).
     ///
     /// ```
     /// use bulwark::MockClock;
@@ -180,6 +212,14 @@ impl<C: Clock + Clone> RedisRateLimiter<C> {
     /// ```
     pub fn with_clock(client: redis::Client, cfg: Config, clock: C) -> Result<Self, ConfigError> {
         let gcra = cfg.checked()?;
+        // redis-rs spawns its connection tasks on the current runtime (and would panic
+        // without one).
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(ConfigError::new(
+                "client",
+                "the limiter must be built within a tokio runtime",
+            ));
+        }
         let breaker = CircuitBreaker::new(cfg.breaker, clock.clone())
             .map_err(|e| ConfigError::new("breaker", e))?;
         let local = match cfg.degradation {

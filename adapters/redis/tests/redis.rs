@@ -851,3 +851,14 @@ async fn a_server_killed_mid_run_degrades_at_once_and_a_restart_resumes() {
     assert!(matches!(events[0], Event::Degraded(_)), "{events:?}");
     assert_eq!(events.last(), Some(&Event::Recovered), "{events:?}");
 }
+
+#[test]
+fn building_outside_a_tokio_runtime_is_a_config_error_not_a_panic() {
+    let e =
+        RedisRateLimiter::new(closed_port_client(), Config::new(Limit::per_second(1))).unwrap_err();
+    assert_eq!(e.field(), "client");
+    assert_eq!(
+        e.to_string(),
+        "invalid bulwark-redis config, field `client`: the limiter must be built within a tokio runtime"
+    );
+}
