@@ -30,7 +30,10 @@ pub enum TimeSource {
     /// The limiter's local [`Clock`](bulwark::Clock), sent with each check: for tests (a
     /// [`MockClock`](bulwark::MockClock) drives the shared limit) and for a fleet that already
     /// shares a clock. Every instance writing a key prefix must use the same source and the
-    /// same clock origin.
+    /// same clock origin. An instant earlier than a key's last check is an earlier question,
+    /// answered as the core's [`gcra`](bulwark::rate_limiter::gcra) answers it (never more
+    /// generously than at the later instant); there is no table-wide "latest instant" as in
+    /// the in-process keyed table.
     Caller,
 }
 

@@ -32,6 +32,15 @@
 //! test compares the answers with the core's bit for bit. The key holds the theoretical
 //! arrival time as a decimal number of nanoseconds (`GET` it to look).
 //!
+//! # Servers
+//!
+//! Tested against Redis 7 (`redis-server` started by the tests). The script touches one key
+//! per call, so it is valid on Redis Cluster too, but this crate connects to one node (a
+//! primary, a proxy, or a managed endpoint) through redis-rs's `ConnectionManager`. Valkey
+//! speaks the same protocol and scripting API; it was not part of the test runs. Redis
+//! before 5 needs the script's `redis.replicate_commands()` (called there automatically);
+//! Redis 7 and Valkey skip it.
+//!
 //! # Examples
 //!
 //! ```no_run

@@ -75,6 +75,9 @@ impl RedisServer {
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn();
+        if child.is_err() {
+            let _ = std::fs::remove_dir_all(&dir);
+        }
         let child = match child {
             Ok(c) => c,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!(
