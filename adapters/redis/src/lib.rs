@@ -81,5 +81,5 @@ mod tower;
 
 pub use config::{Config, Degradation, Event, MAX_EXPIRY_SLACK, TimeSource};
 pub use error::{Cause, ConfigError, Error};
-pub use limiter::{LOCAL_KEYS, RedisRateLimiter};
+pub use limiter::{LOCAL_KEYS, RedisRateLimiter, Totals};
 pub use tower::{RedisRateLimitFuture, RedisRateLimitLayer, RedisRateLimitService};

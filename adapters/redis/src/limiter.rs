@@ -28,6 +28,21 @@ pub const LOCAL_KEYS: usize = 1024;
 
 type Hook = Arc<dyn Fn(&Event) + Send + Sync>;
 
+/// Counts of answers ([`RedisRateLimiter::totals`]): who answered the checks.
+///
+/// ```
+/// let t = bulwark_redis::Totals { redis: 3, degraded: 1 };
+/// assert_eq!(t.redis + t.degraded, 4);
+/// ```
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub struct Totals {
+    /// Checks Redis answered (a pass, a rejection, or an error reply such as a key of
+    /// another type).
+    pub redis: u64,
+    /// Checks the [`Degradation`] answered (Redis unreachable, slow, or its breaker open).
+    pub degraded: u64,
+}
+
 /// A rate limit shared by every instance of a fleet, kept in Redis (or Valkey) by one Lua
 /// GCRA script: the same answers as the core's
 /// [`KeyedRateLimiter`](bulwark::rate_limiter::KeyedRateLimiter), for every process that
@@ -305,25 +320,25 @@ impl<C: Clock + Clone> RedisRateLimiter<C> {
         self.inner.degraded.load(Ordering::Acquire)
     }
 
-    /// Checks answered by Redis, and checks answered by the degradation, since the limiter
-    /// was built (counts; `n = 0` and above-burst checks ask nobody and count in neither).
+    /// How many checks Redis answered and how many the degradation answered since the
+    /// limiter was built (`n = 0` and above-burst checks ask nobody and count in neither).
     ///
     /// ```
     /// # use bulwark::rate_limiter::Config as Limit;
-    /// # use bulwark_redis::{Config, RedisRateLimiter};
+    /// # use bulwark_redis::{Config, RedisRateLimiter, Totals};
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
     /// # let client = redis::Client::open("redis://127.0.0.1:1/").unwrap();
     /// let limiter = RedisRateLimiter::new(client, Config::new(Limit::per_second(10))).unwrap();
-    /// let _ = limiter.try_acquire("k", 1).await;
-    /// assert_eq!(limiter.totals(), (0, 1));
+    /// let _ = limiter.try_acquire("k", 1).await; // nothing listens on port 1
+    /// assert_eq!(limiter.totals(), Totals { redis: 0, degraded: 1 });
     /// # }
     /// ```
-    pub fn totals(&self) -> (u64, u64) {
-        (
-            self.inner.redis_answers.load(Ordering::Relaxed),
-            self.inner.degraded_answers.load(Ordering::Relaxed),
-        )
+    pub fn totals(&self) -> Totals {
+        Totals {
+            redis: self.inner.redis_answers.load(Ordering::Relaxed),
+            degraded: self.inner.degraded_answers.load(Ordering::Relaxed),
+        }
     }
 
     /// The limiter's local clock.

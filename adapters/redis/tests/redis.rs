@@ -16,6 +16,7 @@ use bulwark::rate_limiter::{Config as Limit, Denied, InsufficientCapacity, Machi
 use bulwark::{Clock, Instant, MockClock};
 use bulwark_redis::{
     Cause, Config, Degradation, Error, Event, RedisRateLimitLayer, RedisRateLimiter, TimeSource,
+    Totals,
 };
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
@@ -43,6 +44,16 @@ fn record_events<C: Clock + Clone>(l: &RedisRateLimiter<C>) -> Arc<Mutex<Vec<Eve
     let sink = Arc::clone(&events);
     l.on_event(move |e| sink.lock().unwrap().push(e.clone()));
     events
+}
+
+/// Asserts that a PTTL read `lost` after the check that set the key is the TTL `want` (ms)
+/// minus at most the real time that passed (a loaded machine may stall between the two).
+fn assert_ttl(ttl: i64, want: i64, lost: Duration) {
+    let lost = i64::try_from(lost.as_millis()).unwrap_or(i64::MAX);
+    assert!(
+        ttl <= want && ttl >= want - lost - 1,
+        "PTTL {ttl} ms, want {want} ms less at most the {lost} ms that passed"
+    );
 }
 
 fn closed_port_client() -> redis::Client {
@@ -207,9 +218,9 @@ async fn caller_time_sets_the_ttl_to_the_refill_and_a_full_key_is_gone() {
                 .unwrap()
         }
     };
+    let t0 = std::time::Instant::now();
     limiter.try_acquire("k", 3).await.unwrap(); // full again at 300 ms
-    let ttl = pttl(&mut c).await;
-    assert!((250..=300).contains(&ttl), "PTTL {ttl}, want about 300 ms");
+    assert_ttl(pttl(&mut c).await, 300, t0.elapsed());
     let tat: String = redis::cmd("GET")
         .arg("bulwark:rl:k")
         .query_async(&mut c)
@@ -218,9 +229,10 @@ async fn caller_time_sets_the_ttl_to_the_refill_and_a_full_key_is_gone() {
     assert_eq!(tat, "300000000", "the key holds the TAT in nanoseconds");
 
     clock.set(Instant::from_millis(100));
+    let t0 = std::time::Instant::now();
     limiter.try_acquire("k", 3).await.unwrap(); // TAT 600 ms: 500 ms from now
     let ttl = pttl(&mut c).await;
-    assert!((450..=500).contains(&ttl), "PTTL {ttl}, want about 500 ms");
+    assert_ttl(ttl, 500, t0.elapsed());
 
     // A rejection writes nothing: the TTL only runs down.
     let err = limiter.try_acquire("k", 1).await.unwrap_err();
@@ -245,7 +257,11 @@ async fn caller_time_sets_the_ttl_to_the_refill_and_a_full_key_is_gone() {
         .query_async(&mut c)
         .await
         .unwrap();
-    assert!((0..=1).contains(&ttl), "PTTL {ttl}, want at most 1 ms");
+    // -2: already gone (a loaded machine may take longer than 1 ms to ask).
+    assert!(
+        ttl == -2 || (0..=1).contains(&ttl),
+        "PTTL {ttl}, want at most 1 ms"
+    );
     let mut gone = false;
     for _ in 0..100_000 {
         let exists: i64 = redis::cmd("EXISTS")
@@ -275,9 +291,12 @@ async fn caller_time_sets_the_ttl_to_the_refill_and_a_full_key_is_gone() {
 async fn server_time_is_redis_time() {
     let Some(server) = server() else { return };
     let mut c = conn(&server).await;
+    const S: u64 = 1_000_000_000;
+    // T = 1 s, burst 5: wide margins for a loaded machine; `lost` bounds the real time that
+    // passed between the check and the reads that follow it.
     let limiter =
-        RedisRateLimiter::new(server.client(), Config::new(Limit::per_second(10).burst(5)))
-            .unwrap();
+        RedisRateLimiter::new(server.client(), Config::new(Limit::per_second(1).burst(5))).unwrap();
+    let t0 = std::time::Instant::now();
     limiter.try_acquire("k", 3).await.unwrap();
     let tat: u64 = redis::cmd("GET")
         .arg("bulwark:rl:k")
@@ -285,30 +304,33 @@ async fn server_time_is_redis_time() {
         .await
         .unwrap();
     let (secs, micros): (u64, u64) = redis::cmd("TIME").query_async(&mut c).await.unwrap();
-    let redis_now = secs * 1_000_000_000 + micros * 1_000;
-    // TAT = Redis's now at the check + 300 ms, in Unix nanoseconds (microsecond resolution).
-    assert!(
-        tat.is_multiple_of(1_000),
-        "TIME has microsecond resolution: {tat}"
-    );
-    assert!(
-        tat > redis_now && tat <= redis_now + 300_000_000,
-        "TAT {tat} is not Redis's clock + 300 ms (Redis now {redis_now})"
-    );
     let ttl: i64 = redis::cmd("PTTL")
         .arg("bulwark:rl:k")
         .query_async(&mut c)
         .await
         .unwrap();
-    assert!((250..=300).contains(&ttl), "PTTL {ttl}");
+    let lost = t0.elapsed();
+    let redis_now = secs * S + micros * 1_000;
+    // TAT = Redis's clock at the check + 3 s, in Unix nanoseconds (microsecond resolution).
+    assert!(
+        tat.is_multiple_of(1_000),
+        "TIME has microsecond resolution: {tat}"
+    );
+    let lost_ns = u64::try_from(lost.as_nanos()).unwrap();
+    assert!(
+        tat <= redis_now + 3 * S && tat + lost_ns >= redis_now + 3 * S,
+        "TAT {tat} is not Redis's clock + 3 s (Redis now {redis_now}, {lost:?} passed)"
+    );
+    assert_ttl(ttl, 3_000, lost);
     // The retry hint is the wait Redis computed, from the local clock's reading.
     limiter.try_acquire("k", 2).await.unwrap();
     let Err(Error::RateLimited(r)) = limiter.try_acquire("k", 1).await else {
         panic!("the sixth token of a burst of 5 must be limited")
     };
+    let lost = t0.elapsed();
     assert!(
-        r.retry_after > Duration::from_millis(50) && r.retry_after <= Duration::from_millis(100),
-        "retry after {:?}, want just under 100 ms",
+        r.retry_after <= Duration::from_secs(1) && r.retry_after + lost >= Duration::from_secs(1),
+        "retry after {:?}, want 1 s less the {lost:?} that passed",
         r.retry_after
     );
 }
@@ -373,7 +395,14 @@ async fn a_batch_is_one_pipeline_that_survives_noscript_and_degrades_whole() {
             .await,
         [Ok(()), Ok(()), limited, Ok(()), above]
     );
-    assert_eq!(limiter.totals(), (3, 0), "three checks went to Redis");
+    assert_eq!(
+        limiter.totals(),
+        Totals {
+            redis: 3,
+            degraded: 0
+        },
+        "three checks went to Redis"
+    );
     assert!(limiter.try_acquire_many::<&str>(&[]).await.is_empty());
 
     // Redis gone: every check of the batch is answered by the degradation, one event.
@@ -427,7 +456,13 @@ async fn a_key_of_another_type_is_a_redis_error_not_a_degradation() {
         "{e}"
     );
     assert!(!limiter.is_degraded());
-    assert_eq!(limiter.totals(), (2, 0));
+    assert_eq!(
+        limiter.totals(),
+        Totals {
+            redis: 2,
+            degraded: 0
+        }
+    );
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -443,7 +478,13 @@ async fn zero_and_above_burst_ask_nobody() {
             burst: 4
         }))
     );
-    assert_eq!(limiter.totals(), (0, 0));
+    assert_eq!(
+        limiter.totals(),
+        Totals {
+            redis: 0,
+            degraded: 0
+        }
+    );
     assert!(!limiter.is_degraded());
 }
 
@@ -473,7 +514,13 @@ async fn fail_open_and_fail_closed_on_a_closed_port_with_one_event() {
             }
         }
         assert!(limiter.is_degraded());
-        assert_eq!(limiter.totals(), (0, 5));
+        assert_eq!(
+            limiter.totals(),
+            Totals {
+                redis: 0,
+                degraded: 5
+            }
+        );
         let events = events.lock().unwrap();
         assert_eq!(events.len(), 1, "one switch, one event: {events:?}");
         assert!(
@@ -553,8 +600,7 @@ async fn a_silent_server_is_a_timeout_and_then_the_breaker_answers() {
             started.elapsed()
         );
     }
-    // Two failures opened the breaker: answered at once, Redis not asked.
-    let started = std::time::Instant::now();
+    // Two failures opened the breaker: answered without asking Redis (the cause says so).
     let e = limiter.try_acquire("k", 1).await.unwrap_err();
     assert_eq!(
         e,
@@ -563,7 +609,6 @@ async fn a_silent_server_is_a_timeout_and_then_the_breaker_answers() {
             retry_after: Some(Duration::from_secs(5)),
         })
     );
-    assert!(started.elapsed() < timeout);
     assert_eq!(e.retry_after(), Some(Duration::from_secs(5)));
     assert_eq!(
         e.to_string(),
@@ -827,14 +872,17 @@ async fn a_server_killed_mid_run_degrades_at_once_and_a_restart_resumes() {
             tokio::task::yield_now().await;
         }
     }
-    until("Redis answers", || limiter.totals().0 >= 200).await;
+    until("Redis answers", || limiter.totals().redis >= 200).await;
     server.stop();
-    let (answered, _) = limiter.totals();
-    until("the degradation answers", || limiter.totals().1 >= 200).await;
+    let answered = limiter.totals().redis;
+    until("the degradation answers", || {
+        limiter.totals().degraded >= 200
+    })
+    .await;
     assert!(limiter.is_degraded());
     let _server = RedisServer::start_on(port);
     until("Redis answers again", || {
-        !limiter.is_degraded() && limiter.totals().0 >= answered + 200
+        !limiter.is_degraded() && limiter.totals().redis >= answered + 200
     })
     .await;
     stop.store(true, Ordering::Relaxed);
@@ -843,7 +891,7 @@ async fn a_server_killed_mid_run_degrades_at_once_and_a_restart_resumes() {
     }
     let slowest = *slowest.lock().unwrap();
     assert!(
-        slowest < timeout + Duration::from_millis(400),
+        slowest < timeout + Duration::from_millis(900),
         "a check took {slowest:?}, past its {timeout:?} timeout"
     );
     let events = events.lock().unwrap();
