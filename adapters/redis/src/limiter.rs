@@ -544,7 +544,9 @@ impl<C: Clock + Clone> RedisRateLimiter<C> {
     /// for bulk callers (a batch job, a gateway that checks several limits per request).
     /// The answers are in the order of `checks`, each as
     /// [`try_acquire`](RedisRateLimiter::try_acquire) would give it had the checks been made
-    /// one after the other at the same instant; the breaker counts the batch as one call.
+    /// one after the other (with caller time, all at the one instant read for the batch;
+    /// with server time, each at Redis's clock when it runs); the breaker counts the batch
+    /// as one call.
     /// Redis runs each check atomically, but other clients' checks may run between two of
     /// a batch's.
     ///
