@@ -32,7 +32,8 @@ fn runtime() -> Runtime {
 }
 
 /// The leaf every stack wraps: answers at once.
-fn leaf() -> impl Service<u32, Response = u32, Error = std::io::Error, Future: Send> + Clone + Send {
+fn leaf() -> impl Service<u32, Response = u32, Error = std::io::Error, Future: Send> + Clone + Send
+{
     service_fn(|x: u32| async move { Ok::<u32, std::io::Error>(black_box(x)) })
 }
 
@@ -75,7 +76,9 @@ where
 {
     for two in [false, true] {
         let threads = if two { ", 2 threads" } else { "" };
-        let mut g = c.benchmark_group(format!("tower/{pattern}, ready call (block_on each){threads}"));
+        let mut g = c.benchmark_group(format!(
+            "tower/{pattern}, ready call (block_on each){threads}"
+        ));
         bench(&mut g, two, "bare service", &leaf());
         bench(&mut g, two, "bulwark", &ours);
         bench(&mut g, two, "tower-resilience", &theirs);
@@ -92,14 +95,18 @@ fn layers(c: &mut Criterion) {
 
     // Circuit breaker: closed, every call succeeds and is recorded.
     let ours = CircuitBreakerLayer::new(
-        CircuitBreaker::new(BreakerConfig::new().failure_rate(50).minimum_calls(100), clock)
-            .unwrap(),
+        CircuitBreaker::new(BreakerConfig::new().consecutive_failures(5), clock).unwrap(),
     );
     let theirs = tower_resilience::circuitbreaker::CircuitBreakerLayer::builder()
         .failure_rate_threshold(0.5)
         .build()
         .unwrap();
-    pair(c, "circuit breaker", ours.layer(leaf()), theirs.layer(leaf()));
+    pair(
+        c,
+        "circuit breaker",
+        ours.layer(leaf()),
+        theirs.layer(leaf()),
+    );
 
     // Bulkhead: 64 concurrent calls, never full here.
     let ours = BulkheadLayer::new(Bulkhead::new(BulkheadConfig::new(64), clock).unwrap());
