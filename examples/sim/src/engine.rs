@@ -692,13 +692,7 @@ pub fn run(
     let Driver { metrics, .. } = driver;
     let model = world.model.borrow();
     let log = world.breaker_log.0.borrow();
-    Ok(metrics.finish(
-        scenario,
-        policy,
-        &model,
-        &log,
-        prims.breaker.0.is_some(),
-    ))
+    Ok(metrics.finish(scenario, policy, &model, &log, prims.breaker.0.is_some()))
 }
 
 struct Driver<'w, F, M> {

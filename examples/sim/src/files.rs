@@ -105,11 +105,7 @@ impl Ctx<'_> {
     }
 
     /// A duration field (`"250ms"`).
-    pub(crate) fn duration(
-        &self,
-        v: &Spanned<String>,
-        field: &str,
-    ) -> Result<Duration, FileError> {
+    pub(crate) fn duration(&self, v: &Spanned<String>, field: &str) -> Result<Duration, FileError> {
         parse_duration(v.get_ref()).map_err(|m| self.err(v.span(), field, m))
     }
 
@@ -186,7 +182,10 @@ pub(crate) fn scenario_from_toml(path: &str, text: &str) -> Result<Scenario, Fil
             .file_stem()
             .map_or("custom".into(), |s| s.to_string_lossy().into_owned())
     });
-    let mut s = Scenario::base(&name, raw.description.as_deref().unwrap_or("custom scenario"));
+    let mut s = Scenario::base(
+        &name,
+        raw.description.as_deref().unwrap_or("custom scenario"),
+    );
     // Where each field is, for the checks after parsing.
     let mut spans: Vec<(String, Range<usize>)> = Vec::new();
     let mut note = |f: &str, sp: Range<usize>| spans.push((f.to_string(), sp));
@@ -234,7 +233,10 @@ pub(crate) fn scenario_from_toml(path: &str, text: &str) -> Result<Scenario, Fil
         let num = |v: &Option<Spanned<f64>>, dflt: f64| v.as_ref().map_or(dflt, |v| *v.get_ref());
         s.downstream = Downstream {
             replicas: d.replicas.as_ref().map_or(b.replicas, |v| *v.get_ref()),
-            concurrency: d.concurrency.as_ref().map_or(b.concurrency, |v| *v.get_ref()),
+            concurrency: d
+                .concurrency
+                .as_ref()
+                .map_or(b.concurrency, |v| *v.get_ref()),
             queue: d.queue.unwrap_or(b.queue),
             latency: cx
                 .opt_duration(&d.latency, "downstream.latency")?

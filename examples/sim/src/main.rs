@@ -20,7 +20,7 @@ Deterministic: the same seed gives the same numbers.
 USAGE:
     cargo run -p bulwark-sim --bin bulwark-sim -- [OPTIONS]
 
-With no options: scenario `spike`, three policies (no protection, retry only, full pipeline).
+With no options: scenario `outage`, three policies (no protection, retry only, full pipeline).
 
 OPTIONS:
     -s, --scenario NAME|FILE   a built-in scenario (below) or a TOML scenario file
@@ -122,7 +122,10 @@ fn parse_args(mut it: impl Iterator<Item = String>) -> Result<Parsed, String> {
             "-o" | "--out" => a.out = PathBuf::from(value("--out")?),
             "--seed" => {
                 let v = value("--seed")?;
-                a.seed = Some(v.parse().map_err(|_| format!("--seed: `{v}` is not a number"))?);
+                a.seed = Some(
+                    v.parse()
+                        .map_err(|_| format!("--seed: `{v}` is not a number"))?,
+                );
             }
             "--duration" => a.duration = Some(value("--duration")?),
             "-q" | "--quiet" => a.quiet = true,
@@ -148,7 +151,8 @@ fn load_scenario(a: &Args) -> Result<Scenario, String> {
     }
     if let Some(d) = &a.duration {
         s.duration = parse_duration(d).map_err(|e| format!("--duration: {e}"))?;
-        s.validate().map_err(|(f, m)| format!("--duration: {f} {m}"))?;
+        s.validate()
+            .map_err(|(f, m)| format!("--duration: {f} {m}"))?;
     }
     Ok(s)
 }

@@ -378,7 +378,9 @@ impl Metrics {
                 .iter()
                 .map(|&(s, _)| s)
                 .find(|&s| s >= a && s < b)
-                .map_or(Timing::Never, |s| Timing::After(Duration::from_nanos(s - a))),
+                .map_or(Timing::Never, |s| {
+                    Timing::After(Duration::from_nanos(s - a))
+                }),
         };
         let recover = match incident {
             None => Timing::NoIncident,

@@ -188,16 +188,16 @@ impl Policy {
     pub fn retry_only() -> Policy {
         Policy {
             name: "retry only".into(),
-            retry: retry::Config::new()
-                .max_attempts(3)
-                .backoff(Backoff::exponential(Duration::from_millis(50)).max(Duration::from_secs(1))),
+            retry: retry::Config::new().max_attempts(3).backoff(
+                Backoff::exponential(Duration::from_millis(50)).max(Duration::from_secs(1)),
+            ),
             ..Policy::no_protection()
         }
     }
 
     /// The full pipeline: the same retry drawing on a budget (20 % of successes, 10/s floor),
     /// a breaker (50 % failures over the last 100 calls once 20 were made, or 10 in a row;
-    /// open 2 s growing ×2 to 16 s), a rate limiter (2500/s, burst 250), a bulkhead of 128,
+    /// open 1 s growing ×2 to 4 s, ±10 %; 2 probes), a rate limiter (2500/s, burst 250), a bulkhead of 128,
     /// attempt timeout 250 ms, total timeout 1 s.
     ///
     /// ```
@@ -217,10 +217,10 @@ impl Policy {
                     .consecutive_failures(10)
                     .failure_rate(50)
                     .minimum_calls(20)
-                    .open_for(Duration::from_secs(2))
-                    .open_growth(2, Duration::from_secs(16))
+                    .open_for(Duration::from_secs(1))
+                    .open_growth(2, Duration::from_secs(4))
                     .open_jitter(10)
-                    .half_open(3, 3),
+                    .half_open(2, 2),
                 window: Window::Count100,
             }),
             limiter: Some(rate_limiter::Config::per_second(2500).burst(250)),
@@ -468,7 +468,10 @@ fn val<T: Copy>(v: &Option<Spanned<T>>) -> Option<T> {
 
 impl PolicyToml {
     fn to_policy(&self, cx: &Ctx<'_>, i: usize, span: Range<usize>) -> Result<Policy, FileError> {
-        let name = self.name.clone().unwrap_or_else(|| format!("policy {}", i + 1));
+        let name = self
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("policy {}", i + 1));
         let f = |s: &str| format!("policy[{i}].{s}");
         let mut p = Policy::no_protection().named(&name);
         p.attempt_timeout = cx.opt_duration(&self.attempt_timeout, &f("attempt_timeout"))?;
@@ -497,14 +500,15 @@ impl PolicyToml {
                 min_per_second: val(&t.min_per_second).unwrap_or(0),
                 max_tokens: val(&t.max_tokens).unwrap_or(100),
             };
-            retry::Budget::new(spec.retry_percent, spec.min_per_second, spec.max_tokens)
-                .map_err(|e| {
+            retry::Budget::new(spec.retry_percent, spec.min_per_second, spec.max_tokens).map_err(
+                |e| {
                     cx.err(
                         t.retry_percent.span(),
                         &f("budget.retry_percent"),
                         format!("{e} (0 ..= 1000)"),
                     )
-                })?;
+                },
+            )?;
             p.budget = Some(spec);
         }
         if let Some(b) = &self.breaker {
@@ -534,9 +538,8 @@ impl PolicyToml {
         if let Some(b) = &self.bulkhead {
             let t = b.get_ref();
             let cfg = bulkhead::Config::new(*t.max_concurrent.get_ref());
-            cfg.validate().map_err(|e| {
-                cx.err(t.max_concurrent.span(), &f("bulkhead.max_concurrent"), e)
-            })?;
+            cfg.validate()
+                .map_err(|e| cx.err(t.max_concurrent.span(), &f("bulkhead.max_concurrent"), e))?;
             p.bulkhead = Some(cfg);
         }
         // Everything was checked field by field; this catches what only the whole sees.
@@ -568,9 +571,7 @@ impl RetryToml {
         let mut backoff = match kind {
             "constant" => Backoff::constant(initial),
             "linear" => {
-                let step = cx
-                    .opt_duration(&self.step, &fl("step"))?
-                    .unwrap_or(initial);
+                let step = cx.opt_duration(&self.step, &fl("step"))?.unwrap_or(initial);
                 Backoff::linear(initial, step)
             }
             "exponential" => {
@@ -605,9 +606,7 @@ impl RetryToml {
                 return Err(cx.err(
                     at(&self.jitter, &table),
                     &fl("jitter"),
-                    format!(
-                        "`{other}`: expected none, full, equal, decorrelated or proportional"
-                    ),
+                    format!("`{other}`: expected none, full, equal, decorrelated or proportional"),
                 ));
             }
         };
@@ -636,7 +635,12 @@ impl RetryToml {
 }
 
 impl BreakerToml {
-    fn to_spec(&self, cx: &Ctx<'_>, f: &str, table: Range<usize>) -> Result<BreakerSpec, FileError> {
+    fn to_spec(
+        &self,
+        cx: &Ctx<'_>,
+        f: &str,
+        table: Range<usize>,
+    ) -> Result<BreakerSpec, FileError> {
         let fl = |s: &str| format!("{f}.{s}");
         let mut c = circuit_breaker::Config::new();
         if let Some(n) = val(&self.consecutive_failures) {

@@ -71,11 +71,7 @@ pub fn describe_scenario(s: &Scenario) -> String {
 /// ```
 pub fn summary_text(scenario: &Scenario, policies: &[Policy], results: &[RunResult]) -> String {
     let mut out = String::new();
-    let _ = writeln!(
-        out,
-        "scenario {}: {}",
-        scenario.name, scenario.description
-    );
+    let _ = writeln!(out, "scenario {}: {}", scenario.name, scenario.description);
     let _ = writeln!(out, "{}", describe_scenario(scenario));
     if let Some((a, b)) = scenario.incident() {
         let _ = writeln!(out, "incident: {} to {}", human(a), human(b));
@@ -316,14 +312,14 @@ pub fn write_plot(
             )))
             .map_err(plot_err)?;
     }
-    for (k, (p, (vals, r))) in policies
-        .iter()
-        .zip(series.iter().zip(results))
-        .enumerate()
-    {
+    for (k, (p, (vals, r))) in policies.iter().zip(series.iter().zip(results)).enumerate() {
         let color = COLORS[k % COLORS.len()];
         let t = &r.series.t;
-        let half = if t.len() > 1 { (t[1] - t[0]) / 2.0 } else { 0.0 };
+        let half = if t.len() > 1 {
+            (t[1] - t[0]) / 2.0
+        } else {
+            0.0
+        };
         // Gaps (no data in a bucket) break the line.
         let mut segments: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
         for (x, &v) in t.iter().zip(vals) {
@@ -339,11 +335,9 @@ pub fn write_plot(
                 .draw_series(LineSeries::new(seg, color.stroke_width(2)))
                 .map_err(plot_err)?;
             if first {
-                drawn
-                    .label(p.name.clone())
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3))
-                    });
+                drawn.label(p.name.clone()).legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(3))
+                });
                 first = false;
             }
         }

@@ -156,7 +156,7 @@ pub const BUILTIN: &[(&str, &str)] = &[
 ];
 
 /// The scenario a run without `--scenario` uses.
-pub const DEFAULT_SCENARIO: &str = "spike";
+pub const DEFAULT_SCENARIO: &str = "outage";
 
 impl Scenario {
     /// The base every built-in starts from: 60 s of open-loop traffic at 1500 req/s against

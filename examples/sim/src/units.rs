@@ -23,6 +23,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(s.len());
     let (num, unit) = s.split_at(split);
+    if num.is_empty() {
+        return Err(format!(
+            "`{s}` is not a duration: write e.g. `250ms`, `20s`, `2m`"
+        ));
+    }
     let unit_ns: f64 = match unit.trim() {
         "ns" => 1.0,
         "us" | "µs" => 1e3,
@@ -30,7 +35,11 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         "s" => 1e9,
         "m" | "min" => 60e9,
         "h" => 3600e9,
-        "" => return Err(format!("`{s}` has no unit: write e.g. `250ms`, `20s`, `2m`")),
+        "" => {
+            return Err(format!(
+                "`{s}` has no unit: write e.g. `250ms`, `20s`, `2m`"
+            ));
+        }
         other => {
             return Err(format!(
                 "`{other}` is not a time unit (ns, us, ms, s, m, h) in `{s}`"
