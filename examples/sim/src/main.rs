@@ -1,6 +1,7 @@
 //! `bulwark-sim`: compare resilience policies against a simulated downstream, before an
 //! incident does it for you. Run with `--help`.
 
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant as WallClock;
@@ -69,6 +70,11 @@ OUTPUT (in --out): summary.txt, series.csv, downstream_load.svg, success_rate.sv
     latency_p99.svg, latency_p50.svg, downstream_concurrency.svg, breaker_open.svg,
     report.html.
 ";
+
+/// Prints to stdout; a closed pipe (`| head`) ends the output quietly instead of panicking.
+fn say(text: &str) {
+    let _ = std::io::stdout().write_all(text.as_bytes());
+}
 
 fn help() -> String {
     let mut s = String::from(HELP_HEAD);
@@ -160,7 +166,7 @@ fn load_scenario(a: &Args) -> Result<Scenario, String> {
 fn main() -> ExitCode {
     let args = match parse_args(std::env::args().skip(1)) {
         Ok(Parsed::Print(text)) => {
-            print!("{text}");
+            say(&text);
             return ExitCode::SUCCESS;
         }
         Ok(Parsed::Run(a)) => a,
@@ -224,23 +230,24 @@ fn main() -> ExitCode {
         b.finish_and_clear();
     }
     let elapsed = wall.elapsed();
-    print!("{}", summary_text(&scenario, &policies, &results));
+    say(&summary_text(&scenario, &policies, &results));
     let simulated: u64 = results.iter().map(|r| r.summary.requests).sum();
-    println!(
-        "\n{simulated} simulated requests in {:.2} s of wall time ({:.2} M/s).",
+    say(&format!(
+        "\n{simulated} simulated requests in {:.2} s of wall time ({:.2} M/s).\n",
         elapsed.as_secs_f64(),
         simulated as f64 / elapsed.as_secs_f64().max(1e-9) / 1e6
-    );
+    ));
     match write_all(&args.out, &scenario, &policies, &results) {
         Ok(paths) => {
-            println!("\nWritten to {}:", args.out.display());
+            let mut text = format!("\nWritten to {}:\n", args.out.display());
             for p in paths {
-                println!("  {}", p.display());
+                text.push_str(&format!("  {}\n", p.display()));
             }
-            println!(
-                "Open {} in a browser for the plots.",
+            text.push_str(&format!(
+                "Open {} in a browser for the plots.\n",
                 args.out.join("report.html").display()
-            );
+            ));
+            say(&text);
             ExitCode::SUCCESS
         }
         Err(e) => {

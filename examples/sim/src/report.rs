@@ -31,7 +31,10 @@ pub fn describe_scenario(s: &Scenario) -> String {
         } => format!(
             "closed loop: {clients} clients, think {}{}",
             human(*think),
-            requests_per_client.map_or(String::new(), |n| format!(", {n} requests each"))
+            requests_per_client.map_or(String::new(), |n| format!(
+                ", {n} request{} each",
+                if n == 1 { "" } else { "s" }
+            ))
         ),
     };
     let ds = if d.occ {
@@ -324,7 +327,9 @@ pub fn write_plot(
         let mut segments: Vec<Vec<(f64, f64)>> = vec![Vec::new()];
         for (x, &v) in t.iter().zip(vals) {
             if v.is_finite() {
-                segments.last_mut().map(|s| s.push((x + half, v)));
+                if let Some(s) = segments.last_mut() {
+                    s.push((x + half, v));
+                }
             } else if segments.last().is_some_and(|s| !s.is_empty()) {
                 segments.push(Vec::new());
             }
