@@ -151,7 +151,7 @@ impl Model {
         let r = self.next_replica;
         self.next_replica = (r + 1) % self.spec.replicas;
         let p = self.params(now, r);
-        let reject_at = now + self.spec.reject_latency.as_nanos() as u64;
+        let reject_at = now.saturating_add(self.spec.reject_latency.as_nanos() as u64);
         if p.refuse {
             q.push(
                 reject_at,
@@ -206,7 +206,7 @@ impl Model {
         let t = self.rng.log_normal(median, spec.latency_sigma) * slow;
         let fail = self.rng.chance(p.errors + spec.overload_errors * fill);
         q.push(
-            now + t.max(1.0) as u64,
+            now.saturating_add(t.max(1.0) as u64),
             Kind::Reply {
                 task: w.task,
                 req: w.req,

@@ -454,10 +454,12 @@ pub type Gates<'w, 'p> = (
 pub type SimPipeline<'w, 'p> =
     Pipeline<SimClock<'w>, bulwark::classify::ErrorsAreFailures, OptBudget<'p>, Gates<'w, 'p>>;
 
-/// Errors building a policy's primitives.
+/// Why a run could not start: a scenario value out of range, or a policy stage the core's
+/// config refuses.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BuildError {
-    /// The policy section and field (`breaker`, `retry`, ...).
+    /// The scenario field (`scenario.downstream.replicas`) or the policy section (`breaker`,
+    /// `retry`, ...).
     pub field: String,
     /// The core's message.
     pub message: String,
@@ -629,7 +631,8 @@ impl<F: FnMut(u64)> Progress for F {
 ///
 /// # Errors
 ///
-/// [`BuildError`] when the policy's configuration is refused by the core.
+/// [`BuildError`] when the scenario is invalid ([`Scenario::validate`]) or the policy's
+/// configuration is refused by the core.
 ///
 /// ```
 /// use bulwark_sim::{engine::run, policy::Policy, scenario::Scenario};
@@ -642,12 +645,21 @@ impl<F: FnMut(u64)> Progress for F {
 /// // keeps most of them away from it during the outage.
 /// assert!((plain.summary.amplification - 1.0).abs() < 1e-9);
 /// assert!(guarded.summary.downstream_calls < plain.summary.downstream_calls);
+///
+/// // A scenario out of range is an error, not a panic.
+/// s.downstream.replicas = 0;
+/// let err = run(&s, &Policy::no_protection(), &mut ()).unwrap_err();
+/// assert_eq!(err.field, "scenario.downstream.replicas");
 /// ```
 pub fn run(
     scenario: &Scenario,
     policy: &Policy,
     progress: &mut dyn Progress,
 ) -> Result<RunResult, BuildError> {
+    scenario.validate().map_err(|(field, message)| BuildError {
+        field: format!("scenario.{field}"),
+        message,
+    })?;
     let bucket_ns = scenario.resolution.as_nanos().max(1) as u64;
     let duration_ns = scenario.duration.as_nanos() as u64;
     let buckets = duration_ns.div_ceil(bucket_ns).max(1) as usize;
@@ -689,6 +701,7 @@ pub fn run(
         clients: scenario.clients.clone(),
         client_left: Vec::new(),
         end_ns: duration_ns,
+        max_requests: scenario.max_requests,
         live: 0,
     };
     driver.run(progress);
@@ -709,6 +722,7 @@ struct Driver<'w, F, M> {
     /// Closed loop: requests each client may still send.
     client_left: Vec<u64>,
     end_ns: u64,
+    max_requests: u64,
     live: u64,
 }
 
@@ -821,6 +835,10 @@ where
         if now >= self.end_ns {
             return;
         }
+        if self.metrics.requests >= self.max_requests {
+            self.metrics.truncated = true;
+            return;
+        }
         if client == u32::MAX {
             // Open loop: the next arrival, at the rate of this instant.
             if let Clients::Open { rate } = self.clients {
@@ -831,7 +849,7 @@ where
                     // No arrivals now: look again in a millisecond.
                     1_000_000
                 };
-                self.schedule(now + gap.max(1), Kind::Arrival { client });
+                self.schedule(now.saturating_add(gap.max(1)), Kind::Arrival { client });
             }
         } else {
             let left = &mut self.client_left[client as usize];
@@ -894,7 +912,7 @@ where
             } else {
                 self.arrivals.exponential(think.as_nanos() as f64) as u64
             };
-            self.schedule(now + gap, Kind::Arrival { client });
+            self.schedule(now.saturating_add(gap), Kind::Arrival { client });
         }
     }
 }

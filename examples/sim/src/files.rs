@@ -126,6 +126,7 @@ struct ScenarioToml {
     duration: Option<Spanned<String>>,
     resolution: Option<Spanned<String>>,
     seed: Option<u64>,
+    max_requests: Option<Spanned<u64>>,
     clients: Option<ClientsToml>,
     downstream: Option<DownstreamToml>,
     #[serde(default)]
@@ -199,6 +200,10 @@ pub(crate) fn scenario_from_toml(path: &str, text: &str) -> Result<Scenario, Fil
     }
     if let Some(seed) = raw.seed {
         s.seed = seed;
+    }
+    if let Some(m) = &raw.max_requests {
+        s.max_requests = *m.get_ref();
+        note("max_requests", m.span());
     }
     if let Some(c) = &raw.clients {
         let mode = c.mode.as_ref().map_or("open", |m| m.get_ref().as_str());

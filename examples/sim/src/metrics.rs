@@ -182,6 +182,8 @@ pub struct Summary {
     pub time_open: Option<Duration>,
     /// When the last request ended (simulated time).
     pub last_end: Duration,
+    /// The run stopped sending at [`Scenario::max_requests`].
+    pub truncated: bool,
 }
 
 /// One policy's series over time, one value per time bucket.
@@ -234,6 +236,7 @@ pub(crate) struct Metrics {
     bucket_lat: Vec<Option<Hist>>,
     total: Hist,
     last_end: u64,
+    pub(crate) truncated: bool,
 }
 
 impl Metrics {
@@ -248,6 +251,7 @@ impl Metrics {
             bucket_lat: vec![None; buckets],
             total: Hist::new(),
             last_end: 0,
+            truncated: false,
         }
     }
 
@@ -434,6 +438,7 @@ impl Metrics {
             recover,
             time_open: has_breaker.then_some(Duration::from_nanos(time_open)),
             last_end: Duration::from_nanos(self.last_end),
+            truncated: self.truncated,
         };
         RunResult { summary, series }
     }

@@ -121,6 +121,13 @@ pub fn summary_text(scenario: &Scenario, policies: &[Policy], results: &[RunResu
     }
     let _ = writeln!(out);
     for (p, r) in policies.iter().zip(results) {
+        if r.summary.truncated {
+            let _ = writeln!(
+                out,
+                "WARNING: {}: stopped sending at {} requests (max_requests)",
+                p.name, scenario.max_requests
+            );
+        }
         let e = &r.summary.ends;
         let _ = writeln!(out, "{}: {}", p.name, p.describe());
         let _ = writeln!(

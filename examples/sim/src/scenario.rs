@@ -121,7 +121,14 @@ pub struct Scenario {
     pub downstream: Downstream,
     /// What happens over time.
     pub phases: Vec<Phase>,
+    /// At most this many client requests are sent (a guard against scenarios whose closed
+    /// loop never lets time advance, such as instant answers and no think time); a run that
+    /// reaches it says so in its summary.
+    pub max_requests: u64,
 }
+
+/// The default of [`Scenario::max_requests`].
+pub const MAX_REQUESTS: u64 = 50_000_000;
 
 /// The names of the built-in scenarios, with what each does.
 pub const BUILTIN: &[(&str, &str)] = &[
@@ -171,6 +178,7 @@ impl Scenario {
             clients: Clients::Open { rate: 1500.0 },
             downstream: Downstream::default(),
             phases: Vec::new(),
+            max_requests: MAX_REQUESTS,
         }
     }
 
@@ -300,6 +308,9 @@ impl Scenario {
         }
         if self.resolution.is_zero() {
             return bad("resolution", "must be above zero");
+        }
+        if self.max_requests == 0 {
+            return bad("max_requests", "must be at least 1");
         }
         if self.duration.as_nanos() / self.resolution.as_nanos() > 100_000 {
             return bad(
