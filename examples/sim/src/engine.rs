@@ -105,11 +105,13 @@ pub(crate) enum Kind {
     Phase,
 }
 
-#[derive(Debug)]
+/// An entry of the heap: 16 bytes (the instant, the insertion order, where the payload is),
+/// so that sifting moves little; the payloads wait in a slab.
+#[derive(Copy, Clone, Debug)]
 struct Event {
     at: u64,
-    seq: u64,
-    kind: Kind,
+    seq: u32,
+    slot: u32,
 }
 
 impl PartialEq for Event {
@@ -126,29 +128,45 @@ impl PartialOrd for Event {
 impl Ord for Event {
     fn cmp(&self, o: &Self) -> core::cmp::Ordering {
         // A min-heap on (instant, insertion order): ties resolve in the order they were
-        // scheduled, so a run is the same for the same seed.
+        // scheduled (the order wraps after 2^32 events, which only matters for two events at
+        // the same nanosecond that far apart; a run is deterministic either way).
         (o.at, o.seq).cmp(&(self.at, self.seq))
     }
 }
 
-/// The event queue.
+/// The event queue: a binary heap of compact entries over a slab of payloads.
 #[derive(Debug, Default)]
 pub(crate) struct Queue {
     heap: BinaryHeap<Event>,
-    seq: u64,
+    payloads: Vec<Kind>,
+    free: Vec<u32>,
+    seq: u32,
 }
 
 impl Queue {
     pub(crate) fn push(&mut self, at: u64, kind: Kind) {
-        self.seq += 1;
+        self.seq = self.seq.wrapping_add(1);
+        let slot = match self.free.pop() {
+            Some(i) => {
+                self.payloads[i as usize] = kind;
+                i
+            }
+            None => {
+                self.payloads.push(kind);
+                (self.payloads.len() - 1) as u32
+            }
+        };
         self.heap.push(Event {
             at,
             seq: self.seq,
-            kind,
+            slot,
         });
     }
-    fn pop(&mut self) -> Option<Event> {
-        self.heap.pop()
+
+    fn pop(&mut self) -> Option<(u64, Kind)> {
+        let e = self.heap.pop()?;
+        self.free.push(e.slot);
+        Some((e.at, self.payloads[e.slot as usize]))
     }
 }
 
@@ -763,15 +781,15 @@ where
         let hard_end = self.end_ns.saturating_add(DRAIN.as_nanos() as u64);
         let mut events: u64 = 0;
         loop {
-            let Some(ev) = self.world.queue.borrow_mut().pop() else {
+            let Some((at, kind)) = self.world.queue.borrow_mut().pop() else {
                 break;
             };
-            if ev.at > hard_end {
+            if at > hard_end {
                 break;
             }
-            self.world.clock.set(Instant::from_nanos(ev.at));
-            match ev.kind {
-                Kind::Arrival { client } => self.arrive(ev.at, client),
+            self.world.clock.set(Instant::from_nanos(at));
+            match kind {
+                Kind::Arrival { client } => self.arrive(at, client),
                 Kind::Timer { task, generation } => {
                     if self.world.mail.borrow()[task as usize].generation == generation {
                         self.poll(task);
@@ -786,7 +804,7 @@ where
                 } => {
                     let reply = match server {
                         Some(r) => self.world.model.borrow_mut().finish(
-                            ev.at,
+                            at,
                             r,
                             reply,
                             started,
@@ -812,13 +830,13 @@ where
                     .world
                     .model
                     .borrow_mut()
-                    .phase_changed(ev.at, &mut self.world.queue.borrow_mut()),
+                    .phase_changed(at, &mut self.world.queue.borrow_mut()),
             }
             events += 1;
             if events & 0xFFFF == 0 {
                 progress.update(self.metrics.requests);
             }
-            if self.live == 0 && ev.at >= self.end_ns {
+            if self.live == 0 && at >= self.end_ns {
                 break;
             }
         }

@@ -13,6 +13,8 @@
 #[derive(Clone, Debug)]
 pub struct Rng {
     state: u64,
+    /// The second normal draw of the last Box–Muller pair.
+    spare: Option<f64>,
 }
 
 impl Rng {
@@ -20,6 +22,7 @@ impl Rng {
     pub fn new(seed: u64) -> Rng {
         Rng {
             state: seed ^ 0x5851_F42D_4C95_7F2D,
+            spare: None,
         }
     }
 
@@ -72,12 +75,18 @@ impl Rng {
         -mean * (1.0 - self.uniform()).ln()
     }
 
-    /// A standard normal draw (Box–Muller, one of the pair).
+    /// A standard normal draw (Box–Muller: each pair of uniforms gives two).
     #[inline]
     pub fn normal(&mut self) -> f64 {
+        if let Some(z) = self.spare.take() {
+            return z;
+        }
         let u1 = 1.0 - self.uniform();
         let u2 = self.uniform();
-        (-2.0 * u1.ln()).sqrt() * (core::f64::consts::TAU * u2).cos()
+        let r = (-2.0 * u1.ln()).sqrt();
+        let (sin, cos) = (core::f64::consts::TAU * u2).sin_cos();
+        self.spare = Some(r * sin);
+        r * cos
     }
 
     /// Log-normal with the given median and shape `sigma` (0: always the median).

@@ -9,7 +9,7 @@ use bulwark_sim::scenario::Scenario;
 
 fn report(seed: u64) -> (String, String) {
     let mut s = Scenario::builtin("flapping").unwrap();
-    s.duration = Duration::from_secs(25);
+    s.duration = Duration::from_secs(15);
     s.seed = seed;
     let policies = Policy::defaults();
     let results: Vec<_> = policies

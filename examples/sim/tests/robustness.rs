@@ -116,7 +116,7 @@ fn policy(r: &mut Rng) -> Policy {
 fn random_runs_never_panic_and_their_counts_add_up() {
     let mut r = Rng::new(2026);
     let mut truncated = 0;
-    for i in 0..300 {
+    for i in 0..200 {
         let s = scenario(&mut r);
         let p = policy(&mut r);
         let out = run(&s, &p, &mut ()).unwrap_or_else(|e| panic!("run {i}: {e}"));
