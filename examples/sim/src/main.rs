@@ -38,7 +38,7 @@ const HELP_FILES: &str = "
 SCENARIO FILES (TOML; examples in examples/sim/scenarios/):
     name = \"my outage\"            description = \"...\"
     duration = \"60s\"              resolution = \"250ms\"   # time bucket of plots and CSV
-    seed = 1
+    seed = 1                      max_requests = 50000000   # a guard for runaway loops
     [clients]   mode = \"open\", rate = 1500                 # requests/s, Poisson arrivals
             or  mode = \"closed\", clients = 100, think = \"50ms\", requests_per_client = 10,
                 start_together = false
