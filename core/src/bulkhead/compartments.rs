@@ -5,8 +5,8 @@ use core::marker::PhantomData;
 
 use super::error::Rejected;
 use super::future::Acquire;
-use super::semaphore::{Semaphore, TrySemaphore};
 use super::shared::{Bulkhead, Metrics};
+use super::state::{Semaphore, TrySemaphore};
 use crate::admission::Permit;
 use crate::time::{Clock, Sleep};
 

@@ -10,8 +10,8 @@ use pin_project_lite::pin_project;
 use core::ops::Deref;
 
 use super::error::Rejected;
-use super::semaphore::{Semaphore, TrySemaphore};
 use super::shared::Bulkhead;
+use super::state::{Semaphore, TrySemaphore};
 use crate::admission::Permit;
 use crate::sync::Ordering;
 use crate::time::Sleep;

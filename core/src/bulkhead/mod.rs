@@ -47,16 +47,16 @@
 //! ```
 
 mod compartments;
+mod config;
 mod error;
 mod future;
-mod semaphore;
 mod shared;
+mod state;
 
 pub use crate::admission::Permit;
 pub use compartments::{CompartmentKey, Compartments};
+pub use config::Config;
 pub use error::{BulkheadFull, ConfigError, QueueError, Rejected};
 pub use future::Acquire;
-pub use semaphore::{
-    AtomicSemaphore, Overflow, QueueSemaphore, QueueWaiter, Semaphore, TrySemaphore,
-};
-pub use shared::{Bulkhead, Config, Metrics, Totals};
+pub use shared::{Bulkhead, Metrics, Totals};
+pub use state::{AtomicSemaphore, Overflow, QueueSemaphore, QueueWaiter, Semaphore, TrySemaphore};

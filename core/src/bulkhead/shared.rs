@@ -3,117 +3,13 @@
 use core::fmt;
 use core::time::Duration;
 
+use super::config::Config;
 use super::error::{BulkheadFull, ConfigError};
-use super::semaphore::{AtomicSemaphore, Overflow, QueueSemaphore, TrySemaphore};
+use super::state::{AtomicSemaphore, QueueSemaphore, TrySemaphore};
 use crate::admission::{Admit, Outcome, Permit};
 use crate::lock::RawLock;
 use crate::sync::{AtomicU64, Ordering, const_fn};
 use crate::time::Clock;
-
-/// How many calls may run at once, and how long a call may wait for its turn.
-///
-/// ```
-/// use bulwark::bulkhead::{Config, Overflow};
-/// use core::time::Duration;
-/// const PAYMENT: Config = Config::new(10)
-///     .max_wait(Duration::from_millis(50))
-///     .overflow(Overflow::DropOldest);
-/// assert_eq!(PAYMENT.max_concurrent(), 10);
-/// ```
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub struct Config {
-    max_concurrent: usize,
-    max_wait: Duration,
-    overflow: Overflow,
-}
-
-impl Config {
-    /// At most `max_concurrent` calls at once; no waiting; [`Overflow::RejectNewest`].
-    ///
-    /// ```
-    /// use bulwark::bulkhead::Config;
-    /// assert!(Config::new(5).max_wait_time().is_zero());
-    /// ```
-    pub const fn new(max_concurrent: usize) -> Config {
-        Config {
-            max_concurrent,
-            max_wait: Duration::ZERO,
-            overflow: Overflow::RejectNewest,
-        }
-    }
-
-    /// How long [`Bulkhead::acquire`] may wait for a permit (waiting semaphores only).
-    ///
-    /// ```
-    /// use bulwark::bulkhead::Config;
-    /// use core::time::Duration;
-    /// assert_eq!(Config::new(1).max_wait(Duration::from_secs(1)).max_wait_time().as_secs(), 1);
-    /// ```
-    pub const fn max_wait(mut self, d: Duration) -> Config {
-        self.max_wait = d;
-        self
-    }
-
-    /// Who is shed when the wait queue is full ([`Bulkhead::queued`] only).
-    ///
-    /// ```
-    /// use bulwark::bulkhead::{Config, Overflow};
-    /// assert_eq!(Config::new(1).overflow(Overflow::DropOldest).overflow_policy(), Overflow::DropOldest);
-    /// ```
-    pub const fn overflow(mut self, o: Overflow) -> Config {
-        self.overflow = o;
-        self
-    }
-
-    /// The limit of concurrent calls.
-    ///
-    /// ```
-    /// assert_eq!(bulwark::bulkhead::Config::new(7).max_concurrent(), 7);
-    /// ```
-    pub const fn max_concurrent(&self) -> usize {
-        self.max_concurrent
-    }
-
-    /// The max wait.
-    ///
-    /// ```
-    /// assert!(bulwark::bulkhead::Config::new(7).max_wait_time().is_zero());
-    /// ```
-    pub const fn max_wait_time(&self) -> Duration {
-        self.max_wait
-    }
-
-    /// The overflow policy.
-    ///
-    /// ```
-    /// use bulwark::bulkhead::{Config, Overflow};
-    /// assert_eq!(Config::new(7).overflow_policy(), Overflow::RejectNewest);
-    /// ```
-    pub const fn overflow_policy(&self) -> Overflow {
-        self.overflow
-    }
-
-    /// Checks the configuration.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError::ZeroCapacity`] or [`ConfigError::TooLarge`].
-    ///
-    /// ```
-    /// use bulwark::bulkhead::{Config, ConfigError};
-    /// assert_eq!(Config::new(0).validate(), Err(ConfigError::ZeroCapacity));
-    /// assert_eq!(Config::new(1).validate(), Ok(()));
-    /// ```
-    pub const fn validate(&self) -> Result<(), ConfigError> {
-        if self.max_concurrent == 0 {
-            Err(ConfigError::ZeroCapacity)
-        } else if self.max_concurrent as u64 > u32::MAX as u64 {
-            Err(ConfigError::TooLarge)
-        } else {
-            Ok(())
-        }
-    }
-}
 
 /// A snapshot of a bulkhead's counters.
 ///
@@ -231,7 +127,7 @@ impl<C: Clock> Bulkhead<AtomicSemaphore, C> {
 impl<C: Clock, const Q: usize, L: RawLock> Bulkhead<QueueSemaphore<Q, L>, C> {
     const_fn! {
         /// A bulkhead whose callers wait up to the config's max wait, at most `Q` at a time;
-        /// the config's [`Overflow`] decides who is shed when more want to wait.
+        /// the config's [`Overflow`](super::Overflow) decides who is shed when more want to wait.
         ///
         /// # Errors
         ///

@@ -63,6 +63,7 @@
 //! assert_eq!((t.created, t.discarded, t.timed_out, pool.metrics().idle), (2, 1, 1, 1));
 //! ```
 
+mod config;
 mod error;
 mod future;
 mod guard;
@@ -70,11 +71,12 @@ mod manager;
 mod shared;
 
 pub use crate::bulkhead::QueueSemaphore;
+pub use config::Config;
 pub use error::{ConfigError, Error, TryAcquireError};
 pub use future::{Acquire, PoolAcquire, Slots};
 pub use guard::PooledConnection;
 pub use manager::Manager;
-pub use shared::{Config, Metrics, Pool, Totals};
+pub use shared::{Metrics, Pool, Totals};
 
 #[cfg(all(test, not(loom)))]
 mod tests;

@@ -4,9 +4,10 @@
 use core::fmt;
 use core::time::Duration;
 
+use super::config::Config;
 use super::error::{Denied, RateLimited};
-use super::gcra::{Config, Gcra};
 use super::shared::admit;
+use super::state::Gcra;
 use crate::sync::{AtomicU64, Ordering, const_fn};
 use crate::time::Clock;
 

@@ -3,7 +3,7 @@
 use core::fmt;
 use core::time::Duration;
 
-use super::gcra::MAX_RATE_ERROR_PER_MILLE;
+use super::config::MAX_RATE_ERROR_PER_MILLE;
 use crate::time::{Human, Instant};
 
 /// The limiter has no tokens for this call now; it would pass at `retry_at`.

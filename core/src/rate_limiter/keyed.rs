@@ -3,8 +3,9 @@
 use core::fmt;
 use core::hash::Hash;
 
+use super::config::Config;
 use super::error::{ConfigError, Denied};
-use super::gcra::{Config, Gcra, gcra, rescale};
+use super::state::{Gcra, gcra, rescale};
 use crate::lock::{Mutex, RawLock, SpinLock};
 use crate::rng::hash_of;
 use crate::sync::const_fn;

@@ -55,15 +55,17 @@
 //! ```
 
 mod compact;
+mod config;
 mod error;
 mod future;
-mod gcra;
 mod keyed;
 mod shared;
+mod state;
 
 pub use compact::ConstRateLimiter;
+pub use config::{Config, MAX_RATE_ERROR_PER_MILLE};
 pub use error::{ConfigError, Denied, InsufficientCapacity, RateLimited};
 pub use future::Acquire;
-pub use gcra::{Config, Gcra, MAX_RATE_ERROR_PER_MILLE, Machine, gcra, rescale};
 pub use keyed::{Keyed, KeyedMachine, KeyedRateLimiter, PROBE};
 pub use shared::RateLimiter;
+pub use state::{Gcra, Machine, gcra, rescale};

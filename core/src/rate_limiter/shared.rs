@@ -2,8 +2,9 @@
 
 use core::fmt;
 
+use super::config::Config;
 use super::error::{ConfigError, Denied, RateLimited};
-use super::gcra::{Config, Gcra, gcra, rescale};
+use super::state::{Gcra, gcra, rescale};
 use crate::sync::{AtomicU64, Ordering, const_fn};
 use crate::time::{Clock, Instant};
 

@@ -11,7 +11,7 @@ use pin_project_lite::pin_project;
 
 use super::budget::RetryBudget;
 use super::error::Error;
-use super::machine::{Decision, RetryState, Stop};
+use super::state::{Decision, RetryState, Stop};
 use super::{Classify, Hooks, Operation, Retry, Verdict};
 use crate::sync::Ordering;
 use crate::time::{Instant, Sleep};
@@ -257,6 +257,52 @@ where
     pub fn started_at(mut self, now: Instant) -> Self {
         self.phase = Phase::Start { at: Some(now) };
         self
+    }
+}
+
+impl<R, S: Sleep, K, H, B, F, Fut: Future> Call<R, S, K, H, B, F, Fut> {
+    /// The owner of the policy the call runs under, to be replaced between polls (the
+    /// [`pipeline`](crate::pipeline) points its stages at the pipeline it owns once its call
+    /// is pinned). The next retry decision reads the policy through it.
+    ///
+    /// ```
+    /// use bulwark::retry::{Call, Config, Retry};
+    /// use bulwark::{MockClock, mock, timeout::Deadline};
+    /// use core::pin::pin;
+    /// let clock = MockClock::new();
+    /// let one = Retry::new(Config::new().max_attempts(1), &clock).unwrap();
+    /// let five = Retry::new(Config::new().max_attempts(5), &clock).unwrap();
+    /// let mut call = pin!(Call::new(&one, Deadline::NONE, || async { Err::<(), _>("down") }));
+    /// *call.as_mut().policy_mut() = &five; // before the first poll: five attempts
+    /// assert_eq!(mock::run(&clock, call).unwrap().unwrap_err().attempts(), 5);
+    /// ```
+    #[inline]
+    pub fn policy_mut(self: Pin<&mut Self>) -> &mut R {
+        self.project().retry
+    }
+
+    /// The operation that makes each attempt, to be changed between attempts (what the next
+    /// attempt sends, say).
+    ///
+    /// ```
+    /// use bulwark::retry::{Call, Config, Operation, Retry};
+    /// use bulwark::{MockClock, mock, timeout::Deadline};
+    /// use core::future::{Ready, ready};
+    /// use core::pin::pin;
+    /// struct Send(u32);
+    /// impl Operation for Send {
+    ///     type Future = Ready<Result<u32, ()>>;
+    ///     fn attempt(&mut self) -> Self::Future { ready(Ok(self.0)) }
+    /// }
+    /// let clock = MockClock::new();
+    /// let retry = Retry::new(Config::new(), &clock).unwrap();
+    /// let mut call = pin!(Call::new(&retry, Deadline::NONE, Send(1)));
+    /// call.as_mut().operation_mut().0 = 2;
+    /// assert_eq!(mock::run(&clock, call).unwrap(), Ok(2));
+    /// ```
+    #[inline]
+    pub fn operation_mut(self: Pin<&mut Self>) -> &mut F {
+        self.project().op
     }
 }
 

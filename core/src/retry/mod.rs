@@ -68,21 +68,24 @@
 
 mod backoff;
 mod budget;
+mod config;
 mod error;
 mod future;
-mod machine;
+mod shared;
+mod state;
 
 pub use backoff::{Backoff, Jitter};
 pub use budget::{Budget, RetryBudget};
+pub use config::Config;
 pub use error::{ConfigError, Error};
 pub use future::Call;
-pub use machine::{Config, Decision, RetryState, Stop};
+pub use shared::Retry;
+pub use state::{Decision, RetryState, Stop};
 
 use core::fmt;
 use core::time::Duration;
 
 use crate::sync::{AtomicU64, Ordering, const_fn};
-use crate::time::Clock;
 
 /// Makes one attempt's future. Every `FnMut() -> Future` closure is an operation; implement
 /// it on a named type when the retry future's type must be nameable.
@@ -260,226 +263,5 @@ impl<T, E> Hooks<T, E> for Counters {
 impl fmt::Debug for Counters {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         self.snapshot().fmt(f)
-    }
-}
-
-/// A retry policy, shared by every call made through it (`&self`).
-///
-/// `S` is the [`Sleep`](crate::Sleep) (and clock) it waits on, `K` the [`Classify`], `H` the
-/// [`Hooks`] and `B` the [`RetryBudget`]; all but `S` default to no-cost choices. `&S`,
-/// `&H` and `&B` work too, so the clock, hooks and budget can live elsewhere.
-///
-/// # Memory ordering
-///
-/// The policy's only atomic is a call counter that gives each call its own jitter stream. It
-/// is touched only when a call's first attempt fails (a successful call costs no atomic
-/// operation), with a `Relaxed` fetch-add: atomic whatever its ordering, so every call gets
-/// a distinct value, and nothing else is published through it.
-///
-/// # Examples
-///
-/// ```
-/// use bulwark::retry::{Backoff, Config, Retry};
-/// use bulwark::{MockClock, mock};
-/// use core::time::Duration;
-///
-/// let clock = MockClock::new();
-/// let retry = Retry::new(Config::new().backoff(Backoff::constant(Duration::from_secs(1))), &clock).unwrap();
-/// let out = mock::run(&clock, retry.call(|| async { Err::<(), _>("down") })).unwrap();
-/// assert_eq!(out.unwrap_err().attempts(), 3);
-/// ```
-pub struct Retry<S, K = ErrorsAreFailures, H = (), B = ()> {
-    cfg: Config,
-    sleeper: S,
-    classify: K,
-    hooks: H,
-    budget: B,
-    calls: AtomicU64,
-}
-
-impl<S: Clock> Retry<S> {
-    /// A retry policy waiting on `sleeper`, retrying every `Err`, with no hooks and no
-    /// budget.
-    ///
-    /// # Errors
-    ///
-    /// [`ConfigError`] when [`Config::validate`] fails.
-    ///
-    /// ```
-    /// use bulwark::{MockClock, retry::{Config, Retry}};
-    /// let clock = MockClock::new();
-    /// assert!(Retry::new(Config::new(), &clock).is_ok());
-    /// ```
-    pub fn new(cfg: Config, sleeper: S) -> Result<Self, ConfigError> {
-        cfg.validate()?;
-        Ok(Retry {
-            cfg,
-            sleeper,
-            classify: ErrorsAreFailures,
-            hooks: (),
-            budget: (),
-            calls: AtomicU64::new(0),
-        })
-    }
-}
-
-impl<S, K, H, B> Retry<S, K, H, B> {
-    /// The classifier.
-    ///
-    /// ```
-    /// use bulwark::{MockClock, retry::{Classify, Config, Retry, Verdict}};
-    /// let clock = MockClock::new();
-    /// let retry = Retry::new(Config::new(), &clock).unwrap();
-    /// assert_eq!(retry.classifier().classify(&Err::<(), _>("down")), Verdict::FAILURE);
-    /// ```
-    pub fn classifier(&self) -> &K {
-        &self.classify
-    }
-
-    /// The clock the policy reads and sleeps on.
-    ///
-    /// ```
-    /// use bulwark::{Clock, Instant, MockClock, retry::{Config, Retry}};
-    /// let clock = MockClock::new();
-    /// let retry = Retry::new(Config::new(), &clock).unwrap();
-    /// assert_eq!(retry.clock().now(), Instant::ZERO);
-    /// ```
-    pub fn clock(&self) -> &S {
-        &self.sleeper
-    }
-
-    /// The same policy with `classify` deciding what is retried.
-    ///
-    /// ```
-    /// use bulwark::{MockClock, retry::{Config, Retry, Verdict}};
-    /// let clock = MockClock::new();
-    /// let r = Retry::new(Config::new(), &clock).unwrap()
-    ///     .with_classifier(|r: &Result<(), u16>| if matches!(r, Err(500..)) { Verdict::FAILURE } else { Verdict::Ignore });
-    /// # let _ = r;
-    /// ```
-    pub fn with_classifier<K2>(self, classify: K2) -> Retry<S, K2, H, B> {
-        Retry {
-            cfg: self.cfg,
-            sleeper: self.sleeper,
-            classify,
-            hooks: self.hooks,
-            budget: self.budget,
-            calls: self.calls,
-        }
-    }
-
-    /// The same policy with its classifier replaced by `f` of it (to change one setting of a
-    /// classifier that is not `Clone`).
-    ///
-    /// ```
-    /// use bulwark::{MockClock, retry::{Classify, Config, Retry, Verdict}};
-    /// #[derive(Debug)]
-    /// struct Upto(u16);
-    /// impl<T> Classify<T, u16> for Upto {
-    ///     fn classify(&self, r: &Result<T, u16>) -> Verdict {
-    ///         if matches!(r, Err(e) if *e >= self.0) { Verdict::FAILURE } else { Verdict::Ignore }
-    ///     }
-    /// }
-    /// let clock = MockClock::new();
-    /// let r = Retry::new(Config::new(), &clock).unwrap().with_classifier(Upto(500));
-    /// let r = r.map_classifier(|Upto(n)| Upto(n - 100));
-    /// assert_eq!(r.classifier().classify(&Err::<(), u16>(404)), Verdict::FAILURE);
-    /// ```
-    pub fn map_classifier<K2>(self, f: impl FnOnce(K) -> K2) -> Retry<S, K2, H, B> {
-        Retry {
-            cfg: self.cfg,
-            sleeper: self.sleeper,
-            classify: f(self.classify),
-            hooks: self.hooks,
-            budget: self.budget,
-            calls: self.calls,
-        }
-    }
-
-    /// The same policy reporting to `hooks` (for totals, [`Counters`]).
-    ///
-    /// ```
-    /// use bulwark::{MockClock, retry::{Config, Hooks, Retry}};
-    /// struct Quiet;
-    /// impl<T, E> Hooks<T, E> for Quiet {}
-    /// let clock = MockClock::new();
-    /// let r = Retry::new(Config::new(), &clock).unwrap().with_hooks(Quiet);
-    /// # let _ = r;
-    /// ```
-    pub fn with_hooks<H2>(self, hooks: H2) -> Retry<S, K, H2, B> {
-        Retry {
-            cfg: self.cfg,
-            sleeper: self.sleeper,
-            classify: self.classify,
-            hooks,
-            budget: self.budget,
-            calls: self.calls,
-        }
-    }
-
-    /// The same policy drawing its retries from `budget` (a [`Budget`], or `&Budget` to
-    /// share one between policies).
-    ///
-    /// ```
-    /// use bulwark::{MockClock, retry::{Budget, Config, Retry}};
-    /// static BUDGET: Budget = match Budget::new(10, 5, 100) { Ok(b) => b, Err(_) => panic!() };
-    /// let clock = MockClock::new();
-    /// let r = Retry::new(Config::new(), &clock).unwrap().with_budget(&BUDGET);
-    /// # let _ = r;
-    /// ```
-    pub fn with_budget<B2>(self, budget: B2) -> Retry<S, K, H, B2> {
-        Retry {
-            cfg: self.cfg,
-            sleeper: self.sleeper,
-            classify: self.classify,
-            hooks: self.hooks,
-            budget,
-            calls: self.calls,
-        }
-    }
-
-    /// The configuration.
-    ///
-    /// ```
-    /// use bulwark::{MockClock, retry::{Config, Retry}};
-    /// let clock = MockClock::new();
-    /// let r = Retry::new(Config::new().max_attempts(7), &clock).unwrap();
-    /// assert!(r.config().validate().is_ok());
-    /// ```
-    pub fn config(&self) -> &Config {
-        &self.cfg
-    }
-
-    /// The hooks.
-    ///
-    /// ```
-    /// use bulwark::{MockClock, retry::{Config, Counters, Retry}};
-    /// let clock = MockClock::new();
-    /// let r = Retry::new(Config::new(), &clock).unwrap().with_hooks(Counters::new());
-    /// assert_eq!(r.hooks().snapshot().attempts, 0);
-    /// ```
-    pub fn hooks(&self) -> &H {
-        &self.hooks
-    }
-
-    /// The budget.
-    ///
-    /// ```
-    /// use bulwark::{MockClock, retry::{Budget, Config, Retry}};
-    /// let clock = MockClock::new();
-    /// let r = Retry::new(Config::new(), &clock).unwrap().with_budget(Budget::new(10, 1, 5).unwrap());
-    /// assert_eq!(r.budget().tokens(), 0);
-    /// ```
-    pub fn budget(&self) -> &B {
-        &self.budget
-    }
-}
-
-impl<S, K, H, B: fmt::Debug> fmt::Debug for Retry<S, K, H, B> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Retry")
-            .field("config", &self.cfg)
-            .field("budget", &self.budget)
-            .finish_non_exhaustive()
     }
 }

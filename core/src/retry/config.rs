@@ -1,0 +1,212 @@
+//! Retry's configuration: a `const` builder, checked by [`Config::validate`].
+
+use core::time::Duration;
+
+use super::backoff::{Backoff, Jitter};
+use super::error::ConfigError;
+
+/// Retry configuration: a `const` builder, checked by [`Retry::new`](super::Retry::new) (or
+/// [`Config::validate`]).
+///
+/// | setting | default |
+/// |---|---|
+/// | [`max_attempts`](Config::max_attempts) (the first call counts) | 3 |
+/// | [`max_elapsed`](Config::max_elapsed) (from the first attempt's start) | none |
+/// | [`backoff`](Config::backoff) | exponential, 100 ms × 2, capped at 10 s |
+/// | [`jitter`](Config::jitter) | [`Jitter::Full`]: uniform in `[0, d]` |
+/// | [`max_retry_after`](Config::max_retry_after) (cap on a hint from the error) | 60 s |
+/// | [`seed`](Config::seed) | none: each failing call takes a fresh seed from [`rng::next_seed`](crate::rng::next_seed) (OS entropy once a std adapter builds its clock) |
+///
+/// # Why full jitter by default
+///
+/// Clients that failed together (a downstream blip) must not retry together. The default
+/// spreads each delay uniformly over `[0, d]` ("Full Jitter"): in the simulations of AWS's
+/// "Exponential Backoff and Jitter" study it made the fewest calls and finished contended
+/// work soonest, with decorrelated jitter close and equal jitter (which keeps half the delay)
+/// doing more work; the AWS SDKs retry the same way. A retry may thus come sooner than the
+/// backoff's delay, never later. Choose [`Jitter::None`] for exact delays.
+///
+/// # Examples
+///
+/// ```
+/// use bulwark::retry::{Backoff, Config, Jitter};
+/// use core::time::Duration;
+///
+/// let cfg = Config::new()
+///     .max_attempts(5)
+///     .max_elapsed(Duration::from_secs(30))
+///     .backoff(Backoff::exponential(Duration::from_millis(200)).max(Duration::from_secs(5)))
+///     .jitter(Jitter::Full)
+///     .max_retry_after(Duration::from_secs(20))
+///     .seed(42);
+/// assert_eq!(cfg.validate(), Ok(()));
+/// ```
+#[derive(Copy, Clone, Debug)]
+pub struct Config {
+    pub(crate) max_attempts: u32,
+    pub(crate) max_elapsed: Option<Duration>,
+    pub(crate) backoff: Backoff,
+    pub(crate) jitter: Jitter,
+    pub(crate) max_hint: Duration,
+    /// Meaningful when `seed_set`.
+    pub(crate) seed: u64,
+    /// Was [`Config::seed`] called (reproducible), or does each call take a fresh seed?
+    pub(crate) seed_set: bool,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Config {
+    /// The defaults in the table above.
+    ///
+    /// ```
+    /// let cfg = bulwark::retry::Config::new();
+    /// assert_eq!(cfg.validate(), Ok(()));
+    /// ```
+    pub const fn new() -> Config {
+        Config {
+            max_attempts: 3,
+            max_elapsed: None,
+            backoff: Backoff::exponential(Duration::from_millis(100)).max(Duration::from_secs(10)),
+            jitter: Jitter::Full,
+            max_hint: Duration::from_secs(60),
+            seed: 0,
+            seed_set: false,
+        }
+    }
+
+    /// Attempts in all, the first call included: 3 = 1 call + 2 retries; 1 = no retries.
+    ///
+    /// ```
+    /// # use bulwark::retry::Config;
+    /// let cfg = Config::new().max_attempts(1);
+    /// # let _ = cfg;
+    /// ```
+    pub const fn max_attempts(mut self, n: u32) -> Config {
+        self.max_attempts = n;
+        self
+    }
+
+    /// Do not start an attempt later than `d` after the first one started.
+    ///
+    /// ```
+    /// # use bulwark::retry::Config;
+    /// let cfg = Config::new().max_elapsed(core::time::Duration::from_secs(10));
+    /// # let _ = cfg;
+    /// ```
+    pub const fn max_elapsed(mut self, d: Duration) -> Config {
+        self.max_elapsed = Some(d);
+        self
+    }
+
+    /// The backoff.
+    ///
+    /// ```
+    /// # use bulwark::retry::{Backoff, Config};
+    /// let cfg = Config::new().backoff(Backoff::constant(core::time::Duration::from_secs(1)));
+    /// # let _ = cfg;
+    /// ```
+    pub const fn backoff(mut self, backoff: Backoff) -> Config {
+        self.backoff = backoff;
+        self
+    }
+
+    /// The jitter.
+    ///
+    /// ```
+    /// # use bulwark::retry::{Config, Jitter};
+    /// let cfg = Config::new().jitter(Jitter::Decorrelated);
+    /// # let _ = cfg;
+    /// ```
+    pub const fn jitter(mut self, jitter: Jitter) -> Config {
+        self.jitter = jitter;
+        self
+    }
+
+    /// The longest delay a hint from the outcome ([`Verdict::RetryAfter`](super::Verdict),
+    /// e.g. an HTTP `Retry-After`) may ask for; longer hints are cut to it. Must be above
+    /// zero ([`ConfigError::ZeroMaxRetryAfter`]): a zero cap would retry at once whatever the
+    /// server asked.
+    ///
+    /// ```
+    /// # use bulwark::retry::Config;
+    /// let cfg = Config::new().max_retry_after(core::time::Duration::from_secs(5));
+    /// # let _ = cfg;
+    /// ```
+    pub const fn max_retry_after(mut self, d: Duration) -> Config {
+        self.max_hint = d;
+        self
+    }
+
+    /// An explicit jitter seed, for reproducible delays (tests, simulations): the same seed
+    /// gives the same delays in every run and every process. The first call through a
+    /// [`Retry`](super::Retry) whose first attempt fails draws exactly what
+    /// [`super::RetryState::new(_, seed)`](super::RetryState::new) draws; later calls (in the order their
+    /// first attempts fail) draw from their own streams derived from `seed`.
+    ///
+    /// Without it (the default), each failing call takes a fresh seed from
+    /// [`rng::next_seed`](crate::rng::next_seed): different in every call and, with the `std`
+    /// feature or a seed set by the firmware, in every process.
+    ///
+    /// ```
+    /// use bulwark::retry::{Config, Jitter};
+    /// let cfg = Config::new().jitter(Jitter::Full).seed(7);
+    /// assert_eq!(cfg.explicit_seed(), Some(7));
+    /// assert_eq!(Config::new().explicit_seed(), None);
+    /// ```
+    pub const fn seed(mut self, seed: u64) -> Config {
+        self.seed = seed;
+        self.seed_set = true;
+        self
+    }
+
+    /// The seed set by [`seed`](Config::seed), if any.
+    ///
+    /// ```
+    /// assert_eq!(bulwark::retry::Config::new().seed(3).explicit_seed(), Some(3));
+    /// ```
+    pub const fn explicit_seed(&self) -> Option<u64> {
+        if self.seed_set { Some(self.seed) } else { None }
+    }
+
+    /// The seed of the `k`-th failing call (0-based) through a policy with this config.
+    pub(crate) fn call_seed(&self, k: u64) -> u64 {
+        if self.seed_set {
+            crate::rng::stream_seed(self.seed, k)
+        } else {
+            crate::rng::next_seed()
+        }
+    }
+
+    /// Checks the configuration.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError`] naming the setting: `max_attempts` 0 ([`ZeroAttempts`](ConfigError::ZeroAttempts)),
+    /// an exponential backoff with a multiplier of 0 ([`ZeroMultiplier`](ConfigError::ZeroMultiplier))
+    /// or an initial delay of 0 ([`ZeroInitialDelay`](ConfigError::ZeroInitialDelay)), a cap
+    /// below the first delay ([`MaxBelowInitial`](ConfigError::MaxBelowInitial)), a zero
+    /// `max_retry_after` ([`ZeroMaxRetryAfter`](ConfigError::ZeroMaxRetryAfter)), or a
+    /// proportional jitter above 100 % ([`PercentOutOfRange`](ConfigError::PercentOutOfRange)).
+    ///
+    /// ```
+    /// use bulwark::retry::{Config, ConfigError, Jitter};
+    /// assert_eq!(Config::new().jitter(Jitter::Proportional(150)).validate(), Err(ConfigError::PercentOutOfRange));
+    /// ```
+    pub const fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_attempts == 0 {
+            return Err(ConfigError::ZeroAttempts);
+        }
+        if let Err(e) = self.backoff.validate() {
+            return Err(e);
+        }
+        if self.max_hint.is_zero() {
+            return Err(ConfigError::ZeroMaxRetryAfter);
+        }
+        self.jitter.validate()
+    }
+}
