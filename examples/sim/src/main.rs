@@ -67,7 +67,8 @@ POLICY FILES (TOML; example in examples/sim/policies/example.toml):
     with the file, line and field.
 
 OUTPUT (in --out): summary.txt, series.csv, downstream_load.svg, success_rate.svg,
-    latency_p99.svg, latency_p50.svg, downstream_concurrency.svg, breaker_open.svg,
+    latency_p99.svg, latency_p999.svg, latency_p50.svg, downstream_concurrency.svg,
+    breaker_open.svg,
     report.html.
 ";
 

@@ -239,6 +239,12 @@ pub const PLOTS: &[Plot] = &[
         values: |s| s.p99_ms.clone(),
     },
     Plot {
+        file: "latency_p999.svg",
+        title: "Client latency, p99.9 (ms)",
+        y: "p99.9 ms",
+        values: |s| s.p999_ms.clone(),
+    },
+    Plot {
         file: "latency_p50.svg",
         title: "Client latency, p50 (ms)",
         y: "p50 ms",
