@@ -44,6 +44,11 @@ pub type SimMockClock = MockClock<0>;
 /// How long answers still in flight at the end of the arrivals are awaited.
 const DRAIN: Duration = Duration::from_secs(60);
 
+/// Events at one instant after which no new request is sent (plus 100 per closed-loop
+/// client, who may all start together): a closed loop with instant answers and no think time
+/// would otherwise never let time advance.
+const STALL_EVENTS: u64 = 1_000_000;
+
 // ===== events =====
 
 /// What the downstream answered.
@@ -720,6 +725,7 @@ pub fn run(
         client_left: Vec::new(),
         end_ns: duration_ns,
         max_requests: scenario.max_requests,
+        stalled: false,
         live: 0,
     };
     driver.run(progress);
@@ -741,6 +747,8 @@ struct Driver<'w, F, M> {
     client_left: Vec<u64>,
     end_ns: u64,
     max_requests: u64,
+    /// Time stopped advancing: no new requests.
+    stalled: bool,
     live: u64,
 }
 
@@ -780,6 +788,8 @@ where
         }
         let hard_end = self.end_ns.saturating_add(DRAIN.as_nanos() as u64);
         let mut events: u64 = 0;
+        let (mut last_at, mut same_instant) = (u64::MAX, 0u64);
+        let stall = STALL_EVENTS + 100 * self.client_left.len() as u64;
         loop {
             let Some((at, kind)) = self.world.queue.borrow_mut().pop() else {
                 break;
@@ -788,6 +798,14 @@ where
                 break;
             }
             self.world.clock.set(Instant::from_nanos(at));
+            if at == last_at {
+                same_instant += 1;
+                if same_instant > stall {
+                    self.stalled = true;
+                }
+            } else {
+                (last_at, same_instant) = (at, 0);
+            }
             match kind {
                 Kind::Arrival { client } => self.arrive(at, client),
                 Kind::Timer { task, generation } => {
@@ -853,7 +871,7 @@ where
         if now >= self.end_ns {
             return;
         }
-        if self.metrics.requests >= self.max_requests {
+        if self.stalled || self.metrics.requests >= self.max_requests {
             self.metrics.truncated = true;
             return;
         }

@@ -38,7 +38,7 @@ const HELP_FILES: &str = "
 SCENARIO FILES (TOML; examples in examples/sim/scenarios/):
     name = \"my outage\"            description = \"...\"
     duration = \"60s\"              resolution = \"250ms\"   # time bucket of plots and CSV
-    seed = 1                      max_requests = 50000000   # a guard for runaway loops
+    seed = 1                      max_requests = 1000000000  # stop sending after this many
     [clients]   mode = \"open\", rate = 1500                 # requests/s, Poisson arrivals
             or  mode = \"closed\", clients = 100, think = \"50ms\", requests_per_client = 10,
                 start_together = false
@@ -158,6 +158,12 @@ fn load_scenario(a: &Args) -> Result<Scenario, String> {
     }
     if let Some(d) = &a.duration {
         s.duration = parse_duration(d).map_err(|e| format!("--duration: {e}"))?;
+        // A long run keeps about 2400 points per series at most (250 ms steps).
+        let points = s.duration.as_nanos() / s.resolution.as_nanos().max(1);
+        if points > 2_400 {
+            let ms = (s.duration.as_millis() / 2_400).max(1) as u64;
+            s.resolution = std::time::Duration::from_millis(ms.div_ceil(250) * 250);
+        }
         s.validate()
             .map_err(|(f, m)| format!("--duration: {f} {m}"))?;
     }

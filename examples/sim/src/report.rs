@@ -124,8 +124,9 @@ pub fn summary_text(scenario: &Scenario, policies: &[Policy], results: &[RunResu
         if r.summary.truncated {
             let _ = writeln!(
                 out,
-                "WARNING: {}: stopped sending at {} requests (max_requests)",
-                p.name, scenario.max_requests
+                "WARNING: {}: stopped sending after {} requests (max_requests, or time stopped \
+                 advancing: instant answers and no think time)",
+                p.name, r.summary.requests
             );
         }
         let e = &r.summary.ends;

@@ -121,14 +121,19 @@ pub struct Scenario {
     pub downstream: Downstream,
     /// What happens over time.
     pub phases: Vec<Phase>,
-    /// At most this many client requests are sent (a guard against scenarios whose closed
-    /// loop never lets time advance, such as instant answers and no think time); a run that
-    /// reaches it says so in its summary.
+    /// At most this many client requests are sent; a run that reaches it says so in its
+    /// summary. (A closed loop that never lets time advance, with instant answers and no think
+    /// time, is stopped separately: after a million events at one instant no new request is
+    /// sent.)
     pub max_requests: u64,
 }
 
 /// The default of [`Scenario::max_requests`].
-pub const MAX_REQUESTS: u64 = 50_000_000;
+pub const MAX_REQUESTS: u64 = 1_000_000_000;
+
+/// The most time buckets a run keeps (each holds a small latency histogram once a request
+/// ends in it: at most about 50 MB).
+pub const MAX_BUCKETS: u64 = 20_000;
 
 /// The names of the built-in scenarios, with what each does.
 pub const BUILTIN: &[(&str, &str)] = &[
@@ -312,10 +317,10 @@ impl Scenario {
         if self.max_requests == 0 {
             return bad("max_requests", "must be at least 1");
         }
-        if self.duration.as_nanos() / self.resolution.as_nanos() > 100_000 {
+        if self.duration.as_nanos() / self.resolution.as_nanos() > MAX_BUCKETS as u128 {
             return bad(
                 "resolution",
-                "gives more than 100 000 time buckets: make it coarser",
+                "gives more than 20 000 time buckets: make it coarser",
             );
         }
         match &self.clients {

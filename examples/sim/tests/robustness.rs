@@ -152,3 +152,27 @@ fn random_runs_never_panic_and_their_counts_add_up() {
     // The guard was reached, and the runs that reached it ended normally too.
     assert!(truncated > 0);
 }
+
+/// A closed loop whose answers are instant and whose callers never think would send requests
+/// forever at one instant; the run stops sending and says so.
+#[test]
+fn a_closed_loop_that_stops_time_is_cut_off() {
+    let mut s = Scenario::base("stuck", "test");
+    s.clients = Clients::Closed {
+        clients: 2,
+        think: Duration::ZERO,
+        requests_per_client: None,
+        start_together: true,
+    };
+    s.downstream.reject_latency = Duration::ZERO;
+    s.phases.push(Phase {
+        from: Duration::ZERO,
+        until: Duration::from_secs(60),
+        refuse: true,
+        ..Phase::default()
+    });
+    let m = run(&s, &Policy::no_protection(), &mut ()).unwrap().summary;
+    assert!(m.truncated);
+    assert_eq!(m.last_end, Duration::ZERO);
+    assert_eq!(m.ends.failed, m.requests);
+}
