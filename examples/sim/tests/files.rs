@@ -46,6 +46,31 @@ fn the_example_scenario_files_load() {
     assert!(matches!(occ.clients, Clients::Closed { clients: 100, .. }));
 }
 
+/// Every example file in the repository loads (and a scenario file runs, briefly).
+#[test]
+fn every_example_file_loads() {
+    for dir in ["scenarios", "policies"] {
+        let mut n = 0;
+        for entry in std::fs::read_dir(format!("{DIR}/{dir}")).unwrap() {
+            let path = entry.unwrap().path();
+            if path.extension().is_none_or(|e| e != "toml") {
+                continue;
+            }
+            let name = path.display().to_string();
+            let text = std::fs::read_to_string(&path).unwrap();
+            if dir == "scenarios" {
+                let mut s = Scenario::from_toml(&name, &text).unwrap_or_else(|e| panic!("{e}"));
+                s.duration = s.duration.min(core::time::Duration::from_secs(2));
+                bulwark_sim::engine::run(&s, &Policy::full_pipeline(), &mut ()).unwrap();
+            } else {
+                Policy::from_toml(&name, &text).unwrap_or_else(|e| panic!("{e}"));
+            }
+            n += 1;
+        }
+        assert!(n >= 2, "{dir}: {n} files");
+    }
+}
+
 fn policy_err(text: &str) -> FileError {
     Policy::from_toml("p.toml", text).unwrap_err()
 }
