@@ -81,6 +81,44 @@ for what, ours, other, goal in goals:
     ok = "" if goal is None or ratio is None else ("met" if ratio <= goal else "**missed**")
     print(f"| {what} | {fmt_ns(a)} | {fmt_ns(b)} | {r} | {g} | {ok} |")
 
+# Each tower layer beside tower-resilience's (benches/benches/tower.rs): the cost a layer adds
+# to a call, its mean minus the bare service's in the same group, so the runtime's block_on
+# (the same for both) does not dilute the ratio. Goal (issue 14): at most 0.5×.
+print()
+print("| tower layer, cost above the bare service | bulwark | tower-resilience | ratio | goal | |")
+print("|---|---:|---:|---:|---:|---|")
+for pattern in ["circuit breaker", "bulkhead", "rate limiter", "retry", "timeout"]:
+    for threads in ["", ", 2 threads"]:
+        grp = f"tower/{pattern}, ready call (block_on each){threads}/"
+        bare, a, b = (means.get(grp + k) for k in ("bare service", "bulwark", "tower-resilience"))
+        if None in (bare, a, b):
+            continue
+        a, b = max(a - bare, 0.0), max(b - bare, 0.0)
+        ratio = a / b if b else None
+        r = "–" if ratio is None else f"{ratio:.2f}×"
+        ok = "" if ratio is None else ("met" if ratio <= 0.5 else "**missed**")
+        what = pattern + (" (2 threads)" if threads else "")
+        print(f"| {what} | {fmt_ns(a)} | {fmt_ns(b)} | {r} | ≤ 0.5× | {ok} |")
+
+# The policy simulator (benches/benches/sim.rs): simulated requests per second of wall time,
+# from criterion's throughput (requests per iteration). Goal (issue 17): at least 1 M/s.
+sim = []
+for est in glob.glob(os.path.join(root, "sim*", "*", "new", "benchmark.json")):
+    try:
+        with open(est) as f:
+            meta = json.load(f)
+        n = meta["throughput"]["Elements"]
+        mean = means[meta["full_id"]]
+    except (OSError, KeyError, ValueError, TypeError):
+        continue
+    sim.append((meta["full_id"], n / (mean / 1e9)))
+if sim:
+    print()
+    print("| policy simulator | simulated requests per second | goal | |")
+    print("|---|---:|---:|---|")
+    for name, rate in sorted(sim):
+        print(f"| {name} | {rate / 1e6:.2f} M/s | ≥ 1 M/s | {'met' if rate >= 1e6 else '**missed**'} |")
+
 if os.environ.get("ALL"):
     print()
     print("| benchmark | mean |")
