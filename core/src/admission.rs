@@ -52,6 +52,7 @@ use crate::time::Instant;
 /// assert_ne!(Outcome::Success, Outcome::Ignored);
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Outcome {
     /// Counts as a success.
     Success,

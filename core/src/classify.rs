@@ -45,6 +45,7 @@ use crate::admission::Outcome;
 /// assert!(Verdict::FAILURE.is_failure() && !Verdict::Ignore.is_failure());
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Verdict {
     /// The downstream did its job.
     Success,

@@ -71,6 +71,7 @@ const UNITS: [(&str, u128); 6] = [
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum ParseError {
     /// The string is empty (or only spaces).
     Empty,

@@ -411,6 +411,7 @@ impl<const N: usize> Drop for MockSleep<'_, N> {
 /// assert_eq!(err, mock::Stalled);
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Stalled;
 
 impl fmt::Display for Stalled {

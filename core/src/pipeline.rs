@@ -117,6 +117,7 @@ use crate::fallback;
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Error<E> {
     /// The operation failed with this error (on its last attempt), unchanged.
     Operation(E),
@@ -141,6 +142,7 @@ pub enum Error<E> {
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Layer {
     /// The operation itself.
     Operation,
@@ -250,6 +252,7 @@ impl<F: Future<Output = Result<T, E>>, T, E> ResultFuture for F {
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Rejection {
     /// A circuit breaker was open.
     CircuitOpen(circuit_breaker::Rejected),
@@ -442,6 +445,7 @@ pub struct Judged<X> {
 /// assert_eq!(clock.now(), Instant::from_secs(1));
 /// ```
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Waits {
     /// Wait out an open breaker (within the deadline); answer shedding at once. The default.
     #[default]

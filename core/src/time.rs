@@ -28,6 +28,7 @@ use core::time::Duration;
 /// assert_eq!(Instant::MAX + Duration::from_secs(1), Instant::MAX);
 /// ```
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Instant(u64);
 
 /// Converts a duration to whole nanoseconds, saturating at `u64::MAX`.

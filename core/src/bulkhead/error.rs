@@ -9,6 +9,7 @@ use core::fmt;
 /// assert_eq!(BulkheadFull.to_string(), "bulkhead full");
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct BulkheadFull;
 
 impl fmt::Display for BulkheadFull {
@@ -35,6 +36,7 @@ impl crate::admission::RetryHint for BulkheadFull {
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum QueueError {
     /// The wait queue was full and this newest caller was rejected.
     Full,
@@ -66,6 +68,7 @@ impl core::error::Error for QueueError {}
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Rejected {
     /// Every permit was taken and the call could not wait (no max wait, or no waiting
     /// semaphore): shed at once.
@@ -127,6 +130,7 @@ impl core::error::Error for Rejected {}
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum ConfigError {
     /// Zero permits (a config's max concurrent calls, or a semaphore's capacity): no call
     /// could ever run; the bulkhead would always be full.

@@ -23,6 +23,7 @@ use crate::time::Clock;
 /// assert_eq!((m.in_use, m.max), (1, 1));
 /// ```
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Metrics {
     /// Permits held now.
     pub in_use: usize,
@@ -42,6 +43,7 @@ pub struct Metrics {
 /// assert_eq!(b.totals(), Totals { rejected: 1, waited: 0, timed_out: 0 });
 /// ```
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Totals {
     /// Calls rejected without a permit (full, queue full, shed, timed out).
     pub rejected: u64,

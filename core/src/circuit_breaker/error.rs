@@ -24,6 +24,7 @@ use crate::time::{Human, Instant};
 /// assert_eq!(Rejected::new(None, Instant::ZERO).to_string(), "circuit breaker forced open");
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Rejected {
     /// When a call could pass, if known.
     pub retry_at: Option<Instant>,
@@ -93,6 +94,7 @@ impl crate::admission::RetryHint for Rejected {
 /// assert!(r.is_rejected());
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Error<E> {
     /// The breaker did not let the call through; the operation never ran.
     Rejected(Rejected),
@@ -156,6 +158,7 @@ impl<E: core::error::Error + 'static> core::error::Error for Error<E> {
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum ConfigError {
     /// The setting is zero where it must be positive.
     Zero(Field),
@@ -192,6 +195,7 @@ pub enum ConfigError {
 /// assert_eq!(Field::SuccessesToClose.to_string(), "half_open.successes_to_close");
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[non_exhaustive]
 pub enum Field {
     /// [`Config::consecutive_failures`](super::Config::consecutive_failures).
@@ -277,6 +281,7 @@ impl core::error::Error for ConfigError {}
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum SnapshotError {
     /// The bytes were written by an unknown format version.
     Version,

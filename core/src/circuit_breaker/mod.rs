@@ -100,6 +100,7 @@ use crate::time::Instant;
 /// assert!(!State::Open.admits_all());
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum State {
     /// Calls pass and outcomes are measured.
     Closed,
@@ -135,6 +136,7 @@ impl State {
 /// assert_eq!(t.to, State::Open);
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Transition {
     /// The state left.
     pub from: State,
@@ -322,6 +324,7 @@ impl Events for Counters {
 /// assert_eq!(t.calls(), 5);
 /// ```
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Totals {
     /// Calls that succeeded.
     pub successes: u64,
@@ -362,6 +365,7 @@ impl Totals {
 /// assert_eq!((metrics.state, metrics.consecutive_failures), (State::Closed, 1));
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Metrics {
     /// The state now.
     pub state: State,

@@ -27,6 +27,7 @@ use crate::time::{Instant, duration_to_nanos};
 /// assert_eq!(WindowStats::default().failure_percent(), None); // no calls: not known
 /// ```
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct WindowStats {
     /// Calls recorded (successes and failures; ignored outcomes are not recorded).
     pub calls: u32,

@@ -17,6 +17,7 @@ use crate::bulkhead::QueueError;
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Error<E> {
     /// No connection within the pool's timeout (waiting for a slot and connecting together).
     Timeout,
@@ -63,6 +64,7 @@ impl<E: fmt::Debug + fmt::Display> core::error::Error for Error<E> {}
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum TryAcquireError {
     /// Every slot is in use.
     Exhausted,
@@ -90,6 +92,7 @@ impl core::error::Error for TryAcquireError {}
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum ConfigError {
     /// `N == 0`: no connection could ever be handed out.
     ZeroCapacity,

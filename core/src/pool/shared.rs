@@ -33,6 +33,7 @@ use crate::time::{Clock, Instant};
 /// assert_eq!((pool.metrics().idle, pool.metrics().in_use), (1, 0));
 /// ```
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Metrics {
     /// Slots (`N`).
     pub capacity: usize,
@@ -49,6 +50,7 @@ pub struct Metrics {
 /// assert_eq!(Totals::default().created, 0);
 /// ```
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Totals {
     /// Connections opened successfully, ever.
     pub created: u64,

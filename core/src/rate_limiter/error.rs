@@ -23,6 +23,7 @@ use crate::time::{Human, Instant};
 /// assert_eq!(r.to_string(), "rate limited; retry in 500 ms");
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct RateLimited {
     /// The earliest instant at which the call would pass.
     pub retry_at: Instant,
@@ -102,6 +103,7 @@ impl crate::admission::RetryHint for RateLimited {
 /// assert_eq!(e.to_string(), "asked for 12 tokens but the burst is 10: can never pass");
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct InsufficientCapacity {
     /// The number of tokens asked for.
     pub requested: u32,
@@ -132,6 +134,7 @@ impl core::error::Error for InsufficientCapacity {}
 /// assert_eq!(d.to_string(), "rate limited; retry in 1.0 s");
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Denied {
     /// Not now; at `retry_at`.
     RateLimited(RateLimited),
@@ -203,6 +206,7 @@ impl crate::admission::RetryHint for Denied {
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum ConfigError {
     /// The rate is zero (or the refill period of one token is zero).
     ZeroRate,

@@ -26,6 +26,7 @@ use core::fmt;
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Error<E> {
     /// Out of attempts or out of time (`max_attempts`, `max_elapsed`).
     Exhausted {
@@ -155,6 +156,7 @@ impl<E: core::error::Error + 'static> core::error::Error for Error<E> {
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum ConfigError {
     /// `max_attempts` is 0 (1 means "no retries").
     ZeroAttempts,

@@ -160,6 +160,7 @@ hooks! {
 /// assert_eq!(Counters::new().snapshot(), Totals::default());
 /// ```
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Totals {
     /// Attempts started (first calls and retries).
     pub attempts: u64,

@@ -15,6 +15,7 @@ use crate::timeout::Deadline;
 /// assert_ne!(Stop::MaxAttempts, Stop::Deadline);
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Stop {
     /// `max_attempts` attempts were made.
     MaxAttempts,
@@ -33,6 +34,7 @@ pub enum Stop {
 /// assert!(matches!(d, Decision::Retry { .. }));
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Decision {
     /// Wait `delay`, then start the next attempt at `at` (`now + delay`).
     Retry {

@@ -29,6 +29,7 @@ use crate::time::Instant;
 /// assert_eq!(Deadline::NONE.min(d), d);
 /// ```
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Deadline(Option<Instant>);
 
 impl Deadline {

@@ -14,6 +14,7 @@ use crate::time::Instant;
 /// assert_eq!(e.to_string(), "deadline elapsed at 1500 ms");
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Elapsed {
     /// The deadline that passed.
     pub deadline: Instant,
@@ -40,6 +41,7 @@ impl core::error::Error for Elapsed {}
 /// assert!(Error::flatten(late).unwrap_err().is_elapsed());
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub enum Error<E> {
     /// The deadline passed first.
     Elapsed(Elapsed),
