@@ -5,17 +5,24 @@
 //! breaker. Errors become tower's `BoxError` only here, at the edge: a rejection is the core's
 //! own error type, boxed, so `err.downcast_ref::<bulwark::circuit_breaker::Rejected>()` finds it.
 
+mod builder;
 mod gate;
+mod keyed;
 mod retry;
 
+pub use builder::ServiceBuilderExt;
 pub use gate::{
     BulkheadLayer, BulkheadService, CircuitBreakerLayer, CircuitBreakerService, GateFuture,
     GateLayer, GateService, RateLimitLayer, RateLimitService,
 };
+pub use keyed::{
+    KeyedCircuitBreaker, KeyedCircuitBreakerLayer, KeyedGate, KeyedLayer, KeyedRateLimitLayer,
+    KeyedService,
+};
 pub use retry::{
     Attempts, PipelineFuture, PipelineLayer, PipelineService, PolicyLayer, PolicyService,
-    ReadyCall, RetryFuture, RetryLayer, RetryService, TimeoutFuture, TimeoutLayer, TimeoutService,
-    TokioPipeline, TokioRetry,
+    ReadyCall, Rejections, RetryFuture, RetryLayer, RetryService, TimeoutFuture, TimeoutLayer,
+    TimeoutService, TokioPipeline, TokioRetry, rejection,
 };
 
 /// tower's boxed error: what the services here return.
