@@ -225,7 +225,13 @@ async fn retry_and_pipeline_layers_share_their_policy_across_clones() {
         .bulwark_retry(policy)
         .service(service_fn(move |n: u32| {
             let k = seen.fetch_add(1, Ordering::SeqCst);
-            async move { if k % 2 == 0 { Err("flaky") } else { Ok(n) } }
+            async move {
+                if k.is_multiple_of(2) {
+                    Err("flaky")
+                } else {
+                    Ok(n)
+                }
+            }
         }));
     let b = a.clone();
     assert!(Arc::ptr_eq(a.policy(), b.policy()));

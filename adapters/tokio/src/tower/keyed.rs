@@ -321,7 +321,7 @@ impl<Key: Hash + Eq + Clone, C: Clock + Clone, W: Window + Clone> KeyedCircuitBr
     /// t.breaker(&"down").try_acquire().unwrap().failure();
     /// t.breaker(&"up").try_acquire().unwrap().success();
     /// let mut states = t.states();
-    /// states.sort();
+    /// states.sort_by_key(|&(k, _)| k);
     /// assert_eq!(states, [("down", State::Open), ("up", State::Closed)]);
     /// # }
     /// ```

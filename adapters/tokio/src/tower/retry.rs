@@ -478,14 +478,18 @@ impl<T, E: 'static, K: Classify<T, E>> Classify<T, E> for Rejections<K> {
 /// freed with the last of them.
 ///
 /// ```
+/// use bulwark::classify::ErrorsAreFailures;
 /// use bulwark::retry::{Config, Retry};
-/// use bulwark_tokio::{TokioClock, tower::RetryLayer};
+/// use bulwark_tokio::{TokioClock, tower::{Rejections, RetryLayer}};
 /// use std::sync::Arc;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let policy = Arc::new(Retry::new(Config::new(), TokioClock::new()).unwrap());
-/// let layer = RetryLayer::shared(Arc::clone(&policy));
-/// assert!(Arc::ptr_eq(layer.policy(), &policy));
+/// // One policy (and its budget) for two layers: its classifier reads gate rejections.
+/// let policy = Arc::new(
+///     Retry::new(Config::new(), TokioClock::new()).unwrap().with_classifier(Rejections::new(ErrorsAreFailures)),
+/// );
+/// let (a, b) = (RetryLayer::shared(Arc::clone(&policy)), RetryLayer::shared(Arc::clone(&policy)));
+/// assert!(Arc::ptr_eq(a.policy(), b.policy()));
 /// # }
 /// ```
 #[derive(Debug)]
