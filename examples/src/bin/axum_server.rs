@@ -57,15 +57,31 @@ use bulwark_examples::parse_duration;
 use bulwark_tokio::TokioClock;
 use bulwark_tokio::axum::{ErrorResponse, error_response};
 use bulwark_tokio::tower::{BoxError, RetryLayer, ServiceBuilderExt, rejection};
-use tower::util::BoxCloneSyncService;
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 
 type Breaker = CircuitBreaker<TokioClock, NoWindow, Counters>;
 type Hold = Bulkhead<AtomicSemaphore, TokioClock>;
 /// One token bucket per client address; a fixed table of 1024 (the limiter's memory bound).
 type PerClient = KeyedRateLimiter<IpAddr, TokioClock, 1024>;
-/// The downstream behind its client layers: a request number in, a price out.
-type Downstream = BoxCloneSyncService<u32, String, BoxError>;
+/// The downstream behind its client layers: a request number in, a price out. The stack's
+/// type is left to inference (`impl Downstream`), so nothing is boxed per call.
+trait Downstream:
+    tower::Service<u32, Response = String, Error = BoxError, Future: Send>
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> Downstream for S where
+    S: tower::Service<u32, Response = String, Error = BoxError, Future: Send>
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
 
 #[derive(Debug)]
 struct DownstreamError;
@@ -305,8 +321,8 @@ const SETTINGS: Settings = Settings {
 /// hold, kept here too for `/stats` (every handle is an `Arc` of the same breaker, limiter
 /// and bulkhead the calls go through).
 #[derive(Clone)]
-struct App {
-    downstream: Downstream,
+struct App<D> {
+    downstream: D,
     breaker: Arc<Breaker>,
     limiter: Arc<PerClient>,
     bulkhead: Arc<Hold>,
@@ -315,7 +331,7 @@ struct App {
     calls: Arc<AtomicU32>,
 }
 
-fn build(settings: Settings, script: Script) -> App {
+fn build(settings: Settings, script: Script) -> App<impl Downstream> {
     let clock = TokioClock::new();
     let breaker = Arc::new(
         CircuitBreaker::new(
@@ -359,7 +375,7 @@ fn build(settings: Settings, script: Script) -> App {
             downstream(n, Arc::clone(&for_calls))
         }));
     App {
-        downstream: BoxCloneSyncService::new(downstream),
+        downstream,
         breaker,
         limiter,
         bulkhead,
@@ -371,7 +387,7 @@ fn build(settings: Settings, script: Script) -> App {
 
 /// `GET /price`: an ordinary `async fn` handler. The layers around the route did the rate
 /// limiting; the downstream call goes through the client's layers.
-async fn price(State(app): State<App>) -> Response {
+async fn price<D: Downstream>(State(app): State<App<D>>) -> Response {
     let n = app.calls.fetch_add(1, Ordering::Relaxed);
     let started = TokioClock::new().now();
     let err = match app.downstream.oneshot(n).await {
@@ -446,7 +462,10 @@ fn rss_kib() -> Option<u64> {
 }
 
 /// `GET /stats`: one `key value` per line.
-async fn stats(State(app): State<App>, ConnectInfo(you): ConnectInfo<SocketAddr>) -> String {
+async fn stats<D: Downstream>(
+    State(app): State<App<D>>,
+    ConnectInfo(you): ConnectInfo<SocketAddr>,
+) -> String {
     let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
     let s = app.settings;
     let mut out = String::new();
@@ -508,13 +527,13 @@ async fn stats(State(app): State<App>, ConnectInfo(you): ConnectInfo<SocketAddr>
     out
 }
 
-fn router(app: App) -> Router {
+fn router<D: Downstream>(app: App<D>) -> Router {
     let inbound = ServiceBuilder::new()
         .layer(HandleErrorLayer::new(inbound_rejected))
         .keyed_rate_limiter(Arc::clone(&app.limiter), client_ip);
     Router::new()
-        .route("/price", get(price).layer(inbound))
-        .route("/stats", get(stats))
+        .route("/price", get(price::<D>).layer(inbound))
+        .route("/stats", get(stats::<D>))
         .route("/downstream/{behaviour}", post(set_downstream))
         .with_state(app)
 }
