@@ -25,6 +25,9 @@
 //!   for a `BoxError` (a newtype: neither axum's trait nor bulwark's types are this crate's),
 //!   and `?` converts a `BoxError` into it.
 //!
+//! A breaker (or retry) around a route must judge responses, not errors: a handler that
+//! failed still answers `Ok(response)`. [`ServerErrors`] counts 5xx answers as failures.
+//!
 //! # Examples
 //!
 //! ```
@@ -57,6 +60,7 @@ use std::time::Duration;
 use axum_core::response::{IntoResponse, Response};
 use bulwark::bulkhead::BulkheadFull;
 use bulwark::circuit_breaker::Rejected;
+use bulwark::classify::{Classify, Verdict};
 use bulwark::pipeline::{self, Rejection};
 use bulwark::rate_limiter::RateLimited;
 use bulwark::timeout::Elapsed;
@@ -316,5 +320,88 @@ impl<E> IntoResponse for ErrorResponse<pipeline::Error<E>> {
             // `Error` is non-exhaustive: a layer added later is at least a 503.
             _ => answer(StatusCode::SERVICE_UNAVAILABLE, None, &"unavailable"),
         }
+    }
+}
+
+/// The classifier for layers around axum routes (or any `http` service): a handler answers
+/// `Ok(response)` even when it failed, so judge the status. A 5xx response is a failure — a
+/// breaker counts it, a retry repeats it, after its `Retry-After` (delay-seconds) when it has
+/// one — and so is an `Err`; every other response is a success (a 4xx is the caller's
+/// business, and says the server works).
+///
+/// ```
+/// use axum::{Router, error_handling::HandleErrorLayer, http::StatusCode, routing::get};
+/// use bulwark::circuit_breaker::{CircuitBreaker, Config, State};
+/// use bulwark_tokio::{TokioClock, axum::{ServerErrors, handle_error}, tower::CircuitBreakerLayer};
+/// use std::sync::Arc;
+/// use tower::{ServiceBuilder, ServiceExt};
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let breaker = Arc::new(CircuitBreaker::new(Config::new().consecutive_failures(2), TokioClock::new()).unwrap());
+/// let app: Router = Router::new().route("/", get(|| async { StatusCode::INTERNAL_SERVER_ERROR }).layer(
+///     ServiceBuilder::new()
+///         .layer(HandleErrorLayer::new(handle_error))
+///         .layer(CircuitBreakerLayer::shared(Arc::clone(&breaker)).classify(ServerErrors)),
+/// ));
+/// let get = || axum::http::Request::get("/").body(axum::body::Body::empty()).unwrap();
+/// assert_eq!(app.clone().oneshot(get()).await.unwrap().status(), 500);
+/// assert_eq!(app.clone().oneshot(get()).await.unwrap().status(), 500); // the second 500 opens it
+/// assert_eq!(breaker.state(), State::Open);
+/// assert_eq!(app.oneshot(get()).await.unwrap().status(), 503);
+/// # }
+/// ```
+#[derive(Copy, Clone, Debug, Default)]
+pub struct ServerErrors;
+
+impl<B, E> Classify<http::Response<B>, E> for ServerErrors {
+    fn classify(&self, result: &Result<http::Response<B>, E>) -> Verdict {
+        match result {
+            Err(_) => Verdict::FAILURE,
+            Ok(r) if r.status().is_server_error() => {
+                let hint = r
+                    .headers()
+                    .get(header::RETRY_AFTER)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok());
+                match hint {
+                    Some(secs) => Verdict::failure_after(Duration::from_secs(secs)),
+                    None => Verdict::FAILURE,
+                }
+            }
+            Ok(_) => Verdict::Success,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn response(status: u16, retry_after: Option<&str>) -> Result<Response, ()> {
+        let mut r = Response::new(axum_core::body::Body::empty());
+        *r.status_mut() = StatusCode::from_u16(status).unwrap();
+        if let Some(v) = retry_after {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_str(v).unwrap());
+        }
+        Ok(r)
+    }
+
+    #[test]
+    fn server_errors_judge_by_status_and_read_retry_after() {
+        let k = ServerErrors;
+        assert_eq!(k.classify(&response(200, None)), Verdict::Success);
+        assert_eq!(k.classify(&response(404, None)), Verdict::Success);
+        assert_eq!(k.classify(&response(500, None)), Verdict::FAILURE);
+        assert_eq!(
+            k.classify(&response(503, Some(" 7 "))),
+            Verdict::failure_after(Duration::from_secs(7))
+        );
+        // An HTTP date (or garbage) is not a delay we can read: a failure without a hint.
+        assert_eq!(
+            k.classify(&response(503, Some("Wed, 21 Oct 2015 07:28:00 GMT"))),
+            Verdict::FAILURE
+        );
+        assert_eq!(k.classify(&Err::<Response, _>(())), Verdict::FAILURE);
     }
 }

@@ -9,13 +9,14 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
+use axum::http::StatusCode;
 use axum::routing::get;
 use bulwark::bulkhead::{Bulkhead, Config as BulkheadConfig};
 use bulwark::circuit_breaker::{CircuitBreaker, Config as BreakerConfig};
 use bulwark::rate_limiter::{Config as LimiterConfig, KeyedRateLimiter, RateLimiter};
 use bulwark_tokio::TokioClock;
-use bulwark_tokio::axum::{ErrorResponse, handle_error};
-use bulwark_tokio::tower::ServiceBuilderExt;
+use bulwark_tokio::axum::{ErrorResponse, ServerErrors, handle_error};
+use bulwark_tokio::tower::{CircuitBreakerLayer, ServiceBuilderExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 
@@ -76,10 +77,12 @@ async fn every_rejection_answers_with_its_status_and_retry_after_over_tcp() {
         .route("/ok", get(|| async { "fine\n" }))
         .route(
             "/breaker",
-            get(|| async { "unreachable\n" }).layer(
+            get(|| async { (StatusCode::INTERNAL_SERVER_ERROR, "broken\n") }).layer(
                 ServiceBuilder::new()
                     .layer(HandleErrorLayer::new(handle_error))
-                    .circuit_breaker(Arc::clone(&breaker)),
+                    .layer(
+                        CircuitBreakerLayer::shared(Arc::clone(&breaker)).classify(ServerErrors),
+                    ),
             ),
         )
         .route(
@@ -151,9 +154,12 @@ async fn every_rejection_answers_with_its_status_and_retry_after_over_tcp() {
         (200, None, "fine\n".into())
     );
 
-    // The breaker opens at its first failure, recorded by hand here (a handler's 200 is a
-    // success): then the route answers 503 with the open time, rounded up.
-    breaker.try_acquire().unwrap().failure();
+    // The handler's 500 is a failure (`ServerErrors` judges the status) and opens the
+    // breaker: then the route answers 503 with the open time, rounded up.
+    assert_eq!(
+        get_once(addr, "/breaker", "").await,
+        (500, None, "broken\n".into())
+    );
     let (status, retry_after, body) = get_once(addr, "/breaker", "").await;
     assert_eq!((status, retry_after.as_deref()), (503, Some("2")));
     assert!(
