@@ -214,3 +214,28 @@ async fn the_downstreams_own_errors_still_use_the_backoff() {
     assert_eq!(svc.oneshot(()).await.unwrap(), 2);
     assert_eq!(t0.elapsed(), ms(200));
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_tightest_timeout_around_the_retry_counts_and_is_forgotten_after_the_call() {
+    let (b, calls) = (breaker(), Arc::new(AtomicU32::new(0)));
+    // 60 s outside, 2 s inside: the 5.1 s retry instant does not fit the 2 s.
+    let svc = ServiceBuilder::new()
+        .bulwark_timeout(Duration::from_secs(60))
+        .bulwark_timeout(Duration::from_secs(2))
+        .bulwark_retry(policy(RetryConfig::new().max_attempts(4)))
+        .circuit_breaker(Arc::clone(&b))
+        .service(flaky(2, &calls));
+    let t0 = Instant::now();
+    assert!(is::<Rejected>(&svc.oneshot(()).await.unwrap_err()));
+    assert_eq!(t0.elapsed(), ms(200));
+
+    // The same retry and breaker without a timeout around them, called next on this
+    // thread: no bound is left over from the call above, so it waits the breaker out.
+    let bare = ServiceBuilder::new()
+        .bulwark_retry(policy(RetryConfig::new().max_attempts(2)))
+        .circuit_breaker(Arc::clone(&b))
+        .service(flaky(2, &calls)); // its third call on: answers
+    let t1 = Instant::now();
+    assert_eq!(bare.oneshot(()).await.unwrap(), 2);
+    assert_eq!(t1.elapsed(), ms(4_900)); // until 5.1 s after t0
+}

@@ -616,6 +616,13 @@ pub type TokioRetry<K = ErrorsAreFailures, H = (), B = ()> = Retry<TokioClock, K
 /// The policy is shared through an `Arc`: every service the layer builds, every clone of them
 /// and every response future in flight holds one, and the policy is freed with the last.
 ///
+/// Composed by hand with the gates, it cooperates with them as the [`Pipeline`] does: a
+/// gate's rejection found in an error ([`rejection`]) is waited out until its retry instant
+/// or answered at once, by the pipeline's rule ([`Rejections`], [`Waits`]); the deadline is
+/// the policy's own limits (`max_elapsed`, `max_retry_after`) and the tightest
+/// [`TimeoutLayer`] around the retry layer, which tells it the call's bound when the call is
+/// made: no retry is planned to start at or after it.
+///
 /// # Examples
 ///
 /// ```
