@@ -21,9 +21,11 @@ use crate::TokioClock;
 
 /// Puts services behind one shared gate ([`Admit`]): a circuit breaker, a rate limiter, a
 /// bulkhead. A call the gate rejects is answered at once with the gate's own rejection,
-/// boxed (downcast it: [`Rejected`](bulwark::circuit_breaker::Rejected),
+/// boxed ([`Rejected`](bulwark::circuit_breaker::Rejected),
 /// [`RateLimited`](bulwark::rate_limiter::RateLimited),
-/// [`BulkheadFull`](bulwark::bulkhead::BulkheadFull)); an admitted call holds its permit until
+/// [`BulkheadFull`](bulwark::bulkhead::BulkheadFull): a [`RetryLayer`](super::RetryLayer)
+/// outside reads its retry instant, [`rejection`](super::rejection) finds it for your own
+/// code, and the `axum` feature answers it); an admitted call holds its permit until
 /// its response is ready (or its future is dropped), and `K` judges the response for the gate
 /// (it matters to a breaker; a limiter or bulkhead only frees its permit).
 ///
