@@ -494,20 +494,53 @@ impl<S: Clock, K> Classifier<S, K> {
     /// (`Ok`) stays as small as it was before the rule existed (the core pipeline bench row).
     #[inline(never)]
     fn rejection<E>(&self, r: &Error<E>) -> Verdict {
+        let rejection = match *r {
+            Error::CircuitOpen(r) => Rejection::CircuitOpen(r),
+            Error::RateLimited(r) => Rejection::RateLimited(r),
+            Error::BulkheadFull(r) => Rejection::BulkheadFull(r),
+            _ => return Verdict::Ignore,
+        };
+        self.waits.verdict(&rejection, &self.clock)
+    }
+}
+
+impl Waits {
+    /// The rule above, for one rejection seen now (on `clock`, the gate's clock): a failure
+    /// to retry after the wait the rejection asks for, a failure to retry with the backoff, or
+    /// [`Verdict::Ignore`] for "answer at once". The one place the rule is written: the
+    /// pipeline's retry and a retry composed by hand outside a gate (a tower retry layer
+    /// outside a breaker layer) both ask it.
+    ///
+    /// ```
+    /// use bulwark::circuit_breaker::Rejected;
+    /// use bulwark::classify::Verdict;
+    /// use bulwark::pipeline::{Rejection, Waits};
+    /// use bulwark::rate_limiter::RateLimited;
+    /// use bulwark::{Instant, MockClock};
+    /// use core::time::Duration;
+    /// let clock = MockClock::new(); // now: 0 s
+    /// let open = Rejection::CircuitOpen(Rejected::new(Some(Instant::from_secs(5)), Instant::ZERO));
+    /// assert_eq!(Waits::Breaker.verdict(&open, &clock), Verdict::failure_after(Duration::from_secs(5)));
+    /// assert_eq!(Waits::Nothing.verdict(&open, &clock), Verdict::Ignore);
+    /// let limited = Rejection::RateLimited(RateLimited::new(Instant::from_secs(1), Instant::ZERO));
+    /// assert_eq!(Waits::Breaker.verdict(&limited, &clock), Verdict::Ignore); // shed at once
+    /// assert_eq!(Waits::All.verdict(&limited, &clock), Verdict::failure_after(Duration::from_secs(1)));
+    /// ```
+    pub fn verdict<C: Clock>(self, rejection: &Rejection, clock: &C) -> Verdict {
         // An instant already here (a half-open breaker whose probes are all out says "now")
         // adds nothing to the backoff: retry with it, rather than at once.
-        let after = |at: Instant| match at.saturating_duration_since(self.clock.now()) {
+        let after = |at: Instant| match at.saturating_duration_since(clock.now()) {
             d if d.is_zero() => Verdict::FAILURE,
             d => Verdict::failure_after(d),
         };
-        // Not waited for: handed back at once (the pipeline's answer, not the downstream's).
+        // Not waited for: handed back at once (the gate's answer, not the downstream's).
         let at_once = Verdict::Ignore;
-        match (r, self.waits) {
-            (Error::CircuitOpen(rejected), Waits::Breaker | Waits::All) => {
+        match (rejection, self) {
+            (Rejection::CircuitOpen(rejected), Waits::Breaker | Waits::All) => {
                 rejected.retry_at.map_or(at_once, after)
             }
-            (Error::RateLimited(limited), Waits::All) => after(limited.retry_at),
-            (Error::BulkheadFull(_), Waits::All) => Verdict::FAILURE,
+            (Rejection::RateLimited(limited), Waits::All) => after(limited.retry_at),
+            (Rejection::BulkheadFull(_), Waits::All) => Verdict::FAILURE,
             _ => at_once,
         }
     }

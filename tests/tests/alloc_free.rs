@@ -354,6 +354,51 @@ fn tower_layers_success_path_does_not_allocate() {
     });
 }
 
+/// The keyed layers on their steady path: a keyed limiter (the fixed table of the core) and
+/// a keyed breaker (the adapter's table) for keys already in their tables, and the retry
+/// layer around a gate. A keyed breaker allocates only when it meets a new key.
+#[test]
+fn keyed_and_retry_layers_steady_path_does_not_allocate() {
+    use bulwark::rate_limiter::{Config as LimiterConfig, KeyedRateLimiter};
+    use bulwark::retry::{Config as RetryConfig, Retry};
+    use bulwark_tokio::TokioClock;
+    use bulwark_tokio::tower::{KeyedCircuitBreaker, ServiceBuilderExt};
+    use std::sync::Arc;
+    use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let clock = TokioClock::new();
+        let echo = service_fn(|x: u32| async move { Ok::<_, std::io::Error>(x) });
+        let per_key: Arc<KeyedRateLimiter<u32, _, 64>> =
+            Arc::new(KeyedRateLimiter::new(LimiterConfig::per_second(1_000_000), clock).unwrap());
+        let per_host = Arc::new(
+            KeyedCircuitBreaker::new(Config::new().consecutive_failures(3), 64, clock).unwrap(),
+        );
+        let mut stack = ServiceBuilder::new()
+            .bulwark_retry(Retry::new(RetryConfig::new(), clock).unwrap())
+            .keyed_circuit_breaker(per_host, |x: &u32| x % 8)
+            .keyed_rate_limiter(per_key, |x: &u32| x % 8)
+            .service(echo);
+        for i in 0..16 {
+            assert_eq!(stack.ready().await.unwrap().call(i).await.unwrap(), i);
+        }
+        let before = ALLOCS.with(Cell::get);
+        for i in 0..500 {
+            assert_eq!(stack.ready().await.unwrap().call(i).await.unwrap(), i);
+        }
+        assert_eq!(
+            ALLOCS.with(Cell::get) - before,
+            0,
+            "allocations in 500 keyed calls"
+        );
+    });
+}
+
 /// The one allocating path of the tower layers, pinned down: a breaker or rate-limit
 /// rejection carries its retry instant, so boxing it into tower's `BoxError` (a
 /// `Box<dyn Error + Send + Sync>`) is one heap allocation per rejected call. The core's own

@@ -21,6 +21,8 @@
 pub use bulwark;
 use bulwark::{Clock, Instant, Sleep};
 
+#[cfg(feature = "axum")]
+pub mod axum;
 pub mod bounded;
 mod semaphore;
 #[cfg(feature = "tower")]

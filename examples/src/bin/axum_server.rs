@@ -1,68 +1,100 @@
-//! An axum server on 127.0.0.1 whose handler calls a flaky downstream through the bulwark
-//! pipeline (breaker, rate limiter, bulkhead, retry, attempt and total timeouts), and maps
-//! each layer's rejection to the HTTP answer a client can act on: 503 + Retry-After (circuit
-//! open), 503 (bulkhead full), 429 + Retry-After (rate limited), 504 (too slow), 502
-//! (downstream failed).
-//!
-//! **Demo mode** (no arguments): the program starts the server on an ephemeral loopback port,
-//! sends it 30 requests over plain TCP (real time, about three seconds), prints each status
-//! line, and exits. Timings are real, so a line may differ between runs; the tests drive the
-//! same layers on paused time.
-//!
-//! `cargo run -p bulwark-examples --bin axum_server`
-//!
-//! **Serve mode** (any of the flags below): a long-running server for load tests, with a
-//! scripted downstream. It binds 127.0.0.1 only, prints `listening on 127.0.0.1:PORT` as the
-//! first line on stdout, serves `GET /price` (through the pipeline) and `GET /stats` (plain
-//! `key value` lines: uptime, the fault script, the configuration, downstream calls and
-//! outcomes, answers per layer, breaker and bulkhead counts, VmRSS), and exits by itself.
+//! An axum server one can poke: `GET /price` is an ordinary `async fn` handler behind
+//! bulwark's tower layers, calling a scripted flaky downstream through a client stack of
+//! more layers; `GET /stats` shows the breaker, limiter and bulkhead; `POST /downstream/..`
+//! breaks or heals the downstream. It runs until Ctrl-C (or `--for`).
 //!
 //! ```text
-//! --port N         port on 127.0.0.1 (0, the default: pick a free one)
+//! inbound, around the /price route:   HandleErrorLayer ▸ rate limiter per client address
+//! the handler's downstream client:    total timeout ▸ retry ▸ circuit breaker ▸ bulkhead ▸ attempt timeout ▸ downstream
+//! ```
+//!
+//! Every rejection answers as a client can act on it (`bulwark_tokio::axum`): 429 +
+//! `Retry-After` (rate limited), 503 + `Retry-After` (circuit open), 503 (bulkhead full),
+//! 504 (too slow); 502 when the downstream itself failed. The retry outside the breaker reads
+//! the open breaker's retry instant from its rejection and, since it lies past the total
+//! timeout, answers at once instead of sleeping into a 504.
+//!
+//! ```text
+//! --port N         port on 127.0.0.1 (default 3000; 0: pick a free one)
 //! --faults SCRIPT  downstream behaviour by time since start, e.g. "5s:fail,15s:stall,22s:slow,28s:ok"
 //!                  (ok until the first step): ok = answers in 50 ms; fail = fails after 5 ms;
 //!                  stall = hangs until the attempt timeout cuts it; slow = answers in 150 ms
 //!                  (above normal, under the 200 ms attempt timeout). A call keeps the
 //!                  behaviour of the instant it started.
-//! --for SECONDS    exit after this long (default 60, at most 3600)
-//! --waits W        the pipeline's Waits: breaker (default), all, nothing
+//! --for SECONDS    exit after this long (default: run until Ctrl-C)
+//! --waits W        what the retry waits out: breaker (default), all, nothing
 //! ```
 //!
-//! `cargo run -p bulwark-examples --bin axum_server -- --port 0 --faults "5s:fail,10s:ok" --for 20`
+//! Routes: `GET /price` (protected), `GET /stats` (`key value` lines), `POST
+//! /downstream/{ok,fail,stall,slow}` (the downstream behaves so from now on, whatever the
+//! script says) and `POST /downstream/script` (back to the script). The first line on
+//! stdout is `listening on 127.0.0.1:PORT`.
+//!
+//! `cargo run -p bulwark-examples --bin axum_server`, then
+//! `curl -i localhost:3000/price`, `curl -X POST localhost:3000/downstream/fail`,
+//! `curl localhost:3000/stats`.
 
 use std::fmt::Write as _;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::error_handling::HandleErrorLayer;
+use axum::extract::{ConnectInfo, Path, Request, State};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use bulwark::bulkhead::{AtomicSemaphore, Bulkhead, Config as BulkheadConfig};
 use bulwark::circuit_breaker::{CircuitBreaker, Config as BreakerConfig, Counters, NoWindow};
-use bulwark::pipeline::{Error, Pipeline, Waits};
-use bulwark::rate_limiter::{Config as LimiterConfig, RateLimiter};
-use bulwark::retry::{Backoff, Config as RetryConfig};
+use bulwark::pipeline::{Rejection, Waits};
+use bulwark::rate_limiter::{Config as LimiterConfig, KeyedRateLimiter};
+use bulwark::retry::{Backoff, Config as RetryConfig, Jitter, Retry};
+use bulwark::timeout::Elapsed;
 use bulwark::{Clock, Instant};
 use bulwark_examples::parse_duration;
 use bulwark_tokio::TokioClock;
-use bulwark_tokio::tower::TokioPipeline;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use bulwark_tokio::axum::{ErrorResponse, error_response};
+use bulwark_tokio::tower::{BoxError, RetryLayer, ServiceBuilderExt, rejection};
+use tower::{ServiceBuilder, ServiceExt, service_fn};
 
 type Breaker = CircuitBreaker<TokioClock, NoWindow, Counters>;
-type Limiter = RateLimiter<TokioClock>;
 type Hold = Bulkhead<AtomicSemaphore, TokioClock>;
-/// The pipeline's admission stages, in order: breaker, limiter, bulkhead (each shared through
-/// an `Arc`, so `/stats` reads the same breaker and bulkhead the calls go through).
-type Stages = ((((), Arc<Breaker>), Arc<Limiter>), Arc<Hold>);
-type Policies = TokioPipeline<bulwark::classify::ErrorsAreFailures, (), Stages>;
+/// One token bucket per client address; a fixed table of 1024 (the limiter's memory bound).
+type PerClient = KeyedRateLimiter<IpAddr, TokioClock, 1024>;
+/// The downstream behind its client layers: a request number in, a price out. The stack's
+/// type is left to inference (`impl Downstream`), so nothing is boxed per call.
+trait Downstream:
+    tower::Service<u32, Response = String, Error = BoxError, Future: Send>
+    + Clone
+    + Send
+    + Sync
+    + 'static
+{
+}
+
+impl<S> Downstream for S where
+    S: tower::Service<u32, Response = String, Error = BoxError, Future: Send>
+        + Clone
+        + Send
+        + Sync
+        + 'static
+{
+}
 
 #[derive(Debug)]
 struct DownstreamError;
 
-/// When the server started, on the global clock: the outage and the log are timed from it.
+impl std::fmt::Display for DownstreamError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the downstream failed")
+    }
+}
+
+impl std::error::Error for DownstreamError {}
+
+/// When the server started, on the global clock: the fault script is timed from it.
 static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
 
 fn since_start() -> Duration {
@@ -156,6 +188,18 @@ impl Script {
     }
 }
 
+/// The behaviour set by `POST /downstream/{behaviour}`: 0 = follow the script, else
+/// `Behaviour::ALL[n - 1]`.
+static OVERRIDE: AtomicU8 = AtomicU8::new(0);
+
+/// What the downstream does now: the override, or the script.
+fn behaviour_now(script: &Script) -> Behaviour {
+    match OVERRIDE.load(Ordering::Relaxed) {
+        0 => script.at(since_start()),
+        n => Behaviour::ALL[usize::from(n - 1) % Behaviour::ALL.len()],
+    }
+}
+
 /// What the server counts: downstream calls and outcomes, and the answer of each request.
 struct Stats {
     /// Downstream calls started, by the behaviour they met (index: `Behaviour::ALL`).
@@ -166,7 +210,7 @@ struct Stats {
     failed: AtomicU64,
     /// Downstream calls dropped before they finished (cut by a timeout).
     cut: AtomicU64,
-    /// Answers to `/price`, by what the pipeline returned.
+    /// Answers to `/price`, by what happened.
     answered_ok: AtomicU64,
     circuit_open: AtomicU64,
     rate_limited: AtomicU64,
@@ -208,21 +252,10 @@ impl Drop for Unfinished {
     }
 }
 
-/// The downstream of the demo: answers in 50 ms, but fails from 0.4 s to 1.4 s after start
-/// (an outage).
-async fn flaky_downstream(n: u32) -> Result<String, DownstreamError> {
-    tokio::time::sleep(Duration::from_millis(50)).await;
-    let outage = Duration::from_millis(400)..Duration::from_millis(1400);
-    if outage.contains(&since_start()) {
-        Err(DownstreamError)
-    } else {
-        Ok(format!("price #{n}: 42.00\n"))
-    }
-}
-
-/// The downstream of serve mode: behaves as the script says at the instant the call starts.
-async fn scripted_downstream(n: u32, script: &Script) -> Result<String, DownstreamError> {
-    let behaviour = script.at(since_start());
+/// The downstream: behaves as the override or the script says at the instant the call
+/// starts.
+async fn downstream(n: u32, script: Arc<Script>) -> Result<String, DownstreamError> {
+    let behaviour = behaviour_now(&script);
     bump(&STATS.started[behaviour as usize]);
     let mut unfinished = Unfinished(true);
     let outcome = match behaviour {
@@ -253,7 +286,8 @@ async fn scripted_downstream(n: u32, script: &Script) -> Result<String, Downstre
 
 // ===== the server =====
 
-/// The pipeline's settings, one set per mode.
+/// The layers' settings: sized for a load of about 100 requests per second, with room for
+/// bursts of twice that before the limiter sheds.
 #[derive(Copy, Clone, Debug)]
 struct Settings {
     consecutive_failures: u32,
@@ -263,46 +297,42 @@ struct Settings {
     bulkhead: usize,
     max_attempts: u32,
     backoff: Duration,
+    jitter: Jitter,
     attempt_timeout: Duration,
     total_timeout: Duration,
     waits: Waits,
 }
 
-const DEMO: Settings = Settings {
+const SETTINGS: Settings = Settings {
     consecutive_failures: 4,
     open_for: Duration::from_secs(1),
-    limiter_per_second: 50,
-    limiter_burst: 10,
+    limiter_per_second: 200,
+    limiter_burst: 20,
     bulkhead: 16,
     max_attempts: 2,
     backoff: Duration::from_millis(20),
+    jitter: Jitter::Full,
     attempt_timeout: Duration::from_millis(200),
     total_timeout: Duration::from_millis(300),
     waits: Waits::Breaker,
 };
 
-/// Serve mode: sized for a load of about 100 requests per second, with room for bursts of
-/// twice that before the limiter sheds.
-const SERVE: Settings = Settings {
-    limiter_per_second: 200,
-    limiter_burst: 20,
-    ..DEMO
-};
-
+/// The router's state: the downstream behind its layers, and the shared state the layers
+/// hold, kept here too for `/stats` (every handle is an `Arc` of the same breaker, limiter
+/// and bulkhead the calls go through).
 #[derive(Clone)]
-struct App {
-    policies: Arc<Policies>,
+struct App<D> {
+    downstream: D,
     breaker: Arc<Breaker>,
+    limiter: Arc<PerClient>,
     bulkhead: Arc<Hold>,
-    settings: Arc<Settings>,
-    /// `None`: the demo's downstream.
-    script: Option<Arc<Script>>,
+    settings: Settings,
+    script: Arc<Script>,
     calls: Arc<AtomicU32>,
 }
 
-fn build(settings: Settings, script: Option<Script>) -> App {
+fn build(settings: Settings, script: Script) -> App<impl Downstream> {
     let clock = TokioClock::new();
-    // Built once at start-up; shared through `Arc`s by every request and by `/stats`.
     let breaker = Arc::new(
         CircuitBreaker::new(
             BreakerConfig::new()
@@ -314,7 +344,7 @@ fn build(settings: Settings, script: Option<Script>) -> App {
         .with_events(Counters::new()),
     );
     let limiter = Arc::new(
-        RateLimiter::new(
+        PerClient::new(
             LimiterConfig::per_second(settings.limiter_per_second).burst(settings.limiter_burst),
             clock,
         )
@@ -324,93 +354,104 @@ fn build(settings: Settings, script: Option<Script>) -> App {
         Bulkhead::new(BulkheadConfig::new(settings.bulkhead), clock)
             .expect("a valid bulkhead configuration"),
     );
-    let policies = Arc::new(
-        Pipeline::new(
-            clock,
-            RetryConfig::new()
-                .max_attempts(settings.max_attempts)
-                .backoff(Backoff::constant(settings.backoff)),
-        )
-        .expect("a valid retry configuration")
-        .breaker(Arc::clone(&breaker))
-        .limiter(limiter)
+    let retry = Retry::new(
+        RetryConfig::new()
+            .max_attempts(settings.max_attempts)
+            .backoff(Backoff::constant(settings.backoff))
+            .jitter(settings.jitter),
+        clock,
+    )
+    .expect("a valid retry configuration");
+    let script = Arc::new(script);
+    let for_calls = Arc::clone(&script);
+    // The client side: each layer holds its state through an `Arc`; nothing is leaked.
+    let downstream = ServiceBuilder::new()
+        .bulwark_timeout(settings.total_timeout)
+        .layer(RetryLayer::with_waits(retry, settings.waits))
+        .circuit_breaker(Arc::clone(&breaker))
         .bulkhead(Arc::clone(&bulkhead))
-        .attempt_timeout(settings.attempt_timeout)
-        .total_timeout(settings.total_timeout)
-        .waits(settings.waits),
-    );
+        .bulwark_timeout(settings.attempt_timeout)
+        .service(service_fn(move |n: u32| {
+            downstream(n, Arc::clone(&for_calls))
+        }));
     App {
-        policies,
+        downstream,
         breaker,
+        limiter,
         bulkhead,
-        settings: Arc::new(settings),
-        script: script.map(Arc::new),
+        settings,
+        script,
         calls: Arc::new(AtomicU32::new(0)),
     }
 }
 
-async fn downstream(app: App) -> Result<String, DownstreamError> {
-    let n = app.calls.fetch_add(1, Ordering::SeqCst);
-    match app.script.as_deref() {
-        None => flaky_downstream(n).await,
-        Some(script) => scripted_downstream(n, script).await,
-    }
-}
-
-async fn price(State(app): State<App>) -> Response {
-    let policies = Arc::clone(&app.policies);
-    let out = policies.call(move || downstream(app.clone())).await;
-    let now = TokioClock::new().now();
-    let retry_after = |at: Instant| {
-        let secs = at.saturating_duration_since(now).as_secs_f64().ceil() as u64;
-        [(header::RETRY_AFTER, HeaderValue::from(secs.max(1)))]
-    };
-    match out {
+/// `GET /price`: an ordinary `async fn` handler. The layers around the route did the rate
+/// limiting; the downstream call goes through the client's layers.
+async fn price<D: Downstream>(State(app): State<App<D>>) -> Response {
+    let n = app.calls.fetch_add(1, Ordering::Relaxed);
+    let started = TokioClock::new().now();
+    let err = match app.downstream.oneshot(n).await {
         Ok(body) => {
             bump(&STATS.answered_ok);
-            body.into_response()
+            return body.into_response();
         }
-        Err(Error::CircuitOpen(r)) => {
-            bump(&STATS.circuit_open);
-            match r.retry_at {
-                Some(at) => (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    retry_after(at),
-                    "circuit open\n",
-                )
-                    .into_response(),
-                None => (StatusCode::SERVICE_UNAVAILABLE, "circuit open\n").into_response(),
-            }
-        }
-        Err(Error::RateLimited(r)) => {
-            bump(&STATS.rate_limited);
-            (
-                StatusCode::TOO_MANY_REQUESTS,
-                retry_after(r.retry_at),
-                "slow down\n",
-            )
-                .into_response()
-        }
-        Err(Error::BulkheadFull(_)) => {
-            bump(&STATS.bulkhead_full);
-            (StatusCode::SERVICE_UNAVAILABLE, "busy\n").into_response()
-        }
-        Err(e @ (Error::AttemptTimeout(_) | Error::Timeout(_))) => {
-            bump(match e {
-                Error::AttemptTimeout(_) => &STATS.attempt_timeout,
-                _ => &STATS.total_timeout,
+        Err(e) => e,
+    };
+    match rejection(&*err) {
+        Some(Rejection::CircuitOpen(_)) => bump(&STATS.circuit_open),
+        Some(Rejection::BulkheadFull(_)) => bump(&STATS.bulkhead_full),
+        Some(_) => bump(&STATS.rate_limited),
+        None if err.downcast_ref::<Elapsed>().is_some() => {
+            let took = TokioClock::new().now().saturating_duration_since(started);
+            bump(if took >= app.settings.total_timeout {
+                &STATS.total_timeout
+            } else {
+                &STATS.attempt_timeout
             });
-            (StatusCode::GATEWAY_TIMEOUT, "downstream too slow\n").into_response()
         }
-        Err(e) => {
+        None => {
             bump(&STATS.downstream_failed);
-            (
-                StatusCode::BAD_GATEWAY,
-                format!("downstream failed: {e:?}\n"),
-            )
-                .into_response()
+            return (StatusCode::BAD_GATEWAY, "the downstream failed\n").into_response();
         }
     }
+    // 503 + Retry-After, 503, 504: bulwark's answers.
+    ErrorResponse(err).into_response()
+}
+
+/// The answer to a rejection of the layers around `/price` (the limiter): bulwark's, counted.
+async fn inbound_rejected(err: BoxError) -> Response {
+    if matches!(rejection(&*err), Some(Rejection::RateLimited(_))) {
+        bump(&STATS.rate_limited);
+    }
+    error_response(&*err)
+}
+
+/// The limiter's key: the client's address (connections come through
+/// `into_make_service_with_connect_info`).
+fn client_ip(req: &Request) -> IpAddr {
+    req.extensions()
+        .get::<ConnectInfo<SocketAddr>>()
+        .map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |c| c.0.ip())
+}
+
+/// `POST /downstream/{behaviour}`: the downstream behaves so from now on (`script`: as the
+/// fault script says again).
+async fn set_downstream(Path(what): Path<String>) -> Response {
+    let n = match what.as_str() {
+        "script" => 0,
+        other => match Behaviour::parse(other) {
+            Some(b) => b as u8 + 1,
+            None => {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    "want one of ok, fail, stall, slow, script\n",
+                )
+                    .into_response();
+            }
+        },
+    };
+    OVERRIDE.store(n, Ordering::Relaxed);
+    format!("downstream: {what}\n").into_response()
 }
 
 /// This process's resident set size in KiB (VmRSS in /proc/self/status), if readable.
@@ -421,7 +462,10 @@ fn rss_kib() -> Option<u64> {
 }
 
 /// `GET /stats`: one `key value` per line.
-async fn stats(State(app): State<App>) -> String {
+async fn stats<D: Downstream>(
+    State(app): State<App<D>>,
+    ConnectInfo(you): ConnectInfo<SocketAddr>,
+) -> String {
     let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
     let s = app.settings;
     let mut out = String::new();
@@ -429,10 +473,8 @@ async fn stats(State(app): State<App>) -> String {
         let _ = writeln!(out, "{k} {v}");
     };
     line("uptime_ms", &since_start().as_millis());
-    if let Some(script) = app.script.as_deref() {
-        line("faults", &script.render());
-        line("behaviour", &script.at(since_start()).name());
-    }
+    line("faults", &app.script.render());
+    line("behaviour", &behaviour_now(&app.script).name());
     line("config.consecutive_failures", &s.consecutive_failures);
     line("config.open_for_ms", &s.open_for.as_millis());
     line("config.limiter_per_second", &s.limiter_per_second);
@@ -447,10 +489,7 @@ async fn stats(State(app): State<App>) -> String {
     line("config.slow_latency_ms", &SLOW_LATENCY.as_millis());
     line("config.fail_latency_ms", &FAIL_LATENCY.as_millis());
     let started: u64 = STATS.started.iter().map(get).sum();
-    line(
-        "downstream.calls",
-        &started.max(u64::from(app.calls.load(Ordering::SeqCst))),
-    );
+    line("downstream.calls", &started);
     for b in Behaviour::ALL {
         line(
             &format!("downstream.started.{}", b.name()),
@@ -469,9 +508,18 @@ async fn stats(State(app): State<App>) -> String {
     line("answered.downstream_failed", &get(&STATS.downstream_failed));
     let t = app.breaker.events().snapshot();
     line("breaker.state", &format!("{:?}", app.breaker.state()));
+    line(
+        "breaker.consecutive_failures",
+        &app.breaker.metrics().consecutive_failures,
+    );
     line("breaker.successes", &t.successes);
     line("breaker.failures", &t.failures);
     line("breaker.rejected", &t.rejected);
+    line("limiter.tokens_for_you", &app.limiter.available(&you.ip()));
+    line("limiter.lossy_evictions", &app.limiter.lossy_evictions());
+    let m = app.bulkhead.metrics();
+    line("bulkhead.in_use", &m.in_use);
+    line("bulkhead.capacity", &s.bulkhead);
     line("bulkhead.rejected", &app.bulkhead.totals().rejected);
     if let Some(kib) = rss_kib() {
         line("rss_kib", &kib);
@@ -479,78 +527,35 @@ async fn stats(State(app): State<App>) -> String {
     out
 }
 
-fn router(app: App) -> Router {
+fn router<D: Downstream>(app: App<D>) -> Router {
+    let inbound = ServiceBuilder::new()
+        .layer(HandleErrorLayer::new(inbound_rejected))
+        .keyed_rate_limiter(Arc::clone(&app.limiter), client_ip);
     Router::new()
-        .route("/price", get(price))
-        .route("/stats", get(stats))
+        .route("/price", get(price::<D>).layer(inbound))
+        .route("/stats", get(stats::<D>))
+        .route("/downstream/{behaviour}", post(set_downstream))
         .with_state(app)
 }
 
-// ===== demo mode =====
+// ===== main =====
 
-/// One HTTP/1.1 request over a fresh loopback connection; the status line of the answer.
-async fn get_status(addr: std::net::SocketAddr) -> std::io::Result<String> {
-    let mut stream = tokio::net::TcpStream::connect(addr).await?;
-    stream
-        .write_all(b"GET /price HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
-        .await?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).await?;
-    let status = answer.lines().next().unwrap_or_default().to_string();
-    let retry_after = answer
-        .lines()
-        .find(|l| l.to_ascii_lowercase().starts_with("retry-after"));
-    Ok(match retry_after {
-        Some(h) => format!("{status} ({h})"),
-        None => status,
-    })
-}
-
-async fn demo() -> std::io::Result<()> {
-    since_start(); // the outage is timed from here
-    let app = build(DEMO, None);
-
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let served = app.clone();
-    let server = tokio::spawn(async move { axum::serve(listener, router(served)).await });
-    println!("bulwark + axum on http://{addr}/price (downstream down from 0.4 s to 1.4 s)\n");
-
-    for i in 0..30 {
-        let at = since_start().as_millis();
-        println!("request {i:>2} at {at:>4} ms: {}", get_status(addr).await?);
-        tokio::time::sleep(Duration::from_millis(40)).await;
-    }
-    let t = app.breaker.events().snapshot();
-    println!(
-        "\nbreaker: {:?}, {} successes, {} failures, {} rejected",
-        app.breaker.state(),
-        t.successes,
-        t.failures,
-        t.rejected
-    );
-    server.abort();
-    Ok(())
-}
-
-// ===== serve mode =====
-
-struct ServeOptions {
+struct Options {
     port: u16,
     script: Script,
-    run_for: Duration,
+    run_for: Option<Duration>,
     waits: Waits,
 }
 
-const USAGE: &str = "usage: axum_server                     (demo: 30 requests, then exit)
-       axum_server [--port N] [--faults SCRIPT] [--for SECONDS] [--waits breaker|all|nothing]
-                                        (serve on 127.0.0.1 until --for has passed)";
+const USAGE: &str =
+    "usage: axum_server [--port N] [--faults SCRIPT] [--for SECONDS] [--waits breaker|all|nothing]
+       serves on 127.0.0.1 (port 3000 by default) until Ctrl-C or until --for has passed";
 
-fn parse_args(args: &[String]) -> Result<ServeOptions, String> {
-    let mut opts = ServeOptions {
-        port: 0,
+fn parse_args(args: &[String]) -> Result<Options, String> {
+    let mut opts = Options {
+        port: 3000,
         script: Script::default(),
-        run_for: Duration::from_secs(60),
+        run_for: None,
         waits: Waits::Breaker,
     };
     let mut it = args.iter();
@@ -563,10 +568,11 @@ fn parse_args(args: &[String]) -> Result<ServeOptions, String> {
             }
             "--faults" => opts.script = Script::parse(value()?)?,
             "--for" => {
-                opts.run_for = parse_duration(value()?)?;
-                if opts.run_for > Duration::from_secs(3600) || opts.run_for.is_zero() {
+                let d = parse_duration(value()?)?;
+                if d > Duration::from_secs(3600) || d.is_zero() {
                     return Err("--for: between 1 ms and 3600 s".into());
                 }
+                opts.run_for = Some(d);
             }
             "--waits" => {
                 opts.waits = match value()?.as_str() {
@@ -583,39 +589,47 @@ fn parse_args(args: &[String]) -> Result<ServeOptions, String> {
     Ok(opts)
 }
 
-async fn serve(opts: ServeOptions) -> std::io::Result<()> {
+/// Ctrl-C, or `--for` passing, whichever comes first.
+async fn shutdown(run_for: Option<Duration>) {
+    let limit = async {
+        match run_for {
+            Some(d) => tokio::time::sleep(d).await,
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => eprintln!("axum_server: Ctrl-C, exiting"),
+        () = limit => eprintln!("axum_server: --for has passed, exiting"),
+    }
+}
+
+async fn serve(opts: Options) -> std::io::Result<()> {
     let settings = Settings {
         waits: opts.waits,
-        ..SERVE
+        ..SETTINGS
     };
-    let app = build(settings, Some(opts.script));
+    let app = build(settings, opts.script);
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.port)).await?;
     // The first line on stdout, for whoever started us (stdout is line-buffered).
     println!("listening on {}", listener.local_addr()?);
     eprintln!(
-        "axum_server: faults {:?}, exiting after {:?}; {settings:?}",
-        app.script
-            .as_deref()
-            .map(Script::render)
-            .unwrap_or_default(),
-        opts.run_for
-    );
-    tokio::select! {
-        served = axum::serve(listener, router(app)) => served,
-        () = tokio::time::sleep(opts.run_for) => {
-            eprintln!("axum_server: --for {:?} has passed, exiting", opts.run_for);
-            Ok(())
+        "axum_server: faults {:?}, {}; {settings:?}",
+        app.script.render(),
+        match opts.run_for {
+            Some(d) => format!("exiting after {d:?}"),
+            None => "Ctrl-C to stop".into(),
         }
-    }
+    );
+    let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
+    axum::serve(listener, service)
+        .with_graceful_shutdown(shutdown(opts.run_for))
+        .await
 }
 
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> std::io::Result<()> {
     since_start(); // every time in the program counts from here
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.is_empty() {
-        return demo().await;
-    }
     match parse_args(&args) {
         Ok(opts) => serve(opts).await,
         Err(e) => {
@@ -631,6 +645,7 @@ async fn main() -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::body::Body;
 
     #[test]
     fn fault_script() {
@@ -650,14 +665,83 @@ mod tests {
     }
 
     #[test]
-    fn serve_flags() {
+    fn flags() {
         let args = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
         let o = parse_args(&args("--port 0 --faults 1s:fail --for 2 --waits nothing")).unwrap();
         assert_eq!(
             (o.port, o.run_for, o.waits),
-            (0, Duration::from_secs(2), Waits::Nothing)
+            (0, Some(Duration::from_secs(2)), Waits::Nothing)
         );
+        let o = parse_args(&[]).unwrap();
+        assert_eq!((o.port, o.run_for), (3000, None));
         assert!(parse_args(&args("--for 3601")).is_err());
         assert!(parse_args(&args("--port x")).is_err());
+    }
+
+    async fn status(app: &Router, req: Request) -> (u16, Option<String>) {
+        let res = app.clone().oneshot(req).await.unwrap();
+        let retry_after = res
+            .headers()
+            .get("retry-after")
+            .map(|v| v.to_str().unwrap().to_string());
+        (res.status().as_u16(), retry_after)
+    }
+
+    fn get_price() -> Request {
+        Request::get("/price").body(Body::empty()).unwrap()
+    }
+
+    /// The routes on paused time, through the router (no network): the downstream fails,
+    /// the breaker opens after 4 failed attempts (2 requests of 2 attempts), and the third
+    /// request is answered at once with 503 and the open time; the limiter sheds a burst.
+    #[tokio::test(start_paused = true)]
+    async fn the_layers_answer_as_the_settings_say() {
+        let exact = Settings {
+            jitter: Jitter::None,
+            ..SETTINGS
+        };
+        let app = build(exact, Script::parse("0s:fail").unwrap());
+        let breaker = Arc::clone(&app.breaker);
+        let r = router(app);
+        let t0 = tokio::time::Instant::now();
+        assert_eq!(status(&r, get_price()).await, (502, None));
+        assert_eq!(status(&r, get_price()).await, (502, None));
+        assert_eq!(breaker.state(), bulwark::circuit_breaker::State::Open);
+        let t1 = tokio::time::Instant::now();
+        assert_eq!(status(&r, get_price()).await, (503, Some("1".into())));
+        assert_eq!(
+            t1.elapsed(),
+            Duration::ZERO,
+            "an open breaker is answered at once"
+        );
+        // Two requests of two attempts: 5 ms each, 20 ms backoff between.
+        assert_eq!(t1 - t0, Duration::from_millis(2 * (5 + 20 + 5)));
+        let post = |what: &str| {
+            Request::post(format!("/downstream/{what}"))
+                .body(Body::empty())
+                .unwrap()
+        };
+        assert_eq!(status(&r, post("ok")).await.0, 200);
+        assert_eq!(status(&r, post("nonsense")).await.0, 400);
+        tokio::time::advance(SETTINGS.open_for).await;
+        assert_eq!(status(&r, get_price()).await, (200, None));
+        // 25 requests at once: the limiter's burst (20) passes and 5 get 429 + Retry-After;
+        // of the 20, the bulkhead (16) runs 16 and sheds 4 with a plain 503.
+        let mut burst = tokio::task::JoinSet::new();
+        for _ in 0..25 {
+            let r = r.clone();
+            burst.spawn(async move { status(&r, get_price()).await });
+        }
+        let mut codes = std::collections::BTreeMap::new();
+        while let Some(code) = burst.join_next().await {
+            *codes.entry(code.unwrap()).or_insert(0) += 1;
+        }
+        let want = [
+            ((200, None), 16),
+            ((429, Some("1".into())), 5),
+            ((503, None), 4),
+        ];
+        assert_eq!(codes, want.into_iter().collect());
+        OVERRIDE.store(0, Ordering::Relaxed);
     }
 }

@@ -3,6 +3,7 @@
 //! [`Admit`]).
 
 use std::future::Future;
+use std::ops::Deref;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -20,9 +21,11 @@ use crate::TokioClock;
 
 /// Puts services behind one shared gate ([`Admit`]): a circuit breaker, a rate limiter, a
 /// bulkhead. A call the gate rejects is answered at once with the gate's own rejection,
-/// boxed (downcast it: [`Rejected`](bulwark::circuit_breaker::Rejected),
+/// boxed ([`Rejected`](bulwark::circuit_breaker::Rejected),
 /// [`RateLimited`](bulwark::rate_limiter::RateLimited),
-/// [`BulkheadFull`](bulwark::bulkhead::BulkheadFull)); an admitted call holds its permit until
+/// [`BulkheadFull`](bulwark::bulkhead::BulkheadFull): a [`RetryLayer`](super::RetryLayer)
+/// outside reads its retry instant, [`rejection`](super::rejection) finds it for your own
+/// code, and the `axum` feature answers it); an admitted call holds its permit until
 /// its response is ready (or its future is dropped), and `K` judges the response for the gate
 /// (it matters to a breaker; a limiter or bulkhead only frees its permit).
 ///
@@ -271,44 +274,38 @@ where
 {
     type Response = Svc::Response;
     type Error = BoxError;
-    type Future = GateFuture<Svc::Future, G, K>;
+    type Future = GateFuture<Svc::Future, Arc<G>, G::Rejected, K>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx).map_err(Into::into)
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
-        let state = match Permit::try_new(Arc::clone(&self.gate)) {
-            Ok(permit) => State::Running {
-                fut: self.inner.call(req),
-                permit: Some(permit),
-            },
-            Err(rejected) => State::Rejected {
-                rejected: Some(rejected),
-            },
-        };
-        GateFuture {
-            state,
-            classify: self.classify.clone(),
+        match Permit::try_new(Arc::clone(&self.gate)) {
+            Ok(permit) => GateFuture::admitted(self.inner.call(req), permit, self.classify.clone()),
+            Err(rejected) => GateFuture::rejected(rejected, self.classify.clone()),
         }
     }
 }
 
 pin_project! {
     #[project = StateProj]
-    enum State<F, G>
+    enum State<F, R, X>
     where
-        G: Admit,
+        R: Deref,
+        R::Target: Admit,
     {
-        Running { #[pin] fut: F, permit: Option<Permit<Arc<G>>> },
-        Rejected { rejected: Option<G::Rejected> },
+        Running { #[pin] fut: F, permit: Option<Permit<R>> },
+        Rejected { rejected: Option<X> },
     }
 }
 
 pin_project! {
-    /// The response future of a [`GateService`]: the inner call holding its permit (recorded
-    /// when the response is ready, given back if the future is dropped first), or the
-    /// rejection. `'static` whenever the inner future and the gate are.
+    /// The response future of a [`GateService`] (and of a keyed service,
+    /// [`KeyedService`](super::KeyedService)): the inner call holding its permit `Permit<R>`
+    /// (recorded when the response is ready, given back if the future is dropped first), or
+    /// the rejection `X`, boxed when polled. `'static` whenever the inner future and the gate
+    /// are.
     ///
     /// ```
     /// use bulwark::bulkhead::{Bulkhead, Config};
@@ -324,22 +321,51 @@ pin_project! {
     /// # }
     /// ```
     #[must_use = "futures do nothing unless polled"]
-    pub struct GateFuture<F, G, K>
+    pub struct GateFuture<F, R, X, K>
     where
-        G: Admit,
+        R: Deref,
+        R::Target: Admit,
     {
         #[pin]
-        state: State<F, G>,
+        state: State<F, R, X>,
         classify: K,
     }
 }
 
-impl<F, G, K, T, Er> Future for GateFuture<F, G, K>
+impl<F, R, X, K> GateFuture<F, R, X, K>
+where
+    R: Deref,
+    R::Target: Admit,
+{
+    /// The inner call `fut`, admitted with `permit`.
+    pub(super) fn admitted(fut: F, permit: Permit<R>, classify: K) -> Self {
+        GateFuture {
+            state: State::Running {
+                fut,
+                permit: Some(permit),
+            },
+            classify,
+        }
+    }
+
+    /// A call turned away with `rejected`.
+    pub(super) fn rejected(rejected: X, classify: K) -> Self {
+        GateFuture {
+            state: State::Rejected {
+                rejected: Some(rejected),
+            },
+            classify,
+        }
+    }
+}
+
+impl<F, R, X, K, T, Er> Future for GateFuture<F, R, X, K>
 where
     F: Future<Output = Result<T, Er>>,
     Er: Into<BoxError>,
-    G: Admit,
-    G::Rejected: std::error::Error + Send + Sync + 'static,
+    R: Deref,
+    R::Target: Admit,
+    X: std::error::Error + Send + Sync + 'static,
     K: Classify<T, Er>,
 {
     type Output = Result<T, BoxError>;
@@ -362,7 +388,11 @@ where
     }
 }
 
-impl<F, G: Admit, K> std::fmt::Debug for GateFuture<F, G, K> {
+impl<F, R, X, K> std::fmt::Debug for GateFuture<F, R, X, K>
+where
+    R: Deref,
+    R::Target: Admit,
+{
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let admitted = matches!(self.state, State::Running { .. });
         f.debug_struct("GateFuture")

@@ -2,20 +2,40 @@
 //!
 //! Every clone of a service (and every service a layer builds) shares one state through an
 //! `Arc`: clone a service a hundred times for a hundred connections and there is still one
-//! breaker. Errors become tower's `BoxError` only here, at the edge: a rejection is the core's
-//! own error type, boxed, so `err.downcast_ref::<bulwark::circuit_breaker::Rejected>()` finds it.
+//! breaker. [`ServiceBuilderExt`] adds the layers to a `tower::ServiceBuilder`.
+//!
+//! | layer | state | rejection (boxed) |
+//! |---|---|---|
+//! | [`CircuitBreakerLayer`], [`BulkheadLayer`], [`RateLimitLayer`] ([`GateLayer`]) | the gate | the gate's own: [`Rejected`](bulwark::circuit_breaker::Rejected), [`BulkheadFull`](bulwark::bulkhead::BulkheadFull), [`RateLimited`](bulwark::rate_limiter::RateLimited) |
+//! | [`KeyedRateLimitLayer`], [`KeyedCircuitBreakerLayer`] ([`KeyedLayer`]) | a table of gates, one per key of the request | the same types as the plain gates |
+//! | [`RetryLayer`] | the policy (and its budget) | what the last attempt got |
+//! | [`TimeoutLayer`] | none | [`Elapsed`](bulwark::timeout::Elapsed) |
+//! | [`PipelineLayer`] | the pipeline and its stages | the stage's own rejection or timeout |
+//!
+//! Errors become tower's `BoxError` only here, at the edge. Nobody needs to downcast them:
+//! a [`RetryLayer`] outside a gate finds the rejection ([`rejection`]) and waits until its
+//! retry instant or answers at once by the pipeline's rule ([`Rejections`]); a
+//! [`TimeoutLayer`] outside a retry tells it when the call's time is up; and with the `axum`
+//! feature, `bulwark_tokio::axum` turns each one into its HTTP answer.
 
+mod builder;
 mod gate;
+mod keyed;
 mod retry;
 
+pub use builder::ServiceBuilderExt;
 pub use gate::{
     BulkheadLayer, BulkheadService, CircuitBreakerLayer, CircuitBreakerService, GateFuture,
     GateLayer, GateService, RateLimitLayer, RateLimitService,
 };
+pub use keyed::{
+    KeyedCircuitBreaker, KeyedCircuitBreakerLayer, KeyedGate, KeyedLayer, KeyedRateLimitLayer,
+    KeyedService,
+};
 pub use retry::{
     Attempts, PipelineFuture, PipelineLayer, PipelineService, PolicyLayer, PolicyService,
-    ReadyCall, RetryFuture, RetryLayer, RetryService, TimeoutFuture, TimeoutLayer, TimeoutService,
-    TokioPipeline, TokioRetry,
+    ReadyCall, Rejections, RetryFuture, RetryLayer, RetryService, TimeoutFuture, TimeoutLayer,
+    TimeoutService, TokioPipeline, TokioRetry, rejection,
 };
 
 /// tower's boxed error: what the services here return.

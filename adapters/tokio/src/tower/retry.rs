@@ -6,9 +6,10 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use bulwark::Clock;
 use bulwark::admission::Admit;
-use bulwark::classify::ErrorsAreFailures;
-use bulwark::pipeline::{self, Pipeline, Rejection};
+use bulwark::classify::{ErrorsAreFailures, Verdict};
+use bulwark::pipeline::{self, Pipeline, Rejection, Waits};
 use bulwark::retry::{self, Classify, Hooks, Operation, Retry, RetryBudget};
 #[cfg(doc)]
 use bulwark::timeout::Elapsed;
@@ -137,6 +138,10 @@ fn take_ready<Svc: Clone>(svc: &mut Svc) -> Svc {
 /// Bounds every call of the inner service by a duration on tokio's clock; a call that runs
 /// over fails with [`Elapsed`] (boxed) and its future is dropped.
 ///
+/// A [`RetryLayer`] inside it (a total timeout around retries) reads the bound when the call
+/// is made, and never waits for a retry that would start at or after it: it answers with
+/// what it has at once rather than sleep into a timeout.
+///
 /// # Examples
 ///
 /// ```
@@ -215,8 +220,10 @@ where
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
+        // A retry layer inside learns how long this call may take (see `within`).
+        let fut = within(self.limit, || self.inner.call(req));
         TimeoutFuture {
-            inner: timeout(TokioClock, self.limit, self.inner.call(req)),
+            inner: timeout(TokioClock, self.limit, fut),
         }
     }
 }
@@ -261,6 +268,208 @@ impl<F> std::fmt::Debug for TimeoutFuture<F> {
     }
 }
 
+// ===== how long a call may take, handed from a timeout layer to a retry layer inside =====
+
+thread_local! {
+    /// While a [`TimeoutService`] calls its inner service: how long the call may take (the
+    /// tightest of the timeouts around it). A service's `call` is synchronous, so the value
+    /// is seen exactly by the services the timeout's own `call` reaches, and by nothing
+    /// polled later.
+    static BUDGET: std::cell::Cell<Option<Duration>> = const { std::cell::Cell::new(None) };
+}
+
+/// Puts the previous budget back, even if the inner `call` panics.
+struct Restore(Option<Duration>);
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        BUDGET.with(|b| b.set(self.0));
+    }
+}
+
+/// Runs `f` (an inner service's `call`) with the budget cut to `limit`.
+fn within<R>(limit: Duration, f: impl FnOnce() -> R) -> R {
+    let outer = BUDGET.with(|b| {
+        let outer = b.get();
+        b.set(Some(outer.map_or(limit, |o| o.min(limit))));
+        outer
+    });
+    let _restore = Restore(outer);
+    f()
+}
+
+/// The budget set by the timeouts around the `call` being made, if any.
+fn budget() -> Option<Duration> {
+    BUDGET.with(std::cell::Cell::get)
+}
+
+// ===== a gate's rejection, read from an error =====
+
+/// The gate rejection an error is, or wraps: a circuit breaker's
+/// [`Rejected`](bulwark::circuit_breaker::Rejected), a limiter's
+/// [`RateLimited`](bulwark::rate_limiter::RateLimited) (or a keyed limiter's
+/// [`Denied`](bulwark::rate_limiter::Denied)), a [`BulkheadFull`](bulwark::bulkhead::BulkheadFull),
+/// or a pipeline [`Rejection`]; found in the error itself or anywhere down its `source()`
+/// chain. What the [`RetryLayer`] and the axum error handler read from a layer's `BoxError`,
+/// so nobody downcasts by hand.
+///
+/// ```
+/// use bulwark::bulkhead::BulkheadFull;
+/// use bulwark::pipeline::Rejection;
+/// use bulwark_tokio::tower::{BoxError, rejection};
+/// let e: BoxError = Box::new(BulkheadFull);
+/// assert_eq!(rejection(&*e), Some(Rejection::BulkheadFull(BulkheadFull)));
+/// let other: BoxError = "downstream said no".into();
+/// assert_eq!(rejection(&*other), None);
+/// ```
+pub fn rejection(err: &(dyn std::error::Error + 'static)) -> Option<Rejection> {
+    use bulwark::bulkhead::BulkheadFull;
+    use bulwark::circuit_breaker::Rejected;
+    use bulwark::rate_limiter::{Denied, RateLimited};
+    let mut next = Some(err);
+    while let Some(e) = next {
+        if let Some(r) = e.downcast_ref::<Rejected>() {
+            return Some(Rejection::CircuitOpen(*r));
+        }
+        if let Some(r) = e.downcast_ref::<RateLimited>() {
+            return Some(Rejection::RateLimited(*r));
+        }
+        if let Some(r) = e.downcast_ref::<BulkheadFull>() {
+            return Some(Rejection::BulkheadFull(*r));
+        }
+        if let Some(r) = e.downcast_ref::<Rejection>() {
+            return Some(*r);
+        }
+        if let Some(d) = e.downcast_ref::<Denied>() {
+            return Some(Rejection::from(*d));
+        }
+        next = e.source();
+    }
+    None
+}
+
+/// [`rejection`] for an error of any type: a `BoxError` (what tower layers return), or a
+/// rejection type itself.
+fn rejection_in<E: 'static>(err: &E) -> Option<Rejection> {
+    let any: &dyn std::any::Any = err;
+    if let Some(boxed) = any.downcast_ref::<BoxError>() {
+        return rejection(&**boxed);
+    }
+    if let Some(boxed) = any.downcast_ref::<Box<dyn std::error::Error + Send>>() {
+        return rejection(&**boxed);
+    }
+    if let Some(boxed) = any.downcast_ref::<Box<dyn std::error::Error>>() {
+        return rejection(&**boxed);
+    }
+    if let Some(r) = any.downcast_ref::<Rejection>() {
+        return Some(*r);
+    }
+    use bulwark::bulkhead::BulkheadFull;
+    use bulwark::circuit_breaker::Rejected;
+    use bulwark::rate_limiter::{Denied, RateLimited};
+    if let Some(r) = any.downcast_ref::<Rejected>() {
+        return Some(Rejection::CircuitOpen(*r));
+    }
+    if let Some(r) = any.downcast_ref::<RateLimited>() {
+        return Some(Rejection::RateLimited(*r));
+    }
+    if let Some(r) = any.downcast_ref::<BulkheadFull>() {
+        return Some(Rejection::BulkheadFull(*r));
+    }
+    any.downcast_ref::<Denied>().map(|d| Rejection::from(*d))
+}
+
+/// The classifier of a [`RetryLayer`]: a gate's rejection found in the error (a breaker,
+/// limiter or bulkhead layer inside the retry layer, see [`rejection`]) is judged by the
+/// pipeline's rule ([`Waits::verdict`]: by default an open breaker is waited out until its
+/// retry instant, when that fits the call's deadline and the policy's limits, and a
+/// saturated limiter or a full bulkhead is answered at once); every other result is judged
+/// by `K`, the policy's own classifier.
+///
+/// `RetryLayer::new` wraps the policy's classifier in it; build one by
+/// hand to share a policy between layers ([`PolicyLayer::shared`]).
+///
+/// ```
+/// use bulwark::circuit_breaker::Rejected;
+/// use bulwark::classify::{Classify, ErrorsAreFailures, Verdict};
+/// use bulwark::pipeline::Waits;
+/// use bulwark::Clock;
+/// use bulwark_tokio::{TokioClock, tower::{BoxError, Rejections}};
+/// use std::time::Duration;
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let now = TokioClock::new().now();
+/// let open: BoxError = Box::new(Rejected::new(Some(now + Duration::from_secs(2)), now));
+/// let k = Rejections::new(ErrorsAreFailures);
+/// assert_eq!(k.classify(&Err::<(), _>(open)), Verdict::failure_after(Duration::from_secs(2)));
+/// let k = k.waits(Waits::Nothing);
+/// let open: BoxError = Box::new(Rejected::new(Some(now + Duration::from_secs(2)), now));
+/// assert_eq!(k.classify(&Err::<(), _>(open)), Verdict::Ignore); // answered at once
+/// let down: BoxError = "503".into();
+/// assert_eq!(k.classify(&Err::<(), _>(down)), Verdict::FAILURE); // ErrorsAreFailures
+/// # }
+/// ```
+#[derive(Clone, Debug)]
+pub struct Rejections<K = ErrorsAreFailures> {
+    classify: K,
+    waits: Waits,
+}
+
+impl<K> Rejections<K> {
+    /// `classify` for every result that is not a gate's rejection; rejections as
+    /// [`Waits::Breaker`] says (the pipeline's default).
+    ///
+    /// ```
+    /// use bulwark::classify::{Classify, ErrorsAreFailures, Verdict};
+    /// let k = bulwark_tokio::tower::Rejections::new(ErrorsAreFailures);
+    /// assert_eq!(k.classify(&Ok::<_, std::io::Error>(1)), Verdict::Success);
+    /// ```
+    pub fn new(classify: K) -> Self {
+        Rejections {
+            classify,
+            waits: Waits::Breaker,
+        }
+    }
+
+    /// The same classifier, waiting out the rejections `waits` names.
+    ///
+    /// ```
+    /// use bulwark::bulkhead::BulkheadFull;
+    /// use bulwark::classify::{Classify, ErrorsAreFailures, Verdict};
+    /// use bulwark::pipeline::Waits;
+    /// use bulwark_tokio::tower::{BoxError, Rejections};
+    /// let all = Rejections::new(ErrorsAreFailures).waits(Waits::All);
+    /// let full: BoxError = Box::new(BulkheadFull);
+    /// assert_eq!(all.classify(&Err::<(), _>(full)), Verdict::FAILURE); // retried with the backoff
+    /// ```
+    pub fn waits(self, waits: Waits) -> Self {
+        Rejections { waits, ..self }
+    }
+
+    /// The classifier of every other result.
+    ///
+    /// ```
+    /// use bulwark::classify::ErrorsAreFailures;
+    /// let k = bulwark_tokio::tower::Rejections::new(ErrorsAreFailures);
+    /// let _inner: &ErrorsAreFailures = k.inner();
+    /// ```
+    pub fn inner(&self) -> &K {
+        &self.classify
+    }
+}
+
+impl<T, E: 'static, K: Classify<T, E>> Classify<T, E> for Rejections<K> {
+    #[inline]
+    fn classify(&self, result: &Result<T, E>) -> Verdict {
+        if let Err(e) = result
+            && let Some(rejected) = rejection_in(e)
+        {
+            return self.waits.verdict(&rejected, &TokioClock);
+        }
+        self.classify.classify(result)
+    }
+}
+
 // ===== a policy shared by every service of a layer =====
 
 /// A layer that runs calls through a policy shared by an `Arc`: a [`Retry`]
@@ -269,14 +478,18 @@ impl<F> std::fmt::Debug for TimeoutFuture<F> {
 /// freed with the last of them.
 ///
 /// ```
+/// use bulwark::classify::ErrorsAreFailures;
 /// use bulwark::retry::{Config, Retry};
-/// use bulwark_tokio::{TokioClock, tower::RetryLayer};
+/// use bulwark_tokio::{TokioClock, tower::{Rejections, RetryLayer}};
 /// use std::sync::Arc;
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() {
-/// let policy = Arc::new(Retry::new(Config::new(), TokioClock::new()).unwrap());
-/// let layer = RetryLayer::shared(Arc::clone(&policy));
-/// assert!(Arc::ptr_eq(layer.policy(), &policy));
+/// // One policy (and its budget) for two layers: its classifier reads gate rejections.
+/// let policy = Arc::new(
+///     Retry::new(Config::new(), TokioClock::new()).unwrap().with_classifier(Rejections::new(ErrorsAreFailures)),
+/// );
+/// let (a, b) = (RetryLayer::shared(Arc::clone(&policy)), RetryLayer::shared(Arc::clone(&policy)));
+/// assert!(Arc::ptr_eq(a.policy(), b.policy()));
 /// # }
 /// ```
 #[derive(Debug)]
@@ -285,19 +498,6 @@ pub struct PolicyLayer<P> {
 }
 
 impl<P> PolicyLayer<P> {
-    /// A layer over `policy`.
-    ///
-    /// ```
-    /// use bulwark::{pipeline::Pipeline, retry::Config};
-    /// # #[tokio::main(flavor = "current_thread")]
-    /// # async fn main() {
-    /// let _layer = bulwark_tokio::tower::PipelineLayer::new(Pipeline::new(bulwark_tokio::TokioClock::new(), Config::new()).unwrap());
-    /// # }
-    /// ```
-    pub fn new(policy: P) -> Self {
-        Self::shared(Arc::new(policy))
-    }
-
     /// A layer over a policy already shared (with another layer, or with code that reads its
     /// state).
     ///
@@ -416,6 +616,13 @@ pub type TokioRetry<K = ErrorsAreFailures, H = (), B = ()> = Retry<TokioClock, K
 /// The policy is shared through an `Arc`: every service the layer builds, every clone of them
 /// and every response future in flight holds one, and the policy is freed with the last.
 ///
+/// Composed by hand with the gates, it cooperates with them as the [`Pipeline`] does: a
+/// gate's rejection found in an error ([`rejection`]) is waited out until its retry instant
+/// or answered at once, by the pipeline's rule ([`Rejections`], [`Waits`]); the deadline is
+/// the policy's own limits (`max_elapsed`, `max_retry_after`) and the tightest
+/// [`TimeoutLayer`] around the retry layer, which tells it the call's bound when the call is
+/// made: no retry is planned to start at or after it.
+///
 /// # Examples
 ///
 /// ```
@@ -443,16 +650,66 @@ pub type TokioRetry<K = ErrorsAreFailures, H = (), B = ()> = Retry<TokioClock, K
 /// assert_eq!(calls.load(Ordering::SeqCst), 3);
 /// # }
 /// ```
-pub type RetryLayer<K = ErrorsAreFailures, H = (), B = ()> = PolicyLayer<TokioRetry<K, H, B>>;
+pub type RetryLayer<K = ErrorsAreFailures, H = (), B = ()> =
+    PolicyLayer<TokioRetry<Rejections<K>, H, B>>;
 
 /// A service whose calls are retried by a [`Retry`] policy: the service of a [`RetryLayer`].
 pub type RetryService<Svc, K = ErrorsAreFailures, H = (), B = ()> =
-    PolicyService<Svc, TokioRetry<K, H, B>>;
+    PolicyService<Svc, TokioRetry<Rejections<K>, H, B>>;
 
-impl<Svc, Req, K, H, B> Service<Req> for PolicyService<Svc, TokioRetry<K, H, B>>
+impl<K, H, B> RetryLayer<K, H, B> {
+    /// A layer retrying by `policy`, its classifier wrapped in [`Rejections`]: a gate's
+    /// rejection from a layer inside is waited out or answered at once as [`Waits::Breaker`]
+    /// says (the pipeline's default); everything else is judged by the policy's classifier.
+    ///
+    /// ```
+    /// use bulwark::retry::{Config, Retry};
+    /// use tower::{Layer, ServiceExt, service_fn};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let layer = bulwark_tokio::tower::RetryLayer::new(Retry::new(Config::new(), bulwark_tokio::TokioClock::new()).unwrap());
+    /// let svc = layer.layer(service_fn(|n: u8| async move { Ok::<_, std::io::Error>(n + 1) }));
+    /// assert_eq!(svc.oneshot(1).await.unwrap(), 2);
+    /// # }
+    /// ```
+    pub fn new(policy: TokioRetry<K, H, B>) -> Self {
+        Self::with_waits(policy, Waits::Breaker)
+    }
+
+    /// `RetryLayer::new`, waiting out the rejections `waits` names ([`Waits::All`]:
+    /// also a limiter's retry instant and a full bulkhead; [`Waits::Nothing`]: none).
+    ///
+    /// ```
+    /// use bulwark::pipeline::Waits;
+    /// use bulwark::rate_limiter::{Config as Rl, RateLimiter};
+    /// use bulwark::retry::{Config, Retry};
+    /// use bulwark_tokio::{TokioClock, tower::{RateLimitLayer, RetryLayer}};
+    /// use std::time::Duration;
+    /// use tower::{ServiceBuilder, ServiceExt, service_fn};
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let clock = TokioClock::new();
+    /// let svc = ServiceBuilder::new()
+    ///     .layer(RetryLayer::with_waits(Retry::new(Config::new(), clock).unwrap(), Waits::All))
+    ///     .layer(RateLimitLayer::new(RateLimiter::new(Rl::per_second(1).burst(1), clock).unwrap()))
+    ///     .service(service_fn(|()| async { Ok::<_, std::io::Error>("ok") }));
+    /// let t0 = tokio::time::Instant::now();
+    /// svc.clone().oneshot(()).await.unwrap();
+    /// svc.oneshot(()).await.unwrap(); // waits for the next token instead of failing
+    /// assert_eq!(t0.elapsed(), Duration::from_secs(1));
+    /// # }
+    /// ```
+    pub fn with_waits(policy: TokioRetry<K, H, B>, waits: Waits) -> Self {
+        Self::shared(Arc::new(
+            policy.map_classifier(|k| Rejections::new(k).waits(waits)),
+        ))
+    }
+}
+
+impl<Svc, Req, K, H, B> Service<Req> for PolicyService<Svc, TokioRetry<Rejections<K>, H, B>>
 where
     Svc: Service<Req> + Clone,
-    Svc::Error: Into<BoxError>,
+    Svc::Error: Into<BoxError> + 'static,
     Req: Clone,
     K: Classify<Svc::Response, Svc::Error>,
     H: Hooks<Svc::Response, Svc::Error>,
@@ -471,9 +728,16 @@ where
             svc: take_ready(&mut self.inner),
             req,
         };
-        RetryFuture {
-            inner: retry::Call::new(Arc::clone(&self.policy), Deadline::NONE, attempts),
-        }
+        // Under a timeout layer: no retry is planned to start at or after its end.
+        let inner = match budget() {
+            None => retry::Call::new(Arc::clone(&self.policy), Deadline::NONE, attempts),
+            Some(limit) => {
+                let now = TokioClock.now();
+                let deadline = Deadline::at(now.saturating_add(limit));
+                retry::Call::new(Arc::clone(&self.policy), deadline, attempts).started_at(now)
+            }
+        };
+        RetryFuture { inner }
     }
 }
 
@@ -498,14 +762,14 @@ pin_project! {
         Svc: Service<Req>,
     {
         #[pin]
-        inner: retry::Call<Arc<TokioRetry<K, H, B>>, TokioClock, K, H, B, Attempts<Svc, Req>, ReadyCall<Svc, Req>>,
+        inner: retry::Call<Arc<TokioRetry<Rejections<K>, H, B>>, TokioClock, Rejections<K>, H, B, Attempts<Svc, Req>, ReadyCall<Svc, Req>>,
     }
 }
 
 impl<Svc, Req, K, H, B> Future for RetryFuture<Svc, Req, K, H, B>
 where
     Svc: Service<Req> + Clone,
-    Svc::Error: Into<BoxError>,
+    Svc::Error: Into<BoxError> + 'static,
     Req: Clone,
     K: Classify<Svc::Response, Svc::Error>,
     H: Hooks<Svc::Response, Svc::Error>,
@@ -582,6 +846,24 @@ pub type TokioPipeline<P = ErrorsAreFailures, B = (), G = ()> = Pipeline<TokioCl
 /// # }
 /// ```
 pub type PipelineLayer<K = ErrorsAreFailures, B = (), G = ()> = PolicyLayer<TokioPipeline<K, B, G>>;
+
+impl<K, B, G> PipelineLayer<K, B, G> {
+    /// A layer running every call through `pipeline`.
+    ///
+    /// ```
+    /// use bulwark::{pipeline::Pipeline, retry::Config};
+    /// use tower::{Layer, ServiceExt, service_fn};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let layer = bulwark_tokio::tower::PipelineLayer::new(Pipeline::new(bulwark_tokio::TokioClock::new(), Config::new()).unwrap());
+    /// let svc = layer.layer(service_fn(|n: u8| async move { Ok::<_, std::io::Error>(n * 2) }));
+    /// assert_eq!(svc.oneshot(21).await.unwrap(), 42);
+    /// # }
+    /// ```
+    pub fn new(pipeline: TokioPipeline<K, B, G>) -> Self {
+        Self::shared(Arc::new(pipeline))
+    }
+}
 
 /// A service whose calls run through a [`Pipeline`]: the service of a [`PipelineLayer`].
 pub type PipelineService<Svc, K = ErrorsAreFailures, B = (), G = ()> =

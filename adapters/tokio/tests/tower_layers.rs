@@ -1,0 +1,274 @@
+//! Every pattern as a tower layer owning its state through an `Arc`, built with the
+//! `ServiceBuilder` methods; clones share state. On tokio's paused time, with exact instants.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use bulwark::bulkhead::{Bulkhead, BulkheadFull, Config as BulkheadConfig};
+use bulwark::circuit_breaker::{CircuitBreaker, Config as BreakerConfig, Rejected, State};
+use bulwark::pipeline::Pipeline;
+use bulwark::rate_limiter::{Config as LimiterConfig, KeyedRateLimiter, RateLimited, RateLimiter};
+use bulwark::retry::{Backoff, Config as RetryConfig, Jitter, Retry};
+use bulwark::timeout::Elapsed;
+use bulwark_tokio::TokioClock;
+use bulwark_tokio::tower::{BoxError, KeyedCircuitBreaker, ServiceBuilderExt};
+use tokio::time::Instant;
+use tower::{Service, ServiceBuilder, ServiceExt, service_fn};
+
+fn ms(n: u64) -> Duration {
+    Duration::from_millis(n)
+}
+
+fn is<T: std::error::Error + 'static>(e: &BoxError) -> bool {
+    e.downcast_ref::<T>().is_some()
+}
+
+async fn ok(n: u32) -> Result<u32, &'static str> {
+    Ok(n)
+}
+
+async fn fail(_: u32) -> Result<u32, &'static str> {
+    Err("down")
+}
+
+#[tokio::test(start_paused = true)]
+async fn breaker_clone_sees_the_rejection_of_the_other() {
+    let breaker = Arc::new(
+        CircuitBreaker::new(
+            BreakerConfig::new()
+                .consecutive_failures(2)
+                .open_for(Duration::from_secs(5)),
+            TokioClock::new(),
+        )
+        .unwrap(),
+    );
+    let a = ServiceBuilder::new()
+        .circuit_breaker(Arc::clone(&breaker))
+        .service(service_fn(fail));
+    let b = a.clone();
+    assert!(!is::<Rejected>(&a.clone().oneshot(1).await.unwrap_err()));
+    assert!(!is::<Rejected>(&b.clone().oneshot(2).await.unwrap_err()));
+    // One failure through each clone: the shared breaker counted two and opened.
+    let err = a.oneshot(3).await.unwrap_err();
+    let rejected = err.downcast_ref::<Rejected>().expect("rejected");
+    assert_eq!(rejected.retry_after, Some(Duration::from_secs(5)));
+    assert_eq!(breaker.state(), State::Open);
+    tokio::time::advance(Duration::from_secs(5)).await;
+    // The probe through the other clone fails: open again, for both.
+    assert!(!is::<Rejected>(&b.clone().oneshot(4).await.unwrap_err()));
+    assert!(is::<Rejected>(&b.oneshot(5).await.unwrap_err()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn rate_limiter_clones_share_one_bucket_and_report_the_exact_wait() {
+    let limiter = Arc::new(
+        RateLimiter::new(LimiterConfig::per_second(2).burst(2), TokioClock::new()).unwrap(),
+    );
+    let a = ServiceBuilder::new()
+        .rate_limiter(Arc::clone(&limiter))
+        .service(service_fn(ok));
+    let b = a.clone();
+    assert_eq!(a.clone().oneshot(1).await.unwrap(), 1);
+    assert_eq!(b.clone().oneshot(2).await.unwrap(), 2);
+    let err = a.clone().oneshot(3).await.unwrap_err();
+    assert_eq!(
+        err.downcast_ref::<RateLimited>().unwrap().retry_after,
+        ms(500)
+    );
+    tokio::time::advance(ms(500)).await;
+    assert_eq!(b.oneshot(4).await.unwrap(), 4);
+    assert!(is::<RateLimited>(&a.oneshot(5).await.unwrap_err()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn bulkhead_clone_is_refused_while_the_other_holds_the_slot() {
+    let bulkhead = Arc::new(Bulkhead::new(BulkheadConfig::new(1), TokioClock::new()).unwrap());
+    let mut a = ServiceBuilder::new()
+        .bulkhead(Arc::clone(&bulkhead))
+        .service(service_fn(|n: u32| async move {
+            tokio::time::sleep(ms(100)).await;
+            Ok::<_, &str>(n)
+        }));
+    let mut b = a.clone();
+    let t0 = Instant::now();
+    let held = tokio::spawn(a.ready().await.unwrap().call(1));
+    tokio::task::yield_now().await;
+    assert_eq!(bulkhead.metrics().in_use, 1);
+    let err = b.ready().await.unwrap().call(2).await.unwrap_err();
+    assert!(is::<BulkheadFull>(&err));
+    assert_eq!(t0.elapsed(), Duration::ZERO, "shed at once");
+    assert_eq!(held.await.unwrap().unwrap(), 1);
+    assert_eq!(t0.elapsed(), ms(100));
+    assert_eq!(b.ready().await.unwrap().call(3).await.unwrap(), 3);
+    assert_eq!(bulkhead.totals().rejected, 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn timeout_layer_cuts_at_the_exact_instant() {
+    let svc = ServiceBuilder::new()
+        .bulwark_timeout(ms(250))
+        .service(service_fn(|d: u64| async move {
+            tokio::time::sleep(ms(d)).await;
+            Ok::<_, &str>(d)
+        }));
+    let t0 = Instant::now();
+    assert_eq!(svc.clone().oneshot(249).await.unwrap(), 249);
+    let t1 = Instant::now();
+    assert!(is::<Elapsed>(&svc.oneshot(10_000).await.unwrap_err()));
+    assert_eq!((t1 - t0, t1.elapsed()), (ms(249), ms(250)));
+}
+
+#[tokio::test(start_paused = true)]
+async fn keyed_rate_limiter_keeps_one_bucket_per_key_shared_by_clones() {
+    let per_tenant: Arc<KeyedRateLimiter<String, _, 16>> = Arc::new(
+        KeyedRateLimiter::new(LimiterConfig::per_second(1).burst(1), TokioClock::new()).unwrap(),
+    );
+    let a = ServiceBuilder::new()
+        .keyed_rate_limiter(Arc::clone(&per_tenant), |req: &(&str, u32)| {
+            req.0.to_string()
+        })
+        .service(service_fn(
+            |(_, n): (&str, u32)| async move { Ok::<_, &str>(n) },
+        ));
+    let b = a.clone();
+    assert_eq!(a.clone().oneshot(("acme", 1)).await.unwrap(), 1);
+    // The clone sees acme's spent token; globex has its own.
+    let err = b.clone().oneshot(("acme", 2)).await.unwrap_err();
+    assert_eq!(
+        err.downcast_ref::<RateLimited>().unwrap().retry_after,
+        Duration::from_secs(1)
+    );
+    assert_eq!(b.clone().oneshot(("globex", 3)).await.unwrap(), 3);
+    tokio::time::advance(Duration::from_secs(1)).await;
+    assert_eq!(a.oneshot(("acme", 4)).await.unwrap(), 4);
+    assert_eq!(per_tenant.available(&"globex".to_string()), 1);
+}
+
+#[tokio::test(start_paused = true)]
+async fn keyed_breaker_opens_per_key_and_clones_share_the_table() {
+    let per_host = Arc::new(
+        KeyedCircuitBreaker::new(
+            BreakerConfig::new()
+                .consecutive_failures(2)
+                .open_for(Duration::from_secs(10)),
+            8,
+            TokioClock::new(),
+        )
+        .unwrap(),
+    );
+    let a = ServiceBuilder::new()
+        .keyed_circuit_breaker(Arc::clone(&per_host), |host: &&'static str| *host)
+        .service(service_fn(|host: &'static str| async move {
+            if host.starts_with("down") {
+                Err("503")
+            } else {
+                Ok(host.len())
+            }
+        }));
+    let b = a.clone();
+    let _ = a.clone().oneshot("down.a").await;
+    let _ = b.clone().oneshot("down.a").await; // the second failure, through the clone
+    assert_eq!(per_host.state(&"down.a"), Some(State::Open));
+    let err = a.clone().oneshot("down.a").await.unwrap_err();
+    assert_eq!(
+        err.downcast_ref::<Rejected>().unwrap().retry_after,
+        Some(Duration::from_secs(10))
+    );
+    // Other keys are untouched, one failure of down.b leaves it closed.
+    assert_eq!(b.clone().oneshot("up.example").await.unwrap(), 10);
+    let _ = b.oneshot("down.b").await;
+    assert_eq!(per_host.state(&"down.b"), Some(State::Closed));
+    assert_eq!(per_host.len(), 3);
+}
+
+#[tokio::test(start_paused = true)]
+async fn keyed_breaker_evicts_closed_then_expired_never_open_and_overflows() {
+    let t = KeyedCircuitBreaker::new(
+        BreakerConfig::new()
+            .consecutive_failures(1)
+            .open_for(Duration::from_secs(10)),
+        2,
+        TokioClock::new(),
+    )
+    .unwrap();
+    t.breaker(&1).try_acquire().unwrap().failure(); // 1: open until 10 s
+    drop(t.breaker(&2)); // 2: closed
+    drop(t.breaker(&3)); // full: the closed 2 goes, not the open 1
+    assert_eq!((t.state(&1), t.state(&2)), (Some(State::Open), None));
+    assert_eq!(t.evictions(), 1);
+    t.breaker(&3).try_acquire().unwrap().failure(); // 3: open until 10 s
+    // Every breaker is open within its open time: a new key shares the overflow breaker.
+    assert!(Arc::ptr_eq(&t.breaker(&4), t.overflow()));
+    assert_eq!((t.overflows(), t.len()), (1, 2));
+    tokio::time::advance(Duration::from_secs(10)).await;
+    // Open, but its open time is over: now it may go (the least recently used first).
+    drop(t.breaker(&4));
+    assert_eq!((t.state(&1), t.state(&3)), (None, Some(State::Open)));
+    assert_eq!(t.state(&4), Some(State::Closed));
+    assert_eq!(t.evictions(), 2);
+}
+
+#[tokio::test(start_paused = true)]
+async fn retry_and_pipeline_layers_share_their_policy_across_clones() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let seen = Arc::clone(&calls);
+    let policy = Retry::new(
+        RetryConfig::new()
+            .max_attempts(3)
+            .backoff(Backoff::constant(ms(10)))
+            .jitter(Jitter::None),
+        TokioClock::new(),
+    )
+    .unwrap();
+    let a = ServiceBuilder::new()
+        .bulwark_retry(policy)
+        .service(service_fn(move |n: u32| {
+            let k = seen.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if k.is_multiple_of(2) {
+                    Err("flaky")
+                } else {
+                    Ok(n)
+                }
+            }
+        }));
+    let b = a.clone();
+    assert!(Arc::ptr_eq(a.policy(), b.policy()));
+    let t0 = Instant::now();
+    assert_eq!(a.oneshot(1).await.unwrap(), 1);
+    assert_eq!(b.oneshot(2).await.unwrap(), 2);
+    assert_eq!((calls.load(Ordering::SeqCst), t0.elapsed()), (4, ms(20)));
+
+    let breaker = Arc::new(
+        CircuitBreaker::new(
+            BreakerConfig::new().consecutive_failures(2),
+            TokioClock::new(),
+        )
+        .unwrap(),
+    );
+    let p = Pipeline::new(TokioClock::new(), RetryConfig::new().max_attempts(1))
+        .unwrap()
+        .breaker(Arc::clone(&breaker));
+    let a = ServiceBuilder::new().pipeline(p).service(service_fn(fail));
+    let _ = a.clone().oneshot(1).await;
+    let _ = a.clone().clone().oneshot(2).await;
+    assert_eq!(breaker.state(), State::Open);
+    assert!(is::<Rejected>(&a.oneshot(3).await.unwrap_err()));
+}
+
+/// tower's own `ServiceBuilder::{retry, timeout, rate_limit, concurrency_limit}` exist in
+/// this test build (tower's `retry`, `timeout` and `limit` features are on): bulwark's
+/// methods keep their own names, so both kinds stack in one builder.
+#[tokio::test(start_paused = true)]
+async fn extension_methods_coexist_with_towers_own() {
+    let limiter =
+        Arc::new(RateLimiter::new(LimiterConfig::per_second(100), TokioClock::new()).unwrap());
+    let svc = ServiceBuilder::new()
+        .timeout(Duration::from_secs(1)) // tower's
+        .bulwark_timeout(Duration::from_secs(1))
+        .rate_limiter(limiter)
+        .concurrency_limit(4) // tower's
+        .service(service_fn(ok));
+    assert_eq!(svc.oneshot(9).await.unwrap(), 9);
+}
