@@ -23,6 +23,7 @@ pub mod circuit_breaker;
 pub mod classify;
 pub mod duration;
 pub mod fallback;
+pub mod fault;
 pub mod lock;
 pub mod mock;
 pub mod pipeline;
