@@ -1,0 +1,415 @@
+//! [`bulwark`] for reqwest: a [`reqwest_middleware`] middleware, [`Resilience`], that retries
+//! transient failures (honouring `Retry-After`), keeps a circuit breaker per host
+//! ([`HostBreakers`]) and draws its retries from a [`Budget`] shared across clients.
+//!
+//! | failure | retried | counts against the host's breaker |
+//! |---|---|---|
+//! | status 408, 429 | yes, after `Retry-After` when given | no (the host answered) |
+//! | status 500, 502, 503, 504 | yes, after `Retry-After` when given | yes |
+//! | connection error, reqwest timeout | yes | yes |
+//! | attempt timeout ([`Resilience::attempt_timeout`]) | yes | yes |
+//! | any other status | no: returned as is | no (a success) |
+//! | any other error (a bad URL, a body error, another middleware's error) | no: returned as is | no (ignored) |
+//! | breaker open for the host | no: [`Error::BreakerOpen`] at once, nothing sent | – |
+//!
+//! When the retries run out on a transient *status*, that response is returned (`Ok`); on
+//! an *error*, [`Error::GaveUp`] with the last error as its source. A request whose body
+//! cannot be cloned (`Request::try_clone` is `None`: a stream) is sent once; if it fails in a
+//! way that would have been retried, the answer is [`Error::BodyNotCloneable`] saying so.
+//!
+//! The caller's deadline: a [`Deadline`](bulwark::timeout::Deadline) in the request's
+//! extensions (`reqwest_middleware::RequestBuilder::with_extension`) bounds the retries and
+//! each attempt (see [`bulwark_http`] for the deadline a server received).
+//!
+//! ```no_run
+//! use bulwark::circuit_breaker::Config as Breaker;
+//! use bulwark::retry::{Budget, Config as Retry};
+//! use bulwark_reqwest::{HostBreakers, Resilience};
+//! use std::{sync::Arc, time::Duration};
+//!
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! let budget = Arc::new(Budget::new(20, 5, 100)?); // shared by every client below
+//! let breakers = Arc::new(HostBreakers::new(64, Breaker::new().consecutive_failures(5))?);
+//! let policy = Resilience::new(Retry::new().max_attempts(3))?
+//!     .attempt_timeout(Duration::from_secs(2))
+//!     .budget(Arc::clone(&budget))
+//!     .breakers(Arc::clone(&breakers));
+//! let client = reqwest_middleware::ClientBuilder::new(reqwest::Client::new()).with(policy).build();
+//! let body = client.get("http://127.0.0.1:8080/items").send().await?.text().await?;
+//! # let _ = body; Ok(()) }
+//! ```
+//!
+//! The tests in `tests/middleware.rs` run it against a local axum server that scripts 503s,
+//! `Retry-After` and stalls, on tokio's paused clock.
+//!
+//! [`Budget`]: bulwark::retry::Budget
+#![forbid(unsafe_code)]
+
+mod breakers;
+mod error;
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bulwark::Clock;
+use bulwark::admission::{Outcome, Permit};
+use bulwark::circuit_breaker::Rejected;
+use bulwark::retry::{self, Budget, Classify, RetryBudget, Verdict};
+use bulwark::timeout::{Deadline, timeout_within};
+use bulwark::{Instant, retry::Retry};
+use bulwark_tokio::TokioClock;
+use http::Extensions;
+use http::header::{HeaderMap, RETRY_AFTER};
+use reqwest::{Request, Response, StatusCode};
+use reqwest_middleware::{Middleware, Next};
+
+pub use breakers::{HostBreaker, HostBreakers, HostBreakersError};
+pub use error::{Error, GaveUp};
+
+/// The statuses retried: 408, 429, 500, 502, 503, 504.
+///
+/// ```
+/// assert!(bulwark_reqwest::TRANSIENT_STATUSES.contains(&reqwest::StatusCode::SERVICE_UNAVAILABLE));
+/// assert!(!bulwark_reqwest::TRANSIENT_STATUSES.contains(&reqwest::StatusCode::NOT_IMPLEMENTED));
+/// ```
+pub const TRANSIENT_STATUSES: [StatusCode; 6] = [
+    StatusCode::REQUEST_TIMEOUT,
+    StatusCode::TOO_MANY_REQUESTS,
+    StatusCode::INTERNAL_SERVER_ERROR,
+    StatusCode::BAD_GATEWAY,
+    StatusCode::SERVICE_UNAVAILABLE,
+    StatusCode::GATEWAY_TIMEOUT,
+];
+
+/// The delay a response's `Retry-After` asks for, as of `now`: delay-seconds (`120`) or an
+/// HTTP-date (`Wed, 21 Oct 2026 07:28:00 GMT`, and the two obsolete date forms). A date in
+/// the past is zero; a number of seconds too large for a `u64` is capped at `u64::MAX`
+/// seconds. A header that is missing or unreadable is `None` (the retry policy's own
+/// backoff applies). The retry policy caps what it waits at its `max_retry_after`.
+///
+/// ```
+/// use http::{HeaderMap, HeaderValue, header::RETRY_AFTER};
+/// use std::time::{Duration, SystemTime};
+/// let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000_000);
+/// let mut h = HeaderMap::new();
+/// h.insert(RETRY_AFTER, HeaderValue::from_static("7"));
+/// assert_eq!(bulwark_reqwest::retry_after(&h, now), Some(Duration::from_secs(7)));
+/// h.insert(RETRY_AFTER, HeaderValue::from_static("Sun, 09 Sep 2001 01:47:00 GMT"));
+/// assert_eq!(bulwark_reqwest::retry_after(&h, now), Some(Duration::from_secs(20)));
+/// h.insert(RETRY_AFTER, HeaderValue::from_static("soon"));
+/// assert_eq!(bulwark_reqwest::retry_after(&h, now), None);
+/// ```
+pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
+    let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
+    if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
+        let secs = value
+            .bytes()
+            .fold(0_u64, |n, b| n.saturating_mul(10).saturating_add(u64::from(b - b'0')));
+        return Some(Duration::from_secs(secs));
+    }
+    let at = httpdate::parse_http_date(value).ok()?;
+    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+}
+
+/// One attempt's failure, before the middleware turns it into reqwest-middleware's error.
+#[derive(Debug)]
+enum AttemptError {
+    Transport(reqwest_middleware::Error),
+    TimedOut(Duration),
+    Open(Rejected),
+    NotCloneable,
+}
+
+impl AttemptError {
+    fn into_middleware(self, host: &str) -> reqwest_middleware::Error {
+        match self {
+            AttemptError::Transport(e) => e,
+            AttemptError::TimedOut(after) => {
+                reqwest_middleware::Error::middleware(Error::AttemptTimedOut { after })
+            }
+            AttemptError::Open(r) => reqwest_middleware::Error::middleware(Error::BreakerOpen {
+                host: host.to_owned(),
+                retry_after: r.retry_after,
+            }),
+            AttemptError::NotCloneable => {
+                reqwest_middleware::Error::middleware(Error::BodyNotCloneable {
+                    status: None,
+                    last: None,
+                })
+            }
+        }
+    }
+}
+
+/// A reqwest error worth another attempt: the connection failed or reqwest's own timeout
+/// fired.
+fn transient_error(e: &reqwest_middleware::Error) -> bool {
+    match e {
+        reqwest_middleware::Error::Reqwest(e) => e.is_connect() || e.is_timeout(),
+        reqwest_middleware::Error::Middleware(_) => false,
+    }
+}
+
+/// The retry classifier: the table in the [crate docs](crate).
+#[derive(Copy, Clone, Debug, Default)]
+struct Transient;
+
+impl Classify<Response, AttemptError> for Transient {
+    fn classify(&self, out: &Result<Response, AttemptError>) -> Verdict {
+        match out {
+            Ok(resp) if TRANSIENT_STATUSES.contains(&resp.status()) => Verdict::Failure {
+                retry_after: retry_after(resp.headers(), SystemTime::now()),
+            },
+            Ok(_) => Verdict::Success,
+            Err(AttemptError::TimedOut(_)) => Verdict::FAILURE,
+            Err(AttemptError::Transport(e)) if transient_error(e) => Verdict::FAILURE,
+            Err(_) => Verdict::Ignore,
+        }
+    }
+}
+
+/// What an attempt's outcome says about the host's health.
+fn health(out: &Result<Response, AttemptError>) -> Outcome {
+    match out {
+        Ok(resp) => match resp.status() {
+            StatusCode::INTERNAL_SERVER_ERROR
+            | StatusCode::BAD_GATEWAY
+            | StatusCode::SERVICE_UNAVAILABLE
+            | StatusCode::GATEWAY_TIMEOUT => Outcome::Failure,
+            StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS => Outcome::Ignored,
+            _ => Outcome::Success,
+        },
+        Err(AttemptError::TimedOut(_)) => Outcome::Failure,
+        Err(AttemptError::Transport(e)) if transient_error(e) => Outcome::Failure,
+        Err(_) => Outcome::Ignored,
+    }
+}
+
+/// A retry budget behind an `Arc` (or none: unlimited).
+#[derive(Clone, Debug, Default)]
+struct SharedBudget(Option<Arc<Budget>>);
+
+impl RetryBudget for SharedBudget {
+    fn deposit(&self) {
+        if let Some(b) = &self.0 {
+            b.deposit();
+        }
+    }
+
+    fn try_withdraw(&self, now: Instant) -> bool {
+        self.0.as_ref().is_none_or(|b| b.try_withdraw(now))
+    }
+}
+
+type Policy = Retry<TokioClock, Transient, (), SharedBudget>;
+
+/// The middleware: retry, a breaker per host and a shared retry budget (the table of what
+/// is retried is in the [crate docs](crate)).
+///
+/// Each attempt goes through the host's breaker (when [`breakers`](Resilience::breakers) are
+/// set) and its own timeout (when [`attempt_timeout`](Resilience::attempt_timeout) is set),
+/// both bounded by the caller's [`Deadline`] if the request's extensions carry one. Inner
+/// middlewares see a fresh copy of the extensions on each attempt.
+///
+/// ```
+/// use bulwark::retry::Config;
+/// use bulwark_reqwest::Resilience;
+/// use std::time::Duration;
+/// let policy = Resilience::new(Config::new().max_attempts(4)).unwrap()
+///     .attempt_timeout(Duration::from_millis(500));
+/// assert_eq!(policy.attempt_timeout_value(), Some(Duration::from_millis(500)));
+/// ```
+#[derive(Debug)]
+pub struct Resilience {
+    retry: Policy,
+    attempt_timeout: Option<Duration>,
+    breakers: Option<Arc<HostBreakers>>,
+}
+
+impl Resilience {
+    /// Retries under `config` (its backoff, jitter, `max_attempts`, `max_elapsed` and
+    /// `max_retry_after`, the cap on a `Retry-After`), with no breaker, no budget (unlimited)
+    /// and no attempt timeout.
+    ///
+    /// # Errors
+    ///
+    /// The retry configuration's [`retry::ConfigError`].
+    ///
+    /// ```
+    /// use bulwark::retry::{Config, ConfigError};
+    /// use bulwark_reqwest::Resilience;
+    /// assert_eq!(Resilience::new(Config::new().max_attempts(0)).unwrap_err(), ConfigError::ZeroAttempts);
+    /// ```
+    pub fn new(config: retry::Config) -> Result<Self, retry::ConfigError> {
+        let retry = Retry::new(config, TokioClock::new())?
+            .with_classifier(Transient)
+            .with_budget(SharedBudget::default());
+        Ok(Resilience {
+            retry,
+            attempt_timeout: None,
+            breakers: None,
+        })
+    }
+
+    /// Each attempt may take at most `d` (and never past the caller's deadline); a slower
+    /// one is dropped and counts as a transient failure.
+    ///
+    /// ```
+    /// use bulwark_reqwest::Resilience;
+    /// use std::time::Duration;
+    /// let p = Resilience::new(Default::default()).unwrap().attempt_timeout(Duration::from_secs(1));
+    /// assert_eq!(p.attempt_timeout_value(), Some(Duration::from_secs(1)));
+    /// ```
+    pub fn attempt_timeout(mut self, d: Duration) -> Self {
+        self.attempt_timeout = Some(d);
+        self
+    }
+
+    /// The attempt timeout, if set.
+    ///
+    /// ```
+    /// assert_eq!(bulwark_reqwest::Resilience::new(Default::default()).unwrap().attempt_timeout_value(), None);
+    /// ```
+    pub fn attempt_timeout_value(&self) -> Option<std::time::Duration> {
+        self.attempt_timeout
+    }
+
+    /// Draw retries from `budget`, which any number of clients (and other bulwark retry
+    /// policies) may share: a retry storm across all of them is capped at the budget.
+    ///
+    /// ```
+    /// use bulwark::retry::Budget;
+    /// use bulwark_reqwest::Resilience;
+    /// use std::sync::Arc;
+    /// let budget = Arc::new(Budget::new(10, 1, 10).unwrap());
+    /// let a = Resilience::new(Default::default()).unwrap().budget(Arc::clone(&budget));
+    /// let b = Resilience::new(Default::default()).unwrap().budget(Arc::clone(&budget));
+    /// assert_eq!(Arc::strong_count(&budget), 3); // a, b and this one: one budget
+    /// # drop((a, b));
+    /// ```
+    pub fn budget(mut self, budget: Arc<Budget>) -> Self {
+        self.retry = self.retry.with_budget(SharedBudget(Some(budget)));
+        self
+    }
+
+    /// Guard each host with its breaker from `breakers` (a table any number of clients may
+    /// share).
+    ///
+    /// ```
+    /// use bulwark::circuit_breaker::Config;
+    /// use bulwark_reqwest::{HostBreakers, Resilience};
+    /// use std::sync::Arc;
+    /// let hosts = Arc::new(HostBreakers::new(16, Config::new().consecutive_failures(3)).unwrap());
+    /// let p = Resilience::new(Default::default()).unwrap().breakers(Arc::clone(&hosts));
+    /// assert!(Arc::ptr_eq(p.host_breakers().unwrap(), &hosts));
+    /// ```
+    pub fn breakers(mut self, breakers: Arc<HostBreakers>) -> Self {
+        self.breakers = Some(breakers);
+        self
+    }
+
+    /// The breaker table, if set.
+    ///
+    /// ```
+    /// assert!(bulwark_reqwest::Resilience::new(Default::default()).unwrap().host_breakers().is_none());
+    /// ```
+    pub fn host_breakers(&self) -> Option<&Arc<HostBreakers>> {
+        self.breakers.as_ref()
+    }
+
+    /// One attempt: through the breaker, under the attempt timeout and the deadline.
+    async fn attempt(
+        &self,
+        breaker: Option<Arc<HostBreaker>>,
+        req: Request,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+        deadline: Deadline,
+    ) -> Result<Response, AttemptError> {
+        let permit = match breaker {
+            Some(b) => Some(Permit::try_new(b).map_err(AttemptError::Open)?),
+            None => None,
+        };
+        let clock = TokioClock::new();
+        let started = clock.now();
+        let limit = self.attempt_timeout.unwrap_or(Duration::MAX);
+        let out = match timeout_within(clock, limit, deadline, next.run(req, extensions)).await {
+            Ok(Ok(resp)) => Ok(resp),
+            Ok(Err(e)) => Err(AttemptError::Transport(e)),
+            Err(_) => Err(AttemptError::TimedOut(clock.now() - started)),
+        };
+        if let Some(p) = permit {
+            p.record(health(&out));
+        }
+        out
+    }
+}
+
+#[async_trait::async_trait]
+impl Middleware for Resilience {
+    async fn handle(
+        &self,
+        req: Request,
+        extensions: &mut Extensions,
+        next: Next<'_>,
+    ) -> reqwest_middleware::Result<Response> {
+        let deadline = extensions.get::<Deadline>().copied().unwrap_or_default();
+        let host = HostBreakers::key(req.url()).unwrap_or_default();
+        let breaker = self.breakers.as_ref().and_then(|t| t.breaker_for(req.url()));
+
+        if req.try_clone().is_none() {
+            // A stream body: one attempt, and a typed error if it wanted another.
+            let out = self.attempt(breaker, req, extensions, next, deadline).await;
+            return match (Transient.classify(&out), out) {
+                (Verdict::Failure { .. }, Ok(resp)) => {
+                    Err(reqwest_middleware::Error::middleware(Error::BodyNotCloneable {
+                        status: Some(resp.status()),
+                        last: None,
+                    }))
+                }
+                (Verdict::Failure { .. }, Err(e)) => {
+                    Err(reqwest_middleware::Error::middleware(Error::BodyNotCloneable {
+                        status: None,
+                        last: Some(Box::new(e.into_middleware(&host))),
+                    }))
+                }
+                (_, out) => out.map_err(|e| e.into_middleware(&host)),
+            };
+        }
+
+        let shared: &Extensions = extensions;
+        let out = self
+            .retry
+            .call_with_deadline(deadline, || {
+                let attempt = req.try_clone();
+                let mut ext = shared.clone();
+                let breaker = breaker.clone();
+                let next = next.clone();
+                async move {
+                    let req = attempt.ok_or(AttemptError::NotCloneable)?;
+                    self.attempt(breaker, req, &mut ext, next, deadline).await
+                }
+            })
+            .await;
+        out.map_err(|e| {
+            let (why, attempts, last) = match e {
+                retry::Error::Permanent { error, .. } => return error.into_middleware(&host),
+                retry::Error::Exhausted { last, attempts } => {
+                    (GaveUp::Attempts, attempts, Some(last))
+                }
+                retry::Error::BudgetExhausted { last, attempts } => {
+                    (GaveUp::Budget, attempts, Some(last))
+                }
+                retry::Error::DeadlineExceeded { last, attempts } => {
+                    (GaveUp::Deadline, attempts, last)
+                }
+                _ => (GaveUp::Attempts, e.attempts(), e.into_last()),
+            };
+            reqwest_middleware::Error::middleware(Error::GaveUp {
+                why,
+                attempts,
+                last: last.map(|l| Box::new(l.into_middleware(&host))),
+            })
+        })
+    }
+}
