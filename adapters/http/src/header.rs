@@ -146,7 +146,7 @@ pub fn parse_grpc_timeout(value: &[u8]) -> Result<Duration, HeaderError> {
 /// assert_eq!(format_grpc_timeout(Duration::from_millis(25)), "25000000n");
 /// assert_eq!(format_grpc_timeout(Duration::from_millis(250)), "250000u"); // 9 digits of ns: µs
 /// assert_eq!(format_grpc_timeout(Duration::from_millis(150_000)), "150000m");
-/// assert_eq!(format_grpc_timeout(Duration::from_secs(3_000_000)), "50000M");
+/// assert_eq!(format_grpc_timeout(Duration::from_secs(3_000_000_000)), "50000000M");
 /// assert_eq!(format_grpc_timeout(Duration::ZERO), "0n");
 /// ```
 pub fn format_grpc_timeout(d: Duration) -> HeaderValue {
