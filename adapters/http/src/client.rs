@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bulwark::timeout::Deadline;
-use bulwark::{Clock, Instant};
+use bulwark::{Instant, Sleep};
 use bulwark_tokio::TokioClock;
 use http::header::HeaderName;
 use http::{HeaderMap, Request, Response};
@@ -50,7 +50,10 @@ struct Settings {
 /// is set to the remaining time, rounded **up** to the header's unit. A request whose
 /// deadline has already passed is **not sent**: the layer answers at once, as the callee
 /// would have, with `grpc-status: 4` (`DEADLINE_EXCEEDED`) for a gRPC request and
-/// `504 Gateway Timeout` otherwise (as Envoy answers when its own timeout fires).
+/// `504 Gateway Timeout` otherwise (as Envoy answers when its own timeout fires). A request
+/// still unanswered at its deadline gets the same answer then, and its call is dropped (the
+/// cancellation): a gRPC client sees `DEADLINE_EXCEEDED`, as gRPC specifies, where tonic's
+/// channel alone reports `CANCELLED`.
 ///
 /// Clones share one configuration (an `Arc`).
 ///
@@ -366,12 +369,12 @@ impl Settings {
 impl<S, C, ReqBody, ResBody> Service<Request<ReqBody>> for PropagateDeadline<S, C>
 where
     S: Service<Request<ReqBody>, Response = Response<ResBody>>,
-    C: Clock,
+    C: Sleep,
     ResBody: Default,
 {
     type Response = Response<ResBody>;
     type Error = S::Error;
-    type Future = PropagateFuture<S::Future>;
+    type Future = PropagateFuture<S::Future, C>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
         self.inner.poll_ready(cx)
@@ -381,14 +384,19 @@ where
         let now = self.clock.now();
         let ext = crate::server::deadline(req.extensions());
         let deadline = self.settings.deadline(req.headers(), ext, now);
-        let Some(left) = deadline.remaining(now) else {
-            return PropagateFuture::sent(self.inner.call(req));
+        let grpc = is_grpc(req.headers());
+        let (Some(at), Some(left)) = (deadline.instant(), deadline.remaining(now)) else {
+            return PropagateFuture {
+                state: State::Sent {
+                    fut: self.inner.call(req),
+                    sleep: None,
+                    grpc,
+                },
+            };
         };
         if left.is_zero() {
             return PropagateFuture {
-                state: State::Expired {
-                    grpc: is_grpc(req.headers()),
-                },
+                state: State::Expired { grpc },
             };
         }
         let headers = req.headers_mut();
@@ -399,13 +407,23 @@ where
             };
             headers.insert(name.clone(), value);
         }
-        PropagateFuture::sent(self.inner.call(req))
+        PropagateFuture {
+            state: State::Sent {
+                fut: self.inner.call(req),
+                sleep: Some(self.clock.sleep_until(at)),
+                grpc,
+            },
+        }
     }
 }
 
 pin_project! {
-    /// The future of [`PropagateDeadline`]: the inner service's, or the local answer for a
-    /// request whose deadline had passed before it was sent.
+    /// The future of [`PropagateDeadline`]: the inner service's answer, or the local
+    /// `DEADLINE_EXCEEDED` / `504` once the deadline passes (the inner future is then
+    /// dropped, which cancels the call), or at once for a request whose deadline had passed
+    /// before it was sent. At the deadline the local answer wins, even over an inner answer
+    /// that is ready at the same instant (tonic's channel, which answers `CANCELLED` when its
+    /// own copy of the timeout fires).
     ///
     /// ```
     /// use bulwark_http::{PropagateDeadlineLayer, PropagateFuture};
@@ -424,44 +442,47 @@ pin_project! {
     /// assert_eq!(resp.body(), "");
     /// # }
     /// ```
-    pub struct PropagateFuture<F> {
+    pub struct PropagateFuture<F, C: Sleep = TokioClock> {
         #[pin]
-        state: State<F>,
+        state: State<F, C::Sleep>,
     }
 }
 
 pin_project! {
     #[project = StateProj]
-    enum State<F> {
-        // The request was sent.
-        Sent { #[pin] fut: F },
+    enum State<F, Sl> {
+        // The request was sent; `sleep` ends at its deadline, if it has one.
+        Sent { #[pin] fut: F, #[pin] sleep: Option<Sl>, grpc: bool },
         // The deadline had passed: not sent.
         Expired { grpc: bool },
     }
 }
 
-impl<F> PropagateFuture<F> {
-    fn sent(fut: F) -> Self {
-        PropagateFuture { state: State::Sent { fut } }
-    }
-}
-
-impl<F, ResBody, E> Future for PropagateFuture<F>
+impl<F, C, ResBody, E> Future for PropagateFuture<F, C>
 where
     F: Future<Output = Result<Response<ResBody>, E>>,
+    C: Sleep,
     ResBody: Default,
 {
     type Output = Result<Response<ResBody>, E>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().state.project() {
-            StateProj::Sent { fut } => fut.poll(cx),
+            StateProj::Sent { fut, sleep, grpc } => {
+                // The deadline first, so that it wins a tie with the inner service's timer.
+                if let Some(sleep) = sleep.as_pin_mut()
+                    && sleep.poll(cx).is_ready()
+                {
+                    return Poll::Ready(Ok(expired_response(*grpc)));
+                }
+                fut.poll(cx)
+            }
             StateProj::Expired { grpc } => Poll::Ready(Ok(expired_response(*grpc))),
         }
     }
 }
 
-impl<F> std::fmt::Debug for PropagateFuture<F> {
+impl<F, C: Sleep> std::fmt::Debug for PropagateFuture<F, C> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let expired = matches!(self.state, State::Expired { .. });
         f.debug_struct("PropagateFuture")

@@ -230,14 +230,22 @@ mod tests {
             (b"250m", Duration::from_millis(250)),
         ];
         for &(text, want) in ok {
-            assert_eq!(parse_grpc_timeout(text), Ok(want), "{}", String::from_utf8_lossy(text));
+            assert_eq!(
+                parse_grpc_timeout(text),
+                Ok(want),
+                "{}",
+                String::from_utf8_lossy(text)
+            );
         }
         let bad: &[(&[u8], HeaderError)] = &[
             (b"", HeaderError::Empty),
             (b"S", HeaderError::Empty),
             (b"100", HeaderError::MissingUnit),
             (b"100000000n", HeaderError::TooManyDigits { digits: 9 }),
-            (b"18446744073709551616S", HeaderError::TooManyDigits { digits: 20 }),
+            (
+                b"18446744073709551616S",
+                HeaderError::TooManyDigits { digits: 20 },
+            ),
             (b"10s", HeaderError::UnknownUnit { unit: b's' }),
             (b"10h", HeaderError::UnknownUnit { unit: b'h' }),
             (b"1.5S", HeaderError::NotADigit { at: 1 }),
@@ -250,7 +258,12 @@ mod tests {
             (b"12\xe2\x82\xacm", HeaderError::NotADigit { at: 2 }),
         ];
         for &(text, want) in bad {
-            assert_eq!(parse_grpc_timeout(text), Err(want), "{}", String::from_utf8_lossy(text));
+            assert_eq!(
+                parse_grpc_timeout(text),
+                Err(want),
+                "{}",
+                String::from_utf8_lossy(text)
+            );
         }
     }
 
@@ -287,7 +300,10 @@ mod tests {
             assert!(back >= d, "{d:?} -> {text:?} -> {back:?}");
             // Rounding up adds less than one unit, and a unit is chosen only when the next
             // finer one (at most 1000 times finer) needed more than 99 999 999 of itself.
-            assert!(back - d <= d / 99_999 + Duration::from_nanos(1), "{d:?} -> {back:?}");
+            assert!(
+                back - d <= d / 99_999 + Duration::from_nanos(1),
+                "{d:?} -> {back:?}"
+            );
             d = d * 3 + Duration::from_nanos(7);
         }
     }

@@ -61,7 +61,7 @@ mod server;
 
 pub use client::{PropagateDeadline, PropagateDeadlineLayer, PropagateFuture};
 pub use header::{
-    ENVOY_EXPECTED_TIMEOUT_MS, GRPC_TIMEOUT, GRPC_TIMEOUT_MAX_DIGITS, HeaderError, format_grpc_timeout,
-    format_millis, parse_grpc_timeout, parse_millis,
+    ENVOY_EXPECTED_TIMEOUT_MS, GRPC_TIMEOUT, GRPC_TIMEOUT_MAX_DIGITS, HeaderError,
+    format_grpc_timeout, format_millis, parse_grpc_timeout, parse_millis,
 };
 pub use server::{DeadlineFuture, DeadlineLayer, DeadlineService, InvalidTimeoutHeader, deadline};

@@ -72,7 +72,9 @@ impl Settings {
         let mut deadline = Deadline::NONE;
         let mut invalid = None;
         let grpc_name = GRPC_TIMEOUT;
-        let grpc = self.grpc.then_some((&grpc_name, parse_grpc_timeout as fn(_) -> _));
+        let grpc = self
+            .grpc
+            .then_some((&grpc_name, parse_grpc_timeout as fn(_) -> _));
         let millis = self.millis.iter().map(|h| (h, parse_millis as fn(_) -> _));
         for (name, parse) in grpc.into_iter().chain(millis) {
             for value in headers.get_all(name) {

@@ -119,10 +119,9 @@ impl fmt::Display for Error {
 impl std::error::Error for Error {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            Error::GaveUp { last: Some(e), .. }
-            | Error::BodyNotCloneable {
-                last: Some(e), ..
-            } => Some(&**e),
+            Error::GaveUp { last: Some(e), .. } | Error::BodyNotCloneable { last: Some(e), .. } => {
+                Some(&**e)
+            }
             _ => None,
         }
     }
@@ -134,10 +133,9 @@ mod tests {
 
     #[test]
     fn errors_read_well() {
-        let timed_out =
-            reqwest_middleware::Error::middleware(Error::AttemptTimedOut {
-                after: Duration::from_millis(200),
-            });
+        let timed_out = reqwest_middleware::Error::middleware(Error::AttemptTimedOut {
+            after: Duration::from_millis(200),
+        });
         let e = Error::GaveUp {
             why: GaveUp::Attempts,
             attempts: 3,
@@ -169,6 +167,9 @@ mod tests {
             host: "h:80".into(),
             retry_after: None,
         };
-        assert_eq!(e.to_string(), "circuit breaker for h:80 is open; not sent (forced open)");
+        assert_eq!(
+            e.to_string(),
+            "circuit breaker for h:80 is open; not sent (forced open)"
+        );
     }
 }

@@ -102,9 +102,9 @@ pub const TRANSIENT_STATUSES: [StatusCode; 6] = [
 pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
     let value = headers.get(RETRY_AFTER)?.to_str().ok()?.trim();
     if !value.is_empty() && value.bytes().all(|b| b.is_ascii_digit()) {
-        let secs = value
-            .bytes()
-            .fold(0_u64, |n, b| n.saturating_mul(10).saturating_add(u64::from(b - b'0')));
+        let secs = value.bytes().fold(0_u64, |n, b| {
+            n.saturating_mul(10).saturating_add(u64::from(b - b'0'))
+        });
         return Some(Duration::from_secs(secs));
     }
     let at = httpdate::parse_http_date(value).ok()?;
@@ -355,24 +355,27 @@ impl Middleware for Resilience {
     ) -> reqwest_middleware::Result<Response> {
         let deadline = extensions.get::<Deadline>().copied().unwrap_or_default();
         let host = HostBreakers::key(req.url()).unwrap_or_default();
-        let breaker = self.breakers.as_ref().and_then(|t| t.breaker_for(req.url()));
+        let breaker = self
+            .breakers
+            .as_ref()
+            .and_then(|t| t.breaker_for(req.url()));
 
         if req.try_clone().is_none() {
             // A stream body: one attempt, and a typed error if it wanted another.
             let out = self.attempt(breaker, req, extensions, next, deadline).await;
             return match (Transient.classify(&out), out) {
-                (Verdict::Failure { .. }, Ok(resp)) => {
-                    Err(reqwest_middleware::Error::middleware(Error::BodyNotCloneable {
+                (Verdict::Failure { .. }, Ok(resp)) => Err(reqwest_middleware::Error::middleware(
+                    Error::BodyNotCloneable {
                         status: Some(resp.status()),
                         last: None,
-                    }))
-                }
-                (Verdict::Failure { .. }, Err(e)) => {
-                    Err(reqwest_middleware::Error::middleware(Error::BodyNotCloneable {
+                    },
+                )),
+                (Verdict::Failure { .. }, Err(e)) => Err(reqwest_middleware::Error::middleware(
+                    Error::BodyNotCloneable {
                         status: None,
                         last: Some(Box::new(e.into_middleware(&host))),
-                    }))
-                }
+                    },
+                )),
                 (_, out) => out.map_err(|e| e.into_middleware(&host)),
             };
         }
