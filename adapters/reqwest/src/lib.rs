@@ -17,7 +17,7 @@
 //! cannot be cloned (`Request::try_clone` is `None`: a stream) is sent once; if it fails in a
 //! way that would have been retried, the answer is [`Error::BodyNotCloneable`] saying so.
 //!
-//! The caller's deadline: a [`Deadline`](bulwark::timeout::Deadline) in the request's
+//! The caller's deadline: a [`Deadline`] in the request's
 //! extensions (`reqwest_middleware::RequestBuilder::with_extension`) bounds the retries and
 //! each attempt (see [`bulwark_http`] for the deadline a server received).
 //!
@@ -59,7 +59,7 @@ use bulwark::timeout::{Deadline, timeout_within};
 use bulwark::{Instant, retry::Retry};
 use bulwark_tokio::TokioClock;
 use http::Extensions;
-use http::header::{HeaderMap, RETRY_AFTER};
+use http::header::{HeaderMap, HeaderName, RETRY_AFTER};
 use reqwest::{Request, Response, StatusCode};
 use reqwest_middleware::{Middleware, Next};
 
@@ -223,6 +223,8 @@ type Policy = Retry<TokioClock, Transient, (), SharedBudget>;
 pub struct Resilience {
     retry: Policy,
     attempt_timeout: Option<Duration>,
+    total_timeout: Option<Duration>,
+    deadline_headers: Vec<HeaderName>,
     breakers: Option<Arc<HostBreakers>>,
 }
 
@@ -247,6 +249,8 @@ impl Resilience {
         Ok(Resilience {
             retry,
             attempt_timeout: None,
+            total_timeout: None,
+            deadline_headers: Vec::new(),
             breakers: None,
         })
     }
@@ -272,6 +276,56 @@ impl Resilience {
     /// ```
     pub fn attempt_timeout_value(&self) -> Option<std::time::Duration> {
         self.attempt_timeout
+    }
+
+    /// Every call, retries and backoff included, ends within `d` of its start (or at the
+    /// caller's [`Deadline`], if that is earlier): no attempt starts, and no backoff is
+    /// planned, past it; a running attempt is dropped at it.
+    ///
+    /// ```
+    /// use bulwark_reqwest::Resilience;
+    /// use std::time::Duration;
+    /// let p = Resilience::new(Default::default()).unwrap().total_timeout(Duration::from_secs(5));
+    /// assert_eq!(p.total_timeout_value(), Some(Duration::from_secs(5)));
+    /// ```
+    pub fn total_timeout(mut self, d: Duration) -> Self {
+        self.total_timeout = Some(d);
+        self
+    }
+
+    /// The total timeout, if set.
+    ///
+    /// ```
+    /// assert_eq!(bulwark_reqwest::Resilience::new(Default::default()).unwrap().total_timeout_value(), None);
+    /// ```
+    pub fn total_timeout_value(&self) -> Option<Duration> {
+        self.total_timeout
+    }
+
+    /// On each attempt, write the time left before the call's deadline (the caller's
+    /// [`Deadline`] or the [`total_timeout`](Resilience::total_timeout)) in the header `name`,
+    /// as whole milliseconds rounded up: [`bulwark_http::ENVOY_EXPECTED_TIMEOUT_MS`] for a
+    /// callee behind Envoy or one reading it with [`bulwark_http::DeadlineLayer`]. Without a
+    /// deadline nothing is written.
+    ///
+    /// ```
+    /// use bulwark_reqwest::Resilience;
+    /// let p = Resilience::new(Default::default()).unwrap()
+    ///     .send_deadline(bulwark_http::ENVOY_EXPECTED_TIMEOUT_MS);
+    /// assert_eq!(p.deadline_headers(), [bulwark_http::ENVOY_EXPECTED_TIMEOUT_MS]);
+    /// ```
+    pub fn send_deadline(mut self, name: HeaderName) -> Self {
+        self.deadline_headers.push(name);
+        self
+    }
+
+    /// The headers [`send_deadline`](Resilience::send_deadline) writes.
+    ///
+    /// ```
+    /// assert!(bulwark_reqwest::Resilience::new(Default::default()).unwrap().deadline_headers().is_empty());
+    /// ```
+    pub fn deadline_headers(&self) -> &[HeaderName] {
+        &self.deadline_headers
     }
 
     /// Draw retries from `budget`, which any number of clients (and other bulwark retry
@@ -332,6 +386,13 @@ impl Resilience {
         };
         let clock = TokioClock::new();
         let started = clock.now();
+        let mut req = req;
+        if let Some(left) = deadline.remaining(started) {
+            for name in &self.deadline_headers {
+                req.headers_mut()
+                    .insert(name.clone(), bulwark_http::format_millis(left));
+            }
+        }
         let limit = self.attempt_timeout.unwrap_or(Duration::MAX);
         let out = match timeout_within(clock, limit, deadline, next.run(req, extensions)).await {
             Ok(Ok(resp)) => Ok(resp),
@@ -353,7 +414,10 @@ impl Middleware for Resilience {
         extensions: &mut Extensions,
         next: Next<'_>,
     ) -> reqwest_middleware::Result<Response> {
-        let deadline = extensions.get::<Deadline>().copied().unwrap_or_default();
+        let mut deadline = extensions.get::<Deadline>().copied().unwrap_or_default();
+        if let Some(total) = self.total_timeout {
+            deadline = deadline.min(Deadline::after(TokioClock::new().now(), total));
+        }
         let host = HostBreakers::key(req.url()).unwrap_or_default();
         let breaker = self
             .breakers

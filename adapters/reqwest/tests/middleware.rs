@@ -30,6 +30,8 @@ struct Script {
     plan: Mutex<VecDeque<Step>>,
     /// When each request arrived.
     hits: Mutex<Vec<Instant>>,
+    /// The `x-envoy-expected-rq-timeout-ms` of each request.
+    timeouts: Mutex<Vec<Option<String>>>,
     /// Once the plan is used up: this step for every request (200 if none).
     then: Mutex<Option<Step>>,
 }
@@ -54,13 +56,17 @@ async fn server(plan: Vec<Step>, then: Option<Step>) -> Server {
     let script = Arc::new(Script {
         plan: Mutex::new(plan.into()),
         hits: Mutex::default(),
+        timeouts: Mutex::default(),
         then: Mutex::new(then),
     });
     let s = Arc::clone(&script);
-    let app = axum::Router::new().fallback(move || {
+    let app = axum::Router::new().fallback(move |headers: axum::http::HeaderMap| {
         let s = Arc::clone(&s);
         async move {
             s.hits.lock().unwrap().push(Instant::now());
+            let sent = headers.get("x-envoy-expected-rq-timeout-ms");
+            let sent = sent.map(|v| v.to_str().unwrap().to_owned());
+            s.timeouts.lock().unwrap().push(sent);
             let step = s.plan.lock().unwrap().pop_front();
             let step = step.or_else(|| s.then.lock().unwrap().clone());
             match step {
@@ -372,4 +378,47 @@ async fn the_callers_deadline_bounds_the_retries() {
     // Attempts at 0, 100 and 200 ms; one at 300 ms would be past the deadline.
     assert_eq!(srv.script.hits(), 3);
     assert!(t0.elapsed() < 250 * MS, "{:?}", t0.elapsed());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_total_timeout_is_sent_as_the_time_left_on_each_attempt() {
+    let srv = server(vec![Step::Status(503), Step::Status(503)], None).await;
+    let policy = Resilience::new(retry(5, 100 * MS))
+        .unwrap()
+        .total_timeout(Duration::from_secs(1))
+        .send_deadline(bulwark_http::ENVOY_EXPECTED_TIMEOUT_MS);
+    assert_eq!(
+        client(policy).get(&srv.url).send().await.unwrap().status(),
+        200
+    );
+    let sent = srv.script.timeouts.lock().unwrap().clone();
+    let want = ["1000", "900", "800"].map(|s| Some(s.to_owned()));
+    assert_eq!(sent, want);
+
+    // No deadline: nothing written.
+    let policy = Resilience::new(retry(5, 100 * MS))
+        .unwrap()
+        .send_deadline(bulwark_http::ENVOY_EXPECTED_TIMEOUT_MS);
+    assert_eq!(
+        client(policy).get(&srv.url).send().await.unwrap().status(),
+        200
+    );
+    assert_eq!(srv.script.timeouts.lock().unwrap().last(), Some(&None));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_total_timeout_drops_a_stalled_attempt_at_the_deadline() {
+    let srv = server(vec![], Some(Step::Stall)).await;
+    let policy = Resilience::new(retry(5, 100 * MS))
+        .unwrap()
+        .attempt_timeout(Duration::from_secs(10))
+        .total_timeout(300 * MS);
+    let t0 = Instant::now();
+    let err = client(policy).get(&srv.url).send().await.unwrap_err();
+    let took = t0.elapsed();
+    assert!(took >= 300 * MS && took < 305 * MS, "{took:?}");
+    let Error::GaveUp { why, attempts, .. } = ours(&err) else {
+        panic!("{err:?}")
+    };
+    assert_eq!((*why, *attempts), (GaveUp::Deadline, 1));
 }
