@@ -8,14 +8,30 @@ use http::HeaderValue;
 use http::header::HeaderName;
 
 /// `grpc-timeout`: the caller's remaining time, as gRPC sends it (`100m`, `5S`, `1H`).
+///
+/// ```
+/// let mut req = http::Request::new(());
+/// req.headers_mut().insert(bulwark_http::GRPC_TIMEOUT, http::HeaderValue::from_static("5S"));
+/// assert_eq!(req.headers()["grpc-timeout"], "5S");
+/// ```
 pub const GRPC_TIMEOUT: HeaderName = HeaderName::from_static("grpc-timeout");
 
 /// `x-envoy-expected-rq-timeout-ms`: the time Envoy will wait for the response, in
 /// milliseconds.
+///
+/// ```
+/// assert_eq!(bulwark_http::ENVOY_EXPECTED_TIMEOUT_MS.as_str(), "x-envoy-expected-rq-timeout-ms");
+/// ```
 pub const ENVOY_EXPECTED_TIMEOUT_MS: HeaderName =
     HeaderName::from_static("x-envoy-expected-rq-timeout-ms");
 
 /// The most digits gRPC allows in a `grpc-timeout` value.
+///
+/// ```
+/// use bulwark_http::{GRPC_TIMEOUT_MAX_DIGITS, parse_grpc_timeout};
+/// assert!(parse_grpc_timeout(&[b"9".repeat(GRPC_TIMEOUT_MAX_DIGITS), b"n".to_vec()].concat()).is_ok());
+/// assert!(parse_grpc_timeout(&[b"9".repeat(GRPC_TIMEOUT_MAX_DIGITS + 1), b"n".to_vec()].concat()).is_err());
+/// ```
 pub const GRPC_TIMEOUT_MAX_DIGITS: usize = 8;
 
 const GRPC_MAX_VALUE: u128 = 99_999_999;

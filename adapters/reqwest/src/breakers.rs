@@ -9,6 +9,16 @@ use bulwark_tokio::TokioClock;
 use reqwest::Url;
 
 /// One host's breaker, as [`HostBreakers`] hands it out.
+///
+/// ```
+/// use bulwark::circuit_breaker::{Config, State};
+/// use bulwark_reqwest::{HostBreaker, HostBreakers};
+/// use std::sync::Arc;
+/// let hosts = HostBreakers::new(4, Config::new().consecutive_failures(2)).unwrap();
+/// let b: Arc<HostBreaker> = hosts.breaker_for(&"http://h.test/".parse().unwrap()).unwrap();
+/// b.force_open();
+/// assert_eq!(hosts.state("h.test:80"), Some(State::ForcedOpen));
+/// ```
 pub type HostBreaker = CircuitBreaker<TokioClock>;
 
 /// Why a [`HostBreakers`] table could not be built.

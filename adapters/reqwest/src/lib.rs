@@ -8,6 +8,7 @@
 //! | status 500, 502, 503, 504 | yes, after `Retry-After` when given | yes |
 //! | connection error, reqwest timeout | yes | yes |
 //! | attempt timeout ([`Resilience::attempt_timeout`]) | yes | yes |
+//! | cut short by the caller's deadline or the [total timeout](Resilience::total_timeout) | no time is left | no (ignored) |
 //! | any other status | no: returned as is | no (a success) |
 //! | any other error (a bad URL, a body error, another middleware's error) | no: returned as is | no (ignored) |
 //! | breaker open for the host | no: [`Error::BreakerOpen`] at once, nothing sent | – |
@@ -17,9 +18,11 @@
 //! cannot be cloned (`Request::try_clone` is `None`: a stream) is sent once; if it fails in a
 //! way that would have been retried, the answer is [`Error::BodyNotCloneable`] saying so.
 //!
-//! The caller's deadline: a [`Deadline`] in the request's
-//! extensions (`reqwest_middleware::RequestBuilder::with_extension`) bounds the retries and
-//! each attempt (see [`bulwark_http`] for the deadline a server received).
+//! The caller's deadline: a [`Deadline`] in the request's extensions
+//! (`reqwest_middleware::RequestBuilder::with_extension`; a server under
+//! [`bulwark_http::DeadlineLayer`] finds its caller's there), and the
+//! [`total_timeout`](Resilience::total_timeout), bound the retries and each attempt;
+//! [`send_deadline`](Resilience::send_deadline) tells the callee how long is left.
 //!
 //! ```no_run
 //! use bulwark::circuit_breaker::Config as Breaker;
@@ -115,7 +118,12 @@ pub fn retry_after(headers: &HeaderMap, now: SystemTime) -> Option<Duration> {
 #[derive(Debug)]
 enum AttemptError {
     Transport(reqwest_middleware::Error),
-    TimedOut(Duration),
+    /// The attempt ran this long; `by_caller`: it was the caller's deadline (not the attempt
+    /// timeout) that cut it short, which says nothing about the host.
+    TimedOut {
+        after: Duration,
+        by_caller: bool,
+    },
     Open(Rejected),
     NotCloneable,
 }
@@ -124,7 +132,7 @@ impl AttemptError {
     fn into_middleware(self, host: &str) -> reqwest_middleware::Error {
         match self {
             AttemptError::Transport(e) => e,
-            AttemptError::TimedOut(after) => {
+            AttemptError::TimedOut { after, .. } => {
                 reqwest_middleware::Error::middleware(Error::AttemptTimedOut { after })
             }
             AttemptError::Open(r) => reqwest_middleware::Error::middleware(Error::BreakerOpen {
@@ -161,7 +169,7 @@ impl Classify<Response, AttemptError> for Transient {
                 retry_after: retry_after(resp.headers(), SystemTime::now()),
             },
             Ok(_) => Verdict::Success,
-            Err(AttemptError::TimedOut(_)) => Verdict::FAILURE,
+            Err(AttemptError::TimedOut { .. }) => Verdict::FAILURE,
             Err(AttemptError::Transport(e)) if transient_error(e) => Verdict::FAILURE,
             Err(_) => Verdict::Ignore,
         }
@@ -179,7 +187,9 @@ fn health(out: &Result<Response, AttemptError>) -> Outcome {
             StatusCode::REQUEST_TIMEOUT | StatusCode::TOO_MANY_REQUESTS => Outcome::Ignored,
             _ => Outcome::Success,
         },
-        Err(AttemptError::TimedOut(_)) => Outcome::Failure,
+        Err(AttemptError::TimedOut {
+            by_caller: false, ..
+        }) => Outcome::Failure,
         Err(AttemptError::Transport(e)) if transient_error(e) => Outcome::Failure,
         Err(_) => Outcome::Ignored,
     }
@@ -397,7 +407,11 @@ impl Resilience {
         let out = match timeout_within(clock, limit, deadline, next.run(req, extensions)).await {
             Ok(Ok(resp)) => Ok(resp),
             Ok(Err(e)) => Err(AttemptError::Transport(e)),
-            Err(_) => Err(AttemptError::TimedOut(clock.now() - started)),
+            Err(_) => {
+                let after = clock.now() - started;
+                let by_caller = self.attempt_timeout.is_none_or(|t| after < t);
+                Err(AttemptError::TimedOut { after, by_caller })
+            }
         };
         if let Some(p) = permit {
             p.record(health(&out));
@@ -478,5 +492,91 @@ impl Middleware for Resilience {
                 last: last.map(|l| Box::new(l.into_middleware(&host))),
             })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    fn after(value: &'static str, now: SystemTime) -> Option<Duration> {
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_static(value));
+        retry_after(&h, now)
+    }
+
+    #[test]
+    fn retry_after_table() {
+        // 1994-11-06 08:49:37 UTC, the date RFC 9110 uses in its examples.
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777);
+        let secs = |s| Some(Duration::from_secs(s));
+        let cases: &[(&'static str, Option<Duration>)] = &[
+            ("0", secs(0)),
+            ("1", secs(1)),
+            ("120", secs(120)),
+            (" 7 ", secs(7)),
+            ("007", secs(7)),
+            ("18446744073709551615", secs(u64::MAX)),
+            ("99999999999999999999999", secs(u64::MAX)), // capped, not an overflow
+            ("Sun, 06 Nov 1994 08:49:40 GMT", secs(3)),  // IMF-fixdate
+            ("Sunday, 06-Nov-94 08:50:37 GMT", secs(60)), // obsolete RFC 850
+            ("Sun Nov  6 08:49:47 1994", secs(10)),      // obsolete asctime
+            ("Sun, 06 Nov 1994 08:49:37 GMT", secs(0)),  // now
+            ("Sat, 05 Nov 1994 08:49:37 GMT", secs(0)),  // in the past
+            ("", None),
+            ("-1", None),
+            ("+5", None),
+            ("1.5", None),
+            ("5s", None),
+            ("soon", None),
+            ("Sun, 06 Nov 1994 25:00:00 GMT", None),
+        ];
+        for &(value, want) in cases {
+            assert_eq!(after(value, now), want, "{value:?}");
+        }
+        assert_eq!(retry_after(&HeaderMap::new(), now), None);
+        let mut h = HeaderMap::new();
+        h.insert(RETRY_AFTER, HeaderValue::from_bytes(b"\xff1").unwrap());
+        assert_eq!(retry_after(&h, now), None);
+    }
+
+    #[test]
+    fn transient_statuses_and_their_health() {
+        for code in 100..600 {
+            let status = StatusCode::from_u16(code).unwrap();
+            let resp: Response = http::Response::builder()
+                .status(status)
+                .body("")
+                .unwrap()
+                .into();
+            let out = Ok(resp);
+            let retried = Transient.classify(&out).is_failure();
+            assert_eq!(
+                retried,
+                [408, 429, 500, 502, 503, 504].contains(&code),
+                "{code}"
+            );
+            let want = match code {
+                500 | 502 | 503 | 504 => Outcome::Failure,
+                408 | 429 => Outcome::Ignored,
+                _ => Outcome::Success,
+            };
+            assert_eq!(health(&out), want, "{code}");
+        }
+        let cut = Err(AttemptError::TimedOut {
+            after: Duration::ZERO,
+            by_caller: true,
+        });
+        assert!(Transient.classify(&cut).is_failure());
+        assert_eq!(health(&cut), Outcome::Ignored);
+        let slow = Err(AttemptError::TimedOut {
+            after: Duration::ZERO,
+            by_caller: false,
+        });
+        assert_eq!(health(&slow), Outcome::Failure);
+        let open = Err(AttemptError::Open(Rejected::new(None, Instant::ZERO)));
+        assert_eq!(Transient.classify(&open), Verdict::Ignore);
+        assert_eq!(health(&open), Outcome::Ignored);
     }
 }

@@ -422,3 +422,42 @@ async fn a_total_timeout_drops_a_stalled_attempt_at_the_deadline() {
     };
     assert_eq!((*why, *attempts), (GaveUp::Deadline, 1));
 }
+
+#[tokio::test(start_paused = true)]
+async fn only_the_attempt_timeout_counts_against_the_host() {
+    let srv = server(vec![], Some(Step::Stall)).await;
+    let bad_host = srv
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_owned();
+    let hosts = Arc::new(HostBreakers::new(4, Breaker::new().consecutive_failures(1)).unwrap());
+    // Cut short by the caller's own (total) timeout: the host is not blamed.
+    let impatient = Resilience::new(retry(3, 10 * MS))
+        .unwrap()
+        .total_timeout(100 * MS)
+        .breakers(Arc::clone(&hosts));
+    let err = client(impatient).get(&srv.url).send().await.unwrap_err();
+    assert!(
+        matches!(
+            ours(&err),
+            Error::GaveUp {
+                why: GaveUp::Deadline,
+                ..
+            }
+        ),
+        "{err:?}"
+    );
+    assert_eq!(hosts.state(&bad_host), Some(State::Closed));
+    // The attempt's own timeout is the host's fault: the breaker opens, and the retry that
+    // follows is rejected by it without reaching the server.
+    let hits = srv.script.hits();
+    let patient = Resilience::new(retry(3, 10 * MS))
+        .unwrap()
+        .attempt_timeout(50 * MS)
+        .breakers(Arc::clone(&hosts));
+    let err = client(patient).get(&srv.url).send().await.unwrap_err();
+    assert!(matches!(ours(&err), Error::BreakerOpen { .. }), "{err:?}");
+    assert_eq!(hosts.state(&bad_host), Some(State::Open));
+    assert_eq!(srv.script.hits(), hits + 1);
+}

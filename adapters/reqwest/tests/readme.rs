@@ -22,31 +22,42 @@ async fn serve(app: axum::Router) -> String {
 #[tokio::test(start_paused = true)]
 async fn the_deadline_travels_from_the_caller_through_the_server_to_its_downstream() {
     // The downstream answers with the time its caller said it had left.
-    let downstream = serve(axum::Router::new().fallback(|headers: axum::http::HeaderMap| async move {
-        headers[ENVOY_EXPECTED_TIMEOUT_MS].to_str().unwrap().to_owned()
-    }))
+    let downstream = serve(axum::Router::new().fallback(
+        |headers: axum::http::HeaderMap| async move {
+            headers[ENVOY_EXPECTED_TIMEOUT_MS]
+                .to_str()
+                .unwrap()
+                .to_owned()
+        },
+    ))
     .await;
 
     // --- the README block ---
     let budget = Arc::new(Budget::new(20, 5, 100).unwrap()); // shared by every client
     let hosts = Arc::new(HostBreakers::new(64, Breaker::new().consecutive_failures(5)).unwrap());
-    let client: ClientWithMiddleware = reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-        .with(
-            Resilience::new(Retry::new().max_attempts(3))
-                .unwrap()
-                .attempt_timeout(Duration::from_secs(2))
-                .budget(Arc::clone(&budget))
-                .breakers(Arc::clone(&hosts))
-                .send_deadline(ENVOY_EXPECTED_TIMEOUT_MS), // pass on what is left
-        )
-        .build();
+    let client: ClientWithMiddleware =
+        reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+            .with(
+                Resilience::new(Retry::new().max_attempts(3))
+                    .unwrap()
+                    .attempt_timeout(Duration::from_secs(2))
+                    .budget(Arc::clone(&budget))
+                    .breakers(Arc::clone(&hosts))
+                    .send_deadline(ENVOY_EXPECTED_TIMEOUT_MS), // pass on what is left
+            )
+            .build();
 
     async fn handler(
         State((client, url)): State<(ClientWithMiddleware, String)>,
         Extension(deadline): Extension<Deadline>, // what DeadlineLayer read
     ) -> String {
         tokio::time::sleep(Duration::from_millis(100)).await; // some work of our own
-        let resp = client.get(url).with_extension(deadline).send().await.unwrap();
+        let resp = client
+            .get(url)
+            .with_extension(deadline)
+            .send()
+            .await
+            .unwrap();
         resp.text().await.unwrap()
     }
     let app = axum::Router::new()
