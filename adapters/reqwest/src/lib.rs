@@ -454,7 +454,12 @@ impl Middleware for Resilience {
                         last: Some(Box::new(e.into_middleware(&host))),
                     },
                 )),
-                (_, out) => out.map_err(|e| e.into_middleware(&host)),
+                (verdict, out) => {
+                    if verdict == Verdict::Success {
+                        self.retry.budget().deposit(); // a success earns retries all the same
+                    }
+                    out.map_err(|e| e.into_middleware(&host))
+                }
             };
         }
 

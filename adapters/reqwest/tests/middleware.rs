@@ -102,8 +102,10 @@ fn retry(attempts: u32, backoff: Duration) -> Config {
         .jitter(Jitter::None)
 }
 
+/// A client that ignores proxy settings from the environment (the tests are hermetic).
 fn client(policy: Resilience) -> ClientWithMiddleware {
-    reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
+    let plain = reqwest::Client::builder().no_proxy().build().unwrap();
+    reqwest_middleware::ClientBuilder::new(plain)
         .with(policy)
         .build()
 }

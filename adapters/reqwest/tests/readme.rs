@@ -35,17 +35,17 @@ async fn the_deadline_travels_from_the_caller_through_the_server_to_its_downstre
     // --- the README block ---
     let budget = Arc::new(Budget::new(20, 5, 100).unwrap()); // shared by every client
     let hosts = Arc::new(HostBreakers::new(64, Breaker::new().consecutive_failures(5)).unwrap());
-    let client: ClientWithMiddleware =
-        reqwest_middleware::ClientBuilder::new(reqwest::Client::new())
-            .with(
-                Resilience::new(Retry::new().max_attempts(3))
-                    .unwrap()
-                    .attempt_timeout(Duration::from_secs(2))
-                    .budget(Arc::clone(&budget))
-                    .breakers(Arc::clone(&hosts))
-                    .send_deadline(ENVOY_EXPECTED_TIMEOUT_MS), // pass on what is left
-            )
-            .build();
+    let plain = reqwest::Client::builder().no_proxy().build().unwrap(); // hermetic test
+    let client: ClientWithMiddleware = reqwest_middleware::ClientBuilder::new(plain)
+        .with(
+            Resilience::new(Retry::new().max_attempts(3))
+                .unwrap()
+                .attempt_timeout(Duration::from_secs(2))
+                .budget(Arc::clone(&budget))
+                .breakers(Arc::clone(&hosts))
+                .send_deadline(ENVOY_EXPECTED_TIMEOUT_MS), // pass on what is left
+        )
+        .build();
 
     async fn handler(
         State((client, url)): State<(ClientWithMiddleware, String)>,
@@ -67,7 +67,10 @@ async fn the_deadline_travels_from_the_caller_through_the_server_to_its_downstre
     // --- end of the block ---
 
     let front = serve(app).await;
-    let asked = reqwest::Client::new()
+    let asked = reqwest::Client::builder()
+        .no_proxy()
+        .build()
+        .unwrap()
         .get(&front)
         .header("grpc-timeout", "800m")
         .send()
