@@ -7,7 +7,11 @@
 //!   `DEADLINE_EXCEEDED` (gRPC) or `504` (HTTP) when the deadline passes first. A handler
 //!   hands the deadline to a bulwark retry: `retry.call_with_deadline(deadline, op)` or
 //!   `retry::Call::new(Arc::clone(&policy), deadline, op)`, which stops retrying before the
-//!   caller gives up instead of making attempts nobody waits for.
+//!   caller gives up instead of making attempts nobody waits for. A
+//!   [`Pipeline`](bulwark::pipeline::Pipeline) has no caller-deadline entry point yet (only
+//!   its own total timeout): bound its call with
+//!   [`timeout_at`](bulwark::timeout::timeout_at)`(clock, deadline, pipeline.call(op))`, which
+//!   cuts it at the deadline but does not stop its retries early.
 //! * Client side, [`PropagateDeadlineLayer`]: writes the remaining time on outgoing
 //!   requests (tonic's `Channel`, a hyper client), and does not send a request whose
 //!   deadline has passed.
