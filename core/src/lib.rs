@@ -17,6 +17,7 @@ pub mod bounded;
 pub mod bulkhead;
 pub mod circuit_breaker;
 pub mod classify;
+pub mod duration;
 pub mod fallback;
 pub mod lock;
 pub mod mock;

@@ -25,7 +25,12 @@ fn kind() -> impl Strategy<Value = Kind> {
     prop_oneof![
         ms.clone().prop_map(Kind::Constant),
         (ms.clone(), ms.clone()).prop_map(|(a, b)| Kind::Linear(a, b)),
-        (ms, prop_oneof![1u32..10, Just(u32::MAX)]).prop_map(|(a, m)| Kind::Exponential(a, m)),
+        // An exponential backoff starts above zero (zero never grows: a typed config error).
+        (
+            ms.prop_map(|a| a.max(1)),
+            prop_oneof![1u32..10, Just(u32::MAX)]
+        )
+            .prop_map(|(a, m)| Kind::Exponential(a, m)),
     ]
 }
 

@@ -15,6 +15,30 @@ use super::state::Overflow;
 ///     .overflow(Overflow::DropOldest);
 /// assert_eq!(PAYMENT.max_concurrent(), 10);
 /// ```
+#[cfg_attr(
+    feature = "serde",
+    doc = r##"
+# In a file (feature `serde`)
+
+`max_concurrent` (required), then one key per builder method: `max_wait` (a duration as
+[text](crate::duration), default `"0s"`) and `overflow` (`"reject_newest"`, the default, or
+`"drop_oldest"`). An unknown key is an error naming it; the whole is checked by
+[`Config::validate`].
+
+```
+use bulwark::bulkhead::{Config, Overflow};
+use core::time::Duration;
+
+let config: Config = toml::from_str(r#"
+    max_concurrent = 10
+    max_wait = "50ms"
+    overflow = "drop_oldest"
+"#).unwrap();
+assert_eq!(config, Config::new(10).max_wait(Duration::from_millis(50)).overflow(Overflow::DropOldest));
+assert!(toml::from_str::<Config>("max_concurrent = 0").is_err());
+```
+"##
+)]
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     pub(super) max_concurrent: usize,
@@ -106,6 +130,49 @@ impl Config {
             Err(ConfigError::TooLarge)
         } else {
             Ok(())
+        }
+    }
+}
+
+/// The file form of [`Config`] (feature `serde`).
+#[cfg(feature = "serde")]
+mod serde_form {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
+
+    use super::{Config, Overflow};
+    use crate::duration::Text;
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Form {
+        max_concurrent: usize,
+        #[serde(default)]
+        max_wait: Text,
+        #[serde(default)]
+        overflow: Overflow,
+    }
+
+    impl Serialize for Config {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            Form {
+                max_concurrent: self.max_concurrent,
+                max_wait: Text(self.max_wait),
+                overflow: self.overflow,
+            }
+            .serialize(serializer)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Config {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Config, D::Error> {
+            let f = Form::deserialize(deserializer)?;
+            let c = Config::new(f.max_concurrent)
+                .max_wait(f.max_wait.0)
+                .overflow(f.overflow);
+            match c.validate() {
+                Ok(()) => Ok(c),
+                Err(e) => Err(de::Error::custom(e)),
+            }
         }
     }
 }

@@ -122,7 +122,7 @@ impl core::error::Error for Rejected {}
 /// assert_eq!(Bulkhead::new(Config::new(0), &clock).unwrap_err(), ConfigError::ZeroCapacity);
 /// assert_eq!(
 ///     ConfigError::TooLarge.to_string(),
-///     "at most 2^32 - 1 permits (the max concurrent calls, or a queue semaphore's capacity)"
+///     "at most 2^32 - 1 permits (max_concurrent, or a queue semaphore's capacity)"
 /// );
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -140,12 +140,11 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             ConfigError::ZeroCapacity => {
-                "a bulkhead needs at least one permit (the max concurrent calls, or a \
-                 semaphore's capacity, is 0)"
+                "a bulkhead needs at least one permit (max_concurrent, or a semaphore's \
+                 capacity, is 0)"
             }
             ConfigError::TooLarge => {
-                "at most 2^32 - 1 permits (the max concurrent calls, or a queue semaphore's \
-                 capacity)"
+                "at most 2^32 - 1 permits (max_concurrent, or a queue semaphore's capacity)"
             }
         })
     }

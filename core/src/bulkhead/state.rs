@@ -240,6 +240,11 @@ impl fmt::Debug for AtomicSemaphore {
 /// assert_eq!(Overflow::default(), Overflow::RejectNewest);
 /// ```
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
 pub enum Overflow {
     /// The newcomer is rejected ([`QueueError::Full`]); the waiters keep their places.
     #[default]

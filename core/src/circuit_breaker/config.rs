@@ -19,6 +19,11 @@ use crate::time::duration_to_nanos;
 /// # let _ = c;
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
 pub enum HalfOpenVerdict {
     /// The first failed (or slow) probe re-opens; `successes_to_close` successes close.
     #[default]
@@ -67,6 +72,56 @@ pub enum HalfOpenVerdict {
 ///     .half_open(3, 2);
 /// assert!(Machine::<CountWindow<20>>::new(config).is_ok());
 /// ```
+#[cfg_attr(
+    feature = "serde",
+    doc = r##"
+# In a file (feature `serde`)
+
+One key per builder method, named as the method; a method of two arguments takes an inline
+table of its arguments. Durations are [text](crate::duration) (`"10s"`). Omitted settings
+keep the defaults above; an unknown key is an error naming it. The settings are checked as
+the breaker's constructor checks them (the [`ConfigError`](super::ConfigError) names the
+setting) except those that depend on the window type (`N`), which its constructor checks.
+`half_open_verdict` is `"first_failure"` or `"rate"`.
+
+```
+use bulwark::circuit_breaker::{Config, HalfOpenVerdict};
+use core::time::Duration;
+
+let config: Config = toml::from_str(r#"
+    consecutive_failures = 5
+    failure_rate = 50
+    slow_calls = { threshold = "2s", percent = 80 }
+    minimum_calls = 10
+    time_window = "1m"
+    open_for = "10s"
+    open_growth = { multiplier = 2, max = "5m" }
+    open_jitter = 10
+    half_open = { probes = 3, successes_to_close = 2 }
+    half_open_verdict = "rate"
+    max_half_open = "30s"
+    seed = 42
+"#).unwrap();
+let s = Duration::from_secs;
+assert_eq!(config, Config::new()
+    .consecutive_failures(5)
+    .failure_rate(50)
+    .slow_calls(s(2), 80)
+    .minimum_calls(10)
+    .time_window(s(60))
+    .open_for(s(10))
+    .open_growth(2, s(300))
+    .open_jitter(10)
+    .half_open(3, 2)
+    .half_open_verdict(HalfOpenVerdict::Rate)
+    .max_half_open(s(30))
+    .seed(42));
+
+let err = toml::from_str::<Config>("consecutive_failures = 0").unwrap_err();
+assert!(err.message().contains("consecutive_failures must not be zero"));
+```
+"##
+)]
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     pub(crate) consecutive_failures: Option<u32>,
@@ -438,6 +493,158 @@ impl Config {
             c.time_window = nanos_to_duration(r.span);
         }
         c
+    }
+}
+
+/// The file form of [`Config`] (feature `serde`): the builder's methods as keys.
+#[cfg(feature = "serde")]
+mod serde_form {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
+
+    use super::{Config, HalfOpenVerdict};
+    use crate::duration::Text;
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields, default)]
+    struct Form {
+        #[serde(skip_serializing_if = "Option::is_none")]
+        consecutive_failures: Option<u32>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        failure_rate: Option<u8>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        slow_calls: Option<SlowCalls>,
+        minimum_calls: u32,
+        time_window: Text,
+        open_for: Text,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        open_growth: Option<OpenGrowth>,
+        open_jitter: u8,
+        half_open: HalfOpen,
+        half_open_verdict: HalfOpenVerdict,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        max_half_open: Option<Text>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        seed: Option<u64>,
+    }
+
+    /// [`Config::slow_calls`]`(threshold, percent)`.
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct SlowCalls {
+        threshold: Text,
+        percent: u8,
+    }
+
+    /// [`Config::open_growth`]`(multiplier, max)`.
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct OpenGrowth {
+        multiplier: u32,
+        max: Text,
+    }
+
+    /// [`Config::half_open`]`(probes, successes_to_close)`; either may be left at its default.
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields, default)]
+    struct HalfOpen {
+        probes: u32,
+        successes_to_close: u32,
+    }
+
+    impl Default for HalfOpen {
+        fn default() -> Self {
+            let c = Config::new();
+            HalfOpen {
+                probes: c.probes,
+                successes_to_close: c.successes_to_close,
+            }
+        }
+    }
+
+    impl Default for Form {
+        fn default() -> Self {
+            Form::from(&Config::new())
+        }
+    }
+
+    impl From<&Config> for Form {
+        fn from(c: &Config) -> Form {
+            // `open_for` also sets the cap while the multiplier is 1: growth is written only
+            // when the builder's `open_for` alone would not give back the same config.
+            let grows = c.open_multiplier != 1 || c.open_max != c.open_base;
+            Form {
+                consecutive_failures: c.consecutive_failures,
+                failure_rate: c.failure_rate,
+                slow_calls: c.slow_rate.map(|percent| SlowCalls {
+                    threshold: Text(c.slow_threshold),
+                    percent,
+                }),
+                minimum_calls: c.minimum_calls,
+                time_window: Text(c.time_window),
+                open_for: Text(c.open_base),
+                open_growth: grows.then_some(OpenGrowth {
+                    multiplier: c.open_multiplier,
+                    max: Text(c.open_max),
+                }),
+                open_jitter: c.open_jitter,
+                half_open: HalfOpen {
+                    probes: c.probes,
+                    successes_to_close: c.successes_to_close,
+                },
+                half_open_verdict: c.verdict,
+                max_half_open: c.max_half_open.map(Text),
+                seed: c.explicit_seed(),
+            }
+        }
+    }
+
+    impl Form {
+        /// The builder's calls, in the order that gives back what [`From`] wrote.
+        fn config(self) -> Config {
+            let mut c = Config::new()
+                .minimum_calls(self.minimum_calls)
+                .time_window(self.time_window.0)
+                .open_for(self.open_for.0)
+                .open_jitter(self.open_jitter)
+                .half_open(self.half_open.probes, self.half_open.successes_to_close)
+                .half_open_verdict(self.half_open_verdict);
+            if let Some(n) = self.consecutive_failures {
+                c = c.consecutive_failures(n);
+            }
+            if let Some(p) = self.failure_rate {
+                c = c.failure_rate(p);
+            }
+            if let Some(s) = self.slow_calls {
+                c = c.slow_calls(s.threshold.0, s.percent);
+            }
+            if let Some(g) = self.open_growth {
+                c = c.open_growth(g.multiplier, g.max.0);
+            }
+            if let Some(d) = self.max_half_open {
+                c = c.max_half_open(d.0);
+            }
+            if let Some(seed) = self.seed {
+                c = c.seed(seed);
+            }
+            c
+        }
+    }
+
+    impl Serialize for Config {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            Form::from(self).serialize(serializer)
+        }
+    }
+
+    /// Checked as the constructors check, but for the window: its type is not in the file.
+    impl<'de> Deserialize<'de> for Config {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Config, D::Error> {
+            let config = Form::deserialize(deserializer)?.config();
+            match config.validate(true) {
+                Ok(()) => Ok(config),
+                Err(e) => Err(de::Error::custom(e)),
+            }
+        }
     }
 }
 

@@ -183,11 +183,13 @@ pub enum ConfigError {
 }
 
 /// The setting a [`ConfigError`] is about, named as the [`Config`](super::Config) builder
-/// method that sets it.
+/// method that sets it, `method.argument` for a method of two arguments: the key a policy
+/// file (feature `serde`) writes it under.
 ///
 /// ```
 /// use bulwark::circuit_breaker::Field;
-/// assert_eq!(Field::SlowThreshold.to_string(), "slow_calls threshold");
+/// assert_eq!(Field::SlowThreshold.to_string(), "slow_calls.threshold");
+/// assert_eq!(Field::SuccessesToClose.to_string(), "half_open.successes_to_close");
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
@@ -221,13 +223,13 @@ impl fmt::Display for Field {
         f.write_str(match self {
             Field::ConsecutiveFailures => "consecutive_failures",
             Field::FailureRate => "failure_rate",
-            Field::SlowRate => "slow_calls rate",
-            Field::SlowThreshold => "slow_calls threshold",
+            Field::SlowRate => "slow_calls.percent",
+            Field::SlowThreshold => "slow_calls.threshold",
             Field::MinimumCalls => "minimum_calls",
-            Field::OpenMultiplier => "open_growth multiplier",
+            Field::OpenMultiplier => "open_growth.multiplier",
             Field::OpenJitter => "open_jitter",
-            Field::Probes => "half_open probes",
-            Field::SuccessesToClose => "half_open successes",
+            Field::Probes => "half_open.probes",
+            Field::SuccessesToClose => "half_open.successes_to_close",
             Field::MaxHalfOpen => "max_half_open",
             Field::WindowSize => "window size N",
         })
@@ -243,20 +245,24 @@ impl fmt::Display for ConfigError {
             ConfigError::TooLarge(field) => {
                 write!(f, "{field} is above a limit of the breaker's encoding")
             }
-            ConfigError::NoWindow => f.write_str("a rate policy needs a count or time window"),
+            ConfigError::NoWindow => {
+                f.write_str("failure_rate and slow_calls need a count or time window")
+            }
             ConfigError::MinimumCallsAboveWindow => {
                 f.write_str("minimum_calls exceeds what the window can hold")
             }
             ConfigError::ZeroWindow => {
                 f.write_str("time_window is zero or shorter than its bucket count in ns")
             }
-            ConfigError::NoTripPolicy => f.write_str("no policy would ever open the breaker"),
-            ConfigError::OpenMaxBelowBase => {
-                f.write_str("the open_growth cap is below the open_for base")
-            }
-            ConfigError::SuccessesAboveProbes => {
-                f.write_str("half_open successes exceed the probes of a rate verdict")
-            }
+            ConfigError::NoTripPolicy => f.write_str(
+                "no policy would ever open the breaker: set consecutive_failures, failure_rate or \
+                 slow_calls",
+            ),
+            ConfigError::OpenMaxBelowBase => f.write_str("open_growth.max is below open_for"),
+            ConfigError::SuccessesAboveProbes => f.write_str(
+                "half_open.successes_to_close exceeds half_open.probes, which a rate \
+                     half_open_verdict judges alone",
+            ),
         }
     }
 }

@@ -18,6 +18,30 @@ use crate::time::Instant;
 /// assert_eq!(DB.timeout_duration(), Duration::from_secs(2));
 /// assert_eq!(DB.max_idle_duration(), Some(Duration::from_secs(600)));
 /// ```
+#[cfg_attr(
+    feature = "serde",
+    doc = r##"
+# In a file (feature `serde`)
+
+One key per builder method, each a duration as [text](crate::duration): `timeout` (default
+`"30s"`), `max_lifetime` and `max_idle` (default: none). An unknown key is an error naming
+it.
+
+```
+use bulwark::pool::Config;
+use core::time::Duration;
+
+let config: Config = toml::from_str(r#"
+    timeout = "2s"
+    max_lifetime = "30m"
+    max_idle = "10m"
+"#).unwrap();
+let s = Duration::from_secs;
+assert_eq!(config, Config::new().timeout(s(2)).max_lifetime(s(1800)).max_idle(s(600)));
+assert_eq!(toml::from_str::<Config>("").unwrap(), Config::new());
+```
+"##
+)]
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     timeout: Duration,
@@ -128,5 +152,61 @@ impl Config {
 impl Default for Config {
     fn default() -> Self {
         Config::new()
+    }
+}
+
+/// The file form of [`Config`] (feature `serde`).
+#[cfg(feature = "serde")]
+mod serde_form {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::Config;
+    use crate::duration::Text;
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields, default)]
+    struct Form {
+        timeout: Text,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        max_lifetime: Option<Text>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        max_idle: Option<Text>,
+    }
+
+    impl Default for Form {
+        fn default() -> Self {
+            Form::from(&Config::new())
+        }
+    }
+
+    impl From<&Config> for Form {
+        fn from(c: &Config) -> Form {
+            Form {
+                timeout: Text(c.timeout),
+                max_lifetime: c.max_lifetime.map(Text),
+                max_idle: c.max_idle.map(Text),
+            }
+        }
+    }
+
+    impl Serialize for Config {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            Form::from(self).serialize(serializer)
+        }
+    }
+
+    /// Every value is valid: nothing to check beyond the types.
+    impl<'de> Deserialize<'de> for Config {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Config, D::Error> {
+            let f = Form::deserialize(deserializer)?;
+            let mut c = Config::new().timeout(f.timeout.0);
+            if let Some(d) = f.max_lifetime {
+                c = c.max_lifetime(d.0);
+            }
+            if let Some(d) = f.max_idle {
+                c = c.max_idle(d.0);
+            }
+            Ok(c)
+        }
     }
 }

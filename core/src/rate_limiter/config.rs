@@ -40,6 +40,40 @@ use crate::time::duration_to_nanos;
 /// assert_eq!(CFG.period(), Duration::from_millis(10));
 /// assert_eq!(CFG.burst_size(), 20);
 /// ```
+#[cfg_attr(
+    feature = "serde",
+    doc = r##"
+# In a file (feature `serde`)
+
+`rate` tokens `per` interval (default `"1s"`: [`per`](Config::per)), then one key per
+builder method: `burst` (default: `rate`), `max_wait`, `jitter` (durations as
+[text](crate::duration), default `"0s"`), `seed`. `rate` is required; an unknown key is an
+error naming it; the whole is checked as a limiter's constructor checks it ([`Config::gcra`]),
+the error naming the setting.
+
+```
+use bulwark::rate_limiter::Config;
+use core::time::Duration;
+
+let config: Config = toml::from_str(r#"
+    rate = 100
+    per = "1s"
+    burst = 20
+    max_wait = "50ms"
+    jitter = "2ms"
+    seed = 7
+"#).unwrap();
+let ms = Duration::from_millis;
+assert_eq!(config, Config::per_second(100).burst(20).max_wait(ms(50)).jitter(ms(2)).seed(7));
+let per_minute: Config = toml::from_str(r#"rate = 90
+per = "1m""#).unwrap();
+assert_eq!(per_minute, Config::per_minute(90));
+
+let err = toml::from_str::<Config>("rate = 0").unwrap_err();
+assert!(err.message().contains("rate must be above zero"));
+```
+"##
+)]
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     /// `rate` tokens every `interval`: the rate exactly as given. The period of one token
@@ -313,6 +347,70 @@ impl Config {
                 len,
             }),
             None => Err(ConfigError::TooLong),
+        }
+    }
+}
+
+/// The file form of [`Config`] (feature `serde`).
+#[cfg(feature = "serde")]
+mod serde_form {
+    use core::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
+
+    use super::Config;
+    use crate::duration::Text;
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Form {
+        rate: u32,
+        #[serde(default = "one_second")]
+        per: Text,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        burst: Option<u32>,
+        #[serde(default)]
+        max_wait: Text,
+        #[serde(default)]
+        jitter: Text,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        seed: Option<u64>,
+    }
+
+    fn one_second() -> Text {
+        Text(Duration::from_secs(1))
+    }
+
+    impl Serialize for Config {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            Form {
+                rate: self.rate,
+                per: Text(self.interval),
+                burst: Some(self.burst),
+                max_wait: Text(self.max_wait_time()),
+                jitter: Text(self.jitter_max()),
+                seed: self.jitter_seed(),
+            }
+            .serialize(serializer)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Config {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Config, D::Error> {
+            let f = Form::deserialize(deserializer)?;
+            let mut c = Config::per(f.rate, f.per.0)
+                .max_wait(f.max_wait.0)
+                .jitter(f.jitter.0);
+            if let Some(b) = f.burst {
+                c = c.burst(b);
+            }
+            if let Some(seed) = f.seed {
+                c = c.seed(seed);
+            }
+            match c.gcra() {
+                Ok(_) => Ok(c),
+                Err(e) => Err(de::Error::custom(e)),
+            }
         }
     }
 }

@@ -194,9 +194,9 @@ impl crate::admission::RetryHint for Denied {
 /// use bulwark::MockClock;
 /// let clock = MockClock::new();
 /// assert_eq!(RateLimiter::new(Config::per_second(0), &clock).unwrap_err(), ConfigError::ZeroRate);
-/// assert_eq!(ConfigError::ZeroBurst.to_string(), "the burst must be at least 1");
+/// assert_eq!(ConfigError::ZeroBurst.to_string(), "burst must be at least 1");
 /// let e = RateLimiter::new(Config::per_second(600_000_000), &clock).unwrap_err();
-/// assert_eq!(e.to_string(), "600000000 tokens per 1s need a token period of \
+/// assert_eq!(e.to_string(), "rate = 600000000 per 1s needs a token period of \
 ///     1000000000/600000000 ns, which whole nanoseconds cannot represent: 2 ns would be \
 ///     16.66 % slow (at most 0.1 % allowed); choose a rate whose period is whole nanoseconds \
 ///     or give the period");
@@ -243,9 +243,10 @@ impl fmt::Display for ConfigError {
             let slow = (whole - ns) * 10_000 / whole.max(1);
             return write!(
                 f,
-                "{rate} tokens per {interval:?} need a token period of {ns}/{rate} ns, which whole \
+                "rate = {rate} per {} needs a token period of {ns}/{rate} ns, which whole \
                  nanoseconds cannot represent: {t} ns would be {}.{:02} % slow (at most {}.{} % \
                  allowed); choose a rate whose period is whole nanoseconds or give the period",
+                crate::duration::Text(interval),
                 slow / 100,
                 slow % 100,
                 MAX_RATE_ERROR_PER_MILLE / 10,
@@ -254,13 +255,16 @@ impl fmt::Display for ConfigError {
         }
         f.write_str(match self {
             ConfigError::ZeroRate => {
-                "the rate must be above zero (and the period of one token too)"
+                "rate must be above zero, and so must the period of one token (per / rate)"
             }
-            ConfigError::ZeroBurst => "the burst must be at least 1",
-            ConfigError::TooLong => "burst times period overflows 64-bit nanoseconds",
+            ConfigError::ZeroBurst => "burst must be at least 1",
+            ConfigError::TooLong => {
+                "burst times the period of one token (per / rate) overflows 64-bit nanoseconds"
+            }
             ConfigError::ZeroCapacity => "a keyed table needs at least one slot",
             ConfigError::JitterTooLong => {
-                "the jitter must be at most burst times period (the time the bucket takes to refill)"
+                "jitter must be at most burst times the period of one token (per / rate): the \
+                 time the bucket takes to refill"
             }
             ConfigError::InexactRate { .. } => "the rate needs a sub-nanosecond token period",
         })

@@ -38,11 +38,77 @@ enum Kind {
 /// assert_eq!(secs, [1, 2, 4, 8, 16, 30, 30]);
 /// assert_eq!(b.delay(u32::MAX), Duration::from_secs(30));
 /// ```
+#[cfg_attr(
+    feature = "serde",
+    doc = r##"
+# In a file (feature `serde`)
+
+An inline table: exactly one of `constant`, `linear` (with `step`) or `exponential` (with
+an optional `multiplier`, default 2), each the first delay as [text](crate::duration), and
+an optional cap `max` (default unbounded). A [custom](Backoff::custom) backoff has no file
+form: serializing one is an error.
+
+```
+use bulwark::retry::Backoff;
+use core::time::Duration;
+
+#[derive(serde::Deserialize, Debug)]
+struct Policy { backoff: Backoff }
+let ms = Duration::from_millis;
+for (text, want) in [
+    (r#"backoff = { constant = "250ms" }"#, Backoff::constant(ms(250))),
+    (r#"backoff = { linear = "100ms", step = "50ms", max = "1s" }"#,
+     Backoff::linear(ms(100), ms(50)).max(ms(1000))),
+    (r#"backoff = { exponential = "100ms", max = "10s" }"#,
+     Backoff::exponential(ms(100)).max(ms(10_000))),
+    (r#"backoff = { exponential = "1s", multiplier = 3 }"#,
+     Backoff::exponential(ms(1000)).multiplier(3)),
+] {
+    assert_eq!(toml::from_str::<Policy>(text).unwrap().backoff, want);
+}
+let err = toml::from_str::<Policy>(r#"backoff = { constant = "1s", step = "1s" }"#);
+assert!(err.unwrap_err().message().contains("step"));
+```
+"##
+)]
 #[derive(Copy, Clone, Debug)]
 pub struct Backoff {
     kind: Kind,
     max: Duration,
 }
+
+/// Equal when of the same kind with the same delays and cap; two [custom](Backoff::custom)
+/// backoffs are equal when they are the same function (by address, which the compiler does not
+/// promise to keep unique or stable: prefer not to rely on it for custom backoffs).
+impl PartialEq for Backoff {
+    fn eq(&self, other: &Backoff) -> bool {
+        let kinds = match (self.kind, other.kind) {
+            (Kind::Constant(a), Kind::Constant(b)) => a == b,
+            (
+                Kind::Linear { initial, step },
+                Kind::Linear {
+                    initial: i2,
+                    step: s2,
+                },
+            ) => initial == i2 && step == s2,
+            (
+                Kind::Exponential {
+                    initial,
+                    multiplier,
+                },
+                Kind::Exponential {
+                    initial: i2,
+                    multiplier: m2,
+                },
+            ) => initial == i2 && multiplier == m2,
+            (Kind::Custom(a), Kind::Custom(b)) => core::ptr::fn_addr_eq(a, b),
+            _ => false,
+        };
+        kinds && self.max == other.max
+    }
+}
+
+impl Eq for Backoff {}
 
 impl Backoff {
     /// The same delay before every retry. A zero delay is allowed and means "retry at once",
@@ -255,6 +321,27 @@ impl Backoff {
 ///     other => panic!("{other:?}"),
 /// }
 /// ```
+#[cfg_attr(
+    feature = "serde",
+    doc = r##"
+# In a file (feature `serde`)
+
+`"none"`, `"full"`, `"equal"`, `"decorrelated"`, or `{ proportional = 20 }` (0 ..= 100,
+checked when read).
+
+```
+use bulwark::retry::Jitter;
+
+#[derive(serde::Deserialize, Debug)]
+struct Policy { jitter: Jitter }
+let p: Policy = toml::from_str(r#"jitter = "decorrelated""#).unwrap();
+assert_eq!(p.jitter, Jitter::Decorrelated);
+let p: Policy = toml::from_str("jitter = { proportional = 20 }").unwrap();
+assert_eq!(p.jitter, Jitter::Proportional(20));
+assert!(toml::from_str::<Policy>("jitter = { proportional = 150 }").is_err());
+```
+"##
+)]
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Jitter {
     /// The backoff delay as is.
@@ -290,6 +377,146 @@ impl Jitter {
         match self {
             Jitter::Proportional(p) if *p > 100 => Err(ConfigError::PercentOutOfRange),
             _ => Ok(()),
+        }
+    }
+}
+
+/// The file forms of [`Backoff`] and [`Jitter`] (feature `serde`).
+#[cfg(feature = "serde")]
+mod serde_form {
+    use core::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serialize, Serializer, de, ser};
+
+    use super::{Backoff, Jitter, Kind};
+    use crate::duration::Text;
+
+    /// One optional key per builder argument; [`Form::backoff`] checks the combination.
+    #[derive(Serialize, Deserialize, Default)]
+    #[serde(deny_unknown_fields)]
+    struct Form {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        constant: Option<Text>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        linear: Option<Text>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        step: Option<Text>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        exponential: Option<Text>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        multiplier: Option<u32>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max: Option<Text>,
+    }
+
+    impl Form {
+        fn backoff<E: de::Error>(self) -> Result<Backoff, E> {
+            let kinds = [&self.constant, &self.linear, &self.exponential]
+                .iter()
+                .filter(|k| k.is_some())
+                .count();
+            if kinds != 1 {
+                return Err(E::custom(
+                    "backoff: give exactly one of constant, linear or exponential",
+                ));
+            }
+            if self.step.is_some() && self.linear.is_none() {
+                return Err(E::custom("backoff: step goes with linear"));
+            }
+            if self.multiplier.is_some() && self.exponential.is_none() {
+                return Err(E::custom("backoff: multiplier goes with exponential"));
+            }
+            let b = match (self.constant, self.linear, self.exponential) {
+                (Some(d), _, _) => Backoff::constant(d.0),
+                (_, Some(initial), _) => match self.step {
+                    Some(step) => Backoff::linear(initial.0, step.0),
+                    None => return Err(E::custom("backoff: linear needs a step")),
+                },
+                (_, _, Some(initial)) => {
+                    Backoff::exponential(initial.0).multiplier(self.multiplier.unwrap_or(2))
+                }
+                (None, None, None) => return Err(E::custom("backoff: no kind")),
+            };
+            let b = b.max(self.max.map_or(Duration::MAX, |t| t.0));
+            match b.validate() {
+                Ok(()) => Ok(b),
+                Err(e) => Err(E::custom(e)),
+            }
+        }
+    }
+
+    impl Serialize for Backoff {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            let mut form = Form {
+                max: (self.max != Duration::MAX).then_some(Text(self.max)),
+                ..Form::default()
+            };
+            match self.kind {
+                Kind::Constant(d) => form.constant = Some(Text(d)),
+                Kind::Linear { initial, step } => {
+                    form.linear = Some(Text(initial));
+                    form.step = Some(Text(step));
+                }
+                Kind::Exponential {
+                    initial,
+                    multiplier,
+                } => {
+                    form.exponential = Some(Text(initial));
+                    form.multiplier = Some(multiplier);
+                }
+                Kind::Custom(_) => {
+                    return Err(ser::Error::custom(
+                        "a custom backoff (a function) cannot be serialized",
+                    ));
+                }
+            }
+            form.serialize(serializer)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Backoff {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Backoff, D::Error> {
+            Form::deserialize(deserializer)?.backoff()
+        }
+    }
+
+    /// [`Jitter`] as written: unit variants as strings, `{ proportional = p }`.
+    #[derive(Serialize, Deserialize)]
+    #[serde(rename_all = "snake_case")]
+    enum JitterForm {
+        None,
+        Full,
+        Equal,
+        Decorrelated,
+        Proportional(u8),
+    }
+
+    impl Serialize for Jitter {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            match *self {
+                Jitter::None => JitterForm::None,
+                Jitter::Full => JitterForm::Full,
+                Jitter::Equal => JitterForm::Equal,
+                Jitter::Decorrelated => JitterForm::Decorrelated,
+                Jitter::Proportional(p) => JitterForm::Proportional(p),
+            }
+            .serialize(serializer)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Jitter {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Jitter, D::Error> {
+            let j = match JitterForm::deserialize(deserializer)? {
+                JitterForm::None => Jitter::None,
+                JitterForm::Full => Jitter::Full,
+                JitterForm::Equal => Jitter::Equal,
+                JitterForm::Decorrelated => Jitter::Decorrelated,
+                JitterForm::Proportional(p) => Jitter::Proportional(p),
+            };
+            match j.validate() {
+                Ok(()) => Ok(j),
+                Err(e) => Err(de::Error::custom(e)),
+            }
         }
     }
 }

@@ -41,7 +41,43 @@ use super::error::ConfigError;
 ///     .seed(42);
 /// assert_eq!(cfg.validate(), Ok(()));
 /// ```
-#[derive(Copy, Clone, Debug)]
+#[cfg_attr(
+    feature = "serde",
+    doc = r##"
+# In a file (feature `serde`)
+
+One key per builder method, named as the method; durations are [text](crate::duration)
+(`"30s"`), the backoff and jitter are written as [`Backoff`] and [`Jitter`] say. Omitted
+settings keep the defaults above; an unknown key is an error naming it; the whole is checked
+by [`Config::validate`], whose error names the setting.
+
+```
+use bulwark::retry::{Backoff, Config, Jitter};
+use core::time::Duration;
+
+let config: Config = toml::from_str(r#"
+    max_attempts = 4
+    max_elapsed = "30s"
+    backoff = { exponential = "200ms", max = "5s" }
+    jitter = "equal"
+    max_retry_after = "20s"
+    seed = 7
+"#).unwrap();
+let ms = Duration::from_millis;
+assert_eq!(config, Config::new()
+    .max_attempts(4)
+    .max_elapsed(ms(30_000))
+    .backoff(Backoff::exponential(ms(200)).max(ms(5_000)))
+    .jitter(Jitter::Equal)
+    .max_retry_after(ms(20_000))
+    .seed(7));
+
+let err = toml::from_str::<Config>("max_attempts = 0").unwrap_err();
+assert!(err.message().contains("max_attempts must be at least 1"));
+```
+"##
+)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Config {
     pub(crate) max_attempts: u32,
     pub(crate) max_elapsed: Option<Duration>,
@@ -208,5 +244,73 @@ impl Config {
             return Err(ConfigError::ZeroMaxRetryAfter);
         }
         self.jitter.validate()
+    }
+}
+
+/// The file form of [`Config`] (feature `serde`): the builder's methods as keys.
+#[cfg(feature = "serde")]
+mod serde_form {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
+
+    use super::{Backoff, Config, Jitter};
+    use crate::duration::Text;
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields, default)]
+    struct Form {
+        max_attempts: u32,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        max_elapsed: Option<Text>,
+        backoff: Backoff,
+        jitter: Jitter,
+        max_retry_after: Text,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        seed: Option<u64>,
+    }
+
+    impl Default for Form {
+        fn default() -> Self {
+            Form::from(&Config::new())
+        }
+    }
+
+    impl From<&Config> for Form {
+        fn from(c: &Config) -> Form {
+            Form {
+                max_attempts: c.max_attempts,
+                max_elapsed: c.max_elapsed.map(Text),
+                backoff: c.backoff,
+                jitter: c.jitter,
+                max_retry_after: Text(c.max_hint),
+                seed: c.explicit_seed(),
+            }
+        }
+    }
+
+    impl Serialize for Config {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            Form::from(self).serialize(serializer)
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Config {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Config, D::Error> {
+            let f = Form::deserialize(deserializer)?;
+            let mut c = Config::new()
+                .max_attempts(f.max_attempts)
+                .backoff(f.backoff)
+                .jitter(f.jitter)
+                .max_retry_after(f.max_retry_after.0);
+            if let Some(d) = f.max_elapsed {
+                c = c.max_elapsed(d.0);
+            }
+            if let Some(seed) = f.seed {
+                c = c.seed(seed);
+            }
+            match c.validate() {
+                Ok(()) => Ok(c),
+                Err(e) => Err(de::Error::custom(e)),
+            }
+        }
     }
 }

@@ -177,11 +177,14 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             ConfigError::ZeroAttempts => "max_attempts must be at least 1",
-            ConfigError::ZeroMultiplier => "exponential backoff multiplier must be at least 1",
-            ConfigError::MaxBelowInitial => "backoff cap is below its first delay",
-            ConfigError::PercentOutOfRange => "percentage out of range",
+            ConfigError::ZeroMultiplier => "backoff.multiplier must be at least 1",
+            ConfigError::MaxBelowInitial => "backoff.max is below the backoff's first delay",
+            ConfigError::PercentOutOfRange => {
+                "percentage out of range (jitter's proportional: 0 ..= 100; a budget's \
+                 retry_percent: 0 ..= 1000)"
+            }
             ConfigError::ZeroInitialDelay => {
-                "backoff: an exponential backoff's initial delay must be above zero (zero never grows)"
+                "backoff.exponential (the first delay) must be above zero: zero never grows"
             }
             ConfigError::ZeroMaxRetryAfter => {
                 "max_retry_after must be above zero (zero would retry at once whatever Retry-After asks)"

@@ -4,6 +4,8 @@
 #![no_main]
 
 mod rt;
+#[cfg(feature = "serde")]
+mod serde_check;
 
 use bulwark::circuit_breaker::{CircuitBreaker, Config, CountWindow, Machine, State, TimeWindow};
 use bulwark::{Clock, Instant, MockClock, mock};
@@ -69,6 +71,13 @@ fn entry() -> i32 {
     let locks = lock_strategies();
     if locks != 0 {
         return 50 + locks;
+    }
+    #[cfg(feature = "serde")]
+    {
+        let configs = serde_check::configs();
+        if configs != 0 {
+            return 60 + configs;
+        }
     }
     #[cfg(feature = "deliberate-alloc")]
     {

@@ -1,0 +1,150 @@
+//! Each bulwark tower layer beside tower-resilience's layer for the same pattern (the peer a
+//! tokio user would pick): circuit breaker, bulkhead, rate limiter, retry and time limiter,
+//! on one thread and on two threads calling clones of one service (shared state), each call
+//! driven to completion with `block_on` on a current-thread runtime, as a server would. A
+//! bare service row gives the floor both pay.
+//!
+//! `cargo bench -p bulwark-benches --bench tower`
+
+use std::hint::black_box;
+use std::time::Duration;
+
+use bulwark::bulkhead::{Bulkhead, Config as BulkheadConfig};
+use bulwark::circuit_breaker::{CircuitBreaker, Config as BreakerConfig};
+use bulwark::rate_limiter::{Config as LimiterConfig, RateLimiter};
+use bulwark::retry::{Config as RetryConfig, Retry};
+use bulwark_benches::two_threads_each;
+use bulwark_tokio::TokioClock;
+use bulwark_tokio::tower::{
+    BulkheadLayer, CircuitBreakerLayer, RateLimitLayer, RetryLayer, TimeoutLayer,
+};
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
+use tokio::runtime::Runtime;
+use tower::{Layer, Service, ServiceExt, service_fn};
+
+/// A current-thread runtime with timers, as each benchmark thread uses.
+fn runtime() -> Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+        .unwrap()
+}
+
+/// The leaf every stack wraps: answers at once.
+fn leaf() -> impl Service<u32, Response = u32, Error = std::io::Error, Future: Send> + Clone + Send
+{
+    service_fn(|x: u32| async move { Ok::<u32, std::io::Error>(black_box(x)) })
+}
+
+/// Runs `svc` on one thread, then on two threads, each with its own runtime and a clone of
+/// `svc` (clones share the layer's state).
+fn bench<S>(one: &mut BenchmarkGroup<'_, WallTime>, two: bool, name: &str, svc: &S)
+where
+    S: Service<u32> + Clone + Send,
+    S::Error: std::fmt::Debug,
+{
+    if !two {
+        let rt = runtime();
+        let mut mine = svc.clone();
+        one.bench_function(name, |b| {
+            b.iter(|| {
+                black_box(rt.block_on(async { mine.ready().await.unwrap().call(7).await })).unwrap()
+            })
+        });
+    } else {
+        one.bench_function(name, |b| {
+            b.iter_custom(|n| {
+                let state = [(runtime(), svc.clone()), (runtime(), svc.clone())];
+                two_threads_each(n, state, &|(rt, svc)| {
+                    black_box(rt.block_on(async { svc.ready().await.unwrap().call(7).await }))
+                        .unwrap();
+                })
+            })
+        });
+    }
+}
+
+/// One pattern: bulwark's layer and tower-resilience's around the same leaf, side by side,
+/// with the bare leaf as the floor, on one thread and then on two.
+fn pair<A, B>(c: &mut Criterion, pattern: &str, ours: A, theirs: B)
+where
+    A: Service<u32> + Clone + Send,
+    A::Error: std::fmt::Debug,
+    B: Service<u32> + Clone + Send,
+    B::Error: std::fmt::Debug,
+{
+    for two in [false, true] {
+        let threads = if two { ", 2 threads" } else { "" };
+        let mut g = c.benchmark_group(format!(
+            "tower/{pattern}, ready call (block_on each){threads}"
+        ));
+        bench(&mut g, two, "bare service", &leaf());
+        bench(&mut g, two, "bulwark", &ours);
+        bench(&mut g, two, "tower-resilience", &theirs);
+        g.finish();
+    }
+}
+
+fn layers(c: &mut Criterion) {
+    // Built inside a runtime: tower-resilience's layers and bulwark's tokio clock may read
+    // tokio time when they are made.
+    let setup = runtime();
+    let _guard = setup.enter();
+    let clock = TokioClock::new();
+
+    // Circuit breaker: closed, every call succeeds and is recorded.
+    let ours = CircuitBreakerLayer::new(
+        CircuitBreaker::new(BreakerConfig::new().consecutive_failures(5), clock).unwrap(),
+    );
+    let theirs = tower_resilience::circuitbreaker::CircuitBreakerLayer::builder()
+        .failure_rate_threshold(0.5)
+        .build()
+        .unwrap();
+    pair(
+        c,
+        "circuit breaker",
+        ours.layer(leaf()),
+        theirs.layer(leaf()),
+    );
+
+    // Bulkhead: 64 concurrent calls, never full here.
+    let ours = BulkheadLayer::new(Bulkhead::new(BulkheadConfig::new(64), clock).unwrap());
+    let theirs = tower_resilience::bulkhead::BulkheadLayer::builder()
+        .max_concurrent_calls(64)
+        .build()
+        .unwrap();
+    pair(c, "bulkhead", ours.layer(leaf()), theirs.layer(leaf()));
+
+    // Rate limiter: a limit no run reaches (the admitting path).
+    let ours = RateLimitLayer::new(
+        RateLimiter::new(
+            LimiterConfig::with_period(Duration::from_nanos(1)).burst(u32::MAX),
+            clock,
+        )
+        .unwrap(),
+    );
+    let theirs = tower_resilience::ratelimiter::RateLimiterLayer::builder()
+        .limit_for_period(usize::MAX / 2)
+        .refresh_period(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    pair(c, "rate limiter", ours.layer(leaf()), theirs.layer(leaf()));
+
+    // Retry: three attempts allowed, the first succeeds.
+    let ours = RetryLayer::new(Retry::new(RetryConfig::new().max_attempts(3), clock).unwrap());
+    let theirs = tower_resilience::retry::RetryLayer::<u32, u32, std::io::Error>::builder()
+        .max_attempts(3)
+        .build();
+    pair(c, "retry", ours.layer(leaf()), theirs.layer(leaf()));
+
+    // Timeout: 1 s, never reached.
+    let ours = TimeoutLayer::new(Duration::from_secs(1));
+    let theirs = tower_resilience::timelimiter::TimeLimiterLayer::builder()
+        .timeout_duration(Duration::from_secs(1))
+        .build();
+    pair(c, "timeout", ours.layer(leaf()), theirs.layer(leaf()));
+}
+
+criterion_group!(benches, layers);
+criterion_main!(benches);
