@@ -177,7 +177,15 @@ impl DeadlineLayer<TokioClock> {
     /// # }
     /// ```
     pub fn new() -> Self {
-        Self::with_clock(TokioClock::new())
+        DeadlineLayer {
+            settings: Arc::new(Settings {
+                grpc: true,
+                millis: vec![ENVOY_EXPECTED_TIMEOUT_MS],
+                own_timeout: None,
+                enforce: true,
+            }),
+            clock: TokioClock::new(),
+        }
     }
 }
 
@@ -188,8 +196,7 @@ impl Default for DeadlineLayer<TokioClock> {
 }
 
 impl<C> DeadlineLayer<C> {
-    /// As [`new`](DeadlineLayer::new), on another clock (the deadline's instants are this
-    /// clock's).
+    /// The same layer on another clock (the deadlines it inserts are this clock's instants).
     ///
     /// ```
     /// use bulwark::{Instant, MockClock, timeout::Deadline};
@@ -197,7 +204,7 @@ impl<C> DeadlineLayer<C> {
     /// use tower::{ServiceExt, service_fn};
     /// static CLOCK: MockClock = MockClock::new();
     /// let svc = tower::Layer::layer(
-    ///     &DeadlineLayer::with_clock(&CLOCK).enforce(false),
+    ///     &DeadlineLayer::new().on_clock(&CLOCK).enforce(false),
     ///     service_fn(|req: http::Request<()>| async move {
     ///         Ok::<_, ()>(http::Response::new(bulwark_http::deadline(req.extensions())))
     ///     }),
@@ -207,14 +214,9 @@ impl<C> DeadlineLayer<C> {
     /// let resp = bulwark::mock::run(&CLOCK, svc.oneshot(req)).unwrap().unwrap();
     /// assert_eq!(*resp.body(), Deadline::at(Instant::from_secs(7)));
     /// ```
-    pub fn with_clock(clock: C) -> Self {
+    pub fn on_clock<C2>(self, clock: C2) -> DeadlineLayer<C2> {
         DeadlineLayer {
-            settings: Arc::new(Settings {
-                grpc: true,
-                millis: vec![ENVOY_EXPECTED_TIMEOUT_MS],
-                own_timeout: None,
-                enforce: true,
-            }),
+            settings: self.settings,
             clock,
         }
     }
