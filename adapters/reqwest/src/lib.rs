@@ -219,7 +219,9 @@ type Policy = Retry<TokioClock, Transient, (), SharedBudget>;
 /// Each attempt goes through the host's breaker (when [`breakers`](Resilience::breakers) are
 /// set) and its own timeout (when [`attempt_timeout`](Resilience::attempt_timeout) is set),
 /// both bounded by the caller's [`Deadline`] if the request's extensions carry one. Inner
-/// middlewares see a fresh copy of the extensions on each attempt.
+/// middlewares see a fresh copy of the extensions on each attempt (of a request whose body
+/// can be cloned), so what they write into them does not reach the middlewares outside
+/// this one.
 ///
 /// ```
 /// use bulwark::retry::Config;
