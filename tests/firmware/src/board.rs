@@ -126,6 +126,9 @@ pub fn pend_soft_irq() {
     NVIC::pend(SOFT_IRQ);
 }
 
+// SAFETY (of the `unsafe fn` cortex-m-rt requires for these two handlers): they are only
+// ever entered by the hardware as exception handlers, and touch nothing but interrupt-safe
+// state (critical-section guarded or atomics) and semihosting.
 #[cortex_m_rt::exception]
 unsafe fn DefaultHandler(irq: i16) {
     if irq == SOFT_IRQ.0 as i16 {
