@@ -122,10 +122,10 @@ struct Trace {
     round: usize,
 }
 
-async fn take_bus() -> Result<
-    bulwark::admission::Permit<&'static Bulkhead<&'static BusSemaphore, EmbassyClock>>,
-    SensorError,
-> {
+type BusPermit = bulwark::admission::Permit<&'static Bulkhead<&'static BusSemaphore, EmbassyClock>>;
+
+/// Takes the bus (waiting up to the bulkhead's 40 ms) and notes whether it was free.
+async fn take_bus() -> Result<BusPermit, SensorError> {
     let permit = BUS.acquire().await.map_err(|_| SensorError::BusBusy)?;
     if BUS_HELD.load(Ordering::Relaxed) {
         BUS_OVERLAP.store(true, Ordering::Relaxed);
@@ -134,7 +134,7 @@ async fn take_bus() -> Result<
     Ok(permit)
 }
 
-fn give_bus<P>(permit: P) {
+fn give_bus(permit: BusPermit) {
     BUS_HELD.store(false, Ordering::Relaxed);
     drop(permit);
 }
