@@ -2,7 +2,8 @@
 //!
 //! A line is formatted into a buffer first and written with one semihosting call (writing
 //! each formatted piece would be one host call per piece). Interrupts stay enabled while a
-//! line is formatted; only the host call itself runs in a critical section.
+//! line is formatted; only the host call itself runs in a critical section. Nothing is
+//! printed while a scenario's instants are being made (see `timeline`).
 
 use core::cell::RefCell;
 use core::fmt::{self, Write};
@@ -62,73 +63,7 @@ fn write_bytes(bytes: &[u8]) {
     })
 }
 
-/// The timeline of a scenario, kept in RAM while it runs and printed after it: a
-/// semihosting call stops the core for as long as the host takes (a millisecond or more,
-/// on hardware too), which would move the very instants being printed.
-struct Timeline {
-    buf: [u8; 3072],
-    len: usize,
-    truncated: bool,
-}
-
-static TIMELINE: Mutex<RefCell<Timeline>> = Mutex::new(RefCell::new(Timeline {
-    buf: [0; 3072],
-    len: 0,
-    truncated: false,
-}));
-
-/// Appends one line to the timeline.
-pub fn note(args: fmt::Arguments<'_>) {
-    let mut l = Line::new();
-    let _ = l.write_fmt(args);
-    let _ = l.write_str("\n");
-    critical_section::with(|cs| {
-        let mut t = TIMELINE.borrow_ref_mut(cs);
-        let at = t.len;
-        if at + l.len <= t.buf.len() {
-            t.buf[at..at + l.len].copy_from_slice(&l.buf[..l.len]);
-            t.len += l.len;
-        } else {
-            t.truncated = true;
-        }
-    });
-}
-
-/// Prints the timeline so far and empties it.
-pub fn flush_timeline() {
-    let mut chunk = [0u8; 256];
-    let mut from = 0;
-    loop {
-        // Copied out in chunks, so the host call runs outside the timeline's lock.
-        let (n, truncated) = critical_section::with(|cs| {
-            let t = TIMELINE.borrow_ref(cs);
-            let n = (t.len - from).min(chunk.len());
-            chunk[..n].copy_from_slice(&t.buf[from..from + n]);
-            (n, t.truncated)
-        });
-        if n == 0 {
-            if truncated {
-                line(format_args!("(timeline truncated: buffer full)"));
-            }
-            break;
-        }
-        write_bytes(&chunk[..n]);
-        from += n;
-    }
-    critical_section::with(|cs| {
-        let mut t = TIMELINE.borrow_ref_mut(cs);
-        t.len = 0;
-        t.truncated = false;
-    });
-}
-
-/// A line of the timeline (printed by `flush_timeline`).
-#[macro_export]
-macro_rules! note {
-    ($($arg:tt)*) => { $crate::log::note(format_args!($($arg)*)) };
-}
-
-/// `println!` over semihosting, at once.
+/// `println!` over semihosting.
 #[macro_export]
 macro_rules! say {
     ($($arg:tt)*) => { $crate::log::line(format_args!($($arg)*)) };

@@ -19,6 +19,7 @@ mod log;
 mod sensor;
 mod storm;
 mod time_driver;
+mod timeline;
 
 use embassy_executor::Spawner;
 
@@ -77,7 +78,8 @@ async fn main(spawner: Spawner) {
     spawner.spawn(display);
     spawner.spawn(sensor);
     sensor::finished().await;
-    log::flush_timeline();
+    let complete = timeline::print();
+    check!(complete, "timeline: every event recorded");
     sensor::check();
 
     say!(
