@@ -28,7 +28,8 @@ mod imp {
     pub const NAME: &str = "mps2-an386 (Cortex-M4F, thumbv7em-none-eabihf)";
     /// QEMU's MPS2 system clock, which drives the core and its SysTick.
     const CORE_HZ: u32 = 25_000_000;
-    /// A line no emulated peripheral raises on AN386 (one of the GPIO pin lines).
+    /// A line that no device QEMU emulates on this board raises (the UARTs, timers, SPI and
+    /// Ethernet use lines 0-24); any other interrupt would end the run (`DefaultHandler`).
     pub const SOFT_IRQ: Irq = Irq(30);
 
     /// SysTick from the core clock, one interrupt per tick.
