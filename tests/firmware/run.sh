@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the firmware for each board, runs it under QEMU (semihosting), and fails on a
 # wrong exit status, a missing expected line (expected.txt), a failed check, or a footprint
-# over budget (budget.txt). Prints the footprint table.
+# over budget (budget.txt); first, a negative control (feature `deliberate-leak`) must fail.
+# Prints the footprint table.
 #
 #   bash tests/firmware/run.sh                 # both boards
 #   bash tests/firmware/run.sh mps2-an386      # one board (or microbit)
@@ -29,10 +30,24 @@ for board in "${boards[@]}"; do
     *) echo "unknown board $board (mps2-an386, microbit)"; exit 2 ;;
   esac
   echo "== $board ($target)"
-  cargo clippy -q --release --target "$target" -- -D warnings
-  cargo build -q --release --target "$target"
   elf="$CARGO_TARGET_DIR/$target/release/bulwark-firmware"
   log="$CARGO_TARGET_DIR/$board.log"
+
+  # Negative control first: a build whose interrupt handler leaks a bulkhead permit and drops
+  # a breaker outcome must fail its checks and exit non-zero.
+  cargo build -q --release --target "$target" --features deliberate-leak
+  status=0
+  timeout 60 qemu-system-arm "${machine[@]}" "${qemu_common[@]}" -kernel "$elf" > "$log" 2>&1 || status=$?
+  if [ "$status" -ne 1 ] \
+    || ! grep -qF "CHECK FAILED: storm breaker totals" "$log" \
+    || ! grep -qF "CHECK FAILED: storm bulkhead:" "$log"; then
+    cat "$log"
+    echo "FAILED: $board: the deliberate leak was not caught (exit status $status)"; exit 1
+  fi
+  echo "negative control: a leaked permit and a dropped outcome fail the run (exit 1), as they must"
+
+  cargo clippy -q --release --target "$target" -- -D warnings
+  cargo build -q --release --target "$target"
   status=0
   timeout 60 qemu-system-arm "${machine[@]}" "${qemu_common[@]}" -kernel "$elf" > "$log" 2>&1 || status=$?
   cat "$log"
