@@ -13,6 +13,10 @@ here="$(cd "$(dirname "$0")" && pwd)"
 root="$(cd "$here/../.." && pwd)"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target/firmware}"
 cd "$here"
+# Panic locations put source paths into .rodata: strip the checkout's and cargo's own prefix,
+# so the footprint does not depend on where the repository or the registry lives. (RUSTFLAGS
+# replaces .cargo/config.toml's rustflags, hence cortex-m-rt's linker script again.)
+export RUSTFLAGS="-C link-arg=-Tlink.x --remap-path-prefix=$root=bulwark --remap-path-prefix=${CARGO_HOME:-$HOME/.cargo}=cargo"
 
 # QEMU's virtual time follows the instruction count (128 ns an instruction, about 7.8
 # million a second), so a run is the same every time, whatever the host's load.
