@@ -1,8 +1,8 @@
 //! Each bulwark tower layer beside tower-resilience's layer for the same pattern (the peer a
-//! tokio user would pick): circuit breaker, bulkhead, rate limiter, retry and time limiter,
-//! on one thread and on two threads calling clones of one service (shared state), each call
-//! driven to completion with `block_on` on a current-thread runtime, as a server would. A
-//! bare service row gives the floor both pay.
+//! tokio user would pick): circuit breaker, bulkhead, rate limiter, retry, time limiter and
+//! fault injection (configured but off), on one thread and on two threads calling clones of
+//! one service (shared state), each call driven to completion with `block_on` on a
+//! current-thread runtime, as a server would. A bare service row gives the floor both pay.
 //!
 //! `cargo bench -p bulwark-benches --bench tower`
 
@@ -11,12 +11,13 @@ use std::time::Duration;
 
 use bulwark::bulkhead::{Bulkhead, Config as BulkheadConfig};
 use bulwark::circuit_breaker::{CircuitBreaker, Config as BreakerConfig};
+use bulwark::fault::{Config as FaultConfig, Injector};
 use bulwark::rate_limiter::{Config as LimiterConfig, RateLimiter};
 use bulwark::retry::{Config as RetryConfig, Retry};
 use bulwark_benches::two_threads_each;
 use bulwark_tokio::TokioClock;
 use bulwark_tokio::tower::{
-    BulkheadLayer, CircuitBreakerLayer, RateLimitLayer, RetryLayer, TimeoutLayer,
+    BulkheadLayer, CircuitBreakerLayer, FaultLayer, RateLimitLayer, RetryLayer, TimeoutLayer,
 };
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
@@ -144,6 +145,20 @@ fn layers(c: &mut Criterion) {
         .timeout_duration(Duration::from_secs(1))
         .build();
     pair(c, "timeout", ours.layer(leaf()), theirs.layer(leaf()));
+
+    // Fault injection, configured but off (rates 0): what every call pays for having it.
+    let ours = FaultLayer::new(Injector::new(FaultConfig::new(), clock).unwrap());
+    let theirs = tower_resilience::chaos::ChaosLayer::builder()
+        .latency_rate(0.0)
+        .min_latency(Duration::from_millis(1))
+        .max_latency(Duration::from_millis(2))
+        .build();
+    pair(
+        c,
+        "fault injection (off)",
+        ours.layer(leaf()),
+        theirs.layer(leaf()),
+    );
 }
 
 criterion_group!(benches, layers);
