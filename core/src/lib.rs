@@ -30,6 +30,7 @@ pub mod pipeline;
 pub mod pool;
 pub mod rate_limiter;
 pub mod retry;
+pub mod throttle;
 pub mod time;
 pub mod timeout;
 
@@ -84,5 +85,13 @@ const _: () = {
         formats::<pipeline::Layer>();
         formats::<pipeline::Rejection>();
         formats::<pipeline::Waits>();
+        formats::<fault::Injected>();
+        formats::<fault::Error<E>>();
+        formats::<fault::ConfigError>();
+        formats::<fault::Fault>();
+        formats::<fault::Rate>();
+        formats::<fault::Totals>();
+        formats::<throttle::Throttled>();
+        formats::<throttle::ConfigError>();
     }
 };
