@@ -1,6 +1,6 @@
 //! Each bulwark tower layer beside tower-resilience's layer for the same pattern (the peer a
 //! tokio user would pick): circuit breaker, bulkhead, rate limiter, retry, time limiter and
-//! fault injection (configured but off), on one thread and on two threads calling clones of
+//! fault injection (configured but off), hedging (a hedge not needed), on one thread and on two threads calling clones of
 //! one service (shared state), each call driven to completion with `block_on` on a
 //! current-thread runtime, as a server would. A bare service row gives the floor both pay.
 //!
@@ -12,12 +12,14 @@ use std::time::Duration;
 use bulwark::bulkhead::{Bulkhead, Config as BulkheadConfig};
 use bulwark::circuit_breaker::{CircuitBreaker, Config as BreakerConfig};
 use bulwark::fault::{Config as FaultConfig, Injector};
+use bulwark::hedge::{Config as HedgeConfig, Delay, Hedge};
 use bulwark::rate_limiter::{Config as LimiterConfig, RateLimiter};
 use bulwark::retry::{Config as RetryConfig, Retry};
 use bulwark_benches::two_threads_each;
 use bulwark_tokio::TokioClock;
 use bulwark_tokio::tower::{
-    BulkheadLayer, CircuitBreakerLayer, FaultLayer, RateLimitLayer, RetryLayer, TimeoutLayer,
+    BulkheadLayer, CircuitBreakerLayer, FaultLayer, HedgeLayer, RateLimitLayer, RetryLayer,
+    TimeoutLayer,
 };
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
@@ -156,6 +158,25 @@ fn layers(c: &mut Criterion) {
     pair(
         c,
         "fault injection (off)",
+        ours.layer(leaf()),
+        theirs.layer(leaf()),
+    );
+
+    // Hedging: two copies in all, the hedge after 100 ms, never reached (the leaf answers at
+    // once): the price of a hedged call that needs no hedge.
+    let ours = HedgeLayer::new(
+        Hedge::<_, 2>::new(
+            HedgeConfig::new(Delay::Fixed(Duration::from_millis(100))),
+            clock,
+        )
+        .unwrap(),
+    );
+    let theirs = tower_resilience::hedge::HedgeLayer::new(Duration::from_millis(100));
+    // tower-resilience's hedge needs a `Clone` error: a leaf whose error is a `String`.
+    let leaf = || service_fn(|x: u32| async move { Ok::<u32, String>(black_box(x)) });
+    pair(
+        c,
+        "hedge (not needed)",
         ours.layer(leaf()),
         theirs.layer(leaf()),
     );

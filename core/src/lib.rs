@@ -24,6 +24,7 @@ pub mod classify;
 pub mod duration;
 pub mod fallback;
 pub mod fault;
+pub mod hedge;
 pub mod lock;
 pub mod mock;
 pub mod pipeline;
@@ -91,6 +92,8 @@ const _: () = {
         formats::<fault::Fault>();
         formats::<fault::Rate>();
         formats::<fault::Totals>();
+        formats::<hedge::Next>();
+        formats::<hedge::ConfigError>();
         formats::<throttle::Throttled>();
         formats::<throttle::ConfigError>();
     }

@@ -11,6 +11,7 @@
 //! | [`RetryLayer`] | the policy (and its budget) | what the last attempt got |
 //! | [`TimeoutLayer`] | none | [`Elapsed`](bulwark::timeout::Elapsed) |
 //! | [`PipelineLayer`] | the pipeline and its stages | the stage's own rejection or timeout |
+//! | [`HedgeLayer`] | the hedge (its latencies, its budget) | what the last copy got, when every copy failed |
 //! | [`FaultLayer`] | the fault injector (switchable at run time) | [`Injected`](bulwark::fault::Injected) |
 //!
 //! Errors become tower's `BoxError` only here, at the edge. Nobody needs to downcast them:
@@ -22,6 +23,7 @@
 mod builder;
 mod fault;
 mod gate;
+mod hedge;
 mod keyed;
 mod retry;
 
@@ -31,6 +33,7 @@ pub use gate::{
     BulkheadLayer, BulkheadService, CircuitBreakerLayer, CircuitBreakerService, GateFuture,
     GateLayer, GateService, RateLimitLayer, RateLimitService,
 };
+pub use hedge::{HedgeFuture, HedgeLayer, HedgeService};
 pub use keyed::{
     KeyedCircuitBreaker, KeyedCircuitBreakerLayer, KeyedGate, KeyedLayer, KeyedRateLimitLayer,
     KeyedService,
