@@ -503,6 +503,14 @@ fn build_err(field: &str, e: impl core::fmt::Display) -> BuildError {
     }
 }
 
+/// `config`, with `seed` unless it has its own.
+fn seeded(config: circuit_breaker::Config, seed: u64) -> circuit_breaker::Config {
+    match config.explicit_seed() {
+        Some(_) => config,
+        None => config.seed(seed),
+    }
+}
+
 /// A policy's primitives, built on a run's clock.
 #[derive(Debug)]
 pub struct Primitives<'w> {
@@ -518,7 +526,8 @@ pub struct Primitives<'w> {
 
 impl<'w> Primitives<'w> {
     /// Builds `policy`'s primitives on `clock`, with `log` for the breaker's state changes;
-    /// `seed` makes the breaker's open-time jitter reproducible.
+    /// `seed` makes the breaker's open-time jitter and the limiter's jitter reproducible (a
+    /// config's own seed wins).
     ///
     /// # Errors
     ///
@@ -531,13 +540,19 @@ impl<'w> Primitives<'w> {
     ) -> Result<Self, BuildError> {
         let breaker = match &policy.breaker {
             Some(b) => Some(
-                AnyBreaker::new(b.config.seed(seed), b.window, clock, log)
+                AnyBreaker::new(seeded(b.config, seed), b.window, clock, log)
                     .map_err(|e| build_err("breaker", e))?,
             ),
             None => None,
         };
         let limiter = match &policy.limiter {
-            Some(cfg) => Some(RateLimiter::new(*cfg, clock).map_err(|e| build_err("limiter", e))?),
+            Some(cfg) => {
+                let cfg = match cfg.jitter_seed() {
+                    Some(_) => *cfg,
+                    None => cfg.seed(seed ^ 0x5A5A),
+                };
+                Some(RateLimiter::new(cfg, clock).map_err(|e| build_err("limiter", e))?)
+            }
             None => None,
         };
         let bulkhead = match &policy.bulkhead {
@@ -547,7 +562,8 @@ impl<'w> Primitives<'w> {
         let budget = match &policy.budget {
             Some(b) => Some(
                 Budget::new(b.retry_percent, b.min_per_second, b.max_tokens)
-                    .map_err(|e| build_err("budget", e))?,
+                    // The only value `Budget::new` refuses.
+                    .map_err(|e| build_err("budget.retry_percent", e))?,
             ),
             None => None,
         };
@@ -571,7 +587,11 @@ impl<'w> Primitives<'w> {
         clock: SimClock<'w>,
         seed: u64,
     ) -> Result<SimPipeline<'w, 'p>, BuildError> {
-        let p = Pipeline::new(clock, policy.retry.seed(seed))
+        let retry = match policy.retry.explicit_seed() {
+            Some(_) => policy.retry,
+            None => policy.retry.seed(seed),
+        };
+        let p = Pipeline::new(clock, retry)
             .map_err(|e| build_err("retry", e))?
             .budget(OptBudget(self.budget.as_ref()))
             .breaker(&self.breaker)
