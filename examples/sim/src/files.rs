@@ -4,7 +4,7 @@
 //!
 //! Every file is read in one pass of `serde` (the core's own `Config` types included, with
 //! the core's `serde` feature); an error is then placed with the file's parsed key and value
-//! spans ([`Doc`]): the line and the dotted path (`policy[1].breaker.open_for`) of the key
+//! spans: the line and the dotted path (`policy[1].breaker.open_for`) of the key
 //! it is about.
 
 use core::ops::Range;
