@@ -16,6 +16,7 @@ extern crate std;
 #[macro_use]
 mod hooks;
 
+pub mod adaptive;
 pub mod admission;
 pub mod bounded;
 pub mod bulkhead;
@@ -92,6 +93,8 @@ const _: () = {
         formats::<fault::Fault>();
         formats::<fault::Rate>();
         formats::<fault::Totals>();
+        formats::<adaptive::ConfigError>();
+        formats::<adaptive::Error<E>>();
         formats::<hedge::Next>();
         formats::<hedge::ConfigError>();
         formats::<throttle::Throttled>();

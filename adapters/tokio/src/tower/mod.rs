@@ -30,8 +30,8 @@ mod retry;
 pub use builder::ServiceBuilderExt;
 pub use fault::{FaultFuture, FaultLayer, FaultService};
 pub use gate::{
-    BulkheadLayer, BulkheadService, CircuitBreakerLayer, CircuitBreakerService, GateFuture,
-    GateLayer, GateService, RateLimitLayer, RateLimitService,
+    AdaptiveLimitLayer, BulkheadLayer, BulkheadService, CircuitBreakerLayer, CircuitBreakerService,
+    GateFuture, GateLayer, GateService, RateLimitLayer, RateLimitService, ThrottleLayer,
 };
 pub use hedge::{HedgeFuture, HedgeLayer, HedgeService};
 pub use keyed::{
