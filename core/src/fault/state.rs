@@ -5,7 +5,8 @@ use core::time::Duration;
 
 use super::config::Config;
 use super::error::{ConfigError, Injected};
-use crate::rng::splitmix64;
+pub(super) use crate::rng::draw;
+use crate::rng::{hit_per_million as hit, splitmix64};
 use crate::time::duration_to_nanos;
 
 /// What one call gets: a delay before it is made (zero for none) and, possibly, a failure
@@ -46,17 +47,6 @@ impl Fault {
 
 /// Twenty bits: one rate of the packed word (parts per million, at most 1 000 000 < 2^20).
 const RATE_BITS: u64 = (1 << 20) - 1;
-
-/// The `k`-th draw of `seed`: 64 well-mixed bits, the same in the machine and the shared form.
-pub(super) const fn draw(seed: u64, k: u64) -> u64 {
-    splitmix64(seed ^ splitmix64(k))
-}
-
-/// Whether 32 random `bits` fall below `per_million` (Lemire's multiply-shift on 32 bits:
-/// exact at 0 and at 1 000 000).
-const fn hit(bits: u64, per_million: u64) -> bool {
-    ((bits & 0xFFFF_FFFF) * 1_000_000) >> 32 < per_million
-}
 
 /// The fault of one call: from the packed rates `word`, the delay range in nanoseconds and
 /// one draw `r`. Each fault has its own bits, so the three are independent.

@@ -5,7 +5,8 @@ use core::fmt;
 use super::config::Config;
 use super::error::{ConfigError, Throttled};
 use super::state::{
-    COUNT_MAX, TAG_BITS, TAG_MASK, draw, expected, hit, pack, reject_per_million, unpack,
+    COUNT_MAX, TAG_BITS, TAG_MASK, draw, expected, hit_per_million, pack, reject_per_million,
+    unpack,
 };
 use crate::admission::{Admit, Outcome};
 use crate::sync::{AtomicU64, Ordering};
@@ -138,7 +139,7 @@ impl<C: Clock, const N: usize> AdaptiveThrottle<C, N> {
         }
         // Relaxed: distinct draws, nothing published.
         let k = self.decisions.fetch_add(1, Ordering::Relaxed);
-        if hit(draw(self.seed, k), p) {
+        if hit_per_million(draw(self.seed, k), u64::from(p)) {
             self.count(now, 0);
             return Err(Throttled {
                 reject_per_million: p,

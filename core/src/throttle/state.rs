@@ -3,7 +3,7 @@
 use super::config::Config;
 use super::error::{ConfigError, Throttled};
 use crate::admission::Outcome;
-use crate::rng::splitmix64;
+pub(super) use crate::rng::{draw, hit_per_million};
 use crate::time::Instant;
 
 /// The local refusal probability, in parts per million:
@@ -44,16 +44,6 @@ pub(super) const fn unpack(w: u64) -> (u64, u64, u64) {
         (w >> TAG_BITS) & COUNT_MAX,
         (w >> (TAG_BITS + COUNT_BITS)) & COUNT_MAX,
     )
-}
-
-/// The `k`-th draw of `seed`.
-pub(super) const fn draw(seed: u64, k: u64) -> u64 {
-    splitmix64(seed ^ splitmix64(k))
-}
-
-/// Whether 32 random bits fall below `per_million`.
-pub(super) const fn hit(bits: u64, per_million: u32) -> bool {
-    ((bits & 0xFFFF_FFFF) * 1_000_000) >> 32 < per_million as u64
 }
 
 /// The pure `&mut self` throttle over `N` buckets: the same decisions as an
@@ -185,7 +175,7 @@ impl<const N: usize> Machine<N> {
         }
         let r = draw(self.seed, self.decisions);
         self.decisions = self.decisions.wrapping_add(1);
-        if hit(r, p) {
+        if hit_per_million(r, u64::from(p)) {
             self.count(now, 0);
             return Err(Throttled {
                 reject_per_million: p,
