@@ -1,6 +1,7 @@
 //! Each bulwark tower layer beside tower-resilience's layer for the same pattern (the peer a
 //! tokio user would pick): circuit breaker, bulkhead, rate limiter, retry, time limiter and
-//! fault injection (configured but off), hedging (a hedge not needed), on one thread and on two threads calling clones of
+//! fault injection (configured but off), hedging (a hedge not needed), the adaptive
+//! concurrency limit (AIMD), on one thread and on two threads calling clones of
 //! one service (shared state), each call driven to completion with `block_on` on a
 //! current-thread runtime, as a server would. A bare service row gives the floor both pay.
 //!
@@ -9,6 +10,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
+use bulwark::adaptive::{AdaptiveLimit, Algorithm, Config as AdaptiveConfig};
 use bulwark::bulkhead::{Bulkhead, Config as BulkheadConfig};
 use bulwark::circuit_breaker::{CircuitBreaker, Config as BreakerConfig};
 use bulwark::fault::{Config as FaultConfig, Injector};
@@ -18,8 +20,8 @@ use bulwark::retry::{Config as RetryConfig, Retry};
 use bulwark_benches::two_threads_each;
 use bulwark_tokio::TokioClock;
 use bulwark_tokio::tower::{
-    BulkheadLayer, CircuitBreakerLayer, FaultLayer, HedgeLayer, RateLimitLayer, RetryLayer,
-    TimeoutLayer,
+    AdaptiveLimitLayer, BulkheadLayer, CircuitBreakerLayer, FaultLayer, HedgeLayer, RateLimitLayer,
+    RetryLayer, TimeoutLayer,
 };
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
@@ -177,6 +179,31 @@ fn layers(c: &mut Criterion) {
     pair(
         c,
         "hedge (not needed)",
+        ours.layer(leaf()),
+        theirs.layer(leaf()),
+    );
+
+    // Adaptive concurrency limit (AIMD, far from its limit): admission plus the round-trip
+    // sample that moves the limit.
+    let ours = AdaptiveLimitLayer::new(
+        AdaptiveLimit::new(
+            AdaptiveConfig::new(Algorithm::aimd())
+                .initial(100)
+                .max(1_000),
+            clock,
+        )
+        .unwrap(),
+    );
+    let theirs = tower_resilience::adaptive::AdaptiveLimiterLayer::new(
+        tower_resilience::adaptive::Aimd::builder()
+            .initial_limit(100)
+            .max_limit(1_000)
+            .build()
+            .unwrap(),
+    );
+    pair(
+        c,
+        "adaptive limit (AIMD)",
         ours.layer(leaf()),
         theirs.layer(leaf()),
     );

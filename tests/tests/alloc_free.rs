@@ -577,3 +577,57 @@ fn fault_injection_does_not_allocate() {
         assert_eq!(ALLOCS.with(Cell::get) - before, 0, "fault layer, delaying");
     });
 }
+
+/// Hedging, adaptive throttling and the adaptive concurrency limit on the mock clock: calls
+/// that hedge, that are throttled and that move the limit make no allocation.
+#[test]
+fn hedge_throttle_and_adaptive_limit_do_not_allocate() {
+    use bulwark::adaptive::{AdaptiveLimit, Algorithm, Config as LimitConfig};
+    use bulwark::admission::{Admit, Outcome, Permit};
+    use bulwark::hedge::{Config as HedgeConfig, Delay, Hedge};
+    use bulwark::throttle::{AdaptiveThrottle, Config as ThrottleConfig};
+
+    let clock = MockClock::new();
+    let hedge: Hedge<_, 3> = Hedge::new(
+        HedgeConfig::new(Delay::Percentile {
+            per_mille: 900,
+            min: Duration::from_millis(1),
+            max: Duration::from_millis(5),
+        }),
+        &clock,
+    )
+    .unwrap();
+    let throttle: AdaptiveThrottle<_> =
+        AdaptiveThrottle::new(ThrottleConfig::new().seed(2), &clock).unwrap();
+    let limit = AdaptiveLimit::new(LimitConfig::new(Algorithm::gradient2()), &clock).unwrap();
+    let n = allocations(|| {
+        for i in 0..200u64 {
+            // Every other call's first copy is slow: the hedge starts and wins.
+            let out = mock::run(
+                &clock,
+                hedge.call(|| {
+                    let clock = &clock;
+                    async move {
+                        clock
+                            .sleep(Duration::from_millis(if i % 2 == 0 { 50 } else { 2 }))
+                            .await;
+                        Ok::<_, ()>(i)
+                    }
+                }),
+            );
+            assert_eq!(out.unwrap(), Ok(i));
+            let _ = throttle.try_admit().map(|()| {
+                throttle.record_outcome(if i % 3 == 0 {
+                    Outcome::Success
+                } else {
+                    Outcome::Failure
+                })
+            });
+            let permit = Permit::try_new(&limit).unwrap();
+            clock.advance(Duration::from_millis(1));
+            permit.record(Outcome::Success);
+        }
+    });
+    assert_eq!(n, 0, "allocations in hedged, throttled and limited calls");
+    assert!(throttle.reject_per_million() > 0);
+}
