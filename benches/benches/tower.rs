@@ -1,9 +1,10 @@
 //! Each bulwark tower layer beside tower-resilience's layer for the same pattern (the peer a
-//! tokio user would pick): circuit breaker, bulkhead, rate limiter, retry, time limiter and
-//! fault injection (configured but off), hedging (a hedge not needed), the adaptive
-//! concurrency limit (AIMD), on one thread and on two threads calling clones of
-//! one service (shared state), each call driven to completion with `block_on` on a
-//! current-thread runtime, as a server would. A bare service row gives the floor both pay.
+//! tokio user would pick): circuit breaker, bulkhead, rate limiter, retry, time limiter, fault
+//! injection (configured but off), hedging (a hedge not needed) and the adaptive concurrency
+//! limit (AIMD); the adaptive throttle, which no peer has, beside the bare service only. On
+//! one thread and on two threads calling clones of one service (shared state), each call
+//! driven to completion with `block_on` on a current-thread runtime, as a server would. A
+//! bare service row gives the floor every layer pays.
 //!
 //! `cargo bench -p bulwark-benches --bench tower`
 
@@ -17,11 +18,12 @@ use bulwark::fault::{Config as FaultConfig, Injector};
 use bulwark::hedge::{Config as HedgeConfig, Delay, Hedge};
 use bulwark::rate_limiter::{Config as LimiterConfig, RateLimiter};
 use bulwark::retry::{Config as RetryConfig, Retry};
+use bulwark::throttle::{AdaptiveThrottle, Config as ThrottleConfig};
 use bulwark_benches::two_threads_each;
 use bulwark_tokio::TokioClock;
 use bulwark_tokio::tower::{
     AdaptiveLimitLayer, BulkheadLayer, CircuitBreakerLayer, FaultLayer, HedgeLayer, RateLimitLayer,
-    RetryLayer, TimeoutLayer,
+    RetryLayer, ThrottleLayer, TimeoutLayer,
 };
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
@@ -207,6 +209,19 @@ fn layers(c: &mut Criterion) {
         ours.layer(leaf()),
         theirs.layer(leaf()),
     );
+
+    // Adaptive client-side throttling (Google SRE): no peer has it; beside the bare service.
+    let ours: ThrottleLayer =
+        ThrottleLayer::new(AdaptiveThrottle::new(ThrottleConfig::new(), clock).unwrap());
+    for two in [false, true] {
+        let threads = if two { ", 2 threads" } else { "" };
+        let mut g = c.benchmark_group(format!(
+            "tower/adaptive throttle, ready call (block_on each){threads}"
+        ));
+        bench(&mut g, two, "bare service", &leaf());
+        bench(&mut g, two, "bulwark", &ours.layer(leaf()));
+        g.finish();
+    }
 }
 
 criterion_group!(benches, layers);
