@@ -134,8 +134,8 @@ where
         loop {
             let now = hedge.sleeper.now();
             // Start every copy that is due.
-            match this.machine.next() {
-                Next::StartAt(at) if !this.denied && at <= now => {
+            if let Next::StartAt(at) = this.machine.next() {
+                if !this.denied && at <= now {
                     // The first copy is the call itself; each hedge takes a budget token.
                     if this.machine.copies() > 0 && !hedge.budget.try_withdraw(now) {
                         this.denied = true;
@@ -148,12 +148,6 @@ where
                     this.timer = None;
                     continue;
                 }
-                Next::StartAt(at) if !this.denied => {
-                    if this.timer.as_ref().map(|t| t.1) != Some(at) {
-                        this.timer = Some((hedge.sleeper.sleep_until(at), at));
-                    }
-                }
-                _ => this.timer = None,
             }
             // Poll the copies running.
             let mut failed = false;
@@ -186,6 +180,7 @@ where
                     .latencies
                     .record(done.saturating_duration_since(started));
                 hedge.budget.deposit();
+                this.denied = true; // polled again after completion: nothing starts
                 return Poll::Ready(out);
             }
             if failed {
@@ -199,7 +194,16 @@ where
                     None => Poll::Pending, // polled after completion
                 };
             }
-            // Wait for a copy or the timer of the next one.
+            // Wait for a copy or the timer of the next one, armed only now: a call whose
+            // first copy answers at once never touches the timer.
+            match this.machine.next() {
+                Next::StartAt(at) if !this.denied => {
+                    if this.timer.as_ref().map(|t| t.1) != Some(at) {
+                        this.timer = Some((hedge.sleeper.sleep_until(at), at));
+                    }
+                }
+                _ => this.timer = None,
+            }
             if let Some((sleep, _)) = this.timer.as_mut() {
                 // SAFETY: the sleep lives in `timer`, structurally pinned (see above).
                 if unsafe { Pin::new_unchecked(sleep) }.poll(cx).is_ready() {
