@@ -134,20 +134,21 @@ where
         loop {
             let now = hedge.sleeper.now();
             // Start every copy that is due.
-            if let Next::StartAt(at) = this.machine.next() {
-                if !this.denied && at <= now {
-                    // The first copy is the call itself; each hedge takes a budget token.
-                    if this.machine.copies() > 0 && !hedge.budget.try_withdraw(now) {
-                        this.denied = true;
-                        continue;
-                    }
-                    if let Some(slot) = this.slots.iter_mut().find(|s| s.is_none()) {
-                        *slot = Some((this.op.attempt(), now));
-                    }
-                    this.machine.started(now, hedge.delay());
-                    this.timer = None;
+            if let Next::StartAt(at) = this.machine.next()
+                && !this.denied
+                && at <= now
+            {
+                // The first copy is the call itself; each hedge takes a budget token.
+                if this.machine.copies() > 0 && !hedge.budget.try_withdraw(now) {
+                    this.denied = true;
                     continue;
                 }
+                if let Some(slot) = this.slots.iter_mut().find(|s| s.is_none()) {
+                    *slot = Some((this.op.attempt(), now));
+                }
+                this.machine.started(now, hedge.delay());
+                this.timer = None;
+                continue;
             }
             // Poll the copies running.
             let mut failed = false;
