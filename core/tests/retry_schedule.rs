@@ -530,7 +530,7 @@ fn on_finish_reports_how_each_call_ended_once() {
     clock.advance(Duration::from_secs(1));
     let out = mock::run(
         &clock,
-        plain.call_with_deadline(past, || core::future::pending::<Result<(), &str>>()),
+        plain.call_with_deadline(past, core::future::pending::<Result<(), &str>>),
     )
     .unwrap();
     assert_eq!(
@@ -541,7 +541,7 @@ fn on_finish_reports_how_each_call_ended_once() {
         })
     );
     {
-        let mut dropped = pin!(plain.call(|| core::future::pending::<Result<(), &str>>()));
+        let mut dropped = pin!(plain.call(core::future::pending::<Result<(), &str>>));
         let mut cx = Context::from_waker(Waker::noop());
         assert!(dropped.as_mut().poll(&mut cx).is_pending());
     }

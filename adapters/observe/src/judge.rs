@@ -48,6 +48,18 @@ impl Judge for std::io::Error {
     }
 }
 
+/// An error that says nothing more: a failure.
+///
+/// ```
+/// use bulwark_observe::{CallOutcome, Judge};
+/// assert_eq!(().judge(), CallOutcome::Failure);
+/// ```
+impl Judge for () {
+    fn judge(&self) -> CallOutcome {
+        CallOutcome::Failure
+    }
+}
+
 /// Never happens.
 ///
 /// ```

@@ -537,8 +537,13 @@ fn span_of<O: Observer>(_: &O, _: Pattern) -> SpanSlot {}
 fn enter(span: &SpanSlot) -> tracing::span::Entered<'_> {
     span.enter()
 }
+/// What entering no span gives back (without the `tracing` feature).
 #[cfg(not(feature = "tracing"))]
-fn enter(_: &SpanSlot) {}
+struct NotEntered;
+#[cfg(not(feature = "tracing"))]
+fn enter(_: &SpanSlot) -> NotEntered {
+    NotEntered
+}
 
 pin_project! {
     /// The future of [`instrument`]: the call's output, unchanged.

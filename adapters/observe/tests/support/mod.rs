@@ -61,6 +61,9 @@ pub fn histogram(xs: &[f64]) -> DebugValue {
     DebugValue::Histogram(xs.iter().map(|&x| x.into()).collect())
 }
 
+/// A span: its name and fields.
+pub type SpanSeen = (String, BTreeMap<String, String>);
+
 /// One event as the subscriber saw it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Seen {
@@ -69,7 +72,7 @@ pub struct Seen {
     /// The fields, `message` included, each as `Display`/`Debug` text.
     pub fields: BTreeMap<String, String>,
     /// The innermost span it happened in: its name and fields.
-    pub span: Option<(String, BTreeMap<String, String>)>,
+    pub span: Option<SpanSeen>,
 }
 
 impl Seen {
@@ -94,7 +97,7 @@ impl Visit for Fields {
 #[derive(Clone, Default)]
 pub struct Capture {
     events: Arc<Mutex<Vec<Seen>>>,
-    spans: Arc<Mutex<Vec<(String, BTreeMap<String, String>)>>>,
+    spans: Arc<Mutex<Vec<SpanSeen>>>,
     stack: Arc<Mutex<Vec<u64>>>,
 }
 
