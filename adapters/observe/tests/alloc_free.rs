@@ -121,7 +121,7 @@ fn observed_calls_do_not_allocate_after_warm_up() {
         .bulkhead(&slots)
         .hooks(&hooks);
     let round = |i: u32| {
-        let fail = i % 4 == 0;
+        let fail = i.is_multiple_of(4);
         let mut first = true;
         let call = pipeline.call(|| {
             let out = if fail && std::mem::take(&mut first) {
