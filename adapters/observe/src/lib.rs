@@ -1,6 +1,6 @@
 //! bulwark's policies seen from outside: [`tracing`](https://docs.rs/tracing) spans and
-//! events (feature `tracing`: [`TracingHooks`]) and [`metrics`](https://docs.rs/metrics)
-//! counters, gauges and histograms (feature `metrics`: [`MetricsHooks`]), both named by the
+//! events (feature `tracing`: `TracingHooks`) and [`metrics`](https://docs.rs/metrics)
+//! counters, gauges and histograms (feature `metrics`: `MetricsHooks`), both named by the
 //! policy name given at construction, which appears in every signal.
 //!
 //! Both are hooks in the core's one convention: they implement the circuit breaker's

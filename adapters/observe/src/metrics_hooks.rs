@@ -13,7 +13,7 @@ use crate::{CallOutcome, Observer, Pattern, Signal};
 
 /// Hooks that count, through the [`metrics`](https://docs.rs/metrics) facade, under a
 /// policy name that every series carries as its `name` label. Plug it in where
-/// [`TracingHooks`](crate::TracingHooks) goes (it needs nothing of the error type).
+/// `TracingHooks` goes (it needs nothing of the error type).
 ///
 /// Each series is registered with the recorder the first time it is touched, and its handle
 /// kept: install the recorder (an exporter) before the first call. After that, a signal
