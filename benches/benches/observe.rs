@@ -12,6 +12,11 @@
 //!   ready call per iteration on a current-thread runtime, without and with `MetricsHooks`
 //!   on the breaker, and with an `ObserveLayer` around it as well (a span, a duration
 //!   histogram, the outcome counter).
+//!
+//! Measured 2026-11-30 on the shared 2-vCPU machine (load average 4–6, so ±30 %): closed
+//! breaker 13.7 ns (no hooks), 13.3 ns (tracing, no subscriber), 31.0 ns (tracing, a
+//! subscriber of every level), 19.9 ns (metrics, no recorder), 25.9 ns (metrics, debugging
+//! recorder); tower breaker layer 470 ns, 511 ns (metrics hooks), 614 ns (+ ObserveLayer).
 
 use std::hint::black_box;
 use std::sync::Arc;
