@@ -315,3 +315,61 @@ fn timeouts_waits_and_fallbacks() {
     }
     assert_eq!(series.len(), expect.len(), "no other series: {series:#?}");
 }
+
+/// A pool whose connections are numbers, opened at once.
+struct Numbers;
+impl bulwark::pool::Manager for Numbers {
+    type Connection = u32;
+    type Error = &'static str;
+    type Connect = core::future::Ready<Result<u32, &'static str>>;
+    fn connect(&self) -> Self::Connect {
+        core::future::ready(Ok(1))
+    }
+}
+
+#[test]
+fn a_pool_acquire_is_counted_timed_and_its_wait_gauged() {
+    use bulwark::pool::{Config as PoolConfig, Pool};
+    let clock = MockClock::new();
+    let ((), series) = with_metrics(|| {
+        let hooks = MetricsHooks::new("db");
+        let pool: Pool<Numbers, QueueSemaphore<4>, _, 1> = Pool::queued(
+            Numbers,
+            PoolConfig::new().timeout(Duration::from_millis(250)),
+            &clock,
+        );
+        let held = mock::run(
+            &clock,
+            instrument(Pattern::Pool, &hooks, &clock, pool.acquire()),
+        )
+        .unwrap()
+        .unwrap();
+        // The only connection is held: the next acquire waits 250 ms and gives up.
+        let out = mock::run(
+            &clock,
+            instrument(Pattern::Pool, &hooks, &clock, pool.acquire()),
+        )
+        .unwrap();
+        assert!(out.is_err());
+        drop(held);
+    });
+    let expect = [
+        (
+            "bulwark_calls_total{name=db,pattern=pool,outcome=success}",
+            counter(1),
+        ),
+        (
+            "bulwark_calls_total{name=db,pattern=pool,outcome=timed_out}",
+            counter(1),
+        ),
+        (
+            "bulwark_call_duration_seconds{name=db,pattern=pool}",
+            histogram(&[0.0, 0.25]),
+        ),
+        ("bulwark_pool_waiting{name=db}", gauge(0.0)),
+    ];
+    for (key, value) in &expect {
+        assert_eq!(get(&series, key), Some(value), "{key}");
+    }
+    assert_eq!(series.len(), expect.len(), "no other series: {series:#?}");
+}

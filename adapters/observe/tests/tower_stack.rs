@@ -167,3 +167,61 @@ fn keyed_layer_over_an_observed_table_counts_shed_calls() {
     }
     assert_eq!(series.len(), expect.len(), "no other series: {series:#?}");
 }
+
+#[test]
+fn retry_layer_hooks_and_an_observed_gate_layer() {
+    use bulwark::retry::Retry;
+    use bulwark_tokio::tower::{GateLayer, RetryLayer};
+    let (out, series) = with_metrics(|| {
+        paused(async {
+            let clock = TokioClock::new();
+            let limiter = Observed::new(
+                Pattern::RateLimiter,
+                bulwark::rate_limiter::RateLimiter::new(Rl::per_second(1).burst(1), clock).unwrap(),
+                MetricsHooks::new("outbound"),
+            );
+            let policy = Retry::new(
+                Config::new()
+                    .max_attempts(2)
+                    .backoff(Backoff::constant(Duration::from_millis(10)))
+                    .jitter(Jitter::None),
+                clock,
+            )
+            .unwrap()
+            .with_hooks(MetricsHooks::new("outbound"));
+            let svc = ServiceBuilder::new()
+                .layer(RetryLayer::new(policy))
+                .layer(GateLayer::new(limiter))
+                .service(service_fn(|()| async {
+                    Err::<(), _>(std::io::Error::other("503"))
+                }));
+            // The first attempt passes the limiter and fails; the retry is shed by it and,
+            // shedding not being waited for, answered at once.
+            svc.oneshot(()).await.map_err(|e| e.to_string())
+        })
+    });
+    assert!(out.unwrap_err().contains("rate limited"));
+    let expect = [
+        (
+            "bulwark_rate_limiter_calls_total{name=outbound,outcome=permitted}",
+            counter(1),
+        ),
+        (
+            "bulwark_rate_limiter_calls_total{name=outbound,outcome=rejected}",
+            counter(1),
+        ),
+        ("bulwark_retry_attempts_total{name=outbound}", counter(2)),
+        (
+            "bulwark_retry_calls_total{name=outbound,kind=failed_with_retry}",
+            counter(1),
+        ),
+        (
+            "bulwark_retry_call_attempts{name=outbound}",
+            histogram(&[2.0]),
+        ),
+    ];
+    for (key, value) in &expect {
+        assert_eq!(series.get(*key), Some(value), "{key}");
+    }
+    assert_eq!(series.len(), expect.len(), "no other series: {series:#?}");
+}
