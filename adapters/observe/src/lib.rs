@@ -257,7 +257,8 @@ impl Signal {
 
 /// Hears the [`Signal`]s of this crate's wrappers, in the core's hook convention: the method
 /// has an empty default, `()` hears nothing (and costs nothing), `&H` forwards, `(A, B)`
-/// tells both, `.0` first. Hooks run inline: keep them short and non-blocking.
+/// tells both, `.0` first; `Arc<H>` forwards too (a tower layer shares its observer). Hooks
+/// run inline: keep them short and non-blocking.
 ///
 /// ```
 /// use bulwark_observe::{Observer, Pattern, Signal};
