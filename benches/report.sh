@@ -87,7 +87,7 @@ for what, ours, other, goal in goals:
 print()
 print("| tower layer, cost above the bare service | bulwark | tower-resilience | ratio | goal | |")
 print("|---|---:|---:|---:|---:|---|")
-for pattern in ["circuit breaker", "bulkhead", "rate limiter", "retry", "timeout"]:
+for pattern in ["circuit breaker", "bulkhead", "rate limiter", "retry", "timeout", "fault injection (off)", "hedge (not needed)", "adaptive limit (AIMD)"]:
     for threads in ["", ", 2 threads"]:
         grp = f"tower/{pattern}, ready call (block_on each){threads}/"
         bare, a, b = (means.get(grp + k) for k in ("bare service", "bulwark", "tower-resilience"))

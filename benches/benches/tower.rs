@@ -1,22 +1,27 @@
 //! Each bulwark tower layer beside tower-resilience's layer for the same pattern (the peer a
-//! tokio user would pick): circuit breaker, bulkhead, rate limiter, retry and time limiter,
-//! on one thread and on two threads calling clones of one service (shared state), each call
-//! driven to completion with `block_on` on a current-thread runtime, as a server would. A
-//! bare service row gives the floor both pay.
+//! tokio user would pick): circuit breaker, bulkhead, rate limiter, retry, time limiter and
+//! fault injection (configured but off), hedging (a hedge not needed), the adaptive
+//! concurrency limit (AIMD), on one thread and on two threads calling clones of
+//! one service (shared state), each call driven to completion with `block_on` on a
+//! current-thread runtime, as a server would. A bare service row gives the floor both pay.
 //!
 //! `cargo bench -p bulwark-benches --bench tower`
 
 use std::hint::black_box;
 use std::time::Duration;
 
+use bulwark::adaptive::{AdaptiveLimit, Algorithm, Config as AdaptiveConfig};
 use bulwark::bulkhead::{Bulkhead, Config as BulkheadConfig};
 use bulwark::circuit_breaker::{CircuitBreaker, Config as BreakerConfig};
+use bulwark::fault::{Config as FaultConfig, Injector};
+use bulwark::hedge::{Config as HedgeConfig, Delay, Hedge};
 use bulwark::rate_limiter::{Config as LimiterConfig, RateLimiter};
 use bulwark::retry::{Config as RetryConfig, Retry};
 use bulwark_benches::two_threads_each;
 use bulwark_tokio::TokioClock;
 use bulwark_tokio::tower::{
-    BulkheadLayer, CircuitBreakerLayer, RateLimitLayer, RetryLayer, TimeoutLayer,
+    AdaptiveLimitLayer, BulkheadLayer, CircuitBreakerLayer, FaultLayer, HedgeLayer, RateLimitLayer,
+    RetryLayer, TimeoutLayer,
 };
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
@@ -144,6 +149,64 @@ fn layers(c: &mut Criterion) {
         .timeout_duration(Duration::from_secs(1))
         .build();
     pair(c, "timeout", ours.layer(leaf()), theirs.layer(leaf()));
+
+    // Fault injection, configured but off (rates 0): what every call pays for having it.
+    let ours = FaultLayer::new(Injector::new(FaultConfig::new(), clock).unwrap());
+    let theirs = tower_resilience::chaos::ChaosLayer::builder()
+        .latency_rate(0.0)
+        .min_latency(Duration::from_millis(1))
+        .max_latency(Duration::from_millis(2))
+        .build();
+    pair(
+        c,
+        "fault injection (off)",
+        ours.layer(leaf()),
+        theirs.layer(leaf()),
+    );
+
+    // Hedging: two copies in all, the hedge after 100 ms, never reached (the leaf answers at
+    // once): the price of a hedged call that needs no hedge.
+    let ours = HedgeLayer::new(
+        Hedge::<_, 2>::new(
+            HedgeConfig::new(Delay::Fixed(Duration::from_millis(100))),
+            clock,
+        )
+        .unwrap(),
+    );
+    let theirs = tower_resilience::hedge::HedgeLayer::new(Duration::from_millis(100));
+    // tower-resilience's hedge needs a `Clone` error: a leaf whose error is a `String`.
+    let leaf = || service_fn(|x: u32| async move { Ok::<u32, String>(black_box(x)) });
+    pair(
+        c,
+        "hedge (not needed)",
+        ours.layer(leaf()),
+        theirs.layer(leaf()),
+    );
+
+    // Adaptive concurrency limit (AIMD, far from its limit): admission plus the round-trip
+    // sample that moves the limit.
+    let ours = AdaptiveLimitLayer::new(
+        AdaptiveLimit::new(
+            AdaptiveConfig::new(Algorithm::aimd())
+                .initial(100)
+                .max(1_000),
+            clock,
+        )
+        .unwrap(),
+    );
+    let theirs = tower_resilience::adaptive::AdaptiveLimiterLayer::new(
+        tower_resilience::adaptive::Aimd::builder()
+            .initial_limit(100)
+            .max_limit(1_000)
+            .build()
+            .unwrap(),
+    );
+    pair(
+        c,
+        "adaptive limit (AIMD)",
+        ours.layer(leaf()),
+        theirs.layer(leaf()),
+    );
 }
 
 criterion_group!(benches, layers);

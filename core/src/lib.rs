@@ -16,6 +16,7 @@ extern crate std;
 #[macro_use]
 mod hooks;
 
+pub mod adaptive;
 pub mod admission;
 pub mod bounded;
 pub mod bulkhead;
@@ -23,12 +24,15 @@ pub mod circuit_breaker;
 pub mod classify;
 pub mod duration;
 pub mod fallback;
+pub mod fault;
+pub mod hedge;
 pub mod lock;
 pub mod mock;
 pub mod pipeline;
 pub mod pool;
 pub mod rate_limiter;
 pub mod retry;
+pub mod throttle;
 pub mod time;
 pub mod timeout;
 
@@ -84,5 +88,17 @@ const _: () = {
         formats::<pipeline::Layer>();
         formats::<pipeline::Rejection>();
         formats::<pipeline::Waits>();
+        formats::<fault::Injected>();
+        formats::<fault::Error<E>>();
+        formats::<fault::ConfigError>();
+        formats::<fault::Fault>();
+        formats::<fault::Rate>();
+        formats::<fault::Totals>();
+        formats::<adaptive::ConfigError>();
+        formats::<adaptive::Error<E>>();
+        formats::<hedge::Next>();
+        formats::<hedge::ConfigError>();
+        formats::<throttle::Throttled>();
+        formats::<throttle::ConfigError>();
     }
 };

@@ -99,6 +99,7 @@ use crate::circuit_breaker;
 use crate::classify::{Classify, ErrorsAreFailures, Verdict};
 use crate::rate_limiter::{Denied, RateLimited};
 use crate::retry::{self, Operation, Retry, RetryBudget};
+use crate::throttle::Throttled;
 use crate::time::{Clock, Instant, Sleep};
 use crate::timeout::{Deadline, Elapsed, Timeout, timeout_at, timeout_within};
 
@@ -127,6 +128,8 @@ pub enum Error<E> {
     RateLimited(RateLimited),
     /// The bulkhead had no free slot.
     BulkheadFull(BulkheadFull),
+    /// An adaptive throttle refused the attempt locally.
+    Throttled(Throttled),
     /// The last attempt ran past its attempt timeout.
     AttemptTimeout(Elapsed),
     /// The whole call ran past its total timeout (retries included).
@@ -152,6 +155,8 @@ pub enum Layer {
     RateLimiter,
     /// The bulkhead.
     Bulkhead,
+    /// The adaptive throttle.
+    Throttle,
     /// The attempt timeout.
     AttemptTimeout,
     /// The total timeout.
@@ -173,6 +178,7 @@ impl<E> Error<E> {
             Error::CircuitOpen(_) => Layer::CircuitBreaker,
             Error::RateLimited(_) => Layer::RateLimiter,
             Error::BulkheadFull(_) => Layer::Bulkhead,
+            Error::Throttled(_) => Layer::Throttle,
             Error::AttemptTimeout(_) => Layer::AttemptTimeout,
             Error::Timeout(_) => Layer::Timeout,
         }
@@ -199,6 +205,7 @@ impl<E: fmt::Display> fmt::Display for Error<E> {
             Error::CircuitOpen(r) => r.fmt(f),
             Error::RateLimited(r) => r.fmt(f),
             Error::BulkheadFull(r) => r.fmt(f),
+            Error::Throttled(r) => r.fmt(f),
             Error::AttemptTimeout(e) => write!(f, "attempt timed out: {e}"),
             Error::Timeout(e) => write!(f, "timed out: {e}"),
         }
@@ -212,6 +219,7 @@ impl<E: core::error::Error + 'static> core::error::Error for Error<E> {
             Error::CircuitOpen(r) => Some(r),
             Error::RateLimited(r) => Some(r),
             Error::BulkheadFull(r) => Some(r),
+            Error::Throttled(r) => Some(r),
             Error::AttemptTimeout(e) | Error::Timeout(e) => Some(e),
         }
     }
@@ -260,6 +268,8 @@ pub enum Rejection {
     RateLimited(RateLimited),
     /// A bulkhead had no free slot.
     BulkheadFull(BulkheadFull),
+    /// An adaptive throttle refused the attempt locally.
+    Throttled(Throttled),
 }
 
 impl RetryHint for Rejection {
@@ -267,7 +277,7 @@ impl RetryHint for Rejection {
         match self {
             Rejection::CircuitOpen(r) => r.retry_at,
             Rejection::RateLimited(r) => Some(r.retry_at),
-            Rejection::BulkheadFull(_) => None,
+            Rejection::BulkheadFull(_) | Rejection::Throttled(_) => None,
         }
     }
 }
@@ -278,6 +288,7 @@ impl fmt::Display for Rejection {
             Rejection::CircuitOpen(r) => r.fmt(f),
             Rejection::RateLimited(r) => r.fmt(f),
             Rejection::BulkheadFull(r) => r.fmt(f),
+            Rejection::Throttled(r) => r.fmt(f),
         }
     }
 }
@@ -313,6 +324,12 @@ impl From<BulkheadFull> for Rejection {
     }
 }
 
+impl From<Throttled> for Rejection {
+    fn from(r: Throttled) -> Self {
+        Rejection::Throttled(r)
+    }
+}
+
 impl From<Admitted> for Rejection {
     fn from(never: Admitted) -> Self {
         match never {}
@@ -325,6 +342,7 @@ impl<E> From<Rejection> for Error<E> {
             Rejection::CircuitOpen(r) => Error::CircuitOpen(r),
             Rejection::RateLimited(r) => Error::RateLimited(r),
             Rejection::BulkheadFull(r) => Error::BulkheadFull(r),
+            Rejection::Throttled(r) => Error::Throttled(r),
         }
     }
 }
@@ -422,7 +440,7 @@ pub struct Judged<X> {
 /// | breaker half-open, every probe out | retried with the backoff | same | at once |
 /// | breaker forced open | at once | at once | at once |
 /// | rate limited | at once | waits until its retry instant | at once |
-/// | bulkhead full | at once | retried with the backoff | at once |
+/// | bulkhead full, throttled locally | at once | retried with the backoff | at once |
 ///
 /// `All` suits a batch client that would rather queue than fail; `Nothing` a caller that
 /// does its own retrying.
@@ -498,6 +516,7 @@ impl<S: Clock, K> Classifier<S, K> {
             Error::CircuitOpen(r) => Rejection::CircuitOpen(r),
             Error::RateLimited(r) => Rejection::RateLimited(r),
             Error::BulkheadFull(r) => Rejection::BulkheadFull(r),
+            Error::Throttled(r) => Rejection::Throttled(r),
             _ => return Verdict::Ignore,
         };
         self.waits.verdict(&rejection, &self.clock)
@@ -540,7 +559,7 @@ impl Waits {
                 rejected.retry_at.map_or(at_once, after)
             }
             (Rejection::RateLimited(limited), Waits::All) => after(limited.retry_at),
-            (Rejection::BulkheadFull(_), Waits::All) => Verdict::FAILURE,
+            (Rejection::BulkheadFull(_) | Rejection::Throttled(_), Waits::All) => Verdict::FAILURE,
             _ => at_once,
         }
     }

@@ -168,6 +168,19 @@ pub(crate) const fn splitmix64(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// The `k`-th draw of `seed`: 64 well-mixed bits, one value per decision of the seeded
+/// patterns that decide by chance (fault injection, adaptive throttling), so a machine and its
+/// shared form draw the same sequence.
+pub(crate) const fn draw(seed: u64, k: u64) -> u64 {
+    splitmix64(seed ^ splitmix64(k))
+}
+
+/// Whether the low 32 bits of a draw fall below `per_million` (Lemire's multiply-shift on 32
+/// bits: never at 0, always at 1 000 000).
+pub(crate) const fn hit_per_million(bits: u64, per_million: u64) -> bool {
+    ((bits & 0xFFFF_FFFF) * 1_000_000) >> 32 < per_million
+}
+
 /// A uniform value in `[0, max]` drawn from `seed` and `salt` (deterministic; the modulo bias
 /// is irrelevant for jitter).
 pub(crate) const fn jitter(seed: u64, salt: u64, max: u64) -> u64 {

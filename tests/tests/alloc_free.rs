@@ -508,3 +508,126 @@ fn full_pipeline_calls_do_not_allocate() {
     });
     assert_eq!(n, 0, "allocations in 1000 pipeline calls");
 }
+
+/// Fault injection: the core's async form off, delaying and replacing on the mock clock, and
+/// the tower layer off and delaying on paused tokio time, make no allocation. (A refusal
+/// through the tower layer boxes its one-byte `Injected`, like any rejection there.)
+#[test]
+fn fault_injection_does_not_allocate() {
+    use bulwark::fault::{Config as FaultConfig, Error, Injected, Injector, Rate};
+    use bulwark_tokio::TokioClock;
+    use bulwark_tokio::tower::FaultLayer;
+    use tower::{Layer, Service, ServiceExt, service_fn};
+
+    let clock = MockClock::new();
+    let off = Injector::new(FaultConfig::new(), &clock).unwrap();
+    let chaos = Injector::new(
+        FaultConfig::new()
+            .delay(
+                Rate::percent(50),
+                Duration::from_millis(1),
+                Duration::from_millis(3),
+            )
+            .replace(Rate::percent(20))
+            .seed(8),
+        &clock,
+    )
+    .unwrap();
+    let n = allocations(|| {
+        for i in 0..200u32 {
+            assert_eq!(
+                mock::run(&clock, off.call(|| async move { Ok::<_, ()>(i) })).unwrap(),
+                Ok(i)
+            );
+            match mock::run(&clock, chaos.call(|| async move { Ok::<_, ()>(i) })).unwrap() {
+                Ok(v) => assert_eq!(v, i),
+                Err(e) => assert_eq!(e, Error::Injected(Injected::Replaced)),
+            }
+        }
+    });
+    assert_eq!(n, 0, "allocations in 400 fault-injected calls");
+    assert!(chaos.totals().delayed > 50 && chaos.totals().replaced > 10);
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .start_paused(true)
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let echo = service_fn(|x: u32| async move { Ok::<_, std::io::Error>(x) });
+        let layer = FaultLayer::new(Injector::new(FaultConfig::new(), TokioClock::new()).unwrap());
+        let mut svc = layer.layer(echo);
+        for i in 0..10 {
+            assert_eq!(svc.ready().await.unwrap().call(i).await.unwrap(), i);
+        }
+        let before = ALLOCS.with(Cell::get);
+        for i in 0..200 {
+            assert_eq!(svc.ready().await.unwrap().call(i).await.unwrap(), i);
+        }
+        assert_eq!(ALLOCS.with(Cell::get) - before, 0, "fault layer, off");
+        let slow = Duration::from_millis(2);
+        layer
+            .injector()
+            .set(FaultConfig::new().delay(Rate::ALWAYS, slow, slow))
+            .unwrap();
+        let before = ALLOCS.with(Cell::get);
+        for i in 0..200 {
+            assert_eq!(svc.ready().await.unwrap().call(i).await.unwrap(), i);
+        }
+        assert_eq!(ALLOCS.with(Cell::get) - before, 0, "fault layer, delaying");
+    });
+}
+
+/// Hedging, adaptive throttling and the adaptive concurrency limit on the mock clock: calls
+/// that hedge, that are throttled and that move the limit make no allocation.
+#[test]
+fn hedge_throttle_and_adaptive_limit_do_not_allocate() {
+    use bulwark::adaptive::{AdaptiveLimit, Algorithm, Config as LimitConfig};
+    use bulwark::admission::{Admit, Outcome, Permit};
+    use bulwark::hedge::{Config as HedgeConfig, Delay, Hedge};
+    use bulwark::throttle::{AdaptiveThrottle, Config as ThrottleConfig};
+
+    let clock = MockClock::new();
+    let hedge: Hedge<_, 3> = Hedge::new(
+        HedgeConfig::new(Delay::Percentile {
+            per_mille: 900,
+            min: Duration::from_millis(1),
+            max: Duration::from_millis(5),
+        }),
+        &clock,
+    )
+    .unwrap();
+    let throttle: AdaptiveThrottle<_> =
+        AdaptiveThrottle::new(ThrottleConfig::new().seed(2), &clock).unwrap();
+    let limit = AdaptiveLimit::new(LimitConfig::new(Algorithm::gradient2()), &clock).unwrap();
+    let n = allocations(|| {
+        for i in 0..200u64 {
+            // Every other call's first copy is slow: the hedge starts and wins.
+            let out = mock::run(
+                &clock,
+                hedge.call(|| {
+                    let clock = &clock;
+                    async move {
+                        clock
+                            .sleep(Duration::from_millis(if i % 2 == 0 { 50 } else { 2 }))
+                            .await;
+                        Ok::<_, ()>(i)
+                    }
+                }),
+            );
+            assert_eq!(out.unwrap(), Ok(i));
+            let _ = throttle.try_admit().map(|()| {
+                throttle.record_outcome(if i % 3 == 0 {
+                    Outcome::Success
+                } else {
+                    Outcome::Failure
+                })
+            });
+            let permit = Permit::try_new(&limit).unwrap();
+            clock.advance(Duration::from_millis(1));
+            permit.record(Outcome::Success);
+        }
+    });
+    assert_eq!(n, 0, "allocations in hedged, throttled and limited calls");
+    assert!(throttle.reject_per_million() > 0);
+}

@@ -148,7 +148,7 @@ impl fmt::Display for Cause {
 /// assert_eq!(e.field(), "limit");
 /// assert_eq!(
 ///     e.to_string(),
-///     "invalid bulwark-redis config, field `limit`: the rate must be above zero (and the period of one token too)"
+///     "invalid bulwark-redis config, field `limit`: rate must be above zero, and so must the period of one token (per / rate)"
 /// );
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -185,7 +185,7 @@ impl ConfigError {
     /// use bulwark::rate_limiter::Config as Limit;
     /// use bulwark_redis::Config;
     /// let e = Config::new(Limit::per_second(5).burst(0)).validate().unwrap_err();
-    /// assert_eq!(e.reason(), "the burst must be at least 1");
+    /// assert_eq!(e.reason(), "burst must be at least 1");
     /// ```
     pub fn reason(&self) -> &str {
         &self.reason

@@ -272,3 +272,50 @@ async fn extension_methods_coexist_with_towers_own() {
         .service(service_fn(ok));
     assert_eq!(svc.oneshot(9).await.unwrap(), 9);
 }
+
+/// The fault layer: refusals never reach the inner service, replacements do, delays start
+/// the inner call at the exact instant, and every clone follows one switch.
+#[tokio::test(start_paused = true)]
+async fn fault_layer_refuses_replaces_and_delays_for_every_clone() {
+    use bulwark::fault::{Config as FaultConfig, Injected, Injector, Rate};
+
+    let hits = Arc::new(AtomicU32::new(0));
+    let seen = Arc::clone(&hits);
+    let chaos = Arc::new(Injector::new(FaultConfig::new(), TokioClock::new()).unwrap());
+    let svc = ServiceBuilder::new()
+        .fault_injection(Arc::clone(&chaos))
+        .service(service_fn(move |x: u32| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            let at = Instant::now();
+            async move { Ok::<_, std::io::Error>((x, at)) }
+        }));
+    let start = Instant::now();
+    let injected = |e: BoxError| *e.downcast_ref::<Injected>().unwrap();
+
+    chaos.set(FaultConfig::new().abort(Rate::ALWAYS)).unwrap();
+    assert_eq!(
+        injected(svc.clone().oneshot(1).await.unwrap_err()),
+        Injected::Aborted
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 0);
+
+    chaos.set(FaultConfig::new().replace(Rate::ALWAYS)).unwrap();
+    assert_eq!(
+        injected(svc.clone().oneshot(2).await.unwrap_err()),
+        Injected::Replaced
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+
+    let d = Duration::from_millis(150);
+    chaos
+        .set(FaultConfig::new().delay(Rate::ALWAYS, d, d))
+        .unwrap();
+    let (x, _) = svc.clone().oneshot(3).await.unwrap();
+    assert_eq!((x, start.elapsed()), (3, d));
+
+    chaos.disable();
+    assert_eq!(svc.oneshot(4).await.unwrap().0, 4);
+    assert_eq!(start.elapsed(), d);
+    let t = chaos.totals();
+    assert_eq!((t.decided, t.aborted, t.replaced, t.delayed), (3, 1, 1, 1));
+}

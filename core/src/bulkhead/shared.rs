@@ -179,7 +179,8 @@ impl<S: TrySemaphore, C: Clock> Bulkhead<S, C> {
     }
 
     /// Takes a permit if one is free, at once. With [`AtomicSemaphore`] this is one atomic
-    /// CAS and never blocks: usable from an interrupt handler.
+    /// CAS and never blocks: usable from an interrupt handler (see
+    /// [Interrupt handlers](crate#interrupt-handlers) for targets without 64-bit atomics).
     ///
     /// # Errors
     ///

@@ -137,7 +137,8 @@ impl<S: Semaphore + ?Sized> Semaphore for &S {
 /// A non-waiting, lock-free semaphore: one `AtomicUsize` of free permits.
 ///
 /// `try_acquire` is a load and one CAS; the release on drop is one `fetch_add`. Usable from
-/// interrupt handlers.
+/// interrupt handlers (see [Interrupt handlers](crate#interrupt-handlers) for targets without
+/// 64-bit atomics).
 ///
 /// # Memory ordering
 ///

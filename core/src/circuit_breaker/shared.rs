@@ -17,7 +17,8 @@ use crate::sync::{AtomicU64, Ordering};
 use crate::time::{Clock, Instant};
 
 /// A circuit breaker shared by many tasks, threads or interrupt handlers: `&self`, `Sync`,
-/// lock-free, no allocation.
+/// lock-free, no allocation. (Interrupt handlers on targets without 64-bit atomics: see
+/// [Interrupt handlers](crate#interrupt-handlers).)
 ///
 /// `C` is the [`Clock`], `W` the [`Window`] kind and `E` the [`Events`] hooks. Generic over
 /// `&C`/`&E` too, so a breaker can borrow a clock or hooks that live elsewhere.

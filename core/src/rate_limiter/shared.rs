@@ -10,7 +10,8 @@ use crate::time::{Clock, Instant};
 
 /// A rate limiter shared by many tasks, threads or interrupt handlers: `&self`, `Sync`,
 /// lock-free, no allocation, no timer and no background task (tokens refill lazily, by
-/// arithmetic on the next call).
+/// arithmetic on the next call). (Interrupt handlers on targets without 64-bit atomics: see
+/// [Interrupt handlers](crate#interrupt-handlers).)
 ///
 /// # Memory ordering
 ///

@@ -127,6 +127,18 @@ impl Config {
         self
     }
 
+    /// The attempts in all set by [`max_attempts`](Config::max_attempts), the first call
+    /// included (3 by default).
+    ///
+    /// ```
+    /// use bulwark::retry::Config;
+    /// assert_eq!(Config::new().attempt_limit(), 3);
+    /// assert_eq!(Config::new().max_attempts(1).attempt_limit(), 1); // no retries
+    /// ```
+    pub const fn attempt_limit(&self) -> u32 {
+        self.max_attempts
+    }
+
     /// Do not start an attempt later than `d` after the first one started.
     ///
     /// ```

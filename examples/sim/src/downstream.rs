@@ -50,6 +50,8 @@ pub(crate) struct Model {
     bucket_ns: u64,
     /// OCC: the instant of the last successful commit.
     last_commit: u64,
+    /// `spec.latency` in ns, converted once (a `u128` to `f64` conversion is a library call).
+    latency_ns: f64,
 }
 
 impl Model {
@@ -62,6 +64,7 @@ impl Model {
     ) -> Model {
         let replicas = (0..spec.replicas).map(|_| Replica::default()).collect();
         Model {
+            latency_ns: spec.latency.as_nanos() as f64,
             spec,
             phases,
             replicas,
@@ -202,7 +205,7 @@ impl Model {
             queued / f64::from(spec.queue)
         };
         let slow = 1.0 + spec.slowdown * fill;
-        let median = spec.latency.as_nanos() as f64 * p.latency_factor;
+        let median = self.latency_ns * p.latency_factor;
         let t = self.rng.log_normal(median, spec.latency_sigma) * slow;
         let fail = self.rng.chance(p.errors + spec.overload_errors * fill);
         q.push(

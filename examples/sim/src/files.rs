@@ -1,15 +1,21 @@
 //! Reading TOML files: errors that name the file, the line and the field, and the scenario
 //! schema. (The policy schema lives in [`policy`](crate::policy), next to the core configs it
-//! maps onto.)
+//! reads.)
+//!
+//! Every file is read in one pass of `serde` (the core's own `Config` types included, with
+//! the core's `serde` feature); an error is then placed with the file's parsed key and value
+//! spans: the line and the dotted path (`policy[1].breaker.open_for`) of the key
+//! it is about.
 
 use core::ops::Range;
 use core::time::Duration;
 
+use bulwark::duration::Text;
 use serde::Deserialize;
-use toml::Spanned;
+use serde::de::DeserializeOwned;
+use toml::de::{DeTable, DeValue};
 
 use crate::scenario::{Clients, Downstream, Phase, Scenario};
-use crate::units::parse_duration;
 
 /// A problem in a policy or scenario file.
 ///
@@ -46,7 +52,7 @@ impl core::fmt::Display for FileError {
 impl std::error::Error for FileError {}
 
 /// The 1-based line of byte offset `at` in `text`.
-pub(crate) fn line_of(text: &str, at: usize) -> usize {
+fn line_of(text: &str, at: usize) -> usize {
     text.as_bytes()[..at.min(text.len())]
         .iter()
         .filter(|&&b| b == b'\n')
@@ -54,67 +60,163 @@ pub(crate) fn line_of(text: &str, at: usize) -> usize {
         + 1
 }
 
-/// The field a TOML parse error points at: the key on its line, under the nearest table
-/// header above it.
-fn field_at(text: &str, at: usize) -> String {
-    let line = line_of(text, at);
-    let lines: Vec<&str> = text.lines().collect();
-    let key = lines
-        .get(line - 1)
-        .and_then(|l| l.split_once('='))
-        .map(|(k, _)| k.trim().trim_matches('"').to_string());
-    let table = lines[..(line - 1).min(lines.len())]
-        .iter()
-        .rev()
-        .map(|l| l.trim())
-        .find(|l| l.starts_with('['))
-        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_string());
-    match (table, key) {
-        (Some(t), Some(k)) => format!("{t}.{k}"),
-        (None, Some(k)) => k,
-        (Some(t), None) => t,
-        (None, None) => String::new(),
+/// A TOML file being read: its text, and the span of each of its keys and values (when it
+/// parses), to say where an error is.
+pub(crate) struct Doc<'a> {
+    path: &'a str,
+    text: &'a str,
+    root: Option<DeTable<'a>>,
+}
+
+/// What [`Doc::walk`] visits: a key's dotted path, the key's span and its value.
+type Visit<'v, 'a> = (String, Range<usize>, &'v toml::Spanned<DeValue<'a>>);
+
+impl<'a> Doc<'a> {
+    pub(crate) fn new(path: &'a str, text: &'a str) -> Doc<'a> {
+        let root = DeTable::parse(text).ok().map(toml::Spanned::into_inner);
+        Doc { path, text, root }
     }
-}
 
-/// A TOML (syntax or type) error as a [`FileError`].
-pub(crate) fn toml_error(path: &str, text: &str, e: &toml::de::Error) -> FileError {
-    let span = e.span();
-    FileError {
-        path: path.to_string(),
-        line: span.clone().map(|s| line_of(text, s.start)),
-        field: span.map(|s| field_at(text, s.start)).unwrap_or_default(),
-        message: e.message().trim().to_string(),
+    /// The whole file as a `T`: a TOML syntax, type or value error (the core configs check
+    /// their values as they are read) becomes a [`FileError`] at its key.
+    pub(crate) fn read<T: DeserializeOwned>(&self) -> Result<T, FileError> {
+        toml::from_str(self.text).map_err(|e| {
+            let message = e.message().trim().to_string();
+            let Some(span) = e.span() else {
+                return self.error("", message);
+            };
+            match self.path_at(span.start) {
+                Some(field) => self.error(&field, message),
+                // Not TOML: no keys to name, only the line.
+                None => FileError {
+                    path: self.path.to_string(),
+                    line: Some(line_of(self.text, span.start)),
+                    field: String::new(),
+                    message,
+                },
+            }
+        })
     }
-}
 
-/// Builds [`FileError`]s for one file.
-pub(crate) struct Ctx<'a> {
-    pub(crate) path: &'a str,
-    pub(crate) text: &'a str,
-}
-
-impl Ctx<'_> {
-    pub(crate) fn err(&self, span: Range<usize>, field: &str, message: impl ToString) -> FileError {
+    /// An error about `field` (a dotted path: `policy[1].breaker`), at the line of that key
+    /// or of its nearest parent written in the file. When `field` is a table and `message`
+    /// names one of the keys written in it, the error is about the first such key: the core's
+    /// configuration errors name their setting (`max_attempts must be at least 1`, `circuit
+    /// breaker config: open_growth.max is below open_for`), and serde reports them at the
+    /// table being read.
+    pub(crate) fn error(&self, field: &str, message: impl ToString) -> FileError {
+        let message = message.to_string();
+        let mut field = field.to_string();
+        if let Some(v) = self.find(&field)
+            && matches!(v.get_ref(), DeValue::Table(_))
+        {
+            let inside = format!("{field}.");
+            let key = message
+                .split(|c: char| {
+                    !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.')
+                })
+                .filter_map(|word| self.key_in(&field, word.trim_end_matches('.')))
+                .find(|path| path.starts_with(&inside));
+            if let Some(k) = key {
+                field = k;
+            }
+        }
         FileError {
             path: self.path.to_string(),
-            line: Some(line_of(self.text, span.start)),
-            field: field.to_string(),
-            message: message.to_string(),
+            line: self.span_near(&field).map(|s| line_of(self.text, s.start)),
+            field,
+            message,
         }
     }
 
-    /// A duration field (`"250ms"`).
-    pub(crate) fn duration(&self, v: &Spanned<String>, field: &str) -> Result<Duration, FileError> {
-        parse_duration(v.get_ref()).map_err(|m| self.err(v.span(), field, m))
+    /// The path of `key` (`max_attempts`, `backoff.max`) looked up in `table` and then in its
+    /// parents (an inline table's error names it with its own key).
+    fn key_in(&self, table: &str, key: &str) -> Option<String> {
+        if key.is_empty() {
+            return None;
+        }
+        let mut t = table;
+        loop {
+            let path = if t.is_empty() {
+                key.to_string()
+            } else {
+                format!("{t}.{key}")
+            };
+            if self.find(&path).is_some() {
+                return Some(path);
+            }
+            if t.is_empty() {
+                return None;
+            }
+            t = t.rfind(['.', '[']).map_or("", |i| &t[..i]);
+        }
     }
 
-    pub(crate) fn opt_duration(
-        &self,
-        v: &Option<Spanned<String>>,
-        field: &str,
-    ) -> Result<Option<Duration>, FileError> {
-        v.as_ref().map(|v| self.duration(v, field)).transpose()
+    /// Every key and array element of the file, parents before children.
+    fn walk(&self) -> Vec<Visit<'_, 'a>> {
+        fn go<'v, 'a>(path: &str, v: &'v toml::Spanned<DeValue<'a>>, out: &mut Vec<Visit<'v, 'a>>) {
+            match v.get_ref() {
+                DeValue::Table(t) => {
+                    for (k, v) in t.iter() {
+                        let p = if path.is_empty() {
+                            k.get_ref().to_string()
+                        } else {
+                            format!("{path}.{}", k.get_ref())
+                        };
+                        out.push((p.clone(), k.span(), v));
+                        go(&p, v, out);
+                    }
+                }
+                DeValue::Array(a) => {
+                    for (i, v) in a.iter().enumerate() {
+                        let p = format!("{path}[{i}]");
+                        out.push((p.clone(), v.span(), v));
+                        go(&p, v, out);
+                    }
+                }
+                _ => {}
+            }
+        }
+        let mut out = Vec::new();
+        if let Some(root) = &self.root {
+            for (k, v) in root.iter() {
+                let p = k.get_ref().to_string();
+                out.push((p.clone(), k.span(), v));
+                go(&p, v, &mut out);
+            }
+        }
+        out
+    }
+
+    /// The path of the smallest key or value that holds byte `at`.
+    fn path_at(&self, at: usize) -> Option<String> {
+        let holds = |s: &Range<usize>| s.contains(&at) || (s.is_empty() && s.start == at);
+        self.walk()
+            .into_iter()
+            .flat_map(|(p, key, v)| [(p.clone(), key), (p, v.span())])
+            .filter(|(_, s)| holds(s))
+            .min_by_key(|(_, s)| s.len())
+            .map(|(p, _)| p)
+    }
+
+    /// The value at `path`.
+    fn find(&self, path: &str) -> Option<&toml::Spanned<DeValue<'a>>> {
+        self.walk()
+            .into_iter()
+            .find(|(p, _, _)| p == path)
+            .map(|(_, _, v)| v)
+    }
+
+    /// The span of the key at `path`, or of its nearest parent in the file.
+    fn span_near(&self, path: &str) -> Option<Range<usize>> {
+        let all = self.walk();
+        let mut p = path;
+        loop {
+            if let Some((_, key, _)) = all.iter().find(|(q, _, _)| q == p) {
+                return Some(key.clone());
+            }
+            p = &p[..p.rfind(['.', '['])?];
+        }
     }
 }
 
@@ -123,61 +225,40 @@ impl Ctx<'_> {
 struct ScenarioToml {
     name: Option<String>,
     description: Option<String>,
-    duration: Option<Spanned<String>>,
-    resolution: Option<Spanned<String>>,
+    duration: Option<Text>,
+    resolution: Option<Text>,
     seed: Option<u64>,
-    max_requests: Option<Spanned<u64>>,
+    max_requests: Option<u64>,
     clients: Option<ClientsToml>,
-    downstream: Option<DownstreamToml>,
+    downstream: Option<Downstream>,
     #[serde(default)]
-    phase: Vec<Spanned<PhaseToml>>,
+    phase: Vec<Phase>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+enum Mode {
+    #[default]
+    Open,
+    Closed,
 }
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct ClientsToml {
-    mode: Option<Spanned<String>>,
-    rate: Option<Spanned<f64>>,
+    #[serde(default)]
+    mode: Mode,
+    rate: Option<f64>,
     clients: Option<u32>,
-    think: Option<Spanned<String>>,
+    think: Option<Text>,
     requests_per_client: Option<u64>,
     start_together: Option<bool>,
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct DownstreamToml {
-    replicas: Option<Spanned<u32>>,
-    concurrency: Option<Spanned<u32>>,
-    queue: Option<u32>,
-    latency: Option<Spanned<String>>,
-    latency_sigma: Option<Spanned<f64>>,
-    errors: Option<Spanned<f64>>,
-    overload_errors: Option<Spanned<f64>>,
-    slowdown: Option<Spanned<f64>>,
-    reject_latency: Option<Spanned<String>>,
-    occ: Option<bool>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct PhaseToml {
-    label: Option<String>,
-    from: Spanned<String>,
-    until: Spanned<String>,
-    replica: Option<Spanned<u32>>,
-    capacity: Option<Spanned<f64>>,
-    latency_factor: Option<Spanned<f64>>,
-    errors: Option<Spanned<f64>>,
-    #[serde(default)]
-    refuse: bool,
-    rate_factor: Option<Spanned<f64>>,
-}
-
 /// [`Scenario::from_toml`].
 pub(crate) fn scenario_from_toml(path: &str, text: &str) -> Result<Scenario, FileError> {
-    let raw: ScenarioToml = toml::from_str(text).map_err(|e| toml_error(path, text, &e))?;
-    let cx = Ctx { path, text };
+    let doc = Doc::new(path, text);
+    let raw: ScenarioToml = doc.read()?;
     let name = raw.name.unwrap_or_else(|| {
         std::path::Path::new(path)
             .file_stem()
@@ -187,131 +268,41 @@ pub(crate) fn scenario_from_toml(path: &str, text: &str) -> Result<Scenario, Fil
         &name,
         raw.description.as_deref().unwrap_or("custom scenario"),
     );
-    // Where each field is, for the checks after parsing.
-    let mut spans: Vec<(String, Range<usize>)> = Vec::new();
-    let mut note = |f: &str, sp: Range<usize>| spans.push((f.to_string(), sp));
-    if let Some(d) = &raw.duration {
-        s.duration = cx.duration(d, "duration")?;
-        note("duration", d.span());
+    if let Some(d) = raw.duration {
+        s.duration = d.0;
     }
-    if let Some(d) = &raw.resolution {
-        s.resolution = cx.duration(d, "resolution")?;
-        note("resolution", d.span());
+    if let Some(d) = raw.resolution {
+        s.resolution = d.0;
     }
     if let Some(seed) = raw.seed {
         s.seed = seed;
     }
-    if let Some(m) = &raw.max_requests {
-        s.max_requests = *m.get_ref();
-        note("max_requests", m.span());
+    if let Some(m) = raw.max_requests {
+        s.max_requests = m;
     }
-    if let Some(c) = &raw.clients {
-        let mode = c.mode.as_ref().map_or("open", |m| m.get_ref().as_str());
-        s.clients = match mode {
-            "open" => {
-                let rate = c.rate.as_ref().map_or(1500.0, |r| *r.get_ref());
-                if let Some(r) = &c.rate {
-                    note("clients.rate", r.span());
-                }
-                Clients::Open { rate }
-            }
-            "closed" => Clients::Closed {
+    if let Some(c) = raw.clients {
+        s.clients = match c.mode {
+            Mode::Open => Clients::Open {
+                rate: c.rate.unwrap_or(1500.0),
+            },
+            Mode::Closed => Clients::Closed {
                 clients: c.clients.unwrap_or(100),
-                think: cx
-                    .opt_duration(&c.think, "clients.think")?
-                    .unwrap_or(Duration::ZERO),
+                think: c.think.map_or(Duration::ZERO, |t| t.0),
                 requests_per_client: c.requests_per_client,
                 start_together: c.start_together.unwrap_or(false),
             },
-            other => {
-                let m = c.mode.as_ref().map(|m| m.span()).unwrap_or(0..0);
-                return Err(cx.err(
-                    m,
-                    "clients.mode",
-                    format!("`{other}` is not a client mode: \"open\" or \"closed\""),
-                ));
-            }
         };
     }
-    if let Some(d) = &raw.downstream {
-        let b = Downstream::default();
-        let num = |v: &Option<Spanned<f64>>, dflt: f64| v.as_ref().map_or(dflt, |v| *v.get_ref());
-        s.downstream = Downstream {
-            replicas: d.replicas.as_ref().map_or(b.replicas, |v| *v.get_ref()),
-            concurrency: d
-                .concurrency
-                .as_ref()
-                .map_or(b.concurrency, |v| *v.get_ref()),
-            queue: d.queue.unwrap_or(b.queue),
-            latency: cx
-                .opt_duration(&d.latency, "downstream.latency")?
-                .unwrap_or(b.latency),
-            latency_sigma: num(&d.latency_sigma, b.latency_sigma),
-            errors: num(&d.errors, b.errors),
-            overload_errors: num(&d.overload_errors, b.overload_errors),
-            slowdown: num(&d.slowdown, b.slowdown),
-            reject_latency: cx
-                .opt_duration(&d.reject_latency, "downstream.reject_latency")?
-                .unwrap_or(b.reject_latency),
-            occ: d.occ.unwrap_or(false),
-        };
-        for (f, v) in [
-            ("downstream.latency_sigma", &d.latency_sigma),
-            ("downstream.errors", &d.errors),
-            ("downstream.overload_errors", &d.overload_errors),
-            ("downstream.slowdown", &d.slowdown),
-        ] {
-            if let Some(v) = v {
-                note(f, v.span());
-            }
-        }
-        if let Some(v) = &d.replicas {
-            note("downstream.replicas", v.span());
-        }
-        if let Some(v) = &d.concurrency {
-            note("downstream.concurrency", v.span());
+    if let Some(d) = raw.downstream {
+        s.downstream = d;
+    }
+    s.phases = raw.phase;
+    for (i, p) in s.phases.iter_mut().enumerate() {
+        if p.label.is_empty() {
+            p.label = format!("phase {i}");
         }
     }
-    for (i, p) in raw.phase.iter().enumerate() {
-        let f = |n: &str| format!("phase[{i}].{n}");
-        let ph = p.get_ref();
-        note(&f("until"), ph.until.span());
-        for (n, v) in [
-            ("capacity", &ph.capacity),
-            ("latency_factor", &ph.latency_factor),
-            ("errors", &ph.errors),
-            ("rate_factor", &ph.rate_factor),
-        ] {
-            if let Some(v) = v {
-                note(&f(n), v.span());
-            }
-        }
-        if let Some(r) = &ph.replica {
-            note(&f("replica"), r.span());
-        }
-        s.phases.push(Phase {
-            label: ph.label.clone().unwrap_or_else(|| format!("phase {i}")),
-            from: cx.duration(&ph.from, &f("from"))?,
-            until: cx.duration(&ph.until, &f("until"))?,
-            replica: ph.replica.as_ref().map(|r| *r.get_ref()),
-            capacity: ph.capacity.as_ref().map(|v| *v.get_ref()),
-            latency_factor: ph.latency_factor.as_ref().map(|v| *v.get_ref()),
-            errors: ph.errors.as_ref().map(|v| *v.get_ref()),
-            refuse: ph.refuse,
-            rate_factor: ph.rate_factor.as_ref().map(|v| *v.get_ref()),
-        });
-    }
-    s.validate().map_err(|(field, message)| {
-        let span = spans
-            .iter()
-            .find(|(f, _)| *f == field)
-            .map(|(_, s)| s.clone());
-        FileError {
-            path: path.to_string(),
-            line: span.map(|s| line_of(text, s.start)),
-            field,
-            message,
-        }
-    })?;
+    s.validate()
+        .map_err(|(field, message)| doc.error(&field, message))?;
     Ok(s)
 }

@@ -4,14 +4,14 @@
 //! simulated downstream with capacity, on the mock clock, deterministic for a seed.
 //!
 //! * [`scenario`]: who calls, what they call, what happens to it (built-ins and TOML files).
-//! * [`policy`]: what the clients wrap their calls in: the core's configs, and the one place
-//!   a TOML file's fields become them (until the core derives `serde` itself).
+//! * [`policy`]: what the clients wrap their calls in: the core's configs, read from TOML by
+//!   the core's own `serde` feature.
 //! * [`engine`]: the discrete-event run of one policy on one scenario; every request is a
 //!   real [`Pipeline`](bulwark::pipeline::Pipeline) call future.
 //! * [`downstream`]: the model of the service being called.
 //! * [`metrics`]: the summary and the series a run yields.
 //! * [`report`]: the terminal summary, CSV, SVG plots and the HTML page.
-//! * [`files`], [`units`], [`rng`]: file errors with lines, durations as people write them,
+//! * [`files`], [`units`], [`rng`]: file errors with lines, durations as people read them,
 //!   the seeded random numbers.
 //!
 //! ```

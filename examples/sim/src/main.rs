@@ -10,7 +10,6 @@ use bulwark_sim::engine::run;
 use bulwark_sim::policy::Policy;
 use bulwark_sim::report::{summary_text, write_all};
 use bulwark_sim::scenario::{BUILTIN, DEFAULT_SCENARIO, Scenario};
-use bulwark_sim::units::parse_duration;
 
 const HELP_HEAD: &str = "\
 bulwark-sim: run bulwark's real circuit breaker, retry, budget, rate limiter, bulkhead and
@@ -49,24 +48,28 @@ SCENARIO FILES (TOML; examples in examples/sim/scenarios/):
                 refuse = true | capacity = 0.5 | latency_factor = 8 | errors = 0.2 |
                 rate_factor = 2
 
-POLICY FILES (TOML; example in examples/sim/policies/example.toml):
+POLICY FILES (TOML; examples in examples/sim/policies/):
     [[policy]]  name = \"...\", attempt_timeout = \"250ms\", total_timeout = \"1s\",
-                waits = \"breaker\" | \"all\" | \"nothing\"
-    [policy.retry]     max_attempts, backoff = constant|linear|exponential, initial,
-                       multiplier, step, max, jitter = none|full|equal|decorrelated|proportional,
-                       jitter_percent, max_elapsed, max_retry_after
-    [policy.budget]    retry_percent, min_per_second, max_tokens
-    [policy.breaker]   consecutive_failures, failure_rate, slow_threshold, slow_percent,
-                       minimum_calls, window = none|count|time, window_size, time_window,
-                       open_for, open_growth, open_max, open_jitter, half_open_probes,
-                       half_open_successes, half_open_verdict = first-failure|rate,
-                       max_half_open
-    [policy.limiter]   rate, per = \"1s\", burst
-    [policy.bulkhead]  max_concurrent
-    Every value goes through the core's own Config builders; an invalid one is reported
-    with the file, line and field.
+                waits = \"breaker\" | \"all\" | \"nothing\",
+                breaker_window = 100 (calls: 10, 20, 50, 100, 200, 500, 1000) | \"time\" | \"none\"
+    The next four tables are the core's Config types (feature `serde`), one key per
+    builder method, checked by the core as they are read:
+    [policy.retry]     max_attempts, max_elapsed, max_retry_after, seed,
+                       backoff = { exponential = \"50ms\", multiplier = 2, max = \"1s\" }
+                               | { constant = \"100ms\" } | { linear = \"100ms\", step = \"50ms\", max = .. },
+                       jitter = \"none\" | \"full\" | \"equal\" | \"decorrelated\" | { proportional = 20 }
+    [policy.breaker]   consecutive_failures, failure_rate, minimum_calls, time_window,
+                       slow_calls = { threshold = \"500ms\", percent = 80 }, open_for,
+                       open_growth = { multiplier = 2, max = \"30s\" }, open_jitter,
+                       half_open = { probes = 1, successes_to_close = 1 },
+                       half_open_verdict = \"first_failure\" | \"rate\", max_half_open, seed
+    [policy.limiter]   rate, per = \"1s\", burst, seed (inside a pipeline it answers at once)
+    [policy.bulkhead]  max_concurrent (inside a pipeline it answers at once)
+    [policy.budget]    retry_percent, min_per_second = 0, max_tokens = 100 (the simulator's)
+    Durations are written \"250ms\", \"1.5s\", \"2m\". An invalid value is reported with the
+    file, line and field, in the core's words.
 
-OUTPUT (in --out): summary.txt, series.csv, downstream_load.svg, success_rate.svg,
+OUTPUT (in --out): summary.txt, series.csv, series.json, downstream_load.svg, success_rate.svg,
     latency_p99.svg, latency_p999.svg, latency_p50.svg, downstream_concurrency.svg,
     breaker_open.svg,
     report.html.
@@ -157,7 +160,7 @@ fn load_scenario(a: &Args) -> Result<Scenario, String> {
         s.seed = seed;
     }
     if let Some(d) = &a.duration {
-        s.duration = parse_duration(d).map_err(|e| format!("--duration: {e}"))?;
+        s.duration = bulwark::duration::parse(d).map_err(|e| format!("--duration: `{d}`: {e}"))?;
         // A long run keeps about 2400 points per series at most (250 ms steps).
         let points = s.duration.as_nanos() / s.resolution.as_nanos().max(1);
         if points > 2_400 {

@@ -186,10 +186,12 @@ pub struct Summary {
     pub truncated: bool,
 }
 
-/// One policy's series over time, one value per time bucket.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// One policy's series over time, one value per time bucket. Serialized (`series.json`) with
+/// the CSV's column names; a value that is not a number (no request ended) is `null`.
+#[derive(Clone, Debug, Default, PartialEq, serde::Serialize)]
 pub struct Series {
     /// Bucket start, seconds.
+    #[serde(rename = "t_s")]
     pub t: Vec<f64>,
     /// Client requests that arrived.
     pub requests: Vec<u64>,
@@ -212,6 +214,7 @@ pub struct Series {
     /// 99.9th percentile, ms.
     pub p999_ms: Vec<f64>,
     /// Fraction of the bucket the breaker spent open.
+    #[serde(rename = "breaker_open_fraction")]
     pub open_fraction: Vec<f64>,
 }
 

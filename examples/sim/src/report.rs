@@ -1,5 +1,5 @@
-//! What a run writes: the terminal summary, `series.csv`, one SVG plot per metric and
-//! `report.html` tying them together.
+//! What a run writes: the terminal summary, `series.csv` and `series.json`, one SVG plot per
+//! metric and `report.html` tying them together.
 
 use std::fmt::Write as _;
 use std::io;
@@ -206,6 +206,54 @@ pub fn series_csv(policies: &[Policy], results: &[RunResult]) -> String {
     out
 }
 
+/// The series of every policy as JSON, the columns of [`series_csv`] as arrays:
+/// `{"scenario", "resolution_s", "policies": [{"name", "series": {"t_s": [..], ..}}]}`, with
+/// `null` where the CSV has an empty cell.
+///
+/// ```
+/// use bulwark_sim::{engine::run, policy::Policy, report::series_json, scenario::Scenario};
+/// use core::time::Duration;
+/// let mut s = Scenario::builtin("steady").unwrap();
+/// s.duration = Duration::from_secs(1);
+/// let p = Policy::no_protection();
+/// let mut r = run(&s, &p, &mut ()).unwrap();
+/// r.series.p99_ms[1] = f64::NAN; // as when no request ends in a bucket
+/// let json: serde_json::Value = serde_json::from_str(&series_json(&s, &[p], &[r])).unwrap();
+/// assert_eq!(json["resolution_s"], 0.25);
+/// let run = &json["policies"][0];
+/// assert_eq!(run["name"], "no protection");
+/// assert_eq!(run["series"]["t_s"], serde_json::json!([0.0, 0.25, 0.5, 0.75]));
+/// assert!(run["series"]["p99_ms"][0].as_f64().unwrap() > 0.0);
+/// assert!(run["series"]["p99_ms"][1].is_null());
+/// ```
+pub fn series_json(scenario: &Scenario, policies: &[Policy], results: &[RunResult]) -> String {
+    #[derive(serde::Serialize)]
+    struct Run<'a> {
+        name: &'a str,
+        series: &'a Series,
+    }
+    #[derive(serde::Serialize)]
+    struct Doc<'a> {
+        scenario: &'a str,
+        resolution_s: f64,
+        policies: Vec<Run<'a>>,
+    }
+    let doc = Doc {
+        scenario: &scenario.name,
+        resolution_s: scenario.resolution.as_secs_f64(),
+        policies: policies
+            .iter()
+            .zip(results)
+            .map(|(p, r)| Run {
+                name: &p.name,
+                series: &r.series,
+            })
+            .collect(),
+    };
+    // Only strings, numbers and arrays: serializing cannot fail.
+    serde_json::to_string(&doc).unwrap_or_default()
+}
+
 /// One plot: a metric over time, one line per policy.
 #[derive(Copy, Clone, Debug)]
 pub struct Plot {
@@ -405,7 +453,8 @@ pub fn html(scenario: &Scenario, policies: &[Policy], summary: &str) -> String {
     let _ = write!(
         out,
         "</ul>\n<h2>Summary</h2>\n<pre>{}</pre>\n<h2>Over time</h2>\n\
-         <p>Shaded: the scenario's phases. Data: <a href=\"series.csv\">series.csv</a>.</p>\n",
+         <p>Shaded: the scenario's phases. Data: <a href=\"series.csv\">series.csv</a>, \
+         <a href=\"series.json\">series.json</a>.</p>\n",
         escape(summary)
     );
     for plot in PLOTS {
@@ -421,7 +470,8 @@ pub fn html(scenario: &Scenario, policies: &[Policy], summary: &str) -> String {
     out
 }
 
-/// Writes everything into `dir` (created if needed): `summary.txt`, `series.csv`, the SVG
+/// Writes everything into `dir` (created if needed): `summary.txt`, `series.csv`,
+/// `series.json`, the SVG
 /// plots and `report.html`. Returns the paths written.
 ///
 /// # Errors
@@ -441,6 +491,9 @@ pub fn write_all(
     written.push(p);
     let p = dir.join("series.csv");
     std::fs::write(&p, series_csv(policies, results))?;
+    written.push(p);
+    let p = dir.join("series.json");
+    std::fs::write(&p, series_json(scenario, policies, results))?;
     written.push(p);
     for plot in PLOTS {
         let p = dir.join(plot.file);

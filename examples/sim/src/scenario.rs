@@ -4,6 +4,8 @@
 
 use core::time::Duration;
 
+use serde::Deserialize;
+
 use crate::files::{self, FileError};
 
 /// How the clients send requests.
@@ -31,8 +33,10 @@ pub enum Clients {
 }
 
 /// The downstream service: replicas with a concurrency limit, a FIFO queue, and service
-/// times that grow with load.
-#[derive(Clone, Debug, PartialEq)]
+/// times that grow with load. In a scenario file: the `[downstream]` table, keyed by the
+/// field names, durations as text (`"20ms"`), omitted fields at their defaults.
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
 pub struct Downstream {
     /// Replicas, called round robin.
     pub replicas: u32,
@@ -42,6 +46,7 @@ pub struct Downstream {
     /// "overloaded" at once.
     pub queue: u32,
     /// Median service time (log-normal).
+    #[serde(with = "bulwark::duration")]
     pub latency: Duration,
     /// Shape of the log-normal service time (0: every request takes the median).
     pub latency_sigma: f64,
@@ -54,6 +59,7 @@ pub struct Downstream {
     /// full queue serves `1 + slowdown` times slower.
     pub slowdown: f64,
     /// How long a refusal ("overloaded", "connection refused") takes to arrive.
+    #[serde(with = "bulwark::duration")]
     pub reject_latency: Duration,
     /// An optimistic-concurrency resource (the model of "Exponential Backoff and Jitter"): a
     /// call succeeds only if no other call committed while it ran; no concurrency limit.
@@ -78,14 +84,19 @@ impl Default for Downstream {
 }
 
 /// A stretch of time during which the downstream (one replica, or all) or the load differs
-/// from the base. Later phases in the list win where they overlap.
-#[derive(Clone, Debug, Default, PartialEq)]
+/// from the base. Later phases in the list win where they overlap. In a scenario file: a
+/// `[[phase]]` table keyed by the field names (`from` and `until` required).
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct Phase {
-    /// A name for the report.
+    /// A name for the report (in a file, `phase N` when omitted).
+    #[serde(default)]
     pub label: String,
     /// Start, from the beginning of the run.
+    #[serde(with = "bulwark::duration")]
     pub from: Duration,
     /// End (exclusive).
+    #[serde(with = "bulwark::duration")]
     pub until: Duration,
     /// Only this replica (0-based); all when `None`.
     pub replica: Option<u32>,
@@ -96,6 +107,7 @@ pub struct Phase {
     /// Failure probability of a served request.
     pub errors: Option<f64>,
     /// Every call is refused at once (a hard outage: connection refused, 503 from a proxy).
+    #[serde(default)]
     pub refuse: bool,
     /// Open-loop arrival rate multiplier (an overload spike).
     pub rate_factor: Option<f64>,

@@ -53,6 +53,7 @@ fn a_default_run_writes_the_report() {
     for f in [
         "summary.txt",
         "series.csv",
+        "series.json",
         "downstream_load.svg",
         "success_rate.svg",
         "latency_p99.svg",
@@ -70,6 +71,33 @@ fn a_default_run_writes_the_report() {
     let csv = std::fs::read_to_string(dir.join("series.csv")).unwrap();
     // 25 s in 250 ms buckets, three policies, one header.
     assert_eq!(csv.lines().count(), 1 + 3 * 100);
+    // series.json holds the same numbers, column by column, per policy.
+    let json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("series.json")).unwrap()).unwrap();
+    assert_eq!(json["scenario"], "outage");
+    assert_eq!(json["resolution_s"], 0.25);
+    let runs = json["policies"].as_array().unwrap();
+    let names: Vec<_> = runs.iter().map(|r| r["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["no protection", "retry only", "full pipeline"]);
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    for (i, line) in csv.lines().skip(1).enumerate() {
+        let cells: Vec<&str> = line.split(',').collect();
+        let run = &runs[i / 100];
+        assert_eq!(cells[0], run["name"].as_str().unwrap());
+        for (col, cell) in header.iter().zip(&cells).skip(1) {
+            let v = &run["series"][*col][i % 100];
+            if cell.is_empty() {
+                // NaN (no request ended in the bucket): an empty cell, a null.
+                assert!(v.is_null(), "{col}[{i}]: {v}");
+            } else {
+                let (c, j) = (cell.parse::<f64>().unwrap(), v.as_f64().unwrap());
+                assert!(
+                    (c - j).abs() <= 5e-4 * j.abs().max(1.0),
+                    "{col}[{i}]: {c} vs {j}"
+                );
+            }
+        }
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

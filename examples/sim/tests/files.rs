@@ -81,33 +81,60 @@ fn at(e: &FileError) -> (Option<usize>, &str) {
 
 #[test]
 fn policy_errors_name_the_field_and_the_line() {
-    // A value the core's retry config refuses.
+    // A value the core's retry config refuses as it is read: at its key, in the core's words.
     let e = policy_err("[[policy]]\nname = \"a\"\n[policy.retry]\nmax_attempts = 0\n");
     assert_eq!(at(&e), (Some(4), "policy[0].retry.max_attempts"));
     assert_eq!(
         e.to_string(),
         "p.toml:4: policy[0].retry.max_attempts: max_attempts must be at least 1"
     );
-
-    // The core's circuit breaker errors, field by field (its `Field` mapped to the key).
+    // Inside an inline table: the key of the inline table.
     let e = policy_err(
-        "[[policy]]\n[policy.breaker]\nconsecutive_failures = 5\nfailure_rate = 150\nwindow = \"count\"\n",
+        "[[policy]]\n[policy.retry]\nmax_attempts = 2\nbackoff = { exponential = \"1s\", max = \"1ms\" }\n",
     );
+    assert_eq!(at(&e), (Some(4), "policy[0].retry.backoff.max"));
+    assert_eq!(e.message, "backoff.max is below the backoff's first delay");
+
+    // The core's circuit breaker errors, each at the key its `Field` names.
+    let e =
+        policy_err("[[policy]]\n[policy.breaker]\nconsecutive_failures = 5\nfailure_rate = 150\n");
     assert_eq!(at(&e), (Some(4), "policy[0].breaker.failure_rate"));
     assert!(e.message.contains("not a valid percentage"), "{e}");
     let e = policy_err("[[policy]]\n[policy.breaker]\nconsecutive_failures = 0\n");
     assert_eq!(at(&e), (Some(3), "policy[0].breaker.consecutive_failures"));
     assert!(e.message.contains("must not be zero"), "{e}");
     let e = policy_err(
-        "[[policy]]\n[policy.breaker]\nfailure_rate = 50\nwindow_size = 10\nminimum_calls = 40\n",
+        "[[policy]]\n[policy.breaker]\nconsecutive_failures = 3\nopen_for = \"10s\"\n\
+         open_growth = { multiplier = 2, max = \"1s\" }\n",
+    );
+    assert_eq!(at(&e), (Some(5), "policy[0].breaker.open_growth.max"));
+    assert!(
+        e.message.contains("open_growth.max is below open_for"),
+        "{e}"
+    );
+    // An error about no key in particular: at the table.
+    let e = policy_err("[[policy]]\n[policy.breaker]\nminimum_calls = 5\n");
+    assert_eq!(at(&e), (Some(2), "policy[0].breaker"));
+    assert!(e.message.contains("no policy would ever open"), "{e}");
+
+    // The breaker's window, the simulator's own key: its sizes, and what only the window sees.
+    let e = policy_err(
+        "[[policy]]\nbreaker_window = 10\n[policy.breaker]\nfailure_rate = 50\nminimum_calls = 40\n",
     );
     assert_eq!(at(&e), (Some(5), "policy[0].breaker.minimum_calls"));
-    let e = policy_err("[[policy]]\n[policy.breaker]\nfailure_rate = 50\nwindow_size = 30\n");
-    assert_eq!(at(&e), (Some(4), "policy[0].breaker.window_size"));
-    let e = policy_err(
-        "[[policy]]\n[policy.breaker]\nconsecutive_failures = 3\nopen_for = \"10s\"\nopen_growth = 2\nopen_max = \"1s\"\n",
+    assert!(
+        e.message.contains("exceeds what the window can hold"),
+        "{e}"
     );
-    assert_eq!(at(&e), (Some(6), "policy[0].breaker.open_max"));
+    let e = policy_err("[[policy]]\nbreaker_window = 30\n[policy.breaker]\nfailure_rate = 50\n");
+    assert_eq!(at(&e), (Some(2), "policy[0].breaker_window"));
+    assert!(
+        e.message.contains("10, 20, 50, 100, 200, 500 or 1000"),
+        "{e}"
+    );
+    let e = policy_err("[[policy]]\nbreaker_window = \"time\"\n");
+    assert_eq!(at(&e), (Some(2), "policy[0].breaker_window"));
+    assert!(e.message.contains("without a breaker"), "{e}");
 
     // The limiter, bulkhead, budget.
     let e = policy_err("[[policy]]\n\n[policy.limiter]\nrate = 0\n");
@@ -116,27 +143,41 @@ fn policy_errors_name_the_field_and_the_line() {
     assert_eq!(at(&e), (Some(3), "policy[0].bulkhead.max_concurrent"));
     let e = policy_err("[[policy]]\n[policy.budget]\nretry_percent = 5000\n");
     assert_eq!(at(&e), (Some(3), "policy[0].budget.retry_percent"));
+    assert!(e.message.contains("0 ..= 1000"), "{e}");
 
-    // The second policy of a file.
+    // The second policy of a file; the simulator's durations are the core's text form.
     let e = policy_err(
         "[[policy]]\nname = \"ok\"\n\n[[policy]]\nname = \"bad\"\nattempt_timeout = \"fast\"\n",
     );
     assert_eq!(at(&e), (Some(6), "policy[1].attempt_timeout"));
-    assert!(e.message.contains("not a duration"), "{e}");
+    assert!(e.message.contains("invalid duration \"fast\""), "{e}");
+    let e = policy_err("[[policy]]\nwaits = \"sometimes\"\n");
+    assert_eq!(at(&e), (Some(2), "policy[0].waits"));
+    assert!(e.message.contains("unknown variant `sometimes`"), "{e}");
 }
 
 #[test]
 fn toml_errors_name_the_field_and_the_line_too() {
-    // A type error: the key on the line the parser points at.
+    // A type error.
     let e = policy_err("[[policy]]\nname = \"a\"\n[policy.retry]\nmax_attempts = \"three\"\n");
-    assert_eq!(at(&e), (Some(4), "policy.retry.max_attempts"));
-    // An unknown field (a typo).
-    let e = policy_err("[[policy]]\n[policy.retry]\nmax_atempts = 3\n");
-    assert_eq!(at(&e), (Some(3), "policy.retry.max_atempts"));
-    assert!(e.message.contains("unknown field"), "{e}");
-    // Not TOML at all.
+    assert_eq!(at(&e), (Some(4), "policy[0].retry.max_attempts"));
+    assert_eq!(e.message, "invalid type: string \"three\", expected u32");
+    // An unknown field (a typo), in the second policy.
+    let e = policy_err("[[policy]]\n[[policy]]\n[policy.retry]\nmax_atempts = 3\n");
+    assert_eq!(at(&e), (Some(4), "policy[1].retry.max_atempts"));
+    assert!(e.message.contains("unknown field `max_atempts`"), "{e}");
+    // A key of the simulator's old schema: the core's Config has no such key.
+    let e = policy_err("[[policy]]\n[policy.retry]\ninitial = \"50ms\"\n");
+    assert_eq!(at(&e), (Some(3), "policy[0].retry.initial"));
+    assert!(e.message.contains("unknown field `initial`"), "{e}");
+    // A duration without its unit.
+    let e =
+        policy_err("[[policy]]\n[policy.breaker]\nconsecutive_failures = 3\nopen_for = \"10\"\n");
+    assert_eq!(at(&e), (Some(4), "policy[0].breaker.open_for"));
+    assert!(e.message.contains("a unit is needed"), "{e}");
+    // Not TOML at all: the line only.
     let e = policy_err("[[policy]]\nname = \n");
-    assert_eq!(e.line, Some(2));
+    assert_eq!(at(&e), (Some(2), ""));
     // No policies.
     let e = policy_err("# nothing\n");
     assert_eq!(at(&e), (None, "policy"));
@@ -147,7 +188,7 @@ fn scenario_errors_name_the_field_and_the_line() {
     let err = |t: &str| Scenario::from_toml("s.toml", t).unwrap_err();
     let e = err("duration = \"10\"\n");
     assert_eq!(at(&e), (Some(1), "duration"));
-    assert!(e.message.contains("no unit"), "{e}");
+    assert!(e.message.contains("a unit is needed"), "{e}");
     let e = err("duration = \"10s\"\n[[phase]]\nfrom = \"5s\"\nuntil = \"2s\"\nrefuse = true\n");
     assert_eq!(at(&e), (Some(4), "phase[0].until"));
     let e =
@@ -157,8 +198,12 @@ fn scenario_errors_name_the_field_and_the_line() {
     assert_eq!(at(&e), (Some(2), "downstream.errors"));
     let e = err("[clients]\nmode = \"sometimes\"\n");
     assert_eq!(at(&e), (Some(2), "clients.mode"));
+    assert!(e.message.contains("unknown variant `sometimes`"), "{e}");
     let e = err("[clients]\nrate = -5.0\n");
     assert_eq!(at(&e), (Some(2), "clients.rate"));
     let e = err("[downstream]\nlatency = 20\n");
     assert_eq!(at(&e), (Some(2), "downstream.latency"));
+    assert!(e.message.contains("expected a duration with a unit"), "{e}");
+    let e = err("[downstream]\nreplicas = 2\nqueu = 5\n");
+    assert_eq!(at(&e), (Some(3), "downstream.queu"));
 }

@@ -7,9 +7,13 @@ use bulwark::admission::Admit;
 use tower::ServiceBuilder;
 use tower_layer::Stack;
 
+use bulwark::fault::Injector;
+
 use super::{
-    GateLayer, KeyedLayer, PipelineLayer, RetryLayer, TimeoutLayer, TokioPipeline, TokioRetry,
+    FaultLayer, GateLayer, KeyedLayer, PipelineLayer, RetryLayer, TimeoutLayer, TokioPipeline,
+    TokioRetry,
 };
+use crate::TokioClock;
 
 /// bulwark's layers as `tower::ServiceBuilder` methods, outermost first as with tower's own.
 /// Each takes the shared state (an `Arc` of a breaker, limiter, bulkhead or table, so a
@@ -217,6 +221,29 @@ pub trait ServiceBuilderExt<L>: Sized {
         self,
         pipeline: TokioPipeline<K, B, G, H>,
     ) -> ServiceBuilder<Stack<PipelineLayer<K, B, G, H>, L>>;
+
+    /// Adds fault injection through a shared injector ([`FaultLayer`]), off until switched on.
+    ///
+    /// ```
+    /// use bulwark::fault::{Config, Injected, Injector, Rate};
+    /// use bulwark_tokio::{TokioClock, tower::ServiceBuilderExt};
+    /// use std::sync::Arc;
+    /// use tower::{ServiceBuilder, ServiceExt, service_fn};
+    /// # #[tokio::main(flavor = "current_thread")]
+    /// # async fn main() {
+    /// let chaos = Arc::new(Injector::new(Config::new(), TokioClock::new()).unwrap());
+    /// let svc = ServiceBuilder::new()
+    ///     .fault_injection(Arc::clone(&chaos))
+    ///     .service(service_fn(|n: u8| async move { Ok::<_, std::io::Error>(n) }));
+    /// assert_eq!(svc.clone().oneshot(7).await.unwrap(), 7);
+    /// chaos.set(Config::new().abort(Rate::ALWAYS)).unwrap();
+    /// assert_eq!(svc.oneshot(7).await.unwrap_err().downcast_ref::<Injected>(), Some(&Injected::Aborted));
+    /// # }
+    /// ```
+    fn fault_injection(
+        self,
+        injector: Arc<Injector<TokioClock>>,
+    ) -> ServiceBuilder<Stack<FaultLayer, L>>;
 }
 
 impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
@@ -264,5 +291,11 @@ impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
         pipeline: TokioPipeline<K, B, G, H>,
     ) -> ServiceBuilder<Stack<PipelineLayer<K, B, G, H>, L>> {
         self.layer(PipelineLayer::new(pipeline))
+    }
+    fn fault_injection(
+        self,
+        injector: Arc<Injector<TokioClock>>,
+    ) -> ServiceBuilder<Stack<FaultLayer, L>> {
+        self.layer(FaultLayer::shared(injector))
     }
 }

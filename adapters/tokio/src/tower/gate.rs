@@ -65,6 +65,49 @@ pub type CircuitBreakerLayer<C = TokioClock, W = NoWindow, E = (), K = ErrorsAre
 pub type BulkheadLayer<S = AtomicSemaphore, C = TokioClock> = GateLayer<Bulkhead<S, C>>;
 /// A rate limiter as a layer: [`GateLayer`] over a [`RateLimiter`]. It sheds at once.
 pub type RateLimitLayer<C = TokioClock> = GateLayer<RateLimiter<C>>;
+/// An adaptive concurrency limit ([`bulwark::adaptive`]) as a layer: a [`GateLayer`] whose
+/// rejection is the bulkhead's [`BulkheadFull`](bulwark::bulkhead::BulkheadFull), and each
+/// call's round trip moves the limit.
+///
+/// ```
+/// use bulwark::adaptive::{AdaptiveLimit, Algorithm, Config};
+/// use bulwark::bulkhead::BulkheadFull;
+/// use bulwark_tokio::{TokioClock, tower::AdaptiveLimitLayer};
+/// use tower::{Layer, Service, ServiceExt, service_fn};
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let limit = AdaptiveLimit::new(Config::new(Algorithm::aimd()).initial(1).min(1), TokioClock::new()).unwrap();
+/// let layer = AdaptiveLimitLayer::new(limit);
+/// let mut svc = layer.layer(service_fn(|()| async { Ok::<_, std::io::Error>(1) }));
+/// let first = svc.ready().await.unwrap().call(()); // holds the only slot
+/// let second = svc.ready().await.unwrap().call(()).await.unwrap_err();
+/// assert!(second.downcast_ref::<BulkheadFull>().is_some());
+/// assert_eq!(first.await.unwrap(), 1);
+/// assert_eq!(layer.gate().limit(), 2); // the limit was fully used: +1
+/// # }
+/// ```
+pub type AdaptiveLimitLayer<C = TokioClock> = GateLayer<bulwark::adaptive::AdaptiveLimit<C>>;
+
+/// An adaptive client-side throttle ([`bulwark::throttle`]) as a layer: a [`GateLayer`] whose
+/// rejection is [`Throttled`](bulwark::throttle::Throttled).
+///
+/// ```
+/// use bulwark::throttle::{AdaptiveThrottle, Config};
+/// use bulwark_tokio::{TokioClock, tower::ThrottleLayer};
+/// use tower::{Layer, ServiceExt, service_fn};
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let layer: ThrottleLayer = ThrottleLayer::new(AdaptiveThrottle::new(Config::new().seed(1), TokioClock::new()).unwrap());
+/// let svc = layer.layer(service_fn(|()| async { Err::<(), _>(std::io::Error::other("503")) }));
+/// for _ in 0..50 {
+///     let _ = svc.clone().oneshot(()).await; // the backend refuses everything
+/// }
+/// let refused = (0..20).filter(|_| layer.gate().try_acquire().is_err()).count();
+/// assert!(refused > 15); // now most calls are refused locally
+/// # }
+/// ```
+pub type ThrottleLayer<C = TokioClock, const N: usize = 12> =
+    GateLayer<bulwark::throttle::AdaptiveThrottle<C, N>>;
 /// The service of a [`CircuitBreakerLayer`].
 pub type CircuitBreakerService<Svc, C = TokioClock, W = NoWindow, E = (), K = ErrorsAreFailures> =
     GateService<Svc, CircuitBreaker<C, W, E>, K>;

@@ -11,6 +11,8 @@
 //! | [`RetryLayer`] | the policy (and its budget) | what the last attempt got |
 //! | [`TimeoutLayer`] | none | [`Elapsed`](bulwark::timeout::Elapsed) |
 //! | [`PipelineLayer`] | the pipeline and its stages | the stage's own rejection or timeout |
+//! | [`HedgeLayer`] | the hedge (its latencies, its budget) | what the last copy got, when every copy failed |
+//! | [`FaultLayer`] | the fault injector (switchable at run time) | [`Injected`](bulwark::fault::Injected) |
 //!
 //! Errors become tower's `BoxError` only here, at the edge. Nobody needs to downcast them:
 //! a [`RetryLayer`] outside a gate finds the rejection ([`rejection`]) and waits until its
@@ -19,15 +21,19 @@
 //! feature, `bulwark_tokio::axum` turns each one into its HTTP answer.
 
 mod builder;
+mod fault;
 mod gate;
+mod hedge;
 mod keyed;
 mod retry;
 
 pub use builder::ServiceBuilderExt;
+pub use fault::{FaultFuture, FaultLayer, FaultService};
 pub use gate::{
-    BulkheadLayer, BulkheadService, CircuitBreakerLayer, CircuitBreakerService, GateFuture,
-    GateLayer, GateService, RateLimitLayer, RateLimitService,
+    AdaptiveLimitLayer, BulkheadLayer, BulkheadService, CircuitBreakerLayer, CircuitBreakerService,
+    GateFuture, GateLayer, GateService, RateLimitLayer, RateLimitService, ThrottleLayer,
 };
+pub use hedge::{HedgeFuture, HedgeLayer, HedgeService};
 pub use keyed::{
     KeyedCircuitBreaker, KeyedCircuitBreakerLayer, KeyedGate, KeyedLayer, KeyedRateLimitLayer,
     KeyedService,

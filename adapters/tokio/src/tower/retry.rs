@@ -337,6 +337,9 @@ pub fn rejection(err: &(dyn std::error::Error + 'static)) -> Option<Rejection> {
         if let Some(r) = e.downcast_ref::<BulkheadFull>() {
             return Some(Rejection::BulkheadFull(*r));
         }
+        if let Some(r) = e.downcast_ref::<bulwark::throttle::Throttled>() {
+            return Some(Rejection::Throttled(*r));
+        }
         if let Some(r) = e.downcast_ref::<Rejection>() {
             return Some(*r);
         }
@@ -375,6 +378,9 @@ fn rejection_in<E: 'static>(err: &E) -> Option<Rejection> {
     }
     if let Some(r) = any.downcast_ref::<BulkheadFull>() {
         return Some(Rejection::BulkheadFull(*r));
+    }
+    if let Some(r) = any.downcast_ref::<bulwark::throttle::Throttled>() {
+        return Some(Rejection::Throttled(*r));
     }
     any.downcast_ref::<Denied>().map(|d| Rejection::from(*d))
 }
@@ -953,6 +959,7 @@ where
                 pipeline::Error::CircuitOpen(r) => Box::new(r),
                 pipeline::Error::RateLimited(r) => Box::new(r),
                 pipeline::Error::BulkheadFull(r) => Box::new(r),
+                pipeline::Error::Throttled(r) => Box::new(r),
                 pipeline::Error::AttemptTimeout(e) | pipeline::Error::Timeout(e) => Box::new(e),
                 _ => "pipeline error".into(),
             }

@@ -1,0 +1,183 @@
+//! Hedging on the mock clock: exact start instants, the winner, the losers dropped, a failure
+//! starting the next copy at once, budget exhaustion and a percentile delay.
+#![cfg(not(loom))]
+
+use core::cell::{Cell, RefCell};
+use core::future::Future;
+use core::pin::pin;
+use core::task::{Context, Waker};
+use core::time::Duration;
+
+use bulwark::hedge::{Config, Delay, Hedge};
+use bulwark::throttle::RetryThrottling;
+use bulwark::{Clock, Instant, MockClock, mock};
+
+const MS: fn(u64) -> Duration = Duration::from_millis;
+
+/// Counts drops of the copies that never finished.
+struct OnDrop<'a>(&'a Cell<u32>, bool);
+impl Drop for OnDrop<'_> {
+    fn drop(&mut self) {
+        if !self.1 {
+            self.0.set(self.0.get() + 1);
+        }
+    }
+}
+
+#[test]
+fn copies_start_a_delay_apart_the_fastest_wins_and_the_others_are_dropped() {
+    let clock = MockClock::new();
+    let hedge: Hedge<_, 3> = Hedge::new(Config::new(Delay::Fixed(MS(50))), &clock).unwrap();
+    let starts = RefCell::new(Vec::new());
+    let dropped = Cell::new(0);
+    let out = mock::run(
+        &clock,
+        hedge.call(|| {
+            let n = starts.borrow().len() as u64;
+            starts.borrow_mut().push(clock.now());
+            let (clock, dropped) = (&clock, &dropped);
+            async move {
+                let mut guard = OnDrop(dropped, false);
+                clock.sleep(MS(300 - n * 100)).await; // 300, 200, 100 ms
+                guard.1 = true;
+                Ok::<_, ()>(n)
+            }
+        }),
+    )
+    .unwrap();
+    assert_eq!(out, Ok(2)); // the third copy: started at 100 ms, done at 200 ms
+    assert_eq!(
+        *starts.borrow(),
+        [
+            Instant::ZERO,
+            Instant::from_millis(50),
+            Instant::from_millis(100)
+        ]
+    );
+    assert_eq!(clock.now(), Instant::from_millis(200));
+    assert_eq!(dropped.get(), 2); // the first two were cancelled
+    assert_eq!(clock.next_deadline(), None); // and their sleeps given back
+}
+
+#[test]
+fn a_failed_copy_starts_the_next_at_once_and_all_failing_returns_the_last() {
+    let clock = MockClock::new();
+    let hedge: Hedge<_, 3> = Hedge::new(Config::new(Delay::Fixed(MS(50))), &clock).unwrap();
+    let starts = RefCell::new(Vec::new());
+    let out = mock::run(
+        &clock,
+        hedge.call(|| {
+            let n = starts.borrow().len();
+            starts.borrow_mut().push(clock.now());
+            let clock = &clock;
+            async move {
+                clock.sleep(MS(10)).await;
+                Err::<(), _>(n)
+            }
+        }),
+    )
+    .unwrap();
+    assert_eq!(out, Err(2));
+    // Each failure (10 ms after its start) starts the next copy at once, well before 50 ms.
+    assert_eq!(
+        *starts.borrow(),
+        [
+            Instant::ZERO,
+            Instant::from_millis(10),
+            Instant::from_millis(20)
+        ]
+    );
+    assert_eq!(clock.now(), Instant::from_millis(30));
+}
+
+#[test]
+fn an_empty_budget_means_no_hedge() {
+    let clock = MockClock::new();
+    let tokens = RetryThrottling::new(2, 1).unwrap(); // one token taken leaves half: refused
+    let hedge: Hedge<_, 3, _, _> = Hedge::new(Config::new(Delay::Fixed(MS(10))), &clock)
+        .unwrap()
+        .with_budget(&tokens);
+    let copies = Cell::new(0);
+    let out = mock::run(
+        &clock,
+        hedge.call(|| {
+            copies.set(copies.get() + 1);
+            let clock = &clock;
+            async move {
+                clock.sleep(MS(100)).await;
+                Ok::<_, ()>(())
+            }
+        }),
+    )
+    .unwrap();
+    assert_eq!((out, copies.get()), (Ok(()), 1));
+    assert_eq!(clock.now(), Instant::from_millis(100));
+}
+
+#[test]
+fn a_percentile_delay_follows_recent_answers() {
+    let clock = MockClock::new();
+    let hedge: Hedge<_, 2> = Hedge::new(
+        Config::new(Delay::Percentile {
+            per_mille: 900,
+            min: MS(1),
+            max: MS(400),
+        }),
+        &clock,
+    )
+    .unwrap();
+    // Twenty quick answers (20 ms each, no hedge needed: the max delay is 400 ms).
+    for _ in 0..20 {
+        let out = mock::run(
+            &clock,
+            hedge.call(|| {
+                let clock = &clock;
+                async move {
+                    clock.sleep(MS(20)).await;
+                    Ok::<_, ()>(())
+                }
+            }),
+        );
+        assert_eq!(out.unwrap(), Ok(()));
+    }
+    let d = hedge.delay();
+    assert!(d >= MS(20) && d <= MS(25), "{d:?}"); // p90 of 20 ms, within a bucket
+    // Now a slow first copy is hedged after that delay.
+    let t0 = clock.now();
+    let starts = RefCell::new(Vec::new());
+    let _ = mock::run(
+        &clock,
+        hedge.call(|| {
+            starts.borrow_mut().push(clock.now());
+            let clock = &clock;
+            async move {
+                clock.sleep(MS(1_000)).await;
+                Ok::<_, ()>(())
+            }
+        }),
+    );
+    assert_eq!(starts.borrow()[1] - t0, d);
+}
+
+#[test]
+fn dropping_the_call_drops_every_copy() {
+    let clock = MockClock::new();
+    let hedge: Hedge<_, 2> = Hedge::new(Config::new(Delay::Fixed(MS(5))), &clock).unwrap();
+    let dropped = Cell::new(0);
+    {
+        let mut call = pin!(hedge.call(|| {
+            let (clock, dropped) = (&clock, &dropped);
+            async move {
+                let _guard = OnDrop(dropped, false);
+                clock.sleep(MS(100)).await;
+                Ok::<_, ()>(())
+            }
+        }));
+        let cx = &mut Context::from_waker(Waker::noop());
+        assert!(call.as_mut().poll(cx).is_pending());
+        clock.set(Instant::from_millis(5));
+        assert!(call.as_mut().poll(cx).is_pending()); // the hedge has started
+    }
+    assert_eq!(dropped.get(), 2);
+    assert_eq!(clock.next_deadline(), None);
+}
