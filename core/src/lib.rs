@@ -73,6 +73,7 @@ const _: () = {
         formats::<retry::Stop>();
         formats::<retry::Decision>();
         formats::<retry::Totals>();
+        formats::<retry::Finish>();
         formats::<retry::Error<E>>();
         formats::<retry::ConfigError>();
         formats::<pool::Error<E>>();

@@ -574,7 +574,8 @@ impl Waits {
 /// `G` is the row of admission stages, in the order they were added ([`gate`](Pipeline::gate)
 /// and its synonyms [`breaker`](Pipeline::breaker), [`limiter`](Pipeline::limiter),
 /// [`bulkhead`](Pipeline::bulkhead)); each stage is held through any pointer to an
-/// [`Admit`]: `&T`, `&'static T`, `Arc<T>`.
+/// [`Admit`]: `&T`, `&'static T`, `Arc<T>`. `H` are the retry [`Hooks`](retry::Hooks) set by
+/// [`hooks`](Pipeline::hooks) (none, `()`, by default).
 ///
 /// ```
 /// use bulwark::pipeline::Pipeline;
@@ -583,14 +584,14 @@ impl Waits {
 /// let p = Pipeline::new(&clock, Config::new().max_attempts(1)).unwrap();
 /// assert_eq!(mock::run(&clock, p.call(|| async { Ok::<_, ()>(7) })).unwrap(), Ok(7));
 /// ```
-pub struct Pipeline<S, K = ErrorsAreFailures, B = (), G = ()> {
-    retry: Retry<S, Classifier<S, K>, (), B>,
+pub struct Pipeline<S, K = ErrorsAreFailures, B = (), G = (), H = ()> {
+    retry: Retry<S, Classifier<S, K>, H, B>,
     gates: G,
     total: Option<Duration>,
     attempt: Option<Duration>,
 }
 
-impl<S, K, B, G> fmt::Debug for Pipeline<S, K, B, G> {
+impl<S, K, B, G, H> fmt::Debug for Pipeline<S, K, B, G, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pipeline")
             .field("total_timeout", &self.total)
@@ -628,7 +629,7 @@ impl<S: Sleep + Clone> Pipeline<S> {
     }
 }
 
-impl<S: Sleep + Clone, K, B, G> Pipeline<S, K, B, G> {
+impl<S: Sleep + Clone, K, B, G, H> Pipeline<S, K, B, G, H> {
     /// Adds an admission stage after those already added: any gate ([`Admit`]) through any
     /// pointer to it. Attempts pass the stages in the order they were added; the module docs
     /// explain the order that suits most services (breaker ▸ limiter ▸ bulkhead).
@@ -644,7 +645,7 @@ impl<S: Sleep + Clone, K, B, G> Pipeline<S, K, B, G> {
     /// let out = mock::run(&clock, p.call(|| async { Ok::<_, ()>(2) })).unwrap();
     /// assert!(matches!(out, Err(Error::RateLimited(_))));
     /// ```
-    pub fn gate<R>(self, gate: R) -> Pipeline<S, K, B, (G, R)>
+    pub fn gate<R>(self, gate: R) -> Pipeline<S, K, B, (G, R), H>
     where
         R: Deref,
         R::Target: Admit,
@@ -666,7 +667,7 @@ impl<S: Sleep + Clone, K, B, G> Pipeline<S, K, B, G> {
     /// let b = CircuitBreaker::new(Cb::new().consecutive_failures(5), &clock).unwrap();
     /// let _p = Pipeline::new(&clock, Config::new()).unwrap().breaker(&b);
     /// ```
-    pub fn breaker<R>(self, breaker: R) -> Pipeline<S, K, B, (G, R)>
+    pub fn breaker<R>(self, breaker: R) -> Pipeline<S, K, B, (G, R), H>
     where
         R: Deref,
         R::Target: Admit,
@@ -683,7 +684,7 @@ impl<S: Sleep + Clone, K, B, G> Pipeline<S, K, B, G> {
     /// let l = RateLimiter::new(Rl::per_second(100), &clock).unwrap();
     /// let _p = Pipeline::new(&clock, Config::new()).unwrap().limiter(&l);
     /// ```
-    pub fn limiter<R>(self, limiter: R) -> Pipeline<S, K, B, (G, R)>
+    pub fn limiter<R>(self, limiter: R) -> Pipeline<S, K, B, (G, R), H>
     where
         R: Deref,
         R::Target: Admit,
@@ -701,7 +702,7 @@ impl<S: Sleep + Clone, K, B, G> Pipeline<S, K, B, G> {
     /// let h = Bulkhead::new(Bh::new(10), &clock).unwrap();
     /// let _p = Pipeline::new(&clock, Config::new()).unwrap().bulkhead(&h);
     /// ```
-    pub fn bulkhead<R>(self, bulkhead: R) -> Pipeline<S, K, B, (G, R)>
+    pub fn bulkhead<R>(self, bulkhead: R) -> Pipeline<S, K, B, (G, R), H>
     where
         R: Deref,
         R::Target: Admit,
@@ -726,7 +727,7 @@ impl<S: Sleep + Clone, K, B, G> Pipeline<S, K, B, G> {
     /// let out = mock::run(&clock, p.call(|| async { Err::<(), u16>(404) })).unwrap();
     /// assert_eq!(out, Err(Error::Operation(404))); // not retried
     /// ```
-    pub fn classify<K2>(self, classify: K2) -> Pipeline<S, K2, B, G> {
+    pub fn classify<K2>(self, classify: K2) -> Pipeline<S, K2, B, G, H> {
         Pipeline {
             retry: self.retry.map_classifier(|c| Classifier {
                 clock: c.clock,
@@ -771,9 +772,52 @@ impl<S: Sleep + Clone, K, B, G> Pipeline<S, K, B, G> {
     /// let clock = MockClock::new();
     /// let _p = Pipeline::new(&clock, Config::new()).unwrap().budget(&budget);
     /// ```
-    pub fn budget<B2: RetryBudget>(self, budget: B2) -> Pipeline<S, K, B2, G> {
+    pub fn budget<B2: RetryBudget>(self, budget: B2) -> Pipeline<S, K, B2, G, H> {
         Pipeline {
             retry: self.retry.with_budget(budget),
+            gates: self.gates,
+            total: self.total,
+            attempt: self.attempt,
+        }
+    }
+
+    /// Reports the pipeline's retry decisions to `hooks` (retry's [`Hooks`](retry::Hooks):
+    /// each attempt, each retry with its delay and cause, a denied budget, how the call
+    /// ended). Without it the pipeline has none (`()`), and pays nothing for them.
+    ///
+    /// The hooks see each attempt's result as the pipeline's retry does: a [`Judged`] value,
+    /// an `Ok` or an [`Error`] naming the layer (a rejection, a timeout or the operation's
+    /// own error), with the classifier's verdict. Hooks generic over the result types
+    /// (retry's [`Counters`](retry::Counters), tracing and metrics hooks) need nothing more.
+    ///
+    /// ```
+    /// use bulwark::{MockClock, mock, pipeline::{Error, Judged, Pipeline}};
+    /// use bulwark::retry::{Config, Counters, Finish, Hooks, Totals};
+    /// use core::cell::Cell;
+    /// use core::time::Duration;
+    ///
+    /// #[derive(Default)]
+    /// struct Causes(Cell<u32>, Cell<Option<Finish>>);
+    /// impl<T> Hooks<Judged<T>, Judged<Error<&str>>> for Causes {
+    ///     fn on_retry(&self, _: u32, _: Duration, out: &Result<Judged<T>, Judged<Error<&str>>>) {
+    ///         if matches!(out, Err(Judged { value: Error::Operation("503"), .. })) {
+    ///             self.0.set(self.0.get() + 1);
+    ///         }
+    ///     }
+    ///     fn on_finish(&self, _: u32, finish: Finish) { self.1.set(Some(finish)) }
+    /// }
+    ///
+    /// let clock = MockClock::new();
+    /// let (counters, causes) = (Counters::new(), Causes::default());
+    /// let p = Pipeline::new(&clock, Config::new().max_attempts(3)).unwrap().hooks((&counters, &causes));
+    /// let out = mock::run(&clock, p.call(|| async { Err::<(), _>("503") })).unwrap();
+    /// assert_eq!(out, Err(Error::Operation("503")));
+    /// assert_eq!(counters.snapshot(), Totals { attempts: 3, retries: 2, budget_denials: 0 });
+    /// assert_eq!((causes.0.get(), causes.1.get()), (2, Some(Finish::Exhausted)));
+    /// ```
+    pub fn hooks<H2>(self, hooks: H2) -> Pipeline<S, K, B, G, H2> {
+        Pipeline {
+            retry: self.retry.with_hooks(hooks),
             gates: self.gates,
             total: self.total,
             attempt: self.attempt,
@@ -830,7 +874,7 @@ impl<S: Sleep + Clone, K, B, G> Pipeline<S, K, B, G> {
     /// let p = Pipeline::new(&clock, cfg).unwrap();
     /// assert_eq!(format!("{:?}", p.retry().config()), format!("{cfg:?}"));
     /// ```
-    pub fn retry(&self) -> &Retry<S, Classifier<S, K>, (), B> {
+    pub fn retry(&self) -> &Retry<S, Classifier<S, K>, H, B> {
         &self.retry
     }
 
@@ -849,7 +893,7 @@ impl<S: Sleep + Clone, K, B, G> Pipeline<S, K, B, G> {
     }
 }
 
-impl<S, K, B, G> Pipeline<S, K, B, G>
+impl<S, K, B, G, H> Pipeline<S, K, B, G, H>
 where
     S: Sleep + Clone,
     B: RetryBudget,
@@ -885,11 +929,12 @@ where
     /// }));
     /// assert_eq!(out.unwrap(), Ok(3));
     /// ```
-    pub fn call<Op, Fut>(&self, op: Op) -> Call<&Self, S, K, B, G, Op, Fut>
+    pub fn call<Op, Fut>(&self, op: Op) -> Call<&Self, S, K, B, G, Op, Fut, H>
     where
         Op: Operation<Future = Fut>,
         Fut: ResultFuture,
         K: Classify<Fut::Ok, Fut::Err>,
+        H: retry::Hooks<Judged<Fut::Ok>, Judged<Error<Fut::Err>>>,
     {
         Call::new(self, op)
     }
@@ -916,8 +961,8 @@ pub trait Parts {
     fn admission(&self) -> &Self::Gates;
 }
 
-impl<S, K, B, G> Parts for Pipeline<S, K, B, G> {
-    type Retry = Retry<S, Classifier<S, K>, (), B>;
+impl<S, K, B, G, H> Parts for Pipeline<S, K, B, G, H> {
+    type Retry = Retry<S, Classifier<S, K>, H, B>;
     type Gates = G;
     #[inline]
     fn retry_policy(&self) -> &Self::Retry {
@@ -994,9 +1039,9 @@ pub struct Attempts<R, Op> {
     total: Deadline,
 }
 
-impl<R, S, K, B, G, Op, Fut> Operation for Attempts<R, Op>
+impl<R, S, K, B, G, H, Op, Fut> Operation for Attempts<R, Op>
 where
-    R: Deref<Target = Pipeline<S, K, B, G>> + Clone,
+    R: Deref<Target = Pipeline<S, K, B, G, H>> + Clone,
     S: Sleep + Clone,
     G: Admit,
     G::Rejected: Into<Rejection>,
@@ -1007,7 +1052,7 @@ where
     type Future = Attempt<R, S, Fut>;
 
     fn attempt(&mut self) -> Self::Future {
-        let p: &Pipeline<S, K, B, G> = &self.pipeline;
+        let p: &Pipeline<S, K, B, G, H> = &self.pipeline;
         let permit = match Permit::try_new(GatesOf(self.pipeline.clone())) {
             Ok(permit) => permit,
             Err(r) => {
@@ -1088,9 +1133,9 @@ pin_project! {
     }
 }
 
-impl<R, S, K, B, G, Fut> Future for Attempt<R, S, Fut>
+impl<R, S, K, B, G, H, Fut> Future for Attempt<R, S, Fut>
 where
-    R: Deref<Target = Pipeline<S, K, B, G>>,
+    R: Deref<Target = Pipeline<S, K, B, G, H>>,
     S: Sleep,
     G: Admit,
     K: Classify<Fut::Ok, Fut::Err>,
@@ -1189,17 +1234,17 @@ unsafe impl<T: Sync> Send for Lent<T> {}
 unsafe impl<T: Sync> Sync for Lent<T> {}
 
 /// The pipeline a call's stages reach through its [`Lent`] borrow.
-type LentPipeline<S, K, B, G> = Lent<Pipeline<S, K, B, G>>;
+type LentPipeline<S, K, B, G, H> = Lent<Pipeline<S, K, B, G, H>>;
 
 /// The retry future inside a [`Call`], over the call's [`Lent`] borrow of its pipeline.
-type Inner<S, K, B, G, Op, Fut> = retry::Call<
-    RetryOf<LentPipeline<S, K, B, G>>,
+type Inner<S, K, B, G, H, Op, Fut> = retry::Call<
+    RetryOf<LentPipeline<S, K, B, G, H>>,
     S,
     Classifier<S, K>,
-    (),
+    H,
     B,
-    Attempts<LentPipeline<S, K, B, G>, Op>,
-    Attempt<LentPipeline<S, K, B, G>, S, Fut>,
+    Attempts<LentPipeline<S, K, B, G, H>, Op>,
+    Attempt<LentPipeline<S, K, B, G, H>, S, Fut>,
 >;
 
 /// The owner of a call's pipeline, kept `!Unpin` so that projecting the pinned call never
@@ -1227,9 +1272,9 @@ pin_project! {
     /// assert_eq!(mock::run(&clock, call).unwrap(), Ok(1));
     /// ```
     #[must_use = "futures do nothing unless polled"]
-    pub struct Call<R, S, K, B, G, Op, Fut>
+    pub struct Call<R, S, K, B, G, Op, Fut, H = ()>
     where
-        R: Deref<Target = Pipeline<S, K, B, G>>,
+        R: Deref<Target = Pipeline<S, K, B, G, H>>,
         S: Sleep,
         G: Admit,
         K: Classify<Fut::Ok, Fut::Err>,
@@ -1239,7 +1284,7 @@ pin_project! {
         // owner's pipeline (the retry future, the running attempt and its permits, whose
         // drop releases through it) is gone before the owner is.
         #[pin]
-        inner: Inner<S, K, B, G, Op, Fut>,
+        inner: Inner<S, K, B, G, H, Op, Fut>,
         total: Deadline,
         // Whether `inner`'s `Lent`s point to the owner's pipeline yet (set at the first poll).
         lent: bool,
@@ -1248,9 +1293,9 @@ pin_project! {
     }
 }
 
-impl<R, S, K, B, G, Op, Fut> Call<R, S, K, B, G, Op, Fut>
+impl<R, S, K, B, G, H, Op, Fut> Call<R, S, K, B, G, Op, Fut, H>
 where
-    R: Deref<Target = Pipeline<S, K, B, G>>,
+    R: Deref<Target = Pipeline<S, K, B, G, H>>,
     S: Sleep + Clone,
     B: RetryBudget,
     G: Admit,
@@ -1278,7 +1323,7 @@ where
         // One clock read serves the total deadline and the retry's start (its `max_elapsed`):
         // like `tokio::time::timeout`, they count from this call. Each attempt's own timeout
         // counts from the operation's first `Pending` (see `attempt_timeout`).
-        let p: &Pipeline<S, K, B, G> = &pipeline;
+        let p: &Pipeline<S, K, B, G, H> = &pipeline;
         let now = (p.total.is_some() || p.retry.config().max_elapsed.is_some())
             .then(|| p.retry.clock().now());
         let total = match (p.total, now) {
@@ -1310,15 +1355,16 @@ where
     }
 }
 
-impl<R, S, K, B, G, Op, Fut> Future for Call<R, S, K, B, G, Op, Fut>
+impl<R, S, K, B, G, H, Op, Fut> Future for Call<R, S, K, B, G, Op, Fut, H>
 where
-    R: Deref<Target = Pipeline<S, K, B, G>>,
+    R: Deref<Target = Pipeline<S, K, B, G, H>>,
     S: Sleep + Clone,
     B: RetryBudget,
     G: Admit,
     G::Rejected: Into<Rejection>,
     Fut: ResultFuture,
     K: Classify<Fut::Ok, Fut::Err>,
+    H: retry::Hooks<Judged<Fut::Ok>, Judged<Error<Fut::Err>>>,
     Op: Operation<Future = Fut>,
 {
     type Output = Result<Fut::Ok, Error<Fut::Err>>;
@@ -1363,9 +1409,9 @@ where
     }
 }
 
-impl<R, S, K, B, G, Op, Fut> fmt::Debug for Call<R, S, K, B, G, Op, Fut>
+impl<R, S, K, B, G, H, Op, Fut> fmt::Debug for Call<R, S, K, B, G, Op, Fut, H>
 where
-    R: Deref<Target = Pipeline<S, K, B, G>>,
+    R: Deref<Target = Pipeline<S, K, B, G, H>>,
     S: Sleep,
     G: Admit,
     K: Classify<Fut::Ok, Fut::Err>,

@@ -8,7 +8,7 @@ use core::task::{Context, Poll, Waker};
 use core::time::Duration;
 
 use bulwark::retry::{
-    Backoff, Budget, Config, Counters, Error, Hooks, Jitter, Retry, Totals, Verdict,
+    Backoff, Budget, Config, Counters, Error, Finish, Hooks, Jitter, Retry, Totals, Verdict,
 };
 use bulwark::timeout::{Deadline, timeout_at};
 use bulwark::{Clock, Instant, MockClock, mock};
@@ -454,4 +454,103 @@ fn zero_backoff_retries_at_once_and_extreme_configs_do_not_panic() {
     let out = mock::run(&clock, retry.call(script.op())).unwrap();
     assert_eq!(out.unwrap_err().attempts(), 3);
     assert_eq!(clock.now(), Instant::MAX);
+}
+
+/// Every `on_finish` a retry reports, in order.
+#[derive(Default)]
+struct Finishes(RefCell<Vec<(u32, Finish)>>);
+
+impl<T, E> Hooks<T, E> for Finishes {
+    fn on_finish(&self, attempts: u32, finish: Finish) {
+        self.0.borrow_mut().push((attempts, finish));
+    }
+}
+
+#[test]
+fn on_finish_reports_how_each_call_ended_once() {
+    let clock = MockClock::new();
+    let seen = Finishes::default();
+    let cfg = Config::new()
+        .jitter(Jitter::None)
+        .max_attempts(3)
+        .backoff(Backoff::constant(Duration::from_secs(1)));
+    let retry = Retry::new(cfg, &clock)
+        .unwrap()
+        .with_hooks(&seen)
+        .with_classifier(|r: &Result<u32, &str>| match r {
+            Err("404") => Verdict::Ignore,
+            Ok(0) | Err(_) => Verdict::FAILURE, // `Ok(0)`: "try later"
+            Ok(_) => Verdict::Success,
+        });
+    let run = |answers: &[Result<u32, &'static str>]| {
+        let script = Script::new(&clock, answers);
+        mock::run(&clock, retry.call(script.op())).unwrap()
+    };
+    assert_eq!(run(&[Ok(1)]), Ok(1));
+    assert_eq!(run(&[Err("503"), Ok(2)]), Ok(2));
+    assert!(matches!(run(&[Err("404")]), Err(Error::Permanent { .. })));
+    assert!(matches!(run(&[Err("503")]), Err(Error::Exhausted { .. })));
+    assert_eq!(run(&[Ok(0)]), Ok(0)); // a retryable result handed back: not a success
+    assert_eq!(
+        *seen.0.borrow(),
+        [
+            (1, Finish::Success),
+            (2, Finish::Success),
+            (1, Finish::Permanent),
+            (3, Finish::Exhausted),
+            (3, Finish::Exhausted),
+        ]
+    );
+
+    // The budget, the caller's deadline (twice: a decision, and a first attempt pending when
+    // the deadline had already passed), and a call dropped before it ends (nothing).
+    seen.0.borrow_mut().clear();
+    let budget = Budget::new(0, 0, 10).unwrap();
+    let budgeted = Retry::new(cfg, &clock)
+        .unwrap()
+        .with_hooks(&seen)
+        .with_budget(&budget);
+    let out = mock::run(&clock, budgeted.call(|| async { Err::<(), _>("down") })).unwrap();
+    assert!(matches!(
+        out,
+        Err(Error::BudgetExhausted { attempts: 1, .. })
+    ));
+    let plain = Retry::new(cfg, &clock).unwrap().with_hooks(&seen);
+    let soon = Deadline::after(clock.now(), Duration::from_millis(500));
+    let out = mock::run(
+        &clock,
+        plain.call_with_deadline(soon, || async { Err::<(), _>("down") }),
+    )
+    .unwrap();
+    assert!(matches!(
+        out,
+        Err(Error::DeadlineExceeded { attempts: 1, .. })
+    ));
+    let past = Deadline::at(Instant::ZERO);
+    clock.advance(Duration::from_secs(1));
+    let out = mock::run(
+        &clock,
+        plain.call_with_deadline(past, core::future::pending::<Result<(), &str>>),
+    )
+    .unwrap();
+    assert_eq!(
+        out,
+        Err(Error::DeadlineExceeded {
+            last: None,
+            attempts: 1
+        })
+    );
+    {
+        let mut dropped = pin!(plain.call(core::future::pending::<Result<(), &str>>));
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(dropped.as_mut().poll(&mut cx).is_pending());
+    }
+    assert_eq!(
+        *seen.0.borrow(),
+        [
+            (1, Finish::BudgetExhausted),
+            (1, Finish::DeadlineExceeded),
+            (1, Finish::DeadlineExceeded),
+        ]
+    );
 }

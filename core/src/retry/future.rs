@@ -12,7 +12,7 @@ use pin_project_lite::pin_project;
 use super::budget::RetryBudget;
 use super::error::Error;
 use super::state::{Decision, RetryState, Stop};
-use super::{Classify, Hooks, Operation, Retry, Verdict};
+use super::{Classify, Finish, Hooks, Operation, Retry, Verdict};
 use crate::sync::Ordering;
 use crate::time::{Instant, Sleep};
 use crate::timeout::Deadline;
@@ -371,6 +371,7 @@ where
                     {
                         // Past the deadline and not ready: dropped now (the cancellation).
                         this.phase.set(Phase::Done);
+                        retry.hooks.on_finish(1, Finish::DeadlineExceeded);
                         return Poll::Ready(Err(Error::DeadlineExceeded {
                             last: None,
                             attempts: this.state.attempts(),
@@ -386,7 +387,9 @@ where
                         && expired
                     {
                         // The clock jumped past the deadline while we slept: do not start late.
-                        return Poll::Ready(give_up(last, this.state.attempts(), Why::Deadline));
+                        let attempts = this.state.attempts();
+                        retry.hooks.on_finish(attempts, Finish::DeadlineExceeded);
+                        return Poll::Ready(give_up(last, attempts, Why::Deadline));
                     }
                     this.state.start_attempt();
                     retry.hooks.on_attempt(this.state.attempts());
@@ -401,17 +404,19 @@ where
             let hint = match retry.classify.classify(&out) {
                 Verdict::Failure { retry_after } => retry_after,
                 verdict @ (Verdict::Success | Verdict::Ignore) => {
+                    let attempts = this.state.attempts();
                     return Poll::Ready(match out {
                         Ok(v) => {
                             if verdict == Verdict::Success {
                                 retry.budget.deposit();
                             }
+                            retry.hooks.on_finish(attempts, Finish::Success);
                             Ok(v)
                         }
-                        Err(error) => Err(Error::Permanent {
-                            error,
-                            attempts: this.state.attempts(),
-                        }),
+                        Err(error) => {
+                            retry.hooks.on_finish(attempts, Finish::Permanent);
+                            Err(Error::Permanent { error, attempts })
+                        }
                     });
                 }
             };
@@ -433,14 +438,17 @@ where
             let (delay, at) = match this.state.decide(cfg, now, hint, *this.deadline) {
                 Decision::Retry { delay, at } => (delay, at),
                 Decision::Stop(Stop::Deadline) => {
+                    retry.hooks.on_finish(attempt, Finish::DeadlineExceeded);
                     return Poll::Ready(give_up(out, attempt, Why::Deadline));
                 }
                 Decision::Stop(Stop::MaxAttempts | Stop::MaxElapsed) => {
+                    retry.hooks.on_finish(attempt, Finish::Exhausted);
                     return Poll::Ready(give_up(out, attempt, Why::Exhausted));
                 }
             };
             if !retry.budget.try_withdraw(now) {
                 retry.hooks.on_budget_denied(attempt, &out);
+                retry.hooks.on_finish(attempt, Finish::BudgetExhausted);
                 return Poll::Ready(give_up(out, attempt, Why::Budget));
             }
             retry.hooks.on_retry(attempt, delay, &out);

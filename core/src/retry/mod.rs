@@ -150,6 +150,65 @@ hooks! {
         fn on_retry(&self, attempt: u32, delay: Duration, outcome: &Result<T, E>);
         /// The budget denied the retry after attempt `attempt`; the call returns `outcome`.
         fn on_budget_denied(&self, attempt: u32, outcome: &Result<T, E>);
+        /// The call ended after `attempts` attempts, as `finish` says (once per call that
+        /// ends; a call dropped before it ends reports nothing).
+        ///
+        /// ```
+        /// use bulwark::retry::{Config, Finish, Hooks, Retry};
+        /// use bulwark::{MockClock, mock};
+        /// use core::cell::Cell;
+        ///
+        /// #[derive(Default)]
+        /// struct Last(Cell<Option<(u32, Finish)>>);
+        /// impl<T, E> Hooks<T, E> for Last {
+        ///     fn on_finish(&self, attempts: u32, finish: Finish) { self.0.set(Some((attempts, finish))) }
+        /// }
+        ///
+        /// let clock = MockClock::new();
+        /// let last = Last::default();
+        /// let retry = Retry::new(Config::new().max_attempts(2), &clock).unwrap().with_hooks(&last);
+        /// let _ = mock::run(&clock, retry.call(|| async { Err::<(), _>("down") }));
+        /// assert_eq!(last.0.get(), Some((2, Finish::Exhausted)));
+        /// let _ = mock::run(&clock, retry.call(|| async { Ok::<_, ()>(1) }));
+        /// assert_eq!(last.0.get(), Some((1, Finish::Success)));
+        /// ```
+        fn on_finish(&self, attempts: u32, finish: Finish);
+    }
+}
+
+/// How a [`Retry`] call ended, as reported to [`Hooks::on_finish`]: the call's result in one
+/// word, without its value.
+///
+/// ```
+/// use bulwark::retry::Finish;
+/// assert!(Finish::Success.is_success());
+/// assert!(!Finish::Exhausted.is_success());
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Finish {
+    /// A result the classifier judged a success (or ignored, when it is an `Ok`).
+    Success,
+    /// An error the classifier did not retry (ignored): [`Error::Permanent`].
+    Permanent,
+    /// Out of attempts or time while the last outcome was still a failure
+    /// ([`Error::Exhausted`], or a retryable `Ok` result handed back as it is).
+    Exhausted,
+    /// The budget denied the retry ([`Error::BudgetExhausted`]).
+    BudgetExhausted,
+    /// The next attempt would not start before the deadline ([`Error::DeadlineExceeded`]).
+    DeadlineExceeded,
+}
+
+impl Finish {
+    /// `true` for [`Finish::Success`]: the call returns a result its classifier accepted.
+    ///
+    /// ```
+    /// assert!(!bulwark::retry::Finish::BudgetExhausted.is_success());
+    /// ```
+    pub const fn is_success(self) -> bool {
+        matches!(self, Finish::Success)
     }
 }
 

@@ -217,10 +217,10 @@ pub trait ServiceBuilderExt<L>: Sized {
     /// assert_eq!(svc.oneshot(7).await.unwrap(), 7);
     /// # }
     /// ```
-    fn pipeline<K, B, G>(
+    fn pipeline<K, B, G, H>(
         self,
-        pipeline: TokioPipeline<K, B, G>,
-    ) -> ServiceBuilder<Stack<PipelineLayer<K, B, G>, L>>;
+        pipeline: TokioPipeline<K, B, G, H>,
+    ) -> ServiceBuilder<Stack<PipelineLayer<K, B, G, H>, L>>;
 
     /// Adds fault injection through a shared injector ([`FaultLayer`]), off until switched on.
     ///
@@ -286,10 +286,10 @@ impl<L> ServiceBuilderExt<L> for ServiceBuilder<L> {
         self.layer(TimeoutLayer::new(limit))
     }
 
-    fn pipeline<K, B, G>(
+    fn pipeline<K, B, G, H>(
         self,
-        pipeline: TokioPipeline<K, B, G>,
-    ) -> ServiceBuilder<Stack<PipelineLayer<K, B, G>, L>> {
+        pipeline: TokioPipeline<K, B, G, H>,
+    ) -> ServiceBuilder<Stack<PipelineLayer<K, B, G, H>, L>> {
         self.layer(PipelineLayer::new(pipeline))
     }
     fn fault_injection(

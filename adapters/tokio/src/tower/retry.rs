@@ -9,7 +9,7 @@ use std::time::Duration;
 use bulwark::Clock;
 use bulwark::admission::Admit;
 use bulwark::classify::{ErrorsAreFailures, Verdict};
-use bulwark::pipeline::{self, Pipeline, Rejection, Waits};
+use bulwark::pipeline::{self, Judged, Pipeline, Rejection, Waits};
 use bulwark::retry::{self, Classify, Hooks, Operation, Retry, RetryBudget};
 #[cfg(doc)]
 use bulwark::timeout::Elapsed;
@@ -815,7 +815,8 @@ impl<Svc: Service<Req>, Req, K, H, B> std::fmt::Debug for RetryFuture<Svc, Req, 
 /// let _p: bulwark_tokio::tower::TokioPipeline = Pipeline::new(bulwark_tokio::TokioClock::new(), Config::new()).unwrap();
 /// # }
 /// ```
-pub type TokioPipeline<P = ErrorsAreFailures, B = (), G = ()> = Pipeline<TokioClock, P, B, G>;
+pub type TokioPipeline<P = ErrorsAreFailures, B = (), G = (), H = ()> =
+    Pipeline<TokioClock, P, B, G, H>;
 
 /// Runs every call of the inner service through a [`Pipeline`] (timeouts, retry, admission
 /// stages): [`PolicyLayer`] over a [`TokioPipeline`]. The pipeline is shared through an `Arc`; so are its stages, when they are held
@@ -851,9 +852,10 @@ pub type TokioPipeline<P = ErrorsAreFailures, B = (), G = ()> = Pipeline<TokioCl
 /// assert!(err.downcast_ref::<bulwark::circuit_breaker::Rejected>().is_some());
 /// # }
 /// ```
-pub type PipelineLayer<K = ErrorsAreFailures, B = (), G = ()> = PolicyLayer<TokioPipeline<K, B, G>>;
+pub type PipelineLayer<K = ErrorsAreFailures, B = (), G = (), H = ()> =
+    PolicyLayer<TokioPipeline<K, B, G, H>>;
 
-impl<K, B, G> PipelineLayer<K, B, G> {
+impl<K, B, G, H> PipelineLayer<K, B, G, H> {
     /// A layer running every call through `pipeline`.
     ///
     /// ```
@@ -866,16 +868,16 @@ impl<K, B, G> PipelineLayer<K, B, G> {
     /// assert_eq!(svc.oneshot(21).await.unwrap(), 42);
     /// # }
     /// ```
-    pub fn new(pipeline: TokioPipeline<K, B, G>) -> Self {
+    pub fn new(pipeline: TokioPipeline<K, B, G, H>) -> Self {
         Self::shared(Arc::new(pipeline))
     }
 }
 
 /// A service whose calls run through a [`Pipeline`]: the service of a [`PipelineLayer`].
-pub type PipelineService<Svc, K = ErrorsAreFailures, B = (), G = ()> =
-    PolicyService<Svc, TokioPipeline<K, B, G>>;
+pub type PipelineService<Svc, K = ErrorsAreFailures, B = (), G = (), H = ()> =
+    PolicyService<Svc, TokioPipeline<K, B, G, H>>;
 
-impl<Svc, Req, P, B, G> Service<Req> for PolicyService<Svc, TokioPipeline<P, B, G>>
+impl<Svc, Req, P, B, G, H> Service<Req> for PolicyService<Svc, TokioPipeline<P, B, G, H>>
 where
     Svc: Service<Req> + Clone,
     Svc::Error: Into<BoxError>,
@@ -884,10 +886,11 @@ where
     B: RetryBudget,
     G: Admit,
     G::Rejected: Into<Rejection>,
+    H: Hooks<Judged<Svc::Response>, Judged<pipeline::Error<Svc::Error>>>,
 {
     type Response = Svc::Response;
     type Error = BoxError;
-    type Future = PipelineFuture<Svc, Req, P, B, G>;
+    type Future = PipelineFuture<Svc, Req, P, B, G, H>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx).map_err(Into::into)
@@ -920,7 +923,7 @@ pin_project! {
     /// # }
     /// ```
     #[must_use = "futures do nothing unless polled"]
-    pub struct PipelineFuture<Svc, Req, P, B, G>
+    pub struct PipelineFuture<Svc, Req, P, B, G, H = ()>
     where
         Svc: Service<Req>,
         Svc: Clone,
@@ -931,11 +934,11 @@ pin_project! {
         G::Rejected: Into<Rejection>,
     {
         #[pin]
-        inner: pipeline::Call<Arc<TokioPipeline<P, B, G>>, TokioClock, P, B, G, Attempts<Svc, Req>, ReadyCall<Svc, Req>>,
+        inner: pipeline::Call<Arc<TokioPipeline<P, B, G, H>>, TokioClock, P, B, G, Attempts<Svc, Req>, ReadyCall<Svc, Req>, H>,
     }
 }
 
-impl<Svc, Req, P, B, G> Future for PipelineFuture<Svc, Req, P, B, G>
+impl<Svc, Req, P, B, G, H> Future for PipelineFuture<Svc, Req, P, B, G, H>
 where
     Svc: Service<Req> + Clone,
     Svc::Error: Into<BoxError>,
@@ -944,6 +947,7 @@ where
     B: RetryBudget,
     G: Admit,
     G::Rejected: Into<Rejection>,
+    H: Hooks<Judged<Svc::Response>, Judged<pipeline::Error<Svc::Error>>>,
 {
     type Output = Result<Svc::Response, BoxError>;
 
@@ -963,7 +967,7 @@ where
     }
 }
 
-impl<Svc, Req, P, B, G> std::fmt::Debug for PipelineFuture<Svc, Req, P, B, G>
+impl<Svc, Req, P, B, G, H> std::fmt::Debug for PipelineFuture<Svc, Req, P, B, G, H>
 where
     Svc: Service<Req> + Clone,
     Req: Clone,
