@@ -59,11 +59,16 @@ impl<S, const N: usize, K, B> Hedge<S, N, K, B> {
     /// ```
     /// use bulwark::classify::Verdict;
     /// use bulwark::hedge::{Config, Delay, Hedge};
-    /// let clock = bulwark::MockClock::new();
-    /// let hedge: Hedge<_, 2, _> = Hedge::new(Config::new(Delay::Fixed(core::time::Duration::ZERO)), &clock)
+    /// use bulwark::{MockClock, mock};
+    /// use core::cell::Cell;
+    /// let clock = MockClock::new();
+    /// let hedge: Hedge<_, 2, _> = Hedge::new(Config::new(Delay::Fixed(core::time::Duration::from_secs(1))), &clock)
     ///     .unwrap()
     ///     .with_classifier(|r: &Result<u16, ()>| if r == &Ok(503) { Verdict::FAILURE } else { Verdict::Success });
-    /// # let _ = hedge.delay();
+    /// let copy = Cell::new(0);
+    /// // The first copy's 503 is not acceptable: the hedge starts at once and its 200 wins.
+    /// let out = mock::run(&clock, hedge.call(|| { copy.set(copy.get() + 1); let n = copy.get(); async move { Ok(if n == 1 { 503 } else { 200 }) } }));
+    /// assert_eq!(out.unwrap(), Ok(200));
     /// ```
     pub fn with_classifier<K2>(self, classify: K2) -> Hedge<S, N, K2, B> {
         Hedge {
@@ -80,13 +85,17 @@ impl<S, const N: usize, K, B> Hedge<S, N, K, B> {
     ///
     /// ```
     /// use bulwark::hedge::{Config, Delay, Hedge};
-    /// use bulwark::retry::Budget;
-    /// let clock = bulwark::MockClock::new();
-    /// let budget = Budget::new(20, 0, 10).unwrap();
+    /// use bulwark::throttle::RetryThrottling;
+    /// use bulwark::{MockClock, mock};
+    /// use core::cell::Cell;
+    /// let clock = MockClock::new();
+    /// let tokens = RetryThrottling::new(2, 1).unwrap(); // its first token leaves only half: none to give
     /// let hedge: Hedge<_, 2, _, _> = Hedge::new(Config::new(Delay::Fixed(core::time::Duration::ZERO)), &clock)
     ///     .unwrap()
-    ///     .with_budget(&budget);
-    /// # let _ = hedge.delay();
+    ///     .with_budget(&tokens);
+    /// let copies = Cell::new(0);
+    /// let out = mock::run(&clock, hedge.call(|| { copies.set(copies.get() + 1); async { Err::<(), _>("down") } }));
+    /// assert_eq!((out.unwrap(), copies.get()), (Err("down"), 1)); // no hedge: the budget said no
     /// ```
     pub fn with_budget<B2>(self, budget: B2) -> Hedge<S, N, K, B2> {
         Hedge {
