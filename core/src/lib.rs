@@ -9,10 +9,6 @@
 
 pub mod rng;
 pub(crate) mod sync;
-
-// Only for `rng::seed_from_os_entropy` (feature `std`, used by the std adapters).
-#[cfg(feature = "std")]
-extern crate std;
 #[macro_use]
 mod hooks;
 

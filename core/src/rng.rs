@@ -95,28 +95,6 @@ pub fn offer_default_seed(seed: u64) -> bool {
     true
 }
 
-/// Offers the default seed ([`offer_default_seed`]) a value from OS entropy, once per process:
-/// the random keys the standard library seeds `HashMap`s with, mixed with the process id, so
-/// default-seeded retries, breakers and limiters of different processes do not jitter in
-/// lockstep. The std adapters call it when they build their first clock; a seed set with
-/// [`set_default_seed`] wins. Feature `std` (the core stays `no_std` without it).
-///
-/// ```
-/// bulwark::rng::seed_from_os_entropy();
-/// bulwark::rng::seed_from_os_entropy(); // once per process: the second call does nothing
-/// assert_eq!(bulwark::rng::default_seed(), bulwark::rng::default_seed());
-/// ```
-#[cfg(feature = "std")]
-pub fn seed_from_os_entropy() {
-    static ONCE: std::sync::Once = std::sync::Once::new();
-    ONCE.call_once(|| {
-        use core::hash::{BuildHasher, Hasher};
-        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u32(std::process::id());
-        offer_default_seed(h.finish());
-    });
-}
-
 /// The process-wide default seed: the value given to [`set_default_seed`] or taken by
 /// [`offer_default_seed`]; until then a fixed constant. See the [module](self) docs.
 ///

@@ -67,6 +67,20 @@ fn timespec_nanos(t: rustix::time::Timespec) -> u64 {
         .saturating_add(t.tv_nsec as u64)
 }
 
+/// Offers bulwark's default jitter seed ([`bulwark::rng`]) a value from OS entropy, once per
+/// process (the random keys the standard library seeds `HashMap`s with, mixed with the process
+/// id), so default-seeded retries, breakers and limiters of different processes do not jitter
+/// in lockstep. A seed set with [`bulwark::rng::set_default_seed`] wins.
+fn seed_from_os_entropy() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        bulwark::rng::offer_default_seed(h.finish());
+    });
+}
+
 impl AsyncIoClock {
     /// The process's clock (a cheap `Copy` handle; every one reads the same instants). The
     /// first call in the process fixes the origin and offers bulwark's default jitter seed a
@@ -85,7 +99,7 @@ impl AsyncIoClock {
 
     /// The first clock of the process: its origin is now.
     fn first() -> Self {
-        bulwark::rng::seed_from_os_entropy();
+        seed_from_os_entropy();
         let origin = std::time::Instant::now();
         AsyncIoClock {
             origin,

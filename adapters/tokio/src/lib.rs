@@ -60,6 +60,20 @@ pub use semaphore::{TokioSemaphore, TokioWaiter};
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
 pub struct TokioClock;
 
+/// Offers bulwark's default jitter seed ([`bulwark::rng`]) a value from OS entropy, once per
+/// process (the random keys the standard library seeds `HashMap`s with, mixed with the process
+/// id), so default-seeded retries, breakers and limiters of different processes do not jitter
+/// in lockstep. A seed set with [`bulwark::rng::set_default_seed`] wins.
+fn seed_from_os_entropy() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(std::process::id());
+        bulwark::rng::offer_default_seed(h.finish());
+    });
+}
+
 impl TokioClock {
     /// The process's tokio clock (the type is a zero-sized handle; all are the same clock).
     /// The first call in the process also offers bulwark's default jitter seed a value from OS
@@ -102,7 +116,7 @@ impl TokioClock {
 fn origin() -> tokio::time::Instant {
     static ORIGIN: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
     *ORIGIN.get_or_init(|| {
-        bulwark::rng::seed_from_os_entropy();
+        seed_from_os_entropy();
         let now = tokio::time::Instant::now();
         [86_400, 3_600, 60, 1, 0]
             .into_iter()
