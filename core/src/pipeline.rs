@@ -1051,6 +1051,7 @@ where
 {
     type Future = Attempt<R, S, Fut>;
 
+    #[inline]
     fn attempt(&mut self) -> Self::Future {
         let p: &Pipeline<S, K, B, G, H> = &self.pipeline;
         let permit = match Permit::try_new(GatesOf(self.pipeline.clone())) {
@@ -1319,6 +1320,7 @@ where
     /// assert_eq!(mock::run(&clock, call).unwrap(), Ok(1));
     /// assert_eq!(Arc::strong_count(&p), 1);
     /// ```
+    #[inline(always)]
     pub fn new(pipeline: R, op: Op) -> Self {
         // One clock read serves the total deadline and the retry's start (its `max_elapsed`):
         // like `tokio::time::timeout`, they count from this call. Each attempt's own timeout
