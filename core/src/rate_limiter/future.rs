@@ -266,10 +266,13 @@ mod tests {
         .unwrap();
         assert_eq!(
             r,
-            Err(Denied::RateLimited(super::super::RateLimited::new(
-                Instant::from_millis(500),
-                Instant::ZERO
-            )))
+            Err(Denied::RateLimited(
+                super::super::RateLimited::new(Instant::from_millis(500), Instant::ZERO)
+                    .with_quota(super::super::Quota {
+                        burst: 1,
+                        period: Duration::from_millis(500)
+                    })
+            ))
         );
         assert_eq!(at, Instant::ZERO, "no time wasted waiting");
         assert_eq!(l.available(), 0, "the failed wait took nothing");

@@ -64,7 +64,7 @@ mod state;
 
 pub use compact::ConstRateLimiter;
 pub use config::{Config, MAX_RATE_ERROR_PER_MILLE, Waiting};
-pub use error::{ConfigError, Denied, InsufficientCapacity, RateLimited};
+pub use error::{ConfigError, Denied, InsufficientCapacity, Quota, RateLimited};
 pub use future::Acquire;
 pub use keyed::{Keyed, KeyedMachine, KeyedRateLimiter, PROBE};
 pub use shared::RateLimiter;

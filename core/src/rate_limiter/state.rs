@@ -2,8 +2,9 @@
 //! `&mut self` [`Machine`].
 
 use super::config::Config;
-use super::error::{ConfigError, Denied, InsufficientCapacity, RateLimited};
+use super::error::{ConfigError, Denied, InsufficientCapacity, Quota, RateLimited};
 use crate::time::Instant;
+use core::time::Duration;
 
 /// Validated GCRA parameters: the emission interval `T` (ns per token) and the burst `b`.
 ///
@@ -23,6 +24,21 @@ pub struct Gcra {
 }
 
 impl Gcra {
+    /// The quota these parameters enforce.
+    ///
+    /// ```
+    /// use bulwark::rate_limiter::Config;
+    /// use core::time::Duration;
+    /// let q = Config::per_second(10).burst(3).gcra().unwrap().quota();
+    /// assert_eq!((q.burst, q.period), (3, Duration::from_millis(100)));
+    /// ```
+    pub const fn quota(&self) -> Quota {
+        Quota {
+            burst: self.burst,
+            period: Duration::from_nanos(self.t),
+        }
+    }
+
     /// `T`: nanoseconds to refill one token.
     ///
     /// ```
@@ -98,17 +114,15 @@ impl Gcra {
 /// assert_eq!(tat, 100 * ms);
 /// let tat = gcra(tat, 0, 1, &g).unwrap(); // the burst's second token
 /// assert_eq!(tat, 200 * ms);
-/// assert_eq!(
-///     gcra(tat, 0, 1, &g),
-///     Err(Denied::RateLimited(RateLimited::new(Instant::from_millis(100), Instant::ZERO)))
-/// );
+/// let limited = RateLimited::new(Instant::from_millis(100), Instant::ZERO);
+/// assert_eq!(gcra(tat, 0, 1, &g), Err(Denied::RateLimited(limited.with_quota(g.quota()))));
 /// assert_eq!(gcra(tat, 100 * ms, 1, &g), Ok(300 * ms));
 /// ```
 #[inline(always)]
 pub const fn gcra(tat: u64, now: u64, n: u32, g: &Gcra) -> Result<u64, Denied> {
     match schedule(tat, now, n, g) {
         Ok((new_tat, allow_at)) if allow_at <= now => Ok(new_tat),
-        Ok((_, allow_at)) => Err(limited(allow_at, now)),
+        Ok((_, allow_at)) => Err(limited(allow_at, now, g)),
         Err(e) => Err(e),
     }
 }
@@ -130,17 +144,19 @@ const fn schedule(tat: u64, now: u64, n: u32, g: &Gcra) -> Result<(u64, u64), De
     let base = if tat > now { tat } else { now };
     match base.checked_add(g.t * n as u64) {
         Some(new_tat) => Ok((new_tat, new_tat.saturating_sub(g.len))),
-        None => Err(limited(u64::MAX, now)),
+        None => Err(limited(u64::MAX, now, g)),
     }
 }
 
-/// Limited until `at` (ns), judged at `now` (ns).
+/// Limited until `at` (ns), judged at `now` (ns) against `g`.
 #[inline(always)]
-const fn limited(at: u64, now: u64) -> Denied {
-    Denied::RateLimited(RateLimited::new(
-        Instant::from_nanos(at),
-        Instant::from_nanos(now),
-    ))
+const fn limited(at: u64, now: u64, g: &Gcra) -> Denied {
+    let r = RateLimited::new(Instant::from_nanos(at), Instant::from_nanos(now));
+    Denied::RateLimited(if at == u64::MAX {
+        r
+    } else {
+        r.with_quota(g.quota())
+    })
 }
 
 /// [`gcra`] for a caller that may wait up to `max_wait` nanoseconds: its `n` tokens are taken
@@ -180,7 +196,7 @@ pub const fn reserve(
             // `schedule` checked n ≤ b, and b·T fits u64.
             inc: g.t * n as u64,
         }),
-        Ok((_, allow_at)) => Err(limited(allow_at, now)),
+        Ok((_, allow_at)) => Err(limited(allow_at, now, g)),
         Err(e) => Err(e),
     }
 }
