@@ -32,7 +32,7 @@ fn mock_clock() -> &'static MockClock {
 /// A limiter on `client` with caller time read from `clock`.
 /// The core's rejection until `at`, judged at `now` against `limit`: what the Redis
 /// limiter must answer too.
-fn limited(at: Instant, now: Instant, limit: Limit) -> RateLimited {
+fn core_limited(at: Instant, now: Instant, limit: Limit) -> RateLimited {
     RateLimited::new(at, now).with_quota(limit.gcra().unwrap().quota())
 }
 
@@ -244,7 +244,7 @@ async fn caller_time_sets_the_ttl_to_the_refill_and_a_full_key_is_gone() {
     let err = limiter.try_acquire("k", 1).await.unwrap_err();
     assert_eq!(
         err,
-        Error::RateLimited(limited(
+        Error::RateLimited(core_limited(
             Instant::from_millis(200),
             Instant::from_millis(100),
             Limit::per_second(10).burst(5)
@@ -358,7 +358,7 @@ async fn noscript_reloads_the_script_and_keeps_the_state() {
     let err = limiter.try_acquire("k", 1).await.unwrap_err();
     assert_eq!(
         err,
-        Error::RateLimited(limited(
+        Error::RateLimited(core_limited(
             Instant::from_millis(500),
             Instant::ZERO,
             Limit::per_second(2)
@@ -392,7 +392,7 @@ async fn a_batch_is_one_pipeline_that_survives_noscript_and_degrades_whole() {
         .query_async(&mut c)
         .await
         .unwrap();
-    let limited = Err(Error::RateLimited(limited(
+    let limited = Err(Error::RateLimited(core_limited(
         Instant::from_secs(1),
         Instant::ZERO,
         Limit::per_second(1).burst(2),
@@ -559,7 +559,7 @@ async fn the_local_fallback_keeps_this_instances_share() {
     limiter.try_acquire("a", 1).await.unwrap();
     assert_eq!(
         limiter.try_acquire("a", 1).await,
-        Err(Error::RateLimited(limited(
+        Err(Error::RateLimited(core_limited(
             Instant::from_millis(200),
             Instant::ZERO,
             Limit::per_second(5).burst(2) // this instance's share: T = 200 ms, burst 2
@@ -670,7 +670,7 @@ async fn a_killed_server_degrades_and_a_restarted_one_recovers() {
     // The shared limit is back in force (the new server starts empty).
     assert_eq!(
         limiter.try_acquire("k", 1).await,
-        Err(Error::RateLimited(limited(
+        Err(Error::RateLimited(core_limited(
             Instant::from_secs(2),
             Instant::from_secs(1),
             Limit::per_second(1).burst(2)
@@ -750,7 +750,7 @@ async fn the_tower_layer_rejects_with_the_retry_hint_and_clones_share_the_limit(
         .expect("the limiter's own error");
     assert_eq!(
         limited,
-        &Error::RateLimited(limited(
+        &Error::RateLimited(core_limited(
             Instant::from_secs(1),
             Instant::ZERO,
             Limit::per_second(1).burst(1)
