@@ -1,7 +1,9 @@
-//! An axum server one can poke: `GET /price` is an ordinary `async fn` handler behind
-//! bulwark's tower layers, calling a scripted flaky downstream through a client stack of
-//! more layers; `GET /stats` shows the breaker, limiter and bulkhead; `POST /downstream/..`
-//! breaks or heals the downstream. It runs until Ctrl-C (or `--for`).
+//! The axum server one can poke (`axum_server`): `GET /price` is an ordinary `async fn`
+//! handler behind bulwark's tower layers, calling a scripted flaky downstream through a client
+//! stack of more layers; `GET /stats` shows the breaker, limiter and bulkhead; `GET /metrics`
+//! shows every policy in Prometheus text format; `POST /downstream/..` breaks or heals the
+//! downstream. The binary (`src/bin/axum_server.rs`) serves [`router`] on a port; tests call
+//! it as a tower service on tokio's paused time.
 //!
 //! ```text
 //! inbound, around the /price route:   HandleErrorLayer ▸ rate limiter per client address
@@ -14,25 +16,39 @@
 //! the open breaker's retry instant from its rejection and, since it lies past the total
 //! timeout, answers at once instead of sleeping into a 504.
 //!
-//! ```text
-//! --port N         port on 127.0.0.1 (default 3000; 0: pick a free one)
-//! --faults SCRIPT  downstream behaviour by time since start, e.g. "5s:fail,15s:stall,22s:slow,28s:ok"
-//!                  (ok until the first step): ok = answers in 50 ms; fail = fails after 5 ms;
-//!                  stall = hangs until the attempt timeout cuts it; slow = answers in 150 ms
-//!                  (above normal, under the 200 ms attempt timeout). A call keeps the
-//!                  behaviour of the instant it started.
-//! --for SECONDS    exit after this long (default: run until Ctrl-C)
-//! --waits W        what the retry waits out: breaker (default), all, nothing
+//! Every policy reports to `bulwark_observe::MetricsHooks`: the client stack's breaker,
+//! retry and bulkhead under the policy name `downstream`, the total timeout and each attempt
+//! through an `ObserveLayer` under the same name, the inbound limiter under `per_client`.
+//! `/metrics` renders what the recorder behind the [`PrometheusHandle`] holds.
+//!
+//! Routes: `GET /price` (protected), `GET /stats` (`key value` lines), `GET /metrics`
+//! (Prometheus text), `POST /downstream/{ok,fail,stall,slow}` (the downstream behaves so from
+//! now on, whatever the script says) and `POST /downstream/script` (back to the script).
+//!
+//! # Examples
+//!
 //! ```
+//! use axum::body::Body;
+//! use axum::http::Request;
+//! use bulwark_examples::server::{Script, Settings, router};
+//! use http_body_util::BodyExt;
+//! use metrics_exporter_prometheus::PrometheusBuilder;
+//! use tower::ServiceExt;
 //!
-//! Routes: `GET /price` (protected), `GET /stats` (`key value` lines), `POST
-//! /downstream/{ok,fail,stall,slow}` (the downstream behaves so from now on, whatever the
-//! script says) and `POST /downstream/script` (back to the script). The first line on
-//! stdout is `listening on 127.0.0.1:PORT`.
-//!
-//! `cargo run -p bulwark-examples --bin axum_server`, then
-//! `curl -i localhost:3000/price`, `curl -X POST localhost:3000/downstream/fail`,
-//! `curl localhost:3000/stats`.
+//! # #[tokio::main(flavor = "current_thread", start_paused = true)]
+//! # async fn main() {
+//! let recorder = PrometheusBuilder::new().build_recorder();
+//! let handle = recorder.handle();
+//! // This thread's recorder (a server installs it globally: `install_recorder`).
+//! let _local = metrics::set_default_local_recorder(&recorder);
+//! let app = router(Settings::DEFAULT, Script::default(), handle);
+//! let price = app.clone().oneshot(Request::get("/price").body(Body::empty()).unwrap()).await.unwrap();
+//! assert_eq!(price.status(), 200);
+//! let scraped = app.oneshot(Request::get("/metrics").body(Body::empty()).unwrap()).await.unwrap();
+//! let text = String::from_utf8(scraped.into_body().collect().await.unwrap().to_bytes().to_vec()).unwrap();
+//! assert!(text.contains(r#"bulwark_retry_calls_total{name="downstream",kind="successful_without_retry"} 1"#));
+//! # }
+//! ```
 
 use std::fmt::Write as _;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -43,7 +59,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::error_handling::HandleErrorLayer;
 use axum::extract::{ConnectInfo, Path, Request, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bulwark::bulkhead::{AtomicSemaphore, Bulkhead, Config as BulkheadConfig};
@@ -53,16 +69,24 @@ use bulwark::rate_limiter::{Config as LimiterConfig, KeyedRateLimiter};
 use bulwark::retry::{Backoff, Config as RetryConfig, Jitter, Retry};
 use bulwark::timeout::Elapsed;
 use bulwark::{Clock, Instant};
-use bulwark_examples::parse_duration;
+use bulwark_observe::{MetricsHooks, ObserveLayer, Observed, Pattern};
 use bulwark_tokio::TokioClock;
 use bulwark_tokio::axum::{ErrorResponse, error_response};
 use bulwark_tokio::tower::{BoxError, RetryLayer, ServiceBuilderExt, rejection};
+use metrics_exporter_prometheus::PrometheusHandle;
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 
-type Breaker = CircuitBreaker<TokioClock, NoWindow, Counters>;
-type Hold = Bulkhead<AtomicSemaphore, TokioClock>;
+use crate::parse_duration;
+
+/// The policy name of the client stack's policies (the `name` label of their series).
+pub const DOWNSTREAM: &str = "downstream";
+/// The policy name of the inbound per-client rate limiter.
+pub const PER_CLIENT: &str = "per_client";
+
+type Breaker = CircuitBreaker<TokioClock, NoWindow, (Counters, MetricsHooks)>;
+type Hold = Observed<Bulkhead<AtomicSemaphore, TokioClock>, MetricsHooks>;
 /// One token bucket per client address; a fixed table of 1024 (the limiter's memory bound).
-type PerClient = KeyedRateLimiter<IpAddr, TokioClock, 1024>;
+type PerClient = Observed<KeyedRateLimiter<IpAddr, TokioClock, 1024>, MetricsHooks>;
 /// The downstream behind its client layers: a request number in, a price out. The stack's
 /// type is left to inference (`impl Downstream`), so nothing is boxed per call.
 trait Downstream:
@@ -93,14 +117,6 @@ impl std::fmt::Display for DownstreamError {
 }
 
 impl std::error::Error for DownstreamError {}
-
-/// When the server started, on the global clock: the fault script is timed from it.
-static START: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-
-fn since_start() -> Duration {
-    let start = *START.get_or_init(|| TokioClock::new().now());
-    TokioClock::new().now().saturating_duration_since(start)
-}
 
 // ===== the downstream =====
 
@@ -144,15 +160,37 @@ impl Behaviour {
     }
 }
 
-/// The fault script: from each instant (since start) on, the downstream behaves so; `Ok`
-/// before the first step.
+/// The fault script: from each instant (since the server started) on, the downstream
+/// behaves so; `ok` before the first step. `ok` answers in 50 ms; `fail` fails after 5 ms;
+/// `stall` hangs until the attempt timeout cuts it; `slow` answers in 150 ms (above normal,
+/// under the 200 ms attempt timeout). A call keeps the behaviour of the instant it started.
+///
+/// ```
+/// use bulwark_examples::server::Script;
+/// let s = Script::parse("5s:fail, 15s:stall,22.5s:ok").unwrap();
+/// assert_eq!(s.render(), "5000ms:fail,15000ms:stall,22500ms:ok");
+/// assert!(Script::parse("5s:broken").is_err());
+/// assert!(Script::parse("5s:fail,5s:ok").is_err()); // times must increase
+/// assert_eq!(Script::default().render(), "");
+/// ```
 #[derive(Debug, Default)]
-struct Script {
+pub struct Script {
     steps: Vec<(Duration, Behaviour)>,
 }
 
 impl Script {
-    fn parse(text: &str) -> Result<Script, String> {
+    /// Reads `TIME:BEHAVIOUR,...` (times increasing; behaviours `ok`, `fail`, `stall`, `slow`).
+    ///
+    /// # Errors
+    ///
+    /// A message naming the step that is not of that form.
+    ///
+    /// ```
+    /// use bulwark_examples::server::Script;
+    /// assert_eq!(Script::parse("0s:fail").unwrap().render(), "0ms:fail");
+    /// assert!(Script::parse("fail").unwrap_err().contains("TIME:BEHAVIOUR"));
+    /// ```
+    pub fn parse(text: &str) -> Result<Script, String> {
         let mut steps: Vec<(Duration, Behaviour)> = Vec::new();
         for item in text.split(',').map(str::trim).filter(|s| !s.is_empty()) {
             let (at, what) = item
@@ -178,7 +216,13 @@ impl Script {
             .map_or(Behaviour::Ok, |&(_, b)| b)
     }
 
-    fn render(&self) -> String {
+    /// The script, each time in milliseconds.
+    ///
+    /// ```
+    /// use bulwark_examples::server::Script;
+    /// assert_eq!(Script::parse("1.5s:slow,2s:ok").unwrap().render(), "1500ms:slow,2000ms:ok");
+    /// ```
+    pub fn render(&self) -> String {
         let steps: Vec<String> = self
             .steps
             .iter()
@@ -188,19 +232,8 @@ impl Script {
     }
 }
 
-/// The behaviour set by `POST /downstream/{behaviour}`: 0 = follow the script, else
-/// `Behaviour::ALL[n - 1]`.
-static OVERRIDE: AtomicU8 = AtomicU8::new(0);
-
-/// What the downstream does now: the override, or the script.
-fn behaviour_now(script: &Script) -> Behaviour {
-    match OVERRIDE.load(Ordering::Relaxed) {
-        0 => script.at(since_start()),
-        n => Behaviour::ALL[usize::from(n - 1) % Behaviour::ALL.len()],
-    }
-}
-
 /// What the server counts: downstream calls and outcomes, and the answer of each request.
+#[derive(Default)]
 struct Stats {
     /// Downstream calls started, by the behaviour they met (index: `Behaviour::ALL`).
     started: [AtomicU64; 4],
@@ -220,44 +253,54 @@ struct Stats {
     downstream_failed: AtomicU64,
 }
 
-#[allow(clippy::declare_interior_mutable_const)] // only used to initialise the array below
-const ZERO: AtomicU64 = AtomicU64::new(0);
-
-static STATS: Stats = Stats {
-    started: [ZERO; 4],
-    succeeded: ZERO,
-    failed: ZERO,
-    cut: ZERO,
-    answered_ok: ZERO,
-    circuit_open: ZERO,
-    rate_limited: ZERO,
-    bulkhead_full: ZERO,
-    attempt_timeout: ZERO,
-    total_timeout: ZERO,
-    downstream_failed: ZERO,
-};
-
 fn bump(counter: &AtomicU64) {
     counter.fetch_add(1, Ordering::Relaxed);
 }
 
-/// Counts a downstream call as cut unless it finished.
-struct Unfinished(bool);
+/// What the downstream and the routes share: when the server started (the script is timed
+/// from it), the script, the override and the counts.
+struct World {
+    start: Instant,
+    script: Script,
+    /// The behaviour set by `POST /downstream/{behaviour}`: 0 = follow the script, else
+    /// `Behaviour::ALL[n - 1]`.
+    forced: AtomicU8,
+    stats: Stats,
+}
 
-impl Drop for Unfinished {
+impl World {
+    fn since_start(&self) -> Duration {
+        TokioClock::new()
+            .now()
+            .saturating_duration_since(self.start)
+    }
+
+    /// What the downstream does now: the override, or the script.
+    fn behaviour_now(&self) -> Behaviour {
+        match self.forced.load(Ordering::Relaxed) {
+            0 => self.script.at(self.since_start()),
+            n => Behaviour::ALL[usize::from(n - 1) % Behaviour::ALL.len()],
+        }
+    }
+}
+
+/// Counts a downstream call as cut unless it finished.
+struct Unfinished<'a>(Option<&'a World>);
+
+impl Drop for Unfinished<'_> {
     fn drop(&mut self) {
-        if self.0 {
-            bump(&STATS.cut);
+        if let Some(world) = self.0 {
+            bump(&world.stats.cut);
         }
     }
 }
 
 /// The downstream: behaves as the override or the script says at the instant the call
 /// starts.
-async fn downstream(n: u32, script: Arc<Script>) -> Result<String, DownstreamError> {
-    let behaviour = behaviour_now(&script);
-    bump(&STATS.started[behaviour as usize]);
-    let mut unfinished = Unfinished(true);
+async fn downstream(n: u32, world: Arc<World>) -> Result<String, DownstreamError> {
+    let behaviour = world.behaviour_now();
+    bump(&world.stats.started[behaviour as usize]);
+    let mut unfinished = Unfinished(Some(&world));
     let outcome = match behaviour {
         Behaviour::Ok => {
             tokio::time::sleep(OK_LATENCY).await;
@@ -276,46 +319,73 @@ async fn downstream(n: u32, script: Arc<Script>) -> Result<String, DownstreamErr
             Err(DownstreamError)
         }
     };
-    unfinished.0 = false;
+    unfinished.0 = None;
     bump(match outcome {
-        Ok(_) => &STATS.succeeded,
-        Err(_) => &STATS.failed,
+        Ok(_) => &world.stats.succeeded,
+        Err(_) => &world.stats.failed,
     });
     outcome
 }
 
 // ===== the server =====
 
-/// The layers' settings: sized for a load of about 100 requests per second, with room for
-/// bursts of twice that before the limiter sheds.
+/// The layers' settings: [`Settings::DEFAULT`] is sized for a load of about 100 requests
+/// per second, with room for bursts of twice that before the limiter sheds.
+///
+/// ```
+/// use bulwark::retry::Jitter;
+/// use bulwark_examples::server::Settings;
+/// // Exact timings for a test on paused time: no jitter in the retry's backoff.
+/// let exact = Settings { jitter: Jitter::None, ..Settings::DEFAULT };
+/// assert_eq!(exact.consecutive_failures, 4);
+/// ```
 #[derive(Copy, Clone, Debug)]
-struct Settings {
-    consecutive_failures: u32,
-    open_for: Duration,
-    limiter_per_second: u32,
-    limiter_burst: u32,
-    bulkhead: usize,
-    max_attempts: u32,
-    backoff: Duration,
-    jitter: Jitter,
-    attempt_timeout: Duration,
-    total_timeout: Duration,
-    waits: Waits,
+pub struct Settings {
+    /// The breaker opens after this many consecutive failed attempts.
+    pub consecutive_failures: u32,
+    /// For this long.
+    pub open_for: Duration,
+    /// The inbound limiter's rate per client address.
+    pub limiter_per_second: u32,
+    /// Its burst.
+    pub limiter_burst: u32,
+    /// The bulkhead's capacity (calls to the downstream at once).
+    pub bulkhead: usize,
+    /// The retry's attempts (the first call included).
+    pub max_attempts: u32,
+    /// The retry's constant backoff.
+    pub backoff: Duration,
+    /// The jitter on that backoff.
+    pub jitter: Jitter,
+    /// The timeout of each attempt.
+    pub attempt_timeout: Duration,
+    /// The timeout of the whole call, retries included.
+    pub total_timeout: Duration,
+    /// Which rejections the retry waits out.
+    pub waits: Waits,
 }
 
-const SETTINGS: Settings = Settings {
-    consecutive_failures: 4,
-    open_for: Duration::from_secs(1),
-    limiter_per_second: 200,
-    limiter_burst: 20,
-    bulkhead: 16,
-    max_attempts: 2,
-    backoff: Duration::from_millis(20),
-    jitter: Jitter::Full,
-    attempt_timeout: Duration::from_millis(200),
-    total_timeout: Duration::from_millis(300),
-    waits: Waits::Breaker,
-};
+impl Settings {
+    /// What `axum_server` runs with unless told otherwise.
+    ///
+    /// ```
+    /// use bulwark_examples::server::Settings;
+    /// assert_eq!(Settings::DEFAULT.open_for, std::time::Duration::from_secs(1));
+    /// ```
+    pub const DEFAULT: Settings = Settings {
+        consecutive_failures: 4,
+        open_for: Duration::from_secs(1),
+        limiter_per_second: 200,
+        limiter_burst: 20,
+        bulkhead: 16,
+        max_attempts: 2,
+        backoff: Duration::from_millis(20),
+        jitter: Jitter::Full,
+        attempt_timeout: Duration::from_millis(200),
+        total_timeout: Duration::from_millis(300),
+        waits: Waits::Breaker,
+    };
+}
 
 /// The router's state: the downstream behind its layers, and the shared state the layers
 /// hold, kept here too for `/stats` (every handle is an `Arc` of the same breaker, limiter
@@ -327,11 +397,12 @@ struct App<D> {
     limiter: Arc<PerClient>,
     bulkhead: Arc<Hold>,
     settings: Settings,
-    script: Arc<Script>,
+    world: Arc<World>,
     calls: Arc<AtomicU32>,
+    metrics: PrometheusHandle,
 }
 
-fn build(settings: Settings, script: Script) -> App<impl Downstream> {
+fn build(settings: Settings, script: Script, metrics: PrometheusHandle) -> App<impl Downstream> {
     let clock = TokioClock::new();
     let breaker = Arc::new(
         CircuitBreaker::new(
@@ -341,19 +412,25 @@ fn build(settings: Settings, script: Script) -> App<impl Downstream> {
             clock,
         )
         .expect("a valid breaker configuration")
-        .with_events(Counters::new()),
+        .with_events((Counters::new(), MetricsHooks::new(DOWNSTREAM))),
     );
-    let limiter = Arc::new(
-        PerClient::new(
+    // The state gauge reads right before the first change of state.
+    breaker.events().1.breaker_state(breaker.state());
+    let limiter = Arc::new(Observed::new(
+        Pattern::RateLimiter,
+        KeyedRateLimiter::new(
             LimiterConfig::per_second(settings.limiter_per_second).burst(settings.limiter_burst),
             clock,
         )
         .expect("a valid limiter configuration"),
-    );
-    let bulkhead = Arc::new(
+        MetricsHooks::new(PER_CLIENT),
+    ));
+    let bulkhead = Arc::new(Observed::new(
+        Pattern::Bulkhead,
         Bulkhead::new(BulkheadConfig::new(settings.bulkhead), clock)
             .expect("a valid bulkhead configuration"),
-    );
+        MetricsHooks::new(DOWNSTREAM),
+    ));
     let retry = Retry::new(
         RetryConfig::new()
             .max_attempts(settings.max_attempts)
@@ -361,15 +438,28 @@ fn build(settings: Settings, script: Script) -> App<impl Downstream> {
             .jitter(settings.jitter),
         clock,
     )
-    .expect("a valid retry configuration");
-    let script = Arc::new(script);
-    let for_calls = Arc::clone(&script);
+    .expect("a valid retry configuration")
+    .with_hooks(MetricsHooks::new(DOWNSTREAM));
+    let world = Arc::new(World {
+        start: clock.now(),
+        script,
+        forced: AtomicU8::new(0),
+        stats: Stats::default(),
+    });
+    let for_calls = Arc::clone(&world);
+    // Calls (the total timeout's) and attempts (the attempt timeout's), timed and counted.
+    let observed = Arc::new(MetricsHooks::new(DOWNSTREAM));
     // The client side: each layer holds its state through an `Arc`; nothing is leaked.
     let downstream = ServiceBuilder::new()
+        .layer(ObserveLayer::shared(
+            Pattern::Timeout,
+            Arc::clone(&observed),
+        ))
         .bulwark_timeout(settings.total_timeout)
         .layer(RetryLayer::with_waits(retry, settings.waits))
         .circuit_breaker(Arc::clone(&breaker))
         .bulkhead(Arc::clone(&bulkhead))
+        .layer(ObserveLayer::shared(Pattern::Attempt, observed))
         .bulwark_timeout(settings.attempt_timeout)
         .service(service_fn(move |n: u32| {
             downstream(n, Arc::clone(&for_calls))
@@ -380,8 +470,9 @@ fn build(settings: Settings, script: Script) -> App<impl Downstream> {
         limiter,
         bulkhead,
         settings,
-        script,
+        world,
         calls: Arc::new(AtomicU32::new(0)),
+        metrics,
     }
 }
 
@@ -390,27 +481,28 @@ fn build(settings: Settings, script: Script) -> App<impl Downstream> {
 async fn price<D: Downstream>(State(app): State<App<D>>) -> Response {
     let n = app.calls.fetch_add(1, Ordering::Relaxed);
     let started = TokioClock::new().now();
+    let stats = &app.world.stats;
     let err = match app.downstream.oneshot(n).await {
         Ok(body) => {
-            bump(&STATS.answered_ok);
+            bump(&stats.answered_ok);
             return body.into_response();
         }
         Err(e) => e,
     };
     match rejection(&*err) {
-        Some(Rejection::CircuitOpen(_)) => bump(&STATS.circuit_open),
-        Some(Rejection::BulkheadFull(_)) => bump(&STATS.bulkhead_full),
-        Some(_) => bump(&STATS.rate_limited),
+        Some(Rejection::CircuitOpen(_)) => bump(&stats.circuit_open),
+        Some(Rejection::BulkheadFull(_)) => bump(&stats.bulkhead_full),
+        Some(_) => bump(&stats.rate_limited),
         None if err.downcast_ref::<Elapsed>().is_some() => {
             let took = TokioClock::new().now().saturating_duration_since(started);
             bump(if took >= app.settings.total_timeout {
-                &STATS.total_timeout
+                &stats.total_timeout
             } else {
-                &STATS.attempt_timeout
+                &stats.attempt_timeout
             });
         }
         None => {
-            bump(&STATS.downstream_failed);
+            bump(&stats.downstream_failed);
             return (StatusCode::BAD_GATEWAY, "the downstream failed\n").into_response();
         }
     }
@@ -419,15 +511,15 @@ async fn price<D: Downstream>(State(app): State<App<D>>) -> Response {
 }
 
 /// The answer to a rejection of the layers around `/price` (the limiter): bulwark's, counted.
-async fn inbound_rejected(err: BoxError) -> Response {
+async fn inbound_rejected(world: Arc<World>, err: BoxError) -> Response {
     if matches!(rejection(&*err), Some(Rejection::RateLimited(_))) {
-        bump(&STATS.rate_limited);
+        bump(&world.stats.rate_limited);
     }
     error_response(&*err)
 }
 
 /// The limiter's key: the client's address (connections come through
-/// `into_make_service_with_connect_info`).
+/// `into_make_service_with_connect_info`; without it, as in a test, one unspecified address).
 fn client_ip(req: &Request) -> IpAddr {
     req.extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -436,7 +528,10 @@ fn client_ip(req: &Request) -> IpAddr {
 
 /// `POST /downstream/{behaviour}`: the downstream behaves so from now on (`script`: as the
 /// fault script says again).
-async fn set_downstream(Path(what): Path<String>) -> Response {
+async fn set_downstream<D: Downstream>(
+    State(app): State<App<D>>,
+    Path(what): Path<String>,
+) -> Response {
     let n = match what.as_str() {
         "script" => 0,
         other => match Behaviour::parse(other) {
@@ -450,7 +545,7 @@ async fn set_downstream(Path(what): Path<String>) -> Response {
             }
         },
     };
-    OVERRIDE.store(n, Ordering::Relaxed);
+    app.world.forced.store(n, Ordering::Relaxed);
     format!("downstream: {what}\n").into_response()
 }
 
@@ -462,19 +557,19 @@ fn rss_kib() -> Option<u64> {
 }
 
 /// `GET /stats`: one `key value` per line.
-async fn stats<D: Downstream>(
-    State(app): State<App<D>>,
-    ConnectInfo(you): ConnectInfo<SocketAddr>,
-) -> String {
+async fn stats<D: Downstream>(State(app): State<App<D>>, req: Request) -> String {
+    let you = client_ip(&req);
     let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
     let s = app.settings;
+    let world = &app.world;
+    let st = &world.stats;
     let mut out = String::new();
     let mut line = |k: &str, v: &dyn std::fmt::Display| {
         let _ = writeln!(out, "{k} {v}");
     };
-    line("uptime_ms", &since_start().as_millis());
-    line("faults", &app.script.render());
-    line("behaviour", &behaviour_now(&app.script).name());
+    line("uptime_ms", &world.since_start().as_millis());
+    line("faults", &world.script.render());
+    line("behaviour", &world.behaviour_now().name());
     line("config.consecutive_failures", &s.consecutive_failures);
     line("config.open_for_ms", &s.open_for.as_millis());
     line("config.limiter_per_second", &s.limiter_per_second);
@@ -488,25 +583,25 @@ async fn stats<D: Downstream>(
     line("config.ok_latency_ms", &OK_LATENCY.as_millis());
     line("config.slow_latency_ms", &SLOW_LATENCY.as_millis());
     line("config.fail_latency_ms", &FAIL_LATENCY.as_millis());
-    let started: u64 = STATS.started.iter().map(get).sum();
+    let started: u64 = st.started.iter().map(get).sum();
     line("downstream.calls", &started);
     for b in Behaviour::ALL {
         line(
             &format!("downstream.started.{}", b.name()),
-            &get(&STATS.started[b as usize]),
+            &get(&st.started[b as usize]),
         );
     }
-    line("downstream.succeeded", &get(&STATS.succeeded));
-    line("downstream.failed", &get(&STATS.failed));
-    line("downstream.cut", &get(&STATS.cut));
-    line("answered.ok", &get(&STATS.answered_ok));
-    line("answered.circuit_open", &get(&STATS.circuit_open));
-    line("answered.rate_limited", &get(&STATS.rate_limited));
-    line("answered.bulkhead_full", &get(&STATS.bulkhead_full));
-    line("answered.attempt_timeout", &get(&STATS.attempt_timeout));
-    line("answered.total_timeout", &get(&STATS.total_timeout));
-    line("answered.downstream_failed", &get(&STATS.downstream_failed));
-    let t = app.breaker.events().snapshot();
+    line("downstream.succeeded", &get(&st.succeeded));
+    line("downstream.failed", &get(&st.failed));
+    line("downstream.cut", &get(&st.cut));
+    line("answered.ok", &get(&st.answered_ok));
+    line("answered.circuit_open", &get(&st.circuit_open));
+    line("answered.rate_limited", &get(&st.rate_limited));
+    line("answered.bulkhead_full", &get(&st.bulkhead_full));
+    line("answered.attempt_timeout", &get(&st.attempt_timeout));
+    line("answered.total_timeout", &get(&st.total_timeout));
+    line("answered.downstream_failed", &get(&st.downstream_failed));
+    let t = app.breaker.events().0.snapshot();
     line("breaker.state", &format!("{:?}", app.breaker.state()));
     line(
         "breaker.consecutive_failures",
@@ -515,137 +610,77 @@ async fn stats<D: Downstream>(
     line("breaker.successes", &t.successes);
     line("breaker.failures", &t.failures);
     line("breaker.rejected", &t.rejected);
-    line("limiter.tokens_for_you", &app.limiter.available(&you.ip()));
-    line("limiter.lossy_evictions", &app.limiter.lossy_evictions());
-    let m = app.bulkhead.metrics();
-    line("bulkhead.in_use", &m.in_use);
+    let table = app.limiter.gate();
+    line("limiter.tokens_for_you", &table.available(&you));
+    line("limiter.lossy_evictions", &table.lossy_evictions());
+    let bulkhead = app.bulkhead.gate();
+    line("bulkhead.in_use", &bulkhead.metrics().in_use);
     line("bulkhead.capacity", &s.bulkhead);
-    line("bulkhead.rejected", &app.bulkhead.totals().rejected);
+    line("bulkhead.rejected", &bulkhead.totals().rejected);
     if let Some(kib) = rss_kib() {
         line("rss_kib", &kib);
     }
     out
 }
 
-fn router<D: Downstream>(app: App<D>) -> Router {
+/// `GET /metrics`: every series of the recorder, in Prometheus text format.
+async fn metrics<D: Downstream>(State(app): State<App<D>>) -> Response {
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        app.metrics.render(),
+    )
+        .into_response()
+}
+
+fn routes<D: Downstream>(app: App<D>) -> Router {
+    let world = Arc::clone(&app.world);
     let inbound = ServiceBuilder::new()
-        .layer(HandleErrorLayer::new(inbound_rejected))
+        .layer(HandleErrorLayer::new(move |err: BoxError| {
+            inbound_rejected(Arc::clone(&world), err)
+        }))
         .keyed_rate_limiter(Arc::clone(&app.limiter), client_ip);
     Router::new()
         .route("/price", get(price::<D>).layer(inbound))
         .route("/stats", get(stats::<D>))
-        .route("/downstream/{behaviour}", post(set_downstream))
+        .route("/metrics", get(metrics::<D>))
+        .route("/downstream/{behaviour}", post(set_downstream::<D>))
         .with_state(app)
 }
 
-// ===== main =====
-
-struct Options {
-    port: u16,
-    script: Script,
-    run_for: Option<Duration>,
-    waits: Waits,
-}
-
-const USAGE: &str =
-    "usage: axum_server [--port N] [--faults SCRIPT] [--for SECONDS] [--waits breaker|all|nothing]
-       serves on 127.0.0.1 (port 3000 by default) until Ctrl-C or until --for has passed";
-
-fn parse_args(args: &[String]) -> Result<Options, String> {
-    let mut opts = Options {
-        port: 3000,
-        script: Script::default(),
-        run_for: None,
-        waits: Waits::Breaker,
-    };
-    let mut it = args.iter();
-    while let Some(flag) = it.next() {
-        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value"));
-        match flag.as_str() {
-            "--port" => {
-                let v = value()?;
-                opts.port = v.parse().map_err(|_| format!("--port {v:?}: not a port"))?;
-            }
-            "--faults" => opts.script = Script::parse(value()?)?,
-            "--for" => {
-                let d = parse_duration(value()?)?;
-                if d > Duration::from_secs(3600) || d.is_zero() {
-                    return Err("--for: between 1 ms and 3600 s".into());
-                }
-                opts.run_for = Some(d);
-            }
-            "--waits" => {
-                opts.waits = match value()?.as_str() {
-                    "breaker" => Waits::Breaker,
-                    "all" => Waits::All,
-                    "nothing" => Waits::Nothing,
-                    other => return Err(format!("--waits {other:?}: breaker, all or nothing")),
-                }
-            }
-            "-h" | "--help" => return Err(String::new()),
-            other => return Err(format!("unknown argument {other:?}")),
-        }
-    }
-    Ok(opts)
-}
-
-/// Ctrl-C, or `--for` passing, whichever comes first.
-async fn shutdown(run_for: Option<Duration>) {
-    let limit = async {
-        match run_for {
-            Some(d) => tokio::time::sleep(d).await,
-            None => std::future::pending().await,
-        }
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => eprintln!("axum_server: Ctrl-C, exiting"),
-        () = limit => eprintln!("axum_server: --for has passed, exiting"),
-    }
-}
-
-async fn serve(opts: Options) -> std::io::Result<()> {
-    let settings = Settings {
-        waits: opts.waits,
-        ..SETTINGS
-    };
-    let app = build(settings, opts.script);
-    let listener = tokio::net::TcpListener::bind(("127.0.0.1", opts.port)).await?;
-    // The first line on stdout, for whoever started us (stdout is line-buffered).
-    println!("listening on {}", listener.local_addr()?);
-    eprintln!(
-        "axum_server: faults {:?}, {}; {settings:?}",
-        app.script.render(),
-        match opts.run_for {
-            Some(d) => format!("exiting after {d:?}"),
-            None => "Ctrl-C to stop".into(),
-        }
-    );
-    let service = router(app).into_make_service_with_connect_info::<SocketAddr>();
-    axum::serve(listener, service)
-        .with_graceful_shutdown(shutdown(opts.run_for))
-        .await
-}
-
-#[tokio::main(flavor = "current_thread")]
-async fn main() -> std::io::Result<()> {
-    since_start(); // every time in the program counts from here
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match parse_args(&args) {
-        Ok(opts) => serve(opts).await,
-        Err(e) => {
-            if !e.is_empty() {
-                eprintln!("axum_server: {e}");
-            }
-            eprintln!("{USAGE}");
-            std::process::exit(if e.is_empty() { 0 } else { 2 });
-        }
-    }
+/// The server's routes, its policies built from `settings`, its downstream following
+/// `script` (timed from now, on the tokio clock), its `/metrics` rendered by `metrics` (the
+/// handle of the recorder the caller installed: `MetricsHooks` register their series with
+/// the recorder current when a series is first touched). Serve it with
+/// `into_make_service_with_connect_info::<SocketAddr>()` so the limiter keys by client
+/// address; called directly as a tower service, every request shares one key.
+///
+/// ```
+/// use axum::body::Body;
+/// use axum::http::Request;
+/// use bulwark_examples::server::{Script, Settings, router};
+/// use metrics_exporter_prometheus::PrometheusBuilder;
+/// use tower::ServiceExt;
+///
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let handle = PrometheusBuilder::new().build_recorder().handle();
+/// let app = router(Settings::DEFAULT, Script::parse("0s:fail").unwrap(), handle);
+/// let post = |what: &str| Request::post(format!("/downstream/{what}")).body(Body::empty()).unwrap();
+/// let get = || Request::get("/price").body(Body::empty()).unwrap();
+/// assert_eq!(app.clone().oneshot(get()).await.unwrap().status(), 502); // fails as scripted
+/// assert_eq!(app.clone().oneshot(post("ok")).await.unwrap().status(), 200);
+/// assert_eq!(app.oneshot(get()).await.unwrap().status(), 200); // healed
+/// # }
+/// ```
+pub fn router(settings: Settings, script: Script, metrics: PrometheusHandle) -> Router {
+    routes(build(settings, script, metrics))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use axum::body::Body;
+    use metrics_exporter_prometheus::PrometheusBuilder;
 
     #[test]
     fn fault_script() {
@@ -662,20 +697,6 @@ mod tests {
         assert!(Script::parse("5s:broken").is_err());
         assert!(Script::parse("5s:fail,5s:ok").is_err());
         assert!(Script::parse("fail").is_err());
-    }
-
-    #[test]
-    fn flags() {
-        let args = |s: &str| s.split(' ').map(String::from).collect::<Vec<_>>();
-        let o = parse_args(&args("--port 0 --faults 1s:fail --for 2 --waits nothing")).unwrap();
-        assert_eq!(
-            (o.port, o.run_for, o.waits),
-            (0, Some(Duration::from_secs(2)), Waits::Nothing)
-        );
-        let o = parse_args(&[]).unwrap();
-        assert_eq!((o.port, o.run_for), (3000, None));
-        assert!(parse_args(&args("--for 3601")).is_err());
-        assert!(parse_args(&args("--port x")).is_err());
     }
 
     async fn status(app: &Router, req: Request) -> (u16, Option<String>) {
@@ -698,11 +719,12 @@ mod tests {
     async fn the_layers_answer_as_the_settings_say() {
         let exact = Settings {
             jitter: Jitter::None,
-            ..SETTINGS
+            ..Settings::DEFAULT
         };
-        let app = build(exact, Script::parse("0s:fail").unwrap());
+        let handle = PrometheusBuilder::new().build_recorder().handle();
+        let app = build(exact, Script::parse("0s:fail").unwrap(), handle);
         let breaker = Arc::clone(&app.breaker);
-        let r = router(app);
+        let r = routes(app);
         let t0 = tokio::time::Instant::now();
         assert_eq!(status(&r, get_price()).await, (502, None));
         assert_eq!(status(&r, get_price()).await, (502, None));
@@ -723,7 +745,7 @@ mod tests {
         };
         assert_eq!(status(&r, post("ok")).await.0, 200);
         assert_eq!(status(&r, post("nonsense")).await.0, 400);
-        tokio::time::advance(SETTINGS.open_for).await;
+        tokio::time::advance(Settings::DEFAULT.open_for).await;
         assert_eq!(status(&r, get_price()).await, (200, None));
         // 25 requests at once: the limiter's burst (20) passes and 5 get 429 + Retry-After;
         // of the 20, the bulkhead (16) runs 16 and sheds 4 with a plain 503.
@@ -742,6 +764,5 @@ mod tests {
             ((503, None), 4),
         ];
         assert_eq!(codes, want.into_iter().collect());
-        OVERRIDE.store(0, Ordering::Relaxed);
     }
 }
