@@ -29,8 +29,8 @@ use crate::{CallOutcome, Observer, Pattern, Signal};
 /// | `bulwark_retry_attempts_total` | counter | `name` | attempts (first calls and retries) | retry / pipeline [`Hooks`] |
 /// | `bulwark_retry_budget_denied_total` | counter | `name` | retries denied | retry / pipeline [`Hooks`] |
 /// | `bulwark_retry_call_attempts` | histogram | `name` | attempts per ended call | retry / pipeline [`Hooks`] |
-/// | `bulwark_rate_limiter_calls_total`, `bulwark_bulkhead_calls_total`, `bulwark_pool_calls_total` (`bulwark_<pattern>_calls_total`) | counter | `name`, `outcome` = `permitted` \| `rejected` | calls | an [`Observed`](crate::Observed) gate |
-/// | `bulwark_bulkhead_in_flight`, `bulwark_pool_in_flight` | gauge | `name` | calls admitted and not yet ended | an [`Observed`](crate::Observed) bulkhead (or pool-like gate) |
+/// | `bulwark_rate_limiter_calls_total`, `bulwark_bulkhead_calls_total`, `bulwark_pool_calls_total` (`bulwark_<pattern>_calls_total`) | counter | `name`, `outcome` = `permitted` \| `rejected` | calls | an [`Observed`](crate::Observed) gate (a keyed table's: every key under the table's name), an [`acquired`](crate::acquired) waiting acquire |
+/// | `bulwark_bulkhead_in_flight`, `bulwark_pool_in_flight` | gauge | `name` | calls admitted and not yet ended; for a pool, connections checked out | an [`Observed`](crate::Observed) bulkhead, an [`acquired`](crate::acquired) bulkhead or pool acquire (until what it got is dropped) |
 /// | `bulwark_bulkhead_waiting`, `bulwark_pool_waiting` | gauge | `name` | calls waiting for a slot or a connection | an [`instrument`](crate::instrument)ed bulkhead or pool acquire, pending after its first poll |
 /// | `bulwark_calls_total` | counter | `name`, `pattern`, `outcome` = `success` \| `failure` \| `rejected` \| `shed` \| `timed_out` | calls | an [`instrument`](crate::instrument)ed call, an `ObserveLayer` |
 /// | `bulwark_call_duration_seconds` | histogram | `name`, `pattern` | seconds | the same (not for `pattern` = `attempt`) |
