@@ -82,9 +82,14 @@ pub struct MetricsHooks {
     waiting: [OnceLock<Gauge>; PATTERNS],
     calls: [[OnceLock<Counter>; OUTCOMES]; PATTERNS],
     durations: [OnceLock<Histogram>; PATTERNS],
+    fallbacks: [OnceLock<Counter>; CACHED_STEPS],
 }
 
 const PATTERNS: usize = 9;
+/// Fallback steps whose counter handle is kept (a longer chain registers its later steps on
+/// every fall-back, which allocates the label).
+const CACHED_STEPS: usize = 8;
+const STEP_LABELS: [&str; CACHED_STEPS] = ["1", "2", "3", "4", "5", "6", "7", "8"];
 const OUTCOMES: usize = 5;
 
 const STATES: [State; 6] = [
@@ -214,6 +219,7 @@ impl MetricsHooks {
             waiting: Default::default(),
             calls: Default::default(),
             durations: Default::default(),
+            fallbacks: Default::default(),
         }
     }
 
@@ -519,8 +525,23 @@ impl Observer for MetricsHooks {
                     .record(duration.as_secs_f64());
             }
             Signal::FellBack { step } => {
-                metrics::counter!("bulwark_fallback_total", "name" => self.name.clone(), "step" => step.to_string())
-                    .increment(1);
+                let cached = usize::try_from(step)
+                    .ok()
+                    .and_then(|s| s.checked_sub(1))
+                    .and_then(|i| Some((self.fallbacks.get(i)?, *STEP_LABELS.get(i)?)));
+                match cached {
+                    Some((slot, label)) => slot
+                        .get_or_init(|| {
+                            metrics::counter!("bulwark_fallback_total", "name" => self.name.clone(), "step" => label)
+                        })
+                        .increment(1),
+                    None => metrics::counter!(
+                        "bulwark_fallback_total",
+                        "name" => self.name.clone(),
+                        "step" => step.to_string()
+                    )
+                    .increment(1),
+                }
             }
         }
     }
