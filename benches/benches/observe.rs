@@ -12,7 +12,6 @@
 //!   ready call per iteration on a current-thread runtime, without and with `MetricsHooks`
 //!   on the breaker, and with an `ObserveLayer` around it as well (a span, a duration
 //!   histogram, the outcome counter).
-//!
 //! * `observe/metrics per pattern`: for every pattern, one call without hooks and the same
 //!   call reporting to `MetricsHooks` on a recorder whose handles are atomics (registered
 //!   before the run): the breaker (its `Events`), retry (its `Hooks`), a timeout
@@ -20,24 +19,30 @@
 //!   (`Observed` over `Keyed`), a pool checkout (`acquired` inside `instrument`), a fallback
 //!   chain that falls back once (`fell_back`), and the whole core pipeline (its retry hooks,
 //!   the breaker's events, the observed limiter and bulkhead, and `instrument` around the
-//!   call). The difference of each
-//!   pair is the added cost per call.
+//!   call). The difference of each pair is the added cost per call.
 //!
 //! Instruction counts: with `OBSERVE_CALLGRIND_CALLS=N` in the environment the binary runs
 //! no benchmark but `N` closed-breaker calls in each of five functions — hooks `()`,
 //! `TracingHooks` without a subscriber, `MetricsHooks` without a recorder, `MetricsHooks`
-//! on the atomic recorder, `TracingHooks` with a subscriber of every level — for callgrind:
+//! on the atomic recorder, `TracingHooks` with a subscriber of every level — then each pair
+//! of `observe/metrics per pattern`, `N` calls per `measure` (it prints their labels in
+//! order), for callgrind:
 //!
 //! ```text
 //! cargo bench -p bulwark-benches --bench observe --no-run
-//! OBSERVE_CALLGRIND_CALLS=200000 valgrind --tool=callgrind --callgrind-out-file=observe.cg target/release/deps/observe-<hash>
-//! callgrind_annotate --inclusive=yes observe.cg | grep 'observe::breaker_'
+//! OBSERVE_CALLGRIND_CALLS=100000 valgrind --tool=callgrind --dump-after='observe::measure' \
+//!     --callgrind-out-file=observe.cg target/release/deps/observe-<hash> > labels.txt
+//! callgrind_annotate --inclusive=yes observe.cg.1 | grep 'observe::breaker_'   # the five breakers
+//! callgrind_annotate --inclusive=yes observe.cg.K | grep 'observe::measure \['  # the K-th label
 //! ```
 //!
-//! Measured 2026-11-30 on the shared 2-vCPU machine (load average 4–6, so ±30 %): closed
-//! breaker 13.7 ns (no hooks), 13.3 ns (tracing, no subscriber), 31.0 ns (tracing, a
-//! subscriber of every level), 19.9 ns (metrics, no recorder), 25.9 ns (metrics, debugging
-//! recorder); tower breaker layer 470 ns, 511 ns (metrics hooks), 614 ns (+ ObserveLayer).
+//! Measured 2026-11-30 (bulwark 5ae80da + this branch, N = 100 000, instructions per call):
+//! breaker 64 (no hooks), 87 (tracing, no subscriber), 114 (metrics, no recorder), 123
+//! (metrics, atomic recorder), 213 (tracing, a subscriber of every level); per pattern, no
+//! hooks → `MetricsHooks`: breaker 74 → 120, retry 15 → 121, timeout 11 → 221, bulkhead
+//! 16 → 180, limiter 34 → 143, keyed limiter key 114 → 228, pool checkout 233 → 660,
+//! fallback 11 → 69, core pipeline 400 → 1107 (the README's Observability section has the
+//! times of one run beside them).
 
 use std::hint::black_box;
 use std::sync::Arc;
@@ -61,7 +66,7 @@ use bulwark_observe::{
 };
 use bulwark_tokio::TokioClock;
 use bulwark_tokio::tower::CircuitBreakerLayer;
-use criterion::{Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group};
 use metrics::{
     Counter, Gauge, Histogram, HistogramFn, Key, KeyName, Metadata, Recorder, SharedString, Unit,
 };
@@ -201,6 +206,12 @@ fn tower_layer(c: &mut Criterion) {
     g.finish();
 }
 
+/// Consumes a call's output where the optimizer cannot see it (and drops it: a guard goes
+/// back to its pool or bulkhead).
+fn sink<T>(out: T) {
+    drop(black_box(out));
+}
+
 /// A histogram that counts what it records (no buffer to grow over a long run).
 struct Recorded(AtomicU64);
 impl HistogramFn for Recorded {
@@ -238,25 +249,28 @@ impl Manager for Numbers {
     }
 }
 
-/// Benchmarks `call` as `label, no hooks` and `observed` as `label, MetricsHooks`, after one
-/// call of `observed` under the atomic recorder (its series are registered then; the hooks
-/// keep the handles).
-fn pair<A, B>(
-    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-    label: &str,
-    mut call: A,
-    mut observed: B,
-) where
-    A: FnMut(),
-    B: FnMut(),
-{
-    g.bench_function(format!("{label}, no hooks"), |b| b.iter(&mut call));
-    metrics::with_local_recorder(&Atomics, &mut observed);
-    g.bench_function(format!("{label}, MetricsHooks"), |b| b.iter(&mut observed));
+/// What runs each pair of [`pattern_pairs`]: `label`, the call without hooks, the same call
+/// reporting to `MetricsHooks`.
+type PairRunner<'r> = &'r mut dyn FnMut(&str, &mut dyn FnMut(), &mut dyn FnMut());
+
+/// Runs the observed call once under the atomic recorder: its series are registered then
+/// (the hooks keep the handles).
+fn register(observed: &mut dyn FnMut()) {
+    metrics::with_local_recorder(&Atomics, observed);
 }
 
 fn per_pattern(c: &mut Criterion) {
     let mut g = c.benchmark_group("observe/metrics per pattern");
+    pattern_pairs(&mut |label, call, observed| {
+        g.bench_function(format!("{label}, no hooks"), |b| b.iter(&mut *call));
+        register(observed);
+        g.bench_function(format!("{label}, MetricsHooks"), |b| b.iter(&mut *observed));
+    });
+    g.finish();
+}
+
+/// Every pattern's pair: its call without hooks and with `MetricsHooks`, given to `run`.
+fn pattern_pairs(run: PairRunner<'_>) {
     let clock = MockClock::new();
     let hooks = MetricsHooks::new("bench");
     let ok = || async { Ok::<u32, ()>(black_box(7)) };
@@ -265,42 +279,30 @@ fn per_pattern(c: &mut Criterion) {
     let counted = CircuitBreaker::new(Config::new().consecutive_failures(5), &clock)
         .unwrap()
         .with_events(&hooks);
-    pair(
-        &mut g,
+    run(
         "circuit breaker call",
-        || drop(black_box(plain.call_sync(|| Ok::<u32, u32>(black_box(7))))),
-        || {
-            drop(black_box(
-                counted.call_sync(|| Ok::<u32, u32>(black_box(7))),
-            ))
-        },
+        &mut (|| sink(plain.call_sync(|| Ok::<u32, u32>(black_box(7))))),
+        &mut (|| sink(counted.call_sync(|| Ok::<u32, u32>(black_box(7))))),
     );
 
     let retry = Retry::new(RetryConfig::new().max_attempts(3), &clock).unwrap();
     let retry_counted = Retry::new(RetryConfig::new().max_attempts(3), &clock)
         .unwrap()
         .with_hooks(&hooks);
-    pair(
-        &mut g,
+    run(
         "retry, success at once",
-        || drop(black_box(ready(retry.call(ok)))),
-        || drop(black_box(ready(retry_counted.call(ok)))),
+        &mut (|| sink(ready(retry.call(ok)))),
+        &mut (|| sink(ready(retry_counted.call(ok)))),
     );
 
     let limit = Duration::from_secs(1);
-    pair(
-        &mut g,
+    run(
         "timeout, ready future",
-        || drop(black_box(ready(timeout(&clock, limit, ok())))),
-        || {
+        &mut (|| sink(ready(timeout(&clock, limit, ok())))),
+        &mut (|| {
             let call = timeout(&clock, limit, ok());
-            drop(black_box(ready(instrument(
-                Pattern::Timeout,
-                &hooks,
-                &clock,
-                call,
-            ))))
-        },
+            sink(ready(instrument(Pattern::Timeout, &hooks, &clock, call)))
+        }),
     );
 
     let bulkhead = Bulkhead::new(BulkheadConfig::new(64), &clock).unwrap();
@@ -309,11 +311,10 @@ fn per_pattern(c: &mut Criterion) {
         Bulkhead::new(BulkheadConfig::new(64), &clock).unwrap(),
         &hooks,
     );
-    pair(
-        &mut g,
+    run(
         "bulkhead try_acquire + success",
-        || Permit::try_new(&bulkhead).unwrap().success(),
-        || Permit::try_new(&slots).unwrap().success(),
+        &mut (|| Permit::try_new(&bulkhead).unwrap().success()),
+        &mut (|| Permit::try_new(&slots).unwrap().success()),
     );
 
     // The mock clock never moves here: a burst of u32::MAX outlasts any run.
@@ -324,11 +325,10 @@ fn per_pattern(c: &mut Criterion) {
         RateLimiter::new(rate(), &clock).unwrap(),
         &hooks,
     );
-    pair(
-        &mut g,
+    run(
         "rate limiter admit",
-        || Permit::try_new(&limiter).unwrap().success(),
-        || Permit::try_new(&limited).unwrap().success(),
+        &mut (|| Permit::try_new(&limiter).unwrap().success()),
+        &mut (|| Permit::try_new(&limited).unwrap().success()),
     );
 
     let table: KeyedRateLimiter<u32, _, 64> = KeyedRateLimiter::new(rate(), &clock).unwrap();
@@ -336,46 +336,34 @@ fn per_pattern(c: &mut Criterion) {
         KeyedRateLimiter::new(rate(), &clock).unwrap();
     let key = Keyed::new(&table, 7);
     let counted_key = Observed::new(Pattern::RateLimiter, Keyed::new(&counted_table, 7), &hooks);
-    pair(
-        &mut g,
+    run(
         "keyed rate limiter admit, one key",
-        || Permit::try_new(&key).unwrap().success(),
-        || Permit::try_new(&counted_key).unwrap().success(),
+        &mut (|| Permit::try_new(&key).unwrap().success()),
+        &mut (|| Permit::try_new(&counted_key).unwrap().success()),
     );
 
     let pool: Pool<Numbers, QueueSemaphore<4>, _, 4> =
         Pool::queued(Numbers, PoolConfig::new(), &clock);
-    pair(
-        &mut g,
+    run(
         "pool checkout + return",
-        || drop(black_box(ready(pool.acquire()))),
-        || {
+        &mut (|| sink(ready(pool.acquire()))),
+        &mut (|| {
             let checkout = acquired(Pattern::Pool, &hooks, pool.acquire());
-            drop(black_box(ready(instrument(
-                Pattern::Pool,
-                &hooks,
-                &clock,
-                checkout,
-            ))))
-        },
+            sink(ready(instrument(Pattern::Pool, &hooks, &clock, checkout)))
+        }),
     );
 
-    pair(
-        &mut g,
+    run(
         "fallback chain, falls back once",
-        || {
+        &mut (|| {
             let chain = fallback(|| async { Err::<u32, ()>(()) }).or(|()| ok());
-            drop(black_box(ready(core::future::IntoFuture::into_future(
-                chain,
-            ))))
-        },
-        || {
+            sink(ready(core::future::IntoFuture::into_future(chain)))
+        }),
+        &mut (|| {
             let chain =
                 fallback(|| async { Err::<u32, ()>(()) }).or(fell_back(&hooks, 1, |()| ok()));
-            drop(black_box(ready(core::future::IntoFuture::into_future(
-                chain,
-            ))))
-        },
+            sink(ready(core::future::IntoFuture::into_future(chain)))
+        }),
     );
 
     let breaker = CircuitBreaker::new(Config::new().consecutive_failures(5), &clock).unwrap();
@@ -394,21 +382,14 @@ fn per_pattern(c: &mut Criterion) {
         .total_timeout(Duration::from_secs(10))
         .attempt_timeout(Duration::from_secs(1))
         .hooks(&hooks);
-    pair(
-        &mut g,
+    run(
         "core full pipeline",
-        || drop(black_box(ready(full.call(ok)))),
-        || {
+        &mut (|| sink(ready(full.call(ok)))),
+        &mut (|| {
             let call = observed_full.call(ok);
-            drop(black_box(ready(instrument(
-                Pattern::Pipeline,
-                &hooks,
-                &clock,
-                call,
-            ))))
-        },
+            sink(ready(instrument(Pattern::Pipeline, &hooks, &clock, call)))
+        }),
     );
-    g.finish();
 }
 
 // ===== instruction counts (callgrind) =====
@@ -459,6 +440,11 @@ fn breaker_tracing_subscriber(n: u64, clock: &MockClock) {
     tracing::subscriber::with_default(Everything, || (0..n).for_each(|_| closed_call(&b)));
 }
 
+#[inline(never)]
+fn measure(n: u64, call: &mut dyn FnMut()) {
+    (0..n).for_each(|_| call());
+}
+
 criterion_group!(benches, breaker_closed, tower_layer, per_pattern);
 
 fn main() {
@@ -472,6 +458,15 @@ fn main() {
         breaker_metrics_no_recorder(n, &clock);
         breaker_metrics_atomic_recorder(n, &clock);
         breaker_tracing_subscriber(n, &clock);
+        // Then each pattern's pair, one `measure` each: with `--dump-after=observe::measure`
+        // callgrind writes one profile per run, in the order printed here.
+        pattern_pairs(&mut |label, call, observed| {
+            register(observed);
+            measure(n, call);
+            println!("{label}, no hooks");
+            measure(n, observed);
+            println!("{label}, MetricsHooks");
+        });
         return;
     }
     benches();

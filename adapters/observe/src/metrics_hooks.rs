@@ -21,7 +21,7 @@ use crate::{CallOutcome, Observer, Pattern, Signal};
 ///
 /// | name | type | labels | unit | from |
 /// |---|---|---|---|---|
-/// | `bulwark_circuit_breaker_calls_total` | counter | `name`, `outcome` = `success` \| `failure` \| `ignored` \| `rejected` | calls | breaker [`Events`]; an [`Observed`](crate::Observed) breaker gate (a keyed breaker's) |
+/// | `bulwark_circuit_breaker_calls_total` | counter | `name`, `outcome` = `success` \| `failure` \| `ignored` \| `rejected` | calls | breaker [`Events`]; an [`Observed`](crate::Observed) breaker gate (of a keyed breaker table, `rejected` only: see the `KeyedGate` impl) |
 /// | `bulwark_circuit_breaker_slow_calls_total` | counter | `name` | calls | breaker [`Events`] |
 /// | `bulwark_circuit_breaker_state` | gauge | `name`, `state` = `closed` \| `open` \| `half_open` \| `forced_open` \| `disabled` \| `metrics_only` | 1 for the state now, 0 for the others | breaker [`Events`], [`breaker_state`](MetricsHooks::breaker_state) |
 /// | `bulwark_circuit_breaker_transitions_total` | counter | `name`, `from`, `to` (states as above) | transitions | breaker [`Events`] |
