@@ -73,7 +73,7 @@ use bulwark_observe::{MetricsHooks, ObserveLayer, Observed, Pattern};
 use bulwark_tokio::TokioClock;
 use bulwark_tokio::axum::{ErrorResponse, error_response};
 use bulwark_tokio::tower::{BoxError, RetryLayer, ServiceBuilderExt, rejection};
-use metrics_exporter_prometheus::PrometheusHandle;
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
 use tower::{ServiceBuilder, ServiceExt, service_fn};
 
 use crate::parse_duration;
@@ -645,6 +645,37 @@ fn routes<D: Downstream>(app: App<D>) -> Router {
         .route("/metrics", get(metrics::<D>))
         .route("/downstream/{behaviour}", post(set_downstream::<D>))
         .with_state(app)
+}
+
+/// The exporter's builder as the server uses it: every histogram with fixed buckets (the
+/// exporter's default, a summary over a rolling window, keeps samples for a minute, so its
+/// memory follows the request rate), seconds for the durations and whole attempts for
+/// `bulwark_retry_call_attempts`.
+///
+/// ```
+/// use bulwark_examples::server::prometheus;
+/// let recorder = prometheus().build_recorder();
+/// metrics::with_local_recorder(&recorder, || {
+///     metrics::histogram!("bulwark_call_duration_seconds").record(0.03);
+/// });
+/// let text = recorder.handle().render();
+/// assert!(text.contains(r#"bulwark_call_duration_seconds_bucket{le="0.05"} 1"#));
+/// assert!(text.contains(r#"bulwark_call_duration_seconds_bucket{le="0.025"} 0"#));
+/// ```
+pub fn prometheus() -> PrometheusBuilder {
+    const SECONDS: [f64; 12] = [
+        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+    ];
+    const ATTEMPTS: [f64; 5] = [1.0, 2.0, 3.0, 5.0, 10.0];
+    PrometheusBuilder::new()
+        .set_buckets(&SECONDS)
+        .and_then(|b| {
+            b.set_buckets_for_metric(
+                Matcher::Full("bulwark_retry_call_attempts".into()),
+                &ATTEMPTS,
+            )
+        })
+        .expect("the bucket lists are not empty")
 }
 
 /// The server's routes, its policies built from `settings`, its downstream following

@@ -14,13 +14,12 @@ use axum::Router;
 use axum::body::Body;
 use axum::http::Request;
 use bulwark::retry::Jitter;
-use bulwark_examples::server::{Script, Settings, router};
+use bulwark_examples::server::{Script, Settings, prometheus, router};
 use http_body_util::BodyExt;
-use metrics_exporter_prometheus::PrometheusBuilder;
 use tower::ServiceExt;
 
 /// One scrape: `name{label="value",...}` (labels sorted by name) to its value. Comment lines
-/// and the summaries' quantile lines are left out.
+/// are left out.
 type Scrape = BTreeMap<String, f64>;
 
 /// Reads the Prometheus text format, as far as the exporter writes it: `name{labels} value`
@@ -37,9 +36,6 @@ fn parse(text: &str) -> Scrape {
             None => series.to_string(),
             Some((name, labels)) => {
                 let mut labels: Vec<&str> = labels.trim_end_matches('}').split(',').collect();
-                if labels.iter().any(|l| l.starts_with("quantile=")) {
-                    continue;
-                }
                 labels.sort_unstable();
                 format!("{name}{{{}}}", labels.join(","))
             }
@@ -115,7 +111,7 @@ type Expected<'a> = (&'a str, &'a [(&'a str, &'a str)], f64);
 
 #[tokio::test(start_paused = true)]
 async fn metrics_follow_a_scripted_outage() {
-    let recorder = PrometheusBuilder::new().build_recorder();
+    let recorder = prometheus().build_recorder();
     let _local = metrics::set_default_local_recorder(&recorder);
     let exact = Settings {
         jitter: Jitter::None,
@@ -250,6 +246,21 @@ async fn metrics_follow_a_scripted_outage() {
             &[DS, ("pattern", "timeout")],
             // 4 answered calls of 50 ms, 2 failed calls of 30 ms, 1 rejected at once.
             0.26,
+        ),
+        (
+            "bulwark_call_duration_seconds_bucket",
+            &[DS, ("pattern", "timeout"), ("le", "0.025")],
+            1.0,
+        ),
+        (
+            "bulwark_call_duration_seconds_bucket",
+            &[DS, ("pattern", "timeout"), ("le", "0.05")],
+            7.0,
+        ),
+        (
+            "bulwark_retry_call_attempts_bucket",
+            &[DS, ("le", "1")],
+            5.0,
         ),
     ];
     for (name, labels, value) in expect_healed {

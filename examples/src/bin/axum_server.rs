@@ -26,9 +26,8 @@ use std::time::Duration;
 
 use bulwark::pipeline::Waits;
 use bulwark_examples::parse_duration;
-use bulwark_examples::server::{Script, Settings, router};
+use bulwark_examples::server::{Script, Settings, prometheus, router};
 use bulwark_observe::MetricsHooks;
-use metrics_exporter_prometheus::PrometheusBuilder;
 
 struct Options {
     port: u16,
@@ -100,12 +99,12 @@ async fn serve(opts: Options) -> std::io::Result<()> {
     };
     // The process's recorder: every `MetricsHooks` series lands in it, `/metrics` renders it
     // (no listener of the exporter's own: axum serves the text).
-    let metrics = PrometheusBuilder::new()
+    let metrics = prometheus()
         .install_recorder()
         .map_err(std::io::Error::other)?;
     MetricsHooks::describe();
-    // The exporter's upkeep (its histograms' pending samples), as its docs ask of a caller
-    // that serves the handle itself.
+    // The exporter's upkeep (it drains its histograms' pending samples), as its docs ask of a
+    // caller that serves the handle itself.
     let upkeep = metrics.clone();
     tokio::spawn(async move {
         loop {
