@@ -30,14 +30,13 @@
 //! ```
 //! use axum::body::Body;
 //! use axum::http::Request;
-//! use bulwark_examples::server::{Script, Settings, router};
+//! use bulwark_examples::server::{Script, Settings, prometheus, router};
 //! use http_body_util::BodyExt;
-//! use metrics_exporter_prometheus::PrometheusBuilder;
 //! use tower::ServiceExt;
 //!
 //! # #[tokio::main(flavor = "current_thread", start_paused = true)]
 //! # async fn main() {
-//! let recorder = PrometheusBuilder::new().build_recorder();
+//! let recorder = prometheus().build_recorder();
 //! let handle = recorder.handle();
 //! // This thread's recorder (a server installs it globally: `install_recorder`).
 //! let _local = metrics::set_default_local_recorder(&recorder);
@@ -79,8 +78,38 @@ use tower::{ServiceBuilder, ServiceExt, service_fn};
 use crate::parse_duration;
 
 /// The policy name of the client stack's policies (the `name` label of their series).
+///
+/// ```
+/// use bulwark_examples::server::{DOWNSTREAM, Script, Settings, prometheus, router};
+/// use axum::{body::Body, http::Request};
+/// use tower::ServiceExt;
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let recorder = prometheus().build_recorder();
+/// let _local = metrics::set_default_local_recorder(&recorder);
+/// let app = router(Settings::DEFAULT, Script::default(), recorder.handle());
+/// app.oneshot(Request::get("/price").body(Body::empty()).unwrap()).await.unwrap();
+/// let breaker = format!(r#"bulwark_circuit_breaker_calls_total{{name="{DOWNSTREAM}",outcome="success"}} 1"#);
+/// assert!(recorder.handle().render().contains(&breaker));
+/// # }
+/// ```
 pub const DOWNSTREAM: &str = "downstream";
 /// The policy name of the inbound per-client rate limiter.
+///
+/// ```
+/// use bulwark_examples::server::{PER_CLIENT, Script, Settings, prometheus, router};
+/// use axum::{body::Body, http::Request};
+/// use tower::ServiceExt;
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let recorder = prometheus().build_recorder();
+/// let _local = metrics::set_default_local_recorder(&recorder);
+/// let app = router(Settings::DEFAULT, Script::default(), recorder.handle());
+/// app.oneshot(Request::get("/price").body(Body::empty()).unwrap()).await.unwrap();
+/// let admitted = format!(r#"bulwark_rate_limiter_calls_total{{name="{PER_CLIENT}",outcome="permitted"}} 1"#);
+/// assert!(recorder.handle().render().contains(&admitted));
+/// # }
+/// ```
 pub const PER_CLIENT: &str = "per_client";
 
 type Breaker = CircuitBreaker<TokioClock, NoWindow, (Counters, MetricsHooks)>;
