@@ -56,12 +56,10 @@ async fn checks_cost_one_round_trip() {
         let _: String = redis::cmd("PING").query_async(&mut conn).await.unwrap();
         let p = t.elapsed();
         let t = Instant::now();
-        let _: Vec<i64> = redis::cmd("EVALSHA")
+        let _: redis::Value = redis::cmd("EVALSHA")
             .arg(&sha)
             .arg(1)
             .arg(format!("raw{}", i % 64))
-            .arg("")
-            .arg("")
             .arg(0)
             .arg(1_000)
             .arg(1_000)
@@ -113,12 +111,10 @@ async fn checks_cost_one_round_trip() {
         handles.push(tokio::spawn(async move {
             let key = format!("rawt{t}");
             for _ in 0..per_task {
-                let _: Vec<i64> = redis::cmd("EVALSHA")
+                let _: redis::Value = redis::cmd("EVALSHA")
                     .arg(&sha)
                     .arg(1)
                     .arg(&key)
-                    .arg("")
-                    .arg("")
                     .arg(0)
                     .arg(1_000)
                     .arg(1_000)
