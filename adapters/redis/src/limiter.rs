@@ -13,6 +13,7 @@ use bulwark_tokio::TokioClock;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ErrorKind, RedisError, ServerErrorKind};
 
+use crate::alarm::Alarms;
 use crate::config::{Config, Degradation, Event, TimeSource};
 use crate::error::{Cause, ConfigError, Error};
 use crate::script::{self, Reply};
@@ -146,6 +147,8 @@ struct Inner<C> {
     time: TimeSource,
     slack_ms: u64,
     timeout: Duration,
+    /// The timers of the checks' timeouts.
+    alarms: Alarms,
     clock: C,
     breaker: CircuitBreaker<C>,
     degradation: Degradation,
@@ -266,6 +269,7 @@ impl<C: Clock + Clone> RedisRateLimiter<C> {
                 slack_ms: u64::try_from(cfg.expiry_slack.as_nanos().div_ceil(1_000_000))
                     .unwrap_or(u64::MAX),
                 timeout: cfg.timeout,
+                alarms: Alarms::default(),
                 clock,
                 breaker,
                 degradation: cfg.degradation,
@@ -473,7 +477,7 @@ impl<C: Clock + Clone> RedisRateLimiter<C> {
         let args = self.args(n, now);
         let key_in_redis = self.redis_key(key);
         let call = self.eval(&key_in_redis, &args);
-        match bulwark::timeout::timeout(TokioClock::new(), inner.timeout, call).await {
+        match bulwark::timeout::timeout(&inner.alarms, inner.timeout, call).await {
             Ok(Ok(reply)) => {
                 permit.success();
                 inner.redis_answers.fetch_add(1, Ordering::Relaxed);
@@ -588,7 +592,7 @@ impl<C: Clock + Clone> RedisRateLimiter<C> {
                     let args: Vec<script::Args> =
                         asks.iter().map(|&i| self.args(checks[i].1, now)).collect();
                     let call = self.eval_many(&keys, &args);
-                    match bulwark::timeout::timeout(TokioClock::new(), inner.timeout, call).await {
+                    match bulwark::timeout::timeout(&inner.alarms, inner.timeout, call).await {
                         Ok(Ok(replies)) => {
                             permit.success();
                             inner

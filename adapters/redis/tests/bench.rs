@@ -186,7 +186,7 @@ async fn checks_cost_one_round_trip() {
     let ratio = micros(pct(&check, 0.5)) / micros(pct(&ping, 0.5));
     let overhead = micros(pct(&check, 0.5)) / micros(pct(&raw, 0.5));
     println!(
-        "\ncheck / PING at the median: {ratio:.2}× (goal ≤ 1.5×; on loopback the script's own time in Redis, TIME + GET + SET in Lua, is about half a round trip)"
+        "\ncheck / PING at the median: {ratio:.2}× (goal ≤ 1.5×; on loopback the rest is the script's own time in Redis: TIME, GET and SET from Lua)"
     );
     println!("check / EVALSHA by hand at the median: {overhead:.2}× (timeout, breaker, encoding)");
     // The guard: one round trip per check, and little around it. A second round trip would
