@@ -7,12 +7,12 @@
 //! script called by hand with and without `tokio::time::timeout` around it). A timer that stays
 //! registered after its check and is moved later for the next one never is the earliest:
 //! the driver already sleeps until the old deadline, which is sooner. So the timers of
-//! finished checks wait here, disarmed (their waker is a no-op), for the next check to reset.
+//! finished checks wait here for the next check to reset.
 
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Mutex;
-use std::task::{Context, Poll, Waker};
+use std::task::{Context, Poll};
 
 use bulwark::{Clock, Instant, Sleep};
 use bulwark_tokio::TokioClock;
@@ -84,15 +84,15 @@ impl Future for Alarm<'_> {
 
 impl Drop for Alarm<'_> {
     fn drop(&mut self) {
-        let Some((id, mut sleep)) = self.timer.take() else {
-            return;
-        };
-        // Disarm: the check's task must not be woken when this deadline passes. A timer
-        // that has already rung is no longer registered; the next reset registers it again.
-        let _ = sleep.as_mut().poll(&mut Context::from_waker(Waker::noop()));
-        let mut idle = self.pool.idle.lock().unwrap_or_else(|e| e.into_inner());
-        if idle.len() < KEEP {
-            idle.push((id, sleep));
+        // Back to the pool as it is, still registered. It is not polled again here (tokio
+        // panics when a timer of a runtime that is shutting down is polled): if its deadline
+        // passes before a check resets it, it wakes the task of the check that last used it
+        // once, spuriously, which is harmless.
+        if let Some(timer) = self.timer.take() {
+            let mut idle = self.pool.idle.lock().unwrap_or_else(|e| e.into_inner());
+            if idle.len() < KEEP {
+                idle.push(timer);
+            }
         }
     }
 }
@@ -135,16 +135,24 @@ mod tests {
                 .build()
                 .unwrap()
         };
-        rt().block_on(async { drop((&alarms).sleep(Duration::from_millis(1))) });
+        // A check's timer dropped after its runtime ended: kept, nothing polled, no panic.
+        let first = rt();
+        let late = {
+            let _in = first.enter();
+            (&alarms).sleep(Duration::from_millis(1))
+        };
+        drop(first);
+        drop(late);
         assert_eq!(alarms.idle.lock().unwrap().len(), 1);
-        // A new runtime: the old timer would panic if reset; it is dropped instead.
+        // A new runtime: the old timer belongs to a dead driver (polling it would panic); it is
+        // dropped instead.
         rt().block_on(async {
             (&alarms).sleep(Duration::from_millis(1)).await;
         });
         assert_eq!(alarms.idle.lock().unwrap().len(), 1, "only the new one");
         // Outside any runtime nothing is armed, and nothing panics.
         let mut outside = std::pin::pin!((&alarms).sleep(Duration::from_millis(1)));
-        let cx = &mut Context::from_waker(Waker::noop());
+        let cx = &mut Context::from_waker(std::task::Waker::noop());
         assert_eq!(outside.as_mut().poll(cx), Poll::Pending);
     }
 }
