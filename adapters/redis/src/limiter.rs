@@ -763,7 +763,7 @@ impl<C: Clock + Clone> RedisRateLimiter<C> {
         Err(Error::RateLimited(if limited == RateLimited::NEVER {
             limited
         } else {
-            limited.with_quota(inner.gcra.quota())
+            limited.with_quota(self.inner.gcra.quota())
         }))
     }
 
