@@ -745,11 +745,11 @@ async fn the_tower_layer_rejects_with_the_retry_hint_and_clones_share_the_limit(
     }));
     assert_eq!(svc.clone().oneshot(("alice", 21)).await.unwrap(), 42);
     let err = svc.clone().oneshot(("alice", 1)).await.unwrap_err();
-    let limited = err
+    let got = err
         .downcast_ref::<Error>()
         .expect("the limiter's own error");
     assert_eq!(
-        limited,
+        got,
         &Error::RateLimited(core_limited(
             Instant::from_secs(1),
             Instant::ZERO,
@@ -757,7 +757,7 @@ async fn the_tower_layer_rejects_with_the_retry_hint_and_clones_share_the_limit(
         ))
     );
     assert_eq!(
-        limited.retry_after(),
+        got.retry_after(),
         Some(Duration::from_secs(1)),
         "for a Retry-After header"
     );
