@@ -62,7 +62,7 @@ fn copies_start_a_delay_apart_the_fastest_wins_and_the_others_are_dropped() {
 }
 
 #[test]
-fn a_failed_copy_starts_the_next_at_once_and_all_failing_returns_the_last() {
+fn a_failed_copy_starts_the_next_at_once_and_all_failing_returns_the_primarys_answer() {
     let clock = MockClock::new();
     let hedge: Hedge<_, 3> = Hedge::new(Config::new(Delay::Fixed(MS(50))), &clock).unwrap();
     let starts = RefCell::new(Vec::new());
@@ -79,7 +79,7 @@ fn a_failed_copy_starts_the_next_at_once_and_all_failing_returns_the_last() {
         }),
     )
     .unwrap();
-    assert_eq!(out, Err(2));
+    assert_eq!(out, Err(0)); // the primary's, not the last copy's (2)
     // Each failure (10 ms after its start) starts the next copy at once, well before 50 ms.
     assert_eq!(
         *starts.borrow(),
@@ -243,4 +243,28 @@ fn hedges_and_retries_sharing_a_budget_cannot_exceed_it_together() {
     assert_eq!((attempts, copies), (2, 5));
     assert_eq!((copies - attempts) + (attempts - 1), 4);
     assert_eq!(tokens.tokens_milli(), 4_000); // the denied hedge and retry took theirs too
+}
+
+/// The primary's answer is the call's when every copy fails, even when the primary fails last.
+#[test]
+fn when_every_copy_fails_the_primarys_answer_wins_even_if_it_comes_last() {
+    let clock = MockClock::new();
+    let hedge: Hedge<_, 3> = Hedge::new(Config::new(Delay::Fixed(MS(10))), &clock).unwrap();
+    let copy = Cell::new(0);
+    let out = mock::run(
+        &clock,
+        hedge.call(|| {
+            let n = copy.get();
+            copy.set(n + 1);
+            let clock = &clock;
+            async move {
+                // The primary fails after 100 ms; each hedge 1 ms after it starts.
+                clock.sleep(MS(if n == 0 { 100 } else { 1 })).await;
+                Err::<(), _>(n)
+            }
+        }),
+    )
+    .unwrap();
+    assert_eq!((out, copy.get()), (Err(0), 3));
+    assert_eq!(clock.now(), Instant::from_millis(100));
 }
