@@ -53,6 +53,7 @@ mod future;
 
 pub use error::Error;
 pub use future::Call;
+pub(crate) use future::gate_calls;
 
 /// What a call's result means to the gate that admitted it (and to a circuit breaker, whether
 /// the downstream is healthy).

@@ -1,11 +1,8 @@
 //! The async form: [`AdaptiveLimit::call`], the gate's [`admission::Call`].
 
-use core::future::Future;
-
 use super::shared::AdaptiveLimit;
 use crate::admission;
 use crate::bulkhead::BulkheadFull;
-use crate::classify::{Classify, ErrorsAreFailures};
 use crate::time::Clock;
 
 /// The outcome of an [`AdaptiveLimit::call`]: refused at the limit
@@ -39,60 +36,49 @@ pub type Error<E> = admission::Error<BulkheadFull, E>;
 pub type Call<R, F, Fut, K> = admission::Call<R, F, Fut, K>;
 
 impl<C: Clock> AdaptiveLimit<C> {
-    /// Runs `op` if the limit has room, measuring its round trip; every `Err` counts as
-    /// dropped (see [`call_with`](AdaptiveLimit::call_with) to judge results yourself).
-    ///
-    /// # Cancellation
-    ///
-    /// Dropping the future gives the call's slot back and takes no sample.
-    ///
-    /// # Errors
-    ///
-    /// [`Rejected`](admission::Error::Rejected)`(`[`BulkheadFull`]`)` at the limit (the
-    /// operation is not called), or [`Inner`](admission::Error::Inner) with the operation's
-    /// own error.
-    ///
-    /// ```
-    /// use bulwark::adaptive::{AdaptiveLimit, Algorithm, Config, Error};
-    /// use bulwark::{MockClock, mock};
-    /// let clock = MockClock::new();
-    /// let limit = AdaptiveLimit::new(Config::new(Algorithm::aimd()).initial(10), &clock).unwrap();
-    /// assert_eq!(mock::run(&clock, limit.call(|| async { Err::<(), _>("503") })).unwrap(), Err(Error::Inner("503")));
-    /// assert_eq!(limit.limit(), 9); // dropped: backed off
-    /// ```
-    pub fn call<F, Fut, T, E>(&self, op: F) -> Call<&Self, F, Fut, ErrorsAreFailures>
-    where
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-    {
-        self.call_with(ErrorsAreFailures, op)
-    }
+    crate::admission::gate_calls! {
+        /// Runs `op` if the limit has room, measuring its round trip; every `Err` counts as
+        /// dropped (see [`call_with`](AdaptiveLimit::call_with) to judge results yourself).
+        ///
+        /// # Cancellation
+        ///
+        /// Dropping the future gives the call's slot back and takes no sample.
+        ///
+        /// # Errors
+        ///
+        /// [`Rejected`](admission::Error::Rejected)`(`[`BulkheadFull`]`)` at the limit (the
+        /// operation is not called), or [`Inner`](admission::Error::Inner) with the operation's
+        /// own error.
+        ///
+        /// ```
+        /// use bulwark::adaptive::{AdaptiveLimit, Algorithm, Config, Error};
+        /// use bulwark::{MockClock, mock};
+        /// let clock = MockClock::new();
+        /// let limit = AdaptiveLimit::new(Config::new(Algorithm::aimd()).initial(10), &clock).unwrap();
+        /// assert_eq!(mock::run(&clock, limit.call(|| async { Err::<(), _>("503") })).unwrap(), Err(Error::Inner("503")));
+        /// assert_eq!(limit.limit(), 9); // dropped: backed off
+        /// ```
+        call;
 
-    /// Runs `op` if the limit has room, `classify` judging its result: a
-    /// [failure](crate::classify::Verdict::Failure) counts as dropped, an ignored result
-    /// takes no sample.
-    ///
-    /// # Errors
-    ///
-    /// As [`call`](AdaptiveLimit::call).
-    ///
-    /// ```
-    /// use bulwark::adaptive::{AdaptiveLimit, Algorithm, Config};
-    /// use bulwark::classify::Verdict;
-    /// use bulwark::{MockClock, mock};
-    /// let clock = MockClock::new();
-    /// let limit = AdaptiveLimit::new(Config::new(Algorithm::aimd()).initial(10), &clock).unwrap();
-    /// // A 404 says nothing about the downstream's load: no sample, the limit stays.
-    /// let classify = |r: &Result<(), u16>| if r == &Err(404) { Verdict::Ignore } else { Verdict::FAILURE };
-    /// let _ = mock::run(&clock, limit.call_with(classify, || async { Err(404) })).unwrap();
-    /// assert_eq!(limit.limit(), 10);
-    /// ```
-    pub fn call_with<K, F, Fut, T, E>(&self, classify: K, op: F) -> Call<&Self, F, Fut, K>
-    where
-        K: Classify<T, E>,
-        F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<T, E>>,
-    {
-        Call::new(self, classify, op)
+        /// Runs `op` if the limit has room, `classify` judging its result: a
+        /// [failure](crate::classify::Verdict::Failure) counts as dropped, an ignored result
+        /// takes no sample.
+        ///
+        /// # Errors
+        ///
+        /// As [`call`](AdaptiveLimit::call).
+        ///
+        /// ```
+        /// use bulwark::adaptive::{AdaptiveLimit, Algorithm, Config};
+        /// use bulwark::classify::Verdict;
+        /// use bulwark::{MockClock, mock};
+        /// let clock = MockClock::new();
+        /// let limit = AdaptiveLimit::new(Config::new(Algorithm::aimd()).initial(10), &clock).unwrap();
+        /// // A 404 says nothing about the downstream's load: no sample, the limit stays.
+        /// let classify = |r: &Result<(), u16>| if r == &Err(404) { Verdict::Ignore } else { Verdict::FAILURE };
+        /// let _ = mock::run(&clock, limit.call_with(classify, || async { Err(404) })).unwrap();
+        /// assert_eq!(limit.limit(), 10);
+        /// ```
+        call_with;
     }
 }

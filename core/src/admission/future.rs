@@ -158,6 +158,40 @@ where
     }
 }
 
+/// A gate's `call` and `call_with`, the two entry points to its [`Call`], written once: inside
+/// an inherent `impl` of a gate, `gate_calls! { #[doc..] call; #[doc..] call_with; }` with
+/// each method's own docs.
+macro_rules! gate_calls {
+    ($(#[$call:meta])* call; $(#[$with:meta])* call_with;) => {
+        $(#[$call])*
+        pub fn call<F, Fut, T, E>(
+            &self,
+            op: F,
+        ) -> $crate::admission::Call<&Self, F, Fut, $crate::classify::ErrorsAreFailures>
+        where
+            F: FnOnce() -> Fut,
+            Fut: core::future::Future<Output = Result<T, E>>,
+        {
+            self.call_with($crate::classify::ErrorsAreFailures, op)
+        }
+
+        $(#[$with])*
+        pub fn call_with<K, F, Fut, T, E>(
+            &self,
+            classify: K,
+            op: F,
+        ) -> $crate::admission::Call<&Self, F, Fut, K>
+        where
+            K: $crate::classify::Classify<T, E>,
+            F: FnOnce() -> Fut,
+            Fut: core::future::Future<Output = Result<T, E>>,
+        {
+            $crate::admission::Call::new(self, classify, op)
+        }
+    };
+}
+pub(crate) use gate_calls;
+
 #[cfg(all(test, not(loom)))]
 mod tests {
     use core::future::Future;
@@ -196,16 +230,17 @@ mod tests {
         );
 
         let mut runs = 0;
-        let mut call = pin!(Call::new(&b, ErrorsAreFailures, || {
-            runs += 1;
-            async { Err::<(), _>("503") }
-        }));
-        assert_eq!(
-            call.as_mut().poll(cx),
-            Poll::Ready(Err(super::Error::Inner("503")))
-        );
-        assert_eq!(call.as_mut().poll(cx), Poll::Pending); // polled after completion
-        drop(call);
+        {
+            let mut call = pin!(Call::new(&b, ErrorsAreFailures, || {
+                runs += 1;
+                async { Err::<(), _>("503") }
+            }));
+            assert_eq!(
+                call.as_mut().poll(cx),
+                Poll::Ready(Err(super::Error::Inner("503")))
+            );
+            assert_eq!(call.as_mut().poll(cx), Poll::Pending); // polled after completion
+        }
         assert_eq!((runs, b.metrics().in_use), (1, 0));
         assert_eq!(
             mock::run(
