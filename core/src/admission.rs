@@ -12,6 +12,10 @@
 //!   `Arc<T>` — the no_std form of tokio's `acquire_owned`. It reports the call's
 //!   [`Outcome`] with [`Permit::record`], and gives the ticket back if dropped without one
 //!   (cancelled, panicked): nothing leaks.
+//! * [`Call`] is the async form of any gate: admit (or return the gate's rejection as
+//!   [`Error::Rejected`]), run the operation, judge its result with the one
+//!   [classifier](crate::classify) and record it on the permit. The adaptive limit and the
+//!   adaptive throttle hand it out from their `call` methods.
 //!
 //! # Examples
 //!
@@ -43,6 +47,13 @@ use core::fmt;
 use core::ops::Deref;
 
 use crate::time::Instant;
+
+mod error;
+mod future;
+
+pub use error::Error;
+pub use future::Call;
+pub(crate) use future::gate_calls;
 
 /// What a call's result means to the gate that admitted it (and to a circuit breaker, whether
 /// the downstream is healthy).
