@@ -216,7 +216,8 @@ where
 /// ended, as before, and only it: for a limiter table that is all there is (a token is spent
 /// on admission), but a `KeyedCircuitBreaker`'s calls are reported admitted or rejected,
 /// not how they ended (its per-key breakers carry no events of their own; the permit the
-/// table hands out cannot be re-wrapped from here).
+/// table hands out cannot be re-wrapped from here): put an [`ObserveLayer`] with
+/// [`Pattern::CircuitBreaker`] around the keyed layer for every call's outcome.
 ///
 /// ```
 /// use bulwark::rate_limiter::{Config, KeyedRateLimiter};
