@@ -119,6 +119,19 @@ pub trait Admit {
     /// Why a call was not admitted.
     type Rejected: RetryHint;
 
+    /// `false` for a gate whose [`record`](Admit::record) and [`release`](Admit::release) do
+    /// nothing (a limiter spends its token on admission): a caller may then drop the ticket
+    /// at once rather than keep a [`Permit`] (and whatever pointer to the gate it holds) for
+    /// the length of the call. `true` by default.
+    ///
+    /// ```
+    /// use bulwark::admission::Admit;
+    /// use bulwark::{MockClock, bulkhead::Bulkhead, rate_limiter::RateLimiter};
+    /// assert!(!<RateLimiter<&MockClock> as Admit>::RECORDS);
+    /// assert!(<Bulkhead<bulwark::bulkhead::AtomicSemaphore, &MockClock> as Admit>::RECORDS);
+    /// ```
+    const RECORDS: bool = true;
+
     /// Admits a call now, or rejects it. Never waits.
     ///
     /// # Errors
@@ -167,6 +180,7 @@ impl core::error::Error for Admitted {}
 impl Admit for () {
     type Ticket = ();
     type Rejected = Admitted;
+    const RECORDS: bool = false;
 
     #[inline(always)]
     fn try_admit(&self) -> Result<(), Admitted> {
@@ -197,6 +211,7 @@ impl Admit for () {
 impl<G: Admit + ?Sized> Admit for &G {
     type Ticket = G::Ticket;
     type Rejected = G::Rejected;
+    const RECORDS: bool = G::RECORDS;
 
     #[inline(always)]
     fn try_admit(&self) -> Result<G::Ticket, G::Rejected> {

@@ -377,6 +377,7 @@ where
 {
     type Ticket = (G::Ticket, <R::Target as Admit>::Ticket);
     type Rejected = Rejection;
+    const RECORDS: bool = G::RECORDS || <R::Target as Admit>::RECORDS;
 
     #[inline]
     fn try_admit(&self) -> Result<Self::Ticket, Rejection> {

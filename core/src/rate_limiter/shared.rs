@@ -405,6 +405,7 @@ mod tests {
 impl<C: Clock> crate::admission::Admit for RateLimiter<C> {
     type Ticket = ();
     type Rejected = RateLimited;
+    const RECORDS: bool = false;
 
     #[inline]
     fn try_admit(&self) -> Result<(), RateLimited> {
