@@ -554,3 +554,59 @@ fn on_finish_reports_how_each_call_ended_once() {
         ]
     );
 }
+
+/// resilience4j `IntervalFunction.ofExponentialBackoff(500 ms, 1.5)` (its default
+/// multiplier) under Polly's `MaxDelay` of 1 s: waits of 500 ms, 750 ms, then 1 s each (the cap
+/// below later delays simply caps), through the async form on the mock clock.
+#[test]
+fn fractional_growth_capped_on_the_mock_clock() {
+    let clock = MockClock::new();
+    let ms = Duration::from_millis;
+    let retry = Retry::new(
+        Config::new().jitter(Jitter::None).max_attempts(5).backoff(
+            Backoff::exponential(ms(500))
+                .multiplier_ratio(3, 2)
+                .max(ms(1_000)),
+        ),
+        &clock,
+    )
+    .unwrap();
+    let script = Script::new(&clock, &[Err::<(), _>("503")]);
+    let out = mock::run(&clock, retry.call(script.op())).unwrap();
+    assert_eq!(out.unwrap_err().attempts(), 5);
+    assert_eq!(
+        script.attempts(),
+        [0, 500, 1_250, 2_250, 3_250]
+            .map(Instant::from_millis)
+            .to_vec()
+    );
+    // Polly's MaxDelay below the base delay: accepted, every wait is the cap.
+    let below = Config::new()
+        .backoff(Backoff::constant(Duration::from_secs(5)).max(Duration::from_secs(1)));
+    assert!(Retry::new(below, &clock).is_ok());
+}
+
+/// Polly's `DelayGenerator` captures state; here a unit read at start-up, captured by a
+/// closure that lives for the program (a leaked `Box`, once).
+#[test]
+fn a_custom_backoff_captures_its_environment() {
+    let clock = MockClock::new();
+    let unit = Duration::from_millis(300);
+    let f: &'static (dyn Fn(u32) -> Duration + Send + Sync) =
+        Box::leak(Box::new(move |n: u32| unit * n));
+    let retry = Retry::new(
+        Config::new()
+            .jitter(Jitter::None)
+            .max_attempts(4)
+            .backoff(Backoff::custom(f)),
+        &clock,
+    )
+    .unwrap();
+    let script = Script::new(&clock, &[Err::<(), _>("503")]);
+    let _ = mock::run(&clock, retry.call(script.op())).unwrap();
+    // Waits 300, 600, 900 ms.
+    assert_eq!(
+        script.attempts(),
+        [0, 300, 900, 1_800].map(Instant::from_millis).to_vec()
+    );
+}

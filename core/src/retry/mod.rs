@@ -29,6 +29,16 @@
 //!   for that.)
 //! * Each retry is asked of the [`RetryBudget`]; successes deposit into it.
 //!
+//! # Where the defaults differ from resilience4j, Polly and tower
+//!
+//! | setting | bulwark | peer |
+//! |---|---|---|
+//! | backoff | exponential, 100 ms × 2, capped at 10 s | resilience4j: 500 ms constant unless exponential (×1.5 by default); Polly: 2 s constant by default |
+//! | fractional growth | [`Backoff::multiplier_ratio`] (3/2 for 1.5), integer fixed point | resilience4j and Polly: a `double` |
+//! | jitter | [`Jitter::Full`] | resilience4j: none unless randomized; tower: additive ([`Jitter::Additive`]) |
+//! | jitter and cap | jitter around the *capped* delay, so retries at the cap stay spread ([`JitterBase::Capped`]) | resilience4j: around the uncapped delay, cap last ([`JitterBase::Uncapped`]) |
+//! | a cap below the first delay | accepted: it caps every delay | Polly's `MaxDelay`: the same |
+//!
 //! # Examples
 //!
 //! ```
@@ -74,7 +84,7 @@ mod future;
 mod shared;
 mod state;
 
-pub use backoff::{Backoff, Jitter};
+pub use backoff::{Backoff, Jitter, JitterBase};
 pub use budget::{Budget, RetryBudget};
 pub use config::Config;
 pub use error::{ConfigError, Error};
