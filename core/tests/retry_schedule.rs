@@ -610,3 +610,85 @@ fn a_custom_backoff_captures_its_environment() {
         [0, 300, 900, 1_800].map(Instant::from_millis).to_vec()
     );
 }
+
+/// resilience4j `Retry.Metrics`: "number of successful calls without a retry attempt",
+/// "... with a retry attempt", "failed calls without a retry attempt", "... after all retry
+/// attempts". Four calls on the mock clock, one of each kind, ending at literal instants.
+#[test]
+fn calls_are_counted_by_kind_as_resilience4j() {
+    use bulwark::retry::Calls;
+    let clock = MockClock::new();
+    let counters = Counters::new();
+    let retry = Retry::new(
+        Config::new()
+            .jitter(Jitter::None)
+            .max_attempts(3)
+            .backoff(Backoff::constant(Duration::from_secs(1))),
+        &clock,
+    )
+    .unwrap()
+    .with_classifier(|r: &Result<(), &str>| match r {
+        Err("404") => Verdict::Ignore,
+        Err(_) => Verdict::FAILURE,
+        Ok(()) => Verdict::Success,
+    })
+    .with_hooks(&counters);
+    let run = |answers: &[Result<(), &'static str>]| {
+        let script = Script::new(&clock, answers);
+        mock::run(&clock, retry.call(script.op())).unwrap()
+    };
+    assert_eq!(run(&[Ok(())]), Ok(()));
+    assert_eq!(clock.now(), secs(0));
+    assert_eq!(run(&[Err("503"), Ok(())]), Ok(()));
+    assert_eq!(clock.now(), secs(1));
+    assert!(run(&[Err("404")]).unwrap_err().is_permanent());
+    assert_eq!(clock.now(), secs(1));
+    assert_eq!(run(&[Err("503")]).unwrap_err().attempts(), 3);
+    assert_eq!(clock.now(), secs(3));
+    assert_eq!(
+        counters.calls(),
+        Calls {
+            succeeded_without_retry: 1,
+            succeeded_after_retries: 1,
+            failed_without_retry: 1,
+            failed_after_retries: 1,
+        }
+    );
+}
+
+/// resilience4j `RetryConfig.failAfterMaxAttempts(true)`: "when retries are exhausted on a
+/// result predicate, a `MaxRetriesExceeded` is thrown" instead of returning the last result.
+/// Here the retryable result 503 after 3 attempts at 0, 1 and 2 s becomes an error.
+#[test]
+fn fail_after_max_attempts_turns_the_last_result_into_an_error() {
+    let clock = MockClock::new();
+    let counters = Counters::new();
+    let retry = Retry::new(
+        Config::new()
+            .jitter(Jitter::None)
+            .max_attempts(3)
+            .backoff(Backoff::constant(Duration::from_secs(1))),
+        &clock,
+    )
+    .unwrap()
+    .with_classifier(|r: &Result<u16, &str>| match r {
+        Ok(503) => Verdict::FAILURE,
+        _ => Verdict::Success,
+    })
+    .with_hooks(&counters)
+    .fail_after_max_attempts(|_status: u16| "max retries exceeded");
+    let script = Script::new(&clock, &[Ok::<u16, &str>(503)]);
+    let out = mock::run(&clock, retry.call(script.op())).unwrap();
+    assert_eq!(
+        out,
+        Err(Error::Exhausted {
+            last: "max retries exceeded",
+            attempts: 3
+        })
+    );
+    assert_eq!(script.attempts(), [0, 1, 2].map(secs).to_vec());
+    assert_eq!(counters.calls().failed_after_retries, 1);
+    // A success on the way is untouched.
+    let script = Script::new(&clock, &[Ok::<u16, &str>(503), Ok(200)]);
+    assert_eq!(mock::run(&clock, retry.call(script.op())).unwrap(), Ok(200));
+}

@@ -443,6 +443,7 @@ where
                 }
                 Decision::Stop(Stop::MaxAttempts | Stop::MaxElapsed) => {
                     retry.hooks.on_finish(attempt, Finish::Exhausted);
+                    let out = retry.classify.exhausted(out);
                     return Poll::Ready(give_up(out, attempt, Why::Exhausted));
                 }
             };
