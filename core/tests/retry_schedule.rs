@@ -692,3 +692,38 @@ fn fail_after_max_attempts_turns_the_last_result_into_an_error() {
     let script = Script::new(&clock, &[Ok::<u16, &str>(503), Ok(200)]);
     assert_eq!(mock::run(&clock, retry.call(script.op())).unwrap(), Ok(200));
 }
+
+/// Finagle's `RetryBudget` (ttl 10 s): successes deposit with the instant they succeed at
+/// (the call reads the clock only because the budget is timed), and a failure 12 s later finds
+/// them expired. Two successes at 0 s fund one retry at 5 s; none is left at 12 s.
+#[test]
+fn an_expiring_budget_on_the_mock_clock() {
+    use bulwark::retry::ExpiringBudget;
+    let clock = MockClock::new();
+    let budget = ExpiringBudget::new(Duration::from_secs(10), 50, 0).unwrap();
+    let retry = Retry::new(
+        Config::new()
+            .jitter(Jitter::None)
+            .max_attempts(2)
+            .backoff(Backoff::constant(Duration::from_secs(1))),
+        &clock,
+    )
+    .unwrap()
+    .with_budget(&budget);
+    for _ in 0..2 {
+        let script = Script::new(&clock, &[Ok::<(), &str>(())]);
+        assert_eq!(mock::run(&clock, retry.call(script.op())).unwrap(), Ok(()));
+    }
+    clock.set(secs(5));
+    let script = Script::new(&clock, &[Err("503"), Ok(())]);
+    assert_eq!(mock::run(&clock, retry.call(script.op())).unwrap(), Ok(()));
+    assert_eq!(script.attempts(), [secs(5), secs(6)].to_vec());
+    // The retry's success at 6 s earned half a token; the 0 s ones are gone by 12 s.
+    clock.set(secs(12));
+    let script = Script::new(&clock, &[Err::<(), _>("503")]);
+    let out = mock::run(&clock, retry.call(script.op())).unwrap();
+    assert!(matches!(
+        out,
+        Err(Error::BudgetExhausted { attempts: 1, .. })
+    ));
+}

@@ -164,6 +164,8 @@ pub enum ConfigError {
     ZeroMultiplier,
     /// An exponential backoff with a fractional multiplier below 1 (a backoff that shrinks).
     MultiplierBelowOne,
+    /// An [`ExpiringBudget`](super::ExpiringBudget)'s time to live outside 1 s ..= 60 s.
+    TtlOutOfRange,
     /// A percentage out of its range (proportional jitter: 0 ..= 100; budget: 0 ..= 1000).
     PercentOutOfRange,
     /// [`backoff`](super::Config::backoff): an [exponential](super::Backoff::exponential)
@@ -183,6 +185,7 @@ impl fmt::Display for ConfigError {
                 "backoff.multiplier must be at least 1 (and a fraction's denominator above 0)"
             }
             ConfigError::MultiplierBelowOne => "backoff.multiplier must be at least 1",
+            ConfigError::TtlOutOfRange => "a retry budget's ttl must be within 1s ..= 60s",
             ConfigError::PercentOutOfRange => {
                 "percentage out of range (jitter's proportional: 0 ..= 100; a budget's \
                  retry_percent: 0 ..= 1000; additive jitter: 0 ..= 100 000 thousandths)"

@@ -39,6 +39,7 @@
 //! | jitter and cap | jitter around the *capped* delay, so retries at the cap stay spread ([`JitterBase::Capped`]) | resilience4j: around the uncapped delay, cap last ([`JitterBase::Uncapped`]) |
 //! | a cap below the first delay | accepted: it caps every delay | Polly's `MaxDelay`: the same |
 //! | a retryable *result* left when attempts run out | handed back as `Ok` ([`Retry::fail_after_max_attempts`] makes it an error) | resilience4j: the same by default (`failAfterMaxAttempts` off) |
+//! | retry budget | [`Budget`]: earned tokens capped, no clock read on a success; [`ExpiringBudget`]: deposits expire after a TTL | tower's `TpsBudget`, Finagle's `RetryBudget`: deposits expire after a TTL (10 s) |
 //! | how calls ended | [`Finish::kind`] in [`Hooks::on_finish`], [`Counters::calls`] | resilience4j: the same four counts in `Retry.Metrics` |
 //!
 //! # Examples
@@ -87,7 +88,7 @@ mod shared;
 mod state;
 
 pub use backoff::{Backoff, Jitter, JitterBase};
-pub use budget::{Budget, RetryBudget};
+pub use budget::{Budget, ExpiringBudget, RetryBudget};
 pub use config::Config;
 pub use error::{ConfigError, Error};
 pub use future::Call;
