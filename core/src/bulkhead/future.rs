@@ -14,7 +14,7 @@ use super::shared::Bulkhead;
 use super::state::{Semaphore, TrySemaphore};
 use crate::admission::Permit;
 use crate::sync::Ordering;
-use crate::time::Sleep;
+use crate::time::{Instant, Sleep};
 
 impl<S: Semaphore, C: Sleep> Bulkhead<S, C> {
     /// Takes a permit, waiting for one up to the max wait.
@@ -79,6 +79,10 @@ pin_project! {
         bulkhead: Option<R>,
         started: bool,
         waiting: bool,
+        // When the wait began and the deadline its sleep is armed for: the deadline follows
+        // the bulkhead's `max_wait` if it changes while waiting.
+        since: Instant,
+        deadline: Instant,
         #[pin]
         waiter: S::Waiter,
         #[pin]
@@ -131,6 +135,8 @@ where
             bulkhead,
             started: false,
             waiting: false,
+            since: Instant::ZERO,
+            deadline: Instant::ZERO,
             waiter: S::Waiter::default(),
             sleep: None,
         }
@@ -156,18 +162,26 @@ where
             if b.sem.try_take() {
                 return Poll::Ready(admitted(this.bulkhead));
             }
-            if b.max_wait.is_zero() {
+            let max_wait = b.max_wait();
+            if max_wait.is_zero() {
                 b.count_rejected();
                 return Poll::Ready(Err(Rejected::Full));
             }
             // Relaxed: a statistic.
             b.waited.fetch_add(1, Ordering::Relaxed);
-            let deadline = b.clock.now().saturating_add(b.max_wait);
+            *this.since = b.clock.now();
+            *this.deadline = this.since.saturating_add(max_wait);
             *this.waiting = true;
-            this.sleep.set(Some(b.clock.sleep_until(deadline)));
+            this.sleep.set(Some(b.clock.sleep_until(*this.deadline)));
         }
         if !*this.waiting {
             return Poll::Pending; // polled after completion
+        }
+        let deadline = this.since.saturating_add(b.max_wait());
+        if deadline != *this.deadline {
+            // `max_wait` changed while waiting: the sleep follows it.
+            *this.deadline = deadline;
+            this.sleep.set(Some(b.clock.sleep_until(deadline)));
         }
         if let Poll::Ready(r) = b.sem.poll_take(this.waiter.as_mut(), cx) {
             *this.waiting = false;
@@ -224,7 +238,7 @@ where
 
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use super::super::{Config, Overflow, QueueSemaphore, TrySemaphore};
+    use super::super::{Config, Metrics, Overflow, QueueSemaphore, Rejected, TrySemaphore};
     use super::*;
     use crate::{Clock, Instant, MockClock, mock};
     use core::pin::pin;
@@ -436,5 +450,91 @@ mod tests {
             Err(Rejected::QueueFull)
         );
         assert_eq!(one.semaphore().available(), 0);
+    }
+
+    /// resilience4j `Bulkhead.changeConfig`: a new `maxConcurrentCalls` applies to calls
+    /// already waiting. A waiter queued at 0 s behind the one permit is admitted at 0.2 s, when
+    /// the limit grows to 2, not when the holder leaves.
+    #[test]
+    fn a_waiter_in_flight_is_admitted_when_the_limit_grows() {
+        let clock = MockClock::new();
+        let b: Queued<'_, 4> = queued(&clock, 1, 1_000);
+        let _held = b.try_acquire().unwrap();
+        let cx = &mut Context::from_waker(Waker::noop());
+        let mut waiter = pin!(b.acquire());
+        assert!(waiter.as_mut().poll(cx).is_pending());
+        clock.advance(Duration::from_millis(200));
+        b.set_max_concurrent(2).unwrap();
+        let Poll::Ready(Ok(_admitted)) = waiter.as_mut().poll(cx) else {
+            panic!("not admitted when the limit grew");
+        };
+        assert_eq!(clock.now(), Instant::from_millis(200));
+        assert_eq!(b.metrics(), Metrics { in_use: 2, max: 2 });
+    }
+
+    /// resilience4j `Bulkhead.changeConfig` with a new `maxWaitDuration`: here a waiter in
+    /// flight measures the new wait from when it started. Started at 0 s with 1 s: cut to
+    /// 0.2 s at 0.3 s, it is rejected at once, at 0.3 s; another, raised to 2 s at 0.5 s,
+    /// waits until 2 s.
+    #[test]
+    fn a_waiter_in_flight_follows_a_new_max_wait() {
+        let clock = MockClock::new();
+        let b: Queued<'_, 4> = queued(&clock, 1, 1_000);
+        let _held = b.try_acquire().unwrap();
+        let cx = &mut Context::from_waker(Waker::noop());
+        let mut waiter = pin!(b.acquire());
+        assert!(waiter.as_mut().poll(cx).is_pending());
+        clock.set(Instant::from_millis(300));
+        b.set_max_wait(Duration::from_millis(200));
+        assert!(matches!(
+            waiter.as_mut().poll(cx),
+            Poll::Ready(Err(Rejected::Timeout))
+        ));
+        b.set_max_wait(Duration::from_secs(1));
+        // Another, raised at 0.5 s from 1 s to 2 s.
+        let mut waiter = pin!(b.acquire());
+        assert!(waiter.as_mut().poll(cx).is_pending()); // started at 0.3 s: until 1.3 s
+        clock.set(Instant::from_millis(500));
+        b.set_max_wait(Duration::from_secs(2));
+        assert!(waiter.as_mut().poll(cx).is_pending()); // now until 2.3 s
+        assert_eq!(clock.next_deadline(), Some(Instant::from_millis(2_300)));
+        clock.set(Instant::from_millis(2_299));
+        assert!(waiter.as_mut().poll(cx).is_pending());
+        clock.set(Instant::from_millis(2_300));
+        assert!(matches!(
+            waiter.as_mut().poll(cx),
+            Poll::Ready(Err(Rejected::Timeout))
+        ));
+    }
+
+    /// Shrinking below the permits in use drains: with 3 held and the limit cut to 1 at
+    /// 0 s, a queued waiter is admitted only once a single call is left in flight (the third
+    /// release, at 3 s), never on the first two.
+    #[test]
+    fn shrinking_below_the_permits_in_use_drains() {
+        let clock = MockClock::new();
+        let b: Queued<'_, 4> = queued(&clock, 3, 10_000);
+        let mut held = [(); 3].map(|_| Some(b.try_acquire().unwrap()));
+        b.set_max_concurrent(1).unwrap();
+        assert_eq!(b.metrics(), Metrics { in_use: 3, max: 1 });
+        let cx = &mut Context::from_waker(Waker::noop());
+        let mut waiter = pin!(b.acquire());
+        assert!(waiter.as_mut().poll(cx).is_pending());
+        let mut admitted = None;
+        for (k, p) in held.iter_mut().enumerate() {
+            clock.set(Instant::from_secs(k as u64 + 1));
+            drop(p.take());
+            if let Poll::Ready(r) = waiter.as_mut().poll(cx) {
+                assert_eq!(k, 2, "admitted at release {k}");
+                admitted = Some(r.unwrap());
+            }
+        }
+        assert!(admitted.is_some());
+        assert_eq!(clock.now(), Instant::from_secs(3));
+        assert_eq!(b.metrics(), Metrics { in_use: 1, max: 1 });
+        assert_eq!(
+            b.set_max_concurrent(0),
+            Err(super::super::ConfigError::ZeroCapacity)
+        );
     }
 }

@@ -18,6 +18,17 @@
 //! Every rejection is a typed [`Rejected`]; [`Metrics`] are the gauges (permits in use, the
 //! limit), [`Totals`] the counts (rejections, waits, timeouts).
 //!
+//! The limit and the max wait change at run time through `&self`
+//! ([`Bulkhead::set_max_concurrent`] over a [`Resize`] semaphore, [`Bulkhead::set_max_wait`]),
+//! keeping every count and permit; calls already waiting see the new settings.
+//!
+//! # Where it differs from resilience4j
+//!
+//! | | bulwark | resilience4j `SemaphoreBulkhead` |
+//! |---|---|---|
+//! | shrinking the limit below the calls in flight | returns at once; permits given back are retired until the calls in flight fit | `changeConfig` blocks the caller, acquiring the surplus permits |
+//! | a waiter when the max wait changes | measures the new wait from when it started | keeps the wait it started with |
+//!
 //! # Examples
 //!
 //! ```
@@ -59,4 +70,6 @@ pub use config::Config;
 pub use error::{BulkheadFull, ConfigError, QueueError, Rejected};
 pub use future::Acquire;
 pub use shared::{Bulkhead, Metrics, Totals};
-pub use state::{AtomicSemaphore, Overflow, QueueSemaphore, QueueWaiter, Semaphore, TrySemaphore};
+pub use state::{
+    AtomicSemaphore, Overflow, QueueSemaphore, QueueWaiter, Resize, Semaphore, TrySemaphore,
+};

@@ -5,11 +5,11 @@ use core::time::Duration;
 
 use super::config::Config;
 use super::error::{BulkheadFull, ConfigError};
-use super::state::{AtomicSemaphore, QueueSemaphore, TrySemaphore};
+use super::state::{AtomicSemaphore, QueueSemaphore, Resize, Semaphore, TrySemaphore};
 use crate::admission::{Admit, Outcome, Permit};
 use crate::lock::RawLock;
 use crate::sync::{AtomicU64, Ordering, const_fn};
-use crate::time::Clock;
+use crate::time::{Clock, duration_to_nanos};
 
 /// A snapshot of a bulkhead's counters.
 ///
@@ -83,7 +83,8 @@ pub struct Totals {
 pub struct Bulkhead<S, C> {
     pub(super) sem: S,
     pub(super) clock: C,
-    pub(super) max_wait: Duration,
+    /// Nanoseconds (saturating), changed through `&self` by `set_max_wait`.
+    pub(super) max_wait: AtomicU64,
     pub(super) rejected: AtomicU64,
     pub(super) waited: AtomicU64,
     pub(super) timed_out: AtomicU64,
@@ -211,10 +212,9 @@ impl<S: TrySemaphore, C: Clock> Bulkhead<S, C> {
     /// assert_eq!((b.metrics().in_use, b.metrics().max), (1, 3));
     /// ```
     pub fn metrics(&self) -> Metrics {
-        let max = self.sem.capacity();
         Metrics {
-            in_use: max.saturating_sub(self.sem.available()),
-            max,
+            in_use: self.sem.in_use(),
+            max: self.sem.capacity(),
         }
     }
 
@@ -265,7 +265,85 @@ impl<S: TrySemaphore, C: Clock> Bulkhead<S, C> {
     }
 }
 
+impl<S: Resize, C> Bulkhead<S, C> {
+    /// Changes the most calls admitted at once, through `&self`, keeping every count and
+    /// permit (resilience4j's `changeConfig`, here without a new bulkhead). Growing admits
+    /// waiters at once; shrinking below the permits in use drains gracefully: held permits
+    /// stay valid, and no call is admitted until the calls in flight fit the new limit.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::ZeroCapacity`] for 0, [`ConfigError::TooLarge`] above what the
+    /// semaphore counts; the limit is then unchanged.
+    ///
+    /// ```
+    /// use bulwark::bulkhead::{Bulkhead, Config, Metrics};
+    /// use bulwark::MockClock;
+    ///
+    /// let clock = MockClock::new();
+    /// let b = Bulkhead::new(Config::new(3), &clock).unwrap();
+    /// let (p1, p2) = (b.try_acquire().unwrap(), b.try_acquire().unwrap());
+    /// b.set_max_concurrent(1).unwrap(); // two in flight, one allowed
+    /// assert_eq!(b.metrics(), Metrics { in_use: 2, max: 1 });
+    /// drop(p1);
+    /// assert!(b.try_acquire().is_err()); // still draining: one in flight is the limit
+    /// drop(p2);
+    /// let p3 = b.try_acquire().unwrap();
+    /// assert_eq!(b.metrics(), Metrics { in_use: 1, max: 1 });
+    /// # drop(p3);
+    /// ```
+    pub fn set_max_concurrent(&self, max_concurrent: usize) -> Result<(), ConfigError> {
+        self.sem.resize(max_concurrent)
+    }
+}
+
+impl<S: Semaphore, C> Bulkhead<S, C> {
+    /// Changes the longest a call waits for a permit, through `&self`. Calls already waiting
+    /// see it at once (they are woken and measure the new wait from when they started): a
+    /// shorter wait that has already passed rejects them now with
+    /// [`Rejected::Timeout`](super::Rejected::Timeout), a longer one keeps them waiting.
+    /// (With a semaphore that cannot wake its waiters, at their next poll.)
+    ///
+    /// ```
+    /// use bulwark::bulkhead::{Bulkhead, Config, QueueSemaphore, Rejected};
+    /// use bulwark::{Clock, Instant, MockClock, mock};
+    /// use core::time::Duration;
+    ///
+    /// let clock = MockClock::new();
+    /// let b: Bulkhead<QueueSemaphore<4>, _> =
+    ///     Bulkhead::queued(Config::new(1).max_wait(Duration::from_secs(1)), &clock).unwrap();
+    /// let _held = b.try_acquire().unwrap();
+    /// b.set_max_wait(Duration::from_secs(3));
+    /// assert_eq!(b.max_wait(), Duration::from_secs(3));
+    /// let out = mock::run(&clock, b.acquire()).unwrap();
+    /// assert!(matches!(out, Err(Rejected::Timeout)));
+    /// assert_eq!(clock.now(), Instant::from_secs(3));
+    /// ```
+    pub fn set_max_wait(&self, max_wait: Duration) {
+        // Release: pairs with the Acquire load of a waiter that measures its deadline.
+        self.max_wait
+            .store(duration_to_nanos(max_wait), Ordering::Release);
+        self.sem.wake_all();
+    }
+}
+
 impl<S, C> Bulkhead<S, C> {
+    /// The longest a call waits for a permit now (see
+    /// [`set_max_wait`](Bulkhead::set_max_wait)).
+    ///
+    /// ```
+    /// use bulwark::bulkhead::{Bulkhead, Config};
+    /// use bulwark::MockClock;
+    /// use core::time::Duration;
+    /// let clock = MockClock::new();
+    /// let b = Bulkhead::new(Config::new(2).max_wait(Duration::from_millis(50)), &clock).unwrap();
+    /// assert_eq!(b.max_wait(), Duration::from_millis(50));
+    /// ```
+    pub fn max_wait(&self) -> Duration {
+        // Acquire: pairs with the Release store of `set_max_wait`.
+        Duration::from_nanos(self.max_wait.load(Ordering::Acquire))
+    }
+
     pub(super) fn count_rejected(&self) {
         // Relaxed: a statistic.
         self.rejected.fetch_add(1, Ordering::Relaxed);
@@ -276,7 +354,7 @@ impl<S, C> Bulkhead<S, C> {
             Bulkhead {
                 sem,
                 clock,
-                max_wait,
+                max_wait: AtomicU64::new(duration_to_nanos(max_wait)),
                 rejected: AtomicU64::new(0),
                 waited: AtomicU64::new(0),
                 timed_out: AtomicU64::new(0),
@@ -289,7 +367,7 @@ impl<S: fmt::Debug, C> fmt::Debug for Bulkhead<S, C> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Bulkhead")
             .field("sem", &self.sem)
-            .field("max_wait", &self.max_wait)
+            .field("max_wait", &self.max_wait())
             .finish_non_exhaustive()
     }
 }
