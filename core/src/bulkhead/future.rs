@@ -9,6 +9,7 @@ use pin_project_lite::pin_project;
 
 use core::ops::Deref;
 
+use super::Events;
 use super::error::Rejected;
 use super::shared::Bulkhead;
 use super::state::{Semaphore, TrySemaphore};
@@ -16,7 +17,7 @@ use crate::admission::Permit;
 use crate::sync::Ordering;
 use crate::time::{Instant, Sleep};
 
-impl<S: Semaphore, C: Sleep> Bulkhead<S, C> {
+impl<S: Semaphore, C: Sleep, E: Events> Bulkhead<S, C, E> {
     /// Takes a permit, waiting for one up to the max wait.
     ///
     /// A free permit is taken at once. Otherwise, with a zero max wait the call is shed
@@ -51,7 +52,7 @@ impl<S: Semaphore, C: Sleep> Bulkhead<S, C> {
     /// drop(held);
     /// assert!(mock::run(&clock, b.acquire()).unwrap().is_ok());
     /// ```
-    pub fn acquire(&self) -> Acquire<&Self, S, C> {
+    pub fn acquire(&self) -> Acquire<&Self, S, C, E> {
         Acquire::new(self)
     }
 }
@@ -70,9 +71,9 @@ pin_project! {
     /// assert!(mock::run(&clock, fut).unwrap().is_ok());
     /// ```
     #[must_use = "futures do nothing unless polled"]
-    pub struct Acquire<R, S, C>
+    pub struct Acquire<R, S, C, E = ()>
     where
-        R: Deref<Target = Bulkhead<S, C>>,
+        R: Deref<Target = Bulkhead<S, C, E>>,
         S: Semaphore,
         C: Sleep,
     {
@@ -89,9 +90,9 @@ pin_project! {
         sleep: Option<C::Sleep>,
     }
 
-    impl<R, S, C> PinnedDrop for Acquire<R, S, C>
+    impl<R, S, C, E> PinnedDrop for Acquire<R, S, C, E>
     where
-        R: Deref<Target = Bulkhead<S, C>>,
+        R: Deref<Target = Bulkhead<S, C, E>>,
         S: Semaphore,
         C: Sleep,
     {
@@ -105,9 +106,9 @@ pin_project! {
     }
 }
 
-impl<R, S, C> Acquire<R, S, C>
+impl<R, S, C, E> Acquire<R, S, C, E>
 where
-    R: Deref<Target = Bulkhead<S, C>>,
+    R: Deref<Target = Bulkhead<S, C, E>>,
     S: Semaphore,
     C: Sleep,
 {
@@ -143,11 +144,12 @@ where
     }
 }
 
-impl<R, S, C> Future for Acquire<R, S, C>
+impl<R, S, C, E> Future for Acquire<R, S, C, E>
 where
-    R: Deref<Target = Bulkhead<S, C>>,
+    R: Deref<Target = Bulkhead<S, C, E>>,
     S: Semaphore,
     C: Sleep,
+    E: Events,
 {
     type Output = Result<Permit<R>, Rejected>;
 
@@ -164,8 +166,7 @@ where
             }
             let max_wait = b.max_wait();
             if max_wait.is_zero() {
-                b.count_rejected();
-                return Poll::Ready(Err(Rejected::Full));
+                return Poll::Ready(Err(rejected(b, Rejected::Full)));
             }
             // Relaxed: a statistic.
             b.waited.fetch_add(1, Ordering::Relaxed);
@@ -188,10 +189,7 @@ where
             this.sleep.set(None);
             return Poll::Ready(match r {
                 Ok(()) => admitted(this.bulkhead),
-                Err(e) => {
-                    b.count_rejected();
-                    Err(e.into())
-                }
+                Err(e) => Err(rejected(b, e.into())),
             });
         }
         if let Some(sleep) = this.sleep.as_mut().as_pin_mut()
@@ -200,10 +198,9 @@ where
             b.sem.cancel(this.waiter.as_mut());
             *this.waiting = false;
             this.sleep.set(None);
-            b.count_rejected();
             // Relaxed: a statistic.
             b.timed_out.fetch_add(1, Ordering::Relaxed);
-            return Poll::Ready(Err(Rejected::Timeout));
+            return Poll::Ready(Err(rejected(b, Rejected::Timeout)));
         }
         Poll::Pending
     }
@@ -211,20 +208,27 @@ where
 
 /// The permit for the semaphore permit just taken: moves the owner out of the future (the
 /// caller has just read it there, so the error cannot happen).
-fn admitted<R, S, C>(bulkhead: &mut Option<R>) -> Result<Permit<R>, Rejected>
+fn admitted<R, S, C, E>(bulkhead: &mut Option<R>) -> Result<Permit<R>, Rejected>
 where
-    R: Deref<Target = Bulkhead<S, C>>,
+    R: Deref<Target = Bulkhead<S, C, E>>,
     S: TrySemaphore,
+    E: Events,
 {
-    bulkhead
-        .take()
-        .map(|b| Permit::from_ticket(b, ()))
-        .ok_or(Rejected::NoSuchCompartment)
+    let b = bulkhead.take().ok_or(Rejected::NoSuchCompartment)?;
+    b.events.on_permitted();
+    Ok(Permit::from_ticket(b, ()))
 }
 
-impl<R, S, C> fmt::Debug for Acquire<R, S, C>
+/// Counts and tells a rejection.
+fn rejected<S, C, E: Events>(b: &Bulkhead<S, C, E>, why: Rejected) -> Rejected {
+    b.count_rejected();
+    b.events.on_rejected(why);
+    why
+}
+
+impl<R, S, C, E> fmt::Debug for Acquire<R, S, C, E>
 where
-    R: Deref<Target = Bulkhead<S, C>>,
+    R: Deref<Target = Bulkhead<S, C, E>>,
     S: Semaphore,
     C: Sleep,
 {
@@ -535,6 +539,84 @@ mod tests {
         assert_eq!(
             b.set_max_concurrent(0),
             Err(super::super::ConfigError::ZeroCapacity)
+        );
+    }
+
+    /// resilience4j's bulkhead events, `CALL_PERMITTED`, `CALL_REJECTED`, `CALL_FINISHED`,
+    /// each at its instant: permitted at 0 s; a waiter permitted at 0.1 s when the holder
+    /// finishes; a second waiter rejected at 0.6 s (its 0.5 s max wait); a try at 0.6 s
+    /// rejected as full; the last permit finished at 0.7 s.
+    #[test]
+    fn events_are_told_at_their_instants() {
+        use super::super::Events;
+        use core::cell::{Cell, RefCell};
+        #[derive(Clone, Copy, Debug, PartialEq)]
+        enum Ev {
+            Permitted(u64),
+            Rejected(u64, Rejected),
+            Finished(u64),
+        }
+        struct Log<'c> {
+            clock: &'c MockClock,
+            log: RefCell<[Option<Ev>; 8]>,
+            n: Cell<usize>,
+        }
+        impl Log<'_> {
+            fn push(&self, e: Ev) {
+                self.log.borrow_mut()[self.n.get()] = Some(e);
+                self.n.set(self.n.get() + 1);
+            }
+            fn ms(&self) -> u64 {
+                self.clock.now().as_millis()
+            }
+        }
+        impl Events for Log<'_> {
+            fn on_permitted(&self) {
+                self.push(Ev::Permitted(self.ms()))
+            }
+            fn on_rejected(&self, why: Rejected) {
+                self.push(Ev::Rejected(self.ms(), why))
+            }
+            fn on_finished(&self) {
+                self.push(Ev::Finished(self.ms()))
+            }
+        }
+        let clock = MockClock::new();
+        let log = Log {
+            clock: &clock,
+            log: RefCell::new([None; 8]),
+            n: Cell::new(0),
+        };
+        let b = queued::<4>(&clock, 1, 500).with_events(&log);
+        let cx = &mut Context::from_waker(Waker::noop());
+        let held = b.try_acquire().unwrap();
+        let mut first = pin!(b.acquire());
+        assert!(first.as_mut().poll(cx).is_pending());
+        clock.set(Instant::from_millis(100));
+        drop(held);
+        let Poll::Ready(Ok(admitted)) = first.as_mut().poll(cx) else {
+            panic!("the freed permit goes to the waiter");
+        };
+        let mut second = pin!(b.acquire());
+        assert!(second.as_mut().poll(cx).is_pending());
+        clock.set(Instant::from_millis(600));
+        assert!(matches!(
+            second.as_mut().poll(cx),
+            Poll::Ready(Err(Rejected::Timeout))
+        ));
+        assert!(b.try_acquire().is_err());
+        clock.set(Instant::from_millis(700));
+        drop(admitted);
+        assert_eq!(
+            log.log.borrow()[..log.n.get()],
+            [
+                Some(Ev::Permitted(0)),
+                Some(Ev::Finished(100)),
+                Some(Ev::Permitted(100)),
+                Some(Ev::Rejected(600, Rejected::Timeout)),
+                Some(Ev::Rejected(600, Rejected::Full)),
+                Some(Ev::Finished(700)),
+            ]
         );
     }
 }
