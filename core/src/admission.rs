@@ -187,17 +187,17 @@ impl<G: Admit + ?Sized> Admit for &G {
     type Ticket = G::Ticket;
     type Rejected = G::Rejected;
 
-    #[inline]
+    #[inline(always)]
     fn try_admit(&self) -> Result<G::Ticket, G::Rejected> {
         (**self).try_admit()
     }
 
-    #[inline]
+    #[inline(always)]
     fn record(&self, ticket: G::Ticket, outcome: Outcome) {
         (**self).record(ticket, outcome)
     }
 
-    #[inline]
+    #[inline(always)]
     fn release(&self, ticket: G::Ticket) {
         (**self).release(ticket)
     }
@@ -260,7 +260,7 @@ where
     /// drop(held);
     /// assert!(Permit::try_new(&b).is_ok());
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn try_new(gate: R) -> Result<Self, <R::Target as Admit>::Rejected> {
         let ticket = gate.try_admit()?;
         Ok(Permit::from_ticket(gate, ticket))
@@ -279,7 +279,7 @@ where
     /// drop(Permit::from_ticket(&b, ticket)); // gives it back
     /// assert_eq!(b.metrics().in_use, 0);
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn from_ticket(gate: R, ticket: <R::Target as Admit>::Ticket) -> Self {
         Permit {
             gate,
@@ -345,7 +345,7 @@ where
     /// Permit::try_new(&b).unwrap().record(Outcome::Ignored); // the run of failures goes on
     /// assert_eq!(b.metrics().consecutive_failures, 1);
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn record(mut self, outcome: Outcome) {
         if let Some(ticket) = self.ticket.take() {
             self.gate.record(ticket, outcome);
@@ -364,7 +364,7 @@ where
     /// Permit::try_new(&b).unwrap().success(); // the run of failures ends
     /// assert_eq!(b.metrics().consecutive_failures, 0);
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn success(self) {
         self.record(Outcome::Success)
     }
@@ -380,7 +380,7 @@ where
     /// Permit::try_new(&b).unwrap().failure();
     /// assert_eq!(b.state(), State::Open);
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn failure(self) {
         self.record(Outcome::Failure)
     }
@@ -391,7 +391,7 @@ where
     R: Deref,
     R::Target: Admit,
 {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
         if let Some(ticket) = self.ticket.take() {
             self.gate.release(ticket);

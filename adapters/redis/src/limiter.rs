@@ -749,7 +749,12 @@ impl<C: Clock + Clone> RedisRateLimiter<C> {
                 RateLimited::new(local.saturating_add(wait), local)
             }
         };
-        Err(Error::RateLimited(limited))
+        // Judged against this limiter's quota, as the core's limiters say.
+        Err(Error::RateLimited(if limited == RateLimited::NEVER {
+            limited
+        } else {
+            limited.with_quota(inner.gcra.quota())
+        }))
     }
 
     /// Answers a check by the degradation, reporting the switch if this is one.

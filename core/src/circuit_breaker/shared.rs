@@ -201,7 +201,7 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
         &self.clock
     }
 
-    #[inline]
+    #[inline(always)]
     fn load(&self) -> u64 {
         // Acquire: pairs with the AcqRel CAS of whoever changed the state last, so the
         // decision below sees that change and (for open) the instant written before it.
@@ -235,13 +235,13 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     /// b.try_acquire().unwrap().failure();
     /// assert!(b.try_acquire().is_err());
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn try_acquire(&self) -> Result<Permit<&Self>, Rejected> {
         Permit::try_new(self)
     }
 
     /// [`Admit::try_admit`]: asks to make a call, without a guard.
-    #[inline]
+    #[inline(always)]
     fn admit_ticket(&self) -> Result<Ticket, Rejected> {
         // Fast path (README rows "breaker closed path vs recloser" and "breaker closed path,
         // 2 threads, vs recloser"): in the states that let every call through unchanged
@@ -297,7 +297,7 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     }
 
     /// [`Admit::record`]: settles the call of `ticket` with `outcome`.
-    #[inline]
+    #[inline(always)]
     fn record_ticket(&self, ticket: Ticket, outcome: Outcome) {
         // Fast path (README rows "breaker closed path vs recloser" and "breaker closed path,
         // 2 threads, vs recloser"): a success of a normal (non-probe) call with no window to
@@ -334,7 +334,7 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
 
     /// [`Admit::release`]: abandons the call of `ticket` (cancelled): nothing is recorded, a
     /// half-open probe slot is given back.
-    #[inline]
+    #[inline(always)]
     fn release_ticket(&self, ticket: Ticket) {
         // Only a probe has anything to give back: a dropped permit of a normal call costs
         // this one test.
@@ -698,17 +698,17 @@ impl<C: Clock, W: Window, E: Events> Admit for CircuitBreaker<C, W, E> {
     type Ticket = Ticket;
     type Rejected = Rejected;
 
-    #[inline]
+    #[inline(always)]
     fn try_admit(&self) -> Result<Ticket, Rejected> {
         self.admit_ticket()
     }
 
-    #[inline]
+    #[inline(always)]
     fn record(&self, ticket: Ticket, outcome: Outcome) {
         self.record_ticket(ticket, outcome)
     }
 
-    #[inline]
+    #[inline(always)]
     fn release(&self, ticket: Ticket) {
         self.release_ticket(ticket)
     }
