@@ -199,7 +199,7 @@ impl Debt {
     }
 }
 
-/// The one resize of both semaphores: `capacity` swapped for `new`; growth cancels debt
+/// The resize of the queue semaphore (whose word has no room for a negative count): `capacity` swapped for `new`; growth cancels debt
 /// first and frees the rest (`free(n)`); a shrink incurs debt and pays what it can at once
 /// from free permits (`take_free`), the rest as permits come back.
 fn resize(
@@ -305,9 +305,10 @@ impl<S: Semaphore + ?Sized> Semaphore for &S {
 /// assert_eq!(sem.available(), 2);
 /// ```
 pub struct AtomicSemaphore {
+    /// Free permits, read as an `isize`: below zero after a shrink below the permits in use
+    /// (the permits still to come back before one is free again).
     free: AtomicUsize,
     capacity: AtomicUsize,
-    debt: Debt,
 }
 
 impl AtomicSemaphore {
@@ -317,7 +318,9 @@ impl AtomicSemaphore {
         /// # Errors
         ///
         /// [`ConfigError::ZeroCapacity`] for `capacity = 0`: nothing could ever take a permit
-        /// (a bulkhead over it would always be full).
+        /// (a bulkhead over it would always be full); [`ConfigError::TooLarge`] above
+        /// `u32::MAX` (or `isize::MAX`, on 32-bit targets: the count goes below zero while a
+        /// shrink drains).
         ///
         /// ```
         /// use bulwark::bulkhead::{AtomicSemaphore, ConfigError, TrySemaphore};
@@ -328,10 +331,12 @@ impl AtomicSemaphore {
             if capacity == 0 {
                 return Err(ConfigError::ZeroCapacity);
             }
+            if capacity > isize::MAX as usize || capacity as u64 > u32::MAX as u64 {
+                return Err(ConfigError::TooLarge);
+            }
             Ok(AtomicSemaphore {
                 free: AtomicUsize::new(capacity),
                 capacity: AtomicUsize::new(capacity),
-                debt: Debt::new(),
             })
         }
     }
@@ -343,8 +348,8 @@ impl TrySemaphore for AtomicSemaphore {
         // Relaxed first look: the CAS below is what synchronizes.
         let mut free = self.free.load(Ordering::Relaxed);
         loop {
-            if free == 0 {
-                return false;
+            if free as isize <= 0 {
+                return false; // none free, or still draining after a shrink
             }
             // Acquire on success: synchronizes with the Release `fetch_add` of the permit's
             // previous holder. Relaxed on failure: we only retry with the fresher count.
@@ -362,16 +367,14 @@ impl TrySemaphore for AtomicSemaphore {
 
     #[inline]
     fn give_back(&self) {
-        if self.debt.absorb() {
-            return; // retired: the semaphore shrank below the permits in use
-        }
-        // Release: synchronizes with the Acquire CAS of the next taker.
+        // Release: synchronizes with the Acquire CAS of the next taker. After a shrink below
+        // the permits in use, this pays back one of the permits owed (`free` below zero).
         self.free.fetch_add(1, Ordering::Release);
     }
 
     fn available(&self) -> usize {
         // Relaxed: a statistic.
-        self.free.load(Ordering::Relaxed)
+        (self.free.load(Ordering::Relaxed) as isize).max(0) as usize
     }
 
     fn capacity(&self) -> usize {
@@ -380,8 +383,9 @@ impl TrySemaphore for AtomicSemaphore {
     }
 
     fn in_use(&self) -> usize {
-        // Relaxed: statistics (capacity + debt − free, each a snapshot).
-        (self.capacity() + self.debt.0.load(Ordering::Relaxed)).saturating_sub(self.available())
+        // Relaxed: statistics (capacity − free, `free` possibly below zero).
+        let free = self.free.load(Ordering::Relaxed) as isize;
+        (self.capacity() as isize).saturating_sub(free).max(0) as usize
     }
 }
 
@@ -390,16 +394,17 @@ impl Resize for AtomicSemaphore {
         if capacity == 0 {
             return Err(ConfigError::ZeroCapacity);
         }
-        resize(
-            &self.capacity,
-            &self.debt,
-            capacity,
-            || self.try_take(),
-            |n| {
-                // Release: synchronizes with the Acquire CAS of the next taker.
-                self.free.fetch_add(n, Ordering::Release);
-            },
-        );
+        if capacity > isize::MAX as usize || capacity as u64 > u32::MAX as u64 {
+            return Err(ConfigError::TooLarge);
+        }
+        // AcqRel: concurrent resizes see each other's capacity in one order, so their deltas
+        // add up to the last capacity set.
+        let old = self.capacity.swap(capacity, Ordering::AcqRel);
+        // AcqRel: a growth publishes its permits to the next taker's Acquire CAS; a shrink
+        // (a wrapping add of a negative delta) may take `free` below zero, so takers are
+        // refused until enough permits come back.
+        self.free
+            .fetch_add(capacity.wrapping_sub(old), Ordering::AcqRel);
         Ok(())
     }
 }
@@ -592,6 +597,7 @@ impl<const Q: usize, L: RawLock> QueueSemaphore<Q, L> {
         (self.state.load(Ordering::Relaxed) >> 32) as usize
     }
 
+    #[inline]
     fn release(&self) {
         if self.debt.absorb() {
             return; // retired: the semaphore shrank below the permits in use
@@ -600,6 +606,7 @@ impl<const Q: usize, L: RawLock> QueueSemaphore<Q, L> {
     }
 
     /// Frees `n` permits and wakes the waiters, if any.
+    #[inline]
     fn free(&self, n: usize) {
         // AcqRel: Release publishes the holder's work to the next taker's Acquire CAS;
         // Acquire reads `waiters` as of a CAS that, if it registered a waiter, happened
@@ -906,7 +913,12 @@ mod tests {
             AtomicSemaphore::new(0).err(),
             Some(ConfigError::ZeroCapacity)
         );
-        assert!(AtomicSemaphore::new(usize::MAX).is_ok()); // no upper limit: one usize
+        // Up to `u32::MAX` (and `isize::MAX`: the count goes below zero while a shrink drains).
+        assert!(AtomicSemaphore::new(u32::MAX as usize).is_ok());
+        assert_eq!(
+            AtomicSemaphore::new(usize::MAX).err(),
+            Some(ConfigError::TooLarge)
+        );
     }
 
     #[test]
