@@ -136,6 +136,21 @@ impl Verdict {
 pub trait Classify<T, E> {
     /// The verdict on `result`.
     fn classify(&self, result: &Result<T, E>) -> Verdict;
+
+    /// What a retry hands back when its attempts run out while `result`, the last outcome,
+    /// is still judged a failure: by default the result as it is (a retryable `Ok` comes back
+    /// as `Ok`). [`Retry::fail_after_max_attempts`](crate::retry::Retry::fail_after_max_attempts)
+    /// turns such an `Ok` into an error (resilience4j's `failAfterMaxAttempts`).
+    ///
+    /// ```
+    /// use bulwark::classify::{Classify, ErrorsAreFailures};
+    /// let last: Result<u16, &str> = Ok(503);
+    /// assert_eq!(ErrorsAreFailures.exhausted(last), Ok(503));
+    /// ```
+    #[inline]
+    fn exhausted(&self, result: Result<T, E>) -> Result<T, E> {
+        result
+    }
 }
 
 /// The default classifier: `Ok` is a success, every `Err` a failure.

@@ -169,7 +169,7 @@ impl<E> Error<E> {
     /// ```
     /// use bulwark::pipeline::{Error, Layer};
     /// use bulwark::{Instant, timeout::Elapsed};
-    /// let e: Error<()> = Error::Timeout(Elapsed { deadline: Instant::ZERO });
+    /// let e: Error<()> = Error::Timeout(Elapsed { deadline: Instant::ZERO, timeout: None });
     /// assert_eq!(e.layer(), Layer::Timeout);
     /// ```
     pub fn layer(&self) -> Layer {
@@ -1468,6 +1468,7 @@ where
                 } => last.value,
                 retry::Error::DeadlineExceeded { last: None, .. } => Error::Timeout(Elapsed {
                     deadline: total.instant().unwrap_or(Instant::ZERO),
+                    timeout: None,
                 }),
             }),
         })

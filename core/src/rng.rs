@@ -200,26 +200,38 @@ pub(crate) fn hash_of<T: core::hash::Hash + ?Sized>(v: &T) -> u64 {
     core::hash::Hasher::finish(&h)
 }
 
-/// The SplitMix64 generator: the state walks by [`GOLDEN`], each output is its hash.
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Rng(u64);
-
-impl Rng {
-    /// A generator seeded with `seed` (every seed is fine, zero included).
-    pub(crate) const fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
+/// Where a random draw comes from: 64 bits at a time. Retry's jitter draws from one
+/// ([`RetryState::decide_with`](crate::retry::RetryState::decide_with)), so a test can pin
+/// the exact draw with a source of its own; the library's own is [`Rng`].
+///
+/// # Examples
+///
+/// ```
+/// use bulwark::rng::RandomSource;
+///
+/// /// Always the same bits: `u64::MAX` is the top of every range.
+/// struct Top;
+/// impl RandomSource for Top {
+///     fn next_u64(&mut self) -> u64 { u64::MAX }
+/// }
+/// assert_eq!(Top.up_to(1_000), 1_000);
+/// assert_eq!(Top.between(10, 20), 20);
+/// ```
+pub trait RandomSource {
     /// The next 64 random bits.
-    pub(crate) fn next_u64(&mut self) -> u64 {
-        let out = splitmix64(self.0);
-        self.0 = self.0.wrapping_add(GOLDEN);
-        out
-    }
+    fn next_u64(&mut self) -> u64;
 
-    /// Uniform in `0 ..= n` (Lemire's multiply-shift; the bias, below 2^-64 × n, does not
-    /// matter for jitter). Never panics.
-    pub(crate) fn up_to(&mut self, n: u64) -> u64 {
+    /// Uniform in `0 ..= n` (Lemire's multiply-shift of one draw: the top `n + 1`-th of the
+    /// 64-bit range maps to `n`; the bias, below 2^-64 × n, does not matter for jitter). Never
+    /// panics.
+    ///
+    /// ```
+    /// use bulwark::rng::{RandomSource, Rng};
+    /// let mut rng = Rng::new(7);
+    /// assert!(rng.up_to(10) <= 10);
+    /// assert_eq!(rng.up_to(0), 0);
+    /// ```
+    fn up_to(&mut self, n: u64) -> u64 {
         let r = self.next_u64();
         if n == u64::MAX {
             return r;
@@ -228,8 +240,54 @@ impl Rng {
     }
 
     /// Uniform in `lo ..= hi` (`lo` when `hi < lo`).
-    pub(crate) fn between(&mut self, lo: u64, hi: u64) -> u64 {
+    ///
+    /// ```
+    /// use bulwark::rng::{RandomSource, Rng};
+    /// let mut rng = Rng::new(7);
+    /// assert!((10..=20).contains(&rng.between(10, 20)));
+    /// assert_eq!(rng.between(5, 3), 5);
+    /// ```
+    fn between(&mut self, lo: u64, hi: u64) -> u64 {
         lo + self.up_to(hi.saturating_sub(lo))
+    }
+}
+
+impl<R: RandomSource + ?Sized> RandomSource for &mut R {
+    #[inline]
+    fn next_u64(&mut self) -> u64 {
+        (**self).next_u64()
+    }
+}
+
+/// The library's [`RandomSource`]: the SplitMix64 generator (the state walks by 2^64 / φ,
+/// each output is its hash). Small (one `u64`), `Copy`, deterministic for a seed.
+///
+/// ```
+/// use bulwark::rng::{RandomSource, Rng};
+/// let (mut a, mut b) = (Rng::new(42), Rng::new(42));
+/// assert_eq!(a.next_u64(), b.next_u64()); // same seed, same stream
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator seeded with `seed` (every seed is fine, zero included).
+    ///
+    /// ```
+    /// use bulwark::rng::{RandomSource, Rng};
+    /// assert_ne!(Rng::new(0).next_u64(), Rng::new(1).next_u64());
+    /// ```
+    pub const fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+}
+
+impl RandomSource for Rng {
+    #[inline]
+    fn next_u64(&mut self) -> u64 {
+        let out = splitmix64(self.0);
+        self.0 = self.0.wrapping_add(GOLDEN);
+        out
     }
 }
 

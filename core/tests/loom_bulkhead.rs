@@ -212,3 +212,50 @@ fn atomic_semaphore_alone() {
         assert_eq!(sem.available(), 1);
     });
 }
+
+/// A shrink racing permits given back and a taker: two permits held of two, the limit cut to
+/// one while one holder gives back and a third thread tries to take. Never more in use than
+/// the limit allowed at the time of the take (a take succeeds only while fewer than the
+/// current limit are held), and once everything is given back the semaphore holds exactly the
+/// new capacity, free, with no debt left.
+#[test]
+fn resize_down_drains_without_losing_permits() {
+    use bulwark::bulkhead::Resize;
+    loom::model(|| {
+        let sem = Arc::new(AtomicSemaphore::new(2).unwrap());
+        assert!(sem.try_take() && sem.try_take());
+        let s1 = sem.clone();
+        let shrink = thread::spawn(move || s1.resize(1).unwrap());
+        let s2 = sem.clone();
+        let holder = thread::spawn(move || s2.give_back());
+        let s3 = sem.clone();
+        let taker = thread::spawn(move || s3.try_take());
+        shrink.join().unwrap();
+        holder.join().unwrap();
+        let took = taker.join().unwrap();
+        sem.give_back(); // the other holder
+        if took {
+            sem.give_back();
+        }
+        assert_eq!((sem.capacity(), sem.available(), sem.in_use()), (1, 1, 0));
+    });
+}
+
+/// A grow racing a shrink on the queued semaphore: whatever the order, the deltas add up to
+/// the last capacity set, and every permit comes back.
+#[test]
+fn concurrent_resizes_add_up() {
+    use bulwark::bulkhead::Resize;
+    loom::model(|| {
+        let sem: Arc<QueueSemaphore<2>> = Arc::new(QueueSemaphore::new(2).unwrap());
+        assert!(sem.try_take());
+        let s1 = sem.clone();
+        let a = thread::spawn(move || s1.resize(1).unwrap());
+        let s2 = sem.clone();
+        let b = thread::spawn(move || s2.give_back());
+        a.join().unwrap();
+        b.join().unwrap();
+        sem.resize(3).unwrap();
+        assert_eq!((sem.capacity(), sem.available(), sem.in_use()), (3, 3, 0));
+    });
+}

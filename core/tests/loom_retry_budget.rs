@@ -4,6 +4,7 @@
 
 use bulwark::Instant;
 use bulwark::retry::{Budget, RetryBudget};
+use core::time::Duration;
 use loom::sync::Arc;
 use loom::thread;
 
@@ -82,5 +83,45 @@ fn floor_is_per_second_under_racing_clocks() {
         assert!((1..=2).contains(&(g1 + g2)));
         assert_eq!(b.denied(), 3 - (g1 + g2) as u64);
         assert_eq!(b.tokens(), 0);
+    });
+}
+
+/// The expiring budget (tower's `TpsBudget`): one token split in halves across two slots,
+/// two retries racing for it. At most one is granted (never a token spent twice), and
+/// whatever is not granted is given back: granted + left is exactly the one token.
+#[test]
+fn expiring_budget_never_spends_a_split_token_twice() {
+    use bulwark::retry::ExpiringBudget;
+    loom::model(|| {
+        let b = Arc::new(ExpiringBudget::new(Duration::from_secs(1), 50, 0).unwrap());
+        b.deposit_at(Instant::from_millis(0));
+        b.deposit_at(Instant::from_millis(500));
+        let t = Instant::from_millis(600);
+        let b1 = b.clone();
+        let h1 = thread::spawn(move || b1.try_withdraw(t) as u64);
+        let b2 = b.clone();
+        let h2 = thread::spawn(move || b2.try_withdraw(t) as u64);
+        let granted = h1.join().unwrap() + h2.join().unwrap();
+        assert!(granted <= 1, "granted {granted}");
+        assert_eq!(granted + b.tokens(t), 1);
+    });
+}
+
+/// A deposit racing a withdrawal on the expiring budget: half a token there, half deposited
+/// by one thread while the other asks for a retry. Nothing is lost or doubled.
+#[test]
+fn expiring_budget_deposit_races_withdrawal() {
+    use bulwark::retry::ExpiringBudget;
+    loom::model(|| {
+        let b = Arc::new(ExpiringBudget::new(Duration::from_secs(1), 50, 0).unwrap());
+        let t = Instant::from_millis(300);
+        b.deposit_at(Instant::from_millis(100));
+        let b1 = b.clone();
+        let h1 = thread::spawn(move || b1.deposit_at(t));
+        let b2 = b.clone();
+        let h2 = thread::spawn(move || b2.try_withdraw(t) as u64);
+        h1.join().unwrap();
+        let granted = h2.join().unwrap();
+        assert_eq!(granted + b.tokens(t), 1);
     });
 }

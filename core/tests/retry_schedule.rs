@@ -554,3 +554,176 @@ fn on_finish_reports_how_each_call_ended_once() {
         ]
     );
 }
+
+/// resilience4j `IntervalFunction.ofExponentialBackoff(500 ms, 1.5)` (its default
+/// multiplier) under Polly's `MaxDelay` of 1 s: waits of 500 ms, 750 ms, then 1 s each (the cap
+/// below later delays simply caps), through the async form on the mock clock.
+#[test]
+fn fractional_growth_capped_on_the_mock_clock() {
+    let clock = MockClock::new();
+    let ms = Duration::from_millis;
+    let retry = Retry::new(
+        Config::new().jitter(Jitter::None).max_attempts(5).backoff(
+            Backoff::exponential(ms(500))
+                .multiplier_ratio(3, 2)
+                .max(ms(1_000)),
+        ),
+        &clock,
+    )
+    .unwrap();
+    let script = Script::new(&clock, &[Err::<(), _>("503")]);
+    let out = mock::run(&clock, retry.call(script.op())).unwrap();
+    assert_eq!(out.unwrap_err().attempts(), 5);
+    assert_eq!(
+        script.attempts(),
+        [0, 500, 1_250, 2_250, 3_250]
+            .map(Instant::from_millis)
+            .to_vec()
+    );
+    // Polly's MaxDelay below the base delay: accepted, every wait is the cap.
+    let below = Config::new()
+        .backoff(Backoff::constant(Duration::from_secs(5)).max(Duration::from_secs(1)));
+    assert!(Retry::new(below, &clock).is_ok());
+}
+
+/// Polly's `DelayGenerator` captures state; here a unit read at start-up, captured by a
+/// closure that lives for the program (a leaked `Box`, once).
+#[test]
+fn a_custom_backoff_captures_its_environment() {
+    let clock = MockClock::new();
+    let unit = Duration::from_millis(300);
+    let f: &'static (dyn Fn(u32) -> Duration + Send + Sync) =
+        Box::leak(Box::new(move |n: u32| unit * n));
+    let retry = Retry::new(
+        Config::new()
+            .jitter(Jitter::None)
+            .max_attempts(4)
+            .backoff(Backoff::custom(f)),
+        &clock,
+    )
+    .unwrap();
+    let script = Script::new(&clock, &[Err::<(), _>("503")]);
+    let _ = mock::run(&clock, retry.call(script.op())).unwrap();
+    // Waits 300, 600, 900 ms.
+    assert_eq!(
+        script.attempts(),
+        [0, 300, 900, 1_800].map(Instant::from_millis).to_vec()
+    );
+}
+
+/// resilience4j `Retry.Metrics`: "number of successful calls without a retry attempt",
+/// "... with a retry attempt", "failed calls without a retry attempt", "... after all retry
+/// attempts". Four calls on the mock clock, one of each kind, ending at literal instants.
+#[test]
+fn calls_are_counted_by_kind_as_resilience4j() {
+    use bulwark::retry::Calls;
+    let clock = MockClock::new();
+    let counters = Counters::new();
+    let retry = Retry::new(
+        Config::new()
+            .jitter(Jitter::None)
+            .max_attempts(3)
+            .backoff(Backoff::constant(Duration::from_secs(1))),
+        &clock,
+    )
+    .unwrap()
+    .with_classifier(|r: &Result<(), &str>| match r {
+        Err("404") => Verdict::Ignore,
+        Err(_) => Verdict::FAILURE,
+        Ok(()) => Verdict::Success,
+    })
+    .with_hooks(&counters);
+    let run = |answers: &[Result<(), &'static str>]| {
+        let script = Script::new(&clock, answers);
+        mock::run(&clock, retry.call(script.op())).unwrap()
+    };
+    assert_eq!(run(&[Ok(())]), Ok(()));
+    assert_eq!(clock.now(), secs(0));
+    assert_eq!(run(&[Err("503"), Ok(())]), Ok(()));
+    assert_eq!(clock.now(), secs(1));
+    assert!(run(&[Err("404")]).unwrap_err().is_permanent());
+    assert_eq!(clock.now(), secs(1));
+    assert_eq!(run(&[Err("503")]).unwrap_err().attempts(), 3);
+    assert_eq!(clock.now(), secs(3));
+    assert_eq!(
+        counters.calls(),
+        Calls {
+            succeeded_without_retry: 1,
+            succeeded_after_retries: 1,
+            failed_without_retry: 1,
+            failed_after_retries: 1,
+        }
+    );
+}
+
+/// resilience4j `RetryConfig.failAfterMaxAttempts(true)`: "when retries are exhausted on a
+/// result predicate, a `MaxRetriesExceeded` is thrown" instead of returning the last result.
+/// Here the retryable result 503 after 3 attempts at 0, 1 and 2 s becomes an error.
+#[test]
+fn fail_after_max_attempts_turns_the_last_result_into_an_error() {
+    let clock = MockClock::new();
+    let counters = Counters::new();
+    let retry = Retry::new(
+        Config::new()
+            .jitter(Jitter::None)
+            .max_attempts(3)
+            .backoff(Backoff::constant(Duration::from_secs(1))),
+        &clock,
+    )
+    .unwrap()
+    .with_classifier(|r: &Result<u16, &str>| match r {
+        Ok(503) => Verdict::FAILURE,
+        _ => Verdict::Success,
+    })
+    .with_hooks(&counters)
+    .fail_after_max_attempts(|_status: u16| "max retries exceeded");
+    let script = Script::new(&clock, &[Ok::<u16, &str>(503)]);
+    let out = mock::run(&clock, retry.call(script.op())).unwrap();
+    assert_eq!(
+        out,
+        Err(Error::Exhausted {
+            last: "max retries exceeded",
+            attempts: 3
+        })
+    );
+    assert_eq!(script.attempts(), [0, 1, 2].map(secs).to_vec());
+    assert_eq!(counters.calls().failed_after_retries, 1);
+    // A success on the way is untouched.
+    let script = Script::new(&clock, &[Ok::<u16, &str>(503), Ok(200)]);
+    assert_eq!(mock::run(&clock, retry.call(script.op())).unwrap(), Ok(200));
+}
+
+/// Finagle's `RetryBudget` (ttl 10 s): successes deposit with the instant they succeed at
+/// (the call reads the clock only because the budget is timed), and a failure 12 s later finds
+/// them expired. Two successes at 0 s fund one retry at 5 s; none is left at 12 s.
+#[test]
+fn an_expiring_budget_on_the_mock_clock() {
+    use bulwark::retry::ExpiringBudget;
+    let clock = MockClock::new();
+    let budget = ExpiringBudget::new(Duration::from_secs(10), 50, 0).unwrap();
+    let retry = Retry::new(
+        Config::new()
+            .jitter(Jitter::None)
+            .max_attempts(2)
+            .backoff(Backoff::constant(Duration::from_secs(1))),
+        &clock,
+    )
+    .unwrap()
+    .with_budget(&budget);
+    for _ in 0..2 {
+        let script = Script::new(&clock, &[Ok::<(), &str>(())]);
+        assert_eq!(mock::run(&clock, retry.call(script.op())).unwrap(), Ok(()));
+    }
+    clock.set(secs(5));
+    let script = Script::new(&clock, &[Err("503"), Ok(())]);
+    assert_eq!(mock::run(&clock, retry.call(script.op())).unwrap(), Ok(()));
+    assert_eq!(script.attempts(), [secs(5), secs(6)].to_vec());
+    // The retry's success at 6 s earned half a token; the 0 s ones are gone by 12 s.
+    clock.set(secs(12));
+    let script = Script::new(&clock, &[Err::<(), _>("503")]);
+    let out = mock::run(&clock, retry.call(script.op())).unwrap();
+    assert!(matches!(
+        out,
+        Err(Error::BudgetExhausted { attempts: 1, .. })
+    ));
+}

@@ -527,9 +527,10 @@ fn an_invalid_value_fails_with_the_cores_error_naming_the_field_and_the_line() {
         );
     }
     // Inside an inline table the error points at the table.
-    let (message, shown) =
-        error("[retry]\nmax_attempts = 2\nbackoff = { exponential = \"1s\", max = \"1ms\" }\n");
-    assert_eq!(message, "backoff.max is below the backoff's first delay");
+    let (message, shown) = error(
+        "[retry]\nmax_attempts = 2\nbackoff = { exponential = \"1s\", multiplier = \"0.5\" }\n",
+    );
+    assert_eq!(message, "backoff.multiplier must be at least 1");
     assert!(
         shown.starts_with("TOML parse error at line 3, column 11"),
         "{shown}"
@@ -577,7 +578,7 @@ fn a_backoff_is_one_kind_with_its_own_settings() {
 
 #[test]
 fn a_custom_backoff_cannot_be_written() {
-    let c = retry::Config::new().backoff(Backoff::custom(|n| Duration::from_secs(n.into())));
+    let c = retry::Config::new().backoff(Backoff::custom(&|n| Duration::from_secs(n.into())));
     let e = serde_json::to_string(&c).unwrap_err();
     assert!(e.to_string().contains("custom backoff"), "{e}");
 }
@@ -644,7 +645,7 @@ fn every_config_error_names_its_setting() {
     for (e, name) in [
         (R::ZeroAttempts, "max_attempts"),
         (R::ZeroMultiplier, "backoff.multiplier"),
-        (R::MaxBelowInitial, "backoff.max"),
+        (R::MultiplierBelowOne, "backoff.multiplier"),
         (R::PercentOutOfRange, "proportional"),
         (R::PercentOutOfRange, "retry_percent"),
         (R::ZeroInitialDelay, "backoff.exponential"),

@@ -31,7 +31,8 @@ fn zero_timeout_lets_a_ready_operation_complete_and_cuts_a_pending_one() {
     assert_eq!(
         cut,
         Err(Elapsed {
-            deadline: Instant::from_secs(5)
+            deadline: Instant::from_secs(5),
+            timeout: Some(Duration::ZERO),
         })
     );
     assert_eq!(clock.now(), Instant::from_secs(5));
@@ -52,7 +53,8 @@ fn passed_deadline_lets_a_ready_operation_complete_and_cuts_a_pending_one() {
         assert_eq!(
             cut,
             Err(Elapsed {
-                deadline: d.instant().unwrap()
+                deadline: d.instant().unwrap(),
+                timeout: None,
             })
         );
     }
@@ -138,7 +140,8 @@ fn pipeline_total_timeout_zero_cuts_a_pending_operation_at_once() {
     assert_eq!(
         out,
         Err(PipelineError::Timeout(Elapsed {
-            deadline: Instant::from_secs(5)
+            deadline: Instant::from_secs(5),
+            timeout: None,
         }))
     );
     assert_eq!(calls.get(), 1);
@@ -159,7 +162,8 @@ fn pipeline_attempt_timeout_zero_lets_a_ready_operation_complete_and_cuts_a_pend
     assert_eq!(
         out,
         Err(PipelineError::AttemptTimeout(Elapsed {
-            deadline: Instant::from_secs(5)
+            deadline: Instant::from_secs(5),
+            timeout: Some(Duration::ZERO),
         }))
     );
     assert_eq!(clock.now(), Instant::from_secs(5));

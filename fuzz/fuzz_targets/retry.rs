@@ -144,13 +144,6 @@ fn retry(inp: &Input) {
         Some(ConfigError::ZeroMultiplier)
     } else if matches!(p.kind, Kind::Exponential(d, _) if d.0.is_zero()) {
         Some(ConfigError::ZeroInitialDelay)
-    } else if p.cap.is_some_and(|c| {
-        let initial = match p.kind {
-            Kind::Constant(d) | Kind::Linear(d, _) | Kind::Exponential(d, _) => d.0,
-        };
-        nanos(c.0) < nanos(initial)
-    }) {
-        Some(ConfigError::MaxBelowInitial)
     } else if p.max_retry_after.is_some_and(|d| d.0.is_zero()) {
         Some(ConfigError::ZeroMaxRetryAfter)
     } else if matches!(p.jitter, J::Proportional(x) if x > 100) {

@@ -78,7 +78,7 @@ impl Judge for std::convert::Infallible {
 /// ```
 /// use bulwark::{Instant, timeout::Elapsed};
 /// use bulwark_observe::{CallOutcome, Judge};
-/// assert_eq!(Elapsed { deadline: Instant::ZERO }.judge(), CallOutcome::TimedOut);
+/// assert_eq!(Elapsed { deadline: Instant::ZERO, timeout: None }.judge(), CallOutcome::TimedOut);
 /// ```
 impl Judge for Elapsed {
     fn judge(&self) -> CallOutcome {
@@ -109,7 +109,7 @@ impl<E: Judge> Judge for timeout::Error<E> {
 /// use bulwark::pipeline::Error;
 /// use bulwark::{Instant, timeout::Elapsed};
 /// use bulwark_observe::{CallOutcome, Judge};
-/// assert_eq!(Error::<&str>::Timeout(Elapsed { deadline: Instant::ZERO }).judge(), CallOutcome::TimedOut);
+/// assert_eq!(Error::<&str>::Timeout(Elapsed { deadline: Instant::ZERO, timeout: None }).judge(), CallOutcome::TimedOut);
 /// ```
 impl<E: Judge> Judge for pipeline::Error<E> {
     fn judge(&self) -> CallOutcome {

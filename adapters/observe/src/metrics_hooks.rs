@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 use bulwark::Instant;
 use bulwark::admission::Outcome;
 use bulwark::circuit_breaker::{self, Events, State, Transition};
-use bulwark::retry::{Finish, Hooks};
+use bulwark::retry::{CallKind, Finish, Hooks};
 use metrics::{Counter, Gauge, Histogram, SharedString, Unit};
 
 use crate::{CallOutcome, Observer, Pattern, Signal};
@@ -436,11 +436,13 @@ impl<T, E> Hooks<T, E> for MetricsHooks {
     }
 
     fn on_finish(&self, attempts: u32, finish: Finish) {
-        let (i, kind) = match (finish.is_success(), attempts > 1) {
-            (true, false) => (0, "successful_without_retry"),
-            (true, true) => (1, "successful_with_retry"),
-            (false, false) => (2, "failed_without_retry"),
-            (false, true) => (3, "failed_with_retry"),
+        let kind = finish.kind(attempts);
+        let i = kind as usize;
+        let kind = match kind {
+            CallKind::SucceededWithoutRetry => "successful_without_retry",
+            CallKind::SucceededAfterRetries => "successful_with_retry",
+            CallKind::FailedWithoutRetry => "failed_without_retry",
+            CallKind::FailedAfterRetries => "failed_with_retry",
         };
         self.retry_calls[i]
             .get_or_init(|| {

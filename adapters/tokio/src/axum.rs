@@ -270,7 +270,7 @@ impl IntoResponse for ErrorResponse<BulkheadFull> {
 /// use axum::response::IntoResponse;
 /// use bulwark::{Instant, timeout::Elapsed};
 /// use bulwark_tokio::axum::ErrorResponse;
-/// assert_eq!(ErrorResponse(Elapsed { deadline: Instant::ZERO }).into_response().status(), 504);
+/// assert_eq!(ErrorResponse(Elapsed { deadline: Instant::ZERO, timeout: None }).into_response().status(), 504);
 /// ```
 impl IntoResponse for ErrorResponse<Elapsed> {
     fn into_response(self) -> Response {
@@ -303,7 +303,7 @@ impl IntoResponse for ErrorResponse<Rejection> {
 /// let status = |e: Error<&str>| ErrorResponse(e).into_response().status().as_u16();
 /// assert_eq!(status(Error::Operation("refused")), 502);
 /// assert_eq!(status(Error::RateLimited(RateLimited::new(Instant::from_secs(1), Instant::ZERO))), 429);
-/// assert_eq!(status(Error::Timeout(Elapsed { deadline: Instant::ZERO })), 504);
+/// assert_eq!(status(Error::Timeout(Elapsed { deadline: Instant::ZERO, timeout: None })), 504);
 /// ```
 impl<E> IntoResponse for ErrorResponse<pipeline::Error<E>> {
     fn into_response(self) -> Response {

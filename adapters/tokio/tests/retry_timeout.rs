@@ -83,7 +83,8 @@ async fn timeout_on_tokio_fires_at_the_exact_instant() {
         (r, end - t0),
         (
             Err(Elapsed {
-                deadline: t0 + Duration::from_millis(1_500)
+                deadline: t0 + Duration::from_millis(1_500),
+                timeout: Some(Duration::from_millis(1_500)),
             }),
             Duration::from_millis(1_500)
         )

@@ -135,8 +135,9 @@ pub enum ConfigError {
     /// Zero permits (a config's max concurrent calls, or a semaphore's capacity): no call
     /// could ever run; the bulkhead would always be full.
     ZeroCapacity,
-    /// More than `u32::MAX` permits (a config's max concurrent calls, or a
-    /// [`QueueSemaphore`](super::QueueSemaphore)'s capacity, which it keeps in 32 bits).
+    /// More than `u32::MAX` permits (a config's max concurrent calls, or a semaphore's
+    /// capacity: a [`QueueSemaphore`](super::QueueSemaphore) keeps it in 32 bits; an
+    /// [`AtomicSemaphore`](super::AtomicSemaphore) at most `isize::MAX` too, on 32-bit targets).
     TooLarge,
 }
 

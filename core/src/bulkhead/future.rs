@@ -9,14 +9,15 @@ use pin_project_lite::pin_project;
 
 use core::ops::Deref;
 
+use super::Events;
 use super::error::Rejected;
 use super::shared::Bulkhead;
 use super::state::{Semaphore, TrySemaphore};
 use crate::admission::Permit;
 use crate::sync::Ordering;
-use crate::time::Sleep;
+use crate::time::{Instant, Sleep};
 
-impl<S: Semaphore, C: Sleep> Bulkhead<S, C> {
+impl<S: Semaphore, C: Sleep, E: Events> Bulkhead<S, C, E> {
     /// Takes a permit, waiting for one up to the max wait.
     ///
     /// A free permit is taken at once. Otherwise, with a zero max wait the call is shed
@@ -51,7 +52,7 @@ impl<S: Semaphore, C: Sleep> Bulkhead<S, C> {
     /// drop(held);
     /// assert!(mock::run(&clock, b.acquire()).unwrap().is_ok());
     /// ```
-    pub fn acquire(&self) -> Acquire<&Self, S, C> {
+    pub fn acquire(&self) -> Acquire<&Self, S, C, E> {
         Acquire::new(self)
     }
 }
@@ -70,24 +71,28 @@ pin_project! {
     /// assert!(mock::run(&clock, fut).unwrap().is_ok());
     /// ```
     #[must_use = "futures do nothing unless polled"]
-    pub struct Acquire<R, S, C>
+    pub struct Acquire<R, S, C, E = ()>
     where
-        R: Deref<Target = Bulkhead<S, C>>,
+        R: Deref<Target = Bulkhead<S, C, E>>,
         S: Semaphore,
         C: Sleep,
     {
         bulkhead: Option<R>,
         started: bool,
         waiting: bool,
+        // When the wait began and the deadline its sleep is armed for: the deadline follows
+        // the bulkhead's `max_wait` if it changes while waiting.
+        since: Instant,
+        deadline: Instant,
         #[pin]
         waiter: S::Waiter,
         #[pin]
         sleep: Option<C::Sleep>,
     }
 
-    impl<R, S, C> PinnedDrop for Acquire<R, S, C>
+    impl<R, S, C, E> PinnedDrop for Acquire<R, S, C, E>
     where
-        R: Deref<Target = Bulkhead<S, C>>,
+        R: Deref<Target = Bulkhead<S, C, E>>,
         S: Semaphore,
         C: Sleep,
     {
@@ -101,9 +106,9 @@ pin_project! {
     }
 }
 
-impl<R, S, C> Acquire<R, S, C>
+impl<R, S, C, E> Acquire<R, S, C, E>
 where
-    R: Deref<Target = Bulkhead<S, C>>,
+    R: Deref<Target = Bulkhead<S, C, E>>,
     S: Semaphore,
     C: Sleep,
 {
@@ -131,17 +136,20 @@ where
             bulkhead,
             started: false,
             waiting: false,
+            since: Instant::ZERO,
+            deadline: Instant::ZERO,
             waiter: S::Waiter::default(),
             sleep: None,
         }
     }
 }
 
-impl<R, S, C> Future for Acquire<R, S, C>
+impl<R, S, C, E> Future for Acquire<R, S, C, E>
 where
-    R: Deref<Target = Bulkhead<S, C>>,
+    R: Deref<Target = Bulkhead<S, C, E>>,
     S: Semaphore,
     C: Sleep,
+    E: Events,
 {
     type Output = Result<Permit<R>, Rejected>;
 
@@ -156,28 +164,32 @@ where
             if b.sem.try_take() {
                 return Poll::Ready(admitted(this.bulkhead));
             }
-            if b.max_wait.is_zero() {
-                b.count_rejected();
-                return Poll::Ready(Err(Rejected::Full));
+            let max_wait = b.max_wait();
+            if max_wait.is_zero() {
+                return Poll::Ready(Err(rejected(b, Rejected::Full)));
             }
             // Relaxed: a statistic.
             b.waited.fetch_add(1, Ordering::Relaxed);
-            let deadline = b.clock.now().saturating_add(b.max_wait);
+            *this.since = b.clock.now();
+            *this.deadline = this.since.saturating_add(max_wait);
             *this.waiting = true;
-            this.sleep.set(Some(b.clock.sleep_until(deadline)));
+            this.sleep.set(Some(b.clock.sleep_until(*this.deadline)));
         }
         if !*this.waiting {
             return Poll::Pending; // polled after completion
+        }
+        let deadline = this.since.saturating_add(b.max_wait());
+        if deadline != *this.deadline {
+            // `max_wait` changed while waiting: the sleep follows it.
+            *this.deadline = deadline;
+            this.sleep.set(Some(b.clock.sleep_until(deadline)));
         }
         if let Poll::Ready(r) = b.sem.poll_take(this.waiter.as_mut(), cx) {
             *this.waiting = false;
             this.sleep.set(None);
             return Poll::Ready(match r {
                 Ok(()) => admitted(this.bulkhead),
-                Err(e) => {
-                    b.count_rejected();
-                    Err(e.into())
-                }
+                Err(e) => Err(rejected(b, e.into())),
             });
         }
         if let Some(sleep) = this.sleep.as_mut().as_pin_mut()
@@ -186,10 +198,9 @@ where
             b.sem.cancel(this.waiter.as_mut());
             *this.waiting = false;
             this.sleep.set(None);
-            b.count_rejected();
             // Relaxed: a statistic.
             b.timed_out.fetch_add(1, Ordering::Relaxed);
-            return Poll::Ready(Err(Rejected::Timeout));
+            return Poll::Ready(Err(rejected(b, Rejected::Timeout)));
         }
         Poll::Pending
     }
@@ -197,20 +208,27 @@ where
 
 /// The permit for the semaphore permit just taken: moves the owner out of the future (the
 /// caller has just read it there, so the error cannot happen).
-fn admitted<R, S, C>(bulkhead: &mut Option<R>) -> Result<Permit<R>, Rejected>
+fn admitted<R, S, C, E>(bulkhead: &mut Option<R>) -> Result<Permit<R>, Rejected>
 where
-    R: Deref<Target = Bulkhead<S, C>>,
+    R: Deref<Target = Bulkhead<S, C, E>>,
     S: TrySemaphore,
+    E: Events,
 {
-    bulkhead
-        .take()
-        .map(|b| Permit::from_ticket(b, ()))
-        .ok_or(Rejected::NoSuchCompartment)
+    let b = bulkhead.take().ok_or(Rejected::NoSuchCompartment)?;
+    b.events.on_permitted();
+    Ok(Permit::from_ticket(b, ()))
 }
 
-impl<R, S, C> fmt::Debug for Acquire<R, S, C>
+/// Counts and tells a rejection.
+fn rejected<S, C, E: Events>(b: &Bulkhead<S, C, E>, why: Rejected) -> Rejected {
+    b.count_rejected();
+    b.events.on_rejected(why);
+    why
+}
+
+impl<R, S, C, E> fmt::Debug for Acquire<R, S, C, E>
 where
-    R: Deref<Target = Bulkhead<S, C>>,
+    R: Deref<Target = Bulkhead<S, C, E>>,
     S: Semaphore,
     C: Sleep,
 {
@@ -224,7 +242,7 @@ where
 
 #[cfg(all(test, not(loom)))]
 mod tests {
-    use super::super::{Config, Overflow, QueueSemaphore, TrySemaphore};
+    use super::super::{Config, Metrics, Overflow, QueueSemaphore, Rejected, TrySemaphore};
     use super::*;
     use crate::{Clock, Instant, MockClock, mock};
     use core::pin::pin;
@@ -436,5 +454,169 @@ mod tests {
             Err(Rejected::QueueFull)
         );
         assert_eq!(one.semaphore().available(), 0);
+    }
+
+    /// resilience4j `Bulkhead.changeConfig`: a new `maxConcurrentCalls` applies to calls
+    /// already waiting. A waiter queued at 0 s behind the one permit is admitted at 0.2 s, when
+    /// the limit grows to 2, not when the holder leaves.
+    #[test]
+    fn a_waiter_in_flight_is_admitted_when_the_limit_grows() {
+        let clock = MockClock::new();
+        let b: Queued<'_, 4> = queued(&clock, 1, 1_000);
+        let _held = b.try_acquire().unwrap();
+        let cx = &mut Context::from_waker(Waker::noop());
+        let mut waiter = pin!(b.acquire());
+        assert!(waiter.as_mut().poll(cx).is_pending());
+        clock.advance(Duration::from_millis(200));
+        b.set_max_concurrent(2).unwrap();
+        let Poll::Ready(Ok(_admitted)) = waiter.as_mut().poll(cx) else {
+            panic!("not admitted when the limit grew");
+        };
+        assert_eq!(clock.now(), Instant::from_millis(200));
+        assert_eq!(b.metrics(), Metrics { in_use: 2, max: 2 });
+    }
+
+    /// resilience4j `Bulkhead.changeConfig` with a new `maxWaitDuration`: here a waiter in
+    /// flight measures the new wait from when it started. Started at 0 s with 1 s: cut to
+    /// 0.2 s at 0.3 s, it is rejected at once, at 0.3 s; another, raised to 2 s at 0.5 s,
+    /// waits until 2 s.
+    #[test]
+    fn a_waiter_in_flight_follows_a_new_max_wait() {
+        let clock = MockClock::new();
+        let b: Queued<'_, 4> = queued(&clock, 1, 1_000);
+        let _held = b.try_acquire().unwrap();
+        let cx = &mut Context::from_waker(Waker::noop());
+        let mut waiter = pin!(b.acquire());
+        assert!(waiter.as_mut().poll(cx).is_pending());
+        clock.set(Instant::from_millis(300));
+        b.set_max_wait(Duration::from_millis(200));
+        assert!(matches!(
+            waiter.as_mut().poll(cx),
+            Poll::Ready(Err(Rejected::Timeout))
+        ));
+        b.set_max_wait(Duration::from_secs(1));
+        // Another, raised at 0.5 s from 1 s to 2 s.
+        let mut waiter = pin!(b.acquire());
+        assert!(waiter.as_mut().poll(cx).is_pending()); // started at 0.3 s: until 1.3 s
+        clock.set(Instant::from_millis(500));
+        b.set_max_wait(Duration::from_secs(2));
+        assert!(waiter.as_mut().poll(cx).is_pending()); // now until 2.3 s
+        assert_eq!(clock.next_deadline(), Some(Instant::from_millis(2_300)));
+        clock.set(Instant::from_millis(2_299));
+        assert!(waiter.as_mut().poll(cx).is_pending());
+        clock.set(Instant::from_millis(2_300));
+        assert!(matches!(
+            waiter.as_mut().poll(cx),
+            Poll::Ready(Err(Rejected::Timeout))
+        ));
+    }
+
+    /// Shrinking below the permits in use drains: with 3 held and the limit cut to 1 at
+    /// 0 s, a queued waiter is admitted only once a single call is left in flight (the third
+    /// release, at 3 s), never on the first two.
+    #[test]
+    fn shrinking_below_the_permits_in_use_drains() {
+        let clock = MockClock::new();
+        let b: Queued<'_, 4> = queued(&clock, 3, 10_000);
+        let mut held = [(); 3].map(|_| Some(b.try_acquire().unwrap()));
+        b.set_max_concurrent(1).unwrap();
+        assert_eq!(b.metrics(), Metrics { in_use: 3, max: 1 });
+        let cx = &mut Context::from_waker(Waker::noop());
+        let mut waiter = pin!(b.acquire());
+        assert!(waiter.as_mut().poll(cx).is_pending());
+        let mut admitted = None;
+        for (k, p) in held.iter_mut().enumerate() {
+            clock.set(Instant::from_secs(k as u64 + 1));
+            drop(p.take());
+            if let Poll::Ready(r) = waiter.as_mut().poll(cx) {
+                assert_eq!(k, 2, "admitted at release {k}");
+                admitted = Some(r.unwrap());
+            }
+        }
+        assert!(admitted.is_some());
+        assert_eq!(clock.now(), Instant::from_secs(3));
+        assert_eq!(b.metrics(), Metrics { in_use: 1, max: 1 });
+        assert_eq!(
+            b.set_max_concurrent(0),
+            Err(super::super::ConfigError::ZeroCapacity)
+        );
+    }
+
+    /// resilience4j's bulkhead events, `CALL_PERMITTED`, `CALL_REJECTED`, `CALL_FINISHED`,
+    /// each at its instant: permitted at 0 s; a waiter permitted at 0.1 s when the holder
+    /// finishes; a second waiter rejected at 0.6 s (its 0.5 s max wait); a try at 0.6 s
+    /// rejected as full; the last permit finished at 0.7 s.
+    #[test]
+    fn events_are_told_at_their_instants() {
+        use super::super::Events;
+        use core::cell::{Cell, RefCell};
+        #[derive(Clone, Copy, Debug, PartialEq)]
+        enum Ev {
+            Permitted(u64),
+            Rejected(u64, Rejected),
+            Finished(u64),
+        }
+        struct Log<'c> {
+            clock: &'c MockClock,
+            log: RefCell<[Option<Ev>; 8]>,
+            n: Cell<usize>,
+        }
+        impl Log<'_> {
+            fn push(&self, e: Ev) {
+                self.log.borrow_mut()[self.n.get()] = Some(e);
+                self.n.set(self.n.get() + 1);
+            }
+            fn ms(&self) -> u64 {
+                self.clock.now().as_millis()
+            }
+        }
+        impl Events for Log<'_> {
+            fn on_permitted(&self) {
+                self.push(Ev::Permitted(self.ms()))
+            }
+            fn on_rejected(&self, why: Rejected) {
+                self.push(Ev::Rejected(self.ms(), why))
+            }
+            fn on_finished(&self) {
+                self.push(Ev::Finished(self.ms()))
+            }
+        }
+        let clock = MockClock::new();
+        let log = Log {
+            clock: &clock,
+            log: RefCell::new([None; 8]),
+            n: Cell::new(0),
+        };
+        let b = queued::<4>(&clock, 1, 500).with_events(&log);
+        let cx = &mut Context::from_waker(Waker::noop());
+        let held = b.try_acquire().unwrap();
+        let mut first = pin!(b.acquire());
+        assert!(first.as_mut().poll(cx).is_pending());
+        clock.set(Instant::from_millis(100));
+        drop(held);
+        let Poll::Ready(Ok(admitted)) = first.as_mut().poll(cx) else {
+            panic!("the freed permit goes to the waiter");
+        };
+        let mut second = pin!(b.acquire());
+        assert!(second.as_mut().poll(cx).is_pending());
+        clock.set(Instant::from_millis(600));
+        assert!(matches!(
+            second.as_mut().poll(cx),
+            Poll::Ready(Err(Rejected::Timeout))
+        ));
+        assert!(b.try_acquire().is_err());
+        clock.set(Instant::from_millis(700));
+        drop(admitted);
+        assert_eq!(
+            log.log.borrow()[..log.n.get()],
+            [
+                Some(Ev::Permitted(0)),
+                Some(Ev::Finished(100)),
+                Some(Ev::Permitted(100)),
+                Some(Ev::Rejected(600, Rejected::Timeout)),
+                Some(Ev::Rejected(600, Rejected::Full)),
+                Some(Ev::Finished(700)),
+            ]
+        );
     }
 }

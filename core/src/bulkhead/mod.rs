@@ -18,6 +18,18 @@
 //! Every rejection is a typed [`Rejected`]; [`Metrics`] are the gauges (permits in use, the
 //! limit), [`Totals`] the counts (rejections, waits, timeouts).
 //!
+//! The limit and the max wait change at run time through `&self`
+//! ([`Bulkhead::set_max_concurrent`] over a [`Resize`] semaphore, [`Bulkhead::set_max_wait`]),
+//! keeping every count and permit; calls already waiting see the new settings. [`Events`]
+//! tell each call permitted, rejected (and why) and finished ([`Bulkhead::with_events`]).
+//!
+//! # Where it differs from resilience4j
+//!
+//! | | bulwark | resilience4j `SemaphoreBulkhead` |
+//! |---|---|---|
+//! | shrinking the limit below the calls in flight | returns at once; permits given back are retired until the calls in flight fit | `changeConfig` blocks the caller, acquiring the surplus permits |
+//! | a waiter when the max wait changes | measures the new wait from when it started | keeps the wait it started with |
+//!
 //! # Examples
 //!
 //! ```
@@ -59,4 +71,34 @@ pub use config::Config;
 pub use error::{BulkheadFull, ConfigError, QueueError, Rejected};
 pub use future::Acquire;
 pub use shared::{Bulkhead, Metrics, Totals};
-pub use state::{AtomicSemaphore, Overflow, QueueSemaphore, QueueWaiter, Semaphore, TrySemaphore};
+hooks! {
+    /// What a [`Bulkhead`] tells as calls go through it ([`Bulkhead::with_events`]):
+    /// resilience4j's bulkhead events `CALL_PERMITTED`, `CALL_REJECTED` and `CALL_FINISHED`.
+    /// The one hook convention (`()` for none, `&E` shared, `(A, B)` both); called on the
+    /// caller's thread, so keep them short (an interrupt handler's too, with
+    /// [`AtomicSemaphore`]).
+    ///
+    /// ```
+    /// use bulwark::bulkhead::{Events, Rejected};
+    /// use core::sync::atomic::{AtomicU32, Ordering};
+    /// struct Rejections(AtomicU32);
+    /// impl Events for Rejections {
+    ///     fn on_rejected(&self, _why: Rejected) { self.0.fetch_add(1, Ordering::Relaxed); }
+    /// }
+    /// let r = Rejections(AtomicU32::new(0));
+    /// (&r, ()).on_rejected(Rejected::Timeout);
+    /// assert_eq!(r.0.load(Ordering::Relaxed), 1);
+    /// ```
+    pub trait Events {
+        /// A call got a permit.
+        fn on_permitted(&self);
+        /// A call was turned away, for the reason given.
+        fn on_rejected(&self, why: Rejected);
+        /// A call that held a permit gave it back (it ended, failed, or was dropped).
+        fn on_finished(&self);
+    }
+}
+
+pub use state::{
+    AtomicSemaphore, Overflow, QueueSemaphore, QueueWaiter, Resize, Semaphore, TrySemaphore,
+};

@@ -42,6 +42,20 @@ pub trait TrySemaphore {
 
     /// Permits in total.
     fn capacity(&self) -> usize;
+
+    /// Permits held now (a snapshot): `capacity − available`, or more while a [resized](Resize)
+    /// semaphore drains down to a smaller capacity.
+    ///
+    /// ```
+    /// use bulwark::bulkhead::{AtomicSemaphore, Resize, TrySemaphore};
+    /// let sem = AtomicSemaphore::new(3).unwrap();
+    /// assert!(sem.try_take() && sem.try_take());
+    /// sem.resize(1).unwrap();
+    /// assert_eq!((sem.in_use(), sem.capacity(), sem.available()), (2, 1, 0));
+    /// ```
+    fn in_use(&self) -> usize {
+        self.capacity().saturating_sub(self.available())
+    }
 }
 
 /// A [`TrySemaphore`] that can also wait for a permit.
@@ -82,6 +96,138 @@ pub trait Semaphore: TrySemaphore {
     /// Leaves the queue: the waiting future is dropped before it got a permit. A waiter that
     /// never waited, or that already got its permit, is left alone.
     fn cancel(&self, waiter: Pin<&mut Self::Waiter>);
+
+    /// Wakes every waiter, so each polls again and sees a changed setting (a bulkhead's
+    /// [`max_wait`](super::Bulkhead::set_max_wait)). By default nothing: a waiter then sees the
+    /// change at its next poll.
+    ///
+    /// ```
+    /// use bulwark::bulkhead::{QueueSemaphore, Semaphore};
+    /// let sem: QueueSemaphore<4> = QueueSemaphore::new(1).unwrap();
+    /// sem.wake_all(); // nobody waits: nothing happens
+    /// ```
+    fn wake_all(&self) {}
+}
+
+/// A semaphore whose capacity can change while it is in use, through `&self`, losing no
+/// permit: growing frees permits at once (waking waiters); shrinking below the permits in use
+/// drains gracefully (held permits stay valid; returned ones are retired until the permits in
+/// use fit the new capacity, and no new one is handed out before).
+///
+/// # Examples
+///
+/// ```
+/// use bulwark::bulkhead::{AtomicSemaphore, Resize, TrySemaphore};
+/// let sem = AtomicSemaphore::new(2).unwrap();
+/// assert!(sem.try_take() && sem.try_take());
+/// sem.resize(1).unwrap(); // two held, one allowed: drains
+/// sem.give_back();
+/// assert!(!sem.try_take()); // the returned permit was retired
+/// sem.give_back();
+/// assert!(sem.try_take()); // one in use now: the new capacity
+/// ```
+pub trait Resize: TrySemaphore {
+    /// Sets the capacity.
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::ZeroCapacity`] for 0, [`ConfigError::TooLarge`] above what the
+    /// semaphore counts; the capacity is then unchanged.
+    fn resize(&self, capacity: usize) -> Result<(), ConfigError>;
+}
+
+impl<S: Resize + ?Sized> Resize for &S {
+    fn resize(&self, capacity: usize) -> Result<(), ConfigError> {
+        (**self).resize(capacity)
+    }
+}
+
+/// Permits owed after a shrink below the permits in use: each permit given back pays one
+/// instead of becoming free. Usually zero, so a give-back pays one `Relaxed` load for it.
+struct Debt(AtomicUsize);
+
+impl Debt {
+    const_fn! {
+        fn new() -> Debt {
+            Debt(AtomicUsize::new(0))
+        }
+    }
+
+    /// A permit given back pays one unit of debt if any is owed: `true` when it did (the
+    /// permit is retired, not freed).
+    #[inline]
+    fn absorb(&self) -> bool {
+        // Relaxed first look (nearly always 0): the CAS below decides.
+        let mut d = self.0.load(Ordering::Relaxed);
+        while d > 0 {
+            // AcqRel: ordered with the resize that incurred the debt (`incur`'s AcqRel) and
+            // with other payers; Relaxed on failure: retry with the fresher count.
+            match self
+                .0
+                .compare_exchange_weak(d, d - 1, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return true,
+                Err(actual) => d = actual,
+            }
+        }
+        false
+    }
+
+    /// Cancels up to `n` units; returns how many.
+    fn forgive(&self, n: usize) -> usize {
+        // Acquire: pairs with the AcqRel of `incur` and `absorb`.
+        let mut d = self.0.load(Ordering::Acquire);
+        loop {
+            let k = d.min(n);
+            if k == 0 {
+                return 0;
+            }
+            // AcqRel: as `absorb`; Acquire on failure to reload.
+            match self
+                .0
+                .compare_exchange_weak(d, d - k, Ordering::AcqRel, Ordering::Acquire)
+            {
+                Ok(_) => return k,
+                Err(actual) => d = actual,
+            }
+        }
+    }
+
+    fn owed(&self) -> usize {
+        // Acquire: pairs with the AcqRel of `incur` and `absorb`.
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+/// The resize of the queue semaphore (whose word has no room for a negative count): `capacity` swapped for `new`; growth cancels debt
+/// first and frees the rest (`free(n)`); a shrink incurs debt and pays what it can at once
+/// from free permits (`take_free`), the rest as permits come back.
+fn resize(
+    capacity: &AtomicUsize,
+    debt: &Debt,
+    new: usize,
+    take_free: impl Fn() -> bool,
+    free: impl Fn(usize),
+) {
+    // AcqRel: concurrent resizes see each other's capacity in one order, so their deltas add
+    // up to the last capacity set.
+    let old = capacity.swap(new, Ordering::AcqRel);
+    if new >= old {
+        let grow = new - old;
+        let cancelled = debt.forgive(grow);
+        if grow > cancelled {
+            free(grow - cancelled);
+        }
+    } else {
+        // AcqRel: publishes the debt before the drain below and to every `absorb`.
+        debt.0.fetch_add(old - new, Ordering::AcqRel);
+        while debt.owed() > 0 && take_free() {
+            if !debt.absorb() {
+                free(1); // paid meanwhile by a permit given back: this one is not needed
+                break;
+            }
+        }
+    }
 }
 
 /// A reference to a semaphore is a semaphore: a bulkhead can count on one that lives in a
@@ -159,8 +305,10 @@ impl<S: Semaphore + ?Sized> Semaphore for &S {
 /// assert_eq!(sem.available(), 2);
 /// ```
 pub struct AtomicSemaphore {
+    /// Free permits, read as an `isize`: below zero after a shrink below the permits in use
+    /// (the permits still to come back before one is free again).
     free: AtomicUsize,
-    capacity: usize,
+    capacity: AtomicUsize,
 }
 
 impl AtomicSemaphore {
@@ -170,7 +318,9 @@ impl AtomicSemaphore {
         /// # Errors
         ///
         /// [`ConfigError::ZeroCapacity`] for `capacity = 0`: nothing could ever take a permit
-        /// (a bulkhead over it would always be full).
+        /// (a bulkhead over it would always be full); [`ConfigError::TooLarge`] above
+        /// `u32::MAX` (or `isize::MAX`, on 32-bit targets: the count goes below zero while a
+        /// shrink drains).
         ///
         /// ```
         /// use bulwark::bulkhead::{AtomicSemaphore, ConfigError, TrySemaphore};
@@ -181,7 +331,13 @@ impl AtomicSemaphore {
             if capacity == 0 {
                 return Err(ConfigError::ZeroCapacity);
             }
-            Ok(AtomicSemaphore { free: AtomicUsize::new(capacity), capacity })
+            if capacity > isize::MAX as usize || capacity as u64 > u32::MAX as u64 {
+                return Err(ConfigError::TooLarge);
+            }
+            Ok(AtomicSemaphore {
+                free: AtomicUsize::new(capacity),
+                capacity: AtomicUsize::new(capacity),
+            })
         }
     }
 }
@@ -192,8 +348,8 @@ impl TrySemaphore for AtomicSemaphore {
         // Relaxed first look: the CAS below is what synchronizes.
         let mut free = self.free.load(Ordering::Relaxed);
         loop {
-            if free == 0 {
-                return false;
+            if free as isize <= 0 {
+                return false; // none free, or still draining after a shrink
             }
             // Acquire on success: synchronizes with the Release `fetch_add` of the permit's
             // previous holder. Relaxed on failure: we only retry with the fresher count.
@@ -211,17 +367,45 @@ impl TrySemaphore for AtomicSemaphore {
 
     #[inline]
     fn give_back(&self) {
-        // Release: synchronizes with the Acquire CAS of the next taker.
+        // Release: synchronizes with the Acquire CAS of the next taker. After a shrink below
+        // the permits in use, this pays back one of the permits owed (`free` below zero).
         self.free.fetch_add(1, Ordering::Release);
     }
 
     fn available(&self) -> usize {
         // Relaxed: a statistic.
-        self.free.load(Ordering::Relaxed)
+        (self.free.load(Ordering::Relaxed) as isize).max(0) as usize
     }
 
     fn capacity(&self) -> usize {
-        self.capacity
+        // Relaxed: a statistic.
+        self.capacity.load(Ordering::Relaxed)
+    }
+
+    fn in_use(&self) -> usize {
+        // Relaxed: statistics (capacity − free, `free` possibly below zero).
+        let free = self.free.load(Ordering::Relaxed) as isize;
+        (self.capacity() as isize).saturating_sub(free).max(0) as usize
+    }
+}
+
+impl Resize for AtomicSemaphore {
+    fn resize(&self, capacity: usize) -> Result<(), ConfigError> {
+        if capacity == 0 {
+            return Err(ConfigError::ZeroCapacity);
+        }
+        if capacity > isize::MAX as usize || capacity as u64 > u32::MAX as u64 {
+            return Err(ConfigError::TooLarge);
+        }
+        // AcqRel: concurrent resizes see each other's capacity in one order, so their deltas
+        // add up to the last capacity set.
+        let old = self.capacity.swap(capacity, Ordering::AcqRel);
+        // AcqRel: a growth publishes its permits to the next taker's Acquire CAS; a shrink
+        // (a wrapping add of a negative delta) may take `free` below zero, so takers are
+        // refused until enough permits come back.
+        self.free
+            .fetch_add(capacity.wrapping_sub(old), Ordering::AcqRel);
+        Ok(())
     }
 }
 
@@ -229,7 +413,7 @@ impl fmt::Debug for AtomicSemaphore {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("AtomicSemaphore")
             .field("available", &self.available())
-            .field("capacity", &self.capacity)
+            .field("capacity", &self.capacity())
             .finish()
     }
 }
@@ -326,7 +510,8 @@ const ONE_WAITER: u64 = 1 << 32;
 /// ```
 pub struct QueueSemaphore<const Q: usize, L = SpinLock> {
     state: AtomicU64,
-    capacity: u32,
+    capacity: AtomicUsize,
+    debt: Debt,
     overflow: Overflow,
     slots: Mutex<L, Slots<Q>>,
 }
@@ -383,7 +568,8 @@ impl<const Q: usize, L: RawLock> QueueSemaphore<Q, L> {
         pub(crate) fn checked(capacity: u32, overflow: Overflow) -> Self {
             QueueSemaphore {
                 state: AtomicU64::new(capacity as u64),
-                capacity,
+                capacity: AtomicUsize::new(capacity as usize),
+                debt: Debt::new(),
                 overflow,
                 slots: Mutex::new(Slots { slots: [const { None }; Q], next_ticket: 0 }),
             }
@@ -411,14 +597,28 @@ impl<const Q: usize, L: RawLock> QueueSemaphore<Q, L> {
         (self.state.load(Ordering::Relaxed) >> 32) as usize
     }
 
+    #[inline]
     fn release(&self) {
+        if self.debt.absorb() {
+            return; // retired: the semaphore shrank below the permits in use
+        }
+        self.free(1);
+    }
+
+    /// Frees `n` permits and wakes the waiters, if any.
+    #[inline]
+    fn free(&self, n: usize) {
         // AcqRel: Release publishes the holder's work to the next taker's Acquire CAS;
         // Acquire reads `waiters` as of a CAS that, if it registered a waiter, happened
         // after that waiter stored its waker (see the type's "Memory ordering").
-        let prev = self.state.fetch_add(1, Ordering::AcqRel);
-        if prev >> 32 == 0 {
-            return;
+        let prev = self.state.fetch_add(n as u64, Ordering::AcqRel);
+        if prev >> 32 != 0 {
+            self.wake_waiters();
         }
+    }
+
+    /// Wakes every queued waiter (outside the lock).
+    fn wake_waiters(&self) {
         let mut wakers: [Option<Waker>; Q] = [const { None }; Q];
         self.slots.lock(|s| {
             for (slot, out) in s.slots.iter_mut().zip(wakers.iter_mut()) {
@@ -474,7 +674,32 @@ impl<const Q: usize, L: RawLock> TrySemaphore for QueueSemaphore<Q, L> {
     }
 
     fn capacity(&self) -> usize {
-        self.capacity as usize
+        // Relaxed: a statistic.
+        self.capacity.load(Ordering::Relaxed)
+    }
+
+    fn in_use(&self) -> usize {
+        // Relaxed: statistics (capacity + debt − free, each a snapshot).
+        (self.capacity() + self.debt.0.load(Ordering::Relaxed)).saturating_sub(self.available())
+    }
+}
+
+impl<const Q: usize, L: RawLock> Resize for QueueSemaphore<Q, L> {
+    fn resize(&self, capacity: usize) -> Result<(), ConfigError> {
+        if capacity == 0 {
+            return Err(ConfigError::ZeroCapacity);
+        }
+        if capacity as u64 > u32::MAX as u64 {
+            return Err(ConfigError::TooLarge);
+        }
+        resize(
+            &self.capacity,
+            &self.debt,
+            capacity,
+            || self.take(false),
+            |n| self.free(n),
+        );
+        Ok(())
     }
 }
 
@@ -487,6 +712,10 @@ impl<const Q: usize, L: RawLock> Semaphore for QueueSemaphore<Q, L> {
         cx: &mut Context<'_>,
     ) -> Poll<Result<(), QueueError>> {
         self.poll_waiter(&mut waiter.get_mut().place, cx)
+    }
+
+    fn wake_all(&self) {
+        self.wake_waiters();
     }
 
     fn cancel(&self, waiter: Pin<&mut QueueWaiter>) {
@@ -509,7 +738,7 @@ impl<const Q: usize, L: RawLock> fmt::Debug for QueueSemaphore<Q, L> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("QueueSemaphore")
             .field("available", &self.available())
-            .field("capacity", &self.capacity)
+            .field("capacity", &self.capacity())
             .field("waiting", &self.waiting())
             .field("queue", &Q)
             .field("overflow", &self.overflow)
@@ -684,7 +913,12 @@ mod tests {
             AtomicSemaphore::new(0).err(),
             Some(ConfigError::ZeroCapacity)
         );
-        assert!(AtomicSemaphore::new(usize::MAX).is_ok()); // no upper limit: one usize
+        // Up to `u32::MAX` (and `isize::MAX`: the count goes below zero while a shrink drains).
+        assert!(AtomicSemaphore::new(u32::MAX as usize).is_ok());
+        assert_eq!(
+            AtomicSemaphore::new(usize::MAX).err(),
+            Some(ConfigError::TooLarge)
+        );
     }
 
     #[test]

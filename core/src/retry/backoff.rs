@@ -1,17 +1,92 @@
 //! Backoff (how long to wait before each retry) and jitter (how to spread it).
 
+use core::fmt;
 use core::time::Duration;
 
 use super::error::ConfigError;
-use crate::rng::Rng;
+use crate::rng::RandomSource;
 use crate::time::duration_to_nanos;
 
-#[derive(Copy, Clone, Debug)]
+/// The function of a [custom](Backoff::custom) backoff.
+type CustomFn = dyn Fn(u32) -> Duration + Send + Sync;
+
+#[derive(Copy, Clone)]
 enum Kind {
     Constant(Duration),
     Linear { initial: Duration, step: Duration },
-    Exponential { initial: Duration, multiplier: u32 },
-    Custom(fn(u32) -> Duration),
+    Exponential { initial: Duration, growth: Ratio },
+    Custom(&'static CustomFn),
+}
+
+/// An exponential backoff's growth factor `num / den`, kept in lowest terms (so `6/4` and
+/// `3/2` are the same factor and an integer factor has `den == 1`).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+struct Ratio {
+    num: u32,
+    den: u32,
+}
+
+/// `1` in the Q32.32 fixed point of [`Ratio::power`].
+const ONE_Q32: u128 = 1 << 32;
+/// One half in Q32.32, to round to the nearest.
+const HALF_Q32: u128 = 1 << 31;
+/// A factor of 2^64 in Q32.32: any delay of 1 ns or more times it saturates a `u64`.
+const SATURATED_Q32: u128 = 1 << 96;
+
+impl Ratio {
+    const fn new(num: u32, den: u32) -> Ratio {
+        let (mut a, mut b) = (num, den);
+        while b != 0 {
+            (a, b) = (b, a % b);
+        }
+        match a {
+            0 => Ratio { num, den }, // 0/0: left as is, rejected by `validate`
+            g => Ratio {
+                num: num / g,
+                den: den / g,
+            },
+        }
+    }
+
+    /// `initial × (num/den)^k` in nanoseconds, saturating at `u64::MAX`. An integer factor is
+    /// exact; a fraction is computed in Q32.32 fixed point by squaring (no floats), exact for
+    /// factors such as 3/2 while `k ≤ 32` and within 2^-32 per step otherwise, rounded to
+    /// the nearest nanosecond.
+    fn grow(self, initial: u64, k: u32) -> u64 {
+        if self.den == 1 {
+            let factor = (self.num as u64).checked_pow(k).unwrap_or(u64::MAX);
+            return initial.saturating_mul(factor);
+        }
+        let Some(den) = core::num::NonZeroU128::new(self.den as u128) else {
+            return initial; // 0/0 (an unvalidated config): no growth
+        };
+        let f = self.power(((self.num as u128) << 32) / den, k);
+        match (initial as u128).checked_mul(f) {
+            Some(p) => u64::try_from(p.saturating_add(HALF_Q32) >> 32).unwrap_or(u64::MAX),
+            None => u64::MAX,
+        }
+    }
+
+    /// `base^k` for a Q32.32 `base`, saturating at [`SATURATED_Q32`].
+    fn power(self, mut base: u128, mut k: u32) -> u128 {
+        // Overflow of a product of two values below 2^96 means a factor above 2^64: saturated.
+        let mul = |a: u128, b: u128| {
+            a.checked_mul(b).map_or(SATURATED_Q32, |p| {
+                (p.saturating_add(HALF_Q32) >> 32).min(SATURATED_Q32)
+            })
+        };
+        let mut acc = ONE_Q32;
+        while k > 0 {
+            if k & 1 == 1 {
+                acc = mul(acc, base);
+            }
+            k >>= 1;
+            if k > 0 {
+                base = mul(base, base);
+            }
+        }
+        acc
+    }
 }
 
 /// How long to wait before retry number `n` (1 = the first retry), before jitter. Every
@@ -21,10 +96,11 @@ enum Kind {
 /// |---|---|
 /// | [`constant(d)`](Backoff::constant) | `d` |
 /// | [`linear(initial, step)`](Backoff::linear) | `initial + (n - 1) × step` |
-/// | [`exponential(initial)`](Backoff::exponential) | `initial × multiplier^(n - 1)` (multiplier 2 unless [set](Backoff::multiplier)) |
+/// | [`exponential(initial)`](Backoff::exponential) | `initial × multiplier^(n - 1)` (multiplier 2 unless [set](Backoff::multiplier), a [fraction](Backoff::multiplier_ratio) such as 3/2 allowed) |
 /// | [`custom(f)`](Backoff::custom) | `f(n)` |
 ///
-/// then `min(.., max)`. The cap defaults to unbounded.
+/// then `min(.., max)`. The cap defaults to unbounded; a cap below the first delay simply caps
+/// every delay (as Polly's `MaxDelay`).
 ///
 /// # Examples
 ///
@@ -44,9 +120,9 @@ enum Kind {
 # In a file (feature `serde`)
 
 An inline table: exactly one of `constant`, `linear` (with `step`) or `exponential` (with
-an optional `multiplier`, default 2), each the first delay as [text](crate::duration), and
-an optional cap `max` (default unbounded). A [custom](Backoff::custom) backoff has no file
-form: serializing one is an error.
+an optional `multiplier`, default 2: a whole number, or a decimal as text such as `"1.5"`),
+each the first delay as [text](crate::duration), and an optional cap `max` (default
+unbounded). A [custom](Backoff::custom) backoff has no file form: serializing one is an error.
 
 ```
 use bulwark::retry::Backoff;
@@ -63,6 +139,8 @@ for (text, want) in [
      Backoff::exponential(ms(100)).max(ms(10_000))),
     (r#"backoff = { exponential = "1s", multiplier = 3 }"#,
      Backoff::exponential(ms(1000)).multiplier(3)),
+    (r#"backoff = { exponential = "500ms", multiplier = "1.5" }"#,
+     Backoff::exponential(ms(500)).multiplier_ratio(3, 2)),
 ] {
     assert_eq!(toml::from_str::<Policy>(text).unwrap().backoff, want);
 }
@@ -71,15 +149,31 @@ assert!(err.unwrap_err().message().contains("step"));
 ```
 "##
 )]
-#[derive(Copy, Clone, Debug)]
+#[derive(Copy, Clone)]
 pub struct Backoff {
     kind: Kind,
     max: Duration,
 }
 
-/// Equal when of the same kind with the same delays and cap; two [custom](Backoff::custom)
-/// backoffs are equal when they are the same function (by address, which the compiler does not
-/// promise to keep unique or stable: prefer not to rely on it for custom backoffs).
+impl fmt::Debug for Backoff {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("Backoff");
+        match self.kind {
+            Kind::Constant(c) => d.field("constant", &c),
+            Kind::Linear { initial, step } => d.field("linear", &initial).field("step", &step),
+            Kind::Exponential { initial, growth } => d
+                .field("exponential", &initial)
+                .field("multiplier", &(growth.num, growth.den)),
+            Kind::Custom(_) => d.field("custom", &"fn(u32) -> Duration"),
+        };
+        d.field("max", &self.max).finish()
+    }
+}
+
+/// Equal when of the same kind with the same delays and cap (multipliers compared as
+/// fractions: `6/4 == 3/2`); two [custom](Backoff::custom) backoffs are equal when they are the
+/// same function object (by address, which the compiler does not promise to keep unique or
+/// stable: prefer not to rely on it for custom backoffs).
 impl PartialEq for Backoff {
     fn eq(&self, other: &Backoff) -> bool {
         let kinds = match (self.kind, other.kind) {
@@ -92,16 +186,13 @@ impl PartialEq for Backoff {
                 },
             ) => initial == i2 && step == s2,
             (
-                Kind::Exponential {
-                    initial,
-                    multiplier,
-                },
+                Kind::Exponential { initial, growth },
                 Kind::Exponential {
                     initial: i2,
-                    multiplier: m2,
+                    growth: g2,
                 },
-            ) => initial == i2 && multiplier == m2,
-            (Kind::Custom(a), Kind::Custom(b)) => core::ptr::fn_addr_eq(a, b),
+            ) => initial == i2 && growth == g2,
+            (Kind::Custom(a), Kind::Custom(b)) => core::ptr::addr_eq(a, b),
             _ => false,
         };
         kinds && self.max == other.max
@@ -143,9 +234,9 @@ impl Backoff {
         }
     }
 
-    /// `initial`, multiplied by 2 (see [`multiplier`](Backoff::multiplier)) before each
-    /// further retry. A zero `initial` never grows: the policy rejects it
-    /// ([`ConfigError::ZeroInitialDelay`]).
+    /// `initial`, multiplied by 2 (see [`multiplier`](Backoff::multiplier) and
+    /// [`multiplier_ratio`](Backoff::multiplier_ratio)) before each further retry. A zero
+    /// `initial` never grows: the policy rejects it ([`ConfigError::ZeroInitialDelay`]).
     ///
     /// ```
     /// use bulwark::retry::Backoff;
@@ -157,32 +248,40 @@ impl Backoff {
         Backoff {
             kind: Kind::Exponential {
                 initial,
-                multiplier: 2,
+                growth: Ratio { num: 2, den: 1 },
             },
             max: Duration::MAX,
         }
     }
 
-    /// A delay computed by `f` from the retry number (1 = the first retry). A plain `fn` or
-    /// a closure that captures nothing; it should not panic.
+    /// A delay computed by `f` from the retry number (1 = the first retry). Any closure,
+    /// capturing ones included, as long as it lives for the program (a `&'static`: a closure
+    /// written in place that captures nothing, one in a `static`, or, with an allocator, a
+    /// leaked `Box`); it should not panic.
     ///
     /// ```
     /// use bulwark::retry::Backoff;
     /// use core::time::Duration;
     /// // Fibonacci-ish, in tenths of a second.
-    /// let b = Backoff::custom(|n| Duration::from_millis([100, 100, 200, 300, 500][(n as usize - 1).min(4)]))
+    /// let b = Backoff::custom(&|n| Duration::from_millis([100, 100, 200, 300, 500][(n as usize - 1).min(4)]))
     ///     .max(Duration::from_millis(400));
     /// assert_eq!(b.delay(4), Duration::from_millis(300));
     /// assert_eq!(b.delay(5), Duration::from_millis(400));
+    ///
+    /// // A capturing closure (here the unit read at start-up), leaked once to live for the program.
+    /// let unit = Duration::from_millis(250);
+    /// let b = Backoff::custom(Box::leak(Box::new(move |n: u32| unit * n)));
+    /// assert_eq!(b.delay(3), Duration::from_millis(750));
     /// ```
-    pub const fn custom(f: fn(u32) -> Duration) -> Backoff {
+    pub const fn custom(f: &'static (dyn Fn(u32) -> Duration + Send + Sync)) -> Backoff {
         Backoff {
             kind: Kind::Custom(f),
             max: Duration::MAX,
         }
     }
 
-    /// The growth factor of an exponential backoff (default 2; ignored by the other kinds).
+    /// The whole growth factor of an exponential backoff (default 2; ignored by the other
+    /// kinds). For a fractional one, see [`multiplier_ratio`](Backoff::multiplier_ratio).
     ///
     /// ```
     /// use bulwark::retry::Backoff;
@@ -190,17 +289,35 @@ impl Backoff {
     /// let b = Backoff::exponential(Duration::from_secs(1)).multiplier(3);
     /// assert_eq!(b.delay(3), Duration::from_secs(9));
     /// ```
-    pub const fn multiplier(mut self, multiplier: u32) -> Backoff {
+    pub const fn multiplier(self, multiplier: u32) -> Backoff {
+        self.multiplier_ratio(multiplier, 1)
+    }
+
+    /// A fractional growth factor `num / den` of an exponential backoff (ignored by the other
+    /// kinds): 1.5 is `(3, 2)`, 1.0001 is `(10_001, 10_000)`. Computed in integer fixed point,
+    /// no floats, saturating; rounded to the nearest nanosecond. A factor below 1 or a zero `den`
+    /// is rejected by the policy ([`ConfigError::MultiplierBelowOne`],
+    /// [`ConfigError::ZeroMultiplier`]).
+    ///
+    /// ```
+    /// use bulwark::retry::Backoff;
+    /// use core::time::Duration;
+    /// // resilience4j's default growth, ×1.5: 500 ms, 750 ms, 1125 ms, 1687.5 ms.
+    /// let b = Backoff::exponential(Duration::from_millis(500)).multiplier_ratio(3, 2);
+    /// assert_eq!(b.delay(4), Duration::from_micros(1_687_500));
+    /// ```
+    pub const fn multiplier_ratio(mut self, num: u32, den: u32) -> Backoff {
         if let Kind::Exponential { initial, .. } = self.kind {
             self.kind = Kind::Exponential {
                 initial,
-                multiplier,
+                growth: Ratio::new(num, den),
             };
         }
         self
     }
 
-    /// The cap: no delay exceeds it, jitter included (default: unbounded).
+    /// The cap: no delay exceeds it, jitter included (default: unbounded). A cap below the
+    /// first delay is allowed and caps every delay.
     ///
     /// ```
     /// use bulwark::retry::Backoff;
@@ -208,6 +325,9 @@ impl Backoff {
     /// let b = Backoff::linear(Duration::from_secs(1), Duration::from_secs(1)).max(Duration::from_secs(3));
     /// assert_eq!(b.delay(10), Duration::from_secs(3));
     /// assert_eq!(b.cap(), Duration::from_secs(3));
+    /// // Below the first delay: every delay is the cap.
+    /// let b = Backoff::constant(Duration::from_secs(5)).max(Duration::from_secs(1));
+    /// assert_eq!(b.delay(1), Duration::from_secs(1));
     /// ```
     pub const fn max(mut self, cap: Duration) -> Backoff {
         self.max = cap;
@@ -240,44 +360,33 @@ impl Backoff {
 
     /// [`delay`](Backoff::delay) in nanoseconds (saturating at `u64::MAX`).
     pub(crate) fn delay_nanos(&self, n: u32) -> u64 {
+        self.uncapped_nanos(n).min(duration_to_nanos(self.max))
+    }
+
+    /// The delay before retry `n` before the cap, in nanoseconds (saturating at `u64::MAX`).
+    pub(crate) fn uncapped_nanos(&self, n: u32) -> u64 {
         let k = n.max(1) - 1; // growth steps
-        let d = match self.kind {
+        match self.kind {
             Kind::Constant(d) => duration_to_nanos(d),
             Kind::Linear { initial, step } => duration_to_nanos(initial)
                 .saturating_add(duration_to_nanos(step).saturating_mul(k as u64)),
-            Kind::Exponential {
-                initial,
-                multiplier,
-            } => {
-                let factor = (multiplier as u64).checked_pow(k).unwrap_or(u64::MAX);
-                duration_to_nanos(initial).saturating_mul(factor)
-            }
+            Kind::Exponential { initial, growth } => growth.grow(duration_to_nanos(initial), k),
             Kind::Custom(f) => duration_to_nanos(f(n.max(1))),
-        };
-        d.min(duration_to_nanos(self.max))
+        }
     }
 
     /// Checks the backoff (see [`ConfigError`]).
     pub(crate) const fn validate(&self) -> Result<(), ConfigError> {
-        let initial = match self.kind {
-            Kind::Constant(d) => d,
-            Kind::Linear { initial, .. } => initial,
-            Kind::Exponential {
-                initial,
-                multiplier,
-            } => {
-                if multiplier == 0 {
-                    return Err(ConfigError::ZeroMultiplier);
-                }
-                if initial.is_zero() {
-                    return Err(ConfigError::ZeroInitialDelay);
-                }
-                initial
+        if let Kind::Exponential { initial, growth } = self.kind {
+            if growth.num == 0 || growth.den == 0 {
+                return Err(ConfigError::ZeroMultiplier);
             }
-            Kind::Custom(_) => Duration::ZERO,
-        };
-        if duration_to_nanos(self.max) < duration_to_nanos(initial) {
-            return Err(ConfigError::MaxBelowInitial);
+            if growth.num < growth.den {
+                return Err(ConfigError::MultiplierBelowOne);
+            }
+            if initial.is_zero() {
+                return Err(ConfigError::ZeroInitialDelay);
+            }
         }
         Ok(())
     }
@@ -296,8 +405,12 @@ impl Backoff {
 /// | [`Equal`](Jitter::Equal) | `d/2` + uniform in `[0, d/2]` |
 /// | [`Decorrelated`](Jitter::Decorrelated) | uniform in `[base, 3 × prev]` (AWS; the backoff's growth is not used) |
 /// | [`Proportional(p)`](Jitter::Proportional) | uniform in `[d − p %, d + p %]` (the classic ±20 %: `Proportional(20)`) |
+/// | [`Additive(t)`](Jitter::Additive) | `d` + uniform in `[0, d × t / 1000]` (tower's `ExponentialBackoff`) |
 ///
-/// The result is capped at `cap` in every case. The default is [`Full`](Jitter::Full) (why:
+/// The result is capped at `cap` in every case. `d` is the capped backoff delay unless
+/// [`Config::jitter_base`](super::Config::jitter_base) says
+/// [`Uncapped`](super::JitterBase::Uncapped) (resilience4j's order: jitter around the uncapped
+/// delay, the cap last). The default is [`Full`](Jitter::Full) (why:
 /// [`Config`](super::Config#why-full-jitter-by-default)).
 ///
 /// # Examples
@@ -339,6 +452,8 @@ assert_eq!(p.jitter, Jitter::Decorrelated);
 let p: Policy = toml::from_str("jitter = { proportional = 20 }").unwrap();
 assert_eq!(p.jitter, Jitter::Proportional(20));
 assert!(toml::from_str::<Policy>("jitter = { proportional = 150 }").is_err());
+let p: Policy = toml::from_str("jitter = { additive = 500 }").unwrap();
+assert_eq!(p.jitter, Jitter::Additive(500));
 ```
 "##
 )]
@@ -355,11 +470,24 @@ pub enum Jitter {
     Decorrelated,
     /// Uniform in `d ± percent %` (0 ..= 100).
     Proportional(u8),
+    /// `d` plus uniform in `[0, d × thousandths / 1000]`, capped (0 ..= 100 000, tower's
+    /// `ExponentialBackoff` jitter of 0.0 ..= 100.0 in thousandths: 0.5 is `Additive(500)`).
+    Additive(u32),
 }
+
+/// The most [`Jitter::Additive`] takes: 100 × the delay (tower's bound).
+const MAX_ADDITIVE: u32 = 100_000;
 
 impl Jitter {
     /// Applies the jitter to `d` (nanoseconds); `base`, `cap`, `prev` as in the table.
-    pub(crate) fn apply(self, d: u64, base: u64, cap: u64, prev: u64, rng: &mut Rng) -> u64 {
+    pub(crate) fn apply<R: RandomSource + ?Sized>(
+        self,
+        d: u64,
+        base: u64,
+        cap: u64,
+        prev: u64,
+        rng: &mut R,
+    ) -> u64 {
         let j = match self {
             Jitter::None => d,
             Jitter::Full => rng.up_to(d),
@@ -369,6 +497,10 @@ impl Jitter {
                 let span = (d as u128 * p.min(100) as u128 / 100) as u64;
                 rng.between(d - span, d.saturating_add(span))
             }
+            Jitter::Additive(t) => {
+                let span = (d as u128 * t.min(MAX_ADDITIVE) as u128 / 1000).min(u64::MAX as u128);
+                d.saturating_add(rng.up_to(span as u64))
+            }
         };
         j.min(cap)
     }
@@ -376,9 +508,54 @@ impl Jitter {
     pub(crate) const fn validate(&self) -> Result<(), ConfigError> {
         match self {
             Jitter::Proportional(p) if *p > 100 => Err(ConfigError::PercentOutOfRange),
+            Jitter::Additive(t) if *t > MAX_ADDITIVE => Err(ConfigError::PercentOutOfRange),
             _ => Ok(()),
         }
     }
+}
+
+/// Which delay [jitter](Jitter) is drawn around: the capped backoff delay (the default), or
+/// the uncapped one (resilience4j's `IntervalFunction.ofExponentialRandomBackoff`, which
+/// randomizes the uncapped interval and caps last). The cap bounds the result either way.
+///
+/// The two differ once the backoff reaches its cap: around the capped delay, ±20 % of a 10 s
+/// cap is drawn in `[8 s, 10 s]` (capped), so retries at the cap stay spread; around the
+/// uncapped delay, a 40 s delay ±20 % is `[32 s, 48 s]`, capped to exactly 10 s.
+///
+/// # Examples
+///
+/// ```
+/// use bulwark::Instant;
+/// use bulwark::retry::{Backoff, Config, Decision, Jitter, JitterBase, RetryState};
+/// use bulwark::timeout::Deadline;
+/// use core::time::Duration;
+///
+/// let cfg = Config::new()
+///     .max_attempts(10)
+///     .backoff(Backoff::exponential(Duration::from_secs(10)).multiplier(4).max(Duration::from_secs(10)))
+///     .jitter(Jitter::Proportional(20));
+/// let delay = |cfg: &Config| {
+///     let mut state = RetryState::new(Instant::ZERO, 7);
+///     state.start_attempt();
+///     state.start_attempt(); // the second retry: 40 s before the cap
+///     match state.decide(cfg, Instant::ZERO, None, Deadline::NONE) {
+///         Decision::Retry { delay, .. } => delay,
+///         other => panic!("{other:?}"),
+///     }
+/// };
+/// let around_cap = delay(&cfg);
+/// assert!(around_cap >= Duration::from_secs(8) && around_cap <= Duration::from_secs(10));
+/// assert_eq!(delay(&cfg.jitter_base(JitterBase::Uncapped)), Duration::from_secs(10));
+/// ```
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[cfg_attr(feature = "serde", serde(rename_all = "snake_case"))]
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
+pub enum JitterBase {
+    /// Around the capped delay (the default): retries at the cap stay spread.
+    #[default]
+    Capped,
+    /// Around the uncapped delay, the cap last (resilience4j's order).
+    Uncapped,
 }
 
 /// The file forms of [`Backoff`] and [`Jitter`] (feature `serde`).
@@ -404,7 +581,7 @@ mod serde_form {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         exponential: Option<Text>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        multiplier: Option<u32>,
+        multiplier: Option<Multiplier>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         max: Option<Text>,
     }
@@ -433,7 +610,8 @@ mod serde_form {
                     None => return Err(E::custom("backoff: linear needs a step")),
                 },
                 (_, _, Some(initial)) => {
-                    Backoff::exponential(initial.0).multiplier(self.multiplier.unwrap_or(2))
+                    let Multiplier(num, den) = self.multiplier.unwrap_or(Multiplier(2, 1));
+                    Backoff::exponential(initial.0).multiplier_ratio(num, den)
                 }
                 (None, None, None) => return Err(E::custom("backoff: no kind")),
             };
@@ -457,12 +635,9 @@ mod serde_form {
                     form.linear = Some(Text(initial));
                     form.step = Some(Text(step));
                 }
-                Kind::Exponential {
-                    initial,
-                    multiplier,
-                } => {
+                Kind::Exponential { initial, growth } => {
                     form.exponential = Some(Text(initial));
-                    form.multiplier = Some(multiplier);
+                    form.multiplier = Some(Multiplier(growth.num, growth.den));
                 }
                 Kind::Custom(_) => {
                     return Err(ser::Error::custom(
@@ -474,13 +649,79 @@ mod serde_form {
         }
     }
 
+    /// A multiplier as written: a whole number (`3`), or text holding a decimal (`"1.5"`,
+    /// up to 9 decimals) or a fraction (`"3/2"`). Written back whole, or as a fraction.
+    struct Multiplier(u32, u32);
+
+    impl Serialize for Multiplier {
+        fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            match self {
+                Multiplier(num, 1) => serializer.serialize_u32(*num),
+                Multiplier(num, den) => serializer.collect_str(&format_args!("{num}/{den}")),
+            }
+        }
+    }
+
+    impl<'de> Deserialize<'de> for Multiplier {
+        fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Multiplier, D::Error> {
+            deserializer.deserialize_any(MultiplierVisitor)
+        }
+    }
+
+    struct MultiplierVisitor;
+
+    impl de::Visitor<'_> for MultiplierVisitor {
+        type Value = Multiplier;
+        fn expecting(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.write_str("a whole multiplier, or text such as \"1.5\" or \"3/2\"")
+        }
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<Multiplier, E> {
+            u32::try_from(v)
+                .map(|n| Multiplier(n, 1))
+                .map_err(|_| E::custom("backoff.multiplier: too large"))
+        }
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<Multiplier, E> {
+            match u64::try_from(v) {
+                Ok(v) => self.visit_u64(v),
+                Err(_) => Err(E::custom("backoff.multiplier must be at least 1")),
+            }
+        }
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<Multiplier, E> {
+            parse_multiplier(v).ok_or_else(|| {
+                E::custom("backoff.multiplier: expected a decimal such as \"1.5\" or a fraction such as \"3/2\"")
+            })
+        }
+    }
+
+    /// `"1.5"` → 15/10, `"3/2"` → 3/2 (reduced later by `multiplier_ratio`).
+    fn parse_multiplier(v: &str) -> Option<Multiplier> {
+        let digits = |t: &str| -> Option<u32> {
+            if t.is_empty() || !t.bytes().all(|b| b.is_ascii_digit()) {
+                return None;
+            }
+            t.parse().ok()
+        };
+        if let Some((n, d)) = v.split_once('/') {
+            return Some(Multiplier(digits(n.trim())?, digits(d.trim())?));
+        }
+        let (whole, frac) = v.trim().split_once('.').unwrap_or((v.trim(), "0"));
+        if frac.len() > 9 {
+            return None;
+        }
+        let den = 10u32.pow(frac.len() as u32);
+        let num = digits(whole)?
+            .checked_mul(den)?
+            .checked_add(digits(frac)?)?;
+        Some(Multiplier(num, den))
+    }
+
     impl<'de> Deserialize<'de> for Backoff {
         fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Backoff, D::Error> {
             Form::deserialize(deserializer)?.backoff()
         }
     }
 
-    /// [`Jitter`] as written: unit variants as strings, `{ proportional = p }`.
+    /// [`Jitter`] as written: unit variants as strings, `{ proportional = p }`, `{ additive = t }`.
     #[derive(Serialize, Deserialize)]
     #[serde(rename_all = "snake_case")]
     enum JitterForm {
@@ -489,6 +730,7 @@ mod serde_form {
         Equal,
         Decorrelated,
         Proportional(u8),
+        Additive(u32),
     }
 
     impl Serialize for Jitter {
@@ -499,6 +741,7 @@ mod serde_form {
                 Jitter::Equal => JitterForm::Equal,
                 Jitter::Decorrelated => JitterForm::Decorrelated,
                 Jitter::Proportional(p) => JitterForm::Proportional(p),
+                Jitter::Additive(t) => JitterForm::Additive(t),
             }
             .serialize(serializer)
         }
@@ -512,6 +755,7 @@ mod serde_form {
                 JitterForm::Equal => Jitter::Equal,
                 JitterForm::Decorrelated => Jitter::Decorrelated,
                 JitterForm::Proportional(p) => Jitter::Proportional(p),
+                JitterForm::Additive(t) => Jitter::Additive(t),
             };
             match j.validate() {
                 Ok(()) => Ok(j),
@@ -524,6 +768,7 @@ mod serde_form {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rng::Rng;
 
     const S: u64 = 1_000_000_000;
     const MS: u64 = 1_000_000;
@@ -548,10 +793,70 @@ mod tests {
         assert_eq!(table(&e3, 1)[..4], [10 * MS, 30 * MS, 90 * MS, 270 * MS]);
         let e1 = Backoff::exponential(Duration::from_secs(2)).multiplier(1);
         assert_eq!(e1.delay_nanos(u32::MAX), 2 * S);
-        let f = Backoff::custom(|n| Duration::from_secs(n as u64 * n as u64));
+        let f = Backoff::custom(&|n| Duration::from_secs(n as u64 * n as u64));
         assert_eq!(table(&f, 1)[..4], [S, 4 * S, 9 * S, 16 * S]);
         // Retry 0 is read as the first retry.
         assert_eq!(e.delay_nanos(0), S);
+    }
+
+    /// resilience4j `IntervalFunction.ofExponentialBackoff(500 ms, 1.5)` (its defaults):
+    /// `initial × 1.5^(n-1)`, 500, 750, 1125, 1687.5, 2531.25 ms; and Polly's `MaxDelay`, a cap
+    /// that simply caps.
+    #[test]
+    fn fractional_multiplier_with_literal_delays() {
+        let b = Backoff::exponential(Duration::from_millis(500)).multiplier_ratio(3, 2);
+        assert_eq!(
+            table(&b, 1)[..5],
+            [
+                500_000_000,
+                750_000_000,
+                1_125_000_000,
+                1_687_500_000,
+                2_531_250_000
+            ]
+        );
+        // 6/4 is 3/2.
+        assert_eq!(b, b.multiplier_ratio(6, 4));
+        assert_eq!(b.multiplier_ratio(4, 2), b.multiplier(2));
+        // 1.0001: 1 s × 1.0001^10 000 = e^0.99995 s = 2.71814... s (within 2^-32 per step).
+        let slow = Backoff::exponential(Duration::from_secs(1)).multiplier_ratio(10_001, 10_000);
+        assert_eq!(slow.delay_nanos(2), 1_000_100_000);
+        let d = slow.delay_nanos(10_001);
+        assert!((2_718_140_000..=2_718_150_000).contains(&d), "{d}");
+        // Saturates, whatever the retry number.
+        assert_eq!(b.delay_nanos(u32::MAX), u64::MAX);
+        assert_eq!(b.max(Duration::from_secs(2)).delay_nanos(5), 2 * S);
+        // Polly: MaxDelay 1 s below a 2 s base delay → every delay is 1 s.
+        let capped = Backoff::exponential(Duration::from_secs(2)).max(Duration::from_secs(1));
+        assert_eq!(table(&capped, 1), [S; 8]);
+    }
+
+    /// A random source that returns the same 64 bits every time, to pin a draw.
+    struct Fixed(u64);
+    impl RandomSource for Fixed {
+        fn next_u64(&mut self) -> u64 {
+            self.0
+        }
+    }
+
+    /// tower `ExponentialBackoff`: "a random, uniform duration on `[0, base*jitter]` no
+    /// greater than `max - base`" added to the base. With the top draw, the whole span;
+    /// with the middle draw, half of it; the cap last.
+    #[test]
+    fn additive_jitter_with_pinned_draws() {
+        let d = 10 * S;
+        let j = Jitter::Additive(500); // tower's jitter 0.5
+        assert_eq!(j.apply(d, S, u64::MAX, 0, &mut Fixed(0)), d);
+        assert_eq!(j.apply(d, S, u64::MAX, 0, &mut Fixed(u64::MAX)), 15 * S);
+        assert_eq!(
+            j.apply(d, S, u64::MAX, 0, &mut Fixed(1 << 63)),
+            12_500_000_000
+        );
+        assert_eq!(j.apply(d, S, 12 * S, 0, &mut Fixed(u64::MAX)), 12 * S);
+        assert_eq!(
+            Jitter::Additive(100_000).apply(u64::MAX, 0, u64::MAX, 0, &mut Fixed(u64::MAX)),
+            u64::MAX
+        );
     }
 
     #[test]
@@ -570,9 +875,22 @@ mod tests {
         let e = Backoff::exponential(Duration::from_secs(1));
         assert_eq!(e.validate(), Ok(()));
         assert_eq!(e.multiplier(0).validate(), Err(ConfigError::ZeroMultiplier));
+        // A cap below the first delay is accepted and caps (Polly's MaxDelay).
+        assert_eq!(e.max(Duration::from_millis(1)).validate(), Ok(()));
+        assert_eq!(e.max(Duration::from_millis(1)).delay_nanos(1), MS);
         assert_eq!(
-            e.max(Duration::from_millis(1)).validate(),
-            Err(ConfigError::MaxBelowInitial)
+            e.multiplier_ratio(3, 0).validate(),
+            Err(ConfigError::ZeroMultiplier)
+        );
+        assert_eq!(
+            e.multiplier_ratio(2, 3).validate(),
+            Err(ConfigError::MultiplierBelowOne)
+        );
+        assert_eq!(e.multiplier_ratio(1, 1).validate(), Ok(()));
+        assert_eq!(Jitter::Additive(100_000).validate(), Ok(()));
+        assert_eq!(
+            Jitter::Additive(100_001).validate(),
+            Err(ConfigError::PercentOutOfRange)
         );
         assert_eq!(
             Jitter::Proportional(101).validate(),
@@ -627,6 +945,8 @@ mod tests {
     fn jitter_at_extremes_does_not_panic() {
         let mut rng = Rng::new(0);
         for j in [
+            Jitter::Additive(0),
+            Jitter::Additive(u32::MAX),
             Jitter::None,
             Jitter::Full,
             Jitter::Equal,

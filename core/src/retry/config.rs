@@ -2,7 +2,7 @@
 
 use core::time::Duration;
 
-use super::backoff::{Backoff, Jitter};
+use super::backoff::{Backoff, Jitter, JitterBase};
 use super::error::ConfigError;
 
 /// Retry configuration: a `const` builder, checked by [`Retry::new`](super::Retry::new) (or
@@ -14,6 +14,7 @@ use super::error::ConfigError;
 /// | [`max_elapsed`](Config::max_elapsed) (from the first attempt's start) | none |
 /// | [`backoff`](Config::backoff) | exponential, 100 ms × 2, capped at 10 s |
 /// | [`jitter`](Config::jitter) | [`Jitter::Full`]: uniform in `[0, d]` |
+/// | [`jitter_base`](Config::jitter_base) | [`JitterBase::Capped`]: jitter around the capped delay (resilience4j: around the uncapped one) |
 /// | [`max_retry_after`](Config::max_retry_after) (cap on a hint from the error) | 60 s |
 /// | [`seed`](Config::seed) | none: each failing call takes a fresh seed from [`rng::next_seed`](crate::rng::next_seed) (OS entropy once a std adapter builds its clock) |
 ///
@@ -52,7 +53,7 @@ settings keep the defaults above; an unknown key is an error naming it; the whol
 by [`Config::validate`], whose error names the setting.
 
 ```
-use bulwark::retry::{Backoff, Config, Jitter};
+use bulwark::retry::{Backoff, Config, Jitter, JitterBase};
 use core::time::Duration;
 
 let config: Config = toml::from_str(r#"
@@ -60,6 +61,7 @@ let config: Config = toml::from_str(r#"
     max_elapsed = "30s"
     backoff = { exponential = "200ms", max = "5s" }
     jitter = "equal"
+    jitter_base = "uncapped"
     max_retry_after = "20s"
     seed = 7
 "#).unwrap();
@@ -69,6 +71,7 @@ assert_eq!(config, Config::new()
     .max_elapsed(ms(30_000))
     .backoff(Backoff::exponential(ms(200)).max(ms(5_000)))
     .jitter(Jitter::Equal)
+    .jitter_base(JitterBase::Uncapped)
     .max_retry_after(ms(20_000))
     .seed(7));
 
@@ -83,6 +86,7 @@ pub struct Config {
     pub(crate) max_elapsed: Option<Duration>,
     pub(crate) backoff: Backoff,
     pub(crate) jitter: Jitter,
+    pub(crate) jitter_base: JitterBase,
     pub(crate) max_hint: Duration,
     /// Meaningful when `seed_set`.
     pub(crate) seed: u64,
@@ -109,6 +113,7 @@ impl Config {
             max_elapsed: None,
             backoff: Backoff::exponential(Duration::from_millis(100)).max(Duration::from_secs(10)),
             jitter: Jitter::Full,
+            jitter_base: JitterBase::Capped,
             max_hint: Duration::from_secs(60),
             seed: 0,
             seed_set: false,
@@ -168,10 +173,23 @@ impl Config {
     /// ```
     /// # use bulwark::retry::{Config, Jitter};
     /// let cfg = Config::new().jitter(Jitter::Decorrelated);
-    /// # let _ = cfg;
+    /// assert_ne!(cfg, Config::new()); // the default is full jitter
     /// ```
     pub const fn jitter(mut self, jitter: Jitter) -> Config {
         self.jitter = jitter;
+        self
+    }
+
+    /// Which delay the jitter is drawn around: the capped one (default) or the uncapped one,
+    /// the cap applied last (resilience4j's order; see [`JitterBase`]).
+    ///
+    /// ```
+    /// use bulwark::retry::{Config, JitterBase};
+    /// let cfg = Config::new().jitter_base(JitterBase::Uncapped);
+    /// assert_ne!(cfg, Config::new());
+    /// ```
+    pub const fn jitter_base(mut self, base: JitterBase) -> Config {
+        self.jitter_base = base;
         self
     }
 
@@ -236,10 +254,12 @@ impl Config {
     ///
     /// [`ConfigError`] naming the setting: `max_attempts` 0 ([`ZeroAttempts`](ConfigError::ZeroAttempts)),
     /// an exponential backoff with a multiplier of 0 ([`ZeroMultiplier`](ConfigError::ZeroMultiplier))
-    /// or an initial delay of 0 ([`ZeroInitialDelay`](ConfigError::ZeroInitialDelay)), a cap
-    /// below the first delay ([`MaxBelowInitial`](ConfigError::MaxBelowInitial)), a zero
+    /// or below 1 ([`MultiplierBelowOne`](ConfigError::MultiplierBelowOne)) or an initial delay
+    /// of 0 ([`ZeroInitialDelay`](ConfigError::ZeroInitialDelay)), a zero
     /// `max_retry_after` ([`ZeroMaxRetryAfter`](ConfigError::ZeroMaxRetryAfter)), or a
-    /// proportional jitter above 100 % ([`PercentOutOfRange`](ConfigError::PercentOutOfRange)).
+    /// proportional jitter above 100 % or an additive one above 100 000 thousandths
+    /// ([`PercentOutOfRange`](ConfigError::PercentOutOfRange)). A backoff cap below its first
+    /// delay is fine: it caps.
     ///
     /// ```
     /// use bulwark::retry::{Config, ConfigError, Jitter};
@@ -264,7 +284,7 @@ impl Config {
 mod serde_form {
     use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
-    use super::{Backoff, Config, Jitter};
+    use super::{Backoff, Config, Jitter, JitterBase};
     use crate::duration::Text;
 
     #[derive(Serialize, Deserialize)]
@@ -275,9 +295,16 @@ mod serde_form {
         max_elapsed: Option<Text>,
         backoff: Backoff,
         jitter: Jitter,
+        #[serde(skip_serializing_if = "is_capped")]
+        jitter_base: JitterBase,
         max_retry_after: Text,
         #[serde(skip_serializing_if = "Option::is_none")]
         seed: Option<u64>,
+    }
+
+    /// The default base is not written.
+    fn is_capped(base: &JitterBase) -> bool {
+        *base == JitterBase::Capped
     }
 
     impl Default for Form {
@@ -293,6 +320,7 @@ mod serde_form {
                 max_elapsed: c.max_elapsed.map(Text),
                 backoff: c.backoff,
                 jitter: c.jitter,
+                jitter_base: c.jitter_base,
                 max_retry_after: Text(c.max_hint),
                 seed: c.explicit_seed(),
             }
@@ -312,6 +340,7 @@ mod serde_form {
                 .max_attempts(f.max_attempts)
                 .backoff(f.backoff)
                 .jitter(f.jitter)
+                .jitter_base(f.jitter_base)
                 .max_retry_after(f.max_retry_after.0);
             if let Some(d) = f.max_elapsed {
                 c = c.max_elapsed(d.0);

@@ -160,10 +160,12 @@ impl<E: core::error::Error + 'static> core::error::Error for Error<E> {
 pub enum ConfigError {
     /// `max_attempts` is 0 (1 means "no retries").
     ZeroAttempts,
-    /// An exponential backoff with a multiplier of 0.
+    /// An exponential backoff with a multiplier of 0, or a fraction with a zero denominator.
     ZeroMultiplier,
-    /// A backoff whose cap is below its first delay.
-    MaxBelowInitial,
+    /// An exponential backoff with a fractional multiplier below 1 (a backoff that shrinks).
+    MultiplierBelowOne,
+    /// An [`ExpiringBudget`](super::ExpiringBudget)'s time to live outside 1 s ..= 60 s.
+    TtlOutOfRange,
     /// A percentage out of its range (proportional jitter: 0 ..= 100; budget: 0 ..= 1000).
     PercentOutOfRange,
     /// [`backoff`](super::Config::backoff): an [exponential](super::Backoff::exponential)
@@ -179,11 +181,14 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             ConfigError::ZeroAttempts => "max_attempts must be at least 1",
-            ConfigError::ZeroMultiplier => "backoff.multiplier must be at least 1",
-            ConfigError::MaxBelowInitial => "backoff.max is below the backoff's first delay",
+            ConfigError::ZeroMultiplier => {
+                "backoff.multiplier must be at least 1 (and a fraction's denominator above 0)"
+            }
+            ConfigError::MultiplierBelowOne => "backoff.multiplier must be at least 1",
+            ConfigError::TtlOutOfRange => "a retry budget's ttl must be within 1s ..= 60s",
             ConfigError::PercentOutOfRange => {
                 "percentage out of range (jitter's proportional: 0 ..= 100; a budget's \
-                 retry_percent: 0 ..= 1000)"
+                 retry_percent: 0 ..= 1000; additive jitter: 0 ..= 100 000 thousandths)"
             }
             ConfigError::ZeroInitialDelay => {
                 "backoff.exponential (the first delay) must be above zero: zero never grows"

@@ -408,7 +408,11 @@ where
                     return Poll::Ready(match out {
                         Ok(v) => {
                             if verdict == Verdict::Success {
-                                retry.budget.deposit();
+                                if retry.budget.timed() {
+                                    retry.budget.deposit_at(retry.sleeper.now());
+                                } else {
+                                    retry.budget.deposit(); // reads no clock
+                                }
                             }
                             retry.hooks.on_finish(attempts, Finish::Success);
                             Ok(v)
@@ -443,6 +447,7 @@ where
                 }
                 Decision::Stop(Stop::MaxAttempts | Stop::MaxElapsed) => {
                     retry.hooks.on_finish(attempt, Finish::Exhausted);
+                    let out = retry.classify.exhausted(out);
                     return Poll::Ready(give_up(out, attempt, Why::Exhausted));
                 }
             };

@@ -29,6 +29,19 @@
 //!   for that.)
 //! * Each retry is asked of the [`RetryBudget`]; successes deposit into it.
 //!
+//! # Where the defaults differ from resilience4j, Polly and tower
+//!
+//! | setting | bulwark | peer |
+//! |---|---|---|
+//! | backoff | exponential, 100 ms × 2, capped at 10 s | resilience4j: 500 ms constant unless exponential (×1.5 by default); Polly: 2 s constant by default |
+//! | fractional growth | [`Backoff::multiplier_ratio`] (3/2 for 1.5), integer fixed point | resilience4j and Polly: a `double` |
+//! | jitter | [`Jitter::Full`] | resilience4j: none unless randomized; tower: additive ([`Jitter::Additive`]) |
+//! | jitter and cap | jitter around the *capped* delay, so retries at the cap stay spread ([`JitterBase::Capped`]) | resilience4j: around the uncapped delay, cap last ([`JitterBase::Uncapped`]) |
+//! | a cap below the first delay | accepted: it caps every delay | Polly's `MaxDelay`: the same |
+//! | a retryable *result* left when attempts run out | handed back as `Ok` ([`Retry::fail_after_max_attempts`] makes it an error) | resilience4j: the same by default (`failAfterMaxAttempts` off) |
+//! | retry budget | [`Budget`]: earned tokens capped, no clock read on a success; [`ExpiringBudget`]: deposits expire after a TTL | tower's `TpsBudget`, Finagle's `RetryBudget`: deposits expire after a TTL (10 s) |
+//! | how calls ended | [`Finish::kind`] in [`Hooks::on_finish`], [`Counters::calls`] | resilience4j: the same four counts in `Retry.Metrics` |
+//!
 //! # Examples
 //!
 //! ```
@@ -74,12 +87,12 @@ mod future;
 mod shared;
 mod state;
 
-pub use backoff::{Backoff, Jitter};
-pub use budget::{Budget, RetryBudget};
+pub use backoff::{Backoff, Jitter, JitterBase};
+pub use budget::{Budget, ExpiringBudget, RetryBudget};
 pub use config::Config;
 pub use error::{ConfigError, Error};
 pub use future::Call;
-pub use shared::Retry;
+pub use shared::{FailAfterMaxAttempts, Retry};
 pub use state::{Decision, RetryState, Stop};
 
 use core::fmt;
@@ -210,6 +223,86 @@ impl Finish {
     pub const fn is_success(self) -> bool {
         matches!(self, Finish::Success)
     }
+
+    /// The kind of a call that ended this way after `attempts` attempts: succeeded or failed
+    /// (every finish but [`Success`](Finish::Success) is a failure), with or without a
+    /// retry. resilience4j's four retry metrics count these.
+    ///
+    /// ```
+    /// use bulwark::retry::{CallKind, Finish};
+    /// assert_eq!(Finish::Success.kind(1), CallKind::SucceededWithoutRetry);
+    /// assert_eq!(Finish::Success.kind(3), CallKind::SucceededAfterRetries);
+    /// assert_eq!(Finish::Permanent.kind(1), CallKind::FailedWithoutRetry);
+    /// assert_eq!(Finish::Exhausted.kind(3), CallKind::FailedAfterRetries);
+    /// ```
+    pub const fn kind(self, attempts: u32) -> CallKind {
+        match (self.is_success(), attempts > 1) {
+            (true, false) => CallKind::SucceededWithoutRetry,
+            (true, true) => CallKind::SucceededAfterRetries,
+            (false, false) => CallKind::FailedWithoutRetry,
+            (false, true) => CallKind::FailedAfterRetries,
+        }
+    }
+}
+
+/// How a retried call ended, in the four kinds resilience4j's retry metrics count
+/// (`successful_calls_without_retry_attempt`, `successful_calls_with_retry_attempt`,
+/// `failed_calls_without_retry_attempt`, `failed_calls_with_retry_attempt`): from
+/// [`Finish::kind`] in the end-of-call hook [`Hooks::on_finish`], counted by [`Counters`].
+///
+/// ```
+/// use bulwark::retry::{CallKind, Config, Counters, Finish, Hooks, Retry};
+/// use bulwark::{MockClock, mock};
+/// use core::cell::Cell;
+///
+/// struct Kinds(Cell<Option<CallKind>>);
+/// impl<T, E> Hooks<T, E> for Kinds {
+///     fn on_finish(&self, attempts: u32, finish: Finish) { self.0.set(Some(finish.kind(attempts))) }
+/// }
+/// let clock = MockClock::new();
+/// let kinds = Kinds(Cell::new(None));
+/// let retry = Retry::new(Config::new(), &clock).unwrap().with_hooks(&kinds);
+/// let n = Cell::new(0);
+/// let out = mock::run(&clock, retry.call(|| {
+///     n.set(n.get() + 1);
+///     let first = n.get() == 1;
+///     async move { if first { Err("blip") } else { Ok(7) } }
+/// }))
+/// .unwrap();
+/// assert_eq!(out, Ok(7));
+/// assert_eq!(kinds.0.get(), Some(CallKind::SucceededAfterRetries));
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum CallKind {
+    /// Succeeded at the first attempt.
+    SucceededWithoutRetry,
+    /// Succeeded after one retry or more.
+    SucceededAfterRetries,
+    /// Failed at the first attempt and was not retried (a permanent error, a budget or a
+    /// deadline that allowed no retry, or `max_attempts` 1).
+    FailedWithoutRetry,
+    /// Failed after one retry or more.
+    FailedAfterRetries,
+}
+
+/// Calls counted by kind ([`Counters::calls`]), as resilience4j's retry metrics.
+///
+/// ```
+/// let c = bulwark::retry::Calls::default();
+/// assert_eq!(c.succeeded_without_retry + c.failed_after_retries, 0);
+/// ```
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Calls {
+    /// [`CallKind::SucceededWithoutRetry`].
+    pub succeeded_without_retry: u64,
+    /// [`CallKind::SucceededAfterRetries`].
+    pub succeeded_after_retries: u64,
+    /// [`CallKind::FailedWithoutRetry`].
+    pub failed_without_retry: u64,
+    /// [`CallKind::FailedAfterRetries`].
+    pub failed_after_retries: u64,
 }
 
 /// Totals kept by [`Counters`] (wrapping).
@@ -260,6 +353,8 @@ pub struct Counters {
     attempts: AtomicU64,
     retries: AtomicU64,
     denials: AtomicU64,
+    /// Calls by kind, indexed by [`CallKind`] in declaration order.
+    calls: [AtomicU64; 4],
 }
 
 impl Counters {
@@ -275,6 +370,12 @@ impl Counters {
                 attempts: AtomicU64::new(0),
                 retries: AtomicU64::new(0),
                 denials: AtomicU64::new(0),
+                calls: [
+                    AtomicU64::new(0),
+                    AtomicU64::new(0),
+                    AtomicU64::new(0),
+                    AtomicU64::new(0),
+                ],
             }
         }
     }
@@ -298,6 +399,32 @@ impl Counters {
             budget_denials: self.denials.load(Ordering::Relaxed),
         }
     }
+
+    /// The calls that ended, by [kind](CallKind).
+    ///
+    /// ```
+    /// use bulwark::retry::{Calls, Config, Counters, Retry};
+    /// use bulwark::{MockClock, mock};
+    /// let clock = MockClock::new();
+    /// let counters = Counters::new();
+    /// let r = Retry::new(Config::new().max_attempts(2), &clock).unwrap().with_hooks(&counters);
+    /// let _ = mock::run(&clock, r.call(|| async { Ok::<_, ()>(1) }));
+    /// let _ = mock::run(&clock, r.call(|| async { Err::<(), _>("down") }));
+    /// assert_eq!(
+    ///     counters.calls(),
+    ///     Calls { succeeded_without_retry: 1, failed_after_retries: 1, ..Calls::default() }
+    /// );
+    /// ```
+    pub fn calls(&self) -> Calls {
+        // Relaxed: statistics; they order nothing.
+        let n = |k: CallKind| self.calls[k as usize].load(Ordering::Relaxed);
+        Calls {
+            succeeded_without_retry: n(CallKind::SucceededWithoutRetry),
+            succeeded_after_retries: n(CallKind::SucceededAfterRetries),
+            failed_without_retry: n(CallKind::FailedWithoutRetry),
+            failed_after_retries: n(CallKind::FailedAfterRetries),
+        }
+    }
 }
 
 impl Default for Counters {
@@ -317,6 +444,10 @@ impl<T, E> Hooks<T, E> for Counters {
     fn on_budget_denied(&self, _attempt: u32, _outcome: &Result<T, E>) {
         // Relaxed: a statistic.
         self.denials.fetch_add(1, Ordering::Relaxed);
+    }
+    fn on_finish(&self, attempts: u32, finish: Finish) {
+        // Relaxed: a statistic.
+        self.calls[finish.kind(attempts) as usize].fetch_add(1, Ordering::Relaxed);
     }
 }
 

@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use super::{Config, ConfigError, ErrorsAreFailures};
+use super::{Classify, Config, ConfigError, ErrorsAreFailures, Verdict};
 use crate::sync::AtomicU64;
 use crate::time::Clock;
 
@@ -139,6 +139,37 @@ impl<S, K, H, B> Retry<S, K, H, B> {
         }
     }
 
+    /// The same policy, but when the attempts run out on a retryable *result* (an `Ok` its
+    /// classifier judged a failure), the call fails with [`Error::Exhausted`](super::Error)
+    /// holding `into_error` of that result, instead of handing the `Ok` back (resilience4j's
+    /// `failAfterMaxAttempts`, which throws `MaxRetriesExceeded`). Errors are unchanged.
+    ///
+    /// ```
+    /// use bulwark::retry::{Config, Error, Jitter, Retry, Verdict};
+    /// use bulwark::{MockClock, mock};
+    ///
+    /// let clock = MockClock::new();
+    /// let retry = Retry::new(Config::new().max_attempts(3).jitter(Jitter::None), &clock)
+    ///     .unwrap()
+    ///     .with_classifier(|r: &Result<u16, String>| match r {
+    ///         Ok(503) => Verdict::FAILURE, // "try later": retry on this result
+    ///         _ => Verdict::Success,
+    ///     });
+    /// // By default the last result comes back as it is...
+    /// let out = mock::run(&clock, retry.call(|| async { Ok(503) })).unwrap();
+    /// assert_eq!(out, Ok(503));
+    /// // ...with fail_after_max_attempts, as an error.
+    /// let retry = retry.fail_after_max_attempts(|status| format!("still {status}"));
+    /// let out = mock::run(&clock, retry.call(|| async { Ok(503) })).unwrap();
+    /// assert_eq!(out, Err(Error::Exhausted { last: "still 503".to_string(), attempts: 3 }));
+    /// ```
+    pub fn fail_after_max_attempts<F>(
+        self,
+        into_error: F,
+    ) -> Retry<S, FailAfterMaxAttempts<K, F>, H, B> {
+        self.map_classifier(|inner| FailAfterMaxAttempts { inner, into_error })
+    }
+
     /// The same policy reporting to `hooks` (for totals, [`Counters`](super::Counters)).
     ///
     /// ```
@@ -223,6 +254,61 @@ impl<S, K, H, B: fmt::Debug> fmt::Debug for Retry<S, K, H, B> {
         f.debug_struct("Retry")
             .field("config", &self.cfg)
             .field("budget", &self.budget)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A classifier that judges as `K` does and turns a retryable result left when the attempts
+/// run out into an error: what [`Retry::fail_after_max_attempts`] installs.
+///
+/// ```
+/// use bulwark::classify::{Classify, ErrorsAreFailures, Verdict};
+/// use bulwark::retry::FailAfterMaxAttempts;
+/// let k = FailAfterMaxAttempts::new(|r: &Result<u16, &str>| {
+///     if r == &Ok(503) { Verdict::FAILURE } else { Verdict::Success }
+/// }, |_status: u16| "gave up");
+/// assert_eq!(k.classify(&Ok(503)), Verdict::FAILURE);
+/// assert_eq!(k.exhausted(Ok(503)), Err("gave up"));
+/// # let _ = ErrorsAreFailures;
+/// ```
+#[derive(Copy, Clone)]
+pub struct FailAfterMaxAttempts<K, F> {
+    inner: K,
+    into_error: F,
+}
+
+impl<K, F> FailAfterMaxAttempts<K, F> {
+    /// `inner`'s verdicts; `into_error` for a retryable `Ok` left at the end.
+    ///
+    /// ```
+    /// use bulwark::classify::{Classify, ErrorsAreFailures};
+    /// use bulwark::retry::FailAfterMaxAttempts;
+    /// let k = FailAfterMaxAttempts::new(ErrorsAreFailures, |v: u8| v as u16);
+    /// assert_eq!(Classify::<u8, u16>::exhausted(&k, Err(7)), Err(7)); // errors unchanged
+    /// ```
+    pub const fn new(inner: K, into_error: F) -> Self {
+        FailAfterMaxAttempts { inner, into_error }
+    }
+}
+
+impl<T, E, K: Classify<T, E>, F: Fn(T) -> E> Classify<T, E> for FailAfterMaxAttempts<K, F> {
+    #[inline]
+    fn classify(&self, result: &Result<T, E>) -> Verdict {
+        self.inner.classify(result)
+    }
+
+    fn exhausted(&self, result: Result<T, E>) -> Result<T, E> {
+        match self.inner.exhausted(result) {
+            Ok(v) => Err((self.into_error)(v)),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+impl<K: fmt::Debug, F> fmt::Debug for FailAfterMaxAttempts<K, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("FailAfterMaxAttempts")
+            .field("inner", &self.inner)
             .finish_non_exhaustive()
     }
 }

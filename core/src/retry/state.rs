@@ -3,8 +3,9 @@
 
 use core::time::Duration;
 
+use super::backoff::JitterBase;
 use super::config::Config;
-use crate::rng::Rng;
+use crate::rng::{RandomSource, Rng};
 use crate::time::{Instant, duration_to_nanos};
 use crate::timeout::Deadline;
 
@@ -167,6 +168,43 @@ impl RetryState {
         hint: Option<Duration>,
         deadline: Deadline,
     ) -> Decision {
+        let mut rng = self.rng;
+        let d = self.decide_with(cfg, now, hint, deadline, &mut rng);
+        self.rng = rng;
+        d
+    }
+
+    /// [`decide`](RetryState::decide) drawing the jitter from `rng` instead of the state's own
+    /// seeded generator: a test pins the exact draw with a [`RandomSource`] of its own (a
+    /// draw of `u64::MAX` is the top of the range, `0` the bottom).
+    ///
+    /// ```
+    /// use bulwark::Instant;
+    /// use bulwark::retry::{Backoff, Config, Decision, Jitter, RetryState};
+    /// use bulwark::rng::RandomSource;
+    /// use bulwark::timeout::Deadline;
+    /// use core::time::Duration;
+    ///
+    /// struct Half;
+    /// impl RandomSource for Half {
+    ///     fn next_u64(&mut self) -> u64 { 1 << 63 } // the middle of every range
+    /// }
+    /// let cfg = Config::new().backoff(Backoff::constant(Duration::from_secs(10))).jitter(Jitter::Full);
+    /// let mut s = RetryState::new(Instant::ZERO, 0);
+    /// s.start_attempt();
+    /// assert_eq!(
+    ///     s.decide_with(&cfg, Instant::ZERO, None, Deadline::NONE, &mut Half),
+    ///     Decision::Retry { delay: Duration::from_secs(5), at: Instant::from_secs(5) }
+    /// );
+    /// ```
+    pub fn decide_with<R: RandomSource + ?Sized>(
+        &mut self,
+        cfg: &Config,
+        now: Instant,
+        hint: Option<Duration>,
+        deadline: Deadline,
+        rng: &mut R,
+    ) -> Decision {
         if self.attempts >= cfg.max_attempts {
             return Decision::Stop(Stop::MaxAttempts);
         }
@@ -174,11 +212,14 @@ impl RetryState {
             Some(h) => duration_to_nanos(h).min(duration_to_nanos(cfg.max_hint)),
             None => {
                 let b = &cfg.backoff;
-                let d = b.delay_nanos(self.attempts);
+                let d = match cfg.jitter_base {
+                    JitterBase::Capped => b.delay_nanos(self.attempts),
+                    JitterBase::Uncapped => b.uncapped_nanos(self.attempts),
+                };
                 let base = b.delay_nanos(1);
                 let prev = if self.prev == 0 { base } else { self.prev };
                 let cap = duration_to_nanos(b.cap());
-                cfg.jitter.apply(d, base, cap, prev, &mut self.rng)
+                cfg.jitter.apply(d, base, cap, prev, rng)
             }
         };
         let delay = Duration::from_nanos(delay);
@@ -236,6 +277,68 @@ mod tests {
             &at[..n],
             &[secs(0), secs(1), secs(3), secs(7), secs(15), secs(23)]
         );
+    }
+
+    /// Pins every draw at `bits`.
+    struct Fixed(u64);
+    impl RandomSource for Fixed {
+        fn next_u64(&mut self) -> u64 {
+            self.0
+        }
+    }
+
+    fn delay_with(cfg: &Config, retry: u32, bits: u64) -> Duration {
+        let mut s = RetryState::new(Instant::ZERO, 0);
+        for _ in 0..retry {
+            s.start_attempt();
+        }
+        match s.decide_with(cfg, Instant::ZERO, None, NONE, &mut Fixed(bits)) {
+            Decision::Retry { delay, .. } => delay,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    /// resilience4j `IntervalFunction.ofExponentialRandomBackoff(500 ms, 1.5, 0.5, 2 s)`:
+    /// "randomizationFactor ... delay ± factor × delay", drawn around the *uncapped*
+    /// `500 ms × 1.5^(n-1)`, then `min(.., maxInterval)`. Retry 4: 1687.5 ms ± 50 % is
+    /// `[843.75, 2531.25] ms`; the top draw is capped to 2 s, the bottom stays 843.75 ms. With
+    /// the default base (around the capped delay) it is the same until the cap; retry 5 is
+    /// capped at 2 s first, so its bottom draw is 1 s, where resilience4j's is 1265.625 ms.
+    #[test]
+    fn jitter_around_the_uncapped_delay_with_pinned_draws() {
+        let r4j = Config::new()
+            .max_attempts(10)
+            .backoff(
+                Backoff::exponential(Duration::from_millis(500))
+                    .multiplier_ratio(3, 2)
+                    .max(Duration::from_secs(2)),
+            )
+            .jitter(Jitter::Proportional(50))
+            .jitter_base(JitterBase::Uncapped);
+        assert_eq!(delay_with(&r4j, 4, u64::MAX), Duration::from_secs(2));
+        assert_eq!(delay_with(&r4j, 4, 0), Duration::from_micros(843_750));
+        assert_eq!(delay_with(&r4j, 5, 0), Duration::from_micros(1_265_625));
+        let capped = r4j.jitter_base(JitterBase::Capped);
+        assert_eq!(delay_with(&capped, 4, 0), Duration::from_micros(843_750));
+        assert_eq!(delay_with(&capped, 5, 0), Duration::from_secs(1));
+        assert_eq!(delay_with(&capped, 5, u64::MAX), Duration::from_secs(2));
+        // Full jitter, the middle draw: half the delay (1 s of 2 s).
+        let full = capped.jitter(Jitter::Full);
+        assert_eq!(delay_with(&full, 5, 1 << 63), Duration::from_secs(1));
+    }
+
+    /// tower `ExponentialBackoff::new(100 ms, 1 s, 0.5)`: the base `min × 2^n` capped at
+    /// `max`, plus a uniform draw on `[0, base × jitter]`, no more than `max − base`.
+    #[test]
+    fn additive_jitter_on_the_schedule() {
+        let tower = Config::new()
+            .max_attempts(10)
+            .backoff(Backoff::exponential(Duration::from_millis(100)).max(Duration::from_secs(1)))
+            .jitter(Jitter::Additive(500));
+        assert_eq!(delay_with(&tower, 1, 0), Duration::from_millis(100));
+        assert_eq!(delay_with(&tower, 1, u64::MAX), Duration::from_millis(150));
+        assert_eq!(delay_with(&tower, 3, 1 << 63), Duration::from_millis(500));
+        assert_eq!(delay_with(&tower, 4, u64::MAX), Duration::from_secs(1)); // 800 + 400, capped
     }
 
     #[test]

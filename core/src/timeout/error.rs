@@ -2,15 +2,22 @@
 
 use core::fmt;
 
+use core::time::Duration;
+
 use crate::time::Instant;
 
 /// The deadline passed before the inner future completed; the inner future was dropped.
+/// Carries the instant it passed and, when the limit was a duration, that duration (tower's
+/// and Polly's timeout errors carry the configured timeout too).
 ///
 /// # Examples
 ///
 /// ```
 /// use bulwark::{Instant, timeout::Elapsed};
-/// let e = Elapsed { deadline: Instant::from_millis(1_500) };
+/// use core::time::Duration;
+/// let e = Elapsed { deadline: Instant::from_millis(1_500), timeout: Some(Duration::from_secs(1)) };
+/// assert_eq!(e.to_string(), "deadline elapsed at 1500 ms (a 1000 ms timeout)");
+/// let e = Elapsed { deadline: Instant::from_millis(1_500), timeout: None };
 /// assert_eq!(e.to_string(), "deadline elapsed at 1500 ms");
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -18,11 +25,19 @@ use crate::time::Instant;
 pub struct Elapsed {
     /// The deadline that passed.
     pub deadline: Instant,
+    /// The timeout the future was given: `Some(d)` from [`timeout`](super::timeout) and
+    /// [`timeout_within`](super::timeout_within) (even when the outer deadline cut it
+    /// shorter), `None` from [`timeout_at`](super::timeout_at), which has only an instant.
+    pub timeout: Option<Duration>,
 }
 
 impl fmt::Display for Elapsed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "deadline elapsed at {} ms", self.deadline.as_millis())
+        write!(f, "deadline elapsed at {} ms", self.deadline.as_millis())?;
+        match self.timeout {
+            Some(d) => write!(f, " (a {} ms timeout)", d.as_millis()),
+            None => Ok(()),
+        }
     }
 }
 
@@ -37,7 +52,7 @@ impl core::error::Error for Elapsed {}
 /// use bulwark::{Instant, timeout::{Elapsed, Error}};
 /// let ok: Result<Result<u8, &str>, Elapsed> = Ok(Err("refused"));
 /// assert_eq!(Error::flatten(ok), Err(Error::Inner("refused")));
-/// let late: Result<Result<u8, &str>, Elapsed> = Err(Elapsed { deadline: Instant::ZERO });
+/// let late: Result<Result<u8, &str>, Elapsed> = Err(Elapsed { deadline: Instant::ZERO, timeout: None });
 /// assert!(Error::flatten(late).unwrap_err().is_elapsed());
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]

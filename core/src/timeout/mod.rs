@@ -9,6 +9,13 @@
 //! [`Deadline`] is the absolute form. Nested calls combine deadlines with [`Deadline::min`],
 //! so the earliest one wins; [`Retry`](crate::retry::Retry) reads it and never sleeps past it.
 //!
+//! # Where it differs from tokio, tower and Polly
+//!
+//! [`Elapsed`] carries the instant the deadline passed and the timeout it was given
+//! (`tokio::time::error::Elapsed` and tower's carry neither; Polly's
+//! `TimeoutRejectedException` carries the timeout). The hook ([`Timeout::with_hooks`],
+//! Polly's `OnTimeout`) is opt-in and free when unset (`()`).
+//!
 //! # A zero timeout
 //!
 //! One meaning everywhere in bulwark, the one `tokio::time::timeout` has: **a zero timeout (or
@@ -31,7 +38,7 @@
 //! let passed = Deadline::after(clock.now(), zero);
 //! assert_eq!(mock::run(&clock, timeout_at(&clock, passed, async { 7 })).unwrap(), Ok(7));
 //! let cut = mock::run(&clock, timeout(&clock, zero, pending::<()>())).unwrap();
-//! assert_eq!(cut, Err(Elapsed { deadline: clock.now() })); // at once: no time passed
+//! assert_eq!(cut, Err(Elapsed { deadline: clock.now(), timeout: Some(zero) })); // at once: no time passed
 //! ```
 //!
 //! # Examples
@@ -46,7 +53,7 @@
 //! // An inner step wants 10 s, but the caller only has 2 s: the earliest deadline wins.
 //! let inner = outer.min(Deadline::after(clock.now(), Duration::from_secs(10)));
 //! let out = mock::run(&clock, timeout_at(&clock, inner, clock.sleep(Duration::from_secs(60))));
-//! assert_eq!(out.unwrap(), Err(Elapsed { deadline: Instant::from_secs(2) }));
+//! assert_eq!(out.unwrap(), Err(Elapsed { deadline: Instant::from_secs(2), timeout: None }));
 //! assert_eq!(clock.now(), Instant::from_secs(2));
 //! ```
 
@@ -57,6 +64,30 @@ mod future;
 pub use deadline::Deadline;
 pub use error::{Elapsed, Error};
 pub use future::Timeout;
+
+hooks! {
+    /// What a [`Timeout`] tells when it fires ([`Timeout::with_hooks`]): the one hook
+    /// convention of every pattern (`()` for none, `&H` shared, `(A, B)` both).
+    ///
+    /// ```
+    /// use bulwark::timeout::{Elapsed, Hooks};
+    /// use core::sync::atomic::{AtomicU32, Ordering};
+    ///
+    /// struct Count(AtomicU32);
+    /// impl Hooks for Count {
+    ///     fn on_timeout(&self, _elapsed: &Elapsed) { self.0.fetch_add(1, Ordering::Relaxed); }
+    /// }
+    /// let c = Count(AtomicU32::new(0));
+    /// let e = Elapsed { deadline: bulwark::Instant::ZERO, timeout: None };
+    /// (&c, ()).on_timeout(&e);
+    /// assert_eq!(c.0.load(Ordering::Relaxed), 1);
+    /// ```
+    pub trait Hooks {
+        /// The deadline passed; the inner future has just been dropped and the timeout
+        /// returns `elapsed`.
+        fn on_timeout(&self, elapsed: &Elapsed);
+    }
+}
 
 use core::time::Duration;
 
@@ -106,7 +137,7 @@ pub fn timeout<S: Sleep, F>(sleeper: S, d: Duration, fut: F) -> Timeout<S, F> {
 /// let clock = MockClock::new();
 /// let slow = clock.sleep(Duration::from_secs(9));
 /// let out = mock::run(&clock, timeout_at(&clock, Instant::from_secs(3), slow));
-/// assert_eq!(out.unwrap(), Err(Elapsed { deadline: Instant::from_secs(3) }));
+/// assert_eq!(out.unwrap(), Err(Elapsed { deadline: Instant::from_secs(3), timeout: None }));
 /// ```
 pub fn timeout_at<S: Sleep, F>(sleeper: S, deadline: impl Into<Deadline>, fut: F) -> Timeout<S, F> {
     Timeout::new(sleeper, Limit::At(deadline.into()), fut)
@@ -130,7 +161,9 @@ pub fn timeout_at<S: Sleep, F>(sleeper: S, deadline: impl Into<Deadline>, fut: F
 /// let caller = Deadline::at(Instant::from_secs(2));
 /// // A 5 s attempt timeout inside a call that must end at 2 s ends at 2 s.
 /// let out = mock::run(&clock, timeout_within(&clock, Duration::from_secs(5), caller, clock.sleep(Duration::from_secs(9))));
-/// assert_eq!(out.unwrap(), Err(Elapsed { deadline: Instant::from_secs(2) }));
+/// // It was given 5 s: the error says so, and when it gave up.
+/// let five = Some(Duration::from_secs(5));
+/// assert_eq!(out.unwrap(), Err(Elapsed { deadline: Instant::from_secs(2), timeout: five }));
 /// // Without a caller deadline it is a plain `timeout`.
 /// let out = mock::run(&clock, timeout_within(&clock, Duration::from_secs(1), Deadline::NONE, async { 7 }));
 /// assert_eq!(out.unwrap(), Ok(7));
@@ -252,7 +285,8 @@ mod tests {
         assert_eq!(
             t.as_mut().poll(cx),
             Poll::Ready(Err(Elapsed {
-                deadline: Instant::from_millis(1_750)
+                deadline: Instant::from_millis(1_750),
+                timeout: Some(Duration::from_millis(1_500)),
             }))
         );
         assert!(dropped.get(), "the inner future is dropped at the deadline");
@@ -271,7 +305,8 @@ mod tests {
         assert_eq!(
             out,
             Ok(Err(Elapsed {
-                deadline: Instant::from_secs(3)
+                deadline: Instant::from_secs(3),
+                timeout: None,
             }))
         );
         assert_eq!(clock.now(), Instant::from_secs(3));
@@ -292,7 +327,8 @@ mod tests {
         assert_eq!(
             out,
             Ok(Err(Elapsed {
-                deadline: t0 + Duration::from_secs(2)
+                deadline: t0 + Duration::from_secs(2),
+                timeout: Some(Duration::from_secs(2)),
             }))
         );
     }
@@ -354,7 +390,8 @@ mod tests {
         assert_eq!(
             out,
             Err(Elapsed {
-                deadline: Instant::from_secs(3)
+                deadline: Instant::from_secs(3),
+                timeout: Some(Duration::from_secs(1)),
             })
         );
         // Never past the cap.
@@ -369,7 +406,57 @@ mod tests {
         assert_eq!(
             out,
             Err(Elapsed {
-                deadline: Instant::from_millis(3500)
+                deadline: Instant::from_millis(3500),
+                timeout: Some(Duration::from_secs(10)),
+            })
+        );
+    }
+
+    /// Polly `TimeoutStrategyOptions.OnTimeout`: "invoked when a timeout occurs", with the
+    /// timeout that was configured (`OnTimeoutArguments.Timeout`); here also the instant.
+    /// A 1.5 s timeout started at 0.25 s fires once, at 1.75 s; one that completes, never.
+    #[test]
+    fn the_hook_fires_once_with_the_configured_timeout() {
+        struct Log(Cell<u32>, Cell<Option<Elapsed>>);
+        impl Hooks for Log {
+            fn on_timeout(&self, elapsed: &Elapsed) {
+                self.0.set(self.0.get() + 1);
+                self.1.set(Some(*elapsed));
+            }
+        }
+        let clock = MockClock::new();
+        clock.set(Instant::from_millis(250));
+        let log = Log(Cell::new(0), Cell::new(None));
+        let t = timeout(
+            &clock,
+            Duration::from_millis(1_500),
+            clock.sleep(Duration::from_secs(9)),
+        )
+        .with_hooks(&log);
+        let out = mock::run(&clock, t).unwrap();
+        let want = Elapsed {
+            deadline: Instant::from_millis(1_750),
+            timeout: Some(Duration::from_millis(1_500)),
+        };
+        assert_eq!(out, Err(want));
+        assert_eq!((log.0.get(), log.1.get()), (1, Some(want)));
+        let fast = timeout(
+            &clock,
+            Duration::from_secs(1),
+            clock.sleep(Duration::from_millis(10)),
+        )
+        .with_hooks(&log);
+        assert_eq!(mock::run(&clock, fast).unwrap(), Ok(()));
+        assert_eq!(log.0.get(), 1);
+        // An absolute deadline has no duration to report.
+        let at = timeout_at(&clock, Instant::from_secs(3), core::future::pending::<()>())
+            .with_hooks(&log);
+        let _ = mock::run(&clock, at).unwrap();
+        assert_eq!(
+            log.1.get(),
+            Some(Elapsed {
+                deadline: Instant::from_secs(3),
+                timeout: None
             })
         );
     }
