@@ -1,5 +1,6 @@
 //! Model test: the pure machine, the shared lock-free form and a naive reference model agree
-//! on random sequences of (advance, acquire, settle, drop, reset, force-open). The machine
+//! on random sequences of (advance, acquire, settle, drop, reset, force-open, open-for and
+//! half-open by hand). The machine
 //! and the shared form run one driver over one state type, so this compares its two stores
 //! (plain fields behind `&mut`, the encoded atomic word behind `&self`) with each other and
 //! with a model written without either.
@@ -7,7 +8,7 @@
 use std::collections::VecDeque;
 
 use bulwark::circuit_breaker::{
-    CircuitBreaker, Config, CountWindow, Machine, Outcome, Permit, State, Ticket,
+    CircuitBreaker, Config, CountWindow, Machine, Outcome, Permit, State, Ticket, TransitionError,
 };
 use bulwark::{Clock, Instant, MockClock};
 use core::time::Duration;
@@ -199,6 +200,46 @@ impl Model {
         self.consec = 0;
     }
 
+    /// Closing by hand: a fresh closed breaker only has its window emptied.
+    fn reset(&mut self) {
+        if self.state == MState::Closed && self.consec == 0 {
+            self.window.clear();
+        } else {
+            self.close();
+        }
+    }
+
+    /// Opening by hand until `until`: a new period; the openings are not advanced.
+    fn open_until(&mut self, until: u64) {
+        self.state = MState::Open;
+        self.until = until;
+        self.epoch += 1;
+        self.consec = 0;
+    }
+
+    /// Half-open by hand: an open time that ends `now`; illegal from closed; nothing to do
+    /// when already half-open or when the open time is up.
+    fn half_open(&mut self, now: u64) -> Result<(), State> {
+        match self.state {
+            MState::Closed => Err(State::Closed),
+            MState::HalfOpen => Ok(()),
+            MState::Open if self.until <= now => Ok(()),
+            MState::Open | MState::ForcedOpen => {
+                self.open_until(now);
+                Ok(())
+            }
+        }
+    }
+
+    /// What the next call at `now` finds.
+    fn public_at(&self, now: u64) -> State {
+        match self.state {
+            MState::Open if now >= self.until => State::HalfOpen,
+            MState::HalfOpen if self.p.half_open_expired(self.until, now) => State::Open,
+            _ => self.public(),
+        }
+    }
+
     fn close(&mut self) {
         self.state = MState::Closed;
         self.epoch += 1;
@@ -325,7 +366,7 @@ proptest! {
                 Op::Reset => {
                     machine.reset();
                     shared.reset();
-                    model.close();
+                    model.reset();
                 }
                 Op::ForceOpen => {
                     machine.force_open();
@@ -334,10 +375,24 @@ proptest! {
                     model.epoch += 1;
                     model.consec = 0;
                 }
+                Op::OpenFor(ms) => {
+                    let d = Duration::from_millis(ms);
+                    prop_assert_eq!(machine.open_for(d, now), Ok(()));
+                    prop_assert_eq!(shared.open_for(d), Ok(()));
+                    model.open_until(now.as_nanos() + ms * 1_000_000);
+                }
+                Op::HalfOpen => {
+                    let want = model.half_open(now.as_nanos()).map_err(|from| {
+                        TransitionError::Illegal { from, to: State::HalfOpen }
+                    });
+                    prop_assert_eq!(machine.half_open(now), want);
+                    prop_assert_eq!(shared.half_open(), want);
+                }
             }
             let now = clock.now();
             prop_assert_eq!(machine.state(), model.public());
-            prop_assert_eq!(shared.state(), model.public());
+            prop_assert_eq!(machine.state_at(now), model.public_at(now.as_nanos()));
+            prop_assert_eq!(shared.state(), model.public_at(now.as_nanos()));
             let (mm, sm) = (machine.metrics(now), shared.metrics());
             prop_assert_eq!(mm, sm);
             prop_assert_eq!(mm.consecutive_failures, model.consec);
@@ -392,6 +447,11 @@ proptest! {
                     machine.force_open();
                     shared.force_open();
                 }
+                Op::OpenFor(ms) => {
+                    let d = Duration::from_millis(ms);
+                    prop_assert_eq!(machine.open_for(d, now), shared.open_for(d));
+                }
+                Op::HalfOpen => prop_assert_eq!(machine.half_open(now), shared.half_open()),
             }
             prop_assert_eq!(machine.metrics(clock.now()), shared.metrics());
         }

@@ -8,9 +8,11 @@
 //! events).
 
 use super::config::Policy;
-use super::error::{Rejected, SnapshotError};
+use super::error::{Rejected, SnapshotError, TransitionError};
 use super::machine::Ticket;
-use super::state::{Admit, Breaker, End, Mode, Now, Phase, checked_snapshot, is_slow, times_calls};
+use super::state::{
+    Admit, Breaker, End, Manual, Mode, Now, Phase, checked_snapshot, is_slow, times_calls,
+};
 use super::window::{Sample, Window, WindowStats, rate_trips};
 use super::{Outcome, Snapshot};
 use crate::time::Instant;
@@ -165,11 +167,36 @@ pub(crate) fn force<S: Store>(s: &mut S, mode: Mode, now: &mut S::Now) {
     }
 }
 
-/// Back to a fresh closed breaker.
+/// Back to a fresh closed breaker; the window is emptied even when the state is already
+/// fresh (then nothing else changes, so resetting twice is resetting once).
 pub(crate) fn reset<S: Store>(s: &mut S, now: &mut S::Now) {
-    if let ((), Some((from, to))) = s.update(now, |c, _| ((), c.reset())) {
+    match s.update(now, |c, _| ((), c.reset())) {
+        ((), Some((from, to))) => changed(s, from, to, now),
+        ((), None) => s.reset_window(),
+    }
+}
+
+/// Makes the transition `to` asked for by hand, if it is legal now.
+pub(crate) fn manual<S: Store>(
+    s: &mut S,
+    to: Manual,
+    now: &mut S::Now,
+) -> Result<(), TransitionError> {
+    let (result, change) = s.update(now, |c, now| {
+        if now.publishing() {
+            // A trip is publishing its open time: a change into open now could have its
+            // open time overwritten by that trip's late write.
+            return (Err(TransitionError::Busy), c);
+        }
+        match c.manual(to) {
+            Ok(next) => (Ok(()), next),
+            Err(e) => (Err(e), c),
+        }
+    });
+    if let Some((from, to)) = change {
         changed(s, from, to, now);
     }
+    result
 }
 
 /// Restores `snapshot`, checked against `p`; the window starts empty.

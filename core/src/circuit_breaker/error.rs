@@ -311,3 +311,50 @@ impl fmt::Display for SnapshotError {
 }
 
 impl core::error::Error for SnapshotError {}
+
+/// A transition asked for by hand could not be made.
+///
+/// The transitions an operator can ask for, and where each is refused, follow resilience4j's
+/// table of legal transitions: a breaker in [`State::MetricsOnly`](super::State::MetricsOnly)
+/// never opens (leave the mode with `reset` first), and a closed breaker has nothing to
+/// probe, so it does not go half-open.
+///
+/// ```
+/// use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, State, TransitionError}};
+/// let clock = MockClock::new();
+/// let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap();
+/// let e = b.half_open().unwrap_err();
+/// assert_eq!(e, TransitionError::Illegal { from: State::Closed, to: State::HalfOpen });
+/// assert_eq!(e.to_string(), "illegal circuit breaker transition from Closed to HalfOpen");
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum TransitionError {
+    /// The transition is not allowed from the state the breaker is in.
+    Illegal {
+        /// The state the breaker is in (and stays in).
+        from: super::State,
+        /// The state asked for.
+        to: super::State,
+    },
+    /// The shared form only: another caller is tripping the breaker at this very moment
+    /// (between its two writes, see the [memory ordering](super::CircuitBreaker#memory-ordering)
+    /// of the shared form); nothing was changed. Asking again a moment later succeeds. The
+    /// [`Machine`](super::Machine) never returns it.
+    Busy,
+}
+
+impl fmt::Display for TransitionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TransitionError::Illegal { from, to } => write!(
+                f,
+                "illegal circuit breaker transition from {from:?} to {to:?}"
+            ),
+            TransitionError::Busy => f.write_str("circuit breaker busy tripping; try again"),
+        }
+    }
+}
+
+impl core::error::Error for TransitionError {}

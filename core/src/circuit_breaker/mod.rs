@@ -37,6 +37,29 @@
 //! calls, ignored outcomes and rejected (not-permitted) calls. [`Machine`] users see every
 //! outcome and rejection themselves and count what they need.
 //!
+//! # By hand and over time
+//!
+//! Operators open a breaker for a duration or until an instant
+//! ([`CircuitBreaker::open_for`], [`CircuitBreaker::open_until`]), send it half-open
+//! ([`CircuitBreaker::half_open`]) or close it ([`CircuitBreaker::reset`], idempotent); an
+//! illegal transition is a [`TransitionError`] and changes nothing. [`CircuitBreaker::state`]
+//! is what the next call will find: an open breaker whose time is up reports half-open, with
+//! no timer and nothing written.
+//!
+//! # Where the defaults differ from resilience4j, Polly and gobreaker
+//!
+//! * `state()` after the open time reports half-open, as Polly's `CircuitState` and
+//!   gobreaker's `State()` do; resilience4j (without `automaticTransitionFromOpenToHalfOpen`)
+//!   reports OPEN until a call arrives. The change itself, and its event, come with that call
+//!   in all four.
+//! * Manual transitions follow resilience4j's table of legal ones (no closed → half-open;
+//!   metrics-only never opens), returned as a [`TransitionError`] rather than thrown. Going
+//!   half-open by hand is an open time that ends now, so the event reported at once is the
+//!   change to open (from a forced mode) and the change to half-open comes with the first
+//!   probe. A manual opening does not count as a consecutive opening (no growth), unlike a
+//!   trip. Resetting a breaker that is already fresh and closed keeps the calls in flight
+//!   (resilience4j's `reset()` starts a new state object every time).
+//!
 //! # Examples
 //!
 //! ```
@@ -81,7 +104,7 @@ mod window;
 pub use crate::admission::{Outcome, Permit};
 pub use crate::classify::{Classify, ErrorsAreFailures, Verdict};
 pub use config::{Config, HalfOpenVerdict};
-pub use error::{ConfigError, Error, Field, Rejected, SnapshotError};
+pub use error::{ConfigError, Error, Field, Rejected, SnapshotError, TransitionError};
 pub use future::Call;
 pub use machine::{Machine, Ticket};
 pub use shared::CircuitBreaker;

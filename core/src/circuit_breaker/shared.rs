@@ -7,9 +7,9 @@ use core::time::Duration;
 use super::config::{Config, Policy};
 use super::driver::{self, Store};
 use super::encoding::{self, Second};
-use super::error::{ConfigError, Rejected, SnapshotError};
+use super::error::{ConfigError, Rejected, SnapshotError, TransitionError};
 use super::machine::Ticket;
-use super::state::{Breaker, Mode, Now, Phase, times_calls, validate};
+use super::state::{Breaker, Manual, Mode, Now, Phase, times_calls, validate};
 use super::window::{NoWindow, Sample, Window, WindowStats};
 use super::{Events, Metrics, Outcome, Snapshot, State, Transition};
 use crate::admission::{Admit, Permit};
@@ -208,17 +208,33 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
         self.ctrl.load(Ordering::Acquire)
     }
 
-    /// The state. An open breaker whose time is up stays [`State::Open`] until a call
-    /// arrives (no timer runs).
+    /// The state the next call will find: an open breaker whose open time is up reports
+    /// [`State::HalfOpen`] (the next call is a probe), and a half-open breaker past its
+    /// [maximum time](Config::max_half_open) reports [`State::Open`]. No timer runs and
+    /// nothing is written: the transition itself (and its
+    /// [`on_state_change`](super::Events::on_state_change)) happens when that call arrives.
+    /// Reads the clock (coarsely, far from the edge) only in those two states.
     ///
     /// ```
-    /// # use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, NoWindow, State}};
-    /// # let clock = MockClock::new();
-    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(3), &clock).unwrap();
-    /// assert_eq!(b.state(), State::Closed);
+    /// use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, State}};
+    /// use core::time::Duration;
+    /// let clock = MockClock::new();
+    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(1).open_for(Duration::from_secs(5)), &clock).unwrap();
+    /// b.try_acquire().unwrap().failure();
+    /// assert_eq!(b.state(), State::Open);
+    /// clock.advance(Duration::from_secs(5));
+    /// assert_eq!(b.state(), State::HalfOpen); // what the next call finds
+    /// assert!(b.try_acquire().unwrap().is_probe());
     /// ```
     pub fn state(&self) -> State {
-        encoding::state(self.load())
+        let w = self.load();
+        match encoding::second(w) {
+            Second::Published => {
+                let mut now = Reading::new(&self.clock);
+                self.read(w, &mut now).public_at(&self.policy, &mut now)
+            }
+            _ => encoding::state(w),
+        }
     }
 
     /// Asks to make a call. Never waits.
@@ -346,7 +362,9 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     /// Reads control word `w` (and the instant its phase holds, from the second word or, while
     /// it is being written, as an estimate).
     fn read(&self, w: u64, now: &mut Reading<'_, C>) -> Breaker {
-        let at = match encoding::second(w) {
+        let second = encoding::second(w);
+        now.publishing = matches!(second, Second::Opening { .. });
+        let at = match second {
             Second::Unused => Instant::ZERO,
             // Visible through the control word's Acquire (see `reject_while_open`): stored
             // before the CAS that published the phase. A newer instant (a change since) comes
@@ -438,7 +456,11 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
         );
     }
 
-    /// Back to a fresh closed breaker (window emptied, open-time growth reset). Outcomes of calls admitted before the reset are dropped.
+    /// Back to a fresh closed breaker (window emptied, open-time growth reset), from any
+    /// state: closing by hand (resilience4j's `transitionToClosedState` and `reset`, Polly's
+    /// `Reset`). Outcomes of calls admitted before the reset are dropped. Idempotent:
+    /// resetting a breaker that is already fresh and closed only empties its window (its
+    /// calls in flight still count), so resetting twice is resetting once.
     ///
     /// ```
     /// # use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, NoWindow, State}};
@@ -447,9 +469,90 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     /// b.try_acquire().unwrap().failure();
     /// b.reset();
     /// assert_eq!(b.state(), State::Closed);
+    ///
+    /// let permit = b.try_acquire().unwrap();
+    /// b.reset(); // already fresh: nothing changes, the call in flight still counts
+    /// permit.failure();
+    /// assert_eq!(b.state(), State::Open);
     /// ```
     pub fn reset(&self) {
         driver::reset(&mut { self }, &mut Reading::new(&self.clock));
+    }
+
+    /// Opens the breaker by hand for `d` from now, as an operator does (resilience4j's
+    /// `transitionToOpenState`, with the duration chosen by the operator). The open time's
+    /// growth is not advanced: only trips count as consecutive openings. When the time is up
+    /// the next call is a half-open probe, as after a trip.
+    ///
+    /// # Errors
+    ///
+    /// [`TransitionError::Illegal`] in [`State::MetricsOnly`] (that mode never opens), and
+    /// [`TransitionError::Busy`] while another caller is tripping the breaker.
+    ///
+    /// ```
+    /// use bulwark::{Instant, MockClock, circuit_breaker::{CircuitBreaker, Config, State}};
+    /// use core::time::Duration;
+    /// let clock = MockClock::new();
+    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(5), &clock).unwrap();
+    /// b.open_for(Duration::from_secs(90)).unwrap();
+    /// assert_eq!(b.try_acquire().unwrap_err().retry_at, Some(Instant::from_secs(90)));
+    /// b.metrics_only();
+    /// assert!(b.open_for(Duration::from_secs(1)).is_err());
+    /// ```
+    pub fn open_for(&self, d: Duration) -> Result<(), TransitionError> {
+        let mut now = Reading::new(&self.clock);
+        let until = now.precise().saturating_add(d);
+        driver::manual(&mut { self }, Manual::Open { until }, &mut now)
+    }
+
+    /// Opens the breaker by hand until `at` (on this breaker's clock); see
+    /// [`open_for`](CircuitBreaker::open_for). An instant already past opens with the time
+    /// up: the next call probes.
+    ///
+    /// # Errors
+    ///
+    /// As [`open_for`](CircuitBreaker::open_for).
+    ///
+    /// ```
+    /// use bulwark::{Instant, MockClock, circuit_breaker::{CircuitBreaker, Config, State}};
+    /// let clock = MockClock::new();
+    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(5), &clock).unwrap();
+    /// b.open_until(Instant::from_secs(120)).unwrap();
+    /// clock.set(Instant::from_secs(120));
+    /// assert_eq!(b.state(), State::HalfOpen);
+    /// ```
+    pub fn open_until(&self, at: Instant) -> Result<(), TransitionError> {
+        let mut now = Reading::new(&self.clock);
+        driver::manual(&mut { self }, Manual::Open { until: at }, &mut now)
+    }
+
+    /// Half-open now, by hand: the next call is a probe (resilience4j's
+    /// `transitionToHalfOpenState`). Made as an open time that ends now, so [`state`](CircuitBreaker::state)
+    /// reports [`State::HalfOpen`] at once and the change to half-open is reported when that
+    /// call arrives. A breaker already half-open (or open with its time up) is left as it is.
+    ///
+    /// # Errors
+    ///
+    /// [`TransitionError::Illegal`] from [`State::Closed`] (nothing to probe) and
+    /// [`State::MetricsOnly`]; [`TransitionError::Busy`] while another caller is tripping
+    /// the breaker.
+    ///
+    /// ```
+    /// use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, State}};
+    /// let clock = MockClock::new();
+    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap();
+    /// b.force_open();
+    /// b.half_open().unwrap();
+    /// assert_eq!(b.state(), State::HalfOpen);
+    /// let probe = b.try_acquire().unwrap();
+    /// assert!(probe.is_probe());
+    /// probe.success();
+    /// assert_eq!(b.state(), State::Closed);
+    /// ```
+    pub fn half_open(&self) -> Result<(), TransitionError> {
+        let mut now = Reading::new(&self.clock);
+        let at = now.precise();
+        driver::manual(&mut { self }, Manual::HalfOpen { now: at }, &mut now)
     }
 
     /// The state, the run of failures and the window now (totals: [`Counters`](super::Counters)).
@@ -467,8 +570,10 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
         } else {
             Instant::ZERO
         };
-        let state = self.read(self.load(), &mut Reading::new(&self.clock));
-        state.metrics(W::stats_shared(&self.window, &self.rules, now))
+        let mut reading = Reading::new(&self.clock);
+        let state = self.read(self.load(), &mut reading);
+        let public = state.public_at(&self.policy, &mut reading);
+        state.metrics(public, W::stats_shared(&self.window, &self.rules, now))
     }
 
     /// The durable state now (see [`Snapshot`]).
@@ -630,6 +735,8 @@ pub(crate) struct Reading<'a, C> {
     clock: &'a C,
     coarse: Option<Instant>,
     precise: Option<Instant>,
+    /// The control word last read was *opening* (see [`Now::publishing`]).
+    publishing: bool,
 }
 
 impl<'a, C: Clock> Reading<'a, C> {
@@ -638,6 +745,7 @@ impl<'a, C: Clock> Reading<'a, C> {
             clock,
             coarse: None,
             precise: None,
+            publishing: false,
         }
     }
 }
@@ -645,6 +753,10 @@ impl<'a, C: Clock> Reading<'a, C> {
 impl<C: Clock> Now for Reading<'_, C> {
     fn precise(&mut self) -> Instant {
         *self.precise.get_or_insert_with(|| self.clock.now())
+    }
+
+    fn publishing(&self) -> bool {
+        self.publishing
     }
 
     /// The clock's coarse reading, or its precise one when the coarse reading falls short of

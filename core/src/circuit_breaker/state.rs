@@ -10,7 +10,7 @@ use core::time::Duration;
 
 use super::config::{Config, HalfOpenVerdict, Policy};
 use super::encoding::MAX_OPENINGS;
-use super::error::{ConfigError, Rejected, SnapshotError};
+use super::error::{ConfigError, Rejected, SnapshotError, TransitionError};
 use super::window::{Rules, Window, WindowStats, rate_trips};
 use super::{Metrics, Outcome, Snapshot, State};
 use crate::time::{Instant, duration_to_nanos};
@@ -67,6 +67,15 @@ pub(crate) enum Mode {
     MetricsOnly,
 }
 
+/// A transition asked for by hand.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Manual {
+    /// Open until `until` (an instant already past: the next call probes).
+    Open { until: Instant },
+    /// Half-open at `now`: the next call is a probe.
+    HalfOpen { now: Instant },
+}
+
 /// What an admission decided.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(crate) enum Admit {
@@ -98,6 +107,11 @@ pub(crate) trait Now {
     /// An instant that answers `t >= edge` as the precise one would (a coarse reading far
     /// from `edge`).
     fn near(&mut self, edge: Instant) -> Instant;
+    /// Is the state just read still being published by the caller that tripped the breaker
+    /// (the shared form's *opening*)? A plain store has no such moment.
+    fn publishing(&self) -> bool {
+        false
+    }
 }
 
 impl Now for Instant {
@@ -176,6 +190,49 @@ impl Breaker {
         Breaker {
             openings: 0,
             ..self.enter(Phase::Closed { failures: 0 })
+        }
+    }
+
+    /// The state the next call will find at `now` (the public state, with time applied): an
+    /// open breaker whose open time is up is half-open, and a half-open breaker past its
+    /// maximum time is open. No transition is made; the next call makes it.
+    pub(crate) fn public_at(&self, p: &Policy, now: &mut impl Now) -> State {
+        match self.phase {
+            Phase::Open { until } if now.near(until) >= until => State::HalfOpen,
+            Phase::HalfOpen { since, .. } if p.limits_half_open() => {
+                let end = p.half_open_end(since);
+                if now.near(end) >= end {
+                    State::Open
+                } else {
+                    State::HalfOpen
+                }
+            }
+            _ => self.public(),
+        }
+    }
+
+    /// A transition asked for by hand: the next state, or why it is refused (resilience4j's
+    /// table of legal transitions: metrics-only never opens, closed never goes half-open).
+    /// Half-open is entered as an open time that ends `now`, so the next call is its first
+    /// probe and half-open's maximum time counts from that call, as for an open time that
+    /// ran out; a breaker already half-open (or open with its time up) is left as it is.
+    pub(crate) fn manual(self, to: Manual) -> Result<Breaker, TransitionError> {
+        let illegal = |to| {
+            Err(TransitionError::Illegal {
+                from: self.public(),
+                to,
+            })
+        };
+        match (to, self.phase) {
+            (Manual::Open { .. }, Phase::MetricsOnly) => illegal(State::Open),
+            (Manual::HalfOpen { .. }, Phase::MetricsOnly | Phase::Closed { .. }) => {
+                illegal(State::HalfOpen)
+            }
+            (Manual::HalfOpen { .. }, Phase::HalfOpen { .. }) => Ok(self),
+            (Manual::HalfOpen { now }, Phase::Open { until }) if until <= now => Ok(self),
+            (Manual::HalfOpen { now: until }, _) | (Manual::Open { until }, _) => {
+                Ok(self.enter(Phase::Open { until }))
+            }
         }
     }
 
@@ -361,7 +418,12 @@ impl Breaker {
     }
 
     /// Back to a fresh closed breaker (a new generation: calls admitted before are late).
+    /// Idempotent: a breaker that is already closed with no run of failures and no openings
+    /// to forget is left as it is, and its calls in flight still count.
     pub(crate) fn reset(self) -> Breaker {
+        if self.phase == (Phase::Closed { failures: 0 }) && self.openings == 0 {
+            return self;
+        }
         self.close()
     }
 
@@ -399,10 +461,11 @@ impl Breaker {
         }
     }
 
-    /// The gauges, with the window's `stats`.
-    pub(crate) fn metrics(&self, window: WindowStats) -> Metrics {
+    /// The gauges, with the window's `stats`; `state` as [`public_at`](Breaker::public_at)
+    /// gives it.
+    pub(crate) fn metrics(&self, state: State, window: WindowStats) -> Metrics {
         Metrics {
-            state: self.public(),
+            state,
             consecutive_failures: self.failures() as u32,
             window,
         }
