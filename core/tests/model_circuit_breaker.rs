@@ -23,7 +23,9 @@ struct Params {
     slow: Option<(u64, u8)>, // (threshold ms, percent)
     minimum_calls: u32,
     open_ms: u64,
+    /// The open-time growth `growth / divisor` (at least 1).
     growth: u32,
+    divisor: u32,
     max_ms: u64,
     probes: u32,
     successes: u32,
@@ -35,7 +37,11 @@ impl Params {
         let mut c = Config::new()
             .minimum_calls(self.minimum_calls)
             .open_for(Duration::from_millis(self.open_ms))
-            .open_growth(self.growth, Duration::from_millis(self.max_ms))
+            .open_growth_ratio(
+                self.growth,
+                self.divisor,
+                Duration::from_millis(self.max_ms),
+            )
             .half_open(self.probes, self.successes);
         if let Some(n) = self.consecutive {
             c = c.consecutive_failures(n);
@@ -65,7 +71,7 @@ fn params() -> impl Strategy<Value = Params> {
         proptest::option::of(1u8..=100),
         proptest::option::of((1u64..50, 1u8..=100)),
         1u32..=N as u32,
-        (0u64..100, 1u32..4, 0u64..400),
+        (0u64..100, (0u32..4, 1u32..3), 0u64..400),
         (1u32..4, 1u32..4),
         proptest::option::of(1u64..200),
     )
@@ -78,7 +84,7 @@ fn params() -> impl Strategy<Value = Params> {
                 failure_rate,
                 slow,
                 minimum_calls,
-                (open_ms, growth, extra),
+                (open_ms, (extra_growth, divisor), extra),
                 (probes, successes),
                 max_half_open_ms,
             )| {
@@ -88,7 +94,8 @@ fn params() -> impl Strategy<Value = Params> {
                     slow,
                     minimum_calls,
                     open_ms,
-                    growth,
+                    growth: divisor + extra_growth,
+                    divisor,
                     max_ms: open_ms + extra,
                     probes,
                     successes,
@@ -190,11 +197,13 @@ impl Model {
 
     fn open(&mut self, now: u64) {
         self.openings = (self.openings + 1).min(31);
-        let mut d = self.p.open_ms.min(self.p.max_ms);
+        // In nanoseconds: the fraction is rounded down to the nanosecond.
+        let max = self.p.max_ms * 1_000_000;
+        let mut d = (self.p.open_ms * 1_000_000).min(max);
         for _ in 1..self.openings {
-            d = (d * self.p.growth as u64).min(self.p.max_ms);
+            d = (d * self.p.growth as u64 / self.p.divisor as u64).min(max);
         }
-        self.until = now + d * 1_000_000;
+        self.until = now + d;
         self.state = MState::Open;
         self.epoch += 1;
         self.consec = 0;

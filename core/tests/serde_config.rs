@@ -76,6 +76,10 @@ fn every_config_type_round_trips() {
         cb().consecutive_failures(1)
             .open_for(secs(5))
             .open_growth(1, secs(60)),
+        // resilience4j's ×1.5 as the ratio 3/2: written with its divisor.
+        cb().consecutive_failures(2)
+            .open_for(secs(10))
+            .open_growth_ratio(3, 2, secs(300)),
         // open_for after open_growth keeps the cap.
         cb().consecutive_failures(1)
             .open_growth(3, secs(600))

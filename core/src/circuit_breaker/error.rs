@@ -167,7 +167,7 @@ pub enum ConfigError {
     /// The value is above a limit of the breaker's encoding, not of the domain: consecutive
     /// failures above 65 535 or probes or successes to close above 63 (the shared form's
     /// control word, which both forms follow so they behave the same), an open-time
-    /// multiplier above 65 535 (the compact stored configuration), a count window above
+    /// multiplier above 65 535 or divisor above 255 (the compact stored configuration), a count window above
     /// 2^20 calls or a time window above 4096 buckets (the window's packed counters).
     TooLarge(Field),
     /// A failure-rate or slow-call policy was set on a breaker without a window.
@@ -183,6 +183,8 @@ pub enum ConfigError {
     OpenMaxBelowBase,
     /// More successes are needed to close than probes could ever be admitted (rate verdict).
     SuccessesAboveProbes,
+    /// The open-time growth's multiplier is below its divisor: the time would shrink.
+    OpenGrowthBelowOne,
 }
 
 /// The setting a [`ConfigError`] is about, named as the [`Config`](super::Config) builder
@@ -210,6 +212,8 @@ pub enum Field {
     MinimumCalls,
     /// The multiplier of [`Config::open_growth`](super::Config::open_growth).
     OpenMultiplier,
+    /// The divisor of [`Config::open_growth_ratio`](super::Config::open_growth_ratio).
+    OpenDivisor,
     /// [`Config::open_jitter`](super::Config::open_jitter).
     OpenJitter,
     /// The probe count of [`Config::half_open`](super::Config::half_open).
@@ -231,6 +235,7 @@ impl fmt::Display for Field {
             Field::SlowThreshold => "slow_calls.threshold",
             Field::MinimumCalls => "minimum_calls",
             Field::OpenMultiplier => "open_growth.multiplier",
+            Field::OpenDivisor => "open_growth.divisor",
             Field::OpenJitter => "open_jitter",
             Field::Probes => "half_open.probes",
             Field::SuccessesToClose => "half_open.successes_to_close",
@@ -263,6 +268,9 @@ impl fmt::Display for ConfigError {
                  slow_calls",
             ),
             ConfigError::OpenMaxBelowBase => f.write_str("open_growth.max is below open_for"),
+            ConfigError::OpenGrowthBelowOne => {
+                f.write_str("open_growth.multiplier is below open_growth.divisor")
+            }
             ConfigError::SuccessesAboveProbes => f.write_str(
                 "half_open.successes_to_close exceeds half_open.probes, which a rate \
                      half_open_verdict judges alone",

@@ -52,6 +52,11 @@
 //!   gobreaker's `State()` do; resilience4j (without `automaticTransitionFromOpenToHalfOpen`)
 //!   reports OPEN until a call arrives. The change itself, and its event, come with that call
 //!   in all four.
+//! * The open time is fixed (30 s) unless growth is asked for (resilience4j: 60 s, Polly:
+//!   5 s, gobreaker: 60 s, all fixed by default). resilience4j's exponential wait multiplies
+//!   by 1.5 in floating point and truncates to the millisecond; bulwark's
+//!   [`Config::open_growth_ratio`]`(3, 2, max)` multiplies by an integer ratio and rounds
+//!   down to the nanosecond (no floats on a microcontroller), saturating at the cap.
 //! * Manual transitions follow resilience4j's table of legal ones (no closed → half-open;
 //!   metrics-only never opens), returned as a [`TransitionError`] rather than thrown. Going
 //!   half-open by hand is an open time that ends now, so the event reported at once is the

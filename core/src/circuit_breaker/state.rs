@@ -268,11 +268,11 @@ impl Breaker {
                 } else {
                     now.precise()
                 };
-                let taken = match p.verdict {
+                let taken = match p.verdict() {
                     HalfOpenVerdict::FirstFailure => h.in_flight,
                     HalfOpenVerdict::Rate => h.in_flight + h.judged,
                 };
-                if taken < p.probes {
+                if taken < p.probes() {
                     let in_flight = h.in_flight + 1;
                     let next = Probes { in_flight, ..h };
                     (Admit::Probe, self.with_probes(next))
@@ -356,7 +356,7 @@ impl Breaker {
             Outcome::Failure => true,
             Outcome::Success => false,
         };
-        match p.verdict {
+        match p.verdict() {
             HalfOpenVerdict::FirstFailure if failure || slow => self.trip(p, now.precise()),
             HalfOpenVerdict::FirstFailure => {
                 let judged = released.judged.saturating_add(1);
@@ -373,7 +373,7 @@ impl Breaker {
                     slow: released.slow + slow as u8,
                     ..released
                 };
-                if next.judged < p.probes {
+                if next.judged < p.probes() {
                     self.with_probes(next)
                 } else if rate_verdict_trips(rules, p, next) {
                     self.trip(p, now.precise())
