@@ -57,6 +57,11 @@
 //!   by 1.5 in floating point and truncates to the millisecond; bulwark's
 //!   [`Config::open_growth_ratio`]`(3, 2, max)` multiplies by an integer ratio and rounds
 //!   down to the nanosecond (no floats on a microcontroller), saturating at the cap.
+//! * Window rates are integers, rounded down: whole percent
+//!   ([`WindowStats::failure_percent`]) or basis points
+//!   ([`WindowStats::failure_basis_points`], 3333 for 33.33 %), where resilience4j's
+//!   `getFailureRate()` and `getSlowCallRate()` are floats; the trip decision compares
+//!   counts (`failures · 100 >= threshold · calls`), exactly.
 //! * Manual transitions follow resilience4j's table of legal ones (no closed → half-open;
 //!   metrics-only never opens), returned as a [`TransitionError`] rather than thrown. Going
 //!   half-open by hand is an open time that ends now, so the event reported at once is the

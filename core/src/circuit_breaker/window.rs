@@ -64,6 +64,34 @@ impl WindowStats {
         self.percent(self.slow)
     }
 
+    /// The failure rate in basis points, hundredths of a percent (rounded down): 1 failure
+    /// in 3 calls is 3333 (33.33 %, where [`failure_percent`](WindowStats::failure_percent)
+    /// says 33), what resilience4j's `getFailureRate()` charts as the float 33.333332. `None`
+    /// while the rate is not known. Integer arithmetic, as every rate here.
+    ///
+    /// ```
+    /// use bulwark::circuit_breaker::WindowStats;
+    /// let s = WindowStats { calls: 3, failures: 1, slow: 2, minimum_calls: 3 };
+    /// assert_eq!((s.failure_basis_points(), s.slow_basis_points()), (Some(3333), Some(6666)));
+    /// assert_eq!(WindowStats { minimum_calls: 4, ..s }.failure_basis_points(), None);
+    /// ```
+    pub fn failure_basis_points(&self) -> Option<u32> {
+        self.basis_points(self.failures)
+    }
+
+    /// The slow-call rate in basis points (rounded down), as
+    /// [`failure_basis_points`](WindowStats::failure_basis_points) gives the failure rate;
+    /// resilience4j's `getSlowCallRate()`. `None` while the rate is not known.
+    ///
+    /// ```
+    /// use bulwark::circuit_breaker::WindowStats;
+    /// let s = WindowStats { calls: 7, failures: 0, slow: 1, minimum_calls: 1 };
+    /// assert_eq!(s.slow_basis_points(), Some(1428)); // 14.28 %
+    /// ```
+    pub fn slow_basis_points(&self) -> Option<u32> {
+        self.basis_points(self.slow)
+    }
+
     /// Is the rate known (at least `minimum_calls` calls, and at least one)?
     ///
     /// ```
@@ -75,8 +103,12 @@ impl WindowStats {
     }
 
     fn percent(&self, count: u32) -> Option<u32> {
+        self.basis_points(count).map(|bp| bp / 100)
+    }
+
+    fn basis_points(&self, count: u32) -> Option<u32> {
         self.is_known()
-            .then(|| (count as u64 * 100 / self.calls as u64) as u32)
+            .then(|| (count as u64 * 10_000 / self.calls as u64) as u32)
     }
 }
 
@@ -686,6 +718,49 @@ mod tests {
         slow: true,
     };
     const R: Rules = Rules::new(&Config::new(), 0);
+
+    /// resilience4j's `getFailureRate()` and `getSlowCallRate()` chart 1 failure in 3 calls as
+    /// 33.33 %, not 33: the window figures in basis points give the same two decimals, in
+    /// the machine and the shared form, while the trip decision keeps comparing whole counts.
+    #[test]
+    fn rates_in_basis_points_keep_two_decimals_like_resilience4j() {
+        use super::super::{CircuitBreaker, Machine, Outcome};
+        use crate::MockClock;
+        let cfg = Config::new()
+            .failure_rate(50)
+            .slow_calls(core::time::Duration::from_millis(100), 90)
+            .minimum_calls(3);
+        let mut m = Machine::<CountWindow<10>>::new(cfg).unwrap();
+        let clock = MockClock::new();
+        let b = CircuitBreaker::with_window(cfg, CountWindow::<10>, &clock).unwrap();
+        let ms = Instant::from_millis;
+        for (fail, took) in [(true, 0), (false, 150), (false, 0)] {
+            let t = m.try_acquire(ms(0)).unwrap();
+            m.record(
+                t,
+                if fail {
+                    Outcome::Failure
+                } else {
+                    Outcome::Success
+                },
+                ms(took),
+            );
+            clock.set(ms(0));
+            let p = b.try_acquire().unwrap();
+            clock.set(ms(took));
+            if fail { p.failure() } else { p.success() }
+        }
+        let (a, c) = (m.metrics(ms(150)).window, b.metrics().window);
+        assert_eq!(a, c);
+        assert_eq!(
+            (a.failure_basis_points(), a.slow_basis_points()),
+            (Some(3333), Some(3333))
+        );
+        assert_eq!(
+            (a.failure_percent(), a.slow_percent()),
+            (Some(33), Some(33))
+        );
+    }
 
     #[test]
     fn count_window_keeps_exactly_the_last_n() {
