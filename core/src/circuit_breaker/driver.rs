@@ -62,10 +62,14 @@ pub(crate) trait Store {
     }
 }
 
-/// After a committed change: a breaker entering closed (from another state, or a reset)
-/// measures afresh.
+/// After a committed change: a breaker entering closed (from another state, or a reset),
+/// metrics-only or disabled measures afresh (resilience4j builds new metrics for each).
 fn changed<S: Store>(s: &mut S, from: Breaker, to: Breaker, now: &mut S::Now) {
-    if matches!(to.phase, Phase::Closed { .. }) && to.generation != from.generation {
+    let measures_afresh = matches!(
+        to.phase,
+        Phase::Closed { .. } | Phase::MetricsOnly | Phase::Disabled
+    );
+    if measures_afresh && to.generation != from.generation {
         s.reset_window();
     }
     s.entered(from, to, now);

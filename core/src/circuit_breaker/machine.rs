@@ -237,7 +237,8 @@ impl<W: Window> Machine<W> {
         });
     }
 
-    /// Forces the breaker closed: every call passes, nothing is measured.
+    /// Forces the breaker closed: every call passes, nothing is measured (the window is
+    /// emptied on entering).
     ///
     /// ```
     /// # use bulwark::{Instant, circuit_breaker::{Config, Machine, NoWindow, State}};
@@ -252,7 +253,8 @@ impl<W: Window> Machine<W> {
         driver::force(&mut self.parts().0, Mode::Disabled, &mut { Instant::ZERO });
     }
 
-    /// Lets every call pass while still measuring; never opens.
+    /// Lets every call pass while still measuring, from an empty window (entering the mode
+    /// empties it); never opens.
     ///
     /// ```
     /// # use bulwark::{Instant, circuit_breaker::{Config, Machine, NoWindow, State}};
@@ -945,5 +947,39 @@ mod tests {
         clock.set(at(17_000));
         assert_eq!(b.state(), State::Open);
         drop(probe);
+    }
+
+    /// resilience4j's `transitionToMetricsOnlyState()` and `transitionToDisabledState()`
+    /// start each mode with fresh metrics: entering metrics-only (or disabled) empties the
+    /// window, so the figures it reports are those of the mode alone.
+    #[test]
+    fn metrics_only_and_disabled_start_from_an_empty_window() {
+        let cfg = Config::new().failure_rate(50).minimum_calls(4);
+        let mut m = Machine::<CountWindow<10>>::new(cfg).unwrap();
+        fail(&mut m, at(0));
+        succeed(&mut m, at(1));
+        assert_eq!(m.metrics(at(1)).window.calls, 2);
+        m.metrics_only();
+        assert_eq!(m.metrics(at(2)).window.calls, 0);
+        fail(&mut m, at(3));
+        assert_eq!(
+            (
+                m.metrics(at(3)).window.calls,
+                m.metrics(at(3)).window.failures
+            ),
+            (1, 1)
+        );
+        m.disable();
+        assert_eq!(m.metrics(at(4)).window.calls, 0);
+
+        let clock = crate::MockClock::new();
+        let b = super::super::CircuitBreaker::with_window(cfg, CountWindow::<10>, &clock).unwrap();
+        b.try_acquire().unwrap().failure();
+        b.metrics_only();
+        assert_eq!(b.metrics().window.calls, 0);
+        b.try_acquire().unwrap().failure();
+        assert_eq!(b.metrics().window.failures, 1);
+        b.disable();
+        assert_eq!(b.metrics().window.calls, 0);
     }
 }

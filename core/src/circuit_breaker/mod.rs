@@ -62,6 +62,8 @@
 //!   ([`WindowStats::failure_basis_points`], 3333 for 33.33 %), where resilience4j's
 //!   `getFailureRate()` and `getSlowCallRate()` are floats; the trip decision compares
 //!   counts (`failures · 100 >= threshold · calls`), exactly.
+//! * Entering metrics-only or disabled empties the window, as resilience4j's new metrics for
+//!   each state do: the figures a metrics-only breaker reports are those of the mode alone.
 //! * Manual transitions follow resilience4j's table of legal ones (no closed → half-open;
 //!   metrics-only never opens), returned as a [`TransitionError`] rather than thrown. Going
 //!   half-open by hand is an open time that ends now, so the event reported at once is the

@@ -419,7 +419,8 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
         );
     }
 
-    /// Forces the breaker closed: every call passes, nothing is measured.
+    /// Forces the breaker closed: every call passes, nothing is measured (the window is
+    /// emptied on entering).
     ///
     /// ```
     /// # use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, NoWindow, State}};
@@ -437,7 +438,8 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
         );
     }
 
-    /// Lets every call pass while still measuring; never opens.
+    /// Lets every call pass while still measuring, from an empty window (entering the mode
+    /// empties it); never opens.
     ///
     /// ```
     /// # use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, NoWindow, State}};
