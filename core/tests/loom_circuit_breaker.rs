@@ -199,6 +199,38 @@ fn manual_open_racing_a_trip_publishes_the_winners_open_time() {
     });
 }
 
+/// Two failures racing in metrics-only both see the failure rate over its threshold; the
+/// crossing is reported exactly once (by the caller whose CAS remembered it).
+#[test]
+fn a_rate_crossing_racing_in_metrics_only_is_reported_once() {
+    #[derive(Default)]
+    struct Crossings(AtomicUsize);
+    impl Events for Crossings {
+        fn on_rate_exceeded(
+            &self,
+            _: bulwark::circuit_breaker::Exceeded,
+            _: bulwark::circuit_breaker::WindowStats,
+        ) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    loom::model(|| {
+        let cfg = Config::new().failure_rate(50).minimum_calls(1);
+        let b = Arc::new(
+            CircuitBreaker::with_window(cfg, CountWindow::<4>, Still)
+                .unwrap()
+                .with_events(Crossings::default()),
+        );
+        b.metrics_only();
+        let other = b.clone();
+        let t = loom::thread::spawn(move || other.try_acquire().unwrap().failure());
+        b.try_acquire().unwrap().failure();
+        t.join().unwrap();
+        assert_eq!(b.events().0.load(Ordering::SeqCst), 1);
+        assert_eq!(b.state(), State::MetricsOnly);
+    });
+}
+
 #[test]
 fn window_totals_stay_exact_under_concurrent_records() {
     loom::model(|| {

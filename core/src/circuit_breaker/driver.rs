@@ -13,8 +13,8 @@ use super::machine::Ticket;
 use super::state::{
     Admit, Breaker, End, Manual, Mode, Now, Phase, checked_snapshot, is_slow, times_calls,
 };
-use super::window::{Sample, Window, WindowStats, rate_trips};
-use super::{Outcome, Snapshot};
+use super::window::{Over, Sample, Window, WindowStats, rate_trips};
+use super::{Exceeded, Outcome, Snapshot};
 use crate::time::Instant;
 
 /// Where a breaker's state lives.
@@ -60,6 +60,11 @@ pub(crate) trait Store {
     fn rejected(&mut self, rejected: Rejected, now: &mut Self::Now) {
         let _ = (rejected, now);
     }
+
+    /// A rate of the window crossed its threshold (it was below, or not known, before).
+    fn exceeded(&mut self, rate: Exceeded, window: WindowStats) {
+        let _ = (rate, window);
+    }
 }
 
 /// After a committed change: a breaker entering closed (from another state, or a reset),
@@ -67,7 +72,7 @@ pub(crate) trait Store {
 fn changed<S: Store>(s: &mut S, from: Breaker, to: Breaker, now: &mut S::Now) {
     let measures_afresh = matches!(
         to.phase,
-        Phase::Closed { .. } | Phase::MetricsOnly | Phase::Disabled
+        Phase::Closed { .. } | Phase::MetricsOnly { .. } | Phase::Disabled
     );
     if measures_afresh && to.generation != from.generation {
         s.reset_window();
@@ -152,7 +157,31 @@ pub(crate) fn record<S: Store>(
     };
     let ((), change) = s.update(now, |c, now| ((), c.settle(p, rate, end, now)));
     if let Some((from, to)) = change {
+        crossed(s, rate, from, to, stats);
         changed(s, from, to, now);
+    }
+}
+
+/// Reports the rates that the committed change `from` → `to` of a settled call shows crossing
+/// their thresholds: once per crossing, by whoever committed it (a trip from closed, or a
+/// metrics-only breaker whose remembered rates went over).
+fn crossed<S: Store>(
+    s: &mut S,
+    rules: Option<&super::window::Rules>,
+    from: Breaker,
+    to: Breaker,
+    stats: WindowStats,
+) {
+    let (before, after) = match (from.phase, to.phase) {
+        (Phase::MetricsOnly { over: a }, Phase::MetricsOnly { over: b }) => (a, b),
+        (Phase::Closed { .. }, Phase::Open { .. }) => (Over::default(), Over::of(rules, stats)),
+        _ => return,
+    };
+    if after.failure && !before.failure {
+        s.exceeded(Exceeded::FailureRate, stats);
+    }
+    if after.slow && !before.slow {
+        s.exceeded(Exceeded::SlowCallRate, stats);
     }
 }
 

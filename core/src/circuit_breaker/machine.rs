@@ -982,4 +982,84 @@ mod tests {
         b.disable();
         assert_eq!(b.metrics().window.calls, 0);
     }
+
+    /// resilience4j publishes `CircuitBreakerOnFailureRateExceededEvent` (and the slow-call
+    /// one) when a rate reaches its threshold; bulwark reports each crossing once: closed,
+    /// the crossing trips (reported before the change of state); metrics-only, the rate must
+    /// fall below the threshold before it is reported again.
+    #[test]
+    fn rate_exceeded_fires_once_per_crossing() {
+        use super::super::{CircuitBreaker, Events, Exceeded, Transition};
+        use core::cell::RefCell;
+        type Seen = [Option<(Exceeded, u32, u32)>; 4];
+        /// The crossings seen (up to 4), and the changes of state.
+        #[derive(Default)]
+        struct Log(RefCell<(Seen, usize)>, RefCell<u32>);
+        impl Log {
+            fn take(&self) -> Seen {
+                core::mem::take(&mut *self.0.borrow_mut()).0
+            }
+        }
+        impl Events for Log {
+            fn on_rate_exceeded(&self, rate: Exceeded, w: WindowStats) {
+                let (seen, n) = &mut *self.0.borrow_mut();
+                seen[*n] = Some((rate, w.calls, w.failures));
+                *n += 1;
+            }
+            fn on_state_change(&self, _: Transition) {
+                *self.1.borrow_mut() += 1;
+            }
+        }
+        let cfg = Config::new()
+            .failure_rate(50)
+            .slow_calls(Duration::from_millis(100), 50)
+            .minimum_calls(2);
+        let clock = crate::MockClock::new();
+        let log = Log::default();
+        let b = CircuitBreaker::with_window(cfg, CountWindow::<4>, &clock)
+            .unwrap()
+            .with_events(&log);
+        b.metrics_only();
+        let changes = *log.1.borrow();
+        let call = |fail: bool| {
+            let p = b.try_acquire().unwrap();
+            if fail { p.failure() } else { p.success() }
+        };
+        call(true); // 1 call: not known yet
+        call(true); // 2 of 2 failed: crossing
+        call(true); // still over: nothing
+        call(false); // 3 of 4: still over
+        call(false); // 2 of 4 (the first left): still over (>=)
+        call(false); // 1 of 4: below
+        call(true); // 1 of 4 (another failure left): still below
+        call(true); // 2 of 4: crossing again
+        assert_eq!(
+            log.take(),
+            [
+                Some((Exceeded::FailureRate, 2, 2)),
+                Some((Exceeded::FailureRate, 4, 2)),
+                None,
+                None
+            ]
+        );
+        assert_eq!(*log.1.borrow(), changes); // metrics-only never changes state
+
+        // Closed: the crossing trips, reported once, then the state change.
+        b.reset();
+        call(false);
+        clock.advance(Duration::from_millis(0));
+        let p = b.try_acquire().unwrap();
+        clock.advance(Duration::from_millis(150)); // slow and failed
+        p.failure();
+        assert_eq!(
+            log.take(),
+            [
+                Some((Exceeded::FailureRate, 2, 1)),
+                Some((Exceeded::SlowCallRate, 2, 1)),
+                None,
+                None
+            ]
+        );
+        assert_eq!(b.state(), State::Open);
+    }
 }

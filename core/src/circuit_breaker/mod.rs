@@ -64,6 +64,9 @@
 //!   counts (`failures · 100 >= threshold · calls`), exactly.
 //! * Entering metrics-only or disabled empties the window, as resilience4j's new metrics for
 //!   each state do: the figures a metrics-only breaker reports are those of the mode alone.
+//! * "Rate exceeded" ([`Events::on_rate_exceeded`]) is reported once per crossing of the
+//!   threshold, closed or metrics-only; resilience4j's metrics-only state publishes its
+//!   rate-exceeded event on every call while the rate stays over it.
 //! * Manual transitions follow resilience4j's table of legal ones (no closed → half-open;
 //!   metrics-only never opens), returned as a [`TransitionError`] rather than thrown. Going
 //!   half-open by hand is an open time that ends now, so the event reported at once is the
@@ -161,6 +164,22 @@ impl State {
     pub const fn admits_all(self) -> bool {
         matches!(self, State::Closed | State::Disabled | State::MetricsOnly)
     }
+}
+
+/// A window rate that crossed its threshold, as reported to [`Events::on_rate_exceeded`]
+/// (resilience4j's `FailureRateExceeded` and `SlowCallRateExceeded` events).
+///
+/// ```
+/// use bulwark::circuit_breaker::Exceeded;
+/// assert_ne!(Exceeded::FailureRate, Exceeded::SlowCallRate);
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Exceeded {
+    /// The failure rate reached [`Config::failure_rate`].
+    FailureRate,
+    /// The slow-call rate reached the percentage of [`Config::slow_calls`].
+    SlowCallRate,
 }
 
 /// A change of state, as reported to [`Events`].
@@ -261,6 +280,36 @@ hooks! {
         /// assert_eq!(failures.0.get(), 1);
         /// ```
         fn on_outcome(&self, outcome: Outcome, slow: bool);
+        /// A window rate reached its threshold (`>=`, once the window holds
+        /// [`Config::minimum_calls`]): once per crossing, by the call whose outcome crossed it,
+        /// before the change of state it causes. Closed, the crossing trips the breaker;
+        /// [metrics-only](State::MetricsOnly), the rate must fall below the threshold before
+        /// it is reported again. `window` is what the window held after that outcome.
+        ///
+        /// ```
+        /// use bulwark::circuit_breaker::{CircuitBreaker, Config, CountWindow, Events, Exceeded, WindowStats};
+        /// use bulwark::MockClock;
+        /// use core::cell::Cell;
+        ///
+        /// #[derive(Default)]
+        /// struct Crossings(Cell<u32>);
+        /// impl Events for Crossings {
+        ///     fn on_rate_exceeded(&self, rate: Exceeded, _: WindowStats) {
+        ///         assert_eq!(rate, Exceeded::FailureRate);
+        ///         self.0.set(self.0.get() + 1);
+        ///     }
+        /// }
+        /// let clock = MockClock::new();
+        /// let crossings = Crossings::default();
+        /// let cfg = Config::new().failure_rate(50).minimum_calls(2);
+        /// let b = CircuitBreaker::with_window(cfg, CountWindow::<4>, &clock).unwrap().with_events(&crossings);
+        /// b.metrics_only();
+        /// for _ in 0..3 {
+        ///     let _ = b.call_sync(|| Err::<(), _>("down")); // over 50 % from the 2nd call on
+        /// }
+        /// assert_eq!(crossings.0.get(), 1);
+        /// ```
+        fn on_rate_exceeded(&self, rate: Exceeded, window: WindowStats);
     }
 }
 

@@ -11,7 +11,7 @@ use super::error::{ConfigError, Rejected, SnapshotError, TransitionError};
 use super::machine::Ticket;
 use super::state::{Breaker, Manual, Mode, Now, Phase, times_calls, validate};
 use super::window::{NoWindow, Sample, Window, WindowStats};
-use super::{Events, Metrics, Outcome, Snapshot, State, Transition};
+use super::{Events, Exceeded, Metrics, Outcome, Snapshot, State, Transition};
 use crate::admission::{Admit, Permit};
 use crate::sync::{AtomicU64, Ordering};
 use crate::time::{Clock, Instant};
@@ -722,6 +722,10 @@ impl<'a, C: Clock, W: Window, E: Events> Store for &'a CircuitBreaker<C, W, E> {
         if seen.phase != Phase::Disabled {
             self.events.on_outcome(outcome, slow);
         }
+    }
+
+    fn exceeded(&mut self, rate: Exceeded, window: WindowStats) {
+        self.events.on_rate_exceeded(rate, window);
     }
 
     fn rejected(&mut self, rejected: Rejected, now: &mut Reading<'a, C>) {

@@ -11,7 +11,7 @@ use core::time::Duration;
 use super::config::{Config, HalfOpenVerdict, Policy};
 use super::encoding::MAX_OPENINGS;
 use super::error::{ConfigError, Rejected, SnapshotError, TransitionError};
-use super::window::{Rules, Window, WindowStats, rate_trips};
+use super::window::{Over, Rules, Window, WindowStats, rate_trips};
 use super::{Metrics, Outcome, Snapshot, State};
 use crate::time::{Instant, duration_to_nanos};
 
@@ -41,8 +41,10 @@ pub(crate) enum Phase {
     ForcedOpen,
     /// Forced closed by hand: nothing is measured.
     Disabled,
-    /// Everything passes; outcomes are measured and reported, nothing trips.
-    MetricsOnly,
+    /// Everything passes; outcomes are measured and reported, nothing trips. `over`: which
+    /// rates the window was at or over their threshold at the last outcome (so a crossing is
+    /// reported once).
+    MetricsOnly { over: Over },
 }
 
 /// The half-open phase's count of its probes.
@@ -139,13 +141,13 @@ impl Breaker {
             Phase::HalfOpen { .. } => State::HalfOpen,
             Phase::ForcedOpen => State::ForcedOpen,
             Phase::Disabled => State::Disabled,
-            Phase::MetricsOnly => State::MetricsOnly,
+            Phase::MetricsOnly { .. } => State::MetricsOnly,
         }
     }
 
     /// Does an outcome in this phase go into the window?
     pub(crate) const fn records_window(&self) -> bool {
-        matches!(self.phase, Phase::Closed { .. } | Phase::MetricsOnly)
+        matches!(self.phase, Phase::Closed { .. } | Phase::MetricsOnly { .. })
     }
 
     /// The run of failures (closed; 0 elsewhere).
@@ -224,8 +226,8 @@ impl Breaker {
             })
         };
         match (to, self.phase) {
-            (Manual::Open { .. }, Phase::MetricsOnly) => illegal(State::Open),
-            (Manual::HalfOpen { .. }, Phase::MetricsOnly | Phase::Closed { .. }) => {
+            (Manual::Open { .. }, Phase::MetricsOnly { .. }) => illegal(State::Open),
+            (Manual::HalfOpen { .. }, Phase::MetricsOnly { .. } | Phase::Closed { .. }) => {
                 illegal(State::HalfOpen)
             }
             (Manual::HalfOpen { .. }, Phase::HalfOpen { .. }) => Ok(self),
@@ -241,7 +243,9 @@ impl Breaker {
     #[inline]
     pub(crate) fn admit(self, p: &Policy, now: &mut impl Now) -> (Admit, Breaker) {
         match self.phase {
-            Phase::Closed { .. } | Phase::Disabled | Phase::MetricsOnly => (Admit::Pass, self),
+            Phase::Closed { .. } | Phase::Disabled | Phase::MetricsOnly { .. } => {
+                (Admit::Pass, self)
+            }
             Phase::Open { until } => {
                 let t = now.near(until);
                 if t < until {
@@ -325,6 +329,13 @@ impl Breaker {
             (Phase::HalfOpen { since, probes }, true) => {
                 self.judge(since, probes, p, rules, end, now)
             }
+            // Remember which rates are over, so that crossing a threshold is reported once.
+            (Phase::MetricsOnly { .. }, false) if end.outcome != Outcome::Ignored => Breaker {
+                phase: Phase::MetricsOnly {
+                    over: Over::of(rules, end.stats),
+                },
+                ..self
+            },
             _ => self, // open, forced open, disabled, metrics-only: no transitions
         }
     }
@@ -413,7 +424,9 @@ impl Breaker {
         self.enter(match mode {
             Mode::ForcedOpen => Phase::ForcedOpen,
             Mode::Disabled => Phase::Disabled,
-            Mode::MetricsOnly => Phase::MetricsOnly,
+            Mode::MetricsOnly => Phase::MetricsOnly {
+                over: Over::default(),
+            },
         })
     }
 
@@ -440,7 +453,9 @@ impl Breaker {
             },
             State::ForcedOpen => Phase::ForcedOpen,
             State::Disabled => Phase::Disabled,
-            State::MetricsOnly => Phase::MetricsOnly,
+            State::MetricsOnly => Phase::MetricsOnly {
+                over: Over::default(),
+            },
         };
         Breaker {
             openings: s.openings.min(MAX_OPENINGS),

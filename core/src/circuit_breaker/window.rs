@@ -158,18 +158,39 @@ impl Rules {
     }
 }
 
-/// Does `stats` open the breaker under `rules`? `>=` the threshold, and only once the window
-/// holds `minimum_calls` (below that the rate is not yet known). Never without a window.
+/// Which rates of a window are at or over their thresholds.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Over {
+    pub(crate) failure: bool,
+    pub(crate) slow: bool,
+}
+
+impl Over {
+    /// The rates of `s` at or over their thresholds in `rules`: `>=` the threshold, and only
+    /// once the window holds `minimum_calls` (below that the rate is not yet known). None
+    /// without a window.
+    #[inline]
+    pub(crate) fn of(rules: Option<&Rules>, s: WindowStats) -> Over {
+        match rules {
+            Some(r) if s.calls >= r.minimum_calls => {
+                let over = |count: u32, percent: u8| {
+                    percent != 0 && count as u64 * 100 >= percent as u64 * s.calls as u64
+                };
+                Over {
+                    failure: over(s.failures, r.failure_rate),
+                    slow: over(s.slow, r.slow_rate),
+                }
+            }
+            _ => Over::default(),
+        }
+    }
+}
+
+/// Does `stats` open the breaker under `rules`? When any of its rates is [over](Over::of).
 #[inline]
 pub(crate) fn rate_trips(rules: Option<&Rules>, s: WindowStats) -> bool {
-    let Some(r) = rules else { return false };
-    if s.calls < r.minimum_calls {
-        return false;
-    }
-    let over = |count: u32, percent: u8| {
-        percent != 0 && count as u64 * 100 >= percent as u64 * s.calls as u64
-    };
-    over(s.failures, r.failure_rate) || over(s.slow, r.slow_rate)
+    let over = Over::of(rules, s);
+    over.failure || over.slow
 }
 
 mod sealed {
