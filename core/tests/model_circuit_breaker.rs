@@ -8,7 +8,8 @@
 use std::collections::VecDeque;
 
 use bulwark::circuit_breaker::{
-    CircuitBreaker, Config, CountWindow, Machine, Outcome, Permit, State, Ticket, TransitionError,
+    CircuitBreaker, Config, CountWindow, HalfOpenLimit, Machine, Outcome, Permit, State, Ticket,
+    TransitionError,
 };
 use bulwark::{Clock, Instant, MockClock};
 use core::time::Duration;
@@ -29,6 +30,8 @@ struct Params {
     max_ms: u64,
     probes: u32,
     successes: u32,
+    /// gobreaker's `MaxRequests`: probes counted per half-open episode, not in flight.
+    per_episode: bool,
     max_half_open_ms: Option<u64>,
 }
 
@@ -43,6 +46,9 @@ impl Params {
                 Duration::from_millis(self.max_ms),
             )
             .half_open(self.probes, self.successes);
+        if self.per_episode {
+            c = c.half_open_limit(HalfOpenLimit::PerEpisode);
+        }
         if let Some(n) = self.consecutive {
             c = c.consecutive_failures(n);
         }
@@ -72,7 +78,7 @@ fn params() -> impl Strategy<Value = Params> {
         proptest::option::of((1u64..50, 1u8..=100)),
         1u32..=N as u32,
         (0u64..100, (0u32..4, 1u32..3), 0u64..400),
-        (1u32..4, 1u32..4),
+        (1u32..4, 1u32..4, any::<bool>()),
         proptest::option::of(1u64..200),
     )
         .prop_filter("needs a trip policy", |(c, f, s, ..)| {
@@ -85,7 +91,7 @@ fn params() -> impl Strategy<Value = Params> {
                 slow,
                 minimum_calls,
                 (open_ms, (extra_growth, divisor), extra),
-                (probes, successes),
+                (probes, successes, per_episode),
                 max_half_open_ms,
             )| {
                 Params {
@@ -99,6 +105,8 @@ fn params() -> impl Strategy<Value = Params> {
                     max_ms: open_ms + extra,
                     probes,
                     successes,
+                    // A per-episode limit needs no more successes than probes.
+                    per_episode: per_episode && successes <= probes,
                     max_half_open_ms,
                 }
             },
@@ -181,7 +189,9 @@ impl Model {
                 self.open(now);
                 Err(Some(self.until))
             }
-            MState::HalfOpen if self.probes < self.p.probes => {
+            MState::HalfOpen
+                if self.probes + if self.p.per_episode { self.ok } else { 0 } < self.p.probes =>
+            {
                 self.probes += 1;
                 Ok(MTicket {
                     epoch: self.epoch,

@@ -35,6 +35,38 @@ pub enum HalfOpenVerdict {
     Rate,
 }
 
+/// What bounds the calls a half-open breaker admits.
+///
+/// ```
+/// use bulwark::{Instant, circuit_breaker::{Config, HalfOpenLimit, Machine, NoWindow}};
+/// use core::time::Duration;
+/// let cfg = Config::new().consecutive_failures(1).open_for(Duration::ZERO).half_open(2, 2);
+/// let mut m = Machine::<NoWindow>::new(cfg.half_open_limit(HalfOpenLimit::PerEpisode)).unwrap();
+/// let t = m.try_acquire(Instant::ZERO).unwrap();
+/// m.on_failure(t, Instant::ZERO); // open, with no open time: half-open at once
+/// let (a, b) = (m.try_acquire(Instant::ZERO).unwrap(), m.try_acquire(Instant::ZERO).unwrap());
+/// m.on_success(a, Instant::ZERO);
+/// // A slot is free again, but this half-open episode has admitted its 2 calls.
+/// assert!(m.try_acquire(Instant::ZERO).is_err());
+/// # m.release(b);
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
+pub enum HalfOpenLimit {
+    /// At most `probes` probes in flight at once: a probe that ends frees its slot for the
+    /// next call (under [`HalfOpenVerdict::FirstFailure`]).
+    #[default]
+    InFlight,
+    /// At most `probes` probes admitted per half-open episode, however many have ended
+    /// (gobreaker's `MaxRequests`; resilience4j's permitted calls in half-open). A probe that
+    /// is dropped, or whose outcome is ignored, still gives its slot back.
+    PerEpisode,
+}
+
 /// Circuit breaker configuration: a `const` builder, checked by the breaker's constructor.
 ///
 /// Policies combine: the breaker opens when *any* enabled policy says so.
@@ -48,6 +80,7 @@ pub enum HalfOpenVerdict {
 /// | [`time_window`](Config::time_window) (time windows only) | 60 s |
 /// | [`open_for`](Config::open_for) | 30 s, fixed (growth: [`open_growth`](Config::open_growth), [`open_growth_ratio`](Config::open_growth_ratio)) |
 /// | [`half_open`](Config::half_open) | 1 probe, 1 success closes |
+/// | [`half_open_limit`](Config::half_open_limit) | [`HalfOpenLimit::InFlight`] |
 /// | [`max_half_open`](Config::max_half_open) | none: half-open lasts until its probes decide |
 /// | [`seed`](Config::seed) (of the open-time jitter) | none: each breaker takes a fresh seed from [`rng::next_seed`](crate::rng::next_seed) (OS entropy once a std adapter builds its clock) |
 ///
@@ -83,10 +116,11 @@ Durations are [text](crate::duration) (`"10s"`). Omitted settings
 keep the defaults above; an unknown key is an error naming it. The settings are checked as
 the breaker's constructor checks them (the [`ConfigError`](super::ConfigError) names the
 setting) except those that depend on the window type (`N`), which its constructor checks.
-`half_open_verdict` is `"first_failure"` or `"rate"`.
+`half_open_verdict` is `"first_failure"` or `"rate"`, `half_open_limit` `"in_flight"` or
+`"per_episode"`.
 
 ```
-use bulwark::circuit_breaker::{Config, HalfOpenVerdict};
+use bulwark::circuit_breaker::{Config, HalfOpenLimit, HalfOpenVerdict};
 use core::time::Duration;
 
 let config: Config = toml::from_str(r#"
@@ -100,6 +134,7 @@ let config: Config = toml::from_str(r#"
     open_jitter = 10
     half_open = { probes = 3, successes_to_close = 2 }
     half_open_verdict = "rate"
+    half_open_limit = "per_episode"
     max_half_open = "30s"
     seed = 42
 "#).unwrap();
@@ -115,6 +150,7 @@ assert_eq!(config, Config::new()
     .open_jitter(10)
     .half_open(3, 2)
     .half_open_verdict(HalfOpenVerdict::Rate)
+    .half_open_limit(HalfOpenLimit::PerEpisode)
     .max_half_open(s(30))
     .seed(42));
 
@@ -140,6 +176,7 @@ pub struct Config {
     pub(crate) probes: u32,
     pub(crate) successes_to_close: u32,
     pub(crate) verdict: HalfOpenVerdict,
+    pub(crate) half_open_limit: HalfOpenLimit,
     pub(crate) max_half_open: Option<Duration>,
     /// Meaningful when `seed_set`.
     pub(crate) seed: u64,
@@ -176,6 +213,7 @@ impl Config {
             probes: 1,
             successes_to_close: 1,
             verdict: HalfOpenVerdict::FirstFailure,
+            half_open_limit: HalfOpenLimit::InFlight,
             max_half_open: None,
             seed: 0,
             seed_set: false,
@@ -362,6 +400,29 @@ impl Config {
         self
     }
 
+    /// What bounds the probes of one half-open episode (default
+    /// [`HalfOpenLimit::InFlight`]); [`HalfOpenLimit::PerEpisode`] is gobreaker's
+    /// `MaxRequests`. The [`HalfOpenVerdict::Rate`] verdict always admits exactly `probes`
+    /// per episode.
+    ///
+    /// ```
+    /// use bulwark::{Instant, circuit_breaker::{Config, HalfOpenLimit, Machine, NoWindow}};
+    /// use core::time::Duration;
+    /// let cfg = Config::new().consecutive_failures(1).open_for(Duration::ZERO).half_open(2, 2);
+    /// for (limit, third_probe) in [(HalfOpenLimit::InFlight, true), (HalfOpenLimit::PerEpisode, false)] {
+    ///     let mut m = Machine::<NoWindow>::new(cfg.half_open_limit(limit)).unwrap();
+    ///     let t = m.try_acquire(Instant::ZERO).unwrap();
+    ///     m.on_failure(t, Instant::ZERO);
+    ///     let (a, _b) = (m.try_acquire(Instant::ZERO).unwrap(), m.try_acquire(Instant::ZERO).unwrap());
+    ///     m.on_success(a, Instant::ZERO); // 1 of the 2 successes needed; 1 probe in flight
+    ///     assert_eq!(m.try_acquire(Instant::ZERO).is_ok(), third_probe);
+    /// }
+    /// ```
+    pub const fn half_open_limit(mut self, limit: HalfOpenLimit) -> Self {
+        self.half_open_limit = limit;
+        self
+    }
+
     /// Re-open a breaker that is still half-open `d` after half-open began (when its first
     /// probe was admitted, however late after the open time that call came): its probes
     /// hang, or no call comes to decide (resilience4j's maximum wait in half-open). The
@@ -459,7 +520,9 @@ impl Config {
         if self.successes_to_close > MAX_PROBES as u32 {
             return Err(ConfigError::TooLarge(Field::SuccessesToClose));
         }
-        if matches!(self.verdict, HalfOpenVerdict::Rate) && self.successes_to_close > self.probes {
+        let counts_ended = matches!(self.verdict, HalfOpenVerdict::Rate)
+            || matches!(self.half_open_limit, HalfOpenLimit::PerEpisode);
+        if counts_ended && self.successes_to_close > self.probes {
             return Err(ConfigError::SuccessesAboveProbes);
         }
         if self.open_multiplier == 0 {
@@ -514,6 +577,10 @@ impl Config {
                 | match self.verdict {
                     HalfOpenVerdict::FirstFailure => 0,
                     HalfOpenVerdict::Rate => RATE_VERDICT,
+                }
+                | match self.half_open_limit {
+                    HalfOpenLimit::InFlight => 0,
+                    HalfOpenLimit::PerEpisode => PER_EPISODE,
                 },
             successes_to_close: self.successes_to_close as u8,
             open_jitter: self.open_jitter | if self.seed_set { 0 } else { SEED_NOT_SET },
@@ -535,6 +602,11 @@ impl Config {
         c.probes = p.probes() as u32;
         c.successes_to_close = p.successes_to_close as u32;
         c.verdict = p.verdict();
+        c.half_open_limit = if p.half_open & PER_EPISODE != 0 {
+            HalfOpenLimit::PerEpisode
+        } else {
+            HalfOpenLimit::InFlight
+        };
         if p.open_jitter & SEED_NOT_SET == 0 {
             c = c.seed(p.seed);
         }
@@ -554,7 +626,7 @@ impl Config {
 mod serde_form {
     use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
-    use super::{Config, HalfOpenVerdict};
+    use super::{Config, HalfOpenLimit, HalfOpenVerdict};
     use crate::duration::Text;
 
     #[derive(Serialize, Deserialize)]
@@ -574,6 +646,7 @@ mod serde_form {
         open_jitter: u8,
         half_open: HalfOpen,
         half_open_verdict: HalfOpenVerdict,
+        half_open_limit: HalfOpenLimit,
         #[serde(skip_serializing_if = "Option::is_none")]
         max_half_open: Option<Text>,
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -657,6 +730,7 @@ mod serde_form {
                     successes_to_close: c.successes_to_close,
                 },
                 half_open_verdict: c.verdict,
+                half_open_limit: c.half_open_limit,
                 max_half_open: c.max_half_open.map(Text),
                 seed: c.explicit_seed(),
             }
@@ -672,7 +746,8 @@ mod serde_form {
                 .open_for(self.open_for.0)
                 .open_jitter(self.open_jitter)
                 .half_open(self.half_open.probes, self.half_open.successes_to_close)
-                .half_open_verdict(self.half_open_verdict);
+                .half_open_verdict(self.half_open_verdict)
+                .half_open_limit(self.half_open_limit);
             if let Some(n) = self.consecutive_failures {
                 c = c.consecutive_failures(n);
             }
@@ -755,12 +830,21 @@ pub(crate) struct Policy {
 /// [`HalfOpenVerdict::Rate`]. Packed so that the policy stays 40 bytes with the fractional
 /// growth's divisor.
 const RATE_VERDICT: u8 = 0x80;
+/// In [`Policy::half_open`]: the limit is [`HalfOpenLimit::PerEpisode`].
+const PER_EPISODE: u8 = 0x40;
 
 impl Policy {
     /// Half-open probes admitted at once.
     #[inline]
     pub(crate) const fn probes(&self) -> u8 {
-        self.half_open & !RATE_VERDICT
+        self.half_open & MAX_PROBES
+    }
+
+    /// Do the probes that ended still count against the probe limit (the rate verdict, or
+    /// [`HalfOpenLimit::PerEpisode`])?
+    #[inline]
+    pub(crate) const fn counts_ended_probes(&self) -> bool {
+        self.half_open & (RATE_VERDICT | PER_EPISODE) != 0
     }
 
     /// How half-open probes are judged.
@@ -1002,6 +1086,13 @@ mod tests {
                 false,
                 Err(SuccessesAboveProbes),
             ),
+            (
+                ok.half_open(2, 3)
+                    .half_open_limit(HalfOpenLimit::PerEpisode),
+                false,
+                Err(SuccessesAboveProbes),
+            ),
+            (ok.half_open(2, 3), false, Ok(())),
         ];
         for (i, (cfg, window, want)) in cases.into_iter().enumerate() {
             assert_eq!(cfg.validate(window), want, "case {i}");

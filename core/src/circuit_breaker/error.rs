@@ -181,7 +181,8 @@ pub enum ConfigError {
     NoTripPolicy,
     /// The cap of the open-time growth is below the base open time.
     OpenMaxBelowBase,
-    /// More successes are needed to close than probes could ever be admitted (rate verdict).
+    /// More successes are needed to close than probes could ever be admitted (rate verdict,
+    /// or a per-episode half-open limit).
     SuccessesAboveProbes,
     /// The open-time growth's multiplier is below its divisor: the time would shrink.
     OpenGrowthBelowOne,
@@ -272,8 +273,8 @@ impl fmt::Display for ConfigError {
                 f.write_str("open_growth.multiplier is below open_growth.divisor")
             }
             ConfigError::SuccessesAboveProbes => f.write_str(
-                "half_open.successes_to_close exceeds half_open.probes, which a rate \
-                     half_open_verdict judges alone",
+                "half_open.successes_to_close exceeds half_open.probes, all a rate \
+                     half_open_verdict or a per_episode half_open_limit admits",
             ),
         }
     }

@@ -1062,4 +1062,33 @@ mod tests {
         );
         assert_eq!(b.state(), State::Open);
     }
+
+    /// gobreaker's `MaxRequests` in half-open: at most that many requests pass per half-open
+    /// episode (`ErrTooManyRequests` after), and that many consecutive successes close.
+    /// bulwark's per-episode limit does the same; a probe that is dropped gives its slot back.
+    #[test]
+    fn per_episode_limit_is_gobreakers_max_requests() {
+        let cfg = Config::new()
+            .consecutive_failures(1)
+            .open_for(Duration::from_secs(60))
+            .half_open(3, 3)
+            .half_open_limit(super::super::HalfOpenLimit::PerEpisode);
+        let mut m = Machine::<NoWindow>::new(cfg).unwrap();
+        fail(&mut m, at(0));
+        let a = m.try_acquire(at(60_000)).unwrap();
+        let b = m.try_acquire(at(60_000)).unwrap();
+        m.on_success(a, at(60_001));
+        m.release(b); // dropped: its slot comes back
+        let c = m.try_acquire(at(60_002)).unwrap();
+        let d = m.try_acquire(at(60_002)).unwrap();
+        // 3 admitted this episode (a, c, d), 1 ended: the 4th is rejected at once.
+        assert_eq!(
+            m.try_acquire(at(60_003)),
+            Err(Rejected::new(Some(at(60_003)), at(60_003)))
+        );
+        m.on_success(c, at(60_004));
+        assert_eq!(m.state(), State::HalfOpen);
+        m.on_success(d, at(60_005)); // the 3rd success closes
+        assert_eq!(m.state(), State::Closed);
+    }
 }

@@ -67,6 +67,9 @@
 //! * "Rate exceeded" ([`Events::on_rate_exceeded`]) is reported once per crossing of the
 //!   threshold, closed or metrics-only; resilience4j's metrics-only state publishes its
 //!   rate-exceeded event on every call while the rate stays over it.
+//! * Half-open limits the probes *in flight* by default: a probe that ends frees its slot
+//!   for the next call. gobreaker's `MaxRequests` (and resilience4j's permitted calls in
+//!   half-open) limit the calls *per half-open episode*: [`HalfOpenLimit::PerEpisode`].
 //! * Manual transitions follow resilience4j's table of legal ones (no closed → half-open;
 //!   metrics-only never opens), returned as a [`TransitionError`] rather than thrown. Going
 //!   half-open by hand is an open time that ends now, so the event reported at once is the
@@ -118,7 +121,7 @@ mod window;
 
 pub use crate::admission::{Outcome, Permit};
 pub use crate::classify::{Classify, ErrorsAreFailures, Verdict};
-pub use config::{Config, HalfOpenVerdict};
+pub use config::{Config, HalfOpenLimit, HalfOpenVerdict};
 pub use error::{ConfigError, Error, Field, Rejected, SnapshotError, TransitionError};
 pub use future::Call;
 pub use machine::{Machine, Ticket};

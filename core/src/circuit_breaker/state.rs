@@ -272,9 +272,10 @@ impl Breaker {
                 } else {
                     now.precise()
                 };
-                let taken = match p.verdict() {
-                    HalfOpenVerdict::FirstFailure => h.in_flight,
-                    HalfOpenVerdict::Rate => h.in_flight + h.judged,
+                let taken = if p.counts_ended_probes() {
+                    h.in_flight + h.judged
+                } else {
+                    h.in_flight
                 };
                 if taken < p.probes() {
                     let in_flight = h.in_flight + 1;
