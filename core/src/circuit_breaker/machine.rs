@@ -1091,4 +1091,45 @@ mod tests {
         m.on_success(d, at(60_005)); // the 3rd success closes
         assert_eq!(m.state(), State::Closed);
     }
+
+    /// resilience4j's `CircuitBreaker.Metrics` restart with each state (a new state object
+    /// brings new metrics): its not-permitted count, successful and failed calls are those of
+    /// the current state. bulwark's opt-in `Admissions` events show the same, plus the calls
+    /// in flight, which a dropped permit (a cancelled call) also ends.
+    #[test]
+    fn admissions_count_per_state_and_in_flight() {
+        use super::super::{Admissions, CircuitBreaker};
+        let clock = crate::MockClock::new();
+        let cfg = Config::new()
+            .consecutive_failures(1)
+            .open_for(Duration::from_secs(10));
+        let b = CircuitBreaker::new(cfg, &clock)
+            .unwrap()
+            .with_events(Admissions::new());
+        let a = b.try_acquire().unwrap();
+        let c = b.try_acquire().unwrap();
+        assert_eq!(
+            (
+                b.events().in_flight(),
+                b.events().since_transition().admitted
+            ),
+            (2, 2)
+        );
+        drop(c); // abandoned: no outcome, but no longer in flight
+        a.failure(); // opens: the counts start over
+        assert!(b.try_acquire().is_err());
+        assert!(b.try_acquire().is_err());
+        let open = b.events().since_transition();
+        assert_eq!(
+            (open.admitted, open.totals.rejected, open.totals.failures),
+            (0, 2, 0)
+        );
+        assert_eq!(b.events().in_flight(), 0);
+        clock.advance(Duration::from_secs(10));
+        let probe = b.try_acquire().unwrap(); // half-open: a new state, new counts
+        assert_eq!(b.events().since_transition().admitted, 1);
+        probe.success(); // closes
+        assert_eq!(b.events().since_transition(), Default::default());
+        assert_eq!(b.events().in_flight(), 0);
+    }
 }

@@ -34,7 +34,8 @@
 //!
 //! A breaker keeps no totals of its own (that keeps it at 64 bytes and its closed path free
 //! of writes): attach [`Counters`] as its [`Events`] to count successes, failures, slow
-//! calls, ignored outcomes and rejected (not-permitted) calls. [`Machine`] users see every
+//! calls, ignored outcomes and rejected (not-permitted) calls, or [`Admissions`] for the
+//! calls in flight and the counts since the last change of state. [`Machine`] users see every
 //! outcome and rejection themselves and count what they need.
 //!
 //! # By hand and over time
@@ -313,6 +314,140 @@ hooks! {
         /// assert_eq!(crossings.0.get(), 1);
         /// ```
         fn on_rate_exceeded(&self, rate: Exceeded, window: WindowStats);
+        /// A call was admitted (`probe`: as a half-open probe), in any state. Every admitted
+        /// call later reports [`on_finished`](Events::on_finished) exactly once, so the
+        /// difference is the calls in flight ([`Admissions`] keeps it).
+        fn on_admitted(&self, probe: bool);
+        /// An admitted call ended: with an outcome (even one the breaker drops or ignores,
+        /// and while disabled) or abandoned without one (a dropped permit, a cancelled call).
+        fn on_finished(&self);
+    }
+}
+
+/// [`Events`] that make admission observable, as resilience4j's metrics show it: the calls
+/// in flight, and what happened since the last change of state (admitted, successes,
+/// failures, slow, ignored and rejected calls), reset on each transition. Lock-free,
+/// `Relaxed` (statistics): a call racing a transition may be counted in the state it saw or
+/// in the next. Opt-in: a breaker with the default hooks (`()`) pays nothing for it.
+///
+/// ```
+/// use bulwark::circuit_breaker::{Admissions, CircuitBreaker, Config};
+/// use bulwark::MockClock;
+/// use core::time::Duration;
+///
+/// let clock = MockClock::new();
+/// let b = CircuitBreaker::new(Config::new().consecutive_failures(2).open_for(Duration::from_secs(5)), &clock)
+///     .unwrap()
+///     .with_events(Admissions::new());
+/// let held = b.try_acquire().unwrap();
+/// let _ = b.call_sync(|| Ok::<_, ()>(()));
+/// assert_eq!(b.events().in_flight(), 1);
+/// held.failure();
+/// let _ = b.call_sync(|| Err::<(), _>(())); // the 2nd failure in a row opens
+/// let _ = b.call_sync(|| Ok::<_, ()>(())); // rejected
+/// let open = b.events().since_transition();
+/// assert_eq!((open.admitted, open.totals.rejected, b.events().in_flight()), (0, 1, 0));
+/// ```
+#[derive(Debug, Default)]
+pub struct Admissions {
+    admitted_total: AtomicU64,
+    finished_total: AtomicU64,
+    admitted: AtomicU64,
+    counts: Counters,
+}
+
+/// What [`Admissions`] counted since the breaker's last change of state (wrapping).
+///
+/// ```
+/// use bulwark::circuit_breaker::{SinceTransition, Totals};
+/// let s = SinceTransition { admitted: 2, totals: Totals { successes: 1, ..Default::default() } };
+/// assert_eq!(s.totals.calls(), 1); // one of the two is still in flight
+/// ```
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct SinceTransition {
+    /// Calls admitted (probes included).
+    pub admitted: u64,
+    /// Outcomes and rejections, as [`Counters`] counts them.
+    pub totals: Totals,
+}
+
+impl Admissions {
+    const_fn! {
+        /// All zero.
+        ///
+        /// ```
+        /// let a = bulwark::circuit_breaker::Admissions::new();
+        /// assert_eq!(a.in_flight(), 0);
+        /// ```
+        pub fn new() -> Self {
+            Admissions {
+                admitted_total: AtomicU64::new(0),
+                finished_total: AtomicU64::new(0),
+                admitted: AtomicU64::new(0),
+                counts: Counters::new(),
+            }
+        }
+    }
+
+    /// Calls admitted and not yet finished (read in two loads: a call racing the read may
+    /// show as finished before admitted, which reads as 0, never as a huge number).
+    ///
+    /// ```
+    /// use bulwark::circuit_breaker::{Admissions, Events};
+    /// let a = Admissions::new();
+    /// a.on_admitted(false);
+    /// assert_eq!(a.in_flight(), 1);
+    /// a.on_finished();
+    /// assert_eq!(a.in_flight(), 0);
+    /// ```
+    pub fn in_flight(&self) -> u64 {
+        // Relaxed: statistics. Finished first: a finish counted here was admitted before.
+        let finished = self.finished_total.load(Ordering::Relaxed);
+        let admitted = self.admitted_total.load(Ordering::Relaxed);
+        admitted.saturating_sub(finished)
+    }
+
+    /// The counts since the last change of state (each read on its own).
+    ///
+    /// ```
+    /// use bulwark::circuit_breaker::{Admissions, Events, Outcome, State, Transition};
+    /// use bulwark::Instant;
+    /// let a = Admissions::new();
+    /// a.on_outcome(Outcome::Failure, false);
+    /// assert_eq!(a.since_transition().totals.failures, 1);
+    /// a.on_state_change(Transition { from: State::Closed, to: State::Open, at: Instant::ZERO });
+    /// assert_eq!(a.since_transition().totals.failures, 0);
+    /// ```
+    pub fn since_transition(&self) -> SinceTransition {
+        SinceTransition {
+            // Relaxed: a statistic.
+            admitted: self.admitted.load(Ordering::Relaxed),
+            totals: self.counts.snapshot(),
+        }
+    }
+}
+
+impl Events for Admissions {
+    fn on_state_change(&self, _: Transition) {
+        // Relaxed: statistics; a count racing the reset may land on either side of it.
+        self.admitted.store(0, Ordering::Relaxed);
+        self.counts.clear();
+    }
+    fn on_rejected(&self, rejected: Rejected, at: Instant) {
+        self.counts.on_rejected(rejected, at);
+    }
+    fn on_outcome(&self, outcome: Outcome, slow: bool) {
+        self.counts.on_outcome(outcome, slow);
+    }
+    fn on_admitted(&self, _: bool) {
+        // Relaxed: statistics.
+        self.admitted_total.fetch_add(1, Ordering::Relaxed);
+        self.admitted.fetch_add(1, Ordering::Relaxed);
+    }
+    fn on_finished(&self) {
+        // Relaxed: a statistic.
+        self.finished_total.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -359,6 +494,19 @@ impl Counters {
                 ignored: AtomicU64::new(0),
                 rejected: AtomicU64::new(0),
             }
+        }
+    }
+
+    /// All back to zero (`Relaxed` stores: statistics).
+    fn clear(&self) {
+        for c in [
+            &self.successes,
+            &self.failures,
+            &self.slow,
+            &self.ignored,
+            &self.rejected,
+        ] {
+            c.store(0, Ordering::Relaxed);
         }
     }
 

@@ -265,6 +265,8 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
         // driver would compute the same pass and find nothing to write.
         let w = self.load();
         if encoding::passes_unchanged(w) {
+            // Nothing at all with the default hooks (`()`); opt-in admission counts pay here.
+            self.events.on_admitted(false);
             return Ok(Ticket {
                 generation: encoding::generation(w),
                 probe: false,
@@ -275,11 +277,15 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
                 },
             });
         }
-        if encoding::is_open(w) {
+        let admitted = if encoding::is_open(w) {
             self.reject_while_open()
         } else {
             self.acquire(None)
+        };
+        if let Ok(t) = &admitted {
+            self.events.on_admitted(t.probe);
         }
+        admitted
     }
 
     /// An open breaker: rejects on the coarse reading while the open time is clearly not up
@@ -315,6 +321,7 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     /// [`Admit::record`]: settles the call of `ticket` with `outcome`.
     #[inline(always)]
     fn record_ticket(&self, ticket: Ticket, outcome: Outcome) {
+        self.events.on_finished();
         // Fast path (README rows "breaker closed path vs recloser" and "breaker closed path,
         // 2 threads, vs recloser"): a success of a normal (non-probe) call with no window to
         // feed can change the state only by clearing a run of consecutive failures in the
@@ -352,6 +359,7 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     /// half-open probe slot is given back.
     #[inline(always)]
     fn release_ticket(&self, ticket: Ticket) {
+        self.events.on_finished();
         // Only a probe has anything to give back: a dropped permit of a normal call costs
         // this one test.
         if ticket.probe {
