@@ -170,7 +170,7 @@ pub(crate) const fn published(w: u64) -> u64 {
 
 /// The breaker word `w` encodes, with `at` the instant its phase holds (see [`second`]; any
 /// value where it is unused). Opening decodes as open until `at`.
-#[inline]
+#[inline(always)]
 pub(crate) const fn decode(w: u64, at: Instant) -> Breaker {
     let p = payload(w);
     let phase = match code(w) {

@@ -370,9 +370,8 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     /// Reads control word `w` (and the instant its phase holds, from the second word or, while
     /// it is being written, as an estimate).
     fn read(&self, w: u64, now: &mut Reading<'_, C>) -> Breaker {
-        let second = encoding::second(w);
-        now.publishing = matches!(second, Second::Opening { .. });
-        let at = match second {
+        now.publishing = false;
+        let at = match encoding::second(w) {
             Second::Unused => Instant::ZERO,
             // Visible through the control word's Acquire (see `reject_while_open`): stored
             // before the CAS that published the phase. A newer instant (a change since) comes
@@ -387,6 +386,7 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
                 openings,
                 generation,
             } => {
+                now.publishing = true;
                 let open = self.policy.open_duration(openings, generation as u64);
                 now.precise()
                     .saturating_add(Duration::from_nanos(open.max(1)))

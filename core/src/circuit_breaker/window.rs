@@ -172,25 +172,32 @@ impl Over {
     #[inline]
     pub(crate) fn of(rules: Option<&Rules>, s: WindowStats) -> Over {
         match rules {
-            Some(r) if s.calls >= r.minimum_calls => {
-                let over = |count: u32, percent: u8| {
-                    percent != 0 && count as u64 * 100 >= percent as u64 * s.calls as u64
-                };
-                Over {
-                    failure: over(s.failures, r.failure_rate),
-                    slow: over(s.slow, r.slow_rate),
-                }
-            }
+            Some(r) if s.calls >= r.minimum_calls => Over {
+                failure: over(s.failures, r.failure_rate, s.calls),
+                slow: over(s.slow, r.slow_rate, s.calls),
+            },
             _ => Over::default(),
         }
     }
 }
 
-/// Does `stats` open the breaker under `rules`? When any of its rates is [over](Over::of).
+/// Is `count` of `calls` at or over `percent` (0: the policy is off)?
+#[inline(always)]
+const fn over(count: u32, percent: u8, calls: u32) -> bool {
+    percent != 0 && count as u64 * 100 >= percent as u64 * calls as u64
+}
+
+/// Does `stats` open the breaker under `rules`? When any of its rates is [over](Over::of)
+/// (short-circuiting: on every recorded success of a windowed breaker, README row "breaker
+/// closed path, count window 100 vs recloser ring 100").
 #[inline]
 pub(crate) fn rate_trips(rules: Option<&Rules>, s: WindowStats) -> bool {
-    let over = Over::of(rules, s);
-    over.failure || over.slow
+    match rules {
+        Some(r) if s.calls >= r.minimum_calls => {
+            over(s.failures, r.failure_rate, s.calls) || over(s.slow, r.slow_rate, s.calls)
+        }
+        _ => false,
+    }
 }
 
 mod sealed {
