@@ -320,3 +320,36 @@ async fn fault_layer_refuses_replaces_and_delays_for_every_clone() {
     let t = chaos.totals();
     assert_eq!((t.decided, t.aborted, t.replaced, t.delayed), (3, 1, 1, 1));
 }
+
+/// resilience4j records every exception as a failure by default (`recordExceptions`); a
+/// panic is Rust's unchecked exception. A panicking operation behind the breaker's layer is
+/// a failure (the breaker opens), not an abandoned call, and the panic still reaches the
+/// caller (here, the task's `JoinError`).
+#[tokio::test(start_paused = true)]
+async fn a_panicking_operation_counts_as_a_failure() {
+    let breaker = Arc::new(
+        CircuitBreaker::new(
+            BreakerConfig::new()
+                .consecutive_failures(1)
+                .open_for(Duration::from_secs(30)),
+            TokioClock::new(),
+        )
+        .unwrap(),
+    );
+    let svc = ServiceBuilder::new()
+        .circuit_breaker(Arc::clone(&breaker))
+        .service(service_fn(|n: u32| async move {
+            if n == 0 {
+                panic!("the operation panicked");
+            }
+            Ok::<_, &'static str>(n)
+        }));
+    let joined = tokio::spawn(svc.clone().oneshot(0)).await;
+    assert!(joined.unwrap_err().is_panic());
+    assert_eq!(breaker.state(), State::Open);
+    let err = svc.oneshot(1).await.unwrap_err();
+    assert_eq!(
+        err.downcast_ref::<Rejected>().unwrap().retry_after,
+        Some(Duration::from_secs(30))
+    );
+}

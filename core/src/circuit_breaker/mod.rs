@@ -71,6 +71,10 @@
 //! * Half-open limits the probes *in flight* by default: a probe that ends frees its slot
 //!   for the next call. gobreaker's `MaxRequests` (and resilience4j's permitted calls in
 //!   half-open) limit the calls *per half-open episode*: [`HalfOpenLimit::PerEpisode`].
+//! * A panicking operation is a failure behind the tokio adapter's tower layers (they catch
+//!   the panic, record the failure and resume it), as resilience4j records any exception.
+//!   The core is `no_std` and catches nothing: under [`CircuitBreaker::call`] a panic drops
+//!   the permit, which counts as an abandoned call (no outcome).
 //! * Manual transitions follow resilience4j's table of legal ones (no closed → half-open;
 //!   metrics-only never opens), returned as a [`TransitionError`] rather than thrown. Going
 //!   half-open by hand is an open time that ends now, so the event reported at once is the
