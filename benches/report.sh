@@ -100,6 +100,23 @@ for pattern in ["circuit breaker", "bulkhead", "rate limiter", "retry", "timeout
         what = pattern + (" (2 threads)" if threads else "")
         print(f"| {what} | {fmt_ns(a)} | {fmt_ns(b)} | {r} | ≤ 0.5× | {ok} |")
 
+# The keyed limiter layer beside the plain one (benches/benches/tower.rs), both as the cost
+# above the bare service in the same group. Goal (issue 14): within 2×.
+print()
+print("| tower keyed limiter layer, cost above the bare service | keyed | plain | ratio | goal | |")
+print("|---|---:|---:|---:|---:|---|")
+for threads in ["", ", 2 threads"]:
+    grp = f"tower/keyed rate limiter, ready call (block_on each){threads}/"
+    bare, keyed, plain = (means.get(grp + k) for k in ("bare service", "bulwark keyed", "bulwark"))
+    if None in (bare, keyed, plain):
+        continue
+    keyed, plain = max(keyed - bare, 0.0), max(plain - bare, 0.0)
+    ratio = keyed / plain if plain else None
+    r = "–" if ratio is None else f"{ratio:.2f}×"
+    ok = "" if ratio is None else ("met" if ratio <= 2.0 else "**missed**")
+    what = "keyed vs plain rate limiter" + (" (2 threads)" if threads else "")
+    print(f"| {what} | {fmt_ns(keyed)} | {fmt_ns(plain)} | {r} | ≤ 2.0× | {ok} |")
+
 # The policy simulator (benches/benches/sim.rs): simulated requests per second of wall time,
 # from criterion's throughput (requests per iteration). Goal (issue 17): at least 1 M/s.
 sim = []

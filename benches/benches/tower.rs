@@ -1,10 +1,11 @@
 //! Each bulwark tower layer beside tower-resilience's layer for the same pattern (the peer a
 //! tokio user would pick): circuit breaker, bulkhead, rate limiter, retry, time limiter, fault
 //! injection (configured but off), hedging (a hedge not needed) and the adaptive concurrency
-//! limit (AIMD); the adaptive throttle, which no peer has, beside the bare service only. On
-//! one thread and on two threads calling clones of one service (shared state), each call
-//! driven to completion with `block_on` on a current-thread runtime, as a server would. A
-//! bare service row gives the floor every layer pays.
+//! limit (AIMD); the adaptive throttle, which no peer has, beside the bare service only; the
+//! keyed limiter layer beside the plain one. On one thread and on two threads calling clones
+//! of one service (shared state), each call driven to completion with `block_on` on a
+//! current-thread runtime, as a server would. A bare service row gives the floor every layer
+//! pays.
 //!
 //! `cargo bench -p bulwark-benches --bench tower`
 
@@ -16,14 +17,14 @@ use bulwark::bulkhead::{Bulkhead, Config as BulkheadConfig};
 use bulwark::circuit_breaker::{CircuitBreaker, Config as BreakerConfig};
 use bulwark::fault::{Config as FaultConfig, Injector};
 use bulwark::hedge::{Config as HedgeConfig, Delay, Hedge};
-use bulwark::rate_limiter::{Config as LimiterConfig, RateLimiter};
+use bulwark::rate_limiter::{Config as LimiterConfig, KeyedRateLimiter, RateLimiter};
 use bulwark::retry::{Config as RetryConfig, Retry};
 use bulwark::throttle::{AdaptiveThrottle, Config as ThrottleConfig};
 use bulwark_benches::two_threads_each;
 use bulwark_tokio::TokioClock;
 use bulwark_tokio::tower::{
-    AdaptiveLimitLayer, BulkheadLayer, CircuitBreakerLayer, FaultLayer, HedgeLayer, RateLimitLayer,
-    RetryLayer, ThrottleLayer, TimeoutLayer,
+    AdaptiveLimitLayer, BulkheadLayer, CircuitBreakerLayer, FaultLayer, HedgeLayer,
+    KeyedRateLimitLayer, RateLimitLayer, RetryLayer, ThrottleLayer, TimeoutLayer,
 };
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
@@ -72,6 +73,23 @@ where
     }
 }
 
+/// One group per thread count (one, then two): the bare leaf as the floor, then `rows`.
+fn groups(
+    c: &mut Criterion,
+    pattern: &str,
+    mut rows: impl FnMut(&mut BenchmarkGroup<'_, WallTime>, bool),
+) {
+    for two in [false, true] {
+        let threads = if two { ", 2 threads" } else { "" };
+        let mut g = c.benchmark_group(format!(
+            "tower/{pattern}, ready call (block_on each){threads}"
+        ));
+        bench(&mut g, two, "bare service", &leaf());
+        rows(&mut g, two);
+        g.finish();
+    }
+}
+
 /// One pattern: bulwark's layer and tower-resilience's around the same leaf, side by side,
 /// with the bare leaf as the floor, on one thread and then on two.
 fn pair<A, B>(c: &mut Criterion, pattern: &str, ours: A, theirs: B)
@@ -81,16 +99,10 @@ where
     B: Service<u32> + Clone + Send,
     B::Error: std::fmt::Debug,
 {
-    for two in [false, true] {
-        let threads = if two { ", 2 threads" } else { "" };
-        let mut g = c.benchmark_group(format!(
-            "tower/{pattern}, ready call (block_on each){threads}"
-        ));
-        bench(&mut g, two, "bare service", &leaf());
-        bench(&mut g, two, "bulwark", &ours);
-        bench(&mut g, two, "tower-resilience", &theirs);
-        g.finish();
-    }
+    groups(c, pattern, |g, two| {
+        bench(g, two, "bulwark", &ours);
+        bench(g, two, "tower-resilience", &theirs);
+    });
 }
 
 fn layers(c: &mut Criterion) {
@@ -137,6 +149,22 @@ fn layers(c: &mut Criterion) {
         .build()
         .unwrap();
     pair(c, "rate limiter", ours.layer(leaf()), theirs.layer(leaf()));
+
+    // The keyed limiter layer beside the plain one (issue 14: within 2x of it): the same
+    // never-reached limit per key, the key taken from the request (`req % 64`, a table of 256;
+    // every request here is 7: a known key's path, a read lock and a hash lookup).
+    let keyed = KeyedRateLimitLayer::new(
+        KeyedRateLimiter::<u32, TokioClock, 256>::new(
+            LimiterConfig::with_period(Duration::from_nanos(1)).burst(u32::MAX),
+            clock,
+        )
+        .unwrap(),
+        |req: &u32| *req % 64,
+    );
+    groups(c, "keyed rate limiter", |g, two| {
+        bench(g, two, "bulwark", &ours.layer(leaf()));
+        bench(g, two, "bulwark keyed", &keyed.layer(leaf()));
+    });
 
     // Retry: three attempts allowed, the first succeeds.
     let ours = RetryLayer::new(Retry::new(RetryConfig::new().max_attempts(3), clock).unwrap());
@@ -213,15 +241,9 @@ fn layers(c: &mut Criterion) {
     // Adaptive client-side throttling (Google SRE): no peer has it; beside the bare service.
     let ours: ThrottleLayer =
         ThrottleLayer::new(AdaptiveThrottle::new(ThrottleConfig::new(), clock).unwrap());
-    for two in [false, true] {
-        let threads = if two { ", 2 threads" } else { "" };
-        let mut g = c.benchmark_group(format!(
-            "tower/adaptive throttle, ready call (block_on each){threads}"
-        ));
-        bench(&mut g, two, "bare service", &leaf());
-        bench(&mut g, two, "bulwark", &ours.layer(leaf()));
-        g.finish();
-    }
+    groups(c, "adaptive throttle", |g, two| {
+        bench(g, two, "bulwark", &ours.layer(leaf()));
+    });
 }
 
 criterion_group!(benches, layers);

@@ -12,6 +12,10 @@
 //!   `Arc<T>` — the no_std form of tokio's `acquire_owned`. It reports the call's
 //!   [`Outcome`] with [`Permit::record`], and gives the ticket back if dropped without one
 //!   (cancelled, panicked): nothing leaks.
+//! * [`Call`] is the async form of any gate: admit (or return the gate's rejection as
+//!   [`Error::Rejected`]), run the operation, judge its result with the one
+//!   [classifier](crate::classify) and record it on the permit. The adaptive limit and the
+//!   adaptive throttle hand it out from their `call` methods.
 //!
 //! # Examples
 //!
@@ -43,6 +47,13 @@ use core::fmt;
 use core::ops::Deref;
 
 use crate::time::Instant;
+
+mod error;
+mod future;
+
+pub use error::Error;
+pub use future::Call;
+pub(crate) use future::gate_calls;
 
 /// What a call's result means to the gate that admitted it (and to a circuit breaker, whether
 /// the downstream is healthy).
@@ -108,6 +119,19 @@ pub trait Admit {
     /// Why a call was not admitted.
     type Rejected: RetryHint;
 
+    /// `false` for a gate whose [`record`](Admit::record) and [`release`](Admit::release) do
+    /// nothing (a limiter spends its token on admission): a caller may then drop the ticket
+    /// at once rather than keep a [`Permit`] (and whatever pointer to the gate it holds) for
+    /// the length of the call. `true` by default.
+    ///
+    /// ```
+    /// use bulwark::admission::Admit;
+    /// use bulwark::{MockClock, bulkhead::Bulkhead, rate_limiter::RateLimiter};
+    /// assert!(!<RateLimiter<&MockClock> as Admit>::RECORDS);
+    /// assert!(<Bulkhead<bulwark::bulkhead::AtomicSemaphore, &MockClock> as Admit>::RECORDS);
+    /// ```
+    const RECORDS: bool = true;
+
     /// Admits a call now, or rejects it. Never waits.
     ///
     /// # Errors
@@ -156,6 +180,7 @@ impl core::error::Error for Admitted {}
 impl Admit for () {
     type Ticket = ();
     type Rejected = Admitted;
+    const RECORDS: bool = false;
 
     #[inline(always)]
     fn try_admit(&self) -> Result<(), Admitted> {
@@ -186,6 +211,7 @@ impl Admit for () {
 impl<G: Admit + ?Sized> Admit for &G {
     type Ticket = G::Ticket;
     type Rejected = G::Rejected;
+    const RECORDS: bool = G::RECORDS;
 
     #[inline(always)]
     fn try_admit(&self) -> Result<G::Ticket, G::Rejected> {

@@ -96,5 +96,6 @@ const _: () = {
         formats::<hedge::ConfigError>();
         formats::<throttle::Throttled>();
         formats::<throttle::ConfigError>();
+        formats::<throttle::Error<E>>();
     }
 };

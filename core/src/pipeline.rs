@@ -377,6 +377,7 @@ where
 {
     type Ticket = (G::Ticket, <R::Target as Admit>::Ticket);
     type Rejected = Rejection;
+    const RECORDS: bool = G::RECORDS || <R::Target as Admit>::RECORDS;
 
     #[inline]
     fn try_admit(&self) -> Result<Self::Ticket, Rejection> {
@@ -938,6 +939,40 @@ where
     {
         Call::new(self, op)
     }
+
+    /// [`call`](Pipeline::call) for a caller that must have an answer by `deadline`: see
+    /// [`Call::within`].
+    ///
+    /// ```
+    /// use bulwark::pipeline::{Error, Pipeline};
+    /// use bulwark::timeout::Deadline;
+    /// use bulwark::{Instant, MockClock, mock, retry::{Backoff, Config, Jitter}};
+    /// use core::time::Duration;
+    /// let clock = MockClock::new();
+    /// let p = Pipeline::new(&clock, Config::new().max_attempts(5)
+    ///     .backoff(Backoff::constant(Duration::from_secs(1))).jitter(Jitter::None)).unwrap();
+    /// // Attempts at 0 s, 1 s and 2 s; the one planned at 3 s would start at the deadline.
+    /// let tries = core::cell::Cell::new(0);
+    /// let out = mock::run(&clock, p.call_within(Deadline::at(Instant::from_secs(3)), || {
+    ///     tries.set(tries.get() + 1);
+    ///     async { Err::<(), _>("down") }
+    /// })).unwrap();
+    /// assert_eq!(out, Err(Error::Operation("down")));
+    /// assert_eq!(tries.get(), 3);
+    /// ```
+    pub fn call_within<Op, Fut>(
+        &self,
+        deadline: Deadline,
+        op: Op,
+    ) -> Call<&Self, S, K, B, G, Op, Fut, H>
+    where
+        Op: Operation<Future = Fut>,
+        Fut: ResultFuture,
+        K: Classify<Fut::Ok, Fut::Err>,
+        H: retry::Hooks<Judged<Fut::Ok>, Judged<Error<Fut::Err>>>,
+    {
+        Call::within(self, deadline, op)
+    }
 }
 
 /// What [`RetryOf`] and [`GatesOf`] reach through a pointer to a pipeline: its retry policy
@@ -1051,6 +1086,7 @@ where
 {
     type Future = Attempt<R, S, Fut>;
 
+    #[inline]
     fn attempt(&mut self) -> Self::Future {
         let p: &Pipeline<S, K, B, G, H> = &self.pipeline;
         let permit = match Permit::try_new(GatesOf(self.pipeline.clone())) {
@@ -1319,16 +1355,45 @@ where
     /// assert_eq!(mock::run(&clock, call).unwrap(), Ok(1));
     /// assert_eq!(Arc::strong_count(&p), 1);
     /// ```
+    #[inline(always)]
     pub fn new(pipeline: R, op: Op) -> Self {
+        Call::within(pipeline, Deadline::NONE, op)
+    }
+
+    /// As [`new`](Call::new), for a caller that must have an answer by `deadline` (a
+    /// deadline read from the request: `grpc-timeout`, an outer timeout layer): the call's
+    /// total deadline is the earlier of `deadline` and the pipeline's own
+    /// [`total_timeout`](Pipeline::total_timeout). No retry is planned to start at or after
+    /// it, and an attempt cut by it ends the call with [`Error::Timeout`] (not recorded by
+    /// the breaker: the caller gave up, which says nothing about the downstream).
+    ///
+    /// ```
+    /// use bulwark::pipeline::{Call, Error, Pipeline};
+    /// use bulwark::timeout::Deadline;
+    /// use bulwark::{Clock, Instant, MockClock, mock, retry::Config};
+    /// use core::time::Duration;
+    /// let clock = MockClock::new();
+    /// let p = Pipeline::new(&clock, Config::new()).unwrap().total_timeout(Duration::from_secs(10));
+    /// // The caller has 2 s left: the pipeline's 10 s do not matter.
+    /// let deadline = Deadline::at(Instant::from_secs(2));
+    /// let slow = || async { core::future::pending::<Result<(), ()>>().await };
+    /// let out = mock::run(&clock, Call::within(&p, deadline, slow)).unwrap();
+    /// assert!(matches!(out, Err(Error::Timeout(e)) if e.deadline == Instant::from_secs(2)));
+    /// assert_eq!(clock.now(), Instant::from_secs(2));
+    /// ```
+    #[inline(always)]
+    pub fn within(pipeline: R, deadline: Deadline, op: Op) -> Self {
         // One clock read serves the total deadline and the retry's start (its `max_elapsed`):
         // like `tokio::time::timeout`, they count from this call. Each attempt's own timeout
         // counts from the operation's first `Pending` (see `attempt_timeout`).
         let p: &Pipeline<S, K, B, G, H> = &pipeline;
-        let now = (p.total.is_some() || p.retry.config().max_elapsed.is_some())
-            .then(|| p.retry.clock().now());
+        let now = (p.total.is_some()
+            || deadline.instant().is_some()
+            || p.retry.config().max_elapsed.is_some())
+        .then(|| p.retry.clock().now());
         let total = match (p.total, now) {
-            (Some(d), Some(now)) => Deadline::after(now, d),
-            _ => Deadline::NONE,
+            (Some(d), Some(now)) => Deadline::after(now, d).min(deadline),
+            _ => deadline,
         };
         // The stages are built here, with a placeholder borrow that the first poll replaces
         // (built in place, not moved in at the first poll: that move cost 10 % of a ready
@@ -1536,5 +1601,46 @@ mod tests {
             Poll::Ready(Err(Error::BulkheadFull(_))) => {}
             other => panic!("expected a bulkhead rejection, got {other:?}"),
         }
+    }
+
+    /// A caller's deadline and the pipeline's total timeout: the earlier one bounds the
+    /// call, and an attempt cut by the caller's deadline is not a failure for the breaker.
+    #[test]
+    fn caller_deadline_bounds_the_call_and_is_not_recorded() {
+        use crate::circuit_breaker::{CircuitBreaker, Config as Cb, State};
+        use crate::timeout::Deadline;
+        let clock = MockClock::new();
+        let breaker = CircuitBreaker::new(Cb::new().consecutive_failures(1), &clock).unwrap();
+        let p = Pipeline::new(&clock, Config::new().max_attempts(1))
+            .unwrap()
+            .breaker(&breaker)
+            .total_timeout(Duration::from_secs(10));
+        let slow = || async { core::future::pending::<Result<(), ()>>().await };
+        // Earlier than the pipeline's own 10 s: the caller's 2 s decide.
+        let out = mock::run(
+            &clock,
+            p.call_within(Deadline::at(Instant::from_secs(2)), slow),
+        );
+        assert!(
+            matches!(out, Ok(Err(Error::Timeout(e))) if e.deadline == Instant::from_secs(2)),
+            "{out:?}"
+        );
+        assert_eq!(clock.now(), Instant::from_secs(2));
+        assert_eq!(breaker.state(), State::Closed);
+        // Later than the pipeline's own 10 s: those decide (from the call's start at 2 s).
+        let out = mock::run(
+            &clock,
+            p.call_within(Deadline::at(Instant::from_secs(60)), slow),
+        );
+        assert!(
+            matches!(out, Ok(Err(Error::Timeout(e))) if e.deadline == Instant::from_secs(12)),
+            "{out:?}"
+        );
+        // No deadline at all: `call`.
+        let out = mock::run(&clock, p.call_within(Deadline::NONE, slow));
+        assert!(
+            matches!(out, Ok(Err(Error::Timeout(e))) if e.deadline == Instant::from_secs(22)),
+            "{out:?}"
+        );
     }
 }

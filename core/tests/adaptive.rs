@@ -1,6 +1,8 @@
 //! Adaptive concurrency: each algorithm, fed by a downstream that serves `capacity` calls at a
 //! base latency and queues the rest (latency grows with the excess; far beyond capacity it
-//! drops calls), settles near the capacity and follows it down when the capacity halves.
+//! drops calls), settles near the capacity and follows it down when the capacity halves; and
+//! the same through the async form on the mock clock with 200 callers at once, where a burst
+//! of samples makes the limit swing (see the last test).
 #![cfg(not(loom))]
 
 use bulwark::adaptive::{AdaptiveLimit, Algorithm, Config, Machine};
@@ -114,4 +116,81 @@ fn the_shared_form_follows_the_machine() {
             let _ = clock.now();
         }
     }
+}
+
+/// The limits an adaptive limit shows, through its async form on the mock clock, to a
+/// saturated client (200 callers, each calling again as soon as it is answered, or 1 ms after
+/// a refusal) of a downstream of `capacity` servers that take 10 ms a call, first come first
+/// served: a call waits for the first free server (or, when `shed`, is refused when none is
+/// free, the refusal taking 1 ms). The capacity is 50 for 5 s, then 25 for 5 s. Returns the lowest, the mean and
+/// the highest limit over the last second of each half.
+fn through_the_async_form(algorithm: Algorithm, shed: bool) -> [(u32, u32, u32); 2] {
+    use bulwark::bounded::Limit;
+    use bulwark::{Instant, mock};
+    use core::cell::RefCell;
+
+    let clock = MockClock::new();
+    let cfg = Config::new(algorithm).initial(10).min(1).max(1_000);
+    let limit = AdaptiveLimit::new(cfg, &clock).unwrap();
+    let free_at = RefCell::new([Instant::ZERO; 50]);
+    let seen = RefCell::new([(u32::MAX, 0u64, 0u64, 0u32); 2]);
+    let downstream = || async {
+        let now = clock.now();
+        let capacity = if now < Instant::from_secs(5) { 50 } else { 25 };
+        let done = {
+            let mut free_at = free_at.borrow_mut();
+            let first = free_at[..capacity].iter_mut().min().unwrap();
+            if shed && *first > now {
+                None
+            } else {
+                *first = (*first).max(now) + Duration::from_nanos(BASE_NS);
+                Some(*first)
+            }
+        };
+        match done {
+            Some(at) => {
+                clock.sleep_until(at).await;
+                Ok(())
+            }
+            None => {
+                clock.sleep(Duration::from_millis(1)).await;
+                Err("shed")
+            }
+        }
+    };
+    let caller = |_| async {
+        if let Err(e) = limit.call(downstream).await
+            && e.is_rejected()
+        {
+            clock.sleep(Duration::from_millis(1)).await;
+        }
+        let now = clock.now().as_nanos();
+        if now % 5_000_000_000 >= 4_000_000_000 {
+            let l = limit.limit();
+            let s = &mut seen.borrow_mut()[usize::from(now >= 5_000_000_000)];
+            *s = (s.0.min(l), s.1 + u64::from(l), s.2 + 1, s.3.max(l));
+        }
+    };
+    let end = Instant::from_secs(10);
+    let calls = (0..).take_while(|_| clock.now() < end);
+    mock::run(&clock, Limit::<200>::for_each(calls, caller)).unwrap();
+    seen.borrow()
+        .map(|(lo, sum, n, hi)| (lo, (sum / n.max(1)) as u32, hi))
+}
+
+/// Through the async form on the mock clock, with 200 callers at once: both algorithms back
+/// off when the capacity halves, and on average stay near it (Vegas) or under it (AIMD), but
+/// they swing far more than one sample at a time (the machine tests above) suggests. Every
+/// sample moves the limit, and a synchronised burst of samples moves it many times in one
+/// round trip: AIMD, shedding every call beyond its capacity, overshoots, then backs off once
+/// per shed call of the burst (0.9¹² in one millisecond) and averages about half the capacity;
+/// Vegas swings from 8 to twice the capacity around a mean near it. Netflix smooths this with a
+/// windowed limit (one sample per window), which bulwark does not have yet.
+#[test]
+fn on_the_mock_clock_the_limit_follows_capacity_and_backs_off() {
+    // (lowest, mean, highest) over the last second at capacity 50, then at 25.
+    let [full, halved] = through_the_async_form(Algorithm::aimd(), true);
+    assert_eq!([full, halved], [(17, 24, 62), (14, 16, 33)]);
+    let [full, halved] = through_the_async_form(Algorithm::vegas(), false);
+    assert_eq!([full, halved], [(8, 40, 110), (8, 29, 59)]);
 }

@@ -1,5 +1,6 @@
 //! Hedging on the mock clock: exact start instants, the winner, the losers dropped, a failure
-//! starting the next copy at once, budget exhaustion and a percentile delay.
+//! starting the next copy at once, budget exhaustion, a budget shared with retries and a
+//! percentile delay.
 #![cfg(not(loom))]
 
 use core::cell::{Cell, RefCell};
@@ -9,6 +10,7 @@ use core::task::{Context, Waker};
 use core::time::Duration;
 
 use bulwark::hedge::{Config, Delay, Hedge};
+use bulwark::retry::{self, Backoff, Budget, Config as RetryConfig, Jitter, Retry, RetryBudget};
 use bulwark::throttle::RetryThrottling;
 use bulwark::{Clock, Instant, MockClock, mock};
 
@@ -60,7 +62,7 @@ fn copies_start_a_delay_apart_the_fastest_wins_and_the_others_are_dropped() {
 }
 
 #[test]
-fn a_failed_copy_starts_the_next_at_once_and_all_failing_returns_the_last() {
+fn a_failed_copy_starts_the_next_at_once_and_all_failing_returns_the_primarys_answer() {
     let clock = MockClock::new();
     let hedge: Hedge<_, 3> = Hedge::new(Config::new(Delay::Fixed(MS(50))), &clock).unwrap();
     let starts = RefCell::new(Vec::new());
@@ -77,7 +79,7 @@ fn a_failed_copy_starts_the_next_at_once_and_all_failing_returns_the_last() {
         }),
     )
     .unwrap();
-    assert_eq!(out, Err(2));
+    assert_eq!(out, Err(0)); // the primary's, not the last copy's (2)
     // Each failure (10 ms after its start) starts the next copy at once, well before 50 ms.
     assert_eq!(
         *starts.borrow(),
@@ -180,4 +182,89 @@ fn dropping_the_call_drops_every_copy() {
     }
     assert_eq!(dropped.get(), 2);
     assert_eq!(clock.next_deadline(), None);
+}
+
+/// A retry around a hedge, both drawing on one budget, the downstream failing every copy at
+/// once: hedges and retries together take exactly what the budget grants, whichever asks
+/// first. Returns (attempts of the retry, copies started, the retry's error).
+fn retried_hedge<B: RetryBudget>(budget: &B) -> (u32, u32, retry::Error<&'static str>) {
+    let clock = MockClock::new();
+    let hedge: Hedge<_, 3, _, _> = Hedge::new(Config::new(Delay::Fixed(MS(10))), &clock)
+        .unwrap()
+        .with_budget(budget);
+    let retry = Retry::new(
+        RetryConfig::new()
+            .max_attempts(10)
+            .backoff(Backoff::constant(MS(1)))
+            .jitter(Jitter::None),
+        &clock,
+    )
+    .unwrap()
+    .with_budget(budget);
+    let (attempts, copies) = (Cell::new(0), Cell::new(0));
+    let out = mock::run(
+        &clock,
+        retry.call(|| {
+            attempts.set(attempts.get() + 1);
+            hedge.call(|| {
+                copies.set(copies.get() + 1);
+                async { Err::<(), _>("down") }
+            })
+        }),
+    )
+    .unwrap();
+    (attempts.get(), copies.get(), out.unwrap_err())
+}
+
+#[test]
+fn hedges_and_retries_sharing_a_budget_cannot_exceed_it_together() {
+    // Five earned tokens, no floor: five extra copies in all.
+    let budget = Budget::new(100, 0, 5).unwrap();
+    (0..5).for_each(|_| budget.deposit());
+    let (attempts, copies, err) = retried_hedge(&budget);
+    // Attempt 1: the copy and two hedges (2 tokens); a retry (1); attempt 2: the copy and two
+    // hedges (2); the next retry is denied.
+    assert_eq!((attempts, copies), (2, 6));
+    let (hedges, retries) = (copies - attempts, attempts - 1);
+    assert_eq!((hedges, retries, hedges + retries), (4, 1, 5));
+    assert_eq!((budget.tokens(), budget.denied()), (0, 1));
+    assert!(matches!(
+        err,
+        retry::Error::BudgetExhausted {
+            last: "down",
+            attempts: 2
+        }
+    ));
+
+    // gRPC's retry throttling as the gate of both: 10 tokens, each hedge or retry takes one
+    // and is allowed while more than 5 are left, so 4 in all: 2 hedges, 1 retry, 1 hedge.
+    let tokens = RetryThrottling::new(10, 100).unwrap();
+    let (attempts, copies, _) = retried_hedge(&tokens);
+    assert_eq!((attempts, copies), (2, 5));
+    assert_eq!((copies - attempts) + (attempts - 1), 4);
+    assert_eq!(tokens.tokens_milli(), 4_000); // the denied hedge and retry took theirs too
+}
+
+/// The primary's answer is the call's when every copy fails, even when the primary fails last.
+#[test]
+fn when_every_copy_fails_the_primarys_answer_wins_even_if_it_comes_last() {
+    let clock = MockClock::new();
+    let hedge: Hedge<_, 3> = Hedge::new(Config::new(Delay::Fixed(MS(10))), &clock).unwrap();
+    let copy = Cell::new(0);
+    let out = mock::run(
+        &clock,
+        hedge.call(|| {
+            let n = copy.get();
+            copy.set(n + 1);
+            let clock = &clock;
+            async move {
+                // The primary fails after 100 ms; each hedge 1 ms after it starts.
+                clock.sleep(MS(if n == 0 { 100 } else { 1 })).await;
+                Err::<(), _>(n)
+            }
+        }),
+    )
+    .unwrap();
+    assert_eq!((out, copy.get()), (Err(0), 3));
+    assert_eq!(clock.now(), Instant::from_millis(100));
 }

@@ -1,4 +1,4 @@
-//! loom checks of the adaptive throttle's buckets. Run with
+//! loom checks of the adaptive throttle's buckets and of gRPC retry throttling's tokens. Run with
 //! `RUSTFLAGS="--cfg loom" LOOM_MAX_PREEMPTIONS=2 cargo test -p bulwark --release --test loom_throttle`.
 #![cfg(loom)]
 
@@ -64,5 +64,38 @@ fn a_slot_turning_over_keeps_the_newer_epoch() {
         let (req, acc) = t.counts(); // read at 2 s
         assert_eq!(acc, 1);
         assert!(req == 1 || req == 2, "{req}");
+    });
+}
+
+/// gRPC's retry throttling from three threads at once (two failures asking for a retry, one
+/// success worth half a token), 4 tokens, retries allowed while more than 2 are left: the
+/// outcome is that of one of the three serial orders, never a lost or doubled update. Deposit
+/// first: capped at 4, then 3 (granted), 2 (refused). Between the withdrawals: 3 (granted),
+/// 3.5, 2.5 (granted). Last: 3 (granted), 2 (refused), 2.5.
+#[test]
+fn retry_throttling_keeps_every_token_and_answers_in_some_order() {
+    use bulwark::retry::RetryBudget;
+    use bulwark::throttle::RetryThrottling;
+    loom::model(|| {
+        let t = Arc::new(RetryThrottling::new(4, 500).unwrap());
+        let spawn = |deposit: bool| {
+            let t = t.clone();
+            thread::spawn(move || {
+                if deposit {
+                    t.deposit();
+                    0
+                } else {
+                    u32::from(t.try_withdraw(Instant::ZERO))
+                }
+            })
+        };
+        let (a, b) = (spawn(false), spawn(true));
+        let mine = u32::from(t.try_withdraw(Instant::ZERO));
+        let granted = mine + a.join().unwrap() + b.join().unwrap();
+        let seen = (t.tokens_milli(), granted);
+        assert!(
+            [(2_000, 1), (2_500, 2), (2_500, 1)].contains(&seen),
+            "{seen:?}"
+        );
     });
 }

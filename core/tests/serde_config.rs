@@ -236,6 +236,7 @@ per = "1s"
 burst = 20
 max_wait = "0s"
 jitter = "0s"
+waiting = "retry"
 
 [bulkhead]
 max_concurrent = 8
@@ -828,12 +829,19 @@ mod random {
             0u64..=10_000,
             0u64..=10_000,
             seed(),
+            any::<bool>(),
         )
-            .prop_map(|(rate, per, burst, wait, jitter, seed)| {
+            .prop_map(|(rate, per, burst, wait, jitter, seed, reserve)| {
+                let waiting = if reserve {
+                    rate_limiter::Waiting::Reserve
+                } else {
+                    rate_limiter::Waiting::Retry
+                };
                 let c = rate_limiter::Config::per(rate, Duration::from_secs(per))
                     .burst(burst)
                     .max_wait(Duration::from_micros(wait))
-                    .jitter(Duration::from_nanos(jitter));
+                    .jitter(Duration::from_nanos(jitter))
+                    .waiting(waiting);
                 match seed {
                     Some(s) => c.seed(s),
                     None => c,

@@ -1,6 +1,7 @@
 //! Adaptive throttling: the machine and the shared form agree step by step; the SRE formula
 //! holds a flooded backend near K × what it accepts; the window slides; the throttle works as
-//! a pipeline gate; gRPC's retry throttling stops retries at half its tokens.
+//! a pipeline gate; gRPC's retry throttling stops retries at half its tokens; the async form
+//! refuses as the machine does and counts every answer.
 #![cfg(not(loom))]
 
 use core::time::Duration;
@@ -8,7 +9,9 @@ use core::time::Duration;
 use bulwark::admission::{Admit, Outcome};
 use bulwark::pipeline::{Error, Pipeline};
 use bulwark::retry::{Backoff, Config as RetryConfig, Jitter, Retry};
-use bulwark::throttle::{AdaptiveThrottle, Config, Machine, RetryThrottling, Throttled};
+use bulwark::throttle::{
+    self, AdaptiveThrottle, Config, Machine, RetryThrottling, Throttled, reject_per_million,
+};
 use bulwark::{Clock, Instant, MockClock, mock};
 use proptest::prelude::*;
 
@@ -175,4 +178,98 @@ fn grpc_retry_throttling_stops_retries_at_half_its_tokens() {
     assert_eq!(attempts, 2);
     assert!(out.is_err());
     assert_eq!(tokens.tokens_milli(), 2_000);
+}
+
+/// The async form on the mock clock, against the pure machine with the same seed: with the
+/// backend down, each call is refused locally exactly when the machine refuses it, at the SRE
+/// probability of the counts before it (`requests / (requests + 1)` with no accept), without
+/// calling the operation; the few calls that reach the backend are counted as failures and
+/// every refusal as a request not accepted. Once the failures have left the window, every call
+/// reaches the backend again and each answer is counted as accepted.
+#[test]
+fn the_async_form_refuses_at_the_sre_probability_and_counts_every_answer() {
+    let clock = MockClock::new();
+    let cfg = Config::new().seed(11);
+    let t: AdaptiveThrottle<_> = AdaptiveThrottle::new(cfg, &clock).unwrap();
+    let mut machine: Machine<12> = Machine::new(cfg).unwrap();
+    let (mut reached, mut refused) = (0u32, 0u32);
+    for i in 0..1_000u64 {
+        clock.set(Instant::from_millis(i * 10)); // one call each 10 ms: 10 s, one window
+        let (req, acc) = t.counts();
+        let expected = machine.try_admit(clock.now());
+        let mut called = false;
+        let call = t.call(|| {
+            called = true;
+            async { Err::<(), _>("503") }
+        });
+        match mock::run(&clock, call).unwrap() {
+            Err(throttle::Error::Rejected(refusal)) => {
+                assert_eq!(
+                    refusal.reject_per_million,
+                    reject_per_million(req, acc, 2_000)
+                );
+                assert_eq!(expected, Err(refusal), "call {i}");
+                assert!(!called);
+                refused += 1;
+            }
+            Err(throttle::Error::Inner("503")) => {
+                assert_eq!(expected, Ok(()), "call {i}");
+                assert!(called);
+                machine.record(clock.now(), Outcome::Failure);
+                reached += 1;
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    // Σ 1 / (i + 1) ≈ 7.5 calls are expected to reach a backend that accepts nothing.
+    assert_eq!((reached, refused), (6, 994)); // this seed
+    assert_eq!(t.counts(), (1_000, 0));
+    assert_eq!(t.reject_per_million(), 999_000);
+
+    // Two minutes later the failures have left the window: the backend is back.
+    clock.set(Instant::from_secs(10 + 120));
+    for _ in 0..100 {
+        let out = mock::run(&clock, t.call(|| async { Ok::<_, &str>(()) })).unwrap();
+        assert_eq!(out, Ok(()));
+        clock.advance(Duration::from_millis(10));
+    }
+    assert_eq!(t.counts(), (100, 100)); // every answer counted, as accepted
+    assert_eq!(t.reject_per_million(), 0);
+}
+
+/// A call dropped before its answer counts nothing; an ignored answer counts nothing.
+#[test]
+fn the_async_form_counts_nothing_for_a_dropped_call_or_an_ignored_answer() {
+    use bulwark::classify::Verdict;
+    use core::future::Future;
+    use core::pin::pin;
+    use core::task::{Context, Waker};
+
+    let clock = MockClock::new();
+    let t: AdaptiveThrottle<_> = AdaptiveThrottle::new(Config::new().seed(1), &clock).unwrap();
+    {
+        let mut call = pin!(t.call(|| async {
+            clock.sleep(Duration::from_secs(1)).await;
+            Err::<(), _>("503")
+        }));
+        assert!(
+            call.as_mut()
+                .poll(&mut Context::from_waker(Waker::noop()))
+                .is_pending()
+        );
+    } // cancelled
+    assert_eq!(t.counts(), (0, 0));
+    let not_found_is_ignored = |r: &Result<(), u16>| {
+        if r == &Err(404) {
+            Verdict::Ignore
+        } else {
+            Verdict::FAILURE
+        }
+    };
+    let out = mock::run(
+        &clock,
+        t.call_with(not_found_is_ignored, || async { Err(404) }),
+    );
+    assert_eq!(out.unwrap(), Err(throttle::Error::Inner(404)));
+    assert_eq!(t.counts(), (0, 0));
 }

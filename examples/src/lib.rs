@@ -1,4 +1,5 @@
-//! Helpers shared by the example programs (`src/bin/`).
+//! Helpers shared by the example programs (`src/bin/`), and the axum server they and the
+//! tests run ([`server`]).
 
 use std::time::Duration;
 
@@ -33,3 +34,5 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         _ => Err(format!("{s:?} is not a duration (5s, 1.5s, 250ms)")),
     }
 }
+
+pub mod server;

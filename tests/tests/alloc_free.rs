@@ -631,3 +631,47 @@ fn hedge_throttle_and_adaptive_limit_do_not_allocate() {
     assert_eq!(n, 0, "allocations in hedged, throttled and limited calls");
     assert!(throttle.reject_per_million() > 0);
 }
+
+/// The async form of the adaptive gates (the one `admission::Call`) on the mock clock: calls
+/// admitted, answered after a sleep, refused locally and refused at the limit make no
+/// allocation.
+#[test]
+fn adaptive_limit_and_throttle_calls_do_not_allocate() {
+    use bulwark::adaptive::{self, AdaptiveLimit, Algorithm, Config as LimitConfig};
+    use bulwark::admission::Permit;
+    use bulwark::bulkhead::BulkheadFull;
+    use bulwark::throttle::{self, AdaptiveThrottle, Config as ThrottleConfig};
+
+    let clock = MockClock::new();
+    let throttle: AdaptiveThrottle<_> =
+        AdaptiveThrottle::new(ThrottleConfig::new().seed(2), &clock).unwrap();
+    let cfg = LimitConfig::new(Algorithm::vegas())
+        .initial(4)
+        .min(1)
+        .max(4);
+    let limit = AdaptiveLimit::new(cfg, &clock).unwrap();
+    let slow = || async {
+        clock.sleep(Duration::from_millis(3)).await;
+        Ok::<_, &str>(())
+    };
+    let mut throttled = 0;
+    let n = allocations(|| {
+        for i in 0..200u32 {
+            let fails = i % 3 != 0;
+            let out = mock::run(
+                &clock,
+                throttle.call(|| async move { if fails { Err("503") } else { Ok(i) } }),
+            )
+            .unwrap();
+            throttled += u32::from(matches!(out, Err(throttle::Error::Rejected(_))));
+            assert_eq!(mock::run(&clock, limit.call(slow)).unwrap(), Ok(()));
+            // Every slot held (the limit is at most 4): the call is refused at the limit.
+            let held: [_; 4] = core::array::from_fn(|_| Permit::try_new(&limit).ok());
+            let out = mock::run(&clock, limit.call(slow)).unwrap();
+            assert_eq!(out, Err(adaptive::Error::Rejected(BulkheadFull)));
+            drop(held);
+        }
+    });
+    assert_eq!(n, 0, "allocations in 600 adaptive calls");
+    assert!(throttled > 50, "{throttled}");
+}

@@ -11,6 +11,8 @@
 //!
 //! * [`Observed`] wraps any gate ([`Admit`]: a bulkhead, a rate limiter, one key of a keyed
 //!   limiter, a breaker of a keyed table) and reports each admission, rejection and end;
+//! * [`acquired`] wraps a waiting acquire (a bulkhead's, a pool's, a limiter's) and reports
+//!   it as a gate does: admitted or turned away, and the end when what it got is dropped;
 //! * [`instrument`] wraps any call future (a timeout, a bulkhead's or a pool's waiting
 //!   acquire, a fallback chain, a whole pipeline call) in a span and reports how it ended,
 //!   how long it took, and how long it waited;
@@ -466,6 +468,234 @@ impl<G: Admit, O: Observer> Admit for Observed<G, O> {
             pattern: self.pattern,
             outcome: None,
         });
+    }
+}
+
+// ===== waiting acquires =====
+
+/// A waiting acquire (a bulkhead's or a pool's `acquire()`, a rate limiter's `acquire(n)`)
+/// reported as a gate reports its admissions: [`Signal::Admitted`] when it gets its permit,
+/// connection or tokens, [`Signal::Rejected`] (no retry instant: it already waited) when it
+/// is turned away (the error [`Judge`]s as shed, rejected or timed out; an operation's own
+/// failure, such as a pool's connect error, is neither), and [`Signal::Ended`] when what it
+/// got is given back: the output holds it in a [`Held`], which reports on drop. So a
+/// bulkhead's in-flight gauge counts the calls that waited for their slot, and a pool's
+/// in-flight gauge the connections checked out.
+///
+/// Wrap it in [`instrument`] as well for the span, the waiting gauge and the wait's duration.
+///
+/// # Examples
+///
+/// ```
+/// use bulwark::bulkhead::{Bulkhead, Config, QueueSemaphore};
+/// use bulwark::{MockClock, mock};
+/// use bulwark_observe::{Observer, Pattern, Signal, acquired};
+/// use std::sync::Mutex;
+/// use std::time::Duration;
+///
+/// #[derive(Default)]
+/// struct Log(Mutex<Vec<Signal>>);
+/// impl Observer for Log {
+///     fn on_signal(&self, s: Signal) { self.0.lock().unwrap().push(s) }
+/// }
+///
+/// let clock = MockClock::new();
+/// let log = Log::default();
+/// let slots: Bulkhead<QueueSemaphore<4>, _> =
+///     Bulkhead::queued(Config::new(1).max_wait(Duration::from_secs(1)), &clock).unwrap();
+/// let held = mock::run(&clock, acquired(Pattern::Bulkhead, &log, slots.acquire())).unwrap().unwrap();
+/// // The only slot is held: the next acquire waits its second and gives up.
+/// assert!(mock::run(&clock, acquired(Pattern::Bulkhead, &log, slots.acquire())).unwrap().is_err());
+/// drop(held);
+/// assert_eq!(
+///     *log.0.lock().unwrap(),
+///     [
+///         Signal::Admitted { pattern: Pattern::Bulkhead },
+///         Signal::Rejected { pattern: Pattern::Bulkhead, retry_at: None },
+///         Signal::Ended { pattern: Pattern::Bulkhead, outcome: None },
+///     ]
+/// );
+/// ```
+pub fn acquired<O, F, T, E>(pattern: Pattern, observer: O, fut: F) -> Acquired<O, F>
+where
+    O: Observer,
+    F: Future<Output = Result<T, E>>,
+    E: Judge,
+{
+    Acquired {
+        fut,
+        pattern,
+        observer: Some(observer),
+    }
+}
+
+pin_project! {
+    /// The future of [`acquired`]: what the acquire gave, [`Held`] until it is dropped.
+    ///
+    /// ```
+    /// use bulwark::bulkhead::{Bulkhead, Config, QueueSemaphore};
+    /// use bulwark::{MockClock, mock};
+    /// use bulwark_observe::{Pattern, acquired};
+    /// let clock = MockClock::new();
+    /// let slots: Bulkhead<QueueSemaphore<4>, _> = Bulkhead::queued(Config::new(2), &clock).unwrap();
+    /// let held = mock::run(&clock, acquired(Pattern::Bulkhead, (), slots.acquire())).unwrap().unwrap();
+    /// assert_eq!(slots.metrics().in_use, 1);
+    /// drop(held);
+    /// assert_eq!(slots.metrics().in_use, 0);
+    /// ```
+    #[must_use = "futures do nothing unless polled"]
+    #[derive(Debug)]
+    pub struct Acquired<O, F> {
+        #[pin]
+        fut: F,
+        pattern: Pattern,
+        // Given to the `Held` when the acquire succeeds.
+        observer: Option<O>,
+    }
+}
+
+impl<O, F, T, E> Future for Acquired<O, F>
+where
+    O: Observer,
+    F: Future<Output = Result<T, E>>,
+    E: Judge,
+{
+    type Output = Result<Held<T, O>, E>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let out = std::task::ready!(this.fut.poll(cx));
+        let pattern = *this.pattern;
+        let Some(observer) = this.observer.take() else {
+            // Polled again after it completed: the acquire's own answer, unobserved.
+            return Poll::Ready(out.map(|held| Held {
+                held,
+                end: Ending {
+                    pattern,
+                    observer: None,
+                },
+            }));
+        };
+        Poll::Ready(match out {
+            Ok(held) => {
+                observer.on_signal(Signal::Admitted { pattern });
+                Ok(Held {
+                    held,
+                    end: Ending {
+                        pattern,
+                        observer: Some(observer),
+                    },
+                })
+            }
+            Err(e) => {
+                if e.judge() != CallOutcome::Failure {
+                    observer.on_signal(Signal::Rejected {
+                        pattern,
+                        retry_at: None,
+                    });
+                }
+                Err(e)
+            }
+        })
+    }
+}
+
+/// What an [`acquired`] acquire got (a bulkhead permit, a pool connection), as itself
+/// (`Deref`); dropping it gives it back and reports [`Signal::Ended`].
+///
+/// ```
+/// use bulwark::pool::{Config, Manager, Pool};
+/// use bulwark::bulkhead::QueueSemaphore;
+/// use bulwark::{MockClock, mock};
+/// use bulwark_observe::{Pattern, acquired};
+///
+/// struct Numbers;
+/// impl Manager for Numbers {
+///     type Connection = u32;
+///     type Error = &'static str;
+///     type Connect = core::future::Ready<Result<u32, &'static str>>;
+///     fn connect(&self) -> Self::Connect { core::future::ready(Ok(7)) }
+/// }
+/// let clock = MockClock::new();
+/// let pool: Pool<Numbers, QueueSemaphore<4>, _, 1> = Pool::queued(Numbers, Config::new(), &clock);
+/// let conn = mock::run(&clock, acquired(Pattern::Pool, (), pool.acquire())).unwrap().unwrap();
+/// assert_eq!(**conn, 7); // the held guard, then its connection
+/// ```
+pub struct Held<T, O: Observer> {
+    // Fields drop in order: what was held is given back first, then the end is reported (a
+    // gauge read after the signal sees it free).
+    held: T,
+    end: Ending<O>,
+}
+
+/// Reports [`Signal::Ended`] when dropped (unless there is no observer: an acquire polled
+/// again after it completed).
+struct Ending<O: Observer> {
+    pattern: Pattern,
+    observer: Option<O>,
+}
+
+impl<O: Observer> Drop for Ending<O> {
+    fn drop(&mut self) {
+        if let Some(observer) = self.observer.take() {
+            observer.on_signal(Signal::Ended {
+                pattern: self.pattern,
+                outcome: None,
+            });
+        }
+    }
+}
+
+impl<O: Observer> fmt::Debug for Ending<O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Ending")
+            .field("pattern", &self.pattern)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T, O: Observer> Held<T, O> {
+    /// What was acquired, no longer observed: reports [`Signal::Ended`] now (for a guard
+    /// consumed by its own methods, such as a pool connection discarded as broken).
+    ///
+    /// ```
+    /// use bulwark::bulkhead::{Bulkhead, Config, QueueSemaphore};
+    /// use bulwark::{MockClock, mock};
+    /// use bulwark_observe::{Pattern, acquired};
+    /// let clock = MockClock::new();
+    /// let slots: Bulkhead<QueueSemaphore<4>, _> = Bulkhead::queued(Config::new(1), &clock).unwrap();
+    /// let held = mock::run(&clock, acquired(Pattern::Bulkhead, (), slots.acquire())).unwrap().unwrap();
+    /// let permit = held.into_inner();
+    /// assert_eq!(slots.metrics().in_use, 1);
+    /// drop(permit);
+    /// assert_eq!(slots.metrics().in_use, 0);
+    /// ```
+    pub fn into_inner(self) -> T {
+        let Held { held, end } = self;
+        drop(end);
+        held
+    }
+}
+
+impl<T: fmt::Debug, O: Observer> fmt::Debug for Held<T, O> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Held")
+            .field("held", &self.held)
+            .field("end", &self.end)
+            .finish()
+    }
+}
+
+impl<T, O: Observer> std::ops::Deref for Held<T, O> {
+    type Target = T;
+    fn deref(&self) -> &T {
+        &self.held
+    }
+}
+
+impl<T, O: Observer> std::ops::DerefMut for Held<T, O> {
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.held
     }
 }
 

@@ -21,7 +21,7 @@ use crate::{CallOutcome, Observer, Pattern, Signal};
 ///
 /// | name | type | labels | unit | from |
 /// |---|---|---|---|---|
-/// | `bulwark_circuit_breaker_calls_total` | counter | `name`, `outcome` = `success` \| `failure` \| `ignored` \| `rejected` | calls | breaker [`Events`]; an [`Observed`](crate::Observed) breaker gate (a keyed breaker's) |
+/// | `bulwark_circuit_breaker_calls_total` | counter | `name`, `outcome` = `success` \| `failure` \| `ignored` \| `rejected` | calls | breaker [`Events`]; an [`Observed`](crate::Observed) breaker gate (of a keyed breaker table, `rejected` only: see the `KeyedGate` impl) |
 /// | `bulwark_circuit_breaker_slow_calls_total` | counter | `name` | calls | breaker [`Events`] |
 /// | `bulwark_circuit_breaker_state` | gauge | `name`, `state` = `closed` \| `open` \| `half_open` \| `forced_open` \| `disabled` \| `metrics_only` | 1 for the state now, 0 for the others | breaker [`Events`], [`breaker_state`](MetricsHooks::breaker_state) |
 /// | `bulwark_circuit_breaker_transitions_total` | counter | `name`, `from`, `to` (states as above) | transitions | breaker [`Events`] |
@@ -29,8 +29,8 @@ use crate::{CallOutcome, Observer, Pattern, Signal};
 /// | `bulwark_retry_attempts_total` | counter | `name` | attempts (first calls and retries) | retry / pipeline [`Hooks`] |
 /// | `bulwark_retry_budget_denied_total` | counter | `name` | retries denied | retry / pipeline [`Hooks`] |
 /// | `bulwark_retry_call_attempts` | histogram | `name` | attempts per ended call | retry / pipeline [`Hooks`] |
-/// | `bulwark_rate_limiter_calls_total`, `bulwark_bulkhead_calls_total`, `bulwark_pool_calls_total` (`bulwark_<pattern>_calls_total`) | counter | `name`, `outcome` = `permitted` \| `rejected` | calls | an [`Observed`](crate::Observed) gate |
-/// | `bulwark_bulkhead_in_flight`, `bulwark_pool_in_flight` | gauge | `name` | calls admitted and not yet ended | an [`Observed`](crate::Observed) bulkhead (or pool-like gate) |
+/// | `bulwark_rate_limiter_calls_total`, `bulwark_bulkhead_calls_total`, `bulwark_pool_calls_total` (`bulwark_<pattern>_calls_total`) | counter | `name`, `outcome` = `permitted` \| `rejected` | calls | an [`Observed`](crate::Observed) gate (a keyed table's: every key under the table's name), an [`acquired`](crate::acquired) waiting acquire |
+/// | `bulwark_bulkhead_in_flight`, `bulwark_pool_in_flight` | gauge | `name` | calls admitted and not yet ended; for a pool, connections checked out | an [`Observed`](crate::Observed) bulkhead, an [`acquired`](crate::acquired) bulkhead or pool acquire (until what it got is dropped) |
 /// | `bulwark_bulkhead_waiting`, `bulwark_pool_waiting` | gauge | `name` | calls waiting for a slot or a connection | an [`instrument`](crate::instrument)ed bulkhead or pool acquire, pending after its first poll |
 /// | `bulwark_calls_total` | counter | `name`, `pattern`, `outcome` = `success` \| `failure` \| `rejected` \| `shed` \| `timed_out` | calls | an [`instrument`](crate::instrument)ed call, an `ObserveLayer` |
 /// | `bulwark_call_duration_seconds` | histogram | `name`, `pattern` | seconds | the same (not for `pattern` = `attempt`) |
@@ -82,9 +82,14 @@ pub struct MetricsHooks {
     waiting: [OnceLock<Gauge>; PATTERNS],
     calls: [[OnceLock<Counter>; OUTCOMES]; PATTERNS],
     durations: [OnceLock<Histogram>; PATTERNS],
+    fallbacks: [OnceLock<Counter>; CACHED_STEPS],
 }
 
 const PATTERNS: usize = 9;
+/// Fallback steps whose counter handle is kept (a longer chain registers its later steps on
+/// every fall-back, which allocates the label).
+const CACHED_STEPS: usize = 8;
+const STEP_LABELS: [&str; CACHED_STEPS] = ["1", "2", "3", "4", "5", "6", "7", "8"];
 const OUTCOMES: usize = 5;
 
 const STATES: [State; 6] = [
@@ -214,6 +219,7 @@ impl MetricsHooks {
             waiting: Default::default(),
             calls: Default::default(),
             durations: Default::default(),
+            fallbacks: Default::default(),
         }
     }
 
@@ -519,8 +525,23 @@ impl Observer for MetricsHooks {
                     .record(duration.as_secs_f64());
             }
             Signal::FellBack { step } => {
-                metrics::counter!("bulwark_fallback_total", "name" => self.name.clone(), "step" => step.to_string())
-                    .increment(1);
+                let cached = usize::try_from(step)
+                    .ok()
+                    .and_then(|s| s.checked_sub(1))
+                    .and_then(|i| Some((self.fallbacks.get(i)?, *STEP_LABELS.get(i)?)));
+                match cached {
+                    Some((slot, label)) => slot
+                        .get_or_init(|| {
+                            metrics::counter!("bulwark_fallback_total", "name" => self.name.clone(), "step" => label)
+                        })
+                        .increment(1),
+                    None => metrics::counter!(
+                        "bulwark_fallback_total",
+                        "name" => self.name.clone(),
+                        "step" => step.to_string()
+                    )
+                    .increment(1),
+                }
             }
         }
     }

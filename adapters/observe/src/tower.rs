@@ -213,7 +213,11 @@ where
 /// A keyed table of gates (a `KeyedRateLimiter`, a `KeyedCircuitBreaker`) that reports each
 /// admission and rejection of any key to its observer, under the table's one policy name
 /// (keys are not labels: their number is unbounded). The key's own gate hears how the call
-/// ended, as before.
+/// ended, as before, and only it: for a limiter table that is all there is (a token is spent
+/// on admission), but a `KeyedCircuitBreaker`'s calls are reported admitted or rejected,
+/// not how they ended (its per-key breakers carry no events of their own; the permit the
+/// table hands out cannot be re-wrapped from here): put an [`ObserveLayer`] with
+/// [`Pattern::CircuitBreaker`] around the keyed layer for every call's outcome.
 ///
 /// ```
 /// use bulwark::rate_limiter::{Config, KeyedRateLimiter};

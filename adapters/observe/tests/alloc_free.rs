@@ -1,7 +1,9 @@
 //! Observed calls stay allocation-free after warm-up: with `MetricsHooks` on a recorder whose
 //! handles do not allocate and `TracingHooks` without a subscriber, a breaker, a pipeline's
-//! retry, an observed bulkhead and an instrumented call allocate nothing once each series is
-//! registered (a counting global allocator, per thread, fails the test otherwise).
+//! retry, an observed bulkhead and an instrumented call — and every other pattern's
+//! observation: a limiter, one key of a keyed limiter, a waiting bulkhead acquire, a pool
+//! checkout, a timeout, a fallback — allocate nothing once each series is registered (a
+//! counting global allocator, per thread, fails the test otherwise).
 #![cfg(all(feature = "tracing", feature = "metrics"))]
 
 use std::alloc::{GlobalAlloc, Layout, System};
@@ -151,5 +153,81 @@ fn observed_calls_do_not_allocate_after_warm_up() {
         let (calls, failing) = (1_000u64, 250u64);
         let attempts = calls + failing;
         assert_eq!(recorder.counted() - before, 3 * attempts + 2 * calls);
+    });
+}
+
+/// A pool whose connections are numbers, opened at once.
+struct Numbers;
+impl bulwark::pool::Manager for Numbers {
+    type Connection = u32;
+    type Error = &'static str;
+    type Connect = core::future::Ready<Result<u32, &'static str>>;
+    fn connect(&self) -> Self::Connect {
+        core::future::ready(Ok(1))
+    }
+}
+
+#[test]
+fn every_other_pattern_observed_does_not_allocate_after_warm_up() {
+    use bulwark::admission::Permit;
+    use bulwark::bulkhead::QueueSemaphore;
+    use bulwark::fallback::fallback;
+    use bulwark::pool::{Config as PoolConfig, Pool};
+    use bulwark::rate_limiter::{Config as Rl, Keyed, KeyedRateLimiter, RateLimiter};
+    use bulwark::timeout::timeout;
+    use bulwark_observe::{acquired, fell_back};
+    use core::future::IntoFuture;
+
+    let recorder = Atomics::default();
+    let clock = MockClock::new();
+    let hooks = (TracingHooks::new("api"), MetricsHooks::new("api"));
+    let rate = || Rl::with_period(Duration::from_nanos(1)).burst(u32::MAX);
+    let limiter = Observed::new(
+        Pattern::RateLimiter,
+        RateLimiter::new(rate(), &clock).unwrap(),
+        &hooks,
+    );
+    let table: KeyedRateLimiter<u32, _, 8> = KeyedRateLimiter::new(rate(), &clock).unwrap();
+    let key = Observed::new(Pattern::RateLimiter, Keyed::new(&table, 7), &hooks);
+    let slots: Bulkhead<QueueSemaphore<4>, _> = Bulkhead::queued(Bh::new(2), &clock).unwrap();
+    let pool: Pool<Numbers, QueueSemaphore<4>, _, 2> =
+        Pool::queued(Numbers, PoolConfig::new(), &clock);
+    let round = || {
+        Permit::try_new(&limiter).unwrap().success();
+        Permit::try_new(&key).unwrap().success();
+        let wait = acquired(Pattern::Bulkhead, &hooks, slots.acquire());
+        let permit = mock::run(&clock, instrument(Pattern::Bulkhead, &hooks, &clock, wait));
+        drop(permit.unwrap().unwrap());
+        let checkout = acquired(Pattern::Pool, &hooks, pool.acquire());
+        let conn = mock::run(&clock, instrument(Pattern::Pool, &hooks, &clock, checkout));
+        assert_eq!(**conn.unwrap().unwrap(), 1);
+        let limit = timeout(&clock, Duration::from_secs(1), async { Ok::<_, &str>(()) });
+        let out = mock::run(&clock, instrument(Pattern::Timeout, &hooks, &clock, limit));
+        assert!(out.unwrap().is_ok());
+        let chain = fallback(|| async { Err::<&str, _>("down") }).or(fell_back(
+            &hooks,
+            1,
+            |_: &str| async { Ok("cached") },
+        ));
+        assert_eq!(
+            mock::run(&clock, chain.into_future()).unwrap(),
+            Ok("cached")
+        );
+    };
+    metrics::with_local_recorder(&recorder, || {
+        // Warm-up: each series this test touches is registered here.
+        for _ in 0..4 {
+            round();
+        }
+        let before = recorder.counted();
+        let n = allocations(|| {
+            for _ in 0..1_000 {
+                round();
+            }
+        });
+        assert_eq!(n, 0, "allocations in 1000 rounds of observed calls");
+        // Per round: 2 permitted limiter calls, a permitted bulkhead and pool call, 3
+        // observed calls (bulkhead, pool, timeout) and a fallback.
+        assert_eq!(recorder.counted() - before, 1_000 * (2 + 2 + 3 + 1));
     });
 }

@@ -14,9 +14,9 @@ use bulwark::rate_limiter::{Config as Rl, Keyed, KeyedRateLimiter, RateLimiter};
 use bulwark::retry::{Backoff, Budget, Config, Jitter, Retry, Verdict};
 use bulwark::timeout::timeout;
 use bulwark::{MockClock, mock};
-use bulwark_observe::{MetricsHooks, Observed, Pattern, fell_back, instrument};
+use bulwark_observe::{MetricsHooks, Observed, Pattern, acquired, fell_back, instrument};
 use core::future::IntoFuture;
-use support::{Series, counter, gauge, histogram, with_metrics};
+use support::{Series, counter, gauge, histogram, paused, with_metrics};
 
 fn get<'a>(series: &'a Series, key: &str) -> Option<&'a metrics_util::debugging::DebugValue> {
     series.get(key)
@@ -328,32 +328,41 @@ impl bulwark::pool::Manager for Numbers {
 }
 
 #[test]
-fn a_pool_acquire_is_counted_timed_and_its_wait_gauged() {
+fn a_pool_acquire_is_counted_timed_and_its_wait_and_use_gauged() {
     use bulwark::pool::{Config as PoolConfig, Pool};
     let clock = MockClock::new();
-    let ((), series) = with_metrics(|| {
-        let hooks = MetricsHooks::new("db");
-        let pool: Pool<Numbers, QueueSemaphore<4>, _, 1> = Pool::queued(
-            Numbers,
-            PoolConfig::new().timeout(Duration::from_millis(250)),
+    let hooks = MetricsHooks::new("db");
+    let pool: Pool<Numbers, QueueSemaphore<4>, _, 1> = Pool::queued(
+        Numbers,
+        PoolConfig::new().timeout(Duration::from_millis(250)),
+        &clock,
+    );
+    let observed = || {
+        instrument(
+            Pattern::Pool,
+            &hooks,
             &clock,
-        );
-        let held = mock::run(
-            &clock,
-            instrument(Pattern::Pool, &hooks, &clock, pool.acquire()),
+            acquired(Pattern::Pool, &hooks, pool.acquire()),
         )
-        .unwrap()
-        .unwrap();
-        // The only connection is held: the next acquire waits 250 ms and gives up.
-        let out = mock::run(
-            &clock,
-            instrument(Pattern::Pool, &hooks, &clock, pool.acquire()),
-        )
-        .unwrap();
-        assert!(out.is_err());
-        drop(held);
+    };
+    let (held, series) = with_metrics(|| {
+        let first = mock::run(&clock, observed()).unwrap().unwrap();
+        // The only connection is checked out: the next acquire waits 250 ms and gives up.
+        assert!(mock::run(&clock, observed()).unwrap().is_err());
+        first
     });
+    assert_eq!(**held, 1);
     let expect = [
+        (
+            "bulwark_pool_calls_total{name=db,outcome=permitted}",
+            counter(1),
+        ),
+        (
+            "bulwark_pool_calls_total{name=db,outcome=rejected}",
+            counter(1),
+        ),
+        // The connection still checked out when the series are read.
+        ("bulwark_pool_in_flight{name=db}", gauge(1.0)),
         (
             "bulwark_calls_total{name=db,pattern=pool,outcome=success}",
             counter(1),
@@ -367,6 +376,61 @@ fn a_pool_acquire_is_counted_timed_and_its_wait_gauged() {
             histogram(&[0.0, 0.25]),
         ),
         ("bulwark_pool_waiting{name=db}", gauge(0.0)),
+    ];
+    for (key, value) in &expect {
+        assert_eq!(get(&series, key), Some(value), "{key}");
+    }
+    assert_eq!(series.len(), expect.len(), "no other series: {series:#?}");
+}
+
+/// A bulkhead acquire that waits for its slot counts in the in-flight gauge once it has it,
+/// and leaves it when its permit is dropped; on tokio's paused time, a holder gives its slot
+/// back after 300 ms.
+#[test]
+fn a_waiting_bulkhead_acquire_is_in_flight_once_admitted() {
+    let hooks = MetricsHooks::new("api");
+    let ((waited, in_flight), series) = with_metrics(|| {
+        paused(async {
+            let clock = bulwark_tokio::TokioClock::new();
+            let slots: Bulkhead<QueueSemaphore<4>, _> =
+                Bulkhead::queued(Bh::new(1).max_wait(Duration::from_secs(1)), clock).unwrap();
+            let observed = || {
+                instrument(
+                    Pattern::Bulkhead,
+                    &hooks,
+                    clock,
+                    acquired(Pattern::Bulkhead, &hooks, slots.acquire()),
+                )
+            };
+            let first = observed().await.unwrap();
+            let t0 = tokio::time::Instant::now();
+            let (second, ()) = tokio::join!(observed(), async {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                drop(first);
+            });
+            let second = second.unwrap();
+            let in_flight = slots.metrics().in_use;
+            drop(second);
+            (t0.elapsed(), in_flight)
+        })
+    });
+    assert_eq!((waited, in_flight), (Duration::from_millis(300), 1));
+    let expect = [
+        (
+            "bulwark_bulkhead_calls_total{name=api,outcome=permitted}",
+            counter(2),
+        ),
+        // +1 (first), -1 (first given back), +1 (second), -1 (second dropped).
+        ("bulwark_bulkhead_in_flight{name=api}", gauge(0.0)),
+        ("bulwark_bulkhead_waiting{name=api}", gauge(0.0)),
+        (
+            "bulwark_calls_total{name=api,pattern=bulkhead,outcome=success}",
+            counter(2),
+        ),
+        (
+            "bulwark_call_duration_seconds{name=api,pattern=bulkhead}",
+            histogram(&[0.0, 0.3]),
+        ),
     ];
     for (key, value) in &expect {
         assert_eq!(get(&series, key), Some(value), "{key}");

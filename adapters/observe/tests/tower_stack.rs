@@ -225,3 +225,59 @@ fn retry_layer_hooks_and_an_observed_gate_layer() {
     }
     assert_eq!(series.len(), expect.len(), "no other series: {series:#?}");
 }
+
+/// A keyed breaker table: `Observed` counts its admissions and rejections (every key under
+/// the table's name), and an `ObserveLayer` around the keyed layer gives how each call ended
+/// (the per-key breakers carry no events of their own).
+#[test]
+fn keyed_breaker_layer_calls_are_counted_with_their_outcomes() {
+    use bulwark_tokio::tower::KeyedCircuitBreaker;
+    let ((), series) = with_metrics(|| {
+        paused(async {
+            let table: KeyedCircuitBreaker<u8> =
+                KeyedCircuitBreaker::new(Cb::new().consecutive_failures(1), 8, TokioClock::new())
+                    .unwrap();
+            let observed = Observed::new(
+                Pattern::CircuitBreaker,
+                table,
+                MetricsHooks::new("per-host"),
+            );
+            let hooks = Arc::new(MetricsHooks::new("per-host"));
+            let svc = ServiceBuilder::new()
+                .layer(ObserveLayer::shared(Pattern::CircuitBreaker, hooks))
+                .layer(KeyedLayer::new(observed, |host: &u8| *host))
+                .service(service_fn(|host: u8| async move {
+                    if host == 1 { Err("503") } else { Ok(host) }
+                }));
+            assert!(svc.clone().oneshot(1).await.is_err()); // host 1 fails: its breaker opens
+            assert!(svc.clone().oneshot(1).await.is_err()); // rejected by host 1's breaker
+            assert_eq!(svc.oneshot(2).await.unwrap(), 2); // host 2 is not affected
+        })
+    });
+    let expect = [
+        (
+            "bulwark_circuit_breaker_calls_total{name=per-host,outcome=rejected}",
+            counter(1),
+        ),
+        (
+            "bulwark_calls_total{name=per-host,pattern=circuit_breaker,outcome=failure}",
+            counter(1),
+        ),
+        (
+            "bulwark_calls_total{name=per-host,pattern=circuit_breaker,outcome=rejected}",
+            counter(1),
+        ),
+        (
+            "bulwark_calls_total{name=per-host,pattern=circuit_breaker,outcome=success}",
+            counter(1),
+        ),
+        (
+            "bulwark_call_duration_seconds{name=per-host,pattern=circuit_breaker}",
+            histogram(&[0.0, 0.0, 0.0]),
+        ),
+    ];
+    for (key, value) in &expect {
+        assert_eq!(series.get(*key), Some(value), "{key}");
+    }
+    assert_eq!(series.len(), expect.len(), "no other series: {series:#?}");
+}

@@ -73,6 +73,7 @@
 pub use bulwark;
 pub use redis;
 
+mod alarm;
 mod config;
 mod error;
 mod limiter;

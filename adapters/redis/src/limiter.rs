@@ -13,9 +13,11 @@ use bulwark_tokio::TokioClock;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{ErrorKind, RedisError, ServerErrorKind};
 
+use crate::alarm::Alarms;
 use crate::config::{Config, Degradation, Event, TimeSource};
 use crate::error::{Cause, ConfigError, Error};
 use crate::script::{self, Reply};
+use redis::Value;
 
 /// How many keys the local fallback ([`Degradation::Local`]) remembers: a fixed table of the
 /// core's keyed limiter, built only when that degradation is chosen. Beyond it, the least
@@ -145,6 +147,8 @@ struct Inner<C> {
     time: TimeSource,
     slack_ms: u64,
     timeout: Duration,
+    /// The timers of the checks' timeouts.
+    alarms: Alarms,
     clock: C,
     breaker: CircuitBreaker<C>,
     degradation: Degradation,
@@ -265,6 +269,7 @@ impl<C: Clock + Clone> RedisRateLimiter<C> {
                 slack_ms: u64::try_from(cfg.expiry_slack.as_nanos().div_ceil(1_000_000))
                     .unwrap_or(u64::MAX),
                 timeout: cfg.timeout,
+                alarms: Alarms::default(),
                 clock,
                 breaker,
                 degradation: cfg.degradation,
@@ -472,12 +477,12 @@ impl<C: Clock + Clone> RedisRateLimiter<C> {
         let args = self.args(n, now);
         let key_in_redis = self.redis_key(key);
         let call = self.eval(&key_in_redis, &args);
-        match bulwark::timeout::timeout(TokioClock::new(), inner.timeout, call).await {
+        match bulwark::timeout::timeout(&inner.alarms, inner.timeout, call).await {
             Ok(Ok(reply)) => {
                 permit.success();
                 inner.redis_answers.fetch_add(1, Ordering::Relaxed);
                 self.set_degraded(false, None);
-                self.answer(reply, now)
+                self.answer(&reply, now)
             }
             Ok(Err(e)) if unavailable(&e) => {
                 permit.failure();
@@ -587,7 +592,7 @@ impl<C: Clock + Clone> RedisRateLimiter<C> {
                     let args: Vec<script::Args> =
                         asks.iter().map(|&i| self.args(checks[i].1, now)).collect();
                     let call = self.eval_many(&keys, &args);
-                    match bulwark::timeout::timeout(TokioClock::new(), inner.timeout, call).await {
+                    match bulwark::timeout::timeout(&inner.alarms, inner.timeout, call).await {
                         Ok(Ok(replies)) => {
                             permit.success();
                             inner
@@ -597,7 +602,7 @@ impl<C: Clock + Clone> RedisRateLimiter<C> {
                             for (&i, reply) in asks.iter().zip(replies) {
                                 let (key, n) = &checks[i];
                                 out[i] = Some(match reply {
-                                    Ok(r) => self.answer(r, now),
+                                    Ok(r) => self.answer(&r, now),
                                     Err(e) if unavailable(&e) => self.degrade(
                                         key.as_ref(),
                                         *n,
@@ -642,7 +647,7 @@ impl<C: Clock + Clone> RedisRateLimiter<C> {
         &self,
         keys: &[String],
         args: &[script::Args],
-    ) -> Result<Vec<redis::RedisResult<Reply>>, RedisError> {
+    ) -> Result<Vec<redis::RedisResult<Value>>, RedisError> {
         let mut conn = self.inner.conn.clone();
         let pipeline = |which: &mut dyn Iterator<Item = usize>| {
             let mut pipe = redis::pipe();
@@ -656,7 +661,7 @@ impl<C: Clock + Clone> RedisRateLimiter<C> {
         let mut results = loop {
             let pipe = pipeline(&mut (0..keys.len()));
             match pipe
-                .query_async::<Vec<redis::RedisResult<Reply>>>(&mut conn)
+                .query_async::<Vec<redis::RedisResult<Value>>>(&mut conn)
                 .await
             {
                 Ok(r) => break r,
@@ -679,7 +684,7 @@ impl<C: Clock + Clone> RedisRateLimiter<C> {
                 .await?;
             let pipe = pipeline(&mut missing.iter().copied());
             let again = pipe
-                .query_async::<Vec<redis::RedisResult<Reply>>>(&mut conn)
+                .query_async::<Vec<redis::RedisResult<Value>>>(&mut conn)
                 .await?;
             for (i, r) in missing.into_iter().zip(again) {
                 results[i] = r;
@@ -697,7 +702,7 @@ impl<C: Clock + Clone> RedisRateLimiter<C> {
     /// `EVALSHA`; on `NOSCRIPT`, `SCRIPT LOAD` and `EVALSHA` again. A connection that failed
     /// earlier is retried once (the connection manager reconnects on the first failure and
     /// the second attempt waits for that), all within the caller's timeout.
-    async fn eval(&self, key: &str, args: &script::Args) -> Result<Reply, RedisError> {
+    async fn eval(&self, key: &str, args: &script::Args) -> Result<Value, RedisError> {
         let inner = &*self.inner;
         let mut conn = inner.conn.clone();
         let mut reconnected = false;
@@ -705,7 +710,7 @@ impl<C: Clock + Clone> RedisRateLimiter<C> {
         loop {
             match self
                 .evalsha(key, args)
-                .query_async::<Reply>(&mut conn)
+                .query_async::<Value>(&mut conn)
                 .await
             {
                 Ok(r) => return Ok(r),
@@ -726,30 +731,40 @@ impl<C: Clock + Clone> RedisRateLimiter<C> {
     }
 
     /// The script's answer as the core's.
-    fn answer(&self, reply: Reply, sent_now: Option<u64>) -> Result<(), Error> {
-        let inner = &*self.inner;
-        let decoded = script::decode(reply).ok_or_else(|| {
-            Error::Redis(String::from(
-                "the rate-limit script answered out of range (another script under its SHA?)",
-            ))
-        })?;
-        if decoded.pass {
-            return Ok(());
-        }
-        let limited = match sent_now {
-            // Caller time: the instants are the local clock's, exactly as the core's.
-            Some(now) => {
-                RateLimited::new(Instant::from_nanos(decoded.at), Instant::from_nanos(now))
-            }
-            None if decoded.at == u64::MAX => RateLimited::NEVER,
-            // Server time: the wait Redis computed, from the local reading at the answer.
+    fn answer(&self, reply: &Value, sent_now: Option<u64>) -> Result<(), Error> {
+        let wait = match script::decode(reply) {
+            Some(Reply::Pass) => return Ok(()),
+            Some(Reply::Wait(wait)) => Some(wait),
+            Some(Reply::Never) => None,
             None => {
-                let wait = Duration::from_nanos(decoded.at.saturating_sub(decoded.now));
-                let local = inner.clock.now();
-                RateLimited::new(local.saturating_add(wait), local)
+                return Err(Error::Redis(String::from(
+                    "the rate-limit script answered out of range (another script under its SHA?)",
+                )));
             }
         };
-        Err(Error::RateLimited(limited))
+        let limited = match (sent_now, wait) {
+            // Caller time: the instants are the local clock's, exactly as the core's (the
+            // script computed `at - now` exactly, and `at` fits u64).
+            (Some(now), Some(wait)) => RateLimited::new(
+                Instant::from_nanos(now.saturating_add(wait)),
+                Instant::from_nanos(now),
+            ),
+            (Some(now), None) => {
+                RateLimited::new(Instant::from_nanos(u64::MAX), Instant::from_nanos(now))
+            }
+            (None, None) => RateLimited::NEVER,
+            // Server time: the wait Redis computed, from the local reading at the answer.
+            (None, Some(wait)) => {
+                let local = self.inner.clock.now();
+                RateLimited::new(local.saturating_add(Duration::from_nanos(wait)), local)
+            }
+        };
+        // Judged against this limiter's quota, as the core's limiters say.
+        Err(Error::RateLimited(if limited == RateLimited::NEVER {
+            limited
+        } else {
+            limited.with_quota(self.inner.gcra.quota())
+        }))
     }
 
     /// Answers a check by the degradation, reporting the switch if this is one.

@@ -13,7 +13,8 @@ pub(crate) const SOURCE: &str = include_str!("gcra.lua");
 
 const GIGA: u64 = 1_000_000_000;
 
-/// The script's seven arguments (`now` absent: Redis `TIME`, sent as two empty strings).
+/// The script's arguments: five, then `now` as two more for caller time (absent: Redis
+/// `TIME`).
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Args {
     pub(crate) now: Option<(u64, u64)>,
@@ -25,29 +26,26 @@ pub(crate) struct Args {
 impl Args {
     /// Appends them to `cmd` (numbers in decimal, written without allocating).
     pub(crate) fn write_to(&self, cmd: &mut redis::Cmd) {
-        match self.now {
-            Some((s, ns)) => cmd.arg(s).arg(ns),
-            None => cmd.arg("").arg(""),
-        };
         cmd.arg(self.inc.0)
             .arg(self.inc.1)
             .arg(self.len.0)
             .arg(self.len.1)
             .arg(self.slack_ms);
+        if let Some((s, ns)) = self.now {
+            cmd.arg(s).arg(ns);
+        }
     }
 }
 
-/// `{pass, at_s, at_ns, now_s, now_ns}`.
-pub(crate) type Reply = (i64, i64, i64, i64, i64);
-
-/// A reply read back into nanoseconds.
+/// The script's answer, read.
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub(crate) struct Decoded {
-    pub(crate) pass: bool,
-    /// The new TAT when it passed, the earliest pass instant otherwise (`u64::MAX`: never).
-    pub(crate) at: u64,
-    /// The instant the script used as now.
-    pub(crate) now: u64,
+pub(crate) enum Reply {
+    /// The tokens were taken.
+    Pass,
+    /// Refused: it would pass this many nanoseconds after the script's now.
+    Wait(u64),
+    /// Refused for good: the new TAT would pass `u64::MAX` ns.
+    Never,
 }
 
 /// `ns` as (whole seconds, nanoseconds below them).
@@ -73,18 +71,19 @@ pub(crate) fn args(now: Option<u64>, inc: u64, len: u64, slack_ms: u64) -> Args 
     }
 }
 
-/// Reads a reply; `None` when it is out of range (not this script's).
-pub(crate) fn decode((pass, at_s, at_ns, now_s, now_ns): Reply) -> Option<Decoded> {
-    let pass = match pass {
-        0 => false,
-        1 => true,
-        _ => return None,
-    };
-    Some(Decoded {
-        pass,
-        at: join(at_s, at_ns)?,
-        now: join(now_s, now_ns)?,
-    })
+/// Reads a reply (`1`, `{s, ns}` or `0`); `None` when it is none of those (not this
+/// script's).
+pub(crate) fn decode(reply: &redis::Value) -> Option<Reply> {
+    use redis::Value;
+    match reply {
+        Value::Int(1) => Some(Reply::Pass),
+        Value::Int(0) => Some(Reply::Never),
+        Value::Array(parts) => match parts.as_slice() {
+            [Value::Int(s), Value::Int(ns)] => join(*s, *ns).map(Reply::Wait),
+            _ => None,
+        },
+        _ => None,
+    }
 }
 
 #[cfg(test)]
@@ -114,35 +113,36 @@ mod tests {
     }
 
     #[test]
-    fn args_carry_server_time_as_empty_strings() {
+    fn args_carry_caller_time_last_and_server_time_as_nothing() {
         let packed = |a: Args| {
             let mut cmd = redis::cmd("EVALSHA");
             a.write_to(&mut cmd);
             String::from_utf8(cmd.get_packed_command()).unwrap()
         };
         let a = packed(args(None, 1_500_000_000, 3 * GIGA, 7));
-        assert!(
-            a.ends_with("$0\r\n\r\n$0\r\n\r\n$1\r\n1\r\n$9\r\n500000000\r\n$1\r\n3\r\n$1\r\n0\r\n$1\r\n7\r\n"),
-            "{a:?}"
+        assert_eq!(
+            a,
+            "*6\r\n$7\r\nEVALSHA\r\n$1\r\n1\r\n$9\r\n500000000\r\n$1\r\n3\r\n$1\r\n0\r\n$1\r\n7\r\n"
         );
         let a = packed(args(Some(u64::MAX), 1, 2, 0));
         assert!(
-            a.contains("$11\r\n18446744073\r\n$9\r\n709551615\r\n"),
+            a.starts_with("*8\r\n") && a.ends_with("$11\r\n18446744073\r\n$9\r\n709551615\r\n"),
             "{a:?}"
         );
     }
 
     #[test]
     fn replies_out_of_range_are_refused() {
+        use redis::Value::{Array, Int, Nil};
+        assert_eq!(decode(&Int(1)), Some(Reply::Pass));
+        assert_eq!(decode(&Int(0)), Some(Reply::Never));
         assert_eq!(
-            decode((1, 2, 3, 4, 5)),
-            Some(Decoded {
-                pass: true,
-                at: 2 * GIGA + 3,
-                now: 4 * GIGA + 5
-            })
+            decode(&Array(vec![Int(2), Int(3)])),
+            Some(Reply::Wait(2 * GIGA + 3))
         );
-        assert_eq!(decode((2, 0, 0, 0, 0)), None);
-        assert_eq!(decode((0, 0, -1, 0, 0)), None);
+        assert_eq!(decode(&Int(2)), None);
+        assert_eq!(decode(&Nil), None);
+        assert_eq!(decode(&Array(vec![Int(0), Int(-1)])), None);
+        assert_eq!(decode(&Array(vec![Int(0), Int(1), Int(2)])), None);
     }
 }

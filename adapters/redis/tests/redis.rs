@@ -30,6 +30,12 @@ fn mock_clock() -> &'static MockClock {
 }
 
 /// A limiter on `client` with caller time read from `clock`.
+/// The core's rejection until `at`, judged at `now` against `limit`: what the Redis
+/// limiter must answer too.
+fn core_limited(at: Instant, now: Instant, limit: Limit) -> RateLimited {
+    RateLimited::new(at, now).with_quota(limit.gcra().unwrap().quota())
+}
+
 fn caller_limiter(
     client: redis::Client,
     cfg: Config,
@@ -238,9 +244,10 @@ async fn caller_time_sets_the_ttl_to_the_refill_and_a_full_key_is_gone() {
     let err = limiter.try_acquire("k", 1).await.unwrap_err();
     assert_eq!(
         err,
-        Error::RateLimited(RateLimited::new(
+        Error::RateLimited(core_limited(
             Instant::from_millis(200),
-            Instant::from_millis(100)
+            Instant::from_millis(100),
+            Limit::per_second(10).burst(5)
         ))
     );
     assert!(pttl(&mut c).await <= ttl);
@@ -351,7 +358,11 @@ async fn noscript_reloads_the_script_and_keeps_the_state() {
     let err = limiter.try_acquire("k", 1).await.unwrap_err();
     assert_eq!(
         err,
-        Error::RateLimited(RateLimited::new(Instant::from_millis(500), Instant::ZERO))
+        Error::RateLimited(core_limited(
+            Instant::from_millis(500),
+            Instant::ZERO,
+            Limit::per_second(2)
+        ))
     );
     let sha = redis::Script::new(include_str!("../src/gcra.lua"))
         .get_hash()
@@ -381,9 +392,10 @@ async fn a_batch_is_one_pipeline_that_survives_noscript_and_degrades_whole() {
         .query_async(&mut c)
         .await
         .unwrap();
-    let limited = Err(Error::RateLimited(RateLimited::new(
+    let limited = Err(Error::RateLimited(core_limited(
         Instant::from_secs(1),
         Instant::ZERO,
+        Limit::per_second(1).burst(2),
     )));
     let above = Err(Error::InsufficientCapacity(InsufficientCapacity {
         requested: 3,
@@ -547,9 +559,10 @@ async fn the_local_fallback_keeps_this_instances_share() {
     limiter.try_acquire("a", 1).await.unwrap();
     assert_eq!(
         limiter.try_acquire("a", 1).await,
-        Err(Error::RateLimited(RateLimited::new(
+        Err(Error::RateLimited(core_limited(
             Instant::from_millis(200),
-            Instant::ZERO
+            Instant::ZERO,
+            Limit::per_second(5).burst(2) // this instance's share: T = 200 ms, burst 2
         )))
     );
     limiter.try_acquire("b", 2).await.unwrap(); // keys stay apart
@@ -657,9 +670,10 @@ async fn a_killed_server_degrades_and_a_restarted_one_recovers() {
     // The shared limit is back in force (the new server starts empty).
     assert_eq!(
         limiter.try_acquire("k", 1).await,
-        Err(Error::RateLimited(RateLimited::new(
+        Err(Error::RateLimited(core_limited(
             Instant::from_secs(2),
-            Instant::from_secs(1)
+            Instant::from_secs(1),
+            Limit::per_second(1).burst(2)
         )))
     );
     let events = events.lock().unwrap();
@@ -731,15 +745,19 @@ async fn the_tower_layer_rejects_with_the_retry_hint_and_clones_share_the_limit(
     }));
     assert_eq!(svc.clone().oneshot(("alice", 21)).await.unwrap(), 42);
     let err = svc.clone().oneshot(("alice", 1)).await.unwrap_err();
-    let limited = err
+    let got = err
         .downcast_ref::<Error>()
         .expect("the limiter's own error");
     assert_eq!(
-        limited,
-        &Error::RateLimited(RateLimited::new(Instant::from_secs(1), Instant::ZERO))
+        got,
+        &Error::RateLimited(core_limited(
+            Instant::from_secs(1),
+            Instant::ZERO,
+            Limit::per_second(1).burst(1)
+        ))
     );
     assert_eq!(
-        limited.retry_after(),
+        got.retry_after(),
         Some(Duration::from_secs(1)),
         "for a Retry-After header"
     );

@@ -177,7 +177,10 @@ async fn every_rejection_answers_with_its_status_and_retry_after_over_tcp() {
     assert_eq!(get_once(addr, "/limited", "").await.0, 200);
     let (status, retry_after, body) = get_once(addr, "/limited", "").await;
     assert_eq!((status, retry_after.as_deref()), (429, Some("1")));
-    assert!(body.starts_with("rate limited; retry in"), "{body}");
+    assert!(
+        body.starts_with("rate limited (1 at once, one more every 1.0 s); retry in"),
+        "{body}"
+    );
 
     // Keyed: one token a minute per tenant, so acme's second request says "60" and globex
     // is not affected.

@@ -321,6 +321,37 @@ async fn fault_layer_refuses_replaces_and_delays_for_every_clone() {
     assert_eq!((t.decided, t.aborted, t.replaced, t.delayed), (3, 1, 1, 1));
 }
 
+/// A pipeline layer inside a timeout layer reads the timeout's end when the call is made:
+/// retries are planned only while they can start before it, and the call answers with the
+/// last attempt's error at once instead of sleeping into the timeout.
+#[tokio::test(start_paused = true)]
+async fn pipeline_layer_under_a_timeout_layer_stops_retrying_before_its_end() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let seen = Arc::clone(&calls);
+    let p = Pipeline::new(
+        TokioClock::new(),
+        RetryConfig::new()
+            .max_attempts(10)
+            .backoff(Backoff::constant(ms(300)))
+            .jitter(Jitter::None),
+    )
+    .unwrap();
+    let svc = ServiceBuilder::new()
+        .bulwark_timeout(ms(1_000))
+        .pipeline(p)
+        .service(service_fn(move |_: u32| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            async { Err::<u32, _>("down") }
+        }));
+    let t0 = Instant::now();
+    let err = svc.oneshot(1).await.unwrap_err();
+    // Attempts at 0, 300, 600 and 900 ms; the one planned at 1200 ms would start after the
+    // timeout's end: the answer is the last attempt's error, at 900 ms, not an Elapsed.
+    assert_eq!((calls.load(Ordering::SeqCst), t0.elapsed()), (4, ms(900)));
+    assert!(!is::<Elapsed>(&err), "{err}");
+    assert_eq!(err.to_string(), "down");
+}
+
 /// resilience4j records every exception as a failure by default (`recordExceptions`); a
 /// panic is Rust's unchecked exception. A panicking operation behind the breaker's layer is
 /// a failure (the breaker opens), not an abandoned call, and the panic still reaches the

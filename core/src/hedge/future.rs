@@ -16,7 +16,8 @@ impl<S: Sleep, const N: usize, K, B: RetryBudget> Hedge<S, N, K, B> {
     /// Runs `op` (a closure, or any [`Operation`]) hedged: the first copy at once, each further one after the delay (or at once
     /// when a copy's answer is not acceptable), if the budget has a token for it; returns the
     /// first acceptable answer and drops (cancels) every other copy, or, when every copy
-    /// failed, the last answer.
+    /// failed, the first copy's answer (the primary's: what the call would have returned
+    /// unhedged).
     ///
     /// # Cancellation
     ///
@@ -30,9 +31,10 @@ impl<S: Sleep, const N: usize, K, B: RetryBudget> Hedge<S, N, K, B> {
     /// let clock = MockClock::new();
     /// let hedge: Hedge<_, 3> = Hedge::new(Config::new(Delay::Fixed(Duration::from_millis(10))), &clock).unwrap();
     /// let copies = Cell::new(0);
-    /// // Every copy fails at once: each failure starts the next copy at once, then the last answer.
-    /// let out = mock::run(&clock, hedge.call(|| { copies.set(copies.get() + 1); async { Err::<(), _>("503") } }));
-    /// assert_eq!((out.unwrap(), copies.get()), (Err("503"), 3));
+    /// // Every copy fails at once: each failure starts the next copy at once; then the
+    /// // primary's answer is the call's.
+    /// let out = mock::run(&clock, hedge.call(|| { copies.set(copies.get() + 1); let n = copies.get(); async move { Err::<(), _>(n) } }));
+    /// assert_eq!((out.unwrap(), copies.get()), (Err(1), 3));
     /// ```
     pub fn call<F, Fut, T, E>(&self, op: F) -> Call<&Self, S, N, K, B, F, Fut>
     where
@@ -69,11 +71,13 @@ pub struct Call<R, S: Sleep, const N: usize, K, B, F, Fut: Future> {
     machine: Machine<N>,
     /// No further hedge: the budget said no.
     denied: bool,
-    /// Structurally pinned: the running copies and when each started.
-    slots: [Option<(Fut, Instant)>; N],
+    /// Structurally pinned: the running copies, when each started and whether it is the
+    /// primary (the first copy).
+    slots: [Option<(Fut, Instant, bool)>; N],
     /// Structurally pinned: the sleep until the next copy is due, and its deadline.
     timer: Option<(S::Sleep, Instant)>,
-    /// The last answer that was not acceptable.
+    /// The answer returned when every copy fails: the primary's once it has failed, until
+    /// then the first failed hedge's.
     last: Option<Fut::Output>,
     _policy: core::marker::PhantomData<fn() -> (K, B)>,
 }
@@ -143,8 +147,9 @@ where
                     this.denied = true;
                     continue;
                 }
+                let primary = this.machine.copies() == 0;
                 if let Some(slot) = this.slots.iter_mut().find(|s| s.is_none()) {
-                    *slot = Some((this.op.attempt(), now));
+                    *slot = Some((this.op.attempt(), now, primary));
                 }
                 this.machine.started(now, hedge.delay());
                 this.timer = None;
@@ -153,10 +158,10 @@ where
             // Poll the copies running.
             let mut failed = false;
             for slot in this.slots.iter_mut() {
-                let Some((fut, started)) = slot.as_mut() else {
+                let Some((fut, started, primary)) = slot.as_mut() else {
                     continue;
                 };
-                let started = *started;
+                let (started, primary) = (*started, *primary);
                 // SAFETY: `fut` lives in a slot of `slots`, structurally pinned (see above).
                 let out = match unsafe { Pin::new_unchecked(fut) }.poll(cx) {
                     Poll::Ready(out) => out,
@@ -167,7 +172,9 @@ where
                 // error, say) is the answer.
                 if matches!(hedge.classify.classify(&out), Verdict::Failure { .. }) {
                     this.machine.failed(hedge.sleeper.now());
-                    this.last = Some(out);
+                    if primary || this.last.is_none() {
+                        this.last = Some(out);
+                    }
                     failed = true;
                     continue;
                 }

@@ -18,7 +18,7 @@ pub enum Next {
     StartAt(Instant),
     /// Every copy has started: wait for the ones running.
     Wait,
-    /// Every copy has started and failed: the call fails with the last answer.
+    /// Every copy has started and failed: the call fails with the primary's answer.
     GiveUp,
 }
 

@@ -249,6 +249,7 @@ impl<C: Clock, const PERIOD_NS: u64, const BURST: u32> crate::admission::Admit
 {
     type Ticket = ();
     type Rejected = RateLimited;
+    const RECORDS: bool = false;
 
     #[inline]
     fn try_admit(&self) -> Result<(), RateLimited> {

@@ -47,12 +47,13 @@ use crate::time::duration_to_nanos;
 
 `rate` tokens `per` interval (default `"1s"`: [`per`](Config::per)), then one key per
 builder method: `burst` (default: `rate`), `max_wait`, `jitter` (durations as
-[text](crate::duration), default `"0s"`), `seed`. `rate` is required; an unknown key is an
+[text](crate::duration), default `"0s"`), `seed`, `waiting` (`"retry"`, the default, or
+`"reserve"`: [`Waiting`]). `rate` is required; an unknown key is an
 error naming it; the whole is checked as a limiter's constructor checks it ([`Config::gcra`]),
 the error naming the setting.
 
 ```
-use bulwark::rate_limiter::Config;
+use bulwark::rate_limiter::{Config, Waiting};
 use core::time::Duration;
 
 let config: Config = toml::from_str(r#"
@@ -62,9 +63,11 @@ let config: Config = toml::from_str(r#"
     max_wait = "50ms"
     jitter = "2ms"
     seed = 7
+    waiting = "reserve"
 "#).unwrap();
 let ms = Duration::from_millis;
-assert_eq!(config, Config::per_second(100).burst(20).max_wait(ms(50)).jitter(ms(2)).seed(7));
+let expected = Config::per_second(100).burst(20).max_wait(ms(50)).jitter(ms(2)).seed(7);
+assert_eq!(config, expected.waiting(Waiting::Reserve));
 let per_minute: Config = toml::from_str(r#"rate = 90
 per = "1m""#).unwrap();
 assert_eq!(per_minute, Config::per_minute(90));
@@ -89,6 +92,62 @@ pub struct Config {
     seed: u64,
     /// Was [`Config::seed`] called (reproducible), or does each waiting call take a fresh seed?
     seed_set: bool,
+    /// How waiting callers get their tokens.
+    waiting: Waiting,
+}
+
+/// How a caller that waits for tokens ([`RateLimiter::acquire`](super::RateLimiter::acquire))
+/// gets them, when several wait at once.
+///
+/// The default is [`Retry`](Waiting::Retry): a waiter takes nothing until it has its tokens, so
+/// a waiter that gives up (its request timed out, its client went away — common in a server)
+/// costs the live callers nothing. [`Reserve`](Waiting::Reserve) is resilience4j's
+/// reservation semantics: strict arrival order and one wake-up per waiter, at the price of
+/// tokens spent on waiters that give up (handed back only while no later caller has taken
+/// tokens). Choose it when waiters rarely give up and fairness or wake-up storms matter.
+///
+/// ```
+/// use bulwark::rate_limiter::{Config, RateLimiter, Waiting};
+/// use bulwark::{Instant, MockClock};
+/// use core::future::Future;
+/// use core::pin::pin;
+/// use core::task::{Context, Waker};
+/// use core::time::Duration;
+/// let clock = MockClock::new();
+/// let cfg = Config::per_second(10).burst(1).max_wait(Duration::from_secs(1));
+/// let l = RateLimiter::new(cfg.waiting(Waiting::Reserve), &clock).unwrap();
+/// l.try_acquire().unwrap();
+/// let cx = &mut Context::from_waker(Waker::noop());
+/// // Three callers start waiting at 0 ms: each takes its own instant.
+/// let mut waiters = [pin!(l.acquire(1)), pin!(l.acquire(1)), pin!(l.acquire(1))];
+/// for w in &mut waiters {
+///     assert!(w.as_mut().poll(cx).is_pending());
+/// }
+/// // A newcomer at 150 ms queues behind them (with `Retry` it could take the 200 ms token).
+/// clock.advance(Duration::from_millis(150));
+/// assert_eq!(l.try_acquire().unwrap_err().retry_at, Instant::from_millis(400));
+/// // The waiters are served in order: the first at 100 ms, the second at 200 ms, ...
+/// assert!(waiters[0].as_mut().poll(cx).is_ready());
+/// assert!(waiters[1].as_mut().poll(cx).is_pending());
+/// clock.advance(Duration::from_millis(50));
+/// assert!(waiters[1].as_mut().poll(cx).is_ready());
+/// assert!(waiters[2].as_mut().poll(cx).is_pending());
+/// ```
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
+pub enum Waiting {
+    /// A waiter sleeps until its tokens are due (plus the configured jitter) and tries again;
+    /// waiters due at the same instant race for the tokens, and the losers sleep again.
+    #[default]
+    Retry,
+    /// A waiter takes its tokens at once for the instant they are due and sleeps until then:
+    /// served in the order of arrival, each at its own instant, woken once (jitter unused).
+    Reserve,
 }
 
 impl Config {
@@ -140,6 +199,7 @@ impl Config {
             jitter: 0,
             seed: 0,
             seed_set: false,
+            waiting: Waiting::Retry,
         }
     }
 
@@ -160,6 +220,7 @@ impl Config {
             jitter: 0,
             seed: 0,
             seed_set: false,
+            waiting: Waiting::Retry,
         }
     }
 
@@ -219,6 +280,28 @@ impl Config {
         self.seed = seed;
         self.seed_set = true;
         self
+    }
+
+    /// How waiting callers get their tokens: see [`Waiting`] (default [`Waiting::Retry`]).
+    ///
+    /// ```
+    /// use bulwark::rate_limiter::{Config, Waiting};
+    /// assert_eq!(Config::per_second(1).waiting_mode(), Waiting::Retry);
+    /// assert_eq!(Config::per_second(1).waiting(Waiting::Reserve).waiting_mode(), Waiting::Reserve);
+    /// ```
+    pub const fn waiting(mut self, waiting: Waiting) -> Config {
+        self.waiting = waiting;
+        self
+    }
+
+    /// How waiting callers get their tokens (see [`waiting`](Config::waiting)).
+    ///
+    /// ```
+    /// use bulwark::rate_limiter::{Config, Waiting};
+    /// assert_eq!(Config::per_second(1).waiting_mode(), Waiting::default());
+    /// ```
+    pub const fn waiting_mode(&self) -> Waiting {
+        self.waiting
     }
 
     /// The time to refill one token: `interval / rate` rounded up to whole nanoseconds
@@ -358,7 +441,7 @@ mod serde_form {
 
     use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
-    use super::Config;
+    use super::{Config, Waiting};
     use crate::duration::Text;
 
     #[derive(Serialize, Deserialize)]
@@ -375,6 +458,8 @@ mod serde_form {
         jitter: Text,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         seed: Option<u64>,
+        #[serde(default)]
+        waiting: Waiting,
     }
 
     fn one_second() -> Text {
@@ -390,6 +475,7 @@ mod serde_form {
                 max_wait: Text(self.max_wait_time()),
                 jitter: Text(self.jitter_max()),
                 seed: self.jitter_seed(),
+                waiting: self.waiting,
             }
             .serialize(serializer)
         }
@@ -400,7 +486,8 @@ mod serde_form {
             let f = Form::deserialize(deserializer)?;
             let mut c = Config::per(f.rate, f.per.0)
                 .max_wait(f.max_wait.0)
-                .jitter(f.jitter.0);
+                .jitter(f.jitter.0)
+                .waiting(f.waiting);
             if let Some(b) = f.burst {
                 c = c.burst(b);
             }

@@ -30,6 +30,9 @@ pub struct RateLimited {
     /// How long that was from the rejection: what the error displays, and what an HTTP
     /// `Retry-After` says.
     pub retry_after: Duration,
+    /// The quota the call was judged against ([`Quota::UNKNOWN`] where the judge did not
+    /// say, e.g. [`NEVER`](RateLimited::NEVER)).
+    pub quota: Quota,
 }
 
 impl RateLimited {
@@ -43,6 +46,7 @@ impl RateLimited {
     pub const NEVER: RateLimited = RateLimited {
         retry_at: Instant::MAX,
         retry_after: Duration::MAX,
+        quota: Quota::UNKNOWN,
     };
 
     /// Rejected at `now` until `retry_at` ([`NEVER`](RateLimited::NEVER) for
@@ -60,7 +64,24 @@ impl RateLimited {
         RateLimited {
             retry_at,
             retry_after: retry_at.saturating_duration_since(now),
+            quota: Quota::UNKNOWN,
         }
+    }
+
+    /// The same rejection, judged against `quota`.
+    ///
+    /// ```
+    /// use bulwark::{Instant, rate_limiter::{Quota, RateLimited}};
+    /// use core::time::Duration;
+    /// let q = Quota { burst: 20, period: Duration::from_millis(50) };
+    /// let r = RateLimited::new(Instant::from_secs(3), Instant::from_secs(1)).with_quota(q);
+    /// assert_eq!(r.quota, q);
+    /// assert_eq!(r.to_string(), "rate limited (20 at once, one more every 50 ms); retry in 2.0 s");
+    /// ```
+    #[must_use]
+    pub const fn with_quota(mut self, quota: Quota) -> RateLimited {
+        self.quota = quota;
+        self
     }
 
     /// How long from `now` until the call would pass (zero if that instant is past).
@@ -80,11 +101,56 @@ impl fmt::Display for RateLimited {
         if *self == RateLimited::NEVER {
             return f.write_str("rate limited; the call can never pass");
         }
-        write!(f, "rate limited; retry in {}", Human(self.retry_after))
+        if self.quota == Quota::UNKNOWN {
+            return write!(f, "rate limited; retry in {}", Human(self.retry_after));
+        }
+        write!(
+            f,
+            "rate limited ({} at once, one more every {}); retry in {}",
+            self.quota.burst,
+            Human(self.quota.period),
+            Human(self.retry_after)
+        )
     }
 }
 
 impl core::error::Error for RateLimited {}
+
+/// The quota a rate limiter judges calls against: `burst` tokens at once, one more every
+/// `period` (what [`Config`](super::Config) sets). Carried by [`RateLimited`], so a caller (or
+/// an HTTP `RateLimit-Policy` header) can say which quota was exceeded.
+///
+/// ```
+/// use bulwark::rate_limiter::{Config, RateLimiter};
+/// use bulwark::MockClock;
+/// use core::time::Duration;
+/// let clock = MockClock::new();
+/// let l = RateLimiter::new(Config::per_second(4).burst(2), &clock).unwrap();
+/// l.try_acquire_n(2).unwrap();
+/// let q = l.try_acquire().unwrap_err().quota;
+/// assert_eq!((q.burst, q.period), (2, Duration::from_millis(250)));
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Quota {
+    /// Tokens a full limiter grants at once.
+    pub burst: u32,
+    /// The time to refill one token.
+    pub period: Duration,
+}
+
+impl Quota {
+    /// No quota known (a burst of zero): what [`RateLimited::new`] carries.
+    ///
+    /// ```
+    /// use bulwark::{Instant, rate_limiter::{Quota, RateLimited}};
+    /// assert_eq!(RateLimited::new(Instant::from_secs(1), Instant::ZERO).quota, Quota::UNKNOWN);
+    /// ```
+    pub const UNKNOWN: Quota = Quota {
+        burst: 0,
+        period: Duration::ZERO,
+    };
+}
 
 impl crate::admission::RetryHint for RateLimited {
     #[inline]

@@ -8,8 +8,10 @@ use core::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
+use super::config::Waiting;
 use super::error::Denied;
 use super::shared::RateLimiter;
+use super::state::Reservation;
 use crate::rng::jitter;
 use crate::sync::Ordering;
 use crate::time::{Instant, Sleep, duration_to_nanos};
@@ -22,7 +24,9 @@ impl<C: Sleep> RateLimiter<C> {
     /// exact instant they are due plus a seeded jitter in `[0, jitter]`, never past the max
     /// wait, then tries again. If the tokens are due only after the max wait the future fails
     /// at once with that instant: waiting could not help. No timer or task is involved
-    /// beyond the one sleep.
+    /// beyond the one sleep. With [`Waiting::Reserve`](super::Waiting::Reserve) the tokens are
+    /// taken at the first poll for the instant they are due, and the future sleeps once,
+    /// until then: waiters are served in order of arrival.
     ///
     /// # Errors
     ///
@@ -32,7 +36,10 @@ impl<C: Sleep> RateLimiter<C> {
     ///
     /// # Cancellation
     ///
-    /// Dropping the future drops its sleep; it holds no tokens until it completes with `Ok`.
+    /// Dropping the future drops its sleep; it holds no tokens until it completes with `Ok`
+    /// ([`Waiting::Retry`](super::Waiting::Retry)). A reserving waiter dropped before its
+    /// instant hands its tokens back if no caller has taken tokens since
+    /// ([`RateLimiter::cancel`]); otherwise they stay spent.
     ///
     /// # Examples
     ///
@@ -69,14 +76,33 @@ pin_project! {
     /// assert!(mock::run(&clock, fut).unwrap().is_ok());
     /// ```
     #[must_use = "futures do nothing unless polled"]
-    pub struct Acquire<R, C: Sleep> {
+    pub struct Acquire<R, C>
+    where
+        R: Deref<Target = RateLimiter<C>>,
+        C: Sleep,
+    {
         limiter: R,
         n: u32,
         deadline: Option<Instant>,
         salt: u64,
         attempt: u64,
+        // The tokens taken ahead of their instant, until it comes (`Waiting::Reserve`).
+        reserved: Option<Reservation>,
         #[pin]
         sleep: Option<C::Sleep>,
+    }
+
+    impl<R, C> PinnedDrop for Acquire<R, C>
+    where
+        R: Deref<Target = RateLimiter<C>>,
+        C: Sleep,
+    {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            if let Some(r) = this.reserved.take() {
+                this.limiter.cancel(r);
+            }
+        }
     }
 }
 
@@ -107,6 +133,7 @@ where
             deadline: None,
             salt: 0,
             attempt: 0,
+            reserved: None,
             sleep: None,
         }
     }
@@ -126,8 +153,24 @@ where
             if let Some(sleep) = this.sleep.as_mut().as_pin_mut() {
                 core::task::ready!(sleep.poll(cx));
                 this.sleep.set(None);
+                if this.reserved.take().is_some() {
+                    return Poll::Ready(Ok(())); // the reserved instant has come
+                }
             }
             let now = limiter.clock.now();
+            if limiter.cfg.waiting_mode() == Waiting::Reserve {
+                let until = now.saturating_add(limiter.cfg.max_wait_time());
+                let r = match limiter.reserve_at(*this.n, now, until) {
+                    Ok(r) => r,
+                    Err(e) => return Poll::Ready(Err(e)),
+                };
+                if r.due() <= now {
+                    return Poll::Ready(Ok(()));
+                }
+                *this.reserved = Some(r);
+                this.sleep.set(Some(limiter.clock.sleep_until(r.due())));
+                continue;
+            }
             let deadline = match *this.deadline {
                 Some(d) => d,
                 None => {
@@ -166,7 +209,11 @@ where
     }
 }
 
-impl<R, C: Sleep> fmt::Debug for Acquire<R, C> {
+impl<R, C> fmt::Debug for Acquire<R, C>
+where
+    R: Deref<Target = RateLimiter<C>>,
+    C: Sleep,
+{
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Acquire")
             .field("n", &self.n)
@@ -219,10 +266,13 @@ mod tests {
         .unwrap();
         assert_eq!(
             r,
-            Err(Denied::RateLimited(super::super::RateLimited::new(
-                Instant::from_millis(500),
-                Instant::ZERO
-            )))
+            Err(Denied::RateLimited(
+                super::super::RateLimited::new(Instant::from_millis(500), Instant::ZERO)
+                    .with_quota(super::super::Quota {
+                        burst: 1,
+                        period: Duration::from_millis(500)
+                    })
+            ))
         );
         assert_eq!(at, Instant::ZERO, "no time wasted waiting");
         assert_eq!(l.available(), 0, "the failed wait took nothing");
@@ -284,5 +334,74 @@ mod tests {
         let r = mock::run(&clock, l.acquire(2)).unwrap();
         assert!(matches!(r, Err(Denied::InsufficientCapacity(_))));
         assert_eq!(clock.now(), Instant::ZERO);
+    }
+
+    /// resilience4j `RateLimiter.reservePermission`: a caller that may wait reserves the next
+    /// free cycle; callers arriving together are served one per period, in arrival order,
+    /// each woken once at its own instant.
+    #[test]
+    fn reserving_waiters_are_served_in_order_each_at_its_instant() {
+        use super::super::Waiting;
+        use core::task::Waker;
+        extern crate std;
+        use std::boxed::Box;
+        let clock = MockClock::new();
+        let cfg = Config::per_second(10)
+            .burst(2)
+            .max_wait(Duration::from_millis(300))
+            .waiting(Waiting::Reserve);
+        let l = RateLimiter::new(cfg, &clock).unwrap();
+        let cx = &mut Context::from_waker(Waker::noop());
+        let mut w: [_; 5] = core::array::from_fn(|_| Box::pin(l.acquire(1)));
+        // The burst of two at once, then 100, 200, 300 ms; a sixth would be due at 400 ms.
+        assert!(w[0].as_mut().poll(cx).is_ready());
+        assert!(w[1].as_mut().poll(cx).is_ready());
+        for f in &mut w[2..] {
+            assert!(f.as_mut().poll(cx).is_pending());
+        }
+        assert_eq!(clock.next_deadline(), Some(Instant::from_millis(100)));
+        let late = mock::run(&clock, l.acquire(1)).unwrap();
+        assert_eq!(
+            late.unwrap_err().retry_at(),
+            Some(Instant::from_millis(400)),
+            "past the max wait: refused at once, nothing taken"
+        );
+        for (i, at) in [(2, 100), (3, 200), (4, 300)] {
+            clock.set(Instant::from_millis(at - 1));
+            assert!(w[i].as_mut().poll(cx).is_pending(), "waiter {i} early");
+            clock.set(Instant::from_millis(at));
+            assert!(w[i].as_mut().poll(cx).is_ready(), "waiter {i} at {at} ms");
+        }
+    }
+
+    /// A reserving waiter that gives up hands its tokens back when it is the last one to have
+    /// taken any; behind a later reservation its tokens stay spent.
+    #[test]
+    fn dropped_reservation_is_handed_back_only_when_last() {
+        use super::super::Waiting;
+        use core::task::Waker;
+        extern crate std;
+        use std::boxed::Box;
+        let clock = MockClock::new();
+        let cfg = Config::per_second(1)
+            .burst(1)
+            .max_wait(Duration::from_secs(10))
+            .waiting(Waiting::Reserve);
+        let l = RateLimiter::new(cfg, &clock).unwrap();
+        l.try_acquire().unwrap();
+        let cx = &mut Context::from_waker(Waker::noop());
+        let mut first = Box::pin(l.acquire(1)); // due at 1 s
+        let mut second = Box::pin(l.acquire(1)); // due at 2 s
+        assert!(first.as_mut().poll(cx).is_pending());
+        assert!(second.as_mut().poll(cx).is_pending());
+        drop(first); // not the last: stays spent
+        assert_eq!(l.tat(), Instant::from_secs(3));
+        drop(second); // the last: handed back
+        assert_eq!(l.tat(), Instant::from_secs(2));
+        assert_eq!(
+            l.try_acquire().unwrap_err().retry_at,
+            Instant::from_secs(2),
+            "the first waiter's token is still spent"
+        );
     }
 }

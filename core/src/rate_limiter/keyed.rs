@@ -504,6 +504,7 @@ where
 {
     type Ticket = ();
     type Rejected = Denied;
+    const RECORDS: bool = false;
 
     #[inline]
     fn try_admit(&self) -> Result<(), Denied> {

@@ -63,9 +63,9 @@ mod shared;
 mod state;
 
 pub use compact::ConstRateLimiter;
-pub use config::{Config, MAX_RATE_ERROR_PER_MILLE};
-pub use error::{ConfigError, Denied, InsufficientCapacity, RateLimited};
+pub use config::{Config, MAX_RATE_ERROR_PER_MILLE, Waiting};
+pub use error::{ConfigError, Denied, InsufficientCapacity, Quota, RateLimited};
 pub use future::Acquire;
 pub use keyed::{Keyed, KeyedMachine, KeyedRateLimiter, PROBE};
 pub use shared::RateLimiter;
-pub use state::{Gcra, Machine, gcra, rescale};
+pub use state::{Gcra, Machine, Reservation, gcra, rescale, reserve};

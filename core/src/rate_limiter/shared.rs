@@ -4,7 +4,7 @@ use core::fmt;
 
 use super::config::Config;
 use super::error::{ConfigError, Denied, RateLimited};
-use super::state::{Gcra, gcra, rescale};
+use super::state::{Gcra, Reservation, gcra, rescale, reserve};
 use crate::sync::{AtomicU64, Ordering, const_fn};
 use crate::time::{Clock, Instant};
 
@@ -131,6 +131,73 @@ impl<C: Clock> RateLimiter<C> {
         self.try_acquire_at(n, self.clock.now())
     }
 
+    /// Takes `n` tokens now for the instant they are due, if that is no later than `until`:
+    /// callers that reserve one after another are each given their own instant, in the order
+    /// their reservations landed, instead of all waking when the next token is due and racing
+    /// for it (see [`Waiting::Reserve`](super::Waiting::Reserve)).
+    ///
+    /// # Errors
+    ///
+    /// [`Denied`]: due after `until` (nothing taken), or `n` above the burst.
+    ///
+    /// ```
+    /// use bulwark::rate_limiter::{Config, RateLimiter};
+    /// use bulwark::{Instant, MockClock};
+    /// let clock = MockClock::new();
+    /// let l = RateLimiter::new(Config::per_second(10).burst(1), &clock).unwrap();
+    /// let until = Instant::from_secs(1);
+    /// let due = [(); 3].map(|()| l.try_reserve_n(1, until).unwrap().due());
+    /// assert_eq!(due, [0, 100, 200].map(Instant::from_millis));
+    /// ```
+    pub fn try_reserve_n(&self, n: u32, until: Instant) -> Result<Reservation, Denied> {
+        self.reserve_at(n, self.clock.now(), until)
+    }
+
+    /// [`try_reserve_n`](RateLimiter::try_reserve_n) as of `now` (the CAS loop around
+    /// [`reserve`]).
+    pub(super) fn reserve_at(
+        &self,
+        n: u32,
+        now: Instant,
+        until: Instant,
+    ) -> Result<Reservation, Denied> {
+        let max_wait = until.as_nanos().saturating_sub(now.as_nanos());
+        let now = now.as_nanos();
+        update(&self.tat, |cur| {
+            reserve(cur, now, n, &self.gcra, max_wait).map(|r| (r.tat(), r))
+        })
+    }
+
+    /// Hands back reservation `r`, given up before it was used (see
+    /// [`Machine::cancel`](super::Machine::cancel)): `true` if its tokens are free again,
+    /// `false` if other callers took tokens since (they stay spent).
+    ///
+    /// ```
+    /// use bulwark::rate_limiter::{Config, RateLimiter};
+    /// use bulwark::{Instant, MockClock};
+    /// let clock = MockClock::new();
+    /// let l = RateLimiter::new(Config::per_second(1).burst(1), &clock).unwrap();
+    /// let until = Instant::from_secs(9);
+    /// l.try_acquire().unwrap();
+    /// let first = l.try_reserve_n(1, until).unwrap();
+    /// let second = l.try_reserve_n(1, until).unwrap();
+    /// assert!(!l.cancel(first)); // the second was given an instant that counts it
+    /// assert!(l.cancel(second));
+    /// assert_eq!(l.try_reserve_n(1, until).unwrap().due(), Instant::from_secs(2));
+    /// ```
+    pub fn cancel(&self, r: Reservation) -> bool {
+        // Acquire/AcqRel as in `update`: a hand-back is one more write in the word's single
+        // modification order, made only on the exact value the reservation left behind.
+        let cur = self.tat.load(Ordering::Acquire);
+        match r.undo(cur) {
+            Some(prev) => self
+                .tat
+                .compare_exchange(cur, prev, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok(),
+            None => false,
+        }
+    }
+
     /// Takes `n` tokens as of `now` (the CAS loop around [`gcra`]).
     pub(super) fn try_acquire_at(&self, n: u32, now: Instant) -> Result<(), Denied> {
         admit(&self.tat, &self.gcra, n, now)
@@ -234,19 +301,29 @@ impl<C: Clock> RateLimiter<C> {
 #[inline]
 pub(super) fn admit(tat: &AtomicU64, g: &Gcra, n: u32, now: Instant) -> Result<(), Denied> {
     let now = now.as_nanos();
+    update(tat, |cur| gcra(cur, now, n, g).map(|next| (next, ())))
+}
+
+/// The CAS loop on the TAT word: `step` decides on the value it replaces (the new word and
+/// what to return), or refuses, writing nothing.
+#[inline(always)]
+fn update<T>(
+    tat: &AtomicU64,
+    mut step: impl FnMut(u64) -> Result<(u64, T), Denied>,
+) -> Result<T, Denied> {
     // Acquire: pairs with the AcqRel CAS of the previous admission (the word carries no
     // other data; see the type's "Memory ordering").
     let mut cur = tat.load(Ordering::Acquire);
     loop {
-        let next = gcra(cur, now, n, g)?;
+        let (next, out) = step(cur)?;
         if next == cur {
-            return Ok(()); // n = 0: nothing to write
+            return Ok(out); // n = 0: nothing to write
         }
         // AcqRel on success: this admission is ordered after the one it replaces and
         // before the next one that reads it. Acquire on failure: we retry on the fresher
         // value another admission wrote.
         match tat.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire) {
-            Ok(_) => return Ok(()),
+            Ok(_) => return Ok(out),
             Err(actual) => cur = actual,
         }
     }
@@ -328,6 +405,7 @@ mod tests {
 impl<C: Clock> crate::admission::Admit for RateLimiter<C> {
     type Ticket = ();
     type Rejected = RateLimited;
+    const RECORDS: bool = false;
 
     #[inline]
     fn try_admit(&self) -> Result<(), RateLimited> {

@@ -2,8 +2,9 @@
 //! `&mut self` [`Machine`].
 
 use super::config::Config;
-use super::error::{ConfigError, Denied, InsufficientCapacity, RateLimited};
+use super::error::{ConfigError, Denied, InsufficientCapacity, Quota, RateLimited};
 use crate::time::Instant;
+use core::time::Duration;
 
 /// Validated GCRA parameters: the emission interval `T` (ns per token) and the burst `b`.
 ///
@@ -23,6 +24,21 @@ pub struct Gcra {
 }
 
 impl Gcra {
+    /// The quota these parameters enforce.
+    ///
+    /// ```
+    /// use bulwark::rate_limiter::Config;
+    /// use core::time::Duration;
+    /// let q = Config::per_second(10).burst(3).gcra().unwrap().quota();
+    /// assert_eq!((q.burst, q.period), (3, Duration::from_millis(100)));
+    /// ```
+    pub const fn quota(&self) -> Quota {
+        Quota {
+            burst: self.burst,
+            period: Duration::from_nanos(self.t),
+        }
+    }
+
     /// `T`: nanoseconds to refill one token.
     ///
     /// ```
@@ -98,15 +114,25 @@ impl Gcra {
 /// assert_eq!(tat, 100 * ms);
 /// let tat = gcra(tat, 0, 1, &g).unwrap(); // the burst's second token
 /// assert_eq!(tat, 200 * ms);
-/// assert_eq!(
-///     gcra(tat, 0, 1, &g),
-///     Err(Denied::RateLimited(RateLimited::new(Instant::from_millis(100), Instant::ZERO)))
-/// );
+/// let limited = RateLimited::new(Instant::from_millis(100), Instant::ZERO);
+/// assert_eq!(gcra(tat, 0, 1, &g), Err(Denied::RateLimited(limited.with_quota(g.quota()))));
 /// assert_eq!(gcra(tat, 100 * ms, 1, &g), Ok(300 * ms));
 /// ```
+#[inline(always)]
 pub const fn gcra(tat: u64, now: u64, n: u32, g: &Gcra) -> Result<u64, Denied> {
+    match schedule(tat, now, n, g) {
+        Ok((new_tat, allow_at)) if allow_at <= now => Ok(new_tat),
+        Ok((_, allow_at)) => Err(limited(allow_at, now, g)),
+        Err(e) => Err(e),
+    }
+}
+
+/// The GCRA step both [`gcra`] and [`reserve`] take: the theoretical arrival time after `n`
+/// more tokens and the instant they are due (ns), or the refusal no wait can cure.
+#[inline(always)]
+const fn schedule(tat: u64, now: u64, n: u32, g: &Gcra) -> Result<(u64, u64), Denied> {
     if n == 0 {
-        return Ok(tat);
+        return Ok((tat, now));
     }
     if n > g.burst {
         return Err(Denied::InsufficientCapacity(InsufficientCapacity {
@@ -115,22 +141,120 @@ pub const fn gcra(tat: u64, now: u64, n: u32, g: &Gcra) -> Result<u64, Denied> {
         }));
     }
     // n ≤ b and b·T fits u64, so n·T cannot overflow.
-    let inc = g.t * n as u64;
     let base = if tat > now { tat } else { now };
-    let Some(new_tat) = base.checked_add(inc) else {
-        return Err(Denied::RateLimited(RateLimited::new(
-            Instant::MAX,
-            Instant::from_nanos(now),
-        )));
-    };
-    let allow_at = new_tat.saturating_sub(g.len);
-    if allow_at <= now {
-        Ok(new_tat)
+    match base.checked_add(g.t * n as u64) {
+        Some(new_tat) => Ok((new_tat, new_tat.saturating_sub(g.len))),
+        None => Err(limited(u64::MAX, now, g)),
+    }
+}
+
+/// Limited until `at` (ns), judged at `now` (ns) against `g`.
+#[inline(always)]
+const fn limited(at: u64, now: u64, g: &Gcra) -> Denied {
+    let r = RateLimited::new(Instant::from_nanos(at), Instant::from_nanos(now));
+    Denied::RateLimited(if at == u64::MAX {
+        r
     } else {
-        Err(Denied::RateLimited(RateLimited::new(
-            Instant::from_nanos(allow_at),
-            Instant::from_nanos(now),
-        )))
+        r.with_quota(g.quota())
+    })
+}
+
+/// [`gcra`] for a caller that may wait up to `max_wait` nanoseconds: its `n` tokens are taken
+/// now (the state moves on as if they were spent) for the instant they are due,
+/// [`Reservation::due`]. Callers that reserve one after another are each given their own
+/// instant, in the order they reserved. With `max_wait = 0` it is [`gcra`].
+///
+/// # Errors
+///
+/// As [`gcra`]: [`Denied::RateLimited`] when the tokens would be due later than
+/// `now + max_wait` (nothing is taken), [`Denied::InsufficientCapacity`] for `n` above the burst.
+///
+/// ```
+/// use bulwark::rate_limiter::{Config, reserve};
+/// use bulwark::Instant;
+/// let g = Config::per_second(10).burst(1).gcra().unwrap(); // T = 100 ms
+/// let ms = 1_000_000;
+/// let a = reserve(0, 0, 1, &g, 250 * ms).unwrap();
+/// let b = reserve(a.tat(), 0, 1, &g, 250 * ms).unwrap();
+/// let c = reserve(b.tat(), 0, 1, &g, 250 * ms).unwrap();
+/// assert_eq!([a.due(), b.due(), c.due()], [0, 100, 200].map(Instant::from_millis));
+/// // A fourth would be due at 300 ms: past the 250 ms it may wait.
+/// assert_eq!(reserve(c.tat(), 0, 1, &g, 250 * ms).unwrap_err().retry_at(), Some(Instant::from_millis(300)));
+/// ```
+#[inline(always)]
+pub const fn reserve(
+    tat: u64,
+    now: u64,
+    n: u32,
+    g: &Gcra,
+    max_wait: u64,
+) -> Result<Reservation, Denied> {
+    match schedule(tat, now, n, g) {
+        Ok((new_tat, allow_at)) if allow_at.saturating_sub(now) <= max_wait => Ok(Reservation {
+            tat: new_tat,
+            due: if allow_at > now { allow_at } else { now },
+            // `schedule` checked n ≤ b, and b·T fits u64.
+            inc: g.t * n as u64,
+        }),
+        Ok((_, allow_at)) => Err(limited(allow_at, now, g)),
+        Err(e) => Err(e),
+    }
+}
+
+/// Tokens taken ahead of the instant they are due ([`reserve`], [`Machine::try_reserve_n`],
+/// the shared limiter's [`try_reserve_n`](super::RateLimiter::try_reserve_n)). The tokens are
+/// the holder's at [`due`](Reservation::due); a reservation given up before then can be handed
+/// back with `cancel` as long as no other caller has taken tokens since.
+///
+/// ```
+/// use bulwark::Instant;
+/// use bulwark::rate_limiter::{Config, Machine};
+/// let mut m = Machine::new(Config::per_second(1).burst(1)).unwrap();
+/// m.try_acquire(Instant::ZERO).unwrap();
+/// let r = m.try_reserve_n(1, Instant::ZERO, Instant::from_secs(5)).unwrap();
+/// assert_eq!(r.due(), Instant::from_secs(1));
+/// ```
+#[must_use = "the tokens are taken: wait until `due`, or cancel"]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct Reservation {
+    tat: u64,
+    due: u64,
+    inc: u64,
+}
+
+impl Reservation {
+    /// The instant the reserved tokens are the holder's (the reserving instant if they were
+    /// free at once).
+    ///
+    /// ```
+    /// use bulwark::rate_limiter::{Config, reserve};
+    /// use bulwark::Instant;
+    /// let g = Config::per_second(1).gcra().unwrap();
+    /// assert_eq!(reserve(0, 7, 1, &g, 0).unwrap().due(), Instant::from_nanos(7));
+    /// ```
+    pub const fn due(&self) -> Instant {
+        Instant::from_nanos(self.due)
+    }
+
+    /// The theoretical arrival time the reservation left behind (ns).
+    ///
+    /// ```
+    /// use bulwark::rate_limiter::{Config, reserve};
+    /// let g = Config::per_second(1).gcra().unwrap();
+    /// assert_eq!(reserve(0, 0, 1, &g, 0).unwrap().tat(), 1_000_000_000);
+    /// ```
+    pub const fn tat(&self) -> u64 {
+        self.tat
+    }
+
+    /// The state before this reservation, if the state is still `tat` (nobody took tokens
+    /// since): what cancelling it restores.
+    pub(super) const fn undo(&self, tat: u64) -> Option<u64> {
+        if tat == self.tat && self.inc > 0 {
+            Some(self.tat - self.inc)
+        } else {
+            None
+        }
     }
 }
 
@@ -245,6 +369,59 @@ impl Machine {
     pub fn try_acquire_n(&mut self, n: u32, now: Instant) -> Result<(), Denied> {
         self.tat = gcra(self.tat, now.as_nanos(), n, &self.gcra)?;
         Ok(())
+    }
+
+    /// Takes `n` tokens at `now` for the instant they are due, if that is no later than
+    /// `until` (see [`reserve`]): callers reserving one after another are each given their
+    /// own instant, in order.
+    ///
+    /// # Errors
+    ///
+    /// [`Denied`]: due after `until` (nothing taken), or `n` above the burst.
+    ///
+    /// ```
+    /// use bulwark::Instant;
+    /// use bulwark::rate_limiter::{Config, Machine};
+    /// let mut m = Machine::new(Config::per_second(10).burst(1)).unwrap();
+    /// let at = Instant::from_millis;
+    /// let due: Vec<_> = (0..3).map(|_| m.try_reserve_n(1, at(0), at(200)).unwrap().due()).collect();
+    /// assert_eq!(due, [at(0), at(100), at(200)]);
+    /// assert_eq!(m.try_reserve_n(1, at(0), at(200)).unwrap_err().retry_at(), Some(at(300)));
+    /// ```
+    pub fn try_reserve_n(
+        &mut self,
+        n: u32,
+        now: Instant,
+        until: Instant,
+    ) -> Result<Reservation, Denied> {
+        let max_wait = until.as_nanos().saturating_sub(now.as_nanos());
+        let r = reserve(self.tat, now.as_nanos(), n, &self.gcra, max_wait)?;
+        self.tat = r.tat;
+        Ok(r)
+    }
+
+    /// Hands back reservation `r`, given up before it was used: its tokens are free again if
+    /// no tokens were taken since it was made (`true`); otherwise they stay spent (`false`),
+    /// since later callers were given instants that count them.
+    ///
+    /// ```
+    /// use bulwark::Instant;
+    /// use bulwark::rate_limiter::{Config, Machine};
+    /// let mut m = Machine::new(Config::per_second(1).burst(1)).unwrap();
+    /// let until = Instant::from_secs(9);
+    /// m.try_acquire(Instant::ZERO).unwrap();
+    /// let r = m.try_reserve_n(1, Instant::ZERO, until).unwrap();
+    /// assert!(m.cancel(r));
+    /// assert_eq!(m.try_reserve_n(1, Instant::ZERO, until).unwrap().due(), Instant::from_secs(1));
+    /// ```
+    pub fn cancel(&mut self, r: Reservation) -> bool {
+        match r.undo(self.tat) {
+            Some(tat) => {
+                self.tat = tat;
+                true
+            }
+            None => false,
+        }
     }
 
     /// Tokens free at `now`.
@@ -474,5 +651,42 @@ mod tests {
         assert_eq!(m.tat(), Instant::from_millis(2_500));
         m.reconfigure(Config::per_second(100), t).unwrap();
         assert_eq!(m.available(t), 97);
+    }
+
+    proptest::proptest! {
+        /// `reserve` with no wait is `gcra`; with a wait it admits exactly what is due within
+        /// it, at that instant, and `Reservation::undo` restores an equivalent state.
+        #[test]
+        fn reserve_agrees_with_gcra(
+            tat in 0u64..10_000 * MS,
+            now in 0u64..10_000 * MS,
+            n in 0u32..6,
+            rate in 1u32..50,
+            burst in 1u32..5,
+            wait in 0u64..2_000 * MS,
+        ) {
+            let g = g(rate, burst);
+            let plain = gcra(tat, now, n, &g);
+            proptest::prop_assert_eq!(reserve(tat, now, n, &g, 0).map(|r| r.tat()), plain);
+            match (reserve(tat, now, n, &g, wait), gcra(tat, now.saturating_add(wait), n, &g)) {
+                (Ok(r), _) => {
+                    proptest::prop_assert!(r.due().as_nanos() >= now);
+                    proptest::prop_assert!(r.due().as_nanos() - now <= wait);
+                    if r.due().as_nanos() > now {
+                        // Not free now: refused by gcra until exactly `due`.
+                        proptest::prop_assert_eq!(
+                            plain.unwrap_err().retry_at(),
+                            Some(r.due())
+                        );
+                    } else {
+                        proptest::prop_assert_eq!(plain, Ok(r.tat()));
+                    }
+                    let back = r.undo(r.tat()).unwrap_or(r.tat());
+                    // Handing back leaves as many tokens free as before reserving.
+                    proptest::prop_assert_eq!(g.available(back, now), g.available(tat, now));
+                }
+                (Err(e), _) => proptest::prop_assert_eq!(Err(e), plain),
+            }
+        }
     }
 }

@@ -222,7 +222,7 @@ where
     /// });
     /// assert_eq!(mock::run(&clock, call).unwrap(), Ok("done"));
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn new(retry: R, deadline: Deadline, op: O) -> Self {
         Call {
             retry,
@@ -253,7 +253,7 @@ where
     /// assert!(matches!(out, Err(Error::Exhausted { attempts: 3, .. })));
     /// assert_eq!(clock.now(), Instant::from_secs(5));
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn started_at(mut self, now: Instant) -> Self {
         self.phase = Phase::Start { at: Some(now) };
         self

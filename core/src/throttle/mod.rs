@@ -16,6 +16,8 @@
 //!   each one atomic word (its epoch and both counts); an [`Admit`](crate::admission::Admit)
 //!   gate, so it goes into a [`Pipeline`](crate::pipeline::Pipeline) or a tower gate layer like
 //!   a breaker.
+//! * [`Call`]: the async form, [`AdaptiveThrottle::call`]: refused locally, or the operation
+//!   runs and its answer is counted (the one [`admission::Call`](crate::admission::Call)).
 //! * [`RetryThrottling`]: gRPC's `retryThrottling` (a token count that gates retries and
 //!   hedges), a [`RetryBudget`](crate::retry::RetryBudget).
 //!
@@ -43,12 +45,14 @@
 
 mod config;
 mod error;
+mod future;
 mod retry;
 mod shared;
 mod state;
 
 pub use config::Config;
 pub use error::{ConfigError, Throttled};
+pub use future::{Call, Error};
 pub use retry::RetryThrottling;
 pub use shared::AdaptiveThrottle;
 pub use state::{Machine, reject_per_million};

@@ -324,6 +324,17 @@ where
     }
 
     fn call(&mut self, req: Req) -> Self::Future {
+        // A gate that records nothing (a limiter: the token is spent on admission) needs no
+        // permit, and so no clone of its `Arc` per call (README row "rate limiter" of the
+        // tower-layer table).
+        if !G::RECORDS {
+            return match self.gate.try_admit() {
+                Ok(_) => {
+                    GateFuture::admitted_unrecorded(self.inner.call(req), self.classify.clone())
+                }
+                Err(rejected) => GateFuture::rejected(rejected, self.classify.clone()),
+            };
+        }
         match Permit::try_new(Arc::clone(&self.gate)) {
             Ok(permit) => GateFuture::admitted(self.inner.call(req), permit, self.classify.clone()),
             Err(rejected) => GateFuture::rejected(rejected, self.classify.clone()),
@@ -392,6 +403,15 @@ where
                 fut,
                 permit: Some(permit),
             },
+            classify,
+        }
+    }
+
+    /// The inner call `fut`, admitted by a gate with nothing to record
+    /// ([`Admit::RECORDS`] is `false`).
+    pub(super) fn admitted_unrecorded(fut: F, classify: K) -> Self {
+        GateFuture {
+            state: State::Running { fut, permit: None },
             classify,
         }
     }

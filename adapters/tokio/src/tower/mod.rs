@@ -11,7 +11,7 @@
 //! | [`RetryLayer`] | the policy (and its budget) | what the last attempt got |
 //! | [`TimeoutLayer`] | none | [`Elapsed`](bulwark::timeout::Elapsed) |
 //! | [`PipelineLayer`] | the pipeline and its stages | the stage's own rejection or timeout |
-//! | [`HedgeLayer`] | the hedge (its latencies, its budget) | what the last copy got, when every copy failed |
+//! | [`HedgeLayer`] | the hedge (its latencies, its budget) | what the first copy got, when every copy failed |
 //! | [`FaultLayer`] | the fault injector (switchable at run time) | [`Injected`](bulwark::fault::Injected) |
 //!
 //! Errors become tower's `BoxError` only here, at the edge. Nobody needs to downcast them:

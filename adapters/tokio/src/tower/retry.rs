@@ -138,9 +138,9 @@ fn take_ready<Svc: Clone>(svc: &mut Svc) -> Svc {
 /// Bounds every call of the inner service by a duration on tokio's clock; a call that runs
 /// over fails with [`Elapsed`] (boxed) and its future is dropped.
 ///
-/// A [`RetryLayer`] inside it (a total timeout around retries) reads the bound when the call
-/// is made, and never waits for a retry that would start at or after it: it answers with
-/// what it has at once rather than sleep into a timeout.
+/// A [`RetryLayer`] or [`PipelineLayer`] inside it (a total timeout around retries) reads the
+/// bound when the call is made, and never waits for a retry that would start at or after it:
+/// it answers with what it has at once rather than sleep into a timeout.
 ///
 /// # Examples
 ///
@@ -901,8 +901,14 @@ where
             svc: take_ready(&mut self.inner),
             req,
         };
+        // Under a timeout layer: the earlier of its end and the pipeline's own total timeout
+        // bounds the call, so no retry is planned to start at or after it.
+        let deadline = match budget() {
+            None => Deadline::NONE,
+            Some(limit) => Deadline::at(TokioClock.now().saturating_add(limit)),
+        };
         PipelineFuture {
-            inner: pipeline::Call::new(Arc::clone(&self.policy), attempts),
+            inner: pipeline::Call::within(Arc::clone(&self.policy), deadline, attempts),
         }
     }
 }
