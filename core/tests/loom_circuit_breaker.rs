@@ -169,6 +169,68 @@ fn reset_racing_a_trip_never_wedges() {
     });
 }
 
+/// A manual open racing a trip: either it comes first (and the trip's failure, admitted
+/// before it, is late), or after (it replaces the trip's open time), or it finds the trip
+/// publishing and reports `Busy`, changing nothing. In every case the open time the breaker
+/// publishes is the one of whoever opened it last: never the loser's late write.
+#[test]
+fn manual_open_racing_a_trip_publishes_the_winners_open_time() {
+    loom::model(|| {
+        let cfg = Config::new()
+            .consecutive_failures(1)
+            .open_for(Duration::from_secs(5));
+        let b = Arc::new(CircuitBreaker::new(cfg, Still).unwrap());
+        let ticket = b.try_admit().unwrap();
+        let tripper = b.clone();
+        let t = loom::thread::spawn(move || {
+            tripper.record(ticket, bulwark::circuit_breaker::Outcome::Failure);
+        });
+        let manual = b.open_for(Duration::from_secs(60));
+        t.join().unwrap();
+        let retry_at = b.try_acquire().unwrap_err().retry_at;
+        match manual {
+            // The manual open came last, or first (and the trip's outcome was late).
+            Ok(()) => assert_eq!(retry_at, Some(Instant::from_secs(160))),
+            Err(e) => {
+                assert_eq!(e, bulwark::circuit_breaker::TransitionError::Busy);
+                assert_eq!(retry_at, Some(Instant::from_secs(105)));
+            }
+        }
+    });
+}
+
+/// Two failures racing in metrics-only both see the failure rate over its threshold; the
+/// crossing is reported exactly once (by the caller whose CAS remembered it).
+#[test]
+fn a_rate_crossing_racing_in_metrics_only_is_reported_once() {
+    #[derive(Default)]
+    struct Crossings(AtomicUsize);
+    impl Events for Crossings {
+        fn on_rate_exceeded(
+            &self,
+            _: bulwark::circuit_breaker::Exceeded,
+            _: bulwark::circuit_breaker::WindowStats,
+        ) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    loom::model(|| {
+        let cfg = Config::new().failure_rate(50).minimum_calls(1);
+        let b = Arc::new(
+            CircuitBreaker::with_window(cfg, CountWindow::<4>, Still)
+                .unwrap()
+                .with_events(Crossings::default()),
+        );
+        b.metrics_only();
+        let other = b.clone();
+        let t = loom::thread::spawn(move || other.try_acquire().unwrap().failure());
+        b.try_acquire().unwrap().failure();
+        t.join().unwrap();
+        assert_eq!(b.events().0.load(Ordering::SeqCst), 1);
+        assert_eq!(b.state(), State::MetricsOnly);
+    });
+}
+
 #[test]
 fn window_totals_stay_exact_under_concurrent_records() {
     loom::model(|| {

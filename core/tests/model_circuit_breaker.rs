@@ -1,5 +1,6 @@
 //! Model test: the pure machine, the shared lock-free form and a naive reference model agree
-//! on random sequences of (advance, acquire, settle, drop, reset, force-open). The machine
+//! on random sequences of (advance, acquire, settle, drop, reset, force-open, open-for and
+//! half-open by hand). The machine
 //! and the shared form run one driver over one state type, so this compares its two stores
 //! (plain fields behind `&mut`, the encoded atomic word behind `&self`) with each other and
 //! with a model written without either.
@@ -7,7 +8,8 @@
 use std::collections::VecDeque;
 
 use bulwark::circuit_breaker::{
-    CircuitBreaker, Config, CountWindow, Machine, Outcome, Permit, State, Ticket,
+    CircuitBreaker, Config, CountWindow, HalfOpenLimit, Machine, Outcome, Permit, State, Ticket,
+    TransitionError,
 };
 use bulwark::{Clock, Instant, MockClock};
 use core::time::Duration;
@@ -22,10 +24,14 @@ struct Params {
     slow: Option<(u64, u8)>, // (threshold ms, percent)
     minimum_calls: u32,
     open_ms: u64,
+    /// The open-time growth `growth / divisor` (at least 1).
     growth: u32,
+    divisor: u32,
     max_ms: u64,
     probes: u32,
     successes: u32,
+    /// gobreaker's `MaxRequests`: probes counted per half-open episode, not in flight.
+    per_episode: bool,
     max_half_open_ms: Option<u64>,
 }
 
@@ -34,8 +40,15 @@ impl Params {
         let mut c = Config::new()
             .minimum_calls(self.minimum_calls)
             .open_for(Duration::from_millis(self.open_ms))
-            .open_growth(self.growth, Duration::from_millis(self.max_ms))
+            .open_growth_ratio(
+                self.growth,
+                self.divisor,
+                Duration::from_millis(self.max_ms),
+            )
             .half_open(self.probes, self.successes);
+        if self.per_episode {
+            c = c.half_open_limit(HalfOpenLimit::PerEpisode);
+        }
         if let Some(n) = self.consecutive {
             c = c.consecutive_failures(n);
         }
@@ -64,8 +77,8 @@ fn params() -> impl Strategy<Value = Params> {
         proptest::option::of(1u8..=100),
         proptest::option::of((1u64..50, 1u8..=100)),
         1u32..=N as u32,
-        (0u64..100, 1u32..4, 0u64..400),
-        (1u32..4, 1u32..4),
+        (0u64..100, (0u32..4, 1u32..3), 0u64..400),
+        (1u32..4, 1u32..4, any::<bool>()),
         proptest::option::of(1u64..200),
     )
         .prop_filter("needs a trip policy", |(c, f, s, ..)| {
@@ -77,8 +90,8 @@ fn params() -> impl Strategy<Value = Params> {
                 failure_rate,
                 slow,
                 minimum_calls,
-                (open_ms, growth, extra),
-                (probes, successes),
+                (open_ms, (extra_growth, divisor), extra),
+                (probes, successes, per_episode),
                 max_half_open_ms,
             )| {
                 Params {
@@ -87,10 +100,13 @@ fn params() -> impl Strategy<Value = Params> {
                     slow,
                     minimum_calls,
                     open_ms,
-                    growth,
+                    growth: divisor + extra_growth,
+                    divisor,
                     max_ms: open_ms + extra,
                     probes,
                     successes,
+                    // A per-episode limit needs no more successes than probes.
+                    per_episode: per_episode && successes <= probes,
                     max_half_open_ms,
                 }
             },
@@ -173,7 +189,9 @@ impl Model {
                 self.open(now);
                 Err(Some(self.until))
             }
-            MState::HalfOpen if self.probes < self.p.probes => {
+            MState::HalfOpen
+                if self.probes + if self.p.per_episode { self.ok } else { 0 } < self.p.probes =>
+            {
                 self.probes += 1;
                 Ok(MTicket {
                     epoch: self.epoch,
@@ -189,14 +207,56 @@ impl Model {
 
     fn open(&mut self, now: u64) {
         self.openings = (self.openings + 1).min(31);
-        let mut d = self.p.open_ms.min(self.p.max_ms);
+        // In nanoseconds: the fraction is rounded down to the nanosecond.
+        let max = self.p.max_ms * 1_000_000;
+        let mut d = (self.p.open_ms * 1_000_000).min(max);
         for _ in 1..self.openings {
-            d = (d * self.p.growth as u64).min(self.p.max_ms);
+            d = (d * self.p.growth as u64 / self.p.divisor as u64).min(max);
         }
-        self.until = now + d * 1_000_000;
+        self.until = now + d;
         self.state = MState::Open;
         self.epoch += 1;
         self.consec = 0;
+    }
+
+    /// Closing by hand: a fresh closed breaker only has its window emptied.
+    fn reset(&mut self) {
+        if self.state == MState::Closed && self.consec == 0 {
+            self.window.clear();
+        } else {
+            self.close();
+        }
+    }
+
+    /// Opening by hand until `until`: a new period; the openings are not advanced.
+    fn open_until(&mut self, until: u64) {
+        self.state = MState::Open;
+        self.until = until;
+        self.epoch += 1;
+        self.consec = 0;
+    }
+
+    /// Half-open by hand: an open time that ends `now`; illegal from closed; nothing to do
+    /// when already half-open or when the open time is up.
+    fn half_open(&mut self, now: u64) -> Result<(), State> {
+        match self.state {
+            MState::Closed => Err(State::Closed),
+            MState::HalfOpen => Ok(()),
+            MState::Open if self.until <= now => Ok(()),
+            MState::Open | MState::ForcedOpen => {
+                self.open_until(now);
+                Ok(())
+            }
+        }
+    }
+
+    /// What the next call at `now` finds.
+    fn public_at(&self, now: u64) -> State {
+        match self.state {
+            MState::Open if now >= self.until => State::HalfOpen,
+            MState::HalfOpen if self.p.half_open_expired(self.until, now) => State::Open,
+            _ => self.public(),
+        }
     }
 
     fn close(&mut self) {
@@ -325,7 +385,7 @@ proptest! {
                 Op::Reset => {
                     machine.reset();
                     shared.reset();
-                    model.close();
+                    model.reset();
                 }
                 Op::ForceOpen => {
                     machine.force_open();
@@ -334,10 +394,24 @@ proptest! {
                     model.epoch += 1;
                     model.consec = 0;
                 }
+                Op::OpenFor(ms) => {
+                    let d = Duration::from_millis(ms);
+                    prop_assert_eq!(machine.open_for(d, now), Ok(()));
+                    prop_assert_eq!(shared.open_for(d), Ok(()));
+                    model.open_until(now.as_nanos() + ms * 1_000_000);
+                }
+                Op::HalfOpen => {
+                    let want = model.half_open(now.as_nanos()).map_err(|from| {
+                        TransitionError::Illegal { from, to: State::HalfOpen }
+                    });
+                    prop_assert_eq!(machine.half_open(now), want);
+                    prop_assert_eq!(shared.half_open(), want);
+                }
             }
             let now = clock.now();
             prop_assert_eq!(machine.state(), model.public());
-            prop_assert_eq!(shared.state(), model.public());
+            prop_assert_eq!(machine.state_at(now), model.public_at(now.as_nanos()));
+            prop_assert_eq!(shared.state(), model.public_at(now.as_nanos()));
             let (mm, sm) = (machine.metrics(now), shared.metrics());
             prop_assert_eq!(mm, sm);
             prop_assert_eq!(mm.consecutive_failures, model.consec);
@@ -392,6 +466,11 @@ proptest! {
                     machine.force_open();
                     shared.force_open();
                 }
+                Op::OpenFor(ms) => {
+                    let d = Duration::from_millis(ms);
+                    prop_assert_eq!(machine.open_for(d, now), shared.open_for(d));
+                }
+                Op::HalfOpen => prop_assert_eq!(machine.half_open(now), shared.half_open()),
             }
             prop_assert_eq!(machine.metrics(clock.now()), shared.metrics());
         }

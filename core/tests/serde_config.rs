@@ -76,6 +76,14 @@ fn every_config_type_round_trips() {
         cb().consecutive_failures(1)
             .open_for(secs(5))
             .open_growth(1, secs(60)),
+        // gobreaker's MaxRequests.
+        cb().consecutive_failures(2)
+            .half_open(3, 3)
+            .half_open_limit(bulwark::circuit_breaker::HalfOpenLimit::PerEpisode),
+        // resilience4j's ×1.5 as the ratio 3/2: written with its divisor.
+        cb().consecutive_failures(2)
+            .open_for(secs(10))
+            .open_growth_ratio(3, 2, secs(300)),
         // open_for after open_growth keeps the cap.
         cb().consecutive_failures(1)
             .open_growth(3, secs(600))
@@ -198,6 +206,7 @@ time_window = "1m"
 open_for = "10s"
 open_jitter = 0
 half_open_verdict = "first_failure"
+half_open_limit = "in_flight"
 
 [breaker.slow_calls]
 threshold = "1.5s"

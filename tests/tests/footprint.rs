@@ -24,8 +24,9 @@ fn time() {
 
 #[test]
 fn circuit_breaker() {
-    // The builder holds `Duration`s; the breaker stores a validated compact form of it.
-    assert_eq!(size_of::<circuit_breaker::Config>(), 120);
+    // The builder holds `Duration`s (and the open-time growth as a ratio of two `u32`s); the
+    // breaker stores a validated compact form of it.
+    assert_eq!(size_of::<circuit_breaker::Config>(), 128);
     // A consecutive-failure breaker fits one cache line: the compact configuration (40) + the
     // control word and the open-until instant (16) + the clock (8). No window, no totals.
     assert_eq!(size_of::<CircuitBreaker<Clock<'_>>>(), 64);

@@ -204,7 +204,8 @@ async fn keyed_breaker_evicts_closed_then_expired_never_open_and_overflows() {
     tokio::time::advance(Duration::from_secs(10)).await;
     // Open, but its open time is over: now it may go (the least recently used first).
     drop(t.breaker(&4));
-    assert_eq!((t.state(&1), t.state(&3)), (None, Some(State::Open)));
+    // 3's open time is up too: its state is what its next call finds, a half-open probe.
+    assert_eq!((t.state(&1), t.state(&3)), (None, Some(State::HalfOpen)));
     assert_eq!(t.state(&4), Some(State::Closed));
     assert_eq!(t.evictions(), 2);
 }
@@ -349,4 +350,37 @@ async fn pipeline_layer_under_a_timeout_layer_stops_retrying_before_its_end() {
     assert_eq!((calls.load(Ordering::SeqCst), t0.elapsed()), (4, ms(900)));
     assert!(!is::<Elapsed>(&err), "{err}");
     assert_eq!(err.to_string(), "down");
+}
+
+/// resilience4j records every exception as a failure by default (`recordExceptions`); a
+/// panic is Rust's unchecked exception. A panicking operation behind the breaker's layer is
+/// a failure (the breaker opens), not an abandoned call, and the panic still reaches the
+/// caller (here, the task's `JoinError`).
+#[tokio::test(start_paused = true)]
+async fn a_panicking_operation_counts_as_a_failure() {
+    let breaker = Arc::new(
+        CircuitBreaker::new(
+            BreakerConfig::new()
+                .consecutive_failures(1)
+                .open_for(Duration::from_secs(30)),
+            TokioClock::new(),
+        )
+        .unwrap(),
+    );
+    let svc = ServiceBuilder::new()
+        .circuit_breaker(Arc::clone(&breaker))
+        .service(service_fn(|n: u32| async move {
+            if n == 0 {
+                panic!("the operation panicked");
+            }
+            Ok::<_, &'static str>(n)
+        }));
+    let joined = tokio::spawn(svc.clone().oneshot(0)).await;
+    assert!(joined.unwrap_err().is_panic());
+    assert_eq!(breaker.state(), State::Open);
+    let err = svc.oneshot(1).await.unwrap_err();
+    assert_eq!(
+        err.downcast_ref::<Rejected>().unwrap().retry_after,
+        Some(Duration::from_secs(30))
+    );
 }

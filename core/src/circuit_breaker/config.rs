@@ -35,6 +35,38 @@ pub enum HalfOpenVerdict {
     Rate,
 }
 
+/// What bounds the calls a half-open breaker admits.
+///
+/// ```
+/// use bulwark::{Instant, circuit_breaker::{Config, HalfOpenLimit, Machine, NoWindow}};
+/// use core::time::Duration;
+/// let cfg = Config::new().consecutive_failures(1).open_for(Duration::ZERO).half_open(2, 2);
+/// let mut m = Machine::<NoWindow>::new(cfg.half_open_limit(HalfOpenLimit::PerEpisode)).unwrap();
+/// let t = m.try_acquire(Instant::ZERO).unwrap();
+/// m.on_failure(t, Instant::ZERO); // open, with no open time: half-open at once
+/// let (a, b) = (m.try_acquire(Instant::ZERO).unwrap(), m.try_acquire(Instant::ZERO).unwrap());
+/// m.on_success(a, Instant::ZERO);
+/// // A slot is free again, but this half-open episode has admitted its 2 calls.
+/// assert!(m.try_acquire(Instant::ZERO).is_err());
+/// # m.release(b);
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Default)]
+#[cfg_attr(
+    feature = "serde",
+    derive(serde::Serialize, serde::Deserialize),
+    serde(rename_all = "snake_case")
+)]
+pub enum HalfOpenLimit {
+    /// At most `probes` probes in flight at once: a probe that ends frees its slot for the
+    /// next call (under [`HalfOpenVerdict::FirstFailure`]).
+    #[default]
+    InFlight,
+    /// At most `probes` probes admitted per half-open episode, however many have ended
+    /// (gobreaker's `MaxRequests`; resilience4j's permitted calls in half-open). A probe that
+    /// is dropped, or whose outcome is ignored, still gives its slot back.
+    PerEpisode,
+}
+
 /// Circuit breaker configuration: a `const` builder, checked by the breaker's constructor.
 ///
 /// Policies combine: the breaker opens when *any* enabled policy says so.
@@ -46,8 +78,9 @@ pub enum HalfOpenVerdict {
 /// | [`slow_calls`](Config::slow_calls) (window) | off |
 /// | [`minimum_calls`](Config::minimum_calls) | 1 |
 /// | [`time_window`](Config::time_window) (time windows only) | 60 s |
-/// | [`open_for`](Config::open_for) | 30 s, fixed |
+/// | [`open_for`](Config::open_for) | 30 s, fixed (growth: [`open_growth`](Config::open_growth), [`open_growth_ratio`](Config::open_growth_ratio)) |
 /// | [`half_open`](Config::half_open) | 1 probe, 1 success closes |
+/// | [`half_open_limit`](Config::half_open_limit) | [`HalfOpenLimit::InFlight`] |
 /// | [`max_half_open`](Config::max_half_open) | none: half-open lasts until its probes decide |
 /// | [`seed`](Config::seed) (of the open-time jitter) | none: each breaker takes a fresh seed from [`rng::next_seed`](crate::rng::next_seed) (OS entropy once a std adapter builds its clock) |
 ///
@@ -78,14 +111,16 @@ pub enum HalfOpenVerdict {
 # In a file (feature `serde`)
 
 One key per builder method, named as the method; a method of two arguments takes an inline
-table of its arguments. Durations are [text](crate::duration) (`"10s"`). Omitted settings
+table of its arguments (`open_growth_ratio` is written as `open_growth` with a `divisor`).
+Durations are [text](crate::duration) (`"10s"`). Omitted settings
 keep the defaults above; an unknown key is an error naming it. The settings are checked as
 the breaker's constructor checks them (the [`ConfigError`](super::ConfigError) names the
 setting) except those that depend on the window type (`N`), which its constructor checks.
-`half_open_verdict` is `"first_failure"` or `"rate"`.
+`half_open_verdict` is `"first_failure"` or `"rate"`, `half_open_limit` `"in_flight"` or
+`"per_episode"`.
 
 ```
-use bulwark::circuit_breaker::{Config, HalfOpenVerdict};
+use bulwark::circuit_breaker::{Config, HalfOpenLimit, HalfOpenVerdict};
 use core::time::Duration;
 
 let config: Config = toml::from_str(r#"
@@ -95,10 +130,11 @@ let config: Config = toml::from_str(r#"
     minimum_calls = 10
     time_window = "1m"
     open_for = "10s"
-    open_growth = { multiplier = 2, max = "5m" }
+    open_growth = { multiplier = 3, divisor = 2, max = "5m" }
     open_jitter = 10
     half_open = { probes = 3, successes_to_close = 2 }
     half_open_verdict = "rate"
+    half_open_limit = "per_episode"
     max_half_open = "30s"
     seed = 42
 "#).unwrap();
@@ -110,10 +146,11 @@ assert_eq!(config, Config::new()
     .minimum_calls(10)
     .time_window(s(60))
     .open_for(s(10))
-    .open_growth(2, s(300))
+    .open_growth_ratio(3, 2, s(300))
     .open_jitter(10)
     .half_open(3, 2)
     .half_open_verdict(HalfOpenVerdict::Rate)
+    .half_open_limit(HalfOpenLimit::PerEpisode)
     .max_half_open(s(30))
     .seed(42));
 
@@ -132,11 +169,14 @@ pub struct Config {
     pub(crate) time_window: Duration,
     pub(crate) open_base: Duration,
     pub(crate) open_multiplier: u32,
+    /// The multiplier is `open_multiplier / open_divisor`.
+    pub(crate) open_divisor: u32,
     pub(crate) open_max: Duration,
     pub(crate) open_jitter: u8,
     pub(crate) probes: u32,
     pub(crate) successes_to_close: u32,
     pub(crate) verdict: HalfOpenVerdict,
+    pub(crate) half_open_limit: HalfOpenLimit,
     pub(crate) max_half_open: Option<Duration>,
     /// Meaningful when `seed_set`.
     pub(crate) seed: u64,
@@ -167,11 +207,13 @@ impl Config {
             time_window: Duration::from_secs(60),
             open_base: Duration::from_secs(30),
             open_multiplier: 1,
+            open_divisor: 1,
             open_max: Duration::from_secs(30),
             open_jitter: 0,
             probes: 1,
             successes_to_close: 1,
             verdict: HalfOpenVerdict::FirstFailure,
+            half_open_limit: HalfOpenLimit::InFlight,
             max_half_open: None,
             seed: 0,
             seed_set: false,
@@ -257,7 +299,7 @@ impl Config {
     /// ```
     pub const fn open_for(mut self, d: Duration) -> Self {
         self.open_base = d;
-        if self.open_multiplier == 1 {
+        if self.open_multiplier == self.open_divisor {
             self.open_max = d;
         }
         self
@@ -279,6 +321,41 @@ impl Config {
     /// ```
     pub const fn open_growth(mut self, multiplier: u32, max: Duration) -> Self {
         self.open_multiplier = multiplier;
+        self.open_divisor = 1;
+        self.open_max = max;
+        self
+    }
+
+    /// Multiply the open time by the fraction `multiplier / divisor` for each consecutive
+    /// opening, up to `max`: `(3, 2)` is resilience4j's default exponential growth of ×1.5
+    /// (`IntervalFunction`'s multiplier). Integer arithmetic (no floats): each opening's time
+    /// is the previous one times `multiplier`, divided by `divisor`, rounded down to the
+    /// nanosecond, saturating at `max`. Otherwise as [`open_growth`](Config::open_growth).
+    /// `multiplier` at least `divisor` (the time never shrinks), at most 65 535; `divisor`
+    /// 1 ..= 255 (the compact stored configuration).
+    ///
+    /// ```
+    /// use bulwark::{Instant, circuit_breaker::{Config, Machine, NoWindow}};
+    /// use core::time::Duration;
+    /// let cfg = Config::new()
+    ///     .consecutive_failures(1)
+    ///     .open_for(Duration::from_secs(10))
+    ///     .open_growth_ratio(3, 2, Duration::from_secs(30));
+    /// let mut m = Machine::<NoWindow>::new(cfg).unwrap();
+    /// let mut now = Instant::ZERO;
+    /// let mut open = Vec::new();
+    /// for _ in 0..4 {
+    ///     let t = m.try_acquire(now).unwrap(); // closed, then each half-open probe
+    ///     m.on_failure(t, now);
+    ///     let until = m.try_acquire(now).unwrap_err().retry_at.unwrap();
+    ///     open.push(until.saturating_duration_since(now).as_millis());
+    ///     now = until;
+    /// }
+    /// assert_eq!(open, [10_000, 15_000, 22_500, 30_000]);
+    /// ```
+    pub const fn open_growth_ratio(mut self, multiplier: u32, divisor: u32, max: Duration) -> Self {
+        self.open_multiplier = multiplier;
+        self.open_divisor = divisor;
         self.open_max = max;
         self
     }
@@ -320,6 +397,29 @@ impl Config {
     /// ```
     pub const fn half_open_verdict(mut self, verdict: HalfOpenVerdict) -> Self {
         self.verdict = verdict;
+        self
+    }
+
+    /// What bounds the probes of one half-open episode (default
+    /// [`HalfOpenLimit::InFlight`]); [`HalfOpenLimit::PerEpisode`] is gobreaker's
+    /// `MaxRequests`. The [`HalfOpenVerdict::Rate`] verdict always admits exactly `probes`
+    /// per episode.
+    ///
+    /// ```
+    /// use bulwark::{Instant, circuit_breaker::{Config, HalfOpenLimit, Machine, NoWindow}};
+    /// use core::time::Duration;
+    /// let cfg = Config::new().consecutive_failures(1).open_for(Duration::ZERO).half_open(2, 2);
+    /// for (limit, third_probe) in [(HalfOpenLimit::InFlight, true), (HalfOpenLimit::PerEpisode, false)] {
+    ///     let mut m = Machine::<NoWindow>::new(cfg.half_open_limit(limit)).unwrap();
+    ///     let t = m.try_acquire(Instant::ZERO).unwrap();
+    ///     m.on_failure(t, Instant::ZERO);
+    ///     let (a, _b) = (m.try_acquire(Instant::ZERO).unwrap(), m.try_acquire(Instant::ZERO).unwrap());
+    ///     m.on_success(a, Instant::ZERO); // 1 of the 2 successes needed; 1 probe in flight
+    ///     assert_eq!(m.try_acquire(Instant::ZERO).is_ok(), third_probe);
+    /// }
+    /// ```
+    pub const fn half_open_limit(mut self, limit: HalfOpenLimit) -> Self {
+        self.half_open_limit = limit;
         self
     }
 
@@ -420,7 +520,9 @@ impl Config {
         if self.successes_to_close > MAX_PROBES as u32 {
             return Err(ConfigError::TooLarge(Field::SuccessesToClose));
         }
-        if matches!(self.verdict, HalfOpenVerdict::Rate) && self.successes_to_close > self.probes {
+        let counts_ended = matches!(self.verdict, HalfOpenVerdict::Rate)
+            || matches!(self.half_open_limit, HalfOpenLimit::PerEpisode);
+        if counts_ended && self.successes_to_close > self.probes {
             return Err(ConfigError::SuccessesAboveProbes);
         }
         if self.open_multiplier == 0 {
@@ -431,6 +533,15 @@ impl Config {
         }
         if self.open_multiplier > u16::MAX as u32 {
             return Err(ConfigError::TooLarge(Field::OpenMultiplier));
+        }
+        if self.open_divisor == 0 {
+            return Err(ConfigError::Zero(Field::OpenDivisor));
+        }
+        if self.open_divisor > u8::MAX as u32 {
+            return Err(ConfigError::TooLarge(Field::OpenDivisor));
+        }
+        if self.open_multiplier < self.open_divisor {
+            return Err(ConfigError::OpenGrowthBelowOne);
         }
         if let Some(d) = self.max_half_open
             && d.is_zero()
@@ -457,14 +568,22 @@ impl Config {
                 None => u64::MAX,
             },
             open_multiplier: self.open_multiplier as u16,
+            open_divisor: self.open_divisor as u8,
             consecutive_failures: match self.consecutive_failures {
                 Some(n) => n as u16,
                 None => 0,
             },
-            probes: self.probes as u8,
+            half_open: self.probes as u8
+                | match self.verdict {
+                    HalfOpenVerdict::FirstFailure => 0,
+                    HalfOpenVerdict::Rate => RATE_VERDICT,
+                }
+                | match self.half_open_limit {
+                    HalfOpenLimit::InFlight => 0,
+                    HalfOpenLimit::PerEpisode => PER_EPISODE,
+                },
             successes_to_close: self.successes_to_close as u8,
             open_jitter: self.open_jitter | if self.seed_set { 0 } else { SEED_NOT_SET },
-            verdict: self.verdict,
         }
     }
 
@@ -477,11 +596,17 @@ impl Config {
         c.open_base = nanos_to_duration(p.open_base);
         c.open_max = nanos_to_duration(p.open_max);
         c.open_multiplier = p.open_multiplier as u32;
+        c.open_divisor = p.open_divisor as u32;
         c.max_half_open = (p.max_half_open != u64::MAX).then(|| nanos_to_duration(p.max_half_open));
         c.open_jitter = p.jitter_percent();
-        c.probes = p.probes as u32;
+        c.probes = p.probes() as u32;
         c.successes_to_close = p.successes_to_close as u32;
-        c.verdict = p.verdict;
+        c.verdict = p.verdict();
+        c.half_open_limit = if p.half_open & PER_EPISODE != 0 {
+            HalfOpenLimit::PerEpisode
+        } else {
+            HalfOpenLimit::InFlight
+        };
         if p.open_jitter & SEED_NOT_SET == 0 {
             c = c.seed(p.seed);
         }
@@ -501,7 +626,7 @@ impl Config {
 mod serde_form {
     use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
-    use super::{Config, HalfOpenVerdict};
+    use super::{Config, HalfOpenLimit, HalfOpenVerdict};
     use crate::duration::Text;
 
     #[derive(Serialize, Deserialize)]
@@ -521,6 +646,7 @@ mod serde_form {
         open_jitter: u8,
         half_open: HalfOpen,
         half_open_verdict: HalfOpenVerdict,
+        half_open_limit: HalfOpenLimit,
         #[serde(skip_serializing_if = "Option::is_none")]
         max_half_open: Option<Text>,
         #[serde(skip_serializing_if = "Option::is_none")]
@@ -540,7 +666,18 @@ mod serde_form {
     #[serde(deny_unknown_fields)]
     struct OpenGrowth {
         multiplier: u32,
+        /// [`Config::open_growth_ratio`]'s divisor; 1 (an integer multiplier) when omitted.
+        #[serde(default = "one", skip_serializing_if = "is_one")]
+        divisor: u32,
         max: Text,
+    }
+
+    fn one() -> u32 {
+        1
+    }
+
+    fn is_one(n: &u32) -> bool {
+        *n == 1
     }
 
     /// [`Config::half_open`]`(probes, successes_to_close)`; either may be left at its default.
@@ -571,7 +708,7 @@ mod serde_form {
         fn from(c: &Config) -> Form {
             // `open_for` also sets the cap while the multiplier is 1: growth is written only
             // when the builder's `open_for` alone would not give back the same config.
-            let grows = c.open_multiplier != 1 || c.open_max != c.open_base;
+            let grows = c.open_multiplier != c.open_divisor || c.open_max != c.open_base;
             Form {
                 consecutive_failures: c.consecutive_failures,
                 failure_rate: c.failure_rate,
@@ -584,6 +721,7 @@ mod serde_form {
                 open_for: Text(c.open_base),
                 open_growth: grows.then_some(OpenGrowth {
                     multiplier: c.open_multiplier,
+                    divisor: c.open_divisor,
                     max: Text(c.open_max),
                 }),
                 open_jitter: c.open_jitter,
@@ -592,6 +730,7 @@ mod serde_form {
                     successes_to_close: c.successes_to_close,
                 },
                 half_open_verdict: c.verdict,
+                half_open_limit: c.half_open_limit,
                 max_half_open: c.max_half_open.map(Text),
                 seed: c.explicit_seed(),
             }
@@ -607,7 +746,8 @@ mod serde_form {
                 .open_for(self.open_for.0)
                 .open_jitter(self.open_jitter)
                 .half_open(self.half_open.probes, self.half_open.successes_to_close)
-                .half_open_verdict(self.half_open_verdict);
+                .half_open_verdict(self.half_open_verdict)
+                .half_open_limit(self.half_open_limit);
             if let Some(n) = self.consecutive_failures {
                 c = c.consecutive_failures(n);
             }
@@ -618,7 +758,7 @@ mod serde_form {
                 c = c.slow_calls(s.threshold.0, s.percent);
             }
             if let Some(g) = self.open_growth {
-                c = c.open_growth(g.multiplier, g.max.0);
+                c = c.open_growth_ratio(g.multiplier, g.divisor, g.max.0);
             }
             if let Some(d) = self.max_half_open {
                 c = c.max_half_open(d.0);
@@ -673,17 +813,50 @@ pub(crate) struct Policy {
     pub(crate) seed: u64,
     /// Nanoseconds; `u64::MAX`: none.
     pub(crate) max_half_open: u64,
+    /// The growth of the open time is `open_multiplier / open_divisor`.
     pub(crate) open_multiplier: u16,
+    pub(crate) open_divisor: u8,
     /// 0: the policy is off.
     pub(crate) consecutive_failures: u16,
-    pub(crate) probes: u8,
+    /// The half-open probes (at most [`MAX_PROBES`], in the low bits) and the verdict
+    /// ([`RATE_VERDICT`]): see [`probes`](Policy::probes) and [`verdict`](Policy::verdict).
+    half_open: u8,
     pub(crate) successes_to_close: u8,
     /// The jitter percentage; its top bit is [`SEED_NOT_SET`].
     pub(crate) open_jitter: u8,
-    pub(crate) verdict: HalfOpenVerdict,
 }
 
+/// In [`Policy::half_open`] (probes, at most [`MAX_PROBES`]): the verdict is
+/// [`HalfOpenVerdict::Rate`]. Packed so that the policy stays 40 bytes with the fractional
+/// growth's divisor.
+const RATE_VERDICT: u8 = 0x80;
+/// In [`Policy::half_open`]: the limit is [`HalfOpenLimit::PerEpisode`].
+const PER_EPISODE: u8 = 0x40;
+
 impl Policy {
+    /// Half-open probes admitted at once.
+    #[inline]
+    pub(crate) const fn probes(&self) -> u8 {
+        self.half_open & MAX_PROBES
+    }
+
+    /// Do the probes that ended still count against the probe limit (the rate verdict, or
+    /// [`HalfOpenLimit::PerEpisode`])?
+    #[inline]
+    pub(crate) const fn counts_ended_probes(&self) -> bool {
+        self.half_open & (RATE_VERDICT | PER_EPISODE) != 0
+    }
+
+    /// How half-open probes are judged.
+    #[inline]
+    pub(crate) const fn verdict(&self) -> HalfOpenVerdict {
+        if self.half_open & RATE_VERDICT != 0 {
+            HalfOpenVerdict::Rate
+        } else {
+            HalfOpenVerdict::FirstFailure
+        }
+    }
+
     /// Is there a maximum time in half-open?
     #[inline]
     pub(crate) const fn limits_half_open(&self) -> bool {
@@ -713,8 +886,15 @@ impl Policy {
         let max = self.open_max;
         let mut d = self.open_base.min(max);
         let mut i = 1;
+        let (num, den) = (self.open_multiplier as u64, self.open_divisor as u64);
         while i < openings && d < max {
-            d = d.saturating_mul(self.open_multiplier as u64).min(max);
+            // ⌊d · num / den⌋ in u64 (no u128 on a microcontroller): with d = q · den + r it
+            // is q · num + ⌊r · num / den⌋, and r · num < 2^8 · 2^16 cannot overflow.
+            // Saturating, then capped.
+            d = (d / den)
+                .saturating_mul(num)
+                .saturating_add(d % den * num / den)
+                .min(max);
             i += 1;
         }
         let percent = self.jitter_percent();
@@ -743,6 +923,37 @@ mod tests {
             core::array::from_fn(|i| c.policy().open_duration(i as u8 + 1, 0) / 1_000_000_000);
         assert_eq!(secs, [1, 2, 4, 8, 10, 10]);
         assert_eq!(c.policy().open_duration(u8::MAX, 0), 10_000_000_000);
+    }
+
+    /// resilience4j's exponential wait in the open state multiplies by 1.5 by default
+    /// (`IntervalFunction.DEFAULT_MULTIPLIER`): 10 s, 15 s, 22.5 s, 33.75 s, ... here as the
+    /// ratio 3/2 in integer nanoseconds, rounded down, capped at 60 s.
+    #[test]
+    fn fractional_growth_follows_resilience4j_default_multiplier() {
+        let c = Config::new()
+            .consecutive_failures(1)
+            .open_for(Duration::from_secs(10))
+            .open_growth_ratio(3, 2, Duration::from_secs(60));
+        let ms: [u64; 6] =
+            core::array::from_fn(|i| c.policy().open_duration(i as u8 + 1, 0) / 1_000_000);
+        assert_eq!(ms, [10_000, 15_000, 22_500, 33_750, 50_625, 60_000]);
+        // Rounded down to the nanosecond: 1 ns · 3/2 stays 1 ns, 3 ns grows to 4 ns.
+        let tiny = |base| {
+            Config::new()
+                .consecutive_failures(1)
+                .open_for(Duration::from_nanos(base))
+                .open_growth_ratio(3, 2, Duration::from_secs(1))
+                .policy()
+                .open_duration(2, 0)
+        };
+        assert_eq!((tiny(1), tiny(3)), (1, 4));
+        // Saturating near the top of the range, never wrapping.
+        let big = Config::new()
+            .consecutive_failures(1)
+            .open_for(Duration::from_nanos(u64::MAX / 2))
+            .open_growth_ratio(65_535, 255, Duration::MAX);
+        assert_eq!(big.policy().open_duration(2, 0), u64::MAX);
+        assert_eq!(big.policy().open_duration(31, 0), u64::MAX);
     }
 
     #[test]
@@ -844,6 +1055,22 @@ mod tests {
                 Err(TooLarge(Field::OpenMultiplier)),
             ),
             (
+                ok.open_growth_ratio(3, 0, s(60)),
+                false,
+                Err(Zero(Field::OpenDivisor)),
+            ),
+            (
+                ok.open_growth_ratio(300, 256, s(60)),
+                false,
+                Err(TooLarge(Field::OpenDivisor)),
+            ),
+            (
+                ok.open_growth_ratio(2, 3, s(60)),
+                false,
+                Err(OpenGrowthBelowOne),
+            ),
+            (ok.open_growth_ratio(3, 2, s(60)), false, Ok(())),
+            (
                 ok.max_half_open(Duration::ZERO),
                 false,
                 Err(Zero(Field::MaxHalfOpen)),
@@ -859,6 +1086,13 @@ mod tests {
                 false,
                 Err(SuccessesAboveProbes),
             ),
+            (
+                ok.half_open(2, 3)
+                    .half_open_limit(HalfOpenLimit::PerEpisode),
+                false,
+                Err(SuccessesAboveProbes),
+            ),
+            (ok.half_open(2, 3), false, Ok(())),
         ];
         for (i, (cfg, window, want)) in cases.into_iter().enumerate() {
             assert_eq!(cfg.validate(window), want, "case {i}");

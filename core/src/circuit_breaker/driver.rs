@@ -8,11 +8,13 @@
 //! events).
 
 use super::config::Policy;
-use super::error::{Rejected, SnapshotError};
+use super::error::{Rejected, SnapshotError, TransitionError};
 use super::machine::Ticket;
-use super::state::{Admit, Breaker, End, Mode, Now, Phase, checked_snapshot, is_slow, times_calls};
-use super::window::{Sample, Window, WindowStats, rate_trips};
-use super::{Outcome, Snapshot};
+use super::state::{
+    Admit, Breaker, End, Manual, Mode, Now, Phase, checked_snapshot, is_slow, times_calls,
+};
+use super::window::{Over, Sample, Window, WindowStats, rate_trips};
+use super::{Exceeded, Outcome, Snapshot};
 use crate::time::Instant;
 
 /// Where a breaker's state lives.
@@ -58,12 +60,21 @@ pub(crate) trait Store {
     fn rejected(&mut self, rejected: Rejected, now: &mut Self::Now) {
         let _ = (rejected, now);
     }
+
+    /// A rate of the window crossed its threshold (it was below, or not known, before).
+    fn exceeded(&mut self, rate: Exceeded, window: WindowStats) {
+        let _ = (rate, window);
+    }
 }
 
-/// After a committed change: a breaker entering closed (from another state, or a reset)
-/// measures afresh.
+/// After a committed change: a breaker entering closed (from another state, or a reset),
+/// metrics-only or disabled measures afresh (resilience4j builds new metrics for each).
 fn changed<S: Store>(s: &mut S, from: Breaker, to: Breaker, now: &mut S::Now) {
-    if matches!(to.phase, Phase::Closed { .. }) && to.generation != from.generation {
+    let measures_afresh = matches!(
+        to.phase,
+        Phase::Closed { .. } | Phase::MetricsOnly { .. } | Phase::Disabled
+    );
+    if measures_afresh && to.generation != from.generation {
         s.reset_window();
     }
     s.entered(from, to, now);
@@ -146,7 +157,31 @@ pub(crate) fn record<S: Store>(
     };
     let ((), change) = s.update(now, |c, now| ((), c.settle(p, rate, end, now)));
     if let Some((from, to)) = change {
+        crossed(s, rate, from, to, stats);
         changed(s, from, to, now);
+    }
+}
+
+/// Reports the rates that the committed change `from` → `to` of a settled call shows crossing
+/// their thresholds: once per crossing, by whoever committed it (a trip from closed, or a
+/// metrics-only breaker whose remembered rates went over).
+fn crossed<S: Store>(
+    s: &mut S,
+    rules: Option<&super::window::Rules>,
+    from: Breaker,
+    to: Breaker,
+    stats: WindowStats,
+) {
+    let (before, after) = match (from.phase, to.phase) {
+        (Phase::MetricsOnly { over: a }, Phase::MetricsOnly { over: b }) => (a, b),
+        (Phase::Closed { .. }, Phase::Open { .. }) => (Over::default(), Over::of(rules, stats)),
+        _ => return,
+    };
+    if after.failure && !before.failure {
+        s.exceeded(Exceeded::FailureRate, stats);
+    }
+    if after.slow && !before.slow {
+        s.exceeded(Exceeded::SlowCallRate, stats);
     }
 }
 
@@ -165,11 +200,36 @@ pub(crate) fn force<S: Store>(s: &mut S, mode: Mode, now: &mut S::Now) {
     }
 }
 
-/// Back to a fresh closed breaker.
+/// Back to a fresh closed breaker; the window is emptied even when the state is already
+/// fresh (then nothing else changes, so resetting twice is resetting once).
 pub(crate) fn reset<S: Store>(s: &mut S, now: &mut S::Now) {
-    if let ((), Some((from, to))) = s.update(now, |c, _| ((), c.reset())) {
+    match s.update(now, |c, _| ((), c.reset())) {
+        ((), Some((from, to))) => changed(s, from, to, now),
+        ((), None) => s.reset_window(),
+    }
+}
+
+/// Makes the transition `to` asked for by hand, if it is legal now.
+pub(crate) fn manual<S: Store>(
+    s: &mut S,
+    to: Manual,
+    now: &mut S::Now,
+) -> Result<(), TransitionError> {
+    let (result, change) = s.update(now, |c, now| {
+        if now.publishing() {
+            // A trip is publishing its open time: a change into open now could have its
+            // open time overwritten by that trip's late write.
+            return (Err(TransitionError::Busy), c);
+        }
+        match c.manual(to) {
+            Ok(next) => (Ok(()), next),
+            Err(e) => (Err(e), c),
+        }
+    });
+    if let Some((from, to)) = change {
         changed(s, from, to, now);
     }
+    result
 }
 
 /// Restores `snapshot`, checked against `p`; the window starts empty.

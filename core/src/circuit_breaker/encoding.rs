@@ -10,7 +10,8 @@
 //! | 3..8   | openings   | consecutive openings, at most [`MAX_OPENINGS`]                 |
 //! | 8..32  | payload    | closed: the run of failures in 8..24; half-open: probes in     |
 //! |        |            | flight 8..14, judged 14..20, failed 20..26, slow 26..32 (each  |
-//! |        |            | at most [`MAX_PROBES`]); other phases: zero                    |
+//! |        |            | at most [`MAX_PROBES`]); metrics-only: the failure rate is at  |
+//! |        |            | or over its threshold in 8, the slow rate in 9; others: zero   |
 //! | 32..64 | generation | +1 on every change of phase                                    |
 //!
 //! The instant lives in the second word: the end of the open time (open), the instant
@@ -34,6 +35,7 @@
 
 use super::State;
 use super::state::{Breaker, Phase, Probes};
+use super::window::Over;
 use crate::time::Instant;
 
 /// Consecutive openings the control word counts (5 bits); the open time stops growing after
@@ -153,7 +155,9 @@ pub(crate) const fn encode(b: &Breaker) -> u64 {
         ),
         Phase::ForcedOpen => (FORCED_OPEN, 0),
         Phase::Disabled => (DISABLED, 0),
-        Phase::MetricsOnly => (METRICS_ONLY, 0),
+        Phase::MetricsOnly { over } => {
+            (METRICS_ONLY, over.failure as u64 | (over.slow as u64) << 1)
+        }
     };
     code | (b.openings as u64 & 0b1_1111) << 3 | payload << 8 | (b.generation as u64) << 32
 }
@@ -166,7 +170,7 @@ pub(crate) const fn published(w: u64) -> u64 {
 
 /// The breaker word `w` encodes, with `at` the instant its phase holds (see [`second`]; any
 /// value where it is unused). Opening decodes as open until `at`.
-#[inline]
+#[inline(always)]
 pub(crate) const fn decode(w: u64, at: Instant) -> Breaker {
     let p = payload(w);
     let phase = match code(w) {
@@ -182,7 +186,12 @@ pub(crate) const fn decode(w: u64, at: Instant) -> Breaker {
         },
         FORCED_OPEN => Phase::ForcedOpen,
         DISABLED => Phase::Disabled,
-        METRICS_ONLY => Phase::MetricsOnly,
+        METRICS_ONLY => Phase::MetricsOnly {
+            over: Over {
+                failure: p & 1 != 0,
+                slow: p & 2 != 0,
+            },
+        },
         _ => Phase::Open { until: at }, // OPEN, OPENING (no other code is ever written)
     };
     Breaker {
@@ -219,7 +228,18 @@ mod tests {
             },
             Phase::ForcedOpen,
             Phase::Disabled,
-            Phase::MetricsOnly,
+            Phase::MetricsOnly {
+                over: Over {
+                    failure: true,
+                    slow: false,
+                },
+            },
+            Phase::MetricsOnly {
+                over: Over {
+                    failure: false,
+                    slow: true,
+                },
+            },
         ];
         for phase in phases {
             let b = Breaker {

@@ -167,7 +167,7 @@ pub enum ConfigError {
     /// The value is above a limit of the breaker's encoding, not of the domain: consecutive
     /// failures above 65 535 or probes or successes to close above 63 (the shared form's
     /// control word, which both forms follow so they behave the same), an open-time
-    /// multiplier above 65 535 (the compact stored configuration), a count window above
+    /// multiplier above 65 535 or divisor above 255 (the compact stored configuration), a count window above
     /// 2^20 calls or a time window above 4096 buckets (the window's packed counters).
     TooLarge(Field),
     /// A failure-rate or slow-call policy was set on a breaker without a window.
@@ -181,8 +181,11 @@ pub enum ConfigError {
     NoTripPolicy,
     /// The cap of the open-time growth is below the base open time.
     OpenMaxBelowBase,
-    /// More successes are needed to close than probes could ever be admitted (rate verdict).
+    /// More successes are needed to close than probes could ever be admitted (rate verdict,
+    /// or a per-episode half-open limit).
     SuccessesAboveProbes,
+    /// The open-time growth's multiplier is below its divisor: the time would shrink.
+    OpenGrowthBelowOne,
 }
 
 /// The setting a [`ConfigError`] is about, named as the [`Config`](super::Config) builder
@@ -210,6 +213,8 @@ pub enum Field {
     MinimumCalls,
     /// The multiplier of [`Config::open_growth`](super::Config::open_growth).
     OpenMultiplier,
+    /// The divisor of [`Config::open_growth_ratio`](super::Config::open_growth_ratio).
+    OpenDivisor,
     /// [`Config::open_jitter`](super::Config::open_jitter).
     OpenJitter,
     /// The probe count of [`Config::half_open`](super::Config::half_open).
@@ -231,6 +236,7 @@ impl fmt::Display for Field {
             Field::SlowThreshold => "slow_calls.threshold",
             Field::MinimumCalls => "minimum_calls",
             Field::OpenMultiplier => "open_growth.multiplier",
+            Field::OpenDivisor => "open_growth.divisor",
             Field::OpenJitter => "open_jitter",
             Field::Probes => "half_open.probes",
             Field::SuccessesToClose => "half_open.successes_to_close",
@@ -263,9 +269,12 @@ impl fmt::Display for ConfigError {
                  slow_calls",
             ),
             ConfigError::OpenMaxBelowBase => f.write_str("open_growth.max is below open_for"),
+            ConfigError::OpenGrowthBelowOne => {
+                f.write_str("open_growth.multiplier is below open_growth.divisor")
+            }
             ConfigError::SuccessesAboveProbes => f.write_str(
-                "half_open.successes_to_close exceeds half_open.probes, which a rate \
-                     half_open_verdict judges alone",
+                "half_open.successes_to_close exceeds half_open.probes, all a rate \
+                     half_open_verdict or a per_episode half_open_limit admits",
             ),
         }
     }
@@ -311,3 +320,50 @@ impl fmt::Display for SnapshotError {
 }
 
 impl core::error::Error for SnapshotError {}
+
+/// A transition asked for by hand could not be made.
+///
+/// The transitions an operator can ask for, and where each is refused, follow resilience4j's
+/// table of legal transitions: a breaker in [`State::MetricsOnly`](super::State::MetricsOnly)
+/// never opens (leave the mode with `reset` first), and a closed breaker has nothing to
+/// probe, so it does not go half-open.
+///
+/// ```
+/// use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, State, TransitionError}};
+/// let clock = MockClock::new();
+/// let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap();
+/// let e = b.half_open().unwrap_err();
+/// assert_eq!(e, TransitionError::Illegal { from: State::Closed, to: State::HalfOpen });
+/// assert_eq!(e.to_string(), "illegal circuit breaker transition from Closed to HalfOpen");
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum TransitionError {
+    /// The transition is not allowed from the state the breaker is in.
+    Illegal {
+        /// The state the breaker is in (and stays in).
+        from: super::State,
+        /// The state asked for.
+        to: super::State,
+    },
+    /// The shared form only: another caller is tripping the breaker at this very moment
+    /// (between its two writes, see the [memory ordering](super::CircuitBreaker#memory-ordering)
+    /// of the shared form); nothing was changed. Asking again a moment later succeeds. The
+    /// [`Machine`](super::Machine) never returns it.
+    Busy,
+}
+
+impl fmt::Display for TransitionError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TransitionError::Illegal { from, to } => write!(
+                f,
+                "illegal circuit breaker transition from {from:?} to {to:?}"
+            ),
+            TransitionError::Busy => f.write_str("circuit breaker busy tripping; try again"),
+        }
+    }
+}
+
+impl core::error::Error for TransitionError {}

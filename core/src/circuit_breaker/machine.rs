@@ -3,8 +3,8 @@
 
 use super::config::{Config, Policy};
 use super::driver::{self, Store};
-use super::error::{ConfigError, Rejected, SnapshotError};
-use super::state::{Breaker, Mode, validate};
+use super::error::{ConfigError, Rejected, SnapshotError, TransitionError};
+use super::state::{Breaker, Manual, Mode, validate};
 use super::window::{Sample, Window, WindowStats};
 use super::{Metrics, Outcome, Snapshot, State};
 use crate::time::Instant;
@@ -116,8 +116,9 @@ impl<W: Window> Machine<W> {
         Config::from_parts(&self.policy, W::rate_rules(&self.rules))
     }
 
-    /// The state. An open breaker whose time is up stays [`State::Open`] until a call
-    /// arrives (the transition to half-open is lazy: no timer runs).
+    /// The state as the last transition left it. An open breaker whose time is up stays
+    /// [`State::Open`] here until a call arrives (no timer runs); [`state_at`](Machine::state_at)
+    /// tells what that call will find.
     ///
     /// ```
     /// # use bulwark::circuit_breaker::{Config, Machine, NoWindow, State};
@@ -126,6 +127,24 @@ impl<W: Window> Machine<W> {
     /// ```
     pub fn state(&self) -> State {
         self.state.public()
+    }
+
+    /// The state a call at `now` will find: an open breaker whose open time is up is
+    /// [`State::HalfOpen`] (that call is a probe), a half-open breaker past its
+    /// [maximum time](Config::max_half_open) is [`State::Open`]. Changes nothing.
+    ///
+    /// ```
+    /// use bulwark::{Instant, circuit_breaker::{Config, Machine, NoWindow, State}};
+    /// use core::time::Duration;
+    /// let mut m = Machine::<NoWindow>::new(Config::new().consecutive_failures(1).open_for(Duration::from_secs(5))).unwrap();
+    /// let t = m.try_acquire(Instant::ZERO).unwrap();
+    /// m.on_failure(t, Instant::ZERO);
+    /// assert_eq!(m.state_at(Instant::from_millis(4_999)), State::Open);
+    /// assert_eq!(m.state_at(Instant::from_secs(5)), State::HalfOpen);
+    /// assert_eq!(m.state(), State::Open); // no call has arrived yet
+    /// ```
+    pub fn state_at(&self, now: Instant) -> State {
+        self.state.public_at(&self.policy, &mut { now })
     }
 
     /// Asks to make a call at `now`.
@@ -218,7 +237,8 @@ impl<W: Window> Machine<W> {
         });
     }
 
-    /// Forces the breaker closed: every call passes, nothing is measured.
+    /// Forces the breaker closed: every call passes, nothing is measured (the window is
+    /// emptied on entering).
     ///
     /// ```
     /// # use bulwark::{Instant, circuit_breaker::{Config, Machine, NoWindow, State}};
@@ -233,7 +253,8 @@ impl<W: Window> Machine<W> {
         driver::force(&mut self.parts().0, Mode::Disabled, &mut { Instant::ZERO });
     }
 
-    /// Lets every call pass while still measuring; never opens.
+    /// Lets every call pass while still measuring, from an empty window (entering the mode
+    /// empties it); never opens.
     ///
     /// ```
     /// # use bulwark::{Instant, circuit_breaker::{Config, Machine, NoWindow, State}};
@@ -250,7 +271,9 @@ impl<W: Window> Machine<W> {
         });
     }
 
-    /// Back to a fresh closed breaker (window emptied, open-time growth reset).
+    /// Back to a fresh closed breaker (window emptied, open-time growth reset), from any
+    /// state: closing by hand. Idempotent: a breaker already fresh and closed only has its
+    /// window emptied (its calls in flight still count).
     ///
     /// ```
     /// # use bulwark::{Instant, circuit_breaker::{Config, Machine, NoWindow, State}};
@@ -263,6 +286,81 @@ impl<W: Window> Machine<W> {
         driver::reset(&mut self.parts().0, &mut { Instant::ZERO });
     }
 
+    /// Opens the breaker by hand for `d` from `now` (resilience4j's `transitionToOpenState`,
+    /// with the duration chosen by the operator). The open time's growth is not advanced:
+    /// only trips count as consecutive openings.
+    ///
+    /// # Errors
+    ///
+    /// [`TransitionError::Illegal`] in [`State::MetricsOnly`] (that mode never opens).
+    ///
+    /// ```
+    /// # use bulwark::{Instant, circuit_breaker::{Config, Machine, NoWindow, State, TransitionError}};
+    /// use core::time::Duration;
+    /// let mut m = Machine::<NoWindow>::new(Config::new().consecutive_failures(5)).unwrap();
+    /// m.open_for(Duration::from_secs(90), Instant::from_secs(10)).unwrap();
+    /// assert_eq!(m.try_acquire(Instant::from_secs(10)).unwrap_err().retry_at, Some(Instant::from_secs(100)));
+    /// m.metrics_only();
+    /// assert_eq!(
+    ///     m.open_for(Duration::from_secs(1), Instant::from_secs(10)),
+    ///     Err(TransitionError::Illegal { from: State::MetricsOnly, to: State::Open })
+    /// );
+    /// ```
+    pub fn open_for(
+        &mut self,
+        d: core::time::Duration,
+        now: Instant,
+    ) -> Result<(), TransitionError> {
+        let until = now.saturating_add(d);
+        driver::manual(&mut self.parts().0, Manual::Open { until }, &mut { now })
+    }
+
+    /// Opens the breaker by hand until `at`; see [`open_for`](Machine::open_for). An instant
+    /// already past opens with the time up: the next call probes.
+    ///
+    /// # Errors
+    ///
+    /// As [`open_for`](Machine::open_for).
+    ///
+    /// ```
+    /// # use bulwark::{Instant, circuit_breaker::{Config, Machine, NoWindow, State}};
+    /// let mut m = Machine::<NoWindow>::new(Config::new().consecutive_failures(5)).unwrap();
+    /// m.open_until(Instant::from_secs(60)).unwrap();
+    /// assert_eq!(m.state_at(Instant::from_secs(59)), State::Open);
+    /// assert!(m.try_acquire(Instant::from_secs(60)).unwrap().is_probe());
+    /// ```
+    pub fn open_until(&mut self, at: Instant) -> Result<(), TransitionError> {
+        // The end is given: the transition reads no other time.
+        driver::manual(&mut self.parts().0, Manual::Open { until: at }, &mut { at })
+    }
+
+    /// Half-open at `now`, by hand: the next call is a probe (resilience4j's
+    /// `transitionToHalfOpenState`). Made as an open time that ends at `now`, so
+    /// [`state_at`](Machine::state_at) reports [`State::HalfOpen`] at once; half-open's
+    /// [maximum time](Config::max_half_open) counts from that call. A breaker already
+    /// half-open (or open with its time up) is left as it is.
+    ///
+    /// # Errors
+    ///
+    /// [`TransitionError::Illegal`] from [`State::Closed`] (nothing to probe) and
+    /// [`State::MetricsOnly`].
+    ///
+    /// ```
+    /// # use bulwark::{Instant, circuit_breaker::{Config, Machine, NoWindow, State, TransitionError}};
+    /// let mut m = Machine::<NoWindow>::new(Config::new().consecutive_failures(5)).unwrap();
+    /// let now = Instant::from_secs(1);
+    /// assert_eq!(m.half_open(now), Err(TransitionError::Illegal { from: State::Closed, to: State::HalfOpen }));
+    /// m.force_open();
+    /// m.half_open(now).unwrap();
+    /// assert_eq!(m.state_at(now), State::HalfOpen);
+    /// let probe = m.try_acquire(now).unwrap();
+    /// m.on_success(probe, now);
+    /// assert_eq!(m.state(), State::Closed);
+    /// ```
+    pub fn half_open(&mut self, now: Instant) -> Result<(), TransitionError> {
+        driver::manual(&mut self.parts().0, Manual::HalfOpen { now }, &mut { now })
+    }
+
     /// The state, the run of failures and the window as of `now`.
     ///
     /// ```
@@ -273,7 +371,9 @@ impl<W: Window> Machine<W> {
     /// assert_eq!(m.metrics(Instant::ZERO).consecutive_failures, 1);
     /// ```
     pub fn metrics(&self, now: Instant) -> Metrics {
-        self.state.metrics(W::stats(&self.window, &self.rules, now))
+        let state = self.state_at(now);
+        self.state
+            .metrics(state, W::stats(&self.window, &self.rules, now))
     }
 
     /// The durable state as of `now` (see [`Snapshot`]).
@@ -725,5 +825,311 @@ mod tests {
             r.try_acquire(at(7100)).unwrap_err().retry_at,
             Some(at(107_100))
         );
+    }
+
+    /// resilience4j's table of legal transitions (`CircuitBreaker.StateTransition`): an
+    /// operator can open from closed, half-open, open, forced open and disabled, go
+    /// half-open from open, forced open and disabled, but not from closed; metrics-only
+    /// never opens. Each refusal names both states and changes nothing.
+    #[test]
+    fn manual_transitions_follow_resilience4j_legal_table() {
+        let cfg = Config::new()
+            .consecutive_failures(1)
+            .open_for(Duration::from_secs(30));
+        let mut m = Machine::<NoWindow>::new(cfg).unwrap();
+        let illegal = |from, to| Err(TransitionError::Illegal { from, to });
+        assert_eq!(m.half_open(at(0)), illegal(State::Closed, State::HalfOpen));
+        assert_eq!(m.state(), State::Closed);
+
+        // Closed -> open for 90 s: the operator's duration, not the configured 30 s.
+        assert_eq!(m.open_for(Duration::from_secs(90), at(1_000)), Ok(()));
+        assert_eq!(
+            m.try_acquire(at(1_000)),
+            Err(Rejected::new(Some(at(91_000)), at(1_000)))
+        );
+        // Open -> half-open now: the next call is a probe.
+        assert_eq!(m.half_open(at(2_000)), Ok(()));
+        assert_eq!(m.state_at(at(2_000)), State::HalfOpen);
+        let probe = m.try_acquire(at(2_000)).unwrap();
+        assert!(probe.is_probe());
+        // Half-open -> half-open changes nothing: the probe still decides.
+        assert_eq!(m.half_open(at(2_001)), Ok(()));
+        m.on_failure(probe, at(2_500));
+        // A failed probe opens for the configured time; the manual opening did not count as
+        // a consecutive opening (no growth configured here anyway).
+        assert_eq!(
+            m.try_acquire(at(2_500)).unwrap_err().retry_at,
+            Some(at(32_500))
+        );
+        // Forced open -> open until an instant; disabled -> half-open.
+        m.force_open();
+        assert_eq!(m.open_until(at(40_000)), Ok(()));
+        assert_eq!(m.state_at(at(39_999)), State::Open);
+        m.disable();
+        assert_eq!(m.half_open(at(3_000)), Ok(()));
+        assert!(m.try_acquire(at(3_000)).unwrap().is_probe());
+        // Metrics-only refuses both.
+        m.metrics_only();
+        assert_eq!(
+            m.open_for(Duration::from_secs(1), at(4_000)),
+            illegal(State::MetricsOnly, State::Open)
+        );
+        assert_eq!(
+            m.half_open(at(4_000)),
+            illegal(State::MetricsOnly, State::HalfOpen)
+        );
+        assert_eq!(m.state(), State::MetricsOnly);
+    }
+
+    /// Polly's `Reset()` and resilience4j's `reset()` close from any state; bulwark's reset
+    /// is idempotent: on a breaker already fresh and closed it changes nothing but the
+    /// window, so a call admitted before the second reset still counts.
+    #[test]
+    fn reset_is_idempotent() {
+        let cfg = Config::new()
+            .consecutive_failures(2)
+            .failure_rate(100)
+            .minimum_calls(3);
+        let mut m = Machine::<CountWindow<4>>::new(cfg).unwrap();
+        fail(&mut m, at(0));
+        m.reset();
+        assert_eq!(m.metrics(at(0)).consecutive_failures, 0);
+        let t = m.try_acquire(at(1)).unwrap();
+        m.reset();
+        m.reset();
+        m.on_failure(t, at(2)); // same generation: counted
+        assert_eq!(m.metrics(at(2)).consecutive_failures, 1);
+        assert_eq!(m.metrics(at(2)).window.calls, 1);
+        // A reset of a breaker with a run of failures starts a new generation.
+        let t = m.try_acquire(at(3)).unwrap();
+        m.reset();
+        m.on_failure(t, at(4)); // late: dropped
+        assert_eq!(m.metrics(at(4)).consecutive_failures, 0);
+        assert_eq!(m.metrics(at(4)).window.calls, 0);
+    }
+
+    /// Polly's `CircuitState` and gobreaker's `State()` report half-open once the break
+    /// has elapsed, with no timer; resilience4j (without its automatic transition) keeps
+    /// reporting OPEN until a call arrives. bulwark follows Polly and gobreaker, in both
+    /// forms, and makes no transition until that call.
+    #[test]
+    fn state_is_time_driven_without_a_timer() {
+        let cfg = Config::new()
+            .consecutive_failures(1)
+            .open_for(Duration::from_secs(10))
+            .max_half_open(Duration::from_secs(5));
+        let mut m = Machine::<NoWindow>::new(cfg).unwrap();
+        fail(&mut m, at(1_000));
+        assert_eq!(m.state_at(at(10_999)), State::Open);
+        assert_eq!(m.state_at(at(11_000)), State::HalfOpen);
+        assert_eq!(m.metrics(at(11_000)).state, State::HalfOpen);
+        assert_eq!(m.state(), State::Open); // nothing changed yet
+        let probe = m.try_acquire(at(12_000)).unwrap();
+        // Half-open since 12 s, at most 5 s: a call at 17 s finds it open again.
+        assert_eq!(m.state_at(at(16_999)), State::HalfOpen);
+        assert_eq!(m.state_at(at(17_000)), State::Open);
+        m.release(probe);
+
+        let clock = crate::MockClock::new();
+        clock.set(at(1_000));
+        let b = super::super::CircuitBreaker::new(cfg, &clock).unwrap();
+        b.try_acquire().unwrap().failure();
+        clock.set(at(10_999));
+        assert_eq!(b.state(), State::Open);
+        clock.set(at(11_000));
+        assert_eq!(
+            (b.state(), b.metrics().state),
+            (State::HalfOpen, State::HalfOpen)
+        );
+        assert_eq!(b.snapshot().state, State::Open); // the stored state
+        clock.set(at(12_000));
+        let probe = b.try_acquire().unwrap();
+        clock.set(at(17_000));
+        assert_eq!(b.state(), State::Open);
+        drop(probe);
+    }
+
+    /// resilience4j's `transitionToMetricsOnlyState()` and `transitionToDisabledState()`
+    /// start each mode with fresh metrics: entering metrics-only (or disabled) empties the
+    /// window, so the figures it reports are those of the mode alone.
+    #[test]
+    fn metrics_only_and_disabled_start_from_an_empty_window() {
+        let cfg = Config::new().failure_rate(50).minimum_calls(4);
+        let mut m = Machine::<CountWindow<10>>::new(cfg).unwrap();
+        fail(&mut m, at(0));
+        succeed(&mut m, at(1));
+        assert_eq!(m.metrics(at(1)).window.calls, 2);
+        m.metrics_only();
+        assert_eq!(m.metrics(at(2)).window.calls, 0);
+        fail(&mut m, at(3));
+        assert_eq!(
+            (
+                m.metrics(at(3)).window.calls,
+                m.metrics(at(3)).window.failures
+            ),
+            (1, 1)
+        );
+        m.disable();
+        assert_eq!(m.metrics(at(4)).window.calls, 0);
+
+        let clock = crate::MockClock::new();
+        let b = super::super::CircuitBreaker::with_window(cfg, CountWindow::<10>, &clock).unwrap();
+        b.try_acquire().unwrap().failure();
+        b.metrics_only();
+        assert_eq!(b.metrics().window.calls, 0);
+        b.try_acquire().unwrap().failure();
+        assert_eq!(b.metrics().window.failures, 1);
+        b.disable();
+        assert_eq!(b.metrics().window.calls, 0);
+    }
+
+    /// resilience4j publishes `CircuitBreakerOnFailureRateExceededEvent` (and the slow-call
+    /// one) when a rate reaches its threshold; bulwark reports each crossing once: closed,
+    /// the crossing trips (reported before the change of state); metrics-only, the rate must
+    /// fall below the threshold before it is reported again.
+    #[test]
+    fn rate_exceeded_fires_once_per_crossing() {
+        use super::super::{CircuitBreaker, Events, Exceeded, Transition};
+        use core::cell::RefCell;
+        type Seen = [Option<(Exceeded, u32, u32)>; 4];
+        /// The crossings seen (up to 4), and the changes of state.
+        #[derive(Default)]
+        struct Log(RefCell<(Seen, usize)>, RefCell<u32>);
+        impl Log {
+            fn take(&self) -> Seen {
+                core::mem::take(&mut *self.0.borrow_mut()).0
+            }
+        }
+        impl Events for Log {
+            fn on_rate_exceeded(&self, rate: Exceeded, w: WindowStats) {
+                let (seen, n) = &mut *self.0.borrow_mut();
+                seen[*n] = Some((rate, w.calls, w.failures));
+                *n += 1;
+            }
+            fn on_state_change(&self, _: Transition) {
+                *self.1.borrow_mut() += 1;
+            }
+        }
+        let cfg = Config::new()
+            .failure_rate(50)
+            .slow_calls(Duration::from_millis(100), 50)
+            .minimum_calls(2);
+        let clock = crate::MockClock::new();
+        let log = Log::default();
+        let b = CircuitBreaker::with_window(cfg, CountWindow::<4>, &clock)
+            .unwrap()
+            .with_events(&log);
+        b.metrics_only();
+        let changes = *log.1.borrow();
+        let call = |fail: bool| {
+            let p = b.try_acquire().unwrap();
+            if fail { p.failure() } else { p.success() }
+        };
+        call(true); // 1 call: not known yet
+        call(true); // 2 of 2 failed: crossing
+        call(true); // still over: nothing
+        call(false); // 3 of 4: still over
+        call(false); // 2 of 4 (the first left): still over (>=)
+        call(false); // 1 of 4: below
+        call(true); // 1 of 4 (another failure left): still below
+        call(true); // 2 of 4: crossing again
+        assert_eq!(
+            log.take(),
+            [
+                Some((Exceeded::FailureRate, 2, 2)),
+                Some((Exceeded::FailureRate, 4, 2)),
+                None,
+                None
+            ]
+        );
+        assert_eq!(*log.1.borrow(), changes); // metrics-only never changes state
+
+        // Closed: the crossing trips, reported once, then the state change.
+        b.reset();
+        call(false);
+        clock.advance(Duration::from_millis(0));
+        let p = b.try_acquire().unwrap();
+        clock.advance(Duration::from_millis(150)); // slow and failed
+        p.failure();
+        assert_eq!(
+            log.take(),
+            [
+                Some((Exceeded::FailureRate, 2, 1)),
+                Some((Exceeded::SlowCallRate, 2, 1)),
+                None,
+                None
+            ]
+        );
+        assert_eq!(b.state(), State::Open);
+    }
+
+    /// gobreaker's `MaxRequests` in half-open: at most that many requests pass per half-open
+    /// episode (`ErrTooManyRequests` after), and that many consecutive successes close.
+    /// bulwark's per-episode limit does the same; a probe that is dropped gives its slot back.
+    #[test]
+    fn per_episode_limit_is_gobreakers_max_requests() {
+        let cfg = Config::new()
+            .consecutive_failures(1)
+            .open_for(Duration::from_secs(60))
+            .half_open(3, 3)
+            .half_open_limit(super::super::HalfOpenLimit::PerEpisode);
+        let mut m = Machine::<NoWindow>::new(cfg).unwrap();
+        fail(&mut m, at(0));
+        let a = m.try_acquire(at(60_000)).unwrap();
+        let b = m.try_acquire(at(60_000)).unwrap();
+        m.on_success(a, at(60_001));
+        m.release(b); // dropped: its slot comes back
+        let c = m.try_acquire(at(60_002)).unwrap();
+        let d = m.try_acquire(at(60_002)).unwrap();
+        // 3 admitted this episode (a, c, d), 1 ended: the 4th is rejected at once.
+        assert_eq!(
+            m.try_acquire(at(60_003)),
+            Err(Rejected::new(Some(at(60_003)), at(60_003)))
+        );
+        m.on_success(c, at(60_004));
+        assert_eq!(m.state(), State::HalfOpen);
+        m.on_success(d, at(60_005)); // the 3rd success closes
+        assert_eq!(m.state(), State::Closed);
+    }
+
+    /// resilience4j's `CircuitBreaker.Metrics` restart with each state (a new state object
+    /// brings new metrics): its not-permitted count, successful and failed calls are those of
+    /// the current state. bulwark's opt-in `Admissions` events show the same, plus the calls
+    /// in flight, which a dropped permit (a cancelled call) also ends.
+    #[test]
+    fn admissions_count_per_state_and_in_flight() {
+        use super::super::{Admissions, CircuitBreaker};
+        let clock = crate::MockClock::new();
+        let cfg = Config::new()
+            .consecutive_failures(1)
+            .open_for(Duration::from_secs(10));
+        let b = CircuitBreaker::new(cfg, &clock)
+            .unwrap()
+            .with_events(Admissions::new());
+        let a = b.try_acquire().unwrap();
+        let c = b.try_acquire().unwrap();
+        assert_eq!(
+            (
+                b.events().in_flight(),
+                b.events().since_transition().admitted
+            ),
+            (2, 2)
+        );
+        drop(c); // abandoned: no outcome, but no longer in flight
+        a.failure(); // opens: the counts start over
+        assert!(b.try_acquire().is_err());
+        assert!(b.try_acquire().is_err());
+        let open = b.events().since_transition();
+        assert_eq!(
+            (open.admitted, open.totals.rejected, open.totals.failures),
+            (0, 2, 0)
+        );
+        assert_eq!(b.events().in_flight(), 0);
+        clock.advance(Duration::from_secs(10));
+        let probe = b.try_acquire().unwrap(); // half-open: a new state, new counts
+        assert_eq!(b.events().since_transition().admitted, 1);
+        probe.success(); // closes
+        assert_eq!(b.events().since_transition(), Default::default());
+        assert_eq!(b.events().in_flight(), 0);
     }
 }

@@ -34,8 +34,54 @@
 //!
 //! A breaker keeps no totals of its own (that keeps it at 64 bytes and its closed path free
 //! of writes): attach [`Counters`] as its [`Events`] to count successes, failures, slow
-//! calls, ignored outcomes and rejected (not-permitted) calls. [`Machine`] users see every
+//! calls, ignored outcomes and rejected (not-permitted) calls, or [`Admissions`] for the
+//! calls in flight and the counts since the last change of state. [`Machine`] users see every
 //! outcome and rejection themselves and count what they need.
+//!
+//! # By hand and over time
+//!
+//! Operators open a breaker for a duration or until an instant
+//! ([`CircuitBreaker::open_for`], [`CircuitBreaker::open_until`]), send it half-open
+//! ([`CircuitBreaker::half_open`]) or close it ([`CircuitBreaker::reset`], idempotent); an
+//! illegal transition is a [`TransitionError`] and changes nothing. [`CircuitBreaker::state`]
+//! is what the next call will find: an open breaker whose time is up reports half-open, with
+//! no timer and nothing written.
+//!
+//! # Where the defaults differ from resilience4j, Polly and gobreaker
+//!
+//! * `state()` after the open time reports half-open, as Polly's `CircuitState` and
+//!   gobreaker's `State()` do; resilience4j (without `automaticTransitionFromOpenToHalfOpen`)
+//!   reports OPEN until a call arrives. The change itself, and its event, come with that call
+//!   in all four.
+//! * The open time is fixed (30 s) unless growth is asked for (resilience4j: 60 s, Polly:
+//!   5 s, gobreaker: 60 s, all fixed by default). resilience4j's exponential wait multiplies
+//!   by 1.5 in floating point and truncates to the millisecond; bulwark's
+//!   [`Config::open_growth_ratio`]`(3, 2, max)` multiplies by an integer ratio and rounds
+//!   down to the nanosecond (no floats on a microcontroller), saturating at the cap.
+//! * Window rates are integers, rounded down: whole percent
+//!   ([`WindowStats::failure_percent`]) or basis points
+//!   ([`WindowStats::failure_basis_points`], 3333 for 33.33 %), where resilience4j's
+//!   `getFailureRate()` and `getSlowCallRate()` are floats; the trip decision compares
+//!   counts (`failures · 100 >= threshold · calls`), exactly.
+//! * Entering metrics-only or disabled empties the window, as resilience4j's new metrics for
+//!   each state do: the figures a metrics-only breaker reports are those of the mode alone.
+//! * "Rate exceeded" ([`Events::on_rate_exceeded`]) is reported once per crossing of the
+//!   threshold, closed or metrics-only; resilience4j's metrics-only state publishes its
+//!   rate-exceeded event on every call while the rate stays over it.
+//! * Half-open limits the probes *in flight* by default: a probe that ends frees its slot
+//!   for the next call. gobreaker's `MaxRequests` (and resilience4j's permitted calls in
+//!   half-open) limit the calls *per half-open episode*: [`HalfOpenLimit::PerEpisode`].
+//! * A panicking operation is a failure behind the tokio adapter's tower layers (they catch
+//!   the panic, record the failure and resume it), as resilience4j records any exception.
+//!   The core is `no_std` and catches nothing: under [`CircuitBreaker::call`] a panic drops
+//!   the permit, which counts as an abandoned call (no outcome).
+//! * Manual transitions follow resilience4j's table of legal ones (no closed → half-open;
+//!   metrics-only never opens), returned as a [`TransitionError`] rather than thrown. Going
+//!   half-open by hand is an open time that ends now, so the event reported at once is the
+//!   change to open (from a forced mode) and the change to half-open comes with the first
+//!   probe. A manual opening does not count as a consecutive opening (no growth), unlike a
+//!   trip. Resetting a breaker that is already fresh and closed keeps the calls in flight
+//!   (resilience4j's `reset()` starts a new state object every time).
 //!
 //! # Examples
 //!
@@ -80,8 +126,8 @@ mod window;
 
 pub use crate::admission::{Outcome, Permit};
 pub use crate::classify::{Classify, ErrorsAreFailures, Verdict};
-pub use config::{Config, HalfOpenVerdict};
-pub use error::{ConfigError, Error, Field, Rejected, SnapshotError};
+pub use config::{Config, HalfOpenLimit, HalfOpenVerdict};
+pub use error::{ConfigError, Error, Field, Rejected, SnapshotError, TransitionError};
 pub use future::Call;
 pub use machine::{Machine, Ticket};
 pub use shared::CircuitBreaker;
@@ -126,6 +172,22 @@ impl State {
     pub const fn admits_all(self) -> bool {
         matches!(self, State::Closed | State::Disabled | State::MetricsOnly)
     }
+}
+
+/// A window rate that crossed its threshold, as reported to [`Events::on_rate_exceeded`]
+/// (resilience4j's `FailureRateExceeded` and `SlowCallRateExceeded` events).
+///
+/// ```
+/// use bulwark::circuit_breaker::Exceeded;
+/// assert_ne!(Exceeded::FailureRate, Exceeded::SlowCallRate);
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Exceeded {
+    /// The failure rate reached [`Config::failure_rate`].
+    FailureRate,
+    /// The slow-call rate reached the percentage of [`Config::slow_calls`].
+    SlowCallRate,
 }
 
 /// A change of state, as reported to [`Events`].
@@ -226,6 +288,170 @@ hooks! {
         /// assert_eq!(failures.0.get(), 1);
         /// ```
         fn on_outcome(&self, outcome: Outcome, slow: bool);
+        /// A window rate reached its threshold (`>=`, once the window holds
+        /// [`Config::minimum_calls`]): once per crossing, by the call whose outcome crossed it,
+        /// before the change of state it causes. Closed, the crossing trips the breaker;
+        /// [metrics-only](State::MetricsOnly), the rate must fall below the threshold before
+        /// it is reported again. `window` is what the window held after that outcome.
+        ///
+        /// ```
+        /// use bulwark::circuit_breaker::{CircuitBreaker, Config, CountWindow, Events, Exceeded, WindowStats};
+        /// use bulwark::MockClock;
+        /// use core::cell::Cell;
+        ///
+        /// #[derive(Default)]
+        /// struct Crossings(Cell<u32>);
+        /// impl Events for Crossings {
+        ///     fn on_rate_exceeded(&self, rate: Exceeded, _: WindowStats) {
+        ///         assert_eq!(rate, Exceeded::FailureRate);
+        ///         self.0.set(self.0.get() + 1);
+        ///     }
+        /// }
+        /// let clock = MockClock::new();
+        /// let crossings = Crossings::default();
+        /// let cfg = Config::new().failure_rate(50).minimum_calls(2);
+        /// let b = CircuitBreaker::with_window(cfg, CountWindow::<4>, &clock).unwrap().with_events(&crossings);
+        /// b.metrics_only();
+        /// for _ in 0..3 {
+        ///     let _ = b.call_sync(|| Err::<(), _>("down")); // over 50 % from the 2nd call on
+        /// }
+        /// assert_eq!(crossings.0.get(), 1);
+        /// ```
+        fn on_rate_exceeded(&self, rate: Exceeded, window: WindowStats);
+        /// A call was admitted (`probe`: as a half-open probe), in any state. Every admitted
+        /// call later reports [`on_finished`](Events::on_finished) exactly once, so the
+        /// difference is the calls in flight ([`Admissions`] keeps it).
+        fn on_admitted(&self, probe: bool);
+        /// An admitted call ended: with an outcome (even one the breaker drops or ignores,
+        /// and while disabled) or abandoned without one (a dropped permit, a cancelled call).
+        fn on_finished(&self);
+    }
+}
+
+/// [`Events`] that make admission observable, as resilience4j's metrics show it: the calls
+/// in flight, and what happened since the last change of state (admitted, successes,
+/// failures, slow, ignored and rejected calls), reset on each transition. Lock-free,
+/// `Relaxed` (statistics): a call racing a transition may be counted in the state it saw or
+/// in the next. Opt-in: a breaker with the default hooks (`()`) pays nothing for it.
+///
+/// ```
+/// use bulwark::circuit_breaker::{Admissions, CircuitBreaker, Config};
+/// use bulwark::MockClock;
+/// use core::time::Duration;
+///
+/// let clock = MockClock::new();
+/// let b = CircuitBreaker::new(Config::new().consecutive_failures(2).open_for(Duration::from_secs(5)), &clock)
+///     .unwrap()
+///     .with_events(Admissions::new());
+/// let held = b.try_acquire().unwrap();
+/// let _ = b.call_sync(|| Ok::<_, ()>(()));
+/// assert_eq!(b.events().in_flight(), 1);
+/// held.failure();
+/// let _ = b.call_sync(|| Err::<(), _>(())); // the 2nd failure in a row opens
+/// let _ = b.call_sync(|| Ok::<_, ()>(())); // rejected
+/// let open = b.events().since_transition();
+/// assert_eq!((open.admitted, open.totals.rejected, b.events().in_flight()), (0, 1, 0));
+/// ```
+#[derive(Debug, Default)]
+pub struct Admissions {
+    admitted_total: AtomicU64,
+    finished_total: AtomicU64,
+    admitted: AtomicU64,
+    counts: Counters,
+}
+
+/// What [`Admissions`] counted since the breaker's last change of state (wrapping).
+///
+/// ```
+/// use bulwark::circuit_breaker::{SinceTransition, Totals};
+/// let s = SinceTransition { admitted: 2, totals: Totals { successes: 1, ..Default::default() } };
+/// assert_eq!(s.totals.calls(), 1); // one of the two is still in flight
+/// ```
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct SinceTransition {
+    /// Calls admitted (probes included).
+    pub admitted: u64,
+    /// Outcomes and rejections, as [`Counters`] counts them.
+    pub totals: Totals,
+}
+
+impl Admissions {
+    const_fn! {
+        /// All zero.
+        ///
+        /// ```
+        /// let a = bulwark::circuit_breaker::Admissions::new();
+        /// assert_eq!(a.in_flight(), 0);
+        /// ```
+        pub fn new() -> Self {
+            Admissions {
+                admitted_total: AtomicU64::new(0),
+                finished_total: AtomicU64::new(0),
+                admitted: AtomicU64::new(0),
+                counts: Counters::new(),
+            }
+        }
+    }
+
+    /// Calls admitted and not yet finished (read in two loads: a call racing the read may
+    /// show as finished before admitted, which reads as 0, never as a huge number).
+    ///
+    /// ```
+    /// use bulwark::circuit_breaker::{Admissions, Events};
+    /// let a = Admissions::new();
+    /// a.on_admitted(false);
+    /// assert_eq!(a.in_flight(), 1);
+    /// a.on_finished();
+    /// assert_eq!(a.in_flight(), 0);
+    /// ```
+    pub fn in_flight(&self) -> u64 {
+        // Relaxed: statistics. Finished first: a finish counted here was admitted before.
+        let finished = self.finished_total.load(Ordering::Relaxed);
+        let admitted = self.admitted_total.load(Ordering::Relaxed);
+        admitted.saturating_sub(finished)
+    }
+
+    /// The counts since the last change of state (each read on its own).
+    ///
+    /// ```
+    /// use bulwark::circuit_breaker::{Admissions, Events, Outcome, State, Transition};
+    /// use bulwark::Instant;
+    /// let a = Admissions::new();
+    /// a.on_outcome(Outcome::Failure, false);
+    /// assert_eq!(a.since_transition().totals.failures, 1);
+    /// a.on_state_change(Transition { from: State::Closed, to: State::Open, at: Instant::ZERO });
+    /// assert_eq!(a.since_transition().totals.failures, 0);
+    /// ```
+    pub fn since_transition(&self) -> SinceTransition {
+        SinceTransition {
+            // Relaxed: a statistic.
+            admitted: self.admitted.load(Ordering::Relaxed),
+            totals: self.counts.snapshot(),
+        }
+    }
+}
+
+impl Events for Admissions {
+    fn on_state_change(&self, _: Transition) {
+        // Relaxed: statistics; a count racing the reset may land on either side of it.
+        self.admitted.store(0, Ordering::Relaxed);
+        self.counts.clear();
+    }
+    fn on_rejected(&self, rejected: Rejected, at: Instant) {
+        self.counts.on_rejected(rejected, at);
+    }
+    fn on_outcome(&self, outcome: Outcome, slow: bool) {
+        self.counts.on_outcome(outcome, slow);
+    }
+    fn on_admitted(&self, _: bool) {
+        // Relaxed: statistics.
+        self.admitted_total.fetch_add(1, Ordering::Relaxed);
+        self.admitted.fetch_add(1, Ordering::Relaxed);
+    }
+    fn on_finished(&self) {
+        // Relaxed: a statistic.
+        self.finished_total.fetch_add(1, Ordering::Relaxed);
     }
 }
 
@@ -272,6 +498,19 @@ impl Counters {
                 ignored: AtomicU64::new(0),
                 rejected: AtomicU64::new(0),
             }
+        }
+    }
+
+    /// All back to zero (`Relaxed` stores: statistics).
+    fn clear(&self) {
+        for c in [
+            &self.successes,
+            &self.failures,
+            &self.slow,
+            &self.ignored,
+            &self.rejected,
+        ] {
+            c.store(0, Ordering::Relaxed);
         }
     }
 

@@ -7,11 +7,11 @@ use core::time::Duration;
 use super::config::{Config, Policy};
 use super::driver::{self, Store};
 use super::encoding::{self, Second};
-use super::error::{ConfigError, Rejected, SnapshotError};
+use super::error::{ConfigError, Rejected, SnapshotError, TransitionError};
 use super::machine::Ticket;
-use super::state::{Breaker, Mode, Now, Phase, times_calls, validate};
+use super::state::{Breaker, Manual, Mode, Now, Phase, times_calls, validate};
 use super::window::{NoWindow, Sample, Window, WindowStats};
-use super::{Events, Metrics, Outcome, Snapshot, State, Transition};
+use super::{Events, Exceeded, Metrics, Outcome, Snapshot, State, Transition};
 use crate::admission::{Admit, Permit};
 use crate::sync::{AtomicU64, Ordering};
 use crate::time::{Clock, Instant};
@@ -208,17 +208,33 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
         self.ctrl.load(Ordering::Acquire)
     }
 
-    /// The state. An open breaker whose time is up stays [`State::Open`] until a call
-    /// arrives (no timer runs).
+    /// The state the next call will find: an open breaker whose open time is up reports
+    /// [`State::HalfOpen`] (the next call is a probe), and a half-open breaker past its
+    /// [maximum time](Config::max_half_open) reports [`State::Open`]. No timer runs and
+    /// nothing is written: the transition itself (and its
+    /// [`on_state_change`](super::Events::on_state_change)) happens when that call arrives.
+    /// Reads the clock (coarsely, far from the edge) only in those two states.
     ///
     /// ```
-    /// # use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, NoWindow, State}};
-    /// # let clock = MockClock::new();
-    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(3), &clock).unwrap();
-    /// assert_eq!(b.state(), State::Closed);
+    /// use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, State}};
+    /// use core::time::Duration;
+    /// let clock = MockClock::new();
+    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(1).open_for(Duration::from_secs(5)), &clock).unwrap();
+    /// b.try_acquire().unwrap().failure();
+    /// assert_eq!(b.state(), State::Open);
+    /// clock.advance(Duration::from_secs(5));
+    /// assert_eq!(b.state(), State::HalfOpen); // what the next call finds
+    /// assert!(b.try_acquire().unwrap().is_probe());
     /// ```
     pub fn state(&self) -> State {
-        encoding::state(self.load())
+        let w = self.load();
+        match encoding::second(w) {
+            Second::Published => {
+                let mut now = Reading::new(&self.clock);
+                self.read(w, &mut now).public_at(&self.policy, &mut now)
+            }
+            _ => encoding::state(w),
+        }
     }
 
     /// Asks to make a call. Never waits.
@@ -249,6 +265,8 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
         // driver would compute the same pass and find nothing to write.
         let w = self.load();
         if encoding::passes_unchanged(w) {
+            // Nothing at all with the default hooks (`()`); opt-in admission counts pay here.
+            self.events.on_admitted(false);
             return Ok(Ticket {
                 generation: encoding::generation(w),
                 probe: false,
@@ -259,11 +277,15 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
                 },
             });
         }
-        if encoding::is_open(w) {
+        let admitted = if encoding::is_open(w) {
             self.reject_while_open()
         } else {
             self.acquire(None)
+        };
+        if let Ok(t) = &admitted {
+            self.events.on_admitted(t.probe);
         }
+        admitted
     }
 
     /// An open breaker: rejects on the coarse reading while the open time is clearly not up
@@ -299,6 +321,7 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     /// [`Admit::record`]: settles the call of `ticket` with `outcome`.
     #[inline(always)]
     fn record_ticket(&self, ticket: Ticket, outcome: Outcome) {
+        self.events.on_finished();
         // Fast path (README rows "breaker closed path vs recloser" and "breaker closed path,
         // 2 threads, vs recloser"): a success of a normal (non-probe) call with no window to
         // feed can change the state only by clearing a run of consecutive failures in the
@@ -336,6 +359,7 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     /// half-open probe slot is given back.
     #[inline(always)]
     fn release_ticket(&self, ticket: Ticket) {
+        self.events.on_finished();
         // Only a probe has anything to give back: a dropped permit of a normal call costs
         // this one test.
         if ticket.probe {
@@ -346,6 +370,7 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     /// Reads control word `w` (and the instant its phase holds, from the second word or, while
     /// it is being written, as an estimate).
     fn read(&self, w: u64, now: &mut Reading<'_, C>) -> Breaker {
+        now.publishing = false;
         let at = match encoding::second(w) {
             Second::Unused => Instant::ZERO,
             // Visible through the control word's Acquire (see `reject_while_open`): stored
@@ -361,6 +386,7 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
                 openings,
                 generation,
             } => {
+                now.publishing = true;
                 let open = self.policy.open_duration(openings, generation as u64);
                 now.precise()
                     .saturating_add(Duration::from_nanos(open.max(1)))
@@ -401,7 +427,8 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
         );
     }
 
-    /// Forces the breaker closed: every call passes, nothing is measured.
+    /// Forces the breaker closed: every call passes, nothing is measured (the window is
+    /// emptied on entering).
     ///
     /// ```
     /// # use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, NoWindow, State}};
@@ -419,7 +446,8 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
         );
     }
 
-    /// Lets every call pass while still measuring; never opens.
+    /// Lets every call pass while still measuring, from an empty window (entering the mode
+    /// empties it); never opens.
     ///
     /// ```
     /// # use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, NoWindow, State}};
@@ -438,7 +466,11 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
         );
     }
 
-    /// Back to a fresh closed breaker (window emptied, open-time growth reset). Outcomes of calls admitted before the reset are dropped.
+    /// Back to a fresh closed breaker (window emptied, open-time growth reset), from any
+    /// state: closing by hand (resilience4j's `transitionToClosedState` and `reset`, Polly's
+    /// `Reset`). Outcomes of calls admitted before the reset are dropped. Idempotent:
+    /// resetting a breaker that is already fresh and closed only empties its window (its
+    /// calls in flight still count), so resetting twice is resetting once.
     ///
     /// ```
     /// # use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, NoWindow, State}};
@@ -447,9 +479,90 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     /// b.try_acquire().unwrap().failure();
     /// b.reset();
     /// assert_eq!(b.state(), State::Closed);
+    ///
+    /// let permit = b.try_acquire().unwrap();
+    /// b.reset(); // already fresh: nothing changes, the call in flight still counts
+    /// permit.failure();
+    /// assert_eq!(b.state(), State::Open);
     /// ```
     pub fn reset(&self) {
         driver::reset(&mut { self }, &mut Reading::new(&self.clock));
+    }
+
+    /// Opens the breaker by hand for `d` from now, as an operator does (resilience4j's
+    /// `transitionToOpenState`, with the duration chosen by the operator). The open time's
+    /// growth is not advanced: only trips count as consecutive openings. When the time is up
+    /// the next call is a half-open probe, as after a trip.
+    ///
+    /// # Errors
+    ///
+    /// [`TransitionError::Illegal`] in [`State::MetricsOnly`] (that mode never opens), and
+    /// [`TransitionError::Busy`] while another caller is tripping the breaker.
+    ///
+    /// ```
+    /// use bulwark::{Instant, MockClock, circuit_breaker::{CircuitBreaker, Config, State}};
+    /// use core::time::Duration;
+    /// let clock = MockClock::new();
+    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(5), &clock).unwrap();
+    /// b.open_for(Duration::from_secs(90)).unwrap();
+    /// assert_eq!(b.try_acquire().unwrap_err().retry_at, Some(Instant::from_secs(90)));
+    /// b.metrics_only();
+    /// assert!(b.open_for(Duration::from_secs(1)).is_err());
+    /// ```
+    pub fn open_for(&self, d: Duration) -> Result<(), TransitionError> {
+        let mut now = Reading::new(&self.clock);
+        let until = now.precise().saturating_add(d);
+        driver::manual(&mut { self }, Manual::Open { until }, &mut now)
+    }
+
+    /// Opens the breaker by hand until `at` (on this breaker's clock); see
+    /// [`open_for`](CircuitBreaker::open_for). An instant already past opens with the time
+    /// up: the next call probes.
+    ///
+    /// # Errors
+    ///
+    /// As [`open_for`](CircuitBreaker::open_for).
+    ///
+    /// ```
+    /// use bulwark::{Instant, MockClock, circuit_breaker::{CircuitBreaker, Config, State}};
+    /// let clock = MockClock::new();
+    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(5), &clock).unwrap();
+    /// b.open_until(Instant::from_secs(120)).unwrap();
+    /// clock.set(Instant::from_secs(120));
+    /// assert_eq!(b.state(), State::HalfOpen);
+    /// ```
+    pub fn open_until(&self, at: Instant) -> Result<(), TransitionError> {
+        let mut now = Reading::new(&self.clock);
+        driver::manual(&mut { self }, Manual::Open { until: at }, &mut now)
+    }
+
+    /// Half-open now, by hand: the next call is a probe (resilience4j's
+    /// `transitionToHalfOpenState`). Made as an open time that ends now, so [`state`](CircuitBreaker::state)
+    /// reports [`State::HalfOpen`] at once and the change to half-open is reported when that
+    /// call arrives. A breaker already half-open (or open with its time up) is left as it is.
+    ///
+    /// # Errors
+    ///
+    /// [`TransitionError::Illegal`] from [`State::Closed`] (nothing to probe) and
+    /// [`State::MetricsOnly`]; [`TransitionError::Busy`] while another caller is tripping
+    /// the breaker.
+    ///
+    /// ```
+    /// use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, State}};
+    /// let clock = MockClock::new();
+    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap();
+    /// b.force_open();
+    /// b.half_open().unwrap();
+    /// assert_eq!(b.state(), State::HalfOpen);
+    /// let probe = b.try_acquire().unwrap();
+    /// assert!(probe.is_probe());
+    /// probe.success();
+    /// assert_eq!(b.state(), State::Closed);
+    /// ```
+    pub fn half_open(&self) -> Result<(), TransitionError> {
+        let mut now = Reading::new(&self.clock);
+        let at = now.precise();
+        driver::manual(&mut { self }, Manual::HalfOpen { now: at }, &mut now)
     }
 
     /// The state, the run of failures and the window now (totals: [`Counters`](super::Counters)).
@@ -467,8 +580,10 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
         } else {
             Instant::ZERO
         };
-        let state = self.read(self.load(), &mut Reading::new(&self.clock));
-        state.metrics(W::stats_shared(&self.window, &self.rules, now))
+        let mut reading = Reading::new(&self.clock);
+        let state = self.read(self.load(), &mut reading);
+        let public = state.public_at(&self.policy, &mut reading);
+        state.metrics(public, W::stats_shared(&self.window, &self.rules, now))
     }
 
     /// The durable state now (see [`Snapshot`]).
@@ -617,6 +732,10 @@ impl<'a, C: Clock, W: Window, E: Events> Store for &'a CircuitBreaker<C, W, E> {
         }
     }
 
+    fn exceeded(&mut self, rate: Exceeded, window: WindowStats) {
+        self.events.on_rate_exceeded(rate, window);
+    }
+
     fn rejected(&mut self, rejected: Rejected, now: &mut Reading<'a, C>) {
         // The reading the decision used: precise if it needed one, else coarse.
         let at = now.precise.or(now.coarse).unwrap_or_else(|| now.precise());
@@ -630,6 +749,8 @@ pub(crate) struct Reading<'a, C> {
     clock: &'a C,
     coarse: Option<Instant>,
     precise: Option<Instant>,
+    /// The control word last read was *opening* (see [`Now::publishing`]).
+    publishing: bool,
 }
 
 impl<'a, C: Clock> Reading<'a, C> {
@@ -638,6 +759,7 @@ impl<'a, C: Clock> Reading<'a, C> {
             clock,
             coarse: None,
             precise: None,
+            publishing: false,
         }
     }
 }
@@ -645,6 +767,10 @@ impl<'a, C: Clock> Reading<'a, C> {
 impl<C: Clock> Now for Reading<'_, C> {
     fn precise(&mut self) -> Instant {
         *self.precise.get_or_insert_with(|| self.clock.now())
+    }
+
+    fn publishing(&self) -> bool {
+        self.publishing
     }
 
     /// The clock's coarse reading, or its precise one when the coarse reading falls short of

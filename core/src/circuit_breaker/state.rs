@@ -10,8 +10,8 @@ use core::time::Duration;
 
 use super::config::{Config, HalfOpenVerdict, Policy};
 use super::encoding::MAX_OPENINGS;
-use super::error::{ConfigError, Rejected, SnapshotError};
-use super::window::{Rules, Window, WindowStats, rate_trips};
+use super::error::{ConfigError, Rejected, SnapshotError, TransitionError};
+use super::window::{Over, Rules, Window, WindowStats, rate_trips};
 use super::{Metrics, Outcome, Snapshot, State};
 use crate::time::{Instant, duration_to_nanos};
 
@@ -41,8 +41,10 @@ pub(crate) enum Phase {
     ForcedOpen,
     /// Forced closed by hand: nothing is measured.
     Disabled,
-    /// Everything passes; outcomes are measured and reported, nothing trips.
-    MetricsOnly,
+    /// Everything passes; outcomes are measured and reported, nothing trips. `over`: which
+    /// rates the window was at or over their threshold at the last outcome (so a crossing is
+    /// reported once).
+    MetricsOnly { over: Over },
 }
 
 /// The half-open phase's count of its probes.
@@ -65,6 +67,15 @@ pub(crate) enum Mode {
     ForcedOpen,
     Disabled,
     MetricsOnly,
+}
+
+/// A transition asked for by hand.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Manual {
+    /// Open until `until` (an instant already past: the next call probes).
+    Open { until: Instant },
+    /// Half-open at `now`: the next call is a probe.
+    HalfOpen { now: Instant },
 }
 
 /// What an admission decided.
@@ -98,6 +109,11 @@ pub(crate) trait Now {
     /// An instant that answers `t >= edge` as the precise one would (a coarse reading far
     /// from `edge`).
     fn near(&mut self, edge: Instant) -> Instant;
+    /// Is the state just read still being published by the caller that tripped the breaker
+    /// (the shared form's *opening*)? A plain store has no such moment.
+    fn publishing(&self) -> bool {
+        false
+    }
 }
 
 impl Now for Instant {
@@ -125,13 +141,13 @@ impl Breaker {
             Phase::HalfOpen { .. } => State::HalfOpen,
             Phase::ForcedOpen => State::ForcedOpen,
             Phase::Disabled => State::Disabled,
-            Phase::MetricsOnly => State::MetricsOnly,
+            Phase::MetricsOnly { .. } => State::MetricsOnly,
         }
     }
 
     /// Does an outcome in this phase go into the window?
     pub(crate) const fn records_window(&self) -> bool {
-        matches!(self.phase, Phase::Closed { .. } | Phase::MetricsOnly)
+        matches!(self.phase, Phase::Closed { .. } | Phase::MetricsOnly { .. })
     }
 
     /// The run of failures (closed; 0 elsewhere).
@@ -179,12 +195,57 @@ impl Breaker {
         }
     }
 
+    /// The state the next call will find at `now` (the public state, with time applied): an
+    /// open breaker whose open time is up is half-open, and a half-open breaker past its
+    /// maximum time is open. No transition is made; the next call makes it.
+    pub(crate) fn public_at(&self, p: &Policy, now: &mut impl Now) -> State {
+        match self.phase {
+            Phase::Open { until } if now.near(until) >= until => State::HalfOpen,
+            Phase::HalfOpen { since, .. } if p.limits_half_open() => {
+                let end = p.half_open_end(since);
+                if now.near(end) >= end {
+                    State::Open
+                } else {
+                    State::HalfOpen
+                }
+            }
+            _ => self.public(),
+        }
+    }
+
+    /// A transition asked for by hand: the next state, or why it is refused (resilience4j's
+    /// table of legal transitions: metrics-only never opens, closed never goes half-open).
+    /// Half-open is entered as an open time that ends `now`, so the next call is its first
+    /// probe and half-open's maximum time counts from that call, as for an open time that
+    /// ran out; a breaker already half-open (or open with its time up) is left as it is.
+    pub(crate) fn manual(self, to: Manual) -> Result<Breaker, TransitionError> {
+        let illegal = |to| {
+            Err(TransitionError::Illegal {
+                from: self.public(),
+                to,
+            })
+        };
+        match (to, self.phase) {
+            (Manual::Open { .. }, Phase::MetricsOnly { .. }) => illegal(State::Open),
+            (Manual::HalfOpen { .. }, Phase::MetricsOnly { .. } | Phase::Closed { .. }) => {
+                illegal(State::HalfOpen)
+            }
+            (Manual::HalfOpen { .. }, Phase::HalfOpen { .. }) => Ok(self),
+            (Manual::HalfOpen { now }, Phase::Open { until }) if until <= now => Ok(self),
+            (Manual::HalfOpen { now: until }, _) | (Manual::Open { until }, _) => {
+                Ok(self.enter(Phase::Open { until }))
+            }
+        }
+    }
+
     /// Admission: the decision and the next state. A half-open breaker past its maximum time
     /// re-opens here, and the rejection carries the new open time's end.
     #[inline]
     pub(crate) fn admit(self, p: &Policy, now: &mut impl Now) -> (Admit, Breaker) {
         match self.phase {
-            Phase::Closed { .. } | Phase::Disabled | Phase::MetricsOnly => (Admit::Pass, self),
+            Phase::Closed { .. } | Phase::Disabled | Phase::MetricsOnly { .. } => {
+                (Admit::Pass, self)
+            }
             Phase::Open { until } => {
                 let t = now.near(until);
                 if t < until {
@@ -211,11 +272,12 @@ impl Breaker {
                 } else {
                     now.precise()
                 };
-                let taken = match p.verdict {
-                    HalfOpenVerdict::FirstFailure => h.in_flight,
-                    HalfOpenVerdict::Rate => h.in_flight + h.judged,
+                let taken = if p.counts_ended_probes() {
+                    h.in_flight + h.judged
+                } else {
+                    h.in_flight
                 };
-                if taken < p.probes {
+                if taken < p.probes() {
                     let in_flight = h.in_flight + 1;
                     let next = Probes { in_flight, ..h };
                     (Admit::Probe, self.with_probes(next))
@@ -268,6 +330,13 @@ impl Breaker {
             (Phase::HalfOpen { since, probes }, true) => {
                 self.judge(since, probes, p, rules, end, now)
             }
+            // Remember which rates are over, so that crossing a threshold is reported once.
+            (Phase::MetricsOnly { .. }, false) if end.outcome != Outcome::Ignored => Breaker {
+                phase: Phase::MetricsOnly {
+                    over: Over::of(rules, end.stats),
+                },
+                ..self
+            },
             _ => self, // open, forced open, disabled, metrics-only: no transitions
         }
     }
@@ -299,7 +368,7 @@ impl Breaker {
             Outcome::Failure => true,
             Outcome::Success => false,
         };
-        match p.verdict {
+        match p.verdict() {
             HalfOpenVerdict::FirstFailure if failure || slow => self.trip(p, now.precise()),
             HalfOpenVerdict::FirstFailure => {
                 let judged = released.judged.saturating_add(1);
@@ -316,7 +385,7 @@ impl Breaker {
                     slow: released.slow + slow as u8,
                     ..released
                 };
-                if next.judged < p.probes {
+                if next.judged < p.probes() {
                     self.with_probes(next)
                 } else if rate_verdict_trips(rules, p, next) {
                     self.trip(p, now.precise())
@@ -356,12 +425,19 @@ impl Breaker {
         self.enter(match mode {
             Mode::ForcedOpen => Phase::ForcedOpen,
             Mode::Disabled => Phase::Disabled,
-            Mode::MetricsOnly => Phase::MetricsOnly,
+            Mode::MetricsOnly => Phase::MetricsOnly {
+                over: Over::default(),
+            },
         })
     }
 
     /// Back to a fresh closed breaker (a new generation: calls admitted before are late).
+    /// Idempotent: a breaker that is already closed with no run of failures and no openings
+    /// to forget is left as it is, and its calls in flight still count.
     pub(crate) fn reset(self) -> Breaker {
+        if self.phase == (Phase::Closed { failures: 0 }) && self.openings == 0 {
+            return self;
+        }
         self.close()
     }
 
@@ -378,7 +454,9 @@ impl Breaker {
             },
             State::ForcedOpen => Phase::ForcedOpen,
             State::Disabled => Phase::Disabled,
-            State::MetricsOnly => Phase::MetricsOnly,
+            State::MetricsOnly => Phase::MetricsOnly {
+                over: Over::default(),
+            },
         };
         Breaker {
             openings: s.openings.min(MAX_OPENINGS),
@@ -399,10 +477,11 @@ impl Breaker {
         }
     }
 
-    /// The gauges, with the window's `stats`.
-    pub(crate) fn metrics(&self, window: WindowStats) -> Metrics {
+    /// The gauges, with the window's `stats`; `state` as [`public_at`](Breaker::public_at)
+    /// gives it.
+    pub(crate) fn metrics(&self, state: State, window: WindowStats) -> Metrics {
         Metrics {
-            state: self.public(),
+            state,
             consecutive_failures: self.failures() as u32,
             window,
         }

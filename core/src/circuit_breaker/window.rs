@@ -64,6 +64,34 @@ impl WindowStats {
         self.percent(self.slow)
     }
 
+    /// The failure rate in basis points, hundredths of a percent (rounded down): 1 failure
+    /// in 3 calls is 3333 (33.33 %, where [`failure_percent`](WindowStats::failure_percent)
+    /// says 33), what resilience4j's `getFailureRate()` charts as the float 33.333332. `None`
+    /// while the rate is not known. Integer arithmetic, as every rate here.
+    ///
+    /// ```
+    /// use bulwark::circuit_breaker::WindowStats;
+    /// let s = WindowStats { calls: 3, failures: 1, slow: 2, minimum_calls: 3 };
+    /// assert_eq!((s.failure_basis_points(), s.slow_basis_points()), (Some(3333), Some(6666)));
+    /// assert_eq!(WindowStats { minimum_calls: 4, ..s }.failure_basis_points(), None);
+    /// ```
+    pub fn failure_basis_points(&self) -> Option<u32> {
+        self.basis_points(self.failures)
+    }
+
+    /// The slow-call rate in basis points (rounded down), as
+    /// [`failure_basis_points`](WindowStats::failure_basis_points) gives the failure rate;
+    /// resilience4j's `getSlowCallRate()`. `None` while the rate is not known.
+    ///
+    /// ```
+    /// use bulwark::circuit_breaker::WindowStats;
+    /// let s = WindowStats { calls: 7, failures: 0, slow: 1, minimum_calls: 1 };
+    /// assert_eq!(s.slow_basis_points(), Some(1428)); // 14.28 %
+    /// ```
+    pub fn slow_basis_points(&self) -> Option<u32> {
+        self.basis_points(self.slow)
+    }
+
     /// Is the rate known (at least `minimum_calls` calls, and at least one)?
     ///
     /// ```
@@ -75,8 +103,12 @@ impl WindowStats {
     }
 
     fn percent(&self, count: u32) -> Option<u32> {
+        self.basis_points(count).map(|bp| bp / 100)
+    }
+
+    fn basis_points(&self, count: u32) -> Option<u32> {
         self.is_known()
-            .then(|| (count as u64 * 100 / self.calls as u64) as u32)
+            .then(|| (count as u64 * 10_000 / self.calls as u64) as u32)
     }
 }
 
@@ -126,18 +158,46 @@ impl Rules {
     }
 }
 
-/// Does `stats` open the breaker under `rules`? `>=` the threshold, and only once the window
-/// holds `minimum_calls` (below that the rate is not yet known). Never without a window.
+/// Which rates of a window are at or over their thresholds.
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Over {
+    pub(crate) failure: bool,
+    pub(crate) slow: bool,
+}
+
+impl Over {
+    /// The rates of `s` at or over their thresholds in `rules`: `>=` the threshold, and only
+    /// once the window holds `minimum_calls` (below that the rate is not yet known). None
+    /// without a window.
+    #[inline]
+    pub(crate) fn of(rules: Option<&Rules>, s: WindowStats) -> Over {
+        match rules {
+            Some(r) if s.calls >= r.minimum_calls => Over {
+                failure: over(s.failures, r.failure_rate, s.calls),
+                slow: over(s.slow, r.slow_rate, s.calls),
+            },
+            _ => Over::default(),
+        }
+    }
+}
+
+/// Is `count` of `calls` at or over `percent` (0: the policy is off)?
+#[inline(always)]
+const fn over(count: u32, percent: u8, calls: u32) -> bool {
+    percent != 0 && count as u64 * 100 >= percent as u64 * calls as u64
+}
+
+/// Does `stats` open the breaker under `rules`? When any of its rates is [over](Over::of)
+/// (short-circuiting: on every recorded success of a windowed breaker, README row "breaker
+/// closed path, count window 100 vs recloser ring 100").
 #[inline]
 pub(crate) fn rate_trips(rules: Option<&Rules>, s: WindowStats) -> bool {
-    let Some(r) = rules else { return false };
-    if s.calls < r.minimum_calls {
-        return false;
+    match rules {
+        Some(r) if s.calls >= r.minimum_calls => {
+            over(s.failures, r.failure_rate, s.calls) || over(s.slow, r.slow_rate, s.calls)
+        }
+        _ => false,
     }
-    let over = |count: u32, percent: u8| {
-        percent != 0 && count as u64 * 100 >= percent as u64 * s.calls as u64
-    };
-    over(s.failures, r.failure_rate) || over(s.slow, r.slow_rate)
 }
 
 mod sealed {
@@ -686,6 +746,49 @@ mod tests {
         slow: true,
     };
     const R: Rules = Rules::new(&Config::new(), 0);
+
+    /// resilience4j's `getFailureRate()` and `getSlowCallRate()` chart 1 failure in 3 calls as
+    /// 33.33 %, not 33: the window figures in basis points give the same two decimals, in
+    /// the machine and the shared form, while the trip decision keeps comparing whole counts.
+    #[test]
+    fn rates_in_basis_points_keep_two_decimals_like_resilience4j() {
+        use super::super::{CircuitBreaker, Machine, Outcome};
+        use crate::MockClock;
+        let cfg = Config::new()
+            .failure_rate(50)
+            .slow_calls(core::time::Duration::from_millis(100), 90)
+            .minimum_calls(3);
+        let mut m = Machine::<CountWindow<10>>::new(cfg).unwrap();
+        let clock = MockClock::new();
+        let b = CircuitBreaker::with_window(cfg, CountWindow::<10>, &clock).unwrap();
+        let ms = Instant::from_millis;
+        for (fail, took) in [(true, 0), (false, 150), (false, 0)] {
+            let t = m.try_acquire(ms(0)).unwrap();
+            m.record(
+                t,
+                if fail {
+                    Outcome::Failure
+                } else {
+                    Outcome::Success
+                },
+                ms(took),
+            );
+            clock.set(ms(0));
+            let p = b.try_acquire().unwrap();
+            clock.set(ms(took));
+            if fail { p.failure() } else { p.success() }
+        }
+        let (a, c) = (m.metrics(ms(150)).window, b.metrics().window);
+        assert_eq!(a, c);
+        assert_eq!(
+            (a.failure_basis_points(), a.slow_basis_points()),
+            (Some(3333), Some(3333))
+        );
+        assert_eq!(
+            (a.failure_percent(), a.slow_percent()),
+            (Some(33), Some(33))
+        );
+    }
 
     #[test]
     fn count_window_keeps_exactly_the_last_n() {

@@ -13,6 +13,10 @@ pub(crate) enum Op {
     Drop(usize),
     Reset,
     ForceOpen,
+    /// Open by hand for this long (the unit of `Advance`).
+    OpenFor(u64),
+    /// Half-open by hand.
+    HalfOpen,
 }
 
 /// Sequences of up to `max_len` steps, time moving by `advance`.
@@ -25,13 +29,16 @@ pub(crate) fn ops(
         3 => Just(Outcome::Success),
         1 => Just(Outcome::Ignored),
     ];
+    let advance = advance.boxed();
     let op = prop_oneof![
-        4 => advance.prop_map(Op::Advance),
+        4 => advance.clone().prop_map(Op::Advance),
         6 => Just(Op::Acquire),
         6 => (0usize..4, outcome).prop_map(|(i, o)| Op::Settle(i, o)),
         1 => (0usize..4).prop_map(Op::Drop),
         1 => Just(Op::Reset),
         1 => Just(Op::ForceOpen),
+        1 => advance.prop_map(Op::OpenFor),
+        1 => Just(Op::HalfOpen),
     ];
     proptest::collection::vec(op, 1..max_len)
 }

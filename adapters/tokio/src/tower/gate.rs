@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bulwark::admission::{Admit, Permit};
+use bulwark::admission::{Admit, Outcome, Permit};
 use bulwark::bulkhead::{AtomicSemaphore, Bulkhead};
 use bulwark::circuit_breaker::{CircuitBreaker, Classify, ErrorsAreFailures, NoWindow};
 use bulwark::rate_limiter::RateLimiter;
@@ -361,6 +361,11 @@ pin_project! {
     /// the rejection `X`, boxed when polled. `'static` whenever the inner future and the gate
     /// are.
     ///
+    /// # Panics
+    ///
+    /// When the inner future panics, its permit records a failure (a breaker counts it as it
+    /// counts a failed call), then the panic continues to the caller.
+    ///
     /// ```
     /// use bulwark::bulkhead::{Bulkhead, Config};
     /// use tower::{Layer, Service, ServiceExt, service_fn};
@@ -441,7 +446,22 @@ where
                 None => Poll::Pending, // polled after completion
             },
             StateProj::Running { fut, permit } => {
-                let result = std::task::ready!(fut.poll(cx));
+                // A panicking operation is a failure, not an abandoned call: its permit
+                // records the failure before the panic goes on (a breaker counts it, as
+                // resilience4j counts an exception). AssertUnwindSafe: the panic is resumed at
+                // once, so nothing here is observed in the state the panic left it in; the
+                // permit is taken out first, so unwinding does not give it back as well.
+                let polled =
+                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.poll(cx)));
+                let result = match polled {
+                    Ok(poll) => std::task::ready!(poll),
+                    Err(panic) => {
+                        if let Some(permit) = permit.take() {
+                            permit.record(Outcome::Failure);
+                        }
+                        std::panic::resume_unwind(panic)
+                    }
+                };
                 if let Some(permit) = permit.take() {
                     permit.record(this.classify.classify(&result).outcome());
                 }

@@ -279,9 +279,12 @@ impl<Key: Hash + Eq + Clone, C: Clock + Clone, W: Window + Clone> KeyedCircuitBr
         table
             .iter()
             .filter_map(|(key, e)| {
-                let tier = match e.breaker.state() {
+                // The stored state (`state()` would report an open breaker whose time is up
+                // as half-open, what its next call finds): no probe of it is in flight.
+                let stored = e.breaker.snapshot();
+                let tier = match stored.state {
                     s if s.admits_all() => 0,
-                    State::Open if e.breaker.snapshot().open_remaining.is_zero() => 1,
+                    State::Open if stored.open_remaining.is_zero() => 1,
                     _ => return None,
                 };
                 Some(((tier, e.used.load(Ordering::Relaxed)), key))
