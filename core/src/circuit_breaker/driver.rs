@@ -96,15 +96,15 @@ pub(crate) fn acquire<S: Store>(
         changed(s, from, to, now);
     }
     match decision {
-        Admit::Pass | Admit::Probe => Ok(Ticket {
+        Admit::Pass | Admit::Probe => Ok(Ticket::new(
             generation,
-            probe: decision == Admit::Probe,
-            started: if times_calls(S::Window::rate_rules(rules)) {
+            decision == Admit::Probe,
+            if times_calls(S::Window::rate_rules(rules)) {
                 now.precise()
             } else {
                 Instant::ZERO
             },
-        }),
+        )),
         Admit::Reject(r) => {
             s.rejected(r, now);
             Err(r)
@@ -127,7 +127,7 @@ pub(crate) fn record<S: Store>(
     let seen = s.load(now);
     s.ended(&seen, outcome, slow);
     let stats = if S::Window::MEASURES
-        && seen.generation == ticket.generation
+        && seen.generation == ticket.generation()
         && seen.records_window()
         && outcome != Outcome::Ignored
     {
@@ -141,16 +141,16 @@ pub(crate) fn record<S: Store>(
     // case of a healthy windowed breaker; README row "breaker closed path, count window 100
     // vs recloser ring 100").
     if outcome == Outcome::Success
-        && !ticket.probe
-        && seen.generation == ticket.generation
+        && !ticket.is_probe()
+        && seen.generation == ticket.generation()
         && seen.phase == (Phase::Closed { failures: 0 })
         && !rate_trips(rate, stats)
     {
         return;
     }
     let end = End {
-        generation: ticket.generation,
-        probe: ticket.probe,
+        generation: ticket.generation(),
+        probe: ticket.is_probe(),
         outcome,
         slow,
         stats,
@@ -187,8 +187,8 @@ fn crossed<S: Store>(
 
 /// Abandons the call of `ticket`: a probe gives its slot back.
 pub(crate) fn release<S: Store>(s: &mut S, ticket: Ticket, now: &mut S::Now) {
-    if ticket.probe {
-        let (generation, probe) = (ticket.generation, ticket.probe);
+    if ticket.is_probe() {
+        let (generation, probe) = (ticket.generation(), true);
         s.update(now, |c, _| ((), c.release(generation, probe)));
     }
 }

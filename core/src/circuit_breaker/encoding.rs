@@ -311,14 +311,7 @@ mod tests {
         assert_eq!(r.retry_at, Some(Instant::from_secs(12)));
         assert_eq!(b.snapshot().open_remaining, Duration::from_secs(5));
         // A late outcome changes nothing; a reset wins over the opening.
-        b.record(
-            Ticket {
-                generation: 0,
-                probe: false,
-                started: Instant::ZERO,
-            },
-            Outcome::Failure,
-        );
+        b.record(Ticket::new(0, false, Instant::ZERO), Outcome::Failure);
         assert_eq!(b.state(), State::Open);
         b.reset();
         assert_eq!(b.state(), State::Closed);

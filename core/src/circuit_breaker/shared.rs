@@ -267,15 +267,15 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
         if encoding::passes_unchanged(w) {
             // Nothing at all with the default hooks (`()`); opt-in admission counts pay here.
             self.events.on_admitted(false);
-            return Ok(Ticket {
-                generation: encoding::generation(w),
-                probe: false,
-                started: if times_calls(W::rate_rules(&self.rules)) {
+            return Ok(Ticket::new(
+                encoding::generation(w),
+                false,
+                if times_calls(W::rate_rules(&self.rules)) {
                     self.clock.now()
                 } else {
                     Instant::ZERO
                 },
-            });
+            ));
         }
         let admitted = if encoding::is_open(w) {
             self.reject_while_open()
@@ -283,7 +283,7 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
             self.acquire(None)
         };
         if let Ok(t) = &admitted {
-            self.events.on_admitted(t.probe);
+            self.events.on_admitted(t.is_probe());
         }
         admitted
     }
@@ -328,9 +328,9 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
         // closed state of its own generation; otherwise the driver would leave the state as
         // it is (late outcome, or a state without transitions on success), so one load
         // decides, with no CAS.
-        if !W::MEASURES && !ticket.probe && outcome == Outcome::Success {
+        if !W::MEASURES && !ticket.is_probe() && outcome == Outcome::Success {
             let w = self.load();
-            if !encoding::success_clears_failures(w, ticket.generation) {
+            if !encoding::success_clears_failures(w, ticket.generation()) {
                 if !encoding::is_disabled(w) {
                     self.events.on_outcome(outcome, false);
                 }
@@ -362,7 +362,7 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
         self.events.on_finished();
         // Only a probe has anything to give back: a dropped permit of a normal call costs
         // this one test.
-        if ticket.probe {
+        if ticket.is_probe() {
             driver::release(&mut { self }, ticket, &mut Reading::new(&self.clock));
         }
     }
