@@ -93,57 +93,7 @@ impl crate::admission::RetryHint for Rejected {
 /// let r: Error<&str> = Error::Rejected(Rejected::new(None, bulwark::Instant::ZERO));
 /// assert!(r.is_rejected());
 /// ```
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub enum Error<E> {
-    /// The breaker did not let the call through; the operation never ran.
-    Rejected(Rejected),
-    /// The operation ran and returned this error.
-    Inner(E),
-}
-
-impl<E> Error<E> {
-    /// `true` for [`Error::Rejected`].
-    ///
-    /// ```
-    /// use bulwark::circuit_breaker::Error;
-    /// assert!(!Error::Inner(1).is_rejected());
-    /// ```
-    pub fn is_rejected(&self) -> bool {
-        matches!(self, Error::Rejected(_))
-    }
-
-    /// The operation's own error, if that is what this is.
-    ///
-    /// ```
-    /// use bulwark::circuit_breaker::Error;
-    /// assert_eq!(Error::Inner(7).into_inner(), Some(7));
-    /// ```
-    pub fn into_inner(self) -> Option<E> {
-        match self {
-            Error::Inner(e) => Some(e),
-            Error::Rejected(_) => None,
-        }
-    }
-}
-
-impl<E: fmt::Display> fmt::Display for Error<E> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Error::Rejected(r) => r.fmt(f),
-            Error::Inner(e) => e.fmt(f),
-        }
-    }
-}
-
-impl<E: core::error::Error + 'static> core::error::Error for Error<E> {
-    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
-        match self {
-            Error::Rejected(r) => Some(r),
-            Error::Inner(e) => Some(e),
-        }
-    }
-}
+pub type Error<E> = crate::admission::Error<Rejected, E>;
 
 /// A configuration the breaker cannot run with, found when the breaker is built. Errors
 /// about one setting name it ([`Field`]).

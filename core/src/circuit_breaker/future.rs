@@ -1,19 +1,11 @@
 //! The async wrapper: [`CircuitBreaker::call`].
 
-use core::fmt;
 use core::future::Future;
-use core::pin::Pin;
-use core::task::{Context, Poll};
 
-use pin_project_lite::pin_project;
-
-use core::ops::Deref;
-
-use super::error::{Error, Rejected};
+use super::error::Error;
 use super::shared::CircuitBreaker;
 use super::window::Window;
 use super::{Classify, ErrorsAreFailures, Events};
-use crate::admission::{Admit, Permit};
 use crate::time::Clock;
 
 impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
@@ -136,109 +128,25 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     }
 }
 
-pin_project! {
-    /// The future of [`CircuitBreaker::call`] and [`CircuitBreaker::call_with`], generic over
-    /// how it reaches its breaker: `&CircuitBreaker` from those methods, or any owner (an
-    /// `Arc`, a `&'static`) through [`Call::new`], for a future that must be `'static`.
-    ///
-    /// ```
-    /// use bulwark::{MockClock, mock, circuit_breaker::{Call, CircuitBreaker, Config, NoWindow}};
-    /// let clock = MockClock::new();
-    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap();
-    /// let call = b.call(|| async { Ok::<_, ()>(5) });
-    /// fn is_send<T: Send>(_: &T) {}
-    /// is_send(&call); // Send whenever its parts are
-    /// assert_eq!(mock::run(&clock, call).unwrap(), Ok(5));
-    /// ```
-    #[must_use = "futures do nothing unless polled"]
-    pub struct Call<R, F, Fut, K>
-    where
-        R: Deref,
-        R::Target: Admit,
-    {
-        start: Option<(R, F)>,
-        classify: K,
-        permit: Option<Permit<R>>,
-        #[pin]
-        fut: Option<Fut>,
-    }
-}
-
-impl<R, F, Fut, K> Call<R, F, Fut, K>
-where
-    R: Deref,
-    R::Target: Admit,
-{
-    /// A call of `op` through the breaker `breaker` points to, with `classify` judging the
-    /// result: what [`CircuitBreaker::call_with`] returns, for any owner of the breaker.
-    ///
-    /// ```
-    /// use bulwark::circuit_breaker::{Call, CircuitBreaker, Config, ErrorsAreFailures, State};
-    /// use bulwark::{MockClock, mock};
-    /// use std::sync::Arc;
-    /// let clock = MockClock::new();
-    /// let b = Arc::new(CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap());
-    /// // The future owns a clone of the Arc: it borrows nothing from this scope's breaker.
-    /// let call = Call::new(Arc::clone(&b), ErrorsAreFailures, || async { Err::<(), _>(503) });
-    /// let _ = mock::run(&clock, call).unwrap();
-    /// assert_eq!(b.state(), State::Open);
-    /// ```
-    pub fn new(breaker: R, classify: K, op: F) -> Self {
-        Call {
-            start: Some((breaker, op)),
-            classify,
-            permit: None,
-            fut: None,
-        }
-    }
-}
-
-impl<R, F, Fut, K, T, Er> Future for Call<R, F, Fut, K>
-where
-    R: Deref,
-    R::Target: Admit<Rejected = Rejected>,
-    F: FnOnce() -> Fut,
-    Fut: Future<Output = Result<T, Er>>,
-    K: Classify<T, Er>,
-{
-    type Output = Result<T, Error<Er>>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
-        if let Some((breaker, op)) = this.start.take() {
-            match Permit::try_new(breaker) {
-                Ok(permit) => {
-                    *this.permit = Some(permit);
-                    this.fut.set(Some(op()));
-                }
-                Err(rejected) => return Poll::Ready(Err(Error::Rejected(rejected))),
-            }
-        }
-        let Some(fut) = this.fut.as_mut().as_pin_mut() else {
-            // Polled after completion: the contract says this may do anything but be unsound.
-            return Poll::Pending;
-        };
-        let result = core::task::ready!(fut.poll(cx));
-        this.fut.set(None);
-        if let Some(permit) = this.permit.take() {
-            permit.record(this.classify.classify(&result).outcome());
-        }
-        Poll::Ready(result.map_err(Error::Inner))
-    }
-}
-
-impl<R, F, Fut, K> fmt::Debug for Call<R, F, Fut, K>
-where
-    R: Deref,
-    R::Target: Admit,
-{
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Call")
-            .field("started", &self.start.is_none())
-            .field("admitted", &self.permit.is_some())
-            .finish_non_exhaustive()
-    }
-}
+/// The future of [`CircuitBreaker::call`] and [`CircuitBreaker::call_with`]: the one
+/// [`admission::Call`](crate::admission::Call) every gate's async form is, generic over how it
+/// reaches its breaker (`&CircuitBreaker` from those methods, or any owner — an `Arc`, a
+/// `&'static` — through `Call::new`, for a future that must be `'static`).
+///
+/// ```
+/// use bulwark::circuit_breaker::{Call, CircuitBreaker, Config, ErrorsAreFailures, State};
+/// use bulwark::{MockClock, mock};
+/// use std::sync::Arc;
+/// let clock = MockClock::new();
+/// let b = Arc::new(CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap());
+/// // The future owns a clone of the Arc: it borrows nothing from this scope's breaker.
+/// let call = Call::new(Arc::clone(&b), ErrorsAreFailures, || async { Err::<(), _>(503) });
+/// fn is_send<T: Send>(_: &T) {}
+/// is_send(&call); // Send whenever its parts are
+/// let _ = mock::run(&clock, call).unwrap();
+/// assert_eq!(b.state(), State::Open);
+/// ```
+pub type Call<R, F, Fut, K> = crate::admission::Call<R, F, Fut, K>;
 
 #[cfg(all(test, not(loom)))]
 mod tests {
