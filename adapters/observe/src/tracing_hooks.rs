@@ -119,7 +119,7 @@ impl Events for TracingHooks {
     }
 
     fn on_rejected(&self, rejected: circuit_breaker::Rejected, _at: Instant) {
-        match rejected.retry_after {
+        match rejected.retry_after() {
             Some(after) => tracing::debug!(
                 target: "bulwark",
                 pattern = "circuit_breaker",

@@ -856,7 +856,7 @@ impl<C: Clock + Clone + Sleep> RedisRateLimiter<C> {
 fn breaker_open(r: bulwark::circuit_breaker::Rejected) -> Cause {
     Cause::BreakerOpen {
         retry_at: r.retry_at,
-        retry_after: r.retry_after,
+        retry_after: r.retry_after(),
     }
 }
 

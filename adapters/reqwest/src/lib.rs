@@ -137,7 +137,7 @@ impl AttemptError {
             }
             AttemptError::Open(r) => reqwest_middleware::Error::middleware(Error::BreakerOpen {
                 host: host.to_owned(),
-                retry_after: r.retry_after,
+                retry_after: r.retry_after(),
             }),
             AttemptError::NotCloneable => {
                 reqwest_middleware::Error::middleware(Error::BodyNotCloneable {

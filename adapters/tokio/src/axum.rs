@@ -226,7 +226,11 @@ impl IntoResponse for ErrorResponse {
 /// ```
 impl IntoResponse for ErrorResponse<Rejected> {
     fn into_response(self) -> Response {
-        answer(StatusCode::SERVICE_UNAVAILABLE, self.0.retry_after, &self.0)
+        answer(
+            StatusCode::SERVICE_UNAVAILABLE,
+            self.0.retry_after(),
+            &self.0,
+        )
     }
 }
 

@@ -94,7 +94,7 @@ async fn retry_answers_at_once_when_the_wait_passes_the_timeout_around_it() {
     let rejected = err
         .downcast_ref::<Rejected>()
         .expect("the breaker's rejection");
-    assert_eq!(rejected.retry_after, Some(ms(4_900)));
+    assert_eq!(rejected.retry_after(), Some(ms(4_900)));
     assert!(!is::<Elapsed>(&err));
     assert_eq!(t0.elapsed(), ms(200));
     assert_eq!(calls.load(Ordering::SeqCst), 2);

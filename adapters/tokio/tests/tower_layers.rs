@@ -52,7 +52,7 @@ async fn breaker_clone_sees_the_rejection_of_the_other() {
     // One failure through each clone: the shared breaker counted two and opened.
     let err = a.oneshot(3).await.unwrap_err();
     let rejected = err.downcast_ref::<Rejected>().expect("rejected");
-    assert_eq!(rejected.retry_after, Some(Duration::from_secs(5)));
+    assert_eq!(rejected.retry_after(), Some(Duration::from_secs(5)));
     assert_eq!(breaker.state(), State::Open);
     tokio::time::advance(Duration::from_secs(5)).await;
     // The probe through the other clone fails: open again, for both.
@@ -172,7 +172,7 @@ async fn keyed_breaker_opens_per_key_and_clones_share_the_table() {
     assert_eq!(per_host.state(&"down.a"), Some(State::Open));
     let err = a.clone().oneshot("down.a").await.unwrap_err();
     assert_eq!(
-        err.downcast_ref::<Rejected>().unwrap().retry_after,
+        err.downcast_ref::<Rejected>().unwrap().retry_after(),
         Some(Duration::from_secs(10))
     );
     // Other keys are untouched, one failure of down.b leaves it closed.
@@ -380,7 +380,7 @@ async fn a_panicking_operation_counts_as_a_failure() {
     assert_eq!(breaker.state(), State::Open);
     let err = svc.oneshot(1).await.unwrap_err();
     assert_eq!(
-        err.downcast_ref::<Rejected>().unwrap().retry_after,
+        err.downcast_ref::<Rejected>().unwrap().retry_after(),
         Some(Duration::from_secs(30))
     );
 }
