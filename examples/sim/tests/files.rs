@@ -90,10 +90,18 @@ fn policy_errors_name_the_field_and_the_line() {
     );
     // Inside an inline table: the key of the inline table.
     let e = policy_err(
-        "[[policy]]\n[policy.retry]\nmax_attempts = 2\nbackoff = { exponential = \"1s\", max = \"1ms\" }\n",
+        "[[policy]]\n[policy.retry]\nmax_attempts = 2\nbackoff = { exponential = \"1s\", multiplier = \"1/2\" }\n",
     );
-    assert_eq!(at(&e), (Some(4), "policy[0].retry.backoff.max"));
-    assert_eq!(e.message, "backoff.max is below the backoff's first delay");
+    assert_eq!(at(&e), (Some(4), "policy[0].retry.backoff.multiplier"));
+    assert_eq!(e.message, "backoff.multiplier must be at least 1");
+    // A cap below the first delay simply caps (Polly's MaxDelay): no error.
+    assert!(
+        Policy::from_toml(
+            "p.toml",
+            "[[policy]]\n[policy.retry]\nmax_attempts = 2\nbackoff = { exponential = \"1s\", max = \"1ms\" }\n"
+        )
+        .is_ok()
+    );
 
     // The core's circuit breaker errors, each at the key its `Field` names.
     let e =
