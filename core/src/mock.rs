@@ -30,6 +30,7 @@
 
 use core::fmt;
 use core::future::Future;
+use core::ops::Deref;
 use core::pin::Pin;
 use core::task::{Context, Poll, RawWaker, RawWakerVTable, Waker};
 use core::time::Duration;
@@ -231,11 +232,61 @@ impl<const N: usize> Clock for MockClock<N> {
 /// waker slots live in the clock). [`MockClock::sleep`] and [`MockClock::sleep_until`] are the
 /// same futures, callable on the clock itself.
 impl<'a, const N: usize> Sleep for &'a MockClock<N> {
-    type Sleep = MockSleep<'a, N>;
+    type Sleep = MockSleep<&'a MockClock<N>, N>;
 
-    fn sleep_until(&self, deadline: Instant) -> MockSleep<'a, N> {
+    fn sleep_until(&self, deadline: Instant) -> Self::Sleep {
         MockSleep {
             clock: *self,
+            deadline,
+            slot: None,
+        }
+    }
+}
+
+/// A [`MockClock`] reached through an owning pointer (an `Arc<MockClock>` in a std test, an
+/// `Rc`, a `&'static`): a [`Clock`] and [`Sleep`] whose sleeps own a clone of the pointer, so
+/// a policy or a tower service on it can be `'static` without leaking the clock. Derefs to the
+/// clock, so `advance` and `set` read as on the clock itself.
+///
+/// ```
+/// use bulwark::{Clock, Instant, MockClock, Sleep, mock};
+/// use bulwark::mock::Owned;
+/// use core::time::Duration;
+/// use std::sync::Arc;
+///
+/// let clock = Owned(Arc::new(MockClock::new()));
+/// let sleeper = clock.clone(); // shares the clock
+/// let nap = sleeper.sleep(Duration::from_secs(5)); // owns its pointer: `'static`
+/// fn is_static<T: 'static>(_: &T) {}
+/// is_static(&nap);
+/// mock::run(&clock, nap).unwrap();
+/// assert_eq!(sleeper.now(), Instant::from_secs(5));
+/// clock.advance(Duration::from_secs(1));
+/// assert_eq!(sleeper.now(), Instant::from_secs(6));
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Owned<P>(pub P);
+
+impl<P: Deref> Deref for Owned<P> {
+    type Target = P::Target;
+
+    fn deref(&self) -> &P::Target {
+        &self.0
+    }
+}
+
+impl<P: Deref<Target = MockClock<N>>, const N: usize> Clock for Owned<P> {
+    fn now(&self) -> Instant {
+        self.0.now()
+    }
+}
+
+impl<P: Deref<Target = MockClock<N>> + Clone, const N: usize> Sleep for Owned<P> {
+    type Sleep = MockSleep<P, N>;
+
+    fn sleep_until(&self, deadline: Instant) -> MockSleep<P, N> {
+        MockSleep {
+            clock: self.0.clone(),
             deadline,
             slot: None,
         }
@@ -251,7 +302,7 @@ impl<const N: usize> MockClock<N> {
     /// mock::run(&clock, clock.sleep_until(Instant::from_secs(3))).unwrap();
     /// assert_eq!(clock.now(), Instant::from_secs(3));
     /// ```
-    pub fn sleep_until(&self, deadline: Instant) -> MockSleep<'_, N> {
+    pub fn sleep_until(&self, deadline: Instant) -> MockSleep<&Self, N> {
         Sleep::sleep_until(&self, deadline)
     }
 
@@ -264,7 +315,7 @@ impl<const N: usize> MockClock<N> {
     /// mock::run(&clock, clock.sleep(Duration::from_millis(5))).unwrap();
     /// assert_eq!(clock.now(), Instant::from_millis(5));
     /// ```
-    pub fn sleep(&self, d: Duration) -> MockSleep<'_, N> {
+    pub fn sleep(&self, d: Duration) -> MockSleep<&Self, N> {
         Sleep::sleep(&self, d)
     }
 }
@@ -277,7 +328,8 @@ impl<const N: usize> fmt::Debug for MockClock<N> {
     }
 }
 
-/// The future of [`MockClock`]'s [`Sleep::sleep_until`]. Dropping it frees its waker slot.
+/// The future of [`MockClock`]'s [`Sleep::sleep_until`], holding the clock through `P` (a
+/// `&MockClock`, or the pointer of an [`Owned`]). Dropping it frees its waker slot.
 ///
 /// # Panics
 ///
@@ -298,18 +350,21 @@ impl<const N: usize> fmt::Debug for MockClock<N> {
 /// ```
 #[derive(Debug)]
 #[must_use = "futures do nothing unless polled"]
-pub struct MockSleep<'a, const N: usize> {
-    clock: &'a MockClock<N>,
+pub struct MockSleep<P: Deref<Target = MockClock<N>>, const N: usize = DEFAULT_SLOTS> {
+    clock: P,
     deadline: Instant,
     slot: Option<usize>,
 }
 
-impl<const N: usize> Future for MockSleep<'_, N> {
+// Nothing in a sleep is pinned: the pointer to the clock is only read through.
+impl<P: Deref<Target = MockClock<N>>, const N: usize> Unpin for MockSleep<P, N> {}
+
+impl<P: Deref<Target = MockClock<N>>, const N: usize> Future for MockSleep<P, N> {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let this = &mut *self;
-        let clock = this.clock;
+        let clock: &MockClock<N> = &this.clock;
         let deadline = this.deadline;
         let mut slot = this.slot;
         // The time check happens under the slot lock: a concurrent `set`/`advance` stores the
@@ -393,7 +448,7 @@ fn slots_full(n: usize) -> ! {
     )
 }
 
-impl<const N: usize> Drop for MockSleep<'_, N> {
+impl<P: Deref<Target = MockClock<N>>, const N: usize> Drop for MockSleep<P, N> {
     fn drop(&mut self) {
         if let Some(i) = self.slot.take() {
             self.clock.slots.lock(|slots| slots[i] = None);

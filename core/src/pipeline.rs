@@ -98,7 +98,7 @@ use crate::bulkhead::BulkheadFull;
 use crate::circuit_breaker;
 use crate::classify::{Classify, ErrorsAreFailures, Verdict};
 use crate::rate_limiter::{Denied, RateLimited};
-use crate::retry::{self, Operation, Retry, RetryBudget};
+use crate::retry::{self, BackoffFn, Builtin, Operation, Retry, RetryBudget};
 use crate::throttle::Throttled;
 use crate::time::{Clock, Instant, Sleep};
 use crate::timeout::{Deadline, Elapsed, Timeout, timeout_at, timeout_within};
@@ -585,14 +585,14 @@ impl Waits {
 /// let p = Pipeline::new(&clock, Config::new().max_attempts(1)).unwrap();
 /// assert_eq!(mock::run(&clock, p.call(|| async { Ok::<_, ()>(7) })).unwrap(), Ok(7));
 /// ```
-pub struct Pipeline<S, K = ErrorsAreFailures, B = (), G = (), H = ()> {
-    retry: Retry<S, Classifier<S, K>, H, B>,
+pub struct Pipeline<S, K = ErrorsAreFailures, B = (), G = (), H = (), D = Builtin> {
+    retry: Retry<S, Classifier<S, K>, H, B, D>,
     gates: G,
     total: Option<Duration>,
     attempt: Option<Duration>,
 }
 
-impl<S, K, B, G, H> fmt::Debug for Pipeline<S, K, B, G, H> {
+impl<S, K, B, G, H, D> fmt::Debug for Pipeline<S, K, B, G, H, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Pipeline")
             .field("total_timeout", &self.total)
@@ -601,7 +601,7 @@ impl<S, K, B, G, H> fmt::Debug for Pipeline<S, K, B, G, H> {
     }
 }
 
-impl<S: Sleep + Clone> Pipeline<S> {
+impl<S: Sleep + Clone, D: BackoffFn> Pipeline<S, ErrorsAreFailures, (), (), (), D> {
     /// A pipeline on `clock` (a cheap handle: `&MockClock`, a runtime's clock) retrying by
     /// `retry` (give `max_attempts(1)` for no retries), with no admission stages or timeouts
     /// yet.
@@ -615,7 +615,7 @@ impl<S: Sleep + Clone> Pipeline<S> {
     /// let clock = MockClock::new();
     /// assert!(Pipeline::new(&clock, Config::new().max_attempts(0)).is_err());
     /// ```
-    pub fn new(clock: S, retry: retry::Config) -> Result<Self, retry::ConfigError> {
+    pub fn new(clock: S, retry: retry::Config<D>) -> Result<Self, retry::ConfigError> {
         let classifier = Classifier {
             clock: clock.clone(),
             classify: ErrorsAreFailures,
@@ -630,7 +630,7 @@ impl<S: Sleep + Clone> Pipeline<S> {
     }
 }
 
-impl<S: Sleep + Clone, K, B, G, H> Pipeline<S, K, B, G, H> {
+impl<S: Sleep + Clone, K, B, G, H, D> Pipeline<S, K, B, G, H, D> {
     /// Adds an admission stage after those already added: any gate ([`Admit`]) through any
     /// pointer to it. Attempts pass the stages in the order they were added; the module docs
     /// explain the order that suits most services (breaker ▸ limiter ▸ bulkhead).
@@ -646,7 +646,7 @@ impl<S: Sleep + Clone, K, B, G, H> Pipeline<S, K, B, G, H> {
     /// let out = mock::run(&clock, p.call(|| async { Ok::<_, ()>(2) })).unwrap();
     /// assert!(matches!(out, Err(Error::RateLimited(_))));
     /// ```
-    pub fn gate<R>(self, gate: R) -> Pipeline<S, K, B, (G, R), H>
+    pub fn gate<R>(self, gate: R) -> Pipeline<S, K, B, (G, R), H, D>
     where
         R: Deref,
         R::Target: Admit,
@@ -668,7 +668,7 @@ impl<S: Sleep + Clone, K, B, G, H> Pipeline<S, K, B, G, H> {
     /// let b = CircuitBreaker::new(Cb::new().consecutive_failures(5), &clock).unwrap();
     /// let _p = Pipeline::new(&clock, Config::new()).unwrap().breaker(&b);
     /// ```
-    pub fn breaker<R>(self, breaker: R) -> Pipeline<S, K, B, (G, R), H>
+    pub fn breaker<R>(self, breaker: R) -> Pipeline<S, K, B, (G, R), H, D>
     where
         R: Deref,
         R::Target: Admit,
@@ -685,7 +685,7 @@ impl<S: Sleep + Clone, K, B, G, H> Pipeline<S, K, B, G, H> {
     /// let l = RateLimiter::new(Rl::per_second(100), &clock).unwrap();
     /// let _p = Pipeline::new(&clock, Config::new()).unwrap().limiter(&l);
     /// ```
-    pub fn limiter<R>(self, limiter: R) -> Pipeline<S, K, B, (G, R), H>
+    pub fn limiter<R>(self, limiter: R) -> Pipeline<S, K, B, (G, R), H, D>
     where
         R: Deref,
         R::Target: Admit,
@@ -703,7 +703,7 @@ impl<S: Sleep + Clone, K, B, G, H> Pipeline<S, K, B, G, H> {
     /// let h = Bulkhead::new(Bh::new(10), &clock).unwrap();
     /// let _p = Pipeline::new(&clock, Config::new()).unwrap().bulkhead(&h);
     /// ```
-    pub fn bulkhead<R>(self, bulkhead: R) -> Pipeline<S, K, B, (G, R), H>
+    pub fn bulkhead<R>(self, bulkhead: R) -> Pipeline<S, K, B, (G, R), H, D>
     where
         R: Deref,
         R::Target: Admit,
@@ -728,7 +728,7 @@ impl<S: Sleep + Clone, K, B, G, H> Pipeline<S, K, B, G, H> {
     /// let out = mock::run(&clock, p.call(|| async { Err::<(), u16>(404) })).unwrap();
     /// assert_eq!(out, Err(Error::Operation(404))); // not retried
     /// ```
-    pub fn classify<K2>(self, classify: K2) -> Pipeline<S, K2, B, G, H> {
+    pub fn classify<K2>(self, classify: K2) -> Pipeline<S, K2, B, G, H, D> {
         Pipeline {
             retry: self.retry.map_classifier(|c| Classifier {
                 clock: c.clock,
@@ -773,7 +773,7 @@ impl<S: Sleep + Clone, K, B, G, H> Pipeline<S, K, B, G, H> {
     /// let clock = MockClock::new();
     /// let _p = Pipeline::new(&clock, Config::new()).unwrap().budget(&budget);
     /// ```
-    pub fn budget<B2: RetryBudget>(self, budget: B2) -> Pipeline<S, K, B2, G, H> {
+    pub fn budget<B2: RetryBudget>(self, budget: B2) -> Pipeline<S, K, B2, G, H, D> {
         Pipeline {
             retry: self.retry.with_budget(budget),
             gates: self.gates,
@@ -816,7 +816,7 @@ impl<S: Sleep + Clone, K, B, G, H> Pipeline<S, K, B, G, H> {
     /// assert_eq!(counters.snapshot(), Totals { attempts: 3, retries: 2, budget_denials: 0 });
     /// assert_eq!((causes.0.get(), causes.1.get()), (2, Some(Finish::Exhausted)));
     /// ```
-    pub fn hooks<H2>(self, hooks: H2) -> Pipeline<S, K, B, G, H2> {
+    pub fn hooks<H2>(self, hooks: H2) -> Pipeline<S, K, B, G, H2, D> {
         Pipeline {
             retry: self.retry.with_hooks(hooks),
             gates: self.gates,
@@ -875,7 +875,7 @@ impl<S: Sleep + Clone, K, B, G, H> Pipeline<S, K, B, G, H> {
     /// let p = Pipeline::new(&clock, cfg).unwrap();
     /// assert_eq!(format!("{:?}", p.retry().config()), format!("{cfg:?}"));
     /// ```
-    pub fn retry(&self) -> &Retry<S, Classifier<S, K>, H, B> {
+    pub fn retry(&self) -> &Retry<S, Classifier<S, K>, H, B, D> {
         &self.retry
     }
 
@@ -894,7 +894,7 @@ impl<S: Sleep + Clone, K, B, G, H> Pipeline<S, K, B, G, H> {
     }
 }
 
-impl<S, K, B, G, H> Pipeline<S, K, B, G, H>
+impl<S, K, B, G, H, D> Pipeline<S, K, B, G, H, D>
 where
     S: Sleep + Clone,
     B: RetryBudget,
@@ -930,7 +930,7 @@ where
     /// }));
     /// assert_eq!(out.unwrap(), Ok(3));
     /// ```
-    pub fn call<Op, Fut>(&self, op: Op) -> Call<&Self, S, K, B, G, Op, Fut, H>
+    pub fn call<Op, Fut>(&self, op: Op) -> Call<&Self, S, K, B, G, Op, Fut, H, D>
     where
         Op: Operation<Future = Fut>,
         Fut: ResultFuture,
@@ -964,7 +964,7 @@ where
         &self,
         deadline: Deadline,
         op: Op,
-    ) -> Call<&Self, S, K, B, G, Op, Fut, H>
+    ) -> Call<&Self, S, K, B, G, Op, Fut, H, D>
     where
         Op: Operation<Future = Fut>,
         Fut: ResultFuture,
@@ -996,8 +996,8 @@ pub trait Parts {
     fn admission(&self) -> &Self::Gates;
 }
 
-impl<S, K, B, G, H> Parts for Pipeline<S, K, B, G, H> {
-    type Retry = Retry<S, Classifier<S, K>, H, B>;
+impl<S, K, B, G, H, D> Parts for Pipeline<S, K, B, G, H, D> {
+    type Retry = Retry<S, Classifier<S, K>, H, B, D>;
     type Gates = G;
     #[inline]
     fn retry_policy(&self) -> &Self::Retry {
@@ -1074,9 +1074,9 @@ pub struct Attempts<R, Op> {
     total: Deadline,
 }
 
-impl<R, S, K, B, G, H, Op, Fut> Operation for Attempts<R, Op>
+impl<R, S, K, B, G, H, Op, Fut, D> Operation for Attempts<R, Op>
 where
-    R: Deref<Target = Pipeline<S, K, B, G, H>> + Clone,
+    R: Deref<Target = Pipeline<S, K, B, G, H, D>> + Clone,
     S: Sleep + Clone,
     G: Admit,
     G::Rejected: Into<Rejection>,
@@ -1088,7 +1088,7 @@ where
 
     #[inline]
     fn attempt(&mut self) -> Self::Future {
-        let p: &Pipeline<S, K, B, G, H> = &self.pipeline;
+        let p: &Pipeline<S, K, B, G, H, D> = &self.pipeline;
         let permit = match Permit::try_new(GatesOf(self.pipeline.clone())) {
             Ok(permit) => permit,
             Err(r) => {
@@ -1169,9 +1169,9 @@ pin_project! {
     }
 }
 
-impl<R, S, K, B, G, H, Fut> Future for Attempt<R, S, Fut>
+impl<R, S, K, B, G, H, Fut, D> Future for Attempt<R, S, Fut>
 where
-    R: Deref<Target = Pipeline<S, K, B, G, H>>,
+    R: Deref<Target = Pipeline<S, K, B, G, H, D>>,
     S: Sleep,
     G: Admit,
     K: Classify<Fut::Ok, Fut::Err>,
@@ -1270,17 +1270,18 @@ unsafe impl<T: Sync> Send for Lent<T> {}
 unsafe impl<T: Sync> Sync for Lent<T> {}
 
 /// The pipeline a call's stages reach through its [`Lent`] borrow.
-type LentPipeline<S, K, B, G, H> = Lent<Pipeline<S, K, B, G, H>>;
+type LentPipeline<S, K, B, G, H, D> = Lent<Pipeline<S, K, B, G, H, D>>;
 
 /// The retry future inside a [`Call`], over the call's [`Lent`] borrow of its pipeline.
-type Inner<S, K, B, G, H, Op, Fut> = retry::Call<
-    RetryOf<LentPipeline<S, K, B, G, H>>,
+type Inner<S, K, B, G, H, Op, Fut, D> = retry::Call<
+    RetryOf<LentPipeline<S, K, B, G, H, D>>,
     S,
     Classifier<S, K>,
     H,
     B,
-    Attempts<LentPipeline<S, K, B, G, H>, Op>,
-    Attempt<LentPipeline<S, K, B, G, H>, S, Fut>,
+    Attempts<LentPipeline<S, K, B, G, H, D>, Op>,
+    Attempt<LentPipeline<S, K, B, G, H, D>, S, Fut>,
+    D,
 >;
 
 /// The owner of a call's pipeline, kept `!Unpin` so that projecting the pinned call never
@@ -1308,9 +1309,9 @@ pin_project! {
     /// assert_eq!(mock::run(&clock, call).unwrap(), Ok(1));
     /// ```
     #[must_use = "futures do nothing unless polled"]
-    pub struct Call<R, S, K, B, G, Op, Fut, H = ()>
+    pub struct Call<R, S, K, B, G, Op, Fut, H = (), D = Builtin>
     where
-        R: Deref<Target = Pipeline<S, K, B, G, H>>,
+        R: Deref<Target = Pipeline<S, K, B, G, H, D>>,
         S: Sleep,
         G: Admit,
         K: Classify<Fut::Ok, Fut::Err>,
@@ -1320,7 +1321,7 @@ pin_project! {
         // owner's pipeline (the retry future, the running attempt and its permits, whose
         // drop releases through it) is gone before the owner is.
         #[pin]
-        inner: Inner<S, K, B, G, H, Op, Fut>,
+        inner: Inner<S, K, B, G, H, Op, Fut, D>,
         total: Deadline,
         // Whether `inner`'s `Lent`s point to the owner's pipeline yet (set at the first poll).
         lent: bool,
@@ -1329,9 +1330,9 @@ pin_project! {
     }
 }
 
-impl<R, S, K, B, G, H, Op, Fut> Call<R, S, K, B, G, Op, Fut, H>
+impl<R, S, K, B, G, H, Op, Fut, D> Call<R, S, K, B, G, Op, Fut, H, D>
 where
-    R: Deref<Target = Pipeline<S, K, B, G, H>>,
+    R: Deref<Target = Pipeline<S, K, B, G, H, D>>,
     S: Sleep + Clone,
     B: RetryBudget,
     G: Admit,
@@ -1386,7 +1387,7 @@ where
         // One clock read serves the total deadline and the retry's start (its `max_elapsed`):
         // like `tokio::time::timeout`, they count from this call. Each attempt's own timeout
         // counts from the operation's first `Pending` (see `attempt_timeout`).
-        let p: &Pipeline<S, K, B, G, H> = &pipeline;
+        let p: &Pipeline<S, K, B, G, H, D> = &pipeline;
         let now = (p.total.is_some()
             || deadline.instant().is_some()
             || p.retry.config().max_elapsed.is_some())
@@ -1420,9 +1421,9 @@ where
     }
 }
 
-impl<R, S, K, B, G, H, Op, Fut> Future for Call<R, S, K, B, G, Op, Fut, H>
+impl<R, S, K, B, G, H, Op, Fut, D> Future for Call<R, S, K, B, G, Op, Fut, H, D>
 where
-    R: Deref<Target = Pipeline<S, K, B, G, H>>,
+    R: Deref<Target = Pipeline<S, K, B, G, H, D>>,
     S: Sleep + Clone,
     B: RetryBudget,
     G: Admit,
@@ -1431,6 +1432,7 @@ where
     K: Classify<Fut::Ok, Fut::Err>,
     H: retry::Hooks<Judged<Fut::Ok>, Judged<Error<Fut::Err>>>,
     Op: Operation<Future = Fut>,
+    D: BackoffFn,
 {
     type Output = Result<Fut::Ok, Error<Fut::Err>>;
 
@@ -1475,9 +1477,9 @@ where
     }
 }
 
-impl<R, S, K, B, G, H, Op, Fut> fmt::Debug for Call<R, S, K, B, G, Op, Fut, H>
+impl<R, S, K, B, G, H, Op, Fut, D> fmt::Debug for Call<R, S, K, B, G, Op, Fut, H, D>
 where
-    R: Deref<Target = Pipeline<S, K, B, G, H>>,
+    R: Deref<Target = Pipeline<S, K, B, G, H, D>>,
     S: Sleep,
     G: Admit,
     K: Classify<Fut::Ok, Fut::Err>,

@@ -53,7 +53,7 @@ struct M<'c> {
 
 struct Connect<'c> {
     counts: Rc<Counts>,
-    sleep: MockSleep<'c, 32>,
+    sleep: MockSleep<&'c MockClock<32>, 32>,
 }
 
 impl Future for Connect<'_> {

@@ -586,28 +586,74 @@ fn fractional_growth_capped_on_the_mock_clock() {
     assert!(Retry::new(below, &clock).is_ok());
 }
 
-/// Polly's `DelayGenerator` captures state; here a unit read at start-up, captured by a
-/// closure that lives for the program (a leaked `Box`, once).
+/// Polly's `DelayGenerator` captures state; here a unit an operator may change at run time,
+/// shared through an `Arc` the closure captures. The policy owns the closure (no `'static`,
+/// nothing leaked): dropping the policy drops the closure and its `Arc`.
 #[test]
-fn a_custom_backoff_captures_its_environment() {
+fn a_custom_backoff_owns_its_capturing_closure() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
     let clock = MockClock::new();
-    let unit = Duration::from_millis(300);
-    let f: &'static (dyn Fn(u32) -> Duration + Send + Sync) =
-        Box::leak(Box::new(move |n: u32| unit * n));
+    let unit_ms = Arc::new(AtomicU64::new(300));
+    let unit = Arc::clone(&unit_ms);
     let retry = Retry::new(
         Config::new()
             .jitter(Jitter::None)
             .max_attempts(4)
-            .backoff(Backoff::custom(f)),
+            .backoff(Backoff::custom(move |n: u32| {
+                Duration::from_millis(unit.load(Ordering::Relaxed)) * n
+            })),
         &clock,
     )
     .unwrap();
+    assert_eq!(Arc::strong_count(&unit_ms), 2);
     let script = Script::new(&clock, &[Err::<(), _>("503")]);
     let _ = mock::run(&clock, retry.call(script.op())).unwrap();
     // Waits 300, 600, 900 ms.
     assert_eq!(
         script.attempts(),
         [0, 300, 900, 1_800].map(Instant::from_millis).to_vec()
+    );
+    // The next call reads the new unit: waits 100, 200, 300 ms from 1.8 s.
+    unit_ms.store(100, Ordering::Relaxed);
+    let script = Script::new(&clock, &[Err::<(), _>("503")]);
+    let _ = mock::run(&clock, retry.call(script.op())).unwrap();
+    assert_eq!(
+        script.attempts(),
+        [1_800, 1_900, 2_100, 2_400]
+            .map(Instant::from_millis)
+            .to_vec()
+    );
+    drop(retry);
+    assert_eq!(Arc::strong_count(&unit_ms), 1);
+}
+
+/// The same closure in a pipeline held by an `Arc`, called through a `'static` future (what a
+/// tower service does): the backoff's delays and the operation's attempts at literal instants.
+#[test]
+fn a_pipeline_owns_a_custom_backoff() {
+    use bulwark::pipeline::{Call, Error, Pipeline};
+    use std::sync::Arc;
+    let clock = MockClock::new();
+    let table = [250u64, 1_000, 4_000];
+    let p = Arc::new(
+        Pipeline::new(
+            &clock,
+            Config::new()
+                .jitter(Jitter::None)
+                .max_attempts(4)
+                .backoff(Backoff::custom(move |n: u32| {
+                    Duration::from_millis(table[(n as usize - 1).min(2)])
+                })),
+        )
+        .unwrap(),
+    );
+    let script = Script::new(&clock, &[Err::<(), _>("503")]);
+    let out = mock::run(&clock, Call::new(Arc::clone(&p), script.op())).unwrap();
+    assert_eq!(out, Err(Error::Operation("503")));
+    assert_eq!(
+        script.attempts(),
+        [0, 250, 1_250, 5_250].map(Instant::from_millis).to_vec()
     );
 }
 

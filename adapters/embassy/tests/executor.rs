@@ -1,8 +1,8 @@
 //! The policies in embassy tasks, on embassy's std executor with the mock time driver: the
 //! same code a firmware task runs, with time moved by hand (1 ms per executor turn).
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{LazyLock, Mutex};
 use std::time::Duration;
 
 use bulwark::circuit_breaker::{CircuitBreaker, Config as BreakerConfig, State};
@@ -18,6 +18,26 @@ static DONE: AtomicBool = AtomicBool::new(false);
 
 type Breaker = CircuitBreaker<&'static EmbassyClock>;
 type Policy = Retry<&'static EmbassyClock>;
+
+static BREAKER: LazyLock<Breaker> = LazyLock::new(|| {
+    CircuitBreaker::new(
+        BreakerConfig::new()
+            .consecutive_failures(2)
+            .open_for(Duration::from_millis(250)),
+        &CLOCK,
+    )
+    .unwrap()
+});
+static RETRY: LazyLock<Policy> = LazyLock::new(|| {
+    Retry::new(
+        RetryConfig::new()
+            .max_attempts(2)
+            .backoff(Backoff::constant(Duration::from_millis(5)))
+            .jitter(Jitter::None), // exact times, asserted below
+        &CLOCK,
+    )
+    .unwrap()
+});
 
 fn log(what: &'static str) {
     LOG.lock().unwrap().push((what, CLOCK.now().as_millis()));
@@ -59,25 +79,9 @@ async fn ticker() {
 #[test]
 fn sensor_task_trips_and_recovers_on_the_embassy_executor() {
     MockDriver::get().reset();
-    let breaker: &'static Breaker = Box::leak(Box::new(
-        CircuitBreaker::new(
-            BreakerConfig::new()
-                .consecutive_failures(2)
-                .open_for(Duration::from_millis(250)),
-            &CLOCK,
-        )
-        .unwrap(),
-    ));
-    let retry: &'static Policy = Box::leak(Box::new(
-        Retry::new(
-            RetryConfig::new()
-                .max_attempts(2)
-                .backoff(Backoff::constant(Duration::from_millis(5)))
-                .jitter(Jitter::None), // exact times, asserted below
-            &CLOCK,
-        )
-        .unwrap(),
-    ));
+    let (breaker, retry) = (&*BREAKER, &*RETRY);
+    // The executor runs for the rest of the test and needs `&'static mut`: embassy's std
+    // idiom leaks it once (a `StaticCell` on a chip).
     let executor: &'static mut Executor = Box::leak(Box::new(Executor::new()));
     executor.run_until(
         |spawner| {

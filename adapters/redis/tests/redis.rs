@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bulwark::circuit_breaker::Config as Breaker;
+use bulwark::mock::Owned;
 use bulwark::rate_limiter::{Config as Limit, Denied, InsufficientCapacity, Machine, RateLimited};
 use bulwark::{Clock, Instant, MockClock};
 use bulwark_redis::{
@@ -24,9 +25,11 @@ use support::{RedisServer, free_port, server};
 use tower::{Layer, ServiceExt, service_fn};
 
 /// A mock clock for a limiter that lives past the test's stack frame (tower services, spawned
-/// tasks): leaked, a few bytes per test.
-fn mock_clock() -> &'static MockClock {
-    Box::leak(Box::new(MockClock::new()))
+/// tasks): shared through an `Arc`, freed with the last handle.
+type Clk = Owned<Arc<MockClock>>;
+
+fn mock_clock() -> Clk {
+    Owned(Arc::new(MockClock::new()))
 }
 
 /// A limiter on `client` with caller time read from `clock`.
@@ -36,12 +39,8 @@ fn core_limited(at: Instant, now: Instant, limit: Limit) -> RateLimited {
     RateLimited::new(at, now).with_quota(limit.gcra().unwrap().quota())
 }
 
-fn caller_limiter(
-    client: redis::Client,
-    cfg: Config,
-    clock: &'static MockClock,
-) -> RedisRateLimiter<&'static MockClock> {
-    RedisRateLimiter::with_clock(client, cfg.time(TimeSource::Caller), clock).unwrap()
+fn caller_limiter(client: redis::Client, cfg: Config, clock: Clk) -> RedisRateLimiter<Clk> {
+    RedisRateLimiter::with_clock(client, cfg.time(TimeSource::Caller), clock.clone()).unwrap()
 }
 
 /// Records every event.
@@ -146,7 +145,7 @@ fn redis_answers_exactly_as_the_core_gcra_for_random_sequences() {
             .prefix(format!("conf:{id}:"))
             .expiry_slack(Duration::from_secs(3600));
         rt.block_on(async {
-            let limiter = caller_limiter(client.clone(), cfg, clock);
+            let limiter = caller_limiter(client.clone(), cfg, clock.clone());
             let mut reference: HashMap<u8, Machine> = HashMap::new();
             let mut now = start;
             // One check at a time, or (batched) up to four in one pipeline at the instant of
@@ -212,7 +211,7 @@ async fn caller_time_sets_the_ttl_to_the_refill_and_a_full_key_is_gone() {
     let limiter = caller_limiter(
         server.client(),
         Config::new(Limit::per_second(10).burst(5)),
-        clock,
+        clock.clone(),
     );
     let pttl = |c: &mut redis::aio::MultiplexedConnection| {
         let mut c = c.clone();
@@ -256,7 +255,7 @@ async fn caller_time_sets_the_ttl_to_the_refill_and_a_full_key_is_gone() {
     let short = caller_limiter(
         server.client(),
         Config::new(Limit::with_period(Duration::from_millis(1))).prefix("short:"),
-        clock,
+        clock.clone(),
     );
     short.try_acquire("k", 1).await.unwrap();
     let ttl: i64 = redis::cmd("PTTL")
@@ -347,7 +346,11 @@ async fn noscript_reloads_the_script_and_keeps_the_state() {
     let Some(server) = server() else { return };
     let clock = mock_clock();
     let mut c = conn(&server).await;
-    let limiter = caller_limiter(server.client(), Config::new(Limit::per_second(2)), clock);
+    let limiter = caller_limiter(
+        server.client(),
+        Config::new(Limit::per_second(2)),
+        clock.clone(),
+    );
     limiter.preload().await.unwrap();
     limiter.try_acquire("k", 2).await.unwrap();
     let () = redis::cmd("SCRIPT")
@@ -385,7 +388,7 @@ async fn a_batch_is_one_pipeline_that_survives_noscript_and_degrades_whole() {
     let limiter = caller_limiter(
         server.client(),
         Config::new(Limit::per_second(1).burst(2)),
-        clock,
+        clock.clone(),
     );
     let () = redis::cmd("SCRIPT")
         .arg("FLUSH")
@@ -553,7 +556,7 @@ async fn the_local_fallback_keeps_this_instances_share() {
                 .consecutive_failures(1)
                 .open_for(Duration::from_secs(60)),
         );
-    let limiter = RedisRateLimiter::with_clock(closed_port_client(), cfg, clock).unwrap();
+    let limiter = RedisRateLimiter::with_clock(closed_port_client(), cfg, clock.clone()).unwrap();
     let events = record_events(&limiter);
     limiter.try_acquire("a", 1).await.unwrap();
     limiter.try_acquire("a", 1).await.unwrap();
@@ -600,7 +603,7 @@ async fn a_silent_server_is_a_timeout_and_then_the_breaker_answers() {
                 .open_for(Duration::from_secs(5)),
         );
     let client = redis::Client::open(format!("redis://127.0.0.1:{port}/")).unwrap();
-    let limiter = RedisRateLimiter::with_clock(client, cfg, clock).unwrap();
+    let limiter = RedisRateLimiter::with_clock(client, cfg, clock.clone()).unwrap();
     for _ in 0..2 {
         let started = std::time::Instant::now();
         assert_eq!(
@@ -643,7 +646,7 @@ async fn a_killed_server_degrades_and_a_restarted_one_recovers() {
                 .consecutive_failures(1)
                 .open_for(Duration::from_secs(1)),
         );
-    let limiter = caller_limiter(server.client(), cfg, clock);
+    let limiter = caller_limiter(server.client(), cfg, clock.clone());
     let events = record_events(&limiter);
     limiter.try_acquire("k", 1).await.unwrap();
 
@@ -691,7 +694,7 @@ async fn acquire_waits_until_the_exact_retry_instant_within_the_max_wait() {
     let limit = Limit::per_second(10)
         .burst(1)
         .max_wait(Duration::from_millis(150));
-    let limiter = caller_limiter(server.client(), Config::new(limit), clock);
+    let limiter = caller_limiter(server.client(), Config::new(limit), clock.clone());
     limiter.acquire("k", 1).await.unwrap();
     let waiting = tokio::spawn({
         let limiter = limiter.clone();
@@ -719,7 +722,7 @@ async fn acquire_waits_until_the_exact_retry_instant_within_the_max_wait() {
                 .max_wait(Duration::from_millis(50)),
         )
         .prefix("strict:"),
-        clock,
+        clock.clone(),
     );
     strict.acquire("k", 1).await.unwrap();
     let e = strict.acquire("k", 1).await.unwrap_err();
@@ -734,7 +737,7 @@ async fn the_tower_layer_rejects_with_the_retry_hint_and_clones_share_the_limit(
     let limiter = caller_limiter(
         server.client(),
         Config::new(Limit::per_second(1).burst(1)),
-        clock,
+        clock.clone(),
     );
     let calls = Arc::new(AtomicUsize::new(0));
     let counted = Arc::clone(&calls);

@@ -32,7 +32,7 @@
 //!         Handshake { sleep: self.clock.sleep(Duration::from_millis(10)), id: self.opened.get() }
 //!     }
 //! }
-//! struct Handshake<'a> { sleep: bulwark::mock::MockSleep<'a, 32>, id: u32 }
+//! struct Handshake<'a> { sleep: bulwark::mock::MockSleep<&'a bulwark::MockClock<32>, 32>, id: u32 }
 //! impl core::future::Future for Handshake<'_> {
 //!     type Output = Result<u32, ()>;
 //!     fn poll(mut self: core::pin::Pin<&mut Self>, cx: &mut core::task::Context<'_>) -> core::task::Poll<Result<u32, ()>> {

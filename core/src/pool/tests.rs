@@ -46,7 +46,7 @@ struct TestManager<'c> {
 
 struct Connect<'c> {
     counts: Rc<Counts>,
-    sleep: MockSleep<'c, 32>,
+    sleep: MockSleep<&'c MockClock<32>, 32>,
     finished: bool,
 }
 

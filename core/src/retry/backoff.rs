@@ -7,15 +7,56 @@ use super::error::ConfigError;
 use crate::rng::RandomSource;
 use crate::time::duration_to_nanos;
 
-/// The function of a [custom](Backoff::custom) backoff.
-type CustomFn = dyn Fn(u32) -> Duration + Send + Sync;
+/// The function of a [custom](Backoff::custom) backoff: the delay before retry `n` (1 = the
+/// first retry). Every `Fn(u32) -> Duration` closure is one, capturing ones included; the
+/// backoff (and the [`Config`](super::Config) and [`Retry`](super::Retry) holding it) owns it.
+///
+/// ```
+/// use bulwark::retry::BackoffFn;
+/// use core::time::Duration;
+///
+/// let unit = Duration::from_millis(250); // read at start-up, say
+/// let f = move |n: u32| unit * n;
+/// assert_eq!(f.delay(3), Duration::from_millis(750));
+/// ```
+pub trait BackoffFn {
+    /// The delay before retry `n` (1 = the first retry). It should not panic.
+    fn delay(&self, n: u32) -> Duration;
+}
+
+impl<F: Fn(u32) -> Duration + ?Sized> BackoffFn for F {
+    #[inline]
+    fn delay(&self, n: u32) -> Duration {
+        self(n)
+    }
+}
+
+/// The function type of a backoff without one: one of the built-in curves
+/// ([`constant`](Backoff::constant), [`linear`](Backoff::linear),
+/// [`exponential`](Backoff::exponential)). It has no values, so a `Backoff<Builtin>` (plain
+/// `Backoff`) costs nothing for the custom case, is `Copy`, comparable, and has a file form.
+///
+/// ```
+/// use bulwark::retry::{Backoff, Builtin};
+/// use core::time::Duration;
+/// let b: Backoff<Builtin> = Backoff::constant(Duration::from_secs(1));
+/// assert_eq!(b, Backoff::constant(Duration::from_secs(1)));
+/// ```
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Builtin {}
+
+impl BackoffFn for Builtin {
+    fn delay(&self, _: u32) -> Duration {
+        match *self {}
+    }
+}
 
 #[derive(Copy, Clone)]
-enum Kind {
+enum Kind<D> {
     Constant(Duration),
     Linear { initial: Duration, step: Duration },
     Exponential { initial: Duration, growth: Ratio },
-    Custom(&'static CustomFn),
+    Custom(D),
 }
 
 /// An exponential backoff's growth factor `num / den`, kept in lowest terms (so `6/4` and
@@ -122,7 +163,8 @@ impl Ratio {
 An inline table: exactly one of `constant`, `linear` (with `step`) or `exponential` (with
 an optional `multiplier`, default 2: a whole number, or a decimal as text such as `"1.5"`),
 each the first delay as [text](crate::duration), and an optional cap `max` (default
-unbounded). A [custom](Backoff::custom) backoff has no file form: serializing one is an error.
+unbounded). A [custom](Backoff::custom) backoff (a function) has no file form: only a plain
+`Backoff` (`Backoff<Builtin>`) is `Serialize` and `Deserialize`.
 
 ```
 use bulwark::retry::Backoff;
@@ -147,22 +189,31 @@ for (text, want) in [
 let err = toml::from_str::<Policy>(r#"backoff = { constant = "1s", step = "1s" }"#);
 assert!(err.unwrap_err().message().contains("step"));
 ```
+
+A custom backoff does not compile where a file form is needed:
+
+```compile_fail
+use bulwark::retry::{Backoff, Config};
+use core::time::Duration;
+let cfg = Config::new().backoff(Backoff::custom(|n| Duration::from_secs(n.into())));
+let _ = toml::to_string(&cfg); // `Config<{closure}>` is not `Serialize`
+```
 "##
 )]
 #[derive(Copy, Clone)]
-pub struct Backoff {
-    kind: Kind,
+pub struct Backoff<D = Builtin> {
+    kind: Kind<D>,
     max: Duration,
 }
 
-impl fmt::Debug for Backoff {
+impl<D> fmt::Debug for Backoff<D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Backoff");
-        match self.kind {
-            Kind::Constant(c) => d.field("constant", &c),
-            Kind::Linear { initial, step } => d.field("linear", &initial).field("step", &step),
+        match &self.kind {
+            Kind::Constant(c) => d.field("constant", c),
+            Kind::Linear { initial, step } => d.field("linear", initial).field("step", step),
             Kind::Exponential { initial, growth } => d
-                .field("exponential", &initial)
+                .field("exponential", initial)
                 .field("multiplier", &(growth.num, growth.den)),
             Kind::Custom(_) => d.field("custom", &"fn(u32) -> Duration"),
         };
@@ -171,12 +222,12 @@ impl fmt::Debug for Backoff {
 }
 
 /// Equal when of the same kind with the same delays and cap (multipliers compared as
-/// fractions: `6/4 == 3/2`); two [custom](Backoff::custom) backoffs are equal when they are the
-/// same function object (by address, which the compiler does not promise to keep unique or
-/// stable: prefer not to rely on it for custom backoffs).
-impl PartialEq for Backoff {
-    fn eq(&self, other: &Backoff) -> bool {
-        let kinds = match (self.kind, other.kind) {
+/// fractions: `6/4 == 3/2`); two [custom](Backoff::custom) backoffs when their functions are
+/// equal (closures are not comparable, so only built-in curves and comparable function types
+/// such as `fn(u32) -> Duration` are).
+impl<D: PartialEq> PartialEq for Backoff<D> {
+    fn eq(&self, other: &Backoff<D>) -> bool {
+        let kinds = match (&self.kind, &other.kind) {
             (Kind::Constant(a), Kind::Constant(b)) => a == b,
             (
                 Kind::Linear { initial, step },
@@ -192,14 +243,14 @@ impl PartialEq for Backoff {
                     growth: g2,
                 },
             ) => initial == i2 && growth == g2,
-            (Kind::Custom(a), Kind::Custom(b)) => core::ptr::addr_eq(a, b),
+            (Kind::Custom(a), Kind::Custom(b)) => a == b,
             _ => false,
         };
         kinds && self.max == other.max
     }
 }
 
-impl Eq for Backoff {}
+impl<D: Eq> Eq for Backoff<D> {}
 
 impl Backoff {
     /// The same delay before every retry. A zero delay is allowed and means "retry at once",
@@ -254,32 +305,6 @@ impl Backoff {
         }
     }
 
-    /// A delay computed by `f` from the retry number (1 = the first retry). Any closure,
-    /// capturing ones included, as long as it lives for the program (a `&'static`: a closure
-    /// written in place that captures nothing, one in a `static`, or, with an allocator, a
-    /// leaked `Box`); it should not panic.
-    ///
-    /// ```
-    /// use bulwark::retry::Backoff;
-    /// use core::time::Duration;
-    /// // Fibonacci-ish, in tenths of a second.
-    /// let b = Backoff::custom(&|n| Duration::from_millis([100, 100, 200, 300, 500][(n as usize - 1).min(4)]))
-    ///     .max(Duration::from_millis(400));
-    /// assert_eq!(b.delay(4), Duration::from_millis(300));
-    /// assert_eq!(b.delay(5), Duration::from_millis(400));
-    ///
-    /// // A capturing closure (here the unit read at start-up), leaked once to live for the program.
-    /// let unit = Duration::from_millis(250);
-    /// let b = Backoff::custom(Box::leak(Box::new(move |n: u32| unit * n)));
-    /// assert_eq!(b.delay(3), Duration::from_millis(750));
-    /// ```
-    pub const fn custom(f: &'static (dyn Fn(u32) -> Duration + Send + Sync)) -> Backoff {
-        Backoff {
-            kind: Kind::Custom(f),
-            max: Duration::MAX,
-        }
-    }
-
     /// The whole growth factor of an exponential backoff (default 2; ignored by the other
     /// kinds). For a fractional one, see [`multiplier_ratio`](Backoff::multiplier_ratio).
     ///
@@ -315,6 +340,38 @@ impl Backoff {
         }
         self
     }
+}
+
+impl<D> Backoff<D> {
+    /// A delay computed by `f` from the retry number (1 = the first retry): any
+    /// `Fn(u32) -> Duration`, capturing closures included. The backoff owns `f` (and so do the
+    /// [`Config`](super::Config) and [`Retry`](super::Retry) it goes into: no `'static`, no
+    /// allocation); `f` should not panic. The [cap](Backoff::max) and the jitter apply to its
+    /// delays as to the built-in curves'. A custom backoff has no file form.
+    ///
+    /// ```
+    /// use bulwark::retry::Backoff;
+    /// use core::time::Duration;
+    /// // Fibonacci-ish, in tenths of a second, capped at 400 ms.
+    /// let b = Backoff::custom(|n| Duration::from_millis([100, 100, 200, 300, 500][(n as usize - 1).min(4)]))
+    ///     .max(Duration::from_millis(400));
+    /// assert_eq!(b.delay(4), Duration::from_millis(300));
+    /// assert_eq!(b.delay(5), Duration::from_millis(400));
+    ///
+    /// // A capturing closure: the unit read at start-up, owned by the backoff.
+    /// let unit = Duration::from_millis(250);
+    /// let b = Backoff::custom(move |n: u32| unit * n);
+    /// assert_eq!(b.delay(3), Duration::from_millis(750));
+    /// ```
+    pub const fn custom(f: D) -> Backoff<D>
+    where
+        D: BackoffFn,
+    {
+        Backoff {
+            kind: Kind::Custom(f),
+            max: Duration::MAX,
+        }
+    }
 
     /// The cap: no delay exceeds it, jitter included (default: unbounded). A cap below the
     /// first delay is allowed and caps every delay.
@@ -329,7 +386,7 @@ impl Backoff {
     /// let b = Backoff::constant(Duration::from_secs(5)).max(Duration::from_secs(1));
     /// assert_eq!(b.delay(1), Duration::from_secs(1));
     /// ```
-    pub const fn max(mut self, cap: Duration) -> Backoff {
+    pub const fn max(mut self, cap: Duration) -> Backoff<D> {
         self.max = cap;
         self
     }
@@ -354,30 +411,39 @@ impl Backoff {
     /// let b = Backoff::exponential(Duration::from_secs(1)).multiplier(u32::MAX);
     /// assert_eq!(b.delay(1_000), Duration::from_nanos(u64::MAX)); // saturates, never overflows
     /// ```
-    pub fn delay(&self, n: u32) -> Duration {
+    pub fn delay(&self, n: u32) -> Duration
+    where
+        D: BackoffFn,
+    {
         Duration::from_nanos(self.delay_nanos(n))
     }
 
     /// [`delay`](Backoff::delay) in nanoseconds (saturating at `u64::MAX`).
-    pub(crate) fn delay_nanos(&self, n: u32) -> u64 {
+    pub(crate) fn delay_nanos(&self, n: u32) -> u64
+    where
+        D: BackoffFn,
+    {
         self.uncapped_nanos(n).min(duration_to_nanos(self.max))
     }
 
     /// The delay before retry `n` before the cap, in nanoseconds (saturating at `u64::MAX`).
-    pub(crate) fn uncapped_nanos(&self, n: u32) -> u64 {
+    pub(crate) fn uncapped_nanos(&self, n: u32) -> u64
+    where
+        D: BackoffFn,
+    {
         let k = n.max(1) - 1; // growth steps
-        match self.kind {
-            Kind::Constant(d) => duration_to_nanos(d),
-            Kind::Linear { initial, step } => duration_to_nanos(initial)
-                .saturating_add(duration_to_nanos(step).saturating_mul(k as u64)),
-            Kind::Exponential { initial, growth } => growth.grow(duration_to_nanos(initial), k),
-            Kind::Custom(f) => duration_to_nanos(f(n.max(1))),
+        match &self.kind {
+            Kind::Constant(d) => duration_to_nanos(*d),
+            Kind::Linear { initial, step } => duration_to_nanos(*initial)
+                .saturating_add(duration_to_nanos(*step).saturating_mul(k as u64)),
+            Kind::Exponential { initial, growth } => growth.grow(duration_to_nanos(*initial), k),
+            Kind::Custom(f) => duration_to_nanos(f.delay(n.max(1))),
         }
     }
 
     /// Checks the backoff (see [`ConfigError`]).
     pub(crate) const fn validate(&self) -> Result<(), ConfigError> {
-        if let Kind::Exponential { initial, growth } = self.kind {
+        if let Kind::Exponential { initial, growth } = &self.kind {
             if growth.num == 0 || growth.den == 0 {
                 return Err(ConfigError::ZeroMultiplier);
             }
@@ -563,7 +629,7 @@ pub enum JitterBase {
 mod serde_form {
     use core::time::Duration;
 
-    use serde::{Deserialize, Deserializer, Serialize, Serializer, de, ser};
+    use serde::{Deserialize, Deserializer, Serialize, Serializer, de};
 
     use super::{Backoff, Jitter, Kind};
     use crate::duration::Text;
@@ -639,11 +705,7 @@ mod serde_form {
                     form.exponential = Some(Text(initial));
                     form.multiplier = Some(Multiplier(growth.num, growth.den));
                 }
-                Kind::Custom(_) => {
-                    return Err(ser::Error::custom(
-                        "a custom backoff (a function) cannot be serialized",
-                    ));
-                }
+                Kind::Custom(never) => match never {},
             }
             form.serialize(serializer)
         }
@@ -773,7 +835,7 @@ mod tests {
     const S: u64 = 1_000_000_000;
     const MS: u64 = 1_000_000;
 
-    fn table(b: &Backoff, n: u32) -> [u64; 8] {
+    fn table<D: BackoffFn>(b: &Backoff<D>, n: u32) -> [u64; 8] {
         core::array::from_fn(|i| b.delay_nanos(n + i as u32))
     }
 
@@ -793,7 +855,7 @@ mod tests {
         assert_eq!(table(&e3, 1)[..4], [10 * MS, 30 * MS, 90 * MS, 270 * MS]);
         let e1 = Backoff::exponential(Duration::from_secs(2)).multiplier(1);
         assert_eq!(e1.delay_nanos(u32::MAX), 2 * S);
-        let f = Backoff::custom(&|n| Duration::from_secs(n as u64 * n as u64));
+        let f = Backoff::custom(|n| Duration::from_secs(n as u64 * n as u64));
         assert_eq!(table(&f, 1)[..4], [S, 4 * S, 9 * S, 16 * S]);
         // Retry 0 is read as the first retry.
         assert_eq!(e.delay_nanos(0), S);

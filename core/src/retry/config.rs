@@ -2,7 +2,7 @@
 
 use core::time::Duration;
 
-use super::backoff::{Backoff, Jitter, JitterBase};
+use super::backoff::{Backoff, Builtin, Jitter, JitterBase};
 use super::error::ConfigError;
 
 /// Retry configuration: a `const` builder, checked by [`Retry::new`](super::Retry::new) (or
@@ -80,11 +80,11 @@ assert!(err.message().contains("max_attempts must be at least 1"));
 ```
 "##
 )]
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub struct Config {
+#[derive(Copy, Clone, PartialEq, Eq)]
+pub struct Config<D = Builtin> {
     pub(crate) max_attempts: u32,
     pub(crate) max_elapsed: Option<Duration>,
-    pub(crate) backoff: Backoff,
+    pub(crate) backoff: Backoff<D>,
     pub(crate) jitter: Jitter,
     pub(crate) jitter_base: JitterBase,
     pub(crate) max_hint: Duration,
@@ -92,6 +92,21 @@ pub struct Config {
     pub(crate) seed: u64,
     /// Was [`Config::seed`] called (reproducible), or does each call take a fresh seed?
     pub(crate) seed_set: bool,
+}
+
+/// Every setting; a [custom](Backoff::custom) backoff's function shows as `custom`.
+impl<D> core::fmt::Debug for Config<D> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Config")
+            .field("max_attempts", &self.max_attempts)
+            .field("max_elapsed", &self.max_elapsed)
+            .field("backoff", &self.backoff)
+            .field("jitter", &self.jitter)
+            .field("jitter_base", &self.jitter_base)
+            .field("max_hint", &self.max_hint)
+            .field("seed", &self.explicit_seed())
+            .finish()
+    }
 }
 
 impl Default for Config {
@@ -119,7 +134,9 @@ impl Config {
             seed_set: false,
         }
     }
+}
 
+impl<D> Config<D> {
     /// Attempts in all, the first call included: 3 = 1 call + 2 retries; 1 = no retries.
     ///
     /// ```
@@ -127,7 +144,7 @@ impl Config {
     /// let cfg = Config::new().max_attempts(1);
     /// # let _ = cfg;
     /// ```
-    pub const fn max_attempts(mut self, n: u32) -> Config {
+    pub const fn max_attempts(mut self, n: u32) -> Config<D> {
         self.max_attempts = n;
         self
     }
@@ -151,21 +168,47 @@ impl Config {
     /// let cfg = Config::new().max_elapsed(core::time::Duration::from_secs(10));
     /// # let _ = cfg;
     /// ```
-    pub const fn max_elapsed(mut self, d: Duration) -> Config {
+    pub const fn max_elapsed(mut self, d: Duration) -> Config<D> {
         self.max_elapsed = Some(d);
         self
     }
 
-    /// The backoff.
+    /// The backoff: a built-in curve, or a [custom](Backoff::custom) function the config then
+    /// owns (its type becomes the config's `D`).
     ///
     /// ```
-    /// # use bulwark::retry::{Backoff, Config};
-    /// let cfg = Config::new().backoff(Backoff::constant(core::time::Duration::from_secs(1)));
-    /// # let _ = cfg;
+    /// use bulwark::retry::{Backoff, Config};
+    /// use core::time::Duration;
+    /// let cfg = Config::new().backoff(Backoff::constant(Duration::from_secs(1)));
+    /// assert_eq!(cfg.backoff_curve().delay(5), Duration::from_secs(1));
+    ///
+    /// let unit = Duration::from_millis(300);
+    /// let cfg = Config::new().backoff(Backoff::custom(move |n: u32| unit * n * n));
+    /// assert_eq!(cfg.backoff_curve().delay(3), Duration::from_millis(2700));
     /// ```
-    pub const fn backoff(mut self, backoff: Backoff) -> Config {
-        self.backoff = backoff;
-        self
+    pub fn backoff<D2>(self, backoff: Backoff<D2>) -> Config<D2> {
+        Config {
+            max_attempts: self.max_attempts,
+            max_elapsed: self.max_elapsed,
+            backoff,
+            jitter: self.jitter,
+            jitter_base: self.jitter_base,
+            max_hint: self.max_hint,
+            seed: self.seed,
+            seed_set: self.seed_set,
+        }
+    }
+
+    /// The backoff set by [`backoff`](Config::backoff).
+    ///
+    /// ```
+    /// use bulwark::retry::Config;
+    /// use core::time::Duration;
+    /// // The default: 100 ms × 2, capped at 10 s.
+    /// assert_eq!(Config::new().backoff_curve().delay(2), Duration::from_millis(200));
+    /// ```
+    pub const fn backoff_curve(&self) -> &Backoff<D> {
+        &self.backoff
     }
 
     /// The jitter.
@@ -175,7 +218,7 @@ impl Config {
     /// let cfg = Config::new().jitter(Jitter::Decorrelated);
     /// assert_ne!(cfg, Config::new()); // the default is full jitter
     /// ```
-    pub const fn jitter(mut self, jitter: Jitter) -> Config {
+    pub const fn jitter(mut self, jitter: Jitter) -> Config<D> {
         self.jitter = jitter;
         self
     }
@@ -188,7 +231,7 @@ impl Config {
     /// let cfg = Config::new().jitter_base(JitterBase::Uncapped);
     /// assert_ne!(cfg, Config::new());
     /// ```
-    pub const fn jitter_base(mut self, base: JitterBase) -> Config {
+    pub const fn jitter_base(mut self, base: JitterBase) -> Config<D> {
         self.jitter_base = base;
         self
     }
@@ -203,7 +246,7 @@ impl Config {
     /// let cfg = Config::new().max_retry_after(core::time::Duration::from_secs(5));
     /// # let _ = cfg;
     /// ```
-    pub const fn max_retry_after(mut self, d: Duration) -> Config {
+    pub const fn max_retry_after(mut self, d: Duration) -> Config<D> {
         self.max_hint = d;
         self
     }
@@ -224,7 +267,7 @@ impl Config {
     /// assert_eq!(cfg.explicit_seed(), Some(7));
     /// assert_eq!(Config::new().explicit_seed(), None);
     /// ```
-    pub const fn seed(mut self, seed: u64) -> Config {
+    pub const fn seed(mut self, seed: u64) -> Config<D> {
         self.seed = seed;
         self.seed_set = true;
         self

@@ -12,12 +12,12 @@ use pin_project_lite::pin_project;
 use super::budget::RetryBudget;
 use super::error::Error;
 use super::state::{Decision, RetryState, Stop};
-use super::{Classify, Finish, Hooks, Operation, Retry, Verdict};
+use super::{BackoffFn, Builtin, Classify, Finish, Hooks, Operation, Retry, Verdict};
 use crate::sync::Ordering;
 use crate::time::{Instant, Sleep};
 use crate::timeout::Deadline;
 
-impl<S: Sleep, K, H, B: RetryBudget> Retry<S, K, H, B> {
+impl<S: Sleep, K, H, B: RetryBudget, D: BackoffFn> Retry<S, K, H, B, D> {
     /// Runs `op` until it succeeds or the policy gives up; see the [module](super) docs for
     /// the rules. Each attempt calls `op` for a fresh future.
     ///
@@ -44,7 +44,7 @@ impl<S: Sleep, K, H, B: RetryBudget> Retry<S, K, H, B> {
     /// assert_eq!(clock.now(), Instant::from_secs(120)); // two minutes of backoff, instantly
     /// ```
     #[inline]
-    pub fn call<F, Fut, T, E>(&self, op: F) -> Call<&Self, S, K, H, B, F, Fut>
+    pub fn call<F, Fut, T, E>(&self, op: F) -> Call<&Self, S, K, H, B, F, Fut, D>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
@@ -93,7 +93,7 @@ impl<S: Sleep, K, H, B: RetryBudget> Retry<S, K, H, B> {
         &self,
         deadline: Deadline,
         op: F,
-    ) -> Call<&Self, S, K, H, B, F, Fut>
+    ) -> Call<&Self, S, K, H, B, F, Fut, D>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
@@ -104,7 +104,7 @@ impl<S: Sleep, K, H, B: RetryBudget> Retry<S, K, H, B> {
     }
 }
 
-impl<S: Sleep, K, H, B: RetryBudget> Retry<S, K, H, B> {
+impl<S: Sleep, K, H, B: RetryBudget, D: BackoffFn> Retry<S, K, H, B, D> {
     /// [`call_with_deadline`](Retry::call_with_deadline) for an operation given as an
     /// [`Operation`] value rather than a closure, so that the future type can be named (a
     /// tower service's `Future`, the [`pipeline`](crate::pipeline)).
@@ -137,7 +137,7 @@ impl<S: Sleep, K, H, B: RetryBudget> Retry<S, K, H, B> {
         &self,
         deadline: Deadline,
         op: O,
-    ) -> Call<&Self, S, K, H, B, O, O::Future>
+    ) -> Call<&Self, S, K, H, B, O, O::Future, D>
     where
         O: Operation,
         O::Future: Future<Output = Result<T, E>>,
@@ -187,9 +187,9 @@ pin_project! {
     /// assert_eq!(mock::run(&clock, call).unwrap(), Ok(5));
     /// ```
     #[must_use = "futures do nothing unless polled"]
-    pub struct Call<R, S: Sleep, K, H, B, F, Fut: Future> {
+    pub struct Call<R, S: Sleep, K, H, B, F, Fut: Future, D = Builtin> {
         retry: R,
-        _policy: PhantomData<fn() -> (K, H, B)>,
+        _policy: PhantomData<fn() -> (K, H, B, D)>,
         op: F,
         deadline: Deadline,
         state: RetryState,
@@ -198,9 +198,9 @@ pin_project! {
     }
 }
 
-impl<R, S, K, H, B, O> Call<R, S, K, H, B, O, O::Future>
+impl<R, S, K, H, B, O, D> Call<R, S, K, H, B, O, O::Future, D>
 where
-    R: Deref<Target = Retry<S, K, H, B>>,
+    R: Deref<Target = Retry<S, K, H, B, D>>,
     S: Sleep,
     O: Operation,
 {
@@ -260,7 +260,7 @@ where
     }
 }
 
-impl<R, S: Sleep, K, H, B, F, Fut: Future> Call<R, S, K, H, B, F, Fut> {
+impl<R, S: Sleep, K, H, B, F, Fut: Future, D> Call<R, S, K, H, B, F, Fut, D> {
     /// The owner of the policy the call runs under, to be replaced between polls (the
     /// [`pipeline`](crate::pipeline) points its stages at the pipeline it owns once its call
     /// is pinned). The next retry decision reads the policy through it.
@@ -325,9 +325,10 @@ enum Why {
     Deadline,
 }
 
-impl<R, S, K, H, B, F, Fut, T, E> Future for Call<R, S, K, H, B, F, Fut>
+impl<R, S, K, H, B, F, Fut, T, E, D> Future for Call<R, S, K, H, B, F, Fut, D>
 where
-    R: Deref<Target = Retry<S, K, H, B>>,
+    R: Deref<Target = Retry<S, K, H, B, D>>,
+    D: BackoffFn,
     S: Sleep,
     K: Classify<T, E>,
     H: Hooks<T, E>,
@@ -340,7 +341,7 @@ where
     #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let retry: &Retry<S, K, H, B> = this.retry;
+        let retry: &Retry<S, K, H, B, D> = this.retry;
         let cfg = &retry.cfg;
         loop {
             let out = match this.phase.as_mut().project() {
@@ -465,7 +466,7 @@ where
     }
 }
 
-impl<R, S: Sleep, K, H, B, F, Fut: Future> fmt::Debug for Call<R, S, K, H, B, F, Fut> {
+impl<R, S: Sleep, K, H, B, F, Fut: Future, D> fmt::Debug for Call<R, S, K, H, B, F, Fut, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let phase = match self.phase {
             Phase::Start { .. } => "start",

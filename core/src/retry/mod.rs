@@ -87,7 +87,7 @@ mod future;
 mod shared;
 mod state;
 
-pub use backoff::{Backoff, Jitter, JitterBase};
+pub use backoff::{Backoff, BackoffFn, Builtin, Jitter, JitterBase};
 pub use budget::{Budget, ExpiringBudget, RetryBudget};
 pub use config::Config;
 pub use error::{ConfigError, Error};

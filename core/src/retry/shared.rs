@@ -2,7 +2,7 @@
 
 use core::fmt;
 
-use super::{Classify, Config, ConfigError, ErrorsAreFailures, Verdict};
+use super::{BackoffFn, Builtin, Classify, Config, ConfigError, ErrorsAreFailures, Verdict};
 use crate::sync::AtomicU64;
 use crate::time::Clock;
 
@@ -31,8 +31,8 @@ use crate::time::Clock;
 /// let out = mock::run(&clock, retry.call(|| async { Err::<(), _>("down") })).unwrap();
 /// assert_eq!(out.unwrap_err().attempts(), 3);
 /// ```
-pub struct Retry<S, K = ErrorsAreFailures, H = (), B = ()> {
-    pub(super) cfg: Config,
+pub struct Retry<S, K = ErrorsAreFailures, H = (), B = (), D = Builtin> {
+    pub(super) cfg: Config<D>,
     pub(super) sleeper: S,
     pub(super) classify: K,
     pub(super) hooks: H,
@@ -40,7 +40,7 @@ pub struct Retry<S, K = ErrorsAreFailures, H = (), B = ()> {
     pub(super) calls: AtomicU64,
 }
 
-impl<S: Clock> Retry<S> {
+impl<S: Clock, D: BackoffFn> Retry<S, ErrorsAreFailures, (), (), D> {
     /// A retry policy waiting on `sleeper`, retrying every `Err`, with no hooks and no
     /// budget.
     ///
@@ -53,7 +53,7 @@ impl<S: Clock> Retry<S> {
     /// let clock = MockClock::new();
     /// assert!(Retry::new(Config::new(), &clock).is_ok());
     /// ```
-    pub fn new(cfg: Config, sleeper: S) -> Result<Self, ConfigError> {
+    pub fn new(cfg: Config<D>, sleeper: S) -> Result<Self, ConfigError> {
         cfg.validate()?;
         Ok(Retry {
             cfg,
@@ -66,7 +66,7 @@ impl<S: Clock> Retry<S> {
     }
 }
 
-impl<S, K, H, B> Retry<S, K, H, B> {
+impl<S, K, H, B, D> Retry<S, K, H, B, D> {
     /// The classifier.
     ///
     /// ```
@@ -100,7 +100,7 @@ impl<S, K, H, B> Retry<S, K, H, B> {
     ///     .with_classifier(|r: &Result<(), u16>| if matches!(r, Err(500..)) { Verdict::FAILURE } else { Verdict::Ignore });
     /// # let _ = r;
     /// ```
-    pub fn with_classifier<K2>(self, classify: K2) -> Retry<S, K2, H, B> {
+    pub fn with_classifier<K2>(self, classify: K2) -> Retry<S, K2, H, B, D> {
         Retry {
             cfg: self.cfg,
             sleeper: self.sleeper,
@@ -128,7 +128,7 @@ impl<S, K, H, B> Retry<S, K, H, B> {
     /// let r = r.map_classifier(|Upto(n)| Upto(n - 100));
     /// assert_eq!(r.classifier().classify(&Err::<(), u16>(404)), Verdict::FAILURE);
     /// ```
-    pub fn map_classifier<K2>(self, f: impl FnOnce(K) -> K2) -> Retry<S, K2, H, B> {
+    pub fn map_classifier<K2>(self, f: impl FnOnce(K) -> K2) -> Retry<S, K2, H, B, D> {
         Retry {
             cfg: self.cfg,
             sleeper: self.sleeper,
@@ -166,7 +166,7 @@ impl<S, K, H, B> Retry<S, K, H, B> {
     pub fn fail_after_max_attempts<F>(
         self,
         into_error: F,
-    ) -> Retry<S, FailAfterMaxAttempts<K, F>, H, B> {
+    ) -> Retry<S, FailAfterMaxAttempts<K, F>, H, B, D> {
         self.map_classifier(|inner| FailAfterMaxAttempts { inner, into_error })
     }
 
@@ -180,7 +180,7 @@ impl<S, K, H, B> Retry<S, K, H, B> {
     /// let r = Retry::new(Config::new(), &clock).unwrap().with_hooks(Quiet);
     /// # let _ = r;
     /// ```
-    pub fn with_hooks<H2>(self, hooks: H2) -> Retry<S, K, H2, B> {
+    pub fn with_hooks<H2>(self, hooks: H2) -> Retry<S, K, H2, B, D> {
         Retry {
             cfg: self.cfg,
             sleeper: self.sleeper,
@@ -201,7 +201,7 @@ impl<S, K, H, B> Retry<S, K, H, B> {
     /// let r = Retry::new(Config::new(), &clock).unwrap().with_budget(&BUDGET);
     /// # let _ = r;
     /// ```
-    pub fn with_budget<B2>(self, budget: B2) -> Retry<S, K, H, B2> {
+    pub fn with_budget<B2>(self, budget: B2) -> Retry<S, K, H, B2, D> {
         Retry {
             cfg: self.cfg,
             sleeper: self.sleeper,
@@ -220,7 +220,7 @@ impl<S, K, H, B> Retry<S, K, H, B> {
     /// let r = Retry::new(Config::new().max_attempts(7), &clock).unwrap();
     /// assert!(r.config().validate().is_ok());
     /// ```
-    pub fn config(&self) -> &Config {
+    pub fn config(&self) -> &Config<D> {
         &self.cfg
     }
 
@@ -249,7 +249,7 @@ impl<S, K, H, B> Retry<S, K, H, B> {
     }
 }
 
-impl<S, K, H, B: fmt::Debug> fmt::Debug for Retry<S, K, H, B> {
+impl<S, K, H, B: fmt::Debug, D> fmt::Debug for Retry<S, K, H, B, D> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Retry")
             .field("config", &self.cfg)

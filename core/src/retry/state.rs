@@ -3,7 +3,7 @@
 
 use core::time::Duration;
 
-use super::backoff::JitterBase;
+use super::backoff::{BackoffFn, JitterBase};
 use super::config::Config;
 use crate::rng::{RandomSource, Rng};
 use crate::time::{Instant, duration_to_nanos};
@@ -161,9 +161,9 @@ impl RetryState {
     ///     Decision::Retry { delay: Duration::from_secs(2), at: Instant::from_secs(2) }
     /// );
     /// ```
-    pub fn decide(
+    pub fn decide<D: BackoffFn>(
         &mut self,
-        cfg: &Config,
+        cfg: &Config<D>,
         now: Instant,
         hint: Option<Duration>,
         deadline: Deadline,
@@ -197,9 +197,9 @@ impl RetryState {
     ///     Decision::Retry { delay: Duration::from_secs(5), at: Instant::from_secs(5) }
     /// );
     /// ```
-    pub fn decide_with<R: RandomSource + ?Sized>(
+    pub fn decide_with<D: BackoffFn, R: RandomSource + ?Sized>(
         &mut self,
-        cfg: &Config,
+        cfg: &Config<D>,
         now: Instant,
         hint: Option<Duration>,
         deadline: Deadline,

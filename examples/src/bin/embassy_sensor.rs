@@ -4,11 +4,13 @@
 //! prints the same every time).
 //!
 //! On a real board the only differences are the executor (`embassy_executor::main` for the
-//! chip), the time driver (the HAL's), and `static_cell::StaticCell` instead of `Box::leak`
-//! for the policies: the policies themselves are `#![no_std]` and allocation-free.
+//! chip) and the time driver (the HAL's). The policies are `static`s built on first use
+//! (`LazyLock`: `embassy_sync::lazy_lock::LazyLock` on a chip, as the QEMU firmware in
+//! `tests/firmware` does), `#![no_std]` and allocation-free.
 //!
 //! `cargo run -p bulwark-examples --bin embassy_sensor`
 
+use std::sync::LazyLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
@@ -28,6 +30,35 @@ static DONE: AtomicBool = AtomicBool::new(false);
 type Breaker = CircuitBreaker<&'static EmbassyClock, NoWindow, Counters>;
 type Policy = Retry<&'static EmbassyClock>;
 type Limiter = RateLimiter<&'static EmbassyClock>;
+
+static BREAKER: LazyLock<Breaker> = LazyLock::new(|| {
+    CircuitBreaker::new(
+        BreakerConfig::new()
+            .consecutive_failures(2)
+            .open_for(Duration::from_millis(300)),
+        &CLOCK,
+    )
+    .expect("a valid breaker configuration")
+    .with_events(Counters::new())
+});
+static RETRY: LazyLock<Policy> = LazyLock::new(|| {
+    Retry::new(
+        RetryConfig::new()
+            .max_attempts(3)
+            .backoff(Backoff::exponential(Duration::from_millis(5))),
+        &CLOCK,
+    )
+    .expect("a valid retry configuration")
+});
+static LIMITER: LazyLock<Limiter> = LazyLock::new(|| {
+    RateLimiter::new(
+        LimiterConfig::per_second(5)
+            .burst(1)
+            .max_wait(Duration::from_secs(1)),
+        &CLOCK,
+    )
+    .expect("a valid limiter configuration")
+});
 
 /// An I2C sensor that drops off the bus from 300 ms to 900 ms; a read takes 10 ms.
 async fn read_sensor() -> Result<u16, &'static str> {
@@ -67,35 +98,10 @@ async fn ticker() {
 }
 
 fn main() {
-    let breaker: &'static Breaker = Box::leak(Box::new(
-        CircuitBreaker::new(
-            BreakerConfig::new()
-                .consecutive_failures(2)
-                .open_for(Duration::from_millis(300)),
-            &CLOCK,
-        )
-        .expect("a valid breaker configuration")
-        .with_events(Counters::new()),
-    ));
-    let retry: &'static Policy = Box::leak(Box::new(
-        Retry::new(
-            RetryConfig::new()
-                .max_attempts(3)
-                .backoff(Backoff::exponential(Duration::from_millis(5))),
-            &CLOCK,
-        )
-        .expect("a valid retry configuration"),
-    ));
-    let limiter: &'static Limiter = Box::leak(Box::new(
-        RateLimiter::new(
-            LimiterConfig::per_second(5)
-                .burst(1)
-                .max_wait(Duration::from_secs(1)),
-            &CLOCK,
-        )
-        .expect("a valid limiter configuration"),
-    ));
+    let (breaker, retry, limiter) = (&*BREAKER, &*RETRY, &*LIMITER);
     println!("embassy sensor task (mock time): sensor off the bus from 300 ms to 900 ms\n");
+    // The executor runs for the rest of the program and needs `&'static mut`: embassy's std
+    // idiom leaks it once (a `StaticCell` on a chip).
     let executor: &'static mut Executor = Box::leak(Box::new(Executor::new()));
     executor.run_until(
         |spawner| {
