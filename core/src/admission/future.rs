@@ -9,7 +9,7 @@ use core::task::{Context, Poll};
 use pin_project_lite::pin_project;
 
 use super::error::Error;
-use super::{Admit, Permit};
+use super::{Admit, Outcome, Permit};
 use crate::classify::Classify;
 
 pin_project! {
@@ -30,6 +30,12 @@ pin_project! {
     /// Dropping the future drops the operation's future and its permit unrecorded: the gate
     /// gets its ticket back ([`Admit::release`]) and counts nothing, as for any abandoned
     /// [`Permit`].
+    ///
+    /// # Panics
+    ///
+    /// A panic out of the operation goes on to the caller. With the `std` feature (the std
+    /// adapters turn it on) its permit first records a [failure](Outcome::Failure), as
+    /// resilience4j counts an exception; without it the permit is dropped as abandoned.
     ///
     /// # Examples
     ///
@@ -135,7 +141,12 @@ where
             // unsound.
             return Poll::Pending;
         };
-        let result = core::task::ready!(fut.poll(cx));
+        let permit = &mut *this.permit;
+        let result = core::task::ready!(crate::unwind::poll_or_fail(fut, cx, || {
+            if let Some(permit) = permit.take() {
+                permit.record(Outcome::Failure);
+            }
+        }));
         // The operation's future is dropped before the outcome is recorded.
         this.fut.set(None);
         if let Some(permit) = this.permit.take() {
