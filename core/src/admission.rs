@@ -51,6 +51,7 @@ use crate::time::Instant;
 mod error;
 mod future;
 
+pub use crate::unwind::poll_admitted;
 pub use error::Error;
 pub use future::Call;
 pub(crate) use future::gate_calls;

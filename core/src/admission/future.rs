@@ -9,7 +9,7 @@ use core::task::{Context, Poll};
 use pin_project_lite::pin_project;
 
 use super::error::Error;
-use super::{Admit, Outcome, Permit};
+use super::{Admit, Permit};
 use crate::classify::Classify;
 
 pin_project! {
@@ -34,7 +34,7 @@ pin_project! {
     /// # Panics
     ///
     /// A panic out of the operation goes on to the caller. With the `std` feature (the std
-    /// adapters turn it on) its permit first records a [failure](Outcome::Failure), as
+    /// adapters turn it on) its permit first records a [failure](super::Outcome::Failure), as
     /// resilience4j counts an exception; without it the permit is dropped as abandoned.
     ///
     /// # Examples
@@ -141,12 +141,7 @@ where
             // unsound.
             return Poll::Pending;
         };
-        let permit = &mut *this.permit;
-        let result = core::task::ready!(crate::unwind::poll_or_fail(fut, cx, || {
-            if let Some(permit) = permit.take() {
-                permit.record(Outcome::Failure);
-            }
-        }));
+        let result = core::task::ready!(super::poll_admitted(fut, cx, this.permit));
         // The operation's future is dropped before the outcome is recorded.
         this.fut.set(None);
         if let Some(permit) = this.permit.take() {

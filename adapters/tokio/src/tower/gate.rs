@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bulwark::admission::{Admit, Outcome, Permit};
+use bulwark::admission::{Admit, Permit, poll_admitted};
 use bulwark::bulkhead::{AtomicSemaphore, Bulkhead};
 use bulwark::circuit_breaker::{CircuitBreaker, Classify, ErrorsAreFailures, NoWindow};
 use bulwark::rate_limiter::RateLimiter;
@@ -446,22 +446,8 @@ where
                 None => Poll::Pending, // polled after completion
             },
             StateProj::Running { fut, permit } => {
-                // A panicking operation is a failure, not an abandoned call: its permit
-                // records the failure before the panic goes on (a breaker counts it, as
-                // resilience4j counts an exception). AssertUnwindSafe: the panic is resumed at
-                // once, so nothing here is observed in the state the panic left it in; the
-                // permit is taken out first, so unwinding does not give it back as well.
-                let polled =
-                    std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| fut.poll(cx)));
-                let result = match polled {
-                    Ok(poll) => std::task::ready!(poll),
-                    Err(panic) => {
-                        if let Some(permit) = permit.take() {
-                            permit.record(Outcome::Failure);
-                        }
-                        std::panic::resume_unwind(panic)
-                    }
-                };
+                // A panic is a failure, recorded before it goes on (the core's `std` feature).
+                let result = std::task::ready!(poll_admitted(fut, cx, permit));
                 if let Some(permit) = permit.take() {
                     permit.record(this.classify.classify(&result).outcome());
                 }
