@@ -915,6 +915,12 @@ where
     /// Dropping the future drops the running attempt (its breaker permit is abandoned, not
     /// recorded; its bulkhead slot is freed) or the pending retry sleep.
     ///
+    /// # Panics
+    ///
+    /// A panic out of the operation ends the call (no retry) and goes on to the caller; with
+    /// the core's `std` feature (the std adapters turn it on) the attempt's permits first
+    /// record a failure, as for a gate's [`Call`](crate::admission::Call).
+    ///
     /// # Examples
     ///
     /// ```
@@ -1190,7 +1196,8 @@ where
                 None => Poll::Pending, // polled after completion
             },
             AttemptProj::Running { fut, permit, total } => {
-                let out = core::task::ready!(fut.poll(cx));
+                // A panic records a failure on the permit, then goes on (feature `std`).
+                let out = core::task::ready!(crate::admission::poll_admitted(fut, cx, permit));
                 let Some(permit) = permit.take() else {
                     return Poll::Pending; // polled after completion
                 };

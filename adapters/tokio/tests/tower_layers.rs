@@ -384,3 +384,53 @@ async fn a_panicking_operation_counts_as_a_failure() {
         Some(Duration::from_secs(30))
     );
 }
+
+/// The same through a pipeline layer (issue 15 item 5): the panicking attempt's breaker permit
+/// records a failure, the panic ends the call at once (no retry: it reaches the caller, as an
+/// exception escapes a resilience4j decorator only after being recorded), and the next call
+/// finds the breaker open.
+#[tokio::test(start_paused = true)]
+async fn a_panicking_operation_in_a_pipeline_layer_counts_as_a_failure_and_is_not_retried() {
+    let breaker = Arc::new(
+        CircuitBreaker::new(
+            BreakerConfig::new()
+                .consecutive_failures(1)
+                .open_for(Duration::from_secs(30)),
+            TokioClock::new(),
+        )
+        .unwrap(),
+    );
+    let p = Pipeline::new(
+        TokioClock::new(),
+        RetryConfig::new()
+            .max_attempts(3)
+            .backoff(Backoff::constant(ms(10)))
+            .jitter(Jitter::None),
+    )
+    .unwrap()
+    .breaker(Arc::clone(&breaker));
+    let calls = Arc::new(AtomicU32::new(0));
+    let seen = Arc::clone(&calls);
+    let svc = ServiceBuilder::new()
+        .pipeline(p)
+        .service(service_fn(move |n: u32| {
+            seen.fetch_add(1, Ordering::SeqCst);
+            async move {
+                if n == 0 {
+                    panic!("the operation panicked");
+                }
+                Ok::<_, &'static str>(n)
+            }
+        }));
+    let joined = tokio::spawn(svc.clone().oneshot(0)).await;
+    assert!(joined.unwrap_err().is_panic());
+    assert_eq!(calls.load(Ordering::SeqCst), 1);
+    assert_eq!(breaker.state(), State::Open);
+    // The next call finds the breaker open: the pipeline waits out its 30 s (its retry reads
+    // the rejection's instant), then the probe succeeds.
+    let t0 = Instant::now();
+    assert_eq!(svc.oneshot(1).await.unwrap(), 1);
+    assert_eq!(t0.elapsed(), Duration::from_secs(30));
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+    assert_eq!(breaker.state(), State::Closed);
+}
