@@ -5,7 +5,7 @@ use core::time::Duration;
 
 use super::config::{Config, Waiting};
 use super::error::{ConfigError, Denied, Quota, RateLimited};
-use super::state::{Gcra, Reservation, admit_parts, reserve};
+use super::state::{Gcra, Reservation, admit_parts, parts, reserve};
 use crate::sync::{AtomicU8, AtomicU32, AtomicU64, CachePadded, Ordering, const_fn};
 use crate::time::{Clock, Instant, duration_to_nanos};
 
@@ -70,7 +70,7 @@ pub struct RateLimiter<C> {
 const CHANGING: u64 = 1 << 63;
 
 /// Two versions of a limiter's settings, one per slot, each field an atomic (read while a
-/// change may be writing the other slot). The first three are what an admission reads; the
+/// change may be writing the other slot). `t` and `len` are what an admission reads; the
 /// rest is the [`Config`] as given, for waiters and [`RateLimiter::config`].
 struct Settings {
     t: [AtomicU64; 2],
@@ -86,21 +86,16 @@ struct Settings {
     flags: [AtomicU8; 2],
 }
 
-/// What an admission judges by: `T`, `b·T` and `b − 1` of one version.
+/// What an admission judges by: `T` and `b·T` of one version (`b` is their quotient).
 #[derive(Copy, Clone)]
 struct Hot {
     t: u64,
     len: u64,
-    burst_minus_one: u32,
 }
 
 impl Hot {
     fn gcra(self) -> Gcra {
-        Gcra {
-            t: self.t,
-            burst: self.burst_minus_one.wrapping_add(1),
-            len: self.len,
-        }
+        parts(self.t, self.len)
     }
 }
 
@@ -164,7 +159,6 @@ impl Settings {
         Hot {
             t: self.t[k].load(a),
             len: self.len[k].load(a),
-            burst_minus_one: self.burst_minus_one[k].load(a),
         }
     }
 
@@ -413,7 +407,7 @@ impl<C: Clock> RateLimiter<C> {
         'settings: loop {
             let (v, hot, mut cur) = self.snapshot();
             loop {
-                let next = admit_parts(cur, now, n, hot.t, hot.len, hot.burst_minus_one)?;
+                let next = admit_parts(cur, now, n, hot.t, hot.len)?;
                 // AcqRel on success: this admission is ordered after the one it replaces
                 // and before the next one that reads it (whose version read then sees at
                 // least `v`). Acquire on failure: we retry on the fresher value another
@@ -621,7 +615,7 @@ pub(super) fn admit(tat: &AtomicU64, g: &Gcra, n: u32, now: Instant) -> Result<(
     // other data; see `RateLimiter`'s "Memory ordering").
     let mut cur = tat.load(Ordering::Acquire);
     loop {
-        let next = admit_parts(cur, now, n, g.t, g.len, g.burst.wrapping_sub(1))?;
+        let next = admit_parts(cur, now, n, g.t, g.len)?;
         // AcqRel on success: ordered after the admission it replaces and before the next
         // one that reads it. Acquire on failure: retry on the fresher value.
         match tat.compare_exchange_weak(cur, next, Ordering::AcqRel, Ordering::Acquire) {

@@ -123,15 +123,16 @@ pub const fn gcra(tat: u64, now: u64, n: u32, g: &Gcra) -> Result<u64, Denied> {
     if n == 0 {
         return Ok(tat);
     }
-    admit_parts(tat, now, n, g.t, g.len, g.burst.wrapping_sub(1))
+    admit_parts(tat, now, n, g.t, g.len)
 }
 
-/// [`gcra`] for `n ≥ 1` on the parameters' parts: `T`, the bucket's length `b·T` and
-/// `b − 1`. The one definition of an admission: [`gcra`] calls it, and so does the shared
-/// limiter's fast path (bench row `limiter_check_1thread/bulwark_mockclock_admit`), which
-/// reads the parts from its published settings. `n − 1 > b − 1` is `n > b` that folds away
-/// for a constant `n = 1`; `new − now ≤ b·T` is `new − b·T ≤ now` without a saturating
-/// subtraction (`new ≥ now`, since `T > 0`).
+/// [`gcra`] for `n ≥ 1` on the parameters' parts: `T` and the bucket's length `b·T`. The one
+/// definition of an admission: [`gcra`] calls it, and so does the shared limiter's fast path
+/// (bench row `limiter_check_1thread/bulwark_mockclock_admit`), which reads the two parts
+/// from its published settings. `n > b` is `n·T > b·T`, tested only for `n > 1` (one token
+/// never exceeds a burst of at least 1), so it folds away for a constant `n = 1`; `b` itself
+/// (`b·T / T`, exact) is only computed for an error. `new − now ≤ b·T` is
+/// `new − b·T ≤ now` without a saturating subtraction (`new ≥ now`, since `T > 0`).
 #[inline(always)]
 pub(super) const fn admit_parts(
     tat: u64,
@@ -139,26 +140,38 @@ pub(super) const fn admit_parts(
     n: u32,
     t: u64,
     len: u64,
-    burst_minus_one: u32,
 ) -> Result<u64, Denied> {
-    if n.wrapping_sub(1) > burst_minus_one {
+    if n > 1 && n as u128 * t as u128 > len as u128 {
         return Err(Denied::InsufficientCapacity(InsufficientCapacity {
             requested: n,
-            burst: burst_minus_one.wrapping_add(1),
+            burst: burst_of(t, len),
         }));
     }
-    let g = Gcra {
-        t,
-        burst: burst_minus_one.wrapping_add(1),
-        len,
-    };
     // n ≤ b and b·T fits u64, so n·T cannot overflow.
     let base = if tat > now { tat } else { now };
     match base.checked_add(t * n as u64) {
         Some(new_tat) if new_tat - now <= len => Ok(new_tat),
         // new_tat − now > len, so new_tat > len.
-        Some(new_tat) => Err(limited(new_tat - len, now, &g)),
-        None => Err(limited(u64::MAX, now, &g)),
+        Some(new_tat) => Err(limited(new_tat - len, now, &parts(t, len))),
+        None => Err(limited(u64::MAX, now, &parts(t, len))),
+    }
+}
+
+/// The burst of a bucket `len = b·T` long (exact); 0 for a zero `t`, which no validated
+/// parameters have.
+pub(super) const fn burst_of(t: u64, len: u64) -> u32 {
+    match len.checked_div(t) {
+        Some(b) => b as u32,
+        None => 0,
+    }
+}
+
+/// The parameters `T` and `b·T` stand for.
+pub(super) const fn parts(t: u64, len: u64) -> Gcra {
+    Gcra {
+        t,
+        burst: burst_of(t, len),
+        len,
     }
 }
 
