@@ -61,10 +61,14 @@ fn circuit_breaker() {
 
 #[test]
 fn rate_limiter() {
-    // Config (56: the rate as given, waits as u64 ns, the seed) + the derived GCRA constants (24) + clock (8) + the one state word (8) + the
-    // jitter salt of waiting callers (8).
+    // The one state word alone on its 64-byte cache line (64) + the settings in two versions,
+    // as atomics so that `reconfigure` works through `&self` (122: per version the GCRA
+    // constants 20, the rate as given 16, waits 16, seed 8, flags 1) + their version (8) +
+    // clock (8) + the jitter salt of waiting callers (8) = 210, rounded up to 64-byte
+    // alignment. The config itself is 56 (the rate as given, waits as u64 ns, the seed).
     assert_eq!(size_of::<rate_limiter::Config>(), 56);
-    assert_eq!(size_of::<RateLimiter<Clock<'_>>>(), 104);
+    assert_eq!(size_of::<RateLimiter<Clock<'_>>>(), 256);
+    assert_eq!(core::mem::align_of::<RateLimiter<Clock<'_>>>(), 64);
     // The pure machine: GCRA constants + the theoretical arrival time.
     assert_eq!(size_of::<rate_limiter::Machine>(), 32);
     // The rate in the type: the state word and the clock (the 16-byte limiter).

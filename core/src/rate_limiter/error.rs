@@ -299,6 +299,11 @@ pub enum ConfigError {
     /// only delay callers, by up to centuries with [`Duration::MAX`](core::time::Duration::MAX)
     /// for both.
     JitterTooLong,
+    /// Another [`RateLimiter::reconfigure`](super::RateLimiter::reconfigure) of the same
+    /// limiter was in progress (from another thread, or an interrupted one): this change was
+    /// not applied, nothing changed. Changes never wait for each other, so an interrupt
+    /// handler cannot spin on one; retry it (a thread), or give up (a handler).
+    Busy,
 }
 
 impl fmt::Display for ConfigError {
@@ -337,6 +342,9 @@ impl fmt::Display for ConfigError {
                  time the bucket takes to refill"
             }
             ConfigError::InexactRate { .. } => "the rate needs a sub-nanosecond token period",
+            ConfigError::Busy => {
+                "another change of this limiter's settings was in progress: nothing changed, retry"
+            }
         })
     }
 }

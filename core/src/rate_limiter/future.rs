@@ -158,8 +158,10 @@ where
                 }
             }
             let now = limiter.clock.now();
-            if limiter.cfg.waiting_mode() == Waiting::Reserve {
-                let until = now.saturating_add(limiter.cfg.max_wait_time());
+            // The settings in force now: a change since the last attempt applies to this one.
+            let cfg = limiter.config();
+            if cfg.waiting_mode() == Waiting::Reserve {
+                let until = now.saturating_add(cfg.max_wait_time());
                 let r = match limiter.reserve_at(*this.n, now, until) {
                     Ok(r) => r,
                     Err(e) => return Poll::Ready(Err(e)),
@@ -174,14 +176,14 @@ where
             let deadline = match *this.deadline {
                 Some(d) => d,
                 None => {
-                    let d = now.saturating_add(limiter.cfg.max_wait_time());
+                    let d = now.saturating_add(cfg.max_wait_time());
                     *this.deadline = Some(d);
                     // The salt of this call's jitter: with an explicit seed, the limiter's
                     // count of waiting calls (reproducible); without one, a fresh seed.
                     // Relaxed: the salt only spreads jitter; no data is published with it.
-                    *this.salt = match limiter.cfg.jitter_seed() {
+                    *this.salt = match cfg.jitter_seed() {
                         Some(_) => limiter.salt.fetch_add(1, Ordering::Relaxed),
-                        None if limiter.cfg.jitter_max().is_zero() => 0,
+                        None if cfg.jitter_max().is_zero() => 0,
                         None => crate::rng::next_seed(),
                     };
                     d
@@ -196,7 +198,6 @@ where
             if retry_at > deadline {
                 return Poll::Ready(Err(Denied::RateLimited(limited)));
             }
-            let cfg = &limiter.cfg;
             let j = jitter(
                 cfg.jitter_seed().unwrap_or(0),
                 this.salt.rotate_left(32) ^ *this.attempt,
@@ -372,6 +373,41 @@ mod tests {
             clock.set(Instant::from_millis(at));
             assert!(w[i].as_mut().poll(cx).is_ready(), "waiter {i} at {at} ms");
         }
+    }
+
+    /// Issue 15 item 12: a waiter in flight judges against the quota in force when it next
+    /// tries. Sleeping until 1 s (10 tokens of 1/s spent at 0), it wakes after the rate was
+    /// cut to one per 4 s, burst 2 (an 8 s bucket owing 9 s: a token due at 6 s) and sleeps
+    /// on; a change back before then lets it through at its next wake.
+    #[test]
+    fn a_waiter_in_flight_sees_the_new_quota() {
+        use core::task::Waker;
+        extern crate std;
+        use std::boxed::Box;
+        let clock = MockClock::new();
+        let max_wait = Duration::from_secs(10);
+        let l =
+            RateLimiter::new(Config::per_second(1).burst(10).max_wait(max_wait), &clock).unwrap();
+        l.try_acquire_n(10).unwrap(); // full again at 10 s; next token at 1 s
+        let cx = &mut Context::from_waker(Waker::noop());
+        let mut w = Box::pin(l.acquire(1));
+        assert!(w.as_mut().poll(cx).is_pending());
+        assert_eq!(clock.next_deadline(), Some(Instant::from_secs(1)));
+        let slow = Config::with_period(Duration::from_secs(4))
+            .burst(2)
+            .max_wait(max_wait);
+        l.reconfigure(slow).unwrap();
+        clock.set(Instant::from_secs(1));
+        assert!(
+            w.as_mut().poll(cx).is_pending(),
+            "the new quota refuses it at 1 s"
+        );
+        assert_eq!(clock.next_deadline(), Some(Instant::from_secs(6)));
+        l.reconfigure(Config::per_second(1).burst(10).max_wait(max_wait))
+            .unwrap();
+        clock.set(Instant::from_secs(6));
+        assert!(w.as_mut().poll(cx).is_ready());
+        assert_eq!(l.tat(), Instant::from_secs(11));
     }
 
     /// A reserving waiter that gives up hands its tokens back when it is the last one to have

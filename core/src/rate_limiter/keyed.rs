@@ -5,7 +5,7 @@ use core::hash::Hash;
 
 use super::config::Config;
 use super::error::{ConfigError, Denied};
-use super::state::{Gcra, gcra, rescale};
+use super::state::{Gcra, gcra};
 use crate::lock::{Mutex, RawLock, SpinLock};
 use crate::rng::hash_of;
 use crate::sync::const_fn;
@@ -254,8 +254,9 @@ impl<K: Hash + Eq + Clone, const N: usize> KeyedMachine<K, N> {
         self.lossy
     }
 
-    /// Changes rate and burst for every key at `now`, keeping each key's tokens in use (see
-    /// [`rescale`](super::rescale)).
+    /// Changes rate and burst for every key, keeping each key's theoretical arrival time, as
+    /// the shared limiter does ([`RateLimiter::reconfigure`](super::RateLimiter::reconfigure)):
+    /// what was spent stays spent; later calls are judged against the new quota.
     ///
     /// # Errors
     ///
@@ -265,16 +266,12 @@ impl<K: Hash + Eq + Clone, const N: usize> KeyedMachine<K, N> {
     /// use bulwark::Instant;
     /// use bulwark::rate_limiter::{Config, KeyedMachine};
     /// let mut m: KeyedMachine<u32, 8> = KeyedMachine::new(Config::per_second(5)).unwrap();
-    /// m.try_acquire_n(&1, 2, Instant::ZERO).unwrap();
-    /// m.reconfigure(Config::per_second(10), Instant::ZERO).unwrap();
-    /// assert_eq!(m.available(&1, Instant::ZERO), 8);
+    /// m.try_acquire_n(&1, 2, Instant::ZERO).unwrap(); // full again at 400 ms
+    /// m.reconfigure(Config::per_second(10)).unwrap(); // 100 ms a token: 4 in use
+    /// assert_eq!(m.available(&1, Instant::ZERO), 6);
     /// ```
-    pub fn reconfigure(&mut self, cfg: Config, now: Instant) -> Result<(), ConfigError> {
-        let new = cfg.gcra()?;
-        for e in self.entries.iter_mut().flatten() {
-            e.tat = rescale(e.tat, now.as_nanos(), &self.gcra, &new);
-        }
-        self.gcra = new;
+    pub fn reconfigure(&mut self, cfg: Config) -> Result<(), ConfigError> {
+        self.gcra = cfg.gcra()?;
         Ok(())
     }
 }
@@ -417,8 +414,9 @@ impl<K: Hash + Eq + Clone, C: Clock, const N: usize, L: RawLock> KeyedRateLimite
         self.table.lock(|m| m.lossy_evictions())
     }
 
-    /// Changes rate and burst for every key, keeping each key's tokens in use. `&self`: the
-    /// table's lock makes the change atomic for callers.
+    /// Changes rate and burst for every key, keeping each key's theoretical arrival time (see
+    /// [`KeyedMachine::reconfigure`]). `&self`: the table's lock makes the change atomic for
+    /// callers.
     ///
     /// # Errors
     ///
@@ -433,8 +431,7 @@ impl<K: Hash + Eq + Clone, C: Clock, const N: usize, L: RawLock> KeyedRateLimite
     /// assert_eq!(l.available(&1), 10);
     /// ```
     pub fn reconfigure(&self, cfg: Config) -> Result<(), ConfigError> {
-        let now = self.clock.now();
-        self.table.lock(|m| m.reconfigure(cfg, now))
+        self.table.lock(|m| m.reconfigure(cfg))
     }
 }
 

@@ -21,8 +21,12 @@
 //! * [`RateLimiter::acquire`]: waits for tokens up to a max wait, with seeded jitter.
 //! * [`KeyedMachine`] / [`KeyedRateLimiter`]: one bucket per key, `N` keys, fixed memory.
 //!
-//! Rate and burst can be changed at run time ([`Machine::reconfigure`],
-//! [`RateLimiter::reconfigure`]): the number of tokens in use is kept ([`rescale`]).
+//! Rate, burst and waits can be changed at run time, through `&self` and lock-free for the
+//! shared form ([`RateLimiter::reconfigure`], [`Machine::reconfigure`],
+//! [`KeyedRateLimiter::reconfigure`]): the theoretical arrival time is kept (what was spent
+//! stays spent, measured in time) and every later call is judged, whole, against the new
+//! quota. [`rescale`] is the other choice, keeping the number of tokens in use, for a
+//! [`Machine`] you own.
 //!
 //! # Examples
 //!

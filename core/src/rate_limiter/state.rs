@@ -120,10 +120,58 @@ impl Gcra {
 /// ```
 #[inline(always)]
 pub const fn gcra(tat: u64, now: u64, n: u32, g: &Gcra) -> Result<u64, Denied> {
-    match schedule(tat, now, n, g) {
-        Ok((new_tat, allow_at)) if allow_at <= now => Ok(new_tat),
-        Ok((_, allow_at)) => Err(limited(allow_at, now, g)),
-        Err(e) => Err(e),
+    if n == 0 {
+        return Ok(tat);
+    }
+    admit_parts(tat, now, n, g.t, g.len)
+}
+
+/// [`gcra`] for `n ≥ 1` on the parameters' parts: `T` and the bucket's length `b·T`. The one
+/// definition of an admission: [`gcra`] calls it, and so does the shared limiter's fast path
+/// (bench row `limiter_check_1thread/bulwark_mockclock_admit`), which reads the two parts
+/// from its published settings. `n > b` is `n·T > b·T`, tested only for `n > 1` (one token
+/// never exceeds a burst of at least 1), so it folds away for a constant `n = 1`; `b` itself
+/// (`b·T / T`, exact) is only computed for an error. `new − now ≤ b·T` is
+/// `new − b·T ≤ now` without a saturating subtraction (`new ≥ now`, since `T > 0`).
+#[inline(always)]
+pub(super) const fn admit_parts(
+    tat: u64,
+    now: u64,
+    n: u32,
+    t: u64,
+    len: u64,
+) -> Result<u64, Denied> {
+    if n > 1 && n as u128 * t as u128 > len as u128 {
+        return Err(Denied::InsufficientCapacity(InsufficientCapacity {
+            requested: n,
+            burst: burst_of(t, len),
+        }));
+    }
+    // n ≤ b and b·T fits u64, so n·T cannot overflow.
+    let base = if tat > now { tat } else { now };
+    match base.checked_add(t * n as u64) {
+        Some(new_tat) if new_tat - now <= len => Ok(new_tat),
+        // new_tat − now > len, so new_tat > len.
+        Some(new_tat) => Err(limited(new_tat - len, now, &parts(t, len))),
+        None => Err(limited(u64::MAX, now, &parts(t, len))),
+    }
+}
+
+/// The burst of a bucket `len = b·T` long (exact); 0 for a zero `t`, which no validated
+/// parameters have.
+pub(super) const fn burst_of(t: u64, len: u64) -> u32 {
+    match len.checked_div(t) {
+        Some(b) => b as u32,
+        None => 0,
+    }
+}
+
+/// The parameters `T` and `b·T` stand for.
+pub(super) const fn parts(t: u64, len: u64) -> Gcra {
+    Gcra {
+        t,
+        burst: burst_of(t, len),
+        len,
     }
 }
 
@@ -462,7 +510,10 @@ impl Machine {
         self.gcra
     }
 
-    /// Changes rate and burst at `now`, keeping the tokens in use (see [`rescale`]).
+    /// Changes rate and burst, keeping the theoretical arrival time: what was spent stays
+    /// spent, and from now on calls are judged against the new quota (see
+    /// [`RateLimiter::reconfigure`](super::RateLimiter::reconfigure) for what that means for
+    /// the tokens free; [`rescale`] gives the other choice, keeping the tokens in use).
     ///
     /// # Errors
     ///
@@ -471,17 +522,16 @@ impl Machine {
     /// ```
     /// use bulwark::Instant;
     /// use bulwark::rate_limiter::{Config, Machine};
-    /// let mut m = Machine::new(Config::per_second(10)).unwrap();
-    /// m.try_acquire_n(3, Instant::ZERO).unwrap();
-    /// m.reconfigure(Config::per_second(20), Instant::ZERO).unwrap();
-    /// assert_eq!(m.available(Instant::ZERO), 17);
-    /// assert!(m.reconfigure(Config::per_second(0), Instant::ZERO).is_err());
-    /// assert_eq!(m.available(Instant::ZERO), 17);
+    /// let mut m = Machine::new(Config::per_second(10)).unwrap(); // a 1 s bucket
+    /// m.try_acquire_n(3, Instant::ZERO).unwrap(); // full again at 300 ms
+    /// m.reconfigure(Config::per_second(20)).unwrap(); // still a 1 s bucket, 50 ms a token
+    /// assert_eq!(m.tat(), Instant::from_millis(300));
+    /// assert_eq!(m.available(Instant::ZERO), 14); // 70 % free, as before
+    /// assert!(m.reconfigure(Config::per_second(0)).is_err());
+    /// assert_eq!(m.available(Instant::ZERO), 14);
     /// ```
-    pub fn reconfigure(&mut self, cfg: Config, now: Instant) -> Result<(), ConfigError> {
-        let new = cfg.gcra()?;
-        self.tat = rescale(self.tat, now.as_nanos(), &self.gcra, &new);
-        self.gcra = new;
+    pub fn reconfigure(&mut self, cfg: Config) -> Result<(), ConfigError> {
+        self.gcra = cfg.gcra()?;
         Ok(())
     }
 }
@@ -640,17 +690,53 @@ mod tests {
         assert_eq!(t(Config::with_period(Duration::from_nanos(2))), Ok(2));
     }
 
+    /// A change keeps the theoretical arrival time: 4 tokens of 10/s spent at 1 s leave the
+    /// bucket full again at 1.4 s whatever the new quota; measured in the new one's tokens.
     #[test]
-    fn reconfigure_keeps_tokens_in_use() {
+    fn reconfigure_keeps_the_theoretical_arrival_time() {
         let mut m = Machine::new(Config::per_second(10)).unwrap();
         let t = Instant::from_secs(1);
         m.try_acquire_n(4, t).unwrap();
-        m.reconfigure(Config::per_second(2).burst(3), t).unwrap();
-        // 4 in use capped at the new burst 3: empty, full again after 3 × 500 ms.
-        assert_eq!(m.available(t), 0);
-        assert_eq!(m.tat(), Instant::from_millis(2_500));
-        m.reconfigure(Config::per_second(100), t).unwrap();
-        assert_eq!(m.available(t), 97);
+        assert_eq!(m.tat(), Instant::from_millis(1_400));
+        // 2/s, burst 3: a 1.5 s bucket owing 400 ms: 0.8 of a token in use, 2 free.
+        m.reconfigure(Config::per_second(2).burst(3)).unwrap();
+        assert_eq!(m.tat(), Instant::from_millis(1_400));
+        assert_eq!(m.available(t), 2);
+        m.try_acquire_n(2, t).unwrap(); // 1.4 s + 2 × 500 ms
+        assert_eq!(m.tat(), Instant::from_millis(2_400));
+        assert_eq!(
+            m.try_acquire(t).unwrap_err().retry_at,
+            Instant::from_millis(1_400)
+        );
+        // Shrunk below the debt (burst 1 of 100 ms owing 1.4 s): paid off at the new rate.
+        m.reconfigure(Config::per_second(10).burst(1)).unwrap();
+        assert_eq!(
+            m.try_acquire(t).unwrap_err().retry_at,
+            Instant::from_millis(2_400)
+        );
+        assert!(m.try_acquire(Instant::from_millis(2_400)).is_ok());
+        m.reconfigure(Config::per_second(100)).unwrap();
+        assert_eq!(m.available(Instant::from_millis(2_500)), 100);
+    }
+
+    proptest::proptest! {
+        /// The parts-based step is `gcra` for every `n ≥ 1`.
+        #[test]
+        fn admit_parts_is_gcra(
+            tat in 0u64..10_000 * MS,
+            now in 0u64..10_000 * MS,
+            n in 1u32..8,
+            rate in 1u32..50,
+            burst in 1u32..6,
+        ) {
+            let g = g(rate, burst);
+            let reference = match schedule(tat, now, n, &g) {
+                Ok((new_tat, allow_at)) if allow_at <= now => Ok(new_tat),
+                Ok((_, allow_at)) => Err(limited(allow_at, now, &g)),
+                Err(e) => Err(e),
+            };
+            proptest::prop_assert_eq!(gcra(tat, now, n, &g), reference);
+        }
     }
 
     proptest::proptest! {
