@@ -1405,12 +1405,8 @@ where
             op,
             total,
         };
-        let inner = retry::Call::new(RetryOf(lent), total, attempts);
         Call {
-            inner: match now {
-                Some(now) => inner.started_at(now),
-                None => inner,
-            },
+            inner: retry::Call::starting(RetryOf(lent), total, attempts, now),
             total,
             lent: false,
             owner: Owner {

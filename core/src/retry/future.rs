@@ -224,13 +224,31 @@ where
     /// ```
     #[inline(always)]
     pub fn new(retry: R, deadline: Deadline, op: O) -> Self {
+        Call::starting(retry, deadline, op, None)
+    }
+
+    /// [`new`](Call::new), then [`started_at`](Call::started_at) when `start` is `Some`: one
+    /// constructor for a caller that may or may not have read the clock, so that the call is
+    /// built once, in place (a `match` over `new` and `started_at` copied the whole future
+    /// in the tower bench row "bulwark PipelineLayer").
+    ///
+    /// ```
+    /// use bulwark::retry::{Call, Config, Retry};
+    /// use bulwark::{Instant, MockClock, mock, timeout::Deadline};
+    /// let clock = MockClock::new();
+    /// let retry = Retry::new(Config::new(), &clock).unwrap();
+    /// let call = Call::starting(&retry, Deadline::NONE, || async { Ok::<_, ()>(1) }, Some(Instant::ZERO));
+    /// assert_eq!(mock::run(&clock, call).unwrap(), Ok(1));
+    /// ```
+    #[inline(always)]
+    pub fn starting(retry: R, deadline: Deadline, op: O, start: Option<Instant>) -> Self {
         Call {
             retry,
             _policy: PhantomData,
             op,
             deadline,
             state: RetryState::new(Instant::ZERO, 0),
-            phase: Phase::Start { at: None },
+            phase: Phase::Start { at: start },
         }
     }
 
@@ -255,7 +273,13 @@ where
     /// ```
     #[inline(always)]
     pub fn started_at(mut self, now: Instant) -> Self {
-        self.phase = Phase::Start { at: Some(now) };
+        // The phase is still `Start` (the call has not been polled: it is taken by value):
+        // set its field rather than replace (and drop) the phase.
+        if let Phase::Start { at } = &mut self.phase {
+            *at = Some(now);
+        } else {
+            self.phase = Phase::Start { at: Some(now) };
+        }
         self
     }
 }

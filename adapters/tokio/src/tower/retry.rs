@@ -735,15 +735,17 @@ where
             req,
         };
         // Under a timeout layer: no retry is planned to start at or after its end.
-        let inner = match budget() {
-            None => retry::Call::new(Arc::clone(&self.policy), Deadline::NONE, attempts),
+        // One constructor for both cases: the future is built once, in place.
+        let (deadline, start) = match budget() {
+            None => (Deadline::NONE, None),
             Some(limit) => {
                 let now = TokioClock.now();
-                let deadline = Deadline::at(now.saturating_add(limit));
-                retry::Call::new(Arc::clone(&self.policy), deadline, attempts).started_at(now)
+                (Deadline::at(now.saturating_add(limit)), Some(now))
             }
         };
-        RetryFuture { inner }
+        RetryFuture {
+            inner: retry::Call::starting(Arc::clone(&self.policy), deadline, attempts, start),
+        }
     }
 }
 
