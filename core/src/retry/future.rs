@@ -383,7 +383,10 @@ where
                     *this.state = RetryState::new(now, 0); // seeded on the first failure
                     this.state.start_attempt();
                     retry.hooks.on_attempt(1);
-                    this.phase.set(Phase::Running {
+                    // Replaced, not `set`: the phase is `Start`, whose fields need no drop, and
+                    // `set` called the whole phase's drop glue out of line to find that out (the
+                    // tower bench row "bulwark PipelineLayer").
+                    let _start = this.phase.as_mut().project_replace(Phase::Running {
                         fut: this.op.attempt(),
                     });
                     // Polled here rather than through the loop's match: the variant just
