@@ -1202,27 +1202,40 @@ where
                     return Poll::Pending; // polled after completion
                 };
                 let classify = &permit.owner().0.retry.classifier().classify;
-                let (verdict, result) = match out {
+                // Each arm records and builds its own output: a `(verdict, result)` pair
+                // rebuilt into a `Judged` afterwards cost the tower bench row "bulwark
+                // PipelineLayer" 28 instructions per call.
+                Poll::Ready(match out {
                     Ok(r) => {
                         let verdict = classify.classify(&r);
-                        (verdict, r.map_err(Error::Operation))
+                        permit.record(verdict.outcome());
+                        match r {
+                            Ok(value) => Ok(Judged { verdict, value }),
+                            Err(e) => Err(Judged {
+                                verdict,
+                                value: Error::Operation(e),
+                            }),
+                        }
                     }
                     // Cut by the caller's total deadline, not by its own attempt timeout: the
                     // caller gave up, which says nothing about the downstream. Like a
                     // cancellation it is not recorded (a probe gives its slot back), so a short
                     // remaining budget cannot re-open the breaker; and it is not retried.
                     Err(elapsed) if Some(elapsed.deadline) == total.instant() => {
-                        (Verdict::Ignore, Err(Error::Timeout(elapsed)))
+                        permit.record(Outcome::Ignored);
+                        Err(Judged {
+                            verdict: Verdict::Ignore,
+                            value: Error::Timeout(elapsed),
+                        })
                     }
-                    Err(elapsed) => (Verdict::FAILURE, Err(Error::AttemptTimeout(elapsed))),
-                };
-                let outcome = verdict.outcome();
-                let result = match result {
-                    Ok(value) => Ok(Judged { verdict, value }),
-                    Err(value) => Err(Judged { verdict, value }),
-                };
-                permit.record(outcome);
-                Poll::Ready(result)
+                    Err(elapsed) => {
+                        permit.record(Outcome::Failure);
+                        Err(Judged {
+                            verdict: Verdict::FAILURE,
+                            value: Error::AttemptTimeout(elapsed),
+                        })
+                    }
+                })
             }
         }
     }
@@ -1412,12 +1425,8 @@ where
             op,
             total,
         };
-        let inner = retry::Call::new(RetryOf(lent), total, attempts);
         Call {
-            inner: match now {
-                Some(now) => inner.started_at(now),
-                None => inner,
-            },
+            inner: retry::Call::starting(RetryOf(lent), total, attempts, now),
             total,
             lent: false,
             owner: Owner {

@@ -224,13 +224,31 @@ where
     /// ```
     #[inline(always)]
     pub fn new(retry: R, deadline: Deadline, op: O) -> Self {
+        Call::starting(retry, deadline, op, None)
+    }
+
+    /// [`new`](Call::new), then [`started_at`](Call::started_at) when `start` is `Some`: one
+    /// constructor for a caller that may or may not have read the clock, so that the call is
+    /// built once, in place (a `match` over `new` and `started_at` copied the whole future
+    /// in the tower bench row "bulwark PipelineLayer").
+    ///
+    /// ```
+    /// use bulwark::retry::{Call, Config, Retry};
+    /// use bulwark::{Instant, MockClock, mock, timeout::Deadline};
+    /// let clock = MockClock::new();
+    /// let retry = Retry::new(Config::new(), &clock).unwrap();
+    /// let call = Call::starting(&retry, Deadline::NONE, || async { Ok::<_, ()>(1) }, Some(Instant::ZERO));
+    /// assert_eq!(mock::run(&clock, call).unwrap(), Ok(1));
+    /// ```
+    #[inline(always)]
+    pub fn starting(retry: R, deadline: Deadline, op: O, start: Option<Instant>) -> Self {
         Call {
             retry,
             _policy: PhantomData,
             op,
             deadline,
             state: RetryState::new(Instant::ZERO, 0),
-            phase: Phase::Start { at: None },
+            phase: Phase::Start { at: start },
         }
     }
 
@@ -255,7 +273,13 @@ where
     /// ```
     #[inline(always)]
     pub fn started_at(mut self, now: Instant) -> Self {
-        self.phase = Phase::Start { at: Some(now) };
+        // The phase is still `Start` (the call has not been polled: it is taken by value):
+        // set its field rather than replace (and drop) the phase.
+        if let Phase::Start { at } = &mut self.phase {
+            *at = Some(now);
+        } else {
+            self.phase = Phase::Start { at: Some(now) };
+        }
         self
     }
 }
@@ -344,7 +368,7 @@ where
         let retry: &Retry<S, K, H, B, D> = this.retry;
         let cfg = &retry.cfg;
         loop {
-            let out = match this.phase.as_mut().project() {
+            let polled = match this.phase.as_mut().project() {
                 PhaseProj::Start { at } => {
                     // The clock is read only when a limit needs it.
                     let now = match *at {
@@ -359,27 +383,21 @@ where
                     *this.state = RetryState::new(now, 0); // seeded on the first failure
                     this.state.start_attempt();
                     retry.hooks.on_attempt(1);
-                    this.phase.set(Phase::Running {
+                    // Replaced, not `set`: the phase is `Start`, whose fields need no drop, and
+                    // `set` called the whole phase's drop glue out of line to find that out (the
+                    // tower bench row "bulwark PipelineLayer").
+                    let _start = this.phase.as_mut().project_replace(Phase::Running {
                         fut: this.op.attempt(),
                     });
-                    continue;
-                }
-                PhaseProj::Running { fut } => match fut.poll(cx) {
-                    Poll::Ready(out) => out,
-                    Poll::Pending
-                        if this.state.attempts() == 1
-                            && this.deadline.is_expired(this.state.started()) =>
-                    {
-                        // Past the deadline and not ready: dropped now (the cancellation).
-                        this.phase.set(Phase::Done);
-                        retry.hooks.on_finish(1, Finish::DeadlineExceeded);
-                        return Poll::Ready(Err(Error::DeadlineExceeded {
-                            last: None,
-                            attempts: this.state.attempts(),
-                        }));
+                    // Polled here rather than through the loop's match: the variant just
+                    // set is known, so no second dispatch on the phase (the core pipeline
+                    // bench row "bulwark retry only", and the tower retry layer's row).
+                    match this.phase.as_mut().project() {
+                        PhaseProj::Running { fut } => fut.poll(cx),
+                        _ => continue,
                     }
-                    Poll::Pending => return Poll::Pending,
-                },
+                }
+                PhaseProj::Running { fut } => fut.poll(cx),
                 PhaseProj::Sleeping { sleep, .. } => {
                     core::task::ready!(sleep.poll(cx));
                     let expired = this.deadline.is_expired(retry.sleeper.now());
@@ -400,6 +418,22 @@ where
                     continue;
                 }
                 PhaseProj::Done => return Poll::Pending, // polled after completion
+            };
+            let out = match polled {
+                Poll::Ready(out) => out,
+                Poll::Pending
+                    if this.state.attempts() == 1
+                        && this.deadline.is_expired(this.state.started()) =>
+                {
+                    // Past the deadline and not ready: dropped now (the cancellation).
+                    this.phase.set(Phase::Done);
+                    retry.hooks.on_finish(1, Finish::DeadlineExceeded);
+                    return Poll::Ready(Err(Error::DeadlineExceeded {
+                        last: None,
+                        attempts: this.state.attempts(),
+                    }));
+                }
+                Poll::Pending => return Poll::Pending,
             };
             this.phase.set(Phase::Done);
             let hint = match retry.classify.classify(&out) {
