@@ -10,6 +10,7 @@
 use super::config::Policy;
 use super::error::{Rejected, SnapshotError, TransitionError};
 use super::machine::Ticket;
+use super::open_time::OpenTime;
 use super::state::{
     Admit, Breaker, End, Manual, Mode, Now, Phase, checked_snapshot, is_slow, times_calls,
 };
@@ -84,12 +85,12 @@ fn changed<S: Store>(s: &mut S, from: Breaker, to: Breaker, now: &mut S::Now) {
 #[inline]
 pub(crate) fn acquire<S: Store>(
     s: &mut S,
-    p: &Policy,
+    (p, open): (&Policy, &impl OpenTime),
     rules: &<S::Window as Window>::Rules,
     now: &mut S::Now,
 ) -> Result<Ticket, Rejected> {
     let ((decision, generation), change) = s.update(now, |c, now| {
-        let (decision, next) = c.admit(p, now);
+        let (decision, next) = c.admit(p, open, now);
         ((decision, next.generation), next)
     });
     if let Some((from, to)) = change {
@@ -116,7 +117,7 @@ pub(crate) fn acquire<S: Store>(
 #[inline]
 pub(crate) fn record<S: Store>(
     s: &mut S,
-    p: &Policy,
+    (p, open): (&Policy, &impl OpenTime),
     rules: &<S::Window as Window>::Rules,
     ticket: Ticket,
     outcome: Outcome,
@@ -155,7 +156,7 @@ pub(crate) fn record<S: Store>(
         slow,
         stats,
     };
-    let ((), change) = s.update(now, |c, now| ((), c.settle(p, rate, end, now)));
+    let ((), change) = s.update(now, |c, now| ((), c.settle(p, open, rate, end, now)));
     if let Some((from, to)) = change {
         crossed(s, rate, from, to, stats);
         changed(s, from, to, now);
@@ -235,11 +236,11 @@ pub(crate) fn manual<S: Store>(
 /// Restores `snapshot`, checked against `p`; the window starts empty.
 pub(crate) fn restore<S: Store>(
     s: &mut S,
-    p: &Policy,
+    (p, open): (&Policy, &impl OpenTime),
     snapshot: Snapshot,
     now: &mut S::Now,
 ) -> Result<(), SnapshotError> {
-    let snapshot = checked_snapshot(snapshot, p)?;
+    let snapshot = checked_snapshot(snapshot, p, open)?;
     let t = now.precise();
     let ((), change) = s.update(now, |c, _| ((), c.restored(snapshot, t)));
     s.reset_window();

@@ -4,6 +4,7 @@
 use super::config::{Config, Policy};
 use super::driver::{self, Store};
 use super::error::{ConfigError, Rejected, SnapshotError, TransitionError};
+use super::open_time::{ConfiguredOpenTime, OpenTime};
 use super::state::{Breaker, Manual, Mode, validate};
 use super::window::{Sample, Window, WindowStats};
 use super::{Metrics, Outcome, Snapshot, State};
@@ -109,12 +110,26 @@ impl Ticket {
 /// m.on_success(probe, Instant::from_secs(6));
 /// assert_eq!(m.state(), State::Closed);
 /// ```
-#[derive(Debug)]
-pub struct Machine<W: Window = super::NoWindow> {
+///
+/// `W` is the [`Window`] kind and `G` the [`OpenTime`] (the configured growth unless
+/// [`with_open_time`](Machine::with_open_time) sets a function).
+pub struct Machine<W: Window = super::NoWindow, G = ConfiguredOpenTime> {
     policy: Policy,
     rules: W::Rules,
     state: Breaker,
     window: W::State,
+    open: G,
+}
+
+impl<W: Window, G> core::fmt::Debug for Machine<W, G> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Machine")
+            .field("policy", &self.policy)
+            .field("rules", &self.rules)
+            .field("state", &self.state)
+            .field("window", &self.window)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<W: Window> Machine<W> {
@@ -135,7 +150,49 @@ impl<W: Window> Machine<W> {
             rules,
             state: Breaker::CLOSED,
             window: W::new_state(),
+            open: ConfiguredOpenTime,
         })
+    }
+}
+
+impl<W: Window, G: OpenTime> Machine<W, G> {
+    /// The same machine, taking its open times from `open` (Polly's break-duration
+    /// generator): a function of the [`Trip`](super::Trip) that sees the consecutive openings
+    /// and the figures that tripped the breaker. See [`OpenTime`] for what is done with its
+    /// answer (taken as it is, saturating; zero probes at once).
+    ///
+    /// ```
+    /// use bulwark::{Instant, circuit_breaker::{Config, CountWindow, Machine, Trip}};
+    /// use core::time::Duration;
+    /// // Open 1 s per percent of failures in the window: 75 % opens for 75 s.
+    /// let mut m = Machine::<CountWindow<4>>::new(Config::new().failure_rate(50).minimum_calls(4))
+    ///     .unwrap()
+    ///     .with_open_time(|t: &Trip| Duration::from_secs(t.failure_basis_points().unwrap_or(0) as u64 / 100));
+    /// for ok in [false, true, false, false] {
+    ///     let t = m.try_acquire(Instant::ZERO).unwrap();
+    ///     if ok { m.on_success(t, Instant::ZERO) } else { m.on_failure(t, Instant::ZERO) }
+    /// }
+    /// assert_eq!(m.try_acquire(Instant::ZERO).unwrap_err().retry_at, Some(Instant::from_secs(75)));
+    /// ```
+    pub fn with_open_time<G2: OpenTime>(self, open: G2) -> Machine<W, G2> {
+        Machine {
+            policy: self.policy,
+            rules: self.rules,
+            state: self.state,
+            window: self.window,
+            open,
+        }
+    }
+
+    /// The [`OpenTime`] it opens with.
+    ///
+    /// ```
+    /// use bulwark::circuit_breaker::{Config, ConfiguredOpenTime, Machine, NoWindow};
+    /// let m = Machine::<NoWindow>::new(Config::new().consecutive_failures(1)).unwrap();
+    /// assert_eq!(m.open_time(), &ConfiguredOpenTime);
+    /// ```
+    pub fn open_time(&self) -> &G {
+        &self.open
     }
 
     /// The configuration it runs with. The machine stores a compact form, so settings its
@@ -198,8 +255,8 @@ impl<W: Window> Machine<W> {
     /// assert!(m.try_acquire(Instant::ZERO).is_err());
     /// ```
     pub fn try_acquire(&mut self, now: Instant) -> Result<Ticket, Rejected> {
-        let (mut store, policy, rules) = self.parts();
-        driver::acquire(&mut store, policy, rules, &mut { now })
+        let (mut store, policy, rules, open) = self.parts();
+        driver::acquire(&mut store, (policy, open), rules, &mut { now })
     }
 
     /// The call of `ticket` succeeded at `now`.
@@ -253,8 +310,10 @@ impl<W: Window> Machine<W> {
     /// assert_eq!(m.state(), State::Closed);
     /// ```
     pub fn record(&mut self, ticket: Ticket, outcome: Outcome, now: Instant) {
-        let (mut store, policy, rules) = self.parts();
-        driver::record(&mut store, policy, rules, ticket, outcome, &mut { now });
+        let (mut store, policy, rules, open) = self.parts();
+        driver::record(&mut store, (policy, open), rules, ticket, outcome, &mut {
+            now
+        });
     }
 
     /// Forces the breaker open until another mode is chosen; calls are rejected with no
@@ -447,19 +506,20 @@ impl<W: Window> Machine<W> {
     /// assert_eq!(m.state(), State::Open); // unchanged
     /// ```
     pub fn restore(&mut self, s: Snapshot, now: Instant) -> Result<(), SnapshotError> {
-        let (mut store, policy, _) = self.parts();
-        driver::restore(&mut store, policy, s, &mut { now })
+        let (mut store, policy, _, open) = self.parts();
+        driver::restore(&mut store, (policy, open), s, &mut { now })
     }
 
     /// The plain store and the settings the driver runs it with.
-    fn parts(&mut self) -> (Plain<'_, W>, &Policy, &W::Rules) {
+    fn parts(&mut self) -> (Plain<'_, W>, &Policy, &W::Rules, &G) {
         let Machine {
             policy,
             rules,
             state,
             window,
+            open,
         } = self;
-        (Plain { state, window }, policy, rules)
+        (Plain { state, window }, policy, rules, open)
     }
 }
 

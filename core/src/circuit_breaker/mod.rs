@@ -58,6 +58,12 @@
 //!   by 1.5 in floating point and truncates to the millisecond; bulwark's
 //!   [`Config::open_growth_ratio`]`(3, 2, max)` multiplies by an integer ratio and rounds
 //!   down to the nanosecond (no floats on a microcontroller), saturating at the cap.
+//! * A function of the trip can decide the open time instead ([`OpenTime`], set with
+//!   [`CircuitBreaker::with_open_time`]): Polly's `BreakDurationGenerator`, which sees the
+//!   failure rate, the failure count and the half-open attempts. bulwark gives it the
+//!   consecutive openings (Polly's attempts plus one), the run of failures, the window (or
+//!   the probes) with its rates in basis points, and the configured open time. Its answer is
+//!   saturated, never capped or jittered; Polly does not cap it either.
 //! * Window rates are integers, rounded down: whole percent
 //!   ([`WindowStats::failure_percent`]) or basis points
 //!   ([`WindowStats::failure_basis_points`], 3333 for 33.33 %), where resilience4j's
@@ -120,6 +126,7 @@ mod encoding;
 mod error;
 mod future;
 mod machine;
+mod open_time;
 mod shared;
 mod state;
 mod window;
@@ -130,6 +137,7 @@ pub use config::{Config, HalfOpenLimit, HalfOpenVerdict};
 pub use error::{ConfigError, Error, Field, Rejected, SnapshotError, TransitionError};
 pub use future::Call;
 pub use machine::{Machine, Ticket};
+pub use open_time::{ConfiguredOpenTime, OpenTime, Trip};
 pub use shared::CircuitBreaker;
 pub use window::{CountWindow, NoWindow, TimeWindow, Window, WindowStats};
 

@@ -9,6 +9,7 @@ use super::driver::{self, Store};
 use super::encoding::{self, Second};
 use super::error::{ConfigError, Rejected, SnapshotError, TransitionError};
 use super::machine::Ticket;
+use super::open_time::{ConfiguredOpenTime, OpenTime};
 use super::state::{Breaker, Manual, Mode, Now, Phase, times_calls, validate};
 use super::window::{NoWindow, Sample, Window, WindowStats};
 use super::{Events, Exceeded, Metrics, Outcome, Snapshot, State, Transition};
@@ -78,11 +79,13 @@ use crate::time::{Clock, Instant};
 /// assert_eq!(breaker.state(), State::Open);
 /// assert_eq!(breaker.try_acquire().unwrap_err().retry_at, Some(Instant::from_secs(5)));
 /// ```
-pub struct CircuitBreaker<C, W: Window = NoWindow, E = ()> {
+pub struct CircuitBreaker<C, W: Window = NoWindow, E = (), G = ConfiguredOpenTime> {
     policy: Policy,
     rules: W::Rules,
     clock: C,
     events: E,
+    /// Zero-sized unless a function was set.
+    open: G,
     /// The state's control word (see `encoding`).
     ctrl: AtomicU64,
     /// The instant the phase holds, in nanoseconds: the end of the open time (open), the
@@ -132,6 +135,7 @@ impl<C: Clock, W: Window> CircuitBreaker<C, W> {
             rules,
             clock,
             events: (),
+            open: ConfiguredOpenTime,
             ctrl: AtomicU64::new(encoding::encode(&Breaker::CLOSED)),
             until: AtomicU64::new(0),
             window: W::new_shared(),
@@ -139,7 +143,7 @@ impl<C: Clock, W: Window> CircuitBreaker<C, W> {
     }
 }
 
-impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
+impl<C: Clock, W: Window, E: Events, G: OpenTime> CircuitBreaker<C, W, E, G> {
     /// The same breaker, reporting to `events`.
     ///
     /// ```
@@ -150,16 +154,61 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     /// let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap().with_events(Log);
     /// # let _ = b;
     /// ```
-    pub fn with_events<E2: Events>(self, events: E2) -> CircuitBreaker<C, W, E2> {
+    pub fn with_events<E2: Events>(self, events: E2) -> CircuitBreaker<C, W, E2, G> {
         CircuitBreaker {
             policy: self.policy,
             rules: self.rules,
             clock: self.clock,
             events,
+            open: self.open,
             ctrl: self.ctrl,
             until: self.until,
             window: self.window,
         }
+    }
+
+    /// The same breaker, taking its open times from `open` (Polly's break-duration
+    /// generator), which it owns: a capturing closure is fine. See [`OpenTime`] for what is
+    /// done with its answer. Zero-sized by default ([`ConfiguredOpenTime`]); a function adds
+    /// its captures to the breaker's size.
+    ///
+    /// ```
+    /// use bulwark::{Instant, MockClock, circuit_breaker::{CircuitBreaker, Config, Trip}};
+    /// use core::time::Duration;
+    /// let clock = MockClock::new();
+    /// let base = Duration::from_secs(2);
+    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock)
+    ///     .unwrap()
+    ///     .with_open_time(move |t: &Trip| base.saturating_mul(t.openings()));
+    /// b.try_acquire().unwrap().failure(); // first opening: 2 s
+    /// assert_eq!(b.try_acquire().unwrap_err().retry_at, Some(Instant::from_secs(2)));
+    /// clock.set(Instant::from_secs(2));
+    /// b.try_acquire().unwrap().failure(); // the probe fails: second opening, 4 s
+    /// assert_eq!(b.try_acquire().unwrap_err().retry_at, Some(Instant::from_secs(6)));
+    /// ```
+    pub fn with_open_time<G2: OpenTime>(self, open: G2) -> CircuitBreaker<C, W, E, G2> {
+        CircuitBreaker {
+            policy: self.policy,
+            rules: self.rules,
+            clock: self.clock,
+            events: self.events,
+            open,
+            ctrl: self.ctrl,
+            until: self.until,
+            window: self.window,
+        }
+    }
+
+    /// The [`OpenTime`] it opens with.
+    ///
+    /// ```
+    /// use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, ConfiguredOpenTime}};
+    /// let clock = MockClock::new();
+    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap();
+    /// assert_eq!(b.open_time(), &ConfiguredOpenTime);
+    /// ```
+    pub fn open_time(&self) -> &G {
+        &self.open
     }
 
     /// The configuration it runs with. The breaker stores a compact form, so settings its
@@ -315,7 +364,12 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     fn acquire(&self, coarse: Option<Instant>) -> Result<Ticket, Rejected> {
         let mut now = Reading::new(&self.clock);
         now.coarse = coarse;
-        driver::acquire(&mut { self }, &self.policy, &self.rules, &mut now)
+        driver::acquire(
+            &mut { self },
+            (&self.policy, &self.open),
+            &self.rules,
+            &mut now,
+        )
     }
 
     /// [`Admit::record`]: settles the call of `ticket` with `outcome`.
@@ -347,7 +401,7 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
         let mut now = Reading::new(&self.clock);
         driver::record(
             &mut { self },
-            &self.policy,
+            (&self.policy, &self.open),
             &self.rules,
             ticket,
             outcome,
@@ -387,7 +441,13 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
                 generation,
             } => {
                 now.publishing = true;
-                let open = self.policy.open_duration(openings, generation as u64);
+                // A function's answer depends on the trip's figures, which the word does
+                // not hold: estimate the next nanosecond (see `OpenTime`).
+                let open = if self.open.is_configured() {
+                    self.policy.open_duration(openings, generation as u64)
+                } else {
+                    1
+                };
                 now.precise()
                     .saturating_add(Duration::from_nanos(open.max(1)))
             }
@@ -625,7 +685,7 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     pub fn restore(&self, s: Snapshot) -> Result<(), SnapshotError> {
         driver::restore(
             &mut { self },
-            &self.policy,
+            (&self.policy, &self.open),
             s,
             &mut Reading::new(&self.clock),
         )
@@ -633,7 +693,7 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
 }
 
 /// The shared form's store: the control word, updated by CAS, and the second word.
-impl<'a, C: Clock, W: Window, E: Events> Store for &'a CircuitBreaker<C, W, E> {
+impl<'a, C: Clock, W: Window, E: Events, G: OpenTime> Store for &'a CircuitBreaker<C, W, E, G> {
     type Window = W;
     type Now = Reading<'a, C>;
 
@@ -785,7 +845,7 @@ impl<C: Clock> Now for Reading<'_, C> {
     }
 }
 
-impl<C, W: Window, E> fmt::Debug for CircuitBreaker<C, W, E> {
+impl<C, W: Window, E, G> fmt::Debug for CircuitBreaker<C, W, E, G> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Relaxed: a view for people, no decision depends on it.
         let w = self.ctrl.load(Ordering::Relaxed);
@@ -820,7 +880,7 @@ impl<C, W: Window, E> fmt::Debug for CircuitBreaker<C, W, E> {
 /// b.release(probe);
 /// assert!(b.try_admit().unwrap().is_probe());
 /// ```
-impl<C: Clock, W: Window, E: Events> Admit for CircuitBreaker<C, W, E> {
+impl<C: Clock, W: Window, E: Events, G: OpenTime> Admit for CircuitBreaker<C, W, E, G> {
     type Ticket = Ticket;
     type Rejected = Rejected;
 
