@@ -82,6 +82,7 @@ pub enum HalfOpenLimit {
 /// | [`half_open`](Config::half_open) | 1 probe, 1 success closes |
 /// | [`half_open_limit`](Config::half_open_limit) | [`HalfOpenLimit::InFlight`] |
 /// | [`max_half_open`](Config::max_half_open) | none: half-open lasts until its probes decide |
+/// | [`record_durations`](Config::record_durations) | off: calls are timed only with a slow-call policy |
 /// | [`seed`](Config::seed) (of the open-time jitter) | none: each breaker takes a fresh seed from [`rng::next_seed`](crate::rng::next_seed) (OS entropy once a std adapter builds its clock) |
 ///
 /// At least one policy must be on; a rate policy needs a window type.
@@ -136,6 +137,7 @@ let config: Config = toml::from_str(r#"
     half_open_verdict = "rate"
     half_open_limit = "per_episode"
     max_half_open = "30s"
+    record_durations = true
     seed = 42
 "#).unwrap();
 let s = Duration::from_secs;
@@ -152,6 +154,7 @@ assert_eq!(config, Config::new()
     .half_open_verdict(HalfOpenVerdict::Rate)
     .half_open_limit(HalfOpenLimit::PerEpisode)
     .max_half_open(s(30))
+    .record_durations(true)
     .seed(42));
 
 let err = toml::from_str::<Config>("consecutive_failures = 0").unwrap_err();
@@ -178,6 +181,8 @@ pub struct Config {
     pub(crate) verdict: HalfOpenVerdict,
     pub(crate) half_open_limit: HalfOpenLimit,
     pub(crate) max_half_open: Option<Duration>,
+    /// Time every call for the window's [`CallTimes`](super::CallTimes).
+    pub(crate) record_durations: bool,
     /// Meaningful when `seed_set`.
     pub(crate) seed: u64,
     /// Was [`Config::seed`] called (reproducible), or does each breaker take a fresh seed?
@@ -215,6 +220,7 @@ impl Config {
             verdict: HalfOpenVerdict::FirstFailure,
             half_open_limit: HalfOpenLimit::InFlight,
             max_half_open: None,
+            record_durations: false,
             seed: 0,
             seed_set: false,
         }
@@ -442,6 +448,26 @@ impl Config {
         self
     }
 
+    /// Time every call, so that the window's [`CallTimes`](super::CallTimes) (the sum and
+    /// maximum of the call durations) are measured without a slow-call policy (with one,
+    /// calls are timed anyway). Costs a precise clock reading at each admission and each
+    /// outcome. Needs a window. Default: off.
+    ///
+    /// ```
+    /// use bulwark::{Instant, circuit_breaker::{Config, CountWindow, Machine}};
+    /// use core::time::Duration;
+    /// let cfg = Config::new().failure_rate(50).record_durations(true);
+    /// let mut m = Machine::<CountWindow<10>>::new(cfg).unwrap();
+    /// let t = m.try_acquire(Instant::ZERO).unwrap();
+    /// m.on_success(t, Instant::from_millis(40));
+    /// let times = m.metrics(Instant::from_millis(40)).times;
+    /// assert_eq!((times.total, times.max), (Duration::from_millis(40), Duration::from_millis(40)));
+    /// ```
+    pub const fn record_durations(mut self, on: bool) -> Self {
+        self.record_durations = on;
+        self
+    }
+
     /// An explicit seed of the open-time jitter, for reproducible open times (tests,
     /// simulations): the same seed gives the same open times in every run and process.
     /// Without it (the default) each breaker takes a fresh seed from
@@ -499,7 +525,7 @@ impl Config {
         if self.open_jitter > 100 {
             return Err(ConfigError::PercentOutOfRange(Field::OpenJitter));
         }
-        if rate && !has_window {
+        if (rate || self.record_durations) && !has_window {
             return Err(ConfigError::NoWindow);
         }
         if !rate && self.consecutive_failures.is_none() {
@@ -616,6 +642,7 @@ impl Config {
             c.slow_threshold = nanos_to_duration(r.slow_threshold);
             c.minimum_calls = r.minimum_calls;
             c.time_window = nanos_to_duration(r.span);
+            c.record_durations = r.durations;
         }
         c
     }
@@ -649,8 +676,14 @@ mod serde_form {
         half_open_limit: HalfOpenLimit,
         #[serde(skip_serializing_if = "Option::is_none")]
         max_half_open: Option<Text>,
+        #[serde(skip_serializing_if = "is_false")]
+        record_durations: bool,
         #[serde(skip_serializing_if = "Option::is_none")]
         seed: Option<u64>,
+    }
+
+    fn is_false(b: &bool) -> bool {
+        !*b
     }
 
     /// [`Config::slow_calls`]`(threshold, percent)`.
@@ -732,6 +765,7 @@ mod serde_form {
                 half_open_verdict: c.verdict,
                 half_open_limit: c.half_open_limit,
                 max_half_open: c.max_half_open.map(Text),
+                record_durations: c.record_durations,
                 seed: c.explicit_seed(),
             }
         }
@@ -747,7 +781,8 @@ mod serde_form {
                 .open_jitter(self.open_jitter)
                 .half_open(self.half_open.probes, self.half_open.successes_to_close)
                 .half_open_verdict(self.half_open_verdict)
-                .half_open_limit(self.half_open_limit);
+                .half_open_limit(self.half_open_limit)
+                .record_durations(self.record_durations);
             if let Some(n) = self.consecutive_failures {
                 c = c.consecutive_failures(n);
             }

@@ -44,6 +44,15 @@ pub(crate) trait Store {
         sample: Sample,
     ) -> WindowStats;
 
+    /// Records the duration of a call just recorded as `sample` (a timed breaker).
+    fn record_timed(
+        &mut self,
+        rules: &<Self::Window as Window>::Rules,
+        now: &mut Self::Now,
+        sample: Sample,
+        micros: u32,
+    );
+
     /// Empties the window.
     fn reset_window(&mut self);
 
@@ -124,7 +133,8 @@ pub(crate) fn record<S: Store>(
     now: &mut S::Now,
 ) {
     let rate = S::Window::rate_rules(rules);
-    let slow = times_calls(rate) && is_slow(rate, ticket.started, now.precise());
+    let timed = times_calls(rate);
+    let slow = timed && is_slow(rate, ticket.started, now.precise());
     let seen = s.load(now);
     s.ended(&seen, outcome, slow);
     let stats = if S::Window::MEASURES
@@ -133,7 +143,12 @@ pub(crate) fn record<S: Store>(
         && outcome != Outcome::Ignored
     {
         let failure = outcome == Outcome::Failure;
-        s.record_window(rules, now, Sample { failure, slow })
+        let sample = Sample { failure, slow };
+        let stats = s.record_window(rules, now, sample);
+        if timed {
+            record_timed(s, rules, ticket.started, sample, now);
+        }
+        stats
     } else {
         WindowStats::default()
     };
@@ -161,6 +176,26 @@ pub(crate) fn record<S: Store>(
         crossed(s, rate, from, to, stats);
         changed(s, from, to, now);
     }
+}
+
+/// Records the duration of a timed call that started at `started` and was just recorded as
+/// `sample`. Out of line: a breaker that does not time calls keeps its closed path as it was
+/// (README row "breaker closed path, count window 100 vs recloser ring 100").
+#[inline(never)]
+fn record_timed<S: Store>(
+    s: &mut S,
+    rules: &<S::Window as Window>::Rules,
+    started: Instant,
+    sample: Sample,
+    now: &mut S::Now,
+) {
+    let micros = now.precise().as_nanos().saturating_sub(started.as_nanos()) / 1_000;
+    let micros = if micros > u32::MAX as u64 {
+        u32::MAX
+    } else {
+        micros as u32
+    };
+    s.record_timed(rules, now, sample, micros);
 }
 
 /// Reports the rates that the committed change `from` → `to` of a settled call shows crossing

@@ -467,8 +467,9 @@ impl<W: Window, G: OpenTime> Machine<W, G> {
     /// ```
     pub fn metrics(&self, now: Instant) -> Metrics {
         let state = self.state_at(now);
-        self.state
-            .metrics(state, W::stats(&self.window, &self.rules, now))
+        let window = W::stats(&self.window, &self.rules, now);
+        let times = W::times(&self.window, &self.rules, now, window.slow);
+        self.state.metrics(state, window, times)
     }
 
     /// The durable state as of `now` (see [`Snapshot`]).
@@ -550,6 +551,10 @@ impl<W: Window> Store for Plain<'_, W> {
 
     fn record_window(&mut self, rules: &W::Rules, now: &mut Instant, s: Sample) -> WindowStats {
         W::record(self.window, rules, *now, s)
+    }
+
+    fn record_timed(&mut self, rules: &W::Rules, now: &mut Instant, s: Sample, micros: u32) {
+        W::record_timed(self.window, rules, *now, s, micros)
     }
 
     fn reset_window(&mut self) {

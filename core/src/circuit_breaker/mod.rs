@@ -69,6 +69,12 @@
 //!   ([`WindowStats::failure_basis_points`], 3333 for 33.33 %), where resilience4j's
 //!   `getFailureRate()` and `getSlowCallRate()` are floats; the trip decision compares
 //!   counts (`failures · 100 >= threshold · calls`), exactly.
+//! * Slow successes and slow failures (resilience4j's `getNumberOfSlowSuccessfulCalls()` and
+//!   `getNumberOfSlowFailedCalls()`) and the sum and maximum of the call durations are in
+//!   [`Metrics::times`] ([`CallTimes`]), in whole microseconds (resilience4j keeps its total
+//!   in milliseconds). Calls are timed only with a slow-call policy or
+//!   [`Config::record_durations`] (a clock reading per admission and outcome); without,
+//!   the figures are zero, where resilience4j always times.
 //! * Entering metrics-only or disabled empties the window, as resilience4j's new metrics for
 //!   each state do: the figures a metrics-only breaker reports are those of the mode alone.
 //! * "Rate exceeded" ([`Events::on_rate_exceeded`]) is reported once per crossing of the
@@ -139,7 +145,7 @@ pub use future::Call;
 pub use machine::{Machine, Ticket};
 pub use open_time::{ConfiguredOpenTime, OpenTime, Trip};
 pub use shared::CircuitBreaker;
-pub use window::{CountWindow, NoWindow, TimeWindow, Window, WindowStats};
+pub use window::{CallTimes, CountWindow, NoWindow, TimeWindow, Window, WindowStats};
 
 use core::time::Duration;
 
@@ -620,6 +626,9 @@ pub struct Metrics {
     pub consecutive_failures: u32,
     /// What the window holds now.
     pub window: WindowStats,
+    /// The window's timed figures now: slow successes and slow failures, the sum and maximum
+    /// of the calls' durations (zero unless calls are timed).
+    pub times: CallTimes,
 }
 
 /// The breaker's durable state in 16 bytes, to save and restore (for example across a

@@ -643,7 +643,9 @@ impl<C: Clock, W: Window, E: Events, G: OpenTime> CircuitBreaker<C, W, E, G> {
         let mut reading = Reading::new(&self.clock);
         let state = self.read(self.load(), &mut reading);
         let public = state.public_at(&self.policy, &mut reading);
-        state.metrics(public, W::stats_shared(&self.window, &self.rules, now))
+        let window = W::stats_shared(&self.window, &self.rules, now);
+        let times = W::times_shared(&self.window, &self.rules, now, window.slow);
+        state.metrics(public, window, times)
     }
 
     /// The durable state now (see [`Snapshot`]).
@@ -754,6 +756,15 @@ impl<'a, C: Clock, W: Window, E: Events, G: OpenTime> Store for &'a CircuitBreak
             Instant::ZERO
         };
         W::record_shared(&self.window, rules, t, s)
+    }
+
+    fn record_timed(&mut self, rules: &W::Rules, now: &mut Reading<'a, C>, s: Sample, micros: u32) {
+        let t = if W::NEEDS_TIME {
+            now.precise()
+        } else {
+            Instant::ZERO
+        };
+        W::record_timed_shared(&self.window, rules, t, s, micros)
     }
 
     fn reset_window(&mut self) {

@@ -12,7 +12,7 @@ use super::config::{Config, HalfOpenVerdict, Policy};
 use super::encoding::MAX_OPENINGS;
 use super::error::{ConfigError, Rejected, SnapshotError, TransitionError};
 use super::open_time::{Cause, OpenTime, longest, open_nanos};
-use super::window::{Over, Rules, Window, WindowStats, rate_trips};
+use super::window::{CallTimes, Over, Rules, Window, WindowStats, rate_trips};
 use super::{Metrics, Outcome, Snapshot, State};
 use crate::time::{Instant, duration_to_nanos};
 
@@ -527,11 +527,12 @@ impl Breaker {
 
     /// The gauges, with the window's `stats`; `state` as [`public_at`](Breaker::public_at)
     /// gives it.
-    pub(crate) fn metrics(&self, state: State, window: WindowStats) -> Metrics {
+    pub(crate) fn metrics(&self, state: State, window: WindowStats, times: CallTimes) -> Metrics {
         Metrics {
             state,
             consecutive_failures: self.failures() as u32,
             window,
+            times,
         }
     }
 }
@@ -562,10 +563,11 @@ pub(crate) fn is_slow(rules: Option<&Rules>, started: Instant, now: Instant) -> 
     })
 }
 
-/// Are calls timed (is there a slow-call policy)? Constant `false` without a window.
+/// Are calls timed (a slow-call policy, or [`Config::record_durations`])? Constant `false`
+/// without a window.
 #[inline(always)]
 pub(crate) fn times_calls(rules: Option<&Rules>) -> bool {
-    rules.is_some_and(|r| r.slow_rate != 0)
+    rules.is_some_and(|r| r.timed)
 }
 
 /// Validates `cfg` for window `W`; what the breaker stores on success.
