@@ -637,12 +637,12 @@ impl Config {
             c = c.seed(p.seed);
         }
         if let Some(r) = rules {
-            c.failure_rate = (r.failure_rate != 0).then_some(r.failure_rate);
-            c.slow_rate = (r.slow_rate != 0).then_some(r.slow_rate);
+            c.failure_rate = (r.failure_rate() != 0).then_some(r.failure_rate());
+            c.slow_rate = (r.slow_rate() != 0).then_some(r.slow_rate());
             c.slow_threshold = nanos_to_duration(r.slow_threshold);
-            c.minimum_calls = r.minimum_calls;
+            c.minimum_calls = r.minimum_calls();
             c.time_window = nanos_to_duration(r.span);
-            c.record_durations = r.durations;
+            c.record_durations = r.durations();
         }
         c
     }

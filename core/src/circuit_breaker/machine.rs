@@ -5,7 +5,7 @@ use super::config::{Config, Policy};
 use super::driver::{self, Store};
 use super::error::{ConfigError, Rejected, SnapshotError, TransitionError};
 use super::open_time::{ConfiguredOpenTime, OpenTime};
-use super::state::{Breaker, Manual, Mode, validate};
+use super::state::{Breaker, Manual, Mode, changed_rules, validate};
 use super::window::{Sample, Window, WindowStats};
 use super::{Metrics, Outcome, Snapshot, State};
 use crate::time::Instant;
@@ -207,6 +207,68 @@ impl<W: Window, G: OpenTime> Machine<W, G> {
     /// ```
     pub fn config(&self) -> Config {
         Config::from_parts(&self.policy, W::rate_rules(&self.rules))
+    }
+
+    /// Changes the rate thresholds: the failure rate and the slow-call rate (percent, `None`:
+    /// that rate does not trip) and the minimum number of calls, keeping the window and the
+    /// state; see [`CircuitBreaker::set_rate_thresholds`](super::CircuitBreaker::set_rate_thresholds).
+    ///
+    /// # Errors
+    ///
+    /// As [`CircuitBreaker::set_rate_thresholds`](super::CircuitBreaker::set_rate_thresholds);
+    /// the machine is then left as it was.
+    ///
+    /// ```
+    /// use bulwark::{Instant, circuit_breaker::{Config, CountWindow, Machine, State}};
+    /// let mut m = Machine::<CountWindow<4>>::new(Config::new().failure_rate(100).minimum_calls(2)).unwrap();
+    /// let t = m.try_acquire(Instant::ZERO).unwrap();
+    /// m.on_failure(t, Instant::ZERO);
+    /// m.set_rate_thresholds(Some(100), None, 1).unwrap();
+    /// let t = m.try_acquire(Instant::ZERO).unwrap();
+    /// m.on_success(t, Instant::ZERO); // 1 of 2 failed: below 100 %
+    /// assert_eq!(m.state(), State::Closed);
+    /// m.set_rate_thresholds(Some(50), None, 1).unwrap();
+    /// let t = m.try_acquire(Instant::ZERO).unwrap();
+    /// m.on_failure(t, Instant::ZERO); // 2 of 3: over 50 %
+    /// assert_eq!(m.state(), State::Open);
+    /// ```
+    pub fn set_rate_thresholds(
+        &mut self,
+        failure_rate: Option<u8>,
+        slow_rate: Option<u8>,
+        minimum_calls: u32,
+    ) -> Result<(), ConfigError> {
+        let mut cfg = self.config();
+        cfg.failure_rate = failure_rate;
+        cfg.slow_rate = slow_rate;
+        cfg.minimum_calls = minimum_calls;
+        self.rules = changed_rules::<W>(&self.rules, &cfg)?;
+        Ok(())
+    }
+
+    /// Changes the slow-call threshold, keeping the window and the state; see
+    /// [`CircuitBreaker::set_slow_threshold`](super::CircuitBreaker::set_slow_threshold).
+    ///
+    /// # Errors
+    ///
+    /// As [`CircuitBreaker::set_slow_threshold`](super::CircuitBreaker::set_slow_threshold).
+    ///
+    /// ```
+    /// use bulwark::{Instant, circuit_breaker::{Config, ConfigError, CountWindow, Field, Machine}};
+    /// use core::time::Duration;
+    /// let mut m = Machine::<CountWindow<4>>::new(Config::new().failure_rate(50)).unwrap();
+    /// assert_eq!(m.set_slow_threshold(Duration::from_secs(1)), Err(ConfigError::FixedAtRunTime(Field::SlowRate)));
+    /// ```
+    pub fn set_slow_threshold(
+        &mut self,
+        threshold: core::time::Duration,
+    ) -> Result<(), ConfigError> {
+        let cfg = self.config();
+        let Some(percent) = cfg.slow_rate else {
+            return Err(ConfigError::FixedAtRunTime(super::Field::SlowRate));
+        };
+        self.rules = changed_rules::<W>(&self.rules, &cfg.slow_calls(threshold, percent))?;
+        Ok(())
     }
 
     /// The state as the last transition left it. An open breaker whose time is up stays

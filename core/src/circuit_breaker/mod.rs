@@ -47,6 +47,16 @@
 //! is what the next call will find: an open breaker whose time is up reports half-open, with
 //! no timer and nothing written.
 //!
+//! # Changed at run time
+//!
+//! A windowed breaker's rate thresholds (failure rate, slow-call rate, minimum calls) and its
+//! slow-call threshold change through `&self` with the window and the state kept
+//! ([`CircuitBreaker::set_rate_thresholds`], [`CircuitBreaker::set_slow_threshold`]); each
+//! change is one atomic word, so no decision sees half of it, and a call in flight is judged
+//! by the settings in force when it ends. Turning the slow-call policy on or off is a
+//! [`ConfigError::FixedAtRunTime`]: whether a call is timed is decided when it is admitted.
+//! resilience4j and Polly build a new breaker (and a new, empty window) for new settings.
+//!
 //! # Where the defaults differ from resilience4j, Polly and gobreaker
 //!
 //! * `state()` after the open time reports half-open, as Polly's `CircuitState` and

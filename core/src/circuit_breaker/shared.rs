@@ -10,8 +10,8 @@ use super::encoding::{self, Second};
 use super::error::{ConfigError, Rejected, SnapshotError, TransitionError};
 use super::machine::Ticket;
 use super::open_time::{ConfiguredOpenTime, OpenTime};
-use super::state::{Breaker, Manual, Mode, Now, Phase, times_calls, validate};
-use super::window::{NoWindow, Sample, Window, WindowStats};
+use super::state::{Breaker, Manual, Mode, Now, Phase, changed_rules, times_calls, validate};
+use super::window::{LiveSetting, NoWindow, Sample, Window, WindowStats};
 use super::{Events, Exceeded, Metrics, Outcome, Snapshot, State, Transition};
 use crate::admission::{Admit, Permit};
 use crate::sync::{AtomicU64, Ordering};
@@ -45,7 +45,11 @@ use crate::time::{Clock, Instant};
 /// publishes *open* by CAS; a reader that sees *open* with `Acquire` therefore sees the
 /// instant. Readers that see *opening* reject with an estimate. The window's counters are
 /// separate atomics; a sample racing a state change may land in the window of the state
-/// being left or entered (at most one per racing caller).
+/// being left or entered (at most one per racing caller). The window's
+/// [`CallTimes`](super::CallTimes) figures are further words that no decision reads. The
+/// settings that change at run time ([`set_rate_thresholds`](CircuitBreaker::set_rate_thresholds),
+/// [`set_slow_threshold`](CircuitBreaker::set_slow_threshold)) are one word each, stored
+/// `Release` and loaded `Acquire` once per decision.
 ///
 /// # Footprint
 ///
@@ -130,6 +134,8 @@ impl<C: Clock, W: Window> CircuitBreaker<C, W> {
     pub fn with_window(cfg: Config, window: W, clock: C) -> Result<Self, ConfigError> {
         let _ = window;
         let (policy, rules) = validate::<W>(&cfg)?;
+        let window = W::new_shared();
+        W::set_live_rules(&window, &rules, LiveSetting::All);
         Ok(CircuitBreaker {
             policy,
             rules,
@@ -138,7 +144,7 @@ impl<C: Clock, W: Window> CircuitBreaker<C, W> {
             open: ConfiguredOpenTime,
             ctrl: AtomicU64::new(encoding::encode(&Breaker::CLOSED)),
             until: AtomicU64::new(0),
-            window: W::new_shared(),
+            window,
         })
     }
 }
@@ -223,7 +229,102 @@ impl<C: Clock, W: Window, E: Events, G: OpenTime> CircuitBreaker<C, W, E, G> {
     /// assert_eq!(b.config(), cfg);
     /// ```
     pub fn config(&self) -> Config {
-        Config::from_parts(&self.policy, W::rate_rules(&self.rules))
+        Config::from_parts(&self.policy, W::rate_rules(&self.rules()))
+    }
+
+    /// The rules decisions are taken with now: the run-time settings of the window (see
+    /// [`set_rate_thresholds`](CircuitBreaker::set_rate_thresholds)).
+    #[inline(always)]
+    fn rules(&self) -> W::Rules {
+        W::live_rules(&self.window, &self.rules)
+    }
+
+    /// Changes the rate thresholds at run time, through `&self`, with no state lost: the
+    /// failure rate and the slow-call rate (percent, `None`: that rate does not trip) and the
+    /// minimum number of calls, as [`Config::failure_rate`], the percentage of
+    /// [`Config::slow_calls`] and [`Config::minimum_calls`] set them. The window keeps its
+    /// calls; the next decision, including that of a call already in flight when it ends,
+    /// judges with the new thresholds (resilience4j must build a new breaker for this).
+    ///
+    /// # Memory ordering
+    ///
+    /// The three settings are one atomic word, stored whole (`Release`) and loaded whole by
+    /// each decision (`Acquire`): no decision sees some of them changed and not the others.
+    /// [`set_slow_threshold`](CircuitBreaker::set_slow_threshold) is a separate change.
+    ///
+    /// # Errors
+    ///
+    /// As [`Config`] is checked when the breaker is built ([`ConfigError::PercentOutOfRange`],
+    /// [`ConfigError::MinimumCallsAboveWindow`], [`ConfigError::NoTripPolicy`],
+    /// [`ConfigError::NoWindow`] for a breaker without a window), and
+    /// [`ConfigError::FixedAtRunTime`]`(`[`Field::SlowRate`](super::Field::SlowRate)`)` to turn
+    /// the slow-call policy on or off (whether calls are timed is decided as they are
+    /// admitted). The breaker is then left as it was.
+    ///
+    /// ```
+    /// use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, ConfigError, CountWindow, Field, State}};
+    /// let clock = MockClock::new();
+    /// let b = CircuitBreaker::with_window(Config::new().failure_rate(75).minimum_calls(4), CountWindow::<4>, &clock).unwrap();
+    /// for ok in [true, false, true] {
+    ///     let p = b.try_acquire().unwrap();
+    ///     if ok { p.success() } else { p.failure() }
+    /// }
+    /// let in_flight = b.try_acquire().unwrap();
+    /// b.set_rate_thresholds(Some(50), None, 4).unwrap();
+    /// in_flight.failure(); // 2 of 4 failed: 50 % trips under the new threshold, not the old
+    /// assert_eq!(b.state(), State::Open);
+    /// assert_eq!(b.config(), Config::new().failure_rate(50).minimum_calls(4));
+    /// assert_eq!(b.set_rate_thresholds(Some(50), None, 5), Err(ConfigError::MinimumCallsAboveWindow));
+    /// assert_eq!(b.set_rate_thresholds(Some(50), Some(90), 4), Err(ConfigError::FixedAtRunTime(Field::SlowRate)));
+    /// ```
+    pub fn set_rate_thresholds(
+        &self,
+        failure_rate: Option<u8>,
+        slow_rate: Option<u8>,
+        minimum_calls: u32,
+    ) -> Result<(), ConfigError> {
+        let mut cfg = self.config();
+        cfg.failure_rate = failure_rate;
+        cfg.slow_rate = slow_rate;
+        cfg.minimum_calls = minimum_calls;
+        let rules = changed_rules::<W>(&self.rules, &cfg)?;
+        W::set_live_rules(&self.window, &rules, LiveSetting::Rates);
+        Ok(())
+    }
+
+    /// Changes the slow-call threshold at run time, through `&self`, with no state lost (as
+    /// [`Config::slow_calls`] sets it): a call that ends from now on is slow if it took
+    /// `threshold` or longer, calls already in flight included; the calls in the window keep
+    /// the verdict they were recorded with. One atomic store (`Release`), loaded by each
+    /// decision (`Acquire`).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Zero`]`(`[`Field::SlowThreshold`](super::Field::SlowThreshold)`)`, and
+    /// [`ConfigError::FixedAtRunTime`]`(`[`Field::SlowRate`](super::Field::SlowRate)`)` for a
+    /// breaker without a slow-call policy (it does not time calls; one cannot be turned on at
+    /// run time). The breaker is then left as it was.
+    ///
+    /// ```
+    /// use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, CountWindow, State}};
+    /// use core::time::Duration;
+    /// let clock = MockClock::new();
+    /// let cfg = Config::new().slow_calls(Duration::from_secs(2), 100).minimum_calls(1);
+    /// let b = CircuitBreaker::with_window(cfg, CountWindow::<4>, &clock).unwrap();
+    /// let in_flight = b.try_acquire().unwrap();
+    /// clock.advance(Duration::from_secs(1));
+    /// b.set_slow_threshold(Duration::from_millis(500)).unwrap();
+    /// in_flight.success(); // 1 s: slow under the new threshold
+    /// assert_eq!(b.state(), State::Open);
+    /// ```
+    pub fn set_slow_threshold(&self, threshold: Duration) -> Result<(), ConfigError> {
+        let cfg = self.config();
+        let Some(percent) = cfg.slow_rate else {
+            return Err(ConfigError::FixedAtRunTime(super::Field::SlowRate));
+        };
+        let rules = changed_rules::<W>(&self.rules, &cfg.slow_calls(threshold, percent))?;
+        W::set_live_rules(&self.window, &rules, LiveSetting::SlowThreshold);
+        Ok(())
     }
 
     /// The event hooks.
@@ -402,7 +503,7 @@ impl<C: Clock, W: Window, E: Events, G: OpenTime> CircuitBreaker<C, W, E, G> {
         driver::record(
             &mut { self },
             (&self.policy, &self.open),
-            &self.rules,
+            &self.rules(),
             ticket,
             outcome,
             &mut now,
@@ -643,8 +744,9 @@ impl<C: Clock, W: Window, E: Events, G: OpenTime> CircuitBreaker<C, W, E, G> {
         let mut reading = Reading::new(&self.clock);
         let state = self.read(self.load(), &mut reading);
         let public = state.public_at(&self.policy, &mut reading);
-        let window = W::stats_shared(&self.window, &self.rules, now);
-        let times = W::times_shared(&self.window, &self.rules, now, window.slow);
+        let rules = self.rules();
+        let window = W::stats_shared(&self.window, &rules, now);
+        let times = W::times_shared(&self.window, &rules, now, window.slow);
         state.metrics(public, window, times)
     }
 
@@ -865,7 +967,10 @@ impl<C, W: Window, E, G> fmt::Debug for CircuitBreaker<C, W, E, G> {
             .field("state", &encoding::decode(w, at))
             .field(
                 "config",
-                &Config::from_parts(&self.policy, W::rate_rules(&self.rules)),
+                &Config::from_parts(
+                    &self.policy,
+                    W::rate_rules(&W::live_rules(&self.window, &self.rules)),
+                ),
             )
             .finish_non_exhaustive()
     }

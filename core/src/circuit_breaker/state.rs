@@ -407,7 +407,7 @@ impl Breaker {
             in_flight: h.in_flight.saturating_sub(1),
             ..h
         };
-        let slow = end.slow && rules.is_some_and(|r| r.slow_rate != 0);
+        let slow = end.slow && rules.is_some_and(|r| r.slow_rate() != 0);
         let failure = match end.outcome {
             Outcome::Ignored => return self.with_probes(released),
             Outcome::Failure => true,
@@ -546,10 +546,10 @@ fn rate_verdict_trips(rules: Option<&Rules>, p: &Policy, h: Probes) -> bool {
     let over =
         |count: u8, percent: u8| percent != 0 && count as u32 * 100 >= percent as u32 * judged;
     let failure_rate = match rules {
-        Some(r) if r.failure_rate != 0 => r.failure_rate,
+        Some(r) if r.failure_rate() != 0 => r.failure_rate(),
         _ => 100,
     };
-    let slow_rate = rules.map_or(0, |r| r.slow_rate);
+    let slow_rate = rules.map_or(0, |r| r.slow_rate());
     over(h.failed, failure_rate)
         || over(h.slow, slow_rate)
         || h.judged - h.failed < p.successes_to_close
@@ -559,7 +559,7 @@ fn rate_verdict_trips(rules: Option<&Rules>, p: &Policy, h: Probes) -> bool {
 #[inline]
 pub(crate) fn is_slow(rules: Option<&Rules>, started: Instant, now: Instant) -> bool {
     rules.is_some_and(|r| {
-        r.slow_rate != 0 && now.as_nanos().saturating_sub(started.as_nanos()) >= r.slow_threshold
+        r.slow_rate() != 0 && now.as_nanos().saturating_sub(started.as_nanos()) >= r.slow_threshold
     })
 }
 
@@ -567,7 +567,24 @@ pub(crate) fn is_slow(rules: Option<&Rules>, started: Instant, now: Instant) -> 
 /// without a window.
 #[inline(always)]
 pub(crate) fn times_calls(rules: Option<&Rules>) -> bool {
-    rules.is_some_and(|r| r.timed)
+    rules.is_some_and(|r| r.timed())
+}
+
+/// The rules of a breaker with rules `old` after a change at run time to `cfg` (the
+/// breaker's configuration with the change made): validated as the constructor validates,
+/// and whether calls are timed (a slow-call policy) must not change.
+pub(crate) fn changed_rules<W: Window>(
+    old: &W::Rules,
+    cfg: &Config,
+) -> Result<W::Rules, ConfigError> {
+    cfg.validate(W::MEASURES)?;
+    let new = W::rules(cfg)?;
+    match (W::rate_rules(old), W::rate_rules(&new)) {
+        (Some(a), Some(b)) if (a.slow_rate() == 0) != (b.slow_rate() == 0) => Err(
+            ConfigError::FixedAtRunTime(crate::circuit_breaker::Field::SlowRate),
+        ),
+        _ => Ok(new),
+    }
 }
 
 /// Validates `cfg` for window `W`; what the breaker stores on success.

@@ -203,18 +203,19 @@ pub struct Rules {
     pub(crate) span: u64,
     /// The length of one bucket in nanoseconds (time windows; 0 for count windows).
     pub(crate) bucket: u64,
-    pub(crate) minimum_calls: u32,
-    /// Percent; 0: the policy is off.
-    pub(crate) failure_rate: u8,
-    /// Percent; 0: the policy is off.
-    pub(crate) slow_rate: u8,
-    /// Time every call ([`Config::record_durations`]), slow-call policy or not.
-    pub(crate) durations: bool,
-    /// Are calls timed: `slow_rate != 0 || durations`, kept as one flag because both forms
-    /// test it on every admission and every outcome (README row "breaker closed path, count
-    /// window 100 vs recloser ring 100": testing the two settings cost 6 instructions a call).
-    pub(crate) timed: bool,
+    /// The settings that can change at run time, and two fixed flags: see
+    /// [`rates_word`](Rules::rates_word). One word, so that the shared form puts its run-time
+    /// value in place with one move, and the rules stay 32 bytes.
+    rates: u64,
 }
+
+/// In [`Rules::rates_word`]: time every call ([`Config::record_durations`]).
+const DURATIONS: u64 = 1 << 48;
+/// In [`Rules::rates_word`]: calls are timed (a slow-call policy, or [`DURATIONS`]), kept as
+/// one flag because both forms test it on every admission and every outcome (README row
+/// "breaker closed path, count window 100 vs recloser ring 100": testing the two settings
+/// cost 6 instructions a call). Fixed for the breaker's life.
+const TIMED: u64 = 1 << 49;
 
 impl Rules {
     /// The rules of a validated `cfg`, with `bucket` the time window's bucket length.
@@ -223,19 +224,128 @@ impl Rules {
             slow_threshold: duration_to_nanos(cfg.slow_threshold),
             span: duration_to_nanos(cfg.time_window),
             bucket,
-            minimum_calls: cfg.minimum_calls,
-            failure_rate: match cfg.failure_rate {
-                Some(p) => p,
-                None => 0,
-            },
-            slow_rate: match cfg.slow_rate {
-                Some(p) => p,
-                None => 0,
-            },
-            durations: cfg.record_durations,
-            timed: cfg.slow_rate.is_some() || cfg.record_durations,
+            rates: cfg.minimum_calls as u64
+                | (match cfg.failure_rate {
+                    Some(p) => p,
+                    None => 0,
+                } as u64)
+                    << 32
+                | (match cfg.slow_rate {
+                    Some(p) => p,
+                    None => 0,
+                } as u64)
+                    << 40
+                | if cfg.record_durations { DURATIONS } else { 0 }
+                | if cfg.slow_rate.is_some() || cfg.record_durations {
+                    TIMED
+                } else {
+                    0
+                },
         }
     }
+}
+
+impl Rules {
+    /// The settings that can change at run time through `&self` (minimum calls, the failure
+    /// and slow rates) as one word: minimum calls in bits 0..32, the failure rate in 32..40,
+    /// the slow rate in 40..48; and the fixed flags [`DURATIONS`] and [`TIMED`].
+    const fn rates_word(&self) -> u64 {
+        self.rates
+    }
+
+    /// Time every call ([`Config::record_durations`]).
+    pub(crate) const fn durations(&self) -> bool {
+        self.rates & DURATIONS != 0
+    }
+
+    /// Are calls timed (a slow-call policy or [`Config::record_durations`])?
+    #[inline(always)]
+    pub(crate) const fn timed(&self) -> bool {
+        self.rates & TIMED != 0
+    }
+
+    /// [`Config::minimum_calls`].
+    #[inline(always)]
+    pub(crate) const fn minimum_calls(&self) -> u32 {
+        self.rates as u32
+    }
+
+    /// Percent; 0: the policy is off.
+    #[inline(always)]
+    pub(crate) const fn failure_rate(&self) -> u8 {
+        (self.rates >> 32) as u8
+    }
+
+    /// Percent; 0: the policy is off.
+    #[inline(always)]
+    pub(crate) const fn slow_rate(&self) -> u8 {
+        (self.rates >> 40) as u8
+    }
+
+    /// These rules with the rates of `word` (see [`rates_word`](Rules::rates_word)) and the
+    /// slow-call threshold `slow_threshold`.
+    #[inline(always)]
+    const fn with_live(self, word: u64, slow_threshold: u64) -> Rules {
+        Rules {
+            rates: word,
+            slow_threshold,
+            ..self
+        }
+    }
+}
+
+/// The run-time settings of a shared window ([`Rules::rates_word`] and the slow-call
+/// threshold): written whole by one store each, so a decision never sees half a change.
+#[doc(hidden)]
+#[derive(Debug)]
+pub(crate) struct Live {
+    rates: AtomicU64,
+    slow_threshold: AtomicU64,
+}
+
+impl Live {
+    fn new() -> Live {
+        Live {
+            rates: AtomicU64::new(0),
+            slow_threshold: AtomicU64::new(0),
+        }
+    }
+
+    /// `r` with the run-time settings.
+    #[inline(always)]
+    fn rules(&self, r: &Rules) -> Rules {
+        // Acquire: pairs with the Release stores of `store`. Each word is a whole setting,
+        // so one load of it is a consistent view of that change.
+        let rates = self.rates.load(Ordering::Acquire);
+        let threshold = self.slow_threshold.load(Ordering::Acquire);
+        r.with_live(rates, threshold)
+    }
+
+    /// Publishes the run-time settings of `r` that `what` names, each word by one store (so
+    /// changes of the rates and of the threshold never undo each other).
+    fn store(&self, r: &Rules, what: LiveSetting) {
+        // Release: a decision that loads the new value (Acquire, in `rules`) sees everything
+        // the changing thread did before. No other data is published with it.
+        if what != LiveSetting::Rates {
+            self.slow_threshold
+                .store(r.slow_threshold, Ordering::Release);
+        }
+        if what != LiveSetting::SlowThreshold {
+            self.rates.store(r.rates_word(), Ordering::Release);
+        }
+    }
+}
+
+/// Which run-time setting a change publishes.
+#[doc(hidden)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum LiveSetting {
+    /// Both (when the breaker is built).
+    All,
+    /// Minimum calls, failure rate, slow rate.
+    Rates,
+    /// The slow-call threshold.
+    SlowThreshold,
 }
 
 /// Which rates of a window are at or over their thresholds.
@@ -252,9 +362,9 @@ impl Over {
     #[inline]
     pub(crate) fn of(rules: Option<&Rules>, s: WindowStats) -> Over {
         match rules {
-            Some(r) if s.calls >= r.minimum_calls => Over {
-                failure: over(s.failures, r.failure_rate, s.calls),
-                slow: over(s.slow, r.slow_rate, s.calls),
+            Some(r) if s.calls >= r.minimum_calls() => Over {
+                failure: over(s.failures, r.failure_rate(), s.calls),
+                slow: over(s.slow, r.slow_rate(), s.calls),
             },
             _ => Over::default(),
         }
@@ -273,8 +383,8 @@ const fn over(count: u32, percent: u8, calls: u32) -> bool {
 #[inline]
 pub(crate) fn rate_trips(rules: Option<&Rules>, s: WindowStats) -> bool {
     match rules {
-        Some(r) if s.calls >= r.minimum_calls => {
-            over(s.failures, r.failure_rate, s.calls) || over(s.slow, r.slow_rate, s.calls)
+        Some(r) if s.calls >= r.minimum_calls() => {
+            over(s.failures, r.failure_rate(), s.calls) || over(s.slow, r.slow_rate(), s.calls)
         }
         _ => false,
     }
@@ -328,6 +438,12 @@ pub trait Window: sealed::Sealed {
     fn stats_shared(w: &Self::Shared, r: &Self::Rules, now: Instant) -> WindowStats;
     #[doc(hidden)]
     fn reset_shared(w: &Self::Shared);
+    /// The rules a shared window decides with now: `r` with its run-time settings.
+    #[doc(hidden)]
+    fn live_rules(w: &Self::Shared, r: &Self::Rules) -> Self::Rules;
+    /// Publishes the run-time settings of `r` that `what` names.
+    #[doc(hidden)]
+    fn set_live_rules(w: &Self::Shared, r: &Self::Rules, what: LiveSetting);
     /// Records the duration (`micros`) of a timed call, just recorded as `s`: apart from
     /// [`record`](Window::record), out of line, so that a breaker that does not time calls
     /// does not pay for it.
@@ -381,6 +497,8 @@ impl Window for NoWindow {
         WindowStats::default()
     }
     fn reset_shared(_: &()) {}
+    fn live_rules(_: &(), _: &()) {}
+    fn set_live_rules(_: &(), _: &(), _: LiveSetting) {}
     fn record_timed(_: &mut (), _: &(), _: Instant, _: Sample, _: u32) {}
     fn record_timed_shared(_: &(), _: &(), _: Instant, _: Sample, _: u32) {}
     fn times(_: &(), _: &(), _: Instant, _: u32) -> CallTimes {
@@ -432,7 +550,7 @@ const fn unpack_totals(t: u64, r: &Rules) -> WindowStats {
         calls: (t & mask) as u32,
         failures: (t >> FIELD & mask) as u32,
         slow: (t >> (2 * FIELD) & mask) as u32,
-        minimum_calls: r.minimum_calls,
+        minimum_calls: r.minimum_calls(),
     }
 }
 
@@ -471,6 +589,7 @@ pub struct CountShared<const N: usize> {
     micros_head: AtomicUsize,
     micros_sum: AtomicU64,
     slow_failures: AtomicU32,
+    live: Live,
 }
 
 impl<const N: usize> sealed::Sealed for CountWindow<N> {}
@@ -516,6 +635,7 @@ impl<const N: usize> Window for CountWindow<N> {
             micros_head: AtomicUsize::new(0),
             micros_sum: AtomicU64::new(0),
             slow_failures: AtomicU32::new(0),
+            live: Live::new(),
         }
     }
     fn record(w: &mut CountState<N>, r: &Rules, _: Instant, s: Sample) -> WindowStats {
@@ -534,6 +654,13 @@ impl<const N: usize> Window for CountWindow<N> {
     }
     fn reset(w: &mut CountState<N>) {
         *w = Self::new_state();
+    }
+    #[inline(always)]
+    fn live_rules(w: &CountShared<N>, r: &Rules) -> Rules {
+        w.live.rules(r)
+    }
+    fn set_live_rules(w: &CountShared<N>, r: &Rules, what: LiveSetting) {
+        w.live.store(r, what)
     }
     fn record_timed(w: &mut CountState<N>, _: &Rules, _: Instant, _: Sample, micros: u32) {
         // The slot `record` just wrote.
@@ -843,6 +970,7 @@ pub struct TimeShared<const N: usize> {
     sums: [AtomicU64; N],
     /// The highest epoch seen (only grows).
     latest: AtomicU64,
+    live: Live,
 }
 
 impl<const N: usize> TimeWindow<N> {
@@ -862,11 +990,11 @@ impl<const N: usize> TimeWindow<N> {
         if e - latest >= N as u64 {
             // Nothing recorded within one window length: every bucket has expired.
             return WindowStats {
-                minimum_calls: r.minimum_calls,
+                minimum_calls: r.minimum_calls(),
                 ..WindowStats::default()
             };
         }
-        buckets_stats(words, e, N, r.minimum_calls)
+        buckets_stats(words, e, N, r.minimum_calls())
     }
 
     /// The slots an advance from epoch `prev` to `e` sweeps: those of `prev + 1 ..= e`.
@@ -917,6 +1045,7 @@ impl<const N: usize> Window for TimeWindow<N> {
             peaks: atomic_array!(AtomicU64, 0, N),
             sums: atomic_array!(AtomicU64, 0, N),
             latest: AtomicU64::new(0),
+            live: Live::new(),
         }
     }
     fn record(w: &mut TimeState<N>, r: &Rules, now: Instant, s: Sample) -> WindowStats {
@@ -932,6 +1061,13 @@ impl<const N: usize> Window for TimeWindow<N> {
         let b = &mut w.buckets[(e % N as u64) as usize];
         *b = bucket_add(*b, e, s);
         Self::stats(w, r, now)
+    }
+    #[inline(always)]
+    fn live_rules(w: &TimeShared<N>, r: &Rules) -> Rules {
+        w.live.rules(r)
+    }
+    fn set_live_rules(w: &TimeShared<N>, r: &Rules, what: LiveSetting) {
+        w.live.store(r, what)
     }
     fn record_timed(w: &mut TimeState<N>, r: &Rules, now: Instant, s: Sample, micros: u32) {
         // `record` has just placed `s` at this epoch (and swept).
