@@ -71,3 +71,39 @@ fn changes_of_different_settings_never_undo_each_other() {
         );
     });
 }
+
+/// A change of the open time racing a trip: the trip opens for the old time or the new one,
+/// whole, and publishes it (a caller after both sees that end).
+#[test]
+fn an_open_time_change_racing_a_trip_opens_for_one_or_the_other() {
+    loom::model(|| {
+        let s = Duration::from_secs;
+        let cfg = Config::new().consecutive_failures(1).open_for(s(30));
+        let b = Arc::new(CircuitBreaker::new(cfg, Still).unwrap());
+        let permit = Permit::try_new(b.clone()).unwrap();
+        let changer = {
+            let b = b.clone();
+            loom::thread::spawn(move || {
+                b.set_open_for(s(5)).unwrap();
+                b.set_consecutive_failures(Some(2)).unwrap();
+            })
+        };
+        let caller = loom::thread::spawn(move || permit.failure());
+        changer.join().unwrap();
+        caller.join().unwrap();
+        // The failure was judged with 1 or 2 consecutive failures: open, or closed with a
+        // run of 1; if open, for 30 s or 5 s from 100 s.
+        match b.state() {
+            State::Open => {
+                let at = b.try_acquire().unwrap_err().retry_at.unwrap();
+                assert!(
+                    at == Instant::from_secs(130) || at == Instant::from_secs(105),
+                    "{at:?}"
+                );
+            }
+            State::Closed => assert_eq!(b.metrics().consecutive_failures, 1),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(b.config(), cfg.open_for(s(5)).consecutive_failures(2));
+    });
+}

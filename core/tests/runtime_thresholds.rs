@@ -158,3 +158,68 @@ fn bad_or_fixed_changes_are_typed_errors_and_change_nothing() {
         Err(ConfigError::NoWindow)
     );
 }
+
+/// The open time and the consecutive failures change through `&self`: the run of failures
+/// and the consecutive openings are kept (growth continues from the new base).
+#[test]
+fn open_time_and_consecutive_failures_change_without_losing_state() {
+    let clock = MockClock::new();
+    let s = Duration::from_secs;
+    let cfg = Config::new()
+        .consecutive_failures(4)
+        .open_for(s(10))
+        .open_growth(2, s(100));
+    let b = CircuitBreaker::new(cfg, &clock).unwrap();
+    let mut m = Machine::<NoWindow>::new(cfg).unwrap();
+    for _ in 0..2 {
+        b.try_acquire().unwrap().failure();
+        let t = m.try_acquire(Instant::ZERO).unwrap();
+        m.on_failure(t, Instant::ZERO);
+    }
+    b.set_consecutive_failures(Some(3)).unwrap();
+    m.set_consecutive_failures(Some(3)).unwrap();
+    assert_eq!(b.metrics().consecutive_failures, 2);
+    b.try_acquire().unwrap().failure(); // the 3rd: opens for 10 s
+    let t = m.try_acquire(Instant::ZERO).unwrap();
+    m.on_failure(t, Instant::ZERO);
+    assert_eq!(
+        b.try_acquire().unwrap_err().retry_at,
+        Some(Instant::from_secs(10))
+    );
+    assert_eq!(
+        m.try_acquire(Instant::ZERO).unwrap_err().retry_at,
+        Some(Instant::from_secs(10))
+    );
+    // The open breaker keeps its end; the next opening (the 2nd: ×2) starts from 7 s.
+    b.set_open_for(s(7)).unwrap();
+    m.set_open_for(s(7)).unwrap();
+    assert_eq!(
+        b.try_acquire().unwrap_err().retry_at,
+        Some(Instant::from_secs(10))
+    );
+    clock.set(Instant::from_secs(10));
+    b.try_acquire().unwrap().failure(); // the probe fails
+    let t = m.try_acquire(Instant::from_secs(10)).unwrap();
+    m.on_failure(t, Instant::from_secs(10));
+    assert_eq!(
+        b.try_acquire().unwrap_err().retry_at,
+        Some(Instant::from_secs(24))
+    );
+    assert_eq!(
+        m.try_acquire(Instant::from_secs(10)).unwrap_err().retry_at,
+        Some(Instant::from_secs(24))
+    );
+    assert_eq!(b.config(), cfg.consecutive_failures(3).open_for(s(7)));
+    assert_eq!(m.config(), b.config());
+    // Above the growth's cap: refused, nothing changes.
+    assert_eq!(b.set_open_for(s(101)), Err(ConfigError::OpenMaxBelowBase));
+    assert_eq!(
+        b.set_consecutive_failures(Some(0)),
+        Err(ConfigError::Zero(Field::ConsecutiveFailures))
+    );
+    assert_eq!(
+        b.set_consecutive_failures(Some(70_000)),
+        Err(ConfigError::TooLarge(Field::ConsecutiveFailures))
+    );
+    assert_eq!(b.config(), cfg.consecutive_failures(3).open_for(s(7)));
+}

@@ -6,6 +6,7 @@ use super::encoding::MAX_PROBES;
 use super::error::{ConfigError, Field};
 use super::window::Rules;
 use crate::rng::splitmix64;
+use crate::sync::{AtomicU64, Ordering};
 use crate::time::Instant;
 use crate::time::duration_to_nanos;
 
@@ -915,13 +916,66 @@ impl Policy {
         self.open_max.saturating_add(span)
     }
 
+    /// `self` with the settings of `cfg` (validated) that change at run time: the open
+    /// time's base and cap, and the consecutive failures.
+    pub(crate) const fn with_run_time(&self, cfg: &Config) -> Policy {
+        Policy {
+            open_base: duration_to_nanos(cfg.open_base),
+            open_max: duration_to_nanos(cfg.open_max),
+            consecutive_failures: match cfg.consecutive_failures {
+                Some(n) => n as u16,
+                None => 0,
+            },
+            ..*self
+        }
+    }
+
+    /// The small fields as one word (see [`SharedPolicy`]).
+    const fn small_word(&self) -> u64 {
+        self.open_multiplier as u64
+            | (self.open_divisor as u64) << 16
+            | (self.consecutive_failures as u64) << 24
+            | (self.half_open as u64) << 40
+            | (self.successes_to_close as u64) << 48
+            | (self.open_jitter as u64) << 56
+    }
+
+    /// The policy of the words of a [`SharedPolicy`].
+    #[inline(always)]
+    const fn of_words(
+        open_base: u64,
+        open_max: u64,
+        seed: u64,
+        max_half_open: u64,
+        small: u64,
+    ) -> Policy {
+        Policy {
+            open_base,
+            open_max,
+            seed,
+            max_half_open,
+            open_multiplier: small as u16,
+            open_divisor: (small >> 16) as u8,
+            consecutive_failures: (small >> 24) as u16,
+            half_open: (small >> 40) as u8,
+            successes_to_close: (small >> 48) as u8,
+            open_jitter: (small >> 56) as u8,
+        }
+    }
+
     /// The open time for the `openings`-th consecutive opening (1-based), before jitter,
-    /// saturating at the cap; then jittered by a hash of the seed and `salt`.
+    /// saturating at the cap; then jittered by a hash of the seed and `salt`. Without growth
+    /// (a multiplier of 1) the open time is the base, whatever the cap (validation keeps the
+    /// cap at or above the base; a base changed at run time is not capped by the old cap).
     pub(crate) fn open_duration(&self, openings: u8, salt: u64) -> u64 {
-        let max = self.open_max;
+        let (num, den) = (self.open_multiplier as u64, self.open_divisor as u64);
+        let max = if num == den {
+            self.open_base
+        } else {
+            self.open_max
+        };
         let mut d = self.open_base.min(max);
         let mut i = 1;
-        let (num, den) = (self.open_multiplier as u64, self.open_divisor as u64);
         while i < openings && d < max {
             // ⌊d · num / den⌋ in u64 (no u128 on a microcontroller): with d = q · den + r it
             // is q · num + ⌊r · num / den⌋, and r · num < 2^8 · 2^16 cannot overflow.
@@ -941,6 +995,74 @@ impl Policy {
         // Uniform in [d - span, d + span] (the tiny modulo bias is irrelevant here).
         let offset = (r as u128 % (2 * span as u128 + 1)) as u64;
         (d - span).saturating_add(offset)
+    }
+}
+
+/// Where a driver reads the [`Policy`] from: a plain one (the machine), or the shared
+/// form's [`SharedPolicy`], read once per decision that needs it (never on the fast paths).
+pub(crate) trait PolicySource {
+    /// The policy now.
+    fn policy(&self) -> Policy;
+}
+
+impl PolicySource for Policy {
+    #[inline(always)]
+    fn policy(&self) -> Policy {
+        *self
+    }
+}
+
+/// The shared form's [`Policy`], in the same 40 bytes: the settings that change at run time
+/// through `&self` (the open time's base and cap, and the small fields with the consecutive
+/// failures) are atomic words, each change one store of one word.
+///
+/// A change of the open time without growth stores the base, then the cap; decisions do not
+/// read the cap without growth (see [`Policy::open_duration`]), so none sees half of it.
+#[derive(Debug)]
+pub(crate) struct SharedPolicy {
+    open_base: AtomicU64,
+    open_max: AtomicU64,
+    seed: u64,
+    max_half_open: u64,
+    small: AtomicU64,
+}
+
+impl SharedPolicy {
+    pub(crate) fn new(p: &Policy) -> SharedPolicy {
+        SharedPolicy {
+            open_base: AtomicU64::new(p.open_base),
+            open_max: AtomicU64::new(p.open_max),
+            seed: p.seed,
+            max_half_open: p.max_half_open,
+            small: AtomicU64::new(p.small_word()),
+        }
+    }
+
+    /// Publishes the open time (base, then cap) of `p`.
+    pub(crate) fn store_open(&self, p: &Policy) {
+        // Release: pairs with the Acquire loads of `policy`; no other data is published.
+        self.open_base.store(p.open_base, Ordering::Release);
+        self.open_max.store(p.open_max, Ordering::Release);
+    }
+
+    /// Publishes the small fields of `p` (the consecutive failures; the others are fixed).
+    pub(crate) fn store_small(&self, p: &Policy) {
+        // Release: as `store_open`.
+        self.small.store(p.small_word(), Ordering::Release);
+    }
+}
+
+impl PolicySource for SharedPolicy {
+    #[inline]
+    fn policy(&self) -> Policy {
+        // Acquire: pairs with the Release stores of `store`. Each word is a whole setting.
+        Policy::of_words(
+            self.open_base.load(Ordering::Acquire),
+            self.open_max.load(Ordering::Acquire),
+            self.seed,
+            self.max_half_open,
+            self.small.load(Ordering::Acquire),
+        )
     }
 }
 

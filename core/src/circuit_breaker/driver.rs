@@ -7,7 +7,7 @@
 //! new state is committed, and what else happens around a change (publishing the open time,
 //! events).
 
-use super::config::Policy;
+use super::config::PolicySource;
 use super::error::{Rejected, SnapshotError, TransitionError};
 use super::machine::Ticket;
 use super::open_time::OpenTime;
@@ -94,10 +94,11 @@ fn changed<S: Store>(s: &mut S, from: Breaker, to: Breaker, now: &mut S::Now) {
 #[inline]
 pub(crate) fn acquire<S: Store>(
     s: &mut S,
-    (p, open): (&Policy, &impl OpenTime),
+    (p, open): (&impl PolicySource, &impl OpenTime),
     rules: &<S::Window as Window>::Rules,
     now: &mut S::Now,
 ) -> Result<Ticket, Rejected> {
+    let p = &p.policy();
     let ((decision, generation), change) = s.update(now, |c, now| {
         let (decision, next) = c.admit(p, open, now);
         ((decision, next.generation), next)
@@ -126,7 +127,7 @@ pub(crate) fn acquire<S: Store>(
 #[inline]
 pub(crate) fn record<S: Store>(
     s: &mut S,
-    (p, open): (&Policy, &impl OpenTime),
+    (p, open): (&impl PolicySource, &impl OpenTime),
     rules: &<S::Window as Window>::Rules,
     ticket: Ticket,
     outcome: Outcome,
@@ -171,6 +172,8 @@ pub(crate) fn record<S: Store>(
         slow,
         stats,
     };
+    // Read here, past the fast return: the shared form loads its run-time settings.
+    let p = &p.policy();
     let ((), change) = s.update(now, |c, now| ((), c.settle(p, open, rate, end, now)));
     if let Some((from, to)) = change {
         crossed(s, rate, from, to, stats);
@@ -271,11 +274,11 @@ pub(crate) fn manual<S: Store>(
 /// Restores `snapshot`, checked against `p`; the window starts empty.
 pub(crate) fn restore<S: Store>(
     s: &mut S,
-    (p, open): (&Policy, &impl OpenTime),
+    (p, open): (&impl PolicySource, &impl OpenTime),
     snapshot: Snapshot,
     now: &mut S::Now,
 ) -> Result<(), SnapshotError> {
-    let snapshot = checked_snapshot(snapshot, p, open)?;
+    let snapshot = checked_snapshot(snapshot, &p.policy(), open)?;
     let t = now.precise();
     let ((), change) = s.update(now, |c, _| ((), c.restored(snapshot, t)));
     s.reset_window();

@@ -246,6 +246,56 @@ impl<W: Window, G: OpenTime> Machine<W, G> {
         Ok(())
     }
 
+    /// Changes the consecutive failures that open the breaker (`None`: off), keeping the run
+    /// of failures; see [`CircuitBreaker::set_consecutive_failures`](super::CircuitBreaker::set_consecutive_failures).
+    ///
+    /// # Errors
+    ///
+    /// As [`CircuitBreaker::set_consecutive_failures`](super::CircuitBreaker::set_consecutive_failures).
+    ///
+    /// ```
+    /// use bulwark::{Instant, circuit_breaker::{Config, Machine, NoWindow, State}};
+    /// let mut m = Machine::<NoWindow>::new(Config::new().consecutive_failures(3)).unwrap();
+    /// let t = m.try_acquire(Instant::ZERO).unwrap();
+    /// m.on_failure(t, Instant::ZERO);
+    /// m.set_consecutive_failures(Some(2)).unwrap();
+    /// let t = m.try_acquire(Instant::ZERO).unwrap();
+    /// m.on_failure(t, Instant::ZERO);
+    /// assert_eq!(m.state(), State::Open);
+    /// ```
+    pub fn set_consecutive_failures(&mut self, n: Option<u32>) -> Result<(), ConfigError> {
+        let mut cfg = self.config();
+        cfg.consecutive_failures = n;
+        cfg.validate(W::MEASURES)?;
+        self.policy = self.policy.with_run_time(&cfg);
+        Ok(())
+    }
+
+    /// Changes the open time (the next opening uses it); see
+    /// [`CircuitBreaker::set_open_for`](super::CircuitBreaker::set_open_for).
+    ///
+    /// # Errors
+    ///
+    /// As [`CircuitBreaker::set_open_for`](super::CircuitBreaker::set_open_for).
+    ///
+    /// ```
+    /// use bulwark::{Instant, circuit_breaker::{Config, ConfigError, Machine, NoWindow}};
+    /// use core::time::Duration;
+    /// let cfg = Config::new().consecutive_failures(1).open_for(Duration::from_secs(1)).open_growth(2, Duration::from_secs(8));
+    /// let mut m = Machine::<NoWindow>::new(cfg).unwrap();
+    /// assert_eq!(m.set_open_for(Duration::from_secs(9)), Err(ConfigError::OpenMaxBelowBase));
+    /// m.set_open_for(Duration::from_secs(3)).unwrap();
+    /// let t = m.try_acquire(Instant::ZERO).unwrap();
+    /// m.on_failure(t, Instant::ZERO);
+    /// assert_eq!(m.try_acquire(Instant::ZERO).unwrap_err().retry_at, Some(Instant::from_secs(3)));
+    /// ```
+    pub fn set_open_for(&mut self, d: core::time::Duration) -> Result<(), ConfigError> {
+        let cfg = self.config().open_for(d);
+        cfg.validate(W::MEASURES)?;
+        self.policy = self.policy.with_run_time(&cfg);
+        Ok(())
+    }
+
     /// Changes the slow-call threshold, keeping the window and the state; see
     /// [`CircuitBreaker::set_slow_threshold`](super::CircuitBreaker::set_slow_threshold).
     ///

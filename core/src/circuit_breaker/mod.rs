@@ -50,10 +50,12 @@
 //! # Changed at run time
 //!
 //! A windowed breaker's rate thresholds (failure rate, slow-call rate, minimum calls) and its
-//! slow-call threshold change through `&self` with the window and the state kept
-//! ([`CircuitBreaker::set_rate_thresholds`], [`CircuitBreaker::set_slow_threshold`]); each
-//! change is one atomic word, so no decision sees half of it, and a call in flight is judged
-//! by the settings in force when it ends. Turning the slow-call policy on or off is a
+//! slow-call threshold, and any breaker's consecutive failures and open time, change through
+//! `&self` with the window and the state kept ([`CircuitBreaker::set_rate_thresholds`],
+//! [`CircuitBreaker::set_slow_threshold`], [`CircuitBreaker::set_consecutive_failures`],
+//! [`CircuitBreaker::set_open_for`]); each change is one atomic word, so no decision sees
+//! half of it, and a call in flight is judged by the settings in force when it ends. An open
+//! breaker keeps the end it was given; the next opening uses the new time. Turning the slow-call policy on or off is a
 //! [`ConfigError::FixedAtRunTime`]: whether a call is timed is decided when it is admitted.
 //! resilience4j and Polly build a new breaker (and a new, empty window) for new settings.
 //!

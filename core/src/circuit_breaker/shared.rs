@@ -4,7 +4,7 @@ use core::fmt;
 use core::ops::Deref;
 use core::time::Duration;
 
-use super::config::{Config, Policy};
+use super::config::{Config, PolicySource, SharedPolicy};
 use super::driver::{self, Store};
 use super::encoding::{self, Second};
 use super::error::{ConfigError, Rejected, SnapshotError, TransitionError};
@@ -48,8 +48,11 @@ use crate::time::{Clock, Instant};
 /// being left or entered (at most one per racing caller). The window's
 /// [`CallTimes`](super::CallTimes) figures are further words that no decision reads. The
 /// settings that change at run time ([`set_rate_thresholds`](CircuitBreaker::set_rate_thresholds),
-/// [`set_slow_threshold`](CircuitBreaker::set_slow_threshold)) are one word each, stored
-/// `Release` and loaded `Acquire` once per decision.
+/// [`set_slow_threshold`](CircuitBreaker::set_slow_threshold),
+/// [`set_consecutive_failures`](CircuitBreaker::set_consecutive_failures),
+/// [`set_open_for`](CircuitBreaker::set_open_for)) are one word each, stored `Release` and
+/// loaded `Acquire` once per decision that needs them (never on the closed fast paths). The
+/// compact configuration keeps its 40 bytes: its changeable fields are those words.
 ///
 /// # Footprint
 ///
@@ -84,7 +87,7 @@ use crate::time::{Clock, Instant};
 /// assert_eq!(breaker.try_acquire().unwrap_err().retry_at, Some(Instant::from_secs(5)));
 /// ```
 pub struct CircuitBreaker<C, W: Window = NoWindow, E = (), G = ConfiguredOpenTime> {
-    policy: Policy,
+    policy: SharedPolicy,
     rules: W::Rules,
     clock: C,
     events: E,
@@ -137,7 +140,7 @@ impl<C: Clock, W: Window> CircuitBreaker<C, W> {
         let window = W::new_shared();
         W::set_live_rules(&window, &rules, LiveSetting::All);
         Ok(CircuitBreaker {
-            policy,
+            policy: SharedPolicy::new(&policy),
             rules,
             clock,
             events: (),
@@ -229,7 +232,7 @@ impl<C: Clock, W: Window, E: Events, G: OpenTime> CircuitBreaker<C, W, E, G> {
     /// assert_eq!(b.config(), cfg);
     /// ```
     pub fn config(&self) -> Config {
-        Config::from_parts(&self.policy, W::rate_rules(&self.rules()))
+        Config::from_parts(&self.policy.policy(), W::rate_rules(&self.rules()))
     }
 
     /// The rules decisions are taken with now: the run-time settings of the window (see
@@ -289,6 +292,72 @@ impl<C: Clock, W: Window, E: Events, G: OpenTime> CircuitBreaker<C, W, E, G> {
         cfg.minimum_calls = minimum_calls;
         let rules = changed_rules::<W>(&self.rules, &cfg)?;
         W::set_live_rules(&self.window, &rules, LiveSetting::Rates);
+        Ok(())
+    }
+
+    /// Changes the consecutive failures that open the breaker at run time, through `&self`
+    /// (`None`: that policy is off), with no state lost: the run of failures so far is kept,
+    /// and the next failure is judged against the new count (a run already at or over it
+    /// opens on that failure). One atomic store (`Release`), loaded by each decision that
+    /// settles a failure (`Acquire`).
+    ///
+    /// Changes made at the same time by different callers are each valid on their own; two
+    /// that each turn one policy off can together leave none (the breaker then never opens):
+    /// let one operator make the changes.
+    ///
+    /// # Errors
+    ///
+    /// As [`Config::consecutive_failures`] is checked when the breaker is built
+    /// ([`ConfigError::Zero`], [`ConfigError::TooLarge`], [`ConfigError::NoTripPolicy`]);
+    /// the breaker is then left as it was.
+    ///
+    /// ```
+    /// use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, ConfigError, State}};
+    /// let clock = MockClock::new();
+    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(5), &clock).unwrap();
+    /// b.try_acquire().unwrap().failure();
+    /// b.try_acquire().unwrap().failure();
+    /// b.set_consecutive_failures(Some(3)).unwrap();
+    /// assert_eq!(b.state(), State::Closed); // the run of 2 is kept
+    /// b.try_acquire().unwrap().failure(); // the 3rd
+    /// assert_eq!(b.state(), State::Open);
+    /// assert_eq!(b.set_consecutive_failures(None), Err(ConfigError::NoTripPolicy));
+    /// ```
+    pub fn set_consecutive_failures(&self, n: Option<u32>) -> Result<(), ConfigError> {
+        let current = self.policy.policy();
+        let mut cfg = Config::from_parts(&current, W::rate_rules(&self.rules()));
+        cfg.consecutive_failures = n;
+        cfg.validate(W::MEASURES)?;
+        self.policy.store_small(&current.with_run_time(&cfg));
+        Ok(())
+    }
+
+    /// Changes the open time at run time, through `&self`, as [`Config::open_for`] sets it
+    /// (with growth, the base the growth starts from; without, the fixed time): the next
+    /// opening uses it. An open breaker keeps the end it was given (its rejections'
+    /// `retry_at` stays true); the consecutive openings are kept. One atomic store of the
+    /// base (and, without growth, one of the cap, which decisions do not read then).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::OpenMaxBelowBase`] for a base above the growth's cap; the breaker is
+    /// then left as it was.
+    ///
+    /// ```
+    /// use bulwark::{Instant, MockClock, circuit_breaker::{CircuitBreaker, Config}};
+    /// use core::time::Duration;
+    /// let clock = MockClock::new();
+    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(1).open_for(Duration::from_secs(30)), &clock).unwrap();
+    /// b.set_open_for(Duration::from_secs(5)).unwrap();
+    /// b.try_acquire().unwrap().failure();
+    /// assert_eq!(b.try_acquire().unwrap_err().retry_at, Some(Instant::from_secs(5)));
+    /// assert_eq!(b.config(), Config::new().consecutive_failures(1).open_for(Duration::from_secs(5)));
+    /// ```
+    pub fn set_open_for(&self, d: Duration) -> Result<(), ConfigError> {
+        let current = self.policy.policy();
+        let cfg = Config::from_parts(&current, W::rate_rules(&self.rules())).open_for(d);
+        cfg.validate(W::MEASURES)?;
+        self.policy.store_open(&current.with_run_time(&cfg));
         Ok(())
     }
 
@@ -381,7 +450,8 @@ impl<C: Clock, W: Window, E: Events, G: OpenTime> CircuitBreaker<C, W, E, G> {
         match encoding::second(w) {
             Second::Published => {
                 let mut now = Reading::new(&self.clock);
-                self.read(w, &mut now).public_at(&self.policy, &mut now)
+                self.read(w, &mut now)
+                    .public_at(&self.policy.policy(), &mut now)
             }
             _ => encoding::state(w),
         }
@@ -542,18 +612,35 @@ impl<C: Clock, W: Window, E: Events, G: OpenTime> CircuitBreaker<C, W, E, G> {
                 generation,
             } => {
                 now.publishing = true;
-                // A function's answer depends on the trip's figures, which the word does
-                // not hold: estimate the next nanosecond (see `OpenTime`).
-                let open = if self.open.is_configured() {
-                    self.policy.open_duration(openings, generation as u64)
-                } else {
-                    1
-                };
-                now.precise()
-                    .saturating_add(Duration::from_nanos(open.max(1)))
+                self.estimate_open_end(openings, generation, now)
             }
         };
         encoding::decode(w, at)
+    }
+
+    /// The end of the open time a trip is publishing right now (its `openings` and
+    /// `generation` from the control word). Out of line and cold: `read` stays small enough
+    /// to inline into the closed path (README row "breaker closed path, count window 100 vs
+    /// recloser ring 100").
+    #[cold]
+    #[inline(never)]
+    fn estimate_open_end(
+        &self,
+        openings: u8,
+        generation: u32,
+        now: &mut Reading<'_, C>,
+    ) -> Instant {
+        // A function's answer depends on the trip's figures, which the word does not hold:
+        // estimate the next nanosecond (see `OpenTime`).
+        let open = if self.open.is_configured() {
+            self.policy
+                .policy()
+                .open_duration(openings, generation as u64)
+        } else {
+            1
+        };
+        now.precise()
+            .saturating_add(Duration::from_nanos(open.max(1)))
     }
 
     /// Stores control word `w` as it is: a state another thread would see mid-change.
@@ -743,7 +830,7 @@ impl<C: Clock, W: Window, E: Events, G: OpenTime> CircuitBreaker<C, W, E, G> {
         };
         let mut reading = Reading::new(&self.clock);
         let state = self.read(self.load(), &mut reading);
-        let public = state.public_at(&self.policy, &mut reading);
+        let public = state.public_at(&self.policy.policy(), &mut reading);
         let rules = self.rules();
         let window = W::stats_shared(&self.window, &rules, now);
         let times = W::times_shared(&self.window, &rules, now, window.slow);
@@ -968,7 +1055,7 @@ impl<C, W: Window, E, G> fmt::Debug for CircuitBreaker<C, W, E, G> {
             .field(
                 "config",
                 &Config::from_parts(
-                    &self.policy,
+                    &self.policy.policy(),
                     W::rate_rules(&W::live_rules(&self.window, &self.rules)),
                 ),
             )
