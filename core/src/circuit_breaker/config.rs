@@ -6,6 +6,7 @@ use super::encoding::MAX_PROBES;
 use super::error::{ConfigError, Field};
 use super::window::Rules;
 use crate::rng::splitmix64;
+use crate::sync::{AtomicU64, Ordering};
 use crate::time::Instant;
 use crate::time::duration_to_nanos;
 
@@ -82,6 +83,7 @@ pub enum HalfOpenLimit {
 /// | [`half_open`](Config::half_open) | 1 probe, 1 success closes |
 /// | [`half_open_limit`](Config::half_open_limit) | [`HalfOpenLimit::InFlight`] |
 /// | [`max_half_open`](Config::max_half_open) | none: half-open lasts until its probes decide |
+/// | [`record_durations`](Config::record_durations) | off: calls are timed only with a slow-call policy |
 /// | [`seed`](Config::seed) (of the open-time jitter) | none: each breaker takes a fresh seed from [`rng::next_seed`](crate::rng::next_seed) (OS entropy once a std adapter builds its clock) |
 ///
 /// At least one policy must be on; a rate policy needs a window type.
@@ -136,6 +138,7 @@ let config: Config = toml::from_str(r#"
     half_open_verdict = "rate"
     half_open_limit = "per_episode"
     max_half_open = "30s"
+    record_durations = true
     seed = 42
 "#).unwrap();
 let s = Duration::from_secs;
@@ -152,6 +155,7 @@ assert_eq!(config, Config::new()
     .half_open_verdict(HalfOpenVerdict::Rate)
     .half_open_limit(HalfOpenLimit::PerEpisode)
     .max_half_open(s(30))
+    .record_durations(true)
     .seed(42));
 
 let err = toml::from_str::<Config>("consecutive_failures = 0").unwrap_err();
@@ -178,6 +182,8 @@ pub struct Config {
     pub(crate) verdict: HalfOpenVerdict,
     pub(crate) half_open_limit: HalfOpenLimit,
     pub(crate) max_half_open: Option<Duration>,
+    /// Time every call for the window's [`CallTimes`](super::CallTimes).
+    pub(crate) record_durations: bool,
     /// Meaningful when `seed_set`.
     pub(crate) seed: u64,
     /// Was [`Config::seed`] called (reproducible), or does each breaker take a fresh seed?
@@ -215,6 +221,7 @@ impl Config {
             verdict: HalfOpenVerdict::FirstFailure,
             half_open_limit: HalfOpenLimit::InFlight,
             max_half_open: None,
+            record_durations: false,
             seed: 0,
             seed_set: false,
         }
@@ -442,6 +449,26 @@ impl Config {
         self
     }
 
+    /// Time every call, so that the window's [`CallTimes`](super::CallTimes) (the sum and
+    /// maximum of the call durations) are measured without a slow-call policy (with one,
+    /// calls are timed anyway). Costs a precise clock reading at each admission and each
+    /// outcome. Needs a window. Default: off.
+    ///
+    /// ```
+    /// use bulwark::{Instant, circuit_breaker::{Config, CountWindow, Machine}};
+    /// use core::time::Duration;
+    /// let cfg = Config::new().failure_rate(50).record_durations(true);
+    /// let mut m = Machine::<CountWindow<10>>::new(cfg).unwrap();
+    /// let t = m.try_acquire(Instant::ZERO).unwrap();
+    /// m.on_success(t, Instant::from_millis(40));
+    /// let times = m.metrics(Instant::from_millis(40)).times;
+    /// assert_eq!((times.total, times.max), (Duration::from_millis(40), Duration::from_millis(40)));
+    /// ```
+    pub const fn record_durations(mut self, on: bool) -> Self {
+        self.record_durations = on;
+        self
+    }
+
     /// An explicit seed of the open-time jitter, for reproducible open times (tests,
     /// simulations): the same seed gives the same open times in every run and process.
     /// Without it (the default) each breaker takes a fresh seed from
@@ -499,7 +526,7 @@ impl Config {
         if self.open_jitter > 100 {
             return Err(ConfigError::PercentOutOfRange(Field::OpenJitter));
         }
-        if rate && !has_window {
+        if (rate || self.record_durations) && !has_window {
             return Err(ConfigError::NoWindow);
         }
         if !rate && self.consecutive_failures.is_none() {
@@ -611,11 +638,12 @@ impl Config {
             c = c.seed(p.seed);
         }
         if let Some(r) = rules {
-            c.failure_rate = (r.failure_rate != 0).then_some(r.failure_rate);
-            c.slow_rate = (r.slow_rate != 0).then_some(r.slow_rate);
+            c.failure_rate = (r.failure_rate() != 0).then_some(r.failure_rate());
+            c.slow_rate = (r.slow_rate() != 0).then_some(r.slow_rate());
             c.slow_threshold = nanos_to_duration(r.slow_threshold);
-            c.minimum_calls = r.minimum_calls;
+            c.minimum_calls = r.minimum_calls();
             c.time_window = nanos_to_duration(r.span);
+            c.record_durations = r.durations();
         }
         c
     }
@@ -649,8 +677,14 @@ mod serde_form {
         half_open_limit: HalfOpenLimit,
         #[serde(skip_serializing_if = "Option::is_none")]
         max_half_open: Option<Text>,
+        #[serde(skip_serializing_if = "is_false")]
+        record_durations: bool,
         #[serde(skip_serializing_if = "Option::is_none")]
         seed: Option<u64>,
+    }
+
+    fn is_false(b: &bool) -> bool {
+        !*b
     }
 
     /// [`Config::slow_calls`]`(threshold, percent)`.
@@ -732,6 +766,7 @@ mod serde_form {
                 half_open_verdict: c.verdict,
                 half_open_limit: c.half_open_limit,
                 max_half_open: c.max_half_open.map(Text),
+                record_durations: c.record_durations,
                 seed: c.explicit_seed(),
             }
         }
@@ -747,7 +782,8 @@ mod serde_form {
                 .open_jitter(self.open_jitter)
                 .half_open(self.half_open.probes, self.half_open.successes_to_close)
                 .half_open_verdict(self.half_open_verdict)
-                .half_open_limit(self.half_open_limit);
+                .half_open_limit(self.half_open_limit)
+                .record_durations(self.record_durations);
             if let Some(n) = self.consecutive_failures {
                 c = c.consecutive_failures(n);
             }
@@ -880,13 +916,66 @@ impl Policy {
         self.open_max.saturating_add(span)
     }
 
+    /// `self` with the settings of `cfg` (validated) that change at run time: the open
+    /// time's base and cap, and the consecutive failures.
+    pub(crate) const fn with_run_time(&self, cfg: &Config) -> Policy {
+        Policy {
+            open_base: duration_to_nanos(cfg.open_base),
+            open_max: duration_to_nanos(cfg.open_max),
+            consecutive_failures: match cfg.consecutive_failures {
+                Some(n) => n as u16,
+                None => 0,
+            },
+            ..*self
+        }
+    }
+
+    /// The small fields as one word (see [`SharedPolicy`]).
+    const fn small_word(&self) -> u64 {
+        self.open_multiplier as u64
+            | (self.open_divisor as u64) << 16
+            | (self.consecutive_failures as u64) << 24
+            | (self.half_open as u64) << 40
+            | (self.successes_to_close as u64) << 48
+            | (self.open_jitter as u64) << 56
+    }
+
+    /// The policy of the words of a [`SharedPolicy`].
+    #[inline(always)]
+    const fn of_words(
+        open_base: u64,
+        open_max: u64,
+        seed: u64,
+        max_half_open: u64,
+        small: u64,
+    ) -> Policy {
+        Policy {
+            open_base,
+            open_max,
+            seed,
+            max_half_open,
+            open_multiplier: small as u16,
+            open_divisor: (small >> 16) as u8,
+            consecutive_failures: (small >> 24) as u16,
+            half_open: (small >> 40) as u8,
+            successes_to_close: (small >> 48) as u8,
+            open_jitter: (small >> 56) as u8,
+        }
+    }
+
     /// The open time for the `openings`-th consecutive opening (1-based), before jitter,
-    /// saturating at the cap; then jittered by a hash of the seed and `salt`.
+    /// saturating at the cap; then jittered by a hash of the seed and `salt`. Without growth
+    /// (a multiplier of 1) the open time is the base, whatever the cap (validation keeps the
+    /// cap at or above the base; a base changed at run time is not capped by the old cap).
     pub(crate) fn open_duration(&self, openings: u8, salt: u64) -> u64 {
-        let max = self.open_max;
+        let (num, den) = (self.open_multiplier as u64, self.open_divisor as u64);
+        let max = if num == den {
+            self.open_base
+        } else {
+            self.open_max
+        };
         let mut d = self.open_base.min(max);
         let mut i = 1;
-        let (num, den) = (self.open_multiplier as u64, self.open_divisor as u64);
         while i < openings && d < max {
             // ⌊d · num / den⌋ in u64 (no u128 on a microcontroller): with d = q · den + r it
             // is q · num + ⌊r · num / den⌋, and r · num < 2^8 · 2^16 cannot overflow.
@@ -906,6 +995,74 @@ impl Policy {
         // Uniform in [d - span, d + span] (the tiny modulo bias is irrelevant here).
         let offset = (r as u128 % (2 * span as u128 + 1)) as u64;
         (d - span).saturating_add(offset)
+    }
+}
+
+/// Where a driver reads the [`Policy`] from: a plain one (the machine), or the shared
+/// form's [`SharedPolicy`], read once per decision that needs it (never on the fast paths).
+pub(crate) trait PolicySource {
+    /// The policy now.
+    fn policy(&self) -> Policy;
+}
+
+impl PolicySource for Policy {
+    #[inline(always)]
+    fn policy(&self) -> Policy {
+        *self
+    }
+}
+
+/// The shared form's [`Policy`], in the same 40 bytes: the settings that change at run time
+/// through `&self` (the open time's base and cap, and the small fields with the consecutive
+/// failures) are atomic words, each change one store of one word.
+///
+/// A change of the open time without growth stores the base, then the cap; decisions do not
+/// read the cap without growth (see [`Policy::open_duration`]), so none sees half of it.
+#[derive(Debug)]
+pub(crate) struct SharedPolicy {
+    open_base: AtomicU64,
+    open_max: AtomicU64,
+    seed: u64,
+    max_half_open: u64,
+    small: AtomicU64,
+}
+
+impl SharedPolicy {
+    pub(crate) fn new(p: &Policy) -> SharedPolicy {
+        SharedPolicy {
+            open_base: AtomicU64::new(p.open_base),
+            open_max: AtomicU64::new(p.open_max),
+            seed: p.seed,
+            max_half_open: p.max_half_open,
+            small: AtomicU64::new(p.small_word()),
+        }
+    }
+
+    /// Publishes the open time (base, then cap) of `p`.
+    pub(crate) fn store_open(&self, p: &Policy) {
+        // Release: pairs with the Acquire loads of `policy`; no other data is published.
+        self.open_base.store(p.open_base, Ordering::Release);
+        self.open_max.store(p.open_max, Ordering::Release);
+    }
+
+    /// Publishes the small fields of `p` (the consecutive failures; the others are fixed).
+    pub(crate) fn store_small(&self, p: &Policy) {
+        // Release: as `store_open`.
+        self.small.store(p.small_word(), Ordering::Release);
+    }
+}
+
+impl PolicySource for SharedPolicy {
+    #[inline]
+    fn policy(&self) -> Policy {
+        // Acquire: pairs with the Release stores of `store`. Each word is a whole setting.
+        Policy::of_words(
+            self.open_base.load(Ordering::Acquire),
+            self.open_max.load(Ordering::Acquire),
+            self.seed,
+            self.max_half_open,
+            self.small.load(Ordering::Acquire),
+        )
     }
 }
 

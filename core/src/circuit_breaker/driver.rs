@@ -7,9 +7,10 @@
 //! new state is committed, and what else happens around a change (publishing the open time,
 //! events).
 
-use super::config::Policy;
+use super::config::PolicySource;
 use super::error::{Rejected, SnapshotError, TransitionError};
 use super::machine::Ticket;
+use super::open_time::OpenTime;
 use super::state::{
     Admit, Breaker, End, Manual, Mode, Now, Phase, checked_snapshot, is_slow, times_calls,
 };
@@ -42,6 +43,15 @@ pub(crate) trait Store {
         now: &mut Self::Now,
         sample: Sample,
     ) -> WindowStats;
+
+    /// Records the duration of a call just recorded as `sample` (a timed breaker).
+    fn record_timed(
+        &mut self,
+        rules: &<Self::Window as Window>::Rules,
+        now: &mut Self::Now,
+        sample: Sample,
+        micros: u32,
+    );
 
     /// Empties the window.
     fn reset_window(&mut self);
@@ -84,12 +94,13 @@ fn changed<S: Store>(s: &mut S, from: Breaker, to: Breaker, now: &mut S::Now) {
 #[inline]
 pub(crate) fn acquire<S: Store>(
     s: &mut S,
-    p: &Policy,
+    (p, open): (&impl PolicySource, &impl OpenTime),
     rules: &<S::Window as Window>::Rules,
     now: &mut S::Now,
 ) -> Result<Ticket, Rejected> {
+    let p = &p.policy();
     let ((decision, generation), change) = s.update(now, |c, now| {
-        let (decision, next) = c.admit(p, now);
+        let (decision, next) = c.admit(p, open, now);
         ((decision, next.generation), next)
     });
     if let Some((from, to)) = change {
@@ -116,14 +127,15 @@ pub(crate) fn acquire<S: Store>(
 #[inline]
 pub(crate) fn record<S: Store>(
     s: &mut S,
-    p: &Policy,
+    (p, open): (&impl PolicySource, &impl OpenTime),
     rules: &<S::Window as Window>::Rules,
     ticket: Ticket,
     outcome: Outcome,
     now: &mut S::Now,
 ) {
     let rate = S::Window::rate_rules(rules);
-    let slow = times_calls(rate) && is_slow(rate, ticket.started, now.precise());
+    let timed = times_calls(rate);
+    let slow = timed && is_slow(rate, ticket.started, now.precise());
     let seen = s.load(now);
     s.ended(&seen, outcome, slow);
     let stats = if S::Window::MEASURES
@@ -132,7 +144,12 @@ pub(crate) fn record<S: Store>(
         && outcome != Outcome::Ignored
     {
         let failure = outcome == Outcome::Failure;
-        s.record_window(rules, now, Sample { failure, slow })
+        let sample = Sample { failure, slow };
+        let stats = s.record_window(rules, now, sample);
+        if timed {
+            record_timed(s, rules, ticket.started, sample, now);
+        }
+        stats
     } else {
         WindowStats::default()
     };
@@ -155,11 +172,33 @@ pub(crate) fn record<S: Store>(
         slow,
         stats,
     };
-    let ((), change) = s.update(now, |c, now| ((), c.settle(p, rate, end, now)));
+    // Read here, past the fast return: the shared form loads its run-time settings.
+    let p = &p.policy();
+    let ((), change) = s.update(now, |c, now| ((), c.settle(p, open, rate, end, now)));
     if let Some((from, to)) = change {
         crossed(s, rate, from, to, stats);
         changed(s, from, to, now);
     }
+}
+
+/// Records the duration of a timed call that started at `started` and was just recorded as
+/// `sample`. Out of line: a breaker that does not time calls keeps its closed path as it was
+/// (README row "breaker closed path, count window 100 vs recloser ring 100").
+#[inline(never)]
+fn record_timed<S: Store>(
+    s: &mut S,
+    rules: &<S::Window as Window>::Rules,
+    started: Instant,
+    sample: Sample,
+    now: &mut S::Now,
+) {
+    let micros = now.precise().as_nanos().saturating_sub(started.as_nanos()) / 1_000;
+    let micros = if micros > u32::MAX as u64 {
+        u32::MAX
+    } else {
+        micros as u32
+    };
+    s.record_timed(rules, now, sample, micros);
 }
 
 /// Reports the rates that the committed change `from` → `to` of a settled call shows crossing
@@ -235,11 +274,11 @@ pub(crate) fn manual<S: Store>(
 /// Restores `snapshot`, checked against `p`; the window starts empty.
 pub(crate) fn restore<S: Store>(
     s: &mut S,
-    p: &Policy,
+    (p, open): (&impl PolicySource, &impl OpenTime),
     snapshot: Snapshot,
     now: &mut S::Now,
 ) -> Result<(), SnapshotError> {
-    let snapshot = checked_snapshot(snapshot, p)?;
+    let snapshot = checked_snapshot(snapshot, &p.policy(), open)?;
     let t = now.precise();
     let ((), change) = s.update(now, |c, _| ((), c.restored(snapshot, t)));
     s.reset_window();

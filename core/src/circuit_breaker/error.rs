@@ -149,6 +149,13 @@ pub enum ConfigError {
     SuccessesAboveProbes,
     /// The open-time growth's multiplier is below its divisor: the time would shrink.
     OpenGrowthBelowOne,
+    /// A change at run time ([`CircuitBreaker::set_rate_thresholds`](super::CircuitBreaker::set_rate_thresholds),
+    /// [`CircuitBreaker::set_slow_threshold`](super::CircuitBreaker::set_slow_threshold)) that
+    /// the breaker cannot make without losing state: turning the slow-call policy
+    /// ([`Field::SlowRate`]) on or off. Whether calls are timed is decided when each call
+    /// is admitted; a call admitted untimed could not be judged slow when it ends, and one
+    /// admitted timed would be judged by a policy that is gone. The breaker is left as it was.
+    FixedAtRunTime(Field),
 }
 
 /// The setting a [`ConfigError`] is about, named as the [`Config`](super::Config) builder
@@ -234,6 +241,9 @@ impl fmt::Display for ConfigError {
             ConfigError::OpenMaxBelowBase => f.write_str("open_growth.max is below open_for"),
             ConfigError::OpenGrowthBelowOne => {
                 f.write_str("open_growth.multiplier is below open_growth.divisor")
+            }
+            ConfigError::FixedAtRunTime(field) => {
+                write!(f, "{field} cannot be turned on or off at run time")
             }
             ConfigError::SuccessesAboveProbes => f.write_str(
                 "half_open.successes_to_close exceeds half_open.probes, all a rate \

@@ -3,12 +3,13 @@
 use core::future::Future;
 
 use super::error::Error;
+use super::open_time::OpenTime;
 use super::shared::CircuitBreaker;
 use super::window::Window;
 use super::{Classify, ErrorsAreFailures, Events};
 use crate::time::Clock;
 
-impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
+impl<C: Clock, W: Window, E: Events, G: OpenTime> CircuitBreaker<C, W, E, G> {
     /// Runs a synchronous `op` through the breaker: `Err` results are failures. `op` is not
     /// called when the breaker rejects.
     ///

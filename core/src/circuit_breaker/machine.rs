@@ -4,7 +4,8 @@
 use super::config::{Config, Policy};
 use super::driver::{self, Store};
 use super::error::{ConfigError, Rejected, SnapshotError, TransitionError};
-use super::state::{Breaker, Manual, Mode, validate};
+use super::open_time::{ConfiguredOpenTime, OpenTime};
+use super::state::{Breaker, Manual, Mode, changed_rules, validate};
 use super::window::{Sample, Window, WindowStats};
 use super::{Metrics, Outcome, Snapshot, State};
 use crate::time::Instant;
@@ -109,12 +110,26 @@ impl Ticket {
 /// m.on_success(probe, Instant::from_secs(6));
 /// assert_eq!(m.state(), State::Closed);
 /// ```
-#[derive(Debug)]
-pub struct Machine<W: Window = super::NoWindow> {
+///
+/// `W` is the [`Window`] kind and `G` the [`OpenTime`] (the configured growth unless
+/// [`with_open_time`](Machine::with_open_time) sets a function).
+pub struct Machine<W: Window = super::NoWindow, G = ConfiguredOpenTime> {
     policy: Policy,
     rules: W::Rules,
     state: Breaker,
     window: W::State,
+    open: G,
+}
+
+impl<W: Window, G> core::fmt::Debug for Machine<W, G> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Machine")
+            .field("policy", &self.policy)
+            .field("rules", &self.rules)
+            .field("state", &self.state)
+            .field("window", &self.window)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<W: Window> Machine<W> {
@@ -135,7 +150,49 @@ impl<W: Window> Machine<W> {
             rules,
             state: Breaker::CLOSED,
             window: W::new_state(),
+            open: ConfiguredOpenTime,
         })
+    }
+}
+
+impl<W: Window, G: OpenTime> Machine<W, G> {
+    /// The same machine, taking its open times from `open` (Polly's break-duration
+    /// generator): a function of the [`Trip`](super::Trip) that sees the consecutive openings
+    /// and the figures that tripped the breaker. See [`OpenTime`] for what is done with its
+    /// answer (taken as it is, saturating; zero probes at once).
+    ///
+    /// ```
+    /// use bulwark::{Instant, circuit_breaker::{Config, CountWindow, Machine, Trip}};
+    /// use core::time::Duration;
+    /// // Open 1 s per percent of failures in the window: 75 % opens for 75 s.
+    /// let mut m = Machine::<CountWindow<4>>::new(Config::new().failure_rate(50).minimum_calls(4))
+    ///     .unwrap()
+    ///     .with_open_time(|t: &Trip| Duration::from_secs(t.failure_basis_points().unwrap_or(0) as u64 / 100));
+    /// for ok in [false, true, false, false] {
+    ///     let t = m.try_acquire(Instant::ZERO).unwrap();
+    ///     if ok { m.on_success(t, Instant::ZERO) } else { m.on_failure(t, Instant::ZERO) }
+    /// }
+    /// assert_eq!(m.try_acquire(Instant::ZERO).unwrap_err().retry_at, Some(Instant::from_secs(75)));
+    /// ```
+    pub fn with_open_time<G2: OpenTime>(self, open: G2) -> Machine<W, G2> {
+        Machine {
+            policy: self.policy,
+            rules: self.rules,
+            state: self.state,
+            window: self.window,
+            open,
+        }
+    }
+
+    /// The [`OpenTime`] it opens with.
+    ///
+    /// ```
+    /// use bulwark::circuit_breaker::{Config, ConfiguredOpenTime, Machine, NoWindow};
+    /// let m = Machine::<NoWindow>::new(Config::new().consecutive_failures(1)).unwrap();
+    /// assert_eq!(m.open_time(), &ConfiguredOpenTime);
+    /// ```
+    pub fn open_time(&self) -> &G {
+        &self.open
     }
 
     /// The configuration it runs with. The machine stores a compact form, so settings its
@@ -150,6 +207,118 @@ impl<W: Window> Machine<W> {
     /// ```
     pub fn config(&self) -> Config {
         Config::from_parts(&self.policy, W::rate_rules(&self.rules))
+    }
+
+    /// Changes the rate thresholds: the failure rate and the slow-call rate (percent, `None`:
+    /// that rate does not trip) and the minimum number of calls, keeping the window and the
+    /// state; see [`CircuitBreaker::set_rate_thresholds`](super::CircuitBreaker::set_rate_thresholds).
+    ///
+    /// # Errors
+    ///
+    /// As [`CircuitBreaker::set_rate_thresholds`](super::CircuitBreaker::set_rate_thresholds);
+    /// the machine is then left as it was.
+    ///
+    /// ```
+    /// use bulwark::{Instant, circuit_breaker::{Config, CountWindow, Machine, State}};
+    /// let mut m = Machine::<CountWindow<4>>::new(Config::new().failure_rate(100).minimum_calls(2)).unwrap();
+    /// let t = m.try_acquire(Instant::ZERO).unwrap();
+    /// m.on_failure(t, Instant::ZERO);
+    /// m.set_rate_thresholds(Some(100), None, 1).unwrap();
+    /// let t = m.try_acquire(Instant::ZERO).unwrap();
+    /// m.on_success(t, Instant::ZERO); // 1 of 2 failed: below 100 %
+    /// assert_eq!(m.state(), State::Closed);
+    /// m.set_rate_thresholds(Some(50), None, 1).unwrap();
+    /// let t = m.try_acquire(Instant::ZERO).unwrap();
+    /// m.on_failure(t, Instant::ZERO); // 2 of 3: over 50 %
+    /// assert_eq!(m.state(), State::Open);
+    /// ```
+    pub fn set_rate_thresholds(
+        &mut self,
+        failure_rate: Option<u8>,
+        slow_rate: Option<u8>,
+        minimum_calls: u32,
+    ) -> Result<(), ConfigError> {
+        let mut cfg = self.config();
+        cfg.failure_rate = failure_rate;
+        cfg.slow_rate = slow_rate;
+        cfg.minimum_calls = minimum_calls;
+        self.rules = changed_rules::<W>(&self.rules, &cfg)?;
+        Ok(())
+    }
+
+    /// Changes the consecutive failures that open the breaker (`None`: off), keeping the run
+    /// of failures; see [`CircuitBreaker::set_consecutive_failures`](super::CircuitBreaker::set_consecutive_failures).
+    ///
+    /// # Errors
+    ///
+    /// As [`CircuitBreaker::set_consecutive_failures`](super::CircuitBreaker::set_consecutive_failures).
+    ///
+    /// ```
+    /// use bulwark::{Instant, circuit_breaker::{Config, Machine, NoWindow, State}};
+    /// let mut m = Machine::<NoWindow>::new(Config::new().consecutive_failures(3)).unwrap();
+    /// let t = m.try_acquire(Instant::ZERO).unwrap();
+    /// m.on_failure(t, Instant::ZERO);
+    /// m.set_consecutive_failures(Some(2)).unwrap();
+    /// let t = m.try_acquire(Instant::ZERO).unwrap();
+    /// m.on_failure(t, Instant::ZERO);
+    /// assert_eq!(m.state(), State::Open);
+    /// ```
+    pub fn set_consecutive_failures(&mut self, n: Option<u32>) -> Result<(), ConfigError> {
+        let mut cfg = self.config();
+        cfg.consecutive_failures = n;
+        cfg.validate(W::MEASURES)?;
+        self.policy = self.policy.with_run_time(&cfg);
+        Ok(())
+    }
+
+    /// Changes the open time (the next opening uses it); see
+    /// [`CircuitBreaker::set_open_for`](super::CircuitBreaker::set_open_for).
+    ///
+    /// # Errors
+    ///
+    /// As [`CircuitBreaker::set_open_for`](super::CircuitBreaker::set_open_for).
+    ///
+    /// ```
+    /// use bulwark::{Instant, circuit_breaker::{Config, ConfigError, Machine, NoWindow}};
+    /// use core::time::Duration;
+    /// let cfg = Config::new().consecutive_failures(1).open_for(Duration::from_secs(1)).open_growth(2, Duration::from_secs(8));
+    /// let mut m = Machine::<NoWindow>::new(cfg).unwrap();
+    /// assert_eq!(m.set_open_for(Duration::from_secs(9)), Err(ConfigError::OpenMaxBelowBase));
+    /// m.set_open_for(Duration::from_secs(3)).unwrap();
+    /// let t = m.try_acquire(Instant::ZERO).unwrap();
+    /// m.on_failure(t, Instant::ZERO);
+    /// assert_eq!(m.try_acquire(Instant::ZERO).unwrap_err().retry_at, Some(Instant::from_secs(3)));
+    /// ```
+    pub fn set_open_for(&mut self, d: core::time::Duration) -> Result<(), ConfigError> {
+        let cfg = self.config().open_for(d);
+        cfg.validate(W::MEASURES)?;
+        self.policy = self.policy.with_run_time(&cfg);
+        Ok(())
+    }
+
+    /// Changes the slow-call threshold, keeping the window and the state; see
+    /// [`CircuitBreaker::set_slow_threshold`](super::CircuitBreaker::set_slow_threshold).
+    ///
+    /// # Errors
+    ///
+    /// As [`CircuitBreaker::set_slow_threshold`](super::CircuitBreaker::set_slow_threshold).
+    ///
+    /// ```
+    /// use bulwark::{Instant, circuit_breaker::{Config, ConfigError, CountWindow, Field, Machine}};
+    /// use core::time::Duration;
+    /// let mut m = Machine::<CountWindow<4>>::new(Config::new().failure_rate(50)).unwrap();
+    /// assert_eq!(m.set_slow_threshold(Duration::from_secs(1)), Err(ConfigError::FixedAtRunTime(Field::SlowRate)));
+    /// ```
+    pub fn set_slow_threshold(
+        &mut self,
+        threshold: core::time::Duration,
+    ) -> Result<(), ConfigError> {
+        let cfg = self.config();
+        let Some(percent) = cfg.slow_rate else {
+            return Err(ConfigError::FixedAtRunTime(super::Field::SlowRate));
+        };
+        self.rules = changed_rules::<W>(&self.rules, &cfg.slow_calls(threshold, percent))?;
+        Ok(())
     }
 
     /// The state as the last transition left it. An open breaker whose time is up stays
@@ -198,8 +367,8 @@ impl<W: Window> Machine<W> {
     /// assert!(m.try_acquire(Instant::ZERO).is_err());
     /// ```
     pub fn try_acquire(&mut self, now: Instant) -> Result<Ticket, Rejected> {
-        let (mut store, policy, rules) = self.parts();
-        driver::acquire(&mut store, policy, rules, &mut { now })
+        let (mut store, policy, rules, open) = self.parts();
+        driver::acquire(&mut store, (policy, open), rules, &mut { now })
     }
 
     /// The call of `ticket` succeeded at `now`.
@@ -253,8 +422,10 @@ impl<W: Window> Machine<W> {
     /// assert_eq!(m.state(), State::Closed);
     /// ```
     pub fn record(&mut self, ticket: Ticket, outcome: Outcome, now: Instant) {
-        let (mut store, policy, rules) = self.parts();
-        driver::record(&mut store, policy, rules, ticket, outcome, &mut { now });
+        let (mut store, policy, rules, open) = self.parts();
+        driver::record(&mut store, (policy, open), rules, ticket, outcome, &mut {
+            now
+        });
     }
 
     /// Forces the breaker open until another mode is chosen; calls are rejected with no
@@ -408,8 +579,9 @@ impl<W: Window> Machine<W> {
     /// ```
     pub fn metrics(&self, now: Instant) -> Metrics {
         let state = self.state_at(now);
-        self.state
-            .metrics(state, W::stats(&self.window, &self.rules, now))
+        let window = W::stats(&self.window, &self.rules, now);
+        let times = W::times(&self.window, &self.rules, now, window.slow);
+        self.state.metrics(state, window, times)
     }
 
     /// The durable state as of `now` (see [`Snapshot`]).
@@ -447,19 +619,20 @@ impl<W: Window> Machine<W> {
     /// assert_eq!(m.state(), State::Open); // unchanged
     /// ```
     pub fn restore(&mut self, s: Snapshot, now: Instant) -> Result<(), SnapshotError> {
-        let (mut store, policy, _) = self.parts();
-        driver::restore(&mut store, policy, s, &mut { now })
+        let (mut store, policy, _, open) = self.parts();
+        driver::restore(&mut store, (policy, open), s, &mut { now })
     }
 
     /// The plain store and the settings the driver runs it with.
-    fn parts(&mut self) -> (Plain<'_, W>, &Policy, &W::Rules) {
+    fn parts(&mut self) -> (Plain<'_, W>, &Policy, &W::Rules, &G) {
         let Machine {
             policy,
             rules,
             state,
             window,
+            open,
         } = self;
-        (Plain { state, window }, policy, rules)
+        (Plain { state, window }, policy, rules, open)
     }
 }
 
@@ -490,6 +663,10 @@ impl<W: Window> Store for Plain<'_, W> {
 
     fn record_window(&mut self, rules: &W::Rules, now: &mut Instant, s: Sample) -> WindowStats {
         W::record(self.window, rules, *now, s)
+    }
+
+    fn record_timed(&mut self, rules: &W::Rules, now: &mut Instant, s: Sample, micros: u32) {
+        W::record_timed(self.window, rules, *now, s, micros)
     }
 
     fn reset_window(&mut self) {

@@ -47,6 +47,18 @@
 //! is what the next call will find: an open breaker whose time is up reports half-open, with
 //! no timer and nothing written.
 //!
+//! # Changed at run time
+//!
+//! A windowed breaker's rate thresholds (failure rate, slow-call rate, minimum calls) and its
+//! slow-call threshold, and any breaker's consecutive failures and open time, change through
+//! `&self` with the window and the state kept ([`CircuitBreaker::set_rate_thresholds`],
+//! [`CircuitBreaker::set_slow_threshold`], [`CircuitBreaker::set_consecutive_failures`],
+//! [`CircuitBreaker::set_open_for`]); each change is one atomic word, so no decision sees
+//! half of it, and a call in flight is judged by the settings in force when it ends. An open
+//! breaker keeps the end it was given; the next opening uses the new time. Turning the slow-call policy on or off is a
+//! [`ConfigError::FixedAtRunTime`]: whether a call is timed is decided when it is admitted.
+//! resilience4j and Polly build a new breaker (and a new, empty window) for new settings.
+//!
 //! # Where the defaults differ from resilience4j, Polly and gobreaker
 //!
 //! * `state()` after the open time reports half-open, as Polly's `CircuitState` and
@@ -58,11 +70,23 @@
 //!   by 1.5 in floating point and truncates to the millisecond; bulwark's
 //!   [`Config::open_growth_ratio`]`(3, 2, max)` multiplies by an integer ratio and rounds
 //!   down to the nanosecond (no floats on a microcontroller), saturating at the cap.
+//! * A function of the trip can decide the open time instead ([`OpenTime`], set with
+//!   [`CircuitBreaker::with_open_time`]): Polly's `BreakDurationGenerator`, which sees the
+//!   failure rate, the failure count and the half-open attempts. bulwark gives it the
+//!   consecutive openings (Polly's attempts plus one), the run of failures, the window (or
+//!   the probes) with its rates in basis points, and the configured open time. Its answer is
+//!   saturated, never capped or jittered; Polly does not cap it either.
 //! * Window rates are integers, rounded down: whole percent
 //!   ([`WindowStats::failure_percent`]) or basis points
 //!   ([`WindowStats::failure_basis_points`], 3333 for 33.33 %), where resilience4j's
 //!   `getFailureRate()` and `getSlowCallRate()` are floats; the trip decision compares
 //!   counts (`failures · 100 >= threshold · calls`), exactly.
+//! * Slow successes and slow failures (resilience4j's `getNumberOfSlowSuccessfulCalls()` and
+//!   `getNumberOfSlowFailedCalls()`) and the sum and maximum of the call durations are in
+//!   [`Metrics::times`] ([`CallTimes`]), in whole microseconds (resilience4j keeps its total
+//!   in milliseconds). Calls are timed only with a slow-call policy or
+//!   [`Config::record_durations`] (a clock reading per admission and outcome); without,
+//!   the figures are zero, where resilience4j always times.
 //! * Entering metrics-only or disabled empties the window, as resilience4j's new metrics for
 //!   each state do: the figures a metrics-only breaker reports are those of the mode alone.
 //! * "Rate exceeded" ([`Events::on_rate_exceeded`]) is reported once per crossing of the
@@ -120,6 +144,7 @@ mod encoding;
 mod error;
 mod future;
 mod machine;
+mod open_time;
 mod shared;
 mod state;
 mod window;
@@ -130,8 +155,9 @@ pub use config::{Config, HalfOpenLimit, HalfOpenVerdict};
 pub use error::{ConfigError, Error, Field, Rejected, SnapshotError, TransitionError};
 pub use future::Call;
 pub use machine::{Machine, Ticket};
+pub use open_time::{ConfiguredOpenTime, OpenTime, Trip};
 pub use shared::CircuitBreaker;
-pub use window::{CountWindow, NoWindow, TimeWindow, Window, WindowStats};
+pub use window::{CallTimes, CountWindow, NoWindow, TimeWindow, Window, WindowStats};
 
 use core::time::Duration;
 
@@ -612,6 +638,9 @@ pub struct Metrics {
     pub consecutive_failures: u32,
     /// What the window holds now.
     pub window: WindowStats,
+    /// The window's timed figures now: slow successes and slow failures, the sum and maximum
+    /// of the calls' durations (zero unless calls are timed).
+    pub times: CallTimes,
 }
 
 /// The breaker's durable state in 16 bytes, to save and restore (for example across a

@@ -4,13 +4,14 @@ use core::fmt;
 use core::ops::Deref;
 use core::time::Duration;
 
-use super::config::{Config, Policy};
+use super::config::{Config, PolicySource, SharedPolicy};
 use super::driver::{self, Store};
 use super::encoding::{self, Second};
 use super::error::{ConfigError, Rejected, SnapshotError, TransitionError};
 use super::machine::Ticket;
-use super::state::{Breaker, Manual, Mode, Now, Phase, times_calls, validate};
-use super::window::{NoWindow, Sample, Window, WindowStats};
+use super::open_time::{ConfiguredOpenTime, OpenTime};
+use super::state::{Breaker, Manual, Mode, Now, Phase, changed_rules, times_calls, validate};
+use super::window::{LiveSetting, NoWindow, Sample, Window, WindowStats};
 use super::{Events, Exceeded, Metrics, Outcome, Snapshot, State, Transition};
 use crate::admission::{Admit, Permit};
 use crate::sync::{AtomicU64, Ordering};
@@ -44,7 +45,14 @@ use crate::time::{Clock, Instant};
 /// publishes *open* by CAS; a reader that sees *open* with `Acquire` therefore sees the
 /// instant. Readers that see *opening* reject with an estimate. The window's counters are
 /// separate atomics; a sample racing a state change may land in the window of the state
-/// being left or entered (at most one per racing caller).
+/// being left or entered (at most one per racing caller). The window's
+/// [`CallTimes`](super::CallTimes) figures are further words that no decision reads. The
+/// settings that change at run time ([`set_rate_thresholds`](CircuitBreaker::set_rate_thresholds),
+/// [`set_slow_threshold`](CircuitBreaker::set_slow_threshold),
+/// [`set_consecutive_failures`](CircuitBreaker::set_consecutive_failures),
+/// [`set_open_for`](CircuitBreaker::set_open_for)) are one word each, stored `Release` and
+/// loaded `Acquire` once per decision that needs them (never on the closed fast paths). The
+/// compact configuration keeps its 40 bytes: its changeable fields are those words.
 ///
 /// # Footprint
 ///
@@ -78,11 +86,13 @@ use crate::time::{Clock, Instant};
 /// assert_eq!(breaker.state(), State::Open);
 /// assert_eq!(breaker.try_acquire().unwrap_err().retry_at, Some(Instant::from_secs(5)));
 /// ```
-pub struct CircuitBreaker<C, W: Window = NoWindow, E = ()> {
-    policy: Policy,
+pub struct CircuitBreaker<C, W: Window = NoWindow, E = (), G = ConfiguredOpenTime> {
+    policy: SharedPolicy,
     rules: W::Rules,
     clock: C,
     events: E,
+    /// Zero-sized unless a function was set.
+    open: G,
     /// The state's control word (see `encoding`).
     ctrl: AtomicU64,
     /// The instant the phase holds, in nanoseconds: the end of the open time (open), the
@@ -127,19 +137,22 @@ impl<C: Clock, W: Window> CircuitBreaker<C, W> {
     pub fn with_window(cfg: Config, window: W, clock: C) -> Result<Self, ConfigError> {
         let _ = window;
         let (policy, rules) = validate::<W>(&cfg)?;
+        let window = W::new_shared();
+        W::set_live_rules(&window, &rules, LiveSetting::All);
         Ok(CircuitBreaker {
-            policy,
+            policy: SharedPolicy::new(&policy),
             rules,
             clock,
             events: (),
+            open: ConfiguredOpenTime,
             ctrl: AtomicU64::new(encoding::encode(&Breaker::CLOSED)),
             until: AtomicU64::new(0),
-            window: W::new_shared(),
+            window,
         })
     }
 }
 
-impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
+impl<C: Clock, W: Window, E: Events, G: OpenTime> CircuitBreaker<C, W, E, G> {
     /// The same breaker, reporting to `events`.
     ///
     /// ```
@@ -150,16 +163,61 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     /// let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap().with_events(Log);
     /// # let _ = b;
     /// ```
-    pub fn with_events<E2: Events>(self, events: E2) -> CircuitBreaker<C, W, E2> {
+    pub fn with_events<E2: Events>(self, events: E2) -> CircuitBreaker<C, W, E2, G> {
         CircuitBreaker {
             policy: self.policy,
             rules: self.rules,
             clock: self.clock,
             events,
+            open: self.open,
             ctrl: self.ctrl,
             until: self.until,
             window: self.window,
         }
+    }
+
+    /// The same breaker, taking its open times from `open` (Polly's break-duration
+    /// generator), which it owns: a capturing closure is fine. See [`OpenTime`] for what is
+    /// done with its answer. Zero-sized by default ([`ConfiguredOpenTime`]); a function adds
+    /// its captures to the breaker's size.
+    ///
+    /// ```
+    /// use bulwark::{Instant, MockClock, circuit_breaker::{CircuitBreaker, Config, Trip}};
+    /// use core::time::Duration;
+    /// let clock = MockClock::new();
+    /// let base = Duration::from_secs(2);
+    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock)
+    ///     .unwrap()
+    ///     .with_open_time(move |t: &Trip| base.saturating_mul(t.openings()));
+    /// b.try_acquire().unwrap().failure(); // first opening: 2 s
+    /// assert_eq!(b.try_acquire().unwrap_err().retry_at, Some(Instant::from_secs(2)));
+    /// clock.set(Instant::from_secs(2));
+    /// b.try_acquire().unwrap().failure(); // the probe fails: second opening, 4 s
+    /// assert_eq!(b.try_acquire().unwrap_err().retry_at, Some(Instant::from_secs(6)));
+    /// ```
+    pub fn with_open_time<G2: OpenTime>(self, open: G2) -> CircuitBreaker<C, W, E, G2> {
+        CircuitBreaker {
+            policy: self.policy,
+            rules: self.rules,
+            clock: self.clock,
+            events: self.events,
+            open,
+            ctrl: self.ctrl,
+            until: self.until,
+            window: self.window,
+        }
+    }
+
+    /// The [`OpenTime`] it opens with.
+    ///
+    /// ```
+    /// use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, ConfiguredOpenTime}};
+    /// let clock = MockClock::new();
+    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap();
+    /// assert_eq!(b.open_time(), &ConfiguredOpenTime);
+    /// ```
+    pub fn open_time(&self) -> &G {
+        &self.open
     }
 
     /// The configuration it runs with. The breaker stores a compact form, so settings its
@@ -174,7 +232,168 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     /// assert_eq!(b.config(), cfg);
     /// ```
     pub fn config(&self) -> Config {
-        Config::from_parts(&self.policy, W::rate_rules(&self.rules))
+        Config::from_parts(&self.policy.policy(), W::rate_rules(&self.rules()))
+    }
+
+    /// The rules decisions are taken with now: the run-time settings of the window (see
+    /// [`set_rate_thresholds`](CircuitBreaker::set_rate_thresholds)).
+    #[inline(always)]
+    fn rules(&self) -> W::Rules {
+        W::live_rules(&self.window, &self.rules)
+    }
+
+    /// Changes the rate thresholds at run time, through `&self`, with no state lost: the
+    /// failure rate and the slow-call rate (percent, `None`: that rate does not trip) and the
+    /// minimum number of calls, as [`Config::failure_rate`], the percentage of
+    /// [`Config::slow_calls`] and [`Config::minimum_calls`] set them. The window keeps its
+    /// calls; the next decision, including that of a call already in flight when it ends,
+    /// judges with the new thresholds (resilience4j must build a new breaker for this).
+    ///
+    /// # Memory ordering
+    ///
+    /// The three settings are one atomic word, stored whole (`Release`) and loaded whole by
+    /// each decision (`Acquire`): no decision sees some of them changed and not the others.
+    /// [`set_slow_threshold`](CircuitBreaker::set_slow_threshold) is a separate change.
+    ///
+    /// # Errors
+    ///
+    /// As [`Config`] is checked when the breaker is built ([`ConfigError::PercentOutOfRange`],
+    /// [`ConfigError::MinimumCallsAboveWindow`], [`ConfigError::NoTripPolicy`],
+    /// [`ConfigError::NoWindow`] for a breaker without a window), and
+    /// [`ConfigError::FixedAtRunTime`]`(`[`Field::SlowRate`](super::Field::SlowRate)`)` to turn
+    /// the slow-call policy on or off (whether calls are timed is decided as they are
+    /// admitted). The breaker is then left as it was.
+    ///
+    /// ```
+    /// use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, ConfigError, CountWindow, Field, State}};
+    /// let clock = MockClock::new();
+    /// let b = CircuitBreaker::with_window(Config::new().failure_rate(75).minimum_calls(4), CountWindow::<4>, &clock).unwrap();
+    /// for ok in [true, false, true] {
+    ///     let p = b.try_acquire().unwrap();
+    ///     if ok { p.success() } else { p.failure() }
+    /// }
+    /// let in_flight = b.try_acquire().unwrap();
+    /// b.set_rate_thresholds(Some(50), None, 4).unwrap();
+    /// in_flight.failure(); // 2 of 4 failed: 50 % trips under the new threshold, not the old
+    /// assert_eq!(b.state(), State::Open);
+    /// assert_eq!(b.config(), Config::new().failure_rate(50).minimum_calls(4));
+    /// assert_eq!(b.set_rate_thresholds(Some(50), None, 5), Err(ConfigError::MinimumCallsAboveWindow));
+    /// assert_eq!(b.set_rate_thresholds(Some(50), Some(90), 4), Err(ConfigError::FixedAtRunTime(Field::SlowRate)));
+    /// ```
+    pub fn set_rate_thresholds(
+        &self,
+        failure_rate: Option<u8>,
+        slow_rate: Option<u8>,
+        minimum_calls: u32,
+    ) -> Result<(), ConfigError> {
+        let mut cfg = self.config();
+        cfg.failure_rate = failure_rate;
+        cfg.slow_rate = slow_rate;
+        cfg.minimum_calls = minimum_calls;
+        let rules = changed_rules::<W>(&self.rules, &cfg)?;
+        W::set_live_rules(&self.window, &rules, LiveSetting::Rates);
+        Ok(())
+    }
+
+    /// Changes the consecutive failures that open the breaker at run time, through `&self`
+    /// (`None`: that policy is off), with no state lost: the run of failures so far is kept,
+    /// and the next failure is judged against the new count (a run already at or over it
+    /// opens on that failure). One atomic store (`Release`), loaded by each decision that
+    /// settles a failure (`Acquire`).
+    ///
+    /// Changes made at the same time by different callers are each valid on their own; two
+    /// that each turn one policy off can together leave none (the breaker then never opens):
+    /// let one operator make the changes.
+    ///
+    /// # Errors
+    ///
+    /// As [`Config::consecutive_failures`] is checked when the breaker is built
+    /// ([`ConfigError::Zero`], [`ConfigError::TooLarge`], [`ConfigError::NoTripPolicy`]);
+    /// the breaker is then left as it was.
+    ///
+    /// ```
+    /// use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, ConfigError, State}};
+    /// let clock = MockClock::new();
+    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(5), &clock).unwrap();
+    /// b.try_acquire().unwrap().failure();
+    /// b.try_acquire().unwrap().failure();
+    /// b.set_consecutive_failures(Some(3)).unwrap();
+    /// assert_eq!(b.state(), State::Closed); // the run of 2 is kept
+    /// b.try_acquire().unwrap().failure(); // the 3rd
+    /// assert_eq!(b.state(), State::Open);
+    /// assert_eq!(b.set_consecutive_failures(None), Err(ConfigError::NoTripPolicy));
+    /// ```
+    pub fn set_consecutive_failures(&self, n: Option<u32>) -> Result<(), ConfigError> {
+        let current = self.policy.policy();
+        let mut cfg = Config::from_parts(&current, W::rate_rules(&self.rules()));
+        cfg.consecutive_failures = n;
+        cfg.validate(W::MEASURES)?;
+        self.policy.store_small(&current.with_run_time(&cfg));
+        Ok(())
+    }
+
+    /// Changes the open time at run time, through `&self`, as [`Config::open_for`] sets it
+    /// (with growth, the base the growth starts from; without, the fixed time): the next
+    /// opening uses it. An open breaker keeps the end it was given (its rejections'
+    /// `retry_at` stays true); the consecutive openings are kept. One atomic store of the
+    /// base (and, without growth, one of the cap, which decisions do not read then).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::OpenMaxBelowBase`] for a base above the growth's cap; the breaker is
+    /// then left as it was.
+    ///
+    /// ```
+    /// use bulwark::{Instant, MockClock, circuit_breaker::{CircuitBreaker, Config}};
+    /// use core::time::Duration;
+    /// let clock = MockClock::new();
+    /// let b = CircuitBreaker::new(Config::new().consecutive_failures(1).open_for(Duration::from_secs(30)), &clock).unwrap();
+    /// b.set_open_for(Duration::from_secs(5)).unwrap();
+    /// b.try_acquire().unwrap().failure();
+    /// assert_eq!(b.try_acquire().unwrap_err().retry_at, Some(Instant::from_secs(5)));
+    /// assert_eq!(b.config(), Config::new().consecutive_failures(1).open_for(Duration::from_secs(5)));
+    /// ```
+    pub fn set_open_for(&self, d: Duration) -> Result<(), ConfigError> {
+        let current = self.policy.policy();
+        let cfg = Config::from_parts(&current, W::rate_rules(&self.rules())).open_for(d);
+        cfg.validate(W::MEASURES)?;
+        self.policy.store_open(&current.with_run_time(&cfg));
+        Ok(())
+    }
+
+    /// Changes the slow-call threshold at run time, through `&self`, with no state lost (as
+    /// [`Config::slow_calls`] sets it): a call that ends from now on is slow if it took
+    /// `threshold` or longer, calls already in flight included; the calls in the window keep
+    /// the verdict they were recorded with. One atomic store (`Release`), loaded by each
+    /// decision (`Acquire`).
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::Zero`]`(`[`Field::SlowThreshold`](super::Field::SlowThreshold)`)`, and
+    /// [`ConfigError::FixedAtRunTime`]`(`[`Field::SlowRate`](super::Field::SlowRate)`)` for a
+    /// breaker without a slow-call policy (it does not time calls; one cannot be turned on at
+    /// run time). The breaker is then left as it was.
+    ///
+    /// ```
+    /// use bulwark::{MockClock, circuit_breaker::{CircuitBreaker, Config, CountWindow, State}};
+    /// use core::time::Duration;
+    /// let clock = MockClock::new();
+    /// let cfg = Config::new().slow_calls(Duration::from_secs(2), 100).minimum_calls(1);
+    /// let b = CircuitBreaker::with_window(cfg, CountWindow::<4>, &clock).unwrap();
+    /// let in_flight = b.try_acquire().unwrap();
+    /// clock.advance(Duration::from_secs(1));
+    /// b.set_slow_threshold(Duration::from_millis(500)).unwrap();
+    /// in_flight.success(); // 1 s: slow under the new threshold
+    /// assert_eq!(b.state(), State::Open);
+    /// ```
+    pub fn set_slow_threshold(&self, threshold: Duration) -> Result<(), ConfigError> {
+        let cfg = self.config();
+        let Some(percent) = cfg.slow_rate else {
+            return Err(ConfigError::FixedAtRunTime(super::Field::SlowRate));
+        };
+        let rules = changed_rules::<W>(&self.rules, &cfg.slow_calls(threshold, percent))?;
+        W::set_live_rules(&self.window, &rules, LiveSetting::SlowThreshold);
+        Ok(())
     }
 
     /// The event hooks.
@@ -231,7 +450,8 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
         match encoding::second(w) {
             Second::Published => {
                 let mut now = Reading::new(&self.clock);
-                self.read(w, &mut now).public_at(&self.policy, &mut now)
+                self.read(w, &mut now)
+                    .public_at(&self.policy.policy(), &mut now)
             }
             _ => encoding::state(w),
         }
@@ -315,7 +535,12 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     fn acquire(&self, coarse: Option<Instant>) -> Result<Ticket, Rejected> {
         let mut now = Reading::new(&self.clock);
         now.coarse = coarse;
-        driver::acquire(&mut { self }, &self.policy, &self.rules, &mut now)
+        driver::acquire(
+            &mut { self },
+            (&self.policy, &self.open),
+            &self.rules,
+            &mut now,
+        )
     }
 
     /// [`Admit::record`]: settles the call of `ticket` with `outcome`.
@@ -347,8 +572,8 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
         let mut now = Reading::new(&self.clock);
         driver::record(
             &mut { self },
-            &self.policy,
-            &self.rules,
+            (&self.policy, &self.open),
+            &self.rules(),
             ticket,
             outcome,
             &mut now,
@@ -387,12 +612,35 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
                 generation,
             } => {
                 now.publishing = true;
-                let open = self.policy.open_duration(openings, generation as u64);
-                now.precise()
-                    .saturating_add(Duration::from_nanos(open.max(1)))
+                self.estimate_open_end(openings, generation, now)
             }
         };
         encoding::decode(w, at)
+    }
+
+    /// The end of the open time a trip is publishing right now (its `openings` and
+    /// `generation` from the control word). Out of line and cold: `read` stays small enough
+    /// to inline into the closed path (README row "breaker closed path, count window 100 vs
+    /// recloser ring 100").
+    #[cold]
+    #[inline(never)]
+    fn estimate_open_end(
+        &self,
+        openings: u8,
+        generation: u32,
+        now: &mut Reading<'_, C>,
+    ) -> Instant {
+        // A function's answer depends on the trip's figures, which the word does not hold:
+        // estimate the next nanosecond (see `OpenTime`).
+        let open = if self.open.is_configured() {
+            self.policy
+                .policy()
+                .open_duration(openings, generation as u64)
+        } else {
+            1
+        };
+        now.precise()
+            .saturating_add(Duration::from_nanos(open.max(1)))
     }
 
     /// Stores control word `w` as it is: a state another thread would see mid-change.
@@ -582,8 +830,11 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
         };
         let mut reading = Reading::new(&self.clock);
         let state = self.read(self.load(), &mut reading);
-        let public = state.public_at(&self.policy, &mut reading);
-        state.metrics(public, W::stats_shared(&self.window, &self.rules, now))
+        let public = state.public_at(&self.policy.policy(), &mut reading);
+        let rules = self.rules();
+        let window = W::stats_shared(&self.window, &rules, now);
+        let times = W::times_shared(&self.window, &rules, now, window.slow);
+        state.metrics(public, window, times)
     }
 
     /// The durable state now (see [`Snapshot`]).
@@ -625,7 +876,7 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
     pub fn restore(&self, s: Snapshot) -> Result<(), SnapshotError> {
         driver::restore(
             &mut { self },
-            &self.policy,
+            (&self.policy, &self.open),
             s,
             &mut Reading::new(&self.clock),
         )
@@ -633,7 +884,7 @@ impl<C: Clock, W: Window, E: Events> CircuitBreaker<C, W, E> {
 }
 
 /// The shared form's store: the control word, updated by CAS, and the second word.
-impl<'a, C: Clock, W: Window, E: Events> Store for &'a CircuitBreaker<C, W, E> {
+impl<'a, C: Clock, W: Window, E: Events, G: OpenTime> Store for &'a CircuitBreaker<C, W, E, G> {
     type Window = W;
     type Now = Reading<'a, C>;
 
@@ -694,6 +945,15 @@ impl<'a, C: Clock, W: Window, E: Events> Store for &'a CircuitBreaker<C, W, E> {
             Instant::ZERO
         };
         W::record_shared(&self.window, rules, t, s)
+    }
+
+    fn record_timed(&mut self, rules: &W::Rules, now: &mut Reading<'a, C>, s: Sample, micros: u32) {
+        let t = if W::NEEDS_TIME {
+            now.precise()
+        } else {
+            Instant::ZERO
+        };
+        W::record_timed_shared(&self.window, rules, t, s, micros)
     }
 
     fn reset_window(&mut self) {
@@ -785,7 +1045,7 @@ impl<C: Clock> Now for Reading<'_, C> {
     }
 }
 
-impl<C, W: Window, E> fmt::Debug for CircuitBreaker<C, W, E> {
+impl<C, W: Window, E, G> fmt::Debug for CircuitBreaker<C, W, E, G> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         // Relaxed: a view for people, no decision depends on it.
         let w = self.ctrl.load(Ordering::Relaxed);
@@ -794,7 +1054,10 @@ impl<C, W: Window, E> fmt::Debug for CircuitBreaker<C, W, E> {
             .field("state", &encoding::decode(w, at))
             .field(
                 "config",
-                &Config::from_parts(&self.policy, W::rate_rules(&self.rules)),
+                &Config::from_parts(
+                    &self.policy.policy(),
+                    W::rate_rules(&W::live_rules(&self.window, &self.rules)),
+                ),
             )
             .finish_non_exhaustive()
     }
@@ -820,7 +1083,7 @@ impl<C, W: Window, E> fmt::Debug for CircuitBreaker<C, W, E> {
 /// b.release(probe);
 /// assert!(b.try_admit().unwrap().is_probe());
 /// ```
-impl<C: Clock, W: Window, E: Events> Admit for CircuitBreaker<C, W, E> {
+impl<C: Clock, W: Window, E: Events, G: OpenTime> Admit for CircuitBreaker<C, W, E, G> {
     type Ticket = Ticket;
     type Rejected = Rejected;
 

@@ -11,7 +11,8 @@ use core::time::Duration;
 use super::config::{Config, HalfOpenVerdict, Policy};
 use super::encoding::MAX_OPENINGS;
 use super::error::{ConfigError, Rejected, SnapshotError, TransitionError};
-use super::window::{Over, Rules, Window, WindowStats, rate_trips};
+use super::open_time::{Cause, OpenTime, longest, open_nanos};
+use super::window::{CallTimes, Over, Rules, Window, WindowStats, rate_trips};
 use super::{Metrics, Outcome, Snapshot, State};
 use crate::time::{Instant, duration_to_nanos};
 
@@ -59,6 +60,24 @@ pub(crate) struct Probes {
     pub(crate) failed: u8,
     /// Of those, slow ones (rate verdict with a slow-call policy).
     pub(crate) slow: u8,
+}
+
+impl Probes {
+    /// The probes that ended, with one more ending `failed` and/or `slow` (a first failure),
+    /// as the cause of a trip from half-open.
+    fn cause(&self, failed: bool, slow: bool) -> Cause {
+        let ended = failed || slow;
+        Cause {
+            from: State::HalfOpen,
+            consecutive_failures: 0,
+            window: WindowStats {
+                calls: self.judged as u32 + ended as u32,
+                failures: self.failed as u32 + failed as u32,
+                slow: self.slow as u32 + slow as u32,
+                minimum_calls: 1,
+            },
+        }
+    }
 }
 
 /// A mode chosen by hand.
@@ -167,16 +186,23 @@ impl Breaker {
         }
     }
 
-    /// Opens at `now`: one more consecutive opening, and the open time that opening gives.
-    fn trip(self, p: &Policy, now: Instant) -> Breaker {
-        self.open_until(p, now).1
+    /// Opens at `now` for `cause`: one more consecutive opening, and the open time `open`
+    /// gives that opening.
+    fn trip(self, p: &Policy, open: &impl OpenTime, cause: Cause, now: Instant) -> Breaker {
+        self.open_until(p, open, cause, now).1
     }
 
     /// [`trip`](Breaker::trip), and the end of the open time it enters.
-    fn open_until(self, p: &Policy, now: Instant) -> (Instant, Breaker) {
+    fn open_until(
+        self,
+        p: &Policy,
+        open: &impl OpenTime,
+        cause: Cause,
+        now: Instant,
+    ) -> (Instant, Breaker) {
         let openings = self.openings.saturating_add(1).min(MAX_OPENINGS);
         let generation = self.generation.wrapping_add(1);
-        let open = p.open_duration(openings, generation as u64);
+        let open = open_nanos(p, open, openings, generation as u64, &cause);
         let until = now.saturating_add(Duration::from_nanos(open));
         let phase = Phase::Open { until };
         let next = Breaker {
@@ -241,7 +267,12 @@ impl Breaker {
     /// Admission: the decision and the next state. A half-open breaker past its maximum time
     /// re-opens here, and the rejection carries the new open time's end.
     #[inline]
-    pub(crate) fn admit(self, p: &Policy, now: &mut impl Now) -> (Admit, Breaker) {
+    pub(crate) fn admit(
+        self,
+        p: &Policy,
+        open: &impl OpenTime,
+        now: &mut impl Now,
+    ) -> (Admit, Breaker) {
         match self.phase {
             Phase::Closed { .. } | Phase::Disabled | Phase::MetricsOnly { .. } => {
                 (Admit::Pass, self)
@@ -265,7 +296,8 @@ impl Breaker {
                     let end = p.half_open_end(since);
                     let t = now.near(end);
                     if t >= end {
-                        let (until, next) = self.open_until(p, t);
+                        let cause = h.cause(false, false);
+                        let (until, next) = self.open_until(p, open, cause, t);
                         return (Admit::Reject(Rejected::new(Some(until), t)), next);
                     }
                     t
@@ -298,6 +330,7 @@ impl Breaker {
     pub(crate) fn settle(
         self,
         p: &Policy,
+        open: &impl OpenTime,
         rules: Option<&Rules>,
         end: End,
         now: &mut impl Now,
@@ -308,7 +341,14 @@ impl Breaker {
         match (self.phase, end.probe) {
             (Phase::Closed { failures }, false) => match end.outcome {
                 Outcome::Ignored => self,
-                Outcome::Success if rate_trips(rules, end.stats) => self.trip(p, now.precise()),
+                Outcome::Success if rate_trips(rules, end.stats) => {
+                    let cause = Cause {
+                        from: State::Closed,
+                        consecutive_failures: 0,
+                        window: end.stats,
+                    };
+                    self.trip(p, open, cause, now.precise())
+                }
                 Outcome::Success => Breaker {
                     phase: Phase::Closed { failures: 0 },
                     ..self
@@ -318,7 +358,12 @@ impl Breaker {
                     let by_count =
                         p.consecutive_failures != 0 && failures >= p.consecutive_failures;
                     if by_count || rate_trips(rules, end.stats) {
-                        self.trip(p, now.precise())
+                        let cause = Cause {
+                            from: State::Closed,
+                            consecutive_failures: failures,
+                            window: end.stats,
+                        };
+                        self.trip(p, open, cause, now.precise())
                     } else {
                         Breaker {
                             phase: Phase::Closed { failures },
@@ -328,7 +373,7 @@ impl Breaker {
                 }
             },
             (Phase::HalfOpen { since, probes }, true) => {
-                self.judge(since, probes, p, rules, end, now)
+                self.judge(since, probes, (p, open), rules, end, now)
             }
             // Remember which rates are over, so that crossing a threshold is reported once.
             (Phase::MetricsOnly { .. }, false) if end.outcome != Outcome::Ignored => Breaker {
@@ -346,7 +391,7 @@ impl Breaker {
         self,
         since: Instant,
         h: Probes,
-        p: &Policy,
+        (p, open): (&Policy, &impl OpenTime),
         rules: Option<&Rules>,
         end: End,
         now: &mut impl Now,
@@ -355,21 +400,24 @@ impl Breaker {
             // A probe ending after the maximum time re-opens (a late verdict).
             let edge = p.half_open_end(since);
             if now.near(edge) >= edge {
-                return self.trip(p, now.precise());
+                return self.trip(p, open, h.cause(false, false), now.precise());
             }
         }
         let released = Probes {
             in_flight: h.in_flight.saturating_sub(1),
             ..h
         };
-        let slow = end.slow && rules.is_some_and(|r| r.slow_rate != 0);
+        let slow = end.slow && rules.is_some_and(|r| r.slow_rate() != 0);
         let failure = match end.outcome {
             Outcome::Ignored => return self.with_probes(released),
             Outcome::Failure => true,
             Outcome::Success => false,
         };
         match p.verdict() {
-            HalfOpenVerdict::FirstFailure if failure || slow => self.trip(p, now.precise()),
+            HalfOpenVerdict::FirstFailure if failure || slow => {
+                let cause = released.cause(failure, slow);
+                self.trip(p, open, cause, now.precise())
+            }
             HalfOpenVerdict::FirstFailure => {
                 let judged = released.judged.saturating_add(1);
                 if judged >= p.successes_to_close {
@@ -388,7 +436,7 @@ impl Breaker {
                 if next.judged < p.probes() {
                     self.with_probes(next)
                 } else if rate_verdict_trips(rules, p, next) {
-                    self.trip(p, now.precise())
+                    self.trip(p, open, next.cause(false, false), now.precise())
                 } else {
                     self.close()
                 }
@@ -479,11 +527,12 @@ impl Breaker {
 
     /// The gauges, with the window's `stats`; `state` as [`public_at`](Breaker::public_at)
     /// gives it.
-    pub(crate) fn metrics(&self, state: State, window: WindowStats) -> Metrics {
+    pub(crate) fn metrics(&self, state: State, window: WindowStats, times: CallTimes) -> Metrics {
         Metrics {
             state,
             consecutive_failures: self.failures() as u32,
             window,
+            times,
         }
     }
 }
@@ -497,10 +546,10 @@ fn rate_verdict_trips(rules: Option<&Rules>, p: &Policy, h: Probes) -> bool {
     let over =
         |count: u8, percent: u8| percent != 0 && count as u32 * 100 >= percent as u32 * judged;
     let failure_rate = match rules {
-        Some(r) if r.failure_rate != 0 => r.failure_rate,
+        Some(r) if r.failure_rate() != 0 => r.failure_rate(),
         _ => 100,
     };
-    let slow_rate = rules.map_or(0, |r| r.slow_rate);
+    let slow_rate = rules.map_or(0, |r| r.slow_rate());
     over(h.failed, failure_rate)
         || over(h.slow, slow_rate)
         || h.judged - h.failed < p.successes_to_close
@@ -510,14 +559,32 @@ fn rate_verdict_trips(rules: Option<&Rules>, p: &Policy, h: Probes) -> bool {
 #[inline]
 pub(crate) fn is_slow(rules: Option<&Rules>, started: Instant, now: Instant) -> bool {
     rules.is_some_and(|r| {
-        r.slow_rate != 0 && now.as_nanos().saturating_sub(started.as_nanos()) >= r.slow_threshold
+        r.slow_rate() != 0 && now.as_nanos().saturating_sub(started.as_nanos()) >= r.slow_threshold
     })
 }
 
-/// Are calls timed (is there a slow-call policy)? Constant `false` without a window.
+/// Are calls timed (a slow-call policy, or [`Config::record_durations`])? Constant `false`
+/// without a window.
 #[inline(always)]
 pub(crate) fn times_calls(rules: Option<&Rules>) -> bool {
-    rules.is_some_and(|r| r.slow_rate != 0)
+    rules.is_some_and(|r| r.timed())
+}
+
+/// The rules of a breaker with rules `old` after a change at run time to `cfg` (the
+/// breaker's configuration with the change made): validated as the constructor validates,
+/// and whether calls are timed (a slow-call policy) must not change.
+pub(crate) fn changed_rules<W: Window>(
+    old: &W::Rules,
+    cfg: &Config,
+) -> Result<W::Rules, ConfigError> {
+    cfg.validate(W::MEASURES)?;
+    let new = W::rules(cfg)?;
+    match (W::rate_rules(old), W::rate_rules(&new)) {
+        (Some(a), Some(b)) if (a.slow_rate() == 0) != (b.slow_rate() == 0) => Err(
+            ConfigError::FixedAtRunTime(crate::circuit_breaker::Field::SlowRate),
+        ),
+        _ => Ok(new),
+    }
 }
 
 /// Validates `cfg` for window `W`; what the breaker stores on success.
@@ -529,7 +596,11 @@ pub(crate) fn validate<W: Window>(cfg: &Config) -> Result<(Policy, W::Rules), Co
 /// Checks a snapshot against the policy `p` before it is restored: what cannot be true of a
 /// snapshot this breaker wrote is rejected, what can be bounded is (the time left open is cut
 /// to the longest open time `p` can give, the openings to [`MAX_OPENINGS`]).
-pub(crate) fn checked_snapshot(s: Snapshot, p: &Policy) -> Result<Snapshot, SnapshotError> {
+pub(crate) fn checked_snapshot(
+    s: Snapshot,
+    p: &Policy,
+    open: &impl OpenTime,
+) -> Result<Snapshot, SnapshotError> {
     let closed = s.state == State::Closed;
     if s.consecutive_failures != 0
         && (!closed
@@ -544,7 +615,7 @@ pub(crate) fn checked_snapshot(s: Snapshot, p: &Policy) -> Result<Snapshot, Snap
     }
     Ok(Snapshot {
         openings: s.openings.min(MAX_OPENINGS),
-        open_remaining: s.open_remaining.min(Duration::from_nanos(p.longest_open())),
+        open_remaining: s.open_remaining.min(Duration::from_nanos(longest(p, open))),
         ..s
     })
 }

@@ -4,10 +4,11 @@
 //! plain fields and the shared form in atomics, updated around the same functions.
 
 use core::fmt;
+use core::time::Duration;
 
 use super::config::Config;
 use super::error::{ConfigError, Field};
-use crate::sync::{AtomicU8, AtomicU64, AtomicUsize, Ordering, atomic_array};
+use crate::sync::{AtomicU8, AtomicU32, AtomicU64, AtomicUsize, Ordering, atomic_array};
 use crate::time::{Instant, duration_to_nanos};
 
 /// Counts of the calls currently in a window.
@@ -112,6 +113,77 @@ impl WindowStats {
     }
 }
 
+/// The timed figures of the calls currently in a window, what dashboards chart beside the
+/// rates: slow calls split by outcome (resilience4j's `getNumberOfSlowSuccessfulCalls()` and
+/// `getNumberOfSlowFailedCalls()`) and the sum and maximum of the calls' durations.
+///
+/// Calls are timed only when the breaker has a slow-call policy ([`Config::slow_calls`]) or
+/// is asked to ([`Config::record_durations`]); otherwise every figure is zero. Durations
+/// are kept in whole microseconds (rounded down), each call's saturating at `u32::MAX` µs
+/// (71 min 34 s). A [`TimeWindow`] bucket keeps its slow failures up to 65 535 and its
+/// duration sum up to 2^48 µs (8.9 years); a [`CountWindow`] its sum up to 2^43 µs (101
+/// days). A window that has no calls (or a breaker without one) reports zeros.
+///
+/// # Examples
+///
+/// ```
+/// use bulwark::{Instant, circuit_breaker::{CallTimes, Config, CountWindow, Machine}};
+/// use core::time::Duration;
+/// let cfg = Config::new().slow_calls(Duration::from_millis(100), 100).minimum_calls(3);
+/// let mut m = Machine::<CountWindow<10>>::new(cfg).unwrap();
+/// let ms = Instant::from_millis;
+/// for (ok, took) in [(true, 150), (false, 120), (true, 30)] {
+///     let t = m.try_acquire(ms(0)).unwrap();
+///     if ok { m.on_success(t, ms(took)) } else { m.on_failure(t, ms(took)) }
+/// }
+/// let times = m.metrics(ms(150)).times;
+/// assert_eq!(times, CallTimes {
+///     slow_successes: 1,
+///     slow_failures: 1,
+///     total: Duration::from_millis(300),
+///     max: Duration::from_millis(150),
+/// });
+/// assert_eq!(times.average(3), Some(Duration::from_millis(100)));
+/// ```
+#[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct CallTimes {
+    /// Calls in the window that succeeded but took the slow-call threshold or longer.
+    pub slow_successes: u32,
+    /// Calls in the window that failed and took the slow-call threshold or longer.
+    pub slow_failures: u32,
+    /// The sum of the durations of the calls in the window.
+    pub total: Duration,
+    /// The longest call in the window.
+    pub max: Duration,
+}
+
+impl CallTimes {
+    /// The mean duration of `calls` calls (the window's [`WindowStats::calls`]), rounded down
+    /// to the microsecond; `None` for no calls.
+    ///
+    /// ```
+    /// use bulwark::circuit_breaker::CallTimes;
+    /// use core::time::Duration;
+    /// let t = CallTimes { total: Duration::from_millis(10), ..CallTimes::default() };
+    /// assert_eq!(t.average(4), Some(Duration::from_micros(2_500)));
+    /// assert_eq!(t.average(0), None);
+    /// ```
+    pub fn average(&self, calls: u32) -> Option<Duration> {
+        (calls != 0).then(|| Duration::from_micros(self.total.as_micros() as u64 / calls as u64))
+    }
+
+    /// Figures from raw microsecond counts.
+    const fn from_micros(slow: u32, slow_failures: u32, total: u64, max: u32) -> CallTimes {
+        CallTimes {
+            slow_successes: slow.saturating_sub(slow_failures),
+            slow_failures,
+            total: Duration::from_micros(total),
+            max: Duration::from_micros(max as u64),
+        }
+    }
+}
+
 /// One recorded outcome (an implementation detail of [`Window`]).
 #[doc(hidden)]
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
@@ -131,12 +203,19 @@ pub struct Rules {
     pub(crate) span: u64,
     /// The length of one bucket in nanoseconds (time windows; 0 for count windows).
     pub(crate) bucket: u64,
-    pub(crate) minimum_calls: u32,
-    /// Percent; 0: the policy is off.
-    pub(crate) failure_rate: u8,
-    /// Percent; 0: the policy is off.
-    pub(crate) slow_rate: u8,
+    /// The settings that can change at run time, and two fixed flags: see
+    /// [`rates_word`](Rules::rates_word). One word, so that the shared form puts its run-time
+    /// value in place with one move, and the rules stay 32 bytes.
+    rates: u64,
 }
+
+/// In [`Rules::rates_word`]: time every call ([`Config::record_durations`]).
+const DURATIONS: u64 = 1 << 48;
+/// In [`Rules::rates_word`]: calls are timed (a slow-call policy, or [`DURATIONS`]), kept as
+/// one flag because both forms test it on every admission and every outcome (README row
+/// "breaker closed path, count window 100 vs recloser ring 100": testing the two settings
+/// cost 6 instructions a call). Fixed for the breaker's life.
+const TIMED: u64 = 1 << 49;
 
 impl Rules {
     /// The rules of a validated `cfg`, with `bucket` the time window's bucket length.
@@ -145,17 +224,128 @@ impl Rules {
             slow_threshold: duration_to_nanos(cfg.slow_threshold),
             span: duration_to_nanos(cfg.time_window),
             bucket,
-            minimum_calls: cfg.minimum_calls,
-            failure_rate: match cfg.failure_rate {
-                Some(p) => p,
-                None => 0,
-            },
-            slow_rate: match cfg.slow_rate {
-                Some(p) => p,
-                None => 0,
-            },
+            rates: cfg.minimum_calls as u64
+                | (match cfg.failure_rate {
+                    Some(p) => p,
+                    None => 0,
+                } as u64)
+                    << 32
+                | (match cfg.slow_rate {
+                    Some(p) => p,
+                    None => 0,
+                } as u64)
+                    << 40
+                | if cfg.record_durations { DURATIONS } else { 0 }
+                | if cfg.slow_rate.is_some() || cfg.record_durations {
+                    TIMED
+                } else {
+                    0
+                },
         }
     }
+}
+
+impl Rules {
+    /// The settings that can change at run time through `&self` (minimum calls, the failure
+    /// and slow rates) as one word: minimum calls in bits 0..32, the failure rate in 32..40,
+    /// the slow rate in 40..48; and the fixed flags [`DURATIONS`] and [`TIMED`].
+    const fn rates_word(&self) -> u64 {
+        self.rates
+    }
+
+    /// Time every call ([`Config::record_durations`]).
+    pub(crate) const fn durations(&self) -> bool {
+        self.rates & DURATIONS != 0
+    }
+
+    /// Are calls timed (a slow-call policy or [`Config::record_durations`])?
+    #[inline(always)]
+    pub(crate) const fn timed(&self) -> bool {
+        self.rates & TIMED != 0
+    }
+
+    /// [`Config::minimum_calls`].
+    #[inline(always)]
+    pub(crate) const fn minimum_calls(&self) -> u32 {
+        self.rates as u32
+    }
+
+    /// Percent; 0: the policy is off.
+    #[inline(always)]
+    pub(crate) const fn failure_rate(&self) -> u8 {
+        (self.rates >> 32) as u8
+    }
+
+    /// Percent; 0: the policy is off.
+    #[inline(always)]
+    pub(crate) const fn slow_rate(&self) -> u8 {
+        (self.rates >> 40) as u8
+    }
+
+    /// These rules with the rates of `word` (see [`rates_word`](Rules::rates_word)) and the
+    /// slow-call threshold `slow_threshold`.
+    #[inline(always)]
+    const fn with_live(self, word: u64, slow_threshold: u64) -> Rules {
+        Rules {
+            rates: word,
+            slow_threshold,
+            ..self
+        }
+    }
+}
+
+/// The run-time settings of a shared window ([`Rules::rates_word`] and the slow-call
+/// threshold): written whole by one store each, so a decision never sees half a change.
+#[doc(hidden)]
+#[derive(Debug)]
+pub(crate) struct Live {
+    rates: AtomicU64,
+    slow_threshold: AtomicU64,
+}
+
+impl Live {
+    fn new() -> Live {
+        Live {
+            rates: AtomicU64::new(0),
+            slow_threshold: AtomicU64::new(0),
+        }
+    }
+
+    /// `r` with the run-time settings.
+    #[inline(always)]
+    fn rules(&self, r: &Rules) -> Rules {
+        // Acquire: pairs with the Release stores of `store`. Each word is a whole setting,
+        // so one load of it is a consistent view of that change.
+        let rates = self.rates.load(Ordering::Acquire);
+        let threshold = self.slow_threshold.load(Ordering::Acquire);
+        r.with_live(rates, threshold)
+    }
+
+    /// Publishes the run-time settings of `r` that `what` names, each word by one store (so
+    /// changes of the rates and of the threshold never undo each other).
+    fn store(&self, r: &Rules, what: LiveSetting) {
+        // Release: a decision that loads the new value (Acquire, in `rules`) sees everything
+        // the changing thread did before. No other data is published with it.
+        if what != LiveSetting::Rates {
+            self.slow_threshold
+                .store(r.slow_threshold, Ordering::Release);
+        }
+        if what != LiveSetting::SlowThreshold {
+            self.rates.store(r.rates_word(), Ordering::Release);
+        }
+    }
+}
+
+/// Which run-time setting a change publishes.
+#[doc(hidden)]
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub enum LiveSetting {
+    /// Both (when the breaker is built).
+    All,
+    /// Minimum calls, failure rate, slow rate.
+    Rates,
+    /// The slow-call threshold.
+    SlowThreshold,
 }
 
 /// Which rates of a window are at or over their thresholds.
@@ -172,9 +362,9 @@ impl Over {
     #[inline]
     pub(crate) fn of(rules: Option<&Rules>, s: WindowStats) -> Over {
         match rules {
-            Some(r) if s.calls >= r.minimum_calls => Over {
-                failure: over(s.failures, r.failure_rate, s.calls),
-                slow: over(s.slow, r.slow_rate, s.calls),
+            Some(r) if s.calls >= r.minimum_calls() => Over {
+                failure: over(s.failures, r.failure_rate(), s.calls),
+                slow: over(s.slow, r.slow_rate(), s.calls),
             },
             _ => Over::default(),
         }
@@ -193,8 +383,8 @@ const fn over(count: u32, percent: u8, calls: u32) -> bool {
 #[inline]
 pub(crate) fn rate_trips(rules: Option<&Rules>, s: WindowStats) -> bool {
     match rules {
-        Some(r) if s.calls >= r.minimum_calls => {
-            over(s.failures, r.failure_rate, s.calls) || over(s.slow, r.slow_rate, s.calls)
+        Some(r) if s.calls >= r.minimum_calls() => {
+            over(s.failures, r.failure_rate(), s.calls) || over(s.slow, r.slow_rate(), s.calls)
         }
         _ => false,
     }
@@ -248,6 +438,24 @@ pub trait Window: sealed::Sealed {
     fn stats_shared(w: &Self::Shared, r: &Self::Rules, now: Instant) -> WindowStats;
     #[doc(hidden)]
     fn reset_shared(w: &Self::Shared);
+    /// The rules a shared window decides with now: `r` with its run-time settings.
+    #[doc(hidden)]
+    fn live_rules(w: &Self::Shared, r: &Self::Rules) -> Self::Rules;
+    /// Publishes the run-time settings of `r` that `what` names.
+    #[doc(hidden)]
+    fn set_live_rules(w: &Self::Shared, r: &Self::Rules, what: LiveSetting);
+    /// Records the duration (`micros`) of a timed call, just recorded as `s`: apart from
+    /// [`record`](Window::record), out of line, so that a breaker that does not time calls
+    /// does not pay for it.
+    #[doc(hidden)]
+    fn record_timed(w: &mut Self::State, r: &Self::Rules, now: Instant, s: Sample, micros: u32);
+    #[doc(hidden)]
+    fn record_timed_shared(w: &Self::Shared, r: &Self::Rules, now: Instant, s: Sample, micros: u32);
+    /// The timed figures of the window, whose stats count `slow` slow calls.
+    #[doc(hidden)]
+    fn times(w: &Self::State, r: &Self::Rules, now: Instant, slow: u32) -> CallTimes;
+    #[doc(hidden)]
+    fn times_shared(w: &Self::Shared, r: &Self::Rules, now: Instant, slow: u32) -> CallTimes;
 }
 
 /// No window: only consecutive failures can open the breaker. Costs nothing.
@@ -289,11 +497,22 @@ impl Window for NoWindow {
         WindowStats::default()
     }
     fn reset_shared(_: &()) {}
+    fn live_rules(_: &(), _: &()) {}
+    fn set_live_rules(_: &(), _: &(), _: LiveSetting) {}
+    fn record_timed(_: &mut (), _: &(), _: Instant, _: Sample, _: u32) {}
+    fn record_timed_shared(_: &(), _: &(), _: Instant, _: Sample, _: u32) {}
+    fn times(_: &(), _: &(), _: Instant, _: u32) -> CallTimes {
+        CallTimes::default()
+    }
+    fn times_shared(_: &(), _: &(), _: Instant, _: u32) -> CallTimes {
+        CallTimes::default()
+    }
 }
 
 // ===== count window =====
 
-/// The last `N` calls (1 ..= 2^20). Memory: `N` bytes plus two words.
+/// The last `N` calls (1 ..= 2^20). Memory: `5 × N` bytes (an outcome code and a duration
+/// per call, for [`CallTimes`]) plus four words.
 ///
 /// ```
 /// use bulwark::circuit_breaker::{Config, CountWindow, Machine};
@@ -331,8 +550,13 @@ const fn unpack_totals(t: u64, r: &Rules) -> WindowStats {
         calls: (t & mask) as u32,
         failures: (t >> FIELD & mask) as u32,
         slow: (t >> (2 * FIELD) & mask) as u32,
-        minimum_calls: r.minimum_calls,
+        minimum_calls: r.minimum_calls(),
     }
+}
+
+/// 1 if slot code `code` is a slow failure.
+const fn slow_failure(code: u8) -> u32 {
+    (code & 0b110 == 0b110) as u32
 }
 
 /// The machine state of a [`CountWindow`].
@@ -342,15 +566,30 @@ pub struct CountState<const N: usize> {
     slots: [u8; N],
     head: usize,
     totals: u64,
+    /// Each slot's call duration in microseconds (0: not timed).
+    micros: [u32; N],
+    /// The sum of `micros`, and the slow failures among the slots.
+    micros_sum: u64,
+    slow_failures: u32,
 }
 
-/// The shared state of a [`CountWindow`].
+/// The shared state of a [`CountWindow`]. The timed figures (`micros`, `micros_sum`,
+/// `slow_failures`) are apart from the packed `totals` that decisions read: written only by
+/// a record of a timed call (and a reset), never read by a decision.
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct CountShared<const N: usize> {
     slots: [AtomicU8; N],
     head: AtomicUsize,
     totals: AtomicU64,
+    micros: [AtomicU32; N],
+    /// The next slot of `micros` (its own: a timed call's duration and outcome may land in
+    /// different slots when records race, which keeps the figures over the last `N` timed
+    /// calls all the same).
+    micros_head: AtomicUsize,
+    micros_sum: AtomicU64,
+    slow_failures: AtomicU32,
+    live: Live,
 }
 
 impl<const N: usize> sealed::Sealed for CountWindow<N> {}
@@ -382,6 +621,9 @@ impl<const N: usize> Window for CountWindow<N> {
             slots: [0; N],
             head: 0,
             totals: 0,
+            micros: [0; N],
+            micros_sum: 0,
+            slow_failures: 0,
         }
     }
     fn new_shared() -> CountShared<N> {
@@ -389,13 +631,22 @@ impl<const N: usize> Window for CountWindow<N> {
             slots: atomic_array!(AtomicU8, 0, N),
             head: AtomicUsize::new(0),
             totals: AtomicU64::new(0),
+            micros: atomic_array!(AtomicU32, 0, N),
+            micros_head: AtomicUsize::new(0),
+            micros_sum: AtomicU64::new(0),
+            slow_failures: AtomicU32::new(0),
+            live: Live::new(),
         }
     }
     fn record(w: &mut CountState<N>, r: &Rules, _: Instant, s: Sample) -> WindowStats {
         let code = slot_code(s);
         let old = core::mem::replace(&mut w.slots[w.head], code);
+        // A call not timed leaves no duration: 0 (a timed one's comes in `record_timed`).
+        let old_micros = core::mem::replace(&mut w.micros[w.head], 0);
         w.head = (w.head + 1) % N;
         w.totals = totals_replace(w.totals, old, code);
+        w.micros_sum -= old_micros as u64;
+        w.slow_failures = w.slow_failures + slow_failure(code) - slow_failure(old);
         unpack_totals(w.totals, r)
     }
     fn stats(w: &CountState<N>, r: &Rules, _: Instant) -> WindowStats {
@@ -404,6 +655,47 @@ impl<const N: usize> Window for CountWindow<N> {
     fn reset(w: &mut CountState<N>) {
         *w = Self::new_state();
     }
+    #[inline(always)]
+    fn live_rules(w: &CountShared<N>, r: &Rules) -> Rules {
+        w.live.rules(r)
+    }
+    fn set_live_rules(w: &CountShared<N>, r: &Rules, what: LiveSetting) {
+        w.live.store(r, what)
+    }
+    fn record_timed(w: &mut CountState<N>, _: &Rules, _: Instant, _: Sample, micros: u32) {
+        // The slot `record` just wrote.
+        let i = (w.head + N - 1) % N;
+        w.micros[i] = micros;
+        w.micros_sum += micros as u64;
+    }
+    fn record_timed_shared(w: &CountShared<N>, _: &Rules, _: Instant, _: Sample, micros: u32) {
+        // The timed figures, apart from the decision's totals. Relaxed: they synchronize with
+        // nothing (no decision reads them); the swap hands back exactly the value the previous
+        // writer of this slot left (or 0 after a reset), whose weight that writer added, so
+        // the sum is exact in aggregate whatever the interleaving.
+        let i = w.micros_head.fetch_add(1, Ordering::Relaxed) % N;
+        let old = w.micros[i].swap(micros, Ordering::Relaxed);
+        w.micros_sum
+            .fetch_add((micros as u64).wrapping_sub(old as u64), Ordering::Relaxed);
+    }
+    fn times(w: &CountState<N>, _: &Rules, _: Instant, slow: u32) -> CallTimes {
+        let max = w.micros.iter().copied().max().unwrap_or(0);
+        CallTimes::from_micros(slow, w.slow_failures, w.micros_sum, max)
+    }
+    fn times_shared(w: &CountShared<N>, _: &Rules, _: Instant, slow: u32) -> CallTimes {
+        // Relaxed: figures for people (no decision reads them); each is exact once the
+        // records racing this read have finished (see `record_shared`).
+        let max = w
+            .micros
+            .iter()
+            .map(|m| m.load(Ordering::Relaxed))
+            .max()
+            .unwrap_or(0);
+        let failures = w.slow_failures.load(Ordering::Relaxed);
+        let sum = w.micros_sum.load(Ordering::Relaxed);
+        CallTimes::from_micros(slow, failures, sum, max)
+    }
+    #[inline]
     fn record_shared(w: &CountShared<N>, r: &Rules, _: Instant, s: Sample) -> WindowStats {
         let code = slot_code(s);
         // Relaxed: the index only spreads writers over the slots; each slot is then updated
@@ -422,6 +714,11 @@ impl<const N: usize> Window for CountWindow<N> {
         // AcqRel: the swap hands us exactly the code the previous writer of this slot left,
         // whose weight that writer added to the totals.
         let old = w.slots[i].swap(code, Ordering::AcqRel);
+        let delta = slow_failure(code).wrapping_sub(slow_failure(old));
+        if delta != 0 {
+            // Relaxed: as the durations above, a figure no decision reads.
+            w.slow_failures.fetch_add(delta, Ordering::Relaxed);
+        }
         let prev = w
             .totals
             .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
@@ -445,6 +742,17 @@ impl<const N: usize> Window for CountWindow<N> {
                     .fetch_update(Ordering::AcqRel, Ordering::Acquire, |t| {
                         Some(totals_replace(t, old, 0))
                     });
+                if slow_failure(old) != 0 {
+                    // Relaxed: see `record_shared`.
+                    w.slow_failures.fetch_sub(1, Ordering::Relaxed);
+                }
+            }
+        }
+        for m in &w.micros {
+            // Relaxed: see `record_shared`; each duration taken out is subtracted once.
+            let old = m.swap(0, Ordering::Relaxed);
+            if old != 0 {
+                w.micros_sum.fetch_sub(old as u64, Ordering::Relaxed);
             }
         }
     }
@@ -454,7 +762,8 @@ impl<const N: usize> Window for CountWindow<N> {
 
 /// `N` buckets (1 ..= 4096) spanning [`Config::time_window`], aligned to the clock: a sample
 /// at `t` counts until the start of the bucket `N` buckets after its own, that is for one
-/// window length rounded to the bucket. Memory: `8 × N` bytes.
+/// window length rounded to the bucket. Memory: `24 × N` bytes (8 for the outcomes, 16 for
+/// the [`CallTimes`] of each bucket) plus a word.
 ///
 /// A bucket counts up to 65 535 calls; further calls in the same bucket are not sampled.
 ///
@@ -564,22 +873,104 @@ fn buckets_stats(
     s
 }
 
+// Timed words, two per bucket beside its bucket word (the `CallTimes` of the bucket), each
+// with its own epoch tag in bits 0..16, aged, swept and taken back exactly as the bucket word:
+//   peak word: slow failures in 16..32 (saturating), the longest call in µs in 32..64;
+//   sum word:  the sum of the calls' durations in µs in 16..64 (saturating at 2^48 - 1).
+// A timed word whose fields are all zero is empty (whatever its tag).
+
+const fn timed_empty(word: u64) -> bool {
+    word >> 16 == 0
+}
+
+/// The timed word `word` ready to count a sample at `epoch`: restarted when empty or older,
+/// as it is when newer (a writer that raced ahead).
+const fn timed_fresh(word: u64, epoch: u64) -> u64 {
+    if timed_empty(word) || tag_age(word, epoch) > 0 {
+        tag(epoch) as u64
+    } else {
+        word
+    }
+}
+
+/// The peak word with sample `s` at `epoch` added.
+const fn peak_add(word: u64, epoch: u64, s: Sample, micros: u32) -> u64 {
+    let w = timed_fresh(word, epoch);
+    let failures = ((w >> 16) as u16).saturating_add((s.failure && s.slow) as u16);
+    let max = if (w >> 32) as u32 > micros {
+        (w >> 32) as u32
+    } else {
+        micros
+    };
+    (w & 0xffff) | (failures as u64) << 16 | (max as u64) << 32
+}
+
+/// The sum word with sample `s` at `epoch` added.
+const fn sum_add(word: u64, epoch: u64, micros: u32) -> u64 {
+    let w = timed_fresh(word, epoch);
+    let sum = (w >> 16).saturating_add(micros as u64);
+    let sum = if sum > (1 << 48) - 1 {
+        (1 << 48) - 1
+    } else {
+        sum
+    };
+    (w & 0xffff) | sum << 16
+}
+
+/// [`stale_after`] for a timed word.
+const fn timed_stale_after(word: u64, prev: u64, e: u64, n: usize) -> bool {
+    !timed_empty(word) && {
+        let age = tag_age(word, prev) as i64;
+        (e as i128 - prev as i128 + age as i128) >= n as i128
+    }
+}
+
+/// The [`CallTimes`] of the timed words in the window ending at `epoch`.
+fn timed_stats(
+    words: impl Iterator<Item = (u64, u64)>,
+    epoch: u64,
+    n: usize,
+    slow: u32,
+) -> CallTimes {
+    let in_window = |w: u64| {
+        let age = tag_age(w, epoch);
+        !timed_empty(w) && age >= 0 && (age as usize) < n
+    };
+    let (mut failures, mut sum, mut max) = (0u32, 0u64, 0u32);
+    for (peak, total) in words {
+        if in_window(peak) {
+            failures += (peak >> 16) as u16 as u32;
+            max = max.max((peak >> 32) as u32);
+        }
+        if in_window(total) {
+            sum += total >> 16;
+        }
+    }
+    CallTimes::from_micros(slow, failures, sum, max)
+}
+
 /// The machine state of a [`TimeWindow`].
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct TimeState<const N: usize> {
     buckets: [u64; N],
+    /// Each bucket's timed words: (peak, sum).
+    timed: [(u64, u64); N],
     /// The highest epoch seen.
     latest: u64,
 }
 
-/// The shared state of a [`TimeWindow`].
+/// The shared state of a [`TimeWindow`]. The timed words are apart from the bucket words
+/// that decisions read: written only by a record of a timed call, a sweep and a reset.
 #[doc(hidden)]
 #[derive(Debug)]
 pub struct TimeShared<const N: usize> {
     buckets: [AtomicU64; N],
+    peaks: [AtomicU64; N],
+    sums: [AtomicU64; N],
     /// The highest epoch seen (only grows).
     latest: AtomicU64,
+    live: Live,
 }
 
 impl<const N: usize> TimeWindow<N> {
@@ -599,11 +990,11 @@ impl<const N: usize> TimeWindow<N> {
         if e - latest >= N as u64 {
             // Nothing recorded within one window length: every bucket has expired.
             return WindowStats {
-                minimum_calls: r.minimum_calls,
+                minimum_calls: r.minimum_calls(),
                 ..WindowStats::default()
             };
         }
-        buckets_stats(words, e, N, r.minimum_calls)
+        buckets_stats(words, e, N, r.minimum_calls())
     }
 
     /// The slots an advance from epoch `prev` to `e` sweeps: those of `prev + 1 ..= e`.
@@ -644,20 +1035,26 @@ impl<const N: usize> Window for TimeWindow<N> {
     fn new_state() -> TimeState<N> {
         TimeState {
             buckets: [0; N],
+            timed: [(0, 0); N],
             latest: 0,
         }
     }
     fn new_shared() -> TimeShared<N> {
         TimeShared {
             buckets: atomic_array!(AtomicU64, 0, N),
+            peaks: atomic_array!(AtomicU64, 0, N),
+            sums: atomic_array!(AtomicU64, 0, N),
             latest: AtomicU64::new(0),
+            live: Live::new(),
         }
     }
     fn record(w: &mut TimeState<N>, r: &Rules, now: Instant, s: Sample) -> WindowStats {
         let e = Self::epoch(r, now, w.latest);
         if e > w.latest {
             for i in Self::swept(w.latest, e) {
-                w.buckets[i] = 0; // every sample here is older than the window ending at `e`
+                // Every sample here is older than the window ending at `e`.
+                w.buckets[i] = 0;
+                w.timed[i] = (0, 0);
             }
             w.latest = e;
         }
@@ -665,11 +1062,75 @@ impl<const N: usize> Window for TimeWindow<N> {
         *b = bucket_add(*b, e, s);
         Self::stats(w, r, now)
     }
+    #[inline(always)]
+    fn live_rules(w: &TimeShared<N>, r: &Rules) -> Rules {
+        w.live.rules(r)
+    }
+    fn set_live_rules(w: &TimeShared<N>, r: &Rules, what: LiveSetting) {
+        w.live.store(r, what)
+    }
+    fn record_timed(w: &mut TimeState<N>, r: &Rules, now: Instant, s: Sample, micros: u32) {
+        // `record` has just placed `s` at this epoch (and swept).
+        let e = Self::epoch(r, now, w.latest);
+        let i = (e % N as u64) as usize;
+        let (peak, sum) = w.timed[i];
+        w.timed[i] = (peak_add(peak, e, s, micros), sum_add(sum, e, micros));
+    }
+    fn record_timed_shared(w: &TimeShared<N>, r: &Rules, now: Instant, s: Sample, micros: u32) {
+        // Acquire: pairs with the AcqRel `fetch_max` of the recorder that advanced it (our own
+        // `record_shared` just did, if `now` is the newest epoch). A recorder that raced
+        // further ahead places this call's figures in its later epoch: they then count a
+        // little longer than the call's outcome (a figure for people; no decision reads it).
+        let e = Self::epoch(r, now, w.latest.load(Ordering::Acquire));
+        let i = (e % N as u64) as usize;
+        // AcqRel, as the bucket word: see the sweep in `record_shared`.
+        let _ = w.peaks[i].fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| {
+            Some(peak_add(b, e, s, micros))
+        });
+        let _ = w.sums[i].fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| {
+            Some(sum_add(b, e, micros))
+        });
+        // Acquire: as above. A recorder that advanced a window or more past `e` meanwhile has
+        // swept this slot, perhaps before our writes: a timed word of an expired epoch holds
+        // nothing the window counts, empty it whole (its other samples, of the same epoch,
+        // have expired too), so no word outlives a sweep and the 16-bit tags stay exact.
+        let after = w.latest.load(Ordering::Acquire);
+        if after.saturating_sub(e) >= N as u64 {
+            for t in [&w.peaks[i], &w.sums[i]] {
+                let _ = t.fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| {
+                    (b as u16 == tag(e)).then_some(0)
+                });
+            }
+        }
+    }
+    fn times(w: &TimeState<N>, r: &Rules, now: Instant, slow: u32) -> CallTimes {
+        let e = Self::epoch(r, now, w.latest);
+        if e - w.latest >= N as u64 {
+            return CallTimes::default();
+        }
+        timed_stats(w.timed.iter().copied(), e, N, slow)
+    }
+    fn times_shared(w: &TimeShared<N>, r: &Rules, now: Instant, slow: u32) -> CallTimes {
+        // Acquire: pairs with the AcqRel updates of `record_shared`, as `stats_shared`.
+        let latest = w.latest.load(Ordering::Acquire);
+        let e = Self::epoch(r, now, latest);
+        if e - latest >= N as u64 {
+            return CallTimes::default();
+        }
+        let words = w
+            .peaks
+            .iter()
+            .zip(&w.sums)
+            .map(|(p, s)| (p.load(Ordering::Acquire), s.load(Ordering::Acquire)));
+        timed_stats(words, e, N, slow)
+    }
     fn stats(w: &TimeState<N>, r: &Rules, now: Instant) -> WindowStats {
         Self::stats_at(w.buckets.iter().copied(), r, now, w.latest)
     }
     fn reset(w: &mut TimeState<N>) {
-        w.buckets = [0; N]; // `latest` stays: a reset does not move time
+        // `latest` stays: a reset does not move time.
+        w.buckets = [0; N];
+        w.timed = [(0, 0); N];
     }
     fn record_shared(w: &TimeShared<N>, r: &Rules, now: Instant, s: Sample) -> WindowStats {
         // Acquire: pairs with the AcqRel `fetch_max` of the recorder that advanced it.
@@ -689,6 +1150,18 @@ impl<const N: usize> Window for TimeWindow<N> {
                     let _ = w.buckets[i].fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| {
                         Some(if stale_after(b, prev, e, N) { 0 } else { b })
                     });
+                    // The timed words, the same way (AcqRel for the same reason: a timed
+                    // record that lands after this write sees our `fetch_max` and takes its
+                    // words back below). They take part in no decision.
+                    for t in [&w.peaks[i], &w.sums[i]] {
+                        let _ = t.fetch_update(Ordering::AcqRel, Ordering::Acquire, |b| {
+                            Some(if timed_stale_after(b, prev, e, N) {
+                                0
+                            } else {
+                                b
+                            })
+                        });
+                    }
                 }
             }
         }
@@ -723,7 +1196,7 @@ impl<const N: usize> Window for TimeWindow<N> {
         Self::stats_at(words, r, now, latest)
     }
     fn reset_shared(w: &TimeShared<N>) {
-        for b in &w.buckets {
+        for b in w.buckets.iter().chain(&w.peaks).chain(&w.sums) {
             b.store(0, Ordering::Release);
         }
     }
