@@ -2,8 +2,8 @@
 //! is named after the behaviour it checks and failed on the code before its fix.
 
 use bulwark::circuit_breaker::{
-    CircuitBreaker, Config, CountWindow, HalfOpenVerdict, Machine, NoWindow, Snapshot, State,
-    TimeWindow, Window,
+    CircuitBreaker, Config, CountWindow, HalfOpenVerdict, Machine, NoWindow, Snapshot,
+    SnapshotError, State, TimeWindow, Window,
 };
 use bulwark::{Instant, MockClock};
 use core::time::Duration;
@@ -355,17 +355,22 @@ fn restore_clamps_and_rejects_corrupt_snapshots() {
             "reserved byte {reserved}"
         );
     }
+    // A run of failures outside the closed state cannot be. (A closed run at or above the
+    // threshold can: a threshold lowered at run time leaves one, see `runtime_thresholds`.)
     let impossible = Snapshot {
-        state: State::Closed,
+        state: State::HalfOpen,
         consecutive_failures: 60_000,
-        openings: 0,
+        openings: 1,
         open_remaining: Duration::ZERO,
     };
     let mut m = Machine::<NoWindow>::new(cfg).unwrap();
-    let _ = m.restore(impossible, Instant::ZERO);
     assert_eq!(
-        m.metrics(Instant::ZERO).consecutive_failures,
-        0,
+        m.restore(impossible, Instant::ZERO),
+        Err(SnapshotError::ConsecutiveFailures)
+    );
+    assert_eq!(
+        (m.state(), m.metrics(Instant::ZERO).consecutive_failures),
+        (State::Closed, 0),
         "rejected, state kept"
     );
 }

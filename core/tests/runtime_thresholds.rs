@@ -223,3 +223,41 @@ fn open_time_and_consecutive_failures_change_without_losing_state() {
     );
     assert_eq!(b.config(), cfg.consecutive_failures(3).open_for(s(7)));
 }
+
+/// Found by the breaker fuzz target once it changed settings at run time: lowering the
+/// consecutive-failures threshold to the current run leaves a closed breaker with a run at
+/// its threshold (the next failure trips it, as the docs say). Its own snapshot of that state
+/// must restore, on both forms, and restoring must keep the run.
+#[test]
+fn a_run_at_a_lowered_threshold_snapshots_and_restores() {
+    use bulwark::circuit_breaker::{CircuitBreaker, Machine, NoWindow};
+    let cfg = Config::new()
+        .consecutive_failures(3)
+        .open_for(Duration::from_secs(10));
+    let mut m = Machine::<NoWindow>::new(cfg).unwrap();
+    for _ in 0..2 {
+        let t = m.try_acquire(Instant::ZERO).unwrap();
+        m.on_failure(t, Instant::ZERO);
+    }
+    m.set_consecutive_failures(Some(2)).unwrap();
+    assert_eq!(m.state(), State::Closed);
+    let snap = m.snapshot(Instant::ZERO);
+    assert_eq!(snap.consecutive_failures, 2);
+    assert_eq!(m.restore(snap, Instant::ZERO), Ok(()));
+    assert_eq!(m.snapshot(Instant::ZERO), snap);
+    let t = m.try_acquire(Instant::ZERO).unwrap();
+    m.on_failure(t, Instant::ZERO);
+    assert_eq!(m.state(), State::Open);
+
+    let clock = MockClock::new();
+    let b = CircuitBreaker::new(cfg, &clock).unwrap();
+    for _ in 0..2 {
+        b.try_acquire().unwrap().failure();
+    }
+    b.set_consecutive_failures(Some(1)).unwrap();
+    let snap = b.snapshot();
+    assert_eq!((snap.state, snap.consecutive_failures), (State::Closed, 2));
+    assert_eq!(b.restore(snap), Ok(()));
+    b.try_acquire().unwrap().failure();
+    assert_eq!(b.state(), State::Open);
+}

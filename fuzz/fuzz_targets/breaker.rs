@@ -120,6 +120,16 @@ enum Op {
     Reset,
     SnapshotRestore,
     RestoreBytes([u8; 16]),
+    /// A run-time change through `&self` (the shared form) and `&mut` (the machine).
+    Set(Setting),
+}
+
+#[derive(Arbitrary, Debug)]
+enum Setting {
+    Rates(Option<Percent>, Option<Percent>, Count),
+    Consecutive(Option<Count>),
+    OpenFor(Span),
+    SlowThreshold(Span),
 }
 
 #[derive(Arbitrary, Debug)]
@@ -260,10 +270,10 @@ fn run<W: Window>(window: W, cfg: Config, inp: &Input, mut oracle: Oracle) {
 
     let p = &inp.params;
     let probes = p.probes.0 as usize;
-    let slow_threshold = p
-        .slow
-        .filter(|(_, pct)| pct.0 != 0)
-        .map(|(t, _)| nanos(t.0));
+    // The slow-call policy as configured, and as run-time changes move it.
+    let mut slow_policy = p.slow.map(|(t, pct)| (nanos(t.0), pct.0));
+    let slow_of = |policy: Option<(u64, u8)>| policy.filter(|(_, pct)| *pct != 0).map(|(t, _)| t);
+    let mut slow_threshold = slow_of(slow_policy);
     let first_failure_unlimited = !p.rate_verdict && p.max_half_open.is_none();
 
     let mut now = Instant::ZERO + inp.start.0;
@@ -441,6 +451,37 @@ fn run<W: Window>(window: W, cfg: Config, inp: &Input, mut oracle: Oracle) {
                 s.metrics_only();
                 oracle.clear(); // entering metrics-only measures afresh
                 bumped = true;
+            }
+            Op::Set(setting) => {
+                // The same answer from both forms; a refused change changes nothing.
+                let config = (m.config(), s.config());
+                let (a, b) = match setting {
+                    Setting::Rates(f, r, n) => (
+                        m.set_rate_thresholds(f.map(|p| p.0), r.map(|p| p.0), n.0),
+                        s.set_rate_thresholds(f.map(|p| p.0), r.map(|p| p.0), n.0),
+                    ),
+                    Setting::Consecutive(n) => (
+                        m.set_consecutive_failures(n.map(|c| c.0)),
+                        s.set_consecutive_failures(n.map(|c| c.0)),
+                    ),
+                    Setting::OpenFor(d) => (m.set_open_for(d.0), s.set_open_for(d.0)),
+                    Setting::SlowThreshold(d) => {
+                        (m.set_slow_threshold(d.0), s.set_slow_threshold(d.0))
+                    }
+                };
+                assert_eq!(a, b, "run-time change answers differ for {setting:?}");
+                if a.is_ok() {
+                    match (setting, &mut slow_policy) {
+                        (Setting::SlowThreshold(d), Some((t, _))) => *t = nanos(d.0),
+                        (Setting::Rates(_, Some(r), _), Some((_, pct))) => *pct = r.0,
+                        _ => {}
+                    }
+                    slow_threshold = slow_of(slow_policy);
+                }
+                if a.is_err() {
+                    assert_eq!((m.config(), s.config()), config, "a refused change changed");
+                }
+                assert_eq!(m.config(), s.config(), "configs differ after {setting:?}");
             }
             Op::Reset => {
                 // Idempotent: a breaker already fresh (closed, no run of failures, no

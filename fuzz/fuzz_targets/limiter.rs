@@ -10,7 +10,10 @@
 //! * a rejection's `retry_at` is after `now`, and honest: the same request at `retry_at` with
 //!   no other traffic passes (checked on a clone of the machine);
 //! * asking for more than the burst is `InsufficientCapacity` and takes nothing;
-//! * an invalid configuration is the same typed `ConfigError` from every constructor.
+//! * an invalid configuration is the same typed `ConfigError` from every constructor;
+//! * a change of quota at run time (`reconfigure`, through `&self` on the shared forms) gives
+//!   every form the same answer, changes nothing when refused, and from then on admits no more
+//!   than the new burst plus what the new rate refilled since the change.
 #![no_main]
 
 use arbitrary::Arbitrary;
@@ -103,6 +106,7 @@ enum Op {
     Check(u8),
     CheckOne,
     Keyed(u8, u8),
+    Reconfigure(Params),
 }
 
 #[derive(Arbitrary, Debug)]
@@ -128,8 +132,13 @@ fuzz_target!(|inp: Input| {
         return;
     };
     let g = m.gcra();
-    let (t, burst) = (g.emission_interval_nanos() as u128, g.burst());
+    let (mut t, mut burst) = (g.emission_interval_nanos() as u128, g.burst());
     assert!(t > 0 && burst > 0);
+    // Cells are counted from the last change of quota; `base` is the earliest instant used
+    // since (nanoseconds; a clock stepped back lowers it): each admission adds T to a TAT that
+    // never falls, so k cells since need (k - burst) T <= max_now - base.
+    let mut base: u128 = 0;
+    let mut changed = false;
     let mut per_key: Vec<Machine> = (0..KEYS).map(|_| Machine::new(cfg).unwrap()).collect();
     let mut key_taken = [0u128; KEYS as usize];
 
@@ -176,6 +185,35 @@ fuzz_target!(|inp: Input| {
                     }
                 }
             }
+            Op::Reconfigure(p) => {
+                let new = config(p);
+                let before = (m.clone(), s.tat());
+                let a = m.reconfigure(new);
+                let b = s.reconfigure(new);
+                let c = km.reconfigure(new);
+                let d = ks.reconfigure(new);
+                let ones: Vec<_> = per_key.iter_mut().map(|one| one.reconfigure(new)).collect();
+                assert!(
+                    a == b && b == c && c == d,
+                    "reconfigure answers differ: {a:?} {b:?} {c:?} {d:?}"
+                );
+                assert!(ones.iter().all(|o| *o == a));
+                assert_eq!(a, new.gcra().map(|_| ()));
+                // The theoretical arrival time is kept either way.
+                assert_eq!(m.tat(), before.0.tat());
+                assert_eq!(s.tat(), before.1);
+                match a {
+                    Ok(()) => {
+                        let g = m.gcra();
+                        (t, burst) = (g.emission_interval_nanos() as u128, g.burst());
+                        taken = 0;
+                        key_taken = [0; KEYS as usize];
+                        base = now.as_nanos() as u128;
+                        changed = true;
+                    }
+                    Err(_) => assert_eq!(m, before.0, "a refused change changed the machine"),
+                }
+            }
             Op::Keyed(k, n) => {
                 clock.set(now);
                 let k = k % KEYS;
@@ -193,9 +231,12 @@ fuzz_target!(|inp: Input| {
                         "keyed limiter differs from its own machine for key {k}"
                     );
                 }
-                if km.lossy_evictions() == 0 {
+                let saturated = max_now.max(now).as_nanos() as u128 + (burst as u128 + 1) * t
+                    >= u64::MAX as u128;
+                if km.lossy_evictions() == 0 && !(saturated && changed) {
                     // Even a clock that steps back should never let a key past its rate.
-                    let bound = burst as u128 + max_now.max(now).as_nanos() as u128 / t;
+                    let bound = burst as u128
+                        + (max_now.max(now).as_nanos() as u128).saturating_sub(base) / t;
                     assert!(
                         key_taken[k as usize] <= bound,
                         "key {k}: {} cells admitted by {max_now:?}, at most {bound}",
@@ -208,14 +249,20 @@ fuzz_target!(|inp: Input| {
             }
         }
         max_now = max_now.max(now);
+        if changed {
+            base = base.min(now.as_nanos() as u128);
+        }
         clock.set(now);
         assert_eq!(m.tat(), s.tat(), "tat");
         assert_eq!(m.available(now), s.available(), "available");
         assert!(m.available(now) <= burst);
         // Never more than the burst plus what the elapsed time refilled.
-        let bound = burst as u128 + max_now.as_nanos() as u128 / t;
+        let bound = burst as u128 + (max_now.as_nanos() as u128).saturating_sub(base) / t;
+        // At the end of the clock's range the TAT saturates at `Instant::MAX` and every check
+        // there passes: only the whole-run bound (huge by then) speaks for it.
+        let saturated = max_now.as_nanos() as u128 + (burst as u128 + 1) * t >= u64::MAX as u128;
         assert!(
-            taken <= bound,
+            taken <= bound || (saturated && changed),
             "{taken} cells admitted by {max_now:?}, at most {bound} (T = {t} ns, burst {burst})"
         );
     }

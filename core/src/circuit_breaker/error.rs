@@ -271,8 +271,8 @@ pub enum SnapshotError {
     State,
     /// A reserved byte is not zero: not written by this format.
     Reserved,
-    /// A run of consecutive failures the breaker could not have had: at or above its
-    /// threshold, or outside the closed state.
+    /// A run of consecutive failures the breaker could not have had: outside the closed
+    /// state.
     ConsecutiveFailures,
     /// Time left open in a state other than open.
     OpenRemaining,

@@ -602,8 +602,9 @@ impl<W: Window, G: OpenTime> Machine<W, G> {
     /// # Errors
     ///
     /// [`SnapshotError`] for a snapshot this breaker could not have written (a run of
-    /// failures at or above the threshold, or outside the closed state; time left open in
-    /// another state). The breaker is then left as it was.
+    /// failures outside the closed state; time left open in another state). A closed run at
+    /// or above the threshold is restored as it is (a threshold lowered at run time leaves
+    /// one): the next failure trips the breaker. The breaker is then left as it was.
     ///
     /// ```
     /// # use bulwark::{Instant, circuit_breaker::{Config, Machine, NoWindow, Snapshot, SnapshotError, State}};
@@ -614,7 +615,7 @@ impl<W: Window, G: OpenTime> Machine<W, G> {
     /// m.restore(s, Instant::ZERO).unwrap();
     /// assert_eq!(m.try_acquire(Instant::ZERO).unwrap_err().retry_at, Some(Instant::from_secs(30)));
     ///
-    /// let bad = Snapshot { state: State::Closed, consecutive_failures: 7, openings: 0, open_remaining: Duration::ZERO };
+    /// let bad = Snapshot { state: State::HalfOpen, consecutive_failures: 7, openings: 1, open_remaining: Duration::ZERO };
     /// assert_eq!(m.restore(bad, Instant::ZERO), Err(SnapshotError::ConsecutiveFailures));
     /// assert_eq!(m.state(), State::Open); // unchanged
     /// ```

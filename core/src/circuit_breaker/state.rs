@@ -601,13 +601,10 @@ pub(crate) fn checked_snapshot(
     p: &Policy,
     open: &impl OpenTime,
 ) -> Result<Snapshot, SnapshotError> {
-    let closed = s.state == State::Closed;
-    if s.consecutive_failures != 0
-        && (!closed
-            || (p.consecutive_failures != 0 && s.consecutive_failures >= p.consecutive_failures))
-    {
-        // Outside closed there is no run of failures; in closed, a run at the threshold
-        // would have opened the breaker.
+    if s.consecutive_failures != 0 && s.state != State::Closed {
+        // Outside closed there is no run of failures. In closed any run is possible: a
+        // threshold lowered at run time below the run leaves it there until the next outcome
+        // (the next failure trips the breaker, a success clears the run).
         return Err(SnapshotError::ConsecutiveFailures);
     }
     if s.state != State::Open && !s.open_remaining.is_zero() {
