@@ -434,3 +434,39 @@ async fn a_panicking_operation_in_a_pipeline_layer_counts_as_a_failure_and_is_no
     assert_eq!(calls.load(Ordering::SeqCst), 2);
     assert_eq!(breaker.state(), State::Closed);
 }
+
+/// A breaker whose open time is a function of the trip (Polly's break-duration generator,
+/// issue 15 item 1) behind the breaker layer, named by `CircuitBreakerLayer`'s open-time
+/// parameter: the rejection's retry hint is the function's answer, 5 s per opening.
+#[tokio::test(start_paused = true)]
+async fn a_breaker_with_an_open_time_function_works_behind_its_layer() {
+    use bulwark::circuit_breaker::Trip;
+    use bulwark_tokio::tower::CircuitBreakerLayer;
+    let breaker = CircuitBreaker::new(
+        BreakerConfig::new().consecutive_failures(1),
+        TokioClock::new(),
+    )
+    .unwrap()
+    .with_open_time(|trip: &Trip| Duration::from_secs(5) * trip.openings());
+    let layer: CircuitBreakerLayer<TokioClock, bulwark::circuit_breaker::NoWindow, (), _, _> =
+        CircuitBreakerLayer::new(breaker);
+    let svc = ServiceBuilder::new()
+        .layer(layer.clone())
+        .service(service_fn(|n: u32| async move {
+            if n == 0 { Err("down") } else { Ok(n) }
+        }));
+    assert!(svc.clone().oneshot(0).await.is_err()); // trips: open for 5 s
+    let err = svc.clone().oneshot(1).await.unwrap_err();
+    assert_eq!(
+        err.downcast_ref::<Rejected>().unwrap().retry_after(),
+        Some(Duration::from_secs(5))
+    );
+    tokio::time::advance(Duration::from_secs(5)).await;
+    assert!(svc.clone().oneshot(0).await.is_err()); // the probe fails: open for 10 s
+    let err = svc.oneshot(1).await.unwrap_err();
+    assert_eq!(
+        err.downcast_ref::<Rejected>().unwrap().retry_after(),
+        Some(Duration::from_secs(10))
+    );
+    assert_eq!(layer.gate().state(), State::Open);
+}

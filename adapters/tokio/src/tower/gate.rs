@@ -10,7 +10,9 @@ use std::task::{Context, Poll};
 
 use bulwark::admission::{Admit, Permit, poll_admitted};
 use bulwark::bulkhead::{AtomicSemaphore, Bulkhead};
-use bulwark::circuit_breaker::{CircuitBreaker, Classify, ErrorsAreFailures, NoWindow};
+use bulwark::circuit_breaker::{
+    CircuitBreaker, Classify, ConfiguredOpenTime, ErrorsAreFailures, NoWindow,
+};
 use bulwark::rate_limiter::RateLimiter;
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
@@ -58,9 +60,15 @@ pub struct GateLayer<G, K = ErrorsAreFailures> {
     classify: K,
 }
 
-/// A circuit breaker as a layer: [`GateLayer`] over a [`CircuitBreaker`].
-pub type CircuitBreakerLayer<C = TokioClock, W = NoWindow, E = (), K = ErrorsAreFailures> =
-    GateLayer<CircuitBreaker<C, W, E>, K>;
+/// A circuit breaker as a layer: [`GateLayer`] over a [`CircuitBreaker`] (`O`: its open time,
+/// the configured growth or a function of the trip, [`CircuitBreaker::with_open_time`]).
+pub type CircuitBreakerLayer<
+    C = TokioClock,
+    W = NoWindow,
+    E = (),
+    K = ErrorsAreFailures,
+    O = ConfiguredOpenTime,
+> = GateLayer<CircuitBreaker<C, W, E, O>, K>;
 /// A bulkhead as a layer: [`GateLayer`] over a [`Bulkhead`]. It sheds at once.
 pub type BulkheadLayer<S = AtomicSemaphore, C = TokioClock> = GateLayer<Bulkhead<S, C>>;
 /// A rate limiter as a layer: [`GateLayer`] over a [`RateLimiter`]. It sheds at once.
@@ -109,8 +117,14 @@ pub type AdaptiveLimitLayer<C = TokioClock> = GateLayer<bulwark::adaptive::Adapt
 pub type ThrottleLayer<C = TokioClock, const N: usize = 12> =
     GateLayer<bulwark::throttle::AdaptiveThrottle<C, N>>;
 /// The service of a [`CircuitBreakerLayer`].
-pub type CircuitBreakerService<Svc, C = TokioClock, W = NoWindow, E = (), K = ErrorsAreFailures> =
-    GateService<Svc, CircuitBreaker<C, W, E>, K>;
+pub type CircuitBreakerService<
+    Svc,
+    C = TokioClock,
+    W = NoWindow,
+    E = (),
+    K = ErrorsAreFailures,
+    O = ConfiguredOpenTime,
+> = GateService<Svc, CircuitBreaker<C, W, E, O>, K>;
 /// The service of a [`BulkheadLayer`].
 pub type BulkheadService<Svc, S = AtomicSemaphore, C = TokioClock> =
     GateService<Svc, Bulkhead<S, C>>;
