@@ -51,7 +51,7 @@ use crate::time::Instant;
 mod error;
 mod future;
 
-pub use crate::unwind::poll_admitted;
+pub use crate::unwind::set_panic_probe;
 pub use error::Error;
 pub use future::Call;
 pub(crate) use future::gate_calls;
@@ -421,7 +421,12 @@ where
     #[inline(always)]
     fn drop(&mut self) {
         if let Some(ticket) = self.ticket.take() {
-            self.gate.release(ticket);
+            if crate::unwind::panicking() {
+                // Dropped by a panic out of the operation: a failure (see `set_panic_probe`).
+                self.gate.record(ticket, Outcome::Failure);
+            } else {
+                self.gate.release(ticket);
+            }
         }
     }
 }

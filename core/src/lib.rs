@@ -7,9 +7,6 @@
     clippy::alloc_instead_of_core
 )]
 
-#[cfg(feature = "std")]
-extern crate std;
-
 pub mod rng;
 pub(crate) mod sync;
 mod unwind;

@@ -917,9 +917,9 @@ where
     ///
     /// # Panics
     ///
-    /// A panic out of the operation ends the call (no retry) and goes on to the caller; with
-    /// the core's `std` feature (the std adapters turn it on) the attempt's permits first
-    /// record a failure, as for a gate's [`Call`](crate::admission::Call).
+    /// A panic out of the operation ends the call (no retry) and goes on to the caller; where
+    /// a std adapter has set the [panic probe](crate::admission::set_panic_probe), the
+    /// attempt's permits, dropped by the unwinding, record a failure.
     ///
     /// # Examples
     ///
@@ -1196,8 +1196,7 @@ where
                 None => Poll::Pending, // polled after completion
             },
             AttemptProj::Running { fut, permit, total } => {
-                // A panic records a failure on the permit, then goes on (feature `std`).
-                let out = core::task::ready!(crate::admission::poll_admitted(fut, cx, permit));
+                let out = core::task::ready!(fut.poll(cx));
                 let Some(permit) = permit.take() else {
                     return Poll::Pending; // polled after completion
                 };

@@ -1,65 +1,51 @@
-//! A panicking operation is a failure where the platform lets a panic be seen (feature `std`).
+//! A panicking operation is a failure where the platform can tell (a std adapter says how).
 
-use core::future::Future;
-use core::ops::Deref;
-use core::pin::Pin;
-use core::task::{Context, Poll};
+use crate::sync::{Ordering, StaticAtomicUsize};
 
-use crate::admission::{Admit, Permit};
+/// The probe set by [`set_panic_probe`]: `0` for none, otherwise a `fn() -> bool` as an
+/// address. Never loom's atomic: a `static` needs a const constructor.
+static PROBE: StaticAtomicUsize = StaticAtomicUsize::new(0);
 
-/// Polls `fut`, an operation admitted with `permit`. With the core's `std` feature (the std
-/// adapters turn it on), a panic out of the poll first records a [failure](crate::admission::Outcome::Failure)
-/// on the permit, if it still holds one, then goes on unwinding to the caller with its own
-/// payload: a breaker counts a panic as resilience4j counts an exception. Without `std` the
-/// panic unwinds straight through, and the permit, dropped on the way, counts the call as
-/// abandoned.
-///
-/// What every future that holds a permit around an operation polls it with (a gate's
-/// [`Call`](crate::admission::Call), a pipeline attempt, the tower gate layers).
+/// Tells the core how to know that the current thread is unwinding from a panic: with a
+/// probe set (the std adapters set `std::thread::panicking` when they build their clock), a
+/// [`Permit`](crate::admission::Permit) dropped without an outcome *while the thread panics*
+/// records a [failure](crate::admission::Outcome::Failure) instead of being abandoned, so a
+/// panicking operation counts as a failed call (as resilience4j counts an exception) and the
+/// panic goes on to the caller unretried. Without a probe (firmware: the core knows nothing of
+/// panics) a permit dropped by a panic is an abandoned call. Only a dropped permit asks the
+/// probe: a call that records its outcome never does.
 ///
 /// ```
-/// use bulwark::admission::{Permit, poll_admitted};
-/// use bulwark::circuit_breaker::{CircuitBreaker, Config};
-/// use bulwark::MockClock;
-/// use core::pin::pin;
-/// use core::task::{Context, Poll, Waker};
+/// use bulwark::admission::set_panic_probe;
+/// use bulwark::circuit_breaker::{CircuitBreaker, Config, State};
+/// use bulwark::{MockClock, mock};
 ///
+/// set_panic_probe(std::thread::panicking);
 /// let clock = MockClock::new();
 /// let breaker = CircuitBreaker::new(Config::new().consecutive_failures(1), &clock).unwrap();
-/// let mut permit = Some(Permit::try_new(&breaker).unwrap());
-/// let mut cx = Context::from_waker(Waker::noop());
-/// let polled = poll_admitted(pin!(async { 7 }), &mut cx, &mut permit);
-/// assert_eq!(polled, Poll::Ready(7));
-/// assert!(permit.is_some()); // a finished poll leaves the permit for its outcome
+/// let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+///     mock::run(&clock, breaker.call(|| async { panic!("bug") as Result<(), ()> }))
+/// }));
+/// assert!(panicked.is_err());
+/// assert_eq!(breaker.state(), State::Open); // the panic was a failure
 /// ```
-#[inline(always)]
-pub fn poll_admitted<F: Future, R>(
-    fut: Pin<&mut F>,
-    cx: &mut Context<'_>,
-    permit: &mut Option<Permit<R>>,
-) -> Poll<F::Output>
-where
-    R: Deref,
-    R::Target: Admit,
-{
-    #[cfg(feature = "std")]
-    {
-        // AssertUnwindSafe: the panic is resumed as soon as the failure is recorded, so
-        // nothing the poll touched is used in the state the panic left it in; the permit is
-        // taken out first, so unwinding does not give it back as well.
-        match std::panic::catch_unwind(core::panic::AssertUnwindSafe(|| fut.poll(cx))) {
-            Ok(poll) => poll,
-            Err(payload) => {
-                if let Some(permit) = permit.take() {
-                    permit.record(crate::admission::Outcome::Failure);
-                }
-                std::panic::resume_unwind(payload)
-            }
+pub fn set_panic_probe(probe: fn() -> bool) {
+    // Relaxed: the value is a code address, complete in itself; it publishes no data.
+    PROBE.store(probe as usize, Ordering::Relaxed);
+}
+
+/// Whether the current thread is unwinding, as far as the probe can tell (`false` without one).
+#[cold]
+pub(crate) fn panicking() -> bool {
+    // Relaxed: see `set_panic_probe`.
+    match PROBE.load(Ordering::Relaxed) {
+        0 => false,
+        addr => {
+            // SAFETY: `PROBE` holds 0 or a value written by `set_panic_probe`, which only
+            // stores a `fn() -> bool` cast to `usize` (a function address, never null, valid
+            // for the whole program); casting it back yields that same function pointer.
+            let probe: fn() -> bool = unsafe { core::mem::transmute::<usize, fn() -> bool>(addr) };
+            probe()
         }
-    }
-    #[cfg(not(feature = "std"))]
-    {
-        let _ = permit;
-        fut.poll(cx)
     }
 }

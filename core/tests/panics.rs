@@ -1,12 +1,12 @@
-//! A panicking operation counts as a failure where `std` can see the panic (issue 15 item 5):
+//! A panicking operation counts as a failure where the platform can tell (issue 15 item 5):
 //! resilience4j records an exception thrown by the decorated call as a failed call; a Rust
-//! panic is its counterpart. Built with the core's `std` feature (the std adapters turn it on,
-//! so `cargo test --workspace` runs this).
-#![cfg(feature = "std")]
+//! panic is its counterpart. The std adapters set the core's panic probe; these tests set it
+//! themselves.
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
 use bulwark::admission::Call;
+use bulwark::admission::set_panic_probe;
 use bulwark::bulkhead::{Bulkhead, Config as BulkheadConfig};
 use bulwark::circuit_breaker::{CircuitBreaker, Config, Counters, State};
 use bulwark::classify::ErrorsAreFailures;
@@ -14,6 +14,7 @@ use bulwark::{MockClock, mock};
 
 #[test]
 fn a_panicking_call_is_a_failure_and_the_panic_goes_on() {
+    set_panic_probe(std::thread::panicking);
     let clock = MockClock::new();
     let breaker = CircuitBreaker::new(Config::new().consecutive_failures(2), &clock)
         .unwrap()
@@ -47,6 +48,7 @@ fn a_panicking_call_is_a_failure_and_the_panic_goes_on() {
 
 #[test]
 fn a_panicking_call_gives_its_bulkhead_slot_back() {
+    set_panic_probe(std::thread::panicking);
     let clock = MockClock::new();
     let bulkhead = Bulkhead::new(BulkheadConfig::new(1), &clock).unwrap();
     let out = catch_unwind(AssertUnwindSafe(|| {

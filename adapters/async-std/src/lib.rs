@@ -100,6 +100,8 @@ impl AsyncIoClock {
     /// The first clock of the process: its origin is now.
     fn first() -> Self {
         seed_from_os_entropy();
+        // A panicking operation counts as a failure on the permit it held.
+        bulwark::admission::set_panic_probe(std::thread::panicking);
         let origin = std::time::Instant::now();
         AsyncIoClock {
             origin,

@@ -117,6 +117,8 @@ fn origin() -> tokio::time::Instant {
     static ORIGIN: std::sync::OnceLock<tokio::time::Instant> = std::sync::OnceLock::new();
     *ORIGIN.get_or_init(|| {
         seed_from_os_entropy();
+        // A panicking operation counts as a failure on the permit it held.
+        bulwark::admission::set_panic_probe(std::thread::panicking);
         let now = tokio::time::Instant::now();
         [86_400, 3_600, 60, 1, 0]
             .into_iter()

@@ -33,9 +33,10 @@ pin_project! {
     ///
     /// # Panics
     ///
-    /// A panic out of the operation goes on to the caller. With the `std` feature (the std
-    /// adapters turn it on) its permit first records a [failure](super::Outcome::Failure), as
-    /// resilience4j counts an exception; without it the permit is dropped as abandoned.
+    /// A panic out of the operation goes on to the caller. Where a std adapter has set the
+    /// [panic probe](super::set_panic_probe), its permit, dropped by the unwinding, records a
+    /// [failure](super::Outcome::Failure), as resilience4j counts an exception; without one
+    /// the permit is abandoned.
     ///
     /// # Examples
     ///
@@ -141,7 +142,7 @@ where
             // unsound.
             return Poll::Pending;
         };
-        let result = core::task::ready!(super::poll_admitted(fut, cx, this.permit));
+        let result = core::task::ready!(fut.poll(cx));
         // The operation's future is dropped before the outcome is recorded.
         this.fut.set(None);
         if let Some(permit) = this.permit.take() {

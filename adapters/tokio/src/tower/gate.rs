@@ -8,7 +8,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
 
-use bulwark::admission::{Admit, Permit, poll_admitted};
+use bulwark::admission::{Admit, Permit};
 use bulwark::bulkhead::{AtomicSemaphore, Bulkhead};
 use bulwark::circuit_breaker::{
     CircuitBreaker, Classify, ConfiguredOpenTime, ErrorsAreFailures, NoWindow,
@@ -460,8 +460,9 @@ where
                 None => Poll::Pending, // polled after completion
             },
             StateProj::Running { fut, permit } => {
-                // A panic is a failure, recorded before it goes on (the core's `std` feature).
-                let result = std::task::ready!(poll_admitted(fut, cx, permit));
+                // A panic drops the permit while unwinding: a failure (the clock set the
+                // core's panic probe).
+                let result = std::task::ready!(fut.poll(cx));
                 if let Some(permit) = permit.take() {
                     permit.record(this.classify.classify(&result).outcome());
                 }
