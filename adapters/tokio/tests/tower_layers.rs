@@ -470,3 +470,57 @@ async fn a_breaker_with_an_open_time_function_works_behind_its_layer() {
     );
     assert_eq!(layer.gate().state(), State::Open);
 }
+
+/// A service called again counts its calls on a reference of its own (`tower::Handle`), not
+/// on the `Arc` every clone shares: two threads each calling through their own clone do not
+/// contend on one reference count. Whatever holds it, the state lives until the last
+/// future is done, and is then freed.
+#[tokio::test(start_paused = true)]
+async fn calls_through_one_service_count_on_its_own_reference_and_the_last_future_frees_the_state()
+{
+    let bulkhead = Arc::new(Bulkhead::new(BulkheadConfig::new(16), TokioClock::new()).unwrap());
+    let pipeline = Arc::new(
+        Pipeline::new(TokioClock::new(), RetryConfig::new().max_attempts(2))
+            .unwrap()
+            .bulkhead(Arc::clone(&bulkhead)),
+    );
+    let gone = Arc::downgrade(&pipeline);
+    let layer = bulwark_tokio::tower::PipelineLayer::shared(Arc::clone(&pipeline));
+    let mut svc = tower::Layer::layer(&layer, service_fn(ok));
+    assert_eq!(Arc::strong_count(&pipeline), 3); // ours, the layer, the service
+
+    // Ten calls in flight through one service: the first holds the shared `Arc`, the nine
+    // after it the service's own reference (one more count of the shared one).
+    let mut calls = Vec::new();
+    for n in 0..10 {
+        calls.push(svc.ready().await.unwrap().call(n));
+    }
+    assert_eq!(Arc::strong_count(&pipeline), 5);
+    // A clone starts without one: called once, it clones the shared `Arc` and allocates
+    // nothing; called again, it takes its own.
+    let mut other = svc.clone();
+    calls.push(other.ready().await.unwrap().call(10));
+    assert_eq!(Arc::strong_count(&pipeline), 7); // + the clone, + its first call
+    calls.push(other.ready().await.unwrap().call(11));
+    calls.push(other.ready().await.unwrap().call(12));
+    assert_eq!(Arc::strong_count(&pipeline), 8); // + the clone's own reference
+
+    // Nothing ran yet (futures are lazy); drop every owner but the futures, then run them:
+    // each takes its bulkhead slot and gives it back on the state its handle keeps alive.
+    drop((svc, other, layer, pipeline));
+    assert!(gone.upgrade().is_some());
+    let last = calls.pop().unwrap();
+    for (n, call) in (0..).zip(calls) {
+        assert_eq!(call.await.unwrap(), n);
+    }
+    assert_eq!(bulkhead.metrics().in_use, 0);
+    assert!(
+        gone.upgrade().is_some(),
+        "the last future still holds the pipeline"
+    );
+    assert_eq!(last.await.unwrap(), 12);
+    assert!(
+        gone.upgrade().is_none(),
+        "the last future freed the pipeline"
+    );
+}

@@ -19,6 +19,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::BoxError;
+use super::handle::{Handle, Held};
 use crate::TokioClock;
 
 /// Puts services behind one shared gate ([`Admit`]): a circuit breaker, a rate limiter, a
@@ -32,7 +33,8 @@ use crate::TokioClock;
 /// (it matters to a breaker; a limiter or bulkhead only frees its permit).
 ///
 /// The gate is held through an `Arc`: every service the layer builds, every clone of them and
-/// every response future in flight shares it, and it is freed with the last of them.
+/// every response future in flight shares it (a future through a [`Handle`](super::Handle)),
+/// and it is freed with the last of them.
 ///
 /// # Examples
 ///
@@ -234,7 +236,7 @@ impl<Svc, G, K: Clone> Layer<Svc> for GateLayer<G, K> {
     fn layer(&self, inner: Svc) -> Self::Service {
         GateService {
             inner,
-            gate: Arc::clone(&self.gate),
+            gate: Held::new(Arc::clone(&self.gate)),
             classify: self.classify.clone(),
         }
     }
@@ -261,7 +263,7 @@ impl<Svc, G, K: Clone> Layer<Svc> for GateLayer<G, K> {
 #[derive(Debug)]
 pub struct GateService<Svc, G, K = ErrorsAreFailures> {
     inner: Svc,
-    gate: Arc<G>,
+    gate: Held<G>,
     classify: K,
 }
 
@@ -279,7 +281,7 @@ impl<Svc, G, K> GateService<Svc, G, K> {
     /// # }
     /// ```
     pub fn gate(&self) -> &Arc<G> {
-        &self.gate
+        self.gate.shared()
     }
 
     /// The inner service.
@@ -315,7 +317,7 @@ impl<Svc: Clone, G, K: Clone> Clone for GateService<Svc, G, K> {
     fn clone(&self) -> Self {
         GateService {
             inner: self.inner.clone(),
-            gate: Arc::clone(&self.gate),
+            gate: self.gate.clone(),
             classify: self.classify.clone(),
         }
     }
@@ -331,7 +333,7 @@ where
 {
     type Response = Svc::Response;
     type Error = BoxError;
-    type Future = GateFuture<Svc::Future, Arc<G>, G::Rejected, K>;
+    type Future = GateFuture<Svc::Future, Handle<G>, G::Rejected, K>;
 
     fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), BoxError>> {
         self.inner.poll_ready(cx).map_err(Into::into)
@@ -342,14 +344,14 @@ where
         // permit, and so no clone of its `Arc` per call (README row "rate limiter" of the
         // tower-layer table).
         if !G::RECORDS {
-            return match self.gate.try_admit() {
+            return match self.gate.shared().try_admit() {
                 Ok(_) => {
                     GateFuture::admitted_unrecorded(self.inner.call(req), self.classify.clone())
                 }
                 Err(rejected) => GateFuture::rejected(rejected, self.classify.clone()),
             };
         }
-        match Permit::try_new(Arc::clone(&self.gate)) {
+        match Permit::try_new(self.gate.for_call()) {
             Ok(permit) => GateFuture::admitted(self.inner.call(req), permit, self.classify.clone()),
             Err(rejected) => GateFuture::rejected(rejected, self.classify.clone()),
         }

@@ -13,6 +13,7 @@ use bulwark::retry::RetryBudget;
 use tower_layer::Layer;
 use tower_service::Service;
 
+use super::handle::{Handle, Held};
 use super::{Attempts, BoxError, ReadyCall};
 use crate::TokioClock;
 
@@ -104,7 +105,7 @@ impl<Svc, const N: usize, K, B> Layer<Svc> for HedgeLayer<N, K, B> {
     fn layer(&self, inner: Svc) -> Self::Service {
         HedgeService {
             inner,
-            hedge: Arc::clone(&self.hedge),
+            hedge: Held::new(Arc::clone(&self.hedge)),
         }
     }
 }
@@ -125,14 +126,14 @@ impl<Svc, const N: usize, K, B> Layer<Svc> for HedgeLayer<N, K, B> {
 #[derive(Debug)]
 pub struct HedgeService<Svc, const N: usize, K = ErrorsAreFailures, B = ()> {
     inner: Svc,
-    hedge: Arc<Hedge<TokioClock, N, K, B>>,
+    hedge: Held<Hedge<TokioClock, N, K, B>>,
 }
 
 impl<Svc: Clone, const N: usize, K, B> Clone for HedgeService<Svc, N, K, B> {
     fn clone(&self) -> Self {
         HedgeService {
             inner: self.inner.clone(),
-            hedge: Arc::clone(&self.hedge),
+            hedge: self.hedge.clone(),
         }
     }
 }
@@ -149,7 +150,7 @@ where
     type Error = BoxError;
     type Future = HedgeFuture<
         hedge::Call<
-            Arc<Hedge<TokioClock, N, K, B>>,
+            Handle<Hedge<TokioClock, N, K, B>>,
             TokioClock,
             N,
             K,
@@ -166,7 +167,7 @@ where
     fn call(&mut self, req: Req) -> Self::Future {
         HedgeFuture {
             inner: hedge::Call::new(
-                Arc::clone(&self.hedge),
+                self.hedge.for_call(),
                 Attempts::new(self.inner.clone(), req),
             ),
         }

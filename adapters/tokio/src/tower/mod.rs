@@ -23,6 +23,7 @@
 mod builder;
 mod fault;
 mod gate;
+mod handle;
 mod hedge;
 mod keyed;
 mod retry;
@@ -33,6 +34,7 @@ pub use gate::{
     AdaptiveLimitLayer, BulkheadLayer, BulkheadService, CircuitBreakerLayer, CircuitBreakerService,
     GateFuture, GateLayer, GateService, RateLimitLayer, RateLimitService, ThrottleLayer,
 };
+pub use handle::Handle;
 pub use hedge::{HedgeFuture, HedgeLayer, HedgeService};
 pub use keyed::{
     KeyedCircuitBreaker, KeyedCircuitBreakerLayer, KeyedGate, KeyedLayer, KeyedRateLimitLayer,

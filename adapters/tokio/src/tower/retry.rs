@@ -19,6 +19,7 @@ use tower_layer::Layer;
 use tower_service::Service;
 
 use super::BoxError;
+use super::handle::{Handle, Held};
 use crate::TokioClock;
 
 // ===== one attempt: a clone of the service, made ready, called =====
@@ -480,8 +481,8 @@ impl<T, E: 'static, K: Classify<T, E>> Classify<T, E> for Rejections<K> {
 
 /// A layer that runs calls through a policy shared by an `Arc`: a [`Retry`]
 /// ([`RetryLayer`]) or a whole [`Pipeline`] ([`PipelineLayer`]). Every service it builds,
-/// every clone of them and every response future in flight holds the `Arc`; the policy is
-/// freed with the last of them.
+/// every clone of them and every response future in flight holds the `Arc` (a future
+/// through a [`Handle`](super::Handle)); the policy is freed with the last of them.
 ///
 /// ```
 /// use bulwark::classify::ErrorsAreFailures;
@@ -550,7 +551,7 @@ impl<Svc, P> Layer<Svc> for PolicyLayer<P> {
     fn layer(&self, inner: Svc) -> Self::Service {
         PolicyService {
             inner,
-            policy: Arc::clone(&self.policy),
+            policy: Held::new(Arc::clone(&self.policy)),
         }
     }
 }
@@ -572,7 +573,7 @@ impl<Svc, P> Layer<Svc> for PolicyLayer<P> {
 #[derive(Debug)]
 pub struct PolicyService<Svc, P> {
     inner: Svc,
-    policy: Arc<P>,
+    policy: Held<P>,
 }
 
 impl<Svc, P> PolicyService<Svc, P> {
@@ -589,7 +590,7 @@ impl<Svc, P> PolicyService<Svc, P> {
     /// # }
     /// ```
     pub fn policy(&self) -> &Arc<P> {
-        &self.policy
+        self.policy.shared()
     }
 }
 
@@ -597,7 +598,7 @@ impl<Svc: Clone, P> Clone for PolicyService<Svc, P> {
     fn clone(&self) -> Self {
         PolicyService {
             inner: self.inner.clone(),
-            policy: Arc::clone(&self.policy),
+            policy: self.policy.clone(),
         }
     }
 }
@@ -744,14 +745,14 @@ where
             }
         };
         RetryFuture {
-            inner: retry::Call::starting(Arc::clone(&self.policy), deadline, attempts, start),
+            inner: retry::Call::starting(self.policy.for_call(), deadline, attempts, start),
         }
     }
 }
 
 pin_project! {
     /// The response future of [`RetryService`]: `'static` whenever the service, request and
-    /// policy types are (it owns an `Arc` of the policy).
+    /// policy types are (it owns a [`Handle`](super::Handle) of the policy).
     ///
     /// ```
     /// use bulwark::retry::{Config, Retry};
@@ -770,7 +771,7 @@ pin_project! {
         Svc: Service<Req>,
     {
         #[pin]
-        inner: retry::Call<Arc<TokioRetry<Rejections<K>, H, B>>, TokioClock, Rejections<K>, H, B, Attempts<Svc, Req>, ReadyCall<Svc, Req>>,
+        inner: retry::Call<Handle<TokioRetry<Rejections<K>, H, B>>, TokioClock, Rejections<K>, H, B, Attempts<Svc, Req>, ReadyCall<Svc, Req>>,
     }
 }
 
@@ -915,14 +916,14 @@ where
             Some(limit) => Deadline::at(TokioClock.now().saturating_add(limit)),
         };
         PipelineFuture {
-            inner: pipeline::Call::within(Arc::clone(&self.policy), deadline, attempts),
+            inner: pipeline::Call::within(self.policy.for_call(), deadline, attempts),
         }
     }
 }
 
 pin_project! {
     /// The response future of [`PipelineService`]: `'static` whenever the service, request and
-    /// pipeline types are (it owns an `Arc` of the pipeline).
+    /// pipeline types are (it owns a [`Handle`](super::Handle) of the pipeline).
     ///
     /// ```
     /// use bulwark::{pipeline::Pipeline, retry::Config};
@@ -947,7 +948,7 @@ pin_project! {
         G::Rejected: Into<Rejection>,
     {
         #[pin]
-        inner: pipeline::Call<Arc<TokioPipeline<P, B, G, H>>, TokioClock, P, B, G, Attempts<Svc, Req>, ReadyCall<Svc, Req>, H>,
+        inner: pipeline::Call<Handle<TokioPipeline<P, B, G, H>>, TokioClock, P, B, G, Attempts<Svc, Req>, ReadyCall<Svc, Req>, H>,
     }
 }
 
