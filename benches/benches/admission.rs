@@ -26,6 +26,10 @@ use governor::{Quota, RateLimiter as Governor};
 /// The floor's name in every group (`benches/report.sh` looks for it).
 const FLOOR: &str = "floor: relaxed fetch_add";
 
+/// The floor of a limiter on a real clock: the bench's `StdClock` read, then one relaxed
+/// `fetch_add` on one shared word (`benches/report.sh`, `benches/contention.sh`).
+const CLOCK_FLOOR: &str = "floor: std clock read + relaxed fetch_add";
+
 /// `std::time::Instant` as a bulwark clock (what an adapter would do).
 struct StdClock(StdInstant);
 impl Clock for StdClock {
@@ -103,6 +107,17 @@ fn limiter(c: &mut Criterion) {
         b.iter_custom(|iters| {
             two_threads(iters, &|| {
                 black_box(ours_std.try_acquire().is_ok());
+            })
+        })
+    });
+    // The least any limiter can cost here that reads the same clock and then writes one
+    // shared word: the clock read keeps each core from making several writes in a row, so
+    // every call waits for the word's cache line to come back from the other core.
+    let std_clock = StdClock(StdInstant::now());
+    g.bench_function(CLOCK_FLOOR, |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, &|| {
+                black_box(floor.fetch_add(std_clock.now().as_nanos() | 1, Ordering::Relaxed));
             })
         })
     });
