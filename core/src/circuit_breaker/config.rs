@@ -270,6 +270,20 @@ impl Config {
         self
     }
 
+    /// The same configuration with the rate thresholds of a run-time change
+    /// (`set_rate_thresholds` of both breaker forms).
+    pub(crate) const fn with_rates(
+        mut self,
+        failure_rate: Option<u8>,
+        slow_rate: Option<u8>,
+        minimum_calls: u32,
+    ) -> Self {
+        self.failure_rate = failure_rate;
+        self.slow_rate = slow_rate;
+        self.minimum_calls = minimum_calls;
+        self
+    }
+
     /// The window must hold at least `n` calls before a rate is judged; below that the rate is
     /// "not yet known" and never opens the breaker.
     ///

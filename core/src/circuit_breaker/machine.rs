@@ -238,10 +238,7 @@ impl<W: Window, G: OpenTime> Machine<W, G> {
         slow_rate: Option<u8>,
         minimum_calls: u32,
     ) -> Result<(), ConfigError> {
-        let mut cfg = self.config();
-        cfg.failure_rate = failure_rate;
-        cfg.slow_rate = slow_rate;
-        cfg.minimum_calls = minimum_calls;
+        let cfg = self.config().with_rates(failure_rate, slow_rate, minimum_calls);
         self.rules = changed_rules::<W>(&self.rules, &cfg)?;
         Ok(())
     }
