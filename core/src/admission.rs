@@ -421,7 +421,12 @@ where
     #[inline(always)]
     fn drop(&mut self) {
         if let Some(ticket) = self.ticket.take() {
-            if crate::unwind::panicking() {
+            // Only a gate that records asks the probe: for the others (`()`, the limiters)
+            // a failure and a release are the same nothing, and the check, a call that
+            // cannot be inlined, kept the drop glue of every future holding such a permit
+            // (README row "core retry-only pipeline": 22.4 ns with this test first, 27.6
+            // without, best of three alternated runs).
+            if <R::Target as Admit>::RECORDS && crate::unwind::panicking() {
                 // Dropped by a panic out of the operation: a failure (see `set_panic_probe`).
                 self.gate.record(ticket, Outcome::Failure);
             } else {
