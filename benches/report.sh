@@ -50,6 +50,8 @@ goals = [
     ("limiter check vs floor", L1 + "bulwark_mockclock_admit", L1 + "floor: relaxed fetch_add", None),
     ("limiter check, 2 threads, vs governor (fake clocks)", L2 + "bulwark_mockclock_admit", L2 + "governor_fakeclock_admit", 0.8),
     ("limiter check, 2 threads, vs governor (real clocks)", L2 + "bulwark_stdclock_admit", L2 + "governor_monotonicclock_admit", 0.8),
+    ("limiter check, 2 threads, vs its floor on the std clock (clock read + one shared write)", L2 + "bulwark_stdclock_admit", L2 + "floor: std clock read + relaxed fetch_add", None),
+    ("governor check, 2 threads, vs the same floor", L2 + "governor_monotonicclock_admit", L2 + "floor: std clock read + relaxed fetch_add", None),
     ("bulkhead try_acquire+release vs tokio Semaphore", K1 + "bulwark_atomic", K1 + "tokio_semaphore", 0.8),
     ("bulkhead try_acquire+release vs async-lock", K1 + "bulwark_atomic", K1 + "async_lock_semaphore", None),
     ("bulkhead vs floor", K1 + "bulwark_atomic", K1 + "floor: relaxed fetch_add", None),

@@ -238,7 +238,9 @@ impl<W: Window, G: OpenTime> Machine<W, G> {
         slow_rate: Option<u8>,
         minimum_calls: u32,
     ) -> Result<(), ConfigError> {
-        let cfg = self.config().with_rates(failure_rate, slow_rate, minimum_calls);
+        let cfg = self
+            .config()
+            .with_rates(failure_rate, slow_rate, minimum_calls);
         self.rules = changed_rules::<W>(&self.rules, &cfg)?;
         Ok(())
     }

@@ -286,7 +286,9 @@ impl<C: Clock, W: Window, E: Events, G: OpenTime> CircuitBreaker<C, W, E, G> {
         slow_rate: Option<u8>,
         minimum_calls: u32,
     ) -> Result<(), ConfigError> {
-        let cfg = self.config().with_rates(failure_rate, slow_rate, minimum_calls);
+        let cfg = self
+            .config()
+            .with_rates(failure_rate, slow_rate, minimum_calls);
         let rules = changed_rules::<W>(&self.rules, &cfg)?;
         W::set_live_rules(&self.window, &rules, LiveSetting::Rates);
         Ok(())
