@@ -425,6 +425,15 @@ fn tower_rejections_with_a_retry_instant_allocate_one_box_each() {
         let mut rl = RateLimitLayer::new(limiter).layer(ok);
         rl.ready().await.unwrap().call(0).await.unwrap(); // the only token
         let _ = cb.ready().await.unwrap().call(0).await; // warm-up
+        // A service's second call takes the service's own counted reference to its gate
+        // (`tower::Handle`): one allocation, once, beside the rejection's box.
+        let before = ALLOCS.with(Cell::get);
+        let _ = cb.ready().await.unwrap().call(0).await;
+        assert_eq!(
+            ALLOCS.with(Cell::get) - before,
+            2,
+            "own reference + one Box"
+        );
 
         let before = ALLOCS.with(Cell::get);
         for _ in 0..100 {

@@ -88,9 +88,11 @@ impl<T: fmt::Debug> fmt::Debug for Held<T> {
 /// The reference to its layer's shared state (a policy, a gate) that a response future
 /// keeps: it dereferences to the state, and the state lives as long as any `Handle`,
 /// service or layer does. A service called more than once hands out handles counted on a
-/// reference of its own, not on the `Arc` every clone shares (see the module source for the
-/// measurement), so two threads each calling through their own clone do not contend on one
-/// reference count.
+/// reference of its own (one allocation, on its second call), not on the `Arc` every clone
+/// shares, so two threads each calling through their own clone do not pass one reference
+/// count's cache line back and forth (README row "tower PipelineLayer, 2 threads": 544 ns per
+/// call with the shared count, 408 ns with handles). A clone called once (axum clones a
+/// route's service per request) allocates nothing: its one future clones the shared `Arc`.
 ///
 /// ```
 /// use bulwark::bulkhead::{Bulkhead, Config};
