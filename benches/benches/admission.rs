@@ -16,9 +16,10 @@ use std::time::Instant as StdInstant;
 
 use bulwark::bulkhead::{Bulkhead, Config as BulkheadConfig, QueueSemaphore};
 use bulwark::lock::{CriticalSectionLock, LocalLock};
-use bulwark::rate_limiter::{Config, KeyedRateLimiter, RateLimiter};
+use bulwark::rate_limiter::{Config, KeyedRateLimiter, RateLimiter, ShardedRateLimiter};
 use bulwark::{Clock, Instant, MockClock};
 use bulwark_benches::two_threads;
+use bulwark_tokio::ThreadHint;
 use criterion::{Criterion, criterion_group, criterion_main};
 use governor::clock::{FakeRelativeClock, MonotonicClock};
 use governor::{Quota, RateLimiter as Governor};
@@ -29,6 +30,13 @@ const FLOOR: &str = "floor: relaxed fetch_add";
 /// The floor of a limiter on a real clock: the bench's `StdClock` read, then one relaxed
 /// `fetch_add` on one shared word (`benches/report.sh`, `benches/contention.sh`).
 const CLOCK_FLOOR: &str = "floor: std clock read + relaxed fetch_add";
+
+/// Shards of the sharded limiter's rows: one per core of the machine the README's table ran on
+/// (as many as threads calling at once).
+const SHARDS: usize = 2;
+
+/// The sharded limiter's row (`benches/report.sh`, `benches/contention.sh`).
+const SHARDED_STD: &str = "bulwark_sharded_stdclock_admit";
 
 /// `std::time::Instant` as a bulwark clock (what an adapter would do).
 struct StdClock(StdInstant);
@@ -75,6 +83,11 @@ fn limiter(c: &mut Criterion) {
     g.bench_function("bulwark_stdclock_admit", |b| {
         b.iter(|| black_box(ours_std.try_acquire().is_ok()))
     });
+    let sharded_std: ShardedRateLimiter<_, SHARDS, _> =
+        ShardedRateLimiter::with_hint(ours_cfg, StdClock(StdInstant::now()), ThreadHint).unwrap();
+    g.bench_function(SHARDED_STD, |b| {
+        b.iter(|| black_box(sharded_std.try_acquire().is_ok()))
+    });
     let gov_std = Governor::direct_with_clock(gov_quota, MonotonicClock);
     g.bench_function("governor_monotonicclock_admit", |b| {
         b.iter(|| black_box(gov_std.check().is_ok()))
@@ -118,6 +131,13 @@ fn limiter(c: &mut Criterion) {
         b.iter_custom(|iters| {
             two_threads(iters, &|| {
                 black_box(floor.fetch_add(std_clock.now().as_nanos() | 1, Ordering::Relaxed));
+            })
+        })
+    });
+    g.bench_function(SHARDED_STD, |b| {
+        b.iter_custom(|iters| {
+            two_threads(iters, &|| {
+                black_box(sharded_std.try_acquire().is_ok());
             })
         })
     });

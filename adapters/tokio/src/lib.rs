@@ -25,10 +25,12 @@ use bulwark::{Clock, Instant, Sleep};
 pub mod axum;
 pub mod bounded;
 mod semaphore;
+mod shard;
 #[cfg(feature = "tower")]
 pub mod tower;
 
 pub use semaphore::{TokioSemaphore, TokioWaiter};
+pub use shard::ThreadHint;
 
 /// A clock over `tokio::time::Instant`, with one origin for the whole process.
 ///

@@ -380,6 +380,44 @@ impl Config {
         if self.seed_set { Some(self.seed) } else { None }
     }
 
+    /// Shard `i` of `shards` ([`ShardedRateLimiter`](super::ShardedRateLimiter)): the same
+    /// tokens per `shards × interval` (so the shards together refill at this rate), a
+    /// `1/shards` share of the burst (the first `burst % shards` shards one token more), the
+    /// same waits. `shards` is at least 1 and at most the burst (else
+    /// [`ConfigError::ZeroCapacity`] or [`ConfigError::BurstBelowShards`]); the stretched
+    /// interval must fit a `Duration` ([`ConfigError::TooLong`]).
+    pub(super) fn shard(&self, shards: usize, i: usize) -> Result<(Config, Gcra), ConfigError> {
+        let n = match u32::try_from(shards) {
+            Ok(0) => return Err(ConfigError::ZeroCapacity),
+            Ok(n) if n <= self.burst => n,
+            _ if self.burst == 0 => return Err(ConfigError::ZeroBurst),
+            _ => {
+                return Err(ConfigError::BurstBelowShards {
+                    burst: self.burst,
+                    shards,
+                });
+            }
+        };
+        let i = i as u32; // below `shards`, so below `n`
+        let interval = self.interval.checked_mul(n).ok_or(ConfigError::TooLong)?;
+        let cfg = Config {
+            interval,
+            burst: self.burst / n + u32::from(i < self.burst % n),
+            ..*self
+        };
+        Ok((cfg, cfg.gcra()?))
+    }
+
+    /// The whole configuration of a sharded limiter from its shard `self` (see `shard`): the
+    /// interval back to `1/shards` of the shard's, the burst `burst`.
+    pub(super) fn unshard(self, shards: usize, burst: u32) -> Config {
+        Config {
+            interval: self.interval / u32::try_from(shards).unwrap_or(u32::MAX).max(1),
+            burst,
+            ..self
+        }
+    }
+
     /// Checks the configuration and returns the GCRA parameters.
     ///
     /// # Errors

@@ -292,13 +292,21 @@ pub enum ConfigError {
         /// The interval.
         interval: Duration,
     },
-    /// A keyed table with no slots.
+    /// A keyed table with no slots, or a sharded limiter with no shards.
     ZeroCapacity,
     /// [`jitter`](super::Config::jitter), as far as the max wait lets it reach, is longer
     /// than the bucket (`burst × period`, the time an empty bucket takes to refill): it would
     /// only delay callers, by up to centuries with [`Duration::MAX`](core::time::Duration::MAX)
     /// for both.
     JitterTooLong,
+    /// A [`ShardedRateLimiter`](super::ShardedRateLimiter) with more shards than tokens in its
+    /// burst: some shard would hold no token at all.
+    BurstBelowShards {
+        /// The burst asked for.
+        burst: u32,
+        /// The number of shards.
+        shards: usize,
+    },
     /// Another [`RateLimiter::reconfigure`](super::RateLimiter::reconfigure) of the same
     /// limiter was in progress (from another thread, or an interrupted one): this change was
     /// not applied, nothing changed. Changes never wait for each other, so an interrupt
@@ -328,6 +336,13 @@ impl fmt::Display for ConfigError {
                 MAX_RATE_ERROR_PER_MILLE % 10,
             );
         }
+        if let ConfigError::BurstBelowShards { burst, shards } = *self {
+            return write!(
+                f,
+                "burst = {burst} is below the {shards} shards: each shard needs a token of its \
+                 own (raise the burst or use fewer shards)"
+            );
+        }
         f.write_str(match self {
             ConfigError::ZeroRate => {
                 "rate must be above zero, and so must the period of one token (per / rate)"
@@ -336,12 +351,15 @@ impl fmt::Display for ConfigError {
             ConfigError::TooLong => {
                 "burst times the period of one token (per / rate) overflows 64-bit nanoseconds"
             }
-            ConfigError::ZeroCapacity => "a keyed table needs at least one slot",
+            ConfigError::ZeroCapacity => {
+                "a keyed table needs at least one slot, a sharded limiter at least one shard"
+            }
             ConfigError::JitterTooLong => {
                 "jitter must be at most burst times the period of one token (per / rate): the \
                  time the bucket takes to refill"
             }
             ConfigError::InexactRate { .. } => "the rate needs a sub-nanosecond token period",
+            ConfigError::BurstBelowShards { .. } => "the burst is below the number of shards",
             ConfigError::Busy => {
                 "another change of this limiter's settings was in progress: nothing changed, retry"
             }

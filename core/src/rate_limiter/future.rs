@@ -8,13 +8,133 @@ use core::task::{Context, Poll};
 
 use pin_project_lite::pin_project;
 
-use super::config::Waiting;
+use super::config::{Config, Waiting};
 use super::error::Denied;
+use super::sharded::{ShardHint, ShardReservation, ShardedRateLimiter};
 use super::shared::RateLimiter;
 use super::state::Reservation;
 use crate::rng::jitter;
 use crate::sync::Ordering;
 use crate::time::{Instant, Sleep, duration_to_nanos};
+
+/// What [`Acquire`] waits on: [`RateLimiter`] and [`ShardedRateLimiter`] (sealed: its
+/// methods are the limiters' own, hidden).
+///
+/// ```
+/// use bulwark::rate_limiter::{Bucket, Config, RateLimiter, ShardedRateLimiter};
+/// use bulwark::MockClock;
+/// fn waits<B: Bucket<C>, C: bulwark::Sleep>(_: &B) {}
+/// let clock = MockClock::new();
+/// waits(&RateLimiter::new(Config::per_second(2), &clock).unwrap());
+/// waits(&ShardedRateLimiter::<_, 2>::new(Config::per_second(2), &clock).unwrap());
+/// ```
+pub trait Bucket<C: Sleep>: sealed::Sealed {
+    /// Tokens taken ahead of their instant ([`Waiting::Reserve`]).
+    type Reserved: Copy;
+    #[doc(hidden)]
+    fn bucket_clock(&self) -> &C;
+    #[doc(hidden)]
+    fn bucket_config(&self) -> Config;
+    #[doc(hidden)]
+    fn take_at(&self, n: u32, now: Instant) -> Result<(), Denied>;
+    #[doc(hidden)]
+    fn reserve_at(&self, n: u32, now: Instant, until: Instant) -> Result<Self::Reserved, Denied>;
+    #[doc(hidden)]
+    fn due(r: &Self::Reserved) -> Instant;
+    #[doc(hidden)]
+    fn hand_back(&self, r: Self::Reserved);
+    #[doc(hidden)]
+    fn next_salt(&self) -> u64;
+}
+
+mod sealed {
+    pub trait Sealed {}
+    impl<C> Sealed for super::RateLimiter<C> {}
+    impl<C, const N: usize, H> Sealed for super::ShardedRateLimiter<C, N, H> {}
+}
+
+impl<C: Sleep> Bucket<C> for RateLimiter<C> {
+    type Reserved = Reservation;
+    fn bucket_clock(&self) -> &C {
+        &self.clock
+    }
+    fn bucket_config(&self) -> Config {
+        self.config()
+    }
+    fn take_at(&self, n: u32, now: Instant) -> Result<(), Denied> {
+        self.try_acquire_at(n, now)
+    }
+    fn reserve_at(&self, n: u32, now: Instant, until: Instant) -> Result<Reservation, Denied> {
+        RateLimiter::reserve_at(self, n, now, until)
+    }
+    fn due(r: &Reservation) -> Instant {
+        r.due()
+    }
+    fn hand_back(&self, r: Reservation) {
+        self.cancel(r);
+    }
+    fn next_salt(&self) -> u64 {
+        // Relaxed: the salt only spreads jitter; no data is published with it.
+        self.salt.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+impl<C: Sleep, const N: usize, H: ShardHint> Bucket<C> for ShardedRateLimiter<C, N, H> {
+    type Reserved = ShardReservation;
+    fn bucket_clock(&self) -> &C {
+        self.clock()
+    }
+    fn bucket_config(&self) -> Config {
+        self.config()
+    }
+    fn take_at(&self, n: u32, now: Instant) -> Result<(), Denied> {
+        self.try_acquire_at(n, now)
+    }
+    fn reserve_at(&self, n: u32, now: Instant, until: Instant) -> Result<ShardReservation, Denied> {
+        ShardedRateLimiter::reserve_at(self, n, now, until)
+    }
+    fn due(r: &ShardReservation) -> Instant {
+        r.due()
+    }
+    fn hand_back(&self, r: ShardReservation) {
+        self.cancel(r);
+    }
+    fn next_salt(&self) -> u64 {
+        ShardedRateLimiter::next_salt(self)
+    }
+}
+
+impl<C: Sleep, const N: usize, H: ShardHint> ShardedRateLimiter<C, N, H> {
+    /// Takes `n` tokens from one shard, waiting for them up to the configured
+    /// [`max_wait`](super::Config::max_wait): as [`RateLimiter::acquire`], each attempt
+    /// trying the caller's shard first, then the others, and sleeping until the earliest
+    /// instant one of them has the tokens.
+    ///
+    /// # Errors
+    ///
+    /// As [`RateLimiter::acquire`]; `n` above a shard's burst is
+    /// [`Denied::InsufficientCapacity`].
+    ///
+    /// ```
+    /// use bulwark::rate_limiter::{Config, ShardedRateLimiter};
+    /// use bulwark::{Clock, Instant, MockClock, mock};
+    /// use core::time::Duration;
+    ///
+    /// let clock = MockClock::new();
+    /// let cfg = Config::per_second(2).max_wait(Duration::from_secs(2));
+    /// let l = ShardedRateLimiter::<_, 2>::new(cfg, &clock).unwrap();
+    /// mock::run(&clock, async {
+    ///     l.acquire(1).await.unwrap(); // at once, from one shard
+    ///     l.acquire(1).await.unwrap(); // at once, from the other
+    ///     l.acquire(1).await.unwrap(); // each shard refills a token a second
+    ///     assert_eq!(clock.now(), Instant::from_secs(1));
+    /// })
+    /// .unwrap();
+    /// ```
+    pub fn acquire(&self, n: u32) -> Acquire<&Self, C> {
+        Acquire::new(self, n)
+    }
+}
 
 impl<C: Sleep> RateLimiter<C> {
     /// Takes `n` tokens, waiting for them up to the configured
@@ -78,7 +198,8 @@ pin_project! {
     #[must_use = "futures do nothing unless polled"]
     pub struct Acquire<R, C>
     where
-        R: Deref<Target = RateLimiter<C>>,
+        R: Deref,
+        R::Target: Bucket<C>,
         C: Sleep,
     {
         limiter: R,
@@ -87,20 +208,21 @@ pin_project! {
         salt: u64,
         attempt: u64,
         // The tokens taken ahead of their instant, until it comes (`Waiting::Reserve`).
-        reserved: Option<Reservation>,
+        reserved: Option<<R::Target as Bucket<C>>::Reserved>,
         #[pin]
         sleep: Option<C::Sleep>,
     }
 
     impl<R, C> PinnedDrop for Acquire<R, C>
     where
-        R: Deref<Target = RateLimiter<C>>,
+        R: Deref,
+        R::Target: Bucket<C>,
         C: Sleep,
     {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             if let Some(r) = this.reserved.take() {
-                this.limiter.cancel(r);
+                this.limiter.hand_back(r);
             }
         }
     }
@@ -108,7 +230,8 @@ pin_project! {
 
 impl<R, C> Acquire<R, C>
 where
-    R: Deref<Target = RateLimiter<C>>,
+    R: Deref,
+    R::Target: Bucket<C>,
     C: Sleep,
 {
     /// A wait for `n` tokens of the limiter `limiter` points to: what
@@ -141,14 +264,15 @@ where
 
 impl<R, C> Future for Acquire<R, C>
 where
-    R: Deref<Target = RateLimiter<C>>,
+    R: Deref,
+    R::Target: Bucket<C>,
     C: Sleep,
 {
     type Output = Result<(), Denied>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        let limiter: &RateLimiter<C> = this.limiter;
+        let limiter: &R::Target = this.limiter;
         loop {
             if let Some(sleep) = this.sleep.as_mut().as_pin_mut() {
                 core::task::ready!(sleep.poll(cx));
@@ -157,20 +281,22 @@ where
                     return Poll::Ready(Ok(())); // the reserved instant has come
                 }
             }
-            let now = limiter.clock.now();
+            let now = limiter.bucket_clock().now();
             // The settings in force now: a change since the last attempt applies to this one.
-            let cfg = limiter.config();
+            let cfg = limiter.bucket_config();
             if cfg.waiting_mode() == Waiting::Reserve {
                 let until = now.saturating_add(cfg.max_wait_time());
                 let r = match limiter.reserve_at(*this.n, now, until) {
                     Ok(r) => r,
                     Err(e) => return Poll::Ready(Err(e)),
                 };
-                if r.due() <= now {
+                let due = <R::Target as Bucket<C>>::due(&r);
+                if due <= now {
                     return Poll::Ready(Ok(()));
                 }
                 *this.reserved = Some(r);
-                this.sleep.set(Some(limiter.clock.sleep_until(r.due())));
+                this.sleep
+                    .set(Some(limiter.bucket_clock().sleep_until(due)));
                 continue;
             }
             let deadline = match *this.deadline {
@@ -180,16 +306,15 @@ where
                     *this.deadline = Some(d);
                     // The salt of this call's jitter: with an explicit seed, the limiter's
                     // count of waiting calls (reproducible); without one, a fresh seed.
-                    // Relaxed: the salt only spreads jitter; no data is published with it.
                     *this.salt = match cfg.jitter_seed() {
-                        Some(_) => limiter.salt.fetch_add(1, Ordering::Relaxed),
+                        Some(_) => limiter.next_salt(),
                         None if cfg.jitter_max().is_zero() => 0,
                         None => crate::rng::next_seed(),
                     };
                     d
                 }
             };
-            let limited = match limiter.try_acquire_at(*this.n, now) {
+            let limited = match limiter.take_at(*this.n, now) {
                 Ok(()) => return Poll::Ready(Ok(())),
                 Err(Denied::RateLimited(limited)) => limited,
                 Err(e) => return Poll::Ready(Err(e)),
@@ -205,14 +330,16 @@ where
             );
             *this.attempt = this.attempt.wrapping_add(1);
             let wake = Instant::from_nanos(retry_at.as_nanos().saturating_add(j)).min(deadline);
-            this.sleep.set(Some(limiter.clock.sleep_until(wake)));
+            this.sleep
+                .set(Some(limiter.bucket_clock().sleep_until(wake)));
         }
     }
 }
 
 impl<R, C> fmt::Debug for Acquire<R, C>
 where
-    R: Deref<Target = RateLimiter<C>>,
+    R: Deref,
+    R::Target: Bucket<C>,
     C: Sleep,
 {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -63,13 +63,15 @@ mod config;
 mod error;
 mod future;
 mod keyed;
+mod sharded;
 mod shared;
 mod state;
 
 pub use compact::ConstRateLimiter;
 pub use config::{Config, MAX_RATE_ERROR_PER_MILLE, Waiting};
 pub use error::{ConfigError, Denied, InsufficientCapacity, Quota, RateLimited};
-pub use future::Acquire;
+pub use future::{Acquire, Bucket};
 pub use keyed::{Keyed, KeyedMachine, KeyedRateLimiter, PROBE};
+pub use sharded::{ShardHint, ShardReservation, ShardedRateLimiter, StackHint};
 pub use shared::RateLimiter;
 pub use state::{Gcra, Machine, Reservation, gcra, rescale, reserve};

@@ -232,13 +232,20 @@ impl<C: Clock> RateLimiter<C> {
                     return Err(e);
                 }
             };
-            Ok(RateLimiter {
+            Ok(RateLimiter::checked(&cfg, &gcra, clock))
+        }
+    }
+
+    const_fn! {
+        /// A full limiter for `cfg`, already checked into `gcra`.
+        pub(super) fn checked(cfg: &Config, gcra: &Gcra, clock: C) -> Self {
+            RateLimiter {
                 tat: CachePadded::new(AtomicU64::new(0)),
                 version: AtomicU64::new(0),
-                settings: Settings::new(&cfg, &gcra),
+                settings: Settings::new(cfg, gcra),
                 clock,
                 salt: AtomicU64::new(0),
-            })
+            }
         }
     }
 
@@ -441,9 +448,13 @@ impl<C: Clock> RateLimiter<C> {
     /// assert_eq!(l.available(), 3);
     /// ```
     pub fn available(&self) -> u32 {
-        let now = self.clock.now().as_nanos();
+        self.available_at(self.clock.now())
+    }
+
+    /// [`available`](RateLimiter::available) as of `now`.
+    pub(super) fn available_at(&self, now: Instant) -> u32 {
         let (_, hot, tat) = self.snapshot();
-        hot.gcra().available(tat, now)
+        hot.gcra().available(tat, now.as_nanos())
     }
 
     /// The theoretical arrival time: when the bucket is full again.

@@ -13,14 +13,14 @@ use bulwark::bulkhead::{AtomicSemaphore, Bulkhead};
 use bulwark::circuit_breaker::{
     CircuitBreaker, Classify, ConfiguredOpenTime, ErrorsAreFailures, NoWindow,
 };
-use bulwark::rate_limiter::RateLimiter;
+use bulwark::rate_limiter::{RateLimiter, ShardedRateLimiter};
 use pin_project_lite::pin_project;
 use tower_layer::Layer;
 use tower_service::Service;
 
 use super::BoxError;
 use super::handle::{Handle, Held};
-use crate::TokioClock;
+use crate::{ThreadHint, TokioClock};
 
 /// Puts services behind one shared gate ([`Admit`]): a circuit breaker, a rate limiter, a
 /// bulkhead. A call the gate rejects is answered at once with the gate's own rejection,
@@ -75,6 +75,28 @@ pub type CircuitBreakerLayer<
 pub type BulkheadLayer<S = AtomicSemaphore, C = TokioClock> = GateLayer<Bulkhead<S, C>>;
 /// A rate limiter as a layer: [`GateLayer`] over a [`RateLimiter`]. It sheds at once.
 pub type RateLimitLayer<C = TokioClock> = GateLayer<RateLimiter<C>>;
+/// A rate limiter of `N` shards as a layer: [`GateLayer`] over a [`ShardedRateLimiter`] whose
+/// callers each start at their own thread's shard ([`ThreadHint`]). For a multi-thread
+/// runtime whose workers all call through one limiter (`N` at least the worker count): its
+/// calls then write different cache lines. It sheds at once.
+///
+/// ```
+/// use bulwark::rate_limiter::{Config, RateLimited, ShardedRateLimiter};
+/// use bulwark_tokio::{ThreadHint, TokioClock, tower::ShardedRateLimitLayer};
+/// use tower::{Layer, ServiceExt, service_fn};
+/// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+/// # async fn main() {
+/// let limiter = ShardedRateLimiter::with_hint(Config::per_second(2), TokioClock::new(), ThreadHint).unwrap();
+/// let layer: ShardedRateLimitLayer<2> = ShardedRateLimitLayer::new(limiter);
+/// let svc = layer.layer(service_fn(|()| async { Ok::<_, std::io::Error>(1) }));
+/// assert_eq!(svc.clone().oneshot(()).await.unwrap(), 1); // this thread's shard
+/// assert_eq!(svc.clone().oneshot(()).await.unwrap(), 1); // the other shard's token
+/// let err = svc.oneshot(()).await.unwrap_err();
+/// assert_eq!(err.downcast_ref::<RateLimited>().unwrap().retry_after.as_secs(), 1);
+/// # }
+/// ```
+pub type ShardedRateLimitLayer<const N: usize, C = TokioClock> =
+    GateLayer<ShardedRateLimiter<C, N, ThreadHint>>;
 /// An adaptive concurrency limit ([`bulwark::adaptive`]) as a layer: a [`GateLayer`] whose
 /// rejection is the bulkhead's [`BulkheadFull`](bulwark::bulkhead::BulkheadFull), and each
 /// call's round trip moves the limit.

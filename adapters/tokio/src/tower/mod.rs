@@ -32,7 +32,8 @@ pub use builder::ServiceBuilderExt;
 pub use fault::{FaultFuture, FaultLayer, FaultService};
 pub use gate::{
     AdaptiveLimitLayer, BulkheadLayer, BulkheadService, CircuitBreakerLayer, CircuitBreakerService,
-    GateFuture, GateLayer, GateService, RateLimitLayer, RateLimitService, ThrottleLayer,
+    GateFuture, GateLayer, GateService, RateLimitLayer, RateLimitService, ShardedRateLimitLayer,
+    ThrottleLayer,
 };
 pub use handle::Handle;
 pub use hedge::{HedgeFuture, HedgeLayer, HedgeService};
