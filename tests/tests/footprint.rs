@@ -72,6 +72,17 @@ fn rate_limiter() {
     assert_eq!(size_of::<rate_limiter::Config>(), 56);
     assert_eq!(size_of::<RateLimiter<Clock<'_>>>(), 256);
     assert_eq!(core::mem::align_of::<RateLimiter<Clock<'_>>>(), 64);
+    // Sharded: one limiter per shard (its clock is zero-sized: the sharded limiter reads
+    // its own once per call) + the whole quota for errors (12) + the change flag (1) +
+    // clock (8), rounded up to 64-byte alignment; the default hint is zero-sized.
+    assert_eq!(
+        size_of::<rate_limiter::ShardedRateLimiter<Clock<'_>, 2>>(),
+        2 * 256 + 64
+    );
+    assert_eq!(
+        size_of::<rate_limiter::ShardedRateLimiter<Clock<'_>, 4>>(),
+        4 * 256 + 64
+    );
     // The pure machine: GCRA constants + the theoretical arrival time.
     assert_eq!(size_of::<rate_limiter::Machine>(), 32);
     // The rate in the type: the state word and the clock (the 16-byte limiter).

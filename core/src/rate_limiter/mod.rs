@@ -19,6 +19,8 @@
 //! * [`gcra`]: the pure step function; [`Machine`]: `&mut self`, `now` is an argument.
 //! * [`RateLimiter`]: `&self`, `Sync`, lock-free: a CAS loop around [`gcra`] on one `AtomicU64`.
 //! * [`RateLimiter::acquire`]: waits for tokens up to a max wait, with seeded jitter.
+//! * [`ShardedRateLimiter`]: `N` of those, for many cores calling one limiter at once (each
+//!   caller writes its own shard's cache line; never more generous than one limiter).
 //! * [`KeyedMachine`] / [`KeyedRateLimiter`]: one bucket per key, `N` keys, fixed memory.
 //!
 //! Rate, burst and waits can be changed at run time, through `&self` and lock-free for the

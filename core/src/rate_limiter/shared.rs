@@ -13,7 +13,9 @@ use crate::time::{Clock, Instant, duration_to_nanos};
 /// lock-free, no allocation, no timer and no background task (tokens refill lazily, by
 /// arithmetic on the next call). Its quota can be changed at run time through `&self`
 /// ([`reconfigure`](RateLimiter::reconfigure)). (Interrupt handlers on targets without
-/// 64-bit atomics: see [Interrupt handlers](crate#interrupt-handlers).)
+/// 64-bit atomics: see [Interrupt handlers](crate#interrupt-handlers).) Every admission
+/// rewrites one word, so cores calling at once wait for each other's writes: where that
+/// shows, [`ShardedRateLimiter`](super::ShardedRateLimiter) gives each core its own.
 ///
 /// # Memory ordering
 ///
