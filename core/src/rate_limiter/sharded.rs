@@ -73,8 +73,8 @@ impl ShardHint for StackHint {
     }
 }
 
-/// Refills nothing and is never read: the shards of a [`ShardedRateLimiter`] are told the time
-/// by the limiter, which reads its clock once per call.
+/// The clock of a shard, never read: the shards of a [`ShardedRateLimiter`] are told the time
+/// by the limiter, which reads its own clock once per call.
 #[derive(Debug)]
 pub(super) struct Told;
 
@@ -95,9 +95,14 @@ impl Clock for Told {
 /// different lines. When that shard is empty the caller takes them from the next shard that
 /// has them, so the limiter rejects a call only when no shard could serve it:
 ///
-/// * it never admits more than a [`RateLimiter`] with the same [`Config`] would: at most
-///   `burst + rate × t` tokens in any span `t` (each shard keeps its share);
-/// * it admits at least that many less `N − 1` (each shard rounds its own refill);
+/// * it never admits more than the [`Config`] allows: at most `burst + rate × t` tokens in
+///   any span `t` (each shard keeps its share, its period rounded up as a [`RateLimiter`]'s
+///   is);
+/// * a call is rejected only when every shard, as the call read it, was short of its tokens,
+///   so under a demand above the rate it admits the rate. Around bursts it may admit a few
+///   tokens fewer than a [`RateLimiter`] of the same [`Config`]: a shard refills in steps of
+///   `N` periods, and a full shard's refill is lost while callers take from their own shards
+///   first (under 0.2 % over ten minutes of bursty demand in the tests);
 /// * a rejection's [`RateLimited::retry_at`] is exact: the earliest instant one shard has the
 ///   tokens. Callers that are served ahead of their turn by another shard leave that shard's
 ///   tokens to its own callers later, so tokens come in steps of up to `N` periods rather
@@ -665,27 +670,42 @@ mod tests {
         assert!(l.try_acquire().is_err());
     }
 
-    /// Never more than a plain limiter of the same config, at least that less `N − 1`,
-    /// whatever the callers' shards, over ten minutes of one-millisecond steps.
+    /// Against a plain limiter of the same config, over ten minutes of one-millisecond
+    /// steps of bursty demand, most of it on one shard: never more generous, and short
+    /// by at most 0.2 % (a shard refills in steps of `N` periods, and a full shard's refill is
+    /// lost while callers take from their own shards first). Without taking from the other
+    /// shards it would be short by 1.4 % here.
     #[test]
-    fn admits_what_a_plain_limiter_does_to_within_a_token_per_shard() {
+    fn admits_about_what_a_plain_limiter_does_and_never_more() {
         let clock = MockClock::new();
         let cfg = Config::per_second(103).burst(13);
         let l = at(&clock, cfg);
         let plain = RateLimiter::new(cfg, &clock).unwrap();
         let (mut ours, mut theirs) = (0u64, 0u64);
         for step in 0..600_000u64 {
-            l.hint.0.store((step * 7) as usize % 5, Ordering::Relaxed);
-            for _ in 0..(step % 3) {
+            // Most calls on shard 0, one millisecond in ten on one of the others.
+            let home = if step % 10 == 9 {
+                1 + (step / 10) % 3
+            } else {
+                0
+            };
+            l.hint.0.store(home as usize, Ordering::Relaxed);
+            // Busy stretches (0 to 2 calls a millisecond; the rate is 0.103) and idle ones.
+            let calls = if (step / 7_000) % 3 == 2 {
+                0
+            } else {
+                (step.wrapping_mul(2_654_435_761) >> 9) % 3
+            };
+            for _ in 0..calls {
                 ours += u64::from(l.try_acquire().is_ok());
                 theirs += u64::from(plain.try_acquire().is_ok());
             }
-            assert!(ours <= theirs + 3, "step {step}: {ours} > {theirs}");
+            assert!(ours <= theirs, "step {step}: {ours} > {theirs}");
             clock.advance(Duration::from_millis(1));
         }
-        assert!(ours <= 13 + 103 * 600, "{ours}");
-        assert!(ours + 3 >= theirs, "{ours} vs {theirs}");
-        assert!(theirs >= 103 * 600, "{theirs}");
+        // Busy two thirds of the ten minutes: at least the rate over those.
+        assert!(theirs >= 103 * 400, "{theirs}");
+        assert!((theirs - ours) * 500 <= theirs, "{ours} vs {theirs}");
     }
 
     /// Several threads on one limiter, time standing still: exactly the burst.
