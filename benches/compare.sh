@@ -16,9 +16,13 @@ here="$(cd "$(dirname "$0")/.." && pwd)"
 rounds="${ROUNDS:-3}"
 rows="${ROWS:-}"
 
-# The bench executables of a checkout, one "name path" per line.
+# The bench executables of a checkout, one "name path" per line. Each checkout builds into its
+# own target directory, whatever CARGO_TARGET_DIR says: cargo names a workspace member's
+# artifacts by its path inside the workspace, so two checkouts sharing one target directory
+# write the same file names, and the second build replaces the first's binaries (session 9
+# measured HEAD against itself that way).
 executables() {
-  (cd "$1" && cargo bench -p bulwark-benches --no-run --message-format=json 2>/dev/null) |
+  (cd "$1" && CARGO_TARGET_DIR="$1/target" cargo bench -p bulwark-benches --no-run --message-format=json 2>/dev/null) |
     python3 -c '
 import json, sys
 for line in sys.stdin:
@@ -33,6 +37,10 @@ for line in sys.stdin:
 
 executables "$base" > /tmp/compare-base.$$
 executables "$here" > /tmp/compare-head.$$
+if [ "$base" = "$here" ] || [ -n "$(comm -12 <(cut -d' ' -f2 /tmp/compare-base.$$ | sort) <(cut -d' ' -f2 /tmp/compare-head.$$ | sort))" ]; then
+  echo "compare.sh: the two checkouts share bench binaries; nothing to compare" >&2
+  exit 1
+fi
 python3 - "$rounds" "$rows" /tmp/compare-base.$$ /tmp/compare-head.$$ <<'PY'
 import re, subprocess, sys
 

@@ -121,6 +121,21 @@ for threads in ["", ", 2 threads"]:
     what = "keyed vs plain rate limiter" + (" (2 threads)" if threads else "")
     print(f"| {what} | {fmt_ns(keyed)} | {fmt_ns(plain)} | {r} | ≤ 2.0× | {ok} |")
 
+# The sharded limiter layer beside the plain one (benches/benches/tower.rs), both as the cost
+# above the bare service in the same group: what a server's workers gain from it.
+print()
+print("| tower sharded limiter layer (2 shards), cost above the bare service | sharded | plain | ratio |")
+print("|---|---:|---:|---:|")
+for threads in ["", ", 2 threads"]:
+    grp = f"tower/sharded rate limiter, ready call (block_on each){threads}/"
+    bare, sharded, plain = (means.get(grp + k) for k in ("bare service", "bulwark sharded", "bulwark"))
+    if None in (bare, sharded, plain):
+        continue
+    sharded, plain = max(sharded - bare, 0.0), max(plain - bare, 0.0)
+    r = f"{sharded / plain:.2f}×" if plain else "–"
+    what = "sharded vs plain rate limiter" + (" (2 threads)" if threads else "")
+    print(f"| {what} | {fmt_ns(sharded)} | {fmt_ns(plain)} | {r} |")
+
 # The policy simulator (benches/benches/sim.rs): simulated requests per second of wall time,
 # from criterion's throughput (requests per iteration). Goal (issue 17): at least 1 M/s.
 sim = []

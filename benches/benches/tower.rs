@@ -2,7 +2,7 @@
 //! tokio user would pick): circuit breaker, bulkhead, rate limiter, retry, time limiter, fault
 //! injection (configured but off), hedging (a hedge not needed) and the adaptive concurrency
 //! limit (AIMD); the adaptive throttle, which no peer has, beside the bare service only; the
-//! keyed limiter layer beside the plain one. On one thread and on two threads calling clones
+//! keyed and the sharded limiter layers beside the plain one. On one thread and on two threads calling clones
 //! of one service (shared state), each call driven to completion with `block_on` on a
 //! current-thread runtime, as a server would. A bare service row gives the floor every layer
 //! pays.
@@ -17,15 +17,18 @@ use bulwark::bulkhead::{Bulkhead, Config as BulkheadConfig};
 use bulwark::circuit_breaker::{CircuitBreaker, Config as BreakerConfig};
 use bulwark::fault::{Config as FaultConfig, Injector};
 use bulwark::hedge::{Config as HedgeConfig, Delay, Hedge};
-use bulwark::rate_limiter::{Config as LimiterConfig, KeyedRateLimiter, RateLimiter};
+use bulwark::rate_limiter::{
+    Config as LimiterConfig, KeyedRateLimiter, RateLimiter, ShardedRateLimiter,
+};
 use bulwark::retry::{Config as RetryConfig, Retry};
 use bulwark::throttle::{AdaptiveThrottle, Config as ThrottleConfig};
 use bulwark_benches::two_threads_each;
-use bulwark_tokio::TokioClock;
 use bulwark_tokio::tower::{
     AdaptiveLimitLayer, BulkheadLayer, CircuitBreakerLayer, FaultLayer, HedgeLayer,
-    KeyedRateLimitLayer, RateLimitLayer, RetryLayer, ThrottleLayer, TimeoutLayer,
+    KeyedRateLimitLayer, RateLimitLayer, RetryLayer, ShardedRateLimitLayer, ThrottleLayer,
+    TimeoutLayer,
 };
+use bulwark_tokio::{ThreadHint, TokioClock};
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, criterion_group, criterion_main};
 use tokio::runtime::Runtime;
@@ -164,6 +167,20 @@ fn layers(c: &mut Criterion) {
     groups(c, "keyed rate limiter", |g, two| {
         bench(g, two, "bulwark", &ours.layer(leaf()));
         bench(g, two, "bulwark keyed", &keyed.layer(leaf()));
+    });
+
+    // The sharded limiter layer beside the plain one: two shards, each thread its own.
+    let sharded: ShardedRateLimitLayer<2> = ShardedRateLimitLayer::new(
+        ShardedRateLimiter::with_hint(
+            LimiterConfig::with_period(Duration::from_nanos(1)).burst(u32::MAX),
+            clock,
+            ThreadHint,
+        )
+        .unwrap(),
+    );
+    groups(c, "sharded rate limiter", |g, two| {
+        bench(g, two, "bulwark", &ours.layer(leaf()));
+        bench(g, two, "bulwark sharded", &sharded.layer(leaf()));
     });
 
     // Retry: three attempts allowed, the first succeeds.
