@@ -194,3 +194,45 @@ fn on_the_mock_clock_the_limit_follows_capacity_and_backs_off() {
     let [full, halved] = through_the_async_form(Algorithm::vegas(), false);
     assert_eq!([full, halved], [(8, 40, 110), (8, 29, 59)]);
 }
+
+/// AIMD judges by outcomes and the calls in flight, never by round trips: a call through it
+/// reads no clock (two `Instant::now()` a call were about half of its tower layer's cost).
+/// Vegas and Gradient2 time each call: one read when admitted, one when it ends.
+#[test]
+fn only_the_algorithms_that_time_calls_read_the_clock() {
+    use bulwark::Instant;
+    use bulwark::admission::Outcome;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    struct Counting(AtomicU32);
+    impl Clock for Counting {
+        fn now(&self) -> Instant {
+            self.0.fetch_add(1, Ordering::Relaxed);
+            Instant::ZERO
+        }
+    }
+    for (algorithm, reads) in [
+        (Algorithm::aimd(), 0),
+        (Algorithm::vegas(), 2),
+        (Algorithm::gradient2(), 2),
+    ] {
+        assert_eq!(algorithm.times_calls(), reads > 0);
+        let clock = Counting(AtomicU32::new(0));
+        let limit = AdaptiveLimit::new(Config::new(algorithm).initial(4), &clock).unwrap();
+        let ticket = limit.try_admit().unwrap();
+        assert_eq!(ticket.started.is_some(), reads > 0);
+        limit.record(ticket, Outcome::Success);
+        let ticket = limit.try_admit().unwrap();
+        limit.record(ticket, Outcome::Failure);
+        assert_eq!(clock.0.load(Ordering::Relaxed), 2 * reads, "{algorithm:?}");
+    }
+    // AIMD still backs off on a dropped call.
+    let limit = AdaptiveLimit::new(
+        Config::new(Algorithm::aimd()).initial(10),
+        Counting(AtomicU32::new(0)),
+    )
+    .unwrap();
+    let ticket = limit.try_admit().unwrap();
+    limit.record(ticket, Outcome::Failure);
+    assert_eq!(limit.limit(), 9);
+}

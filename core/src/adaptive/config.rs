@@ -40,6 +40,19 @@ pub enum Algorithm {
 }
 
 impl Algorithm {
+    /// Whether the algorithm judges by round trips (Vegas, Gradient2), so that a limit reads
+    /// the clock when it admits a call and when the call ends. AIMD judges by outcomes and
+    /// the calls in flight only: a call through it reads no clock.
+    ///
+    /// ```
+    /// use bulwark::adaptive::Algorithm;
+    /// assert!(!Algorithm::aimd().times_calls());
+    /// assert!(Algorithm::vegas().times_calls() && Algorithm::gradient2().times_calls());
+    /// ```
+    pub const fn times_calls(&self) -> bool {
+        !matches!(self, Algorithm::Aimd { .. })
+    }
+
     /// AIMD with Netflix's defaults (back off to 90 %).
     ///
     /// ```

@@ -46,7 +46,8 @@ pub struct AdaptiveLimit<C> {
     clock: C,
 }
 
-/// An admitted call: when it started and the calls in flight then (itself included).
+/// An admitted call: when it started (if the algorithm times calls) and the calls in flight
+/// then (itself included).
 ///
 /// ```
 /// use bulwark::adaptive::{AdaptiveLimit, Algorithm, Config};
@@ -58,8 +59,9 @@ pub struct AdaptiveLimit<C> {
 /// ```
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct Ticket {
-    /// When the call was admitted.
-    pub started: Instant,
+    /// When the call was admitted, read only for an algorithm that times calls
+    /// ([`Algorithm::times_calls`](super::Algorithm::times_calls)); `None` under AIMD.
+    pub started: Option<Instant>,
     /// Calls in flight once it was admitted.
     pub in_flight: u32,
 }
@@ -113,11 +115,15 @@ impl<C: Clock> AdaptiveLimit<C> {
     }
 
     fn sample(&self, ticket: Ticket, dropped: bool) {
-        let rtt = duration_ns(self.clock.now(), ticket.started);
+        let rtt = match ticket.started {
+            Some(started) => duration_ns(self.clock.now(), started),
+            None => 0, // an algorithm that does not time calls
+        };
         // Relaxed (figures and limit): statistics; the limit's CAS keeps every step.
         let mut limit = self.limit_milli.load(Ordering::Relaxed);
         loop {
-            let mut noload = self.rtt_noload.load(Ordering::Relaxed);
+            let noload_before = self.rtt_noload.load(Ordering::Relaxed);
+            let mut noload = noload_before;
             let long_before = self.long_rtt.load(Ordering::Relaxed);
             let mut long = long_before;
             let next = clamp(
@@ -132,6 +138,9 @@ impl<C: Clock> AdaptiveLimit<C> {
                     &mut long,
                 ),
             );
+            if next == limit && noload == noload_before && long == long_before {
+                return; // nothing changes: nothing to write (AIMD's usual success)
+            }
             match self.limit_milli.compare_exchange_weak(
                 limit,
                 next,
@@ -182,7 +191,7 @@ impl<C: Clock> Admit for AdaptiveLimit<C> {
                 (n < limit).then_some(n + 1)
             }) {
             Ok(n) => Ok(Ticket {
-                started: self.clock.now(),
+                started: self.cfg.algorithm.times_calls().then(|| self.clock.now()),
                 in_flight: (n + 1) as u32,
             }),
             Err(_) => Err(BulkheadFull),
