@@ -194,9 +194,10 @@ impl<C: Clock, const N: usize, H: ShardHint> ShardedRateLimiter<C, N, H> {
     /// }
     /// let clock = MockClock::new();
     /// let l = ShardedRateLimiter::<_, 2, _>::with_hint(Config::per_second(3), &clock, Second).unwrap();
+    /// // Shard 0 holds 2 tokens, shard 1 one: the call takes shard 1's,
     /// l.try_acquire().unwrap();
-    /// // Shard 0 holds 2 tokens, shard 1 one: the call took shard 1's.
-    /// assert_eq!(l.available(), 2);
+    /// // so shard 0 still has both of its own for a call of two.
+    /// assert!(l.try_acquire_n(2).is_ok());
     /// ```
     pub fn with_hint(cfg: Config, clock: C, hint: H) -> Result<Self, ConfigError> {
         let period = whole_period(&cfg)?;
