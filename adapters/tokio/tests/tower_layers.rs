@@ -524,3 +524,88 @@ async fn calls_through_one_service_count_on_its_own_reference_and_the_last_futur
         "the last future freed the pipeline"
     );
 }
+
+/// A retry or pipeline layer over an inner service whose readiness reserves something (tower's
+/// concurrency limit takes its permit in `poll_ready`): the first attempt is sent on the
+/// service the caller made ready, not on a clone that must reserve again while the ready one
+/// still holds the only permit. Retries take a fresh clone and wait for its readiness.
+#[tokio::test(start_paused = true)]
+async fn the_first_attempt_uses_the_readiness_the_caller_obtained() {
+    let calls = Arc::new(AtomicU32::new(0));
+    let seen = Arc::clone(&calls);
+    let flaky = service_fn(move |n: u32| {
+        let k = seen.fetch_add(1, Ordering::SeqCst);
+        async move { if k == 0 { Err("503") } else { Ok(n) } }
+    });
+    let policy = || {
+        Retry::new(
+            RetryConfig::new()
+                .max_attempts(3)
+                .backoff(Backoff::constant(ms(10)))
+                .jitter(Jitter::None),
+            TokioClock::new(),
+        )
+        .unwrap()
+    };
+    let svc = ServiceBuilder::new()
+        .bulwark_retry(policy())
+        .concurrency_limit(1)
+        .service(flaky.clone());
+    let t0 = Instant::now();
+    let out = tokio::time::timeout(Duration::from_secs(1), svc.oneshot(7)).await;
+    assert_eq!(
+        out.expect("the retry layer waited on its own permit")
+            .unwrap(),
+        7
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 2); // a failure, then the retry 10 ms later
+    assert_eq!(t0.elapsed(), ms(10));
+
+    let pipeline = ServiceBuilder::new()
+        .layer(bulwark_tokio::tower::PipelineLayer::new(
+            Pipeline::new(
+                TokioClock::new(),
+                RetryConfig::new()
+                    .max_attempts(3)
+                    .backoff(Backoff::constant(ms(10)))
+                    .jitter(Jitter::None),
+            )
+            .unwrap(),
+        ))
+        .concurrency_limit(1)
+        .service(flaky);
+    let out = tokio::time::timeout(Duration::from_secs(1), pipeline.oneshot(8)).await;
+    assert_eq!(
+        out.expect("the pipeline layer waited on its own permit")
+            .unwrap(),
+        8
+    );
+    assert_eq!(calls.load(Ordering::SeqCst), 3);
+
+    // Hedging: the first copy goes to the ready service; the hedge 50 ms later waits for
+    // the permit, which the first copy's answer at 20 ms hands back, and is never sent.
+    let slow = service_fn(|n: u32| async move {
+        tokio::time::sleep(ms(20)).await;
+        Ok::<_, &'static str>(n)
+    });
+    let hedge: bulwark::hedge::Hedge<_, 2> = bulwark::hedge::Hedge::new(
+        bulwark::hedge::Config::new(bulwark::hedge::Delay::Fixed(ms(50))),
+        TokioClock::new(),
+    )
+    .unwrap();
+    let mut hedged = ServiceBuilder::new()
+        .layer(bulwark_tokio::tower::HedgeLayer::new(hedge))
+        .concurrency_limit(1)
+        .service(slow);
+    let t0 = Instant::now();
+    // The service outlives its call (as a server's does): its readiness must not stay behind
+    // in it, holding the permit the call needs.
+    let call = hedged.ready().await.unwrap().call(9);
+    let out = tokio::time::timeout(Duration::from_secs(1), call).await;
+    assert_eq!(
+        out.expect("the hedge layer waited on its own permit")
+            .unwrap(),
+        9
+    );
+    assert_eq!(t0.elapsed(), ms(20));
+}

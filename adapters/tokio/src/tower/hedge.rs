@@ -168,7 +168,7 @@ where
         HedgeFuture {
             inner: hedge::Call::new(
                 self.hedge.for_call(),
-                Attempts::new(self.inner.clone(), req),
+                Attempts::ready(super::retry::take_ready(&mut self.inner), req),
             ),
         }
     }
