@@ -85,56 +85,41 @@ for what, ours, other, goal in goals:
     ok = "" if goal is None or ratio is None else ("met" if ratio <= goal else "**missed**")
     print(f"| {what} | {fmt_ns(a)} | {fmt_ns(b)} | {r} | {g} | {ok} |")
 
-# Each tower layer beside tower-resilience's (benches/benches/tower.rs): the cost a layer adds
-# to a call, its mean minus the bare service's in the same group, so the runtime's block_on
-# (the same for both) does not dilute the ratio. Goal (issue 14): at most 0.5×.
-print()
-print("| tower layer, cost above the bare service | bulwark | tower-resilience | ratio | goal | |")
-print("|---|---:|---:|---:|---:|---|")
-for pattern in ["circuit breaker", "bulkhead", "rate limiter", "retry", "timeout", "fault injection (off)", "hedge (not needed)", "adaptive limit (AIMD)"]:
-    for threads in ["", ", 2 threads"]:
-        grp = f"tower/{pattern}, ready call (block_on each){threads}/"
-        bare, a, b = (means.get(grp + k) for k in ("bare service", "bulwark", "tower-resilience"))
-        if None in (bare, a, b):
-            continue
-        a, b = max(a - bare, 0.0), max(b - bare, 0.0)
-        ratio = a / b if b else None
-        r = "–" if ratio is None else f"{ratio:.2f}×"
-        ok = "" if ratio is None else ("met" if ratio <= 0.5 else "**missed**")
-        what = pattern + (" (2 threads)" if threads else "")
-        print(f"| {what} | {fmt_ns(a)} | {fmt_ns(b)} | {r} | ≤ 0.5× | {ok} |")
+def layer_table(heading, columns, rows, goal):
+    """Tower layers as the cost each adds to a call: its mean minus the bare service's in the
+    same group (`tower/{pattern}, ready call (block_on each)`), so the runtime's block_on (the
+    same for every row) does not dilute the ratio. `rows`: (label, pattern, bench a, bench b),
+    each on one thread, then on two; `goal`: the ratio a / b must not exceed it, or None."""
+    print()
+    print(f"| {heading} | {columns[0]} | {columns[1]} | ratio |" + (" goal | |" if goal else ""))
+    print("|---|---:|---:|---:|" + ("---:|---|" if goal else ""))
+    for label, pattern, a_name, b_name in rows:
+        for threads in ["", ", 2 threads"]:
+            grp = f"tower/{pattern}, ready call (block_on each){threads}/"
+            bare, a, b = (means.get(grp + k) for k in ("bare service", a_name, b_name))
+            if None in (bare, a, b):
+                continue
+            a, b = max(a - bare, 0.0), max(b - bare, 0.0)
+            ratio = a / b if b else None
+            line = f"| {label}{' (2 threads)' if threads else ''} | {fmt_ns(a)} | {fmt_ns(b)} | "
+            line += ("–" if ratio is None else f"{ratio:.2f}×") + " |"
+            if goal:
+                ok = "" if ratio is None else ("met" if ratio <= goal else "**missed**")
+                line += f" ≤ {goal:.1f}× | {ok} |"
+            print(line)
 
-# The keyed limiter layer beside the plain one (benches/benches/tower.rs), both as the cost
-# above the bare service in the same group. Goal (issue 14): within 2×.
-print()
-print("| tower keyed limiter layer, cost above the bare service | keyed | plain | ratio | goal | |")
-print("|---|---:|---:|---:|---:|---|")
-for threads in ["", ", 2 threads"]:
-    grp = f"tower/keyed rate limiter, ready call (block_on each){threads}/"
-    bare, keyed, plain = (means.get(grp + k) for k in ("bare service", "bulwark keyed", "bulwark"))
-    if None in (bare, keyed, plain):
-        continue
-    keyed, plain = max(keyed - bare, 0.0), max(plain - bare, 0.0)
-    ratio = keyed / plain if plain else None
-    r = "–" if ratio is None else f"{ratio:.2f}×"
-    ok = "" if ratio is None else ("met" if ratio <= 2.0 else "**missed**")
-    what = "keyed vs plain rate limiter" + (" (2 threads)" if threads else "")
-    print(f"| {what} | {fmt_ns(keyed)} | {fmt_ns(plain)} | {r} | ≤ 2.0× | {ok} |")
-
-# The sharded limiter layer beside the plain one (benches/benches/tower.rs), both as the cost
-# above the bare service in the same group: what a server's workers gain from it.
-print()
-print("| tower sharded limiter layer (2 shards), cost above the bare service | sharded | plain | ratio |")
-print("|---|---:|---:|---:|")
-for threads in ["", ", 2 threads"]:
-    grp = f"tower/sharded rate limiter, ready call (block_on each){threads}/"
-    bare, sharded, plain = (means.get(grp + k) for k in ("bare service", "bulwark sharded", "bulwark"))
-    if None in (bare, sharded, plain):
-        continue
-    sharded, plain = max(sharded - bare, 0.0), max(plain - bare, 0.0)
-    r = f"{sharded / plain:.2f}×" if plain else "–"
-    what = "sharded vs plain rate limiter" + (" (2 threads)" if threads else "")
-    print(f"| {what} | {fmt_ns(sharded)} | {fmt_ns(plain)} | {r} |")
+# Each tower layer beside tower-resilience's (benches/benches/tower.rs). Goal (issue 14): at
+# most 0.5×.
+layer_table("tower layer, cost above the bare service", ("bulwark", "tower-resilience"),
+            [(p, p, "bulwark", "tower-resilience") for p in
+             ["circuit breaker", "bulkhead", "rate limiter", "retry", "timeout",
+              "fault injection (off)", "hedge (not needed)", "adaptive limit (AIMD)"]], 0.5)
+# The keyed limiter layer beside the plain one. Goal (issue 14): within 2×.
+layer_table("tower keyed limiter layer, cost above the bare service", ("keyed", "plain"),
+            [("keyed vs plain rate limiter", "keyed rate limiter", "bulwark keyed", "bulwark")], 2.0)
+# The sharded limiter layer beside the plain one: what a server's workers gain from it.
+layer_table("tower sharded limiter layer (2 shards), cost above the bare service", ("sharded", "plain"),
+            [("sharded vs plain rate limiter", "sharded rate limiter", "bulwark sharded", "bulwark")], None)
 
 # The policy simulator (benches/benches/sim.rs): simulated requests per second of wall time,
 # from criterion's throughput (requests per iteration). Goal (issue 17): at least 1 M/s.

@@ -118,11 +118,7 @@ impl<C: Clock, const PERIOD_NS: u64, const BURST: u32> ConstRateLimiter<C, PERIO
     #[inline]
     #[doc(alias = "check")]
     pub fn try_acquire(&self) -> Result<(), RateLimited> {
-        self.try_acquire_n(1).map_err(|d| match d {
-            Denied::RateLimited(r) => r,
-            // Unreachable: the burst is at least 1. Answer "never" rather than panic.
-            Denied::InsufficientCapacity(_) => RateLimited::NEVER,
-        })
+        self.try_acquire_n(1).map_err(Denied::one_token)
     }
 
     /// Takes `n` tokens now, all or none.
@@ -232,33 +228,19 @@ mod tests {
         );
     }
 }
-/// The limiter as a gate: each admitted call spends one token (recorded outcomes change
-/// nothing: the token is spent either way); its rejection's [`RetryHint`](crate::admission::RetryHint)
-/// is the instant the next token is free.
-///
-/// ```
-/// use bulwark::admission::{Permit, RetryHint};
-/// use bulwark::{Instant, MockClock, rate_limiter::{Config, ConstRateLimiter}};
-/// let clock = MockClock::new();
-/// let l: ConstRateLimiter<_, 1_000_000_000, 1> = ConstRateLimiter::new(&clock);
-/// Permit::try_new(&l).unwrap().success();
-/// assert_eq!(Permit::try_new(&l).map(drop).unwrap_err().retry_at(), Some(Instant::from_secs(1)));
-/// ```
-impl<C: Clock, const PERIOD_NS: u64, const BURST: u32> crate::admission::Admit
-    for ConstRateLimiter<C, PERIOD_NS, BURST>
-{
-    type Ticket = ();
-    type Rejected = RateLimited;
-    const RECORDS: bool = false;
 
-    #[inline]
-    fn try_admit(&self) -> Result<(), RateLimited> {
-        self.try_acquire()
-    }
-
-    #[inline]
-    fn record(&self, _: (), _: crate::admission::Outcome) {}
-
-    #[inline]
-    fn release(&self, _: ()) {}
-}
+admit_one_token!(
+    /// The limiter as a gate: each admitted call spends one token (recorded outcomes change
+    /// nothing: the token is spent either way); its rejection's [`RetryHint`](crate::admission::RetryHint)
+    /// is the instant the next token is free.
+    ///
+    /// ```
+    /// use bulwark::admission::{Permit, RetryHint};
+    /// use bulwark::{Instant, MockClock, rate_limiter::{Config, ConstRateLimiter}};
+    /// let clock = MockClock::new();
+    /// let l: ConstRateLimiter<_, 1_000_000_000, 1> = ConstRateLimiter::new(&clock);
+    /// Permit::try_new(&l).unwrap().success();
+    /// assert_eq!(Permit::try_new(&l).map(drop).unwrap_err().retry_at(), Some(Instant::from_secs(1)));
+    /// ```
+    [C: Clock, const PERIOD_NS: u64, const BURST: u32] ConstRateLimiter<C, PERIOD_NS, BURST>
+);

@@ -222,6 +222,17 @@ impl Denied {
             Denied::InsufficientCapacity(_) => None,
         }
     }
+
+    /// The rejection of a one-token call (`try_acquire`, a gate's admission): a limiter's
+    /// burst is at least 1, so one token is never more than it holds; should that ever be
+    /// reported, the answer is "never" rather than a panic.
+    #[inline]
+    pub(crate) fn one_token(self) -> RateLimited {
+        match self {
+            Denied::RateLimited(r) => r,
+            Denied::InsufficientCapacity(_) => RateLimited::NEVER,
+        }
+    }
 }
 
 impl From<RateLimited> for Denied {

@@ -60,6 +60,31 @@
 //! .unwrap();
 //! ```
 
+/// A limiter as a gate ([`Admit`](crate::admission::Admit)): admission takes one token
+/// (`try_acquire`); there is nothing to record or release. One body for every limiter with a
+/// `try_acquire`; the doc comment before the call is the impl's.
+macro_rules! admit_one_token {
+    ($(#[$doc:meta])* [$($generics:tt)*] $limiter:ty) => {
+        $(#[$doc])*
+        impl<$($generics)*> crate::admission::Admit for $limiter {
+            type Ticket = ();
+            type Rejected = RateLimited;
+            const RECORDS: bool = false;
+
+            #[inline]
+            fn try_admit(&self) -> Result<(), RateLimited> {
+                self.try_acquire()
+            }
+
+            #[inline]
+            fn record(&self, _: (), _: crate::admission::Outcome) {}
+
+            #[inline]
+            fn release(&self, _: ()) {}
+        }
+    };
+}
+
 mod compact;
 mod config;
 mod error;

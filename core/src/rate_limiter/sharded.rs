@@ -243,12 +243,7 @@ impl<C: Clock, const N: usize, H: ShardHint> ShardedRateLimiter<C, N, H> {
     #[inline]
     pub fn try_acquire(&self) -> Result<(), RateLimited> {
         self.try_acquire_at(1, self.clock.now())
-            .map_err(|d| match d {
-                Denied::RateLimited(r) => r,
-                // Unreachable: every shard's burst is at least 1. Answer "never" rather than
-                // panic.
-                Denied::InsufficientCapacity(_) => RateLimited::NEVER,
-            })
+            .map_err(Denied::one_token)
     }
 
     /// Takes `n` tokens now, all from one shard, or none.
@@ -571,35 +566,20 @@ const EMPTY: super::state::Gcra = super::state::Gcra {
     len: u64::MAX,
 };
 
-/// The sharded limiter as a gate: as [`RateLimiter`]'s, each admitted call spends one token.
-///
-/// ```
-/// use bulwark::admission::{Permit, RetryHint};
-/// use bulwark::{Instant, MockClock, rate_limiter::{Config, ShardedRateLimiter}};
-/// let clock = MockClock::new();
-/// let l = ShardedRateLimiter::<_, 2>::new(Config::per_second(2), &clock).unwrap();
-/// Permit::try_new(&l).unwrap().success();
-/// Permit::try_new(&l).unwrap().success();
-/// assert_eq!(Permit::try_new(&l).map(drop).unwrap_err().retry_at(), Some(Instant::from_secs(1)));
-/// ```
-impl<C: Clock, const N: usize, H: ShardHint> crate::admission::Admit
-    for ShardedRateLimiter<C, N, H>
-{
-    type Ticket = ();
-    type Rejected = RateLimited;
-    const RECORDS: bool = false;
-
-    #[inline]
-    fn try_admit(&self) -> Result<(), RateLimited> {
-        self.try_acquire()
-    }
-
-    #[inline]
-    fn record(&self, _: (), _: crate::admission::Outcome) {}
-
-    #[inline]
-    fn release(&self, _: ()) {}
-}
+admit_one_token!(
+    /// The sharded limiter as a gate: as [`RateLimiter`]'s, each admitted call spends one token.
+    ///
+    /// ```
+    /// use bulwark::admission::{Permit, RetryHint};
+    /// use bulwark::{Instant, MockClock, rate_limiter::{Config, ShardedRateLimiter}};
+    /// let clock = MockClock::new();
+    /// let l = ShardedRateLimiter::<_, 2>::new(Config::per_second(2), &clock).unwrap();
+    /// Permit::try_new(&l).unwrap().success();
+    /// Permit::try_new(&l).unwrap().success();
+    /// assert_eq!(Permit::try_new(&l).map(drop).unwrap_err().retry_at(), Some(Instant::from_secs(1)));
+    /// ```
+    [C: Clock, const N: usize, H: ShardHint] ShardedRateLimiter<C, N, H>
+);
 
 impl<C, const N: usize, H> fmt::Debug for ShardedRateLimiter<C, N, H> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -268,11 +268,7 @@ impl<C: Clock> RateLimiter<C> {
     #[doc(alias = "check")]
     pub fn try_acquire(&self) -> Result<(), RateLimited> {
         self.try_acquire_at(1, self.clock.now())
-            .map_err(|d| match d {
-                Denied::RateLimited(r) => r,
-                // Unreachable: the burst is at least 1. Answer "never" rather than panic.
-                Denied::InsufficientCapacity(_) => RateLimited::NEVER,
-            })
+            .map_err(Denied::one_token)
     }
 
     /// Takes `n` tokens now, all or none.
@@ -793,31 +789,18 @@ mod tests {
     }
 }
 
-/// The limiter as a gate: each admitted call spends one token (recorded outcomes change
-/// nothing: the token is spent either way); its rejection's [`RetryHint`](crate::admission::RetryHint)
-/// is the instant the next token is free.
-///
-/// ```
-/// use bulwark::admission::{Permit, RetryHint};
-/// use bulwark::{Instant, MockClock, rate_limiter::{Config, RateLimiter}};
-/// let clock = MockClock::new();
-/// let l = RateLimiter::new(Config::per_second(1).burst(1), &clock).unwrap();
-/// Permit::try_new(&l).unwrap().success();
-/// assert_eq!(Permit::try_new(&l).map(drop).unwrap_err().retry_at(), Some(Instant::from_secs(1)));
-/// ```
-impl<C: Clock> crate::admission::Admit for RateLimiter<C> {
-    type Ticket = ();
-    type Rejected = RateLimited;
-    const RECORDS: bool = false;
-
-    #[inline]
-    fn try_admit(&self) -> Result<(), RateLimited> {
-        self.try_acquire()
-    }
-
-    #[inline]
-    fn record(&self, _: (), _: crate::admission::Outcome) {}
-
-    #[inline]
-    fn release(&self, _: ()) {}
-}
+admit_one_token!(
+    /// The limiter as a gate: each admitted call spends one token (recorded outcomes change
+    /// nothing: the token is spent either way); its rejection's [`RetryHint`](crate::admission::RetryHint)
+    /// is the instant the next token is free.
+    ///
+    /// ```
+    /// use bulwark::admission::{Permit, RetryHint};
+    /// use bulwark::{Instant, MockClock, rate_limiter::{Config, RateLimiter}};
+    /// let clock = MockClock::new();
+    /// let l = RateLimiter::new(Config::per_second(1).burst(1), &clock).unwrap();
+    /// Permit::try_new(&l).unwrap().success();
+    /// assert_eq!(Permit::try_new(&l).map(drop).unwrap_err().retry_at(), Some(Instant::from_secs(1)));
+    /// ```
+    [C: Clock] RateLimiter<C>
+);
