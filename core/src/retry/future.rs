@@ -435,7 +435,9 @@ where
                 }
                 Poll::Pending => return Poll::Pending,
             };
-            this.phase.set(Phase::Done);
+            // Replaced, not `set`: the phase is `Running`, and `set` called the whole phase's
+            // drop glue out of line to find that out.
+            let _ran = this.phase.as_mut().project_replace(Phase::Done);
             let hint = match retry.classify.classify(&out) {
                 Verdict::Failure { retry_after } => retry_after,
                 verdict @ (Verdict::Success | Verdict::Ignore) => {
