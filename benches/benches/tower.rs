@@ -3,9 +3,10 @@
 //! injection (configured but off), hedging (a hedge not needed) and the adaptive concurrency
 //! limit (AIMD); the adaptive throttle, which no peer has, beside the bare service only; the
 //! keyed and the sharded limiter layers beside the plain one. On one thread and on two threads calling clones
-//! of one service (shared state), each call driven to completion with `block_on` on a
-//! current-thread runtime, as a server would. A bare service row gives the floor every layer
-//! pays.
+//! of one service (shared state), on current-thread runtimes, driven two ways: each call in its
+//! own `block_on` (its future moved by value into the runtime), and the calls one after another
+//! in one task, as a server's connection task drives them. A bare service row gives the floor
+//! every layer pays.
 //!
 //! `cargo bench -p bulwark-benches --bench tower`
 
@@ -48,48 +49,86 @@ fn leaf() -> impl Service<u32, Response = u32, Error = std::io::Error, Future: S
     service_fn(|x: u32| async move { Ok::<u32, std::io::Error>(black_box(x)) })
 }
 
-/// Runs `svc` on one thread, then on two threads, each with its own runtime and a clone of
+/// How calls are driven: each in its own `block_on` (the future, built inside an async block,
+/// is moved by value into tokio's `block_on` before it runs), or one after another inside one
+/// task, as a server's connection task drives its requests (each future is built in place in
+/// the task's state and never moved).
+#[derive(Copy, Clone)]
+enum Driver {
+    BlockOnEach,
+    InOneTask,
+}
+
+impl Driver {
+    fn group(self) -> &'static str {
+        match self {
+            Driver::BlockOnEach => "ready call (block_on each)",
+            Driver::InOneTask => "ready calls in one task",
+        }
+    }
+}
+
+/// One ready call through `svc`, awaited.
+async fn one_call<S>(svc: &mut S)
+where
+    S: Service<u32>,
+    S::Error: std::fmt::Debug,
+{
+    black_box(svc.ready().await.unwrap().call(black_box(7)).await).unwrap();
+}
+
+/// `n` calls through `svc` as `driver` says, on `rt`.
+fn drive<S>(driver: Driver, rt: &Runtime, svc: &mut S, n: u64)
+where
+    S: Service<u32>,
+    S::Error: std::fmt::Debug,
+{
+    match driver {
+        Driver::BlockOnEach => (0..n).for_each(|_| rt.block_on(one_call(svc))),
+        Driver::InOneTask => rt.block_on(async {
+            for _ in 0..n {
+                one_call(svc).await;
+            }
+        }),
+    }
+}
+
+/// Runs `svc` on one thread, or on two threads each with its own runtime and a clone of
 /// `svc` (clones share the layer's state).
-fn bench<S>(one: &mut BenchmarkGroup<'_, WallTime>, two: bool, name: &str, svc: &S)
+fn bench<S>(one: &mut BenchmarkGroup<'_, WallTime>, driver: Driver, two: bool, name: &str, svc: &S)
 where
     S: Service<u32> + Clone + Send,
     S::Error: std::fmt::Debug,
 {
-    if !two {
-        let rt = runtime();
-        let mut mine = svc.clone();
-        one.bench_function(name, |b| {
-            b.iter(|| {
-                black_box(rt.block_on(async { mine.ready().await.unwrap().call(7).await })).unwrap()
-            })
-        });
-    } else {
-        one.bench_function(name, |b| {
-            b.iter_custom(|n| {
+    one.bench_function(name, |b| {
+        b.iter_custom(|n| {
+            if two {
                 let state = [(runtime(), svc.clone()), (runtime(), svc.clone())];
-                two_threads_each(n, state, &|(rt, svc)| {
-                    black_box(rt.block_on(async { svc.ready().await.unwrap().call(7).await }))
-                        .unwrap();
-                })
-            })
-        });
-    }
+                two_threads_each(1, state, &|(rt, svc)| drive(driver, rt, svc, n))
+            } else {
+                let (rt, mut mine) = (runtime(), svc.clone());
+                let start = std::time::Instant::now();
+                drive(driver, &rt, &mut mine, n);
+                start.elapsed()
+            }
+        })
+    });
 }
 
-/// One group per thread count (one, then two): the bare leaf as the floor, then `rows`.
+/// One group per driver and thread count: the bare leaf as the floor, then `rows`.
 fn groups(
     c: &mut Criterion,
     pattern: &str,
-    mut rows: impl FnMut(&mut BenchmarkGroup<'_, WallTime>, bool),
+    mut rows: impl FnMut(&mut BenchmarkGroup<'_, WallTime>, Driver, bool),
 ) {
-    for two in [false, true] {
-        let threads = if two { ", 2 threads" } else { "" };
-        let mut g = c.benchmark_group(format!(
-            "tower/{pattern}, ready call (block_on each){threads}"
-        ));
-        bench(&mut g, two, "bare service", &leaf());
-        rows(&mut g, two);
-        g.finish();
+    for driver in [Driver::BlockOnEach, Driver::InOneTask] {
+        for two in [false, true] {
+            let threads = if two { ", 2 threads" } else { "" };
+            let mut g = c.benchmark_group(format!("tower/{pattern}, {}{threads}", driver.group()));
+            bench(&mut g, driver, two, "bare service", &leaf());
+            rows(&mut g, driver, two);
+            g.finish();
+        }
     }
 }
 
@@ -102,9 +141,9 @@ where
     B: Service<u32> + Clone + Send,
     B::Error: std::fmt::Debug,
 {
-    groups(c, pattern, |g, two| {
-        bench(g, two, "bulwark", &ours);
-        bench(g, two, "tower-resilience", &theirs);
+    groups(c, pattern, |g, driver, two| {
+        bench(g, driver, two, "bulwark", &ours);
+        bench(g, driver, two, "tower-resilience", &theirs);
     });
 }
 
@@ -164,9 +203,9 @@ fn layers(c: &mut Criterion) {
         .unwrap(),
         |req: &u32| *req % 64,
     );
-    groups(c, "keyed rate limiter", |g, two| {
-        bench(g, two, "bulwark", &ours.layer(leaf()));
-        bench(g, two, "bulwark keyed", &keyed.layer(leaf()));
+    groups(c, "keyed rate limiter", |g, driver, two| {
+        bench(g, driver, two, "bulwark", &ours.layer(leaf()));
+        bench(g, driver, two, "bulwark keyed", &keyed.layer(leaf()));
     });
 
     // The sharded limiter layer beside the plain one: two shards, each thread its own.
@@ -178,9 +217,9 @@ fn layers(c: &mut Criterion) {
         )
         .unwrap(),
     );
-    groups(c, "sharded rate limiter", |g, two| {
-        bench(g, two, "bulwark", &ours.layer(leaf()));
-        bench(g, two, "bulwark sharded", &sharded.layer(leaf()));
+    groups(c, "sharded rate limiter", |g, driver, two| {
+        bench(g, driver, two, "bulwark", &ours.layer(leaf()));
+        bench(g, driver, two, "bulwark sharded", &sharded.layer(leaf()));
     });
 
     // Retry: three attempts allowed, the first succeeds.
@@ -258,8 +297,8 @@ fn layers(c: &mut Criterion) {
     // Adaptive client-side throttling (Google SRE): no peer has it; beside the bare service.
     let ours: ThrottleLayer =
         ThrottleLayer::new(AdaptiveThrottle::new(ThrottleConfig::new(), clock).unwrap());
-    groups(c, "adaptive throttle", |g, two| {
-        bench(g, two, "bulwark", &ours.layer(leaf()));
+    groups(c, "adaptive throttle", |g, driver, two| {
+        bench(g, driver, two, "bulwark", &ours.layer(leaf()));
     });
 }
 
