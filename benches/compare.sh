@@ -69,6 +69,7 @@ rows += [("pipeline", f"pipeline/tower, ready call (block_on each){t}/" + r)
          for r in ["bulwark PipelineLayer (timeouts+retry+breaker+bulkhead)", "bare service"]]
 rows += [("tower", f"tower/{p}, ready call (block_on each)/bulwark")
          for p in ["circuit breaker", "bulkhead", "rate limiter", "retry", "timeout"]]
+rows += [("tower", "tower/retry, ready call (block_on each)/bare service")]
 if only:
     rows = [r for r in rows if only in r[1]]
 

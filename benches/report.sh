@@ -85,17 +85,17 @@ for what, ours, other, goal in goals:
     ok = "" if goal is None or ratio is None else ("met" if ratio <= goal else "**missed**")
     print(f"| {what} | {fmt_ns(a)} | {fmt_ns(b)} | {r} | {g} | {ok} |")
 
-def layer_table(heading, columns, rows, goal):
+def layer_table(heading, columns, rows, goal, driver):
     """Tower layers as the cost each adds to a call: its mean minus the bare service's in the
-    same group (`tower/{pattern}, ready call (block_on each)`), so the runtime's block_on (the
-    same for every row) does not dilute the ratio. `rows`: (label, pattern, bench a, bench b),
-    each on one thread, then on two; `goal`: the ratio a / b must not exceed it, or None."""
+    same group (`tower/{pattern}, {driver}`), so what drives the calls (the same for every
+    row) does not dilute the ratio. `rows`: (label, pattern, bench a, bench b), each on one
+    thread, then on two; `goal`: the ratio a / b must not exceed it, or None."""
     print()
     print(f"| {heading} | {columns[0]} | {columns[1]} | ratio |" + (" goal | |" if goal else ""))
     print("|---|---:|---:|---:|" + ("---:|---|" if goal else ""))
     for label, pattern, a_name, b_name in rows:
         for threads in ["", ", 2 threads"]:
-            grp = f"tower/{pattern}, ready call (block_on each){threads}/"
+            grp = f"tower/{pattern}, {driver}{threads}/"
             bare, a, b = (means.get(grp + k) for k in ("bare service", a_name, b_name))
             if None in (bare, a, b):
                 continue
@@ -108,18 +108,23 @@ def layer_table(heading, columns, rows, goal):
                 line += f" ≤ {goal:.1f}× | {ok} |"
             print(line)
 
-# Each tower layer beside tower-resilience's (benches/benches/tower.rs). Goal (issue 14): at
-# most 0.5×.
-layer_table("tower layer, cost above the bare service", ("bulwark", "tower-resilience"),
-            [(p, p, "bulwark", "tower-resilience") for p in
-             ["circuit breaker", "bulkhead", "rate limiter", "retry", "timeout",
-              "fault injection (off)", "hedge (not needed)", "adaptive limit (AIMD)"]], 0.5)
-# The keyed limiter layer beside the plain one. Goal (issue 14): within 2×.
-layer_table("tower keyed limiter layer, cost above the bare service", ("keyed", "plain"),
-            [("keyed vs plain rate limiter", "keyed rate limiter", "bulwark keyed", "bulwark")], 2.0)
-# The sharded limiter layer beside the plain one: what a server's workers gain from it.
-layer_table("tower sharded limiter layer (2 shards), cost above the bare service", ("sharded", "plain"),
-            [("sharded vs plain rate limiter", "sharded rate limiter", "bulwark sharded", "bulwark")], None)
+# Each tower layer beside tower-resilience's (benches/benches/tower.rs), the keyed and the
+# sharded limiter layers beside the plain one; first with the calls driven as a server's
+# connection task drives them (one after another in one task), then each in its own block_on.
+# Goals (issue 14): at most 0.5x tower-resilience; the keyed layer within 2x of the plain one.
+for driver, how in [("ready calls in one task", "calls in one task"),
+                    ("ready call (block_on each)", "block_on each")]:
+    layer_table(f"tower layer, cost above the bare service ({how})", ("bulwark", "tower-resilience"),
+                [(p, p, "bulwark", "tower-resilience") for p in
+                 ["circuit breaker", "bulkhead", "rate limiter", "retry", "timeout",
+                  "fault injection (off)", "hedge (not needed)", "adaptive limit (AIMD)"]], 0.5, driver)
+    layer_table(f"tower keyed limiter layer, cost above the bare service ({how})", ("keyed", "plain"),
+                [("keyed vs plain rate limiter", "keyed rate limiter", "bulwark keyed", "bulwark")], 2.0,
+                driver)
+    layer_table(f"tower sharded limiter layer (2 shards), cost above the bare service ({how})",
+                ("sharded", "plain"),
+                [("sharded vs plain rate limiter", "sharded rate limiter", "bulwark sharded", "bulwark")],
+                None, driver)
 
 # The policy simulator (benches/benches/sim.rs): simulated requests per second of wall time,
 # from criterion's throughput (requests per iteration). Goal (issue 17): at least 1 M/s.
