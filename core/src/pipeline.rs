@@ -311,10 +311,7 @@ impl From<RateLimited> for Rejection {
 /// an attempt takes; it would read as "never" (a retry instant at [`Instant::MAX`]).
 impl From<Denied> for Rejection {
     fn from(d: Denied) -> Self {
-        Rejection::RateLimited(match d {
-            Denied::RateLimited(r) => r,
-            Denied::InsufficientCapacity(_) => RateLimited::NEVER,
-        })
+        Rejection::RateLimited(d.into_rate_limited())
     }
 }
 

@@ -118,7 +118,7 @@ impl<C: Clock, const PERIOD_NS: u64, const BURST: u32> ConstRateLimiter<C, PERIO
     #[inline]
     #[doc(alias = "check")]
     pub fn try_acquire(&self) -> Result<(), RateLimited> {
-        self.try_acquire_n(1).map_err(Denied::one_token)
+        self.try_acquire_n(1).map_err(Denied::into_rate_limited)
     }
 
     /// Takes `n` tokens now, all or none.

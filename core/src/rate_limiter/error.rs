@@ -223,11 +223,18 @@ impl Denied {
         }
     }
 
-    /// The rejection of a one-token call (`try_acquire`, a gate's admission): a limiter's
-    /// burst is at least 1, so one token is never more than it holds; should that ever be
-    /// reported, the answer is "never" rather than a panic.
+    /// The denial as a [`RateLimited`]: asking more than the burst becomes
+    /// [`RateLimited::NEVER`] (the call can never pass). What a one-token call answers
+    /// (`try_acquire`, a gate's admission), where a burst of at least 1 makes that case
+    /// unreachable.
+    ///
+    /// ```
+    /// use bulwark::rate_limiter::{Denied, InsufficientCapacity, RateLimited};
+    /// let d = Denied::InsufficientCapacity(InsufficientCapacity { requested: 2, burst: 1 });
+    /// assert_eq!(d.into_rate_limited(), RateLimited::NEVER);
+    /// ```
     #[inline]
-    pub(crate) fn one_token(self) -> RateLimited {
+    pub fn into_rate_limited(self) -> RateLimited {
         match self {
             Denied::RateLimited(r) => r,
             Denied::InsufficientCapacity(_) => RateLimited::NEVER,

@@ -243,7 +243,7 @@ impl<C: Clock, const N: usize, H: ShardHint> ShardedRateLimiter<C, N, H> {
     #[inline]
     pub fn try_acquire(&self) -> Result<(), RateLimited> {
         self.try_acquire_at(1, self.clock.now())
-            .map_err(Denied::one_token)
+            .map_err(Denied::into_rate_limited)
     }
 
     /// Takes `n` tokens now, all from one shard, or none.

@@ -268,7 +268,7 @@ impl<C: Clock> RateLimiter<C> {
     #[doc(alias = "check")]
     pub fn try_acquire(&self) -> Result<(), RateLimited> {
         self.try_acquire_at(1, self.clock.now())
-            .map_err(Denied::one_token)
+            .map_err(Denied::into_rate_limited)
     }
 
     /// Takes `n` tokens now, all or none.

@@ -74,11 +74,9 @@ where
 
     #[inline]
     fn admit_key(&self, key: &Key) -> Result<Permit<&'static ()>, RateLimited> {
-        match self.try_acquire(key) {
-            Ok(()) => Ok(Permit::from_ticket(&SPENT, ())),
-            Err(Denied::RateLimited(r)) => Err(r),
-            Err(Denied::InsufficientCapacity(_)) => Err(RateLimited::NEVER),
-        }
+        self.try_acquire(key)
+            .map(|()| Permit::from_ticket(&SPENT, ()))
+            .map_err(Denied::into_rate_limited)
     }
 }
 
