@@ -268,3 +268,44 @@ fn when_every_copy_fails_the_primarys_answer_wins_even_if_it_comes_last() {
     assert_eq!((out, copy.get()), (Err(0), 3));
     assert_eq!(clock.now(), Instant::from_millis(100));
 }
+
+/// A clock that counts its readings.
+struct Counting<'a>(&'a MockClock, Cell<u32>);
+
+impl Clock for Counting<'_> {
+    fn now(&self) -> Instant {
+        self.1.set(self.1.get() + 1);
+        self.0.now()
+    }
+}
+
+impl<'a> bulwark::Sleep for Counting<'a> {
+    type Sleep = <&'a MockClock as bulwark::Sleep>::Sleep;
+    fn sleep_until(&self, deadline: Instant) -> Self::Sleep {
+        bulwark::Sleep::sleep_until(&self.0, deadline)
+    }
+}
+
+/// A call whose first copy answers at once reads the clock twice: once for the copies due
+/// (every one due at that instant starts on that reading) and once for the answer's latency.
+#[test]
+fn a_ready_call_reads_the_clock_twice() {
+    let clock = MockClock::new();
+    for delay in [MS(10), Duration::ZERO] {
+        let counting = Counting(&clock, Cell::new(0));
+        let hedge: Hedge<_, 3> = Hedge::new(Config::new(Delay::Fixed(delay)), &counting).unwrap();
+        let started = Cell::new(0);
+        let out = mock::run(
+            &clock,
+            hedge.call(|| {
+                started.set(started.get() + 1);
+                async { Ok::<_, ()>(1) }
+            }),
+        )
+        .unwrap();
+        assert_eq!(out, Ok(1));
+        // With no delay every copy is due at once; the first polled answers.
+        assert_eq!(started.get(), if delay.is_zero() { 3 } else { 1 });
+        assert_eq!(counting.1.get(), 2, "delay {delay:?}");
+    }
+}

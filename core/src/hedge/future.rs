@@ -136,16 +136,18 @@ where
         let this = unsafe { self.get_unchecked_mut() };
         let hedge: &Hedge<S, N, K, B> = &this.hedge;
         loop {
+            // One clock read serves every copy due now and their start instants: a ready call
+            // reads the clock twice in all, here and when its answer is in.
             let now = hedge.sleeper.now();
             // Start every copy that is due.
-            if let Next::StartAt(at) = this.machine.next()
+            while let Next::StartAt(at) = this.machine.next()
                 && !this.denied
                 && at <= now
             {
                 // The first copy is the call itself; each hedge takes a budget token.
                 if this.machine.copies() > 0 && !hedge.budget.try_withdraw(now) {
                     this.denied = true;
-                    continue;
+                    break;
                 }
                 let primary = this.machine.copies() == 0;
                 if let Some(slot) = this.slots.iter_mut().find(|s| s.is_none()) {
@@ -153,7 +155,6 @@ where
                 }
                 this.machine.started(now, hedge.delay());
                 this.timer = None;
-                continue;
             }
             // Poll the copies running.
             let mut failed = false;
