@@ -194,7 +194,7 @@ fn layers(c: &mut Criterion) {
 
     // The keyed limiter layer beside the plain one (issue 14: within 2x of it): the same
     // never-reached limit per key, the key taken from the request (`req % 64`, a table of 256;
-    // every request here is 7: a known key's path, a read lock and a hash lookup).
+    // every request here is 7: a known key's path: its set's lock and a lookup in that set).
     let keyed = KeyedRateLimitLayer::new(
         KeyedRateLimiter::<u32, TokioClock, 256>::new(
             LimiterConfig::with_period(Duration::from_nanos(1)).burst(u32::MAX),

@@ -402,12 +402,12 @@ impl<L: RawLock, T> Mutex<L, T> {
 
 /// `L`'s unlocked value: its constant, or (under loom) its constructor.
 #[cfg(not(loom))]
-const fn lock_init<L: RawLock>() -> L {
+pub(crate) const fn lock_init<L: RawLock>() -> L {
     L::INIT
 }
 
 #[cfg(loom)]
-fn lock_init<L: RawLock>() -> L {
+pub(crate) fn lock_init<L: RawLock>() -> L {
     L::init()
 }
 

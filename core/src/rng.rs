@@ -171,7 +171,7 @@ pub(crate) const fn jitter(seed: u64, salt: u64, max: u64) -> u64 {
 
 /// FNV-1a (64-bit) as a [`core::hash::Hasher`], finished through [`splitmix64`] so the low bits
 /// are well mixed for table indexing. Not DoS-resistant: keys an attacker controls can be
-/// made to collide (they then share a probe window and evict each other sooner, never more).
+/// made to collide (they then share a set and evict each other sooner, never more).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Fnv1a(u64);
 

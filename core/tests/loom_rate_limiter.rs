@@ -117,6 +117,30 @@ fn keyed_limiter_admits_exactly_the_burst_per_key() {
     });
 }
 
+/// Two keys of one set (a table of 8 slots is one set) inserted at once: the set's lock
+/// (in its first slot) keeps every slot of the set, the second too, to one caller at a time
+/// (loom's cells would catch two at once), and neither insertion is lost.
+#[test]
+fn keyed_limiter_keeps_both_keys_inserted_into_one_set_at_once() {
+    loom::model(|| {
+        let clock = Arc::new(AtomicU64::new(0));
+        let l: Arc<KeyedRateLimiter<u8, _, 8>> =
+            Arc::new(KeyedRateLimiter::new(Config::per_second(1).burst(1), Shared(clock)).unwrap());
+        let threads: Vec<_> = [1, 2]
+            .map(|key| {
+                let l = l.clone();
+                thread::spawn(move || l.try_acquire(&key).is_ok())
+            })
+            .into_iter()
+            .collect();
+        for t in threads {
+            assert!(t.join().unwrap());
+        }
+        assert_eq!(l.len(), 2);
+        assert!(l.try_acquire(&1).is_err() && l.try_acquire(&2).is_err());
+    });
+}
+
 /// Reservations and their hand-backs beside each other: a hand-back succeeds only on the
 /// exact word its reservation left, so the state after everything counts exactly the tokens
 /// kept (none lost, none given twice), and reservations kept have distinct instants.

@@ -121,7 +121,7 @@ proptest! {
     fn keyed_machine_matches_one_machine_per_key_when_big_enough(
         steps in prop::collection::vec((0u64..300, 0u8..6, 0u32..4), 1..100),
     ) {
-        // 6 keys in 64 slots (probe window 8): no lossy eviction, so each key must behave
+        // 6 keys in 64 slots (sets of 8): no lossy eviction, so each key must behave
         // exactly like its own Machine.
         let cfg = Config::per_second(5).burst(3);
         let mut keyed: KeyedMachine<u8, 64> = KeyedMachine::new(cfg).unwrap();

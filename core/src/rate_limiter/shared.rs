@@ -334,6 +334,25 @@ impl<C: Clock> RateLimiter<C> {
         }
     }
 
+    /// `T` and `b·T` in force, for a table whose entries keep their own TATs (the keyed
+    /// limiter, which publishes its quota through a limiter of this type): [`snapshot`]
+    /// without the word.
+    ///
+    /// [`snapshot`]: RateLimiter::snapshot
+    #[inline(always)]
+    pub(super) fn parts_in_force(&self) -> (u64, u64) {
+        loop {
+            // Acquire: pairs with the Release publication of version `v` (`reconfigure`).
+            let v = self.version.load(Ordering::Acquire);
+            let hot = self.settings.hot(slot(v));
+            // Acquire, after the slot's Acquire loads: had one of them seen a later change's
+            // write, this would see (at least) that change's claim.
+            if self.version.load(Ordering::Acquire) == v {
+                return (hot.t, hot.len);
+            }
+        }
+    }
+
     /// [`try_reserve_n`](RateLimiter::try_reserve_n) as of `now` (the CAS loop around
     /// [`reserve`]).
     pub(super) fn reserve_at(
