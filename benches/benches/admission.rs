@@ -200,7 +200,7 @@ fn bulkhead(c: &mut Criterion) {
 }
 
 fn keyed(c: &mut Criterion) {
-    // Always admits (1 ns period, burst u32::MAX), one key of a 64-key table: one lock, one
+    // Always admits (1 ns period, burst u32::MAX), one key of a 64-key table: its set's lock, one
     // hash, one probe, one GCRA update.
     let cfg = Config::with_period(Duration::from_nanos(1)).burst(u32::MAX);
     let quota = Quota::with_period(Duration::from_nanos(1))
