@@ -70,6 +70,9 @@ rows += [("pipeline", f"pipeline/tower, ready call (block_on each){t}/" + r)
 rows += [("tower", f"tower/{p}, ready call (block_on each)/bulwark")
          for p in ["circuit breaker", "bulkhead", "rate limiter", "retry", "timeout"]]
 rows += [("tower", "tower/retry, ready call (block_on each)/bare service")]
+rows += [("tower", f"tower/hedge (not needed), {d}{t}/{r}")
+         for d in ["ready calls in one task", "ready call (block_on each)"]
+         for t in ["", ", 2 threads"] for r in ["bulwark", "bare service"]]
 rows += [("admission", g + "bulwark_keyed_spin")
          for g in ["keyed_limiter_check_1thread/", "keyed_limiter_check_2threads/"]]
 rows += [("tower", f"tower/keyed rate limiter, {d}{t}/{r}")

@@ -286,14 +286,24 @@ impl<'a> bulwark::Sleep for Counting<'a> {
     }
 }
 
-/// A call whose first copy answers at once reads the clock twice: once for the copies due
-/// (every one due at that instant starts on that reading) and once for the answer's latency.
+/// A call whose first copy answers at once reads the clock once for the copies due (every one
+/// due at that instant starts on that reading), and, with a percentile delay, once more for
+/// the answer's latency; a fixed delay records no latency.
 #[test]
-fn a_ready_call_reads_the_clock_twice() {
+fn a_ready_call_reads_the_clock_once_and_once_more_for_a_percentile() {
     let clock = MockClock::new();
-    for delay in [MS(10), Duration::ZERO] {
+    let p90 = Delay::Percentile {
+        per_mille: 900,
+        min: Duration::ZERO,
+        max: MS(10),
+    };
+    for (delay, reads) in [
+        (Delay::Fixed(MS(10)), 1),
+        (Delay::Fixed(Duration::ZERO), 1),
+        (p90, 2),
+    ] {
         let counting = Counting(&clock, Cell::new(0));
-        let hedge: Hedge<_, 3> = Hedge::new(Config::new(Delay::Fixed(delay)), &counting).unwrap();
+        let hedge: Hedge<_, 3> = Hedge::new(Config::new(delay), &counting).unwrap();
         let started = Cell::new(0);
         let out = mock::run(
             &clock,
@@ -305,7 +315,8 @@ fn a_ready_call_reads_the_clock_twice() {
         .unwrap();
         assert_eq!(out, Ok(1));
         // With no delay every copy is due at once; the first polled answers.
-        assert_eq!(started.get(), if delay.is_zero() { 3 } else { 1 });
-        assert_eq!(counting.1.get(), 2, "delay {delay:?}");
+        let all_at_once = delay == Delay::Fixed(Duration::ZERO);
+        assert_eq!(started.get(), if all_at_once { 3 } else { 1 });
+        assert_eq!(counting.1.get(), reads, "delay {delay:?}");
     }
 }

@@ -6,6 +6,7 @@ use core::ops::Deref;
 use core::pin::Pin;
 use core::task::{Context, Poll};
 
+use super::config::Delay;
 use super::shared::Hedge;
 use super::state::{Machine, Next};
 use crate::classify::{Classify, Verdict};
@@ -184,10 +185,14 @@ where
                     *other = None;
                 }
                 this.timer = None;
-                let done = hedge.sleeper.now();
-                hedge
-                    .latencies
-                    .record(done.saturating_duration_since(started));
+                // Only a percentile delay reads the latencies: a fixed one pays neither the
+                // clock read nor the histogram's two shared writes.
+                if let Delay::Percentile { .. } = hedge.cfg.delay {
+                    let done = hedge.sleeper.now();
+                    hedge
+                        .latencies
+                        .record(done.saturating_duration_since(started));
+                }
                 hedge.budget.deposit();
                 this.denied = true; // polled again after completion: nothing starts
                 return Poll::Ready(out);

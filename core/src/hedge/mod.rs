@@ -4,7 +4,8 @@
 //! most `N` times the load on the slow calls only.
 //!
 //! * [`Config`]: each hedge after a [`Delay`]: fixed, or a percentile of recent
-//!   latencies ([`Latencies`], a lock-free histogram the hedge keeps itself), clamped.
+//!   latencies ([`Latencies`], a lock-free histogram the hedge keeps itself, for a percentile
+//!   delay only), clamped.
 //! * [`Machine`]: the pure schedule: when the next copy starts, given when the call started,
 //!   how many copies run and how many failed.
 //! * [`Hedge`]: the shared form (`&self`), holding the clock, the classifier (which answers

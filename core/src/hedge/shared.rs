@@ -134,12 +134,33 @@ impl<S, const N: usize, K, B> Hedge<S, N, K, B> {
         }
     }
 
-    /// The latencies of recent acceptable answers.
+    /// The latencies of recent acceptable answers, recorded when the delay is a
+    /// [`Delay::Percentile`] (the one that reads them); with a [`Delay::Fixed`] nothing is
+    /// recorded, so that a call pays neither the clock read nor the histogram's two shared
+    /// writes.
     ///
     /// ```
     /// use bulwark::hedge::{Config, Delay, Hedge};
-    /// let hedge: Hedge<_, 2> = Hedge::new(Config::new(Delay::Fixed(core::time::Duration::ZERO)), bulwark::MockClock::new()).unwrap();
-    /// assert_eq!(hedge.latencies().percentile(500), None);
+    /// use bulwark::{MockClock, mock};
+    /// use core::time::Duration;
+    /// let clock = MockClock::new();
+    /// let ms = Duration::from_millis;
+    /// let p90 = Delay::Percentile { per_mille: 900, min: ms(1), max: ms(50) };
+    /// let adaptive: Hedge<_, 2> = Hedge::new(Config::new(p90), &clock).unwrap();
+    /// let fixed: Hedge<_, 2> = Hedge::new(Config::new(Delay::Fixed(ms(50))), &clock).unwrap();
+    /// for hedge in [&adaptive, &fixed] {
+    ///     for _ in 0..16 {
+    ///         mock::run(&clock, hedge.call(|| async {
+    ///             clock.sleep(ms(4)).await;
+    ///             Ok::<_, ()>(())
+    ///         }))
+    ///         .unwrap()
+    ///         .unwrap();
+    ///     }
+    /// }
+    /// let p90 = adaptive.latencies().percentile(900).unwrap();
+    /// assert!(p90 >= ms(4) && p90 <= ms(5));
+    /// assert_eq!(fixed.latencies().percentile(900), None);
     /// ```
     pub fn latencies(&self) -> &Latencies {
         &self.latencies
