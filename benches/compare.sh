@@ -42,7 +42,7 @@ if [ "$base" = "$here" ] || [ -n "$(comm -12 <(cut -d' ' -f2 /tmp/compare-base.$
   exit 1
 fi
 python3 - "$rounds" "$rows" /tmp/compare-base.$$ /tmp/compare-head.$$ <<'PY'
-import re, subprocess, sys
+import os, re, shutil, subprocess, sys, tempfile
 
 rounds, only = int(sys.argv[1]), sys.argv[2]
 def load(path):
@@ -81,12 +81,17 @@ rows += [("tower", f"tower/keyed rate limiter, {d}{t}/{r}")
 if only:
     rows = [r for r in rows if only in r[1]]
 
+# Criterion writes every run's results under its home (target/criterion by default), where
+# benches/report.sh reads the README's table: these runs go to a directory of their own, so a
+# comparison never replaces one side of a table's ratio with a figure from another run.
+home = tempfile.mkdtemp(prefix="compare-criterion-")
+
 def mean_ns(exe, bench):
     """Criterion's mean for one benchmark (None when the binary has no such benchmark)."""
     out = subprocess.run(
         [exe, "--bench", "--warm-up-time", "1", "--measurement-time", "2", "--noplot",
          "--exact", bench],
-        capture_output=True, text=True).stdout
+        capture_output=True, text=True, env={**os.environ, "CRITERION_HOME": home}).stdout
     m = re.search(r"time:\s+\[\S+ \S+ (\S+) (\S+)", out)
     if not m:
         return None
@@ -110,5 +115,6 @@ for suite, bench in rows:
     b, a = (min(before) if before else None), (min(after) if after else None)
     change = "–" if a is None or b is None else f"{(a / b - 1) * 100:+.0f} %"
     print(f"| {bench} | {fmt(b)} | {fmt(a)} | {change} |", flush=True)
+shutil.rmtree(home, ignore_errors=True)
 PY
 rm -f /tmp/compare-base.$$ /tmp/compare-head.$$
