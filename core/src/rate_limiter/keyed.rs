@@ -36,7 +36,12 @@ struct Entry<K> {
 const fn set_of(hash: u64, n: usize) -> Range<usize> {
     let sets = n.div_ceil(PROBE) as u64;
     // `n > 0` (checked by the constructors), so `sets > 0`; `% 1` keeps a `const fn` total.
-    let start = (hash % if sets == 0 { 1 } else { sets }) as usize * PROBE;
+    set_range((hash % if sets == 0 { 1 } else { sets }) as usize, n)
+}
+
+/// The slots of set `s` (the last set is shorter when `n` is not a multiple of [`PROBE`]).
+const fn set_range(s: usize, n: usize) -> Range<usize> {
+    let start = s * PROBE;
     let end = if start + PROBE < n { start + PROBE } else { n };
     start..end
 }
@@ -399,7 +404,7 @@ struct Table<K, L, const N: usize> {
 }
 
 // SAFETY: an entry is reached only inside `lock_set`, under the lock of its set's first slot
-// (sets do not overlap: `set_of` cuts `0..N` into fixed ranges, and each range starts at its
+// (sets do not overlap: `set_range` cuts `0..N` into fixed ranges, and each range starts at its
 // own first slot). By `RawLock`'s contract one closure runs under that lock at a time, each
 // happening-before the next, so the entries of a set pass from one thread to another one at
 // a time: sound when `K` may be sent. A `!Sync` `L` gives a `!Sync` table.
@@ -443,8 +448,8 @@ impl<K, L: RawLock, const N: usize> Table<K, L, N> {
 
     /// Runs `f` on every set in turn, each under its lock.
     fn each_set(&self, mut f: impl FnMut(&mut Locked<'_, K, L>)) {
-        for start in (0..N).step_by(PROBE) {
-            self.lock_set(start..(start + PROBE).min(N), &mut f);
+        for s in 0..N.div_ceil(PROBE) {
+            self.lock_set(set_range(s, N), &mut f);
         }
     }
 }
