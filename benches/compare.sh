@@ -75,7 +75,8 @@ rows += [("tower", f"tower/hedge (not needed), {d}{t}/{r}")
          for t in ["", ", 2 threads"] for r in ["bulwark", "bare service"]]
 rows += [("admission", g + "bulwark_keyed_spin")
          for g in ["keyed_limiter_check_1thread/", "keyed_limiter_check_2threads/"]]
-rows += [("tower", f"tower/keyed rate limiter, {d}{t}/{r}")
+rows += [("tower", f"tower/{k}, {d}{t}/{r}")
+         for k in ["keyed rate limiter", "keyed circuit breaker"]
          for d in ["ready calls in one task", "ready call (block_on each)"]
          for t in ["", ", 2 threads"] for r in ["bulwark keyed", "bulwark"]]
 if only:

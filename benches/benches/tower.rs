@@ -2,7 +2,8 @@
 //! tokio user would pick): circuit breaker, bulkhead, rate limiter, retry, time limiter, fault
 //! injection (configured but off), hedging (a hedge not needed) and the adaptive concurrency
 //! limit (AIMD); the adaptive throttle, which no peer has, beside the bare service only; the
-//! keyed and the sharded limiter layers beside the plain one. On one thread and on two threads calling clones
+//! keyed breaker beside the plain one, the keyed and the sharded limiter layers beside the
+//! plain limiter. On one thread and on two threads calling clones
 //! of one service (shared state), on current-thread runtimes, driven two ways: each call in its
 //! own `block_on` (its future moved by value into the runtime), and the calls one after another
 //! in one task, as a server's connection task drives them. A bare service row gives the floor
@@ -26,8 +27,8 @@ use bulwark::throttle::{AdaptiveThrottle, Config as ThrottleConfig};
 use bulwark_benches::two_threads_each;
 use bulwark_tokio::tower::{
     AdaptiveLimitLayer, BulkheadLayer, CircuitBreakerLayer, FaultLayer, HedgeLayer,
-    KeyedRateLimitLayer, RateLimitLayer, RetryLayer, ShardedRateLimitLayer, ThrottleLayer,
-    TimeoutLayer,
+    KeyedCircuitBreaker, KeyedCircuitBreakerLayer, KeyedRateLimitLayer, RateLimitLayer, RetryLayer,
+    ShardedRateLimitLayer, ThrottleLayer, TimeoutLayer,
 };
 use bulwark_tokio::{ThreadHint, TokioClock};
 use criterion::measurement::WallTime;
@@ -168,6 +169,17 @@ fn layers(c: &mut Criterion) {
         ours.layer(leaf()),
         theirs.layer(leaf()),
     );
+
+    // The keyed breaker layer beside the plain one: a breaker per key of the request
+    // (`req % 64`, a table of 256; every request here is 7: a known key's path).
+    let keyed = KeyedCircuitBreakerLayer::new(
+        KeyedCircuitBreaker::new(BreakerConfig::new().consecutive_failures(5), 256, clock).unwrap(),
+        |req: &u32| *req % 64,
+    );
+    groups(c, "keyed circuit breaker", |g, driver, two| {
+        bench(g, driver, two, "bulwark", &ours.layer(leaf()));
+        bench(g, driver, two, "bulwark keyed", &keyed.layer(leaf()));
+    });
 
     // Bulkhead: 64 concurrent calls, never full here.
     let ours = BulkheadLayer::new(Bulkhead::new(BulkheadConfig::new(64), clock).unwrap());
