@@ -1,11 +1,12 @@
 //! A circuit breaker per host, in a table of fixed capacity.
 
 use std::fmt;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
 
 use bulwark::circuit_breaker::{CircuitBreaker, Config, ConfigError, State};
 use bulwark_tokio::TokioClock;
+use bulwark_tokio::tower::KeyedCircuitBreaker;
 use reqwest::Url;
 
 /// One host's breaker, as [`HostBreakers`] hands it out.
@@ -59,30 +60,23 @@ impl std::error::Error for HostBreakersError {
     }
 }
 
-struct Entry {
-    host: Box<str>,
-    breaker: Arc<HostBreaker>,
-    /// The table's tick when this host was last asked for.
-    used: u64,
-}
-
-struct Table {
-    entries: Vec<Entry>,
-    tick: u64,
-}
-
 /// A circuit breaker for each host a client calls (host = the URL's host and port,
 /// `127.0.0.1:8080`, `api.example.com:443`), all with one configuration, in a table of
 /// fixed capacity: the memory bound is `capacity` breakers, whatever the client calls.
 ///
-/// **Overflow rule.** When the table is full and a new host comes, the least recently used
-/// host whose breaker is *closed* is evicted (its breaker had nothing to remember). If no
-/// breaker is closed (every host in the table is failing), nothing is evicted: the new host
-/// goes **untracked**, its calls pass without a breaker, and [`untracked`](HostBreakers::untracked)
-/// counts them. An open breaker is never forgotten to make room.
+/// A [`KeyedCircuitBreaker`] keyed by host, whose eviction rule it follows:
 ///
-/// One lock (a `std` mutex) guards the table; it is held for a lookup in at most `capacity`
-/// entries, never across a call.
+/// **Overflow rule.** When the table is full and a new host comes, the least recently used
+/// host whose breaker lets every call through (closed) is evicted: its breaker had nothing
+/// to remember. Failing that, the least recently used open breaker whose open time is over
+/// and that nobody has called since (its next call would be a probe). A breaker open within
+/// its open time, or half-open, is never forgotten to make room: when every host in the
+/// table is such a one, the new host goes **untracked**, its calls pass without a breaker
+/// (rather than share one with other hosts), and [`untracked`](HostBreakers::untracked)
+/// counts them.
+///
+/// A read lock and a hash lookup per call for a known host; the write lock only for a new
+/// one. Never held across a call.
 ///
 /// # Examples
 ///
@@ -103,9 +97,7 @@ struct Table {
 /// # });
 /// ```
 pub struct HostBreakers {
-    config: Config,
-    capacity: usize,
-    table: Mutex<Table>,
+    table: KeyedCircuitBreaker<String, TokioClock>,
     untracked: AtomicU64,
 }
 
@@ -126,14 +118,9 @@ impl HostBreakers {
         if capacity == 0 {
             return Err(HostBreakersError::ZeroCapacity);
         }
-        CircuitBreaker::new(config, TokioClock::new()).map_err(HostBreakersError::Config)?;
         Ok(HostBreakers {
-            config,
-            capacity,
-            table: Mutex::new(Table {
-                entries: Vec::with_capacity(capacity),
-                tick: 0,
-            }),
+            table: KeyedCircuitBreaker::new(config, capacity, TokioClock::new())
+                .map_err(HostBreakersError::Config)?,
             untracked: AtomicU64::new(0),
         })
     }
@@ -167,39 +154,12 @@ impl HostBreakers {
     /// ```
     pub fn breaker_for(&self, url: &Url) -> Option<Arc<HostBreaker>> {
         let key = Self::key(url)?;
-        let mut table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
-        table.tick += 1;
-        let tick = table.tick;
-        if let Some(e) = table.entries.iter_mut().find(|e| *e.host == *key) {
-            e.used = tick;
-            return Some(Arc::clone(&e.breaker));
+        let breaker = self.table.tracked(&key);
+        if breaker.is_none() {
+            // Relaxed: a statistic.
+            self.untracked.fetch_add(1, Ordering::Relaxed);
         }
-        let breaker = Arc::new(CircuitBreaker::new(self.config, TokioClock::new()).ok()?);
-        let entry = Entry {
-            host: key.into_boxed_str(),
-            breaker: Arc::clone(&breaker),
-            used: tick,
-        };
-        if table.entries.len() < self.capacity {
-            table.entries.push(entry);
-            return Some(breaker);
-        }
-        let victim = table
-            .entries
-            .iter_mut()
-            .filter(|e| e.breaker.state() == State::Closed)
-            .min_by_key(|e| e.used);
-        match victim {
-            Some(slot) => {
-                *slot = entry;
-                Some(breaker)
-            }
-            None => {
-                // Relaxed: a statistic.
-                self.untracked.fetch_add(1, Ordering::Relaxed);
-                None
-            }
-        }
+        breaker
     }
 
     /// The state of `host`'s breaker (`host:port`, as [`key`](HostBreakers::key) writes it),
@@ -214,9 +174,7 @@ impl HostBreakers {
     /// assert_eq!(hosts.state("h.test:80"), Some(State::Closed));
     /// ```
     pub fn state(&self, host: &str) -> Option<State> {
-        let table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
-        let e = table.entries.iter().find(|e| *e.host == *host)?;
-        Some(e.breaker.state())
+        self.table.state(host)
     }
 
     /// Hosts in the table.
@@ -230,8 +188,7 @@ impl HostBreakers {
     /// assert!(!hosts.is_empty());
     /// ```
     pub fn len(&self) -> usize {
-        let table = self.table.lock().unwrap_or_else(PoisonError::into_inner);
-        table.entries.len()
+        self.table.len()
     }
 
     /// `true` when no host has been called yet.
@@ -251,7 +208,7 @@ impl HostBreakers {
     /// assert_eq!(bulwark_reqwest::HostBreakers::new(3, Config::new().consecutive_failures(5)).unwrap().capacity(), 3);
     /// ```
     pub fn capacity(&self) -> usize {
-        self.capacity
+        self.table.capacity()
     }
 
     /// Calls that found the table full of failing hosts and went without a breaker.
@@ -274,7 +231,7 @@ impl HostBreakers {
 impl fmt::Debug for HostBreakers {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("HostBreakers")
-            .field("capacity", &self.capacity)
+            .field("capacity", &self.capacity())
             .field("len", &self.len())
             .field("untracked", &self.untracked())
             .finish_non_exhaustive()
@@ -318,6 +275,25 @@ mod tests {
         assert_eq!(hosts.state("a.test:80"), Some(State::Open));
         assert_eq!(hosts.state("b.test:80"), Some(State::Open));
         assert_eq!(hosts.state("c.test:80"), None);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn an_open_host_nobody_probed_after_its_open_time_makes_room() {
+        let config = Config::new()
+            .consecutive_failures(1)
+            .open_for(std::time::Duration::from_secs(10));
+        let hosts = HostBreakers::new(2, config).unwrap();
+        for h in ["http://a.test/", "http://b.test/"] {
+            let b = hosts.breaker_for(&url(h)).unwrap();
+            b.try_acquire().unwrap().failure();
+        }
+        assert!(hosts.breaker_for(&url("http://c.test/")).is_none());
+        tokio::time::advance(std::time::Duration::from_secs(10)).await;
+        // Both open times are over; a.test, the least recently used, goes.
+        assert!(hosts.breaker_for(&url("http://c.test/")).is_some());
+        assert_eq!(hosts.state("a.test:80"), None);
+        assert_eq!(hosts.state("b.test:80"), Some(State::HalfOpen));
+        assert_eq!((hosts.len(), hosts.untracked()), (2, 1));
     }
 
     #[test]

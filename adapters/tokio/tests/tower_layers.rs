@@ -211,6 +211,53 @@ async fn keyed_breaker_evicts_closed_then_expired_never_open_and_overflows() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn keyed_breaker_evicts_the_least_recently_used_key() {
+    let t = KeyedCircuitBreaker::new(
+        BreakerConfig::new().consecutive_failures(1),
+        3,
+        TokioClock::new(),
+    )
+    .unwrap();
+    for k in [1, 2, 3] {
+        drop(t.breaker(&k));
+    }
+    // Calls on 2, then on 1 (twice: the second finds it already the latest): 3 is now the
+    // least recently used, though it was added last.
+    for k in [2, 1, 1] {
+        drop(t.breaker(&k));
+    }
+    drop(t.breaker(&4));
+    assert_eq!(t.state(&3), None);
+    drop(t.breaker(&5)); // then 2, used before 1 and 4
+    assert_eq!(t.state(&2), None);
+    for k in [1, 4, 5] {
+        assert_eq!(t.state(&k), Some(State::Closed), "key {k}");
+    }
+    assert_eq!((t.evictions(), t.overflows()), (2, 0));
+}
+
+#[tokio::test(start_paused = true)]
+async fn keyed_breaker_tracked_answers_none_where_breaker_would_overflow() {
+    let t = KeyedCircuitBreaker::new(
+        BreakerConfig::new()
+            .consecutive_failures(1)
+            .open_for(Duration::from_secs(10)),
+        1,
+        TokioClock::new(),
+    )
+    .unwrap();
+    t.tracked(&1).unwrap().try_acquire().unwrap().failure();
+    assert!(t.tracked(&2).is_none()); // 1 is open within its open time: it keeps its place
+    assert_eq!(t.overflows(), 0); // `tracked` counts nothing
+    assert!(Arc::ptr_eq(&t.breaker(&2), t.overflow()));
+    assert_eq!(t.overflows(), 1);
+    tokio::time::advance(Duration::from_secs(10)).await;
+    let two = t.tracked(&2).unwrap(); // 1's open time is over and nobody probed it
+    assert!(!Arc::ptr_eq(&two, t.overflow()));
+    assert_eq!((t.state(&1), t.state(&2)), (None, Some(State::Closed)));
+}
+
+#[tokio::test(start_paused = true)]
 async fn retry_and_pipeline_layers_share_their_policy_across_clones() {
     let calls = Arc::new(AtomicU32::new(0));
     let seen = Arc::clone(&calls);

@@ -1,6 +1,7 @@
 //! Per-key gates as tower middleware: a rate limiter or a circuit breaker per key, the key
 //! taken from each request by a closure (a route, a client address, a tenant header).
 
+use std::borrow::Borrow;
 use std::collections::HashMap;
 use std::hash::Hash;
 use std::ops::Deref;
@@ -105,8 +106,9 @@ where
 /// breaker stays unused. A call in flight on an evicted breaker keeps it alive (its permit
 /// holds an `Arc`); its outcome is recorded there and dropped with it.
 ///
-/// A read lock and a hash lookup per call for a known key; a write lock, and a scan of the
-/// table when it is full, for a new key.
+/// A read lock and a hash lookup per call for a known key, and a write of its use stamp
+/// unless it already is the most recently used; a write lock, and a scan of the table when
+/// it is full, for a new key.
 ///
 /// # Examples
 ///
@@ -129,8 +131,9 @@ pub struct KeyedCircuitBreaker<Key, C = TokioClock, W: Window = NoWindow> {
     capacity: usize,
     table: RwLock<HashMap<Key, Entry<C, W>>>,
     overflow: Arc<CircuitBreaker<C, W>>,
-    /// Use stamps for least-recently-used eviction. Relaxed: an ordering of uses that is
-    /// only approximately the real one evicts a slightly different entry, nothing worse.
+    /// The latest use stamp handed out, for least-recently-used eviction: the most recently
+    /// used entry holds it. Relaxed: an ordering of uses that is only approximately the
+    /// real one (two calls racing) evicts a slightly different entry, nothing worse.
     tick: AtomicU64,
     evictions: AtomicU64,
     overflows: AtomicU64,
@@ -228,48 +231,73 @@ impl<Key: Hash + Eq + Clone, C: Clock + Clone, W: Window + Clone> KeyedCircuitBr
     /// # }
     /// ```
     pub fn breaker(&self, key: &Key) -> Arc<CircuitBreaker<C, W>> {
-        let stamp = self.tick.fetch_add(1, Ordering::Relaxed);
+        self.tracked(key).unwrap_or_else(|| {
+            self.overflows.fetch_add(1, Ordering::Relaxed);
+            Arc::clone(&self.overflow)
+        })
+    }
+
+    /// The breaker of `key` if the table holds it or can make room for it (as
+    /// [`breaker`](KeyedCircuitBreaker::breaker) does), or `None` where `breaker` would
+    /// answer with the overflow breaker: for a caller that lets such a key's calls through
+    /// untracked rather than share one breaker between keys. Counts no overflow.
+    ///
+    /// ```
+    /// use bulwark::circuit_breaker::{Config, State};
+    /// use bulwark_tokio::{TokioClock, tower::KeyedCircuitBreaker};
+    /// # #[tokio::main(flavor = "current_thread", start_paused = true)]
+    /// # async fn main() {
+    /// let t = KeyedCircuitBreaker::new(Config::new().consecutive_failures(1), 1, TokioClock::new()).unwrap();
+    /// t.tracked(&1).unwrap().try_acquire().unwrap().failure(); // key 1 opens, and keeps its place
+    /// assert!(t.tracked(&2).is_none());
+    /// assert_eq!((t.state(&1), t.overflows()), (Some(State::Open), 0));
+    /// # }
+    /// ```
+    pub fn tracked(&self, key: &Key) -> Option<Arc<CircuitBreaker<C, W>>> {
         {
             let table = self.table.read().unwrap_or_else(PoisonError::into_inner);
             if let Some(e) = table.get(key) {
-                e.used.store(stamp, Ordering::Relaxed);
-                return Arc::clone(&e.breaker);
+                self.touch(e);
+                return Some(Arc::clone(&e.breaker));
             }
         }
         let mut table = self.table.write().unwrap_or_else(PoisonError::into_inner);
         if let Some(e) = table.get(key) {
             // Another call inserted it between the two locks.
-            e.used.store(stamp, Ordering::Relaxed);
-            return Arc::clone(&e.breaker);
+            self.touch(e);
+            return Some(Arc::clone(&e.breaker));
         }
         if table.len() >= self.capacity {
-            match self.victim(&table) {
-                Some(old) => {
-                    table.remove(&old);
-                    self.evictions.fetch_add(1, Ordering::Relaxed);
-                }
-                None => {
-                    self.overflows.fetch_add(1, Ordering::Relaxed);
-                    return Arc::clone(&self.overflow);
-                }
-            }
+            let old = self.victim(&table)?;
+            table.remove(&old);
+            self.evictions.fetch_add(1, Ordering::Relaxed);
         }
         // Cannot fail: the configuration was validated when the overflow breaker was built.
-        // Answered with the overflow breaker rather than a panic all the same.
-        let Ok(breaker) =
+        let breaker = Arc::new(
             CircuitBreaker::with_window(self.config, self.window.clone(), self.clock.clone())
-        else {
-            return Arc::clone(&self.overflow);
-        };
-        let breaker = Arc::new(breaker);
+                .ok()?,
+        );
         table.insert(
             key.clone(),
             Entry {
                 breaker: Arc::clone(&breaker),
-                used: AtomicU64::new(stamp),
+                used: AtomicU64::new(self.tick.fetch_add(1, Ordering::Relaxed) + 1),
             },
         );
-        breaker
+        Some(breaker)
+    }
+
+    /// Marks `e` the most recently used entry. An entry that already is (the one key of a
+    /// hot path, called again and again) is only read: calls on it write no word that
+    /// every call of the table shares.
+    #[inline]
+    fn touch(&self, e: &Entry<C, W>) {
+        if e.used.load(Ordering::Relaxed) != self.tick.load(Ordering::Relaxed) {
+            e.used.store(
+                self.tick.fetch_add(1, Ordering::Relaxed) + 1,
+                Ordering::Relaxed,
+            );
+        }
     }
 
     /// The entry to evict for a new key, if one may go (see the type's docs).
@@ -292,20 +320,25 @@ impl<Key: Hash + Eq + Clone, C: Clock + Clone, W: Window + Clone> KeyedCircuitBr
     }
 
     /// The state of `key`'s breaker, or `None` for a key the table does not hold (never
-    /// seen, evicted, or sharing the overflow breaker).
+    /// seen, evicted, or sharing the overflow breaker). Looked up by any borrowed form of
+    /// the key (a `&str` for a `String` key), as a `HashMap` is.
     ///
     /// ```
     /// use bulwark::circuit_breaker::{Config, State};
     /// use bulwark_tokio::{TokioClock, tower::KeyedCircuitBreaker};
     /// # #[tokio::main(flavor = "current_thread")]
     /// # async fn main() {
-    /// let t = KeyedCircuitBreaker::new(Config::new().consecutive_failures(3), 4, TokioClock::new()).unwrap();
-    /// assert_eq!(t.state(&'a'), None);
-    /// drop(t.breaker(&'a'));
-    /// assert_eq!(t.state(&'a'), Some(State::Closed));
+    /// let t = KeyedCircuitBreaker::<String>::new(Config::new().consecutive_failures(3), 4, TokioClock::new()).unwrap();
+    /// assert_eq!(t.state("a.example"), None);
+    /// drop(t.breaker(&"a.example".to_string()));
+    /// assert_eq!(t.state("a.example"), Some(State::Closed)); // a `&str` finds a `String` key
     /// # }
     /// ```
-    pub fn state(&self, key: &Key) -> Option<State> {
+    pub fn state<Q>(&self, key: &Q) -> Option<State>
+    where
+        Key: Borrow<Q>,
+        Q: Hash + Eq + ?Sized,
+    {
         let table = self.table.read().unwrap_or_else(PoisonError::into_inner);
         table.get(key).map(|e| e.breaker.state())
     }
