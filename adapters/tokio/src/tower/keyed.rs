@@ -267,16 +267,17 @@ impl<Key: Hash + Eq + Clone, C: Clock + Clone, W: Window + Clone> KeyedCircuitBr
             self.touch(e);
             return Some(Arc::clone(&e.breaker));
         }
+        // Cannot fail: the configuration was validated when the overflow breaker was built.
+        // Built before anything is evicted all the same, so that a failure loses no entry.
+        let breaker =
+            CircuitBreaker::with_window(self.config, self.window.clone(), self.clock.clone())
+                .ok()?;
         if table.len() >= self.capacity {
             let old = self.victim(&table)?;
             table.remove(&old);
             self.evictions.fetch_add(1, Ordering::Relaxed);
         }
-        // Cannot fail: the configuration was validated when the overflow breaker was built.
-        let breaker = Arc::new(
-            CircuitBreaker::with_window(self.config, self.window.clone(), self.clock.clone())
-                .ok()?,
-        );
+        let breaker = Arc::new(breaker);
         table.insert(
             key.clone(),
             Entry {
