@@ -153,8 +153,22 @@ impl HostBreakers {
     /// assert!(Arc::ptr_eq(&one, &two)); // one breaker per host
     /// ```
     pub fn breaker_for(&self, url: &Url) -> Option<Arc<HostBreaker>> {
-        let key = Self::key(url)?;
-        let breaker = self.table.tracked(&key);
+        self.breaker_for_host(&Self::key(url)?)
+    }
+
+    /// [`breaker_for`](HostBreakers::breaker_for) by the host's key (`host:port`, as
+    /// [`key`](HostBreakers::key) writes it), for a caller that already holds it.
+    ///
+    /// ```
+    /// use bulwark::circuit_breaker::Config;
+    /// use bulwark_reqwest::HostBreakers;
+    /// use std::sync::Arc;
+    /// let hosts = HostBreakers::new(8, Config::new().consecutive_failures(5)).unwrap();
+    /// let by_url = hosts.breaker_for(&"http://h.test/a".parse().unwrap()).unwrap();
+    /// assert!(Arc::ptr_eq(&by_url, &hosts.breaker_for_host("h.test:80").unwrap()));
+    /// ```
+    pub fn breaker_for_host(&self, host: &str) -> Option<Arc<HostBreaker>> {
+        let breaker = self.table.tracked(host);
         if breaker.is_none() {
             // Relaxed: a statistic.
             self.untracked.fetch_add(1, Ordering::Relaxed);

@@ -434,11 +434,13 @@ impl Middleware for Resilience {
         if let Some(total) = self.total_timeout {
             deadline = deadline.min(Deadline::after(TokioClock::new().now(), total));
         }
-        let host = HostBreakers::key(req.url()).unwrap_or_default();
+        let host = HostBreakers::key(req.url());
         let breaker = self
             .breakers
             .as_ref()
-            .and_then(|t| t.breaker_for(req.url()));
+            .zip(host.as_deref())
+            .and_then(|(t, host)| t.breaker_for_host(host));
+        let host = host.unwrap_or_default();
 
         if req.try_clone().is_none() {
             // A stream body: one attempt, and a typed error if it wanted another.

@@ -240,7 +240,8 @@ impl<Key: Hash + Eq + Clone, C: Clock + Clone, W: Window + Clone> KeyedCircuitBr
     /// The breaker of `key` if the table holds it or can make room for it (as
     /// [`breaker`](KeyedCircuitBreaker::breaker) does), or `None` where `breaker` would
     /// answer with the overflow breaker: for a caller that lets such a key's calls through
-    /// untracked rather than share one breaker between keys. Counts no overflow.
+    /// untracked rather than share one breaker between keys. Counts no overflow. Takes any
+    /// borrowed form of the key (a `&str` for a `String` key), owned only if it is added.
     ///
     /// ```
     /// use bulwark::circuit_breaker::{Config, State};
@@ -253,7 +254,11 @@ impl<Key: Hash + Eq + Clone, C: Clock + Clone, W: Window + Clone> KeyedCircuitBr
     /// assert_eq!((t.state(&1), t.overflows()), (Some(State::Open), 0));
     /// # }
     /// ```
-    pub fn tracked(&self, key: &Key) -> Option<Arc<CircuitBreaker<C, W>>> {
+    pub fn tracked<Q>(&self, key: &Q) -> Option<Arc<CircuitBreaker<C, W>>>
+    where
+        Key: Borrow<Q>,
+        Q: Hash + Eq + ToOwned<Owned = Key> + ?Sized,
+    {
         {
             let table = self.table.read().unwrap_or_else(PoisonError::into_inner);
             if let Some(e) = table.get(key) {
@@ -274,12 +279,12 @@ impl<Key: Hash + Eq + Clone, C: Clock + Clone, W: Window + Clone> KeyedCircuitBr
                 .ok()?;
         if table.len() >= self.capacity {
             let old = self.victim(&table)?;
-            table.remove(&old);
+            table.remove::<Key>(&old);
             self.evictions.fetch_add(1, Ordering::Relaxed);
         }
         let breaker = Arc::new(breaker);
         table.insert(
-            key.clone(),
+            key.to_owned(),
             Entry {
                 breaker: Arc::clone(&breaker),
                 used: AtomicU64::new(self.tick.fetch_add(1, Ordering::Relaxed) + 1),
