@@ -182,16 +182,21 @@ async fn keyed_breaker_opens_per_key_and_clones_share_the_table() {
     assert_eq!(per_host.len(), 3);
 }
 
-#[tokio::test(start_paused = true)]
-async fn keyed_breaker_evicts_closed_then_expired_never_open_and_overflows() {
-    let t = KeyedCircuitBreaker::new(
+/// A table of `capacity` breakers, each opened by one failure for 10 s.
+fn breakers_opening_for_10s(capacity: usize) -> KeyedCircuitBreaker<i32> {
+    KeyedCircuitBreaker::new(
         BreakerConfig::new()
             .consecutive_failures(1)
             .open_for(Duration::from_secs(10)),
-        2,
+        capacity,
         TokioClock::new(),
     )
-    .unwrap();
+    .unwrap()
+}
+
+#[tokio::test(start_paused = true)]
+async fn keyed_breaker_evicts_closed_then_expired_never_open_and_overflows() {
+    let t = breakers_opening_for_10s(2);
     t.breaker(&1).try_acquire().unwrap().failure(); // 1: open until 10 s
     drop(t.breaker(&2)); // 2: closed
     drop(t.breaker(&3)); // full: the closed 2 goes, not the open 1
@@ -212,12 +217,7 @@ async fn keyed_breaker_evicts_closed_then_expired_never_open_and_overflows() {
 
 #[tokio::test(start_paused = true)]
 async fn keyed_breaker_evicts_the_least_recently_used_key() {
-    let t = KeyedCircuitBreaker::new(
-        BreakerConfig::new().consecutive_failures(1),
-        3,
-        TokioClock::new(),
-    )
-    .unwrap();
+    let t = breakers_opening_for_10s(3);
     for k in [1, 2, 3] {
         drop(t.breaker(&k));
     }
@@ -238,14 +238,7 @@ async fn keyed_breaker_evicts_the_least_recently_used_key() {
 
 #[tokio::test(start_paused = true)]
 async fn keyed_breaker_tracked_answers_none_where_breaker_would_overflow() {
-    let t = KeyedCircuitBreaker::new(
-        BreakerConfig::new()
-            .consecutive_failures(1)
-            .open_for(Duration::from_secs(10)),
-        1,
-        TokioClock::new(),
-    )
-    .unwrap();
+    let t = breakers_opening_for_10s(1);
     t.tracked(&1).unwrap().try_acquire().unwrap().failure();
     assert!(t.tracked(&2).is_none()); // 1 is open within its open time: it keeps its place
     assert_eq!(t.overflows(), 0); // `tracked` counts nothing
